@@ -1,0 +1,55 @@
+"""The ``rsmodel`` command line.
+
+Each sub-command lives in its own module under ``rsmodel.cli`` exposing
+``register(subparsers)``; heavy imports happen inside the command functions so that
+``rsmodel --help`` stays fast. A :class:`~rsmodel.errors.ModelError` becomes one line on
+stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import warnings
+
+from rsmodel import __version__
+from rsmodel.errors import ModelError, RsmodelError
+
+COMMAND_MODULES = [
+    "rsmodel.cli.model_cmds",  # schema, validate
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rsmodel",
+        description="Declare a space-operations scenario in a model file; get an optimised, checkable plan.",
+    )
+    parser.add_argument("--version", action="version", version=f"rsmodel {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rsmodel`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", module="skyfield_data")
+    try:
+        return int(args.func(args) or 0)
+    except ModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RsmodelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from rsmodel.cli import main
+
+sys.exit(main())

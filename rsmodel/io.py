@@ -1,0 +1,44 @@
+"""Atomic file output: a reader never sees a half-written file."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)`` then rename the temporary file onto ``path``.
+
+    The temporary file lives in the same directory so the rename is atomic (POSIX).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        write(tmp_path)
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write UTF-8 text atomically."""
+    return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    """Write JSON (indented, UTF-8) atomically."""
+    return write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def write_netcdf(path: str | Path, dataset: Any) -> Path:
+    """Write an ``xarray.Dataset`` as NetCDF4 (h5netcdf engine) atomically."""
+    return atomic_write(path, lambda p: dataset.to_netcdf(p, engine="h5netcdf"))

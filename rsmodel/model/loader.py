@@ -1,0 +1,288 @@
+"""Load a model file: YAML -> schema validation -> resolved :class:`Scenario`.
+
+Every problem becomes one :class:`~rsmodel.errors.ModelError` naming the file, the field
+path, the line and what is expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from rsmodel.errors import ModelError
+from rsmodel.model.catalogs import (
+    TleFormatError,
+    find_tle,
+    ground_station_catalog,
+    read_tle_file,
+    shipped_tle_files,
+)
+from rsmodel.model.orbits import Orbit, orbit_from_elements
+from rsmodel.model.scenario import OrbitalNode, Scenario, Station, SyncRequest
+from rsmodel.model.schema import Model, Node, NodeGroup
+from rsmodel.model.yamlsrc import FieldPath, Source, parse_yaml, read_yaml
+from rsmodel.timeutil import parse_time
+
+
+class FieldError(Exception):
+    """Raised by resolvers: a problem at a field path (turned into a ModelError with line)."""
+
+    def __init__(self, path: FieldPath, message: str) -> None:
+        super().__init__(message)
+        self.path = tuple(path)
+        self.message = message
+
+
+# Extra section resolvers/checks (jobs, faults, telescopes ...) register here. Each gets the
+# scenario and raises FieldError for a problem.
+SECTION_CHECKS: list[Callable[[Scenario], None]] = []
+
+
+def load_model(path: str | Path) -> Scenario:
+    """Read, validate and resolve a model file."""
+    path = Path(path)
+    return scenario_from_source(read_yaml(path), base_dir=path.resolve().parent)
+
+
+def load_model_text(text: str, *, file: str | Path | None = None, base_dir: Path | None = None) -> Scenario:
+    """Validate and resolve model YAML given as text."""
+    src = parse_yaml(text, Path(file) if file else None)
+    return scenario_from_source(src, base_dir=base_dir or Path.cwd())
+
+
+def load_model_dict(data: dict[str, Any], *, base_dir: Path, file: Path | None = None) -> Scenario:
+    """Validate and resolve an already-parsed model (e.g. a study variant)."""
+    return scenario_from_source(Source(data, {}, file), base_dir=base_dir)
+
+
+def scenario_from_source(src: Source, *, base_dir: Path) -> Scenario:
+    if not isinstance(src.data, dict):
+        raise ModelError("expected a mapping of sections (name, horizon, ...)", file=src.file, line=1)
+    try:
+        model = Model.model_validate(src.data)
+    except ValidationError as exc:
+        raise _validation_error(exc, src) from None
+    try:
+        scenario = _resolve(model, src, base_dir)
+        for check in SECTION_CHECKS:
+            check(scenario)
+    except FieldError as exc:
+        raise src.error(exc.path, exc.message) from None
+    return scenario
+
+
+# --------------------------------------------------------------------------- errors
+def _actual_path(loc: tuple[Any, ...], data: Any) -> FieldPath:
+    """Drop pydantic's union tags from ``loc`` by walking the input data."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and isinstance(part, str) and part[:1].islower() and part not in ("model",):
+            out.append(part)  # a missing or unknown key: keep it, it is the field's name
+            node = None
+    return tuple(out)
+
+
+def _validation_error(exc: ValidationError, src: Source) -> ModelError:
+    errors = exc.errors(include_url=False)
+    # An unknown key usually explains a "missing" one next to it (a typo): report it first.
+    errors.sort(key=lambda e: e["type"] != "extra_forbidden")
+    err = errors[0]
+    path = _actual_path(err["loc"], src.data)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        field = str(path[-1]) if path else "?"
+        allowed = _allowed_fields(path[:-1], src.data)
+        hint = difflib.get_close_matches(field, allowed, n=1)
+        message = f"unknown field {field!r}"
+        message += f"; did you mean {hint[0]!r}?" if hint else ""
+        message += f" Expected one of: {', '.join(allowed)}" if allowed else ""
+    elif kind == "missing":
+        message = "required field is missing"
+    else:
+        msg = err["msg"].removeprefix("Value error, ")
+        message = f"{msg} (got {err['input']!r})" if not isinstance(err.get("input"), dict | list) else msg
+    if len(errors) > 1:
+        message += f" [and {len(errors) - 1} more problem(s)]"
+    return src.error(path, message)
+
+
+def _allowed_fields(parent: FieldPath, data: Any) -> list[str]:
+    from pydantic import BaseModel
+
+    cls: Any = Model
+    node: Any = data
+    for part in parent:
+        node = node[part] if isinstance(node, dict | list) else None
+        if isinstance(part, int):
+            continue
+        info = cls.model_fields.get(part) if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+        if info is None:
+            return []
+        cls = _model_of(info.annotation, node)
+    if isinstance(cls, type) and issubclass(cls, BaseModel):
+        return list(cls.model_fields)
+    return []
+
+
+def _model_of(annotation: Any, value: Any) -> Any:
+    from typing import get_args
+
+    from pydantic import BaseModel
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    candidates = []
+    stack = list(get_args(annotation))
+    while stack:
+        arg = stack.pop(0)
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            candidates.append(arg)
+        else:
+            stack.extend(get_args(arg))
+    if isinstance(value, dict) and "from_tle" in value and NodeGroup in candidates:
+        return NodeGroup
+    return candidates[0] if candidates else None
+
+
+# --------------------------------------------------------------------------- resolution
+def _resolve(model: Model, src: Source, base_dir: Path) -> Scenario:
+    stations = [_station(i, gs) for i, gs in enumerate(model.ground_stations)]
+    _unique([s.name for s in stations], "ground_stations", "station")
+    nodes: list[OrbitalNode] = []
+    for i, entry in enumerate(model.nodes):
+        if isinstance(entry, NodeGroup):
+            nodes.extend(_node_group(i, entry, base_dir))
+        else:
+            nodes.append(_node(i, entry, base_dir, model.horizon.start))
+    _unique([n.name for n in nodes], "nodes", "node")
+    start, end = model.horizon.start, model.horizon.end
+    assert end is not None
+    syncs = _syncs(model, {n.name for n in nodes}, start, end)
+    return Scenario(model, start, end, model.horizon.step_s, stations, nodes, syncs, src.file, src)
+
+
+def _unique(names: list[str], section: str, what: str) -> None:
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            raise FieldError((section, i, "name"), f"duplicate {what} name {name!r}; names must be unique")
+        seen.add(name)
+
+
+def _station(i: int, gs: Any) -> Station:
+    lat, lon, alt = gs.lat_deg, gs.lon_deg, gs.alt_m
+    if gs.station is not None:
+        catalog = ground_station_catalog()
+        site = catalog.get(gs.station)
+        if site is None:
+            hint = difflib.get_close_matches(gs.station, list(catalog), n=3)
+            raise FieldError(
+                ("ground_stations", i, "station"),
+                f"unknown catalog station {gs.station!r}"
+                + (f"; did you mean {', '.join(map(repr, hint))}?" if hint else "")
+                + " Expected an id from data/ground_stations.csv",
+            )
+        lat, lon, alt = site.lat_deg, site.lon_deg, site.alt_m if alt is None else alt
+    if not -180.0 <= lon < 180.0:
+        lon = ((lon + 180.0) % 360.0) - 180.0
+    return Station(
+        gs.name, float(lat), float(lon), float(alt or 0.0), gs.bandwidth_bps,
+        gs.elevation_min_deg, gs.antennas, gs.setup_s,
+    )
+
+
+def _tle_records(path: Path, field: FieldPath) -> list[Any]:
+    if not path.exists():
+        raise FieldError(field, f"TLE file not found: {path}; expected an existing file (relative to the model file)")
+    try:
+        return read_tle_file(path)
+    except TleFormatError as exc:
+        raise FieldError(field, f"malformed TLE: {exc}") from None
+
+
+def _node(i: int, node: Node, base_dir: Path, horizon_start: datetime) -> OrbitalNode:
+    if node.tle is not None:
+        ref = node.tle
+        if ref.file is not None:
+            files = [(base_dir / ref.file)]
+            records = _tle_records(files[0], ("nodes", i, "tle", "file"))
+        else:
+            records = [r for p in shipped_tle_files() for r in _tle_records(p, ("nodes", i, "tle"))]
+        rec = find_tle(records, norad=ref.norad, name=ref.satellite)
+        if rec is None:
+            key = f"NORAD {ref.norad}" if ref.norad is not None else repr(ref.satellite)
+            field = "norad" if ref.norad is not None else "satellite"
+            where = ref.file or "the shipped TLE catalog (data/*.tle)"
+            raise FieldError(("nodes", i, "tle", field), f"no element set for {key} in {where}")
+        orbit = Orbit.from_tle(rec.line1, rec.line2)
+    else:
+        el = node.elements
+        assert el is not None
+        orbit = orbit_from_elements(
+            altitude_km=el.altitude_km, inclination_deg=el.inclination_deg, raan_deg=el.raan_deg,
+            arg_perigee_deg=el.arg_perigee_deg, mean_anomaly_deg=el.mean_anomaly_deg,
+            eccentricity=el.eccentricity, epoch=el.epoch or horizon_start, bstar=el.bstar,
+            satnum=90000 + i,
+        )
+    return OrbitalNode(node.name, orbit, node.battery, node.power, node.memory_mb)
+
+
+def _node_group(i: int, group: NodeGroup, base_dir: Path) -> list[OrbitalNode]:
+    records = _tle_records(base_dir / group.from_tle.file, ("nodes", i, "from_tle", "file"))
+    records = records[: group.from_tle.limit] if group.from_tle.limit else records
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r.name] = counts.get(r.name, 0) + 1
+    out = []
+    for r in records:
+        name = r.name if counts[r.name] == 1 else f"{r.name} [{r.norad_id}]"
+        out.append(OrbitalNode(name, Orbit.from_tle(r.line1, r.line2), group.battery, group.power, group.memory_mb))
+    return out
+
+
+def _time(value: Any, path: FieldPath, start: datetime) -> datetime:
+    try:
+        return parse_time(value, base=start)
+    except ValueError as exc:
+        raise FieldError(path, str(exc)) from None
+
+
+def _syncs(model: Model, node_names: set[str], start: datetime, end: datetime) -> list[SyncRequest]:
+    out: list[SyncRequest] = []
+    ids: set[str] = set()
+    for i, s in enumerate(model.syncs):
+        if s.node not in node_names:
+            hint = difflib.get_close_matches(s.node, sorted(node_names), n=1)
+            raise FieldError(
+                ("syncs", i, "node"),
+                f"unknown node {s.node!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+                + f" Expected one of the model's nodes ({len(node_names)} defined)",
+            )
+        release = _time(s.release, ("syncs", i, "release"), start) if s.release is not None else start
+        deadline = _time(s.deadline, ("syncs", i, "deadline"), start) if s.deadline is not None else None
+        if release >= end:
+            raise FieldError(("syncs", i, "release"), f"release {release.isoformat()} is not before the horizon end {end.isoformat()}")
+        if release < start:
+            release = start
+        if deadline is not None and deadline <= start:
+            raise FieldError(("syncs", i, "deadline"), f"deadline {deadline.isoformat()} is not after the horizon start {start.isoformat()}")
+        if deadline is not None and deadline <= release:
+            raise FieldError(("syncs", i, "deadline"), f"deadline {deadline.isoformat()} must be after the release {release.isoformat()}")
+        sid = s.id or f"sync-{i + 1}"
+        if sid in ids:
+            raise FieldError(("syncs", i, "id"), f"duplicate sync id {sid!r}")
+        ids.add(sid)
+        out.append(SyncRequest(sid, s.node, float(s.data_size), s.priority, release, deadline, s.data_type))
+    return out

@@ -1,0 +1,92 @@
+"""Resolved scenario: what the rest of rsmodel consumes after a model file is loaded.
+
+Catalog names are looked up, TLE files read, element sets turned into orbits, relative
+times made absolute. Everything here is plain, immutable and in SI units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rsmodel.model.orbits import Orbit
+
+if TYPE_CHECKING:
+    from rsmodel.model.schema import Battery, Model, Power
+    from rsmodel.model.yamlsrc import Source
+
+PRIORITY_RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
+
+
+@dataclass(frozen=True)
+class Station:
+    """A ground station with resolved WGS-84 coordinates."""
+
+    name: str
+    lat_deg: float
+    lon_deg: float
+    alt_m: float
+    bandwidth_bps: float
+    elevation_min_deg: float = 10.0
+    antennas: int = 1
+    setup_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class OrbitalNode:
+    """A node with its orbit and onboard resources."""
+
+    name: str
+    orbit: Orbit
+    battery: Battery
+    power: Power
+    memory_mb: float
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    """A resolved sync request (times absolute UTC, size in bytes)."""
+
+    id: str
+    node: str
+    data_size_bytes: float
+    priority: str
+    release: datetime
+    deadline: datetime | None
+    data_type: str | None = None
+
+    @property
+    def rank(self) -> int:
+        """0 for critical ... 3 for low."""
+        return PRIORITY_RANK[self.priority]
+
+
+@dataclass
+class Scenario:
+    """A validated, resolved model."""
+
+    model: Model
+    start: datetime
+    end: datetime
+    step_s: float
+    stations: list[Station]
+    nodes: list[OrbitalNode]
+    syncs: list[SyncRequest]
+    file: Path | None = None
+    source: Source | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+    def node(self, name: str) -> OrbitalNode:
+        return next(n for n in self.nodes if n.name == name)
+
+    def station(self, name: str) -> Station:
+        return next(s for s in self.stations if s.name == name)

@@ -40,7 +40,11 @@ def ground_station_catalog() -> dict[str, Site]:
     with open(data_dir() / "ground_stations.csv", newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             sites[row["id"]] = Site(
-                row["id"], row["name"], float(row["lat_deg"]), float(row["lon_deg"]), float(row["alt_m"] or 0)
+                row["id"],
+                row["name"],
+                float(row["lat_deg"]),
+                float(row["lon_deg"]),
+                float(row["alt_m"] or 0),
             )
     brahe = data_dir() / "commercial_groundstations_brahe.csv"
     if brahe.exists():
@@ -49,7 +53,13 @@ def ground_station_catalog() -> dict[str, Site]:
                 key = _slug(f"{row['provider']}_{row['name']}")
                 sites.setdefault(
                     key,
-                    Site(key, f"{row['provider']} {row['name']}", float(row["lat_deg"]), float(row["lon_deg"]), 0.0),
+                    Site(
+                        key,
+                        f"{row['provider']} {row['name']}",
+                        float(row["lat_deg"]),
+                        float(row["lon_deg"]),
+                        0.0,
+                    ),
                 )
     return sites
 
@@ -61,7 +71,11 @@ def observatory_catalog() -> dict[str, Site]:
     with open(data_dir() / "observatories.csv", newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             sites[row["id"]] = Site(
-                row["id"], row["name"], float(row["lat_deg"]), float(row["lon_deg"]), float(row["elevation_m"] or 0)
+                row["id"],
+                row["name"],
+                float(row["lat_deg"]),
+                float(row["lon_deg"]),
+                float(row["elevation_m"] or 0),
             )
     return sites
 
@@ -92,7 +106,9 @@ def check_tle_lines(line1: str, line2: str) -> None:
     """Raise :class:`TleFormatError` when a pair of lines is not a valid TLE."""
     for number, line in ((1, line1), (2, line2)):
         if len(line) < 69 or not line.startswith(f"{number} "):
-            raise TleFormatError(f"line {number} is not a TLE line {number} (69 columns starting '{number} ')")
+            raise TleFormatError(
+                f"line {number} is not a TLE line {number} (69 columns starting '{number} ')"
+            )
         if not line[68].isdigit() or tle_checksum(line) != int(line[68]):
             raise TleFormatError(
                 f"line {number} checksum mismatch (column 69 is {line[68]!r}, computed {tle_checksum(line)})"
@@ -115,7 +131,9 @@ def read_tle_file(path: Path) -> list[TleRecord]:
         try:
             check_tle_lines(lines[i], lines[i + 1])
         except TleFormatError as exc:
-            raise TleFormatError(f"{path.name}: element set {name or lines[i][2:7]!r}: {exc}") from None
+            raise TleFormatError(
+                f"{path.name}: element set {name or lines[i][2:7]!r}: {exc}"
+            ) from None
         records.append(TleRecord(name or lines[i][2:7].strip(), lines[i], lines[i + 1]))
         i += 2
     return records
@@ -126,7 +144,9 @@ def shipped_tle_files() -> list[Path]:
     return sorted(data_dir().glob("*.tle"), key=lambda p: (p.name == "iss.tle", p.name))
 
 
-def find_tle(records: list[TleRecord], *, norad: int | None = None, name: str | None = None) -> TleRecord | None:
+def find_tle(
+    records: list[TleRecord], *, norad: int | None = None, name: str | None = None
+) -> TleRecord | None:
     """The newest-epoch record matching a NORAD id or a (case-insensitive) satellite name."""
     if norad is not None:
         matches = [r for r in records if r.norad_id == norad]

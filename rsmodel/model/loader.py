@@ -49,7 +49,9 @@ def load_model(path: str | Path) -> Scenario:
     return scenario_from_source(read_yaml(path), base_dir=path.resolve().parent)
 
 
-def load_model_text(text: str, *, file: str | Path | None = None, base_dir: Path | None = None) -> Scenario:
+def load_model_text(
+    text: str, *, file: str | Path | None = None, base_dir: Path | None = None
+) -> Scenario:
     """Validate and resolve model YAML given as text."""
     src = parse_yaml(text, Path(file) if file else None)
     return scenario_from_source(src, base_dir=base_dir or Path.cwd())
@@ -62,7 +64,9 @@ def load_model_dict(data: dict[str, Any], *, base_dir: Path, file: Path | None =
 
 def scenario_from_source(src: Source, *, base_dir: Path) -> Scenario:
     if not isinstance(src.data, dict):
-        raise ModelError("expected a mapping of sections (name, horizon, ...)", file=src.file, line=1)
+        raise ModelError(
+            "expected a mapping of sections (name, horizon, ...)", file=src.file, line=1
+        )
     try:
         model = Model.model_validate(src.data)
     except ValidationError as exc:
@@ -82,13 +86,15 @@ def _actual_path(loc: tuple[Any, ...], data: Any) -> FieldPath:
     out: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
+        if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and part < len(node):
             out.append(part)
             node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            out.append(part)
-            node = node[part]
-        elif isinstance(node, dict) and isinstance(part, str) and part[:1].islower() and part not in ("model",):
+        elif (
+            isinstance(node, dict)
+            and isinstance(part, str)
+            and part[:1].islower()
+            and part not in ("model",)
+        ):
             out.append(part)  # a missing or unknown key: keep it, it is the field's name
             node = None
     return tuple(out)
@@ -112,7 +118,11 @@ def _validation_error(exc: ValidationError, src: Source) -> ModelError:
         message = "required field is missing"
     else:
         msg = err["msg"].removeprefix("Value error, ")
-        message = f"{msg} (got {err['input']!r})" if not isinstance(err.get("input"), dict | list) else msg
+        message = (
+            f"{msg} (got {err['input']!r})"
+            if not isinstance(err.get("input"), dict | list)
+            else msg
+        )
     if len(errors) > 1:
         message += f" [and {len(errors) - 1} more problem(s)]"
     return src.error(path, message)
@@ -127,7 +137,11 @@ def _allowed_fields(parent: FieldPath, data: Any) -> list[str]:
         node = node[part] if isinstance(node, dict | list) else None
         if isinstance(part, int):
             continue
-        info = cls.model_fields.get(part) if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+        info = (
+            cls.model_fields.get(part)
+            if isinstance(cls, type) and issubclass(cls, BaseModel)
+            else None
+        )
         if info is None:
             return []
         cls = _model_of(info.annotation, node)
@@ -177,7 +191,9 @@ def _unique(names: list[str], section: str, what: str) -> None:
     seen: set[str] = set()
     for i, name in enumerate(names):
         if name in seen:
-            raise FieldError((section, i, "name"), f"duplicate {what} name {name!r}; names must be unique")
+            raise FieldError(
+                (section, i, "name"), f"duplicate {what} name {name!r}; names must be unique"
+            )
         seen.add(name)
 
 
@@ -198,14 +214,23 @@ def _station(i: int, gs: Any) -> Station:
     if not -180.0 <= lon < 180.0:
         lon = ((lon + 180.0) % 360.0) - 180.0
     return Station(
-        gs.name, float(lat), float(lon), float(alt or 0.0), gs.bandwidth_bps,
-        gs.elevation_min_deg, gs.antennas, gs.setup_s,
+        gs.name,
+        float(lat),
+        float(lon),
+        float(alt or 0.0),
+        gs.bandwidth_bps,
+        gs.elevation_min_deg,
+        gs.antennas,
+        gs.setup_s,
     )
 
 
 def _tle_records(path: Path, field: FieldPath) -> list[Any]:
     if not path.exists():
-        raise FieldError(field, f"TLE file not found: {path}; expected an existing file (relative to the model file)")
+        raise FieldError(
+            field,
+            f"TLE file not found: {path}; expected an existing file (relative to the model file)",
+        )
     try:
         return read_tle_file(path)
     except TleFormatError as exc:
@@ -231,9 +256,14 @@ def _node(i: int, node: Node, base_dir: Path, horizon_start: datetime) -> Orbita
         el = node.elements
         assert el is not None
         orbit = orbit_from_elements(
-            altitude_km=el.altitude_km, inclination_deg=el.inclination_deg, raan_deg=el.raan_deg,
-            arg_perigee_deg=el.arg_perigee_deg, mean_anomaly_deg=el.mean_anomaly_deg,
-            eccentricity=el.eccentricity, epoch=el.epoch or horizon_start, bstar=el.bstar,
+            altitude_km=el.altitude_km,
+            inclination_deg=el.inclination_deg,
+            raan_deg=el.raan_deg,
+            arg_perigee_deg=el.arg_perigee_deg,
+            mean_anomaly_deg=el.mean_anomaly_deg,
+            eccentricity=el.eccentricity,
+            epoch=el.epoch or horizon_start,
+            bstar=el.bstar,
             satnum=90000 + i,
         )
     return OrbitalNode(node.name, orbit, node.battery, node.power, node.memory_mb)
@@ -248,7 +278,11 @@ def _node_group(i: int, group: NodeGroup, base_dir: Path) -> list[OrbitalNode]:
     out = []
     for r in records:
         name = r.name if counts[r.name] == 1 else f"{r.name} [{r.norad_id}]"
-        out.append(OrbitalNode(name, Orbit.from_tle(r.line1, r.line2), group.battery, group.power, group.memory_mb))
+        out.append(
+            OrbitalNode(
+                name, Orbit.from_tle(r.line1, r.line2), group.battery, group.power, group.memory_mb
+            )
+        )
     return out
 
 
@@ -267,22 +301,38 @@ def _syncs(model: Model, node_names: set[str], start: datetime, end: datetime) -
             hint = difflib.get_close_matches(s.node, sorted(node_names), n=1)
             raise FieldError(
                 ("syncs", i, "node"),
-                f"unknown node {s.node!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+                f"unknown node {s.node!r}"
+                + (f"; did you mean {hint[0]!r}?" if hint else "")
                 + f" Expected one of the model's nodes ({len(node_names)} defined)",
             )
-        release = _time(s.release, ("syncs", i, "release"), start) if s.release is not None else start
-        deadline = _time(s.deadline, ("syncs", i, "deadline"), start) if s.deadline is not None else None
+        release = (
+            _time(s.release, ("syncs", i, "release"), start) if s.release is not None else start
+        )
+        deadline = (
+            _time(s.deadline, ("syncs", i, "deadline"), start) if s.deadline is not None else None
+        )
         if release >= end:
-            raise FieldError(("syncs", i, "release"), f"release {release.isoformat()} is not before the horizon end {end.isoformat()}")
+            raise FieldError(
+                ("syncs", i, "release"),
+                f"release {release.isoformat()} is not before the horizon end {end.isoformat()}",
+            )
         if release < start:
             release = start
         if deadline is not None and deadline <= start:
-            raise FieldError(("syncs", i, "deadline"), f"deadline {deadline.isoformat()} is not after the horizon start {start.isoformat()}")
+            raise FieldError(
+                ("syncs", i, "deadline"),
+                f"deadline {deadline.isoformat()} is not after the horizon start {start.isoformat()}",
+            )
         if deadline is not None and deadline <= release:
-            raise FieldError(("syncs", i, "deadline"), f"deadline {deadline.isoformat()} must be after the release {release.isoformat()}")
+            raise FieldError(
+                ("syncs", i, "deadline"),
+                f"deadline {deadline.isoformat()} must be after the release {release.isoformat()}",
+            )
         sid = s.id or f"sync-{i + 1}"
         if sid in ids:
             raise FieldError(("syncs", i, "id"), f"duplicate sync id {sid!r}")
         ids.add(sid)
-        out.append(SyncRequest(sid, s.node, float(s.data_size), s.priority, release, deadline, s.data_type))
+        out.append(
+            SyncRequest(sid, s.node, float(s.data_size), s.priority, release, deadline, s.data_type)
+        )
     return out

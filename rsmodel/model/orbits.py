@@ -55,7 +55,9 @@ def orbit_from_elements(
     """Build an SGP4 orbit from mean elements with ``Satrec.sgp4init`` and export it as a TLE."""
     a_km = EARTH_RADIUS_KM + altitude_km
     n_rad_min = math.sqrt(MU_KM3_S2 / a_km**3) * 60.0
-    epoch_days = (epoch.timestamp() - datetime(1949, 12, 31, tzinfo=epoch.tzinfo).timestamp()) / 86400.0
+    epoch_days = (
+        epoch.timestamp() - datetime(1949, 12, 31, tzinfo=epoch.tzinfo).timestamp()
+    ) / 86400.0
     sat = Satrec()
     sat.sgp4init(
         WGS72,

@@ -19,7 +19,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from rsmodel.model.compute_schema import Job
 from rsmodel.timeutil import as_utc
@@ -54,7 +62,9 @@ class Horizon(Strict):
         if self.end is None:
             self.end = self.start + timedelta(hours=float(self.hours or 0))
         elif self.end <= self.start:
-            raise ValueError(f"end {self.end.isoformat()} must be after start {self.start.isoformat()}")
+            raise ValueError(
+                f"end {self.end.isoformat()} must be after start {self.start.isoformat()}"
+            )
         self.hours = (self.end - self.start).total_seconds() / 3600.0
         return self
 
@@ -70,11 +80,15 @@ class GroundStation(Strict):
     station: str | None = Field(None, description="Catalog id in data/, e.g. `svalsat`.")
     lat_deg: float | None = Field(None, ge=-90, le=90)
     lon_deg: float | None = Field(None, ge=-180, le=360)
-    alt_m: float | None = Field(None, ge=-500, le=9000, description="Height above the WGS-84 ellipsoid.")
+    alt_m: float | None = Field(
+        None, ge=-500, le=9000, description="Height above the WGS-84 ellipsoid."
+    )
     bandwidth_bps: float = Field(gt=0, description="Downlink rate while in contact, bits/s.")
     elevation_min_deg: float = Field(10.0, ge=-5, lt=90, description="Elevation mask.")
     antennas: int = Field(1, ge=1, description="Nodes served at once.")
-    setup_s: float = Field(0.0, ge=0, description="Acquisition overhead at the start of each contact.")
+    setup_s: float = Field(
+        0.0, ge=0, description="Acquisition overhead at the start of each contact."
+    )
 
     @model_validator(mode="after")
     def _where(self) -> GroundStation:
@@ -88,7 +102,9 @@ class GroundStation(Strict):
 class TleRef(Strict):
     """An element set from a TLE file (default: every shipped file in data/)."""
 
-    file: str | None = Field(None, description="TLE file; relative paths resolve against the model file.")
+    file: str | None = Field(
+        None, description="TLE file; relative paths resolve against the model file."
+    )
     norad: int | None = Field(None, gt=0, description="NORAD catalog number.")
     satellite: str | None = Field(None, description="Satellite name as in the file's name line.")
 
@@ -102,7 +118,11 @@ class TleRef(Strict):
 class Elements(Strict):
     """Mean orbital elements, turned into a Satrec with ``Satrec.sgp4init`` (no drag)."""
 
-    altitude_km: float = Field(gt=150, lt=40000, description="Altitude of a circular orbit (semi-major axis minus Earth radius).")
+    altitude_km: float = Field(
+        gt=150,
+        lt=40000,
+        description="Altitude of a circular orbit (semi-major axis minus Earth radius).",
+    )
     inclination_deg: float = Field(ge=0, le=180)
     raan_deg: float = Field(0.0, ge=0, lt=360)
     arg_perigee_deg: float = Field(0.0, ge=0, lt=360)
@@ -116,13 +136,17 @@ class Battery(Strict):
     """Battery of a node."""
 
     capacity_wh: float = Field(100.0, gt=0)
-    initial_soc: float = Field(0.9, ge=0, le=1, description="State of charge at the horizon start (0-1).")
+    initial_soc: float = Field(
+        0.9, ge=0, le=1, description="State of charge at the horizon start (0-1)."
+    )
 
 
 class Power(Strict):
     """Power figures of a node, watts."""
 
-    solar_charge_w: float = Field(60.0, ge=0, description="Charge power in sunlight (net of the array's losses).")
+    solar_charge_w: float = Field(
+        60.0, ge=0, description="Charge power in sunlight (net of the array's losses)."
+    )
     idle_w: float = Field(15.0, ge=0, description="Bus load at all times.")
     compute_w: float = Field(40.0, ge=0, description="Extra load while a compute step runs.")
 
@@ -182,8 +206,12 @@ class Sync(Strict):
     node: str
     data_size: float = Field(gt=0, description="Bytes to transfer.")
     priority: Priority = "normal"
-    release: datetime | str | None = Field(None, description="Earliest start (UTC or +offset); default horizon start.")
-    deadline: datetime | str | None = Field(None, description="Latest completion (UTC or +offset); default none.")
+    release: datetime | str | None = Field(
+        None, description="Earliest start (UTC or +offset); default horizon start."
+    )
+    deadline: datetime | str | None = Field(
+        None, description="Latest completion (UTC or +offset); default none."
+    )
     data_type: str | None = None
 
 

@@ -199,12 +199,19 @@ Priority = Literal["critical", "high", "normal", "low"]
 PRIORITIES: tuple[str, ...] = ("critical", "high", "normal", "low")
 
 
+def _not_bool(value: Any) -> Any:
+    """Reject YAML booleans where a number is expected (pydantic would read `true` as 1)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not a boolean")
+    return value
+
+
 class Sync(Strict):
     """A request to bring `data_size` bytes from a node down to any ground station."""
 
     id: str | None = Field(None, description="Unique id (default: sync-<n>).")
     node: str
-    data_size: float = Field(gt=0, description="Bytes to transfer.")
+    data_size: float = Field(gt=0, allow_inf_nan=False, description="Bytes to transfer.")
     priority: Priority = "normal"
     release: datetime | str | None = Field(
         None, description="Earliest start (UTC or +offset); default horizon start."
@@ -214,13 +221,23 @@ class Sync(Strict):
     )
     data_type: str | None = None
 
+    @field_validator("data_size", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        return _not_bool(value)
+
 
 class Objectives(Strict):
     """Weights of the normalised objective terms (see docs/optimisation.md)."""
 
-    minimize_latency: float = Field(0.5, ge=0)
-    maximize_throughput: float = Field(0.3, ge=0)
-    balance_load: float = Field(0.2, ge=0)
+    minimize_latency: float = Field(0.5, ge=0, allow_inf_nan=False)
+    maximize_throughput: float = Field(0.3, ge=0, allow_inf_nan=False)
+    balance_load: float = Field(0.2, ge=0, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers(cls, value: Any) -> Any:
+        return _not_bool(value)
 
     @model_validator(mode="after")
     def _not_all_zero(self) -> Objectives:
@@ -233,7 +250,7 @@ class Solver(Strict):
     """How plans are computed."""
 
     method: Literal["milp", "greedy"] = "milp"
-    time_limit_s: float = Field(60.0, gt=0)
+    time_limit_s: float = Field(60.0, gt=0, allow_inf_nan=False)
     mip_gap: float = Field(1e-3, ge=0, le=1, description="Relative MIP gap at which HiGHS stops.")
     threads: int = Field(1, ge=1)
     strategy: Literal["auto", "monolithic", "rolling"] = "auto"

@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from rsmodel.model.compute_schema import Job
+from rsmodel.model.telescope_schema import Targets, Telescope, TelescopeNetwork
 from rsmodel.timeutil import as_utc
 
 
@@ -271,9 +272,9 @@ class Model(Strict):
     jobs: list[Job] = Field(default_factory=list)
     faults: dict[str, Any] | None = None
     study: dict[str, Any] | None = None
-    telescopes: list[dict[str, Any]] = Field(default_factory=list)
-    targets: dict[str, Any] | None = None
-    telescope_network: dict[str, Any] | None = None
+    telescopes: list[Telescope] = Field(default_factory=list)
+    targets: Targets = Field(default_factory=Targets)
+    telescope_network: TelescopeNetwork = Field(default_factory=TelescopeNetwork)
 
 
 NodeGroup.model_rebuild()

@@ -1,0 +1,246 @@
+"""Vectorised frames: satellite, site and Sun positions in an Earth-fixed frame, and angles.
+
+The Earth-fixed frame is skyfield's own TEME -> ITRS chain without polar motion (skyfield's
+default): ``r_itrs = Rz(-theta_GMST1982(UT1)) @ r_teme``. Skyfield computes a satellite's
+topocentric altitude through exactly this rotation, so elevations agree with
+``(sat - topos).at(t).altaz()`` to float precision. Inertial vectors (Sun, stars) are taken to
+TEME with ``TEME.rotation_at`` evaluated once per UTC day (the matrix moves ~6e-7 rad/day) and
+then rotated with the same GMST angle.
+
+Times are skyfield ``Time`` arrays (build them with :func:`times_from`); positions are km.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+
+import numpy as np
+from sgp4.api import SatrecArray
+from skyfield.api import Loader, load
+from skyfield.constants import DAY_S, ERAD
+from skyfield.jpllib import SpiceKernel
+from skyfield.sgp4lib import TEME, theta_GMST1982
+from skyfield.timelib import Time, Timescale
+
+from rsmodel.timeutil import as_utc
+
+EARTH_RADIUS_KM = ERAD / 1000.0  # skyfield's spherical Earth for is_sunlit, km
+WGS84_A_KM = 6378.137
+WGS84_F = 1.0 / 298.257223563
+
+
+@cache
+def load_timescale() -> Timescale:
+    """Skyfield's built-in timescale (offline; no finals2000A download)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load.timescale(builtin=True)
+
+
+@cache
+def load_ephemeris() -> SpiceKernel:
+    """The de421 planetary ephemeris from the ``skyfield-data`` package (offline, no warnings)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import skyfield_data
+
+        return Loader(skyfield_data.get_skyfield_data_path(), verbose=False)("de421.bsp")
+
+
+def times_from(start: datetime, offsets_s: np.ndarray | float) -> Time:
+    """Skyfield times ``start + offsets_s`` (UTC seconds, no leap second inside the span)."""
+    start = as_utc(start)
+    seconds = start.second + start.microsecond * 1e-6 + np.asarray(offsets_s, dtype=float)
+    return load_timescale().utc(
+        start.year, start.month, start.day, start.hour, start.minute, seconds
+    )
+
+
+def _gmst_rotation(t: Time) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin of GMST-1982 (UT1) at ``t``: the TEME -> ITRS rotation angle."""
+    theta, _ = theta_GMST1982(t.whole, t.ut1_fraction)
+    return np.cos(theta), np.sin(theta)
+
+
+def teme_to_itrs(vec: np.ndarray, t: Time) -> np.ndarray:
+    """Rotate TEME vectors ``[..., ntime, 3]`` to ITRS (no polar motion, as skyfield)."""
+    c, s = _gmst_rotation(t)
+    out = np.empty_like(vec)
+    out[..., 0] = c * vec[..., 0] + s * vec[..., 1]
+    out[..., 1] = -s * vec[..., 0] + c * vec[..., 1]
+    out[..., 2] = vec[..., 2]
+    return out
+
+
+def _sgp4_time_args(t: Time) -> tuple[np.ndarray, np.ndarray]:
+    """Julian date split as SGP4 wants it: whole day and UTC fraction (as skyfield passes it)."""
+    return np.atleast_1d(t.whole), np.atleast_1d(t.tai_fraction - t._leap_seconds() / DAY_S)
+
+
+def propagate_teme(satrecs: list, t: Time) -> tuple[np.ndarray, np.ndarray]:
+    """SGP4 positions and velocities in TEME: ``[nsat, ntime, 3]`` km and km/s (NaN on error)."""
+    jd, fr = _sgp4_time_args(t)
+    err, r, v = SatrecArray(list(satrecs)).sgp4(jd, fr)
+    bad = err != 0
+    if bad.any():
+        r[bad] = np.nan
+        v[bad] = np.nan
+    return r, v
+
+
+def propagate_itrs(satrecs: list, t: Time) -> np.ndarray:
+    """Satellite positions in ITRS, ``[nsat, ntime, 3]`` km, for every satellite at every time."""
+    r, _ = propagate_teme(satrecs, t)
+    return teme_to_itrs(r, t)
+
+
+def propagate_pairs_itrs(satrecs: list, sat_index: np.ndarray, t: Time) -> np.ndarray:
+    """ITRS position of satellite ``sat_index[i]`` at time ``t[i]``, ``[n, 3]`` km.
+
+    One vectorised SGP4 call per distinct satellite (used to refine event times).
+    """
+    jd, fr = _sgp4_time_args(t)
+    r = np.full((len(sat_index), 3), np.nan)
+    order = np.argsort(sat_index, kind="stable")
+    bounds = np.flatnonzero(np.diff(sat_index[order])) + 1
+    for group in np.split(order, bounds):
+        if group.size:
+            err, pos, _ = satrecs[sat_index[group[0]]].sgp4_array(jd[group], fr[group])
+            pos[err != 0] = np.nan
+            r[group] = pos
+    return teme_to_itrs(r, t)
+
+
+@dataclass(frozen=True)
+class Sites:
+    """Sites on the WGS-84 ellipsoid: ITRS positions ``xyz_km [n, 3]`` and unit zenith ``up [n, 3]``."""
+
+    xyz_km: np.ndarray
+    up: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.xyz_km)
+
+
+def site_itrs(
+    lat_deg: np.ndarray | list, lon_deg: np.ndarray | list, alt_m: np.ndarray | list
+) -> Sites:
+    """ITRS positions (km) and geodetic zenith directions of WGS-84 sites."""
+    lat = np.radians(np.atleast_1d(np.asarray(lat_deg, dtype=float)))
+    lon = np.radians(np.atleast_1d(np.asarray(lon_deg, dtype=float)))
+    alt_km = np.atleast_1d(np.asarray(alt_m, dtype=float)) / 1000.0
+    e2 = WGS84_F * (2.0 - WGS84_F)
+    n = WGS84_A_KM / np.sqrt(1.0 - e2 * np.sin(lat) ** 2)
+    up = np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=-1)
+    xyz = np.stack(
+        [
+            (n + alt_km) * up[:, 0],
+            (n + alt_km) * up[:, 1],
+            (n * (1.0 - e2) + alt_km) * up[:, 2],
+        ],
+        axis=-1,
+    )
+    return Sites(xyz, up)
+
+
+def elevation_deg(pos_itrs: np.ndarray, sites: Sites) -> np.ndarray:
+    """Geometric elevation of every position above every site, ``[nsat, nsite, ntime]`` degrees.
+
+    One matrix product of the positions with the stacked site zeniths and positions:
+    ``sin(el) = up . (r - p) / |r - p|`` with ``|r - p|^2 = |r|^2 - 2 r.p + |p|^2``.
+    """
+    nsat, ntime, _ = pos_itrs.shape
+    flat = pos_itrs.reshape(-1, 3)
+    prod = flat @ np.concatenate([sites.up, sites.xyz_km]).T  # [nsat*ntime, 2*nsite]
+    nsite = len(sites)
+    up_r, p_r = prod[:, :nsite], prod[:, nsite:]
+    up_p = np.einsum("ij,ij->i", sites.up, sites.xyz_km)
+    p2 = np.einsum("ij,ij->i", sites.xyz_km, sites.xyz_km)
+    r2 = np.einsum("ij,ij->i", flat, flat)[:, None]
+    rng = np.sqrt(r2 - 2.0 * p_r + p2)
+    el = np.degrees(np.arcsin(np.clip((up_r - up_p) / rng, -1.0, 1.0)))
+    return el.reshape(nsat, ntime, nsite).transpose(0, 2, 1)
+
+
+def pair_elevation_deg(
+    pos_itrs: np.ndarray, site_xyz_km: np.ndarray, site_up: np.ndarray
+) -> np.ndarray:
+    """Elevation of ``pos_itrs[i]`` above site ``i`` (row-wise), degrees."""
+    rho = pos_itrs - site_xyz_km
+    sin_el = np.einsum("ij,ij->i", rho, site_up) / np.linalg.norm(rho, axis=-1)
+    return np.degrees(np.arcsin(np.clip(sin_el, -1.0, 1.0)))
+
+
+def _gcrs_to_teme(t: Time) -> np.ndarray:
+    """GCRS -> TEME rotation ``[ntime, 3, 3]``, evaluated at the middle of each UTC day."""
+    day = np.floor(np.atleast_1d(t.whole + t.tai_fraction) - 0.5)
+    days, index = np.unique(day, return_inverse=True)
+    if days.size == 0:
+        return np.empty((0, 3, 3))
+    mats = np.stack([_gcrs_to_teme_on_day(float(d)) for d in days])
+    return mats[index.ravel()]
+
+
+@cache
+def _gcrs_to_teme_on_day(day_jd: float) -> np.ndarray:
+    return np.asarray(TEME.rotation_at(load_timescale().tt_jd(day_jd + 1.0)))
+
+
+def gcrs_to_itrs(vec: np.ndarray, t: Time) -> np.ndarray:
+    """Rotate GCRS vectors ``[ntime, 3]`` (one per time) to ITRS."""
+    teme = np.einsum("nij,nj->ni", _gcrs_to_teme(t), np.atleast_2d(vec))
+    return teme_to_itrs(teme, t)
+
+
+def sun_itrs(t: Time) -> np.ndarray:
+    """Geometric geocentric Sun position in ITRS, ``[ntime, 3]`` km (de421)."""
+    eph = load_ephemeris()
+    gcrs = (eph["sun"] - eph["earth"]).at(t).position.km
+    return gcrs_to_itrs(np.atleast_2d(gcrs.T), t)
+
+
+def shadow_margin_km(pos: np.ndarray, sun: np.ndarray) -> np.ndarray:
+    """Signed distance (km) of a satellite from the Earth's shadow; negative in umbra.
+
+    Skyfield's ``is_sunlit`` model: the satellite is dark when the line towards the (point)
+    Sun passes through a sphere of radius ERAD on the Sun's side. Returns the closest
+    approach of that line to the Earth's centre minus ERAD when the Earth lies towards the
+    Sun, and the satellite's height above the sphere otherwise (continuous where they meet).
+    """
+    to_sun = sun - pos
+    to_sun = to_sun / np.linalg.norm(to_sun, axis=-1, keepdims=True)
+    centre = -pos
+    along = np.sum(to_sun * centre, axis=-1)
+    c2 = np.sum(centre * centre, axis=-1)
+    closest = np.sqrt(np.maximum(c2 - along**2, 0.0))
+    return np.where(along > 0, closest, np.sqrt(c2)) - EARTH_RADIUS_KM
+
+
+def is_sunlit(pos_itrs: np.ndarray, sun_itrs_km: np.ndarray) -> np.ndarray:
+    """Whether each satellite is in sunlight, ``[nsat, ntime]`` (skyfield's point-Sun model)."""
+    return shadow_margin_km(pos_itrs, sun_itrs_km[None, :, :]) > 0
+
+
+def sun_altitude_deg(sites: Sites, t: Time) -> np.ndarray:
+    """Geometric altitude of the Sun's centre above each site, ``[nsite, ntime]`` degrees."""
+    return elevation_deg(sun_itrs(t)[None], sites)[0]
+
+
+def radec_altitude_deg(
+    ra_deg: np.ndarray, dec_deg: np.ndarray, sites: Sites, t: Time
+) -> np.ndarray:
+    """Geometric altitude of ICRS directions (stars) above sites, ``[ntarget, nsite, ntime]`` deg.
+
+    No refraction (~0.5 deg at the horizon) and no annual aberration (< 0.006 deg).
+    """
+    ra = np.radians(np.atleast_1d(np.asarray(ra_deg, dtype=float)))
+    dec = np.radians(np.atleast_1d(np.asarray(dec_deg, dtype=float)))
+    icrs = np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)], axis=-1)
+    rot = _gcrs_to_teme(t)  # [ntime, 3, 3]
+    teme = np.einsum("nij,kj->kni", rot, icrs)  # [ntarget, ntime, 3]
+    itrs = teme_to_itrs(teme, t)
+    sin_alt = np.einsum("kni,si->ksn", itrs, sites.up)
+    return np.degrees(np.arcsin(np.clip(sin_alt, -1.0, 1.0)))

@@ -1,0 +1,509 @@
+"""plan.json, schema_version 1: the documented, versioned result of a run (docs/plan-format.md).
+
+:func:`build_plan` turns a scenario, its geometry and the optimiser's operations into a
+:class:`Plan`: every sync accounted for (complete | partial | unmet) with a reason computed
+from the access windows alone (not from the solver), plus the KPIs. :meth:`Plan.from_json`
+reads a plan back so reports re-render without re-solving.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from rsmodel import __version__
+from rsmodel.errors import ModelError
+from rsmodel.io import write_json
+from rsmodel.model.scenario import PRIORITY_RANK, Scenario, SyncRequest
+from rsmodel.timeutil import iso, parse_time
+
+if TYPE_CHECKING:
+    from rsmodel.geometry import Geometry
+
+SCHEMA_VERSION = 1
+STATUSES = ("complete", "partial", "unmet")
+PRIORITIES = tuple(PRIORITY_RANK)
+OPERATION_COLUMNS = ("sync_id", "node", "station", "window_id", "start", "end", "bytes")
+REQUIRED_KEYS = (
+    "schema_version",
+    "horizon",
+    "stations",
+    "nodes",
+    "windows",
+    "operations",
+    "syncs",
+    "kpis",
+    "solver",
+)
+# Bytes below which a sync counts as fully delivered / nothing delivered (LP round-off).
+BYTES_TOLERANCE = 1.0
+
+
+@dataclass
+class Plan:
+    """A plan as stored in plan.json (times ISO 8601 UTC strings, sizes in bytes)."""
+
+    model: dict[str, Any]
+    horizon: dict[str, Any]
+    stations: list[dict[str, Any]]
+    nodes: list[dict[str, Any]]
+    windows: list[dict[str, Any]]
+    operations: list[dict[str, Any]]
+    syncs: list[dict[str, Any]]
+    kpis: dict[str, Any]
+    solver: dict[str, Any]
+    eclipses: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Sections other layers add (``jobs``, ``soc``, ``telescopes`` ...), kept as given."""
+    generated_at: str = field(default_factory=lambda: iso(datetime.now(UTC)))
+    rsmodel_version: str = __version__
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan.json document (key order as documented)."""
+        return {
+            "schema_version": self.schema_version,
+            "rsmodel_version": self.rsmodel_version,
+            "generated_at": self.generated_at,
+            "model": self.model,
+            "horizon": self.horizon,
+            "stations": self.stations,
+            "nodes": self.nodes,
+            "windows": self.windows,
+            "eclipses": self.eclipses,
+            "operations": self.operations,
+            "syncs": self.syncs,
+            "kpis": self.kpis,
+            "solver": self.solver,
+            **self.extra,
+            "warnings": self.warnings,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, file: str | Path | None = None) -> Plan:
+        """Read a plan.json document; a wrong version or missing section is a ModelError."""
+        if not isinstance(data, Mapping):
+            raise ModelError("expected a plan.json object", file=file)
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ModelError(
+                f"unsupported schema_version {version!r}; expected {SCHEMA_VERSION}",
+                file=file,
+                field="schema_version",
+            )
+        for key in REQUIRED_KEYS:
+            if key not in data:
+                raise ModelError("required section is missing", file=file, field=key)
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        return cls(
+            **{k: data[k] for k in known if k in data},
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> Plan:
+        """Load a plan.json file written by :meth:`save`."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ModelError("file not found; expected a plan.json", file=path) from None
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"invalid JSON ({exc.msg})", file=path, line=exc.lineno) from None
+        return cls.from_dict(data, file=path)
+
+    def save(self, path: str | Path) -> Path:
+        """Write plan.json atomically."""
+        return write_json(path, self.to_dict())
+
+    def sync(self, sync_id: str) -> dict[str, Any]:
+        """The outcome entry of one sync."""
+        return next(s for s in self.syncs if s["id"] == sync_id)
+
+
+# --------------------------------------------------------------------------- building
+def build_plan(
+    scenario: Scenario,
+    geometry: Geometry,
+    operations: pd.DataFrame | Iterable[Mapping[str, Any]],
+    solver: Mapping[str, Any],
+    *,
+    warnings: Sequence[str] = (),
+) -> Plan:
+    """Assemble the plan of ``scenario`` from the optimiser's ``operations`` and solver stats.
+
+    ``operations`` has the columns of :data:`OPERATION_COLUMNS` (times aware UTC, bytes).
+    """
+    ops = operations_frame(operations)
+    windows = geometry.windows
+    outcomes = [sync_outcome(s, ops, windows, scenario) for s in scenario.syncs]
+    return Plan(
+        model=_model_section(scenario),
+        horizon={"start": iso(scenario.start), "end": iso(scenario.end), "step_s": scenario.step_s},
+        stations=[_station_entry(s) for s in scenario.stations],
+        nodes=[
+            {"name": n.name, "tle": [n.orbit.line1, n.orbit.line2], "period_s": n.orbit.period_s}
+            for n in scenario.nodes
+        ],
+        windows=_records(
+            windows,
+            (
+                "id",
+                "node",
+                "station",
+                "start",
+                "end",
+                "tca",
+                "max_elevation_deg",
+                "duration_s",
+                "bandwidth_bps",
+                "capacity_bytes",
+            ),
+        ),
+        eclipses=_records(
+            getattr(geometry, "eclipses", None), ("node", "start", "end", "duration_s")
+        ),
+        operations=_records(ops, OPERATION_COLUMNS),
+        syncs=outcomes,
+        kpis=compute_kpis(outcomes, ops, windows),
+        solver=dict(solver),
+        warnings=[*warnings, *outcome_warnings(outcomes)],
+    )
+
+
+def operations_frame(operations: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Operations as a DataFrame sorted by (start, node), times as UTC Timestamps."""
+    frame = pd.DataFrame(
+        operations if isinstance(operations, pd.DataFrame) else list(operations),
+        columns=list(OPERATION_COLUMNS),
+    )
+    for col in ("start", "end"):
+        frame[col] = pd.to_datetime(frame[col], utc=True)
+    frame["bytes"] = frame["bytes"].astype(float)
+    frame = frame[frame["bytes"] > 0]
+    return frame.sort_values(["start", "node", "station", "sync_id"], kind="stable").reset_index(
+        drop=True
+    )
+
+
+def _model_section(scenario: Scenario) -> dict[str, Any]:
+    file = scenario.file
+    if file is not None and Path(file).is_file():
+        text = Path(file).read_text(encoding="utf-8")
+    else:
+        data = (
+            scenario.source.data
+            if scenario.source is not None
+            else scenario.model.model_dump(mode="json")
+        )
+        text = yaml.safe_dump(data, sort_keys=False)
+    return {"name": scenario.name, "file": None if file is None else str(file), "text": text}
+
+
+def _station_entry(station: Any) -> dict[str, Any]:
+    keys = (
+        "name",
+        "lat_deg",
+        "lon_deg",
+        "alt_m",
+        "bandwidth_bps",
+        "elevation_min_deg",
+        "antennas",
+        "setup_s",
+    )
+    return {k: getattr(station, k) for k in keys}
+
+
+def _records(frame: pd.DataFrame | None, columns: Sequence[str]) -> list[dict[str, Any]]:
+    """JSON-ready rows: timestamps as ISO UTC strings, numpy scalars as Python numbers."""
+    if frame is None or len(frame) == 0:
+        return []
+    return [
+        {c: _json_value(row[c]) for c in columns if c in row} for row in frame.to_dict("records")
+    ]
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, pd.Timestamp | datetime):
+        return iso(value.to_pydatetime() if isinstance(value, pd.Timestamp) else value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+# --------------------------------------------------------------------------- outcomes
+def sync_outcome(
+    sync: SyncRequest, ops: pd.DataFrame, windows: pd.DataFrame, scenario: Scenario
+) -> dict[str, Any]:
+    """Status, delivered bytes, completion time and reason of one sync."""
+    mine = ops[ops["sync_id"] == sync.id].sort_values("end", kind="stable")
+    delivered = float(mine["bytes"].sum())
+    status = _status(delivered, sync.data_size_bytes)
+    completed_at = None
+    if status == "complete":
+        cumulative = mine["bytes"].cumsum().to_numpy()
+        done = int(np.searchsorted(cumulative, sync.data_size_bytes - BYTES_TOLERANCE))
+        completed_at = mine["end"].iloc[min(done, len(mine) - 1)].to_pydatetime()
+    return {
+        "id": sync.id,
+        "node": sync.node,
+        "priority": sync.priority,
+        "data_type": sync.data_type,
+        "data_size_bytes": sync.data_size_bytes,
+        "release": iso(sync.release),
+        "deadline": None if sync.deadline is None else iso(sync.deadline),
+        "status": status,
+        "delivered_bytes": delivered,
+        "completed_at": None if completed_at is None else iso(completed_at),
+        "reason": explain(sync, status, completed_at, ops, windows, scenario),
+    }
+
+
+def _status(delivered: float, size: float) -> str:
+    if delivered >= size - BYTES_TOLERANCE:
+        return "complete"
+    return "partial" if delivered > BYTES_TOLERANCE else "unmet"
+
+
+@dataclass(frozen=True)
+class Contacts:
+    """A node's usable link time: window intervals after the station's setup, with rates."""
+
+    start_s: np.ndarray  # seconds since the horizon start
+    end_s: np.ndarray
+    bytes_per_s: np.ndarray
+    station: np.ndarray
+
+    def capacity_bytes(self, t0_s: float, t1_s: float) -> float:
+        """Most bytes the node can send in [t0, t1]: one station at a time, the fastest visible."""
+        start, end = np.maximum(self.start_s, t0_s), np.minimum(self.end_s, t1_s)
+        keep = end > start
+        if not keep.any():
+            return 0.0
+        start, end, rate = start[keep], end[keep], self.bytes_per_s[keep]
+        edges = np.unique(np.concatenate([start, end]))
+        mids = (edges[:-1] + edges[1:]) / 2
+        covering = (start[None, :] <= mids[:, None]) & (mids[:, None] < end[None, :])
+        best = np.where(covering, rate[None, :], 0.0).max(axis=1)
+        return float((best * np.diff(edges)).sum())
+
+    def first_start_after(self, t_s: float) -> float | None:
+        """Earliest moment >= t at which the node can transmit, or None."""
+        reachable = self.end_s > t_s
+        return float(np.maximum(self.start_s[reachable], t_s).min()) if reachable.any() else None
+
+
+def node_contacts(windows: pd.DataFrame, scenario: Scenario, node: str) -> Contacts:
+    """The node's windows as usable intervals (the station's setup_s removed at each start)."""
+    mine = windows[windows["node"] == node]
+    setup = np.array([scenario.station(s).setup_s for s in mine["station"]], dtype=float)
+    start = _seconds(mine["start"], scenario.start) + setup
+    end = _seconds(mine["end"], scenario.start)
+    return Contacts(
+        start, end, mine["bandwidth_bps"].to_numpy(float) / 8.0, mine["station"].to_numpy()
+    )
+
+
+def _seconds(times: pd.Series, origin: datetime) -> np.ndarray:
+    return ((pd.to_datetime(times, utc=True) - pd.Timestamp(origin)).dt.total_seconds()).to_numpy(
+        float
+    )
+
+
+def explain(
+    sync: SyncRequest,
+    status: str,
+    completed_at: datetime | None,
+    ops: pd.DataFrame,
+    windows: pd.DataFrame,
+    scenario: Scenario,
+) -> str | None:
+    """Why a sync is not complete on time, from the windows and the other syncs' operations.
+
+    None when it completes by its deadline (or has none).
+    """
+    contacts = node_contacts(windows, scenario, sync.node)
+    release_s = (sync.release - scenario.start).total_seconds()
+    parts: list[str] = []
+    if status != "complete":
+        end_s = scenario.duration_s
+        parts.append(
+            _physical_limit(sync, contacts, release_s, end_s, deadline=False)
+            or _contention(sync, contacts, ops, scenario, release_s, end_s)
+        )
+    if sync.deadline is not None and (completed_at is None or completed_at > sync.deadline):
+        deadline_s = (sync.deadline - scenario.start).total_seconds()
+        if completed_at is not None:
+            parts.append(
+                f"delivered after deadline by {_minutes((completed_at - sync.deadline).total_seconds())}"
+            )
+        limit = _physical_limit(
+            sync, contacts, release_s, min(deadline_s, scenario.duration_s), deadline=True
+        )
+        if limit is not None and limit not in parts:
+            parts.append(limit)
+        elif limit is None and completed_at is not None:
+            parts.append(_contention(sync, contacts, ops, scenario, release_s, deadline_s))
+    return "; ".join(parts) or None
+
+
+def _physical_limit(
+    sync: SyncRequest, contacts: Contacts, release_s: float, cutoff_s: float, *, deadline: bool
+) -> str | None:
+    """A reason the node's passes alone cannot carry the sync by ``cutoff_s``, or None."""
+    first = contacts.first_start_after(release_s)
+    if first is None:
+        return "no contact window after release"
+    if first >= cutoff_s:
+        if deadline:
+            return f"deadline before the first reachable pass (first pass {_minutes(first - cutoff_s)} after the deadline)"
+        return "no contact window after release before the horizon end"
+    capacity = contacts.capacity_bytes(release_s, cutoff_s)
+    if capacity < sync.data_size_bytes - BYTES_TOLERANCE:
+        what = "deadline too tight" if deadline else "horizon too short"
+        span = "between release and deadline" if deadline else "after release"
+        return f"{what}: {_bytes(capacity)} of capacity {span} vs {_bytes(sync.data_size_bytes)} requested"
+    return None
+
+
+def _contention(
+    sync: SyncRequest,
+    contacts: Contacts,
+    ops: pd.DataFrame,
+    scenario: Scenario,
+    t0_s: float,
+    t1_s: float,
+) -> str:
+    """Which other syncs used the link time this sync could have used in [t0, t1]."""
+    reachable = contacts.capacity_bytes(t0_s, t1_s)
+    used = _competing_bytes(sync, contacts, ops, scenario, t0_s, t1_s)
+    higher = sum(b for rank, b in used.items() if rank < sync.rank)
+    equal = used.get(sync.rank, 0.0)
+    lower = sum(b for rank, b in used.items() if rank > sync.rank)
+    of = f"{_bytes(higher + equal + lower)} of {_bytes(reachable)} reachable"
+    if higher > 0 and higher >= equal:
+        return f"capacity taken by higher-priority syncs ({of})"
+    if equal > 0:
+        return f"capacity shared with equal-priority syncs ({of})"
+    if lower > 0:
+        return f"capacity used by lower-priority syncs ({of})"
+    return f"left unscheduled by the optimiser although {_bytes(reachable)} of capacity was free"
+
+
+def _competing_bytes(
+    sync: SyncRequest,
+    contacts: Contacts,
+    ops: pd.DataFrame,
+    scenario: Scenario,
+    t0_s: float,
+    t1_s: float,
+) -> dict[int, float]:
+    """Bytes of other syncs sent in this sync's usable link time, by priority rank.
+
+    Counts transfers from the same node and transfers of other nodes through a station this
+    node could see at that moment (pro rata to the time overlap).
+    """
+    others = ops[ops["sync_id"] != sync.id]
+    if others.empty:
+        return {}
+    ranks = {s.id: s.rank for s in scenario.syncs}
+    start, end = _seconds(others["start"], scenario.start), _seconds(others["end"], scenario.start)
+    same_node = (others["node"] == sync.node).to_numpy()
+    out: dict[int, float] = {}
+    for i, (sid, station, nbytes) in enumerate(
+        others[["sync_id", "station", "bytes"]].itertuples(index=False)
+    ):
+        lo, hi = np.maximum(start[i], t0_s), np.minimum(end[i], t1_s)
+        if hi <= lo:
+            continue
+        here = (
+            np.ones_like(contacts.start_s, dtype=bool)
+            if same_node[i]
+            else contacts.station == station
+        )
+        overlap = np.clip(
+            np.minimum(contacts.end_s[here], hi) - np.maximum(contacts.start_s[here], lo), 0, None
+        )
+        share = min(float(overlap.sum()), hi - lo) / max(end[i] - start[i], 1e-9)
+        if share > 0:
+            out[ranks[sid]] = out.get(ranks[sid], 0.0) + share * float(nbytes)
+    return out
+
+
+def _bytes(n: float) -> str:
+    return f"{n / 1e6:,.1f} MB" if n < 1e11 else f"{n / 1e9:,.1f} GB"
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+# --------------------------------------------------------------------------- KPIs
+def compute_kpis(
+    outcomes: Sequence[Mapping[str, Any]], ops: pd.DataFrame, windows: pd.DataFrame
+) -> dict[str, Any]:
+    """Plan-level figures (definitions in docs/plan-format.md)."""
+    delivered = float(ops["bytes"].sum())
+    capacity = windows.set_index("id")["capacity_bytes"] if len(windows) else pd.Series(dtype=float)
+    used_ids = ops["window_id"].unique()
+    capacity_used = float(capacity.reindex(used_ids).fillna(0).sum())
+    complete = [s for s in outcomes if s["status"] == "complete"]
+    waits = [
+        (parse_time(s["completed_at"]) - parse_time(s["release"])).total_seconds() / 60
+        for s in complete
+    ]
+    return {
+        "total_data_mb": delivered / 1e6,
+        "requested_data_mb": sum(s["data_size_bytes"] for s in outcomes) / 1e6,
+        "utilization": delivered / capacity_used if capacity_used > 0 else 0.0,
+        "utilization_all_passes": delivered / float(capacity.sum()) if capacity.sum() > 0 else 0.0,
+        "avg_wait_minutes": float(np.mean(waits)) if waits else None,
+        "passes_used": len(used_ids),
+        "operations": len(ops),
+        "latest_completion": max(
+            (s["completed_at"] for s in complete), key=parse_time, default=None
+        ),
+        "delivered_bytes_by_priority": {
+            p: sum((s["delivered_bytes"] for s in outcomes if s["priority"] == p), 0.0)
+            for p in PRIORITIES
+        },
+        "complete_count": len(complete),
+        "partial_count": sum(s["status"] == "partial" for s in outcomes),
+        "unmet_count": sum(s["status"] == "unmet" for s in outcomes),
+        "deadline_misses": sum(_missed_deadline(s) for s in outcomes),
+    }
+
+
+def _missed_deadline(outcome: Mapping[str, Any]) -> bool:
+    if outcome["deadline"] is None:
+        return False
+    return outcome["completed_at"] is None or parse_time(outcome["completed_at"]) > parse_time(
+        outcome["deadline"]
+    )
+
+
+def outcome_warnings(outcomes: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per (priority, status) class of syncs that are not complete."""
+    lines = []
+    for priority in PRIORITIES:
+        for status in ("unmet", "partial"):
+            group = [s for s in outcomes if s["priority"] == priority and s["status"] == status]
+            if group:
+                ids = ", ".join(s["id"] for s in group[:5]) + (", ..." if len(group) > 5 else "")
+                lines.append(
+                    f"{len(group)} {priority} sync(s) {status} ({ids}): {group[0]['reason']}"
+                )
+    return lines

@@ -1,10 +1,23 @@
-"""HTML reports: one self-contained page per plan, event log or study (Jinja2, autoescape on)."""
+"""HTML reports: one self-contained page per plan, event log or study.
+
+Jinja2 with autoescape on (every model string is escaped); CSS, JS and charts (SVG) inline; no
+network resources. Output is deterministic: the only time in the page is the plan's own
+``generated_at``, so re-rendering saved outputs gives a byte-identical file.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import jinja2
+import xarray as xr
+
+from rsmodel import __version__
+from rsmodel.errors import RsmodelError
+from rsmodel.report import events_view, plan_view, study_view
+from rsmodel.report.svg import to_datetime
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("rsmodel", "templates"),
@@ -12,12 +25,194 @@ _ENV = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
+    keep_trailing_newline=True,
 )
 
 
-def render_plan(plan: dict[str, Any], dataset: Any = None) -> str:
-    """Render a plan (plan.json v1 dict) as one self-contained HTML page."""
-    return _ENV.get_template("plan.html.j2").render(plan=plan)
+def _horizon_text(horizon: dict[str, Any] | None) -> str:
+    if not horizon or not horizon.get("start"):
+        return ""
+    start, end = to_datetime(horizon["start"]), to_datetime(horizon["end"])
+    hours = (end - start).total_seconds() / 3600
+    step = f", step {horizon['step_s']:g} s" if horizon.get("step_s") else ""
+    return f"{start:%Y-%m-%d %H:%MZ} → {end:%Y-%m-%d %H:%MZ} ({hours:g} h{step})"
 
 
-__all__ = ["render_plan"]
+def _header(source: dict[str, Any], kind: str) -> dict[str, str]:
+    model = source.get("model") or {}
+    return {
+        "name": str(model.get("name") or source.get("name") or "rsmodel"),
+        "kind": kind,
+        "version": str(source.get("rsmodel_version") or __version__),
+        "generated_at": str(source.get("generated_at") or ""),
+        "horizon": _horizon_text(source.get("horizon")),
+        "file": str(model.get("file") or ""),
+    }
+
+
+def _toc(sections: list[tuple[str, str, bool]]) -> list[tuple[str, str]]:
+    return [(anchor, label) for anchor, label, present in sections if present]
+
+
+def render_plan(
+    plan: dict[str, Any],
+    dataset: xr.Dataset | None = None,
+    *,
+    events: list[dict[str, Any]] | None = None,
+) -> str:
+    """Render a plan (plan.json v1 dict, optional plan.nc dataset and event log) as HTML."""
+    soc = plan_view.soc_curves(plan, dataset)
+    has_syncs = bool(plan.get("syncs"))
+    has_jobs = bool(plan_view.job_decisions(plan))
+    has_gantt = bool(plan.get("horizon") and (plan.get("nodes") or plan.get("windows")))
+    soc_charts, soc_hidden = plan_view.soc_charts(plan, soc) if soc else ([], 0)
+    throughput = plan_view.throughput_chart(plan, dataset)
+    tel_cards, tel_tables = plan_view.telescope_view(plan) if plan.get("telescopes") else ([], [])
+    ctx = {
+        "header": _header(plan, "plan"),
+        "summary": plan_view.build_summary(plan, soc),
+        "cards": plan_view.build_cards(plan),
+        "has_jobs": has_jobs,
+        "gantt_nodes": plan_view.gantt_by_node(plan) if has_gantt else None,
+        "gantt_stations": plan_view.gantt_by_station(plan)
+        if has_gantt and plan.get("stations")
+        else None,
+        "throughput": throughput,
+        "throughput_legend": [(cls, label) for cls, _, _, label in throughput.paths]
+        if throughput
+        else [],
+        "soc_charts": soc_charts,
+        "soc_hidden": soc_hidden,
+        "sync_table": plan_view.sync_table(plan) if has_syncs else None,
+        "operations_table": plan_view.operations_table(plan) if has_syncs else None,
+        "station_table": plan_view.station_table(plan) if has_syncs else None,
+        "window_table": plan_view.window_table(plan) if has_syncs else None,
+        "n_windows": len(plan.get("windows", [])),
+        "decisions_table": plan_view.decisions_table(plan) if has_jobs else None,
+        "telescope_cards": tel_cards,
+        "telescope_tables": tel_tables,
+        "events_table": events_view.event_table(events) if events else None,
+        "solver_rows": plan_view.solver_rows(plan),
+        "solver_notes": (plan.get("solver") or {}).get("notes", []),
+        "warnings": plan.get("warnings", []),
+        "model": plan.get("model") or {},
+    }
+    ctx["toc"] = _toc(
+        [
+            ("overview", "Summary", True),
+            ("timeline", "Timeline", has_gantt),
+            ("throughput", "Downlink", throughput is not None),
+            ("soc", "SOC", bool(soc_charts)),
+            ("syncs", "Syncs", has_syncs),
+            ("operations", "Transfers", has_syncs),
+            ("stations", "Stations", has_syncs),
+            ("jobs", "Compute", has_jobs),
+            ("telescopes", "Telescopes", bool(tel_cards or tel_tables)),
+            ("events", "Events", bool(events)),
+            ("solver", "Solver", True),
+            ("warnings", "Warnings", bool(plan.get("warnings"))),
+            ("model", "Model file", bool((plan.get("model") or {}).get("text"))),
+        ]
+    )
+    return _ENV.get_template("plan.html.j2").render(ctx)
+
+
+def render_events(events: list[dict[str, Any]], plan: dict[str, Any] | None = None) -> str:
+    """Render an event log (list of event dicts) as HTML; ``plan`` supplies name and horizon."""
+    source = plan or {"name": "event log"}
+    gantt = events_view.event_gantt(events, plan)
+    ctx = {
+        "header": _header(source, "event log"),
+        "cards": events_view.kind_cards(events),
+        "gantt": gantt,
+        "events_table": events_view.event_table(events),
+        "model": source.get("model") or {},
+    }
+    ctx["toc"] = _toc(
+        [
+            ("overview", "Summary", True),
+            ("timeline", "Timeline", gantt is not None),
+            ("events", "Events", True),
+            ("model", "Model file", bool(ctx["model"].get("text"))),
+        ]
+    )
+    return _ENV.get_template("events.html.j2").render(ctx)
+
+
+def render_study(results: xr.Dataset, meta: dict[str, Any]) -> str:
+    """Render a study: KPIs (data variables) over varied parameters (dimensions).
+
+    ``meta`` may hold ``name``, ``description``, ``rsmodel_version``, ``generated_at`` and
+    ``model`` ({name, file, text}) of the base model.
+    """
+    n_dims = len(results.dims)
+    charts = study_view.kpi_line_charts(results) if n_dims == 1 else []
+    heatmaps, averaged = study_view.kpi_heatmaps(results) if n_dims >= 2 else ([], [])
+    ctx = {
+        "header": _header(meta, "study"),
+        "description": str(meta.get("description") or ""),
+        "cards": study_view.study_cards(results),
+        "charts": charts,
+        "heatmaps": heatmaps,
+        "averaged": averaged,
+        "results_table": study_view.results_table(results),
+        "model": meta.get("model") or {},
+    }
+    ctx["toc"] = _toc(
+        [
+            ("overview", "Summary", True),
+            ("charts", "Charts", bool(charts or heatmaps)),
+            ("results", "Results", True),
+            ("model", "Model file", bool(ctx["model"].get("text"))),
+        ]
+    )
+    return _ENV.get_template("study.html.j2").render(ctx)
+
+
+def read_events(path: str | Path) -> list[dict[str, Any]]:
+    """Read an events.jsonl file (one JSON event per line)."""
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def rerender(out_dir: str | Path) -> list[Path]:
+    """Re-render the report(s) of an output directory from its saved files, without re-solving.
+
+    - ``study.nc`` (+ ``study.json`` meta) -> ``report.html`` (study report)
+    - ``plan.json`` (+ ``plan.nc``) -> ``report.html``; with ``events.jsonl`` also ``events.html``
+    - ``events.jsonl`` alone -> ``report.html`` (event log report)
+    Returns the files written (atomically).
+    """
+    from rsmodel.io import write_text
+
+    out = Path(out_dir)
+    if not out.is_dir():
+        raise RsmodelError(f"{out}: not a directory of rsmodel outputs")
+    plan = (
+        json.loads((out / "plan.json").read_text(encoding="utf-8"))
+        if (out / "plan.json").exists()
+        else None
+    )
+    events = read_events(out / "events.jsonl") if (out / "events.jsonl").exists() else None
+    written = []
+    if (out / "study.nc").exists():
+        meta_path = out / "study.json"
+        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
+        with xr.open_dataset(out / "study.nc", engine="h5netcdf") as results:
+            written.append(write_text(out / "report.html", render_study(results.load(), meta)))
+    elif plan is not None:
+        dataset = None
+        if (out / "plan.nc").exists():
+            with xr.open_dataset(out / "plan.nc", engine="h5netcdf") as ds:
+                dataset = ds.load()
+        written.append(write_text(out / "report.html", render_plan(plan, dataset)))
+        if events is not None:
+            written.append(write_text(out / "events.html", render_events(events, plan)))
+    elif events is not None:
+        written.append(write_text(out / "report.html", render_events(events)))
+    else:
+        raise RsmodelError(f"{out}: no plan.json, events.jsonl or study.nc to render a report from")
+    return written
+
+
+__all__ = ["read_events", "render_events", "render_plan", "render_study", "rerender"]

@@ -1,0 +1,86 @@
+"""View model of an event log (simulator or planner events: dicts with time, kind, node,
+station, sync_id, details)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+from rsmodel.report.plan_view import Card
+from rsmodel.report.svg import Bar, Gantt, GanttRow, build_gantt, to_datetime
+from rsmodel.report.tables import Cell, Row, Table, fmt_time, fmt_value, time_key
+
+EVENT_TABLE_MAX_ROWS = 20000  # rows kept in the HTML table; the full log is events.jsonl
+EVENT_KIND_CARDS_MAX = 12
+
+
+def event_table(events: list[dict[str, Any]]) -> Table:
+    """The event log table, filterable by kind, node and station (first EVENT_TABLE_MAX_ROWS)."""
+    rows = []
+    for e in events[:EVENT_TABLE_MAX_ROWS]:
+        details = e.get("details")
+        cells = [
+            Cell(fmt_time(e.get("time"), date=True), time_key(e.get("time"))),
+            Cell(str(e.get("kind", ""))),
+            Cell(str(e.get("node") or "–")),
+            Cell(str(e.get("station") or "–")),
+            Cell(str(e.get("sync_id") or e.get("job") or "–")),
+            Cell(fmt_value(details) if details else ""),
+        ]
+        attrs = {k: str(e.get(k) or "") for k in ("kind", "node", "station")}
+        rows.append(Row(cells, attrs))
+    note = ""
+    if len(events) > EVENT_TABLE_MAX_ROWS:
+        note = f"First {EVENT_TABLE_MAX_ROWS} of {len(events)} events shown; the full log is in events.jsonl."
+    columns = [
+        ("time", True),
+        ("kind", False),
+        ("node", False),
+        ("station", False),
+        ("sync / job", False),
+        ("details", False),
+    ]
+    filters = [("kind", "kind"), ("node", "node"), ("station", "station")]
+    return Table("t-events", columns, rows, filters=filters, page_size=50, note=note)
+
+
+def kind_cards(events: list[dict[str, Any]]) -> list[Card]:
+    """Event counts per kind (most frequent first), failures and deferrals flagged."""
+    counts = Counter(str(e.get("kind", "")) for e in events)
+    cards = [Card("events", f"{len(events)}")]
+    for kind, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:EVENT_KIND_CARDS_MAX]:
+        bad = any(word in kind for word in ("fail", "miss", "fault", "abort"))
+        warn = "defer" in kind or "preempt" in kind
+        cards.append(Card(kind, f"{n}", tone="bad" if bad else ("warn" if warn else "")))
+    return cards
+
+
+def _span(events: list[dict[str, Any]], plan: dict[str, Any] | None) -> tuple[datetime, datetime]:
+    if plan and plan.get("horizon"):
+        return to_datetime(plan["horizon"]["start"]), to_datetime(plan["horizon"]["end"])
+    times = [to_datetime(e["time"]) for e in events if e.get("time")]
+    return min(times), max(times)
+
+
+def event_gantt(events: list[dict[str, Any]], plan: dict[str, Any] | None) -> Gantt | None:
+    """One mark per event on its node's row (station row when there is no node)."""
+    timed = [e for e in events if e.get("time") and (e.get("node") or e.get("station"))]
+    if not timed:
+        return None
+    start, end = _span(timed, plan)
+    mark = max(
+        (end - start).total_seconds() / 2000.0, 1.0
+    )  # s: a visible sliver, 1/2000 of the axis
+    rows: dict[str, GanttRow] = {}
+    for n in (plan or {}).get("nodes", []):
+        rows[n["name"]] = GanttRow(n["name"])
+    for e in timed:
+        key = str(e.get("node") or e.get("station"))
+        t = to_datetime(e["time"])
+        title = f"{fmt_time(t)} {e.get('kind', '')} {key}"
+        cls = "ev bad" if "fail" in str(e.get("kind", "")) else "ev"
+        rows.setdefault(key, GanttRow(key)).bars.append(
+            Bar(t, t + timedelta(seconds=mark), cls, title)
+        )
+    return build_gantt(list(rows.values()), start, end, [("ev", "event")], row_height_px=14.0)

@@ -1,0 +1,612 @@
+"""View model of a plan report: the manager summary, KPI cards, Gantt charts, SOC curves and
+tables computed from a plan.json v1 dict (and optionally its plan.nc dataset)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rsmodel.report.svg import (
+    Bar,
+    Gantt,
+    GanttRow,
+    LineChart,
+    Series,
+    build_gantt,
+    build_line_chart,
+    to_datetime,
+)
+from rsmodel.report.tables import (
+    Cell,
+    Row,
+    Table,
+    fmt_duration,
+    fmt_mb,
+    fmt_time,
+    fmt_value,
+    generic_table,
+    is_number,
+    time_key,
+)
+
+PRIORITIES = ("critical", "high", "normal", "low")
+SOC_CHARTS_MAX = 12  # SOC small multiples shown (the nodes closest to their floor first)
+SOC_MARGIN = 0.05  # a node whose minimum SOC is within this of its floor is a risk
+WINDOW_TABLE_MAX_ROWS = 5000  # above this the per-window table is replaced by per-station totals
+GAP_RISK = 0.01  # a MILP gap above 1 % is reported as a risk
+
+
+@dataclass(frozen=True)
+class Card:
+    """A KPI card: big ``value``, small ``label`` and optional ``detail``; ``tone`` ok|warn|bad."""
+
+    label: str
+    value: str
+    detail: str = ""
+    tone: str = ""
+
+
+@dataclass(frozen=True)
+class Risk:
+    tone: str  # warn | bad
+    text: str
+
+
+@dataclass(frozen=True)
+class Summary:
+    headline: str
+    tone: str
+    got_down: list[str]
+    not_down: list[str]
+    risks: list[Risk]
+
+
+def priority_class(priority: str | None) -> str:
+    """CSS class of a priority (``p0`` critical .. ``p3`` low)."""
+    return f"p{PRIORITIES.index(priority)}" if priority in PRIORITIES else "p2"
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def _sync_summary(syncs: list[dict[str, Any]]) -> tuple[str, str, list[str], list[str]]:
+    requested = sum(float(s.get("data_size_bytes") or 0) for s in syncs)
+    delivered = sum(float(s.get("delivered_bytes") or 0) for s in syncs)
+    status = Counter(s.get("status") for s in syncs)
+    n, complete = len(syncs), status.get("complete", 0)
+    share = f" ({delivered / requested:.0%})" if requested else ""
+    headline = f"{complete} of {n} syncs complete; {fmt_mb(delivered)} of {fmt_mb(requested)} delivered{share}."
+    tone = "ok" if complete == n else ("bad" if status.get("unmet") else "warn")
+    got = []
+    for prio in PRIORITIES:
+        group = [s for s in syncs if s.get("priority") == prio]
+        if group:
+            done = sum(s.get("status") == "complete" for s in group)
+            got_bytes = sum(float(s.get("delivered_bytes") or 0) for s in group)
+            got.append(f"{prio}: {done}/{len(group)} complete, {fmt_mb(got_bytes)}")
+    by_reason: dict[str, list[str]] = defaultdict(list)
+    for s in syncs:
+        if s.get("status") != "complete":
+            by_reason[str(s.get("reason") or "no reason given")].append(
+                f"{s['id']} ({s.get('status')})"
+            )
+    not_down = [
+        f"{len(ids)} × {reason}: {', '.join(ids[:5])}{' …' if len(ids) > 5 else ''}"
+        for reason, ids in sorted(by_reason.items(), key=lambda kv: -len(kv[1]))
+    ]
+    return headline, tone, got, not_down
+
+
+def _risks(plan: dict[str, Any], soc: dict[str, dict[str, Any]]) -> list[Risk]:
+    risks = []
+    kpis = plan.get("kpis") or {}
+    misses = kpis.get("deadline_misses")
+    if is_number(misses) and misses > 0:
+        risks.append(Risk("bad", f"{misses:g} sync deadline(s) missed."))
+    critical_open = [
+        s["id"]
+        for s in plan.get("syncs", [])
+        if s.get("priority") == "critical" and s.get("status") != "complete"
+    ]
+    if critical_open:
+        risks.append(Risk("bad", f"critical sync(s) not complete: {', '.join(critical_open[:5])}."))
+    low = []
+    for node, curve in soc.items():
+        values = [v for v in curve.get("soc", []) if is_number(v)]
+        floor = curve.get("min_soc")
+        if values and is_number(floor) and min(values) < floor + SOC_MARGIN:
+            low.append((min(values) - floor, node, min(values), floor))
+    for _, node, value, floor in sorted(low)[:5]:
+        tone = "bad" if value < floor - 1e-9 else "warn"
+        risks.append(Risk(tone, f"{node}: SOC reaches {value:.0%} (floor {floor:.0%})."))
+    if len(low) > 5:
+        risks.append(
+            Risk("warn", f"{len(low) - 5} more node(s) within {SOC_MARGIN:.0%} of their SOC floor.")
+        )
+    deferred = [d for d in job_decisions(plan) if str(d.get("status", "")).startswith("defer")]
+    if deferred:
+        risks.append(Risk("warn", f"{len(deferred)} compute step(s) deferred."))
+    solver = plan.get("solver") or {}
+    status = solver.get("status")
+    if status and status not in ("optimal", "ok"):
+        risks.append(Risk("warn", f"solver status: {status}."))
+    gap = solver.get("gap_global", solver.get("mip_gap"))
+    if is_number(gap) and gap > GAP_RISK:
+        risks.append(Risk("warn", f"optimality gap {gap:.1%}: a better plan may exist."))
+    risks += [Risk("warn", str(w)) for w in plan.get("warnings", [])[:5]]
+    if len(plan.get("warnings", [])) > 5:
+        risks.append(Risk("warn", f"{len(plan['warnings']) - 5} more warning(s) below."))
+    return risks
+
+
+def build_summary(plan: dict[str, Any], soc: dict[str, dict[str, Any]]) -> Summary:
+    """The ten-second summary: what got down, what did not and why, the main risks."""
+    syncs = plan.get("syncs") or []
+    if syncs:
+        headline, tone, got, not_down = _sync_summary(syncs)
+    else:
+        headline, tone, got, not_down = "No data transfers in this plan.", "", [], []
+    decisions = job_decisions(plan)
+    if decisions:
+        placed = sum(bool(d.get("start")) for d in decisions)
+        got.append(f"compute: {placed} of {len(decisions)} step placements scheduled")
+    risks = _risks(plan, soc)
+    if risks and tone == "ok":
+        tone = "warn"
+    return Summary(headline, tone, got, not_down, risks)
+
+
+def build_cards(plan: dict[str, Any]) -> list[Card]:
+    """KPI cards from ``plan["kpis"]`` and the sync list."""
+    k = plan.get("kpis") or {}
+    syncs = plan.get("syncs") or []
+    cards = []
+    if syncs:
+        done = sum(s.get("status") == "complete" for s in syncs)
+        cards.append(
+            Card(
+                "syncs complete",
+                f"{done}/{len(syncs)}",
+                tone="ok" if done == len(syncs) else "warn",
+            )
+        )
+    if is_number(k.get("total_data_mb")):
+        cards.append(Card("data delivered", fmt_mb(k["total_data_mb"] * 1e6)))
+    if is_number(k.get("utilization")):
+        cards.append(
+            Card("bandwidth utilisation", f"{k['utilization']:.1%}", "of used passes' capacity")
+        )
+    if is_number(k.get("avg_wait_minutes")):
+        cards.append(
+            Card("average wait", f"{k['avg_wait_minutes']:.1f} min", "release to completion")
+        )
+    if is_number(k.get("passes_used")):
+        cards.append(
+            Card(
+                "passes used", f"{k['passes_used']:g}", f"of {len(plan.get('windows', []))} windows"
+            )
+        )
+    if k.get("latest_completion"):
+        cards.append(Card("latest completion", fmt_time(k["latest_completion"]), "UTC"))
+    for key, label in (
+        ("unmet_count", "unmet"),
+        ("partial_count", "partial"),
+        ("deadline_misses", "deadline misses"),
+    ):
+        if is_number(k.get(key)):
+            cards.append(Card(label, f"{k[key]:g}", tone="bad" if k[key] else "ok"))
+    return cards
+
+
+# --------------------------------------------------------------------------- Gantt charts
+
+
+def job_decisions(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """All compute placement decisions, each with its ``job`` id (``jobs`` list or dict form)."""
+    jobs = plan.get("jobs") or []
+    if isinstance(jobs, dict):
+        return [dict(d) for d in jobs.get("placement_decisions", [])]
+    out = []
+    for job in jobs:
+        for d in job.get("placement_decisions", []):
+            out.append({"job": job.get("id", job.get("name")), **d})
+    return out
+
+
+def _window_title(w: dict[str, Any], used: bool) -> str:
+    return (
+        f"{w['node']} → {w['station']} {fmt_time(w['start'])}–{fmt_time(w['end'])} "
+        f"max el {w.get('max_elevation_deg', 0):.0f}° {fmt_mb(w.get('capacity_bytes'))}"
+        f"{' (used)' if used else ''}"
+    )
+
+
+def _op_bar(op: dict[str, Any], priority: dict[str, str]) -> Bar:
+    title = f"{op['sync_id']}: {op['node']} → {op['station']} {fmt_time(op['start'])}–{fmt_time(op['end'])} {fmt_mb(op.get('bytes'))}"
+    return Bar(
+        to_datetime(op["start"]),
+        to_datetime(op["end"]),
+        f"op {priority_class(priority.get(op['sync_id']))}",
+        title,
+    )
+
+
+def gantt_by_node(plan: dict[str, Any]) -> Gantt:
+    """Per-node rows: eclipse bands, pass windows (used ones darker), transfers, compute steps."""
+    start, end = to_datetime(plan["horizon"]["start"]), to_datetime(plan["horizon"]["end"])
+    rows = {n["name"]: GanttRow(n["name"]) for n in plan.get("nodes", [])}
+    used = {op.get("window_id") for op in plan.get("operations", [])}
+    priority = {s["id"]: s.get("priority") for s in plan.get("syncs", [])}
+    for e in plan.get("eclipses", []):
+        title = f"{e['node']} eclipse {fmt_time(e['start'])}–{fmt_time(e['end'])}"
+        rows.setdefault(e["node"], GanttRow(e["node"])).bars.append(
+            Bar(to_datetime(e["start"]), to_datetime(e["end"]), "ecl", title, band=True)
+        )
+    for w in plan.get("windows", []):
+        cls = "win used" if w["id"] in used else "win"
+        rows.setdefault(w["node"], GanttRow(w["node"])).bars.append(
+            Bar(
+                to_datetime(w["start"]),
+                to_datetime(w["end"]),
+                cls,
+                _window_title(w, w["id"] in used),
+            )
+        )
+    for op in plan.get("operations", []):
+        rows.setdefault(op["node"], GanttRow(op["node"])).bars.append(_op_bar(op, priority))
+    for d in job_decisions(plan):
+        if d.get("start") and d.get("end") and d.get("node"):
+            tier = f" tier {d['quality_tier']}" if d.get("quality_tier") else ""
+            title = f"{d.get('job')}/{d.get('step_id')} ({d.get('type')}{tier}) {fmt_time(d['start'])}–{fmt_time(d['end'])}"
+            rows.setdefault(d["node"], GanttRow(d["node"])).bars.append(
+                Bar(to_datetime(d["start"]), to_datetime(d["end"]), "job", title)
+            )
+    legend = [("ecl", "eclipse"), ("win", "pass window"), ("win used", "window used")]
+    legend += [(f"op p{i}", f"transfer ({p})") for i, p in enumerate(PRIORITIES)]
+    if job_decisions(plan):
+        legend.append(("job", "compute step"))
+    return build_gantt(list(rows.values()), start, end, legend)
+
+
+def gantt_by_station(plan: dict[str, Any]) -> Gantt:
+    """Per-station rows: every pass window (translucent, overlaps darken) and the transfers."""
+    start, end = to_datetime(plan["horizon"]["start"]), to_datetime(plan["horizon"]["end"])
+    rows = {s["name"]: GanttRow(s["name"]) for s in plan.get("stations", [])}
+    priority = {s["id"]: s.get("priority") for s in plan.get("syncs", [])}
+    for w in plan.get("windows", []):
+        rows.setdefault(w["station"], GanttRow(w["station"])).bars.append(
+            Bar(to_datetime(w["start"]), to_datetime(w["end"]), "win", _window_title(w, False))
+        )
+    for op in plan.get("operations", []):
+        rows.setdefault(op["station"], GanttRow(op["station"])).bars.append(_op_bar(op, priority))
+    legend = [("win", "pass window")] + [
+        (f"op p{i}", f"transfer ({p})") for i, p in enumerate(PRIORITIES)
+    ]
+    return build_gantt(list(rows.values()), start, end, legend, row_height_px=20.0)
+
+
+# --------------------------------------------------------------------------- SOC and throughput
+
+
+def soc_curves(plan: dict[str, Any], dataset: Any) -> dict[str, dict[str, Any]]:
+    """SOC curves per node: ``plan["soc"]``, else the dataset's ``soc (node, time)`` variable."""
+    if plan.get("soc"):
+        return plan["soc"]
+    if dataset is None or "soc" not in dataset:
+        return {}
+    times = [str(np.datetime_as_string(t, unit="s")) + "Z" for t in dataset["time"].values]
+    floor = dataset["soc"].attrs.get("min_soc")
+    return {
+        str(node): {
+            "times": times,
+            "soc": [float(v) for v in dataset["soc"].sel(node=node).values],
+            "min_soc": floor,
+        }
+        for node in dataset["node"].values
+    }
+
+
+def soc_charts(
+    plan: dict[str, Any], soc: dict[str, dict[str, Any]]
+) -> tuple[list[tuple[str, LineChart]], int]:
+    """One SOC chart per node with its floor line, nodes closest to their floor first (capped)."""
+    start, end = to_datetime(plan["horizon"]["start"]), to_datetime(plan["horizon"]["end"])
+
+    def margin(item: tuple[str, dict[str, Any]]) -> float:
+        values = [v for v in item[1].get("soc", []) if is_number(v)]
+        floor = item[1].get("min_soc") if is_number(item[1].get("min_soc")) else 0.0
+        return (min(values) - floor) if values else 1.0
+
+    ordered = sorted(soc.items(), key=lambda item: (margin(item), item[0]))
+    charts = []
+    for node, curve in ordered[:SOC_CHARTS_MAX]:
+        floor = curve.get("min_soc")
+        hl = [(float(floor), "floor", f"min SOC {floor:.0%}")] if is_number(floor) else []
+        series = [Series(node, [to_datetime(t) for t in curve["times"]], curve["soc"], "s0")]
+        charts.append(
+            (
+                node,
+                build_line_chart(
+                    series,
+                    y_label="SOC",
+                    hlines=hl,
+                    y_range=(0.0, 1.0),
+                    x_range=(start, end),
+                    width_px=480.0,
+                    height_px=180.0,
+                ),
+            )
+        )
+    return charts, max(len(soc) - SOC_CHARTS_MAX, 0)
+
+
+def throughput_chart(plan: dict[str, Any], dataset: Any) -> LineChart | None:
+    """Downlinked MB per hour per station from plan.nc's ``bytes (node, station, time)``."""
+    if dataset is None or "bytes" not in dataset:
+        return None
+    per_station = dataset["bytes"].sum("node")
+    hourly = per_station.resample(time="1h").sum() / 1e6
+    times = [
+        to_datetime(str(np.datetime_as_string(t, unit="s")) + "Z") for t in hourly["time"].values
+    ]
+    series = [
+        Series(str(st), times, [float(v) for v in hourly.sel(station=st).values], f"s{i % 6}")
+        for i, st in enumerate(hourly["station"].values)
+    ]
+    start, end = to_datetime(plan["horizon"]["start"]), to_datetime(plan["horizon"]["end"])
+    return build_line_chart(
+        series, y_label="MB per hour", x_range=(start, end), width_px=960.0, height_px=220.0
+    )
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def sync_table(plan: dict[str, Any]) -> Table:
+    """Sync outcomes: one row per request, filterable by status, priority and node."""
+    rows = []
+    for s in plan.get("syncs", []):
+        size, got = s.get("data_size_bytes"), s.get("delivered_bytes")
+        share = (float(got or 0) / float(size)) if is_number(size) and size else None
+        cells = [
+            Cell(s["id"]),
+            Cell(s.get("node", "")),
+            Cell(
+                s.get("priority", ""),
+                PRIORITIES.index(s["priority"]) if s.get("priority") in PRIORITIES else 9,
+                priority_class(s.get("priority")),
+            ),
+            Cell(s.get("data_type") or "–"),
+            Cell(fmt_mb(size), size if is_number(size) else None),
+            Cell(fmt_mb(got), got if is_number(got) else None),
+            Cell(f"{share:.0%}" if share is not None else "–", share),
+            Cell(fmt_time(s.get("release"), date=True), time_key(s.get("release"))),
+            Cell(fmt_time(s.get("deadline"), date=True), time_key(s.get("deadline"))),
+            Cell(fmt_time(s.get("completed_at"), date=True), time_key(s.get("completed_at"))),
+            Cell(s.get("status", ""), cls=f"st-{s.get('status', '')}"),
+            Cell(s.get("reason") or ""),
+        ]
+        attrs = {
+            "status": str(s.get("status", "")),
+            "priority": str(s.get("priority", "")),
+            "node": str(s.get("node", "")),
+        }
+        rows.append(Row(cells, attrs))
+    columns = [
+        ("id", False),
+        ("node", False),
+        ("priority", True),
+        ("type", False),
+        ("size", True),
+        ("delivered", True),
+        ("done", True),
+        ("release", True),
+        ("deadline", True),
+        ("completed", True),
+        ("status", False),
+        ("reason", False),
+    ]
+    filters = [("status", "status"), ("priority", "priority"), ("node", "node")]
+    return Table("t-syncs", columns, rows, filters=filters)
+
+
+def operations_table(plan: dict[str, Any]) -> Table:
+    """Planned transfers (one row per sync x window piece), filterable by node and station."""
+    priority = {s["id"]: s.get("priority") for s in plan.get("syncs", [])}
+    rows = []
+    for op in sorted(plan.get("operations", []), key=lambda o: (o["start"], o["node"])):
+        duration = (to_datetime(op["end"]) - to_datetime(op["start"])).total_seconds()
+        cells = [
+            Cell(fmt_time(op["start"], date=True), time_key(op["start"])),
+            Cell(fmt_time(op["end"]), time_key(op["end"])),
+            Cell(fmt_duration(duration), duration),
+            Cell(op["sync_id"], cls=priority_class(priority.get(op["sync_id"]))),
+            Cell(op["node"]),
+            Cell(op["station"]),
+            Cell(op.get("window_id") or "–"),
+            Cell(fmt_mb(op.get("bytes")), op.get("bytes")),
+        ]
+        rows.append(Row(cells, {"node": op["node"], "station": op["station"]}))
+    columns = [
+        ("start", True),
+        ("end", True),
+        ("duration", True),
+        ("sync", False),
+        ("node", False),
+        ("station", False),
+        ("window", False),
+        ("bytes", True),
+    ]
+    return Table("t-ops", columns, rows, filters=[("node", "node"), ("station", "station")])
+
+
+def station_table(plan: dict[str, Any]) -> Table:
+    """Per-station pass totals: windows, windows used, capacity, delivered, utilisation."""
+    windows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for w in plan.get("windows", []):
+        windows[w["station"]].append(w)
+    used = {op.get("window_id") for op in plan.get("operations", [])}
+    delivered: Counter[str] = Counter()
+    for op in plan.get("operations", []):
+        delivered[op["station"]] += float(op.get("bytes") or 0)
+    rows = []
+    for st in plan.get("stations", []):
+        ws = windows.get(st["name"], [])
+        n_used = sum(w["id"] in used for w in ws)
+        cap_used = sum(float(w.get("capacity_bytes") or 0) for w in ws if w["id"] in used)
+        util = delivered[st["name"]] / cap_used if cap_used else None
+        rows.append(
+            Row(
+                [
+                    Cell(st["name"]),
+                    Cell(f"{st.get('bandwidth_bps', 0) / 1e6:,.0f} Mbps", st.get("bandwidth_bps")),
+                    Cell(str(len(ws)), len(ws)),
+                    Cell(str(n_used), n_used),
+                    Cell(
+                        fmt_duration(sum(w.get("duration_s", 0) for w in ws)),
+                        sum(w.get("duration_s", 0) for w in ws),
+                    ),
+                    Cell(fmt_mb(delivered[st["name"]]), delivered[st["name"]]),
+                    Cell(f"{util:.1%}" if util is not None else "–", util),
+                ]
+            )
+        )
+    columns = [
+        ("station", False),
+        ("bandwidth", True),
+        ("windows", True),
+        ("used", True),
+        ("visible time", True),
+        ("delivered", True),
+        ("utilisation of used passes", True),
+    ]
+    return Table("t-stations", columns, rows)
+
+
+def window_table(plan: dict[str, Any]) -> Table | None:
+    """Every pass window (None above WINDOW_TABLE_MAX_ROWS: the plan.json has them all)."""
+    windows = plan.get("windows", [])
+    if not windows or len(windows) > WINDOW_TABLE_MAX_ROWS:
+        return None
+    used = {op.get("window_id") for op in plan.get("operations", [])}
+    rows = [
+        Row(
+            [
+                Cell(w["id"]),
+                Cell(w["node"]),
+                Cell(w["station"]),
+                Cell(fmt_time(w["start"], date=True), time_key(w["start"])),
+                Cell(fmt_duration(w.get("duration_s")), w.get("duration_s")),
+                Cell(f"{w.get('max_elevation_deg', 0):.1f}°", w.get("max_elevation_deg")),
+                Cell(fmt_mb(w.get("capacity_bytes")), w.get("capacity_bytes")),
+                Cell("yes" if w["id"] in used else "no"),
+            ],
+            {
+                "node": w["node"],
+                "station": w["station"],
+                "used": "yes" if w["id"] in used else "no",
+            },
+        )
+        for w in windows
+    ]
+    columns = [
+        ("id", False),
+        ("node", False),
+        ("station", False),
+        ("start", True),
+        ("duration", True),
+        ("max elevation", True),
+        ("capacity", True),
+        ("used", False),
+    ]
+    return Table(
+        "t-windows",
+        columns,
+        rows,
+        filters=[("node", "node"), ("station", "station"), ("used", "used")],
+    )
+
+
+def decisions_table(plan: dict[str, Any]) -> Table:
+    """Compute placement decisions (tier, energy, status, reason) per job step."""
+    preferred = (
+        "job",
+        "step_id",
+        "type",
+        "node",
+        "start",
+        "end",
+        "quality_tier",
+        "segment",
+        "energy_wh",
+        "status",
+        "reason",
+    )
+    return generic_table(
+        "t-jobs",
+        job_decisions(plan),
+        preferred=preferred,
+        filters=[("job", "job"), ("node", "node"), ("status", "status")],
+    )
+
+
+def solver_rows(plan: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) pairs of the solver stats present in the plan."""
+    solver = plan.get("solver") or {}
+    labels = [
+        ("method", "method"),
+        ("strategy", "strategy"),
+        ("status", "status"),
+        ("objective", "objective"),
+        ("mip_gap", "MIP gap"),
+        ("bound", "bound"),
+        ("gap_global", "global gap"),
+        ("build_s", "build time"),
+        ("solve_s", "solve time"),
+        ("time_limit_s", "time limit"),
+    ]
+    rows = []
+    for key, label in labels:
+        value = solver.get(key)
+        if value is None:
+            continue
+        if key.endswith("_s") and is_number(value):
+            rows.append((label, f"{value:.2f} s"))
+        elif "gap" in key and is_number(value):
+            rows.append((label, f"{value:.3%}"))
+        else:
+            rows.append((label, fmt_value(value)))
+    rows += [
+        (k.replace("_", " "), fmt_value(v))
+        for k, v in solver.items()
+        if k not in dict(labels) and k != "notes" and not isinstance(v, dict | list)
+    ]
+    return rows
+
+
+def telescope_view(plan: dict[str, Any]) -> tuple[list[Card], list[tuple[str, Table]]]:
+    """Telescope-network section: scalar fields as cards, lists of records as tables."""
+    section = plan.get("telescopes") or {}
+    if isinstance(section, list):
+        section = {"telescopes": section}
+    cards = [
+        Card(k.replace("_", " "), fmt_value(v))
+        for k, v in section.items()
+        if not isinstance(v, dict | list)
+    ]
+    for key, value in section.items():
+        if isinstance(value, dict):
+            cards += [
+                Card(f"{key} {k}".replace("_", " "), fmt_value(v))
+                for k, v in value.items()
+                if not isinstance(v, dict | list)
+            ]
+    tables = [
+        (key.replace("_", " "), generic_table(f"t-tel-{i}", value))
+        for i, (key, value) in enumerate(section.items())
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value)
+    ]
+    return cards, tables

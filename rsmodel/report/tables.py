@@ -1,0 +1,140 @@
+"""Table specs for the reports (rendered by the ``table`` macro, sorted/filtered/paged by inline JS)
+and the small value formatters the report views share."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from rsmodel.report.svg import to_datetime
+
+PAGE_SIZE_ROWS = 25
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Displayed ``text``; ``sort`` is the numeric sort key (None: sort by text)."""
+
+    text: str
+    sort: float | None = None
+    cls: str = ""
+
+
+@dataclass(frozen=True)
+class Row:
+    cells: list[Cell]
+    attrs: dict[str, str] = field(default_factory=dict)  # data-* attributes used by filters
+    cls: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A sortable, filterable, client-side paged table.
+
+    ``filters`` are (data attribute, label) pairs: a select with every distinct value of that
+    row attribute is offered.
+    """
+
+    id: str
+    columns: list[tuple[str, bool]]  # (label, numeric)
+    rows: list[Row]
+    filters: list[tuple[str, str]] = field(default_factory=list)
+    page_size: int = PAGE_SIZE_ROWS
+    note: str = ""
+
+    @property
+    def filter_options(self) -> list[tuple[str, str, list[str]]]:
+        """(attribute, label, sorted distinct values) for each filter."""
+        return [
+            (key, label, sorted({r.attrs.get(key, "") for r in self.rows} - {""}))
+            for key, label in self.filters
+        ]
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def fmt_mb(n_bytes: float | None) -> str:
+    """Bytes as megabytes (10^6), e.g. ``12.5 MB``."""
+    if not is_number(n_bytes):
+        return "–"
+    mb = float(n_bytes) / 1e6
+    if mb >= 1e6:
+        return f"{mb / 1e6:,.2f} TB"
+    if mb >= 1e3:
+        return f"{mb / 1e3:,.2f} GB"
+    return f"{mb:,.1f} MB" if mb < 100 else f"{mb:,.0f} MB"
+
+
+def fmt_time(value: str | datetime | None, *, date: bool = False) -> str:
+    """UTC time as ``HH:MM:SSZ`` (with ``YYYY-MM-DD`` when ``date``)."""
+    if not value:
+        return "–"
+    t = to_datetime(value)
+    return t.strftime("%Y-%m-%d %H:%M:%SZ" if date else "%H:%M:%SZ")
+
+
+def time_key(value: str | datetime | None) -> float | None:
+    """Sort key of a time: POSIX seconds."""
+    return to_datetime(value).timestamp() if value else None
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """Seconds as ``1h 02m``, ``12m 05s`` or ``42 s``."""
+    if not is_number(seconds):
+        return "–"
+    s = round(float(seconds))
+    if s >= 3600:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s} s"
+
+
+def fmt_value(value: Any) -> str:
+    """Generic cell text: numbers with 4 significant digits, lists joined, None as a dash."""
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+    if isinstance(value, list | tuple):
+        return ", ".join(fmt_value(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={fmt_value(v)}" for k, v in value.items())
+    return str(value)
+
+
+def generic_table(
+    table_id: str,
+    records: Sequence[dict[str, Any]],
+    *,
+    preferred: Sequence[str] = (),
+    filters: Sequence[tuple[str, str]] = (),
+) -> Table:
+    """A table of arbitrary dict records: ``preferred`` keys first, then the rest in first-seen order."""
+    keys: list[str] = [k for k in preferred if any(k in r for r in records)]
+    for record in records:
+        keys += [k for k in record if k not in keys and not isinstance(record[k], list | dict)]
+    rows = []
+    for record in records:
+        cells = []
+        for key in keys:
+            value = record.get(key)
+            if isinstance(value, str) and _looks_like_time(value):
+                cells.append(Cell(fmt_time(value, date=True), time_key(value)))
+            else:
+                cells.append(Cell(fmt_value(value), float(value) if is_number(value) else None))
+        attrs = {k: str(record.get(k) or "") for k, _ in filters}
+        rows.append(Row(cells, attrs))
+    columns = [(k.replace("_", " "), any(is_number(r.get(k)) for r in records)) for k in keys]
+    return Table(table_id, columns, rows, filters=list(filters))
+
+
+def _looks_like_time(text: str) -> bool:
+    return len(text) >= 20 and text[4] == "-" and text[10] == "T" and text.endswith("Z")

@@ -1,0 +1,31 @@
+"""Sync scheduling: Problem -> (staged Pyomo/HiGHS MILP | greedy) -> Schedule.
+
+``optimise(scenario, geometry, method=None) -> Schedule``; see docs/ARCHITECTURE.md
+("Optimiser output") and docs/optimisation.md.
+"""
+
+from rsmodel.optimize.problem import (
+    Demand,
+    Problem,
+    SolverSettings,
+    StationSpec,
+    build_problem,
+    problem_from_scenario,
+)
+from rsmodel.optimize.schedule import DemandOutcome, Operation, Schedule, SolverStats
+from rsmodel.optimize.solve import optimise, solve_problem
+
+__all__ = [
+    "Demand",
+    "DemandOutcome",
+    "Operation",
+    "Problem",
+    "Schedule",
+    "SolverSettings",
+    "SolverStats",
+    "StationSpec",
+    "build_problem",
+    "optimise",
+    "problem_from_scenario",
+    "solve_problem",
+]

@@ -1,0 +1,295 @@
+"""The sparse transfer problem: time slots, link candidates and demands (no Pyomo here).
+
+A *slot* is ``[start + k*step_s, start + (k+1)*step_s)``. A *candidate* is one (window, slot)
+pair where the access window overlaps the slot; its usable time is the overlap only (partial
+slots at AOS/LOS count their overlap) and its byte capacity is ``bandwidth_bps / 8 * usable_s``.
+A *demand* is data to bring down from a node (a sync, or a compute job's output); a *pair* is a
+(demand, candidate) combination the demand may use: same node, slot starting at or after the
+demand's release (a release inside a slot moves to the next slot boundary).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rsmodel.timeutil import as_utc
+
+CLASS_NAMES = ("critical", "high", "normal", "low")
+DEFAULT_WEIGHTS = {"minimize_latency": 0.5, "maximize_throughput": 0.3, "balance_load": 0.2}
+
+
+@dataclass(frozen=True)
+class Demand:
+    """Bytes to bring down from ``node``: ``rank`` 0=critical .. 3=low; times aware UTC."""
+
+    id: str
+    node: str
+    size_bytes: float
+    rank: int
+    release: datetime
+    deadline: datetime | None = None
+    kind: str = "sync"
+
+
+@dataclass(frozen=True)
+class StationSpec:
+    """What the optimiser needs of a ground station."""
+
+    name: str
+    antennas: int = 1
+    setup_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    """``method`` milp|greedy; limits for the whole solve (all stages together)."""
+
+    method: str = "milp"
+    time_limit_s: float = 60.0
+    mip_gap: float = 1e-3
+    threads: int = 1
+    strategy: str = "auto"
+
+
+@dataclass
+class Problem:
+    """Arrays describing one sync-scheduling instance (seconds are counted from ``start``)."""
+
+    start: datetime
+    end: datetime
+    step_s: float
+    nodes: list[str]
+    stations: list[StationSpec]
+    windows: pd.DataFrame
+    demands: list[Demand]
+    weights: dict[str, float]
+    settings: SolverSettings
+    # candidates (window x slot), length C
+    cand_window: np.ndarray = field(repr=False)
+    cand_node: np.ndarray = field(repr=False)
+    cand_station: np.ndarray = field(repr=False)
+    cand_slot: np.ndarray = field(repr=False)
+    cand_t0_s: np.ndarray = field(repr=False)
+    cand_t1_s: np.ndarray = field(repr=False)
+    cand_bytes: np.ndarray = field(repr=False)
+    cand_setup_bytes: np.ndarray = field(repr=False)
+    cand_prev: np.ndarray = field(repr=False)
+    # pairs (demand x candidate), length P
+    pair_demand: np.ndarray = field(repr=False)
+    pair_cand: np.ndarray = field(repr=False)
+    pair_late: np.ndarray = field(repr=False)
+    pair_tau: np.ndarray = field(repr=False)
+
+    @property
+    def n_slots(self) -> int:
+        return int(np.ceil(self.duration_s / self.step_s - 1e-9))
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+    @property
+    def antennas(self) -> np.ndarray:
+        return np.array([s.antennas for s in self.stations], dtype=int)
+
+    @property
+    def demand_size(self) -> np.ndarray:
+        return np.array([d.size_bytes for d in self.demands], dtype=float)
+
+    @property
+    def demand_rank(self) -> np.ndarray:
+        return np.array([d.rank for d in self.demands], dtype=int)
+
+    @property
+    def demand_has_deadline(self) -> np.ndarray:
+        return np.array([d.deadline is not None for d in self.demands], dtype=bool)
+
+    def time_at(self, seconds: float) -> datetime:
+        """Aware UTC datetime ``seconds`` after the horizon start."""
+        return self.start + timedelta(seconds=float(seconds))
+
+    def seconds(self, when: datetime) -> float:
+        """Seconds from the horizon start to ``when``."""
+        return (as_utc(when) - self.start).total_seconds()
+
+    def with_demands(self, demands: list[Demand]) -> Problem:
+        """The same links with another demand list (e.g. adding compute-job outputs)."""
+        return build_problem(
+            start=self.start,
+            end=self.end,
+            step_s=self.step_s,
+            nodes=self.nodes,
+            stations=self.stations,
+            windows=self.windows,
+            demands=demands,
+            weights=self.weights,
+            settings=self.settings,
+        )
+
+
+def build_problem(
+    *,
+    start: datetime,
+    end: datetime,
+    step_s: float,
+    nodes: list[str],
+    stations: list[StationSpec],
+    windows: pd.DataFrame,
+    demands: list[Demand],
+    weights: dict[str, float] | None = None,
+    settings: SolverSettings | None = None,
+) -> Problem:
+    """Build the sparse candidate and pair arrays from a windows table (docs/ARCHITECTURE.md)."""
+    start, end = as_utc(start), as_utc(end)
+    windows = windows.reset_index(drop=True)
+    station_index = {s.name: i for i, s in enumerate(stations)}
+    node_index = {n: i for i, n in enumerate(nodes)}
+    cands = _candidates(windows, start, end, step_s, node_index, station_index, stations)
+    pairs = _pairs(demands, cands, node_index, start, end)
+    return Problem(
+        start=start,
+        end=end,
+        step_s=float(step_s),
+        nodes=list(nodes),
+        stations=list(stations),
+        windows=windows,
+        demands=list(demands),
+        weights=dict(weights or DEFAULT_WEIGHTS),
+        settings=settings or SolverSettings(),
+        **cands,
+        **pairs,
+    )
+
+
+def problem_from_scenario(scenario: Any, geometry: Any, *, method: str | None = None) -> Problem:
+    """Problem for a loaded :class:`~rsmodel.model.scenario.Scenario` and its geometry."""
+    solver = scenario.model.solver
+    settings = SolverSettings(
+        method=method or solver.method,
+        time_limit_s=float(solver.time_limit_s),
+        mip_gap=float(solver.mip_gap),
+        threads=int(solver.threads),
+        strategy=str(solver.strategy),
+    )
+    demands = [
+        Demand(s.id, s.node, float(s.data_size_bytes), s.rank, s.release, s.deadline, "sync")
+        for s in scenario.syncs
+    ]
+    return build_problem(
+        start=scenario.start,
+        end=scenario.end,
+        step_s=scenario.step_s,
+        nodes=[n.name for n in scenario.nodes],
+        stations=[
+            StationSpec(s.name, int(s.antennas), float(s.setup_s)) for s in scenario.stations
+        ],
+        windows=geometry.windows,
+        demands=demands,
+        weights=scenario.model.objectives.model_dump(),
+        settings=settings,
+    )
+
+
+def _seconds_since(times: pd.Series, start: datetime) -> np.ndarray:
+    return ((pd.to_datetime(times, utc=True) - pd.Timestamp(start)).dt.total_seconds()).to_numpy(
+        dtype=float
+    )
+
+
+def _candidates(
+    windows: pd.DataFrame,
+    start: datetime,
+    end: datetime,
+    step_s: float,
+    node_index: dict[str, int],
+    station_index: dict[str, int],
+    stations: list[StationSpec],
+) -> dict[str, np.ndarray]:
+    """One candidate per (window, slot) overlap, vectorised over windows."""
+    horizon_s = (end - start).total_seconds()
+    if len(windows) == 0:
+        empty_i, empty_f = np.zeros(0, dtype=int), np.zeros(0)
+        return dict(
+            cand_window=empty_i, cand_node=empty_i, cand_station=empty_i, cand_slot=empty_i,
+            cand_t0_s=empty_f, cand_t1_s=empty_f, cand_bytes=empty_f, cand_setup_bytes=empty_f,
+            cand_prev=empty_i,
+        )  # fmt: skip
+    w0 = np.clip(_seconds_since(windows["start"], start), 0.0, horizon_s)
+    w1 = np.clip(_seconds_since(windows["end"], start), 0.0, horizon_s)
+    first = np.floor(w0 / step_s).astype(int)
+    last = np.ceil(w1 / step_s).astype(int) - 1
+    count = np.maximum(last - first + 1, 0)
+    window = np.repeat(np.arange(len(windows)), count)
+    offset = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    slot = first[window] + offset
+    t0 = np.maximum(slot * step_s, w0[window])
+    t1 = np.minimum(np.minimum((slot + 1) * step_s, w1[window]), horizon_s)
+    keep = t1 - t0 > 1e-6
+    window, slot, t0, t1 = window[keep], slot[keep], t0[keep], t1[keep]
+    node = windows["node"].map(node_index).to_numpy()[window].astype(int)
+    station = windows["station"].map(station_index).to_numpy()[window].astype(int)
+    bytes_per_s = windows["bandwidth_bps"].to_numpy(dtype=float)[window] / 8.0
+    setup_s = np.array([s.setup_s for s in stations], dtype=float)[station]
+    prev = np.full(len(window), -1, dtype=int)
+    same = (window[1:] == window[:-1]) & (slot[1:] == slot[:-1] + 1)
+    prev[1:][same] = np.arange(len(window) - 1)[same]
+    return dict(
+        cand_window=window,
+        cand_node=node,
+        cand_station=station,
+        cand_slot=slot,
+        cand_t0_s=t0,
+        cand_t1_s=t1,
+        cand_bytes=bytes_per_s * (t1 - t0),
+        cand_setup_bytes=bytes_per_s * setup_s,
+        cand_prev=prev,
+    )
+
+
+def _pairs(
+    demands: list[Demand],
+    cands: dict[str, np.ndarray],
+    node_index: dict[str, int],
+    start: datetime,
+    end: datetime,
+) -> dict[str, np.ndarray]:
+    """(demand, candidate) pairs: same node, slot at/after release; lateness and latency fraction."""
+    horizon_s = (end - start).total_seconds()
+    by_node: dict[int, np.ndarray] = {}
+    order = np.argsort(cands["cand_node"], kind="stable")
+    nodes_sorted = cands["cand_node"][order]
+    for n in np.unique(nodes_sorted):
+        lo, hi = np.searchsorted(nodes_sorted, [n, n + 1])
+        by_node[int(n)] = order[lo:hi]
+    pd_list, pc_list, late_list, tau_list = [], [], [], []
+    for d, demand in enumerate(demands):
+        c = by_node.get(node_index.get(demand.node, -1), np.zeros(0, dtype=int))
+        release_s = (as_utc(demand.release) - start).total_seconds()
+        c = c[cands["cand_t0_s"][c] >= release_s - 1e-6]
+        t1 = cands["cand_t1_s"][c]
+        deadline_s = (
+            np.inf if demand.deadline is None else (as_utc(demand.deadline) - start).total_seconds()
+        )
+        span = max(horizon_s - max(release_s, 0.0), 1e-9)
+        pd_list.append(np.full(len(c), d, dtype=int))
+        pc_list.append(c)
+        late_list.append(t1 > deadline_s + 1e-6)
+        tau_list.append(np.clip((t1 - max(release_s, 0.0)) / span, 0.0, 1.0))
+    if not demands:
+        return dict(
+            pair_demand=np.zeros(0, dtype=int),
+            pair_cand=np.zeros(0, dtype=int),
+            pair_late=np.zeros(0, dtype=bool),
+            pair_tau=np.zeros(0),
+        )
+    return dict(
+        pair_demand=np.concatenate(pd_list),
+        pair_cand=np.concatenate(pc_list).astype(int),
+        pair_late=np.concatenate(late_list),
+        pair_tau=np.concatenate(tau_list),
+    )

@@ -1,0 +1,206 @@
+"""The optimiser's output type (contract with rsmodel.plan / pipeline / api)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from rsmodel.optimize.problem import Problem
+from rsmodel.optimize.state import LinkState
+
+_EPS_BYTES = 0.5
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One transfer: ``bytes`` of demand ``sync_id`` from ``node`` to ``station`` in [start, end]."""
+
+    sync_id: str
+    node: str
+    station: str
+    window_id: str
+    start: datetime
+    end: datetime
+    bytes: float
+
+
+@dataclass
+class SolverStats:
+    """How the schedule was obtained; objective/bound are sums over the class stages."""
+
+    method: str
+    strategy: str
+    status: str
+    objective: float | None = None
+    mip_gap: float | None = None
+    bound: float | None = None
+    gap_global: float | None = None
+    build_s: float = 0.0
+    solve_s: float = 0.0
+    time_limit_s: float | None = None
+    notes: list[str] = field(default_factory=list)
+    stages: list[dict] = field(default_factory=list)
+
+    def keys(self) -> list[str]:
+        """Mapping protocol, so ``dict(stats)`` gives the plan.json ``solver`` section."""
+        return [f.name for f in fields(self)]
+
+    def __getitem__(self, key: str) -> object:
+        return getattr(self, key)
+
+
+@dataclass(frozen=True)
+class DemandOutcome:
+    """What happened to one demand: status complete | partial | unmet, with a reason."""
+
+    id: str
+    status: str
+    delivered_bytes: float
+    late_bytes: float
+    completed_at: datetime | None
+    reason: str
+
+
+@dataclass
+class Schedule:
+    """Operations, per-demand outcomes, solver stats and the per-slot grid (plan.nc)."""
+
+    operations: list[Operation]
+    outcomes: dict[str, DemandOutcome]
+    solver: SolverStats
+    grid: xr.Dataset
+    problem: Problem = field(repr=False)
+    state: LinkState = field(repr=False)
+    warnings: list[str] = field(default_factory=list)
+
+
+def build_schedule(
+    state: LinkState, solver: SolverStats, warnings: list[str] | None = None
+) -> Schedule:
+    """Turn a final link state into operations, outcomes and the grid."""
+    operations = _operations(state)
+    return Schedule(
+        warnings=list(warnings or []),
+        operations=operations,
+        outcomes=_outcomes(state, operations),
+        solver=solver,
+        grid=_grid(state),
+        problem=state.problem,
+        state=state,
+    )
+
+
+def _operations(state: LinkState) -> list[Operation]:
+    """Contiguous slots of one demand in one window merged into one operation."""
+    p = state.problem
+    used = np.flatnonzero(state.pair_bytes > _EPS_BYTES)
+    if len(used) == 0:
+        return []
+    c = p.pair_cand[used]
+    d = p.pair_demand[used]
+    order = np.lexsort((p.cand_slot[c], p.cand_window[c], d))
+    used, c, d = used[order], c[order], d[order]
+    w, slot = p.cand_window[c], p.cand_slot[c]
+    new = np.r_[True, (d[1:] != d[:-1]) | (w[1:] != w[:-1]) | (slot[1:] != slot[:-1] + 1)]
+    starts = np.flatnonzero(new)
+    ends = np.r_[starts[1:], len(used)]
+    sums = np.add.reduceat(state.pair_bytes[used], starts)
+    window_ids = p.windows["id"].to_numpy()
+    ops = []
+    for a, b, total in zip(starts, ends, sums, strict=True):
+        demand = p.demands[d[a]]
+        ops.append(
+            Operation(
+                sync_id=demand.id,
+                node=demand.node,
+                station=p.stations[p.cand_station[c[a]]].name,
+                window_id=str(window_ids[w[a]]),
+                start=p.time_at(p.cand_t0_s[c[a]]),
+                end=p.time_at(p.cand_t1_s[c[b - 1]]),
+                bytes=float(total),
+            )
+        )
+    ops.sort(key=lambda o: (o.start, o.node, o.station, o.sync_id))
+    return ops
+
+
+def _outcomes(state: LinkState, operations: list[Operation]) -> dict[str, DemandOutcome]:
+    p = state.problem
+    delivered = state.delivered()
+    late = np.bincount(
+        p.pair_demand, weights=state.pair_bytes * p.pair_late, minlength=len(p.demands)
+    )
+    last_end: dict[str, datetime] = {}
+    for op in operations:
+        last_end[op.sync_id] = max(op.end, last_end.get(op.sync_id, op.end))
+    has_pairs = np.bincount(p.pair_demand, minlength=len(p.demands)) > 0
+    out = {}
+    for i, demand in enumerate(p.demands):
+        got = float(delivered[i])
+        complete = got >= demand.size_bytes - _EPS_BYTES
+        status = "complete" if complete else ("partial" if got > _EPS_BYTES else "unmet")
+        out[demand.id] = DemandOutcome(
+            id=demand.id,
+            status=status,
+            delivered_bytes=min(got, demand.size_bytes),
+            late_bytes=float(late[i]),
+            completed_at=last_end.get(demand.id) if complete else None,
+            reason=_reason(
+                demand.deadline, status, float(late[i]), bool(has_pairs[i]), got, demand.size_bytes
+            ),
+        )
+    return out
+
+
+def _reason(
+    deadline: datetime | None, status: str, late: float, has_pairs: bool, got: float, size: float
+) -> str:
+    if status == "complete":
+        if deadline is not None and late > _EPS_BYTES:
+            return "complete after its deadline: contact capacity before the deadline was too small"
+        return "complete" + (" before its deadline" if deadline is not None else "")
+    if not has_pairs:
+        return "no contact window with any station between its release and the horizon end"
+    return (
+        f"only {got:.0f} of {size:.0f} bytes fit: the node's contact capacity after release was too small "
+        "or taken by data of equal or higher priority"
+    )
+
+
+def _grid(state: LinkState) -> xr.Dataset:
+    """bytes and link per (node, station, time slot)."""
+    p = state.problem
+    n_slots = max(p.n_slots, 1)
+    shape = (len(p.nodes), len(p.stations), n_slots)
+    flat = np.ravel_multi_index((p.cand_node, p.cand_station, p.cand_slot), shape)
+    bytes_ = np.bincount(flat, weights=state.used_bytes(), minlength=int(np.prod(shape))).reshape(
+        shape
+    )
+    link = np.bincount(flat, weights=state.on.astype(float), minlength=int(np.prod(shape))).reshape(
+        shape
+    )
+    start = pd.Timestamp(p.start).tz_convert(None)
+    times = pd.date_range(start, periods=n_slots, freq=pd.Timedelta(seconds=p.step_s)).astype(
+        "datetime64[ns]"
+    )
+    coords = {"node": list(p.nodes), "station": [s.name for s in p.stations], "time": times}
+    return xr.Dataset(
+        {
+            "bytes": (
+                ("node", "station", "time"),
+                bytes_,
+                {"units": "bytes", "long_name": "bytes sent in the slot"},
+            ),
+            "link": (
+                ("node", "station", "time"),
+                (link > 0).astype(np.int8),
+                {"long_name": "link on in the slot"},
+            ),
+        },
+        coords=coords,
+        attrs={"step_s": p.step_s},
+    )

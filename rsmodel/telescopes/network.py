@@ -1,0 +1,286 @@
+"""The telescope network resolved from a model: sites, targets and requests in absolute UTC.
+
+:func:`check_telescope_sections` is registered in ``loader.SECTION_CHECKS`` (see
+``rsmodel/telescopes/__init__.py``): unknown observatories, unknown TLEs, alert times outside
+the horizon and duplicate names are reported with file, field path and line (exit 2).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from rsmodel.errors import ModelError
+from rsmodel.model.catalogs import (
+    TleFormatError,
+    find_tle,
+    observatory_catalog,
+    read_tle_file,
+    shipped_tle_files,
+)
+from rsmodel.model.loader import FieldError
+from rsmodel.model.orbits import Orbit
+from rsmodel.model.scenario import Scenario
+from rsmodel.model.telescope_schema import Telescope, TelescopeNetwork, TelescopeTle
+from rsmodel.model.yamlsrc import FieldPath, format_path
+from rsmodel.timeutil import parse_time
+
+SLEW_DEG_PER_ACQUISITION = 90.0  # a typical repointing; documented in docs/telescopes.md
+CLASS_RANK = {"too": 0, "ssa": 1, "deep_sky": 2}
+
+
+@dataclass(frozen=True)
+class TelescopeSite:
+    """A telescope with resolved WGS-84 site and its per-acquisition overhead."""
+
+    name: str
+    lat_deg: float
+    lon_deg: float
+    alt_m: float
+    observatory: str | None
+    aperture_m: float
+    fov_deg: float
+    pixel_scale_arcsec: float
+    altitude_limit_deg: float
+    overhead_s: float
+    operator: str
+    reliability: float
+    family: str | None
+
+
+@dataclass(frozen=True)
+class Target:
+    """Something to point at: a satellite (``orbit``) or a fixed ICRS direction (``ra_deg``/``dec_deg``)."""
+
+    name: str
+    orbit: Orbit | None = None
+    ra_deg: float | None = None
+    dec_deg: float | None = None
+
+    @property
+    def is_satellite(self) -> bool:
+        return self.orbit is not None
+
+
+@dataclass(frozen=True)
+class DeepSkyRequest:
+    target: int  # index into Network.targets
+    exposure_s: float
+    frames: int
+
+
+@dataclass(frozen=True)
+class TooRequest:
+    target: int
+    arrival: datetime
+    duration_s: float
+    deadline: datetime
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A FAULTED heartbeat of a telescope: down from ``at`` to ``until``."""
+
+    telescope: str
+    at: datetime
+    until: datetime
+
+
+@dataclass
+class Network:
+    """Everything the telescope planners and simulator need."""
+
+    name: str
+    start: datetime
+    end: datetime
+    step_s: float
+    telescopes: list[TelescopeSite]
+    targets: list[Target]
+    ssa: list[int]  # target indices of SSA satellites
+    deep_sky: list[DeepSkyRequest]
+    too: list[TooRequest]
+    settings: TelescopeNetwork
+    faults: list[Fault]
+    model_file: Path | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+    def telescope_index(self, name: str) -> int:
+        return next(i for i, t in enumerate(self.telescopes) if t.name == name)
+
+
+def check_telescope_sections(scenario: Scenario) -> None:
+    """Loader section check: resolve the network once, raising ``loader.FieldError`` on a problem."""
+    if scenario.model.telescopes or _has_targets(scenario):
+        _build(scenario)
+
+
+def resolve_network(scenario: Scenario) -> Network:
+    """The resolved telescope network of a loaded scenario (raises ModelError on bad input)."""
+    try:
+        return _build(scenario)
+    except FieldError as exc:
+        if scenario.source is not None:
+            raise scenario.source.error(exc.path, exc.message) from None
+        raise ModelError(exc.message, field=format_path(exc.path)) from None
+
+
+def _has_targets(scenario: Scenario) -> bool:
+    t = scenario.model.targets
+    return bool(t.satellites or t.deep_sky or t.too)
+
+
+def _build(scenario: Scenario) -> Network:
+    model = scenario.model
+    base_dir = scenario.file.resolve().parent if scenario.file else Path.cwd()
+    telescopes = [_telescope(i, t) for i, t in enumerate(model.telescopes)]
+    _unique([t.name for t in telescopes], "telescopes")
+    if _has_targets(scenario) and not telescopes:
+        raise FieldError(
+            ("telescopes",), "targets are given but no telescopes; expected at least one telescope"
+        )
+    targets: list[Target] = []
+    ssa: list[int] = []
+    for i, sat in enumerate(model.targets.satellites):
+        ssa.append(len(targets))
+        targets.append(
+            Target(sat.name, orbit=_orbit(sat.tle, ("targets", "satellites", i, "tle"), base_dir))
+        )
+    deep: list[DeepSkyRequest] = []
+    for d in model.targets.deep_sky:
+        deep.append(DeepSkyRequest(len(targets), d.exposure_s, d.frames))
+        targets.append(Target(d.name, ra_deg=d.ra_deg, dec_deg=d.dec_deg))
+    too: list[TooRequest] = []
+    for i, a in enumerate(model.targets.too):
+        path = ("targets", "too", i)
+        orbit = _orbit(a.tle, (*path, "tle"), base_dir) if a.tle is not None else None
+        arrival = _time(a.arrival, (*path, "arrival"), scenario.start)
+        deadline = (
+            _time(a.deadline, (*path, "deadline"), scenario.start)
+            if a.deadline is not None
+            else scenario.end
+        )
+        if not scenario.start <= arrival < scenario.end:
+            raise FieldError(
+                (*path, "arrival"),
+                f"arrival {arrival.isoformat()} is outside the horizon; expected a time in [{scenario.start.isoformat()}, {scenario.end.isoformat()})",
+            )
+        if deadline <= arrival:
+            raise FieldError(
+                (*path, "deadline"),
+                f"deadline {deadline.isoformat()} must be after the arrival {arrival.isoformat()}",
+            )
+        too.append(TooRequest(len(targets), arrival, a.duration_s, min(deadline, scenario.end)))
+        targets.append(Target(a.name, orbit=orbit, ra_deg=a.ra_deg, dec_deg=a.dec_deg))
+    _unique([t.name for t in targets], "targets", what="target")
+    settings = model.telescope_network
+    names = {t.name for t in telescopes}
+    faults = []
+    for i, f in enumerate(settings.faults):
+        path = ("telescope_network", "faults", i)
+        if f.telescope not in names:
+            raise FieldError(
+                (*path, "telescope"),
+                f"unknown telescope {f.telescope!r}; expected one of {sorted(names)}",
+            )
+        at = _time(f.at, (*path, "at"), scenario.start)
+        until = (
+            scenario.end
+            if f.duration_s is None
+            else min(scenario.end, at + timedelta(seconds=f.duration_s))
+        )
+        faults.append(Fault(f.telescope, at, until))
+    return Network(
+        model.name,
+        scenario.start,
+        scenario.end,
+        scenario.step_s,
+        telescopes,
+        targets,
+        ssa,
+        deep,
+        too,
+        settings,
+        faults,
+        scenario.file,
+    )
+
+
+def _unique(names: list[str], section: str, what: str = "telescope") -> None:
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            raise FieldError(
+                (section, i, "name") if section == "telescopes" else (section,),
+                f"duplicate {what} name {name!r}; names must be unique",
+            )
+        seen.add(name)
+
+
+def _telescope(i: int, t: Telescope) -> TelescopeSite:
+    lat, lon, alt = t.lat_deg, t.lon_deg, t.alt_m
+    if t.observatory is not None:
+        catalog = observatory_catalog()
+        site = catalog.get(t.observatory)
+        if site is None:
+            hint = difflib.get_close_matches(t.observatory, list(catalog), n=3)
+            raise FieldError(
+                ("telescopes", i, "observatory"),
+                f"unknown observatory {t.observatory!r}"
+                + (f"; did you mean {', '.join(map(repr, hint))}?" if hint else "")
+                + " Expected an id from data/observatories.csv",
+            )
+        lat, lon, alt = site.lat_deg, site.lon_deg, site.alt_m if alt is None else alt
+    assert lat is not None and lon is not None
+    lon = ((lon + 180.0) % 360.0) - 180.0
+    overhead_s = t.setup_s + (SLEW_DEG_PER_ACQUISITION / t.slew_deg_s if t.slew_deg_s else 0.0)
+    return TelescopeSite(
+        t.name,
+        float(lat),
+        float(lon),
+        float(alt or 0.0),
+        t.observatory,
+        t.aperture_m,
+        t.fov_deg,
+        t.pixel_scale_arcsec,
+        t.altitude_limit_deg,
+        overhead_s,
+        t.operator,
+        t.reliability,
+        t.family,
+    )
+
+
+def _orbit(ref: TelescopeTle, path: FieldPath, base_dir: Path) -> Orbit:
+    files = [base_dir / ref.file] if ref.file else shipped_tle_files()
+    records = []
+    for f in files:
+        if not f.exists():
+            raise FieldError(
+                (*path, "file"),
+                f"TLE file not found: {f}; expected an existing file (relative to the model file)",
+            )
+        try:
+            records.extend(read_tle_file(f))
+        except TleFormatError as exc:
+            raise FieldError((*path, "file"), f"malformed TLE: {exc}") from None
+    rec = find_tle(records, norad=ref.norad, name=ref.satellite)
+    if rec is None:
+        key = f"NORAD {ref.norad}" if ref.norad is not None else repr(ref.satellite)
+        field = "norad" if ref.norad is not None else "satellite"
+        raise FieldError(
+            (*path, field),
+            f"no element set for {key} in {ref.file or 'the shipped TLE catalog (data/*.tle)'}",
+        )
+    return Orbit.from_tle(rec.line1, rec.line2)
+
+
+def _time(value: datetime | str, path: FieldPath, start: datetime) -> datetime:
+    try:
+        return parse_time(value, base=start)
+    except ValueError as exc:
+        raise FieldError(path, str(exc)) from None

@@ -22,6 +22,7 @@ from rsmodel.model.catalogs import (
     read_tle_file,
     shipped_tle_files,
 )
+from rsmodel.model.faults_schema import check_faults
 from rsmodel.model.orbits import Orbit, orbit_from_elements
 from rsmodel.model.scenario import OrbitalNode, Scenario, Station, SyncRequest
 from rsmodel.model.schema import Model, Node, NodeGroup
@@ -40,7 +41,7 @@ class FieldError(Exception):
 
 # Extra section resolvers/checks (jobs, faults, telescopes ...) register here. Each gets the
 # scenario and raises FieldError for a problem.
-SECTION_CHECKS: list[Callable[[Scenario], None]] = []
+SECTION_CHECKS: list[Callable[[Scenario], None]] = [check_faults]
 
 
 def load_model(path: str | Path) -> Scenario:

@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from rsmodel.model.compute_schema import Job
+from rsmodel.model.faults_schema import Faults
 from rsmodel.model.telescope_schema import Targets, Telescope, TelescopeNetwork
 from rsmodel.timeutil import as_utc
 
@@ -270,7 +271,7 @@ class Model(Strict):
     objectives: Objectives = Field(default_factory=Objectives)
     solver: Solver = Field(default_factory=Solver)
     jobs: list[Job] = Field(default_factory=list)
-    faults: dict[str, Any] | None = None
+    faults: Faults | None = None
     study: dict[str, Any] | None = None
     telescopes: list[Telescope] = Field(default_factory=list)
     targets: Targets = Field(default_factory=Targets)

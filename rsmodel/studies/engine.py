@@ -1,0 +1,136 @@
+"""Where study tasks run: local worker processes (default) or a Dask distributed cluster.
+
+Both engines expose the same small interface: ``submit``, ``share`` (ship a large object to
+the workers once), ``wait_any``, ``is_crash`` and ``close``. A local worker that dies breaks
+its whole pool; :class:`LocalEngine` then starts a new pool and the driver re-runs the tasks
+that were in flight one at a time (``isolated``) to find the one that crashed. Dask does that
+attribution itself (``KilledWorker``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent import futures as cf
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from rsmodel.errors import ModelError
+
+CONNECT_TIMEOUT_S = 10
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Worker initialiser: leave when the driver is gone (e.g. killed with SIGKILL)."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+class LocalEngine:
+    """A pool of local worker processes (``concurrent.futures.ProcessPoolExecutor``)."""
+
+    can_isolate = True
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool = self._new_pool(workers)
+        self._isolated = self._new_pool(1)
+
+    @staticmethod
+    def _new_pool(workers: int) -> cf.ProcessPoolExecutor:
+        return cf.ProcessPoolExecutor(
+            workers, initializer=_exit_with_parent, initargs=(os.getpid(),)
+        )
+
+    @property
+    def slots(self) -> int:
+        return self.workers
+
+    def submit(self, fn: Callable[..., Any], *args: Any, isolated: bool = False) -> cf.Future:
+        pool = self._isolated if isolated else self._pool
+        future = pool.submit(fn, *args)
+        future.pool = pool  # type: ignore[attr-defined]
+        return future
+
+    def share(self, obj: Any) -> Any:
+        return obj
+
+    def wait_any(self, pending: Iterable[Any]) -> set[Any]:
+        return cf.wait(list(pending), return_when=cf.FIRST_COMPLETED).done
+
+    def is_crash(self, exc: BaseException) -> bool:
+        return isinstance(exc, BrokenProcessPool)
+
+    def recover(self, future: cf.Future) -> None:
+        """Replace the pool ``future`` ran in if it is broken (once per breakage)."""
+        pool = future.pool  # type: ignore[attr-defined]
+        if pool is self._pool:
+            pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool(self.workers)
+        elif pool is self._isolated:
+            pool.shutdown(wait=False, cancel_futures=True)
+            self._isolated = self._new_pool(1)
+
+    def close(self) -> None:
+        for pool in (self._pool, self._isolated):
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskEngine:
+    """An existing Dask distributed cluster (``--cluster``) or a ``distributed.LocalCluster``."""
+
+    can_isolate = False
+
+    def __init__(self, client: Any, cluster: Any = None) -> None:
+        self.client = client
+        self._cluster = cluster
+
+    @classmethod
+    def connect(cls, address: str) -> DaskEngine:
+        """Connect to a running scheduler; an unreachable address is a bad-input error (exit 2)."""
+        from distributed import Client
+
+        try:
+            client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ModelError(
+                f"cannot reach a Dask scheduler at {address!r} within {CONNECT_TIMEOUT_S} s ({exc}); "
+                "expected the address of a running `dask scheduler`, e.g. tcp://127.0.0.1:8786",
+                file="--cluster",
+            ) from None
+        return cls(client)
+
+    @property
+    def slots(self) -> int:
+        return max(1, sum(self.client.nthreads().values()))
+
+    def submit(self, fn: Callable[..., Any], *args: Any, isolated: bool = False) -> Any:
+        return self.client.submit(fn, *args, pure=False)
+
+    def share(self, obj: Any) -> Any:
+        return self.client.scatter(obj, hash=False)
+
+    def wait_any(self, pending: Iterable[Any]) -> set[Any]:
+        from distributed import wait
+
+        return set(wait(list(pending), return_when="FIRST_COMPLETED").done)
+
+    def is_crash(self, exc: BaseException) -> bool:
+        from distributed import KilledWorker
+
+        return isinstance(exc, KilledWorker)
+
+    def recover(self, future: Any) -> None:
+        """Dask retries and attributes worker deaths itself."""
+
+    def close(self) -> None:
+        self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()

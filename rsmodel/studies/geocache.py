@@ -1,0 +1,80 @@
+"""Geometry reuse across variants: a content-hash key and an on-disk cache (OUT/.geometry-cache/).
+
+The key covers what the geometry depends on: every node's name and TLE lines, every station's
+name, coordinates and elevation mask, the horizon and the grid step. Link figures (bandwidth,
+setup time) are not geometry: :func:`rebind` sets them from the variant's stations.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rsmodel.geometry import Geometry
+from rsmodel.io import atomic_write
+from rsmodel.model.scenario import Scenario
+from rsmodel.timeutil import iso
+
+GEOMETRY_SECTIONS = ("name", "horizon", "ground_stations", "nodes")
+
+
+def geometry_key(scenario: Scenario) -> str:
+    """Content hash of the geometry inputs of ``scenario``."""
+    content = {
+        "nodes": [(n.name, n.orbit.line1, n.orbit.line2) for n in scenario.nodes],
+        "stations": [
+            (s.name, s.lat_deg, s.lon_deg, s.alt_m, s.elevation_min_deg) for s in scenario.stations
+        ],
+        "horizon": (iso(scenario.start), iso(scenario.end), scenario.step_s),
+    }
+    return hashlib.sha256(json.dumps(content).encode()).hexdigest()[:20]
+
+
+def geometry_model(data: dict[str, Any]) -> dict[str, Any]:
+    """The part of a model's data the geometry depends on (loads fast, shared by many variants)."""
+    return {k: copy.deepcopy(data[k]) for k in GEOMETRY_SECTIONS if k in data}
+
+
+def rebind(geometry: Geometry, scenario: Scenario) -> Geometry:
+    """``geometry`` with each window's bandwidth and capacity from ``scenario``'s stations."""
+    bandwidth = {s.name: s.bandwidth_bps for s in scenario.stations}
+    setup = {s.name: s.setup_s for s in scenario.stations}
+    windows = geometry.windows.copy()
+    windows["bandwidth_bps"] = windows["station"].map(bandwidth).astype(float)
+    usable_s = np.maximum(0.0, windows["duration_s"] - windows["station"].map(setup).astype(float))
+    windows["capacity_bytes"] = windows["bandwidth_bps"] / 8.0 * usable_s
+    return Geometry(geometry.grid, windows, geometry.eclipses)
+
+
+class GeometryCache:
+    """Pickled geometries by key in one directory; writes are atomic."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def _path(self, key: str) -> Path:
+        return self.directory / f"{key}.pickle"
+
+    def load(self, key: str) -> tuple[Geometry, float] | None:
+        """The geometry of ``key`` and the seconds it took to compute, if cached."""
+        path = self._path(key)
+        if not path.exists():
+            return None
+        with path.open("rb") as fh:
+            entry = pickle.load(fh)
+        return entry["geometry"], entry["seconds"]
+
+    def save(self, key: str, geometry: Geometry, seconds: float) -> None:
+        entry = {"geometry": geometry, "seconds": seconds}
+
+        def write(tmp: Path) -> None:
+            with tmp.open("wb") as fh:
+                pickle.dump(entry, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+        atomic_write(self._path(key), write)

@@ -31,6 +31,7 @@ from pydantic import (
 
 from rsmodel.model.compute_schema import Job
 from rsmodel.model.faults_schema import Faults
+from rsmodel.model.study_schema import Study
 from rsmodel.model.telescope_schema import Targets, Telescope, TelescopeNetwork
 from rsmodel.timeutil import as_utc
 
@@ -272,7 +273,7 @@ class Model(Strict):
     solver: Solver = Field(default_factory=Solver)
     jobs: list[Job] = Field(default_factory=list)
     faults: Faults | None = None
-    study: dict[str, Any] | None = None
+    study: Study | None = None
     telescopes: list[Telescope] = Field(default_factory=list)
     targets: Targets = Field(default_factory=Targets)
     telescope_network: TelescopeNetwork = Field(default_factory=TelescopeNetwork)

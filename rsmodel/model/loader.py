@@ -22,6 +22,7 @@ from rsmodel.model.catalogs import (
     read_tle_file,
     shipped_tle_files,
 )
+from rsmodel.model.compute_schema import check_jobs
 from rsmodel.model.faults_schema import check_faults
 from rsmodel.model.orbits import Orbit, orbit_from_elements
 from rsmodel.model.scenario import OrbitalNode, Scenario, Station, SyncRequest
@@ -41,7 +42,7 @@ class FieldError(Exception):
 
 # Extra section resolvers/checks (jobs, faults, telescopes ...) register here. Each gets the
 # scenario and raises FieldError for a problem.
-SECTION_CHECKS: list[Callable[[Scenario], None]] = [check_faults]
+SECTION_CHECKS: list[Callable[[Scenario], None]] = [check_faults, check_jobs]
 
 
 def load_model(path: str | Path) -> Scenario:

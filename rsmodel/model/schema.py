@@ -142,6 +142,9 @@ class Battery(Strict):
     initial_soc: float = Field(
         0.9, ge=0, le=1, description="State of charge at the horizon start (0-1)."
     )
+    min_soc: float = Field(
+        0.1, ge=0, le=1, description="Floor compute never pushes the battery below (0-1); docs/compute.md."
+    )
 
 
 class Power(Strict):

@@ -1,0 +1,102 @@
+"""Battery energy model on the time grid (docs/compute.md, "Energy model").
+
+Slot ``k`` is ``[t_k, t_k+1)`` of the geometry grid; it is sunlit when the grid's ``sunlit``
+flag at ``t_k`` is true. Per slot the battery gains ``solar_charge_w`` while sunlit, always
+loses ``idle_w`` and loses ``compute_w`` for the seconds a step runs in it. Charge beyond
+``capacity_wh`` is spilled (clipped). Energies are Wh, powers W, times s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyomo.environ as pyo
+
+from rsmodel.model.scenario import OrbitalNode
+
+WH_PER_WS = 1.0 / 3600.0
+
+
+@dataclass(frozen=True)
+class NodeEnergy:
+    """Energy figures of one node over the slots of the grid."""
+
+    name: str
+    capacity_wh: float
+    initial_wh: float
+    floor_soc: float
+    solar_w: float
+    idle_w: float
+    compute_w: float
+    sunlit: np.ndarray  # (K,) bool, per slot
+    dt_s: np.ndarray  # (K,) slot lengths, s
+
+    @property
+    def charge_wh(self) -> np.ndarray:
+        """Solar energy offered per slot, Wh."""
+        return self.solar_w * self.sunlit * self.dt_s * WH_PER_WS
+
+    @property
+    def idle_wh(self) -> np.ndarray:
+        """Bus energy drawn per slot, Wh."""
+        return self.idle_w * self.dt_s * WH_PER_WS
+
+    def baseline_wh(self) -> np.ndarray:
+        """State of charge (K+1,) with no compute at all, Wh."""
+        return simulate_soc_wh(self.capacity_wh, self.initial_wh, self.charge_wh - self.idle_wh)
+
+    def floor_wh(self) -> np.ndarray:
+        """Lowest allowed state of charge (K+1,), Wh: ``floor_soc`` unless the idle bus alone goes lower."""
+        return np.minimum(self.floor_soc * self.capacity_wh, self.baseline_wh())
+
+
+def node_energy(node: OrbitalNode, sunlit: np.ndarray, dt_s: np.ndarray) -> NodeEnergy:
+    """The energy figures of ``node`` for per-slot ``sunlit`` flags and slot lengths ``dt_s``."""
+    battery, power = node.battery, node.power
+    return NodeEnergy(
+        node.name,
+        float(battery.capacity_wh),
+        float(battery.initial_soc * battery.capacity_wh),
+        float(battery.min_soc),
+        float(power.solar_charge_w),
+        float(power.idle_w),
+        float(power.compute_w),
+        np.asarray(sunlit, dtype=bool),
+        np.asarray(dt_s, dtype=float),
+    )
+
+
+def simulate_soc_wh(capacity_wh: float, initial_wh: float, net_wh: np.ndarray) -> np.ndarray:
+    """Forward-integrate per-slot net energy (K,), clipping at capacity; returns (K+1,) Wh."""
+    soc = np.empty(len(net_wh) + 1)
+    soc[0] = min(initial_wh, capacity_wh)
+    for k, net in enumerate(net_wh):
+        soc[k + 1] = min(capacity_wh, soc[k] + net)
+    return soc
+
+
+def add_battery(
+    block: pyo.Block, energy: NodeEnergy, compute_s_in_slot: dict[int, pyo.Expression]
+) -> None:
+    """SOC variables and balance rows of one node on ``block``.
+
+    ``compute_s_in_slot[k]`` is the linear expression of compute seconds run in slot ``k``.
+    Adds ``block.soc[k]`` (Wh, k=0..K, within [floor, capacity]) and ``block.spill[k]`` (Wh of
+    charge clipped at full battery; at most the slot's solar energy).
+    """
+    n_slots = len(energy.dt_s)
+    floor = energy.floor_wh()
+    charge, idle = energy.charge_wh, energy.idle_wh
+    block.k = pyo.RangeSet(0, n_slots)
+    block.slot = pyo.RangeSet(0, n_slots - 1)
+    block.soc = pyo.Var(block.k, bounds=lambda b, k: (float(floor[k]), energy.capacity_wh))
+    block.spill = pyo.Var(block.slot, bounds=lambda b, k: (0.0, float(charge[k])))
+    block.soc[0].fix(min(energy.initial_wh, energy.capacity_wh))
+    draw_wh = energy.compute_w * WH_PER_WS
+
+    def balance(b: pyo.Block, k: int) -> pyo.Expression:
+        used = compute_s_in_slot.get(k, 0.0)
+        return b.soc[k + 1] == b.soc[k] + float(charge[k] - idle[k]) - draw_wh * used - b.spill[k]
+
+    block.balance = pyo.Constraint(block.slot, rule=balance)

@@ -1,7 +1,8 @@
 """plan.nc: a plan on its time grid as an ``xarray.Dataset`` (docs/plan-format.md).
 
-Built from the plan alone (windows and operations), so a plan.json re-read from disk gives
-the same Dataset without geometry or solver.
+Built from the plan (windows and operations), so a plan.json re-read from disk gives a
+Dataset without geometry or solver; the optimiser's exact per-slot grid, when given, replaces
+the pro-rata ``bytes`` and adds its variables (``link``, ``soc`` ...).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import xarray as xr
 from rsmodel.plan.plan import Plan
 
 
-def plan_dataset(plan: Plan) -> xr.Dataset:
-    """``bytes``, ``active`` and ``link`` per (node, station, slot); slot = [time, time + step_s)."""
+def plan_dataset(plan: Plan, grid: xr.Dataset | None = None) -> xr.Dataset:
+    """``bytes`` and ``in_window`` per (node, station, slot), slot = [time, time + step_s),
+    plus the variables of the optimiser's ``grid`` (which take precedence)."""
     start = pd.Timestamp(plan.horizon["start"])
     end = pd.Timestamp(plan.horizon["end"])
     step_s = float(plan.horizon["step_s"])
@@ -26,26 +28,24 @@ def plan_dataset(plan: Plan) -> xr.Dataset:
     nodes = [n["name"] for n in plan.nodes]
     stations = [s["name"] for s in plan.stations]
     shape = (len(nodes), len(stations), n_slots)
-    link = _spread(plan.windows, nodes, stations, start, edges_s, shape, weight=None)
+    in_window = _spread(plan.windows, nodes, stations, start, edges_s, shape, weight=None)
     sent = _spread(plan.operations, nodes, stations, start, edges_s, shape, weight="bytes")
     times = (
         (start + pd.to_timedelta(edges_s[:-1], unit="s"))
         .tz_convert(None)
         .to_numpy("datetime64[ns]")
     )
-    coords = {"node": nodes, "station": stations, "time": times}
     dims = ("node", "station", "time")
-    return xr.Dataset(
+    dataset = xr.Dataset(
         {
             "bytes": (dims, sent, {"units": "bytes", "long_name": "bytes transferred in the slot"}),
-            "active": (dims, sent > 0, {"long_name": "a transfer runs in the slot"}),
-            "link": (
+            "in_window": (
                 dims,
-                link,
+                in_window,
                 {"units": "1", "long_name": "fraction of the slot inside an access window"},
             ),
         },
-        coords=coords,
+        coords={"node": nodes, "station": stations, "time": times},
         attrs={
             "title": f"rsmodel plan {plan.model.get('name', '')}",
             "schema_version": plan.schema_version,
@@ -55,6 +55,9 @@ def plan_dataset(plan: Plan) -> xr.Dataset:
             "horizon_end": plan.horizon["end"],
         },
     )
+    for name, variable in ({} if grid is None else grid.data_vars).items():
+        dataset[name] = variable.reindex_like(dataset, fill_value=0)
+    return dataset
 
 
 def _spread(

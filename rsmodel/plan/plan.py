@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -182,10 +182,10 @@ def build_plan(
 
 def operations_frame(operations: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """Operations as a DataFrame sorted by (start, node), times as UTC Timestamps."""
-    frame = pd.DataFrame(
-        operations if isinstance(operations, pd.DataFrame) else list(operations),
-        columns=list(OPERATION_COLUMNS),
+    rows = (
+        operations if isinstance(operations, pd.DataFrame) else [_as_mapping(o) for o in operations]
     )
+    frame = pd.DataFrame(rows, columns=list(OPERATION_COLUMNS))
     for col in ("start", "end"):
         frame[col] = pd.to_datetime(frame[col], utc=True)
     frame["bytes"] = frame["bytes"].astype(float)
@@ -193,6 +193,11 @@ def operations_frame(operations: pd.DataFrame | Iterable[Mapping[str, Any]]) -> 
     return frame.sort_values(["start", "node", "station", "sync_id"], kind="stable").reset_index(
         drop=True
     )
+
+
+def _as_mapping(row: Any) -> Mapping[str, Any]:
+    """An operation given as a mapping or as a dataclass (``rsmodel.optimize.Operation``)."""
+    return asdict(row) if is_dataclass(row) and not isinstance(row, type) else row
 
 
 def _model_section(scenario: Scenario) -> dict[str, Any]:
@@ -234,7 +239,7 @@ def _records(frame: pd.DataFrame | None, columns: Sequence[str]) -> list[dict[st
 
 def _json_value(value: Any) -> Any:
     if isinstance(value, pd.Timestamp | datetime):
-        return iso(value.to_pydatetime() if isinstance(value, pd.Timestamp) else value)
+        return iso(value.to_pydatetime(warn=False) if isinstance(value, pd.Timestamp) else value)
     if isinstance(value, np.bool_):
         return bool(value)
     if isinstance(value, np.integer):
@@ -256,7 +261,7 @@ def sync_outcome(
     if status == "complete":
         cumulative = mine["bytes"].cumsum().to_numpy()
         done = int(np.searchsorted(cumulative, sync.data_size_bytes - BYTES_TOLERANCE))
-        completed_at = mine["end"].iloc[min(done, len(mine) - 1)].to_pydatetime()
+        completed_at = mine["end"].iloc[min(done, len(mine) - 1)].to_pydatetime(warn=False)
     return {
         "id": sync.id,
         "node": sync.node,
@@ -444,7 +449,7 @@ def _competing_bytes(
 
 
 def _bytes(n: float) -> str:
-    return f"{n / 1e6:,.1f} MB" if n < 1e11 else f"{n / 1e9:,.1f} GB"
+    return f"{n / 1e6:,.1f} MB"
 
 
 def _minutes(seconds: float) -> str:

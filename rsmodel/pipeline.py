@@ -1,0 +1,54 @@
+"""Run a scenario end to end: geometry -> optimisation -> plan -> output files.
+
+``rsmodel run``, the Python API, studies and the simulator all call :func:`run` and
+:func:`write_outputs`; nothing re-implements them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import xarray as xr
+
+from rsmodel.geometry import Geometry, compute_geometry
+from rsmodel.io import write_netcdf, write_text
+from rsmodel.model.scenario import Scenario
+from rsmodel.plan.dataset import plan_dataset
+from rsmodel.plan.plan import Plan, build_plan
+
+
+@dataclass
+class RunResult:
+    """Everything one run produced; ``schedule`` is the optimiser's own result object."""
+
+    scenario: Scenario
+    geometry: Geometry
+    plan: Plan
+    dataset: xr.Dataset
+    schedule: Any = field(default=None, repr=False)
+
+
+def run(scenario: Scenario, *, geometry: Geometry | None = None) -> RunResult:
+    """Plan ``scenario`` (geometry computed unless given) with its ``solver:`` settings."""
+    from rsmodel.optimize import optimise
+
+    geometry = geometry if geometry is not None else compute_geometry(scenario)
+    schedule = optimise(scenario, geometry)
+    solver = dict(schedule.solver)
+    plan = build_plan(scenario, geometry, schedule.operations, solver, warnings=schedule.warnings)
+    return RunResult(scenario, geometry, plan, plan_dataset(plan, schedule.grid), schedule)
+
+
+def write_outputs(result: RunResult, out_dir: str | Path) -> dict[str, Path]:
+    """Write plan.json, plan.nc and report.html into ``out_dir`` (each atomically)."""
+    from rsmodel.report import render_plan
+
+    out = Path(out_dir)
+    plan = result.plan.to_dict()
+    return {
+        "plan.json": result.plan.save(out / "plan.json"),
+        "plan.nc": write_netcdf(out / "plan.nc", result.dataset),
+        "report.html": write_text(out / "report.html", render_plan(plan, result.dataset)),
+    }

@@ -19,10 +19,11 @@ from rsmodel.geometry.eclipses import eclipse_intervals, eclipses_frame
 from rsmodel.geometry.events import Intervals
 from rsmodel.geometry.frames import (
     elevation_deg,
-    propagate_itrs,
+    gcrs_to_itrs,
+    propagate_itrs_hermite,
     shadow_margin_km,
     site_itrs,
-    sun_itrs,
+    sun_gcrs,
     times_from,
 )
 from rsmodel.geometry.windows import contact_intervals, windows_frame
@@ -70,7 +71,8 @@ def compute_geometry_for(
     start, end = as_utc(start), as_utc(end)
     t_s, grid_index = detection_times((end - start).total_seconds(), step_s)
     times = times_from(start, t_s)
-    sun = sun_itrs(times)
+    sun_gcrs_km = sun_gcrs(times)
+    sun = gcrs_to_itrs(sun_gcrs_km, times)
     sites = site_itrs(
         [s.lat_deg for s in stations], [s.lon_deg for s in stations], [s.alt_m for s in stations]
     )
@@ -85,15 +87,17 @@ def compute_geometry_for(
     with bar(len(nodes), desc="geometry") as progress:
         for lo in range(0, len(nodes), chunk):
             part = satrecs[lo : lo + chunk]
-            pos = propagate_itrs(part, times)
-            el = elevation_deg(pos, sites)
+            pos = propagate_itrs_hermite(part, times)
+            el = elevation_deg(pos.astype(np.float32), sites)
             depth = -shadow_margin_km(pos, sun[None])
             elevation[lo : lo + len(part)] = el[:, :, grid_index]
             sunlit[lo : lo + len(part)] = depth[:, grid_index] < 0
             if nsite:
                 found = contact_intervals(el - mask[None, :, None], t_s, start, part, sites, mask)
                 contacts.append(found.with_row_offset(lo * nsite))
-            shadows.append(eclipse_intervals(depth, t_s, start, part).with_row_offset(lo))
+            shadows.append(
+                eclipse_intervals(depth, t_s, start, part, sun_gcrs_km).with_row_offset(lo)
+            )
             progress.update(len(part))
     names = [n.name for n in nodes]
     grid = _grid(names, stations, start, t_s[grid_index], elevation, mask, sunlit)

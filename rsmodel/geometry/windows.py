@@ -12,7 +12,7 @@ from rsmodel.geometry.frames import Sites, pair_elevation_deg, propagate_pairs_i
 from rsmodel.model.scenario import Station
 
 # A pass that fits between two samples of a <= 60 s grid peaks within ~0.2 deg of the nearest
-# sample; grid maxima this far below the mask are checked for a hidden pass.
+# sample; grid maxima up to this far below the mask are checked for a hidden pass.
 GRAZE_THRESHOLD_DEG = 2.0
 
 WINDOW_COLUMNS = [
@@ -42,10 +42,11 @@ def contact_intervals(
     """Refined windows from grid elevation-minus-mask ``[nsat, nsite, ntime]``; rows are sat*nsite+site."""
     nsat, nsite, nt = margin_deg.shape
 
-    def margin(rows: np.ndarray, t: np.ndarray) -> np.ndarray:
+    def margin(rows: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         site = rows % nsite
-        pos = propagate_pairs_itrs(satrecs, rows // nsite, times_from(start, t))
-        return pair_elevation_deg(pos, sites.xyz_km[site], sites.up[site]) - mask_deg[site]
+        pos, vel = propagate_pairs_itrs(satrecs, rows // nsite, times_from(start, t))
+        elevation, rate = pair_elevation_deg(pos, vel, sites.xyz_km[site], sites.up[site])
+        return elevation - mask_deg[site], rate
 
     return find_intervals(
         np.nan_to_num(margin_deg.reshape(nsat * nsite, nt), nan=-180.0),

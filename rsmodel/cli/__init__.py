@@ -19,6 +19,7 @@ from rsmodel.errors import ModelError, RsmodelError
 COMMAND_MODULES = [
     "rsmodel.cli.model_cmds",  # schema, validate
     "rsmodel.cli.run_cmds",  # run
+    "rsmodel.cli.simulate_cmds",  # simulate
     "rsmodel.cli.report_cmds",  # report
     "rsmodel.cli.compute_cmds",  # plan (seed 002 compute requests)
     "rsmodel.cli.study_cmds",  # study

@@ -55,7 +55,9 @@ class PassDropout(_Strict):
     """Passes that are lost when they come: at random (`probability`), one named window
     (`window` id), or the window of `node` over `station` that contains `time`."""
 
-    probability: float | None = Field(None, ge=0, le=1, description="Chance that any one pass is lost.")
+    probability: float | None = Field(
+        None, ge=0, le=1, description="Chance that any one pass is lost."
+    )
     window: str | None = Field(None, description="Window id of the geometry table, e.g. `w00012`.")
     node: str | None = None
     station: str | None = None
@@ -65,7 +67,9 @@ class PassDropout(_Strict):
     def _one_way(self) -> PassDropout:
         ways = [self.probability is not None, self.window is not None, self.node is not None]
         if sum(ways) != 1:
-            raise ValueError("give exactly one of `probability`, `window`, or `node` + `station` + `time`")
+            raise ValueError(
+                "give exactly one of `probability`, `window`, or `node` + `station` + `time`"
+            )
         if self.node is not None and (self.station is None or self.time is None):
             raise ValueError("a pass named by `node` also needs `station` and `time`")
         if self.node is None and (self.station is not None or self.time is not None):
@@ -90,7 +94,9 @@ class Arrival(_Strict):
     """
 
     time: TimeValue
-    sync: dict[str, Any] = Field(description="A sync request, as in `syncs:` (an `id` is required).")
+    sync: dict[str, Any] = Field(
+        description="A sync request, as in `syncs:` (an `id` is required)."
+    )
 
 
 class Faults(_Strict):
@@ -121,7 +127,10 @@ def check_faults(scenario: Scenario, faults: Faults | None = None) -> None:
         if name not in known:
             _fail(path, f"unknown {kind} {name!r}; expected one of {_names(known)}")
     for path, start, end in _intervals(faults):
-        t0, t1 = _absolute(path + ("start",), start, scenario), _absolute(path + ("end",), end, scenario)
+        t0, t1 = (
+            _absolute(path + ("start",), start, scenario),
+            _absolute(path + ("end",), end, scenario),
+        )
         if t1 <= t0:
             _fail(path + ("end",), f"end {t1.isoformat()} must be after start {t0.isoformat()}")
     for path, value in _instants(faults):
@@ -169,13 +178,18 @@ def _check_arrivals(faults: Faults, scenario: Scenario, nodes: set[str]) -> None
         if sync.id is None:
             _fail(path + ("id",), "an arriving sync needs an `id` (unique among the model's syncs)")
         if sync.id in ids:
-            _fail(path + ("id",), f"duplicate sync id {sync.id!r}; expected an id not used elsewhere")
+            _fail(
+                path + ("id",), f"duplicate sync id {sync.id!r}; expected an id not used elsewhere"
+            )
         ids.add(str(sync.id))
         arrival = _absolute(path[:-1] + ("time",), a.time, scenario)
         if sync.deadline is not None:
             deadline = _absolute(path + ("deadline",), sync.deadline, scenario)
             if deadline <= arrival:
-                _fail(path + ("deadline",), f"deadline {deadline.isoformat()} must be after the arrival {arrival.isoformat()}")
+                _fail(
+                    path + ("deadline",),
+                    f"deadline {deadline.isoformat()} must be after the arrival {arrival.isoformat()}",
+                )
 
 
 def arrival_sync(arrival: Arrival, path: tuple[Any, ...] = ("sync",)) -> Any:
@@ -188,7 +202,11 @@ def arrival_sync(arrival: Arrival, path: tuple[Any, ...] = ("sync",)) -> Any:
         return Sync.model_validate(arrival.sync)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
-        what = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        what = (
+            "unknown field"
+            if err["type"] == "extra_forbidden"
+            else err["msg"].removeprefix("Value error, ")
+        )
         _fail(path + tuple(err["loc"]), what)
 
 
@@ -215,11 +233,12 @@ def _absolute(path: tuple[Any, ...], value: TimeValue, scenario: Scenario) -> da
 
 def _names(names: set[str]) -> str:
     listed = sorted(names)
-    return ", ".join(map(repr, listed[:8])) + (f" ... ({len(listed)} in all)" if len(listed) > 8 else "")
+    return ", ".join(map(repr, listed[:8])) + (
+        f" ... ({len(listed)} in all)" if len(listed) > 8 else ""
+    )
 
 
 def _fail(path: tuple[Any, ...], message: str) -> None:
     from rsmodel.model.loader import FieldError
 
     raise FieldError(path, message)
-

@@ -83,8 +83,8 @@ class Simulator:
         self.replans: list[dict[str, Any]] = []
         self.on_complete: list[SyncCallback] = []
         self.on_failed: list[FailCallback] = []
-        self._windows = _window_table(windows, scenario)
-        self._antennas = {s.name: s.antennas for s in scenario.stations}
+        self.windows_table = _window_table(windows, scenario)
+        self.antennas = {s.name: s.antennas for s in scenario.stations}
         self._heap: list[tuple[float, int, int, Callable[[Any], None], Any]] = []
         self._seq = itertools.count()
         self._planned: dict[int, Operation] = {}
@@ -96,13 +96,13 @@ class Simulator:
         self._replan_cause: str | None = None
         self._handling = False
         self._displaced: set[str] = set()
-        self._rates = dict(zip(self._windows.index, self._windows.rate_Bps, strict=True))
+        self._rates = dict(zip(self.windows_table.index, self.windows_table.rate_Bps, strict=True))
         self._finished = False
         self._schedule_faults()
         for req in scenario.syncs:
             self._add_sync(req, known=True)
         self._push(self.horizon_s, _HORIZON, self._on_horizon_end, None)
-        self._emit("sim.started", seed=seed, syncs=len(self.syncs), windows=len(self._windows))
+        self._emit("sim.started", seed=seed, syncs=len(self.syncs), windows=len(self.windows_table))
         if operations is None:
             self._replan("initial plan")
         else:
@@ -177,7 +177,9 @@ class Simulator:
     # ------------------------------------------------------------------ setup
     def _add_sync(self, req: SyncRequest, *, known: bool) -> SyncState:
         deadline_s = self.seconds(req.deadline) if req.deadline is not None else math.inf
-        state = SyncState(req, self.seconds(req.release), deadline_s, status=QUEUED if known else WAITING)
+        state = SyncState(
+            req, self.seconds(req.release), deadline_s, status=QUEUED if known else WAITING
+        )
         self.syncs[req.id] = state
         if deadline_s < self.horizon_s:
             self._push(deadline_s, _DEADLINE, self._on_deadline, req.id)
@@ -194,8 +196,8 @@ class Simulator:
         for d in f.degradations:
             self._push(d.start_s, _FAULT_START, self._on_degradation, d)
             self._push(d.end_s, _FAULT_END, self._on_restored, ("fault.bandwidth_restored", d))
-        drawn = self.rng.random(len(self._windows)) < f.dropout_probability
-        for w, lost in zip(self._windows.itertuples(), drawn, strict=True):
+        drawn = self.rng.random(len(self.windows_table)) < f.dropout_probability
+        for w, lost in zip(self.windows_table.itertuples(), drawn, strict=True):
             if lost or w.id in f.dropped_windows:
                 self._push(w.start_s, _DROPOUT, self._on_dropout, w.id)
         for a in f.arrivals:
@@ -214,23 +216,31 @@ class Simulator:
         station: str | None = None,
         **details: Any,
     ) -> None:
-        self.events.append({
-            "time": iso(self.time_of(self.clock_s)),
-            "kind": kind,
-            "node": sync.node if sync is not None else node,
-            "station": station,
-            "sync_id": sync.id if sync is not None else None,
-            "details": details,
-        })
+        self.events.append(
+            {
+                "time": iso(self.time_of(self.clock_s)),
+                "kind": kind,
+                "node": sync.node if sync is not None else node,
+                "station": station,
+                "sync_id": sync.id if sync is not None else None,
+                "details": details,
+            }
+        )
 
     def _adopt(self, ops: list[Operation]) -> None:
         for op in ops:
             key = next(self._seq)
             self._planned[key] = op
             self._push(op.start_s, _START, self._on_op_start, key)
-            self._emit("sync.scheduled", sync=self.syncs[op.sync_id], station=op.station,
-                       window_id=op.window_id, start=iso(self.time_of(op.start_s)),
-                       end=iso(self.time_of(op.end_s)), bytes=op.bytes)
+            self._emit(
+                "sync.scheduled",
+                sync=self.syncs[op.sync_id],
+                station=op.station,
+                window_id=op.window_id,
+                start=iso(self.time_of(op.start_s)),
+                end=iso(self.time_of(op.end_s)),
+                bytes=op.bytes,
+            )
 
     def _on_op_start(self, key: int) -> None:
         op = self._planned.pop(key, None)
@@ -245,11 +255,20 @@ class Simulator:
         self._rerate()
         state.status = ACTIVE
         state.attempts += 1
-        self._emit("sync.started", sync=state, station=op.station, window_id=op.window_id,
-                   offset_bytes=state.delivered_bytes, planned_bytes=op.bytes,
-                   rate_mbps=tr.rate_Bps * 8 / 1e6)
+        self._emit(
+            "sync.started",
+            sync=state,
+            station=op.station,
+            window_id=op.window_id,
+            offset_bytes=state.delivered_bytes,
+            planned_bytes=op.bytes,
+            rate_mbps=tr.rate_Bps * 8 / 1e6,
+        )
         self._push(op.end_s, _END, self._on_op_end, key)
-        if self.faults.transfer_failure_rate > 0 and self.rng.random() < self.faults.transfer_failure_rate:
+        if (
+            self.faults.transfer_failure_rate > 0
+            and self.rng.random() < self.faults.transfer_failure_rate
+        ):
             fail_at = op.start_s + self.rng.random() * op.duration_s
             self._push(max(fail_at, self.clock_s), _FAIL, self._on_transfer_failure, key)
 
@@ -271,17 +290,23 @@ class Simulator:
         self._known_station_outages.append(o)
         self._emit("fault.station_outage", station=o.name, until=iso(self.time_of(o.end_s)))
         hit = [tr for tr in self._active.values() if tr.op.station == o.name]
-        self._fail_and_replan(hit, f"station {o.name} outage", lambda op: op.station == o.name and op.start_s < o.end_s)
+        self._fail_and_replan(
+            hit,
+            f"station {o.name} outage",
+            lambda op: op.station == o.name and op.start_s < o.end_s,
+        )
 
     def _on_node_fault(self, o: Outage) -> None:
         self._known_node_faults.append(o)
         self._emit("fault.node_fault", node=o.name, until=iso(self.time_of(o.end_s)))
         hit = [tr for tr in self._active.values() if tr.op.node == o.name]
-        self._fail_and_replan(hit, f"node {o.name} fault", lambda op: op.node == o.name and op.start_s < o.end_s)
+        self._fail_and_replan(
+            hit, f"node {o.name} fault", lambda op: op.node == o.name and op.start_s < o.end_s
+        )
 
     def _on_dropout(self, window_id: str) -> None:
         self._dropped.add(window_id)
-        w = self._windows.loc[window_id]
+        w = self.windows_table.loc[window_id]
         self._emit("fault.pass_dropout", node=w.node, station=w.station, window_id=window_id)
         hit = [tr for tr in self._active.values() if tr.op.window_id == window_id]
         self._fail_and_replan(hit, f"pass {window_id} lost", lambda op: op.window_id == window_id)
@@ -290,8 +315,12 @@ class Simulator:
         self._rerate()
         self._known_degradations.append(d)
         self._rerate()
-        self._emit("fault.degraded_bandwidth", station=d.station, factor=d.factor,
-                   until=iso(self.time_of(d.end_s)))
+        self._emit(
+            "fault.degraded_bandwidth",
+            station=d.station,
+            factor=d.factor,
+            until=iso(self.time_of(d.end_s)),
+        )
         touched = any(
             (d.station is None or op.station == d.station) and op.start_s < d.end_s
             for op in [*self._planned.values(), *(tr.op for tr in self._active.values())]
@@ -306,14 +335,26 @@ class Simulator:
             self._known_degradations.remove(fault)
             self._emit(kind, station=fault.station)
         else:
-            self._emit(kind, **({"station": fault.name} if kind == "fault.station_restored" else {"node": fault.name}))
+            self._emit(
+                kind,
+                **(
+                    {"station": fault.name}
+                    if kind == "fault.station_restored"
+                    else {"node": fault.name}
+                ),
+            )
         self._rerate()
 
     def _on_arrival(self, sync_id: str) -> None:
         state = self.syncs[sync_id]
         state.status = QUEUED
-        self._emit("sync.arrived", sync=state, priority=state.priority, data_size_bytes=state.data_size,
-                   deadline=iso(self.time_of(state.deadline_s)) if state.deadline_s < math.inf else None)
+        self._emit(
+            "sync.arrived",
+            sync=state,
+            priority=state.priority,
+            data_size_bytes=state.data_size,
+            deadline=iso(self.time_of(state.deadline_s)) if state.deadline_s < math.inf else None,
+        )
         rank = PRIORITY_RANKS[state.priority]
         if rank <= 1:
             for tr in self._preemptible(state, rank):
@@ -331,7 +372,10 @@ class Simulator:
             self._close(tr, "interrupted", "deadline")
         self._drop_planned(lambda op: op.sync_id == sync_id)
         if not state.done:
-            self._finalise(state, f"deadline passed with {state.delivered_bytes:.0f} of {state.data_size:.0f} bytes delivered")
+            self._finalise(
+                state,
+                f"deadline passed with {state.delivered_bytes:.0f} of {state.data_size:.0f} bytes delivered",
+            )
 
     def _on_horizon_end(self, _: Any) -> None:
         for tr in list(self._active.values()):
@@ -350,11 +394,15 @@ class Simulator:
         by_node: dict[str, float] = {}
         for tr in self._active.values():
             tr.advance(t)
-            by_node[tr.op.node] = by_node.get(tr.op.node, 0.0) + tr.op.bytes / max(tr.op.duration_s, 1e-9)
+            by_node[tr.op.node] = by_node.get(tr.op.node, 0.0) + tr.op.bytes / max(
+                tr.op.duration_s, 1e-9
+            )
         for tr in self._active.values():
             planned = tr.op.bytes / max(tr.op.duration_s, 1e-9)
             link = self._rates[tr.op.window_id] * self._factor(tr.op.station, t)
-            tr.rate_Bps = planned * min(1.0, link / by_node[tr.op.node]) if by_node[tr.op.node] > 0 else 0.0
+            tr.rate_Bps = (
+                planned * min(1.0, link / by_node[tr.op.node]) if by_node[tr.op.node] > 0 else 0.0
+            )
 
     def _factor(self, station: str, t: float) -> float:
         f = 1.0
@@ -369,21 +417,45 @@ class Simulator:
         del self._active[tr.key]
         state = self.syncs[tr.op.sync_id]
         moved = min(tr.moved_bytes, state.remaining_bytes)
-        self.ledger.append(Segment(tr.op.sync_id, tr.op.node, tr.op.station, tr.op.window_id,
-                                   tr.op.start_s, self.clock_s, moved, outcome, error))
+        self.ledger.append(
+            Segment(
+                tr.op.sync_id,
+                tr.op.node,
+                tr.op.station,
+                tr.op.window_id,
+                tr.op.start_s,
+                self.clock_s,
+                moved,
+                outcome,
+                error,
+            )
+        )
         state.delivered_bytes += moved
         self._rerate()
-        self._emit("sync.progress", sync=state, station=tr.op.station, window_id=tr.op.window_id,
-                   bytes=moved, delivered_bytes=state.delivered_bytes,
-                   progress=state.delivered_bytes / state.data_size, outcome=outcome)
+        self._emit(
+            "sync.progress",
+            sync=state,
+            station=tr.op.station,
+            window_id=tr.op.window_id,
+            bytes=moved,
+            delivered_bytes=state.delivered_bytes,
+            progress=state.delivered_bytes / state.data_size,
+            outcome=outcome,
+        )
         if state.done and state.status not in FINAL:
             state.status = COMPLETED
             state.completed_s = self.clock_s
             self._drop_planned(lambda op: op.sync_id == state.id)
-            self._emit("sync.completed", sync=state, delivered_bytes=state.delivered_bytes,
-                       attempts=state.attempts)
+            self._emit(
+                "sync.completed",
+                sync=state,
+                delivered_bytes=state.delivered_bytes,
+                attempts=state.attempts,
+            )
             self._callback(self.on_complete, state)
-        elif state.status == ACTIVE and not any(t.op.sync_id == state.id for t in self._active.values()):
+        elif state.status == ACTIVE and not any(
+            t.op.sync_id == state.id for t in self._active.values()
+        ):
             state.status = QUEUED
 
     def _interrupt(self, tr: Transfer, error: str, *, failed: bool = True) -> None:
@@ -398,13 +470,24 @@ class Simulator:
             return
         state.failures += 1
         state.last_error = error
-        state.retry_after_s = self.clock_s + self.retry_delay_s if error == "transfer failed" else self.clock_s
+        state.retry_after_s = (
+            self.clock_s + self.retry_delay_s if error == "transfer failed" else self.clock_s
+        )
         state.status = QUEUED if state.priority in self.requeue else HELD
-        self._emit("sync.failed", sync=state, station=tr.op.station, error=error, final=False,
-                   delivered_bytes=state.delivered_bytes, requeued=state.status == QUEUED)
+        self._emit(
+            "sync.failed",
+            sync=state,
+            station=tr.op.station,
+            error=error,
+            final=False,
+            delivered_bytes=state.delivered_bytes,
+            requeued=state.status == QUEUED,
+        )
         self._callback(self.on_failed, state, error)
 
-    def _fail_and_replan(self, hit: list[Transfer], error: str, affects: Callable[[Operation], bool]) -> None:
+    def _fail_and_replan(
+        self, hit: list[Transfer], error: str, affects: Callable[[Operation], bool]
+    ) -> None:
         for tr in hit:
             self._interrupt(tr, error)
         touched = self._drop_planned(affects)
@@ -422,10 +505,11 @@ class Simulator:
         """Running transfers of lower priority on the arriving request's node, or at a station
         that node sees now (their antenna is what the arrival needs)."""
         t = self.clock_s
-        w = self._windows
+        w = self.windows_table
         in_view = set(w[(w.node == arriving.node) & (w.start_s <= t) & (w.end_s > t)].station)
         return [
-            tr for tr in self._active.values()
+            tr
+            for tr in self._active.values()
             if PRIORITY_RANKS[self.syncs[tr.op.sync_id].priority] > rank
             and (tr.op.node == arriving.node or tr.op.station in in_view)
         ]
@@ -433,7 +517,13 @@ class Simulator:
     def _finalise(self, state: SyncState, reason: str) -> None:
         state.status = FAILED
         state.reason = reason
-        self._emit("sync.failed", sync=state, error=reason, final=True, delivered_bytes=state.delivered_bytes)
+        self._emit(
+            "sync.failed",
+            sync=state,
+            error=reason,
+            final=True,
+            delivered_bytes=state.delivered_bytes,
+        )
         self._callback(self.on_failed, state, reason)
 
     def _unfinished_reason(self, state: SyncState) -> str:
@@ -465,10 +555,23 @@ class Simulator:
         residual = self.residual(only=only)
         ops = self.planner(residual)
         wall_s = time.perf_counter() - wall
-        self.replans.append({"time_s": t, "cause": cause, "wall_s": wall_s, "operations": len(ops),
-                             "demands": len(residual.demands)})
-        self._emit("replan.completed", cause=cause, wall_s=wall_s, operations=len(ops),
-                   demands=len(residual.demands), method=getattr(self.planner, "method", "greedy"))
+        self.replans.append(
+            {
+                "time_s": t,
+                "cause": cause,
+                "wall_s": wall_s,
+                "operations": len(ops),
+                "demands": len(residual.demands),
+            }
+        )
+        self._emit(
+            "replan.completed",
+            cause=cause,
+            wall_s=wall_s,
+            operations=len(ops),
+            demands=len(residual.demands),
+            method=getattr(self.planner, "method", "greedy"),
+        )
         self._announce_displaced(ops)
         self._adopt(ops)
 
@@ -482,11 +585,19 @@ class Simulator:
             if state.status in FINAL:
                 continue
             if sid in first:
-                self._emit("sync.rescheduled", sync=state, after=state.last_error,
-                           next_start=iso(self.time_of(first[sid])))
+                self._emit(
+                    "sync.rescheduled",
+                    sync=state,
+                    after=state.last_error,
+                    next_start=iso(self.time_of(first[sid])),
+                )
             else:
-                self._emit("sync.unscheduled", sync=state, after=state.last_error,
-                           reason="no usable contact time before its deadline or the horizon end")
+                self._emit(
+                    "sync.unscheduled",
+                    sync=state,
+                    after=state.last_error,
+                    reason="no usable contact time before its deadline or the horizon end",
+                )
         self._displaced.clear()
 
     def residual(self, *, only: list[str] | None = None) -> Residual:
@@ -500,26 +611,38 @@ class Simulator:
         for op in kept:
             node_busy.setdefault(op.node, []).append((max(op.start_s, t), op.end_s))
             station_busy.setdefault(op.station, []).append((max(op.start_s, t), op.end_s))
-        return Residual(t, self._demands(only), self._links(t), dict(self._antennas), node_busy, station_busy)
+        return Residual(
+            t, self._demands(only), self._links(t), dict(self.antennas), node_busy, station_busy
+        )
 
     def _demands(self, only: list[str] | None) -> list[Demand]:
         t = self.clock_s
         running: dict[str, float] = {}
         for tr in self._active.values():
-            running[tr.op.sync_id] = running.get(tr.op.sync_id, 0.0) + tr.rate_Bps * (tr.op.end_s - t)
+            running[tr.op.sync_id] = running.get(tr.op.sync_id, 0.0) + tr.rate_Bps * (
+                tr.op.end_s - t
+            )
         out = []
         for state in self.syncs.values():
             if state.status not in (QUEUED, ACTIVE) or (only is not None and state.id not in only):
                 continue
             need = state.remaining_bytes - running.get(state.id, 0.0)
             if need > 1.0 and state.deadline_s > t:
-                out.append(Demand(state.id, state.node, PRIORITY_RANKS[state.priority], need,
-                                  max(state.release_s, t, state.retry_after_s), state.deadline_s))
+                out.append(
+                    Demand(
+                        state.id,
+                        state.node,
+                        PRIORITY_RANKS[state.priority],
+                        need,
+                        max(state.release_s, t, state.retry_after_s),
+                        state.deadline_s,
+                    )
+                )
         return out
 
     def _links(self, t: float) -> list[Link]:
         """Usable pieces of every window from ``t`` on, after the faults known at ``t``."""
-        w = self._windows
+        w = self.windows_table
         live = w[(w.end_s > t) & ~w.index.isin(self._dropped)]
         cuts_station: dict[str, list[tuple[float, float]]] = {}
         for o in self._known_station_outages:
@@ -534,7 +657,10 @@ class Simulator:
             pieces = [(max(row.start_s + row.setup_s, t), row.end_s)]
             if cuts:
                 ends = {c1 for _, c1 in cuts}
-                pieces = [(a + row.setup_s if a in ends and a > t else a, b) for a, b in subtract(pieces, cuts)]
+                pieces = [
+                    (a + row.setup_s if a in ends and a > t else a, b)
+                    for a, b in subtract(pieces, cuts)
+                ]
             for a, b in pieces:
                 links.extend(self._rated(row, a, b, edges))
         return links
@@ -542,7 +668,14 @@ class Simulator:
     def _rated(self, row: Any, a: float, b: float, edges: list[float]) -> list[Link]:
         cuts = [a, *(e for e in edges if a < e < b), b]
         return [
-            Link(row.Index, row.node, row.station, c0, c1, row.rate_Bps * self._factor(row.station, c0))
+            Link(
+                row.Index,
+                row.node,
+                row.station,
+                c0,
+                c1,
+                row.rate_Bps * self._factor(row.station, c0),
+            )
             for c0, c1 in zip(cuts[:-1], cuts[1:], strict=True)
             if c1 > c0
         ]
@@ -561,12 +694,15 @@ def _window_table(windows: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
     """Windows indexed by id with start/end in seconds, rate in bytes/s and setup time."""
     start = pd.Timestamp(scenario.start)
     setup = {s.name: s.setup_s for s in scenario.stations}
-    return pd.DataFrame({
-        "id": windows["id"].to_numpy(),
-        "node": windows["node"].to_numpy(),
-        "station": windows["station"].to_numpy(),
-        "start_s": (windows["start"] - start).dt.total_seconds().to_numpy(),
-        "end_s": (windows["end"] - start).dt.total_seconds().to_numpy(),
-        "rate_Bps": windows["bandwidth_bps"].to_numpy(dtype=float) / 8.0,
-        "setup_s": windows["station"].map(setup).fillna(0.0).to_numpy(),
-    }, index=pd.Index(windows["id"].to_numpy(), name="window_id"))
+    return pd.DataFrame(
+        {
+            "id": windows["id"].to_numpy(),
+            "node": windows["node"].to_numpy(),
+            "station": windows["station"].to_numpy(),
+            "start_s": (windows["start"] - start).dt.total_seconds().to_numpy(),
+            "end_s": (windows["end"] - start).dt.total_seconds().to_numpy(),
+            "rate_Bps": windows["bandwidth_bps"].to_numpy(dtype=float) / 8.0,
+            "setup_s": windows["station"].map(setup).fillna(0.0).to_numpy(),
+        },
+        index=pd.Index(windows["id"].to_numpy(), name="window_id"),
+    )

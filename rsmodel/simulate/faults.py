@@ -104,9 +104,13 @@ def resolve_faults(given: FaultsInput, scenario: Scenario, windows: pd.DataFrame
     plan = FaultPlan(
         station_outages=[Outage(o.station, sec(o.start), sec(o.end)) for o in f.station_outages],
         node_faults=[Outage(n.node, sec(n.start), sec(n.end)) for n in f.node_faults],
-        degradations=[Degradation(d.factor, sec(d.start), sec(d.end), d.station) for d in f.degraded_bandwidth],
+        degradations=[
+            Degradation(d.factor, sec(d.start), sec(d.end), d.station) for d in f.degraded_bandwidth
+        ],
         transfer_failure_rate=f.transfer_failure_rate,
-        arrivals=[ArrivalAt(sec(a.time), _request(a, i, scenario)) for i, a in enumerate(f.arrivals)],
+        arrivals=[
+            ArrivalAt(sec(a.time), _request(a, i, scenario)) for i, a in enumerate(f.arrivals)
+        ],
     )
     keep = 1.0
     for i, drop in enumerate(f.pass_dropouts):
@@ -124,12 +128,24 @@ def _named_window(given: FaultsInput, i: int, scenario: Scenario, windows: pd.Da
     if drop.window is not None:
         if drop.window in set(windows["id"]):
             return drop.window
-        raise _error(given, path + ("window",), f"no access window {drop.window!r}; expected an id of the geometry's windows table")
+        raise _error(
+            given,
+            path + ("window",),
+            f"no access window {drop.window!r}; expected an id of the geometry's windows table",
+        )
     t = pd.Timestamp(absolute_time(drop.time, scenario))  # type: ignore[arg-type]
-    hit = windows[(windows["node"] == drop.node) & (windows["station"] == drop.station)
-                  & (windows["start"] <= t) & (windows["end"] > t)]
+    hit = windows[
+        (windows["node"] == drop.node)
+        & (windows["station"] == drop.station)
+        & (windows["start"] <= t)
+        & (windows["end"] > t)
+    ]
     if hit.empty:
-        raise _error(given, path + ("time",), f"{drop.node} is not in view of {drop.station} at {t.isoformat()}; expected a time inside one of its passes")
+        raise _error(
+            given,
+            path + ("time",),
+            f"{drop.node} is not in view of {drop.station} at {t.isoformat()}; expected a time inside one of its passes",
+        )
     return str(hit["id"].iloc[0])
 
 
@@ -139,11 +155,18 @@ def _request(arrival: object, i: int, scenario: Scenario) -> SyncRequest:
     if sync.release is not None:
         release = max(release, absolute_time(sync.release, scenario))
     deadline = absolute_time(sync.deadline, scenario) if sync.deadline is not None else None
-    return SyncRequest(str(sync.id), sync.node, float(sync.data_size), sync.priority, release, deadline, sync.data_type)
+    return SyncRequest(
+        str(sync.id),
+        sync.node,
+        float(sync.data_size),
+        sync.priority,
+        release,
+        deadline,
+        sync.data_type,
+    )
 
 
 def _error(given: FaultsInput, path: tuple[str | int, ...], message: str) -> ModelError:
     if given.source is None:
         return ModelError(message, field=".".join(map(str, path)))
     return given.source.error(path, message)
-

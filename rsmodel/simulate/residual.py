@@ -109,7 +109,9 @@ class _StationTimeline:
         """Sub-intervals of [a, b) in which fewer than ``antennas`` transfers use the station."""
         lo = bisect.bisect_left(self.starts, a - self.longest)
         hi = bisect.bisect_left(self.starts, b)
-        overlapping = [(s, e) for s, e in zip(self.starts[lo:hi], self.ends[lo:hi], strict=True) if e > a]
+        overlapping = [
+            (s, e) for s, e in zip(self.starts[lo:hi], self.ends[lo:hi], strict=True) if e > a
+        ]
         if len(overlapping) < self.antennas:
             return [(a, b)]
         edges = sorted({a, b, *(t for s, e in overlapping for t in (s, e) if a < t < b)})
@@ -168,7 +170,17 @@ def _place(
                 continue
             length = min(f1 - f0, left / link.rate_Bps)
             moved = min(left, length * link.rate_Bps)
-            ops.append(Operation(demand.sync_id, demand.node, link.station, link.window_id, f0, f0 + length, moved))
+            ops.append(
+                Operation(
+                    demand.sync_id,
+                    demand.node,
+                    link.station,
+                    link.window_id,
+                    f0,
+                    f0 + length,
+                    moved,
+                )
+            )
             left -= moved
             busy.append((f0, f0 + length))
             stations[link.station].add(f0, f0 + length)

@@ -10,7 +10,14 @@ from rsmodel.simulate.residual import Operation
 # A request counts as delivered when fewer than this many bytes are missing (float rounding).
 BYTE_TOLERANCE = 1e-3
 
-WAITING, QUEUED, ACTIVE, HELD, COMPLETED, FAILED = "waiting", "queued", "active", "held", "completed", "failed"
+WAITING, QUEUED, ACTIVE, HELD, COMPLETED, FAILED = (
+    "waiting",
+    "queued",
+    "active",
+    "held",
+    "completed",
+    "failed",
+)
 FINAL = frozenset({COMPLETED, FAILED})
 
 

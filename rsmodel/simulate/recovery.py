@@ -1,0 +1,182 @@
+"""Re-planning after a fault: the optimiser on the residual problem, greedy when time is short.
+
+:class:`RecoveryPlanner` turns a :class:`~rsmodel.simulate.residual.Residual` into the
+optimiser's own problem (``rsmodel.optimize.build_problem``: the residual windows as a windows
+table, the remaining bytes as demands released at the fault time) and solves it with
+``solve_problem`` under a time budget. When the last solves predict that the next one would
+miss the budget, it uses the continuous-time greedy :func:`~rsmodel.simulate.residual.dispatch`
+instead. The greedy is also the fallback for an empty or failed solve.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+
+import pandas as pd
+
+from rsmodel.model.scenario import Scenario
+from rsmodel.simulate.residual import Link, Operation, Residual, dispatch, subtract
+
+
+@dataclass
+class RecoveryPlanner:
+    """Planner for :class:`~rsmodel.simulate.engine.Simulator`: optimiser within ``budget_s``.
+
+    ``method`` is the optimiser's (``milp`` or ``greedy``; default the model's ``solver.method``).
+    ``method`` attribute after a call says which planner made the last plan.
+    """
+
+    scenario: Scenario
+    budget_s: float = 1.0
+    optimiser_method: str | None = None
+    method: str = "none"
+    history: list[dict[str, float | str]] = field(default_factory=list)
+
+    def __call__(self, residual: Residual) -> list[Operation]:
+        if not residual.demands:
+            self.method = "none"
+            return []
+        links = free_links(residual)
+        size = len(links) * max(1, len(residual.demands))
+        if self._predicted_s(size) > self.budget_s:
+            return self._greedy(residual, "predicted over budget")
+        t0 = time.perf_counter()
+        ops = self._optimise(residual, links)
+        wall = time.perf_counter() - t0
+        self.history.append({"size": size, "wall_s": wall})
+        self.method = "optimiser"
+        return ops
+
+    def _greedy(self, residual: Residual, why: str) -> list[Operation]:
+        self.method = f"greedy ({why})"
+        return dispatch(residual)
+
+    def _predicted_s(self, size: int) -> float:
+        """Wall time predicted from the largest solve so far, scaled by problem size."""
+        if not self.history:
+            return 0.0
+        last = max(self.history, key=lambda h: float(h["size"]))
+        return float(last["wall_s"]) * size / max(float(last["size"]), 1.0)
+
+    def _optimise(self, residual: Residual, links: list[Link]) -> list[Operation]:
+        from rsmodel.optimize import (
+            Demand,
+            SolverSettings,
+            StationSpec,
+            build_problem,
+            solve_problem,
+        )
+
+        sc = self.scenario
+        solver = sc.model.solver
+        settings = SolverSettings(
+            method=self.optimiser_method or solver.method,
+            time_limit_s=self.budget_s,
+            mip_gap=float(solver.mip_gap),
+            threads=int(solver.threads),
+            strategy=str(solver.strategy),
+        )
+        demands = [
+            Demand(
+                d.sync_id,
+                d.node,
+                d.bytes,
+                d.rank,
+                _at(sc, d.release_s),
+                _at(sc, d.deadline_s) if d.deadline_s < sc.duration_s else None,
+            )
+            for d in residual.demands
+        ]
+        problem = build_problem(
+            start=sc.start,
+            end=sc.end,
+            step_s=sc.step_s,
+            nodes=[n.name for n in sc.nodes],
+            stations=[StationSpec(s.name, int(s.antennas), 0.0) for s in sc.stations],
+            windows=links_frame(links, sc),
+            demands=demands,
+            weights=sc.model.objectives.model_dump(),
+            settings=settings,
+        )
+        schedule = solve_problem(problem)
+        start = pd.Timestamp(sc.start)
+        ops = [
+            Operation(
+                o.sync_id,
+                o.node,
+                o.station,
+                o.window_id.split("#")[0],
+                (pd.Timestamp(o.start) - start).total_seconds(),
+                (pd.Timestamp(o.end) - start).total_seconds(),
+                o.bytes,
+            )
+            for o in schedule.operations
+        ]
+        # Slot-based operations may begin before the fault time inside the first slot.
+        return [
+            replace(o, start_s=max(o.start_s, residual.now_s))
+            for o in ops
+            if o.end_s > residual.now_s
+        ]
+
+
+def free_links(residual: Residual) -> list[Link]:
+    """Residual links minus the time their node is busy and their station has no free antenna."""
+    out: list[Link] = []
+    full = {
+        s: _saturated(residual.station_busy.get(s, []), n) for s, n in residual.antennas.items()
+    }
+    for link in residual.links:
+        cuts = residual.node_busy.get(link.node, []) + full[link.station]
+        for a, b in subtract([(link.start_s, link.end_s)], cuts):
+            if b - a >= 1.0:
+                out.append(replace(link, start_s=a, end_s=b))
+    return out
+
+
+def _saturated(busy: list[tuple[float, float]], antennas: int) -> list[tuple[float, float]]:
+    """Intervals in which all ``antennas`` of a station are taken."""
+    edges = sorted({t for iv in busy for t in iv})
+    return [
+        (t0, t1)
+        for t0, t1 in zip(edges[:-1], edges[1:], strict=True)
+        if sum(1 for a, b in busy if a <= t0 and b >= t1) >= antennas
+    ]
+
+
+def links_frame(links: list[Link], scenario: Scenario) -> pd.DataFrame:
+    """Links as an optimiser windows table (a window cut in pieces gets ids ``w00012#1`` ...)."""
+    start = pd.Timestamp(scenario.start)
+    seen: dict[str, int] = {}
+    rows = []
+    for k in sorted(links, key=lambda k: (k.start_s, k.node, k.station)):
+        n = seen[k.window_id] = seen.get(k.window_id, -1) + 1
+        rows.append(
+            {
+                "id": k.window_id if n == 0 else f"{k.window_id}#{n}",
+                "node": k.node,
+                "station": k.station,
+                "start": start + pd.Timedelta(seconds=k.start_s),
+                "end": start + pd.Timedelta(seconds=k.end_s),
+                "duration_s": k.end_s - k.start_s,
+                "bandwidth_bps": k.rate_Bps * 8.0,
+                "capacity_bytes": k.rate_Bps * (k.end_s - k.start_s),
+            }
+        )
+    columns = [
+        "id",
+        "node",
+        "station",
+        "start",
+        "end",
+        "duration_s",
+        "bandwidth_bps",
+        "capacity_bytes",
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _at(scenario: Scenario, seconds: float) -> object:
+    return scenario.start + timedelta(seconds=seconds)

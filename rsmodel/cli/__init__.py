@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "rsmodel.cli.report_cmds",  # report
     "rsmodel.cli.compute_cmds",  # plan (seed 002 compute requests)
     "rsmodel.cli.study_cmds",  # study
+    "rsmodel.cli.telescope_cmds",  # telescopes status|plan|simulate (seed 001)
 ]
 
 

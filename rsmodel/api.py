@@ -26,6 +26,7 @@ from rsmodel.model.loader import load_model_dict
 from rsmodel.model.scenario import PRIORITY_RANK, Scenario
 from rsmodel.pipeline import RunResult, run, write_outputs
 from rsmodel.plan.plan import Plan
+from rsmodel.simulate.monitoring import MonitoringMixin
 from rsmodel.timeutil import parse_time
 
 API_FILE = Path("SyncScheduler")  # the "file" named in error messages
@@ -191,7 +192,7 @@ class SyncPlan:
         return write_outputs(self.result, out_dir)
 
 
-class SyncScheduler:
+class SyncScheduler(MonitoringMixin):
     """Plan data transfers from orbital nodes to ground stations (seed 000).
 
     ``orbital_nodes`` are names (bound through ``orbits={"name": {"tle": {"norad": 43013}}}``,

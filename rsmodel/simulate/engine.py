@@ -469,6 +469,7 @@ class Simulator:
             self._emit("sync.preempted", sync=state, station=tr.op.station, reason=error)
             return
         state.failures += 1
+        state.last_failure_s = self.clock_s
         state.last_error = error
         state.retry_after_s = (
             self.clock_s + self.retry_delay_s if error == "transfer failed" else self.clock_s
@@ -516,6 +517,7 @@ class Simulator:
 
     def _finalise(self, state: SyncState, reason: str) -> None:
         state.status = FAILED
+        state.last_failure_s = self.clock_s
         state.reason = reason
         self._emit(
             "sync.failed",

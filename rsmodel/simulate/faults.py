@@ -79,7 +79,11 @@ def model_faults(scenario: Scenario) -> FaultsInput:
 
 def load_faults_file(path: str | Path, scenario: Scenario) -> FaultsInput:
     """Read and check a faults file against ``scenario``; problems raise ``ModelError`` (exit 2)."""
-    src = read_yaml(path)
+    return parse_faults(read_yaml(path), scenario)
+
+
+def parse_faults(src: Source, scenario: Scenario) -> FaultsInput:
+    """Validate faults data (a faults section, optionally under a ``faults:`` key) for ``scenario``."""
     data = src.data if src.data is not None else {}
     if not (isinstance(data, dict) and set(data) == {"faults"}):
         src = Source({"faults": data}, {("faults", *k): v for k, v in src.lines.items()}, src.file)

@@ -40,6 +40,7 @@ class SyncState:
     failures: int = 0
     last_error: str | None = None
     retry_after_s: float = 0.0
+    last_failure_s: float | None = None
 
     @property
     def id(self) -> str:

@@ -9,9 +9,9 @@ from typing import Any
 
 from rsmodel.report.plan_view import Card
 from rsmodel.report.svg import Bar, Gantt, GanttRow, build_gantt, to_datetime
-from rsmodel.report.tables import Cell, Row, Table, fmt_time, fmt_value, time_key
+from rsmodel.report.tables import Cell, Row, Table, fmt_time, fmt_value
 
-EVENT_TABLE_MAX_ROWS = 20000  # rows kept in the HTML table; the full log is events.jsonl
+EVENT_TABLE_MAX_ROWS = 10000  # rows kept in the HTML table; the full log is events.jsonl
 EVENT_KIND_CARDS_MAX = 12
 
 
@@ -21,27 +21,26 @@ def event_table(events: list[dict[str, Any]]) -> Table:
     for e in events[:EVENT_TABLE_MAX_ROWS]:
         details = e.get("details")
         cells = [
-            Cell(fmt_time(e.get("time"), date=True), time_key(e.get("time"))),
+            Cell(fmt_time(e.get("time"), date=True)),
             Cell(str(e.get("kind", ""))),
             Cell(str(e.get("node") or "–")),
             Cell(str(e.get("station") or "–")),
             Cell(str(e.get("sync_id") or e.get("job") or "–")),
             Cell(fmt_value(details) if details else ""),
         ]
-        attrs = {k: str(e.get(k) or "") for k in ("kind", "node", "station")}
-        rows.append(Row(cells, attrs))
+        rows.append(Row(cells))
     note = ""
     if len(events) > EVENT_TABLE_MAX_ROWS:
         note = f"First {EVENT_TABLE_MAX_ROWS} of {len(events)} events shown; the full log is in events.jsonl."
     columns = [
-        ("time", True),
+        ("time", False),
         ("kind", False),
         ("node", False),
         ("station", False),
         ("sync / job", False),
         ("details", False),
     ]
-    filters = [("kind", "kind"), ("node", "node"), ("station", "station")]
+    filters = ["kind", "node", "station"]
     return Table("t-events", columns, rows, filters=filters, page_size=50, note=note)
 
 

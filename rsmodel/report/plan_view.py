@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -24,18 +25,20 @@ from rsmodel.report.tables import (
     Row,
     Table,
     fmt_duration,
+    fmt_hm,
     fmt_mb,
     fmt_time,
     fmt_value,
     generic_table,
     is_number,
-    time_key,
 )
 
 PRIORITIES = ("critical", "high", "normal", "low")
 SOC_CHARTS_MAX = 12  # SOC small multiples shown (the nodes closest to their floor first)
 SOC_MARGIN = 0.05  # a node whose minimum SOC is within this of its floor is a risk
-WINDOW_TABLE_MAX_ROWS = 5000  # above this the per-window table is replaced by per-station totals
+WINDOW_TABLE_MAX_ROWS = 2000  # above this the window table is left out (plan.json has them)
+GANTT_DETAIL_MAX_BARS = 3000  # above this, windows/eclipses (per node) and transfers (per station)
+# are drawn as compact paths without tooltips
 GAP_RISK = 0.01  # a MILP gap above 1 % is reported as a risk
 
 
@@ -218,20 +221,16 @@ def job_decisions(plan: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _window_title(w: dict[str, Any], used: bool) -> str:
     return (
-        f"{w['node']} → {w['station']} {fmt_time(w['start'])}–{fmt_time(w['end'])} "
-        f"max el {w.get('max_elevation_deg', 0):.0f}° {fmt_mb(w.get('capacity_bytes'))}"
-        f"{' (used)' if used else ''}"
+        f"{w['station']} {fmt_hm(w['start'])}–{fmt_hm(w['end'])} "
+        f"{w.get('max_elevation_deg', 0):.0f}° {fmt_mb(w.get('capacity_bytes'))}{' used' if used else ''}"
     )
 
 
-def _op_bar(op: dict[str, Any], priority: dict[str, str]) -> Bar:
-    title = f"{op['sync_id']}: {op['node']} → {op['station']} {fmt_time(op['start'])}–{fmt_time(op['end'])} {fmt_mb(op.get('bytes'))}"
-    return Bar(
-        to_datetime(op["start"]),
-        to_datetime(op["end"]),
-        f"op {priority_class(priority.get(op['sync_id']))}",
-        title,
-    )
+def _op_bar(op: dict[str, Any], priority: dict[str, str], other: str) -> Bar:
+    """A transfer bar; ``other`` is the key (node or station) not already named by the row."""
+    title = f"{op['sync_id']} {op[other]} {fmt_hm(op['start'])}–{fmt_hm(op['end'])} {fmt_mb(op.get('bytes'))}"
+    cls = f"op {priority_class(priority.get(op['sync_id']))}"
+    return Bar(to_datetime(op["start"]), to_datetime(op["end"]), cls, title)
 
 
 def gantt_by_node(plan: dict[str, Any]) -> Gantt:
@@ -241,7 +240,7 @@ def gantt_by_node(plan: dict[str, Any]) -> Gantt:
     used = {op.get("window_id") for op in plan.get("operations", [])}
     priority = {s["id"]: s.get("priority") for s in plan.get("syncs", [])}
     for e in plan.get("eclipses", []):
-        title = f"{e['node']} eclipse {fmt_time(e['start'])}–{fmt_time(e['end'])}"
+        title = f"eclipse {fmt_hm(e['start'])}–{fmt_hm(e['end'])}"
         rows.setdefault(e["node"], GanttRow(e["node"])).bars.append(
             Bar(to_datetime(e["start"]), to_datetime(e["end"]), "ecl", title, band=True)
         )
@@ -256,11 +255,13 @@ def gantt_by_node(plan: dict[str, Any]) -> Gantt:
             )
         )
     for op in plan.get("operations", []):
-        rows.setdefault(op["node"], GanttRow(op["node"])).bars.append(_op_bar(op, priority))
+        rows.setdefault(op["node"], GanttRow(op["node"])).bars.append(
+            _op_bar(op, priority, "station")
+        )
     for d in job_decisions(plan):
         if d.get("start") and d.get("end") and d.get("node"):
             tier = f" tier {d['quality_tier']}" if d.get("quality_tier") else ""
-            title = f"{d.get('job')}/{d.get('step_id')} ({d.get('type')}{tier}) {fmt_time(d['start'])}–{fmt_time(d['end'])}"
+            title = f"{d.get('job')}/{d.get('step_id')} ({d.get('type')}{tier}) {fmt_hm(d['start'])}–{fmt_hm(d['end'])}"
             rows.setdefault(d["node"], GanttRow(d["node"])).bars.append(
                 Bar(to_datetime(d["start"]), to_datetime(d["end"]), "job", title)
             )
@@ -268,24 +269,45 @@ def gantt_by_node(plan: dict[str, Any]) -> Gantt:
     legend += [(f"op p{i}", f"transfer ({p})") for i, p in enumerate(PRIORITIES)]
     if job_decisions(plan):
         legend.append(("job", "compute step"))
-    return build_gantt(list(rows.values()), start, end, legend)
+    n_background = len(plan.get("windows", [])) + len(plan.get("eclipses", []))
+    compact = frozenset({"ecl", "win", "win used"} if n_background > GANTT_DETAIL_MAX_BARS else ())
+    return build_gantt(list(rows.values()), start, end, legend, compact=compact)
+
+
+def _merged_intervals(windows: list[dict[str, Any]]) -> list[tuple[datetime, datetime, int]]:
+    """Union of window intervals as (start, end, number of windows merged), in time order."""
+    spans = sorted((to_datetime(w["start"]), to_datetime(w["end"])) for w in windows)
+    merged: list[list[Any]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+            merged[-1][2] += 1
+        else:
+            merged.append([start, end, 1])
+    return [(a, b, n) for a, b, n in merged]
 
 
 def gantt_by_station(plan: dict[str, Any]) -> Gantt:
-    """Per-station rows: every pass window (translucent, overlaps darken) and the transfers."""
+    """Per-station rows: time with at least one node in view (merged windows) and the transfers."""
     start, end = to_datetime(plan["horizon"]["start"]), to_datetime(plan["horizon"]["end"])
     rows = {s["name"]: GanttRow(s["name"]) for s in plan.get("stations", [])}
     priority = {s["id"]: s.get("priority") for s in plan.get("syncs", [])}
+    by_station: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for w in plan.get("windows", []):
-        rows.setdefault(w["station"], GanttRow(w["station"])).bars.append(
-            Bar(to_datetime(w["start"]), to_datetime(w["end"]), "win", _window_title(w, False))
-        )
+        by_station[w["station"]].append(w)
+    for station, windows in by_station.items():
+        for a, b, n in _merged_intervals(windows):
+            title = f"{fmt_hm(a)}–{fmt_hm(b)} {n} pass{'es' if n > 1 else ''}"
+            rows.setdefault(station, GanttRow(station)).bars.append(Bar(a, b, "vis", title))
     for op in plan.get("operations", []):
-        rows.setdefault(op["station"], GanttRow(op["station"])).bars.append(_op_bar(op, priority))
-    legend = [("win", "pass window")] + [
-        (f"op p{i}", f"transfer ({p})") for i, p in enumerate(PRIORITIES)
-    ]
-    return build_gantt(list(rows.values()), start, end, legend, row_height_px=20.0)
+        rows.setdefault(op["station"], GanttRow(op["station"])).bars.append(
+            _op_bar(op, priority, "node")
+        )
+    legend = [("vis", "a node in view")]
+    legend += [(f"op p{i}", f"transfer ({p})") for i, p in enumerate(PRIORITIES)]
+    large = len(plan.get("operations", [])) > GANTT_DETAIL_MAX_BARS
+    compact = frozenset(f"op p{i}" for i in range(len(PRIORITIES))) if large else frozenset()
+    return build_gantt(list(rows.values()), start, end, legend, row_height_px=20.0, compact=compact)
 
 
 # --------------------------------------------------------------------------- SOC and throughput
@@ -321,11 +343,22 @@ def soc_charts(
         return (min(values) - floor) if values else 1.0
 
     ordered = sorted(soc.items(), key=lambda item: (margin(item), item[0]))
+    eclipses: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for e in plan.get("eclipses", []):
+        eclipses[e["node"]].append(e)
     charts = []
     for node, curve in ordered[:SOC_CHARTS_MAX]:
         floor = curve.get("min_soc")
         hl = [(float(floor), "floor", f"min SOC {floor:.0%}")] if is_number(floor) else []
         series = [Series(node, [to_datetime(t) for t in curve["times"]], curve["soc"], "s0")]
+        bands = [
+            (
+                to_datetime(e["start"]),
+                to_datetime(e["end"]),
+                f"eclipse {fmt_hm(e['start'])}–{fmt_hm(e['end'])}",
+            )
+            for e in eclipses.get(node, [])
+        ]
         charts.append(
             (
                 node,
@@ -335,6 +368,7 @@ def soc_charts(
                     hlines=hl,
                     y_range=(0.0, 1.0),
                     x_range=(start, end),
+                    x_bands=bands,
                     width_px=480.0,
                     height_px=180.0,
                 ),
@@ -371,30 +405,22 @@ def sync_table(plan: dict[str, Any]) -> Table:
     for s in plan.get("syncs", []):
         size, got = s.get("data_size_bytes"), s.get("delivered_bytes")
         share = (float(got or 0) / float(size)) if is_number(size) and size else None
+        prio = s.get("priority", "")
         cells = [
             Cell(s["id"]),
             Cell(s.get("node", "")),
-            Cell(
-                s.get("priority", ""),
-                PRIORITIES.index(s["priority"]) if s.get("priority") in PRIORITIES else 9,
-                priority_class(s.get("priority")),
-            ),
+            Cell(prio, PRIORITIES.index(prio) if prio in PRIORITIES else 9, priority_class(prio)),
             Cell(s.get("data_type") or "–"),
             Cell(fmt_mb(size), size if is_number(size) else None),
             Cell(fmt_mb(got), got if is_number(got) else None),
             Cell(f"{share:.0%}" if share is not None else "–", share),
-            Cell(fmt_time(s.get("release"), date=True), time_key(s.get("release"))),
-            Cell(fmt_time(s.get("deadline"), date=True), time_key(s.get("deadline"))),
-            Cell(fmt_time(s.get("completed_at"), date=True), time_key(s.get("completed_at"))),
+            Cell(fmt_time(s.get("release"), date=True)),
+            Cell(fmt_time(s.get("deadline"), date=True)),
+            Cell(fmt_time(s.get("completed_at"), date=True)),
             Cell(s.get("status", ""), cls=f"st-{s.get('status', '')}"),
             Cell(s.get("reason") or ""),
         ]
-        attrs = {
-            "status": str(s.get("status", "")),
-            "priority": str(s.get("priority", "")),
-            "node": str(s.get("node", "")),
-        }
-        rows.append(Row(cells, attrs))
+        rows.append(Row(cells))
     columns = [
         ("id", False),
         ("node", False),
@@ -403,48 +429,45 @@ def sync_table(plan: dict[str, Any]) -> Table:
         ("size", True),
         ("delivered", True),
         ("done", True),
-        ("release", True),
-        ("deadline", True),
-        ("completed", True),
+        ("release", False),
+        ("deadline", False),
+        ("completed", False),
         ("status", False),
         ("reason", False),
     ]
-    filters = [("status", "status"), ("priority", "priority"), ("node", "node")]
-    return Table("t-syncs", columns, rows, filters=filters)
+    return Table("t-syncs", columns, rows, filters=["status", "priority", "node"])
 
 
 def operations_table(plan: dict[str, Any]) -> Table:
-    """Planned transfers (one row per sync x window piece), filterable by node and station."""
+    """Planned transfers (one row per piece of a sync in a window), filterable by node and station."""
     priority = {s["id"]: s.get("priority") for s in plan.get("syncs", [])}
     rows = []
     for op in sorted(plan.get("operations", []), key=lambda o: (o["start"], o["node"])):
         duration = (to_datetime(op["end"]) - to_datetime(op["start"])).total_seconds()
         cells = [
-            Cell(fmt_time(op["start"], date=True), time_key(op["start"])),
-            Cell(fmt_time(op["end"]), time_key(op["end"])),
+            Cell(fmt_time(op["start"], date=True)),
+            Cell(fmt_time(op["end"], date=True)),
             Cell(fmt_duration(duration), duration),
             Cell(op["sync_id"], cls=priority_class(priority.get(op["sync_id"]))),
             Cell(op["node"]),
             Cell(op["station"]),
-            Cell(op.get("window_id") or "–"),
             Cell(fmt_mb(op.get("bytes")), op.get("bytes")),
         ]
-        rows.append(Row(cells, {"node": op["node"], "station": op["station"]}))
+        rows.append(Row(cells))
     columns = [
-        ("start", True),
-        ("end", True),
+        ("start", False),
+        ("end", False),
         ("duration", True),
         ("sync", False),
         ("node", False),
         ("station", False),
-        ("window", False),
         ("bytes", True),
     ]
-    return Table("t-ops", columns, rows, filters=[("node", "node"), ("station", "station")])
+    return Table("t-ops", columns, rows, filters=["node", "station"])
 
 
 def station_table(plan: dict[str, Any]) -> Table:
-    """Per-station pass totals: windows, windows used, capacity, delivered, utilisation."""
+    """Per-station pass totals: windows, windows used, visible time, delivered, utilisation."""
     windows: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for w in plan.get("windows", []):
         windows[w["station"]].append(w)
@@ -458,22 +481,17 @@ def station_table(plan: dict[str, Any]) -> Table:
         n_used = sum(w["id"] in used for w in ws)
         cap_used = sum(float(w.get("capacity_bytes") or 0) for w in ws if w["id"] in used)
         util = delivered[st["name"]] / cap_used if cap_used else None
-        rows.append(
-            Row(
-                [
-                    Cell(st["name"]),
-                    Cell(f"{st.get('bandwidth_bps', 0) / 1e6:,.0f} Mbps", st.get("bandwidth_bps")),
-                    Cell(str(len(ws)), len(ws)),
-                    Cell(str(n_used), n_used),
-                    Cell(
-                        fmt_duration(sum(w.get("duration_s", 0) for w in ws)),
-                        sum(w.get("duration_s", 0) for w in ws),
-                    ),
-                    Cell(fmt_mb(delivered[st["name"]]), delivered[st["name"]]),
-                    Cell(f"{util:.1%}" if util is not None else "–", util),
-                ]
-            )
-        )
+        visible_s = sum(w.get("duration_s", 0) for w in ws)
+        cells = [
+            Cell(st["name"]),
+            Cell(f"{st.get('bandwidth_bps', 0) / 1e6:,.0f} Mbps", st.get("bandwidth_bps")),
+            Cell(str(len(ws)), len(ws)),
+            Cell(str(n_used), n_used),
+            Cell(fmt_duration(visible_s), visible_s),
+            Cell(fmt_mb(delivered[st["name"]]), delivered[st["name"]]),
+            Cell(f"{util:.1%}" if util is not None else "–", util),
+        ]
+        rows.append(Row(cells))
     columns = [
         ("station", False),
         ("bandwidth", True),
@@ -487,7 +505,7 @@ def station_table(plan: dict[str, Any]) -> Table:
 
 
 def window_table(plan: dict[str, Any]) -> Table | None:
-    """Every pass window (None above WINDOW_TABLE_MAX_ROWS: the plan.json has them all)."""
+    """Every pass window; None above WINDOW_TABLE_MAX_ROWS (plan.json lists them all)."""
     windows = plan.get("windows", [])
     if not windows or len(windows) > WINDOW_TABLE_MAX_ROWS:
         return None
@@ -498,17 +516,12 @@ def window_table(plan: dict[str, Any]) -> Table | None:
                 Cell(w["id"]),
                 Cell(w["node"]),
                 Cell(w["station"]),
-                Cell(fmt_time(w["start"], date=True), time_key(w["start"])),
+                Cell(fmt_time(w["start"], date=True)),
                 Cell(fmt_duration(w.get("duration_s")), w.get("duration_s")),
                 Cell(f"{w.get('max_elevation_deg', 0):.1f}°", w.get("max_elevation_deg")),
                 Cell(fmt_mb(w.get("capacity_bytes")), w.get("capacity_bytes")),
                 Cell("yes" if w["id"] in used else "no"),
-            ],
-            {
-                "node": w["node"],
-                "station": w["station"],
-                "used": "yes" if w["id"] in used else "no",
-            },
+            ]
         )
         for w in windows
     ]
@@ -516,18 +529,13 @@ def window_table(plan: dict[str, Any]) -> Table | None:
         ("id", False),
         ("node", False),
         ("station", False),
-        ("start", True),
+        ("start", False),
         ("duration", True),
         ("max elevation", True),
         ("capacity", True),
         ("used", False),
     ]
-    return Table(
-        "t-windows",
-        columns,
-        rows,
-        filters=[("node", "node"), ("station", "station"), ("used", "used")],
-    )
+    return Table("t-windows", columns, rows, filters=["node", "station", "used"])
 
 
 def decisions_table(plan: dict[str, Any]) -> Table:
@@ -546,10 +554,7 @@ def decisions_table(plan: dict[str, Any]) -> Table:
         "reason",
     )
     return generic_table(
-        "t-jobs",
-        job_decisions(plan),
-        preferred=preferred,
-        filters=[("job", "job"), ("node", "node"), ("status", "status")],
+        "t-jobs", job_decisions(plan), preferred=preferred, filters=["job", "node", "status"]
     )
 
 

@@ -7,6 +7,7 @@ SVG elements; the output is deterministic for a given input.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -47,7 +48,7 @@ class TimeScale:
     start: datetime
     end: datetime
     x0: float = LABEL_WIDTH_PX
-    x1: float = CHART_WIDTH_PX - 10.0
+    x1: float = CHART_WIDTH_PX - 24.0
 
     @property
     def span_s(self) -> float:
@@ -132,12 +133,27 @@ class GanttRow:
 
 @dataclass(frozen=True)
 class Rect:
+    """A rectangle; in a Gantt row ``y`` is relative to the row's top."""
+
     x: str
     y: str
     w: str
     h: str
     cls: str
     title: str
+
+
+@dataclass(frozen=True)
+class RowGeom:
+    """One laid-out Gantt row: label baseline, separator line and its bars (row-relative y)."""
+
+    label: str
+    top: str
+    text_y: str
+    line_y: str
+    bands: list[Rect]
+    rects: list[Rect]
+    paths: list[tuple[str, str, int]]  # compacted bars: (cls, path data, bar count)
 
 
 @dataclass(frozen=True)
@@ -149,9 +165,7 @@ class Gantt:
     label_x: str
     plot_x0: str
     plot_x1: str
-    rows: list[tuple[str, str, str]]  # (label, text baseline y, row line y)
-    bands: list[Rect]
-    rects: list[Rect]
+    rows: list[RowGeom]
     ticks: list[Tick]
     axis_y: str
     legend: list[tuple[str, str]]
@@ -163,34 +177,42 @@ def build_gantt(
     end: datetime,
     legend: Sequence[tuple[str, str]],
     row_height_px: float = 16.0,
+    compact: frozenset[str] = frozenset(),
 ) -> Gantt:
-    """Lay out Gantt rows on a UTC time axis; bars narrower than 0.5 px are widened to 0.5 px."""
+    """Lay out Gantt rows on a UTC time axis; bars narrower than 0.5 px are widened to 0.5 px.
+
+    Bars whose class is in ``compact`` are drawn as one ``<path>`` per row and class, without
+    tooltips (for large plans: ~20 bytes per bar instead of ~110).
+    """
     scale = TimeScale(start, end)
-    bar_h = row_height_px * 0.7
-    rects: list[Rect] = []
-    bands: list[Rect] = []
-    labels = []
+    bar_h, bar_y = row_height_px * 0.7, row_height_px * 0.15
+    geoms = []
     for i, row in enumerate(rows):
-        top = AXIS_HEIGHT_PX + i * row_height_px
-        labels.append((row.label, px(top + row_height_px * 0.72), px(top + row_height_px)))
+        bands, rects = [], []
+        paths: dict[str, list[str]] = defaultdict(list)
         for bar in row.bars:
             x0, x1 = scale.x(bar.start), scale.x(bar.end)
-            if bar.band:
-                bands.append(
-                    Rect(
-                        px(x0),
-                        px(top),
-                        px(max(x1 - x0, 0.5)),
-                        px(row_height_px),
-                        bar.cls,
-                        bar.title,
-                    )
-                )
+            width = max(x1 - x0, 0.5)
+            y, h = (0.0, row_height_px) if bar.band else (bar_y, bar_h)
+            if bar.cls in compact:
+                paths[bar.cls].append(f"M{px(x0)} {px(y)}h{px(width)}v{px(h)}h-{px(width)}z")
+            elif bar.band:
+                bands.append(Rect(px(x0), px(y), px(width), px(h), bar.cls, bar.title))
             else:
-                y = top + (row_height_px - bar_h) / 2
-                rects.append(
-                    Rect(px(x0), px(y), px(max(x1 - x0, 0.5)), px(bar_h), bar.cls, bar.title)
-                )
+                rects.append(Rect(px(x0), px(y), px(width), px(h), bar.cls, bar.title))
+        top = AXIS_HEIGHT_PX + i * row_height_px
+        compacted = [(cls, "".join(d), len(d)) for cls, d in paths.items()]
+        geoms.append(
+            RowGeom(
+                row.label,
+                px(top),
+                px(row_height_px * 0.72),
+                px(row_height_px),
+                bands,
+                rects,
+                compacted,
+            )
+        )
     height = AXIS_HEIGHT_PX + len(rows) * row_height_px + 4
     return Gantt(
         width=px(CHART_WIDTH_PX),
@@ -198,9 +220,7 @@ def build_gantt(
         label_x=px(LABEL_WIDTH_PX - 6),
         plot_x0=px(scale.x0),
         plot_x1=px(scale.x1),
-        rows=labels,
-        bands=bands,
-        rects=rects,
+        rows=geoms,
         ticks=scale.ticks(),
         axis_y=px(AXIS_HEIGHT_PX - 6),
         legend=list(legend),
@@ -226,9 +246,11 @@ class LineChart:
     width: str
     height: str
     plot: tuple[str, str, str, str]  # x0, y0 (top), x1, y1 (bottom)
+    plot_h: str
     paths: list[tuple[str, str, int, str]]  # (cls, d, point count, label)
     markers: list[tuple[str, str, str, str]]  # (cls, cx, cy, title)
     hlines: list[tuple[str, str, str, str, str]]  # (cls, y, x0, x1, label)
+    bands: list[tuple[str, str, str]]  # vertical bands (x, width, title), e.g. eclipses
     xticks: list[Tick]
     yticks: list[Tick]
     y_label: str
@@ -250,11 +272,15 @@ def build_line_chart(
     y_range: tuple[float, float] | None = None,
     x_range: tuple[datetime, datetime] | None = None,
     x_categories: Sequence[str] | None = None,
+    x_bands: Sequence[tuple[datetime, datetime, str]] = (),
     width_px: float = 640.0,
     height_px: float = 220.0,
 ) -> LineChart:
-    """Lay out line series; the x axis is UTC time, numeric, or categorical (``x_categories``)."""
-    left, right, top, bottom = 56.0, 12.0, 10.0, 28.0
+    """Lay out line series; the x axis is UTC time, numeric, or categorical (``x_categories``).
+
+    ``x_bands`` (time axis only) are shaded intervals (start, end, title) behind the lines.
+    """
+    left, right, top, bottom = 56.0, 22.0, 10.0, 28.0
     x0, x1, y0, y1 = left, width_px - right, top, height_px - bottom
     is_time = bool(series) and isinstance(series[0].xs[0] if series[0].xs else None, datetime | str)
     is_time = is_time and x_categories is None
@@ -299,13 +325,21 @@ def build_line_chart(
         xticks = [Tick(px(sx(v)), fmt_number(v)) for v in nice_ticks(x_lo, x_hi, 6)]
     yticks = [Tick(px(sy(v)), fmt_number(v)) for v in nice_ticks(y_lo, y_hi, 4)]
     lines = [(cls, px(sy(v)), px(x0), px(x1), label) for v, cls, label in hl]
+    bands = []
+    if origin is not None:
+        for b0, b1, title in x_bands:
+            bx0 = sx(min(max((b0 - origin).total_seconds(), x_lo), x_hi))
+            bx1 = sx(min(max((b1 - origin).total_seconds(), x_lo), x_hi))
+            bands.append((px(bx0), px(max(bx1 - bx0, 0.5)), title))
     return LineChart(
         width=px(width_px),
         height=px(height_px),
         plot=(px(x0), px(y0), px(x1), px(y1)),
+        plot_h=px(y1 - y0),
         paths=paths,
         markers=markers,
         hlines=lines,
+        bands=bands,
         xticks=xticks,
         yticks=yticks,
         y_label=y_label,

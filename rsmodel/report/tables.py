@@ -22,36 +22,50 @@ class Cell:
     sort: float | None = None
     cls: str = ""
 
+    @property
+    def sort_text(self) -> str | None:
+        """The sort key as compact text (integers without a decimal point)."""
+        if self.sort is None:
+            return None
+        value = float(self.sort)
+        return str(int(value)) if value.is_integer() else f"{value:.10g}"
+
 
 @dataclass(frozen=True)
 class Row:
     cells: list[Cell]
-    attrs: dict[str, str] = field(default_factory=dict)  # data-* attributes used by filters
-    cls: str = ""
 
 
 @dataclass(frozen=True)
 class Table:
     """A sortable, filterable, client-side paged table.
 
-    ``filters`` are (data attribute, label) pairs: a select with every distinct value of that
-    row attribute is offered.
+    Columns are (label, numeric): numeric columns sort by each cell's ``sort`` key and are
+    right-aligned, the others sort by text (dates are written ``YYYY-MM-DD HH:MM:SSZ`` so text
+    order is time order). ``filters`` names columns offered as a select of their distinct values.
     """
 
     id: str
-    columns: list[tuple[str, bool]]  # (label, numeric)
+    columns: list[tuple[str, bool]]
     rows: list[Row]
-    filters: list[tuple[str, str]] = field(default_factory=list)
+    filters: list[str] = field(default_factory=list)
     page_size: int = PAGE_SIZE_ROWS
     note: str = ""
 
     @property
-    def filter_options(self) -> list[tuple[str, str, list[str]]]:
-        """(attribute, label, sorted distinct values) for each filter."""
-        return [
-            (key, label, sorted({r.attrs.get(key, "") for r in self.rows} - {""}))
-            for key, label in self.filters
-        ]
+    def filter_options(self) -> list[tuple[int, str, list[str]]]:
+        """(column index, label, sorted distinct cell texts) for each filter column."""
+        labels = [label for label, _ in self.columns]
+        out = []
+        for label in self.filters:
+            col = labels.index(label)
+            out.append((col, label, sorted({r.cells[col].text for r in self.rows} - {"–", ""})))
+        return out
+
+    @property
+    def numeric_columns(self) -> list[int]:
+        """1-based indices of the numeric (right-aligned) columns."""
+        return [i + 1 for i, (_, numeric) in enumerate(self.columns) if numeric]
 
 
 def is_number(value: Any) -> bool:
@@ -78,9 +92,9 @@ def fmt_time(value: str | datetime | None, *, date: bool = False) -> str:
     return t.strftime("%Y-%m-%d %H:%M:%SZ" if date else "%H:%M:%SZ")
 
 
-def time_key(value: str | datetime | None) -> float | None:
-    """Sort key of a time: POSIX seconds."""
-    return to_datetime(value).timestamp() if value else None
+def fmt_hm(value: str | datetime) -> str:
+    """UTC time as ``HH:MM`` (compact, for tooltips)."""
+    return to_datetime(value).strftime("%H:%M")
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -115,7 +129,7 @@ def generic_table(
     records: Sequence[dict[str, Any]],
     *,
     preferred: Sequence[str] = (),
-    filters: Sequence[tuple[str, str]] = (),
+    filters: Sequence[str] = (),
 ) -> Table:
     """A table of arbitrary dict records: ``preferred`` keys first, then the rest in first-seen order."""
     keys: list[str] = [k for k in preferred if any(k in r for r in records)]
@@ -127,13 +141,12 @@ def generic_table(
         for key in keys:
             value = record.get(key)
             if isinstance(value, str) and _looks_like_time(value):
-                cells.append(Cell(fmt_time(value, date=True), time_key(value)))
+                cells.append(Cell(fmt_time(value, date=True)))
             else:
                 cells.append(Cell(fmt_value(value), float(value) if is_number(value) else None))
-        attrs = {k: str(record.get(k) or "") for k, _ in filters}
-        rows.append(Row(cells, attrs))
-    columns = [(k.replace("_", " "), any(is_number(r.get(k)) for r in records)) for k in keys]
-    return Table(table_id, columns, rows, filters=list(filters))
+        rows.append(Row(cells))
+    columns = [(k, any(is_number(r.get(k)) for r in records)) for k in keys]
+    return Table(table_id, columns, rows, filters=[f for f in filters if f in keys])
 
 
 def _looks_like_time(text: str) -> bool:

@@ -26,7 +26,7 @@
       var q = search ? search.value.trim().toLowerCase() : "";
       shown = rows.filter(function (r, i) {
         if (q && text[i].indexOf(q) < 0) { return false; }
-        return selects.every(function (s) { return !s.value || r.getAttribute("data-" + s.getAttribute("data-key")) === s.value; });
+        return selects.every(function (s) { return !s.value || r.cells[+s.getAttribute("data-col")].textContent === s.value; });
       });
       page = 0; render();
     }

@@ -20,6 +20,7 @@ import pandas as pd
 from rsmodel.timeutil import as_utc
 
 CLASS_NAMES = ("critical", "high", "normal", "low")
+UNIT_BYTES = 1e6  # Pyomo byte quantities are in megabytes (keeps HiGHS coefficients well scaled)
 DEFAULT_WEIGHTS = {"minimize_latency": 0.5, "maximize_throughput": 0.3, "balance_load": 0.2}
 
 
@@ -293,3 +294,10 @@ def _pairs(
         pair_late=np.concatenate(late_list),
         pair_tau=np.concatenate(tau_list),
     )
+
+
+def group_positions(keys: np.ndarray, n_groups: int) -> list[np.ndarray]:
+    """For each group id in ``range(n_groups)``, the positions in ``keys`` holding it."""
+    order = np.argsort(keys, kind="stable")
+    bounds = np.searchsorted(keys[order], np.arange(n_groups + 1))
+    return [order[bounds[g] : bounds[g + 1]] for g in range(n_groups)]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from rsmodel.optimize.problem import Problem
+from rsmodel.optimize.problem import CLASS_NAMES, Demand, Problem
 from rsmodel.optimize.state import LinkState
+from rsmodel.timeutil import iso
 
 _EPS_BYTES = 0.5
 
@@ -76,6 +78,48 @@ class Schedule:
     problem: Problem = field(repr=False)
     state: LinkState = field(repr=False)
     warnings: list[str] = field(default_factory=list)
+
+    def plan_dict(self) -> dict[str, Any]:
+        """The plan.json sections the independent checker reads (horizon, stations, windows,
+        operations, syncs), built from this schedule alone."""
+        p = self.problem
+        windows = p.windows
+        return {
+            "horizon": {"start": iso(p.start), "end": iso(p.end), "step_s": p.step_s},
+            "stations": [
+                {"name": s.name, "antennas": s.antennas, "setup_s": s.setup_s} for s in p.stations
+            ],
+            "windows": [
+                {
+                    "id": str(w.id),
+                    "node": w.node,
+                    "station": w.station,
+                    "start": iso(w.start.to_pydatetime()),
+                    "end": iso(w.end.to_pydatetime()),
+                    "bandwidth_bps": float(w.bandwidth_bps),
+                }
+                for w in windows.itertuples()
+            ],
+            "operations": [
+                {**asdict(o), "start": iso(o.start), "end": iso(o.end)} for o in self.operations
+            ],
+            "syncs": [_sync_entry(d, self.outcomes[d.id]) for d in p.demands],
+        }
+
+
+def _sync_entry(demand: Demand, outcome: DemandOutcome) -> dict[str, Any]:
+    return {
+        "id": demand.id,
+        "node": demand.node,
+        "priority": CLASS_NAMES[demand.rank],
+        "data_size_bytes": demand.size_bytes,
+        "release": iso(demand.release),
+        "deadline": iso(demand.deadline) if demand.deadline else None,
+        "status": outcome.status,
+        "delivered_bytes": outcome.delivered_bytes,
+        "completed_at": iso(outcome.completed_at) if outcome.completed_at else None,
+        "reason": outcome.reason,
+    }
 
 
 def build_schedule(

@@ -23,6 +23,8 @@ class LinkState:
     pair_bytes: np.ndarray
     node_link: np.ndarray  # (node, slot) -> candidate index or -1
     station_links: np.ndarray  # (station, slot) -> links on
+    node_blocked: np.ndarray  # (node, slot): a higher class of the node waits there (set per stage)
+    reserve: np.ndarray  # (station, slot): antennas kept free for waiting higher classes
 
     @classmethod
     def empty(cls, problem: Problem) -> LinkState:
@@ -33,6 +35,8 @@ class LinkState:
             pair_bytes=np.zeros(len(problem.pair_demand)),
             node_link=np.full((len(problem.nodes), n_slots), -1, dtype=int),
             station_links=np.zeros((len(problem.stations), n_slots), dtype=int),
+            node_blocked=np.zeros((len(problem.nodes), n_slots), dtype=bool),
+            reserve=np.zeros((len(problem.stations), n_slots), dtype=int),
         )
 
     def copy(self) -> LinkState:
@@ -42,6 +46,8 @@ class LinkState:
             self.pair_bytes.copy(),
             self.node_link.copy(),
             self.station_links.copy(),
+            self.node_blocked.copy(),
+            self.reserve.copy(),
         )
 
     # ------------------------------------------------------------------ queries
@@ -69,10 +75,76 @@ class LinkState:
         )
 
     def can_open(self, c: int) -> bool:
-        """The candidate's node has no link in that slot and its station has a free antenna."""
+        """The candidate's node has no link in that slot and its station an antenna the stage may use."""
         p = self.problem
         t, n, s = p.cand_slot[c], p.cand_node[c], p.cand_station[c]
-        return self.node_link[n, t] < 0 and self.station_links[s, t] < p.stations[s].antennas
+        return (
+            self.node_link[n, t] < 0
+            and self.station_links[s, t] + self.reserve[s, t] < p.stations[s].antennas
+        )
+
+    def stage_pairs(self, demand_ids: np.ndarray) -> np.ndarray:
+        """Pairs of these demands the current stage may use (their node not blocked in the slot)."""
+        p = self.problem
+        pairs = np.flatnonzero(np.isin(p.pair_demand, demand_ids))
+        c = p.pair_cand[pairs]
+        return pairs[~self.node_blocked[p.cand_node[c], p.cand_slot[c]]]
+
+    def begin_stage(self, rank: int) -> None:
+        """Priority blocks for a stage of class ``rank`` (seed 000 semantics).
+
+        A demand of a higher class *waits* in a slot when it is released before the slot ends and
+        not complete before the slot starts. Where such a demand's node sends nothing of its class
+        or higher in the slot, (a) the node's lower classes may not send in that slot and (b) every
+        station the idle node sees there keeps one antenna free of lower classes.
+        """
+        p = self.problem
+        n_slots = self.node_link.shape[1]
+        higher = np.flatnonzero(p.demand_rank < rank)
+        self.node_blocked[:] = False
+        self.reserve[:] = 0
+        if len(higher) == 0:
+            return
+        slot_end = np.minimum((np.arange(n_slots) + 1) * p.step_s, p.duration_s)
+        release = np.array([p.seconds(p.demands[d].release) for d in higher])
+        waiting = (release[:, None] < slot_end[None, :]) & (
+            self._bytes_before_slot(higher) < p.demand_size[higher][:, None] - 0.5
+        )
+        node_of = np.array([p.nodes.index(p.demands[d].node) for d in higher], dtype=int)
+        sending = self._best_rank_sent(n_slots)
+        blocked = waiting & (sending[node_of, :] > p.demand_rank[higher][:, None])
+        np.logical_or.at(self.node_blocked, node_of, blocked)
+        c = np.arange(len(self.on))
+        n, t, s = p.cand_node, p.cand_slot, p.cand_station
+        sees = (
+            self.node_blocked[n, t]
+            & (self.node_link[n, t] < 0)
+            & (p.cand_bytes - p.cand_setup_bytes > 0.5)
+        )
+        self.reserve[s[c[sees]], t[c[sees]]] = 1
+
+    def _bytes_before_slot(self, demands: np.ndarray) -> np.ndarray:
+        """(len(demands), slots): bytes of each demand delivered in earlier slots."""
+        p = self.problem
+        n_slots = self.node_link.shape[1]
+        row = np.full(len(p.demands), -1, dtype=int)
+        row[demands] = np.arange(len(demands))
+        keep = (row[p.pair_demand] >= 0) & (self.pair_bytes > 0)
+        flat = row[p.pair_demand[keep]] * n_slots + p.cand_slot[p.pair_cand[keep]]
+        per_slot = np.bincount(
+            flat, weights=self.pair_bytes[keep], minlength=len(demands) * n_slots
+        )
+        per_slot = per_slot.reshape(len(demands), n_slots)
+        return np.cumsum(per_slot, axis=1) - per_slot
+
+    def _best_rank_sent(self, n_slots: int) -> np.ndarray:
+        """(node, slot): best (lowest) rank of the bytes the node sends in the slot, 99 if none."""
+        p = self.problem
+        best = np.full((len(p.nodes), n_slots), 99, dtype=int)
+        keep = self.pair_bytes > 0.5
+        c = p.pair_cand[keep]
+        np.minimum.at(best, (p.cand_node[c], p.cand_slot[c]), p.demand_rank[p.pair_demand[keep]])
+        return best
 
     # ------------------------------------------------------------------ updates
     def open(self, c: int) -> None:

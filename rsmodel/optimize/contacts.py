@@ -1,0 +1,71 @@
+"""Link variables: which node talks to which station in which slot (sparse, free candidates only)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyomo.environ as pyo
+
+from rsmodel.optimize.problem import UNIT_BYTES, Problem, group_positions
+
+
+def add_contacts(m: pyo.ConcreteModel, problem: Problem, idx) -> None:
+    """x[i] binary per free candidate; z[i] contact start where the previous slot is a variable
+    too; at most the free antennas per (station, slot); one station per node and slot."""
+    links = idx.links
+    m.LINKS = pyo.RangeSet(0, len(links) - 1)
+    m.x = pyo.Var(m.LINKS, domain=pyo.Binary)
+    setup = problem.cand_setup_bytes[links]
+    starts = np.flatnonzero((idx.link_prev >= 0) & (setup > 0))
+    prev = idx.link_prev
+    m.STARTS = pyo.Set(initialize=starts.tolist(), ordered=True)
+    m.z = pyo.Var(m.STARTS, bounds=(0, 1))
+    m.contact_start = pyo.Constraint(
+        m.STARTS, rule=lambda m, i: m.z[i] >= m.x[i] - m.x[int(prev[i])]
+    )
+    n_slots = max(problem.n_slots, 1)
+    _at_most(
+        m,
+        "antennas",
+        problem.cand_station[links] * n_slots + problem.cand_slot[links],
+        idx.free_antennas,
+    )
+    _at_most(
+        m,
+        "one_station",
+        problem.cand_node[links] * n_slots + problem.cand_slot[links],
+        np.ones(len(links)),
+    )
+
+
+def link_capacity(m: pyo.ConcreteModel, problem: Problem, idx, i: int):
+    """MB link ``i`` can carry: capacity x minus setup at a contact start."""
+    c = idx.links[i]
+    cap, setup = (
+        float(problem.cand_bytes[c] / UNIT_BYTES),
+        float(problem.cand_setup_bytes[c] / UNIT_BYTES),
+    )
+    if setup <= 0 or idx.link_prev_on[i]:
+        return cap * m.x[i]
+    if idx.link_prev[i] >= 0:
+        return cap * m.x[i] - setup * m.z[i]
+    return (cap - setup) * m.x[i]
+
+
+def _at_most(m: pyo.ConcreteModel, name: str, keys: np.ndarray, limit: np.ndarray) -> None:
+    """sum of x over each key group <= limit, only for groups that could exceed it."""
+    if len(keys) == 0:
+        setattr(m, name, pyo.ConstraintList())
+        return
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    groups = group_positions(inverse, len(uniq))
+    binding = [g for g in groups if len(g) > limit[g[0]]]
+    setattr(
+        m,
+        name,
+        pyo.Constraint(
+            range(len(binding)),
+            rule=lambda m, k: (
+                pyo.quicksum(m.x[int(i)] for i in binding[k]) <= float(limit[binding[k][0]])
+            ),
+        ),
+    )

@@ -1,0 +1,117 @@
+"""One class stage as a Pyomo model: index arrays (numpy) -> sparse Pyomo components.
+
+``build_model(problem, stage_demands, state, extra_blocks=())`` composes
+
+- ``contacts.add_contacts``   binary links x on the free candidates, contact starts, antenna and
+                              one-station-per-node limits (rsmodel/optimize/contacts.py);
+- ``transfers.add_transfers`` bytes y per (demand, candidate) pair, capacity, unmet bytes, late
+                              bytes (rsmodel/optimize/transfers.py);
+- each ``extra_block(model, problem)`` (energy, compute steps ...): may add components and append
+  ``(weight, expression)`` to ``model.objective_terms``;
+- ``objective.add_objective``  the normalised weighted objective (rsmodel/optimize/objective.py).
+
+Candidates already switched on by higher classes (``state.on``) are not variables: the stage
+may use their residual bytes. Candidates whose node already talks to another station in that
+slot, whose station has no antenna left for this class, or whose node is blocked by a waiting
+higher class (``LinkState.begin_stage``) are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyomo.environ as pyo
+
+from rsmodel.optimize.contacts import add_contacts
+from rsmodel.optimize.objective import add_objective
+from rsmodel.optimize.problem import Problem
+from rsmodel.optimize.state import LinkState
+from rsmodel.optimize.transfers import add_transfers
+
+ExtraBlock = Callable[[pyo.ConcreteModel, Problem], None]
+_MIN_BYTES = 1.0
+
+
+@dataclass
+class StageIndex:
+    """Numpy description of one stage: which pairs and candidates enter the model."""
+
+    demands: np.ndarray  # problem demand indices in this stage
+    pairs: np.ndarray  # problem pair indices usable in this stage
+    pair_ub: np.ndarray  # upper bound of y per stage pair, bytes
+    links: np.ndarray  # candidate indices that are binary variables
+    fixed: np.ndarray  # candidate indices already on (residual capacity only)
+    fixed_residual: np.ndarray  # bytes per fixed candidate
+    link_prev: np.ndarray  # per link: position of its previous-slot link in ``links`` or -1
+    link_prev_on: np.ndarray  # per link: previous slot already on (no setup)
+    free_antennas: np.ndarray  # per link: antennas left at its (station, slot)
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.pairs)
+
+
+def stage_index(problem: Problem, stage_demands: np.ndarray, state: LinkState) -> StageIndex:
+    """Select the stage's usable pairs and split their candidates into variables and fixed links."""
+    p = problem
+    residual = state.residual_bytes()
+    pairs = state.stage_pairs(stage_demands)
+    c = p.pair_cand[pairs]
+    node_free = state.node_link[p.cand_node[c], p.cand_slot[c]] < 0
+    taken = state.station_links + state.reserve
+    station_free = taken[p.cand_station[c], p.cand_slot[c]] < p.antennas[p.cand_station[c]]
+    openable = (
+        ~state.on[c]
+        & node_free
+        & station_free
+        & (p.cand_bytes[c] - p.cand_setup_bytes[c] > _MIN_BYTES)
+    )
+    usable_on = state.on[c] & (residual[c] > _MIN_BYTES)
+    keep = openable | usable_on
+    pairs, c = pairs[keep], c[keep]
+    links = np.unique(c[~state.on[c]])
+    fixed = np.unique(c[state.on[c]])
+    position = np.full(len(p.cand_window), -1, dtype=int)
+    position[links] = np.arange(len(links))
+    prev = p.cand_prev[links]
+    link_prev = np.where(prev >= 0, position[np.maximum(prev, 0)], -1)
+    link_prev_on = np.where(prev >= 0, state.on[np.maximum(prev, 0)], False)
+    free_antennas = (
+        p.antennas[p.cand_station[links]] - taken[p.cand_station[links], p.cand_slot[links]]
+    )
+    cap = np.where(state.on[c], residual[c], p.cand_bytes[c])
+    ub = np.minimum(cap, p.demand_size[p.pair_demand[pairs]])
+    return StageIndex(
+        demands=np.asarray(stage_demands, dtype=int),
+        pairs=pairs,
+        pair_ub=np.maximum(ub, 0.0),
+        links=links,
+        fixed=fixed,
+        fixed_residual=np.maximum(residual[fixed], 0.0),
+        link_prev=link_prev,
+        link_prev_on=link_prev_on,
+        free_antennas=free_antennas,
+    )
+
+
+def build_model(
+    problem: Problem,
+    stage_demands: np.ndarray,
+    state: LinkState,
+    *,
+    weights: dict[str, float] | None = None,
+    extra_blocks: Sequence[ExtraBlock] = (),
+) -> pyo.ConcreteModel:
+    """The Pyomo model of one stage; ``model.stage`` holds its :class:`StageIndex`."""
+    idx = stage_index(problem, stage_demands, state)
+    m = pyo.ConcreteModel(name="rsmodel-sync-stage")
+    m.stage = idx
+    m.objective_terms = []
+    add_contacts(m, problem, idx)
+    add_transfers(m, problem, idx)
+    for block in extra_blocks:
+        block(m, problem)
+    add_objective(m, problem, idx, weights or problem.weights)
+    return m

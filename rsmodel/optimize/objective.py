@@ -1,0 +1,106 @@
+"""The normalised weighted objective of one class stage (formula: docs/optimisation.md).
+
+With w = weights / sum(weights), for the demands D of the stage (sizes s_d, S_tot = sum s_d):
+
+    J = w_lat * L + (w_thr + w_bal) * U + w_bal * B + DEADLINE_PENALTY * Z + LINK_COST * links
+
+- L = 1/|D| sum_d [ sum_t y_dt * tau_dt + unmet_d * 1 ] / s_d    latency, tau = (slot end - release)
+                                                               / (horizon end - release) in (0, 1]
+- U = sum_d unmet_d / S_tot                                      undelivered fraction (throughput)
+- B = (peak - delivered / n_st) / S_tot, peak >= bytes via each station   load imbalance
+- Z = sum_{d with deadline} (late_d + unmet_d) / s_d              deadline shortfall (soft)
+
+L, U and B lie in [0, 1]. The balance weight is also put on U so that a delivered byte never
+raises J (B can grow by at most 1/S_tot per byte).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyomo.environ as pyo
+
+from rsmodel.optimize.problem import UNIT_BYTES, Problem, group_positions
+
+DEADLINE_PENALTY = 10.0
+LINK_COST = 1e-3
+WEIGHT_NAMES = ("minimize_latency", "maximize_throughput", "balance_load")
+
+
+def normalised_weights(weights: dict[str, float]) -> tuple[float, float, float]:
+    """(w_lat, w_thr, w_bal) summing to 1."""
+    values = np.array([float(weights.get(k, 0.0)) for k in WEIGHT_NAMES])
+    total = values.sum()
+    if total <= 0:
+        raise ValueError("at least one objective weight must be positive")
+    w = values / total
+    return float(w[0]), float(w[1]), float(w[2])
+
+
+def coefficients(
+    problem: Problem, demands: np.ndarray, pairs: np.ndarray, weights: dict[str, float]
+):
+    """Linear costs (per byte of each pair, per unmet byte of each demand) and the balance weight."""
+    w_lat, w_thr, w_bal = normalised_weights(weights)
+    p = problem
+    size = p.demand_size
+    position = np.full(len(p.demands), -1, dtype=int)
+    position[demands] = np.arange(len(demands))
+    d = p.pair_demand[pairs]
+    n_d = max(len(demands), 1)
+    total = max(float(size[demands].sum()), 1.0)
+    has_deadline = p.demand_has_deadline
+    pair_cost = (
+        w_lat * p.pair_tau[pairs] / (size[d] * n_d)
+        + DEADLINE_PENALTY * p.pair_late[pairs] / size[d]
+    )
+    unmet_cost = (
+        w_lat / (size[demands] * n_d)
+        + (w_thr + w_bal) / total
+        + DEADLINE_PENALTY * has_deadline[demands] / size[demands]
+    )
+    return pair_cost, unmet_cost, w_bal / total, position
+
+
+def add_objective(m: pyo.ConcreteModel, problem: Problem, idx, weights: dict[str, float]) -> None:
+    """Minimise J (+ any ``m.objective_terms`` added by extra blocks); y, unmet in MB."""
+    p = problem
+    pair_cost, unmet_cost, bal, _ = coefficients(p, idx.demands, idx.pairs, weights)
+    pair_cost, unmet_cost, bal = pair_cost * UNIT_BYTES, unmet_cost * UNIT_BYTES, bal * UNIT_BYTES
+    stations = p.cand_station[p.pair_cand[idx.pairs]]
+    used = np.unique(stations)
+    expr = pyo.quicksum(
+        float(pair_cost[i]) * m.y[i] for i in range(idx.n_pairs) if pair_cost[i] != 0.0
+    )
+    expr += pyo.quicksum(float(unmet_cost[k]) * m.unmet[k] for k in range(len(idx.demands)))
+    if bal > 0 and len(used) > 1:
+        m.peak = pyo.Var(bounds=(0, None))
+        groups = group_positions(np.searchsorted(used, stations), len(used))
+        m.peak_def = pyo.Constraint(
+            range(len(used)),
+            rule=lambda m, k: m.peak >= pyo.quicksum(m.y[int(i)] for i in groups[k]),
+        )
+        expr += bal * (m.peak - pyo.quicksum(m.y[i] for i in range(idx.n_pairs)) / len(used))
+    if len(idx.links):
+        expr += (LINK_COST / len(idx.links)) * pyo.quicksum(m.x[i] for i in range(len(idx.links)))
+    for weight, term in m.objective_terms:
+        expr += weight * term
+    m.objective = pyo.Objective(expr=expr, sense=pyo.minimize)
+
+
+def evaluate(
+    problem: Problem, demands: np.ndarray, pair_bytes: np.ndarray, weights: dict[str, float]
+) -> float:
+    """J of an allocation for the given demands (without the link cost), computed with numpy."""
+    p = problem
+    pairs = np.flatnonzero(np.isin(p.pair_demand, demands))
+    pair_cost, unmet_cost, bal, position = coefficients(p, demands, pairs, weights)
+    y = pair_bytes[pairs]
+    delivered = np.bincount(position[p.pair_demand[pairs]], weights=y, minlength=len(demands))
+    unmet = np.maximum(p.demand_size[demands] - delivered, 0.0)
+    value = float(pair_cost @ y + unmet_cost @ unmet)
+    stations = p.cand_station[p.pair_cand[pairs]]
+    used = np.unique(stations)
+    if bal > 0 and len(used) > 1:
+        per_station = np.bincount(np.searchsorted(used, stations), weights=y, minlength=len(used))
+        value += bal * (per_station.max() - y.sum() / len(used))
+    return value

@@ -1,0 +1,344 @@
+"""Independent feasibility checker for plan.json-like dicts (does not import the optimiser).
+
+``check_plan(plan) -> list[str]``: one line per violation, empty when the plan is valid. It
+reads only ``horizon``, ``stations``, ``windows``, ``operations`` and ``syncs`` (and ``kpis``
+when present) and verifies:
+
+- operations: known sync/window, node and station as in the window, inside the window, after
+  the sync's release, positive bytes;
+- capacity per contact (a maximal run of touching operations of one node at one station): for
+  every interval [a, b] between operation boundaries, the bytes of the operations lying inside it
+  fit in ``bandwidth_bps / 8`` x (the part of [a, b] not spent on the contact's ``setup_s``);
+  this is exact for preemptive sharing of one link;
+- exclusivity: at most ``antennas`` nodes in contact with a station at once; a node in contact
+  with one station at a time;
+- bytes conserved and statuses consistent: operations of a sync add up to its
+  ``delivered_bytes`` (<= size); complete / partial / unmet and ``completed_at`` agree; deadline
+  misses are counted in ``kpis.deadline_misses``;
+- priority (seed 000), judged per slot of the plan's grid (``horizon.step_s``): no lower-class
+  bytes at a station in a slot while a higher-class sync of a node that sees the station in that
+  slot (for more than ``setup_s`` + 1 s) is released by the slot start, incomplete then, and its
+  node sends nothing of that class or higher in the slot, when the capacity taken was the
+  lower-class data's own link (same node) or the station's last free antenna.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rsmodel.timeutil import parse_time
+
+RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
+TIME_TOL_S = 0.01
+BYTES_TOL = 1.0
+MIN_INVERSION_S = 1.0
+
+
+@dataclass(frozen=True)
+class _Op:
+    index: int
+    sync_id: str
+    node: str
+    station: str
+    window_id: str
+    start: float
+    end: float
+    bytes: float
+
+
+def check_plan(plan: Mapping[str, Any]) -> list[str]:
+    """All violations found in ``plan`` (plan.json v1 layout); ``[]`` means valid."""
+    t0 = parse_time(plan["horizon"]["start"])
+
+    def sec(value: Any) -> float | None:
+        return None if value is None else (parse_time(value) - t0).total_seconds()
+
+    stations = {s["name"]: s for s in plan["stations"]}
+    windows = {w["id"]: {**w, "t0": sec(w["start"]), "t1": sec(w["end"])} for w in plan["windows"]}
+    syncs = {
+        s["id"]: {
+            **s,
+            "rel": sec(s.get("release")) or 0.0,
+            "dl": sec(s.get("deadline")),
+            "done": sec(s.get("completed_at")),
+        }
+        for s in plan["syncs"]
+    }
+    ops = [
+        _Op(
+            i,
+            o["sync_id"],
+            o["node"],
+            o["station"],
+            o["window_id"],
+            sec(o["start"]),
+            sec(o["end"]),
+            float(o["bytes"]),
+        )
+        for i, o in enumerate(plan["operations"])
+    ]
+    problems = _check_operations(ops, windows, syncs, stations)
+    if problems:  # later checks assume well-formed operations
+        return problems
+    contacts = _contacts(ops)
+    problems += _check_capacity(contacts, windows, stations)
+    problems += _check_exclusivity(contacts, stations)
+    problems += _check_bytes_and_status(ops, syncs, plan.get("kpis"))
+    step_s = float(plan["horizon"].get("step_s") or 60.0)
+    horizon_s = sec(plan["horizon"]["end"])
+    problems += _check_priority(ops, windows, syncs, stations, step_s, horizon_s)
+    return problems
+
+
+# --------------------------------------------------------------------------- operations
+def _check_operations(ops: Sequence[_Op], windows: dict, syncs: dict, stations: dict) -> list[str]:
+    out = []
+    for op in ops:
+        where = f"operations[{op.index}] ({op.sync_id} {op.node}->{op.station})"
+        w, s = windows.get(op.window_id), syncs.get(op.sync_id)
+        if s is None:
+            out.append(f"{where}: unknown sync {op.sync_id!r}")
+            continue
+        if w is None:
+            out.append(f"{where}: unknown window {op.window_id!r}")
+            continue
+        if op.station not in stations:
+            out.append(f"{where}: unknown station {op.station!r}")
+        if (w["node"], w["station"]) != (op.node, op.station) or s["node"] != op.node:
+            out.append(
+                f"{where}: node/station differ from window {op.window_id} or sync {op.sync_id}"
+            )
+        if op.start < w["t0"] - TIME_TOL_S or op.end > w["t1"] + TIME_TOL_S:
+            out.append(f"{where}: outside window {op.window_id}")
+        if op.end <= op.start:
+            out.append(f"{where}: end not after start")
+        if op.bytes <= 0:
+            out.append(f"{where}: non-positive bytes {op.bytes}")
+        if op.start < s["rel"] - TIME_TOL_S:
+            out.append(f"{where}: starts before the sync's release")
+    return out
+
+
+def _contacts(ops: Sequence[_Op]) -> list[list[_Op]]:
+    """Maximal runs of touching/overlapping operations of one node at one station."""
+    by_link: dict[tuple[str, str], list[_Op]] = defaultdict(list)
+    for op in ops:
+        by_link[(op.node, op.station)].append(op)
+    contacts = []
+    for link_ops in by_link.values():
+        link_ops.sort(key=lambda o: o.start)
+        current, end = [link_ops[0]], link_ops[0].end
+        for op in link_ops[1:]:
+            if op.start <= end + TIME_TOL_S:
+                current.append(op)
+                end = max(end, op.end)
+            else:
+                contacts.append(current)
+                current, end = [op], op.end
+        contacts.append(current)
+    return contacts
+
+
+# --------------------------------------------------------------------------- capacity
+def _check_capacity(contacts: list[list[_Op]], windows: dict, stations: dict) -> list[str]:
+    out = []
+    for contact in contacts:
+        first = contact[0]
+        rate = float(windows[first.window_id]["bandwidth_bps"]) / 8.0
+        setup = float(stations[first.station].get("setup_s", 0.0) or 0.0)
+        c0 = min(o.start for o in contact)
+        for a in sorted({o.start for o in contact}):
+            for b in sorted({o.end for o in contact if o.end > a}):
+                inside = sum(
+                    o.bytes
+                    for o in contact
+                    if o.start >= a - TIME_TOL_S and o.end <= b + TIME_TOL_S
+                )
+                setup_overlap = max(0.0, min(b, c0 + setup) - max(a, c0))
+                capacity = rate * (b - a - setup_overlap + 2 * TIME_TOL_S)
+                if inside > capacity + BYTES_TOL:
+                    out.append(
+                        f"capacity: {first.node}->{first.station} carries {inside:.0f} bytes in "
+                        f"[{a:.1f}s, {b:.1f}s] but the link (minus setup) allows {capacity:.0f}"
+                    )
+    return out
+
+
+# --------------------------------------------------------------------------- exclusivity
+def _check_exclusivity(contacts: list[list[_Op]], stations: dict) -> list[str]:
+    spans = [
+        (c[0].node, c[0].station, min(o.start for o in c), max(o.end for o in c)) for c in contacts
+    ]
+    out = []
+    by_station: dict[str, list] = defaultdict(list)
+    by_node: dict[str, list] = defaultdict(list)
+    for span in spans:
+        by_station[span[1]].append(span)
+        by_node[span[0]].append(span)
+    for name, items in by_station.items():
+        antennas = int(stations[name].get("antennas", 1) or 1)
+        peak, when = _peak_overlap(items)
+        if peak > antennas:
+            out.append(
+                f"exclusivity: station {name} serves {peak} nodes at once near {when:.1f}s (antennas {antennas})"
+            )
+    for name, items in by_node.items():
+        peak, when = _peak_overlap(items)
+        if peak > 1:
+            out.append(
+                f"exclusivity: node {name} talks to {peak} stations at once near {when:.1f}s"
+            )
+    return out
+
+
+def _peak_overlap(spans: list[tuple]) -> tuple[int, float]:
+    """Most spans open at one instant (spans touching within the tolerance do not overlap)."""
+    events = sorted(
+        [(s[2] + TIME_TOL_S, 1) for s in spans] + [(s[3] - TIME_TOL_S, -1) for s in spans]
+    )
+    level, peak, when = 0, 0, 0.0
+    for t, step in sorted(events, key=lambda e: (e[0], e[1])):
+        level += step
+        if level > peak:
+            peak, when = level, t
+    return peak, when
+
+
+# --------------------------------------------------------------------------- bytes and status
+def _check_bytes_and_status(
+    ops: Sequence[_Op], syncs: dict, kpis: Mapping[str, Any] | None
+) -> list[str]:
+    out = []
+    moved: dict[str, float] = defaultdict(float)
+    last: dict[str, float] = {}
+    for op in ops:
+        moved[op.sync_id] += op.bytes
+        last[op.sync_id] = max(op.end, last.get(op.sync_id, op.end))
+    misses = 0
+    for sid, s in syncs.items():
+        size, got = float(s["data_size_bytes"]), float(s["delivered_bytes"])
+        tol = max(BYTES_TOL, 1e-9 * size)
+        if abs(moved[sid] - got) > tol:
+            out.append(
+                f"bytes: sync {sid} operations move {moved[sid]:.0f} bytes, delivered_bytes says {got:.0f}"
+            )
+        if got > size + tol:
+            out.append(
+                f"bytes: sync {sid} delivers {got:.0f} of {size:.0f} bytes (more than its size)"
+            )
+        expected = "complete" if got >= size - tol else ("partial" if got > tol else "unmet")
+        if s["status"] != expected:
+            out.append(
+                f"status: sync {sid} is {s['status']!r} but delivered {got:.0f} of {size:.0f} bytes"
+            )
+        if expected == "complete" and (
+            s["done"] is None or abs(s["done"] - last.get(sid, -1e18)) > 1.0
+        ):
+            out.append(
+                f"status: sync {sid} completed_at differs from the end of its last operation"
+            )
+        if expected != "complete" and s["done"] is not None:
+            out.append(f"status: sync {sid} is not complete but has completed_at")
+        if expected != "complete" and not s.get("reason"):
+            out.append(f"status: sync {sid} is {expected} without a reason")
+        if s["dl"] is not None and (s["done"] is None or s["done"] > s["dl"] + TIME_TOL_S):
+            misses += 1
+    if kpis is not None and "deadline_misses" in kpis and int(kpis["deadline_misses"]) != misses:
+        out.append(
+            f"kpis: deadline_misses is {kpis['deadline_misses']} but {misses} syncs miss their deadline"
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- priority
+def _check_priority(
+    ops: Sequence[_Op], windows: dict, syncs: dict, stations: dict, step_s: float, horizon_s: float
+) -> list[str]:
+    """Slot by slot on the plan's grid (see the module docstring)."""
+    by_station_slot = _by_slot(ops, lambda o: o.station, step_s, horizon_s)
+    by_node_slot = _by_slot(ops, lambda o: o.node, step_s, horizon_s)
+    windows_by_station: dict[str, list[dict]] = defaultdict(list)
+    for w in windows.values():
+        windows_by_station[w["station"]].append(w)
+    syncs_of_node: dict[str, list[dict]] = defaultdict(list)
+    for sync in sorted(syncs.values(), key=lambda x: RANK[x["priority"]]):
+        syncs_of_node[sync["node"]].append(sync)
+    delivered_by = _delivered_by(ops)
+    out: list[str] = []
+    for (name, k), active in sorted(by_station_slot.items()):
+        t0, t1 = k * step_s, min((k + 1) * step_s, horizon_s)
+        setup = float(stations[name].get("setup_s", 0.0) or 0.0)
+        full = len({o.node for o in active}) >= int(stations[name].get("antennas", 1) or 1)
+        visible = {
+            w["node"]
+            for w in windows_by_station[name]
+            if min(w["t1"], t1) - max(w["t0"], t0) > setup + MIN_INVERSION_S
+        }
+        for low in active:
+            low_rank = RANK[syncs[low.sync_id]["priority"]]
+            for m in sorted(visible):
+                if m != low.node and not full:
+                    continue
+                sending = {RANK[syncs[o.sync_id]["priority"]] for o in by_node_slot.get((m, k), [])}
+                waiting = _waiting_higher(syncs_of_node[m], low_rank, t0, sending, delivered_by)
+                if waiting is not None:
+                    out.append(
+                        f"priority: {syncs[low.sync_id]['priority']} sync {low.sync_id} ({low.node}) uses "
+                        f"{name} in slot [{t0:.0f}s, {t1:.0f}s] while {waiting['priority']} sync "
+                        f"{waiting['id']} of {m} waits and could use it"
+                    )
+                    break
+    return out
+
+
+def _by_slot(
+    ops: Sequence[_Op], key, step_s: float, horizon_s: float
+) -> dict[tuple[str, int], list[_Op]]:
+    """Operations per (key, grid slot) they overlap by more than the time tolerance."""
+    out: dict[tuple[str, int], list[_Op]] = defaultdict(list)
+    n_slots = max(1, math.ceil(horizon_s / step_s - 1e-9))
+    for op in ops:
+        first = max(0, math.floor((op.start + TIME_TOL_S) / step_s))
+        last = min(n_slots - 1, math.ceil((op.end - TIME_TOL_S) / step_s) - 1)
+        for k in range(first, last + 1):
+            out[(key(op), k)].append(op)
+    return out
+
+
+def _delivered_by(ops: Sequence[_Op]) -> dict[str, tuple[list[float], list[float]]]:
+    """Per sync: operation end times (sorted) and cumulative bytes delivered by each."""
+    ends: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for op in ops:
+        ends[op.sync_id].append((op.end, op.bytes))
+    out = {}
+    for sid, items in ends.items():
+        items.sort()
+        total, cum = 0.0, []
+        for _, b in items:
+            total += b
+            cum.append(total)
+        out[sid] = ([e for e, _ in items], cum)
+    return out
+
+
+def _waiting_higher(
+    node_syncs: list[dict], rank: int, t0: float, sending: set[int], delivered_by: dict
+) -> dict | None:
+    """A sync of the node ranked above ``rank``, released by ``t0`` and incomplete then, while the
+    node sends nothing of its class or higher in the slot; or None."""
+    for s in node_syncs:
+        r = RANK[s["priority"]]
+        if r >= rank:
+            break
+        if s["rel"] > t0 + TIME_TOL_S or any(x <= r for x in sending):
+            continue
+        ends, cum = delivered_by.get(s["id"], ([], []))
+        k = bisect.bisect_right(ends, t0 + TIME_TOL_S)
+        if (cum[k - 1] if k else 0.0) < float(s["data_size_bytes"]) - BYTES_TOL:
+            return s
+    return None

@@ -8,6 +8,7 @@ network resources. Output is deterministic: the only time in the page is the pla
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,10 @@ import xarray as xr
 
 from rsmodel import __version__
 from rsmodel.errors import RsmodelError
-from rsmodel.report import events_view, plan_view, study_view
+from rsmodel.report import compute_view, events_view, plan_view, study_view, telescope_view
 from rsmodel.report.svg import to_datetime
 
+_KIND_META = re.compile(r'<meta name="rsmodel-report" content="([a-z+]+)">')
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("rsmodel", "templates"),
     autoescape=True,
@@ -60,22 +62,33 @@ def render_plan(
     *,
     events: list[dict[str, Any]] | None = None,
 ) -> str:
-    """Render a plan (plan.json v1 dict, optional plan.nc dataset and event log) as HTML."""
+    """Render a plan (plan.json v1 dict, optional plan.nc dataset and event log) as HTML.
+
+    Sections appear only when the plan has their data: transfers (``syncs``), compute
+    (``jobs`` / ``placement_decisions``), SOC, telescopes, events.
+    """
     soc = plan_view.soc_curves(plan, dataset)
     has_syncs = bool(plan.get("syncs"))
-    has_jobs = bool(plan_view.job_decisions(plan))
-    has_gantt = bool(plan.get("horizon") and (plan.get("nodes") or plan.get("windows")))
+    decisions = compute_view.job_decisions(plan)
+    jobs = compute_view.job_list(plan)
+    has_gantt = bool(
+        plan.get("horizon") and (plan.get("windows") or plan.get("operations") or decisions)
+    )
     soc_charts, soc_hidden = plan_view.soc_charts(plan, soc) if soc else ([], 0)
     throughput = plan_view.throughput_chart(plan, dataset)
-    tel_cards, tel_tables = plan_view.telescope_view(plan) if plan.get("telescopes") else ([], [])
+    has_tel = bool(plan.get("telescopes"))
+    tel_gantt = telescope_view.telescope_gantt(plan) if has_tel else None
+    tel_cards = telescope_view.telescope_cards(plan) if has_tel else []
+    tel_tables = telescope_view.telescope_tables(plan) if has_tel else []
     ctx = {
+        "kind": "plan+events" if events else "plan",
         "header": _header(plan, "plan"),
         "summary": plan_view.build_summary(plan, soc),
         "cards": plan_view.build_cards(plan),
-        "has_jobs": has_jobs,
+        "has_jobs": bool(decisions),
         "gantt_nodes": plan_view.gantt_by_node(plan) if has_gantt else None,
         "gantt_stations": plan_view.gantt_by_station(plan)
-        if has_gantt and plan.get("stations")
+        if has_syncs and plan.get("stations")
         else None,
         "throughput": throughput,
         "throughput_legend": [(cls, label) for cls, _, _, label in throughput.paths]
@@ -88,11 +101,14 @@ def render_plan(
         "station_table": plan_view.station_table(plan) if has_syncs else None,
         "window_table": plan_view.window_table(plan) if has_syncs else None,
         "n_windows": len(plan.get("windows", [])),
-        "decisions_table": plan_view.decisions_table(plan) if has_jobs else None,
+        "jobs_table": compute_view.jobs_table(plan) if jobs else None,
+        "decisions_table": compute_view.decisions_table(plan) if decisions else None,
+        "telescope_gantt": tel_gantt,
         "telescope_cards": tel_cards,
         "telescope_tables": tel_tables,
         "events_table": events_view.event_table(events) if events else None,
         "solver_rows": plan_view.solver_rows(plan),
+        "solver_stages": plan_view.solver_stages_table(plan),
         "solver_notes": (plan.get("solver") or {}).get("notes", []),
         "warnings": plan.get("warnings", []),
         "model": plan.get("model") or {},
@@ -106,8 +122,8 @@ def render_plan(
             ("syncs", "Syncs", has_syncs),
             ("operations", "Transfers", has_syncs),
             ("stations", "Stations", has_syncs),
-            ("jobs", "Compute", has_jobs),
-            ("telescopes", "Telescopes", bool(tel_cards or tel_tables)),
+            ("jobs", "Compute", bool(jobs or decisions)),
+            ("telescopes", "Telescopes", has_tel),
             ("events", "Events", bool(events)),
             ("solver", "Solver", True),
             ("warnings", "Warnings", bool(plan.get("warnings"))),
@@ -122,6 +138,7 @@ def render_events(events: list[dict[str, Any]], plan: dict[str, Any] | None = No
     source = plan or {"name": "event log"}
     gantt = events_view.event_gantt(events, plan)
     ctx = {
+        "kind": "events",
         "header": _header(source, "event log"),
         "cards": events_view.kind_cards(events),
         "gantt": gantt,
@@ -149,6 +166,7 @@ def render_study(results: xr.Dataset, meta: dict[str, Any]) -> str:
     charts = study_view.kpi_line_charts(results) if n_dims == 1 else []
     heatmaps, averaged = study_view.kpi_heatmaps(results) if n_dims >= 2 else ([], [])
     ctx = {
+        "kind": "study",
         "header": _header(meta, "study"),
         "description": str(meta.get("description") or ""),
         "cards": study_view.study_cards(results),
@@ -175,44 +193,68 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def rerender(out_dir: str | Path) -> list[Path]:
-    """Re-render the report(s) of an output directory from its saved files, without re-solving.
+def report_kind(html_path: str | Path) -> str | None:
+    """The kind of an existing report (plan, plan+events, events, study) from its meta tag."""
+    path = Path(html_path)
+    if not path.exists():
+        return None
+    match = _KIND_META.search(path.read_text(encoding="utf-8", errors="replace")[:4096])
+    return match.group(1) if match else None
 
-    - ``study.nc`` (+ ``study.json`` meta) -> ``report.html`` (study report)
-    - ``plan.json`` (+ ``plan.nc``) -> ``report.html``; with ``events.jsonl`` also ``events.html``
-    - ``events.jsonl`` alone -> ``report.html`` (event log report)
-    Returns the files written (atomically).
+
+def _load_dataset(path: Path) -> xr.Dataset | None:
+    if not path.exists():
+        return None
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.load()
+
+
+def _json_file(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def _kind_from_files(out: Path, has_plan: bool, has_events: bool) -> str:
+    if (out / "study.nc").exists():
+        return "study"
+    if has_plan:
+        return "plan+events" if has_events else "plan"
+    return "events"
+
+
+def rerender(out_dir: str | Path) -> list[Path]:
+    """Re-render ``report.html`` of an output directory from its saved files, without re-solving.
+
+    The kind of report is the one already there (its ``rsmodel-report`` meta tag); without a
+    report: ``study.nc`` (+ ``study.json``) -> study, ``plan.json`` (+ ``plan.nc``) -> plan,
+    ``events.jsonl`` -> event log. Returns the files written (atomically).
     """
     from rsmodel.io import write_text
 
     out = Path(out_dir)
     if not out.is_dir():
-        raise RsmodelError(f"{out}: not a directory of rsmodel outputs")
-    plan = (
-        json.loads((out / "plan.json").read_text(encoding="utf-8"))
-        if (out / "plan.json").exists()
-        else None
-    )
+        raise RsmodelError(f"{out}: not a directory (expected an output directory of rsmodel)")
+    plan = _json_file(out / "plan.json")
     events = read_events(out / "events.jsonl") if (out / "events.jsonl").exists() else None
-    written = []
-    if (out / "study.nc").exists():
-        meta_path = out / "study.json"
-        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
-        with xr.open_dataset(out / "study.nc", engine="h5netcdf") as results:
-            written.append(write_text(out / "report.html", render_study(results.load(), meta)))
-    elif plan is not None:
-        dataset = None
-        if (out / "plan.nc").exists():
-            with xr.open_dataset(out / "plan.nc", engine="h5netcdf") as ds:
-                dataset = ds.load()
-        written.append(write_text(out / "report.html", render_plan(plan, dataset)))
-        if events is not None:
-            written.append(write_text(out / "events.html", render_events(events, plan)))
-    elif events is not None:
-        written.append(write_text(out / "report.html", render_events(events)))
+    kind = report_kind(out / "report.html")
+    if kind is None:
+        kind = _kind_from_files(out, plan is not None, events is not None)
+    needs = {"study": out / "study.nc", "plan": out / "plan.json", "plan+events": out / "plan.json"}
+    missing = [p.name for p in [needs.get(kind)] if p is not None and not p.exists()]
+    if kind in ("events", "plan+events") and events is None:
+        missing.append("events.jsonl")
+    if missing:
+        raise RsmodelError(
+            f"{out}: cannot re-render the {kind} report: {', '.join(missing)} not found"
+        )
+    if kind == "study":
+        html = render_study(_load_dataset(out / "study.nc"), _json_file(out / "study.json") or {})
+    elif kind == "events":
+        html = render_events(events, plan)
     else:
-        raise RsmodelError(f"{out}: no plan.json, events.jsonl or study.nc to render a report from")
-    return written
+        html = render_plan(
+            plan, _load_dataset(out / "plan.nc"), events=events if kind == "plan+events" else None
+        )
+    return [write_text(out / "report.html", html)]
 
 
-__all__ = ["read_events", "render_events", "render_plan", "render_study", "rerender"]
+__all__ = ["read_events", "render_events", "render_plan", "render_study", "report_kind", "rerender"]

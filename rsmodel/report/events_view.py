@@ -7,12 +7,25 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
-from rsmodel.report.plan_view import Card
 from rsmodel.report.svg import Bar, Gantt, GanttRow, build_gantt, to_datetime
-from rsmodel.report.tables import Cell, Row, Table, fmt_time, fmt_value
+from rsmodel.report.tables import Card, Cell, Row, Table, fmt_time, fmt_value
 
 EVENT_TABLE_MAX_ROWS = 10000  # rows kept in the HTML table; the full log is events.jsonl
 EVENT_KIND_CARDS_MAX = 12
+
+
+def event_kind(event: dict[str, Any]) -> str:
+    """The event's kind (``kind``; compute events call it ``type``)."""
+    return str(event.get("kind") or event.get("type") or "")
+
+
+def event_subject(event: dict[str, Any]) -> str:
+    """What the event is about: the sync, or the job/step, or a dash."""
+    if event.get("sync_id"):
+        return str(event["sync_id"])
+    if event.get("job"):
+        return "/".join(str(event[k]) for k in ("job", "step_id") if event.get(k))
+    return str(event.get("task_id") or "–")
 
 
 def event_table(events: list[dict[str, Any]]) -> Table:
@@ -22,10 +35,10 @@ def event_table(events: list[dict[str, Any]]) -> Table:
         details = e.get("details")
         cells = [
             Cell(fmt_time(e.get("time"), date=True)),
-            Cell(str(e.get("kind", ""))),
+            Cell(event_kind(e)),
             Cell(str(e.get("node") or "–")),
             Cell(str(e.get("station") or "–")),
-            Cell(str(e.get("sync_id") or e.get("job") or "–")),
+            Cell(event_subject(e)),
             Cell(fmt_value(details) if details else ""),
         ]
         rows.append(Row(cells))
@@ -37,7 +50,7 @@ def event_table(events: list[dict[str, Any]]) -> Table:
         ("kind", False),
         ("node", False),
         ("station", False),
-        ("sync / job", False),
+        ("subject", False),
         ("details", False),
     ]
     filters = ["kind", "node", "station"]
@@ -46,7 +59,7 @@ def event_table(events: list[dict[str, Any]]) -> Table:
 
 def kind_cards(events: list[dict[str, Any]]) -> list[Card]:
     """Event counts per kind (most frequent first), failures and deferrals flagged."""
-    counts = Counter(str(e.get("kind", "")) for e in events)
+    counts = Counter(event_kind(e) for e in events)
     cards = [Card("events", f"{len(events)}")]
     for kind, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:EVENT_KIND_CARDS_MAX]:
         bad = any(word in kind for word in ("fail", "miss", "fault", "abort"))
@@ -77,8 +90,8 @@ def event_gantt(events: list[dict[str, Any]], plan: dict[str, Any] | None) -> Ga
     for e in timed:
         key = str(e.get("node") or e.get("station"))
         t = to_datetime(e["time"])
-        title = f"{fmt_time(t)} {e.get('kind', '')} {key}"
-        cls = "ev bad" if "fail" in str(e.get("kind", "")) else "ev"
+        title = f"{fmt_time(t)} {event_kind(e)} {key}"
+        cls = "ev bad" if "fail" in event_kind(e) or "fault" in event_kind(e) else "ev"
         rows.setdefault(key, GanttRow(key)).bars.append(
             Bar(t, t + timedelta(seconds=mark), cls, title)
         )

@@ -10,6 +10,13 @@ from typing import Any
 
 import numpy as np
 
+from rsmodel.report.compute_view import (
+    compute_summary,
+    decision_bars,
+    is_not_placed,
+    job_decisions,
+    job_list,
+)
 from rsmodel.report.svg import (
     Bar,
     Gantt,
@@ -21,6 +28,7 @@ from rsmodel.report.svg import (
     to_datetime,
 )
 from rsmodel.report.tables import (
+    Card,
     Cell,
     Row,
     Table,
@@ -32,6 +40,7 @@ from rsmodel.report.tables import (
     generic_table,
     is_number,
 )
+from rsmodel.report.telescope_view import telescope_summary
 
 PRIORITIES = ("critical", "high", "normal", "low")
 SOC_CHARTS_MAX = 12  # SOC small multiples shown (the nodes closest to their floor first)
@@ -39,17 +48,12 @@ SOC_MARGIN = 0.05  # a node whose minimum SOC is within this of its floor is a r
 WINDOW_TABLE_MAX_ROWS = 2000  # above this the window table is left out (plan.json has them)
 GANTT_DETAIL_MAX_BARS = 3000  # above this, windows/eclipses (per node) and transfers (per station)
 # are drawn as compact paths without tooltips
-GAP_RISK = 0.01  # a MILP gap above 1 % is reported as a risk
-
-
-@dataclass(frozen=True)
-class Card:
-    """A KPI card: big ``value``, small ``label`` and optional ``detail``; ``tone`` ok|warn|bad."""
-
-    label: str
-    value: str
-    detail: str = ""
-    tone: str = ""
+GAP_RISK = 0.01
+GOOD_SOLVER_STATUS = (
+    "optimal",
+    "ok",
+    "converg",
+)  # HiGHS: convergenceCriteriaSatisfied (LP)  # a MILP gap above 1 % is reported as a risk
 
 
 @dataclass(frozen=True)
@@ -129,12 +133,14 @@ def _risks(plan: dict[str, Any], soc: dict[str, dict[str, Any]]) -> list[Risk]:
         risks.append(
             Risk("warn", f"{len(low) - 5} more node(s) within {SOC_MARGIN:.0%} of their SOC floor.")
         )
-    deferred = [d for d in job_decisions(plan) if str(d.get("status", "")).startswith("defer")]
-    if deferred:
-        risks.append(Risk("warn", f"{len(deferred)} compute step(s) deferred."))
+    not_placed = [d for d in job_decisions(plan) if is_not_placed(d)]
+    if not_placed:
+        risks.append(
+            Risk("warn", f"{len(not_placed)} compute step(s) not placed (missed or deferred).")
+        )
     solver = plan.get("solver") or {}
     status = solver.get("status")
-    if status and status not in ("optimal", "ok"):
+    if status and not any(word in str(status).lower() for word in GOOD_SOLVER_STATUS):
         risks.append(Risk("warn", f"solver status: {status}."))
     gap = solver.get("gap_global", solver.get("mip_gap"))
     if is_number(gap) and gap > GAP_RISK:
@@ -148,36 +154,52 @@ def _risks(plan: dict[str, Any], soc: dict[str, dict[str, Any]]) -> list[Risk]:
 def build_summary(plan: dict[str, Any], soc: dict[str, dict[str, Any]]) -> Summary:
     """The ten-second summary: what got down, what did not and why, the main risks."""
     syncs = plan.get("syncs") or []
+    headline, tone, got, not_down = "", "", [], []
     if syncs:
         headline, tone, got, not_down = _sync_summary(syncs)
-    else:
-        headline, tone, got, not_down = "No data transfers in this plan.", "", [], []
-    decisions = job_decisions(plan)
-    if decisions:
-        placed = sum(bool(d.get("start")) for d in decisions)
-        got.append(f"compute: {placed} of {len(decisions)} step placements scheduled")
+    for part_got, part_missing in (compute_summary(plan), telescope_summary(plan)):
+        got += part_got
+        not_down += part_missing
+        if part_missing and tone != "bad":
+            tone = "warn"
+    if not headline:
+        headline = "; ".join(got[:3]) + "." if got else "Nothing was requested in this plan."
     risks = _risks(plan, soc)
-    if risks and tone == "ok":
+    if risks and tone in ("", "ok"):
         tone = "warn"
-    return Summary(headline, tone, got, not_down, risks)
+    return Summary(headline, tone or "ok", got, not_down, risks)
 
 
 def build_cards(plan: dict[str, Any]) -> list[Card]:
-    """KPI cards from ``plan["kpis"]`` and the sync list."""
+    """KPI cards: transfers (when the plan has syncs) and compute jobs (when it has jobs)."""
     k = plan.get("kpis") or {}
     syncs = plan.get("syncs") or []
     cards = []
     if syncs:
         done = sum(s.get("status") == "complete" for s in syncs)
+        tone = "ok" if done == len(syncs) else "warn"
+        cards.append(Card("syncs complete", f"{done}/{len(syncs)}", tone=tone))
+        cards += _transfer_cards(plan, k)
+    jobs = job_list(plan)
+    if jobs:
+        done = sum(j.get("status") == "complete" for j in jobs)
         cards.append(
-            Card(
-                "syncs complete",
-                f"{done}/{len(syncs)}",
-                tone="ok" if done == len(syncs) else "warn",
-            )
+            Card("jobs complete", f"{done}/{len(jobs)}", tone="ok" if done == len(jobs) else "warn")
         )
+    decisions = job_decisions(plan)
+    if decisions:
+        placed = sum(not is_not_placed(d) for d in decisions)
+        tone = "ok" if placed == len(decisions) else "warn"
+        cards.append(Card("compute steps placed", f"{placed}/{len(decisions)}", tone=tone))
+    return cards
+
+
+def _transfer_cards(plan: dict[str, Any], k: dict[str, Any]) -> list[Card]:
+    cards = []
     if is_number(k.get("total_data_mb")):
-        cards.append(Card("data delivered", fmt_mb(k["total_data_mb"] * 1e6)))
+        requested = k.get("requested_data_mb")
+        detail = f"of {fmt_mb(requested * 1e6)} requested" if is_number(requested) else ""
+        cards.append(Card("data delivered", fmt_mb(k["total_data_mb"] * 1e6), detail))
     if is_number(k.get("utilization")):
         cards.append(
             Card("bandwidth utilisation", f"{k['utilization']:.1%}", "of used passes' capacity")
@@ -187,11 +209,8 @@ def build_cards(plan: dict[str, Any]) -> list[Card]:
             Card("average wait", f"{k['avg_wait_minutes']:.1f} min", "release to completion")
         )
     if is_number(k.get("passes_used")):
-        cards.append(
-            Card(
-                "passes used", f"{k['passes_used']:g}", f"of {len(plan.get('windows', []))} windows"
-            )
-        )
+        n_windows = len(plan.get("windows", []))
+        cards.append(Card("passes used", f"{k['passes_used']:g}", f"of {n_windows} windows"))
     if k.get("latest_completion"):
         cards.append(Card("latest completion", fmt_time(k["latest_completion"]), "UTC"))
     for key, label in (
@@ -207,16 +226,10 @@ def build_cards(plan: dict[str, Any]) -> list[Card]:
 # --------------------------------------------------------------------------- Gantt charts
 
 
-def job_decisions(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    """All compute placement decisions, each with its ``job`` id (``jobs`` list or dict form)."""
-    jobs = plan.get("jobs") or []
-    if isinstance(jobs, dict):
-        return [dict(d) for d in jobs.get("placement_decisions", [])]
-    out = []
-    for job in jobs:
-        for d in job.get("placement_decisions", []):
-            out.append({"job": job.get("id", job.get("name")), **d})
-    return out
+def priority_legend(plan: dict[str, Any]) -> list[tuple[str, str]]:
+    """Legend entries of the transfer priorities present in the plan."""
+    present = {s.get("priority") for s in plan.get("syncs", [])}
+    return [(f"op p{i}", f"transfer ({p})") for i, p in enumerate(PRIORITIES) if p in present]
 
 
 def _window_title(w: dict[str, Any], used: bool) -> str:
@@ -259,14 +272,10 @@ def gantt_by_node(plan: dict[str, Any]) -> Gantt:
             _op_bar(op, priority, "station")
         )
     for d in job_decisions(plan):
-        if d.get("start") and d.get("end") and d.get("node"):
-            tier = f" tier {d['quality_tier']}" if d.get("quality_tier") else ""
-            title = f"{d.get('job')}/{d.get('step_id')} ({d.get('type')}{tier}) {fmt_hm(d['start'])}–{fmt_hm(d['end'])}"
-            rows.setdefault(d["node"], GanttRow(d["node"])).bars.append(
-                Bar(to_datetime(d["start"]), to_datetime(d["end"]), "job", title)
-            )
+        if d.get("node"):
+            rows.setdefault(d["node"], GanttRow(d["node"])).bars.extend(decision_bars(d))
     legend = [("ecl", "eclipse"), ("win", "pass window"), ("win used", "window used")]
-    legend += [(f"op p{i}", f"transfer ({p})") for i, p in enumerate(PRIORITIES)]
+    legend += priority_legend(plan)
     if job_decisions(plan):
         legend.append(("job", "compute step"))
     n_background = len(plan.get("windows", [])) + len(plan.get("eclipses", []))
@@ -303,8 +312,7 @@ def gantt_by_station(plan: dict[str, Any]) -> Gantt:
         rows.setdefault(op["station"], GanttRow(op["station"])).bars.append(
             _op_bar(op, priority, "node")
         )
-    legend = [("vis", "a node in view")]
-    legend += [(f"op p{i}", f"transfer ({p})") for i, p in enumerate(PRIORITIES)]
+    legend = [("vis", "a node in view")] + priority_legend(plan)
     large = len(plan.get("operations", [])) > GANTT_DETAIL_MAX_BARS
     compact = frozenset(f"op p{i}" for i in range(len(PRIORITIES))) if large else frozenset()
     return build_gantt(list(rows.values()), start, end, legend, row_height_px=20.0, compact=compact)
@@ -538,24 +546,10 @@ def window_table(plan: dict[str, Any]) -> Table | None:
     return Table("t-windows", columns, rows, filters=["node", "station", "used"])
 
 
-def decisions_table(plan: dict[str, Any]) -> Table:
-    """Compute placement decisions (tier, energy, status, reason) per job step."""
-    preferred = (
-        "job",
-        "step_id",
-        "type",
-        "node",
-        "start",
-        "end",
-        "quality_tier",
-        "segment",
-        "energy_wh",
-        "status",
-        "reason",
-    )
-    return generic_table(
-        "t-jobs", job_decisions(plan), preferred=preferred, filters=["job", "node", "status"]
-    )
+def solver_stages_table(plan: dict[str, Any]) -> Table | None:
+    """The solver's per-stage statistics (``solver.stages``), when present."""
+    stages = [st for st in (plan.get("solver") or {}).get("stages") or [] if isinstance(st, dict)]
+    return generic_table("t-stages", stages) if stages else None
 
 
 def solver_rows(plan: dict[str, Any]) -> list[tuple[str, str]]:
@@ -590,28 +584,3 @@ def solver_rows(plan: dict[str, Any]) -> list[tuple[str, str]]:
         if k not in dict(labels) and k != "notes" and not isinstance(v, dict | list)
     ]
     return rows
-
-
-def telescope_view(plan: dict[str, Any]) -> tuple[list[Card], list[tuple[str, Table]]]:
-    """Telescope-network section: scalar fields as cards, lists of records as tables."""
-    section = plan.get("telescopes") or {}
-    if isinstance(section, list):
-        section = {"telescopes": section}
-    cards = [
-        Card(k.replace("_", " "), fmt_value(v))
-        for k, v in section.items()
-        if not isinstance(v, dict | list)
-    ]
-    for key, value in section.items():
-        if isinstance(value, dict):
-            cards += [
-                Card(f"{key} {k}".replace("_", " "), fmt_value(v))
-                for k, v in value.items()
-                if not isinstance(v, dict | list)
-            ]
-    tables = [
-        (key.replace("_", " "), generic_table(f"t-tel-{i}", value))
-        for i, (key, value) in enumerate(section.items())
-        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value)
-    ]
-    return cards, tables

@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from rsmodel.report.plan_view import Card
 from rsmodel.report.svg import (
     Heatmap,
     LineChart,
@@ -16,7 +15,7 @@ from rsmodel.report.svg import (
     build_line_chart,
     fmt_number,
 )
-from rsmodel.report.tables import Cell, Row, Table, fmt_value
+from rsmodel.report.tables import Card, Cell, Row, Table, fmt_value
 
 
 def _label(value: Any) -> str:

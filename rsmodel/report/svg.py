@@ -179,7 +179,7 @@ def build_gantt(
     row_height_px: float = 16.0,
     compact: frozenset[str] = frozenset(),
 ) -> Gantt:
-    """Lay out Gantt rows on a UTC time axis; bars narrower than 0.5 px are widened to 0.5 px.
+    """Lay out Gantt rows on a UTC time axis; bars are at least 1 px wide (bands 0.5 px).
 
     Bars whose class is in ``compact`` are drawn as one ``<path>`` per row and class, without
     tooltips (for large plans: ~20 bytes per bar instead of ~110).
@@ -192,7 +192,7 @@ def build_gantt(
         paths: dict[str, list[str]] = defaultdict(list)
         for bar in row.bars:
             x0, x1 = scale.x(bar.start), scale.x(bar.end)
-            width = max(x1 - x0, 0.5)
+            width = max(x1 - x0, 0.5 if bar.band else 1.0)
             y, h = (0.0, row_height_px) if bar.band else (bar_y, bar_h)
             if bar.cls in compact:
                 paths[bar.cls].append(f"M{px(x0)} {px(y)}h{px(width)}v{px(h)}h-{px(width)}z")

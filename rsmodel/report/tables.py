@@ -15,6 +15,16 @@ PAGE_SIZE_ROWS = 25
 
 
 @dataclass(frozen=True)
+class Card:
+    """A KPI card: big ``value``, small ``label`` and optional ``detail``; ``tone`` ok|warn|bad."""
+
+    label: str
+    value: str
+    detail: str = ""
+    tone: str = ""
+
+
+@dataclass(frozen=True)
 class Cell:
     """Displayed ``text``; ``sort`` is the numeric sort key (None: sort by text)."""
 
@@ -129,12 +139,16 @@ def generic_table(
     records: Sequence[dict[str, Any]],
     *,
     preferred: Sequence[str] = (),
+    only: Sequence[str] | None = None,
     filters: Sequence[str] = (),
 ) -> Table:
-    """A table of arbitrary dict records: ``preferred`` keys first, then the rest in first-seen order."""
+    """A table of dict records: ``preferred`` keys first, then (unless ``only``) the other scalar keys."""
     keys: list[str] = [k for k in preferred if any(k in r for r in records)]
-    for record in records:
-        keys += [k for k in record if k not in keys and not isinstance(record[k], list | dict)]
+    if only is None:
+        for record in records:
+            keys += [k for k in record if k not in keys and not isinstance(record[k], list | dict)]
+    else:
+        keys = [k for k in keys if k in only]
     rows = []
     for record in records:
         cells = []

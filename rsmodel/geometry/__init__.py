@@ -53,15 +53,15 @@ def compute_geometry(scenario: Scenario) -> Geometry:
     )
 
 
-def detection_times(duration_s: float, step_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """Search times (s, step <= 60 s, ending exactly at the horizon end) and the grid's indices in them."""
+def detection_times(duration_s: float, step_s: float) -> tuple[np.ndarray, slice]:
+    """Search times (s, step <= 60 s, ending exactly at the horizon end) and the grid's slice of them."""
     per_step = max(1, math.ceil(step_s / MAX_DETECTION_STEP_S - 1e-9))
     fine = step_s / per_step
     n_uniform = int(math.floor(duration_s / fine + 1e-9)) + 1
     t_s = np.arange(n_uniform) * fine
     if duration_s - t_s[-1] > 1e-6:
         t_s = np.append(t_s, duration_s)
-    return t_s, np.arange(0, n_uniform, per_step)
+    return t_s, slice(0, n_uniform, per_step)
 
 
 def compute_geometry_for(
@@ -79,8 +79,9 @@ def compute_geometry_for(
     mask = np.array([s.elevation_min_deg for s in stations], dtype=float)
     satrecs = [n.orbit.satrec for n in nodes]
     nsite = len(stations)
-    elevation = np.empty((len(nodes), nsite, len(grid_index)), dtype=np.float32)
-    sunlit = np.empty((len(nodes), len(grid_index)), dtype=bool)
+    n_grid = len(t_s[grid_index])
+    elevation = np.empty((len(nodes), nsite, n_grid), dtype=np.float32)
+    sunlit = np.empty((len(nodes), n_grid), dtype=bool)
     contacts: list[Intervals] = []
     shadows: list[Intervals] = []
     chunk = max(1, CHUNK_BYTES // (len(t_s) * (48 * max(nsite, 1) + 96)))
@@ -93,7 +94,8 @@ def compute_geometry_for(
             elevation[lo : lo + len(part)] = el[:, :, grid_index]
             sunlit[lo : lo + len(part)] = depth[:, grid_index] < 0
             if nsite:
-                found = contact_intervals(el - mask[None, :, None], t_s, start, part, sites, mask)
+                el -= mask[None, :, None].astype(np.float32)
+                found = contact_intervals(el, t_s, start, part, sites, mask)
                 contacts.append(found.with_row_offset(lo * nsite))
             shadows.append(
                 eclipse_intervals(depth, t_s, start, part, sun_gcrs_km).with_row_offset(lo)

@@ -9,8 +9,8 @@ import pandas as pd
 
 from rsmodel.geometry.events import Intervals, find_intervals
 from rsmodel.geometry.frames import (
-    gcrs_to_itrs,
-    propagate_pairs_itrs,
+    gcrs_to_teme,
+    propagate_pairs_teme,
     shadow_margin_km,
     shadow_margin_rate_km_s,
     times_from,
@@ -37,14 +37,15 @@ def eclipse_intervals(
     """
 
     def depth(rows: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # Inertial (TEME) frame: the Sun is nearly fixed there, as the rate formula assumes.
         times = times_from(start, t)
-        pos, vel = propagate_pairs_itrs(satrecs, rows, times)
+        pos, vel = propagate_pairs_teme(satrecs, rows, times)
         sun_gcrs = np.stack([np.interp(t, t_s, sun_gcrs_km[:, i]) for i in range(3)], axis=-1)
-        sun = gcrs_to_itrs(sun_gcrs, times)
+        sun = gcrs_to_teme(sun_gcrs, times)
         return -shadow_margin_km(pos, sun), -shadow_margin_rate_km_s(pos, vel, sun)
 
     return find_intervals(
-        np.nan_to_num(shadow_depth_km, nan=-1e4),
+        shadow_depth_km,
         t_s,
         depth,
         graze_threshold=GRAZE_THRESHOLD_KM,

@@ -22,6 +22,7 @@ import numpy as np
 Evaluate = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 MAX_ITER = 40
+BRACKET_TOL_S = 1e-3
 
 
 @dataclass
@@ -59,13 +60,18 @@ def newton_roots(
     fa: np.ndarray,
     fb: np.ndarray,
     *,
+    guess: np.ndarray | None = None,
     tol_s: float = 1e-3,
 ) -> np.ndarray:
-    """Roots of ``evaluate`` in brackets ``[a, b]`` (``fa``, ``fb`` of opposite sign), to ``tol_s``."""
+    """Roots of ``evaluate`` in brackets ``[a, b]`` (``fa``, ``fb`` of opposite sign).
+
+    Starts from ``guess`` (default: the regula-falsi point) and stops after a Newton step
+    shorter than ``tol_s`` (the error is then ~``tol_s**2`` times f''/2f') or when bisection
+    has shrunk the bracket below ``BRACKET_TOL_S``.
+    """
     a, b, fa = (np.array(x, dtype=float) for x in (a, b, fa))
     fb = np.asarray(fb, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x = np.where(fb != fa, a - fa * (b - a) / (fb - fa), 0.5 * (a + b))
+    x = _secant_point(a, b, fa, fb) if guess is None else np.array(guess, dtype=float)
     active = np.ones(len(x), dtype=bool)
     for _ in range(MAX_ITER):
         idx = np.flatnonzero(active)
@@ -79,10 +85,38 @@ def newton_roots(
         with np.errstate(divide="ignore", invalid="ignore"):
             step = x[idx] - f / rate
         lo, hi = np.minimum(a[idx], b[idx]), np.maximum(a[idx], b[idx])
-        step = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
-        active[idx] = (np.abs(step - x[idx]) > tol_s) & (f != 0)
+        newton = (step >= lo) & (step <= hi)
+        step = np.where(newton, step, 0.5 * (lo + hi))
+        converged = (
+            (newton & (np.abs(step - x[idx]) < tol_s)) | (hi - lo < BRACKET_TOL_S) | (f == 0)
+        )
+        active[idx] = ~converged
         x[idx] = step
     return x
+
+
+def _secant_point(a: np.ndarray, b: np.ndarray, fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
+    """Where the line through ``(a, fa)`` and ``(b, fb)`` crosses zero (midpoint if flat)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(fb != fa, a - fa * (b - a) / (fb - fa), 0.5 * (a + b))
+
+
+def edge_guess(t: np.ndarray, f: np.ndarray, rows: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Zero crossing between samples ``k`` and ``k+1``: inverse quadratic interpolation through a
+    third, monotone neighbour, else linear (error ~0.1 s on a 60 s elevation grid)."""
+    nt = len(t)
+    j = np.where(k + 2 < nt, k + 2, np.maximum(k - 1, 0))
+    f0, f1, f2 = f[rows, k], f[rows, k + 1], f[rows, j]
+    t0, t1, t2 = t[k], t[k + 1], t[j]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        quad = (
+            t0 * f1 * f2 / ((f0 - f1) * (f0 - f2))
+            + t1 * f0 * f2 / ((f1 - f0) * (f1 - f2))
+            + t2 * f0 * f1 / ((f2 - f0) * (f2 - f1))
+        )
+    monotone = np.where(j > k, (f2 - f1) * (f1 - f0) > 0, (f0 - f2) * (f1 - f0) > 0)
+    ok = monotone & np.isfinite(quad) & (quad > t0) & (quad < t1)
+    return np.where(ok, quad, _secant_point(t0, t1, f0, f1))
 
 
 def refine_peaks(
@@ -131,17 +165,6 @@ def parabola_vertex(t: np.ndarray, f: np.ndarray, rows: np.ndarray, k: np.ndarra
     return t[k] + np.clip(shift, -h, h)
 
 
-def _edges(
-    f: np.ndarray, up: np.ndarray, t: np.ndarray, evaluate: Evaluate, rising: bool, tol_s: float
-) -> tuple[np.ndarray, ...]:
-    """Refined sign changes (``up = f >= 0``): (row, time), row-major order."""
-    change = (~up[:, :-1] & up[:, 1:]) if rising else (up[:, :-1] & ~up[:, 1:])
-    rows, k = np.nonzero(change)
-    return rows, newton_roots(
-        evaluate, rows, t[k], t[k + 1], f[rows, k], f[rows, k + 1], tol_s=tol_s
-    )
-
-
 def find_intervals(
     f: np.ndarray,
     t: np.ndarray,
@@ -149,78 +172,108 @@ def find_intervals(
     *,
     graze_threshold: float,
     with_peaks: bool = True,
-    tol_s: float = 1e-2,
+    tol_s: float = 0.1,
 ) -> Intervals:
     """Intervals where the function is >= 0, from grid values ``f [nrow, ntime]`` at times ``t``.
 
     ``graze_threshold``: grid local maxima within this much below zero are refined to catch
     intervals shorter than the grid step. Peaks (time and value of the maximum inside each
     interval) are refined when ``with_peaks``. Edges stop when a Newton step is below
-    ``tol_s``; convergence is quadratic, so the edge is then good to ~1e-5 s.
+    ``tol_s``; convergence is quadratic, so an edge is then good to ~1e-3 s or better.
     """
-    up = f >= 0
-    s_rows, s_time = _edges(f, up, t, evaluate, True, tol_s)
-    e_rows, e_time = _edges(f, up, t, evaluate, False, tol_s)
-    clip_s, clip_e = np.flatnonzero(up[:, 0]), np.flatnonzero(up[:, -1])
-    # Row-major edge order is time order within a row; a row's clipped start comes first and
-    # its clipped end last, so a stable sort by row pairs each start with its end.
-    start_order = np.argsort(np.r_[clip_s, s_rows], kind="stable")
-    end_order = np.argsort(np.r_[e_rows, clip_e], kind="stable")
-    found = Intervals(
-        np.r_[clip_s, s_rows][start_order],
-        np.r_[np.full(len(clip_s), t[0]), s_time][start_order],
-        np.r_[e_time, np.full(len(clip_e), t[-1])][end_order],
-        np.r_[np.ones(len(clip_s), bool), np.zeros(len(s_rows), bool)][start_order],
-        np.r_[np.zeros(len(e_rows), bool), np.ones(len(clip_e), bool)][end_order],
-    )
+    if np.isnan(f).any():  # SGP4 failures (decayed orbits): far outside every interval
+        f = np.nan_to_num(f, nan=-10.0 * graze_threshold)
+    found = _sign_change_intervals(f, t, evaluate, tol_s)
+    rows, k = _grid_maxima_below(f, graze_threshold)
+    nt = len(t)
+    lo, hi = t[np.maximum(k - 1, 0)], t[np.minimum(k + 1, nt - 1)]
+    guess = parabola_vertex(t, f, rows, k)
+    n = len(found.row) if with_peaks else 0
     if with_peaks:
-        found.peak_s, found.peak_value = _interval_peaks(f, up, t, evaluate, found)
-    grazes = _grazing(f, t, evaluate, graze_threshold, tol_s)
+        rows_all = np.r_[found.row, rows]
+        peak, value = refine_peaks(
+            evaluate,
+            rows_all,
+            np.r_[found.start_s, lo],
+            np.r_[found.end_s, hi],
+            np.r_[0.5 * (found.start_s + found.end_s), guess],
+        )
+        found.peak_s, found.peak_value = peak[:n], value[:n]
+    else:
+        peak, value = refine_peaks(evaluate, rows, lo, hi, guess)
+    grazes = _grazing_intervals(f, t, evaluate, rows, k, peak[n:], value[n:], tol_s)
     if not with_peaks:
         grazes.peak_s = grazes.peak_value = None
     return Intervals.concat([found, grazes])
 
 
-def _interval_peaks(
-    f: np.ndarray, up: np.ndarray, t: np.ndarray, evaluate: Evaluate, found: Intervals
-) -> tuple[np.ndarray, ...]:
-    """Refined maximum inside each interval, starting from its highest grid sample.
-
-    Runs of samples >= 0 in row-major order are the intervals in ``found`` order.
-    """
-    rows, ks = np.nonzero(up)
-    label = np.cumsum(np.r_[True, (np.diff(rows) != 0) | (np.diff(ks) != 1)]) - 1
-    order = np.lexsort((-f[rows, ks], label))
-    best = order[np.r_[0, np.flatnonzero(np.diff(label[order])) + 1]] if len(order) else order
-    guess = parabola_vertex(t, f, rows[best], ks[best])
-    return refine_peaks(evaluate, found.row, found.start_s, found.end_s, guess)
+def _sign_change_intervals(
+    f: np.ndarray, t: np.ndarray, evaluate: Evaluate, tol_s: float
+) -> Intervals:
+    """Intervals bounded by sign changes between grid samples (or the grid ends), refined."""
+    up = f >= 0
+    rows, k = np.nonzero(up[:, 1:] != up[:, :-1])  # row-major: time order within a row
+    rising = up[rows, k + 1]
+    times = newton_roots(
+        evaluate,
+        rows,
+        t[k],
+        t[k + 1],
+        f[rows, k],
+        f[rows, k + 1],
+        guess=edge_guess(t, f, rows, k),
+        tol_s=tol_s,
+    )
+    clip_s, clip_e = np.flatnonzero(up[:, 0]), np.flatnonzero(up[:, -1])
+    # A row's clipped start precedes its edges and its clipped end follows them, so a stable
+    # sort by row pairs each start with its end.
+    start_order = np.argsort(np.r_[clip_s, rows[rising]], kind="stable")
+    end_order = np.argsort(np.r_[rows[~rising], clip_e], kind="stable")
+    n_rise, n_set = int(rising.sum()), int((~rising).sum())
+    return Intervals(
+        np.r_[clip_s, rows[rising]][start_order],
+        np.r_[np.full(len(clip_s), t[0]), times[rising]][start_order],
+        np.r_[times[~rising], np.full(len(clip_e), t[-1])][end_order],
+        np.r_[np.ones(len(clip_s), bool), np.zeros(n_rise, bool)][start_order],
+        np.r_[np.zeros(n_set, bool), np.ones(len(clip_e), bool)][end_order],
+    )
 
 
 def _grid_maxima_below(f: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """(row, index) of grid local maxima with ``-threshold < f < 0`` (ends count if higher than their neighbour)."""
-    near = (f < 0) & (f > -threshold)
-    inner = near[:, 1:-1] & (f[:, 1:-1] >= f[:, :-2]) & (f[:, 1:-1] > f[:, 2:])
-    rows, k = np.nonzero(inner)
-    first = np.flatnonzero(near[:, 0] & (f[:, 0] > f[:, 1]))
-    last = np.flatnonzero(near[:, -1] & (f[:, -1] >= f[:, -2]))
-    n = f.shape[1]
-    return np.r_[rows, first, last], np.r_[
-        k + 1, np.zeros(len(first), int), np.full(len(last), n - 1)
-    ]
+    """(row, index) of grid local maxima with ``-threshold < f < 0`` (an end counts if above its neighbour)."""
+    rows, k = np.nonzero((f < 0) & (f > -threshold))
+    last = f.shape[1] - 1
+    left = np.where(k > 0, f[rows, np.maximum(k - 1, 0)], -np.inf)
+    right = np.where(k < last, f[rows, np.minimum(k + 1, last)], -np.inf)
+    here = f[rows, k]
+    keep = (here >= left) & (here > right)
+    return rows[keep], k[keep]
 
 
-def _grazing(
-    f: np.ndarray, t: np.ndarray, evaluate: Evaluate, threshold: float, tol_s: float
+def _grazing_intervals(
+    f: np.ndarray,
+    t: np.ndarray,
+    evaluate: Evaluate,
+    rows: np.ndarray,
+    k: np.ndarray,
+    peak: np.ndarray,
+    value: np.ndarray,
+    tol_s: float,
 ) -> Intervals:
-    """Intervals between grid samples: grid local maxima just below zero whose true peak is >= 0."""
-    nt = len(t)
-    rows, k = _grid_maxima_below(f, threshold)
-    lo, hi = t[np.maximum(k - 1, 0)], t[np.minimum(k + 1, nt - 1)]
-    peak, value = refine_peaks(evaluate, rows, lo, hi, parabola_vertex(t, f, rows, k))
+    """Intervals between grid samples: refined grid maxima below zero whose true peak is >= 0."""
     keep = value >= 0
-    rows, k, lo, hi, peak, value = rows[keep], k[keep], lo[keep], hi[keep], peak[keep], value[keep]
-    f_lo, f_hi = f[rows, np.maximum(k - 1, 0)], f[rows, np.minimum(k + 1, nt - 1)]
-    start = newton_roots(evaluate, rows, lo, peak, f_lo, value, tol_s=tol_s)
-    end = newton_roots(evaluate, rows, peak, hi, value, f_hi, tol_s=tol_s)
-    no = np.zeros(len(rows), bool)
-    return Intervals(rows, start, end, no, no.copy(), peak, value)
+    rows, k, peak, value = rows[keep], k[keep], peak[keep], value[keep]
+    nt = len(t)
+    km, kp = np.maximum(k - 1, 0), np.minimum(k + 1, nt - 1)
+    n = len(rows)
+    edges = newton_roots(
+        evaluate,
+        np.r_[rows, rows],
+        np.r_[t[km], peak],
+        np.r_[peak, t[kp]],
+        np.r_[f[rows, km], value],
+        np.r_[value, f[rows, kp]],
+        tol_s=tol_s,
+    )
+    no = np.zeros(n, bool)
+    return Intervals(rows, edges[:n], edges[n:], no, no.copy(), peak, value)

@@ -140,7 +140,14 @@ def propagate_itrs_hermite(satrecs: list, t: Time) -> np.ndarray:
 def propagate_pairs_itrs(
     satrecs: list, sat_index: np.ndarray, t: Time
 ) -> tuple[np.ndarray, np.ndarray]:
-    """ITRS state of satellite ``sat_index[i]`` at time ``t[i]``: ``[n, 3]`` km and km/s.
+    """ITRS state of satellite ``sat_index[i]`` at time ``t[i]``: ``[n, 3]`` km and km/s."""
+    return teme_to_itrs_state(*propagate_pairs_teme(satrecs, sat_index, t), t)
+
+
+def propagate_pairs_teme(
+    satrecs: list, sat_index: np.ndarray, t: Time
+) -> tuple[np.ndarray, np.ndarray]:
+    """TEME state of satellite ``sat_index[i]`` at time ``t[i]``: ``[n, 3]`` km and km/s.
 
     One vectorised SGP4 call per distinct satellite (used to refine event times).
     """
@@ -148,13 +155,14 @@ def propagate_pairs_itrs(
     r = np.full((len(sat_index), 3), np.nan)
     v = np.full((len(sat_index), 3), np.nan)
     order = np.argsort(sat_index, kind="stable")
-    bounds = np.flatnonzero(np.diff(sat_index[order])) + 1
-    for group in np.split(order, bounds):
+    bounds = np.r_[0, np.flatnonzero(np.diff(sat_index[order])) + 1, len(order)]
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        group = order[a:b]
         if group.size:
             err, pos, vel = satrecs[sat_index[group[0]]].sgp4_array(jd[group], fr[group])
             pos[err != 0] = np.nan
             r[group], v[group] = pos, vel
-    return teme_to_itrs_state(r, v, t)
+    return r, v
 
 
 @dataclass(frozen=True)
@@ -194,14 +202,15 @@ def elevation_deg(pos_itrs: np.ndarray, sites: Sites) -> np.ndarray:
 
     Computed in the dtype of ``pos_itrs`` (float32 positions give ~1e-4 deg, twice as fast).
 
-    One matrix product of the stacked site zeniths and positions with all positions:
+    One product of the stacked site zeniths and positions ``[2*nsite, 3]`` with all positions:
     ``sin(el) = up . (r - p) / |r - p|`` with ``|r - p|^2 = |r|^2 - 2 r.p + |p|^2``.
     """
     nsat, ntime, _ = pos_itrs.shape
     nsite = len(sites)
     dtype = pos_itrs.dtype
     flat = np.ascontiguousarray(pos_itrs.reshape(-1, 3).T)  # [3, nsat*ntime]
-    prod = np.concatenate([sites.up, sites.xyz_km]).astype(dtype) @ flat  # [2*nsite, nsat*ntime]
+    # einsum, not BLAS: a 3-long inner dimension gains nothing from BLAS threads, which spin.
+    prod = np.einsum("ij,jk->ik", np.concatenate([sites.up, sites.xyz_km]).astype(dtype), flat)
     up_r, rng = prod[:nsite], prod[nsite:]
     rng *= -2.0
     rng += np.einsum("ij,ij->j", flat, flat)
@@ -245,10 +254,14 @@ def _gcrs_to_teme_on_day(day_jd: float) -> np.ndarray:
     return np.asarray(TEME.rotation_at(load_timescale().tt_jd(day_jd + 1.0)))
 
 
+def gcrs_to_teme(vec: np.ndarray, t: Time) -> np.ndarray:
+    """Rotate GCRS vectors ``[ntime, 3]`` (one per time) to TEME."""
+    return np.einsum("nij,nj->ni", _gcrs_to_teme(t), np.atleast_2d(vec))
+
+
 def gcrs_to_itrs(vec: np.ndarray, t: Time) -> np.ndarray:
     """Rotate GCRS vectors ``[ntime, 3]`` (one per time) to ITRS."""
-    teme = np.einsum("nij,nj->ni", _gcrs_to_teme(t), np.atleast_2d(vec))
-    return teme_to_itrs(teme, t)
+    return teme_to_itrs(gcrs_to_teme(vec, t), t)
 
 
 def sun_gcrs(t: Time) -> np.ndarray:
@@ -280,7 +293,7 @@ def shadow_margin_km(pos: np.ndarray, sun: np.ndarray) -> np.ndarray:
 
 
 def shadow_margin_rate_km_s(pos: np.ndarray, vel: np.ndarray, sun: np.ndarray) -> np.ndarray:
-    """Time derivative of :func:`shadow_margin_km` (km/s), neglecting the Sun's apparent motion."""
+    """Time derivative of :func:`shadow_margin_km` (km/s) in an inertial frame (Sun taken as fixed)."""
     to_sun = sun - pos
     to_sun = to_sun / np.linalg.norm(to_sun, axis=-1, keepdims=True)
     along = -np.sum(to_sun * pos, axis=-1)

@@ -49,10 +49,7 @@ def contact_intervals(
         return elevation - mask_deg[site], rate
 
     return find_intervals(
-        np.nan_to_num(margin_deg.reshape(nsat * nsite, nt), nan=-180.0),
-        t_s,
-        margin,
-        graze_threshold=GRAZE_THRESHOLD_DEG,
+        margin_deg.reshape(nsat * nsite, nt), t_s, margin, graze_threshold=GRAZE_THRESHOLD_DEG
     )
 
 

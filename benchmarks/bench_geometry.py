@@ -1,0 +1,211 @@
+"""Geometry benchmark: vectorised windows + eclipses vs a per-pair skyfield ``find_events`` loop.
+
+Run: ``python benchmarks/bench_geometry.py`` (about a minute on 2 cores).
+
+Scenario: models/constellation.yaml, 100 satellites x its first 10 stations x 24 h, 60 s grid.
+Prints both times and their ratio, pass-count agreement with find_events, a check against a
+dense 1 s elevation scan (no pass >= 20 s missed), and the peak memory of a 7-day run.
+"""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rsmodel.geometry import compute_geometry_for  # noqa: E402
+from rsmodel.geometry.frames import (
+    elevation_deg,
+    load_timescale,
+    propagate_itrs,
+    site_itrs,
+    times_from,
+)  # noqa: E402
+from rsmodel.model.loader import load_model  # noqa: E402
+
+MODEL = ROOT / "models" / "constellation.yaml"
+N_STATIONS = 10
+REPEATS = 3
+SHORT_PASS_S = 20.0
+DENSE_STEP_S = 1.0
+
+
+def scenario_parts(days: float = 1.0):
+    sc = load_model(MODEL)
+    return (
+        sc.nodes[:100],
+        sc.stations[:N_STATIONS],
+        sc.start,
+        sc.start + timedelta(days=days),
+        sc.step_s,
+    )
+
+
+def time_vectorised(nodes, stations, start, end, step_s):
+    compute_geometry_for(nodes[:5], stations, start, end, step_s)  # warm caches and imports
+    best, geo = float("inf"), None
+    for _ in range(REPEATS):
+        t0 = time.perf_counter()
+        geo = compute_geometry_for(nodes, stations, start, end, step_s)
+        best = min(best, time.perf_counter() - t0)
+    return best, geo
+
+
+def find_events_loop(nodes, stations, start, end):
+    """Windows from skyfield's find_events, per pair: {(node, station): [(aos_s, los_s)]}."""
+    from skyfield.api import EarthSatellite, wgs84
+
+    ts = load_timescale()
+    t0, t1 = times_from(start, 0.0), times_from(end, 0.0)
+    passes: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    began = time.perf_counter()
+    for node in nodes:
+        sat = EarthSatellite(node.orbit.line1, node.orbit.line2, node.name, ts)
+        for st in stations:
+            topos = wgs84.latlon(st.lat_deg, st.lon_deg, st.alt_m)
+            t, events = sat.find_events(topos, t0, t1, altitude_degrees=st.elevation_min_deg)
+            passes[(node.name, st.name)] = _pair_passes(
+                (t - t0) * 86400.0, events, (t1 - t0) * 86400.0
+            )
+    return time.perf_counter() - began, passes
+
+
+def _pair_passes(t_s, events, horizon_s):
+    out, aos = [], None
+    for t, e in zip(np.atleast_1d(t_s), np.atleast_1d(events), strict=True):
+        if e == 0:
+            aos = t
+        elif e == 2:
+            out.append((0.0 if aos is None else aos, t))
+            aos = None
+        elif e == 1 and aos is None and not out:
+            aos = 0.0  # culmination before any rise: the pass began before the horizon
+    if aos is not None:
+        out.append((aos, horizon_s))
+    return out
+
+
+def dense_scan_passes(nodes, stations, start, end):
+    """Passes on a 1 s elevation scan: {(node, station): [(first_s, last_s)]} (>= mask samples)."""
+    duration = (end - start).total_seconds()
+    t_s = np.arange(0.0, duration + DENSE_STEP_S / 2, DENSE_STEP_S)
+    times = times_from(start, t_s)
+    sites = site_itrs(
+        [s.lat_deg for s in stations], [s.lon_deg for s in stations], [s.alt_m for s in stations]
+    )
+    mask = np.array([s.elevation_min_deg for s in stations])
+    out = {}
+    for i, node in enumerate(nodes):
+        el = elevation_deg(propagate_itrs([node.orbit.satrec], times), sites)[0]
+        for j, st in enumerate(stations):
+            up = np.r_[False, el[j] >= mask[j], False]
+            edges = np.flatnonzero(np.diff(up.astype(np.int8)))
+            out[(nodes[i].name, st.name)] = [
+                (t_s[a], t_s[b - 1]) for a, b in zip(edges[::2], edges[1::2], strict=True)
+            ]
+    return out
+
+
+def ours_by_pair(windows, start):
+    out: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    t0 = pd.Timestamp(start)
+    for row in windows.itertuples():
+        key = (row.node, row.station)
+        out.setdefault(key, []).append(
+            ((row.start - t0).total_seconds(), (row.end - t0).total_seconds())
+        )
+    return out
+
+
+def compare(reference, ours, min_duration_s=0.0):
+    """Matched reference passes (by overlap), reference-only and ours-only, plus edge differences."""
+    missed, extra, d_aos, d_los, matched = [], [], [], [], 0
+    for key in set(reference) | set(ours):
+        ref = [p for p in reference.get(key, []) if p[1] - p[0] >= min_duration_s]
+        mine = ours.get(key, [])
+        used = set()
+        for a, b in ref:
+            hits = [i for i, (c, d) in enumerate(mine) if c <= b + 1 and d >= a - 1]
+            if hits:
+                matched += 1
+                used.add(hits[0])
+                d_aos.append(abs(mine[hits[0]][0] - a))
+                d_los.append(abs(mine[hits[0]][1] - b))
+            else:
+                missed.append((key, a, b - a))
+        extra += [
+            (key, c, d - c)
+            for i, (c, d) in enumerate(mine)
+            if i not in used and d - c >= min_duration_s
+        ]
+    return matched, missed, extra, np.array(d_aos), np.array(d_los)
+
+
+def peak_memory_7d() -> tuple[float, float, int]:
+    """Run the 7-day geometry in a fresh process; (seconds, peak RSS GiB, windows)."""
+    code = (
+        "import resource, time, sys; sys.path.insert(0, %r)\n"
+        "from benchmarks.bench_geometry import scenario_parts\n"
+        "from rsmodel.geometry import compute_geometry_for\n"
+        "parts = scenario_parts(days=7.0); t0 = time.perf_counter()\n"
+        "geo = compute_geometry_for(*parts)\n"
+        "print(time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, len(geo.windows))\n"
+    ) % str(ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    seconds, rss_kib, count = out.stdout.split()
+    return float(seconds), int(rss_kib) / 2**20, int(count)
+
+
+def main() -> None:
+    nodes, stations, start, end, step_s = scenario_parts()
+    print(f"scenario: {len(nodes)} satellites x {len(stations)} stations x 24 h, grid {step_s:g} s")
+    t_vec, geo = time_vectorised(nodes, stations, start, end, step_s)
+    t_loop, ref = find_events_loop(nodes, stations, start, end)
+    ours = ours_by_pair(geo.windows, start)
+    print()
+    print(f"{'method':<44}{'time s':>9}{'ratio':>8}")
+    print(f"{'skyfield find_events loop (windows only)':<44}{t_loop:>9.3f}{1.0:>8.1f}")
+    print(f"{'rsmodel compute_geometry (windows+eclipses)':<44}{t_vec:>9.3f}{t_loop / t_vec:>8.1f}")
+    print()
+    n_ref = sum(len(v) for v in ref.values())
+    matched, missed, extra, d_aos, d_los = compare(ref, ours)
+    print(f"passes: find_events {n_ref}, rsmodel {len(geo.windows)}, matched {matched}")
+    print(
+        f"  find_events passes rsmodel lacks: {len(missed)}; rsmodel passes find_events lacks: {len(extra)}"
+    )
+    for key, a, dur in extra[:10]:
+        print(f"    rsmodel-only {key} at +{a:.0f} s, {dur:.1f} s long")
+    print(
+        f"  |AOS diff| max {d_aos.max():.3f} s, |LOS diff| max {d_los.max():.3f} s (find_events is ~0.5 s coarse)"
+    )
+    t0 = time.perf_counter()
+    dense = dense_scan_passes(nodes, stations, start, end)
+    n_dense = sum(len(v) for v in dense.values())
+    m2, missed2, extra2, _, _ = compare(dense, ours, min_duration_s=SHORT_PASS_S)
+    print(
+        f"dense {DENSE_STEP_S:g} s scan ({time.perf_counter() - t0:.1f} s): {n_dense} passes; "
+        f">= {SHORT_PASS_S:g} s: {m2} matched, {len(missed2)} missed by rsmodel, {len(extra2)} not in the scan"
+    )
+    print(f"eclipses: {len(geo.eclipses)} intervals")
+    seconds, gib, count = peak_memory_7d()
+    print(
+        f"7-day run, {len(nodes)} x {len(stations)}: {seconds:.2f} s, {count} windows, peak RSS {gib:.2f} GiB"
+    )
+    print(
+        f"(this process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB)"
+    )
+
+
+if __name__ == "__main__":
+    main()

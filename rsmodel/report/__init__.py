@@ -75,7 +75,7 @@ def render_plan(
         plan.get("horizon") and (plan.get("windows") or plan.get("operations") or decisions)
     )
     soc_charts, soc_hidden = plan_view.soc_charts(plan, soc) if soc else ([], 0)
-    throughput = plan_view.throughput_chart(plan, dataset)
+    throughput = plan_view.throughput_heatmap(dataset)
     has_tel = bool(plan.get("telescopes"))
     tel_gantt = telescope_view.telescope_gantt(plan) if has_tel else None
     tel_cards = telescope_view.telescope_cards(plan) if has_tel else []
@@ -91,9 +91,6 @@ def render_plan(
         if has_syncs and plan.get("stations")
         else None,
         "throughput": throughput,
-        "throughput_legend": [(cls, label) for cls, _, _, label in throughput.paths]
-        if throughput
-        else [],
         "soc_charts": soc_charts,
         "soc_hidden": soc_hidden,
         "sync_table": plan_view.sync_table(plan) if has_syncs else None,

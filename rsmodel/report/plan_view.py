@@ -21,9 +21,11 @@ from rsmodel.report.svg import (
     Bar,
     Gantt,
     GanttRow,
+    Heatmap,
     LineChart,
     Series,
     build_gantt,
+    build_heatmap,
     build_line_chart,
     to_datetime,
 )
@@ -107,12 +109,26 @@ def _sync_summary(syncs: list[dict[str, Any]]) -> tuple[str, str, list[str], lis
     return headline, tone, got, not_down
 
 
+def _missed_deadline(sync: dict[str, Any]) -> bool:
+    """Not complete by its deadline (late, partial or unmet)."""
+    if not sync.get("deadline"):
+        return False
+    done = sync.get("completed_at")
+    return (
+        sync.get("status") != "complete"
+        or not done
+        or to_datetime(done) > to_datetime(sync["deadline"])
+    )
+
+
 def _risks(plan: dict[str, Any], soc: dict[str, dict[str, Any]]) -> list[Risk]:
     risks = []
-    kpis = plan.get("kpis") or {}
-    misses = kpis.get("deadline_misses")
-    if is_number(misses) and misses > 0:
-        risks.append(Risk("bad", f"{misses:g} sync deadline(s) missed."))
+    missed = [s["id"] for s in plan.get("syncs", []) if _missed_deadline(s)]
+    if missed:
+        more = f" and {len(missed) - 5} more" if len(missed) > 5 else ""
+        risks.append(
+            Risk("bad", f"{len(missed)} sync deadline(s) missed: {', '.join(missed[:5])}{more}.")
+        )
     critical_open = [
         s["id"]
         for s in plan.get("syncs", [])
@@ -385,22 +401,16 @@ def soc_charts(
     return charts, max(len(soc) - SOC_CHARTS_MAX, 0)
 
 
-def throughput_chart(plan: dict[str, Any], dataset: Any) -> LineChart | None:
-    """Downlinked MB per hour per station from plan.nc's ``bytes (node, station, time)``."""
-    if dataset is None or "bytes" not in dataset:
+def throughput_heatmap(dataset: Any) -> Heatmap | None:
+    """Downlinked MB per station and UTC hour, from plan.nc's ``bytes (node, station, time)``."""
+    if dataset is None or "bytes" not in dataset or dataset.sizes.get("time", 0) == 0:
         return None
-    per_station = dataset["bytes"].sum("node")
-    hourly = per_station.resample(time="1h").sum() / 1e6
-    times = [
-        to_datetime(str(np.datetime_as_string(t, unit="s")) + "Z") for t in hourly["time"].values
-    ]
-    series = [
-        Series(str(st), times, [float(v) for v in hourly.sel(station=st).values], f"s{i % 6}")
-        for i, st in enumerate(hourly["station"].values)
-    ]
-    start, end = to_datetime(plan["horizon"]["start"]), to_datetime(plan["horizon"]["end"])
-    return build_line_chart(
-        series, y_label="MB per hour", x_range=(start, end), width_px=960.0, height_px=220.0
+    hourly = dataset["bytes"].sum("node").resample(time="1h").sum() / 1e6
+    hours = [str(np.datetime_as_string(t, unit="h"))[-2:] for t in hourly["time"].values]
+    stations = [str(st) for st in hourly["station"].values]
+    values = hourly.transpose("station", "time").values.tolist()
+    return build_heatmap(
+        values, hours, stations, x_label="UTC hour", y_label="station", value_label="MB"
     )
 
 

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 CHART_WIDTH_PX = 1000.0
 LABEL_WIDTH_PX = 120.0
@@ -29,7 +30,12 @@ def to_datetime(value: str | datetime) -> datetime:
     """Parse an ISO 8601 UTC string (``...Z``) into an aware datetime."""
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return _parse_iso(value)
+
+
+@lru_cache(maxsize=65536)
+def _parse_iso(text: str) -> datetime:
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

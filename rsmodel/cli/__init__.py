@@ -18,6 +18,7 @@ from rsmodel.errors import ModelError, RsmodelError
 
 COMMAND_MODULES = [
     "rsmodel.cli.model_cmds",  # schema, validate
+    "rsmodel.cli.geometry_cmds",  # windows, grid
     "rsmodel.cli.run_cmds",  # run
     "rsmodel.cli.simulate_cmds",  # simulate
     "rsmodel.cli.report_cmds",  # report

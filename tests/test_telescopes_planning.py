@@ -12,7 +12,6 @@ import pytest
 import skyfield_data
 from skyfield.api import EarthSatellite, Loader, load, wgs84
 
-import rsmodel.telescopes  # noqa: F401
 from rsmodel.model.loader import load_model_text
 from rsmodel.telescopes.api import plan_network
 from rsmodel.telescopes.network import Fault, resolve_network

@@ -12,7 +12,6 @@ import pytest
 import skyfield_data
 from skyfield.api import EarthSatellite, Loader, Star, load, wgs84
 
-import rsmodel.telescopes  # noqa: F401  (registers the section check)
 from rsmodel.model.loader import load_model
 from rsmodel.telescopes.network import resolve_network
 from rsmodel.telescopes.visibility import visibility_windows

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import rsmodel.telescopes  # noqa: F401  (registers the telescope section check with the loader)
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(

@@ -27,6 +27,7 @@ from rsmodel.model.faults_schema import check_faults
 from rsmodel.model.orbits import Orbit, orbit_from_elements
 from rsmodel.model.scenario import OrbitalNode, Scenario, Station, SyncRequest
 from rsmodel.model.schema import Model, Node, NodeGroup
+from rsmodel.model.telescope_schema import check_telescopes
 from rsmodel.model.yamlsrc import FieldPath, Source, parse_yaml, read_yaml
 from rsmodel.timeutil import parse_time
 
@@ -42,7 +43,7 @@ class FieldError(Exception):
 
 # Extra section resolvers/checks (jobs, faults, telescopes ...) register here. Each gets the
 # scenario and raises FieldError for a problem.
-SECTION_CHECKS: list[Callable[[Scenario], None]] = [check_faults, check_jobs]
+SECTION_CHECKS: list[Callable[[Scenario], None]] = [check_faults, check_jobs, check_telescopes]
 
 
 def load_model(path: str | Path) -> Scenario:

@@ -1,16 +1,24 @@
 """Schema of the telescope network sections (seed 001): ``telescopes``, ``targets``,
-``telescope_network``. Cross-references (observatory ids, TLE look-ups, times) are checked
-by ``rsmodel.telescopes.resolve`` (a ``loader.SECTION_CHECKS`` entry); see docs/telescopes.md.
+``telescope_network``. Cross-references (observatory ids, TLE look-ups, alert times) are
+checked by :func:`check_telescopes` (in ``loader.SECTION_CHECKS``); see docs/telescopes.md.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-TaskClass = Literal["too", "ssa", "deep_sky"]
+if TYPE_CHECKING:
+    from rsmodel.model.scenario import Scenario
+
+
+def check_telescopes(scenario: Scenario) -> None:
+    """Loader section check: resolve the telescope network (raises ``loader.FieldError``)."""
+    from rsmodel.telescopes.network import check_telescope_sections  # the loader is loaded by now
+
+    check_telescope_sections(scenario)
 
 
 class _Strict(BaseModel):
@@ -20,7 +28,9 @@ class _Strict(BaseModel):
 class TelescopeTle(_Strict):
     """A satellite's element set: ``{norad: 25544}`` or ``{satellite: ISS (ZARYA)}`` (+ ``file``)."""
 
-    file: str | None = Field(None, description="TLE file relative to the model file (default: shipped data/*.tle).")
+    file: str | None = Field(
+        None, description="TLE file relative to the model file (default: shipped data/*.tle)."
+    )
     norad: int | None = Field(None, gt=0)
     satellite: str | None = None
 
@@ -35,24 +45,36 @@ class Telescope(_Strict):
     """One telescope of the network: its site, optics, limits and operator."""
 
     name: str = Field(min_length=1)
-    observatory: str | None = Field(None, description="Site id from data/observatories.csv, e.g. `ctio`.")
+    observatory: str | None = Field(
+        None, description="Site id from data/observatories.csv, e.g. `ctio`."
+    )
     lat_deg: float | None = Field(None, ge=-90, le=90)
     lon_deg: float | None = Field(None, ge=-180, le=360)
-    alt_m: float | None = Field(None, ge=-500, le=9000, description="Height above the WGS-84 ellipsoid.")
+    alt_m: float | None = Field(
+        None, ge=-500, le=9000, description="Height above the WGS-84 ellipsoid."
+    )
     aperture_m: float = Field(gt=0, le=50, description="Primary mirror diameter, metres.")
     fov_deg: float = Field(gt=0, le=60, description="Field of view (side), degrees.")
     pixel_scale_arcsec: float = Field(gt=0, le=600, description="Pixel scale, arcsec per pixel.")
     altitude_limit_deg: float = Field(20.0, ge=0, lt=90, description="Lowest usable altitude.")
-    slew_deg_s: float | None = Field(None, gt=0, description="Slew rate; adds a 90 deg slew to each acquisition.")
-    setup_s: float = Field(0.0, ge=0, description="Fixed overhead per acquisition (focus, plate solve).")
+    slew_deg_s: float | None = Field(
+        None, gt=0, description="Slew rate; adds a 90 deg slew to each acquisition."
+    )
+    setup_s: float = Field(
+        0.0, ge=0, description="Fixed overhead per acquisition (focus, plate solve)."
+    )
     operator: str = Field("volunteer", min_length=1)
     reliability: float = Field(0.8, ge=0, le=1, description="Initial reliability score (0-1).")
-    family: str | None = Field(None, description="Family override (default: grouped by FoV and pixel scale).")
+    family: str | None = Field(
+        None, description="Family override (default: grouped by FoV and pixel scale)."
+    )
 
     @model_validator(mode="after")
     def _where(self) -> Telescope:
         if self.observatory is None and (self.lat_deg is None or self.lon_deg is None):
-            raise ValueError("give `observatory` (an id from data/observatories.csv) or both `lat_deg` and `lon_deg`")
+            raise ValueError(
+                "give `observatory` (an id from data/observatories.csv) or both `lat_deg` and `lon_deg`"
+            )
         if self.observatory is not None and (self.lat_deg is not None or self.lon_deg is not None):
             raise ValueError("give `observatory` or `lat_deg`/`lon_deg`, not both")
         return self
@@ -82,9 +104,13 @@ class TooAlert(_Strict):
     ra_deg: float | None = Field(None, ge=0, lt=360)
     dec_deg: float | None = Field(None, ge=-90, le=90)
     tle: TelescopeTle | None = None
-    arrival: datetime | str = Field(description="Alert time (UTC or +offset from the horizon start).")
+    arrival: datetime | str = Field(
+        description="Alert time (UTC or +offset from the horizon start)."
+    )
     duration_s: float = Field(gt=0, description="Observation time needed.")
-    deadline: datetime | str | None = Field(None, description="Latest completion (default: horizon end).")
+    deadline: datetime | str | None = Field(
+        None, description="Latest completion (default: horizon end)."
+    )
 
     @model_validator(mode="after")
     def _pointing(self) -> TooAlert:
@@ -107,7 +133,9 @@ class TelescopeFault(_Strict):
 
     telescope: str
     at: datetime | str = Field(description="Time of the FAULTED heartbeat (UTC or +offset).")
-    duration_s: float | None = Field(None, gt=0, description="Down time (default: rest of the horizon).")
+    duration_s: float | None = Field(
+        None, gt=0, description="Down time (default: rest of the horizon)."
+    )
 
 
 class MinReliability(_Strict):
@@ -121,17 +149,34 @@ class MinReliability(_Strict):
 class TelescopeNetwork(_Strict):
     """Network-wide settings of the telescope planner, simulator and reliability store."""
 
-    sun_altitude_max_deg: float = Field(-12.0, ge=-90, le=0, description="Site is dark when the Sun is below this.")
+    sun_altitude_max_deg: float = Field(
+        -12.0, ge=-90, le=0, description="Site is dark when the Sun is below this."
+    )
     planner: Literal["milp", "dispatcher"] = "milp"
     slot_s: float = Field(60.0, ge=5, le=3600, description="Planner time slot.")
-    ssa_track_s: float = Field(120.0, gt=0, description="Tracking time that completes one SSA track.")
-    deep_sky_session_s: float = Field(1800.0, gt=0, description="Length of one deep-sky session block.")
+    ssa_track_s: float = Field(
+        120.0, gt=0, description="Tracking time that completes one SSA track."
+    )
+    deep_sky_session_s: float = Field(
+        1800.0, gt=0, description="Length of one deep-sky session block."
+    )
     min_reliability: MinReliability = Field(default_factory=MinReliability)
-    reliability_window: int = Field(20, ge=1, description="Outcomes kept per telescope (rolling window).")
-    reliability_prior_weight: float = Field(2.0, ge=0, description="Weight of the configured score, in outcomes.")
-    backup_images: int = Field(3, ge=0, description="Extra images a late re-acquisition takes to cover a gap.")
+    reliability_window: int = Field(
+        20, ge=1, description="Outcomes kept per telescope (rolling window)."
+    )
+    reliability_prior_weight: float = Field(
+        2.0, ge=0, description="Weight of the configured score, in outcomes."
+    )
+    backup_images: int = Field(
+        3, ge=0, description="Extra images a late re-acquisition takes to cover a gap."
+    )
     backup_image_s: float = Field(10.0, gt=0, description="Time per backup image.")
-    state_store: str | None = Field(None, description="Reliability store (JSON); default .rsmodel/<name>.telescopes.json next to the model.")
-    family_tolerance: float = Field(0.2, ge=0, lt=1, description="Relative FoV / pixel-scale tolerance of a family.")
+    state_store: str | None = Field(
+        None,
+        description="Reliability store (JSON); default .rsmodel/<name>.telescopes.json next to the model.",
+    )
+    family_tolerance: float = Field(
+        0.2, ge=0, lt=1, description="Relative FoV / pixel-scale tolerance of a family."
+    )
     time_limit_s: float = Field(30.0, gt=0, description="MILP time limit.")
     faults: list[TelescopeFault] = Field(default_factory=list)

@@ -1,11 +1,15 @@
 """Deep-sky co-addition: frame weights from FWHM and SNR, and a weighted ``coadd``.
 
-Weights are inverse-variance style: a frame normalised to unit source flux has noise variance
-``1 / snr^2``, so its weight is ``snr^2``; seeing spreads a point source over ``fwhm^2`` more
-pixels, so the weight is further scaled by ``(fwhm_median / fwhm)^2``. A frame is rejected
-(weight 0) when its FWHM exceeds ``max_fwhm_factor`` x the median FWHM or its SNR is below
-``min_snr_factor`` x the median SNR — whoever contributed it. A session stacks frames of one
-telescope family only (:func:`session_frames`).
+Weights are inverse-variance style: ``w = snr^2 * (fwhm_median / fwhm)^2`` with ``snr`` the
+frame's peak source SNR (a frame normalised to unit peak has noise variance ``1 / snr^2``) and a
+seeing penalty. A frame is rejected (weight 0) when its FWHM exceeds ``max_fwhm_factor`` x the
+median FWHM or its SNR is below ``min_snr_factor`` x the median SNR — whoever contributed it.
+
+Why a bad frame cannot hurt: adding a frame with weight ``w`` raises the stacked peak SNR for
+every ``0 < w <= w_opt`` (``w_opt`` = peak / noise variance, the SNR-optimal weight). For a
+frame no sharper and no higher in SNR than the median, ``w`` above is at most ``w_opt``
+relative to the median frames, so it is either rejected or helps. A session stacks frames of
+one telescope family only (:func:`session_frames`).
 """
 
 from __future__ import annotations

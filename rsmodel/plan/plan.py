@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import dataclass, field, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -145,7 +145,8 @@ def build_plan(
     """
     ops = operations_frame(operations)
     windows = geometry.windows
-    outcomes = [sync_outcome(s, ops, windows, scenario) for s in scenario.syncs]
+    explained = Outcomes(scenario, ops, windows)
+    outcomes = [explained.outcome(s) for s in scenario.syncs]
     return Plan(
         model=_model_section(scenario),
         horizon={"start": iso(scenario.start), "end": iso(scenario.end), "step_s": scenario.step_s},
@@ -197,7 +198,7 @@ def operations_frame(operations: pd.DataFrame | Iterable[Mapping[str, Any]]) -> 
 
 def _as_mapping(row: Any) -> Mapping[str, Any]:
     """An operation given as a mapping or as a dataclass (``rsmodel.optimize.Operation``)."""
-    return asdict(row) if is_dataclass(row) and not isinstance(row, type) else row
+    return {c: getattr(row, c) for c in OPERATION_COLUMNS} if is_dataclass(row) else row
 
 
 def _model_section(scenario: Scenario) -> dict[str, Any]:
@@ -229,60 +230,25 @@ def _station_entry(station: Any) -> dict[str, Any]:
 
 
 def _records(frame: pd.DataFrame | None, columns: Sequence[str]) -> list[dict[str, Any]]:
-    """JSON-ready rows: timestamps as ISO UTC strings, numpy scalars as Python numbers."""
+    """JSON-ready rows: timestamps as ISO UTC strings (as :func:`iso`), numbers as Python's."""
     if frame is None or len(frame) == 0:
         return []
-    return [
-        {c: _json_value(row[c]) for c in columns if c in row} for row in frame.to_dict("records")
-    ]
+    frame = frame[[c for c in columns if c in frame]].copy()
+    for col in frame.columns:
+        if isinstance(frame[col].dtype, pd.DatetimeTZDtype):
+            frame[col] = _iso_column(frame[col])
+    return frame.to_dict("records")
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, pd.Timestamp | datetime):
-        return iso(value.to_pydatetime(warn=False) if isinstance(value, pd.Timestamp) else value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    return value
+def _iso_column(times: pd.Series) -> pd.Series:
+    """Vectorised :func:`rsmodel.timeutil.iso`: whole seconds, or milliseconds when not zero."""
+    times = times.dt.tz_convert("UTC").dt.floor("us")
+    ms = times.dt.microsecond // 1000
+    text = times.dt.strftime("%Y-%m-%dT%H:%M:%S")
+    return text.where(ms == 0, text + "." + ms.astype(str).str.zfill(3)) + "Z"
 
 
 # --------------------------------------------------------------------------- outcomes
-def sync_outcome(
-    sync: SyncRequest, ops: pd.DataFrame, windows: pd.DataFrame, scenario: Scenario
-) -> dict[str, Any]:
-    """Status, delivered bytes, completion time and reason of one sync."""
-    mine = ops[ops["sync_id"] == sync.id].sort_values("end", kind="stable")
-    delivered = float(mine["bytes"].sum())
-    status = _status(delivered, sync.data_size_bytes)
-    completed_at = None
-    if status == "complete":
-        cumulative = mine["bytes"].cumsum().to_numpy()
-        done = int(np.searchsorted(cumulative, sync.data_size_bytes - BYTES_TOLERANCE))
-        completed_at = mine["end"].iloc[min(done, len(mine) - 1)].to_pydatetime(warn=False)
-    return {
-        "id": sync.id,
-        "node": sync.node,
-        "priority": sync.priority,
-        "data_type": sync.data_type,
-        "data_size_bytes": sync.data_size_bytes,
-        "release": iso(sync.release),
-        "deadline": None if sync.deadline is None else iso(sync.deadline),
-        "status": status,
-        "delivered_bytes": delivered,
-        "completed_at": None if completed_at is None else iso(completed_at),
-        "reason": explain(sync, status, completed_at, ops, windows, scenario),
-    }
-
-
-def _status(delivered: float, size: float) -> str:
-    if delivered >= size - BYTES_TOLERANCE:
-        return "complete"
-    return "partial" if delivered > BYTES_TOLERANCE else "unmet"
-
-
 @dataclass(frozen=True)
 class Contacts:
     """A node's usable link time: window intervals after the station's setup, with rates."""
@@ -290,7 +256,7 @@ class Contacts:
     start_s: np.ndarray  # seconds since the horizon start
     end_s: np.ndarray
     bytes_per_s: np.ndarray
-    station: np.ndarray
+    station: np.ndarray  # station index
 
     def capacity_bytes(self, t0_s: float, t1_s: float) -> float:
         """Most bytes the node can send in [t0, t1]: one station at a time, the fastest visible."""
@@ -311,58 +277,157 @@ class Contacts:
         return float(np.maximum(self.start_s[reachable], t_s).min()) if reachable.any() else None
 
 
-def node_contacts(windows: pd.DataFrame, scenario: Scenario, node: str) -> Contacts:
-    """The node's windows as usable intervals (the station's setup_s removed at each start)."""
-    mine = windows[windows["node"] == node]
-    setup = np.array([scenario.station(s).setup_s for s in mine["station"]], dtype=float)
-    start = _seconds(mine["start"], scenario.start) + setup
-    end = _seconds(mine["end"], scenario.start)
-    return Contacts(
-        start, end, mine["bandwidth_bps"].to_numpy(float) / 8.0, mine["station"].to_numpy()
-    )
+class Outcomes:
+    """Outcomes of the syncs of one plan: operations and windows indexed once (seconds since
+    the horizon start)."""
 
+    def __init__(self, scenario: Scenario, ops: pd.DataFrame, windows: pd.DataFrame) -> None:
+        self.scenario = scenario
+        self.ops = ops
+        self.op_start_s = _seconds(ops["start"], scenario.start)
+        self.op_end_s = _seconds(ops["end"], scenario.start)
+        rank = {s.id: s.rank for s in scenario.syncs}
+        self.op_rank = np.array([rank[s] for s in ops["sync_id"]], dtype=int)
+        self.op_rows = ops.groupby("sync_id").indices
+        self.station_index = {s.name: i for i, s in enumerate(scenario.stations)}
+        self.op_sync = ops["sync_id"].to_numpy(str)
+        self.op_node = ops["node"].to_numpy(str)
+        self.op_station = ops["station"].map(self.station_index).to_numpy(int)
+        self.op_bytes = ops["bytes"].to_numpy(float)
+        self.contacts = _contacts_by_node(windows, scenario, self.station_index)
+        self.no_contacts = Contacts(*(np.empty(0) for _ in range(3)), np.empty(0, dtype=int))
 
-def _seconds(times: pd.Series, origin: datetime) -> np.ndarray:
-    return ((pd.to_datetime(times, utc=True) - pd.Timestamp(origin)).dt.total_seconds()).to_numpy(
-        float
-    )
-
-
-def explain(
-    sync: SyncRequest,
-    status: str,
-    completed_at: datetime | None,
-    ops: pd.DataFrame,
-    windows: pd.DataFrame,
-    scenario: Scenario,
-) -> str | None:
-    """Why a sync is not complete on time, from the windows and the other syncs' operations.
-
-    None when it completes by its deadline (or has none).
-    """
-    contacts = node_contacts(windows, scenario, sync.node)
-    release_s = (sync.release - scenario.start).total_seconds()
-    parts: list[str] = []
-    if status != "complete":
-        end_s = scenario.duration_s
-        parts.append(
-            _physical_limit(sync, contacts, release_s, end_s, deadline=False)
-            or _contention(sync, contacts, ops, scenario, release_s, end_s)
-        )
-    if sync.deadline is not None and (completed_at is None or completed_at > sync.deadline):
-        deadline_s = (sync.deadline - scenario.start).total_seconds()
-        if completed_at is not None:
-            parts.append(
-                f"delivered after deadline by {_minutes((completed_at - sync.deadline).total_seconds())}"
+    def outcome(self, sync: SyncRequest) -> dict[str, Any]:
+        """Status, delivered bytes, completion time and reason of one sync."""
+        rows = self.op_rows.get(sync.id, np.empty(0, dtype=int))
+        rows = rows[np.argsort(self.op_end_s[rows], kind="stable")]
+        cumulative = np.cumsum(self.op_bytes[rows])
+        delivered = float(cumulative[-1]) if len(rows) else 0.0
+        status = _status(delivered, sync.data_size_bytes)
+        completed_at = None
+        if status == "complete":
+            done = min(
+                int(np.searchsorted(cumulative, sync.data_size_bytes - BYTES_TOLERANCE)),
+                len(rows) - 1,
             )
-        limit = _physical_limit(
-            sync, contacts, release_s, min(deadline_s, scenario.duration_s), deadline=True
-        )
+            completed_at = self.ops["end"].iloc[rows[done]].to_pydatetime(warn=False)
+        return {
+            "id": sync.id,
+            "node": sync.node,
+            "priority": sync.priority,
+            "data_type": sync.data_type,
+            "data_size_bytes": sync.data_size_bytes,
+            "release": iso(sync.release),
+            "deadline": None if sync.deadline is None else iso(sync.deadline),
+            "status": status,
+            "delivered_bytes": delivered,
+            "completed_at": None if completed_at is None else iso(completed_at),
+            "reason": self.explain(sync, status, completed_at),
+        }
+
+    def explain(self, sync: SyncRequest, status: str, completed_at: datetime | None) -> str | None:
+        """Why a sync is not complete on time, from the windows and the other syncs' operations.
+
+        None when it completes by its deadline (or has none).
+        """
+        contacts = self.contacts.get(sync.node, self.no_contacts)
+        release_s = (sync.release - self.scenario.start).total_seconds()
+        end_s = self.scenario.duration_s
+        parts: list[str] = []
+        if status != "complete":
+            parts.append(
+                _physical_limit(sync, contacts, release_s, end_s, deadline=False)
+                or self.contention(sync, contacts, release_s, end_s)
+            )
+        if sync.deadline is None or (completed_at is not None and completed_at <= sync.deadline):
+            return "; ".join(parts) or None
+        deadline_s = (sync.deadline - self.scenario.start).total_seconds()
+        if completed_at is not None:
+            late_s = (completed_at - sync.deadline).total_seconds()
+            parts.append(f"delivered after deadline by {_minutes(late_s)}")
+        limit = _physical_limit(sync, contacts, release_s, min(deadline_s, end_s), deadline=True)
         if limit is not None and limit not in parts:
             parts.append(limit)
         elif limit is None and completed_at is not None:
-            parts.append(_contention(sync, contacts, ops, scenario, release_s, deadline_s))
-    return "; ".join(parts) or None
+            parts.append(self.contention(sync, contacts, release_s, deadline_s))
+        return "; ".join(parts)
+
+    def contention(self, sync: SyncRequest, contacts: Contacts, t0_s: float, t1_s: float) -> str:
+        """Which other syncs used the link time this sync could have used in [t0, t1]."""
+        reachable = contacts.capacity_bytes(t0_s, t1_s)
+        used = self.competing_bytes(sync, contacts, t0_s, t1_s)
+        higher, equal, lower = used[: sync.rank].sum(), used[sync.rank], used[sync.rank + 1 :].sum()
+        of = f"{_bytes(higher + equal + lower)} of {_bytes(reachable)} reachable"
+        if higher > 0 and higher >= equal:
+            return f"capacity taken by higher-priority syncs ({of})"
+        if equal > 0:
+            return f"capacity shared with equal-priority syncs ({of})"
+        if lower > 0:
+            return f"capacity used by lower-priority syncs ({of})"
+        return (
+            f"left unscheduled by the optimiser although {_bytes(reachable)} of capacity was free"
+        )
+
+    def stations_seen(self, contacts: Contacts) -> np.ndarray:
+        """Mask over station indices: stations the node has a window with."""
+        seen = np.zeros(len(self.station_index), dtype=bool)
+        seen[contacts.station] = True
+        return seen
+
+    def competing_bytes(
+        self, sync: SyncRequest, contacts: Contacts, t0_s: float, t1_s: float
+    ) -> np.ndarray:
+        """Bytes of other syncs sent in this sync's usable link time, by priority rank (0-3).
+
+        Counts transfers from the same node and transfers of other nodes through a station this
+        node could see at that moment (pro rata to the time overlap).
+        """
+        same_node = self.op_node == sync.node
+        rows = np.flatnonzero(
+            (self.op_sync != sync.id)
+            & (same_node | self.stations_seen(contacts)[self.op_station])
+            & (self.op_end_s > t0_s)
+            & (self.op_start_s < t1_s)
+        )
+        lo = np.maximum(self.op_start_s[rows], t0_s)[:, None]
+        hi = np.minimum(self.op_end_s[rows], t1_s)[:, None]
+        overlap = np.minimum(contacts.end_s[None, :], hi) - np.maximum(
+            contacts.start_s[None, :], lo
+        )
+        usable = same_node[rows, None] | (self.op_station[rows, None] == contacts.station[None, :])
+        seen_s = np.minimum(
+            np.where(usable, np.clip(overlap, 0, None), 0).sum(axis=1), hi[:, 0] - lo[:, 0]
+        )
+        length_s = np.maximum(self.op_end_s[rows] - self.op_start_s[rows], 1e-9)
+        shares = seen_s / length_s * self.op_bytes[rows]
+        return np.bincount(self.op_rank[rows], weights=shares, minlength=len(PRIORITIES))
+
+
+def _contacts_by_node(
+    windows: pd.DataFrame, scenario: Scenario, station_index: dict[str, int]
+) -> dict[str, Contacts]:
+    """Each node's windows as usable intervals (the station's setup_s removed at each start)."""
+    setup_s = windows["station"].map({s.name: s.setup_s for s in scenario.stations}).to_numpy(float)
+    start_s = _seconds(windows["start"], scenario.start) + setup_s
+    end_s = _seconds(windows["end"], scenario.start)
+    rate = windows["bandwidth_bps"].to_numpy(float) / 8.0
+    station = windows["station"].map(station_index).to_numpy(int)
+    return {
+        node: Contacts(start_s[rows], end_s[rows], rate[rows], station[rows])
+        for node, rows in windows.groupby("node").indices.items()
+    }
+
+
+def _seconds(times: pd.Series, origin: datetime) -> np.ndarray:
+    return (
+        (pd.to_datetime(times, utc=True) - pd.Timestamp(origin)).dt.total_seconds().to_numpy(float)
+    )
+
+
+def _status(delivered: float, size: float) -> str:
+    if delivered >= size - BYTES_TOLERANCE:
+        return "complete"
+    return "partial" if delivered > BYTES_TOLERANCE else "unmet"
 
 
 def _physical_limit(
@@ -374,7 +439,10 @@ def _physical_limit(
         return "no contact window after release"
     if first >= cutoff_s:
         if deadline:
-            return f"deadline before the first reachable pass (first pass {_minutes(first - cutoff_s)} after the deadline)"
+            late = _minutes(first - cutoff_s)
+            return (
+                f"deadline before the first reachable pass (first pass {late} after the deadline)"
+            )
         return "no contact window after release before the horizon end"
     capacity = contacts.capacity_bytes(release_s, cutoff_s)
     if capacity < sync.data_size_bytes - BYTES_TOLERANCE:
@@ -382,70 +450,6 @@ def _physical_limit(
         span = "between release and deadline" if deadline else "after release"
         return f"{what}: {_bytes(capacity)} of capacity {span} vs {_bytes(sync.data_size_bytes)} requested"
     return None
-
-
-def _contention(
-    sync: SyncRequest,
-    contacts: Contacts,
-    ops: pd.DataFrame,
-    scenario: Scenario,
-    t0_s: float,
-    t1_s: float,
-) -> str:
-    """Which other syncs used the link time this sync could have used in [t0, t1]."""
-    reachable = contacts.capacity_bytes(t0_s, t1_s)
-    used = _competing_bytes(sync, contacts, ops, scenario, t0_s, t1_s)
-    higher = sum(b for rank, b in used.items() if rank < sync.rank)
-    equal = used.get(sync.rank, 0.0)
-    lower = sum(b for rank, b in used.items() if rank > sync.rank)
-    of = f"{_bytes(higher + equal + lower)} of {_bytes(reachable)} reachable"
-    if higher > 0 and higher >= equal:
-        return f"capacity taken by higher-priority syncs ({of})"
-    if equal > 0:
-        return f"capacity shared with equal-priority syncs ({of})"
-    if lower > 0:
-        return f"capacity used by lower-priority syncs ({of})"
-    return f"left unscheduled by the optimiser although {_bytes(reachable)} of capacity was free"
-
-
-def _competing_bytes(
-    sync: SyncRequest,
-    contacts: Contacts,
-    ops: pd.DataFrame,
-    scenario: Scenario,
-    t0_s: float,
-    t1_s: float,
-) -> dict[int, float]:
-    """Bytes of other syncs sent in this sync's usable link time, by priority rank.
-
-    Counts transfers from the same node and transfers of other nodes through a station this
-    node could see at that moment (pro rata to the time overlap).
-    """
-    others = ops[ops["sync_id"] != sync.id]
-    if others.empty:
-        return {}
-    ranks = {s.id: s.rank for s in scenario.syncs}
-    start, end = _seconds(others["start"], scenario.start), _seconds(others["end"], scenario.start)
-    same_node = (others["node"] == sync.node).to_numpy()
-    out: dict[int, float] = {}
-    for i, (sid, station, nbytes) in enumerate(
-        others[["sync_id", "station", "bytes"]].itertuples(index=False)
-    ):
-        lo, hi = np.maximum(start[i], t0_s), np.minimum(end[i], t1_s)
-        if hi <= lo:
-            continue
-        here = (
-            np.ones_like(contacts.start_s, dtype=bool)
-            if same_node[i]
-            else contacts.station == station
-        )
-        overlap = np.clip(
-            np.minimum(contacts.end_s[here], hi) - np.maximum(contacts.start_s[here], lo), 0, None
-        )
-        share = min(float(overlap.sum()), hi - lo) / max(end[i] - start[i], 1e-9)
-        if share > 0:
-            out[ranks[sid]] = out.get(ranks[sid], 0.0) + share * float(nbytes)
-    return out
 
 
 def _bytes(n: float) -> str:

@@ -10,6 +10,7 @@ attribution itself (``KilledWorker``).
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -31,6 +32,17 @@ def _exit_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()
+
+
+def _probe(address: str) -> None:
+    """Fail fast (OSError) when nothing listens at a ``tcp://HOST:PORT`` address."""
+    scheme, _, rest = address.partition("://")
+    if scheme != "tcp" or not rest:
+        raise ValueError("expected tcp://HOST:PORT")
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError("expected tcp://HOST:PORT")
+    socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
 
 
 class LocalEngine:
@@ -55,7 +67,11 @@ class LocalEngine:
 
     def submit(self, fn: Callable[..., Any], *args: Any, isolated: bool = False) -> cf.Future:
         pool = self._isolated if isolated else self._pool
-        future = pool.submit(fn, *args)
+        try:
+            future = pool.submit(fn, *args)
+        except BrokenProcessPool:  # broke before its failed futures were seen: replace it now
+            self._replace(pool)
+            return self.submit(fn, *args, isolated=isolated)
         future.pool = pool  # type: ignore[attr-defined]
         return future
 
@@ -70,7 +86,9 @@ class LocalEngine:
 
     def recover(self, future: cf.Future) -> None:
         """Replace the pool ``future`` ran in if it is broken (once per breakage)."""
-        pool = future.pool  # type: ignore[attr-defined]
+        self._replace(future.pool)  # type: ignore[attr-defined]
+
+    def _replace(self, pool: cf.ProcessPoolExecutor) -> None:
         if pool is self._pool:
             pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool(self.workers)
@@ -98,11 +116,12 @@ class DaskEngine:
         from distributed import Client
 
         try:
+            _probe(address)
             client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s")
         except (OSError, TimeoutError, ValueError) as exc:
             raise ModelError(
-                f"cannot reach a Dask scheduler at {address!r} within {CONNECT_TIMEOUT_S} s ({exc}); "
-                "expected the address of a running `dask scheduler`, e.g. tcp://127.0.0.1:8786",
+                f"cannot reach a Dask scheduler at {address!r} ({exc}); expected the address of a "
+                "running `dask scheduler`, e.g. tcp://127.0.0.1:8786",
                 file="--cluster",
             ) from None
         return cls(client)

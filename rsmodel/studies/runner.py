@@ -96,12 +96,12 @@ def run_study(
     try:
         driver = Driver(plan, out, engine, model, base_dir, retry_failed)
         driver.run()
+        summary = driver.summary(perf_counter() - t0)
     finally:
         if own_engine:
             engine.close()
     records = driver.records
     dataset = build_dataset(plan, records)
-    summary = driver.summary(perf_counter() - t0)
     meta = study_meta(plan, records, summary, model)
     write_netcdf(out / "study.nc", dataset)
     summary["report_error"] = _write_report(out, dataset, meta)

@@ -159,17 +159,20 @@ def render_study(results: xr.Dataset, meta: dict[str, Any]) -> str:
     ``meta`` may hold ``name``, ``description``, ``rsmodel_version``, ``generated_at`` and
     ``model`` ({name, file, text}) of the base model.
     """
+    kpis, constant = study_view.charted_kpis(results, meta)
     n_dims = len(results.dims)
-    charts = study_view.kpi_line_charts(results) if n_dims == 1 else []
-    heatmaps, averaged = study_view.kpi_heatmaps(results) if n_dims >= 2 else ([], [])
+    charts = study_view.kpi_line_charts(results, kpis) if n_dims == 1 else []
+    heatmaps, averaged = study_view.kpi_heatmaps(results, kpis) if n_dims >= 2 else ([], [])
     ctx = {
         "kind": "study",
         "header": _header(meta, "study"),
         "description": str(meta.get("description") or ""),
-        "cards": study_view.study_cards(results),
+        "cards": study_view.study_cards(results, meta, kpis),
+        "failed": study_view.failed_variants(meta),
         "charts": charts,
         "heatmaps": heatmaps,
         "averaged": averaged,
+        "constant": constant,
         "results_table": study_view.results_table(results),
         "model": meta.get("model") or {},
     }

@@ -1,4 +1,8 @@
-"""View model of a study: KPIs (data variables) over varied parameters (dimensions)."""
+"""View model of a study: KPIs (data variables) over the varied parameters (dimensions).
+
+``meta["kpis"][name]["better"]`` ("max" / "min" / "") picks the KPIs that are charted and
+which variant is best; without it every numeric KPI is charted.
+"""
 
 from __future__ import annotations
 
@@ -17,57 +21,83 @@ from rsmodel.report.svg import (
 )
 from rsmodel.report.tables import Card, Cell, Row, Table, fmt_value
 
+RUN_METADATA_SUFFIXES = ("_s", "_share")  # timings: listed in the table, not charted
+
 
 def _label(value: Any) -> str:
     if isinstance(value, np.datetime64):
-        return str(np.datetime_as_string(value, unit="m")) + "Z"
+        return "–" if np.isnat(value) else str(np.datetime_as_string(value, unit="m")) + "Z"
     if isinstance(value, float | np.floating):
-        return fmt_number(float(value))
+        return fmt_number(float(value)) if np.isfinite(value) else "–"
     return fmt_value(value.item() if isinstance(value, np.generic) else value)
 
 
-def numeric_kpis(results: xr.Dataset) -> list[str]:
-    """Data variables that are numbers and span every study dimension's subset."""
-    return [
-        str(k)
-        for k, v in results.data_vars.items()
-        if np.issubdtype(v.dtype, np.number) and v.ndim >= 1
-    ]
+def _is_numeric(var: xr.DataArray) -> bool:
+    return bool(np.issubdtype(var.dtype, np.number)) and var.dtype != np.bool_
+
+
+def charted_kpis(results: xr.Dataset, meta: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(KPIs to chart, KPIs constant or empty across the variants).
+
+    Charted: numeric KPIs with a direction (better = max|min), not run timings, that vary.
+    """
+    info = meta.get("kpis") or {}
+    names = [str(k) for k, v in results.data_vars.items() if _is_numeric(v)]
+    if info:
+        names = [n for n in names if (info.get(n) or {}).get("better") in ("max", "min")]
+    names = [n for n in names if not n.endswith(RUN_METADATA_SUFFIXES)]
+    varying, constant = [], []
+    for name in names:
+        values = results[name].values
+        finite = values[np.isfinite(values)]
+        (varying if finite.size and finite.min() != finite.max() else constant).append(name)
+    return varying, constant
 
 
 def _units(var: xr.DataArray) -> str:
     units = var.attrs.get("units")
-    return f" [{units}]" if units else ""
+    return f" [{units}]" if units and units != "1" else ""
 
 
 def results_table(results: xr.Dataset) -> Table:
-    """One row per parameter combination: parameter values then every KPI."""
-    frame = results.to_dataframe().reset_index()
+    """One row per variant: parameter values, other coordinates, then every variable."""
     dims = [str(d) for d in results.dims]
-    columns = [(c, bool(np.issubdtype(frame[c].dtype, np.number))) for c in map(str, frame.columns)]
+    extra = [str(c) for c in results.coords if str(c) not in dims]
+    variables = [str(v) for v in results.data_vars]
+    names = dims + extra + variables
+    arrays = {}
+    for name in names:
+        var = results[name]
+        arrays[name] = var.broadcast_like(results[variables[0]]) if variables else var
+        arrays[name] = arrays[name].transpose(*dims).values if variables else var.values
+    columns = [(n, _is_numeric(results[n])) for n in names]
+    shape = tuple(results.sizes[d] for d in dims)
     rows = []
-    for record in frame.itertuples(index=False):
+    for index in np.ndindex(*shape):
         cells = []
-        for (name, numeric), value in zip(columns, record, strict=True):
-            sort = float(value) if numeric and np.isfinite(value) else None
-            cells.append(Cell(_label(value), sort, "param" if name in dims else ""))
+        for name, numeric in columns:
+            value = arrays[name][index]
+            ok = numeric and np.isfinite(value)
+            cells.append(
+                Cell(_label(value), float(value) if ok else None, "param" if name in dims else "")
+            )
         rows.append(Row(cells))
-    return Table("t-study", columns, rows, page_size=50)
+    filters = [d for d in dims if results.sizes[d] <= 50]
+    return Table("t-study", columns, rows, filters=filters, page_size=50)
 
 
-def kpi_line_charts(results: xr.Dataset) -> list[tuple[str, LineChart]]:
+def kpi_line_charts(results: xr.Dataset, kpis: list[str]) -> list[tuple[str, LineChart]]:
     """KPI vs the single varied parameter (numeric or categorical x), one chart per KPI."""
     dim = str(next(iter(results.dims)))
     coord = results[dim].values
-    numeric_x = np.issubdtype(coord.dtype, np.number)
+    numeric_x = _is_numeric(results[dim])
     categories = None if numeric_x else [_label(v) for v in coord]
     xs = [float(v) for v in coord] if numeric_x else list(range(len(coord)))
     charts = []
-    for kpi in numeric_kpis(results):
+    for kpi in kpis:
         ys = [float(v) for v in results[kpi].values]
-        series = [Series(kpi, xs, ys, "s0", markers=True)]
         chart = build_line_chart(
-            series,
+            [Series(kpi, xs, ys, "s0", markers=True)],
             y_label=kpi + _units(results[kpi]),
             x_label=dim + _units(results[dim]),
             x_categories=categories,
@@ -78,16 +108,17 @@ def kpi_line_charts(results: xr.Dataset) -> list[tuple[str, LineChart]]:
     return charts
 
 
-def kpi_heatmaps(results: xr.Dataset) -> tuple[list[tuple[str, Heatmap]], list[str]]:
+def kpi_heatmaps(
+    results: xr.Dataset, kpis: list[str]
+) -> tuple[list[tuple[str, Heatmap]], list[str]]:
     """KPI over the first two parameters (mean over any further ones, which are returned)."""
     dims = [str(d) for d in results.dims]
     x_dim, y_dim, rest = dims[0], dims[1], dims[2:]
     maps = []
-    for kpi in numeric_kpis(results):
+    for kpi in kpis:
         grid = results[kpi].mean(rest) if rest else results[kpi]
-        grid = grid.transpose(y_dim, x_dim)
         heat = build_heatmap(
-            grid.values.tolist(),
+            grid.transpose(y_dim, x_dim).values.tolist(),
             [_label(v) for v in results[x_dim].values],
             [_label(v) for v in results[y_dim].values],
             x_label=x_dim,
@@ -98,22 +129,50 @@ def kpi_heatmaps(results: xr.Dataset) -> tuple[list[tuple[str, Heatmap]], list[s
     return maps, rest
 
 
-def study_cards(results: xr.Dataset) -> list[Card]:
-    """Variant count, each varied parameter's range, and each KPI's range."""
+def _best(results: xr.Dataset, kpi: str, better: str) -> Card | None:
+    values = results[kpi].values
+    if not np.isfinite(values).any():
+        return None
+    flat = np.nanargmax(values) if better == "max" else np.nanargmin(values)
+    index = np.unravel_index(flat, values.shape)
+    where = ", ".join(
+        f"{dim}={_label(results[dim].values[i])}"
+        for dim, i in zip(results[kpi].dims, index, strict=True)
+    )
+    return Card(f"best {kpi} ({better})", _label(values[index]), where)
+
+
+def study_cards(results: xr.Dataset, meta: dict[str, Any], kpis: list[str]) -> list[Card]:
+    """Variant counts by status, each parameter's range, and the best variant of each KPI."""
     n = int(np.prod([results.sizes[d] for d in results.dims])) if results.dims else 1
     cards = [Card("variants", str(n))]
+    if "status" in results:
+        statuses, counts = np.unique(results["status"].values.astype(str), return_counts=True)
+        for status, count in zip(statuses, counts, strict=True):
+            tone = "ok" if status == "ok" else "bad"
+            cards.append(Card(f"variants {status}", str(int(count)), tone=tone))
     for dim in results.dims:
         values = results[dim].values
         cards.append(
             Card(
-                f"parameter: {dim}",
+                f"parameter {dim}",
                 f"{_label(values[0])} … {_label(values[-1])}",
                 f"{len(values)} values",
             )
         )
-    for kpi in numeric_kpis(results):
-        values = results[kpi].values
-        if np.isfinite(values).any():
-            detail = f"min {fmt_number(float(np.nanmin(values)))}, max {fmt_number(float(np.nanmax(values)))}"
-            cards.append(Card(kpi, fmt_number(float(np.nanmean(values))), f"mean; {detail}"))
+    info = meta.get("kpis") or {}
+    for kpi in kpis:
+        better = (info.get(kpi) or {}).get("better")
+        card = _best(results, kpi, better) if better in ("max", "min") else None
+        if card is not None:
+            cards.append(card)
     return cards
+
+
+def failed_variants(meta: dict[str, Any]) -> list[str]:
+    """'id (status): error' for variants that did not finish ok."""
+    return [
+        f"{v.get('id')} ({v.get('status')}): {v.get('error') or 'no error message'}"
+        for v in meta.get("variants", [])
+        if isinstance(v, dict) and v.get("status") not in ("ok", None)
+    ]

@@ -424,7 +424,8 @@ def build_heatmap(
             )
     xticks = [Tick(px(left + (i + 0.5) * cell_w), str(c)) for i, c in enumerate(x_categories)]
     yticks = [Tick(px(top + (i + 0.5) * cell_h), str(c)) for i, c in enumerate(y_categories)]
-    legend = [(ramp_colour(f), fmt_number(lo + f * (hi - lo))) for f in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    fracs = (0.0, 0.25, 0.5, 0.75, 1.0) if hi > lo else (0.5,)
+    legend = [(ramp_colour(f), fmt_number(lo + f * (hi - lo))) for f in fracs]
     return Heatmap(
         width=px(left + len(x_categories) * cell_w + 10),
         height=px(top + len(y_categories) * cell_h + bottom),

@@ -235,16 +235,23 @@ def rerender(out_dir: str | Path) -> list[Path]:
         raise RsmodelError(f"{out}: not a directory (expected an output directory of rsmodel)")
     plan = _json_file(out / "plan.json")
     events = read_events(out / "events.jsonl") if (out / "events.jsonl").exists() else None
-    kind = report_kind(out / "report.html")
-    if kind is None:
-        kind = _kind_from_files(out, plan is not None, events is not None)
-    needs = {"study": out / "study.nc", "plan": out / "plan.json", "plan+events": out / "plan.json"}
-    missing = [p.name for p in [needs.get(kind)] if p is not None and not p.exists()]
-    if kind in ("events", "plan+events") and events is None:
+    if plan is None and events is None and not (out / "study.nc").exists():
+        raise RsmodelError(f"{out}: no plan.json, events.jsonl or study.nc to render a report from")
+    kind = report_kind(out / "report.html") or _kind_from_files(
+        out, plan is not None, events is not None
+    )
+    needed = {
+        "study": "study.nc",
+        "plan": "plan.json",
+        "plan+events": "plan.json",
+        "events": "events.jsonl",
+    }
+    missing = [needed[kind]] if not (out / needed[kind]).exists() else []
+    if kind == "plan+events" and events is None:
         missing.append("events.jsonl")
     if missing:
         raise RsmodelError(
-            f"{out}: cannot re-render the {kind} report: {', '.join(missing)} not found"
+            f"{out}: cannot re-render its {kind} report: {' and '.join(missing)} not found"
         )
     if kind == "study":
         html = render_study(_load_dataset(out / "study.nc"), _json_file(out / "study.json") or {})

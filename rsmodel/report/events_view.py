@@ -95,4 +95,5 @@ def event_gantt(events: list[dict[str, Any]], plan: dict[str, Any] | None) -> Ga
         rows.setdefault(key, GanttRow(key)).bars.append(
             Bar(t, t + timedelta(seconds=mark), cls, title)
         )
-    return build_gantt(list(rows.values()), start, end, [("ev", "event")], row_height_px=14.0)
+    legend = [("ev", "event"), ("ev bad", "failure / fault")]
+    return build_gantt(list(rows.values()), start, end, legend, row_height_px=14.0)

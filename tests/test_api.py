@@ -320,3 +320,43 @@ def test_apply_rejects_a_plan_older_than_the_queue() -> None:
     scheduler.schedule_sync(node="orbital-2", data_size=1e6)
     with pytest.raises(ModelError, match=r"the queue changed since this plan was made"):
         scheduler.apply(plan)
+
+
+def test_tle_file_binds_node_names_to_their_element_sets() -> None:
+    from rsmodel import GroundStation, SyncScheduler
+
+    scheduler = SyncScheduler(
+        ground_stations=[GroundStation("svalbard", lat=78.2, lon=15.6, bandwidth=1e9)],
+        orbital_nodes=["NOAA 20 (JPSS-1)"],
+        tle_file=DATA / "leo_snapshot.tle",
+        start="2026-05-30T00:00:00Z",
+    )
+    windows = scheduler.get_windows(hours=6)
+    assert windows and {w.orbital_node for w in windows} == {"NOAA 20 (JPSS-1)"}
+    with pytest.raises(
+        ModelError,
+        match=r"^SyncScheduler: nodes\[0\]\.tle\.satellite: no element set for 'orbital-1' in .*leo_snapshot.tle",
+    ):
+        SyncScheduler(
+            ground_stations=[GroundStation("svalbard", lat=78.2, lon=15.6, bandwidth=1e9)],
+            orbital_nodes=["orbital-1"],
+            tle_file=DATA / "leo_snapshot.tle",
+        )
+
+
+def test_objective_weights_reach_the_model_and_omitted_names_weigh_zero() -> None:
+    scheduler = seed_setup()
+    scheduler.schedule_sync(node="orbital-1", data_size=1e6)
+    plan = scheduler.optimize(horizon_hours=6, objectives={"maximize_throughput": 1.0})
+    weights = plan.result.scenario.model.objectives
+    assert (weights.minimize_latency, weights.maximize_throughput, weights.balance_load) == (
+        0,
+        1,
+        0,
+    )
+    default = scheduler.optimize(horizon_hours=6).result.scenario.model.objectives
+    assert (default.minimize_latency, default.maximize_throughput, default.balance_load) == (
+        0.5,
+        0.3,
+        0.2,
+    )

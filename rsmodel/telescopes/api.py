@@ -44,7 +44,7 @@ def choose_blocks(inst: Instance, planner: str, time_limit_s: float) -> tuple[li
         }
     if not inst.blocks:
         return [], {"method": "milp", "status": "empty", "solve_s": 0.0}
-    return solve_milp(inst, time_limit_s=time_limit_s)
+    return solve_milp(inst, time_limit_s=time_limit_s, start=dispatch(inst))
 
 
 def plan_network(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
+import numpy as np
 import pyomo.environ as pyo
 from pyomo.contrib.appsi.solvers import Highs
 
@@ -35,6 +36,44 @@ def class_weights(inst: Instance) -> dict[str, float]:
     return {"too": w_too, "ssa": w_ssa, "deep_sky": 1.0}
 
 
+def overlap_cliques(inst: Instance) -> list[list[int]]:
+    """Sets of blocks that overlap on one telescope: those covering each block's first slot.
+
+    Any set of pairwise-overlapping intervals shares the start of one of them, so one row per
+    distinct start slot (with >= 2 blocks) states "one block at a time" exactly, as cliques.
+    """
+    by_tel: dict[int, list[int]] = defaultdict(list)
+    for i, b in enumerate(inst.blocks):
+        by_tel[b.telescope].append(i)
+    out = []
+    for ids in by_tel.values():
+        idx = np.array(ids)
+        first = np.array([inst.blocks[i].first for i in ids])
+        last = np.array([inst.blocks[i].last for i in ids])
+        for s in np.unique(first):
+            members = idx[(first <= s) & (s < last)]
+            if len(members) > 1:
+                out.append(members.tolist())
+    return out
+
+
+def objective_value(inst: Instance, chosen: list[int]) -> float:
+    """The MILP objective of any plan (chosen blocks), e.g. the dispatcher's, for comparison."""
+    weights = class_weights(inst)
+    value = -BLOCK_COST * len(chosen)
+    credit: dict[int, float] = defaultdict(float)
+    for i in chosen:
+        b = inst.blocks[i]
+        task = inst.tasks[b.task]
+        if task.cls == "deep_sky":
+            credit[b.task] += inst.reliability[b.telescope] * b.frames
+        else:
+            value += weights[task.cls] * inst.reliability[b.telescope]
+    return float(
+        value + sum(min(c, inst.tasks[t].frames) / inst.tasks[t].frames for t, c in credit.items())
+    )
+
+
 def build_model(inst: Instance) -> pyo.ConcreteModel:
     """The Pyomo model of an instance (sparse sets only)."""
     blocks, tasks = inst.blocks, inst.tasks
@@ -43,16 +82,15 @@ def build_model(inst: Instance) -> pyo.ConcreteModel:
     m.B = pyo.Set(initialize=range(len(blocks)))
     m.z = pyo.Var(m.B, domain=pyo.Binary)
     by_task: dict[int, list[int]] = defaultdict(list)
-    cover: dict[tuple[int, int], list[int]] = defaultdict(list)
     for i, b in enumerate(blocks):
         by_task[b.task].append(i)
-        for s in range(b.first, b.last):
-            cover[b.telescope, s].append(i)
     timed = [t for t in by_task if tasks[t].cls != "deep_sky"]
     deep = [t for t in by_task if tasks[t].cls == "deep_sky"]
     m.one_block = pyo.Constraint(timed, rule=lambda m, t: sum(m.z[i] for i in by_task[t]) <= 1)
-    clashes = [key for key, ids in cover.items() if len(ids) > 1]
-    m.capacity = pyo.Constraint(clashes, rule=lambda m, j, s: sum(m.z[i] for i in cover[j, s]) <= 1)
+    cliques = overlap_cliques(inst)
+    m.capacity = pyo.Constraint(
+        range(len(cliques)), rule=lambda m, c: sum(m.z[i] for i in cliques[c]) <= 1
+    )
     fam_pairs = sorted(
         {(blocks[i].task, inst.family[blocks[i].telescope]) for t in deep for i in by_task[t]}
     )
@@ -88,17 +126,40 @@ def build_model(inst: Instance) -> pyo.ConcreteModel:
     return m
 
 
+def set_start(m: pyo.ConcreteModel, inst: Instance, start: list[int]) -> None:
+    """Load a feasible plan (e.g. the dispatcher's) into the variables as the MIP start."""
+    chosen = set(start)
+    for i in m.B:
+        m.z[i].set_value(int(i in chosen))
+    used = {(inst.blocks[i].task, inst.family[inst.blocks[i].telescope]) for i in chosen}
+    for key in m.u:
+        m.u[key].set_value(int(key in used))
+    credit: dict[int, float] = defaultdict(float)
+    for i in chosen:
+        b = inst.blocks[i]
+        credit[b.task] += inst.reliability[b.telescope] * b.frames
+    for t in m.y:
+        m.y[t].set_value(min(credit[t], inst.tasks[t].frames))
+
+
 def solve_milp(
-    inst: Instance, *, time_limit_s: float, mip_gap: float = 1e-7
+    inst: Instance, *, time_limit_s: float, start: list[int] | None = None, mip_gap: float = 1e-6
 ) -> tuple[list[int], dict]:
-    """Chosen block indices and solver facts (method, status, objective, bound, build/solve time)."""
+    """Chosen block indices and solver facts (method, status, objective, bound, build/solve time).
+
+    ``start``: a feasible plan (block indices) handed to HiGHS as the MIP start, so a
+    time-limited solve is never worse than it.
+    """
     t0 = time.perf_counter()
     m = build_model(inst)
+    if start is not None:
+        set_start(m, inst, start)
     build_s = time.perf_counter() - t0
     solver = Highs()
     solver.config.time_limit = time_limit_s
     solver.config.mip_gap = mip_gap
     solver.config.load_solution = False
+    solver.config.warmstart = start is not None
     t1 = time.perf_counter()
     result = solver.solve(m)
     solve_s = time.perf_counter() - t1
@@ -111,6 +172,8 @@ def solve_milp(
         "solve_s": round(solve_s, 3),
         "time_limit_s": time_limit_s,
         "variables": len(inst.blocks),
+        "capacity_rows": len(m.capacity),
+        "warm_start": start is not None,
         "class_weights": class_weights(inst),
     }
     if result.best_feasible_objective is None:

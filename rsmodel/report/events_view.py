@@ -39,7 +39,7 @@ def event_table(events: list[dict[str, Any]]) -> Table:
             Cell(str(e.get("node") or "–")),
             Cell(str(e.get("station") or "–")),
             Cell(event_subject(e)),
-            Cell(fmt_value(details) if details else ""),
+            Cell(fmt_value(details) if details else "", cls="wrap"),
         ]
         rows.append(Row(cells))
     note = ""

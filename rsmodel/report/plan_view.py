@@ -436,7 +436,7 @@ def sync_table(plan: dict[str, Any]) -> Table:
             Cell(fmt_time(s.get("deadline"), date=True)),
             Cell(fmt_time(s.get("completed_at"), date=True)),
             Cell(s.get("status", ""), cls=f"st-{s.get('status', '')}"),
-            Cell(s.get("reason") or ""),
+            Cell(s.get("reason") or "", cls="wrap"),
         ]
         rows.append(Row(cells))
     columns = [

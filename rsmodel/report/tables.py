@@ -12,6 +12,7 @@ from typing import Any
 from rsmodel.report.svg import to_datetime
 
 PAGE_SIZE_ROWS = 25
+WRAPPED_KEYS = ("reason", "details", "error", "description")  # long text: wraps, other cells do not
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def fmt_mb(n_bytes: float | None) -> str:
     if mb >= 1e6:
         return f"{mb / 1e6:,.2f} TB"
     if mb >= 1e3:
-        return f"{mb / 1e3:,.2f} GB"
+        return f"{mb / 1e3:,.1f} GB"
     return f"{mb:,.1f} MB" if mb < 100 else f"{mb:,.0f} MB"
 
 
@@ -157,7 +158,10 @@ def generic_table(
             if isinstance(value, str) and _looks_like_time(value):
                 cells.append(Cell(fmt_time(value, date=True)))
             else:
-                cells.append(Cell(fmt_value(value), float(value) if is_number(value) else None))
+                cls = "wrap" if key in WRAPPED_KEYS else ""
+                cells.append(
+                    Cell(fmt_value(value), float(value) if is_number(value) else None, cls)
+                )
         rows.append(Row(cells))
     columns = [(k, any(is_number(r.get(k)) for r in records)) for k in keys]
     return Table(table_id, columns, rows, filters=[f for f in filters if f in keys])

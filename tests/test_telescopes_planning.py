@@ -289,3 +289,55 @@ def test_handover_windows_are_overlaps_of_visibility(tmp_path):
         )
         assert parse(track["start"]) <= parse(h["start"]) < parse(h["end"]) <= parse(track["end"])
     assert np.isfinite(planned.plan["kpis"]["busy_fraction"])
+
+
+# ---------------------------------------------------------------- MILP optimality
+def feasible(inst, subset: tuple[int, ...]) -> bool:
+    """Independent check: one block per ToO/SSA task, one block at a time per telescope, one
+    family per deep-sky stack."""
+    blocks = [inst.blocks[i] for i in subset]
+    timed = [b.task for b in blocks if inst.tasks[b.task].cls != "deep_sky"]
+    if len(timed) != len(set(timed)):
+        return False
+    families: dict[int, set[str]] = {}
+    for b in blocks:
+        if inst.tasks[b.task].cls == "deep_sky":
+            families.setdefault(b.task, set()).add(inst.family[b.telescope])
+    if any(len(f) > 1 for f in families.values()):
+        return False
+    return not any(
+        a.telescope == b.telescope and a.first < b.last and b.first < a.last
+        for k, a in enumerate(blocks)
+        for b in blocks[k + 1 :]
+    )
+
+
+def test_milp_matches_brute_force_optimum_on_a_tiny_instance(tmp_path):
+    from itertools import combinations
+
+    from rsmodel.telescopes.dispatcher import dispatch
+    from rsmodel.telescopes.milp import objective_value, solve_milp
+
+    kpno_other_family = KPNO.replace("fov_deg: 2", "fov_deg: 0.5")
+    text = model(
+        [MCD, kpno_other_family],
+        satellites=[METOP_B, "{name: MetOp-C, tle: {norad: 43689}}"],
+        deep_sky=[M13.replace("frames: 200", "frames: 30")],
+        too=[TOO_DURING_PASS],
+        network=", deep_sky_session_s: 900",
+    )
+    inst = plan(text, "dispatcher", tmp_path).instance
+    rng = np.random.default_rng(7)
+    keep = sorted(rng.choice(len(inst.blocks), size=14, replace=False).tolist())
+    inst.blocks = [inst.blocks[i] for i in keep]
+    assert len({inst.tasks[b.task].cls for b in inst.blocks}) == 3
+    best = max(
+        objective_value(inst, list(s))
+        for r in range(len(inst.blocks) + 1)
+        for s in combinations(range(len(inst.blocks)), r)
+        if feasible(inst, s)
+    )
+    chosen, info = solve_milp(inst, time_limit_s=20)
+    assert info["status"] == "optimal" and feasible(inst, tuple(chosen))
+    assert objective_value(inst, chosen) == pytest.approx(best, abs=1e-6)
+    assert objective_value(inst, dispatch(inst)) <= best + 1e-9

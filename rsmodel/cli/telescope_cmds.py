@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rsmodel.model.scenario import Scenario
+    from rsmodel.telescopes.api import NetworkPlan
+    from rsmodel.telescopes.network import Fault, Network
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,7 +52,7 @@ def _planning(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", help="output directory (default: reports/<model name>/)")
 
 
-def _load(args: argparse.Namespace):  # noqa: ANN202 - (scenario, network)
+def _load(args: argparse.Namespace) -> tuple[Scenario, Network]:
     from rsmodel.model.loader import load_model
     from rsmodel.telescopes.network import resolve_network
 
@@ -80,7 +86,7 @@ def _out_dir(args: argparse.Namespace, name: str) -> Path:
     return Path(args.out) if args.out else Path("reports") / name
 
 
-def _plan(args: argparse.Namespace):  # noqa: ANN202 - (scenario, NetworkPlan)
+def _plan(args: argparse.Namespace) -> tuple[Scenario, NetworkPlan]:
     from rsmodel.telescopes.api import plan_network
 
     scenario, net = _load(args)
@@ -107,7 +113,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _faults(args: argparse.Namespace, scenario, net):  # noqa: ANN001, ANN202 - list[Fault] | None
+def _faults(args: argparse.Namespace, scenario: Scenario, net: Network) -> list[Fault] | None:
     from rsmodel.errors import ModelError
     from rsmodel.telescopes.network import Fault
     from rsmodel.timeutil import parse_time

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 
@@ -73,7 +73,7 @@ class HandoverSimulation:
         self.seq = 0
 
     # ----------------------------------------------------------------- bookkeeping
-    def _s(self, when) -> float:  # noqa: ANN001 - datetime
+    def _s(self, when: datetime) -> float:
         return (when - self.net.start).total_seconds()
 
     def _log(

@@ -123,6 +123,7 @@ def test_sweep_dims_coords_and_kpis_match_each_variant_run_alone(sweep: tuple) -
     assert ds["stations"].values.tolist() == list(STATION_SETS)
     assert (ds["status"] == "ok").all()
     xr.testing.assert_identical(sweep[-2], ds)  # study.nc as written by the run
+    assert run.summary["report_error"] is None and (run.out_dir / "report.html").exists()
     for bw in BANDWIDTHS:
         for label, stations in STATION_SETS.items():
             alone = plan_alone(seed_variant(bw, stations))
@@ -200,7 +201,7 @@ def test_invalid_variants_are_reported_and_the_rest_complete(tmp_path: Path) -> 
             },
         ],
     }
-    run = run_study(MODEL, tmp_path / "out", workers=2, overrides=overrides)
+    run = run_study(MODEL, tmp_path / "out", workers=2, overrides=overrides, variant_reports=True)
     ds = run.dataset
     assert ds["status"].dims == ("stations",)
     assert ds["bw"].values.tolist() == [5.0e6, -5.0, 1.0e7]
@@ -217,6 +218,10 @@ def test_invalid_variants_are_reported_and_the_rest_complete(tmp_path: Path) -> 
     assert float(ds["avg_wait_minutes"][0]) == pytest.approx(alone["kpis"]["avg_wait_minutes"])
     assert np.isnan(ds["avg_wait_minutes"][1:]).all()
     assert not (run.out_dir / "variants" / "v0002" / "plan.json").exists()
+    html = (run.out_dir / "variants" / "v0001" / "report.html").read_text()
+    assert "grad-1" in html and not (run.out_dir / "variants" / "v0002" / "report.html").exists()
+    listed = json.loads((run.out_dir / "study.json").read_text())["variants"]
+    assert [v["report"] for v in listed] == ["variants/v0001/report.html", None, None]
 
 
 def test_raising_variant_and_crashed_worker_are_failed_and_the_study_goes_on(

@@ -52,6 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--kpis", default=None, help="comma-separated KPIs to collect (default: all)")
     p.add_argument("--retry-failed", action="store_true", help="re-run variants that failed before")
+    p.add_argument(
+        "--variant-reports",
+        action="store_true",
+        help="also write each variant's HTML plan report (OUT/variants/<id>/report.html)",
+    )
     p.set_defaults(func=cmd_study)
 
 
@@ -116,6 +121,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         workers=args.workers,
         cluster=args.cluster,
         retry_failed=args.retry_failed,
+        variant_reports=args.variant_reports,
     )
     s = run.summary
     counts = ", ".join(f"{n} {k}" for k, n in s["counts"].items())

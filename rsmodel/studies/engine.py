@@ -51,6 +51,9 @@ class LocalEngine:
     can_isolate = True
 
     def __init__(self, workers: int) -> None:
+        import rsmodel.optimize
+        import rsmodel.pipeline  # noqa: F401  (imported once here; forked workers inherit it)
+
         self.workers = workers
         self._pool = self._new_pool(workers)
         self._isolated = self._new_pool(1)

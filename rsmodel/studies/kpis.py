@@ -122,9 +122,17 @@ def _min_soc(soc: dict[str, Any]) -> float | None:
 
 
 def _tiers(jobs: list[dict[str, Any]]) -> str:
-    chosen = [
-        f"{job.get('name') or job.get('id')}={job['tier']}" for job in jobs if job.get("tier")
-    ]
+    """``job=tier`` (or ``job/step=tier`` for per-step tiers), joined by commas."""
+    chosen = []
+    for job in jobs:
+        name = job.get("name") or job.get("id")
+        if job.get("tier"):
+            chosen.append(f"{name}={job['tier']}")
+        chosen += [
+            f"{name}/{st.get('name')}={st['tier']}"
+            for st in job.get("steps") or []
+            if st.get("tier")
+        ]
     return ",".join(chosen)
 
 

@@ -147,11 +147,19 @@ def study_meta(
                 },
                 "status": records.get(v.id, {}).get("status", "missing"),
                 "error": records.get(v.id, {}).get("error"),
-                "plan": f"variants/{v.id}/plan.json"
-                if records.get(v.id, {}).get("status") == "ok"
-                else None,
+                "plan": f"variants/{v.id}/plan.json" if _ok(records, v.id) else None,
+                "report": f"variants/{v.id}/report.html" if _has_report(records, v.id) else None,
             }
             for n, v in enumerate(plan.variants)
         ],
         "summary": summary,
     }
+
+
+def _ok(records: dict[str, dict[str, Any]], variant_id: str) -> bool:
+    return records.get(variant_id, {}).get("status") == "ok"
+
+
+def _has_report(records: dict[str, dict[str, Any]], variant_id: str) -> bool:
+    record = records.get(variant_id, {})
+    return bool(record.get("has_report"))

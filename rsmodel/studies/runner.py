@@ -6,7 +6,7 @@ Layout of ``OUT/``::
     study.json                axes, KPIs, variants (status, plan link) and the run summary
     report.html               HTML study report (rsmodel.report.render_study)
     variants/<id>/result.json one per finished variant (written last, atomically: the commit mark)
-    variants/<id>/plan.json   the variant's plan
+    variants/<id>/plan.json   the variant's plan (and report.html with ``variant_reports``)
     .geometry-cache/<key>.pickle
 
 A re-run skips variants whose result.json matches the variant's content hash.
@@ -82,6 +82,7 @@ def run_study(
     cluster: str | None = None,
     engine: LocalEngine | DaskEngine | None = None,
     retry_failed: bool = False,
+    variant_reports: bool = False,
 ) -> StudyRun:
     """Run (or resume) the study of ``model`` into ``out_dir``; see the module docstring."""
     model = Path(model)
@@ -94,7 +95,7 @@ def run_study(
         )
     t0 = perf_counter()
     try:
-        driver = Driver(plan, out, engine, model, base_dir, retry_failed)
+        driver = Driver(plan, out, engine, model, base_dir, retry_failed, variant_reports)
         driver.run()
         summary = driver.summary(perf_counter() - t0)
     finally:
@@ -144,9 +145,11 @@ class Driver:
         model: Path,
         base_dir: Path,
         retry_failed: bool,
+        variant_reports: bool,
     ) -> None:
         self.plan, self.out, self.engine = plan, out, engine
         self.model, self.base_dir = model, base_dir
+        self.variant_reports = variant_reports
         self.session = uuid.uuid4().hex[:12]
         self.cache = GeometryCache(out / ".geometry-cache")
         self.records = load_records(out, plan.variants, retry_failed)
@@ -238,7 +241,14 @@ class Driver:
             return self.engine.submit(
                 compute_geometry_task, v.data, self.base_dir, self.model, isolated=job.isolated
             )
-        task = VariantTask(v.id, v.data, self.base_dir, variant_file(self.model, v.id), v.problem)
+        task = VariantTask(
+            v.id,
+            v.data,
+            self.base_dir,
+            variant_file(self.model, v.id),
+            v.problem,
+            self.variant_reports,
+        )
         key = self.keys[v.id]
         geo, seconds = self.geometry[key] if key else (None, 0.0)
         share_s = seconds / self._sharing(key) if key else 0.0
@@ -275,6 +285,8 @@ class Driver:
         directory = self.out / "variants" / v.id
         if outcome.get("plan") is not None:
             write_json(directory / "plan.json", outcome["plan"])
+        if outcome.get("report_html") is not None:
+            write_text(directory / "report.html", outcome["report_html"])
         record = {
             "id": v.id,
             "digest": v.digest,
@@ -283,6 +295,8 @@ class Driver:
             "status": outcome["status"],
             "error": outcome.get("error"),
             "traceback": outcome.get("traceback"),
+            "has_report": outcome.get("report_html") is not None,
+            "report_error": outcome.get("report_error"),
             "kpis": outcome.get("kpis") or {},
             "geometry_key": self.keys.get(v.id),
             "session": self.session,

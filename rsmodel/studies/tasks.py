@@ -26,6 +26,7 @@ class VariantTask:
     base_dir: Path
     file: Path
     problem: str | None = None  # the variant could not be built from the spec
+    report: bool = False  # also render the variant's HTML plan report
 
 
 def variant_file(model_file: Path, variant_id: str) -> Path:
@@ -68,7 +69,20 @@ def run_variant_task(task: VariantTask, geo: Geometry | None, geometry_s: float)
         return _outcome("failed", f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8))
     kpis = kpis_from_plan(plan)
     kpis.update(timing_kpis(geometry_s, perf_counter() - t0, kpis["build_s"], kpis["solve_s"]))
-    return {"status": "ok", "error": None, "kpis": kpis, "plan": plan}
+    outcome = {"status": "ok", "error": None, "kpis": kpis, "plan": plan}
+    if task.report:
+        outcome.update(_report(plan, result.dataset))
+    return outcome
+
+
+def _report(plan: dict[str, Any], dataset: Any) -> dict[str, Any]:
+    """The variant's HTML report, or why it could not be rendered (the plan stands anyway)."""
+    from rsmodel.report import render_plan
+
+    try:
+        return {"report_html": render_plan(plan, dataset)}
+    except Exception as exc:  # a report bug must not turn a planned variant into a failure
+        return {"report_error": f"{type(exc).__name__}: {exc}"}
 
 
 def _outcome(status: str, error: str, trace: str | None = None) -> dict[str, Any]:

@@ -1,0 +1,93 @@
+"""Study throughput: a 200-variant sweep of the seed 000 scenario on 1 and on 2 local workers.
+
+    python benchmarks/bench_study.py                 # 200 variants, MILP as in the seed model
+    python benchmarks/bench_study.py --variants 40 --method greedy
+
+Variants: Svalbard downlink rate (10 values) x sync size (N/20 values) x station set (with and
+without Chile: 2 geometry grids). Each worker count runs the whole study from scratch into a
+fresh directory, after one unreported warm-up study (imports, ephemeris). Prints variants per minute, the speed-up against 1 worker measured in the same
+run, and where the workers' time went (geometry, model build, solve). The machine load average
+is printed too: on a shared machine the ratio is a lower bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+from time import perf_counter
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rsmodel.studies import run_study  # noqa: E402
+
+MODEL = ROOT / "models" / "seed_sync.yaml"
+
+
+def sweep(n_variants: int, method: str) -> dict:
+    """Study overrides giving ``n_variants`` (a multiple of 20) variants of the seed model."""
+    sizes = max(1, n_variants // 20)
+    return {
+        "mode": "grid",
+        "set": {"solver.method": method},
+        "vary": [
+            {"path": "ground_stations.svalbard.bandwidth_bps", "name": "svalbard_bps", "range": [5e6, 1e9], "num": 10, "log": True},
+            {"path": "syncs.*.data_size", "name": "sync_bytes", "range": [5e7, 5e8], "num": sizes},
+            {"path": "ground_stations", "name": "stations", "values": [["svalbard", "singapore", "chile"], ["svalbard", "singapore"]], "labels": ["all", "no-chile"]},
+        ],
+    }  # fmt: skip
+
+
+def measure(workers: int, overrides: dict) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-study-") as tmp:
+        t0 = perf_counter()
+        run = run_study(MODEL, Path(tmp) / "out", workers=workers, overrides=overrides)
+        wall_s = perf_counter() - t0
+    ds = run.dataset
+    return {
+        "workers": workers,
+        "variants": run.summary["variants"],
+        "ok": run.summary["counts"]["ok"],
+        "wall_s": wall_s,
+        "per_min": run.summary["variants"] / wall_s * 60.0,
+        "geometry": ds.attrs["time_share_geometry"],
+        "build": ds.attrs["time_share_build"],
+        "solve": ds.attrs["time_share_solve"],
+        "load": os.getloadavg()[0],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", type=int, default=200)
+    parser.add_argument("--method", choices=["milp", "greedy"], default="milp")
+    parser.add_argument(
+        "--workers", default="1,2", help="comma-separated worker counts; the first is the baseline"
+    )
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    overrides = sweep(args.variants, args.method)
+    measure(1, sweep(20, args.method) | {"vary": overrides["vary"][:1]})  # warm-up, not reported
+    rows = [measure(int(w), overrides) for w in args.workers.split(",")]
+    base = rows[0]["per_min"]
+    print(f"study benchmark: seed 000 scenario, solver {args.method}, {os.cpu_count()} CPUs")
+    print(
+        "| workers | variants | ok | wall s | variants/min | ratio | geometry | build | solve | load avg |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print(
+            f"| {r['workers']} | {r['variants']} | {r['ok']} | {r['wall_s']:.1f} | {r['per_min']:.0f} | "
+            f"{r['per_min'] / base:.2f} | {r['geometry']:.1%} | {r['build']:.1%} | {r['solve']:.1%} | {r['load']:.1f} |"
+        )
+    print(
+        "geometry/build/solve: shares of the workers' time (geometry computed once per station set)."
+    )
+
+
+if __name__ == "__main__":
+    main()

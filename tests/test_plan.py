@@ -168,11 +168,13 @@ def test_reason_horizon_too_short_states_the_capacity_after_release(geometry) ->
     plan = build_plan(sc, geometry, [], {"method": "hand"})
     reason = plan.sync("s")["reason"]
     match = re.fullmatch(
-        r"horizon too short: ([\d,.]+) MB of capacity after release vs 1,000,000.0 MB requested",
+        r"horizon too short: ([\d,.]+) MB of capacity after release vs 1,000,000.0 MB requested; "
+        r"left unscheduled by the optimiser although ([\d,.]+) MB of capacity was free",
         reason,
     )
     assert match, reason
     assert float(match[1].replace(",", "")) == pytest.approx(capacity / 1e6, abs=0.05)
+    assert match[2] == match[1]  # nothing was sent: all of it was free
 
 
 def test_reason_names_higher_priority_syncs_that_took_the_capacity(geometry) -> None:

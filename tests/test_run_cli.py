@@ -139,10 +139,10 @@ def test_infeasible_load_exits_0_with_warnings_and_reasons(cli, tmp_path: Path) 
     cap_b = windows[windows["node"] == "b"]["capacity_bytes"].sum()
     huge = syncs["huge-b"]
     assert huge["status"] == "partial"
-    assert (
-        huge["reason"]
-        == f"horizon too short: {cap_b / 1e6:,.1f} MB of capacity after release vs 1,000,000.0 MB requested"
-    )
+    limit = f"horizon too short: {cap_b / 1e6:,.1f} MB of capacity after release vs 1,000,000.0 MB requested"
+    assert huge["reason"].startswith(limit)
+    # whatever it got below its node's capacity is put down to the other syncs
+    assert (huge["reason"] == limit) == (huge["delivered_bytes"] >= cap_b - 1)
     assert syncs["late-b"]["status"] == "unmet"
     assert syncs["late-b"]["reason"] == "no contact window after release"
     # critical data first: all 2 GB of crit-a fit in a's passes and are delivered

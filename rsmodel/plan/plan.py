@@ -322,23 +322,26 @@ class Outcomes:
             "status": status,
             "delivered_bytes": delivered,
             "completed_at": None if completed_at is None else iso(completed_at),
-            "reason": self.explain(sync, status, completed_at),
+            "reason": self.explain(sync, status, delivered, completed_at),
         }
 
-    def explain(self, sync: SyncRequest, status: str, completed_at: datetime | None) -> str | None:
-        """Why a sync is not complete on time, from the windows and the other syncs' operations.
-
-        None when it completes by its deadline (or has none).
+    def explain(
+        self, sync: SyncRequest, status: str, delivered: float, completed_at: datetime | None
+    ) -> str | None:
+        """Why a sync is not complete on time, from the windows and the other syncs' operations:
+        a physical limit of the node's passes, other syncs using capacity it could have used, or
+        both. None when it completes by its deadline (or has none).
         """
         contacts = self.contacts.get(sync.node, self.no_contacts)
         release_s = (sync.release - self.scenario.start).total_seconds()
         end_s = self.scenario.duration_s
         parts: list[str] = []
         if status != "complete":
-            parts.append(
-                _physical_limit(sync, contacts, release_s, end_s, deadline=False)
-                or self.contention(sync, contacts, release_s, end_s)
-            )
+            limit = _physical_limit(sync, contacts, release_s, end_s, deadline=False)
+            parts += [limit] if limit else []
+            reachable = min(contacts.capacity_bytes(release_s, end_s), sync.data_size_bytes)
+            if delivered < reachable - BYTES_TOLERANCE:
+                parts.append(self.contention(sync, contacts, release_s, end_s))
         if sync.deadline is None or (completed_at is not None and completed_at <= sync.deadline):
             return "; ".join(parts) or None
         deadline_s = (sync.deadline - self.scenario.start).total_seconds()

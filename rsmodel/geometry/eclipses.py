@@ -14,7 +14,9 @@ from rsmodel.geometry.frames import (
     shadow_margin_km,
     shadow_margin_rate_km_s,
     times_from,
+    utc_timestamps,
 )
+from rsmodel.geometry.windows import name_rank
 
 # Depth (km) below which a grid maximum of the shadow depth is checked for a short eclipse
 # hidden between two samples of a <= 60 s grid (the depth curves by < 4 km in 30 s).
@@ -55,15 +57,16 @@ def eclipse_intervals(
 
 def eclipses_frame(found: Intervals, node_names: list[str], start: datetime) -> pd.DataFrame:
     """The eclipses table of the geometry contract, sorted by (start, node)."""
-    origin = pd.Timestamp(start)
-    frame = pd.DataFrame(
+    order = np.lexsort((name_rank(node_names)[found.row], found.start_s))
+    start_s, end_s = found.start_s[order], found.end_s[order]
+    return pd.DataFrame(
         {
-            "node": np.asarray(node_names, dtype=object)[found.row],
-            "start": origin + pd.to_timedelta(found.start_s, unit="s"),
-            "end": origin + pd.to_timedelta(found.end_s, unit="s"),
-            "duration_s": found.end_s - found.start_s,
-            "start_clipped": found.start_clipped,
-            "end_clipped": found.end_clipped,
-        }
+            "node": np.asarray(node_names, dtype=object)[found.row[order]],
+            "start": utc_timestamps(start, start_s),
+            "end": utc_timestamps(start, end_s),
+            "duration_s": end_s - start_s,
+            "start_clipped": found.start_clipped[order],
+            "end_clipped": found.end_clipped[order],
+        },
+        columns=ECLIPSE_COLUMNS,
     )
-    return frame.sort_values(["start", "node"], kind="stable", ignore_index=True)[ECLIPSE_COLUMNS]

@@ -8,7 +8,13 @@ import numpy as np
 import pandas as pd
 
 from rsmodel.geometry.events import Intervals, find_intervals
-from rsmodel.geometry.frames import Sites, pair_elevation_deg, propagate_pairs_itrs, times_from
+from rsmodel.geometry.frames import (
+    Sites,
+    pair_elevation_deg,
+    propagate_pairs_itrs,
+    times_from,
+    utc_timestamps,
+)
 from rsmodel.model.scenario import Station
 
 # A pass that fits between two samples of a <= 60 s grid peaks within ~0.2 deg of the nearest
@@ -58,27 +64,35 @@ def windows_frame(
 ) -> pd.DataFrame:
     """The windows table of the geometry contract, sorted by (start, node, station), ids w00001..."""
     nsite = len(stations)
-    site = found.row % nsite
-    mask = np.array([s.elevation_min_deg for s in stations])[site]
+    node, site = found.row // nsite, found.row % nsite
+    order = np.lexsort(
+        (name_rank([s.name for s in stations])[site], name_rank(node_names)[node], found.start_s)
+    )
+    node, site = node[order], site[order]
+    start_s, end_s = found.start_s[order], found.end_s[order]
     bandwidth = np.array([s.bandwidth_bps for s in stations], dtype=float)[site]
     setup = np.array([s.setup_s for s in stations], dtype=float)[site]
-    duration = found.end_s - found.start_s
-    origin = pd.Timestamp(start)
-    frame = pd.DataFrame(
+    duration = end_s - start_s
+    return pd.DataFrame(
         {
-            "node": np.asarray(node_names, dtype=object)[found.row // nsite],
+            "id": [f"w{i + 1:05d}" for i in range(len(order))],
+            "node": np.asarray(node_names, dtype=object)[node],
             "station": np.asarray([s.name for s in stations], dtype=object)[site],
-            "start": origin + pd.to_timedelta(found.start_s, unit="s"),
-            "end": origin + pd.to_timedelta(found.end_s, unit="s"),
-            "tca": origin + pd.to_timedelta(found.peak_s, unit="s"),
-            "max_elevation_deg": found.peak_value + mask,
+            "start": utc_timestamps(start, start_s),
+            "end": utc_timestamps(start, end_s),
+            "tca": utc_timestamps(start, found.peak_s[order]),
+            "max_elevation_deg": found.peak_value[order]
+            + np.array([s.elevation_min_deg for s in stations])[site],
             "duration_s": duration,
             "bandwidth_bps": bandwidth,
             "capacity_bytes": bandwidth / 8.0 * np.maximum(0.0, duration - setup),
-            "start_clipped": found.start_clipped,
-            "end_clipped": found.end_clipped,
-        }
+            "start_clipped": found.start_clipped[order],
+            "end_clipped": found.end_clipped[order],
+        },
+        columns=WINDOW_COLUMNS,
     )
-    frame = frame.sort_values(["start", "node", "station"], kind="stable", ignore_index=True)
-    frame.insert(0, "id", [f"w{i + 1:05d}" for i in range(len(frame))])
-    return frame[WINDOW_COLUMNS]
+
+
+def name_rank(names: list[str]) -> np.ndarray:
+    """Position of each name in sorted order (to sort rows by name with ``np.lexsort``)."""
+    return np.argsort(np.argsort(np.asarray(names, dtype=object), kind="stable"), kind="stable")

@@ -3,7 +3,8 @@
 Tasks are taken in priority order (ToO, then SSA tracks, then deep sky; earlier release first).
 A ToO or SSA task gets the free candidate block of the most reliable telescope (earliest start
 on ties). A deep-sky stack is filled from one family only: the family whose free blocks give the
-most reliability-weighted frames. The same code re-assigns work instantly in the simulator.
+most reliability-weighted frames. It runs in milliseconds (instant re-planning after a
+fault or a reliability change) and warm-starts the MILP.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from rsmodel.telescopes.tasks import Block, Instance
 
 
 class Timeline:
-    """Occupied slots per telescope."""
+    """Occupied slots per telescope, ``busy [ntelescope, nslot]``."""
 
-    def __init__(self, ntelescopes: int, nslots: int) -> None:
-        self.busy = np.zeros((ntelescopes, nslots), dtype=bool)
+    def __init__(self, busy: np.ndarray) -> None:
+        self.busy = busy
+
+    def copy(self) -> Timeline:
+        return Timeline(self.busy.copy())
 
     def free(self, b: Block) -> bool:
         return not self.busy[b.telescope, b.first : b.last].any()
@@ -54,8 +58,7 @@ def _fill_family(
     inst: Instance, candidates: list[int], frames_wanted: int, timeline: Timeline
 ) -> tuple[float, list[int]]:
     """Greedy deep-sky fill from ``candidates`` (one family): (expected frames, chosen blocks)."""
-    trial = Timeline(0, 0)
-    trial.busy = timeline.busy.copy()
+    trial = timeline.copy()
     order = sorted(
         candidates,
         key=lambda i: (
@@ -78,9 +81,9 @@ def _fill_family(
     return expected, chosen
 
 
-def dispatch(inst: Instance, timeline: Timeline | None = None) -> list[int]:
+def dispatch(inst: Instance) -> list[int]:
     """Chosen block indices (into ``inst.blocks``), tasks in priority order."""
-    timeline = timeline or Timeline(len(inst.net.telescopes), inst.nslots)
+    timeline = Timeline(np.zeros((len(inst.net.telescopes), inst.nslots), dtype=bool))
     by_task = _blocks_by_task(inst)
     order = sorted(
         range(len(inst.tasks)), key=lambda t: (inst.tasks[t].rank, inst.tasks[t].release_s, t)

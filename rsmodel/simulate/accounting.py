@@ -9,19 +9,27 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from rsmodel.simulate.state import COMPLETED, Segment
+from rsmodel.simulate.state import COMPLETED, FAILED, Segment
 from rsmodel.timeutil import iso
 
 if TYPE_CHECKING:
     from rsmodel.simulate.engine import Simulator
 
-# Slack for float round-off: bytes and seconds.
+# Slack for float round-off, bytes.
 _BYTES_EPS = 1e-3
-_TIME_EPS = 1e-6
 
 
-def accounting(sim: Simulator) -> dict[str, Any]:
-    """The accounting.json document of a finished run."""
+def accounting(sim: Simulator, base: dict[str, Any]) -> dict[str, Any]:
+    """The accounting.json document of a finished run (``base``: the initial plan's dict).
+
+    ``violations``: bookkeeping problems plus what the independent plan checker finds in the
+    executed transfers; ``priority_notes``: the checker's priority findings (after faults a
+    lower class may legitimately send while a higher one waits, e.g. during a retry delay).
+    """
+    from rsmodel.plan.check import check_plan
+
+    checked = check_plan(executed_plan(sim, base))
+    priority = [p for p in checked if p.startswith("priority")]
     by_sync: dict[str, list[Segment]] = defaultdict(list)
     for seg in sim.ledger:
         by_sync[seg.sync_id].append(seg)
@@ -58,83 +66,101 @@ def accounting(sim: Simulator) -> dict[str, Any]:
             "replans": len(sim.replans),
         },
         "replans": [{**r, "time": iso(sim.time_of(r["time_s"]))} for r in sim.replans],
-        "violations": ledger_violations(sim),
+        "violations": ledger_violations(sim) + [p for p in checked if p not in priority],
+        "priority_notes": priority,
     }
 
 
 def ledger_violations(sim: Simulator) -> list[str]:
-    """Physical and bookkeeping rules the executed transfers break (empty when all hold)."""
-    out: list[str] = []
-    win = sim.windows_table
+    """Bookkeeping rules the run breaks (empty when all hold): the ledger adds up to each
+    request's delivered bytes, never more than its size, and every request ends complete or
+    failed with a reason. Physical limits are checked on :func:`executed_plan` by the plan
+    checker."""
+    booked: dict[str, float] = defaultdict(float)
     for seg in sim.ledger:
-        w = win.loc[seg.window_id]
-        if seg.start_s < w.start_s - _TIME_EPS or seg.end_s > w.end_s + _TIME_EPS:
-            out.append(
-                f"{seg.sync_id}: transfer {seg.start_s:.1f}-{seg.end_s:.1f} s outside window {seg.window_id}"
-            )
-        if seg.bytes > w.rate_Bps * (seg.end_s - seg.start_s) + _BYTES_EPS:
-            out.append(
-                f"{seg.sync_id}: {seg.bytes:.0f} bytes exceed the link rate in {seg.window_id}"
-            )
+        booked[seg.sync_id] += seg.bytes
+    out = []
     for state in sim.syncs.values():
-        booked = sum(s.bytes for s in sim.ledger if s.sync_id == state.id)
-        if abs(booked - state.delivered_bytes) > _BYTES_EPS:
+        got = booked[state.id]
+        if abs(got - state.delivered_bytes) > _BYTES_EPS:
             out.append(
-                f"{state.id}: ledger {booked:.0f} bytes != delivered {state.delivered_bytes:.0f}"
+                f"{state.id}: ledger {got:.0f} bytes != delivered {state.delivered_bytes:.0f}"
             )
-        if booked > state.data_size + _BYTES_EPS:
-            out.append(
-                f"{state.id}: {booked:.0f} bytes delivered for {state.data_size:.0f} requested"
-            )
-        if state.status not in ("completed", "failed") or (
-            state.status == "failed" and not state.reason
-        ):
+        if got > state.data_size + _BYTES_EPS:
+            out.append(f"{state.id}: {got:.0f} bytes delivered for {state.data_size:.0f} requested")
+        if state.status != COMPLETED and not (state.status == FAILED and state.reason):
             out.append(f"{state.id}: ends {state.status} without a reason")
-    out += _node_rate_excess(sim.ledger, win)
-    out += _antenna_excess(sim.ledger, sim.antennas)
     return out
 
 
-def _sweep(segments: list[Segment]) -> list[tuple[float, int, Segment]]:
-    """Start (+1) and end (-1) marks of non-empty segments, ends first at equal times."""
-    marks = []
-    for seg in segments:
-        if seg.end_s - seg.start_s > _TIME_EPS:
-            marks += [(seg.start_s, 1, seg), (seg.end_s, -1, seg)]
-    return sorted(marks, key=lambda m: (m[0], m[1]))
+def executed_plan(
+    sim: Simulator, base: dict[str, Any], *, with_planned: bool = False
+) -> dict[str, Any]:
+    """A plan.json-like dict of what was executed (and, ``with_planned``, what is still planned).
+
+    ``base`` is the initial plan's dict (horizon, stations, windows); the result can be checked
+    with :func:`rsmodel.plan.check.check_plan`.
+    """
+    ops = [
+        (s.sync_id, s.node, s.station, s.window_id, s.start_s, s.end_s, s.bytes) for s in sim.ledger
+    ]
+    if with_planned:
+        ops += [
+            (
+                *_op_fields(tr.op)[:5],
+                tr.op.end_s,
+                tr.moved_bytes + tr.rate_Bps * (tr.op.end_s - tr.last_s),
+            )
+            for tr in sim.active_transfers()
+        ]
+        ops += [_op_fields(op) for op in sim.planned_operations()]
+    ops = [o for o in ops if o[6] > _BYTES_EPS and o[5] > o[4]]
+    moved: dict[str, float] = defaultdict(float)
+    last: dict[str, float] = {}
+    for o in ops:
+        moved[o[0]] += o[6]
+        last[o[0]] = max(last.get(o[0], o[5]), o[5])
+    return {
+        **base,
+        "operations": [
+            {
+                "sync_id": o[0],
+                "node": o[1],
+                "station": o[2],
+                "window_id": o[3],
+                "start": iso(sim.time_of(o[4])),
+                "end": iso(sim.time_of(o[5])),
+                "bytes": o[6],
+            }
+            for o in sorted(ops, key=lambda o: (o[4], o[1]))
+        ],
+        "syncs": [
+            _sync_entry(sim, state, moved[state.id], last.get(state.id))
+            for state in sim.syncs.values()
+        ],
+        "kpis": {},
+    }
 
 
-def _node_rate_excess(ledger: list[Segment], win: Any) -> list[str]:
-    """A node sends at most its link rate in total (transfers may share a slot)."""
-    by_node: dict[str, list[Segment]] = defaultdict(list)
-    for seg in ledger:
-        by_node[seg.node].append(seg)
-    out = []
-    for node, segs in by_node.items():
-        level = 0.0
-        for t, step, seg in _sweep(segs):
-            level += step * seg.bytes / (seg.end_s - seg.start_s)
-            if level > win.loc[seg.window_id].rate_Bps * (1 + 1e-9) + _BYTES_EPS:
-                out.append(
-                    f"{node}: sends {level * 8 / 1e6:.1f} Mbps at {t:.1f} s, above its link rate"
-                )
-                break
-    return out
+def _op_fields(op: Any) -> tuple[Any, ...]:
+    return (op.sync_id, op.node, op.station, op.window_id, op.start_s, op.end_s, op.bytes)
 
 
-def _antenna_excess(ledger: list[Segment], antennas: dict[str, int]) -> list[str]:
-    """A station serves at most ``antennas`` distinct nodes at once."""
-    by_station: dict[str, list[Segment]] = defaultdict(list)
-    for seg in ledger:
-        by_station[seg.station].append(seg)
-    out = []
-    for station, segs in by_station.items():
-        nodes: dict[str, int] = defaultdict(int)
-        for t, step, seg in _sweep(segs):
-            nodes[seg.node] += step
-            if sum(n > 0 for n in nodes.values()) > antennas.get(station, 1):
-                out.append(
-                    f"{station}: serves more than {antennas.get(station, 1)} node(s) at {t:.1f} s"
-                )
-                break
-    return out
+def _sync_entry(sim: Simulator, state: Any, moved: float, last_s: float | None) -> dict[str, Any]:
+    req = state.request
+    got = min(moved, state.data_size)
+    complete = got >= state.data_size - max(1.0, 1e-9 * state.data_size)
+    return {
+        "id": state.id,
+        "node": state.node,
+        "priority": state.priority,
+        "data_size_bytes": state.data_size,
+        "release": iso(req.release),
+        "deadline": iso(req.deadline) if req.deadline is not None else None,
+        "status": "complete" if complete else ("partial" if got > 1.0 else "unmet"),
+        "delivered_bytes": got,
+        "completed_at": sim.time_of(last_s).isoformat()
+        if complete and last_s is not None
+        else None,
+        "reason": None if complete else (state.reason or "not (yet) delivered"),
+    }

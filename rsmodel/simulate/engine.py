@@ -148,6 +148,10 @@ class Simulator:
     def rate_Bps(self, sync_id: str) -> float:
         return sum(tr.rate_Bps for tr in self._active.values() if tr.op.sync_id == sync_id)
 
+    def active_transfers(self) -> list[Transfer]:
+        """Transfers running now."""
+        return list(self._active.values())
+
     def planned_operations(self) -> list[Operation]:
         """Operations still to start, in time order."""
         return sorted(self._planned.values(), key=lambda o: (o.start_s, o.node))
@@ -269,7 +273,10 @@ class Simulator:
             self.faults.transfer_failure_rate > 0
             and self.rng.random() < self.faults.transfer_failure_rate
         ):
-            fail_at = op.start_s + self.rng.random() * op.duration_s
+            # whole milliseconds, so a broken transfer still has a measurable length
+            fail_at = min(
+                op.end_s, math.ceil((op.start_s + self.rng.random() * op.duration_s) * 1e3) / 1e3
+            )
             self._push(max(fail_at, self.clock_s), _FAIL, self._on_transfer_failure, key)
 
     def _on_op_end(self, key: int) -> None:
@@ -277,6 +284,19 @@ class Simulator:
         if tr is None:
             return
         self._close(tr, "completed", None)
+        state = self.syncs[tr.op.sync_id]
+        if state.status == QUEUED and state.remaining_bytes > self._still_planned(state.id) + 1.0:
+            self._displaced.add(state.id)
+            self._replan_cause = f"shortfall {state.id}"
+
+    def _still_planned(self, sync_id: str) -> float:
+        """Bytes of ``sync_id`` in running and future operations."""
+        running = sum(
+            tr.rate_Bps * (tr.op.end_s - self.clock_s)
+            for tr in self._active.values()
+            if tr.op.sync_id == sync_id
+        )
+        return running + sum(op.bytes for op in self._planned.values() if op.sync_id == sync_id)
 
     def _on_transfer_failure(self, key: int) -> None:
         tr = self._active.get(key)
@@ -389,20 +409,26 @@ class Simulator:
 
     # ------------------------------------------------------------------ transfers
     def _rerate(self) -> None:
-        """Advance every running transfer to now, then set its rate for what holds now."""
+        """Advance every running transfer to now, then set its rate for what holds now.
+
+        A transfer runs at its planned rate (bytes / duration) unless the node's link (after
+        degradation) cannot carry all of its transfers: then higher priorities take their
+        planned rate first and the rest share what is left (seed 000 preemption).
+        """
         t = self.clock_s
-        by_node: dict[str, float] = {}
+        by_node: dict[str, list[Transfer]] = {}
         for tr in self._active.values():
             tr.advance(t)
-            by_node[tr.op.node] = by_node.get(tr.op.node, 0.0) + tr.op.bytes / max(
-                tr.op.duration_s, 1e-9
+            by_node.setdefault(tr.op.node, []).append(tr)
+        for transfers in by_node.values():
+            transfers.sort(
+                key=lambda tr: (PRIORITY_RANKS[self.syncs[tr.op.sync_id].priority], tr.key)
             )
-        for tr in self._active.values():
-            planned = tr.op.bytes / max(tr.op.duration_s, 1e-9)
-            link = self._rates[tr.op.window_id] * self._factor(tr.op.station, t)
-            tr.rate_Bps = (
-                planned * min(1.0, link / by_node[tr.op.node]) if by_node[tr.op.node] > 0 else 0.0
-            )
+            used = 0.0
+            for tr in transfers:
+                link = self._rates[tr.op.window_id] * self._factor(tr.op.station, t)
+                tr.rate_Bps = max(0.0, min(tr.op.bytes / max(tr.op.duration_s, 1e-9), link - used))
+                used += tr.rate_Bps
 
     def _factor(self, station: str, t: float) -> float:
         f = 1.0
@@ -564,12 +590,12 @@ class Simulator:
                 "wall_s": wall_s,
                 "operations": len(ops),
                 "demands": len(residual.demands),
+                "method": getattr(self.planner, "method", "greedy"),
             }
         )
         self._emit(
             "replan.completed",
             cause=cause,
-            wall_s=wall_s,
             operations=len(ops),
             demands=len(residual.demands),
             method=getattr(self.planner, "method", "greedy"),

@@ -19,6 +19,9 @@ import pandas as pd
 from rsmodel.model.scenario import Scenario
 from rsmodel.simulate.residual import Link, Operation, Residual, dispatch, subtract
 
+# Share of the budget given to the solver's time limit (the rest: building and reading back).
+SOLVE_SHARE = 0.6
+
 
 @dataclass
 class RecoveryPlanner:
@@ -73,7 +76,7 @@ class RecoveryPlanner:
         solver = sc.model.solver
         settings = SolverSettings(
             method=self.optimiser_method or solver.method,
-            time_limit_s=self.budget_s,
+            time_limit_s=SOLVE_SHARE * self.budget_s,
             mip_gap=float(solver.mip_gap),
             threads=int(solver.threads),
             strategy=str(solver.strategy),

@@ -80,6 +80,6 @@ def write_simulation(result: SimulationResult, out_dir: str | Path) -> dict[str,
     lines = "".join(json.dumps(e, default=str) + "\n" for e in events)
     return {
         "events.jsonl": write_text(out / "events.jsonl", lines),
-        "accounting.json": write_json(out / "accounting.json", accounting(result.simulator)),
+        "accounting.json": write_json(out / "accounting.json", accounting(result.simulator, plan)),
         "report.html": write_text(out / "report.html", render_events(events, plan)),
     }

@@ -228,6 +228,7 @@ def seed_outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "-o", str(base / "seed_faults"),
         ),
         "eclipse_compute": ("plan", str(MODELS / "requests" / "eclipse_compute.json"), "-o", str(base / "eclipse_compute")),
+        "telescopes": ("telescopes", "plan", str(MODELS / "telescopes.yaml"), "-o", str(base / "telescopes")),
         "study_seed_sync": ("study", str(MODELS / "study_seed_sync.yaml"), "-o", str(base / "study_seed_sync"), "--workers", "1"),
     }  # fmt: skip
     for name, args in runs.items():
@@ -308,6 +309,28 @@ def test_study_report_draws_a_cell_per_variant(seed_outputs: dict[str, Path], op
     for i in range(heatmaps.count()):
         assert heatmaps.nth(i).locator("rect.cell").count() == n_variants
     report.shot("report_study_seed_sync")
+
+
+def test_telescope_report_draws_every_assignment(
+    seed_outputs: dict[str, Path], open_report
+) -> None:
+    out = seed_outputs["telescopes"]
+    section = json.loads((out / "plan.json").read_text())["telescopes"]
+    report = open_report(out / "report.html")
+    report.assert_clean()
+    assert report.count("#gantt-telescopes rect.op") == len(section["assignments"])
+    assert report.count("#gantt-telescopes rect.win") == len(section["windows"])
+    rows = report.page.locator("#gantt-telescopes g.row > text").all_text_contents()
+    assert rows == [t["name"] for t in section["telescopes"]]
+    controls = '.dt-controls[data-for="t-tel-tasks"]'
+    report.page.select_option(f'{controls} select[aria-label="status"]', "complete")
+    done = sum(t["status"] == "complete" for t in section["tasks"])
+    assert (
+        report.page.locator(f"{controls} .dt-info")
+        .inner_text()
+        .startswith(f"1–{min(done, 25)} of {done} ")
+    )
+    report.shot("report_telescopes")
 
 
 # --------------------------------------------------------------------------- constellation size

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -121,7 +121,7 @@ class ScheduledSync:
 
 @dataclass(frozen=True)
 class Queue:
-    """A node's queue, highest priority and earliest deadline first.
+    """A snapshot of a node's queue, highest priority and earliest deadline first.
 
     ``estimated_clear_time`` is the estimated completion of the last item, or None when the
     queue is empty or some item cannot be completed within the horizon.
@@ -239,8 +239,10 @@ class SyncScheduler(MonitoringMixin):
         hours: float,
         syncs: Iterable[ScheduledSync] | None = None,
         objectives: Mapping[str, float] | None = None,
+        method: str | None = None,
     ) -> dict[str, Any]:
-        """The model file this scheduler stands for (``syncs`` default: the queue)."""
+        """The model file this scheduler stands for (``syncs`` default: the queue; ``method``
+        overrides ``solver.method``)."""
         data: dict[str, Any] = {
             "name": "sync-scheduler",
             "horizon": {"start": self.start, "hours": hours, "step_s": self.step_s},
@@ -250,8 +252,9 @@ class SyncScheduler(MonitoringMixin):
         }
         if objectives is not None:
             data["objectives"] = {**dict.fromkeys(OBJECTIVE_NAMES, 0.0), **objectives}
-        if self.solver:
-            data["solver"] = self.solver
+        solver = self.solver | ({"method": method} if method else {})
+        if solver:
+            data["solver"] = solver
         return data
 
     def _scenario(
@@ -259,10 +262,10 @@ class SyncScheduler(MonitoringMixin):
         hours: float,
         syncs: Iterable[ScheduledSync] | None = None,
         objectives: Mapping[str, float] | None = None,
+        method: str | None = None,
     ) -> Scenario:
-        return load_model_dict(
-            self.model_dict(hours, syncs, objectives), base_dir=Path.cwd(), file=API_FILE
-        )
+        data = self.model_dict(hours, syncs, objectives, method)
+        return load_model_dict(data, base_dir=Path.cwd(), file=API_FILE)
 
     def _geometry_for(self, hours: float) -> Geometry:
         """Geometry of the stations and nodes over ``hours`` (cached: it does not depend on syncs)."""
@@ -306,7 +309,8 @@ class SyncScheduler(MonitoringMixin):
         release: datetime | str | None = None,
         id: str | None = None,
     ) -> ScheduledSync:
-        """Queue a sync of ``data_size`` bytes and estimate its pass and completion."""
+        """Queue a sync of ``data_size`` bytes and estimate its first pass and completion (greedy
+        dispatch of the whole queue; :meth:`optimize` refines the estimates)."""
         (sync,) = self._enqueue(
             [
                 dict(
@@ -328,9 +332,9 @@ class SyncScheduler(MonitoringMixin):
 
     def _enqueue(self, requests: list[Mapping[str, Any]]) -> list[ScheduledSync]:
         new = [self._new_sync(r) for r in requests]
-        scenario = self._scenario(
-            self.horizon_hours, [*self.queue, *new]
-        )  # validates; raises before queueing
+        # validates (raises before anything is queued); estimates come from the fast greedy
+        # dispatcher, optimize() refines them
+        scenario = self._scenario(self.horizon_hours, [*self.queue, *new], method="greedy")
         resolved = {s.id: s for s in scenario.syncs}
         for sync in new:
             sync.release, sync.deadline = resolved[sync.id].release, resolved[sync.id].deadline
@@ -366,7 +370,7 @@ class SyncScheduler(MonitoringMixin):
         self._check_name(node, [n["name"] for n in self.nodes], "node")
         far = datetime.max.replace(tzinfo=UTC)
         items = sorted(
-            (s for s in self.queue if s.node == node),
+            (replace(s) for s in self.queue if s.node == node),
             key=lambda s: (PRIORITY_RANK[s.priority], s.deadline or far),
         )
         done = [s.estimated_completion for s in items]

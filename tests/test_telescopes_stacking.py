@@ -50,7 +50,8 @@ def test_family_override_wins(shipped):
 
 @pytest.mark.parametrize("planner", ["dispatcher", "milp"])
 def test_stacking_jobs_never_mix_families(shipped, planner, tmp_path):
-    planned = plan_network(shipped, planner=planner, store_path=tmp_path / "s.json")
+    quick = replace(shipped, settings=shipped.settings.model_copy(update={"time_limit_s": 10}))
+    planned = plan_network(quick, planner=planner, store_path=tmp_path / "s.json")
     family = {t["name"]: t["family"] for t in planned.plan["telescopes"]}
     deep = [t for t in planned.plan["tasks"] if t["class"] == "deep_sky"]
     assert deep
@@ -140,3 +141,34 @@ def test_coadd_ignores_nan_pixels():
     a = np.array([[1.0, np.nan]])
     b = np.array([[3.0, 5.0]])
     assert np.allclose(coadd([a, b], np.array([0.5, 0.5])), [[2.0, 5.0]])
+
+
+def test_fits_frames_round_trip_through_a_stacking_session(tmp_path):
+    pytest.importorskip("astropy")
+    from rsmodel.telescopes.stacking import read_fits_frame, write_fits
+
+    rng = np.random.default_rng(3)
+    paths = []
+    for k, (fwhm, sigma) in enumerate([(2.0, 1.0), (2.0, 1.0), (2.1, 1.1), (7.0, 1.0)]):
+        image = star(fwhm) + rng.normal(0, sigma, (SIZE, SIZE))
+        header = {"TELESCOP": f"tel-{k}", "FWHM": fwhm, "SNR": frame_snr(fwhm, sigma)}
+        paths.append(write_fits(tmp_path / f"f{k}.fits", image, header))
+    frames = [read_fits_frame(p, "F1") for p in paths]
+    stacked, w = stack_session(frames, "F1")
+    assert w[3] == 0  # the blurred frame is rejected
+    out = write_fits(tmp_path / "stack.fits", stacked, {"NCOMBINE": int((w > 0).sum())})
+    from astropy.io import fits
+
+    with fits.open(out) as hdul:
+        assert hdul[0].header["NCOMBINE"] == 3
+        assert np.allclose(hdul[0].data, stacked, atol=1e-3)
+
+
+def test_fits_frame_without_quality_keys_is_a_clear_error(tmp_path):
+    pytest.importorskip("astropy")
+    from rsmodel.errors import ModelError
+    from rsmodel.telescopes.stacking import read_fits_frame, write_fits
+
+    path = write_fits(tmp_path / "bare.fits", np.zeros((4, 4)), {"TELESCOP": "x"})
+    with pytest.raises(ModelError, match="FWHM, SNR"):
+        read_fits_frame(path, "F1")

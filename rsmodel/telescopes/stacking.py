@@ -15,8 +15,12 @@ one telescope family only (:func:`session_frames`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+from rsmodel.errors import ModelError
+from rsmodel.io import atomic_write
 
 MAX_FWHM_FACTOR = 1.5
 MIN_SNR_FACTOR = 0.5
@@ -83,3 +87,33 @@ def stack_session(frames: list[Frame], family: str) -> tuple[np.ndarray, np.ndar
         raise ValueError(f"no frames of family {family!r}")
     w = frame_weights(np.array([f.fwhm_arcsec for f in chosen]), np.array([f.snr for f in chosen]))
     return coadd([f.image for f in chosen], w), w
+
+
+# ---------------------------------------------------------------- FITS (optional: astropy)
+FITS_KEYS = ("TELESCOP", "FWHM", "SNR")
+
+
+def read_fits_frame(path: str | Path, family: str) -> Frame:
+    """A frame from a FITS file: primary image, header TELESCOP, FWHM (arcsec) and SNR."""
+    from astropy.io import fits
+
+    with fits.open(path) as hdul:
+        header, image = hdul[0].header, np.asarray(hdul[0].data, dtype=float)
+    missing = [key for key in FITS_KEYS if key not in header]
+    if missing:
+        raise ModelError(
+            f"FITS header lacks {', '.join(missing)}; expected TELESCOP, FWHM and SNR", file=path
+        )
+    return Frame(
+        str(header["TELESCOP"]), family, float(header["FWHM"]), float(header["SNR"]), image
+    )
+
+
+def write_fits(path: str | Path, image: np.ndarray, header: dict | None = None) -> Path:
+    """Write an image (e.g. a stack) as a FITS primary HDU, atomically."""
+    from astropy.io import fits
+
+    hdu = fits.PrimaryHDU(np.asarray(image, dtype=np.float32))
+    for key, value in (header or {}).items():
+        hdu.header[key] = value
+    return atomic_write(path, lambda p: hdu.writeto(p, overwrite=True))

@@ -339,3 +339,16 @@ def test_study_charts_have_a_point_or_cell_per_variant() -> None:
     page = Elements(svg_section(html, "kpi-1"))
     assert len(page.find("circle", "pt s0")) == ds.sizes["rate_bps"]
     assert "best avg_wait_minutes (min)" in html and "rate_bps=20M" in html
+
+
+def test_event_log_summary_agrees_with_the_simulators_final_totals() -> None:
+    events = seed_events()
+    finished = next(e for e in events if e["kind"] == "sim.finished")["details"]
+    html = render_events(events)
+    faults = sum(
+        e["kind"].startswith("fault.") and not e["kind"].endswith("_restored") for e in events
+    )
+    assert (
+        f"{finished['completed']} completed, {finished['failed']} failed for good; {faults} fault(s)."
+        in html
+    )

@@ -137,6 +137,7 @@ def render_events(events: list[dict[str, Any]], plan: dict[str, Any] | None = No
     ctx = {
         "kind": "events",
         "header": _header(source, "event log"),
+        "summary": events_view.events_summary(events),
         "cards": events_view.kind_cards(events),
         "gantt": gantt,
         "events_table": events_view.event_table(events),

@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
+from rsmodel.report.plan_view import Risk, Summary
 from rsmodel.report.svg import Bar, Gantt, GanttRow, build_gantt, to_datetime
 from rsmodel.report.tables import Card, Cell, Row, Table, fmt_time, fmt_value
 
@@ -97,3 +98,37 @@ def event_gantt(events: list[dict[str, Any]], plan: dict[str, Any] | None) -> Ga
         )
     legend = [("ev", "event"), ("ev bad", "failure / fault")]
     return build_gantt(list(rows.values()), start, end, legend, row_height_px=14.0)
+
+
+def events_summary(events: list[dict[str, Any]]) -> Summary:
+    """What completed, what failed for good (and why), and the faults, from the events alone."""
+    completed = {
+        e.get("sync_id") or event_subject(e) for e in events if event_kind(e).endswith(".completed")
+    }
+    completed.discard("–")
+    failed: dict[str, str] = {}
+    for e in events:
+        details = e.get("details") or {}
+        if event_kind(e).endswith((".failed", ".deferred", ".missed")) and details.get(
+            "final", True
+        ):
+            failed[event_subject(e)] = str(
+                details.get("error") or details.get("reason") or event_kind(e)
+            )
+    failed = {k: v for k, v in failed.items() if k not in completed}
+    faults = Counter(event_kind(e) for e in events if event_kind(e).startswith("fault."))
+    restored = sum(n for kind, n in faults.items() if kind.endswith("_restored"))
+    headline = f"{len(completed)} completed, {len(failed)} failed for good; {sum(faults.values()) - restored} fault(s)."
+    got = (
+        [f"completed: {', '.join(sorted(completed)[:12])}{' …' if len(completed) > 12 else ''}"]
+        if completed
+        else []
+    )
+    not_done = [f"{subject}: {why}" for subject, why in sorted(failed.items())[:10]]
+    risks = [
+        Risk("warn", f"{n} × {kind}")
+        for kind, n in faults.most_common()
+        if not kind.endswith("_restored")
+    ]
+    tone = "bad" if failed else ("warn" if risks else "ok")
+    return Summary(headline, tone, got, not_done, risks)

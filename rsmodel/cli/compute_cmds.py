@@ -16,8 +16,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(placement_decisions, events, jobs, soc) or write it with -o.",
     )
     p.add_argument("request", help="request body as JSON (the seed's curl -d payload)")
-    p.add_argument("-o", "--out", help="directory for response.json, events.jsonl, plan.json, report.html")
-    p.add_argument("--time-limit-s", type=float, default=None, help="HiGHS time limit (default 60 s)")
+    p.add_argument(
+        "-o", "--out", help="directory for response.json, events.jsonl, plan.json, report.html"
+    )
+    p.add_argument(
+        "--time-limit-s", type=float, default=None, help="HiGHS time limit (default 60 s)"
+    )
     p.set_defaults(func=cmd_plan)
 
 

@@ -13,7 +13,9 @@ from rsmodel.model.compute_schema import job_warnings
 from rsmodel.model.scenario import Scenario
 
 
-def plan_jobs(scenario: Scenario, geometry: Any, *, time_limit_s: float | None = None) -> dict[str, Any]:
+def plan_jobs(
+    scenario: Scenario, geometry: Any, *, time_limit_s: float | None = None
+) -> dict[str, Any]:
     """Plan every job of ``scenario`` on ``geometry``'s grid with HiGHS (the model's solver limits)."""
     from rsmodel.compute.report import jobs_report
     from rsmodel.optimize.compute import build_compute_problem, solve_compute

@@ -16,15 +16,27 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rsmodel.errors import ModelError
-from rsmodel.model.catalogs import find_tle, ground_station_catalog, read_tle_file, shipped_tle_files
+from rsmodel.model.catalogs import (
+    find_tle,
+    ground_station_catalog,
+    read_tle_file,
+    shipped_tle_files,
+)
 from rsmodel.model.compute_schema import Job, check_job
 from rsmodel.model.orbits import Orbit
 from rsmodel.model.scenario import Scenario
 from rsmodel.model.yamlsrc import Source, read_yaml
 
 DEFAULT_STATIONS: tuple[str, ...] = (
-    "wallops", "weilheim", "hartebeesthoek", "dongara", "santiago", "south_point_hi", "kourou", "malindi",
-)  # fmt: skip
+    "wallops",
+    "weilheim",
+    "hartebeesthoek",
+    "dongara",
+    "santiago",
+    "south_point_hi",
+    "kourou",
+    "malindi",
+)
 DEFAULT_BANDWIDTH_BPS = 100e6
 DEFAULT_ORBITS = 4.0
 
@@ -35,11 +47,19 @@ class PlanRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     satellite_id: str | int = Field(description="NORAD id in the shipped TLE catalog (data/*.tle).")
     custom_job: Job
-    ground_stations: list[str] | None = Field(None, description="Catalog ids (default: DEFAULT_STATIONS).")
-    bandwidth_bps: float = Field(DEFAULT_BANDWIDTH_BPS, gt=0, description="Downlink rate of every station.")
+    ground_stations: list[str] | None = Field(
+        None, description="Catalog ids (default: DEFAULT_STATIONS)."
+    )
+    bandwidth_bps: float = Field(
+        DEFAULT_BANDWIDTH_BPS, gt=0, description="Downlink rate of every station."
+    )
     step_s: float = Field(60.0, gt=0, le=600, description="Grid step, s.")
-    battery: dict[str, float] | None = Field(None, description="Overrides of the node's battery (schema Battery).")
-    power: dict[str, float] | None = Field(None, description="Overrides of the node's power figures (schema Power).")
+    battery: dict[str, float] | None = Field(
+        None, description="Overrides of the node's battery (schema Battery)."
+    )
+    power: dict[str, float] | None = Field(
+        None, description="Overrides of the node's power figures (schema Power)."
+    )
     memory_mb: float | None = Field(None, gt=0)
 
 
@@ -47,13 +67,21 @@ def load_request(path: str | Path) -> tuple[PlanRequest, Scenario]:
     """Read, validate and turn a request file into a scenario (ModelError on bad input)."""
     src = read_yaml(path)  # JSON is YAML: we keep line numbers
     if not isinstance(src.data, dict):
-        raise ModelError("expected a JSON object with satellite_id and custom_job", file=src.file, line=1)
+        raise ModelError(
+            "expected a JSON object with satellite_id and custom_job", file=src.file, line=1
+        )
     try:
         request = PlanRequest.model_validate(src.data)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
-        loc = tuple(p for p in err["loc"] if isinstance(p, int) or p in _known_keys(src.data, err["loc"]))
-        msg = "required field is missing" if err["type"] == "missing" else err["msg"].removeprefix("Value error, ")
+        loc = tuple(
+            p for p in err["loc"] if isinstance(p, int) or p in _known_keys(src.data, err["loc"])
+        )
+        msg = (
+            "required field is missing"
+            if err["type"] == "missing"
+            else err["msg"].removeprefix("Value error, ")
+        )
         raise src.error(loc or tuple(err["loc"]), msg) from None
     orbit = _orbit(request, src)
 
@@ -63,8 +91,13 @@ def load_request(path: str | Path) -> tuple[PlanRequest, Scenario]:
     from rsmodel.model.schema import Battery
 
     battery = Battery.model_validate(request.battery or {})
-    check_job(request.custom_job, ("custom_job",), error, capacity_wh=battery.capacity_wh,
-              memory_mb=request.memory_mb or 4096.0)  # fmt: skip
+    check_job(
+        request.custom_job,
+        ("custom_job",),
+        error,
+        capacity_wh=battery.capacity_wh,
+        memory_mb=request.memory_mb or 4096.0,
+    )
     return request, _scenario(request, orbit, src)
 
 
@@ -87,11 +120,16 @@ def _orbit(request: PlanRequest, src: Source) -> Orbit:
     try:
         norad = int(str(request.satellite_id).strip())
     except ValueError:
-        raise src.error(("satellite_id",), f"expected a NORAD catalog number, got {request.satellite_id!r}") from None
+        raise src.error(
+            ("satellite_id",), f"expected a NORAD catalog number, got {request.satellite_id!r}"
+        ) from None
     records = [r for f in shipped_tle_files() for r in read_tle_file(f)]
     rec = find_tle(records, norad=norad)
     if rec is None:
-        raise src.error(("satellite_id",), f"unknown satellite_id {norad}: not in the shipped TLE catalog (data/*.tle)")
+        raise src.error(
+            ("satellite_id",),
+            f"unknown satellite_id {norad}: not in the shipped TLE catalog (data/*.tle)",
+        )
     return Orbit.from_tle(rec.line1, rec.line2)
 
 
@@ -103,12 +141,18 @@ def _scenario(request: PlanRequest, orbit: Orbit, src: Source) -> Scenario:
     for i, sid in enumerate(stations):
         if sid not in catalog:
             hint = difflib.get_close_matches(sid, list(catalog), n=1)
-            raise src.error(("ground_stations", i), f"unknown catalog station {sid!r}"
-                            + (f"; did you mean {hint[0]!r}?" if hint else ""))  # fmt: skip
+            raise src.error(
+                ("ground_stations", i),
+                f"unknown catalog station {sid!r}"
+                + (f"; did you mean {hint[0]!r}?" if hint else ""),
+            )
     epoch = orbit.epoch.replace(second=0, microsecond=0)
     orbits = request.custom_job.policy.deadline_orbits or DEFAULT_ORBITS
     hours = math.ceil(orbits * orbit.period_s / request.step_s) * request.step_s / 3600.0
-    node: dict[str, Any] = {"name": str(request.satellite_id).strip(), "tle": {"norad": orbit.norad_id}}
+    node: dict[str, Any] = {
+        "name": str(request.satellite_id).strip(),
+        "tle": {"norad": orbit.norad_id},
+    }
     for key in ("battery", "power", "memory_mb"):
         if getattr(request, key) is not None:
             node[key] = getattr(request, key)
@@ -118,7 +162,9 @@ def _scenario(request: PlanRequest, orbit: Orbit, src: Source) -> Scenario:
         "name": "request",
         "description": f"plan request {src.file}",
         "horizon": {"start": epoch, "hours": hours, "step_s": request.step_s},
-        "ground_stations": [{"name": s, "station": s, "bandwidth_bps": request.bandwidth_bps} for s in stations],
+        "ground_stations": [
+            {"name": s, "station": s, "bandwidth_bps": request.bandwidth_bps} for s in stations
+        ],
         "nodes": [node],
         "jobs": [job],
     }

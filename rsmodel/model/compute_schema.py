@@ -61,38 +61,70 @@ class Step(_Strict):
     location: Literal["onboard", "ground"] = Field(
         "onboard", description="Where it runs; only standard steps may run on the ground."
     )
-    depends_on: list[str] = Field(default_factory=list, description="Ids of steps that must finish first.")
-    compute_s: float | None = Field(
-        None, gt=0, description=f"standard/eclipse/pass: compute time, s (default {DEFAULT_COMPUTE_S:g})."
+    depends_on: list[str] = Field(
+        default_factory=list, description="Ids of steps that must finish first."
     )
-    output_mb: float | None = Field(None, ge=0, description="standard/eclipse/pass: output size, MB (default 0).")
-    memory_mb: float | None = Field(None, ge=0, description="standard/eclipse/pass: memory needed, MB (default 0).")
-    energy_budget_wh: float | None = Field(None, gt=0, description="eclipse: maximum energy the step may use, Wh.")
+    compute_s: float | None = Field(
+        None,
+        gt=0,
+        description=f"standard/eclipse/pass: compute time, s (default {DEFAULT_COMPUTE_S:g}).",
+    )
+    output_mb: float | None = Field(
+        None, ge=0, description="standard/eclipse/pass: output size, MB (default 0)."
+    )
+    memory_mb: float | None = Field(
+        None, ge=0, description="standard/eclipse/pass: memory needed, MB (default 0)."
+    )
+    energy_budget_wh: float | None = Field(
+        None, gt=0, description="eclipse: maximum energy the step may use, Wh."
+    )
     eclipse_policy: EclipsePolicy | None = Field(
-        None, description="eclipse: conservative | balanced (default) | aggressive = 40 | 65 | 85 % share."
+        None,
+        description="eclipse: conservative | balanced (default) | aggressive = 40 | 65 | 85 % share.",
     )
     min_battery_soc: float | None = Field(
-        None, ge=0, le=1, description="eclipse: state of charge kept through the eclipse (0-1, default 0.2)."
+        None,
+        ge=0,
+        le=1,
+        description="eclipse: state of charge kept through the eclipse (0-1, default 0.2).",
     )
-    priority: float | None = Field(None, description="eclipse: larger runs first among competing eclipse steps (default 0).")
-    quality_tiers: dict[TierName, QualityTier] | None = Field(None, description="window: tier -> resources.")
-    min_tier: TierName | None = Field(None, description="window: lowest acceptable tier (default minimal / lowest given).")
-    preferred_tier: TierName | None = Field(None, description="window: tier targeted if time allows (default highest given).")
+    priority: float | None = Field(
+        None, description="eclipse: larger runs first among competing eclipse steps (default 0)."
+    )
+    quality_tiers: dict[TierName, QualityTier] | None = Field(
+        None, description="window: tier -> resources."
+    )
+    min_tier: TierName | None = Field(
+        None, description="window: lowest acceptable tier (default minimal / lowest given)."
+    )
+    preferred_tier: TierName | None = Field(
+        None, description="window: tier targeted if time allows (default highest given)."
+    )
     merge_strategy: Literal["concat", "reduce", "latest"] | None = Field(
         None, description="pass: concat (default) | reduce | latest."
     )
-    max_segments: int | None = Field(None, ge=1, description="pass: maximum segments (default unlimited).")
-    min_pass_duration_s: float | None = Field(None, ge=0, description="pass: ignore passes shorter than this, s (default 0).")
+    max_segments: int | None = Field(
+        None, ge=1, description="pass: maximum segments (default unlimited)."
+    )
+    min_pass_duration_s: float | None = Field(
+        None, ge=0, description="pass: ignore passes shorter than this, s (default 0)."
+    )
 
     @model_validator(mode="after")
     def _kind_fields(self) -> Step:
         for field, kinds in _ONLY_FOR.items():
             if getattr(self, field) is not None and self.type not in kinds:
-                raise ValueError(f"`{field}` applies to {' / '.join(kinds)} steps, not to a {self.type} step")
+                raise ValueError(
+                    f"`{field}` applies to {' / '.join(kinds)} steps, not to a {self.type} step"
+                )
         if self.type == "window" and not self.quality_tiers:
-            raise ValueError("a window step needs `quality_tiers` (at least one of " + ", ".join(TIERS) + ")")
+            raise ValueError(
+                "a window step needs `quality_tiers` (at least one of " + ", ".join(TIERS) + ")"
+            )
         if self.location == "ground" and self.type != "standard":
-            raise ValueError(f"a {self.type} step runs onboard; only standard steps may have location ground")
+            raise ValueError(
+                f"a {self.type} step runs onboard; only standard steps may have location ground"
+            )
         return self
 
     # Resolved values (defaults applied) -------------------------------------------------
@@ -146,7 +178,9 @@ class Policy(_Strict):
         "min_energy (least compute energy).",
     )
     deadline_orbits: float | None = Field(
-        None, gt=0, description="All steps finish within this many orbital periods of the start (default: horizon end)."
+        None,
+        gt=0,
+        description="All steps finish within this many orbital periods of the start (default: horizon end).",
     )
 
 
@@ -155,7 +189,9 @@ class Job(_Strict):
 
     name: str = Field(min_length=1)
     node: str | None = Field(None, description="Node name (model files).")
-    satellite_id: str | int | None = Field(None, description="NORAD id of a node's orbit (alternative to `node`).")
+    satellite_id: str | int | None = Field(
+        None, description="NORAD id of a node's orbit (alternative to `node`)."
+    )
     steps: list[Step] = Field(min_length=1)
     policy: Policy = Field(default_factory=Policy)
 
@@ -187,26 +223,36 @@ def find_cycle(deps: dict[str, list[str]]) -> list[str] | None:
     return None
 
 
-def check_job(job: Job, path: tuple[str | int, ...], error: Raise, *, capacity_wh: float, memory_mb: float) -> None:
+def check_job(
+    job: Job, path: tuple[str | int, ...], error: Raise, *, capacity_wh: float, memory_mb: float
+) -> None:
     """Raise ``error(field_path, message)`` for the first cross-field problem of ``job``."""
     ids = [s.id for s in job.steps]
     for i, step in enumerate(job.steps):
         if step.id in ids[:i]:
-            raise error((*path, "steps", i, "id"), f"duplicate step id {step.id!r}; ids must be unique in a job")
+            raise error(
+                (*path, "steps", i, "id"),
+                f"duplicate step id {step.id!r}; ids must be unique in a job",
+            )
     for i, step in enumerate(job.steps):
         for j, dep in enumerate(step.depends_on):
             if dep not in ids:
                 hint = difflib.get_close_matches(dep, ids, n=1)
                 raise error(
                     (*path, "steps", i, "depends_on", j),
-                    f"unknown step id {dep!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+                    f"unknown step id {dep!r}"
+                    + (f"; did you mean {hint[0]!r}?" if hint else "")
                     + f". Expected one of: {', '.join(ids)}",
                 )
-        _check_step_resources(step, (*path, "steps", i), error, capacity_wh=capacity_wh, memory_mb=memory_mb)
+        _check_step_resources(
+            step, (*path, "steps", i), error, capacity_wh=capacity_wh, memory_mb=memory_mb
+        )
     cycle = find_cycle({s.id: list(s.depends_on) for s in job.steps})
     if cycle is not None:
         first = ids.index(cycle[0])
-        raise error((*path, "steps", first, "depends_on"), "depends_on cycle: " + " -> ".join(cycle))
+        raise error(
+            (*path, "steps", first, "depends_on"), "depends_on cycle: " + " -> ".join(cycle)
+        )
 
 
 def _check_step_resources(
@@ -226,16 +272,25 @@ def _check_step_resources(
                     (*path, field),
                     f"unknown tier {tier!r}: quality_tiers defines only {', '.join(step.quality_tiers)}",
                 )
-        if step.min_tier and step.preferred_tier and TIERS.index(step.min_tier) > TIERS.index(step.preferred_tier):
+        if (
+            step.min_tier
+            and step.preferred_tier
+            and TIERS.index(step.min_tier) > TIERS.index(step.preferred_tier)
+        ):
             raise error(
                 (*path, "min_tier"),
                 f"min_tier {step.min_tier!r} is above preferred_tier {step.preferred_tier!r}; "
                 f"expected min_tier <= preferred_tier in the order {' < '.join(TIERS)}",
             )
         if not step.tier_range():
-            raise error((*path, "quality_tiers"), "no tier between min_tier and preferred_tier is defined")
+            raise error(
+                (*path, "quality_tiers"), "no tier between min_tier and preferred_tier is defined"
+            )
     if step.memory_need_mb > memory_mb:
-        raise error((*path, "memory_mb"), f"memory_mb {step.memory_need_mb:g} exceeds the node's {memory_mb:g} MB")
+        raise error(
+            (*path, "memory_mb"),
+            f"memory_mb {step.memory_need_mb:g} exceeds the node's {memory_mb:g} MB",
+        )
 
 
 def job_warnings(job: Job) -> list[str]:
@@ -267,10 +322,18 @@ def check_jobs(scenario: Any) -> None:
     names: set[str] = set()
     for i, job in enumerate(scenario.model.jobs):
         if job.name in names:
-            raise FieldError(("jobs", i, "name"), f"duplicate job name {job.name!r}; names must be unique")
+            raise FieldError(
+                ("jobs", i, "name"), f"duplicate job name {job.name!r}; names must be unique"
+            )
         names.add(job.name)
         node = job_node(scenario.nodes, job, ("jobs", i), FieldError)
-        check_job(job, ("jobs", i), FieldError, capacity_wh=node.battery.capacity_wh, memory_mb=node.memory_mb)
+        check_job(
+            job,
+            ("jobs", i),
+            FieldError,
+            capacity_wh=node.battery.capacity_wh,
+            memory_mb=node.memory_mb,
+        )
 
 
 def job_node(nodes: list[Any], job: Job, path: tuple[str | int, ...], error: Raise) -> Any:
@@ -283,7 +346,8 @@ def job_node(nodes: list[Any], job: Job, path: tuple[str | int, ...], error: Rai
             hint = difflib.get_close_matches(job.node, [n.name for n in nodes], n=1)
             raise error(
                 (*path, "node"),
-                f"unknown node {job.node!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+                f"unknown node {job.node!r}"
+                + (f"; did you mean {hint[0]!r}?" if hint else "")
                 + " Expected one of the model's nodes",
             )
         return found

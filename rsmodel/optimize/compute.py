@@ -20,11 +20,13 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from rsmodel.model.compute_schema import Job, Step, job_node
+from rsmodel.model.compute_schema import TIERS, Job, Step, job_node
 from rsmodel.model.scenario import OrbitalNode, Scenario
 from rsmodel.optimize.energy import WH_PER_WS, NodeEnergy, add_battery, node_energy, simulate_soc_wh
 
 PLACE_WEIGHT = 100.0
+TIER_WEIGHT = 0.02  # value of the preferred tier over min_tier (never worth deferring a window)
+ABS_GAP_PER_REL = 1.0  # solver.mip_gap 1e-3 -> absolute gap 1e-3 of the objective
 POLICY_WEIGHTS: dict[str, dict[str, float]] = {
     # late: finish early; energy: compute Wh (not window tiers); segments: more pass segments;
     # reserve: the lowest state of charge of the node's trajectory.
@@ -176,9 +178,17 @@ def _step_options(p: ComputeProblem, ref: StepRef, pass_len_s: dict[str, float])
         start_s = p.t_s[starts]
         end_s = start_s + dur_s
         on = 1.0 if ref.onboard else 0.0
-        rows.append(dict(start=starts, start_s=start_s, end_s=end_s, interval=np.full(len(starts), interval),
-                         tier=np.full(len(starts), tier), energy_wh=np.full(len(starts), on * energy.compute_w * dur_s * WH_PER_WS),
-                         output_mb=np.full(len(starts), output_mb)))  # fmt: skip
+        rows.append(
+            dict(
+                start=starts,
+                start_s=start_s,
+                end_s=end_s,
+                interval=np.full(len(starts), interval),
+                tier=np.full(len(starts), tier),
+                energy_wh=np.full(len(starts), on * energy.compute_w * dur_s * WH_PER_WS),
+                output_mb=np.full(len(starts), output_mb),
+            )
+        )
 
     if step.type == "standard":
         add(
@@ -195,8 +205,10 @@ def _step_options(p: ComputeProblem, ref: StepRef, pass_len_s: dict[str, float])
     elif step.type == "eclipse":
         need_wh = energy.compute_w * step.duration_s * WH_PER_WS
         if step.energy_budget_wh is not None and need_wh > step.energy_budget_wh + 1e-9:
-            p.reasons[ref.index] = (f"needs {need_wh:.2f} Wh ({energy.compute_w:g} W x {step.duration_s:g} s) "
-                                    f"> energy_budget_wh {step.energy_budget_wh:g}")  # fmt: skip
+            p.reasons[ref.index] = (
+                f"needs {need_wh:.2f} Wh ({energy.compute_w:g} W x {step.duration_s:g} s) "
+                f"> energy_budget_wh {step.energy_budget_wh:g}"
+            )
             return []
         for i, iv in enumerate(p.intervals):
             if iv.kind == "eclipse" and iv.node == name:
@@ -237,8 +249,11 @@ def _step_options(p: ComputeProblem, ref: StepRef, pass_len_s: dict[str, float])
                 "no sunlit window before the deadline is long enough for min_tier"
             )
     else:  # pass
-        usable = [i for i, iv in enumerate(p.intervals)
-                  if iv.kind == "pass" and iv.node == name and pass_len_s[iv.id] >= step.min_pass_s]  # fmt: skip
+        usable = [
+            i
+            for i, iv in enumerate(p.intervals)
+            if iv.kind == "pass" and iv.node == name and pass_len_s[iv.id] >= step.min_pass_s
+        ]
         for i in usable:
             iv = p.intervals[i]
             add(
@@ -249,8 +264,10 @@ def _step_options(p: ComputeProblem, ref: StepRef, pass_len_s: dict[str, float])
                 step.output_size_mb,
             )
         if not any(len(r["start"]) for r in rows):
-            p.reasons[ref.index] = (f"no pass >= min_pass_duration_s {step.min_pass_s:g} s before the deadline "
-                                    f"holds a {step.duration_s:g} s segment")  # fmt: skip
+            p.reasons[ref.index] = (
+                f"no pass >= min_pass_duration_s {step.min_pass_s:g} s before the deadline "
+                f"holds a {step.duration_s:g} s segment"
+            )
     return [r for r in rows if len(r["start"])]
 
 
@@ -339,10 +356,15 @@ def add_compute(m: pyo.Block, p: ComputeProblem) -> pyo.Expression:
         add_battery(m.battery[name], energy, draws.get(name, {}))
     _eclipse_rows(m, p, by_step, draws)
     m.reserve = pyo.Var(list(p.energy), bounds=(0, None))
-    for name in p.energy:
-        for k in range(p.n_slots + 1):
-            m.cons.add(m.reserve[name] <= m.battery[name].soc[k])
+    for name, k in _low_points(p):
+        m.cons.add(m.reserve[name] <= m.battery[name].soc[k])
     return _objective(m, p, by_step)
+
+
+def _low_points(p: ComputeProblem) -> list[tuple[str, int]]:
+    """(node, grid index) where the SOC has its lows: eclipse exits and the horizon end."""
+    ends = [(iv.node, iv.b) for iv in p.intervals if iv.kind == "eclipse"]
+    return sorted(set(ends) | {(name, p.n_slots) for name in p.energy})
 
 
 def _placement_rows(
@@ -529,6 +551,8 @@ def _objective(
             terms.append(-w["late"] * prio * float(o.end[c]) / p.n_slots * last[c])
             if ref.step.type != "window":
                 terms.append(-w["energy"] * float(o.energy_wh[c]) / cap * m.x[c])
+            else:
+                terms.append(TIER_WEIGHT * (float(o.tier[c]) + 1) / len(TIERS) * m.x[c])
     for name, weight in reserve_w.items():
         terms.append(weight * m.reserve[name] / p.energy[name].capacity_wh)
     return sum(terms)
@@ -572,8 +596,18 @@ def solve_compute(
     m = build_model(p)
     t1 = time.perf_counter()
     opt = SolverFactory("highs")
-    res = opt.solve(m, time_limit=time_limit_s, rel_gap=mip_gap, threads=threads, load_solutions=False,
-                    raise_exception_on_nonoptimal_result=False)  # fmt: skip
+    # The objective is ~100 per placed step: an absolute gap keeps timing terms meaningful.
+    # HiGHS presolve substitutes the SOC chain and fills in (minutes); without it: < 1 s.
+    res = opt.solve(
+        m,
+        time_limit=time_limit_s,
+        rel_gap=0.0,
+        abs_gap=mip_gap * ABS_GAP_PER_REL,
+        threads=threads,
+        load_solutions=False,
+        raise_exception_on_nonoptimal_result=False,
+        solver_options={"presolve": "off"},
+    )
     t2 = time.perf_counter()
     status = str(res.termination_condition.name)
     chosen, last = np.zeros(0, dtype=int), set()

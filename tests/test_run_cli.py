@@ -13,6 +13,7 @@ from rsmodel.geometry import compute_geometry
 from rsmodel.model.loader import load_model
 from rsmodel.plan import Plan
 from rsmodel.plan.check import check_plan
+from rsmodel.timeutil import parse_time
 from tests.conftest import DATA, MODELS
 
 SEED = MODELS / "seed_sync.yaml"
@@ -157,4 +158,9 @@ def test_infeasible_load_exits_0_with_warnings_and_reasons(cli, tmp_path: Path) 
     )
     assert any(w.startswith("warning: 1 low sync(s) ") for w in warnings)
     assert data["kpis"]["unmet_count"] + data["kpis"]["partial_count"] == 3
+    for s in data["syncs"]:  # a reason exactly when a sync is not complete on time
+        on_time = s["status"] == "complete" and (
+            s["deadline"] is None or parse_time(s["completed_at"]) <= parse_time(s["deadline"])
+        )
+        assert (s["reason"] is None) == on_time, s
     assert "Syncs: 1 complete" in result.stdout

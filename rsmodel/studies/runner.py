@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,6 +154,7 @@ class Driver:
         self.cache = GeometryCache(out / ".geometry-cache")
         self.records = load_records(out, plan.variants, retry_failed)
         self.keys = self._geometry_keys()
+        self.sharing = Counter(k for k in self.keys.values() if k)  # variants per geometry key
         self.geometry: dict[str, tuple[Any, float]] = {}  # key -> (shared geometry, seconds)
         self.computed: list[str] = []
         self.from_disk: list[str] = []
@@ -181,9 +182,6 @@ class Driver:
                     memo[text] = None
             keys[v.id] = memo[text]
         return keys
-
-    def _sharing(self, key: str) -> int:
-        return sum(1 for k in self.keys.values() if k == key)
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> None:
@@ -251,7 +249,7 @@ class Driver:
         )
         key = self.keys[v.id]
         geo, seconds = self.geometry[key] if key else (None, 0.0)
-        share_s = seconds / self._sharing(key) if key else 0.0
+        share_s = seconds / self.sharing[key] if key else 0.0
         return self.engine.submit(run_variant_task, task, geo, share_s, isolated=job.isolated)
 
     def _have_geometry(self, key: str) -> bool:
@@ -316,7 +314,7 @@ class Driver:
             "ran_this_session": len(self.ran),
             "counts": {s: statuses.count(s) for s in FINISHED},
             "geometry": {
-                "distinct_keys": len({k for k in self.keys.values() if k}),
+                "distinct_keys": len(self.sharing),
                 "computed_this_session": len(self.computed),
                 "loaded_from_cache": len(self.from_disk),
             },

@@ -13,7 +13,9 @@ MODEL = Path(__file__).resolve().parents[1] / "models" / "telescopes.yaml"
 GOOD_TELESCOPE = "{name: t1, observatory: ctio, aperture_m: 0.4, fov_deg: 0.5, pixel_scale_arcsec: 0.6, reliability: 0.9}"
 
 
-def write(tmp_path: Path, telescope: str = GOOD_TELESCOPE, deep: str = "", too: str = "") -> Path:
+def write(
+    tmp_path: Path, telescope: str = GOOD_TELESCOPE, deep: str = "", too: str = "", sat: str = ""
+) -> Path:
     path = tmp_path / "bad.yaml"
     path.write_text(
         "name: bad\n"
@@ -23,6 +25,7 @@ def write(tmp_path: Path, telescope: str = GOOD_TELESCOPE, deep: str = "", too: 
         "targets:\n"
         f"  deep_sky: [{deep or '{name: M83, ra_deg: 204.25, dec_deg: -29.87, exposure_s: 60, frames: 10}'}]\n"
         + (f"  too: [{too}]\n" if too else "")
+        + (f"  satellites: [{sat}]\n" if sat else "")
     )
     return path
 
@@ -52,6 +55,11 @@ CASES = {
         {"deep": "{name: X, ra_deg: 10, dec_deg: 0, exposure_s: -5, frames: 10}"},
         "targets.deep_sky[0].exposure_s",
         "greater than 0",
+    ),
+    "unknown NORAD id": (
+        {"sat": "{name: S, tle: {norad: 99999}}"},
+        "targets.satellites[0].tle.norad",
+        "no element set for NORAD 99999",
     ),
     "alert outside the horizon": (
         {"too": "{name: A, ra_deg: 10, dec_deg: 0, arrival: '+7h', duration_s: 60}"},

@@ -15,6 +15,7 @@ from pathlib import Path
 from rsmodel.errors import ModelError
 from rsmodel.model.catalogs import (
     TleFormatError,
+    TleRecord,
     find_tle,
     observatory_catalog,
     read_tle_file,
@@ -23,7 +24,7 @@ from rsmodel.model.catalogs import (
 from rsmodel.model.loader import FieldError
 from rsmodel.model.orbits import Orbit
 from rsmodel.model.scenario import Scenario
-from rsmodel.model.telescope_schema import Telescope, TelescopeNetwork, TelescopeTle
+from rsmodel.model.telescope_schema import Telescope, TelescopeNetwork, TelescopeTle, TooAlert
 from rsmodel.model.yamlsrc import FieldPath, format_path
 from rsmodel.timeutil import parse_time
 
@@ -143,57 +144,27 @@ def _build(scenario: Scenario) -> Network:
         raise FieldError(
             ("telescopes",), "targets are given but no telescopes; expected at least one telescope"
         )
+    tles = _TleFiles(base_dir)
     targets: list[Target] = []
     ssa: list[int] = []
     for i, sat in enumerate(model.targets.satellites):
         ssa.append(len(targets))
         targets.append(
-            Target(sat.name, orbit=_orbit(sat.tle, ("targets", "satellites", i, "tle"), base_dir))
+            Target(sat.name, orbit=tles.orbit(sat.tle, ("targets", "satellites", i, "tle")))
         )
     deep: list[DeepSkyRequest] = []
     for d in model.targets.deep_sky:
         deep.append(DeepSkyRequest(len(targets), d.exposure_s, d.frames))
         targets.append(Target(d.name, ra_deg=d.ra_deg, dec_deg=d.dec_deg))
     too: list[TooRequest] = []
-    for i, a in enumerate(model.targets.too):
-        path = ("targets", "too", i)
-        orbit = _orbit(a.tle, (*path, "tle"), base_dir) if a.tle is not None else None
-        arrival = _time(a.arrival, (*path, "arrival"), scenario.start)
-        deadline = (
-            _time(a.deadline, (*path, "deadline"), scenario.start)
-            if a.deadline is not None
-            else scenario.end
+    for i, alert in enumerate(model.targets.too):
+        too.append(_alert(i, alert, len(targets), scenario))
+        orbit = (
+            tles.orbit(alert.tle, ("targets", "too", i, "tle")) if alert.tle is not None else None
         )
-        if not scenario.start <= arrival < scenario.end:
-            raise FieldError(
-                (*path, "arrival"),
-                f"arrival {arrival.isoformat()} is outside the horizon; expected a time in [{scenario.start.isoformat()}, {scenario.end.isoformat()})",
-            )
-        if deadline <= arrival:
-            raise FieldError(
-                (*path, "deadline"),
-                f"deadline {deadline.isoformat()} must be after the arrival {arrival.isoformat()}",
-            )
-        too.append(TooRequest(len(targets), arrival, a.duration_s, min(deadline, scenario.end)))
-        targets.append(Target(a.name, orbit=orbit, ra_deg=a.ra_deg, dec_deg=a.dec_deg))
+        targets.append(Target(alert.name, orbit=orbit, ra_deg=alert.ra_deg, dec_deg=alert.dec_deg))
     _unique([t.name for t in targets], "targets", what="target")
-    settings = model.telescope_network
-    names = {t.name for t in telescopes}
-    faults = []
-    for i, f in enumerate(settings.faults):
-        path = ("telescope_network", "faults", i)
-        if f.telescope not in names:
-            raise FieldError(
-                (*path, "telescope"),
-                f"unknown telescope {f.telescope!r}; expected one of {sorted(names)}",
-            )
-        at = _time(f.at, (*path, "at"), scenario.start)
-        until = (
-            scenario.end
-            if f.duration_s is None
-            else min(scenario.end, at + timedelta(seconds=f.duration_s))
-        )
-        faults.append(Fault(f.telescope, at, until))
+    faults = _faults(model.telescope_network, {t.name for t in telescopes}, scenario)
     return Network(
         model.name,
         scenario.start,
@@ -204,10 +175,47 @@ def _build(scenario: Scenario) -> Network:
         ssa,
         deep,
         too,
-        settings,
+        model.telescope_network,
         faults,
         scenario.file,
     )
+
+
+def _alert(i: int, alert: TooAlert, target: int, scenario: Scenario) -> TooRequest:
+    path = ("targets", "too", i)
+    arrival = _time(alert.arrival, (*path, "arrival"), scenario.start)
+    deadline = scenario.end
+    if alert.deadline is not None:
+        deadline = _time(alert.deadline, (*path, "deadline"), scenario.start)
+    if not scenario.start <= arrival < scenario.end:
+        raise FieldError(
+            (*path, "arrival"),
+            f"arrival {arrival.isoformat()} is outside the horizon; expected a time in "
+            f"[{scenario.start.isoformat()}, {scenario.end.isoformat()})",
+        )
+    if deadline <= arrival:
+        raise FieldError(
+            (*path, "deadline"),
+            f"deadline {deadline.isoformat()} must be after the arrival {arrival.isoformat()}",
+        )
+    return TooRequest(target, arrival, alert.duration_s, min(deadline, scenario.end))
+
+
+def _faults(settings: TelescopeNetwork, names: set[str], scenario: Scenario) -> list[Fault]:
+    out = []
+    for i, f in enumerate(settings.faults):
+        path = ("telescope_network", "faults", i)
+        if f.telescope not in names:
+            raise FieldError(
+                (*path, "telescope"),
+                f"unknown telescope {f.telescope!r}; expected one of {sorted(names)}",
+            )
+        at = _time(f.at, (*path, "at"), scenario.start)
+        until = scenario.end
+        if f.duration_s is not None:
+            until = min(scenario.end, at + timedelta(seconds=f.duration_s))
+        out.append(Fault(f.telescope, at, until))
+    return out
 
 
 def _unique(names: list[str], section: str, what: str = "telescope") -> None:
@@ -255,28 +263,37 @@ def _telescope(i: int, t: Telescope) -> TelescopeSite:
     )
 
 
-def _orbit(ref: TelescopeTle, path: FieldPath, base_dir: Path) -> Orbit:
-    files = [base_dir / ref.file] if ref.file else shipped_tle_files()
-    records = []
-    for f in files:
-        if not f.exists():
-            raise FieldError(
-                (*path, "file"),
-                f"TLE file not found: {f}; expected an existing file (relative to the model file)",
-            )
-        try:
-            records.extend(read_tle_file(f))
-        except TleFormatError as exc:
-            raise FieldError((*path, "file"), f"malformed TLE: {exc}") from None
-    rec = find_tle(records, norad=ref.norad, name=ref.satellite)
-    if rec is None:
-        key = f"NORAD {ref.norad}" if ref.norad is not None else repr(ref.satellite)
-        field = "norad" if ref.norad is not None else "satellite"
-        raise FieldError(
-            (*path, field),
-            f"no element set for {key} in {ref.file or 'the shipped TLE catalog (data/*.tle)'}",
-        )
-    return Orbit.from_tle(rec.line1, rec.line2)
+class _TleFiles:
+    """TLE look-ups for one model: each file is read once."""
+
+    def __init__(self, base_dir: Path) -> None:
+        self.base_dir = base_dir
+        self.records: dict[Path, list[TleRecord]] = {}
+
+    def _read(self, path: Path, field: FieldPath) -> list[TleRecord]:
+        if path not in self.records:
+            if not path.exists():
+                raise FieldError(
+                    (*field, "file"),
+                    f"TLE file not found: {path}; expected an existing file (relative to the model file)",
+                )
+            try:
+                self.records[path] = read_tle_file(path)
+            except TleFormatError as exc:
+                raise FieldError((*field, "file"), f"malformed TLE: {exc}") from None
+        return self.records[path]
+
+    def orbit(self, ref: TelescopeTle, field: FieldPath) -> Orbit:
+        """The newest element set matching ``ref`` (``field``: its path, for errors)."""
+        files = [self.base_dir / ref.file] if ref.file else shipped_tle_files()
+        records = [r for f in files for r in self._read(f, field)]
+        rec = find_tle(records, norad=ref.norad, name=ref.satellite)
+        if rec is None:
+            key = f"NORAD {ref.norad}" if ref.norad is not None else repr(ref.satellite)
+            name = "norad" if ref.norad is not None else "satellite"
+            where = ref.file or "the shipped TLE catalog (data/*.tle)"
+            raise FieldError((*field, name), f"no element set for {key} in {where}")
+        return Orbit.from_tle(rec.line1, rec.line2)
 
 
 def _time(value: datetime | str, path: FieldPath, start: datetime) -> datetime:

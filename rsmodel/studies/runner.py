@@ -333,7 +333,10 @@ def load_records(
         path = out / "variants" / v.id / "result.json"
         if not path.exists():
             continue
-        record = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # unreadable: run the variant again
+            continue
         if record.get("digest") != v.digest or record.get("status") not in FINISHED:
             continue
         if retry_failed and record["status"] == "failed":

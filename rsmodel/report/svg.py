@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
+from rsmodel.timeutil import as_utc, parse_time
+
 CHART_WIDTH_PX = 1000.0
 LABEL_WIDTH_PX = 120.0
 AXIS_HEIGHT_PX = 22.0
@@ -29,14 +31,13 @@ def px(value: float) -> str:
 def to_datetime(value: str | datetime) -> datetime:
     """Parse an ISO 8601 UTC string (``...Z``) into an aware datetime."""
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return as_utc(value)
     return _parse_iso(value)
 
 
 @lru_cache(maxsize=65536)
 def _parse_iso(text: str) -> datetime:
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_time(text)  # cached: plans repeat the same time strings many times
 
 
 @dataclass(frozen=True)

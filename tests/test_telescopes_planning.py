@@ -139,9 +139,9 @@ def test_fault_mid_track_hands_over_to_the_backup_inside_its_window(planner, tmp
     fault_at = start + (end - start) / 2
     result = simulate(planned, [Fault("mcd", fault_at, planned.net.end)], save=False)
     steps = [
-        (e["type"], e.get("telescope"))
+        (e["kind"], e.get("telescope"))
         for e in result.events
-        if e.get("task_id", "").startswith("ssa:") or e["type"] == "telescope.faulted"
+        if (e["task_id"] or "").startswith("ssa:") or e["kind"] == "telescope.faulted"
     ]
     assert steps == [
         ("track.started", "mcd"),
@@ -151,10 +151,10 @@ def test_fault_mid_track_hands_over_to_the_backup_inside_its_window(planner, tmp
         ("track.reassigned", "kpno"),
         ("track.completed", "kpno"),
     ]
-    handover = next(e for e in result.events if e["type"] == "handover.started")
+    handover = next(e for e in result.events if e["kind"] == "handover.started")
     at = parse(handover["time"])
     assert at == fault_at  # at once
-    assert handover["to_telescope"] == "kpno" and handover["planned_backup"] is True
+    assert handover["details"]["to_telescope"] == "kpno" and handover["details"]["planned_backup"]
     assert parse(window["start"]) <= at < parse(window["end"])
     assert sees(planned.net, sky, "kpno", "MetOp-B", at)
     assert sees(
@@ -162,7 +162,7 @@ def test_fault_mid_track_hands_over_to_the_backup_inside_its_window(planner, tmp
         sky,
         "kpno",
         "MetOp-B",
-        parse(next(e for e in result.events if e["type"] == "track.completed")["time"])
+        parse(next(e for e in result.events if e["kind"] == "track.completed")["time"])
         - timedelta(seconds=1),
     )
     assert result.tasks[0]["completed_by"] == ["kpno"]
@@ -183,25 +183,29 @@ def test_fault_without_overlap_schedules_next_acquisition_with_buffer(planner, t
     assert obs["telescope"] == "mcd"
     fault_at = parse(obs["start"]) + timedelta(seconds=300)
     result = simulate(planned, [Fault("mcd", fault_at, planned.net.end)], save=False)
-    kinds = [e["type"] for e in result.events if e["type"] not in ("track.started",)]
+    kinds = [e["kind"] for e in result.events if e["kind"] not in ("track.started",)]
     assert kinds[:4] == [
         "telescope.faulted",
         "track.failed",
         "handover.unavailable",
         "track.reassigned",
     ]
-    re = next(e for e in result.events if e["type"] == "track.reassigned")
+    re = next(e for e in result.events if e["kind"] == "track.reassigned")
     assert (
-        re["mode"] == "next_acquisition" and re["telescope"] == "kpno" and re["buffer_images"] == 4
+        re["details"]["mode"] == "next_acquisition"
+        and re["telescope"] == "kpno"
+        and re["details"]["buffer_images"] == 4
     )
     remaining = (parse(obs["end"]) - fault_at).total_seconds()
-    assert (parse(re["end"]) - parse(re["start"])).total_seconds() == pytest.approx(
-        remaining + 4 * 15
-    )
+    assert (
+        parse(re["details"]["end"]) - parse(re["details"]["start"])
+    ).total_seconds() == pytest.approx(remaining + 4 * 15)
     kpno_window = next(
         w for w in planned.plan["windows"] if w["telescope"] == "kpno" and w["target"] == "GRB"
     )
-    assert parse(re["start"]) == parse(kpno_window["start"])  # the next acquisition of the target
+    assert parse(re["details"]["start"]) == parse(
+        kpno_window["start"]
+    )  # the next acquisition of the target
 
 
 # ---------------------------------------------------------------- reliability

@@ -82,20 +82,22 @@ class HandoverSimulation:
         kind: str,
         seg: Segment | None = None,
         telescope: int | None = None,
-        **detail,
+        **details: object,
     ) -> None:
-        row: dict = {"time": iso(self.net.start + timedelta(seconds=float(t_s))), "type": kind}
+        """Append an event in the project's event-log shape (time, kind, subject, details)."""
         tel = telescope if telescope is not None else (seg.telescope if seg else None)
-        if tel is not None:
-            row["telescope"] = self.net.telescopes[tel].name
-        if seg is not None:
-            task = self.inst.tasks[seg.task]
-            row |= {
-                "task_id": task.id,
-                "class": task.cls,
-                "target": self.net.targets[task.target].name,
+        task = self.inst.tasks[seg.task] if seg is not None else None
+        self.events.append(
+            {
+                "time": iso(self.net.start + timedelta(seconds=float(t_s))),
+                "kind": kind,
+                "telescope": None if tel is None else self.net.telescopes[tel].name,
+                "task_id": None if task is None else task.id,
+                "class": None if task is None else task.cls,
+                "target": None if task is None else self.net.targets[task.target].name,
+                "details": details,
             }
-        self.events.append(row | detail)
+        )
 
     def _push(self, t_s: float, order: int, kind: str, ref: int) -> None:
         self.seq += 1

@@ -14,13 +14,14 @@ def add_contacts(m: pyo.ConcreteModel, problem: Problem, idx) -> None:
     links = idx.links
     m.LINKS = pyo.RangeSet(0, len(links) - 1)
     m.x = pyo.Var(m.LINKS, domain=pyo.Binary)
+    xs = list(m.x.values())
     setup = problem.cand_setup_bytes[links]
-    starts = np.flatnonzero((idx.link_prev >= 0) & (setup > 0))
+    starts = np.flatnonzero((idx.link_prev >= 0) & (setup > 0) & ~idx.link_prev_on)
     prev = idx.link_prev
     m.STARTS = pyo.Set(initialize=starts.tolist(), ordered=True)
     m.z = pyo.Var(m.STARTS, bounds=(0, 1))
     m.contact_start = pyo.Constraint(
-        m.STARTS, rule=lambda m, i: m.z[i] >= m.x[i] - m.x[int(prev[i])]
+        m.STARTS, rule=lambda m, i: m.z[i] - xs[i] + xs[int(prev[i])] >= 0
     )
     n_slots = max(problem.n_slots, 1)
     _at_most(
@@ -37,7 +38,7 @@ def add_contacts(m: pyo.ConcreteModel, problem: Problem, idx) -> None:
     )
 
 
-def link_capacity(m: pyo.ConcreteModel, problem: Problem, idx, i: int):
+def link_capacity(m: pyo.ConcreteModel, problem: Problem, idx, xs: list, i: int):
     """MB link ``i`` can carry: capacity x minus setup at a contact start."""
     c = idx.links[i]
     cap, setup = (
@@ -45,27 +46,25 @@ def link_capacity(m: pyo.ConcreteModel, problem: Problem, idx, i: int):
         float(problem.cand_setup_bytes[c] / UNIT_BYTES),
     )
     if setup <= 0 or idx.link_prev_on[i]:
-        return cap * m.x[i]
+        return cap * xs[i]
     if idx.link_prev[i] >= 0:
-        return cap * m.x[i] - setup * m.z[i]
-    return (cap - setup) * m.x[i]
+        return cap * xs[i] - setup * m.z[i]
+    return (cap - setup) * xs[i]
 
 
 def _at_most(m: pyo.ConcreteModel, name: str, keys: np.ndarray, limit: np.ndarray) -> None:
     """sum of x over each key group <= limit, only for groups that could exceed it."""
-    if len(keys) == 0:
-        setattr(m, name, pyo.ConstraintList())
-        return
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    groups = group_positions(inverse, len(uniq))
-    binding = [g for g in groups if len(g) > limit[g[0]]]
-    setattr(
-        m,
-        name,
-        pyo.Constraint(
-            range(len(binding)),
-            rule=lambda m, k: (
-                pyo.quicksum(m.x[int(i)] for i in binding[k]) <= float(limit[binding[k][0]])
-            ),
+    xs = list(m.x.values())
+    binding: list[np.ndarray] = []
+    if len(keys):
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        binding = [g for g in group_positions(inverse, len(uniq)) if len(g) > limit[g[0]]]
+    constraint = pyo.Constraint(
+        range(len(binding)),
+        rule=lambda m, k: (
+            None,
+            pyo.quicksum([xs[i] for i in binding[k]]),
+            float(limit[binding[k][0]]),
         ),
     )
+    setattr(m, name, constraint)

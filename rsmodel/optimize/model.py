@@ -32,6 +32,7 @@ from rsmodel.optimize.transfers import add_transfers
 
 ExtraBlock = Callable[[pyo.ConcreteModel, Problem], None]
 _MIN_BYTES = 1.0
+MIN_REACH_WINDOWS = 6
 
 
 @dataclass
@@ -53,8 +54,15 @@ class StageIndex:
         return len(self.pairs)
 
 
-def stage_index(problem: Problem, stage_demands: np.ndarray, state: LinkState) -> StageIndex:
-    """Select the stage's usable pairs and split their candidates into variables and fixed links."""
+def stage_index(
+    problem: Problem, stage_demands: np.ndarray, state: LinkState, warm: LinkState | None = None
+) -> StageIndex:
+    """Select the stage's usable pairs and split their candidates into variables and fixed links.
+
+    Pairs beyond a demand's *reach* are dropped: once the capacity its node could use since the
+    demand's release adds up to ``reach_factor`` x the node's bytes in this stage, later slots
+    are left out (pairs the warm start ``warm`` uses are always kept).
+    """
     p = problem
     residual = state.residual_bytes()
     pairs = state.stage_pairs(stage_demands)
@@ -70,6 +78,10 @@ def stage_index(problem: Problem, stage_demands: np.ndarray, state: LinkState) -
     )
     usable_on = state.on[c] & (residual[c] > _MIN_BYTES)
     keep = openable | usable_on
+    pairs, c = pairs[keep], c[keep]
+    cap = np.where(state.on[c], residual[c], p.cand_bytes[c] - p.cand_setup_bytes[c])
+    early = _within_capacity_reach(p, pairs, cap, stage_demands, p.settings.reach_factor)
+    keep = early if warm is None else early | (warm.pair_bytes[pairs] > 0)
     pairs, c = pairs[keep], c[keep]
     links = np.unique(c[~state.on[c]])
     fixed = np.unique(c[state.on[c]])
@@ -101,11 +113,12 @@ def build_model(
     stage_demands: np.ndarray,
     state: LinkState,
     *,
+    warm: LinkState | None = None,
     weights: dict[str, float] | None = None,
     extra_blocks: Sequence[ExtraBlock] = (),
 ) -> pyo.ConcreteModel:
     """The Pyomo model of one stage; ``model.stage`` holds its :class:`StageIndex`."""
-    idx = stage_index(problem, stage_demands, state)
+    idx = stage_index(problem, stage_demands, state, warm)
     m = pyo.ConcreteModel(name="rsmodel-sync-stage")
     m.stage = idx
     m.objective_terms = []
@@ -115,3 +128,37 @@ def build_model(
         block(m, problem)
     add_objective(m, problem, idx, weights or problem.weights)
     return m
+
+
+def _within_capacity_reach(
+    problem: Problem,
+    pairs: np.ndarray,
+    cap: np.ndarray,
+    stage_demands: np.ndarray,
+    factor: float | None,
+) -> np.ndarray:
+    """Per pair: its window is among the demand's first ``MIN_REACH_WINDOWS`` windows after
+    release, or the usable capacity of the demand's earlier windows is below ``factor`` x the
+    node's stage bytes. ``factor=None`` keeps everything."""
+    if factor is None or len(pairs) == 0:
+        return np.ones(len(pairs), dtype=bool)
+    p = problem
+    d = p.pair_demand[pairs]
+    window = p.cand_window[p.pair_cand[pairs]]
+    node_bytes = np.bincount(
+        [p.nodes.index(p.demands[k].node) for k in stage_demands],
+        weights=p.demand_size[stage_demands],
+        minlength=len(p.nodes),
+    )
+    # one row per (demand, window), in window order (windows are sorted by start)
+    keys, inverse = np.unique(d * len(p.windows) + window, return_inverse=True)
+    per_window = np.bincount(inverse, weights=cap, minlength=len(keys))
+    key_demand = keys // len(p.windows)
+    first = np.r_[True, key_demand[1:] != key_demand[:-1]]
+    cum = np.cumsum(per_window)
+    before = cum - per_window - np.maximum.accumulate(np.where(first, cum - per_window, 0.0))
+    group_start = np.maximum.accumulate(np.where(first, np.arange(len(keys)), 0))
+    rank = np.arange(len(keys)) - group_start
+    key_node = np.array([p.nodes.index(p.demands[k].node) for k in key_demand], dtype=int)
+    keep_window = (rank < MIN_REACH_WINDOWS) | (before < factor * node_bytes[key_node])
+    return keep_window[inverse]

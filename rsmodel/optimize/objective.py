@@ -68,20 +68,19 @@ def add_objective(m: pyo.ConcreteModel, problem: Problem, idx, weights: dict[str
     pair_cost, unmet_cost, bal = pair_cost * UNIT_BYTES, unmet_cost * UNIT_BYTES, bal * UNIT_BYTES
     stations = p.cand_station[p.pair_cand[idx.pairs]]
     used = np.unique(stations)
-    expr = pyo.quicksum(
-        float(pair_cost[i]) * m.y[i] for i in range(idx.n_pairs) if pair_cost[i] != 0.0
-    )
-    expr += pyo.quicksum(float(unmet_cost[k]) * m.unmet[k] for k in range(len(idx.demands)))
+    ys, unmet, xs = list(m.y.values()), list(m.unmet.values()), list(m.x.values())
+    expr = pyo.quicksum([float(c) * y for c, y in zip(pair_cost, ys, strict=True) if c != 0.0])
+    expr += pyo.quicksum([float(c) * u for c, u in zip(unmet_cost, unmet, strict=True)])
     if bal > 0 and len(used) > 1:
         m.peak = pyo.Var(bounds=(0, None))
         groups = group_positions(np.searchsorted(used, stations), len(used))
         m.peak_def = pyo.Constraint(
             range(len(used)),
-            rule=lambda m, k: m.peak >= pyo.quicksum(m.y[int(i)] for i in groups[k]),
+            rule=lambda m, k: (0.0, m.peak - pyo.quicksum([ys[i] for i in groups[k]]), None),
         )
-        expr += bal * (m.peak - pyo.quicksum(m.y[i] for i in range(idx.n_pairs)) / len(used))
-    if len(idx.links):
-        expr += (LINK_COST / len(idx.links)) * pyo.quicksum(m.x[i] for i in range(len(idx.links)))
+        expr += bal * m.peak - (bal / len(used)) * pyo.quicksum(ys)
+    if xs:
+        expr += (LINK_COST / len(xs)) * pyo.quicksum(xs)
     for weight, term in m.objective_terms:
         expr += weight * term
     m.objective = pyo.Objective(expr=expr, sense=pyo.minimize)

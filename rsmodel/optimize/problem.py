@@ -55,6 +55,7 @@ class SolverSettings:
     mip_gap: float = 1e-3
     threads: int = 1
     strategy: str = "auto"
+    reach_factor: float | None = 4.0  # see model.stage_index; None: every pair after release
 
 
 @dataclass

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
-from pyomo.contrib.appsi.solvers.highs import Highs
 
 from rsmodel.optimize.greedy import fill, greedy
+from rsmodel.optimize.highs import HighsModel
 from rsmodel.optimize.model import ExtraBlock, StageIndex, build_model
 from rsmodel.optimize.objective import evaluate
 from rsmodel.optimize.problem import CLASS_NAMES, UNIT_BYTES, Problem, problem_from_scenario
@@ -27,7 +27,6 @@ from rsmodel.optimize.schedule import Schedule, SolverStats, build_schedule
 from rsmodel.optimize.state import LinkState
 
 _MIN_STAGE_S = 0.2
-_threads_in_use: list[int] = []
 
 
 def optimise(scenario: Any, geometry: Any, *, method: str | None = None) -> Schedule:
@@ -35,7 +34,9 @@ def optimise(scenario: Any, geometry: Any, *, method: str | None = None) -> Sche
     return solve_problem(problem_from_scenario(scenario, geometry, method=method))
 
 
-def solve_problem(problem: Problem, *, extra_blocks: Sequence[ExtraBlock] = ()) -> Schedule:
+def solve_problem(
+    problem: Problem, *, extra_blocks: Sequence[ExtraBlock] = (), interface: str = "standard_form"
+) -> Schedule:
     """Solve with ``problem.settings.method``: ``greedy`` or the staged ``milp``."""
     t_start = time.perf_counter()
     baseline = greedy(problem)
@@ -50,7 +51,7 @@ def solve_problem(problem: Problem, *, extra_blocks: Sequence[ExtraBlock] = ()) 
         )
         stats.objective = _total_objective(problem, baseline)
         return build_schedule(baseline, stats)
-    state, stats = _staged_milp(problem, t_start, extra_blocks)
+    state, stats = _staged_milp(problem, t_start, extra_blocks, interface)
     warnings = []
     if _score(problem, baseline) < _score(problem, state):
         stats.notes.append(
@@ -70,7 +71,7 @@ def solve_problem(problem: Problem, *, extra_blocks: Sequence[ExtraBlock] = ()) 
 
 # --------------------------------------------------------------------------- stages
 def _staged_milp(
-    problem: Problem, t_start: float, extra_blocks: Sequence[ExtraBlock]
+    problem: Problem, t_start: float, extra_blocks: Sequence[ExtraBlock], interface: str
 ) -> tuple[LinkState, SolverStats]:
     settings = problem.settings
     state = LinkState.empty(problem)
@@ -93,7 +94,7 @@ def _staged_milp(
             stats.status = "time_limit"
             stats.notes.append(f"{CLASS_NAMES[rank]}: no time left, greedy allocation")
             continue
-        stage = _solve_stage(problem, demands, state, budget, extra_blocks)
+        stage = _solve_stage(problem, demands, state, budget, extra_blocks, interface)
         stats.stages.append({"class": CLASS_NAMES[rank], **stage})
         stats.build_s += stage["build_s"]
         stats.solve_s += stage["solve_s"]
@@ -110,116 +111,85 @@ def _solve_stage(
     state: LinkState,
     budget_s: float,
     extra_blocks: Sequence[ExtraBlock],
+    interface: str,
 ) -> dict[str, Any]:
-    """Build, warm-start, solve one class stage and write its allocation (repaired) into ``state``."""
+    """Build, warm-start and solve one class stage; write its allocation into ``state``."""
     t0 = time.perf_counter()
     warm = fill(state.copy(), demands)
-    m = build_model(problem, demands, state, extra_blocks=extra_blocks)
+    m = build_model(problem, demands, state, warm=warm, extra_blocks=extra_blocks)
     idx: StageIndex = m.stage
-    _set_warm_start(m, problem, idx, warm)
-    opt = _highs(problem.settings.threads)
-    opt.set_instance(m)
+    t_built = time.perf_counter()
+    solver = HighsModel(m, threads=problem.settings.threads, interface=interface)
+    y_cols = solver.columns_of(list(m.y.values()))
+    x_cols = solver.columns_of(list(m.x.values()))
+    _set_warm_start(solver, m, problem, idx, warm, y_cols, x_cols)
+    handoff_s = time.perf_counter() - t_built
     build_s = time.perf_counter() - t0
-    opt.config.time_limit = max(budget_s - build_s, _MIN_STAGE_S)
-    opt.config.mip_gap = problem.settings.mip_gap
-    opt.config.load_solution = False
-    opt.config.warmstart = True
     t1 = time.perf_counter()
-    result = opt.solve(m)
+    result = solver.run(
+        time_limit_s=max(budget_s - build_s, _MIN_STAGE_S), mip_gap=problem.settings.mip_gap
+    )
     solve_s = time.perf_counter() - t1
-    info = opt._solver_model.getInfo()
-    status = _status(result)
-    if result.best_feasible_objective is not None:
-        _apply_solution(opt, m, problem, idx, state)
+    if result.has_solution:
+        _apply_solution(
+            problem, idx, state, solver.values(y_cols) * UNIT_BYTES, solver.values(x_cols)
+        )
         used = "milp"
     else:
         state.pair_bytes[:] = warm.pair_bytes
         for c in np.flatnonzero(warm.on & ~state.on):
             state.open(int(c))
         used = "greedy (no MILP solution in time)"
-    gap = (
-        float(info.mip_gap)
-        if result.best_feasible_objective is not None and np.isfinite(info.mip_gap)
-        else None
-    )
     return {
-        "status": status,
+        "status": result.status,
         "allocation": used,
-        "objective": result.best_feasible_objective,
-        "bound": result.best_objective_bound,
-        "mip_gap": gap,
+        "objective": result.objective,
+        "bound": result.bound,
+        "mip_gap": result.mip_gap,
         "build_s": build_s,
+        "handoff_s": handoff_s,
         "solve_s": solve_s,
-        "columns": int(opt._solver_model.getNumCol()),
-        "rows": int(opt._solver_model.getNumRow()),
+        "columns": result.columns,
+        "rows": result.rows,
         "binaries": len(idx.links),
     }
 
 
-def _highs(threads: int) -> Highs:
-    """An appsi HiGHS instance; HiGHS fixes its thread pool once per process, so reset it when
-    the thread count changes."""
-    import highspy
-
-    if _threads_in_use and _threads_in_use[-1] != threads:
-        highspy.Highs.resetGlobalScheduler(True)
-    _threads_in_use[:] = [threads]
-    opt = Highs()
-    opt.highs_options = {"threads": threads, "output_flag": False}
-    return opt
-
-
-def _status(result: Any) -> str:
-    from pyomo.contrib.appsi.base import TerminationCondition
-
-    tc = result.termination_condition
-    if tc == TerminationCondition.optimal:
-        return "optimal"
-    if tc == TerminationCondition.maxTimeLimit:
-        return "time_limit"
-    return str(tc.name)
-
-
 def _set_warm_start(
-    m: pyo.ConcreteModel, problem: Problem, idx: StageIndex, warm: LinkState
+    solver: HighsModel,
+    m: pyo.ConcreteModel,
+    problem: Problem,
+    idx: StageIndex,
+    warm: LinkState,
+    y_cols: np.ndarray,
+    x_cols: np.ndarray,
 ) -> None:
-    """Greedy allocation of the stage as the MIP start."""
-    y = warm.pair_bytes[idx.pairs]
-    for i, v in enumerate(np.minimum(y, idx.pair_ub) / UNIT_BYTES):
-        m.y[i].set_value(float(v), skip_validation=True)
-    for i, c in enumerate(idx.links):
-        m.x[i].set_value(1.0 if warm.on[c] else 0.0, skip_validation=True)
-    for i in m.STARTS:
-        prev_on = warm.on[idx.links[idx.link_prev[i]]]
-        m.z[i].set_value(
-            1.0 if warm.on[idx.links[i]] and not prev_on else 0.0, skip_validation=True
-        )
-    delivered = np.bincount(
-        np.searchsorted(idx.demands, problem.pair_demand[idx.pairs]),
-        weights=y,
-        minlength=len(idx.demands),
-    )
-    for k, size in enumerate(problem.demand_size[idx.demands]):
-        m.unmet[k].set_value(
-            float(max(size - delivered[k], 0.0) / UNIT_BYTES), skip_validation=True
-        )
+    """The greedy allocation of the stage as HiGHS's MIP start."""
+    y = np.minimum(warm.pair_bytes[idx.pairs], idx.pair_ub)
+    x = warm.on[idx.links].astype(float)
+    columns, values = [y_cols, x_cols], [y / UNIT_BYTES, x]
+    if len(m.STARTS):
+        starts = np.array(list(m.STARTS), dtype=int)
+        prev_on = warm.on[idx.links[idx.link_prev[starts]]]
+        columns.append(solver.columns_of([m.z[i] for i in starts]))
+        values.append((warm.on[idx.links[starts]] & ~prev_on).astype(float))
+    position = np.searchsorted(idx.demands, problem.pair_demand[idx.pairs])
+    delivered = np.bincount(position, weights=y, minlength=len(idx.demands))
+    columns.append(solver.columns_of(list(m.unmet.values())))
+    values.append(np.maximum(problem.demand_size[idx.demands] - delivered, 0.0) / UNIT_BYTES)
     if hasattr(m, "peak"):
         stations = problem.cand_station[problem.pair_cand[idx.pairs]]
-        m.peak.set_value(
-            float(np.bincount(stations, weights=y).max() / UNIT_BYTES), skip_validation=True
-        )
+        columns.append(solver.columns_of([m.peak]))
+        values.append(np.array([np.bincount(stations, weights=y).max() / UNIT_BYTES]))
+    solver.set_start(np.concatenate(columns), np.concatenate(values))
 
 
 def _apply_solution(
-    opt: Highs, m: pyo.ConcreteModel, problem: Problem, idx: StageIndex, state: LinkState
+    problem: Problem, idx: StageIndex, state: LinkState, y: np.ndarray, x: np.ndarray
 ) -> None:
-    """Copy the stage's bytes and links into ``state`` (column values read straight from HiGHS)."""
-    values = np.asarray(opt._solver_model.getSolution().col_value)
-    col = opt._pyomo_var_to_solver_var_map
-    y = values[[col[id(m.y[i])] for i in range(idx.n_pairs)]] * UNIT_BYTES
-    x = values[[col[id(m.x[i])] for i in range(len(idx.links))]] if len(idx.links) else np.zeros(0)
-    y = np.where(y > 0.5, y, 0.0)
-    state.pair_bytes[idx.pairs] = np.minimum(y, idx.pair_ub)
+    """Copy the stage's bytes and links into ``state``."""
+    y = np.where(y > 0.5, np.minimum(y, idx.pair_ub), 0.0)
+    state.pair_bytes[idx.pairs] = y
     carried = np.bincount(problem.pair_cand[idx.pairs], weights=y, minlength=len(state.on))
     for i in np.flatnonzero(x > 0.5):
         c = int(idx.links[i])

@@ -16,11 +16,12 @@ def add_transfers(m: pyo.ConcreteModel, problem: Problem, idx) -> None:
     per link: sum y <= capacity (x, setup); per fixed link: sum y <= residual."""
     p = problem
     ub = idx.pair_ub / UNIT_BYTES
+    size = p.demand_size[idx.demands] / UNIT_BYTES
     m.PAIRS = pyo.RangeSet(0, idx.n_pairs - 1)
     m.y = pyo.Var(m.PAIRS, bounds=lambda m, i: (0.0, float(ub[i])))
-    size = p.demand_size[idx.demands] / UNIT_BYTES
     m.DEMANDS = pyo.RangeSet(0, len(idx.demands) - 1)
     m.unmet = pyo.Var(m.DEMANDS, bounds=lambda m, k: (0.0, float(size[k])))
+    ys, unmet, xs = list(m.y.values()), list(m.unmet.values()), list(m.x.values())
 
     position = np.full(len(p.demands), -1, dtype=int)
     position[idx.demands] = np.arange(len(idx.demands))
@@ -28,40 +29,42 @@ def add_transfers(m: pyo.ConcreteModel, problem: Problem, idx) -> None:
     m.conserve = pyo.Constraint(
         m.DEMANDS,
         rule=lambda m, k: (
-            pyo.quicksum(m.y[int(i)] for i in by_demand[k]) + m.unmet[k] == float(size[k])
+            size[k],
+            pyo.quicksum([ys[i] for i in by_demand[k]] + [unmet[k]]),
+            size[k],
         ),
     )
 
     cand = p.pair_cand[idx.pairs]
-    link_pos = np.full(len(p.cand_window), -1, dtype=int)
-    link_pos[idx.links] = np.arange(len(idx.links))
-    by_link = group_positions(
-        np.where(link_pos[cand] >= 0, link_pos[cand], len(idx.links)), len(idx.links) + 1
-    )
+    by_link = _groups_of(cand, idx.links, len(p.cand_window))
     m.link_cap = pyo.Constraint(
         m.LINKS,
         rule=lambda m, i: (
-            pyo.quicksum(m.y[int(j)] for j in by_link[i]) <= link_capacity(m, p, idx, i)
+            None,
+            pyo.quicksum([ys[j] for j in by_link[i]]) - link_capacity(m, p, idx, xs, i),
+            0.0,
         ),
     )
-    needs_bytes = np.flatnonzero(p.cand_setup_bytes[idx.links] > 0)
+    needs_bytes = np.flatnonzero(p.cand_setup_bytes[idx.links] > 0).tolist()
     m.link_used = pyo.Constraint(
-        needs_bytes.tolist(),
+        needs_bytes,
         rule=lambda m, i: (
-            pyo.quicksum(m.y[int(j)] for j in by_link[i]) >= _MIN_LINK_BYTES / UNIT_BYTES * m.x[i]
+            0.0,
+            pyo.quicksum([ys[j] for j in by_link[i]]) - _MIN_LINK_BYTES / UNIT_BYTES * xs[i],
+            None,
         ),
     )
-
-    fixed_pos = np.full(len(p.cand_window), -1, dtype=int)
-    fixed_pos[idx.fixed] = np.arange(len(idx.fixed))
-    by_fixed = group_positions(
-        np.where(fixed_pos[cand] >= 0, fixed_pos[cand], len(idx.fixed)), len(idx.fixed) + 1
-    )
+    by_fixed = _groups_of(cand, idx.fixed, len(p.cand_window))
     shared = [k for k in range(len(idx.fixed)) if len(by_fixed[k]) > 1]
+    residual = idx.fixed_residual / UNIT_BYTES
     m.fixed_cap = pyo.Constraint(
         shared,
-        rule=lambda m, k: (
-            pyo.quicksum(m.y[int(j)] for j in by_fixed[k])
-            <= float(idx.fixed_residual[k] / UNIT_BYTES)
-        ),
+        rule=lambda m, k: (None, pyo.quicksum([ys[j] for j in by_fixed[k]]), float(residual[k])),
     )
+
+
+def _groups_of(cand: np.ndarray, members: np.ndarray, n_cands: int) -> list[np.ndarray]:
+    """For each candidate in ``members``: positions in ``cand`` (the stage pairs) that use it."""
+    pos = np.full(n_cands, len(members), dtype=int)
+    pos[members] = np.arange(len(members))
+    return group_positions(pos[cand], len(members))

@@ -19,7 +19,8 @@ when present) and verifies:
   bytes at a station in a slot while a higher-class sync of a node that sees the station in that
   slot (for more than ``setup_s`` + 1 s) is released by the slot start, incomplete then, and its
   node sends nothing of that class or higher in the slot, when the capacity taken was the
-  lower-class data's own link (same node) or the station's last free antenna.
+  lower-class data's own link (same node) or the station's last free antenna held by a contact
+  carrying only classes below the waiting sync's.
 """
 
 from __future__ import annotations
@@ -279,13 +280,19 @@ def _check_priority(
             for w in windows_by_station[name]
             if min(w["t1"], t1) - max(w["t0"], t0) > setup + MIN_INVERSION_S
         }
+        best_at_station = {}
+        for o in active:
+            rank = RANK[syncs[o.sync_id]["priority"]]
+            best_at_station[o.node] = min(rank, best_at_station.get(o.node, rank))
         for low in active:
             low_rank = RANK[syncs[low.sync_id]["priority"]]
             for m in sorted(visible):
                 if m != low.node and not full:
                     continue
+                # another node's contact only displaces m if everything it sends ranks below m's sync
+                bound = low_rank if m == low.node else best_at_station[low.node]
                 sending = {RANK[syncs[o.sync_id]["priority"]] for o in by_node_slot.get((m, k), [])}
-                waiting = _waiting_higher(syncs_of_node[m], low_rank, t0, sending, delivered_by)
+                waiting = _waiting_higher(syncs_of_node[m], bound, t0, sending, delivered_by)
                 if waiting is not None:
                     out.append(
                         f"priority: {syncs[low.sync_id]['priority']} sync {low.sync_id} ({low.node}) uses "

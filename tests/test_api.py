@@ -360,3 +360,18 @@ def test_objective_weights_reach_the_model_and_omitted_names_weigh_zero() -> Non
         0.3,
         0.2,
     )
+
+
+def test_api_plan_records_a_model_file_that_reproduces_it(seed_run, tmp_path) -> None:
+    """plan.json's model text is the model the API built: loading it gives the same scenario."""
+    from rsmodel.model.loader import load_model_text
+
+    plan = seed_run["plan"].plan
+    assert plan.model["file"] == "SyncScheduler"
+    scenario = load_model_text(plan.model["text"], base_dir=tmp_path)
+    assert [(s.id, s.node, s.data_size_bytes, s.priority, s.deadline) for s in scenario.syncs] == [
+        (s.id, s.node, s.data_size, s.priority, s.deadline) for s in seed_run["scheduler"].queue
+    ]
+    assert [[n.orbit.line1, n.orbit.line2] for n in scenario.nodes] == [
+        n["tle"] for n in plan.nodes
+    ]

@@ -119,28 +119,33 @@ def propagate_itrs(satrecs: list, t: Time) -> np.ndarray:
 def propagate_itrs_hermite(satrecs: list, t: Time) -> np.ndarray:
     """:func:`propagate_itrs` at half the SGP4 cost, for dense grids (steps <= 60 s).
 
-    SGP4 runs at every other time; the times between are cubic Hermite interpolated in TEME
-    from the neighbouring positions and velocities (error ~5 m for LEO at 60 s spacing).
+    SGP4 runs at every other time (and the last); each time between two of those is cubic
+    Hermite interpolated in TEME from their positions and velocities (error ~6 m for LEO at
+    60 s spacing, 5e-4 deg of elevation).
     """
     n = len(np.atleast_1d(t.tt))
-    knots = np.unique(np.r_[np.arange(0, n, 2), n - 1])
     if n < 3:
         return propagate_itrs(satrecs, t)
+    knots = np.r_[np.arange(0, n - 1, 2), n - 1]  # every other time, and the last
+    between = np.arange(1, n - 1, 2)  # knots[i] < between[i] < knots[i + 1]
+    nb = len(between)
     r, v = propagate_teme(satrecs, t[knots])
     seconds = (np.atleast_1d(t.whole) - t.whole[0]) * DAY_S + (
         t.tai_fraction - t.tai_fraction[0]
     ) * DAY_S
-    between = np.setdiff1d(np.arange(n), knots)
-    j = np.searchsorted(knots, between) - 1
-    h = (seconds[knots[j + 1]] - seconds[knots[j]])[None, :, None]
-    s = ((seconds[between] - seconds[knots[j]]) / h[0, :, 0])[None, :, None]
+    h = (seconds[knots[1 : nb + 1]] - seconds[knots[:nb]])[None, :, None]
+    x = ((seconds[between] - seconds[knots[:nb]]) / h[0, :, 0])[None, :, None]
+    h00, h10, h01, h11 = (
+        2 * x**3 - 3 * x**2 + 1,
+        (x**3 - 2 * x**2 + x) * h,
+        3 * x**2 - 2 * x**3,
+        (x**3 - x**2) * h,
+    )
     full = np.empty((len(satrecs), n, 3))
-    full[:, knots] = r
-    full[:, between] = (
-        (2 * s**3 - 3 * s**2 + 1) * r[:, j]
-        + (s**3 - 2 * s**2 + s) * h * v[:, j]
-        + (-2 * s**3 + 3 * s**2) * r[:, j + 1]
-        + (s**3 - s**2) * h * v[:, j + 1]
+    full[:, 0 : n - 1 : 2] = r[:, :-1]
+    full[:, n - 1] = r[:, -1]
+    full[:, 1 : n - 1 : 2] = (
+        h00 * r[:, :nb] + h10 * v[:, :nb] + h01 * r[:, 1 : nb + 1] + h11 * v[:, 1 : nb + 1]
     )
     return teme_to_itrs(full, t)
 
@@ -292,12 +297,12 @@ def shadow_margin_km(pos: np.ndarray, sun: np.ndarray) -> np.ndarray:
     Sun, and the satellite's height above the sphere otherwise (continuous where they meet).
     """
     to_sun = sun - pos
-    to_sun = to_sun / np.linalg.norm(to_sun, axis=-1, keepdims=True)
-    centre = -pos
-    along = np.sum(to_sun * centre, axis=-1)
-    c2 = np.sum(centre * centre, axis=-1)
-    closest = np.sqrt(np.maximum(c2 - along**2, 0.0))
-    return np.where(along > 0, closest, np.sqrt(c2)) - EARTH_RADIUS_KM
+    along = -np.einsum("...i,...i->...", to_sun, pos) / np.sqrt(
+        np.einsum("...i,...i->...", to_sun, to_sun)
+    )
+    r2 = np.einsum("...i,...i->...", pos, pos)
+    closest = np.sqrt(np.maximum(r2 - along**2, 0.0))
+    return np.where(along > 0, closest, np.sqrt(r2)) - EARTH_RADIUS_KM
 
 
 def shadow_margin_rate_km_s(pos: np.ndarray, vel: np.ndarray, sun: np.ndarray) -> np.ndarray:

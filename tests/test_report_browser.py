@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from rsmodel.io import write_text
-from rsmodel.report import read_events, render_plan
+from rsmodel.report import read_events, render_plan, rerender
 from tests.conftest import MODELS, ROOT
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -331,6 +331,16 @@ def test_telescope_report_draws_every_assignment(
         .startswith(f"1–{min(done, 25)} of {done} ")
     )
     report.shot("report_telescopes")
+
+
+@pytest.mark.parametrize("name", ["seed_sync", "eclipse_compute", "telescopes", "study_seed_sync"])
+def test_shipped_model_reports_regenerate_identically(
+    seed_outputs: dict[str, Path], name: str
+) -> None:
+    out = seed_outputs[name]
+    original = (out / "report.html").read_bytes()
+    assert rerender(out) == [out / "report.html"]
+    assert (out / "report.html").read_bytes() == original
 
 
 # --------------------------------------------------------------------------- constellation size

@@ -345,3 +345,47 @@ def test_milp_matches_brute_force_optimum_on_a_tiny_instance(tmp_path):
     assert info["status"] == "optimal" and feasible(inst, tuple(chosen))
     assert objective_value(inst, chosen) == pytest.approx(best, abs=1e-6)
     assert objective_value(inst, dispatch(inst)) <= best + 1e-9
+
+
+# ---------------------------------------------------------------- independent plan check
+@pytest.mark.parametrize("planner", PLANNERS)
+def test_shipped_plan_passes_an_independent_check(planner, tmp_path):
+    """Every assignment of the shipped model's plan is observable (inside a visibility window of
+    its telescope and target), no telescope does two things at once (setup included), ToOs
+    start after arrival and end by their deadline, and deep-sky frames fit their block."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from rsmodel.model.loader import load_model
+
+    net = resolve_network(
+        load_model(Path(__file__).resolve().parents[1] / "models" / "telescopes.yaml")
+    )
+    net = replace(net, settings=net.settings.model_copy(update={"time_limit_s": 10}))
+    p = plan_network(net, planner=planner, store_path=tmp_path / "s.json").plan
+    windows = p["windows"]
+    tasks = {t["id"]: t for t in p["tasks"]}
+    deep = {f"deep:{net.targets[d.target].name}": d for d in net.deep_sky}
+    for a in p["assignments"]:
+        start, end = parse(a["start"]), parse(a["end"])
+        assert any(
+            w["telescope"] == a["telescope"]
+            and w["target"] == a["target"]
+            and parse(w["start"]) <= start
+            and end <= parse(w["end"])
+            for w in windows
+        ), a
+        task = tasks[a["task_id"]]
+        if a["class"] == "too":
+            assert parse(a["setup_start"]) >= parse(task["release"]) and end <= parse(task["due"])
+        if a["class"] == "deep_sky":
+            assert a["frames"] * deep[a["task_id"]].exposure_s <= (end - start).total_seconds()
+    by_tel: dict[str, list[dict]] = {}
+    for a in p["assignments"]:
+        by_tel.setdefault(a["telescope"], []).append(a)
+    for items in by_tel.values():
+        items.sort(key=lambda a: a["setup_start"])
+        for x, y in zip(items, items[1:], strict=False):
+            assert parse(x["end"]) <= parse(y["setup_start"]), (x, y)
+    complete = [t for t in p["tasks"] if t["status"] == "complete" and t["class"] != "deep_sky"]
+    assert len(complete) == sum(1 for a in p["assignments"] if a["class"] != "deep_sky")

@@ -42,13 +42,14 @@ def run(scenario: Scenario, *, geometry: Geometry | None = None) -> RunResult:
 
 
 def write_outputs(result: RunResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write plan.json, plan.nc and report.html into ``out_dir`` (each atomically)."""
+    """Write plan.json, plan.nc and report.html into ``out_dir`` (each atomically; the report is
+    rendered first, so a rendering error leaves no new files)."""
     from rsmodel.report import render_plan
 
     out = Path(out_dir)
-    plan = result.plan.to_dict()
+    html = render_plan(result.plan.to_dict(), result.dataset)
     return {
         "plan.json": result.plan.save(out / "plan.json"),
         "plan.nc": write_netcdf(out / "plan.nc", result.dataset),
-        "report.html": write_text(out / "report.html", render_plan(plan, result.dataset)),
+        "report.html": write_text(out / "report.html", html),
     }

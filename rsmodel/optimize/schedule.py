@@ -94,8 +94,8 @@ class Schedule:
                     "id": str(w.id),
                     "node": w.node,
                     "station": w.station,
-                    "start": iso(w.start.to_pydatetime()),
-                    "end": iso(w.end.to_pydatetime()),
+                    "start": iso(w.start.to_pydatetime(warn=False)),
+                    "end": iso(w.end.to_pydatetime(warn=False)),
                     "bandwidth_bps": float(w.bandwidth_bps),
                 }
                 for w in windows.itertuples()

@@ -432,9 +432,10 @@ def test_mixed_dag_respects_every_depends_on(sky) -> None:
             "compute_s": 120,
             "depends_on": ["process"],
         },
-        {"id": "package", "compute_s": 60, "depends_on": ["compress", "prep"]},
+        {"id": "package", "compute_s": 60, "output_mb": 2000, "depends_on": ["compress", "prep"]},
+        {"id": "analyse", "location": "ground", "compute_s": 600, "depends_on": ["package"]},
     ]
-    scenario, _, response = plan(
+    scenario, geometry, response = plan(
         model(steps, policy={"objective": "min_latency", "deadline_orbits": 6})
     )
     by_id = {d["step_id"]: d for d in response["placement_decisions"]}
@@ -442,12 +443,28 @@ def test_mixed_dag_respects_every_depends_on(sky) -> None:
     for s in steps:
         for dep in s.get("depends_on", []):
             assert parse_time(by_id[s["id"]]["start"]) >= parse_time(by_id[dep]["end"])
+    onboard = [d for d in by_id.values() if d["location"] == "onboard"]
     runs = sorted(
         (parse_time(x["start"]), parse_time(x["end"]))
-        for d in by_id.values()
+        for d in onboard
         for x in (d["segments"] or [d])
     )
     assert all(a[1] <= b[0] for a, b in zip(runs, runs[1:], strict=False)), (
         "two steps ran at once on one node"
     )
     assert_soc_ok(scenario, response, sky)
+    # the ground step waits for 2000 MB to come down: passes in between can carry it
+    ready, start = parse_time(by_id["package"]["end"]), parse_time(by_id["analyse"]["start"])
+    assert pass_seconds(geometry, ready, start) * 1e8 / 8 >= 2000e6
+
+
+def pass_seconds(geometry: Any, t0: datetime, t1: datetime) -> float:
+    """Seconds in [t0, t1] during which some station sees the node (union of passes)."""
+    w = geometry.windows.sort_values("start")
+    total, covered_to = 0.0, t0
+    for a, b in zip(w["start"], w["end"], strict=True):
+        a, b = max(a, covered_to), min(b, t1)
+        if b > a:
+            total += (b - a).total_seconds()
+            covered_to = b
+    return total

@@ -11,7 +11,13 @@ from typing import Any
 import numpy as np
 
 from rsmodel.model.compute_schema import TIERS
-from rsmodel.optimize.compute import ComputeProblem, ComputeSolution, Interval, StepRef
+from rsmodel.optimize.compute import (
+    ComputeProblem,
+    ComputeSolution,
+    Interval,
+    StepRef,
+    max_output_mb,
+)
 from rsmodel.optimize.energy import WH_PER_WS
 from rsmodel.timeutil import iso
 
@@ -143,6 +149,8 @@ class _Report:
         missing = [self.p.steps[d].step.id for d in ref.preds if d not in self.end_s]
         if missing:
             return f"depends on {', '.join(missing)}, which did not run before the deadline"
+        if not ref.onboard:
+            return "its inputs could not be downlinked and processed before the deadline"
         if ref.step.type == "eclipse":
             return "no eclipse before the deadline where the battery could afford it (policy share / min_battery_soc)"
         return "no room before the deadline (node busy with other steps, battery floor)"
@@ -150,6 +158,12 @@ class _Report:
     # ---------------------------------------------------------------- kinds
     def placed_standard(self, ref: StepRef, chosen: list[int]) -> dict[str, Any]:
         d = self.base(ref, chosen)
+        if not ref.onboard:
+            d["inputs_downlinked_mb"] = {
+                self.p.steps[k].step.id: max_output_mb(self.p, self.p.steps[k])
+                for k in ref.preds
+                if self.p.steps[k].onboard
+            }
         self.events.append(
             _event(
                 self.p,

@@ -96,6 +96,7 @@ class ComputeProblem:
     options: Options
     reasons: dict[int, str]  # step -> why it has no option at all
     warnings: list[str]
+    downlink_bytes: dict[str, np.ndarray] = field(default_factory=dict)  # node -> (K+1,) cumulative
 
     @property
     def n_slots(self) -> int:
@@ -289,6 +290,7 @@ def build_compute_problem(scenario: Scenario, geometry: object) -> ComputeProble
     )
     steps = _step_refs(scenario, t_s)
     p = ComputeProblem(scenario.start, t_s, energy, intervals, steps, _empty_options(), {}, [])
+    p.downlink_bytes = cumulative_downlink_bytes(scenario, geometry, len(t_s) - 1)
     parts = []
     for ref in steps:
         for row in _step_options(p, ref, pass_len_s):
@@ -299,6 +301,36 @@ def build_compute_problem(scenario: Scenario, geometry: object) -> ComputeProble
         cat["end"] = _end_slots(t_s, cat["end_s"])
         p.options = Options(**{k: cat[k] for k in Options.__dataclass_fields__})
     return p
+
+
+def cumulative_downlink_bytes(
+    scenario: Scenario, geometry: object, n_slots: int
+) -> dict[str, np.ndarray]:
+    """Per node: bytes it could send down before each grid time (best station per slot, setup
+    deducted), from the sync scheduler's candidates (:mod:`rsmodel.optimize.problem`)."""
+    from rsmodel.optimize.problem import problem_from_scenario
+
+    links = problem_from_scenario(scenario, geometry)
+    usable = np.maximum(links.cand_bytes - links.cand_setup_bytes, 0.0)
+    out = {}
+    for i, name in enumerate(links.nodes):
+        per_slot = np.zeros(n_slots)
+        mine = (links.cand_node == i) & (links.cand_slot < n_slots)
+        np.maximum.at(per_slot, links.cand_slot[mine], usable[mine])
+        out[name] = np.concatenate([[0.0], np.cumsum(per_slot)])
+    return out
+
+
+def max_output_mb(p: ComputeProblem, ref: StepRef) -> float:
+    """The largest output the step can produce (window: best tier; concat: every segment), MB."""
+    o = p.options
+    opts = o.output_mb[o.step == ref.index]
+    if not len(opts):
+        return 0.0
+    if ref.step.type == "pass" and ref.step.merge == "concat":
+        passes = len(np.unique(o.interval[o.step == ref.index]))
+        return float(opts.max()) * min(passes, ref.step.max_segments or passes)
+    return float(opts.max())
 
 
 def _empty_options() -> Options:
@@ -427,12 +459,25 @@ def _precedence_rows(
         opts = by_step[ref.index]
         for c in opts:
             for d in ref.preds:
-                m.cons.add(m.x[int(c)] <= done[d][int(o.start[c])])
+                m.cons.add(m.x[int(c)] <= done[d][_input_ready_slot(p, ref, d, int(o.start[c]))])
         if ref.step.type == "pass":
             for c in opts:  # no segment after the last one
                 m.cons.add(m.x[int(c)] + done[ref.index][int(o.start[c])] <= 1)
         if ref.step.type == "window":
             _tier_rule_rows(m, p, ref, opts, done, TIERS)
+
+
+def _input_ready_slot(p: ComputeProblem, ref: StepRef, d: int, start: int) -> int:
+    """Slot by which predecessor ``d`` must be done for ``ref`` to start at ``start``: a ground
+    step waits until the node's passes since then could downlink d's largest output."""
+    pred = p.steps[d]
+    if ref.onboard or not pred.onboard:
+        return start
+    cum = p.downlink_bytes[pred.node.name]
+    need = max_output_mb(p, pred) * 1e6
+    if need > cum[start]:
+        return 0  # never done by slot 0: this start is impossible
+    return min(int(np.searchsorted(cum, cum[start] - need + 1e-6, side="right")) - 1, start)
 
 
 def _tier_rule_rows(

@@ -101,6 +101,12 @@ def assert_nothing_lost_or_duplicated(sim: Simulator, windows) -> None:
     assert [p for p in problems if not p.startswith("priority")] == []
 
 
+def assert_plan_in_force_valid(sim: Simulator, windows) -> None:
+    """Executed past + running + planned transfers: feasible, no request booked beyond its size."""
+    plan = executed_plan(sim, base_plan(sim.scenario, windows), with_planned=True)
+    assert [p for p in check_plan(plan) if not p.startswith("priority")] == []
+
+
 def assert_resumed_from_offset(sim: Simulator) -> None:
     """Each transfer of a request starts at the byte offset already on the ground."""
     down: dict[str, float] = defaultdict(float)
@@ -195,6 +201,9 @@ def test_random_faults_lose_and_duplicate_nothing(seed, drawn, rng_seed):
     scenario, geo = seed
     faults = build_faults(scenario, drawn)
     sim = Simulator(scenario, geo.windows, faults=faults, seed=rng_seed, planner=dispatch)
+    for t_h in (3, 9, 15):  # the plan in force (past + running + planned) is valid at any time
+        sim.run_until(t_h * HOUR)
+        assert_plan_in_force_valid(sim, geo.windows)
     sim.run()
     assert_nothing_lost_or_duplicated(sim, geo.windows)
     assert_resumed_from_offset(sim)

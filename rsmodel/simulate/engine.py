@@ -292,7 +292,7 @@ class Simulator:
     def _still_planned(self, sync_id: str) -> float:
         """Bytes of ``sync_id`` in running and future operations."""
         running = sum(
-            tr.rate_Bps * (tr.op.end_s - self.clock_s)
+            tr.moved_bytes + tr.rate_Bps * (tr.op.end_s - self.clock_s)
             for tr in self._active.values()
             if tr.op.sync_id == sync_id
         )
@@ -645,11 +645,10 @@ class Simulator:
 
     def _demands(self, only: list[str] | None) -> list[Demand]:
         t = self.clock_s
-        running: dict[str, float] = {}
+        running: dict[str, float] = {}  # moved but not yet booked, plus still to come
         for tr in self._active.values():
-            running[tr.op.sync_id] = running.get(tr.op.sync_id, 0.0) + tr.rate_Bps * (
-                tr.op.end_s - t
-            )
+            expected = tr.moved_bytes + tr.rate_Bps * (tr.op.end_s - t)
+            running[tr.op.sync_id] = running.get(tr.op.sync_id, 0.0) + expected
         out = []
         for state in self.syncs.values():
             if state.status not in (QUEUED, ACTIVE) or (only is not None and state.id not in only):

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,12 @@ def run(scenario: Scenario, *, geometry: Geometry | None = None) -> RunResult:
     schedule = optimise(scenario, geometry)
     solver = dict(schedule.solver)
     plan = build_plan(scenario, geometry, schedule.operations, solver, warnings=schedule.warnings)
-    return RunResult(scenario, geometry, plan, plan_dataset(plan, schedule.grid), schedule)
+    grid = schedule.grid
+    if scenario.model.jobs:  # onboard compute (docs/compute.md): plan.jobs / plan.soc / soc in plan.nc
+        from rsmodel.compute import add_jobs_to_plan
+
+        grid = add_jobs_to_plan(scenario, geometry, plan, grid)
+    return RunResult(scenario, geometry, plan, plan_dataset(plan, grid), schedule)
 
 
 def write_outputs(result: RunResult, out_dir: str | Path) -> dict[str, Path]:
@@ -47,9 +53,14 @@ def write_outputs(result: RunResult, out_dir: str | Path) -> dict[str, Path]:
     from rsmodel.report import render_plan
 
     out = Path(out_dir)
-    html = render_plan(result.plan.to_dict(), result.dataset)
-    return {
+    events = result.plan.extra.get("job_events")
+    html = render_plan(result.plan.to_dict(), result.dataset, events=events)
+    written = {
         "plan.json": result.plan.save(out / "plan.json"),
         "plan.nc": write_netcdf(out / "plan.nc", result.dataset),
         "report.html": write_text(out / "report.html", html),
     }
+    if events:
+        lines = "".join(json.dumps(e, default=str) + "\n" for e in events)
+        written["events.jsonl"] = write_text(out / "events.jsonl", lines)
+    return written

@@ -389,3 +389,11 @@ def test_shipped_plan_passes_an_independent_check(planner, tmp_path):
             assert parse(x["end"]) <= parse(y["setup_start"]), (x, y)
     complete = [t for t in p["tasks"] if t["status"] == "complete" and t["class"] != "deep_sky"]
     assert len(complete) == sum(1 for a in p["assignments"] if a["class"] != "deep_sky")
+
+
+def test_too_on_a_satellite_is_observed_during_its_sunlit_pass(tmp_path, sky):
+    too = "{name: Breakup, tle: {norad: 38771}, arrival: '+2h', duration_s: 120, deadline: '+3h'}"
+    p = plan(model([MCD], too=[too]), "milp", tmp_path)
+    (obs,) = blocks_of(p, "too:Breakup")
+    assert sees(p.net, sky, "mcd", "Breakup", parse(obs["start"]))
+    assert sees(p.net, sky, "mcd", "Breakup", parse(obs["end"]) - timedelta(seconds=1))

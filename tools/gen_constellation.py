@@ -109,7 +109,10 @@ def main() -> None:
         f"  hours: {HOURS}",
         "  step_s: 60",
         "ground_stations:",
-        *(f"  - {{name: {sid}, station: {sid}, bandwidth_bps: {bw:.3g}}}" for sid, bw in STATIONS.items()),
+        *(
+            f"  - {{name: {sid}, station: {sid}, bandwidth_bps: {bw:.3g}}}"
+            for sid, bw in STATIONS.items()
+        ),
         "nodes:",
         f"  - from_tle: {{file: {TLE}, limit: 100}}",
         "syncs:",

@@ -164,17 +164,20 @@ def propagate_pairs_teme(
 
     One vectorised SGP4 call per distinct satellite (used to refine event times).
     """
+    if len(sat_index) == 0:
+        return np.empty((0, 3)), np.empty((0, 3))
     jd, fr = _sgp4_time_args(t)
-    r = np.full((len(sat_index), 3), np.nan)
-    v = np.full((len(sat_index), 3), np.nan)
     order = np.argsort(sat_index, kind="stable")
-    bounds = np.r_[0, np.flatnonzero(np.diff(sat_index[order])) + 1, len(order)]
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-        group = order[a:b]
-        if group.size:
-            err, pos, vel = satrecs[sat_index[group[0]]].sgp4_array(jd[group], fr[group])
-            pos[err != 0] = np.nan
-            r[group], v[group] = pos, vel
+    jd, fr, sats = jd[order], fr[order], sat_index[order]
+    bounds = np.r_[0, np.flatnonzero(np.diff(sats)) + 1, len(sats)]
+    parts = [
+        satrecs[sats[lo]].sgp4_array(jd[lo:hi], fr[lo:hi])
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+    r, v = np.empty((len(sats), 3)), np.empty((len(sats), 3))
+    err = np.concatenate([p[0] for p in parts])
+    r[order] = np.where((err != 0)[:, None], np.nan, np.concatenate([p[1] for p in parts]))
+    v[order] = np.concatenate([p[2] for p in parts])
     return r, v
 
 

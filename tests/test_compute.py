@@ -468,3 +468,26 @@ def pass_seconds(geometry: Any, t0: datetime, t1: datetime) -> float:
             total += (b - a).total_seconds()
             covered_to = b
     return total
+
+
+def test_model_file_jobs_run_through_rsmodel_run(tmp_path: Path, cli, sky) -> None:
+    result = cli("run", str(ROOT / "models" / "compute_mixed.yaml"), "-o", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    plan_json = json.loads((tmp_path / "plan.json").read_text())
+    job = plan_json["jobs"][0]
+    assert job["status"] == "complete"
+    assert plan_json["syncs"][0]["status"] == "complete"  # the sync is planned next to the job
+    events = [json.loads(x) for x in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert events == plan_json["job_events"]
+    import xarray as xr
+
+    with xr.open_dataset(tmp_path / "plan.nc") as ds:
+        np.testing.assert_allclose(
+            ds["soc"].sel(node="iss").values, plan_json["soc"]["iss"]["soc"][:-1]
+        )
+    scenario = load_model_dict(
+        __import__("yaml").safe_load((ROOT / "models" / "compute_mixed.yaml").read_text()),
+        base_dir=ROOT,
+    )
+    response = {"soc": plan_json["soc"], "placement_decisions": job["placement_decisions"]}
+    assert_soc_ok(scenario, response, sky)

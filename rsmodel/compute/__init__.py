@@ -30,3 +30,30 @@ def plan_jobs(
         threads=int(solver.threads),
     )
     return jobs_report(solution)
+
+
+def add_jobs_to_plan(scenario: Scenario, geometry: Any, plan: Any, grid: Any) -> Any:
+    """Plan the scenario's jobs into ``plan`` (``jobs``, ``soc``, ``job_events``, warnings) and
+    return the optimiser ``grid`` with ``soc (node, time)`` (fraction at slot starts) added."""
+    import numpy as np
+    import pandas as pd
+    import xarray as xr
+
+    response = plan_jobs(scenario, geometry)
+    plan.extra.update(jobs=response["jobs"], soc=response["soc"], job_events=response["events"])
+    plan.warnings.extend(response["warnings"])
+    names = list(response["soc"])
+    if not names:
+        return grid
+    times = pd.to_datetime(response["soc"][names[0]]["times"][:-1]).tz_convert(None)
+    soc = xr.DataArray(
+        np.array([response["soc"][n]["soc"][:-1] for n in names]),
+        dims=("node", "time"),
+        coords={"node": names, "time": times.to_numpy("datetime64[ns]")},
+        attrs={
+            "units": "1",
+            "long_name": "battery state of charge at slot start",
+            "min_soc": min(response["soc"][n]["min_soc"] for n in names),
+        },
+    )
+    return soc.to_dataset(name="soc") if grid is None else grid.assign(soc=soc)

@@ -476,6 +476,7 @@ def jobs_report(sol: ComputeSolution) -> dict[str, Any]:
                 "intervals": [
                     _interval_entry(p, iv) for iv in p.intervals if iv.node == ref.node.name
                 ],
+                "placement_decisions": decisions,
             }
         )
     return {

@@ -40,7 +40,8 @@ def run(scenario: Scenario, *, geometry: Geometry | None = None) -> RunResult:
     solver = dict(schedule.solver)
     plan = build_plan(scenario, geometry, schedule.operations, solver, warnings=schedule.warnings)
     grid = schedule.grid
-    if scenario.model.jobs:  # onboard compute (docs/compute.md): plan.jobs / plan.soc / soc in plan.nc
+    # onboard compute (docs/compute.md): plan.jobs / plan.soc / job_events, soc in plan.nc
+    if scenario.model.jobs:
         from rsmodel.compute import add_jobs_to_plan
 
         grid = add_jobs_to_plan(scenario, geometry, plan, grid)

@@ -354,3 +354,27 @@ def test_no_stations_or_nodes_give_empty_tables(seed):
     geo = compute_geometry_for(scenario.nodes[:2], [], scenario.start, scenario.end, 60.0)
     assert geo.windows.empty and list(geo.windows.columns)[0] == "id"
     assert len(geo.eclipses) > 0 and geo.grid.sizes["station"] == 0
+
+
+def test_sun_and_star_altitudes_match_skyfield(seed):
+    """The frames functions the telescope planner uses, against skyfield's apparent altaz."""
+    from skyfield.api import Star
+
+    from rsmodel.geometry.frames import radec_altitude_deg, site_itrs, sun_altitude_deg
+
+    scenario, _ = seed
+    t_s = np.arange(0.0, 86400.0, 600.0)
+    times = times_from(scenario.start, t_s)
+    places = [(78.23, 15.39, 500.0), (-24.63, -70.40, 2635.0)]
+    sites = site_itrs(*zip(*places, strict=True))
+    eph = load_ephemeris()
+    sun = sun_altitude_deg(sites, times)
+    stars = radec_altitude_deg([83.82, 279.23], [-5.39, 38.78], sites, times)
+    for i, (lat, lon, alt) in enumerate(places):
+        observer = (eph["earth"] + wgs84.latlon(lat, lon, alt)).at(times)
+        expected_sun = observer.observe(eph["sun"]).apparent().altaz()[0].degrees
+        assert np.abs(sun[i] - expected_sun).max() < 0.01
+        for k, (ra, dec) in enumerate([(83.82, -5.39), (279.23, 38.78)]):
+            star = Star(ra_hours=ra / 15.0, dec_degrees=dec)
+            expected = observer.observe(star).apparent().altaz()[0].degrees
+            assert np.abs(stars[k, i] - expected).max() < 0.01

@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
-from rsmodel.report.plan_view import Risk, Summary
+from rsmodel.report.plan_view import GANTT_DETAIL_MAX_BARS, Risk, Summary
 from rsmodel.report.svg import Bar, Gantt, GanttRow, build_gantt, to_datetime
 from rsmodel.report.tables import Card, Cell, Row, Table, fmt_time, fmt_value
 
@@ -77,27 +77,40 @@ def _span(events: list[dict[str, Any]], plan: dict[str, Any] | None) -> tuple[da
 
 
 def event_gantt(events: list[dict[str, Any]], plan: dict[str, Any] | None) -> Gantt | None:
-    """One mark per event on its node's row (station row when there is no node)."""
+    """One mark per event on its node's row (station row when there is no node), over the
+    plan's eclipses and pass windows when the plan is given."""
     timed = [e for e in events if e.get("time") and (e.get("node") or e.get("station"))]
     if not timed:
         return None
     start, end = _span(timed, plan)
-    mark = max(
+    mark_s = max(
         (end - start).total_seconds() / 2000.0, 1.0
-    )  # s: a visible sliver, 1/2000 of the axis
-    rows: dict[str, GanttRow] = {}
-    for n in (plan or {}).get("nodes", []):
-        rows[n["name"]] = GanttRow(n["name"])
+    )  # a visible sliver: 1/2000 of the axis
+    rows: dict[str, GanttRow] = {
+        n["name"]: GanttRow(n["name"]) for n in (plan or {}).get("nodes", [])
+    }
+    for e in (plan or {}).get("eclipses", []):
+        rows.setdefault(e["node"], GanttRow(e["node"])).bars.append(
+            Bar(to_datetime(e["start"]), to_datetime(e["end"]), "ecl", "eclipse", band=True)
+        )
+    for w in (plan or {}).get("windows", []):
+        rows.setdefault(w["node"], GanttRow(w["node"])).bars.append(
+            Bar(to_datetime(w["start"]), to_datetime(w["end"]), "win", f"{w['id']} {w['station']}")
+        )
     for e in timed:
         key = str(e.get("node") or e.get("station"))
         t = to_datetime(e["time"])
-        title = f"{fmt_time(t)} {event_kind(e)} {key}"
-        cls = "ev bad" if "fail" in event_kind(e) or "fault" in event_kind(e) else "ev"
+        kind = event_kind(e)
+        cls = "ev bad" if "fail" in kind or "fault" in kind else "ev"
         rows.setdefault(key, GanttRow(key)).bars.append(
-            Bar(t, t + timedelta(seconds=mark), cls, title)
+            Bar(t, t + timedelta(seconds=mark_s), cls, f"{fmt_time(t)} {kind} {key}")
         )
     legend = [("ev", "event"), ("ev bad", "failure / fault")]
-    return build_gantt(list(rows.values()), start, end, legend, row_height_px=14.0)
+    if plan:
+        legend = [("ecl", "eclipse"), ("win", "pass window (planned)")] + legend
+    n_background = len((plan or {}).get("windows", [])) + len((plan or {}).get("eclipses", []))
+    compact = frozenset({"ecl", "win"} if n_background > GANTT_DETAIL_MAX_BARS else ())
+    return build_gantt(list(rows.values()), start, end, legend, row_height_px=14.0, compact=compact)
 
 
 def events_summary(events: list[dict[str, Any]]) -> Summary:

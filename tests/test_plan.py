@@ -20,6 +20,7 @@ from rsmodel.errors import ModelError
 from rsmodel.geometry import compute_geometry
 from rsmodel.model.loader import load_model_text
 from rsmodel.plan import Plan, build_plan, plan_dataset
+from rsmodel.plan.check import check_plan
 from tests.conftest import DATA, ROOT
 
 BASE = f"""\
@@ -49,15 +50,16 @@ def windows_of(geometry, node: str) -> pd.DataFrame:
 
 
 def op(sync_id: str, window: pd.Series, offset_s: float, nbytes: float) -> dict:
-    """A transfer at the station's full rate starting ``offset_s`` after the window opens."""
-    start = window["start"] + pd.Timedelta(seconds=SETUP_S + offset_s)
+    """A contact ``offset_s`` after the window opens: the station's setup, then ``nbytes`` at
+    the full rate (the checker's convention: an operation's span includes the setup)."""
+    start = window["start"] + pd.Timedelta(seconds=offset_s)
     return {
         "sync_id": sync_id,
         "node": window["node"],
         "station": window["station"],
         "window_id": window["id"],
         "start": start,
-        "end": start + pd.Timedelta(seconds=nbytes / RATE_BYTES_S),
+        "end": start + pd.Timedelta(seconds=SETUP_S + nbytes / RATE_BYTES_S),
         "bytes": nbytes,
     }
 
@@ -75,6 +77,7 @@ def test_statuses_delivered_bytes_and_completion_follow_the_operations(geometry)
         op("half", wb.iloc[0], 0, 1e8),
     ]
     plan = build_plan(sc, geometry, ops, {"method": "hand"})
+    assert check_plan(plan.to_dict()) == []
 
     assert [s["id"] for s in plan.syncs] == ["full", "half", "none"]
     full, half, none = plan.syncs
@@ -93,12 +96,13 @@ def test_kpis_match_their_documented_definitions(geometry) -> None:
     sc = scenario_with(
         "  - {id: s1, node: a, data_size: 3.0e8, deadline: +1h}\n"
         "  - {id: s2, node: b, data_size: 1.0e8, release: +30min}\n"
-        "  - {id: s3, node: b, data_size: 5.0e8, priority: critical}\n"
+        "  - {id: s3, node: b, data_size: 5.0e8, priority: low}\n"
     )
     wa, wb = windows_of(geometry, "a"), windows_of(geometry, "b")
     w_b_after = wb[wb["start"] > sc.start + timedelta(minutes=30)].iloc[0]
     ops = [op("s1", wa.iloc[0], 0, 1e8), op("s1", wa.iloc[1], 0, 2e8), op("s2", w_b_after, 0, 1e8)]
     plan = build_plan(sc, geometry, ops, {"method": "hand"})
+    assert check_plan(plan.to_dict()) == []
     k = plan.kpis
 
     used = {wa.iloc[0]["id"], wa.iloc[1]["id"], w_b_after["id"]}
@@ -186,6 +190,7 @@ def test_reason_names_higher_priority_syncs_that_took_the_capacity(geometry) -> 
     )
     ops = [op("crit", w, 0, w["capacity_bytes"]) for _, w in wa.iterrows()]
     plan = build_plan(sc, geometry, ops, {"method": "hand"})
+    assert check_plan(plan.to_dict()) == []
     assert plan.sync("crit")["status"] == "complete"
     assert plan.sync("norm")["status"] == "unmet"
     assert plan.sync("norm")["reason"].startswith("capacity taken by higher-priority syncs")
@@ -202,6 +207,7 @@ def test_plan_json_round_trips_and_every_key_is_documented(geometry, tmp_path: P
     path = plan.save(tmp_path / "plan.json")
     data = json.loads(path.read_text())
     assert Plan.from_json(path).to_dict() == data == plan.to_dict()
+    assert check_plan(data) == []  # the layout the independent checker reads
 
     doc = (ROOT / "docs" / "plan-format.md").read_text()
     keys = set(data) | set(data["horizon"]) | set(data["kpis"]) | set(data["model"])

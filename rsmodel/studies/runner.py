@@ -281,8 +281,8 @@ class Driver:
 
     def _variant_done(self, v: Variant, outcome: dict[str, Any]) -> None:
         directory = self.out / "variants" / v.id
-        if outcome.get("plan") is not None:
-            write_json(directory / "plan.json", outcome["plan"])
+        if outcome.get("plan_json") is not None:
+            write_text(directory / "plan.json", outcome["plan_json"])
         if outcome.get("report_html") is not None:
             write_text(directory / "report.html", outcome["report_html"])
         record = {
@@ -356,4 +356,4 @@ def _outcome_of(value: Any, isolated: bool) -> dict[str, Any]:
 
 
 def _failure(message: str) -> dict[str, Any]:
-    return {"status": "failed", "error": message, "kpis": {}, "plan": None}
+    return {"status": "failed", "error": message, "kpis": {}, "plan_json": None}

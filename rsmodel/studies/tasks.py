@@ -5,6 +5,7 @@ Both return plain picklable values; the driver writes every file.
 
 from __future__ import annotations
 
+import json
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,8 @@ def compute_geometry_task(
 def run_variant_task(task: VariantTask, geo: Geometry | None, geometry_s: float) -> dict[str, Any]:
     """Load, optimise and summarise one variant; never raises.
 
-    Returns ``{"status": "ok"|"invalid"|"failed", "error", "kpis", "plan"}``; ``geometry_s`` is
+    Returns ``{"status": "ok"|"invalid"|"failed", "error", "kpis", "plan_json"}`` (plan.json
+    text, encoded here so that the driver only writes it); ``geometry_s`` is
     this variant's share of the geometry time (s).
     """
     from rsmodel import pipeline
@@ -69,7 +71,8 @@ def run_variant_task(task: VariantTask, geo: Geometry | None, geometry_s: float)
         return _outcome("failed", f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8))
     kpis = kpis_from_plan(plan)
     kpis.update(timing_kpis(geometry_s, perf_counter() - t0, kpis["build_s"], kpis["solve_s"]))
-    outcome = {"status": "ok", "error": None, "kpis": kpis, "plan": plan}
+    plan_json = json.dumps(plan, indent=2, default=str) + "\n"  # as rsmodel.io.write_json
+    outcome = {"status": "ok", "error": None, "kpis": kpis, "plan_json": plan_json}
     if task.report:
         outcome.update(_report(plan, result.dataset))
     return outcome
@@ -86,4 +89,4 @@ def _report(plan: dict[str, Any], dataset: Any) -> dict[str, Any]:
 
 
 def _outcome(status: str, error: str, trace: str | None = None) -> dict[str, Any]:
-    return {"status": status, "error": error, "traceback": trace, "kpis": {}, "plan": None}
+    return {"status": status, "error": error, "traceback": trace, "kpis": {}, "plan_json": None}

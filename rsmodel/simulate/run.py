@@ -71,7 +71,8 @@ def simulate(
 
 
 def write_simulation(result: SimulationResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write events.jsonl, accounting.json and report.html (the event log) into ``out_dir``."""
+    """Write events.jsonl, accounting.json, plan.json (the initial plan) and report.html (the
+    event log) into ``out_dir``."""
     from rsmodel.report import render_events
 
     out = Path(out_dir)
@@ -79,6 +80,7 @@ def write_simulation(result: SimulationResult, out_dir: str | Path) -> dict[str,
     plan = result.run.plan.to_dict()
     lines = "".join(json.dumps(e, default=str) + "\n" for e in events)
     return {
+        "plan.json": result.run.plan.save(out / "plan.json"),
         "events.jsonl": write_text(out / "events.jsonl", lines),
         "accounting.json": write_json(out / "accounting.json", accounting(result.simulator, plan)),
         "report.html": write_text(out / "report.html", render_events(events, plan)),

@@ -251,16 +251,22 @@ def _iso_column(times: pd.Series) -> pd.Series:
 # --------------------------------------------------------------------------- outcomes
 @dataclass(frozen=True)
 class Contacts:
-    """A node's usable link time: window intervals after the station's setup, with rates."""
+    """A node's access windows (seconds since the horizon start) with rates and setup times."""
 
-    start_s: np.ndarray  # seconds since the horizon start
+    start_s: np.ndarray
     end_s: np.ndarray
     bytes_per_s: np.ndarray
     station: np.ndarray  # station index
+    setup_s: np.ndarray
+
+    def usable(self, t0_s: float, t1_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Per window, the span in [t0, t1] that can carry data: one contact opened at
+        max(AOS, t0) spends the station's setup first."""
+        return np.maximum(self.start_s, t0_s) + self.setup_s, np.minimum(self.end_s, t1_s)
 
     def capacity_bytes(self, t0_s: float, t1_s: float) -> float:
         """Most bytes the node can send in [t0, t1]: one station at a time, the fastest visible."""
-        start, end = np.maximum(self.start_s, t0_s), np.minimum(self.end_s, t1_s)
+        start, end = self.usable(t0_s, t1_s)
         keep = end > start
         if not keep.any():
             return 0.0
@@ -273,8 +279,9 @@ class Contacts:
 
     def first_start_after(self, t_s: float) -> float | None:
         """Earliest moment >= t at which the node can transmit, or None."""
-        reachable = self.end_s > t_s
-        return float(np.maximum(self.start_s[reachable], t_s).min()) if reachable.any() else None
+        start, end = self.usable(t_s, np.inf)
+        reachable = end > start
+        return float(start[reachable].min()) if reachable.any() else None
 
 
 class Outcomes:
@@ -295,7 +302,8 @@ class Outcomes:
         self.op_station = ops["station"].map(self.station_index).to_numpy(int)
         self.op_bytes = ops["bytes"].to_numpy(float)
         self.contacts = _contacts_by_node(windows, scenario, self.station_index)
-        self.no_contacts = Contacts(*(np.empty(0) for _ in range(3)), np.empty(0, dtype=int))
+        empty = np.empty(0)
+        self.no_contacts = Contacts(empty, empty, empty, np.empty(0, dtype=int), empty)
 
     def outcome(self, sync: SyncRequest) -> dict[str, Any]:
         """Status, delivered bytes, completion time and reason of one sync."""
@@ -409,14 +417,14 @@ class Outcomes:
 def _contacts_by_node(
     windows: pd.DataFrame, scenario: Scenario, station_index: dict[str, int]
 ) -> dict[str, Contacts]:
-    """Each node's windows as usable intervals (the station's setup_s removed at each start)."""
+    """Each node's windows, rates and station setup times."""
     setup_s = windows["station"].map({s.name: s.setup_s for s in scenario.stations}).to_numpy(float)
-    start_s = _seconds(windows["start"], scenario.start) + setup_s
+    start_s = _seconds(windows["start"], scenario.start)
     end_s = _seconds(windows["end"], scenario.start)
     rate = windows["bandwidth_bps"].to_numpy(float) / 8.0
     station = windows["station"].map(station_index).to_numpy(int)
     return {
-        node: Contacts(start_s[rows], end_s[rows], rate[rows], station[rows])
+        node: Contacts(start_s[rows], end_s[rows], rate[rows], station[rows], setup_s[rows])
         for node, rows in windows.groupby("node").indices.items()
     }
 

@@ -161,11 +161,19 @@ def test_reason_deadline_before_the_first_reachable_pass(geometry) -> None:
     assert plan.kpis["deadline_misses"] == 1
 
 
-def test_reason_horizon_too_short_states_the_capacity_after_release(geometry) -> None:
-    """Single station, so the node's capacity is the sum of its windows' capacities."""
+@pytest.mark.parametrize("inside_s", [None, 100.0])
+def test_reason_horizon_too_short_states_the_capacity_after_release(geometry, inside_s) -> None:
+    """Single station, so the node's capacity is the sum of its windows' capacities; a release
+    ``inside_s`` into a pass leaves that pass's rest minus one setup."""
     wa = windows_of(geometry, "a")
-    release = wa.iloc[2]["end"] + pd.Timedelta(seconds=1)
-    capacity = wa[wa["start"] > release]["capacity_bytes"].sum()
+    later = wa.iloc[3:]["capacity_bytes"].sum()
+    if inside_s is None:
+        release = wa.iloc[2]["end"] + pd.Timedelta(seconds=1)
+        capacity = later
+    else:
+        release = wa.iloc[2]["start"] + pd.Timedelta(seconds=inside_s)
+        rest_s = (wa.iloc[2]["end"] - release).total_seconds() - SETUP_S
+        capacity = later + rest_s * RATE_BYTES_S
     sc = scenario_with(
         f"  - {{id: s, node: a, data_size: 1.0e12, release: '{release.isoformat()}'}}\n"
     )

@@ -164,3 +164,14 @@ def test_infeasible_load_exits_0_with_warnings_and_reasons(cli, tmp_path: Path) 
         )
         assert (s["reason"] is None) == on_time, s
     assert "Syncs: 1 complete" in result.stdout
+
+
+def test_unwritable_output_directory_is_one_error_line(cli, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = cli("run", str(SEED), "-o", str(blocker / "out"))
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        == f"error: cannot write the outputs to {blocker / 'out'}/: Not a directory"
+    )

@@ -18,12 +18,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from rsmodel.errors import RsmodelError
     from rsmodel.model.loader import load_model
     from rsmodel.pipeline import run, write_outputs
 
     scenario = load_model(args.model)
     result = run(scenario)
-    paths = write_outputs(result, Path(args.out) if args.out else Path("reports") / scenario.name)
+    out = Path(args.out) if args.out else Path("reports") / scenario.name
+    try:
+        paths = write_outputs(result, out)
+    except OSError as exc:
+        raise RsmodelError(f"cannot write the outputs to {out}/: {exc.strerror or exc}") from None
     print(summary(result.plan.to_dict()))
     print(f"Report: {paths['report.html']}")
     for line in result.plan.warnings:

@@ -23,15 +23,16 @@ def add_transfers(m: pyo.ConcreteModel, problem: Problem, idx) -> None:
     m.unmet = pyo.Var(m.DEMANDS, bounds=lambda m, k: (0.0, float(size[k])))
     ys, unmet, xs = list(m.y.values()), list(m.unmet.values()), list(m.x.values())
 
+    sizes = size.tolist()  # Python floats: numpy scalars make Pyomo expressions slow
     position = np.full(len(p.demands), -1, dtype=int)
     position[idx.demands] = np.arange(len(idx.demands))
     by_demand = group_positions(position[p.pair_demand[idx.pairs]], len(idx.demands))
     m.conserve = pyo.Constraint(
         m.DEMANDS,
         rule=lambda m, k: (
-            size[k],
+            sizes[k],
             pyo.quicksum([ys[i] for i in by_demand[k]] + [unmet[k]]),
-            size[k],
+            sizes[k],
         ),
     )
 

@@ -267,3 +267,71 @@ def test_failure_callback_reschedules_critical_sync_mid_transfer():
     scheduler.run_until("+24h")
     status = scheduler.get_sync_status(big.id)
     assert status.status == "completed" and status.bytes_transferred == pytest.approx(4e10)
+
+
+def test_compute_steps_replayed_and_deferred_by_a_node_fault(tmp_path):
+    """Planned seed 002 pass-step events are replayed; a node fault defers the segments it hits."""
+    model = yaml.safe_load((MODELS / "seed_sync.yaml").read_text())
+    for n in model["nodes"]:
+        n["tle"]["file"] = str((MODELS / n["tle"]["file"]).resolve())
+    model["jobs"] = [
+        {
+            "name": "collect-1",
+            "node": "sat-1",
+            "steps": [
+                {
+                    "id": "collect",
+                    "name": "collect",
+                    "type": "pass",
+                    "location": "onboard",
+                    "merge_strategy": "concat",
+                    "min_pass_duration_s": 120,
+                    "compute_s": 60,
+                    "output_mb": 200,
+                }
+            ],
+            "policy": {"objective": "max_reliability", "deadline_orbits": 6},
+        }
+    ]
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(model, sort_keys=False))
+    plain = run_cli(
+        "simulate", str(tmp_path / "m.yaml"), "--replan", "greedy", "-o", str(tmp_path / "a")
+    )
+    assert plain.returncode == 0, plain.stderr
+    planned = [json.loads(x) for x in (tmp_path / "a" / "events.jsonl").read_text().splitlines()]
+    starts = [e for e in planned if e["kind"] == "pass_step.segment_started"]
+    assert len(starts) >= 3 and all(e["node"] == "sat-1" for e in starts)
+    # sat-1 fails 10 s into the first segment and stays down until 10 s into the second one
+    t0, t1 = (datetime.fromisoformat(starts[k]["time"].replace("Z", "+00:00")) for k in (0, 1))
+    faults = {
+        "node_faults": [
+            {
+                "node": "sat-1",
+                "start": (t0 + timedelta(seconds=10)).isoformat(),
+                "end": (t1 + timedelta(seconds=10)).isoformat(),
+            }
+        ]
+    }
+    (tmp_path / "f.yaml").write_text(yaml.safe_dump(faults))
+    proc = run_cli(
+        "simulate",
+        str(tmp_path / "m.yaml"),
+        "--faults",
+        str(tmp_path / "f.yaml"),
+        "--replan",
+        "greedy",
+        "-o",
+        str(tmp_path / "b"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(x) for x in (tmp_path / "b" / "events.jsonl").read_text().splitlines()]
+    deferred = [e for e in events if e["kind"] == "pass_step.deferred"]
+    assert [e["time"] for e in deferred] == [
+        (t0 + timedelta(seconds=10)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        starts[1]["time"],
+    ]
+    done = [e["details"]["segment"] for e in events if e["kind"] == "pass_step.segment_completed"]
+    planned_done = [
+        e["details"]["segment"] for e in planned if e["kind"] == "pass_step.segment_completed"
+    ]
+    assert done == [s for s in planned_done if s not in (0, 1)]

@@ -38,7 +38,7 @@ from rsmodel.simulate.state import (
     SyncState,
     Transfer,
 )
-from rsmodel.timeutil import iso
+from rsmodel.timeutil import iso, parse_time
 
 Planner = Callable[[Residual], list[Operation]]
 SyncCallback = Callable[[SyncState], Any]
@@ -68,6 +68,8 @@ class Simulator:
         planner: Planner = dispatch,
         requeue: Iterable[str] = ("critical", "high", "normal", "low"),
         retry_delay_s: float | None = None,
+        job_events: Iterable[dict[str, Any]] = (),
+        job_nodes: dict[str, str] | None = None,
     ) -> None:
         self.scenario = scenario
         self.horizon_s = scenario.duration_s
@@ -98,7 +100,12 @@ class Simulator:
         self._displaced: set[str] = set()
         self._rates = dict(zip(self.windows_table.index, self.windows_table.rate_Bps, strict=True))
         self._finished = False
+        self._job_nodes = dict(job_nodes or {})
+        self._running_steps: dict[tuple[str, str], tuple[str, str]] = {}  # -> (node, step type)
+        self._deferred_steps: set[tuple[str, str]] = set()
         self._schedule_faults()
+        for ev in job_events:
+            self._push(self.seconds(parse_time(ev["time"])), _START, self._on_job_event, ev)
         for req in scenario.syncs:
             self._add_sync(req, known=True)
         self._push(self.horizon_s, _HORIZON, self._on_horizon_end, None)
@@ -319,10 +326,42 @@ class Simulator:
     def _on_node_fault(self, o: Outage) -> None:
         self._known_node_faults.append(o)
         self._emit("fault.node_fault", node=o.name, until=iso(self.time_of(o.end_s)))
+        for key, (node, step_type) in list(self._running_steps.items()):
+            if node == o.name:
+                self._defer_step(key, node, step_type, f"node {o.name} fault")
         hit = [tr for tr in self._active.values() if tr.op.node == o.name]
         self._fail_and_replan(
             hit, f"node {o.name} fault", lambda op: op.node == o.name and op.start_s < o.end_s
         )
+
+    def _on_job_event(self, ev: dict[str, Any]) -> None:
+        """Replay a planned compute event (seed 002 names); a step whose node is down is deferred."""
+        key = (ev["job"], ev["step_id"])
+        node = self._job_nodes.get(ev["job"], "")
+        kind = ev.get("type") or ev.get("kind", "")
+        if kind.endswith("started"):
+            self._deferred_steps.discard(key)
+            if self._node_down(node):
+                self._defer_step(key, node, kind.split(".")[0], f"node {node} fault")
+                return
+            self._running_steps[key] = (node, kind.split(".")[0])
+        elif key in self._deferred_steps:
+            return  # the rest of a deferred step (segment) does not happen
+        if kind.endswith("completed"):
+            self._running_steps.pop(key, None)
+        self._emit(
+            kind, node=node or None, job=ev["job"], step_id=ev["step_id"], **ev.get("details", {})
+        )
+
+    def _defer_step(self, key: tuple[str, str], node: str, step_type: str, reason: str) -> None:
+        """``<type>.deferred`` (seed 002): the step (or pass segment) does not run or complete."""
+        self._running_steps.pop(key, None)
+        self._deferred_steps.add(key)
+        self._emit(f"{step_type}.deferred", node=node, job=key[0], step_id=key[1], reason=reason)
+
+    def _node_down(self, node: str) -> bool:
+        t = self.clock_s
+        return any(o.name == node and o.start_s <= t < o.end_s for o in self._known_node_faults)
 
     def _on_dropout(self, window_id: str) -> None:
         self._dropped.add(window_id)

@@ -65,7 +65,17 @@ def simulate(
     fault_plan = resolve_faults(faults or model_faults(scenario), scenario, windows)
     planner = RecoveryPlanner(scenario, budget_s) if replan == "auto" else dispatch
     ops = operations_in_seconds(result.schedule.operations, scenario)
-    sim = Simulator(scenario, windows, ops, faults=fault_plan, seed=seed, planner=planner)
+    extra = result.plan.extra
+    sim = Simulator(
+        scenario,
+        windows,
+        ops,
+        faults=fault_plan,
+        seed=seed,
+        planner=planner,
+        job_events=extra.get("job_events", []),
+        job_nodes={j["name"]: j["node"] for j in extra.get("jobs", [])},
+    )
     sim.run()
     return SimulationResult(result, sim)
 

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from rsmodel.geometry import Geometry
 
 SCHEMA_VERSION = 1
-STATUSES = ("complete", "partial", "unmet")
 PRIORITIES = tuple(PRIORITY_RANK)
 OPERATION_COLUMNS = ("sync_id", "node", "station", "window_id", "start", "end", "bytes")
 REQUIRED_KEYS = (

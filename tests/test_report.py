@@ -352,3 +352,17 @@ def test_event_log_summary_agrees_with_the_simulators_final_totals() -> None:
         f"{finished['completed']} completed, {finished['failed']} failed for good; {faults} fault(s)."
         in html
     )
+
+
+def test_node_queue_table_totals_each_nodes_requests() -> None:
+    plan = small_plan()
+    html = render_plan(plan)
+    table = html[html.index('id="t-nodes"') : html.index("</table>", html.index('id="t-nodes"'))]
+    rows = re.findall(r"<tr>(.*?)</tr>", table)[1:]
+    assert [re.findall(r">([^<]*)</td>", r)[0] for r in rows] == [n["name"] for n in plan["nodes"]]
+    for row, node in zip(rows, plan["nodes"], strict=True):
+        mine = [s for s in plan["syncs"] if s["node"] == node["name"]]
+        delivered = sum(s["delivered_bytes"] for s in mine)
+        assert f'data-v="{int(delivered)}"' in row
+        open_ids = [s["id"] for s in mine if s["status"] != "complete"]
+        assert (", ".join(open_ids) or "–") in row

@@ -484,6 +484,37 @@ def operations_table(plan: dict[str, Any]) -> Table:
     return Table("t-ops", columns, rows, filters=["node", "station"])
 
 
+def node_queue_table(plan: dict[str, Any]) -> Table:
+    """Per-node queue: requests by priority, bytes requested and delivered, open requests."""
+    by_node: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for s in plan.get("syncs", []):
+        by_node[s["node"]].append(s)
+    names = [n["name"] for n in plan.get("nodes", [])]
+    names += sorted(set(by_node) - set(names))
+    rows = []
+    for node in names:
+        syncs = by_node.get(node, [])
+        requested = sum(float(s.get("data_size_bytes") or 0) for s in syncs)
+        delivered = sum(float(s.get("delivered_bytes") or 0) for s in syncs)
+        counts = Counter(s.get("priority") for s in syncs)
+        open_ids = [s["id"] for s in syncs if s.get("status") != "complete"]
+        cells = [Cell(node), Cell(str(len(syncs)), len(syncs))]
+        cells += [Cell(str(counts.get(p, 0)), counts.get(p, 0)) for p in PRIORITIES]
+        cells += [
+            Cell(fmt_mb(requested), requested),
+            Cell(fmt_mb(delivered), delivered),
+            Cell(
+                f"{delivered / requested:.0%}" if requested else "–",
+                delivered / requested if requested else None,
+            ),
+            Cell(", ".join(open_ids) or "–", cls="wrap"),
+        ]
+        rows.append(Row(cells))
+    columns = [("node", False), ("syncs", True)] + [(p, True) for p in PRIORITIES]
+    columns += [("requested", True), ("delivered", True), ("done", True), ("not complete", False)]
+    return Table("t-nodes", columns, rows)
+
+
 def station_table(plan: dict[str, Any]) -> Table:
     """Per-station pass totals: windows, windows used, visible time, delivered, utilisation."""
     windows: dict[str, list[dict[str, Any]]] = defaultdict(list)

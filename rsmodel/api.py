@@ -230,7 +230,7 @@ class SyncScheduler(MonitoringMixin):
         self.applied: SyncPlan | None = None
         self.horizon_hours = 24.0
         self._ids = itertools.count(1)
-        self._geometry: dict[float, tuple[Scenario, Geometry]] = {}
+        self._geometry: dict[float, Geometry] = {}
         self._scenario(self.horizon_hours, [])  # validate stations and orbits now
 
     # ----------------------------------------------------------------- model building
@@ -270,9 +270,8 @@ class SyncScheduler(MonitoringMixin):
     def _geometry_for(self, hours: float) -> Geometry:
         """Geometry of the stations and nodes over ``hours`` (cached: it does not depend on syncs)."""
         if hours not in self._geometry:
-            scenario = self._scenario(hours, [])
-            self._geometry[hours] = (scenario, compute_geometry(scenario))
-        return self._geometry[hours][1]
+            self._geometry[hours] = compute_geometry(self._scenario(hours, []))
+        return self._geometry[hours]
 
     # ----------------------------------------------------------------- windows
     def get_windows(

@@ -21,6 +21,7 @@ import yaml
 
 from rsmodel import __version__
 from rsmodel.errors import ModelError
+from rsmodel.geometry.windows import WINDOW_COLUMNS
 from rsmodel.io import write_json
 from rsmodel.model.scenario import PRIORITY_RANK, Scenario, SyncRequest
 from rsmodel.timeutil import iso, parse_time
@@ -154,21 +155,7 @@ def build_plan(
             {"name": n.name, "tle": [n.orbit.line1, n.orbit.line2], "period_s": n.orbit.period_s}
             for n in scenario.nodes
         ],
-        windows=_records(
-            windows,
-            (
-                "id",
-                "node",
-                "station",
-                "start",
-                "end",
-                "tca",
-                "max_elevation_deg",
-                "duration_s",
-                "bandwidth_bps",
-                "capacity_bytes",
-            ),
-        ),
+        windows=_records(windows, WINDOW_COLUMNS),
         eclipses=_records(
             getattr(geometry, "eclipses", None), ("node", "start", "end", "duration_s")
         ),

@@ -349,3 +349,30 @@ def test_milp_optimum_equals_brute_force_on_a_tiny_instance():
         assert lp.status == 0
         best = min(best, lp.fun * 1.0 + 1e-3 / len(links) * sum(x))
     assert milp.solver.objective == pytest.approx(best, abs=1e-7)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_reoptimise_keeps_the_past_and_serves_a_new_critical_sync(method):
+    from rsmodel.optimize import reoptimise
+
+    rows = [
+        ("a", "gs", 0, 600),
+        ("b", "gs", 0, 600),
+        ("a", "gs", 1800, 2400),
+        ("b", "gs", 1800, 2400),
+    ]
+    demands = [demand("a-low", "a", 500, "low"), demand("b-norm", "b", 500, "normal")]
+    first = solve_checked(problem(rows, demands, method=method))
+    now = T0 + timedelta(seconds=300)
+    urgent = demand("b-crit", "b", 100, "critical", release_s=300)
+    replanned = reoptimise(problem(rows, [*demands, urgent], method=method), first.operations, now)
+    assert check_plan(replanned.plan_dict()) == []
+
+    def past(schedule):
+        grid = schedule.grid["bytes"]
+        return grid.sel(time=grid["time"] < np.datetime64(now.replace(tzinfo=None))).values
+
+    assert past(first).sum() > 0
+    np.testing.assert_allclose(past(replanned), past(first), rtol=1e-9)
+    assert replanned.outcomes["b-crit"].status == "complete"
+    assert replanned.outcomes["b-crit"].completed_at <= now + timedelta(seconds=120)

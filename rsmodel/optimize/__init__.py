@@ -13,7 +13,7 @@ from rsmodel.optimize.problem import (
     problem_from_scenario,
 )
 from rsmodel.optimize.schedule import DemandOutcome, Operation, Schedule, SolverStats
-from rsmodel.optimize.solve import optimise, solve_problem
+from rsmodel.optimize.solve import optimise, reoptimise, solve_problem
 
 __all__ = [
     "Demand",
@@ -27,5 +27,6 @@ __all__ = [
     "build_problem",
     "optimise",
     "problem_from_scenario",
+    "reoptimise",
     "solve_problem",
 ]

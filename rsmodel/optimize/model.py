@@ -40,6 +40,7 @@ class StageIndex:
     """Numpy description of one stage: which pairs and candidates enter the model."""
 
     demands: np.ndarray  # problem demand indices in this stage
+    need: np.ndarray  # bytes each stage demand still needs (size minus a fixed past)
     pairs: np.ndarray  # problem pair indices usable in this stage
     pair_ub: np.ndarray  # upper bound of y per stage pair, bytes
     links: np.ndarray  # candidate indices that are binary variables
@@ -94,9 +95,10 @@ def stage_index(
         p.antennas[p.cand_station[links]] - taken[p.cand_station[links], p.cand_slot[links]]
     )
     cap = np.where(state.on[c], residual[c], p.cand_bytes[c])
-    ub = np.minimum(cap, p.demand_size[p.pair_demand[pairs]])
+    ub = np.minimum(cap, (p.demand_size - state.delivered())[p.pair_demand[pairs]])
     return StageIndex(
         demands=np.asarray(stage_demands, dtype=int),
+        need=np.maximum(p.demand_size[stage_demands] - state.delivered()[stage_demands], 0.0),
         pairs=pairs,
         pair_ub=np.maximum(ub, 0.0),
         links=links,

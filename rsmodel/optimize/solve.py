@@ -15,6 +15,7 @@ import gc
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from rsmodel.optimize.highs import HighsModel
 from rsmodel.optimize.model import ExtraBlock, StageIndex, build_model
 from rsmodel.optimize.objective import evaluate
 from rsmodel.optimize.problem import CLASS_NAMES, UNIT_BYTES, Problem, problem_from_scenario
-from rsmodel.optimize.schedule import Schedule, SolverStats, build_schedule
+from rsmodel.optimize.schedule import Operation, Schedule, SolverStats, build_schedule
 from rsmodel.optimize.state import LinkState
 
 _MIN_STAGE_S = 0.2
@@ -38,11 +39,19 @@ def optimise(scenario: Any, geometry: Any, *, method: str | None = None) -> Sche
 
 
 def solve_problem(
-    problem: Problem, *, extra_blocks: Sequence[ExtraBlock] = (), interface: str = "standard_form"
+    problem: Problem,
+    *,
+    extra_blocks: Sequence[ExtraBlock] = (),
+    interface: str = "standard_form",
+    fixed: LinkState | None = None,
 ) -> Schedule:
-    """Solve with ``problem.settings.method``: ``greedy`` or the staged ``milp``."""
+    """Solve with ``problem.settings.method``: ``greedy`` or the staged ``milp``.
+
+    ``fixed``: a state whose allocation before ``fixed.frozen_slots`` is kept (see
+    :func:`reoptimise`).
+    """
     t_start = time.perf_counter()
-    baseline = greedy(problem)
+    baseline = greedy(problem, fixed.copy() if fixed is not None else None)
     greedy_s = time.perf_counter() - t_start
     if problem.settings.method == "greedy":
         stats = SolverStats(
@@ -54,7 +63,7 @@ def solve_problem(
         )
         stats.objective = _total_objective(problem, baseline)
         return build_schedule(baseline, stats)
-    state, stats = _staged_milp(problem, t_start, extra_blocks, interface)
+    state, stats = _staged_milp(problem, t_start, extra_blocks, interface, fixed)
     warnings = []
     if _score(problem, baseline) < _score(problem, state):
         stats.notes.append(
@@ -74,10 +83,14 @@ def solve_problem(
 
 # --------------------------------------------------------------------------- stages
 def _staged_milp(
-    problem: Problem, t_start: float, extra_blocks: Sequence[ExtraBlock], interface: str
+    problem: Problem,
+    t_start: float,
+    extra_blocks: Sequence[ExtraBlock],
+    interface: str,
+    fixed: LinkState | None,
 ) -> tuple[LinkState, SolverStats]:
     settings = problem.settings
-    state = LinkState.empty(problem)
+    state = fixed.copy() if fixed is not None else LinkState.empty(problem)
     stats = SolverStats("milp", "class-stages", "optimal", time_limit_s=settings.time_limit_s)
     ranks = problem.demand_rank
     classes = [int(r) for r in np.unique(ranks)]
@@ -180,7 +193,7 @@ def _set_warm_start(
     position = np.searchsorted(idx.demands, problem.pair_demand[idx.pairs])
     delivered = np.bincount(position, weights=y, minlength=len(idx.demands))
     columns.append(solver.columns_of(list(m.unmet.values())))
-    values.append(np.maximum(problem.demand_size[idx.demands] - delivered, 0.0) / UNIT_BYTES)
+    values.append(np.maximum(idx.need - delivered, 0.0) / UNIT_BYTES)
     if hasattr(m, "peak"):
         stations = problem.cand_station[problem.pair_cand[idx.pairs]]
         columns.append(solver.columns_of([m.peak]))
@@ -239,3 +252,53 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def reoptimise(
+    problem: Problem, fixed_operations: Sequence[Operation], from_time: datetime
+) -> Schedule:
+    """Re-plan from ``from_time`` keeping the past fixed.
+
+    Slots that start before ``from_time`` keep the bytes of ``fixed_operations`` (each
+    operation fills its slots in time order at the link rate; what falls after those slots is
+    re-planned); only later slots are optimised, with the same method, stages and blocks.
+    ``problem`` may carry new demands (``problem.with_demands``) or changed windows.
+    """
+    frozen = int(np.ceil(problem.seconds(from_time) / problem.step_s - 1e-9))
+    state = LinkState.empty(problem)
+    state.frozen_slots = max(frozen, 0)
+    _place_fixed(problem, state, fixed_operations)
+    return solve_problem(problem, fixed=state)
+
+
+def _place_fixed(problem: Problem, state: LinkState, operations: Sequence[Operation]) -> None:
+    """Write operations into the frozen slots of ``state``: each operation's bytes fill its slots
+    in time order up to their capacity (transfers run at the link rate)."""
+    p = problem
+    window_index = {str(w): i for i, w in enumerate(p.windows["id"])}
+    demand_index = {d.id: i for i, d in enumerate(p.demands)}
+    pair_of = {
+        (int(d), int(c)): q for q, (d, c) in enumerate(zip(p.pair_demand, p.pair_cand, strict=True))
+    }
+    used = np.zeros(len(p.cand_window))
+    for op in sorted(operations, key=lambda o: o.start):
+        w, d = window_index.get(op.window_id), demand_index.get(op.sync_id)
+        if w is None or d is None:
+            raise ValueError(f"fixed operation {op} names an unknown window or sync")
+        a, b = p.seconds(op.start), p.seconds(op.end)
+        cands = np.flatnonzero(
+            (p.cand_window == w) & (p.cand_t1_s > a + 1e-6) & (p.cand_t0_s < b - 1e-6)
+        )
+        left = op.bytes
+        for c in cands[np.argsort(p.cand_slot[cands])]:
+            q = pair_of.get((d, int(c)))
+            if left <= 0 or q is None or p.cand_slot[c] >= state.frozen_slots:
+                continue
+            prev = p.cand_prev[c]
+            setup = 0.0 if prev >= 0 and state.on[prev] else p.cand_setup_bytes[c]
+            part = min(left, max(p.cand_bytes[c] - setup - used[c], 0.0))
+            if part > 0:
+                state.open(int(c))
+                state.pair_bytes[q] += part
+                used[c] += part
+                left -= part

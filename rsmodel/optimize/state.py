@@ -25,6 +25,7 @@ class LinkState:
     station_links: np.ndarray  # (station, slot) -> links on
     node_blocked: np.ndarray  # (node, slot): a higher class of the node waits there (set per stage)
     reserve: np.ndarray  # (station, slot): antennas kept free for waiting higher classes
+    frozen_slots: int = 0  # slots before this one are the fixed past (reoptimise)
 
     @classmethod
     def empty(cls, problem: Problem) -> LinkState:
@@ -48,6 +49,7 @@ class LinkState:
             self.station_links.copy(),
             self.node_blocked.copy(),
             self.reserve.copy(),
+            self.frozen_slots,
         )
 
     # ------------------------------------------------------------------ queries
@@ -84,11 +86,15 @@ class LinkState:
         )
 
     def stage_pairs(self, demand_ids: np.ndarray) -> np.ndarray:
-        """Pairs of these demands the current stage may use (their node not blocked in the slot)."""
+        """Pairs of these demands the current stage may use: not in the frozen past, their node
+        not blocked in the slot."""
         p = self.problem
         pairs = np.flatnonzero(np.isin(p.pair_demand, demand_ids))
         c = p.pair_cand[pairs]
-        return pairs[~self.node_blocked[p.cand_node[c], p.cand_slot[c]]]
+        free = ~self.node_blocked[p.cand_node[c], p.cand_slot[c]] & (
+            p.cand_slot[c] >= self.frozen_slots
+        )
+        return pairs[free]
 
     def begin_stage(self, rank: int) -> None:
         """Priority blocks for a stage of class ``rank`` (seed 000 semantics).

@@ -16,7 +16,7 @@ def add_transfers(m: pyo.ConcreteModel, problem: Problem, idx) -> None:
     per link: sum y <= capacity (x, setup); per fixed link: sum y <= residual."""
     p = problem
     ub = idx.pair_ub / UNIT_BYTES
-    size = p.demand_size[idx.demands] / UNIT_BYTES
+    size = idx.need / UNIT_BYTES
     m.PAIRS = pyo.RangeSet(0, idx.n_pairs - 1)
     m.y = pyo.Var(m.PAIRS, bounds=lambda m, i: (0.0, float(ub[i])))
     m.DEMANDS = pyo.RangeSet(0, len(idx.demands) - 1)

@@ -102,6 +102,11 @@ class ComputeProblem:
     def n_slots(self) -> int:
         return len(self.t_s) - 1
 
+    @property
+    def active_steps(self) -> list[StepRef]:
+        """Steps on the nodes this problem models (all of them, or one node's in a node view)."""
+        return [r for r in self.steps if r.node.name in self.energy]
+
     def time_at(self, seconds: float) -> datetime:
         return self.start + timedelta(seconds=float(seconds))
 
@@ -372,8 +377,10 @@ def add_compute(m: pyo.Block, p: ComputeProblem) -> pyo.Expression:
     o = p.options
     m.O = pyo.RangeSet(0, len(o.step) - 1) if len(o.step) else pyo.Set(initialize=[])
     m.x = pyo.Var(m.O, domain=pyo.Binary)
-    by_step: dict[int, np.ndarray] = {r.index: np.flatnonzero(o.step == r.index) for r in p.steps}
-    pass_steps = [r.index for r in p.steps if r.step.type == "pass"]
+    by_step: dict[int, np.ndarray] = {
+        r.index: np.flatnonzero(o.step == r.index) for r in p.active_steps
+    }
+    pass_steps = [r.index for r in p.active_steps if r.step.type == "pass"]
     m.P = pyo.Set(initialize=pass_steps)
     m.placed = pyo.Var(m.P, bounds=(0, 1))
     m.PO = pyo.Set(initialize=[int(c) for s in pass_steps for c in by_step[s]])
@@ -403,7 +410,7 @@ def _placement_rows(
     m: pyo.ConcreteModel, p: ComputeProblem, by_step: dict[int, np.ndarray]
 ) -> None:
     o = p.options
-    for ref in p.steps:
+    for ref in p.active_steps:
         opts = by_step[ref.index]
         if ref.step.type != "pass":
             if len(opts):
@@ -427,8 +434,8 @@ def _done_by(
 ) -> dict[int, pyo.Var]:
     """``done[s][k]`` = 1 when step s (a predecessor or a pass step) has finished by slot k."""
     o = p.options
-    needed = {d for r in p.steps for d in r.preds} | {
-        r.index for r in p.steps if r.step.type == "pass"
+    needed = {d for r in p.active_steps for d in r.preds} | {
+        r.index for r in p.active_steps if r.step.type == "pass"
     }
     done: dict[int, pyo.Var] = {}
     m.done = pyo.Block(sorted(needed))
@@ -455,7 +462,7 @@ def _precedence_rows(
     from rsmodel.model.compute_schema import TIERS
 
     o = p.options
-    for ref in p.steps:
+    for ref in p.active_steps:
         opts = by_step[ref.index]
         for c in opts:
             for d in ref.preds:
@@ -543,7 +550,7 @@ def _eclipse_rows(
 ) -> None:
     """min_battery_soc at the eclipse exit and the policy share of the eclipse battery capacity."""
     o = p.options
-    for ref in p.steps:
+    for ref in p.active_steps:
         if ref.step.type != "eclipse":
             continue
         opts = by_step[ref.index]
@@ -574,7 +581,7 @@ def _objective(
     o = p.options
     terms = []
     reserve_w: dict[str, float] = {}
-    for ref in p.steps:
+    for ref in p.active_steps:
         w = POLICY_WEIGHTS[ref.job.policy.objective]
         name = ref.node.name
         reserve_w[name] = max(reserve_w.get(name, 0.0), w["reserve"])
@@ -609,7 +616,7 @@ def _priority_boost(p: ComputeProblem, ref: StepRef) -> float:
         return 1.0
     prios = [
         r.step.rank_priority
-        for r in p.steps
+        for r in p.active_steps
         if r.step.type == "eclipse" and r.node.name == ref.node.name
     ]
     lo, hi = min(prios), max(prios)
@@ -631,19 +638,74 @@ class ComputeSolution:
     solve_s: float
 
 
+def node_view(p: ComputeProblem, node: str) -> tuple[ComputeProblem, np.ndarray]:
+    """The sub-problem of one node (nodes share nothing in this model) and its option ids."""
+    ids = np.flatnonzero(
+        np.array([p.steps[int(s)].node.name == node for s in p.options.step], dtype=bool)
+    )
+    opts = Options(**{k: getattr(p.options, k)[ids] for k in Options.__dataclass_fields__})
+    view = ComputeProblem(
+        p.start,
+        p.t_s,
+        {node: p.energy[node]},
+        p.intervals,
+        p.steps,
+        opts,
+        p.reasons,
+        p.warnings,
+        p.downlink_bytes,
+    )
+    return view, ids
+
+
 def solve_compute(
     p: ComputeProblem, *, time_limit_s: float = 60.0, mip_gap: float = 1e-3, threads: int = 1
 ) -> ComputeSolution:
-    """Build and solve the MILP with HiGHS; the SOC is re-integrated with physical clipping."""
+    """Solve each node's MILP with HiGHS (``time_limit_s`` per node); SOC re-integrated physically."""
+    chosen, last, statuses, objective, build_s, solve_s = [], set(), [], 0.0, 0.0, 0.0
+    for node in p.energy:
+        view, ids = node_view(p, node)
+        if not view.active_steps:
+            continue
+        local = _solve_view(view, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads)
+        picked, ends, status, value, b_s, s_s = local
+        chosen.append(ids[picked])
+        last |= {int(ids[c]) for c in ends}
+        statuses.append(status)
+        objective += value or 0.0
+        build_s, solve_s = build_s + b_s, solve_s + s_s
+        if value is None:
+            for ref in view.active_steps:
+                p.reasons.setdefault(
+                    ref.index, f"no solution within the solver time limit ({time_limit_s:g} s)"
+                )
+    picked_all = np.concatenate(chosen) if chosen else np.zeros(0, dtype=int)
+    status = next(
+        (s for s in statuses if s != "convergenceCriteriaSatisfied"), "convergenceCriteriaSatisfied"
+    )
+    return ComputeSolution(
+        p,
+        picked_all,
+        last,
+        soc_trajectories(p, picked_all),
+        status if statuses else "empty",
+        objective,
+        build_s,
+        solve_s,
+    )
+
+
+def _solve_view(
+    p: ComputeProblem, *, time_limit_s: float, mip_gap: float, threads: int
+) -> tuple[np.ndarray, set[int], str, float | None, float, float]:
     from pyomo.contrib.solver.common.factory import SolverFactory
 
     t0 = time.perf_counter()
     m = build_model(p)
     t1 = time.perf_counter()
-    opt = SolverFactory("highs")
     # The objective is ~100 per placed step: an absolute gap keeps timing terms meaningful.
     # HiGHS presolve substitutes the SOC chain and fills in (minutes); without it: < 1 s.
-    res = opt.solve(
+    res = SolverFactory("highs").solve(
         m,
         time_limit=time_limit_s,
         rel_gap=0.0,
@@ -654,17 +716,26 @@ def solve_compute(
         solver_options={"presolve": "off"},
     )
     t2 = time.perf_counter()
-    status = str(res.termination_condition.name)
-    chosen, last = np.zeros(0, dtype=int), set()
-    objective = None
-    if res.incumbent_objective is not None:
-        res.solution_loader.load_vars()
-        objective = float(res.incumbent_objective)
-        b = m.compute
-        chosen = np.array([c for c in b.O if pyo.value(b.x[c]) > 0.5], dtype=int)
-        last = {int(c) for c in b.PO if pyo.value(b.f[c]) > 0.5}
-    return ComputeSolution(
-        p, chosen, last, soc_trajectories(p, chosen), status, objective, t1 - t0, t2 - t1
+    if res.incumbent_objective is None:
+        return (
+            np.zeros(0, dtype=int),
+            set(),
+            str(res.termination_condition.name),
+            None,
+            t1 - t0,
+            t2 - t1,
+        )
+    res.solution_loader.load_vars()
+    b = m.compute
+    chosen = np.array([c for c in b.O if pyo.value(b.x[c]) > 0.5], dtype=int)
+    last = {int(c) for c in b.PO if pyo.value(b.f[c]) > 0.5}
+    return (
+        chosen,
+        last,
+        str(res.termination_condition.name),
+        float(res.incumbent_objective),
+        t1 - t0,
+        t2 - t1,
     )
 
 

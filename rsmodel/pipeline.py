@@ -45,6 +45,11 @@ def run(scenario: Scenario, *, geometry: Geometry | None = None) -> RunResult:
         from rsmodel.compute import add_jobs_to_plan
 
         grid = add_jobs_to_plan(scenario, geometry, plan, grid)
+    # telescope network (docs/telescopes.md): plan.telescopes
+    if scenario.model.telescopes:
+        from rsmodel.telescopes.api import plan_network
+
+        plan.extra["telescopes"] = plan_network(scenario).plan
     return RunResult(scenario, geometry, plan, plan_dataset(plan, grid), schedule)
 
 

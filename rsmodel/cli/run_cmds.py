@@ -37,7 +37,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def summary(plan: dict[str, Any]) -> str:
-    """The seed's short summary: operations, total data, utilisation, average wait."""
+    """The seed's short summary (operations, total data, utilisation, average wait), plus one
+    line per other section the model has (compute jobs, telescope network)."""
+    lines = _sync_summary(plan) if plan["syncs"] else []
+    jobs = plan.get("jobs") or []
+    if jobs:
+        placed = sum(1 for j in jobs for d in j.get("placement_decisions", []) if d.get("start"))
+        steps = sum(len(j.get("placement_decisions", [])) for j in jobs)
+        lines.append(f"Compute jobs: {len(jobs)} ({placed} of {steps} steps placed)")
+    tel = plan.get("telescopes")
+    if tel:
+        tasks = tel.get("tasks", [])
+        done = sum(1 for t in tasks if t.get("status") == "complete")
+        lines.append(f"Telescope tasks: {done} of {len(tasks)} complete")
+    if not lines:
+        lines.append("Nothing to plan: the model has no syncs, jobs or telescopes")
+    return "\n".join(lines)
+
+
+def _sync_summary(plan: dict[str, Any]) -> list[str]:
     k = plan["kpis"]
     wait = (
         "n/a (no sync completed)"
@@ -46,14 +64,12 @@ def summary(plan: dict[str, Any]) -> str:
     )
     solver = plan["solver"]
     gap = solver.get("mip_gap")
-    return "\n".join(
-        [
-            f"Scheduled {len(plan['operations'])} sync operations over {k['passes_used']} passes",
-            f"Total data: {k['total_data_mb']:.0f} MB of {k['requested_data_mb']:.0f} MB requested",
-            f"Bandwidth utilization: {k['utilization']:.1%} of the passes used",
-            f"Average wait time: {wait}",
-            f"Syncs: {k['complete_count']} complete, {k['partial_count']} partial, {k['unmet_count']} unmet",
-            f"Solver: {solver.get('method')} {solver.get('status')}"
-            + ("" if gap is None else f", gap {gap:.3%}"),
-        ]
-    )
+    return [
+        f"Scheduled {len(plan['operations'])} sync operations over {k['passes_used']} passes",
+        f"Total data: {k['total_data_mb']:.0f} MB of {k['requested_data_mb']:.0f} MB requested",
+        f"Bandwidth utilization: {k['utilization']:.1%} of the passes used",
+        f"Average wait time: {wait}",
+        f"Syncs: {k['complete_count']} complete, {k['partial_count']} partial, {k['unmet_count']} unmet",
+        f"Solver: {solver.get('method')} {solver.get('status')}"
+        + ("" if gap is None else f", gap {gap:.3%}"),
+    ]

@@ -42,6 +42,7 @@ def compute_geometry_task(
     from rsmodel import geometry
     from rsmodel.model.loader import load_model_dict
 
+    _quiet_progress()
     scenario = load_model_dict(geometry_model(data), base_dir=base_dir, file=file)
     t0 = perf_counter()
     geo = geometry.compute_geometry(scenario)
@@ -58,6 +59,7 @@ def run_variant_task(task: VariantTask, geo: Geometry | None, geometry_s: float)
     from rsmodel import pipeline
     from rsmodel.model.loader import load_model_dict
 
+    _quiet_progress()
     t0 = perf_counter()
     if task.problem is not None:
         return _outcome("invalid", f"{task.file}: {task.problem}")
@@ -86,6 +88,13 @@ def _report(plan: dict[str, Any], dataset: Any) -> dict[str, Any]:
         return {"report_html": render_plan(plan, dataset)}
     except Exception as exc:  # a report bug must not turn a planned variant into a failure
         return {"report_error": f"{type(exc).__name__}: {exc}"}
+
+
+def _quiet_progress() -> None:
+    """Only the driver draws a progress bar: workers sharing its terminal stay quiet."""
+    from rsmodel import progress
+
+    progress.interactive = lambda: False
 
 
 def _outcome(status: str, error: str, trace: str | None = None) -> dict[str, Any]:

@@ -281,10 +281,11 @@ def test_milp_optimum_equals_brute_force_on_a_tiny_instance():
     milp = solve_checked(prob)
 
     horizon = 3600.0
-    links = []  # (node, station, slot, capacity MB)
+    links = []  # (node, station, slot, capacity MB, end s)
     for node, station, a, b in rows:
         for slot in range(int(a // 60), int(np.ceil(b / 60))):
-            links.append((node, station, slot, (min(b, 60 * slot + 60) - max(a, 60 * slot)) / 1.0))
+            end = min(b, 60 * slot + 60)  # a transfer in this slot ends here at the latest
+            links.append((node, station, slot, (end - max(a, 60 * slot)) / 1.0, end))
     pairs = [
         (k, i)
         for k in sizes
@@ -294,6 +295,8 @@ def test_milp_optimum_equals_brute_force_on_a_tiny_instance():
     w_lat, w_thr, w_bal = 0.5, 0.3, 0.2
     total, n = sum(sizes.values()), len(sizes)
     n_pairs, keys = len(pairs), list(sizes)
+    reachable = sorted({i for _, i in pairs})
+    cap = {s: sum(links[i][3] for i in reachable if links[i][1] == s) for s in ("gs1", "gs2")}
     best = np.inf
     for x in product((0, 1), repeat=len(links)):
         used = [links[i] for i in range(len(links)) if x[i]]
@@ -305,20 +308,21 @@ def test_milp_optimum_equals_brute_force_on_a_tiny_instance():
             continue
         if any(sum(1 for u in used if u[0] == v and u[2] == t) > 1 for v in "ab" for t in range(4)):
             continue
-        # variables: y per pair, unmet per demand, peak
+        # variables: y per pair, unmet per demand, peak utilisation
         cost = np.zeros(n_pairs + n + 1)
         for j, (k, i) in enumerate(pairs):
-            end = 60 * links[i][2] + 60
+            end = links[i][4]
             tau = (end - release[k]) / (horizon - release[k])
             late = deadline[k] is not None and end > deadline[k]
-            cost[j] = w_lat * tau / (sizes[k] * n) + 10.0 * late / sizes[k] - w_bal / total / 2
+            cost[j] = w_lat * tau / (sizes[k] * n) + 10.0 * late / sizes[k]
         for q, k in enumerate(keys):
             cost[n_pairs + q] = (
                 w_lat / (sizes[k] * n)
-                + (w_thr + w_bal) / total
+                + w_thr / total
+                + w_bal / min(cap.values())
                 + 10.0 * (deadline[k] is not None) / sizes[k]
             )
-        cost[-1] = w_bal / total
+        cost[-1] = w_bal
         a_ub, b_ub = [], []
         for i, lk in enumerate(links):
             row = np.zeros(n_pairs + n + 1)
@@ -329,7 +333,7 @@ def test_milp_optimum_equals_brute_force_on_a_tiny_instance():
         for s in ("gs1", "gs2"):
             row = np.zeros(n_pairs + n + 1)
             for j, (_, pi) in enumerate(pairs):
-                row[j] = 1.0 if links[pi][1] == s else 0.0
+                row[j] = 1.0 / cap[s] if links[pi][1] == s else 0.0
             row[-1] = -1.0
             a_ub.append(row)
             b_ub.append(0.0)

@@ -1,17 +1,19 @@
 """The normalised weighted objective of one class stage (formula: docs/optimisation.md).
 
-With w = weights / sum(weights), for the demands D of the stage (sizes s_d, S_tot = sum s_d):
+With w = weights / sum(weights), for the demands D of the stage (sizes s_d, S = sum s_d) and
+cap_st = the capacity of station st's slots that D's demands can use (their pairs):
 
-    J = w_lat * L + (w_thr + w_bal) * U + w_bal * B + DEADLINE_PENALTY * Z + LINK_COST * links
+    J = w_lat * L + w_thr * U + w_bal * (B + F) + DEADLINE_PENALTY * Z + LINK_COST * links / |L|
 
 - L = 1/|D| sum_d [ sum_t y_dt * tau_dt + unmet_d * 1 ] / s_d    latency, tau = (slot end - release)
                                                                / (horizon end - release) in (0, 1]
-- U = sum_d unmet_d / S_tot                                      undelivered fraction (throughput)
-- B = (peak - delivered / n_st) / S_tot, peak >= bytes via each station   load imbalance
+- U = sum_d unmet_d / S                                          undelivered fraction (throughput)
+- B = max_st bytes via st / cap_st                               busiest station's utilisation
+- F = sum_d unmet_d / min_st cap_st                              delivery floor of the balance term
 - Z = sum_{d with deadline} (late_d + unmet_d) / s_d              deadline shortfall (soft)
 
-L, U and B lie in [0, 1]. The balance weight is also put on U so that a delivered byte never
-raises J (B can grow by at most 1/S_tot per byte).
+L, U and B lie in [0, 1]. F prices an undelivered byte at the steepest possible rise of B, so a
+delivered byte never raises J whatever the weights.
 """
 
 from __future__ import annotations
@@ -36,10 +38,21 @@ def normalised_weights(weights: dict[str, float]) -> tuple[float, float, float]:
     return float(w[0]), float(w[1]), float(w[2])
 
 
+def station_capacity(problem: Problem, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stations reached by ``pairs`` and the bytes their slots offer to these pairs."""
+    cands = np.unique(problem.pair_cand[pairs])
+    stations = problem.cand_station[cands]
+    used = np.unique(stations)
+    cap = np.bincount(
+        np.searchsorted(used, stations), weights=problem.cand_bytes[cands], minlength=len(used)
+    )
+    return used, cap
+
+
 def coefficients(
     problem: Problem, demands: np.ndarray, pairs: np.ndarray, weights: dict[str, float]
 ):
-    """Linear costs (per byte of each pair, per unmet byte of each demand) and the balance weight."""
+    """Per-byte costs of each pair and of each demand's unmet bytes, and the balance weight."""
     w_lat, w_thr, w_bal = normalised_weights(weights)
     p = problem
     size = p.demand_size
@@ -48,37 +61,46 @@ def coefficients(
     d = p.pair_demand[pairs]
     n_d = max(len(demands), 1)
     total = max(float(size[demands].sum()), 1.0)
-    has_deadline = p.demand_has_deadline
+    _, cap = station_capacity(p, pairs)
+    floor = w_bal / cap.min() if len(cap) > 1 else 0.0
     pair_cost = (
         w_lat * p.pair_tau[pairs] / (size[d] * n_d)
         + DEADLINE_PENALTY * p.pair_late[pairs] / size[d]
     )
     unmet_cost = (
         w_lat / (size[demands] * n_d)
-        + (w_thr + w_bal) / total
-        + DEADLINE_PENALTY * has_deadline[demands] / size[demands]
+        + w_thr / total
+        + floor
+        + DEADLINE_PENALTY * p.demand_has_deadline[demands] / size[demands]
     )
-    return pair_cost, unmet_cost, w_bal / total, position
+    return pair_cost, unmet_cost, w_bal, position
 
 
 def add_objective(m: pyo.ConcreteModel, problem: Problem, idx, weights: dict[str, float]) -> None:
     """Minimise J (+ any ``m.objective_terms`` added by extra blocks); y, unmet in MB."""
     p = problem
-    pair_cost, unmet_cost, bal, _ = coefficients(p, idx.demands, idx.pairs, weights)
-    pair_cost, unmet_cost, bal = pair_cost * UNIT_BYTES, unmet_cost * UNIT_BYTES, bal * UNIT_BYTES
+    all_pairs = np.flatnonzero(np.isin(p.pair_demand, idx.demands))
+    pair_cost, unmet_cost, bal, _ = coefficients(p, idx.demands, all_pairs, weights)
+    keep = np.searchsorted(all_pairs, idx.pairs)
+    pair_cost, unmet_cost = pair_cost[keep] * UNIT_BYTES, unmet_cost * UNIT_BYTES
+    used, cap = station_capacity(p, all_pairs)
     stations = p.cand_station[p.pair_cand[idx.pairs]]
-    used = np.unique(stations)
     ys, unmet, xs = list(m.y.values()), list(m.unmet.values()), list(m.x.values())
     expr = pyo.quicksum([float(c) * y for c, y in zip(pair_cost, ys, strict=True) if c != 0.0])
     expr += pyo.quicksum([float(c) * u for c, u in zip(unmet_cost, unmet, strict=True)])
     if bal > 0 and len(used) > 1:
         m.peak = pyo.Var(bounds=(0, None))
         groups = group_positions(np.searchsorted(used, stations), len(used))
+        inv_cap = (UNIT_BYTES / cap).tolist()
         m.peak_def = pyo.Constraint(
             range(len(used)),
-            rule=lambda m, k: (0.0, m.peak - pyo.quicksum([ys[i] for i in groups[k]]), None),
+            rule=lambda m, k: (
+                0.0,
+                m.peak - inv_cap[k] * pyo.quicksum([ys[i] for i in groups[k]]),
+                None,
+            ),
         )
-        expr += bal * m.peak - (bal / len(used)) * pyo.quicksum(ys)
+        expr += bal * m.peak
     if xs:
         expr += (LINK_COST / len(xs)) * pyo.quicksum(xs)
     for weight, term in m.objective_terms:
@@ -97,9 +119,9 @@ def evaluate(
     delivered = np.bincount(position[p.pair_demand[pairs]], weights=y, minlength=len(demands))
     unmet = np.maximum(p.demand_size[demands] - delivered, 0.0)
     value = float(pair_cost @ y + unmet_cost @ unmet)
-    stations = p.cand_station[p.pair_cand[pairs]]
-    used = np.unique(stations)
+    used, cap = station_capacity(p, pairs)
     if bal > 0 and len(used) > 1:
+        stations = p.cand_station[p.pair_cand[pairs]]
         per_station = np.bincount(np.searchsorted(used, stations), weights=y, minlength=len(used))
-        value += bal * (per_station.max() - y.sum() / len(used))
+        value += bal * float((per_station / cap).max())
     return value

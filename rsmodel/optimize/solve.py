@@ -24,7 +24,7 @@ import pyomo.environ as pyo
 from rsmodel.optimize.greedy import fill, greedy
 from rsmodel.optimize.highs import HighsModel
 from rsmodel.optimize.model import ExtraBlock, StageIndex, build_model
-from rsmodel.optimize.objective import evaluate
+from rsmodel.optimize.objective import evaluate, station_capacity
 from rsmodel.optimize.problem import CLASS_NAMES, UNIT_BYTES, Problem, problem_from_scenario
 from rsmodel.optimize.schedule import Operation, Schedule, SolverStats, build_schedule
 from rsmodel.optimize.state import LinkState
@@ -195,9 +195,14 @@ def _set_warm_start(
     columns.append(solver.columns_of(list(m.unmet.values())))
     values.append(np.maximum(idx.need - delivered, 0.0) / UNIT_BYTES)
     if hasattr(m, "peak"):
-        stations = problem.cand_station[problem.pair_cand[idx.pairs]]
+        used, cap = station_capacity(
+            problem, np.flatnonzero(np.isin(problem.pair_demand, idx.demands))
+        )
+        stations = np.searchsorted(used, problem.cand_station[problem.pair_cand[idx.pairs]])
         columns.append(solver.columns_of([m.peak]))
-        values.append(np.array([np.bincount(stations, weights=y).max() / UNIT_BYTES]))
+        values.append(
+            np.array([(np.bincount(stations, weights=y, minlength=len(used)) / cap).max()])
+        )
     solver.set_start(np.concatenate(columns), np.concatenate(values))
 
 

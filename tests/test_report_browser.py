@@ -199,6 +199,25 @@ def test_model_strings_render_as_text_and_no_script_runs(tmp_path: Path, open_re
     report.shot("report_xss")
 
 
+def test_long_node_names_are_not_clipped_at_the_timeline_edge(tmp_path: Path, open_report) -> None:
+    plan = small_plan()
+    renames = {"sat-1": "TECHSAT 1B (GO-32)", "sat-2": "WORLDVIEW-2 (WV-2) PRIMARY IMAGER X"}
+    for item in plan["nodes"] + plan["windows"] + plan["eclipses"] + plan["operations"]:
+        key = "name" if item in plan["nodes"] else "node"
+        item[key] = renames.get(item[key], item[key])
+    for sync in plan["syncs"]:
+        sync["node"] = renames.get(sync["node"], sync["node"])
+    report = open_report(write_report(tmp_path, "long_names", render_plan(plan)))
+    report.assert_clean()
+    left = report.page.locator("#gantt-nodes").bounding_box()["x"]
+    labels = report.page.locator("#gantt-nodes g.row > text")
+    texts = labels.all_text_contents()
+    assert "TECHSAT 1B (GO-32)" in texts  # short enough to be shown whole
+    for i in range(labels.count()):
+        assert labels.nth(i).bounding_box()["x"] >= left  # nothing cut off on the left
+    report.shot("report_long_node_names")
+
+
 def test_report_fits_a_phone_screen_and_prints_without_controls(
     tmp_path: Path, open_report
 ) -> None:

@@ -17,6 +17,8 @@ from rsmodel.timeutil import as_utc, parse_time
 
 CHART_WIDTH_PX = 1000.0
 LABEL_WIDTH_PX = 120.0
+LABEL_MAX_WIDTH_PX = 250.0
+LABEL_CHAR_PX = 6.6  # generous advance of one 11 px system-ui character
 AXIS_HEIGHT_PX = 22.0
 
 _TIME_STEPS_S = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
@@ -178,6 +180,19 @@ class Gantt:
     legend: list[tuple[str, str]]
 
 
+def fit_labels(labels: Sequence[str]) -> tuple[float, list[str]]:
+    """Label column width (px) wide enough for ``labels``, and the labels cut with "…" to fit it.
+
+    The column grows from LABEL_WIDTH_PX up to LABEL_MAX_WIDTH_PX so that long satellite names
+    (``TECHSAT 1B (GO-32)``) are not clipped at the chart's left edge.
+    """
+    max_chars = int((LABEL_MAX_WIDTH_PX - 12.0) / LABEL_CHAR_PX)
+    cut = [t if len(t) <= max_chars else t[: max_chars - 1] + "…" for t in labels]
+    longest = max((len(t) for t in cut), default=0)
+    width = min(max(LABEL_WIDTH_PX, longest * LABEL_CHAR_PX + 12.0), LABEL_MAX_WIDTH_PX)
+    return width, cut
+
+
 def build_gantt(
     rows: Sequence[GanttRow],
     start: datetime,
@@ -191,10 +206,11 @@ def build_gantt(
     Bars whose class is in ``compact`` are drawn as one ``<path>`` per row and class, without
     tooltips (for large plans: ~20 bytes per bar instead of ~110).
     """
-    scale = TimeScale(start, end)
+    label_w, labels = fit_labels([row.label for row in rows])
+    scale = TimeScale(start, end, x0=label_w)
     bar_h, bar_y = row_height_px * 0.7, row_height_px * 0.15
     geoms = []
-    for i, row in enumerate(rows):
+    for i, (row, label) in enumerate(zip(rows, labels, strict=True)):
         bands, rects = [], []
         paths: dict[str, list[str]] = defaultdict(list)
         for bar in row.bars:
@@ -211,7 +227,7 @@ def build_gantt(
         compacted = [(cls, "".join(d), len(d)) for cls, d in paths.items()]
         geoms.append(
             RowGeom(
-                row.label,
+                label,
                 px(top),
                 px(row_height_px * 0.72),
                 px(row_height_px),
@@ -224,7 +240,7 @@ def build_gantt(
     return Gantt(
         width=px(CHART_WIDTH_PX),
         height=px(height),
-        label_x=px(LABEL_WIDTH_PX - 6),
+        label_x=px(label_w - 6),
         plot_x0=px(scale.x0),
         plot_x1=px(scale.x1),
         rows=geoms,

@@ -411,3 +411,33 @@ def test_path_edits_by_name_index_wildcard_and_item_sets() -> None:
     scenario = load_model_dict(data, base_dir=MODEL.parent, file=MODEL)  # still a valid model
     assert scenario.node("sat-2").battery.capacity_wh == 250
     assert scenario.syncs[2].deadline is not None
+
+
+def test_energy_and_tier_kpis_of_a_compute_model_match_each_variant_alone(tmp_path: Path) -> None:
+    model = ROOT / "models" / "compute_mixed.yaml"
+    capacities = [20, 200]
+    overrides = {
+        "vary": [
+            {"path": "nodes.iss.battery.capacity_wh", "name": "capacity_wh", "values": capacities}
+        ]
+    }
+    ds = run_study(model, tmp_path / "out", workers=2, overrides=overrides).dataset
+    assert (ds["status"] == "ok").all()
+    for capacity in capacities:
+        data = yaml.safe_load(model.read_text(encoding="utf-8"))
+        data["nodes"][0]["battery"]["capacity_wh"] = capacity
+        scenario = load_model_dict(data, base_dir=model.parent, file=model)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            plan = pipeline.run(scenario).plan.to_dict()
+        lowest = min(min(s["soc"]) for s in plan["soc"].values())
+        tiers = sorted(
+            f"{job['name']}/{d['step_id']}={d['quality_tier']}"
+            for job in plan["jobs"]
+            for d in job["placement_decisions"]
+            if d.get("quality_tier")
+        )
+        cell = ds.sel(capacity_wh=capacity)
+        assert float(cell["min_soc"]) == pytest.approx(lowest)
+        assert sorted(str(cell["tiers"].values).split(",")) == tiers and tiers
+    assert float(ds["min_soc"].sel(capacity_wh=20)) < float(ds["min_soc"].sel(capacity_wh=200))

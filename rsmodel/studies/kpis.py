@@ -38,9 +38,12 @@ KPIS: dict[str, Kpi] = {
     "passes_used": Kpi("count", "1", "", "Access windows carrying data."),
     "latest_completion": Kpi("time", "UTC", "min", "When the last delivered sync completed."),
     "min_soc": Kpi(
-        "float", "1", "max", "Lowest battery state of charge over all nodes (where modelled)."
+        "float",
+        "1",
+        "max",
+        "Lowest state of charge reached by any node (where energy is modelled).",
     ),
-    "tiers": Kpi("text", "", "", "Tier chosen per compute job, `job=tier` joined by `,`."),
+    "tiers": Kpi("text", "", "", "Tier chosen per window step, `job/step=tier` joined by `,`."),
     "solver_status": Kpi("text", "", "", "Solver status of the plan."),
     "solver_method": Kpi("text", "", "", "milp or greedy."),
     "objective": Kpi("float", "1", "", "Objective value reported by the solver."),
@@ -113,27 +116,19 @@ def timing_kpis(
 
 
 def _min_soc(soc: dict[str, Any]) -> float | None:
-    values = [
-        float(v["min_soc"])
-        for v in soc.values()
-        if isinstance(v, dict) and v.get("min_soc") is not None
-    ]
-    return min(values) if values else None
+    """Lowest state of charge reached by any node (``soc[node]["soc"]`` series, fraction)."""
+    values = [min(v["soc"]) for v in soc.values() if isinstance(v, dict) and v.get("soc")]
+    return float(min(values)) if values else None
 
 
 def _tiers(jobs: list[dict[str, Any]]) -> str:
-    """``job=tier`` (or ``job/step=tier`` for per-step tiers), joined by commas."""
-    chosen = []
-    for job in jobs:
-        name = job.get("name") or job.get("id")
-        if job.get("tier"):
-            chosen.append(f"{name}={job['tier']}")
-        chosen += [
-            f"{name}/{st.get('name')}={st['tier']}"
-            for st in job.get("steps") or []
-            if st.get("tier")
-        ]
-    return ",".join(chosen)
+    """``job/step=tier`` of every placed window step (docs/compute.md), joined by commas."""
+    return ",".join(
+        f"{job.get('name')}/{d.get('step_id')}={d['quality_tier']}"
+        for job in jobs
+        for d in job.get("placement_decisions") or []
+        if d.get("quality_tier")
+    )
 
 
 def _gap(solver: dict[str, Any]) -> float | None:

@@ -354,6 +354,23 @@ def test_event_log_summary_agrees_with_the_simulators_final_totals() -> None:
     )
 
 
+def test_event_cards_show_every_fault_kind_and_restorations_are_not_bad() -> None:
+    events = seed_events()
+    html = render_events(events)
+    cards = {
+        label: tone
+        for tone, label in re.findall(
+            r'<div class="card ([a-z]*)"><div class="v">[^<]*</div><div class="l">([^<]*)<', html
+        )
+    }
+    fault_kinds = {
+        e["kind"] for e in events if "fault" in e["kind"] and not e["kind"].endswith("_restored")
+    }
+    assert fault_kinds <= set(cards)  # a single station outage is never cut from the summary
+    assert all(cards[k] == "bad" for k in fault_kinds)
+    assert all(tone != "bad" for label, tone in cards.items() if label.endswith("_restored"))
+
+
 def test_node_queue_table_totals_each_nodes_requests() -> None:
     plan = small_plan()
     html = render_plan(plan)

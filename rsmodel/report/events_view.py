@@ -58,14 +58,31 @@ def event_table(events: list[dict[str, Any]]) -> Table:
     return Table("t-events", columns, rows, filters=filters, page_size=50, note=note)
 
 
+def is_bad_kind(kind: str) -> bool:
+    """Failures, misses and faults (a fault's ``*_restored`` end is good news, not bad)."""
+    return not kind.endswith("_restored") and any(
+        word in kind for word in ("fail", "miss", "fault", "abort")
+    )
+
+
 def kind_cards(events: list[dict[str, Any]]) -> list[Card]:
-    """Event counts per kind (most frequent first), failures and deferrals flagged."""
+    """Event counts per kind (most frequent first), failures and deferrals flagged.
+
+    At most EVENT_KIND_CARDS_MAX kinds: every failure/fault kind first, however rare (a single
+    station outage matters more than a frequent routine kind), then the most frequent others.
+    """
     counts = Counter(event_kind(e) for e in events)
+    by_count = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    chosen = [kv for kv in by_count if is_bad_kind(kv[0])][:EVENT_KIND_CARDS_MAX]
+    chosen += [kv for kv in by_count if not is_bad_kind(kv[0])][
+        : EVENT_KIND_CARDS_MAX - len(chosen)
+    ]
     cards = [Card("events", f"{len(events)}")]
-    for kind, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:EVENT_KIND_CARDS_MAX]:
-        bad = any(word in kind for word in ("fail", "miss", "fault", "abort"))
+    for kind, n in sorted(chosen, key=lambda kv: (-kv[1], kv[0])):
         warn = "defer" in kind or "preempt" in kind
-        cards.append(Card(kind, f"{n}", tone="bad" if bad else ("warn" if warn else "")))
+        cards.append(
+            Card(kind, f"{n}", tone="bad" if is_bad_kind(kind) else ("warn" if warn else ""))
+        )
     return cards
 
 

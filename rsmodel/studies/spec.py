@@ -14,8 +14,8 @@ from pydantic import ValidationError
 
 from rsmodel.errors import ModelError
 from rsmodel.model.study_schema import Axis, Study
-from rsmodel.model.yamlsrc import FieldPath, Source
-from rsmodel.studies.kpis import KPI_NAMES
+from rsmodel.model.yamlsrc import FieldPath, Source, format_path
+from rsmodel.studies.kpis import KPI_NAMES, KPIS
 from rsmodel.studies.paths import (
     PathError,
     check_path,
@@ -24,6 +24,8 @@ from rsmodel.studies.paths import (
     select_items,
     set_path,
 )
+
+RESERVED_NAMES = frozenset({*KPIS, "status", "error", "variant", "variant_id"})
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,10 @@ def check_study(study: Study, data: dict[str, Any], where: StudyOrigin) -> None:
     for i, axis in enumerate(study.vary):
         where.guard(("vary", i, "path"), lambda axis=axis: check_path(axis.path, data))
         where.guard(("vary", i, "values"), lambda axis=axis: _check_item_names(axis, data))
+        if axis.dim in RESERVED_NAMES:
+            raise where.error(
+                ("vary", i, "name"), f"{axis.dim!r} names a result variable; give another `name:`"
+            )
     for key in study.set:
         where.guard(("set", key), lambda key=key: check_path(key, data))
     for i, text in enumerate(study.remove):
@@ -106,7 +112,7 @@ class StudyOrigin:
     def error(self, path: FieldPath, message: str) -> ModelError:
         if self.source is not None and self.flag is None:
             return self.source.error(("study", *path), message)
-        return ModelError(message, file=self.flag or "study", field=".".join(map(str, path)))
+        return ModelError(message, file=self.flag or "study", field=format_path(("study", *path)))
 
     def guard(self, path: FieldPath, check: Any) -> None:
         try:

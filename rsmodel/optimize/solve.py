@@ -169,6 +169,7 @@ def _solve_stage(
         "columns": result.columns,
         "rows": result.rows,
         "binaries": len(idx.links),
+        "warm_objective": evaluate(problem, demands, warm.pair_bytes, problem.weights),
     }
 
 

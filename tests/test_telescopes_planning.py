@@ -231,6 +231,20 @@ def test_reliability_updates_persist_and_change_the_next_assignment(planner, tmp
     )
 
 
+def test_a_track_due_while_its_telescope_is_down_lowers_its_reliability(tmp_path):
+    text = model([MCD, KPNO], too=[TOO_M13])
+    store = tmp_path / "state.json"
+    planned = plan_network(load_model_text(text), planner="dispatcher", store_path=store)
+    (obs,) = blocks_of(planned, "too:GRB")
+    down_from = parse(obs["setup_start"]) - timedelta(seconds=600)  # faulted before the track
+    result = simulate(planned, [Fault("mcd", down_from, planned.net.end)])
+    failed = [e for e in result.events if e["kind"] == "track.failed"]
+    assert [e["telescope"] for e in failed] == ["mcd"]
+    saved = json.loads(store.read_text())
+    assert saved["telescopes"]["mcd"]["outcomes"] == [0]  # the missed track counts against it
+    assert saved["telescopes"]["mcd"]["score"] < 0.9
+
+
 def test_reliability_window_keeps_only_recent_outcomes(tmp_path):
     from rsmodel.telescopes.reliability import ReliabilityStore
 

@@ -3,7 +3,8 @@
 An event loop over the plan (seed 001 "Instant Handover Re-Optimization"):
 
 1. ``telescope.faulted`` — a FAULTED heartbeat; the telescope is down until it recovers.
-2. ``track.failed`` — the track running there is marked failed at once (a failure outcome).
+2. ``track.failed`` — the track running there is marked failed at once, and so is every track
+   due to start while it is down (each a failure outcome of that telescope).
 3. ``handover.started`` + ``track.reassigned`` (mode ``handover``) — a telescope that sees the
    target at that moment (a handover window; the plan's backup first, then by reliability)
    takes over for the rest of the track, pre-empting deep-sky work if it must.
@@ -163,6 +164,7 @@ class HandoverSimulation:
         if self._is_down(seg.telescope, t_s):
             seg.status = "failed"
             self._log(t_s, "track.failed", seg, reason="telescope is down (FAULTED)")
+            self.outcomes.append((self.net.telescopes[seg.telescope].name, False))
             self._recover(seg, t_s, seg.end_s - seg.start_s)
             return
         seg.status = "running"

@@ -355,6 +355,10 @@ def test_bad_input_is_one_clear_line_and_exit_2(
     assert "equal length" in err and "solver.time_limit_s: 2" in err and "solver.method: 3" in err
     err = cli_error(capsys, str(MODEL), "-o", out, "--cluster", "tcp://127.0.0.1:1")
     assert "--cluster" in err and "cannot reach a Dask scheduler" in err
+    err = cli_error(capsys, str(MODEL), "-o", out, "--set", "syncs=[grad-9]")
+    assert "study.set.syncs: no item 'grad-9' in syncs" in err
+    err = cli_error(capsys, str(MODEL), "-o", out, "--remove", "ground_stations.svalbard")
+    assert "study.vary[0].path: no item 'svalbard' in ground_stations" in err
     err = cli_error(capsys, str(MODEL), "-o", out, "--kpis", "avg_wait,unmet_count")
     assert "unknown KPI 'avg_wait'" in err
     assert not Path(out).exists()

@@ -72,22 +72,33 @@ class StudyPlan:
 # --------------------------------------------------------------------------- checks
 def check_study(study: Study, data: dict[str, Any], where: StudyOrigin) -> None:
     """Raise ModelError for paths that do not exist, unknown KPIs and unknown item names."""
+    trial = copy.deepcopy(data)  # `set` and `remove` apply first, to the model as written
+    for key, value in study.set.items():
+        where.guard(("set", key), lambda key=key, value=value: _check_set(trial, key, value))
+    for i, text in enumerate(study.remove):
+        where.guard(("remove", i), lambda text=text: _check_remove(trial, text))
     for i, axis in enumerate(study.vary):
-        where.guard(("vary", i, "path"), lambda axis=axis: check_path(axis.path, data))
-        where.guard(("vary", i, "values"), lambda axis=axis: _check_item_names(axis, data))
+        where.guard(("vary", i, "path"), lambda axis=axis: check_path(axis.path, trial))
+        where.guard(("vary", i, "values"), lambda axis=axis: _check_item_names(axis, trial))
         if axis.dim in RESERVED_NAMES:
             raise where.error(
                 ("vary", i, "name"), f"{axis.dim!r} names a result variable; give another `name:`"
             )
-    for key in study.set:
-        where.guard(("set", key), lambda key=key: check_path(key, data))
-    for i, text in enumerate(study.remove):
-        where.guard(("remove", i), lambda text=text: check_path(text, data))
     for i, kpi in enumerate(study.kpis or []):
         if kpi not in KPI_NAMES:
             raise where.error(
                 ("kpis", i), f"unknown KPI {kpi!r}; expected one of: {', '.join(KPI_NAMES)}"
             )
+
+
+def _check_set(trial: dict[str, Any], path: str, value: Any) -> None:
+    check_path(path, trial)
+    set_path(trial, path, value)
+
+
+def _check_remove(trial: dict[str, Any], path: str) -> None:
+    check_path(path, trial)
+    remove_path(trial, path)
 
 
 def _check_item_names(axis: Axis, data: dict[str, Any]) -> None:

@@ -66,7 +66,7 @@ def run_variant_task(task: VariantTask, geo: Geometry | None, geometry_s: float)
     try:
         scenario = load_model_dict(task.data, base_dir=task.base_dir, file=task.file)
         result = pipeline.run(scenario, geometry=None if geo is None else rebind(geo, scenario))
-        plan = result.plan.to_dict() if hasattr(result.plan, "to_dict") else dict(result.plan)
+        plan = result.plan.to_dict()
     except ModelError as exc:
         return _outcome("invalid", str(exc))
     except Exception as exc:  # a raising variant is reported, the study goes on

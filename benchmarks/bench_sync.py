@@ -1,12 +1,13 @@
 """Sync scheduler benchmark: staged Pyomo/HiGHS MILP vs the greedy dispatcher (baseline).
 
-Run: ``python benchmarks/bench_sync.py [--quick]`` (about 2.5 minutes; ``--quick`` skips the
+Run: ``python benchmarks/bench_sync.py [--quick]`` (about 4 minutes; ``--quick`` skips the
 100-node instance).
 
 Instances (real TLEs, real stations, geometry from rsmodel.geometry):
   seed     models/seed_sync.yaml: 5 nodes x 3 stations x 24 h x 5 syncs (seed 000 example)
   20x5     models/constellation.yaml cut to its first 20 nodes, 5 stations, 100 syncs
   100x10   models/constellation.yaml with its first 10 stations: 100 nodes x 24 h x 1000 syncs
+           (default weights 0.5/0.3/0.2, and again with latency-only weights 1/0/0)
 
 Per instance: Pyomo build and hand-off to HiGHS (summed over the class stages), solve time,
 the largest stage gap and the gap of the summed stage objectives, delivered bytes and
@@ -54,6 +55,11 @@ def scenarios(quick: bool):
     if not quick:
         big = dict(data, name="bench-100x10", ground_stations=data["ground_stations"][:10])
         yield "100x10x1000", load_model_dict(big, base_dir=MODELS)
+        latency_only = {"minimize_latency": 1.0, "maximize_throughput": 0.0, "balance_load": 0.0}
+        yield (
+            "100x10x1000 lat-only",
+            load_model_dict(dict(big, objectives=latency_only), base_dir=MODELS),
+        )
 
 
 def weighted_latency_min(schedule) -> float:

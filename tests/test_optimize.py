@@ -380,3 +380,17 @@ def test_reoptimise_keeps_the_past_and_serves_a_new_critical_sync(method):
     np.testing.assert_allclose(past(replanned), past(first), rtol=1e-9)
     assert replanned.outcomes["b-crit"].status == "complete"
     assert replanned.outcomes["b-crit"].completed_at <= now + timedelta(seconds=120)
+
+
+def test_appsi_and_standard_form_hand_offs_give_the_same_optimum():
+    rows = [("a", "gs1", 0, 300), ("a", "gs2", 600, 900), ("b", "gs1", 100, 400)]
+    demands = [
+        demand("a1", "a", 200, "high"),
+        demand("b1", "b", 150, "high"),
+        demand("a2", "a", 80, "low"),
+    ]
+    prob = problem(rows, demands, mip_gap=0.0)
+    standard = solve_problem(prob)
+    appsi = solve_problem(prob, interface="appsi")
+    assert check_plan(appsi.plan_dict()) == []
+    assert appsi.solver.objective == pytest.approx(standard.solver.objective, abs=1e-9)

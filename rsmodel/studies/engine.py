@@ -9,6 +9,7 @@ attribution itself (``KilledWorker``).
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import socket
 import threading
@@ -60,8 +61,12 @@ class LocalEngine:
 
     @staticmethod
     def _new_pool(workers: int) -> cf.ProcessPoolExecutor:
+        """Forked workers: they start with the driver's imports (Pyomo, skyfield) in place."""
         return cf.ProcessPoolExecutor(
-            workers, initializer=_exit_with_parent, initargs=(os.getpid(),)
+            workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_exit_with_parent,
+            initargs=(os.getpid(),),
         )
 
     @property

@@ -1,0 +1,318 @@
+"""Rolling-horizon decomposition of the sync problem, and the strategy choice (docs/optimisation-scale.md).
+
+The horizon is cut into *commit* blocks of ``block_s``; block k is solved by the core staged
+MILP (:func:`rsmodel.optimize.solve.solve_problem`, greedy warm starts) on its own small
+:class:`Problem` covering ``[b_k, b_k + block_s + lookahead_s)``, and only its first
+``block_s`` are committed. State carried across a boundary, exactly:
+
+- each demand enters the next block with its *remaining* bytes (size minus committed bytes);
+  committed bytes are added to the full-horizon pair of the same (demand, window, slot), so a
+  byte is counted once and a transfer spanning a boundary continues in the next block;
+- a contact running at the boundary continues: the next block's first slot of that window does
+  not pay the station's setup again;
+- committed slots end where the next block starts, so no antenna or node link is used twice;
+- a demand due after the block's look-ahead whose node cannot bring its bytes down in time
+  (optimistic node capacity x ``DUE_SHARE``, earliest deadline first) gets the excess as a
+  sub-demand due at the block end ("must deliver by"), which pulls that work into the block.
+
+The result is compared with the full-horizon greedy plan by the core's lexicographic class score
+and the better one is kept, so a time-out never returns a plan worse than greedy. Compute-job
+demands and extra Pyomo blocks (energy, compute) are solved monolithically (``solve_auto``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from rsmodel.optimize.bound import attach_bound
+from rsmodel.optimize.greedy import greedy
+from rsmodel.optimize.problem import Demand, Problem, build_problem
+from rsmodel.optimize.schedule import Schedule, SolverStats, build_schedule
+from rsmodel.optimize.solve import _score, _total_objective, solve_problem
+from rsmodel.optimize.state import LinkState
+from rsmodel.progress import bar
+
+BLOCK_S = 12 * 3600.0
+LOOKAHEAD_S = 6 * 3600.0
+DUE_SHARE = 0.5  # share of a node's optimistic future capacity counted on for later deadlines
+MONOLITHIC_PAIRS_PER_S = 10_000  # auto: monolithic while pairs <= this x time limit (s)
+_EPS_BYTES = 0.5
+
+
+def choose_strategy(problem: Problem, extra_blocks: bool = False) -> tuple[str, str]:
+    """(strategy, why) for ``problem.settings.strategy`` (auto | monolithic | rolling)."""
+    s = problem.settings
+    pairs = len(problem.pair_demand)
+    if s.strategy in ("monolithic", "rolling"):
+        return s.strategy, f"strategy {s.strategy} requested by the model"
+    if s.method == "greedy":
+        return "monolithic", "method greedy: one full-horizon dispatch"
+    if extra_blocks:
+        return "monolithic", "energy/compute blocks are solved on the full horizon"
+    limit = MONOLITHIC_PAIRS_PER_S * s.time_limit_s
+    if problem.duration_s <= BLOCK_S + LOOKAHEAD_S:
+        return "monolithic", f"horizon {problem.duration_s / 3600:g} h fits one block"
+    if pairs <= limit:
+        return (
+            "monolithic",
+            f"{pairs} pairs <= {limit:.0f} ({MONOLITHIC_PAIRS_PER_S}/s x time limit)",
+        )
+    return (
+        "rolling",
+        f"{pairs} pairs > {limit:.0f} ({MONOLITHIC_PAIRS_PER_S}/s x time limit {s.time_limit_s:g} s)",
+    )
+
+
+def solve_auto(problem: Problem, *, extra_blocks=(), interface: str = "standard_form") -> Schedule:
+    """Solve with the strategy :func:`choose_strategy` picks, then attach the global bound."""
+    strategy, why = choose_strategy(problem, bool(extra_blocks))
+    if strategy == "rolling":
+        schedule = solve_rolling(problem)
+    else:
+        schedule = solve_problem(problem, extra_blocks=extra_blocks, interface=interface)
+        schedule.solver.strategy = "monolithic"
+    schedule.solver.notes.insert(0, f"strategy {strategy}: {why}")
+    if problem.settings.method != "greedy":
+        attach_bound(problem, schedule)
+    return schedule
+
+
+def solve_rolling(
+    problem: Problem, *, block_s: float = BLOCK_S, lookahead_s: float = LOOKAHEAD_S
+) -> Schedule:
+    """Rolling-horizon staged MILP over ``problem``; never worse than its greedy plan."""
+    t_start = time.perf_counter()
+    baseline = greedy(problem)
+    greedy_s = time.perf_counter() - t_start
+    blocks = block_slots(problem, block_s, lookahead_s)
+    committed = LinkState.empty(problem)
+    stats = SolverStats("milp", "rolling", "optimal", time_limit_s=problem.settings.time_limit_s)
+    stop = t_start + problem.settings.time_limit_s
+    with bar(len(blocks), desc="rolling blocks") as progress:
+        for k, (b0, b1, b2) in enumerate(blocks):
+            budget = max((stop - time.perf_counter()) / (len(blocks) - k), 0.2)
+            entry = _solve_block(problem, committed, b0, b1, b2, budget)
+            stats.stages.append(entry)
+            stats.build_s += entry["build_s"]
+            stats.solve_s += entry["solve_s"]
+            if entry["status"] not in ("optimal", "empty"):
+                stats.status = entry["status"]
+            progress.update(1)
+    committed.close_idle_and_trim()
+    stats.objective = _total_objective(problem, committed)
+    stats.notes.append(
+        f"{len(blocks)} blocks of {block_s / 3600:g} h + {lookahead_s / 3600:g} h look-ahead; "
+        f"greedy baseline objective {_total_objective(problem, baseline):.6g} in {greedy_s:.3f} s"
+    )
+    if _score(problem, baseline) < _score(problem, committed):
+        stats.notes.append(
+            f"full-horizon greedy scored better than the rolling plan ({stats.objective:.6g}): "
+            "greedy kept"
+        )
+        stats.status = "greedy-better"
+        stats.objective = _total_objective(problem, baseline)
+        committed = baseline
+    return build_schedule(committed, stats)
+
+
+def block_slots(problem: Problem, block_s: float, lookahead_s: float) -> list[tuple[int, int, int]]:
+    """(first slot, first slot after the commit part, first slot after the look-ahead) per block."""
+    n = max(problem.n_slots, 1)
+    commit = max(1, int(round(block_s / problem.step_s)))
+    ahead = max(0, int(round(lookahead_s / problem.step_s)))
+    return [(b0, min(b0 + commit, n), min(b0 + commit + ahead, n)) for b0 in range(0, n, commit)]
+
+
+# --------------------------------------------------------------------------- one block
+def _solve_block(
+    problem: Problem, committed: LinkState, b0: int, b1: int, b2: int, budget_s: float
+) -> dict[str, Any]:
+    """Solve the block ``[b0, b2)`` and commit its slots ``[b0, b1)`` into ``committed``."""
+    t0 = time.perf_counter()
+    sub, parent, rows = block_problem(problem, committed, b0, b2, budget_s)
+    entry: dict[str, Any] = {
+        "block": f"{problem.time_at(b0 * problem.step_s).isoformat()}",
+        "demands": len(sub.demands),
+        "pairs": len(sub.pair_demand),
+        "status": "empty",
+        "build_s": time.perf_counter() - t0,
+        "solve_s": 0.0,
+        "objective": None,
+        "bound": None,
+        "mip_gap": None,
+    }
+    if len(sub.pair_demand) == 0:
+        return entry
+    schedule = solve_problem(sub)
+    commit_block(problem, committed, schedule.state, parent, rows, b0, b1)
+    s = schedule.solver
+    entry.update(status=s.status, objective=s.objective, mip_gap=s.mip_gap)
+    entry["build_s"] += s.build_s
+    entry["solve_s"] = time.perf_counter() - t0 - entry["build_s"]
+    return entry
+
+
+def block_problem(
+    problem: Problem, committed: LinkState, b0: int, b2: int, budget_s: float
+) -> tuple[Problem, np.ndarray, np.ndarray]:
+    """The Problem of slots ``[b0, b2)`` with the remaining bytes of every released demand.
+
+    Returns it with ``parent`` (full demand index per block demand) and ``rows`` (full window
+    row per block window row).
+    """
+    p = problem
+    start = p.time_at(b0 * p.step_s)
+    end = p.time_at(min(b2 * p.step_s, p.duration_s))
+    w = p.windows
+    rows = np.flatnonzero((w["end"] > start).to_numpy() & (w["start"] < end).to_numpy())
+    remaining = p.demand_size - committed.delivered()
+    demands, parent = _block_demands(p, remaining, start, end, rows)
+    sub = build_problem(
+        start=start,
+        end=end,
+        step_s=p.step_s,
+        nodes=p.nodes,
+        stations=p.stations,
+        windows=w.iloc[rows],
+        demands=demands,
+        weights=p.weights,
+        settings=replace(p.settings, time_limit_s=budget_s),
+    )
+    _continue_contacts(p, committed, sub, rows, b0)
+    sub.pair_tau = _full_horizon_tau(p, sub, parent)
+    return sub, parent, rows
+
+
+def _block_demands(
+    p: Problem, remaining: np.ndarray, start: datetime, end: datetime, rows: np.ndarray
+) -> tuple[list[Demand], np.ndarray]:
+    """Released, unfinished demands with their remaining bytes; due-soon excess split off."""
+    due_now = _must_deliver(p, remaining, end, rows)
+    demands, parent = [], []
+    for i, d in enumerate(p.demands):
+        if remaining[i] <= _EPS_BYTES or d.release >= end:
+            continue
+        release = max(d.release, start)
+        rest = remaining[i] - due_now[i]
+        if due_now[i] > _EPS_BYTES:
+            demands.append(
+                replace(d, id=f"{d.id}#due", size_bytes=due_now[i], release=release, deadline=end)
+            )
+            parent.append(i)
+        if rest > _EPS_BYTES:
+            demands.append(replace(d, size_bytes=rest, release=release))
+            parent.append(i)
+    return demands, np.array(parent, dtype=int)
+
+
+def _must_deliver(p: Problem, remaining: np.ndarray, end: datetime, rows: np.ndarray) -> np.ndarray:
+    """Bytes per demand that must leave before ``end``: per node, earliest deadline first, the
+    bytes due after ``end`` beyond ``DUE_SHARE`` x the node's window capacity from ``end`` to
+    each deadline."""
+    due = np.zeros(len(p.demands))
+    end_s = p.seconds(end)
+    later = [
+        i
+        for i, d in enumerate(p.demands)
+        if d.deadline is not None
+        and p.seconds(d.deadline) > end_s
+        and remaining[i] > _EPS_BYTES
+        and p.seconds(d.release) < end_s
+    ]
+    if not later:
+        return due
+    w = p.windows
+    w0 = np.maximum((w["start"] - p.start).dt.total_seconds().to_numpy(), end_s)
+    w1 = (w["end"] - p.start).dt.total_seconds().to_numpy()
+    rate = w["bandwidth_bps"].to_numpy(dtype=float) / 8.0
+    node = w["node"].to_numpy()
+    by_node: dict[str, list[int]] = {}
+    for i in later:
+        by_node.setdefault(p.demands[i].node, []).append(i)
+    for name, items in by_node.items():
+        mine = node == name
+        items.sort(key=lambda i: p.demands[i].deadline)
+        cumulative = 0.0
+        for i in items:
+            cumulative += remaining[i]
+            dl = p.seconds(p.demands[i].deadline)
+            cap = DUE_SHARE * float((rate * np.clip(np.minimum(w1, dl) - w0, 0, None))[mine].sum())
+            excess = min(cumulative - cap, remaining[i])
+            if excess > _EPS_BYTES:
+                due[i] = excess
+                cumulative -= excess
+    return due
+
+
+def _full_horizon_tau(p: Problem, sub: Problem, parent: np.ndarray) -> np.ndarray:
+    """Latency fraction of each block pair as the full problem defines it (original release,
+    full horizon end), so blocks weigh latency against balance as the whole horizon does."""
+    offset = (sub.start - p.start).total_seconds()
+    release = np.array([max(p.seconds(p.demands[i].release), 0.0) for i in parent])
+    r = release[sub.pair_demand] if len(parent) else np.zeros(0)
+    t1 = sub.cand_t1_s[sub.pair_cand] + offset
+    return np.clip((t1 - r) / np.maximum(p.duration_s - r, 1e-9), 0.0, 1.0)
+
+
+def _continue_contacts(
+    p: Problem, committed: LinkState, sub: Problem, rows: np.ndarray, b0: int
+) -> None:
+    """A window whose slot ``b0 - 1`` is on in ``committed`` continues its contact: the block's
+    first candidate of that window pays no setup."""
+    if b0 == 0:
+        return
+    first = np.flatnonzero((sub.cand_prev < 0) & (sub.cand_slot == 0))
+    full = _full_candidates(p, rows[sub.cand_window[first]], np.full(len(first), b0 - 1))
+    on = (full >= 0) & committed.on[np.maximum(full, 0)]
+    sub.cand_setup_bytes[first[on]] = 0.0
+
+
+def commit_block(
+    p: Problem,
+    committed: LinkState,
+    block: LinkState,
+    parent: np.ndarray,
+    rows: np.ndarray,
+    b0: int,
+    b1: int,
+) -> None:
+    """Add the block's bytes and links in slots ``[b0, b1)`` to the full-horizon state."""
+    sub = block.problem
+    used = np.flatnonzero(block.pair_bytes > _EPS_BYTES)
+    c = sub.pair_cand[used]
+    keep = sub.cand_slot[c] < b1 - b0
+    used, c = used[keep], c[keep]
+    full_c = _full_candidates(p, rows[sub.cand_window[c]], sub.cand_slot[c] + b0)
+    full_q = _full_pairs(p, parent[sub.pair_demand[used]], full_c)
+    if np.any(full_q < 0):
+        raise RuntimeError("a block pair has no full-horizon pair (slot grids misaligned)")
+    np.add.at(committed.pair_bytes, full_q, block.pair_bytes[used])
+    for cand in np.unique(full_c):
+        committed.open(int(cand))
+
+
+def _full_candidates(p: Problem, windows: np.ndarray, slots: np.ndarray) -> np.ndarray:
+    """Full-problem candidate index of each (window row, slot), -1 where none."""
+    return _lookup(p.cand_window * (p.n_slots + 1) + p.cand_slot, windows * (p.n_slots + 1) + slots)
+
+
+def _full_pairs(p: Problem, demands: np.ndarray, cands: np.ndarray) -> np.ndarray:
+    """Full-problem pair index of each (demand, candidate), -1 where none."""
+    n = len(p.cand_window) + 1
+    found = _lookup(p.pair_demand * n + p.pair_cand, demands * n + np.maximum(cands, 0))
+    return np.where(cands >= 0, found, -1)
+
+
+def _lookup(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Position of each ``wanted`` value in ``keys`` (unique), -1 where absent."""
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    at = np.clip(np.searchsorted(sorted_keys, wanted), 0, max(len(keys) - 1, 0))
+    if len(keys) == 0:
+        return np.full(len(wanted), -1, dtype=int)
+    return np.where(sorted_keys[at] == wanted, order[at], -1)

@@ -33,7 +33,9 @@ def mixed_steps(n: int, prefix: str = "") -> list[dict[str, Any]]:
         kind = kinds[i % len(kinds)]
         step: dict[str, Any] = {"id": f"{prefix}s{i}"}
         if kind == "pass":
-            step.update(type="pass", min_pass_duration_s=180, max_segments=2, compute_s=60, output_mb=20)
+            step.update(
+                type="pass", min_pass_duration_s=180, max_segments=2, compute_s=60, output_mb=20
+            )
         elif kind == "window":
             step.update(type="window", quality_tiers=TIERS, preferred_tier="enhanced")
         elif kind == "eclipse":
@@ -71,8 +73,13 @@ def fleet(n_sats: int, n_steps: int) -> dict[str, Any]:
     from rsmodel.model.catalogs import read_tle_file
 
     records = read_tle_file(ROOT / "data" / "leo_snapshot.tle")[:n_sats]
-    nodes = [{"name": f"sat{i}", "tle": {"file": "data/leo_snapshot.tle", "norad": r.norad_id}} for i, r in enumerate(records)]
-    jobs = [{"name": f"job{i}", "node": f"sat{i}", "steps": mixed_steps(n_steps)} for i in range(n_sats)]
+    nodes = [
+        {"name": f"sat{i}", "tle": {"file": "data/leo_snapshot.tle", "norad": r.norad_id}}
+        for i, r in enumerate(records)
+    ]
+    jobs = [
+        {"name": f"job{i}", "node": f"sat{i}", "steps": mixed_steps(n_steps)} for i in range(n_sats)
+    ]
     return model(nodes, jobs, hours=24.0)
 
 

@@ -402,7 +402,7 @@ def add_compute(m: pyo.Block, p: ComputeProblem) -> pyo.Expression:
 
 def _low_points(p: ComputeProblem) -> list[tuple[str, int]]:
     """(node, grid index) where the SOC has its lows: eclipse exits and the horizon end."""
-    ends = [(iv.node, iv.b) for iv in p.intervals if iv.kind == "eclipse"]
+    ends = [(iv.node, iv.b) for iv in p.intervals if iv.kind == "eclipse" and iv.node in p.energy]
     return sorted(set(ends) | {(name, p.n_slots) for name in p.energy})
 
 

@@ -371,6 +371,26 @@ def test_event_cards_show_every_fault_kind_and_restorations_are_not_bad() -> Non
     assert all(tone != "bad" for label, tone in cards.items() if label.endswith("_restored"))
 
 
+def test_a_plan_replayed_with_failures_lists_them_as_risks() -> None:
+    plan = small_plan()
+    risk_re = r'<li class="risk [a-z]*">([^<]*)</li>'
+    plan_risks = re.findall(risk_re, render_plan(plan))
+    events = [
+        {"time": "2026-05-30T04:14:00Z", "kind": "telescope.faulted", "telescope": "t1"},
+        {"time": "2026-05-30T04:15:00Z", "kind": "track.failed", "telescope": "t1"},
+        {"time": "2026-05-30T04:16:00Z", "kind": "track.failed", "telescope": "t1"},
+        {"time": "2026-05-30T04:16:00Z", "kind": "track.lost", "telescope": "t1"},
+        {"time": "2026-05-30T05:00:00Z", "kind": "telescope.recovered", "telescope": "t1"},
+        {"time": "2026-05-30T05:01:00Z", "kind": "track.completed", "telescope": "t2"},
+    ]
+    html = render_plan(plan, events=events)
+    risks = re.findall(r'<li class="risk bad">([^<]*)</li>', html)
+    assert set(plan_risks) <= set(re.findall(risk_re, html))  # the plan's own risks stay
+    for text in ("2 × track.failed", "1 × track.lost", "1 × telescope.faulted"):
+        assert any(r.startswith(text) for r in risks)
+    assert not any("completed" in r or "recovered" in r for r in risks)
+
+
 def test_node_queue_table_totals_each_nodes_requests() -> None:
     plan = small_plan()
     html = render_plan(plan)

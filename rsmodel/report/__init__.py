@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import xarray as xr
 from rsmodel import __version__
 from rsmodel.errors import RsmodelError
 from rsmodel.report import compute_view, events_view, plan_view, study_view, telescope_view
+from rsmodel.report.plan_view import Summary
 from rsmodel.report.svg import to_datetime
 
 _KIND_META = re.compile(r'<meta name="rsmodel-report" content="([a-z+]+)">')
@@ -56,6 +58,13 @@ def _toc(sections: list[tuple[str, str, bool]]) -> list[tuple[str, str]]:
     return [(anchor, label) for anchor, label, present in sections if present]
 
 
+def _with_event_risks(summary: Summary, events: list[dict[str, Any]] | None) -> Summary:
+    """The plan's summary plus the failures/faults of its event log (e.g. a replay with faults)."""
+    if not events:
+        return summary
+    return replace(summary, risks=summary.risks + events_view.event_risks(events))
+
+
 def render_plan(
     plan: dict[str, Any],
     dataset: xr.Dataset | None = None,
@@ -83,7 +92,7 @@ def render_plan(
     ctx = {
         "kind": "plan+events" if events else "plan",
         "header": _header(plan, "plan"),
-        "summary": plan_view.build_summary(plan, soc),
+        "summary": _with_event_risks(plan_view.build_summary(plan, soc), events),
         "cards": plan_view.build_cards(plan),
         "has_jobs": bool(decisions),
         "gantt_nodes": plan_view.gantt_by_node(plan) if has_gantt else None,

@@ -59,10 +59,19 @@ def event_table(events: list[dict[str, Any]]) -> Table:
 
 
 def is_bad_kind(kind: str) -> bool:
-    """Failures, misses and faults (a fault's ``*_restored`` end is good news, not bad)."""
+    """Failures, misses, losses and faults (a fault's ``*_restored`` end is good news, not bad)."""
     return not kind.endswith("_restored") and any(
-        word in kind for word in ("fail", "miss", "fault", "abort")
+        word in kind for word in ("fail", "miss", "fault", "abort", "lost")
     )
+
+
+def event_risks(events: list[dict[str, Any]]) -> list[Risk]:
+    """One risk per failure/fault kind of an event log (``3 × track.failed``), most frequent first."""
+    counts = Counter(event_kind(e) for e in events)
+    bad = sorted(
+        (kv for kv in counts.items() if is_bad_kind(kv[0])), key=lambda kv: (-kv[1], kv[0])
+    )
+    return [Risk("bad", f"{n} × {kind} in the event log") for kind, n in bad]
 
 
 def kind_cards(events: list[dict[str, Any]]) -> list[Card]:

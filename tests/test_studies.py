@@ -364,6 +364,27 @@ def test_bad_input_is_one_clear_line_and_exit_2(
     assert not Path(out).exists()
 
 
+def test_one_study_at_a_time_per_output_directory(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess.Popen(  # another process holding the directory's lock, as a running study does
+        [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'w'); "
+         "fcntl.lockf(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)",
+         str(out / ".study.lock")],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        err = cli_error(capsys, str(MODEL), "-o", str(out))
+        assert "another rsmodel study is writing into this directory" in err and str(out) in err
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (out / "variants").exists()
+
+
 def test_bad_study_section_points_at_the_file_and_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

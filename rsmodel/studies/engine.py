@@ -110,13 +110,12 @@ class LocalEngine:
 
 
 class DaskEngine:
-    """An existing Dask distributed cluster (``--cluster``) or a ``distributed.LocalCluster``."""
+    """An existing Dask distributed cluster (``--cluster``): scheduler address, workers joined."""
 
     can_isolate = False
 
-    def __init__(self, client: Any, cluster: Any = None) -> None:
+    def __init__(self, client: Any) -> None:
         self.client = client
-        self._cluster = cluster
 
     @classmethod
     def connect(cls, address: str) -> DaskEngine:
@@ -159,5 +158,3 @@ class DaskEngine:
 
     def close(self) -> None:
         self.client.close()
-        if self._cluster is not None:
-            self._cluster.close()

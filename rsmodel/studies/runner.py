@@ -14,10 +14,13 @@ A re-run skips variants whose result.json matches the variant's content hash.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import uuid
 from collections import Counter, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,34 +83,48 @@ def run_study(
     overrides: dict[str, Any] | None = None,
     workers: int | None = None,
     cluster: str | None = None,
-    engine: LocalEngine | DaskEngine | None = None,
     retry_failed: bool = False,
     variant_reports: bool = False,
 ) -> StudyRun:
     """Run (or resume) the study of ``model`` into ``out_dir``; see the module docstring."""
-    model = Path(model)
+    model, out = Path(model), Path(out_dir)
     plan, base_dir = prepare(model, overrides)
-    out = Path(out_dir)
-    own_engine = engine is None
-    if engine is None:
-        engine = (
-            DaskEngine.connect(cluster) if cluster else LocalEngine(workers or os.cpu_count() or 1)
-        )
+    engine = DaskEngine.connect(cluster) if cluster else LocalEngine(workers or os.cpu_count() or 1)
     t0 = perf_counter()
     try:
-        driver = Driver(plan, out, engine, model, base_dir, retry_failed, variant_reports)
-        driver.run()
-        summary = driver.summary(perf_counter() - t0)
+        with exclusive(out):
+            driver = Driver(plan, out, engine, model, base_dir, retry_failed, variant_reports)
+            driver.run()
+            summary = driver.summary(perf_counter() - t0)
+            records = driver.records
+            dataset = build_dataset(plan, records)
+            meta = study_meta(plan, records, summary, model)
+            write_netcdf(out / "study.nc", dataset)
+            summary["report_error"] = _write_report(out, dataset, meta)
+            write_json(out / "study.json", meta)
     finally:
-        if own_engine:
-            engine.close()
-    records = driver.records
-    dataset = build_dataset(plan, records)
-    meta = study_meta(plan, records, summary, model)
-    write_netcdf(out / "study.nc", dataset)
-    summary["report_error"] = _write_report(out, dataset, meta)
-    write_json(out / "study.json", meta)
+        engine.close()
     return StudyRun(out, dataset, summary, plan)
+
+
+@contextmanager
+def exclusive(out: Path) -> Iterator[None]:
+    """Hold OUT/.study.lock: one study at a time writes into a directory.
+
+    A POSIX record lock: released when the driver exits however it exits (even SIGKILL), and
+    not inherited by forked workers.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / ".study.lock").open("w") as fh:
+        try:
+            fcntl.lockf(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ModelError(
+                "another rsmodel study is writing into this directory; wait for it to finish "
+                "or give another -o",
+                file=out,
+            ) from None
+        yield
 
 
 def _write_report(out: Path, dataset: xr.Dataset, meta: dict[str, Any]) -> str | None:

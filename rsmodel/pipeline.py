@@ -38,7 +38,8 @@ def run(scenario: Scenario, *, geometry: Geometry | None = None) -> RunResult:
     geometry = geometry if geometry is not None else compute_geometry(scenario)
     schedule = optimise(scenario, geometry)
     solver = dict(schedule.solver)
-    plan = build_plan(scenario, geometry, schedule.operations, solver, warnings=schedule.warnings)
+    warnings = [*scenario.warnings, *schedule.warnings]
+    plan = build_plan(scenario, geometry, schedule.operations, solver, warnings=warnings)
     grid = schedule.grid
     # onboard compute (docs/compute.md): plan.jobs / plan.soc / job_events, soc in plan.nc
     if scenario.model.jobs:

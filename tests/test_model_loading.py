@@ -241,3 +241,12 @@ def test_error_object_carries_file_field_and_line(tmp_path: Path) -> None:
         load_model_text(VALID.replace("lat_deg: 10.5", "lat_deg: 95"), file="m.yaml")
     err = info.value
     assert err.file == "m.yaml" and err.field == "ground_stations[1].lat_deg" and err.line == 11
+
+
+def test_horizon_far_from_tle_epochs_warns_but_validates(tmp_path: Path, cli) -> None:
+    stale = VALID.replace("start: 2026-05-30T00:00:00Z", "start: 2026-11-24T00:00:00Z")
+    result = cli("validate", str(write(tmp_path, stale)))
+    assert result.returncode == 0
+    assert "warning:" in result.stderr and "days from the horizon" in result.stderr
+    fresh = cli("validate", str(write(tmp_path, VALID, "fresh.yaml")))
+    assert "warning" not in fresh.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,4 +34,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"(step {sc.step_s:g} s), {len(sc.stations)} stations, {len(sc.nodes)} nodes, "
         f"{len(sc.syncs)} syncs, {len(sc.model.jobs)} jobs"
     )
+    for line in sc.warnings:
+        print(f"warning: {line}", file=sys.stderr)
     return 0

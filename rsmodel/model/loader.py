@@ -89,7 +89,13 @@ def _actual_path(loc: tuple[Any, ...], data: Any) -> FieldPath:
     out: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and part < len(node):
+        if (
+            isinstance(node, dict)
+            and part in node
+            or isinstance(node, list)
+            and isinstance(part, int)
+            and part < len(node)
+        ):
             out.append(part)
             node = node[part]
         elif (
@@ -187,7 +193,33 @@ def _resolve(model: Model, src: Source, base_dir: Path) -> Scenario:
     start, end = model.horizon.start, model.horizon.end
     assert end is not None
     syncs = _syncs(model, {n.name for n in nodes}, start, end)
-    return Scenario(model, start, end, model.horizon.step_s, stations, nodes, syncs, src.file, src)
+    scenario = Scenario(
+        model, start, end, model.horizon.step_s, stations, nodes, syncs, src.file, src
+    )
+    scenario.warnings.extend(_stale_orbit_warnings(nodes, start, end))
+    return scenario
+
+
+STALE_TLE_DAYS = 14.0
+
+
+def _stale_orbit_warnings(nodes: list[OrbitalNode], start: datetime, end: datetime) -> list[str]:
+    """One warning for nodes whose element sets are far from the horizon: SGP4 position errors
+    grow by roughly 1-3 km a day from the epoch, so passes shift by seconds to minutes."""
+    stale = []
+    for node in nodes:
+        epoch = node.orbit.epoch
+        age_days = max((start - epoch).total_seconds(), (epoch - end).total_seconds(), 0.0) / 86400
+        if age_days > STALE_TLE_DAYS:
+            stale.append((age_days, node.name))
+    if not stale:
+        return []
+    worst_days, worst = max(stale)
+    return [
+        f"{len(stale)} node(s) have element sets more than {STALE_TLE_DAYS:g} days from the horizon "
+        f"(worst: {worst}, {worst_days:.0f} days); SGP4 accuracy degrades with age — use fresher TLEs "
+        "or a horizon near their epochs"
+    ]
 
 
 def _unique(names: list[str], section: str, what: str) -> None:

@@ -76,6 +76,7 @@ class Scenario:
     syncs: list[SyncRequest]
     file: Path | None = None
     source: Source | None = field(default=None, repr=False)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:

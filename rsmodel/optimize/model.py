@@ -147,10 +147,10 @@ def _within_capacity_reach(
     p = problem
     d = p.pair_demand[pairs]
     window = p.cand_window[p.pair_cand[pairs]]
+    demand_node = p.demand_node
+    known = stage_demands[demand_node[stage_demands] >= 0]
     node_bytes = np.bincount(
-        [p.nodes.index(p.demands[k].node) for k in stage_demands],
-        weights=p.demand_size[stage_demands],
-        minlength=len(p.nodes),
+        demand_node[known], weights=p.demand_size[known], minlength=len(p.nodes)
     )
     # one row per (demand, window), in window order (windows are sorted by start)
     keys, inverse = np.unique(d * len(p.windows) + window, return_inverse=True)
@@ -161,6 +161,6 @@ def _within_capacity_reach(
     before = cum - per_window - np.maximum.accumulate(np.where(first, cum - per_window, 0.0))
     group_start = np.maximum.accumulate(np.where(first, np.arange(len(keys)), 0))
     rank = np.arange(len(keys)) - group_start
-    key_node = np.array([p.nodes.index(p.demands[k].node) for k in key_demand], dtype=int)
+    key_node = demand_node[key_demand]
     keep_window = (rank < MIN_REACH_WINDOWS) | (before < factor * node_bytes[key_node])
     return keep_window[inverse]

@@ -108,6 +108,12 @@ class Problem:
         return np.array([d.rank for d in self.demands], dtype=int)
 
     @property
+    def demand_node(self) -> np.ndarray:
+        """Node index of each demand (-1 for a node without windows or unknown)."""
+        index = {n: i for i, n in enumerate(self.nodes)}
+        return np.array([index.get(d.node, -1) for d in self.demands], dtype=int)
+
+    @property
     def demand_has_deadline(self) -> np.ndarray:
         return np.array([d.deadline is not None for d in self.demands], dtype=bool)
 

@@ -106,7 +106,8 @@ class LinkState:
         """
         p = self.problem
         n_slots = self.node_link.shape[1]
-        higher = np.flatnonzero(p.demand_rank < rank)
+        node_of_demand = p.demand_node
+        higher = np.flatnonzero((p.demand_rank < rank) & (node_of_demand >= 0))
         self.node_blocked[:] = False
         self.reserve[:] = 0
         if len(higher) == 0:
@@ -116,7 +117,7 @@ class LinkState:
         waiting = (release[:, None] < slot_end[None, :]) & (
             self._bytes_before_slot(higher) < p.demand_size[higher][:, None] - 0.5
         )
-        node_of = np.array([p.nodes.index(p.demands[d].node) for d in higher], dtype=int)
+        node_of = node_of_demand[higher]
         sending = self._best_rank_sent(n_slots)
         blocked = waiting & (sending[node_of, :] > p.demand_rank[higher][:, None])
         np.logical_or.at(self.node_blocked, node_of, blocked)

@@ -1,23 +1,28 @@
-"""A global lower bound on the plan objective: an LP on a coarse slot grid (docs/optimisation-scale.md).
+"""Lower bounds on the plan objective: LPs on a coarse slot grid (docs/optimisation-scale.md).
 
-What is bounded: ``F(plan) = sum over classes r of J_r(plan)``, with ``J_r`` exactly
-:func:`rsmodel.optimize.objective.evaluate` (the core's per-class objective without link cost),
-over *every* plan the optimiser can return (any strategy, any priority rule): the LP drops
-integrality, contact setup, the priority blocks and the balance term (>= 0), and over-states
-capacity. Hence ``bound <= F(lexicographic optimum)`` and ``bound <= F(any returned plan)``.
+``F(plan) = sum over classes r of J_r(plan)``, ``J_r`` exactly
+:func:`rsmodel.optimize.objective.evaluate` (the core's class objective without link cost).
 
-The LP: columns y[d, a] per demand d and *aggregate* a = (window, coarse slot of
-``coarse_s``, late-or-not for d) plus unmet[d]; cost of y[d, a] = the cheapest per-byte pair
-cost of d among the fine pairs in a (earliest slot end, and "late" only if every fine pair in
-a is late); rows: sum_a y + unmet = size; per (window, coarse slot) bytes <= sum of fine
-capacities; per (node, coarse slot) link seconds sum y / rate <= coarse slot length; per
-(station, coarse slot) link seconds <= antennas x length. If the LP does not finish in time,
-the capacity-free bound (each byte at its demand's cheapest option) is used instead.
+- :func:`any_plan_bound`: one LP over all classes; ``<= F(plan)`` for *every* plan.
+- :func:`stage_bound` (reported as ``solver.bound``): sum over classes of the LP bound of
+  class r given the plan's allocation of the classes above r (its links, residual bytes and
+  priority blocks), i.e. the preemptive definition of optimal the staged solver uses. The
+  critical term bounds every plan; a lower-class term bounds every plan that gives the classes
+  above it what this plan gives them.
+
+The LP drops integrality, contact setup and the balance term (>= 0), and over-states capacity.
+Columns: y[d, a] per demand d and *aggregate* a = (window, coarse slot of ``coarse_s``, late
+for d or not) plus unmet[d]; cost of y[d, a] = the cheapest per-byte cost of d's fine pairs
+in a. Rows: sum_a y + unmet = size; per (window, coarse slot) bytes <= fine capacities; per
+(node, coarse slot) link seconds sum y / rate <= free node seconds; per (station, coarse slot)
+link seconds <= free antenna seconds. If an LP does not finish in time, its class falls back to
+the capacity-free bound (each byte at its demand's cheapest option).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import highspy
@@ -26,145 +31,300 @@ import scipy.sparse as sp
 from pyomo.common.tee import capture_output
 
 from rsmodel.optimize.highs import _use_threads
-from rsmodel.optimize.objective import coefficients
-from rsmodel.optimize.problem import UNIT_BYTES, Problem
-from rsmodel.optimize.solve import _total_objective
+from rsmodel.optimize.objective import coefficients, normalised_weights, station_capacity
+from rsmodel.optimize.problem import CLASS_NAMES, UNIT_BYTES, Problem
+from rsmodel.optimize.solve import _score
+from rsmodel.optimize.state import LinkState
 
 COARSE_S = 3600.0
-BOUND_TIME_FRACTION = 0.25  # of the solver time limit, for the bound LP
-SAFETY = 1e-7  # relative margin under the LP optimum (solver tolerances)
+BOUND_TIME_FRACTION = 0.2  # of the solver time limit, for all bound LPs together
+_EPS_BYTES = 0.5
 
 
-def pair_costs(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
-    """Per-byte cost of every pair and of every demand's unmet bytes, class by class."""
+@dataclass
+class Capacity:
+    """What a bound LP may use: bytes per fine candidate, free link seconds per fine slot."""
+
+    cand_bytes: np.ndarray  # per candidate
+    node_s: np.ndarray  # (node, slot) free link seconds
+    station_s: np.ndarray  # (station, slot) free antenna seconds
+
+
+def full_capacity(problem: Problem) -> Capacity:
+    """Every candidate's bytes without setup; one link per node, ``antennas`` per station."""
+    slot_s = _slot_seconds(problem)
+    return Capacity(
+        cand_bytes=problem.cand_bytes.copy(),
+        node_s=np.tile(slot_s, (len(problem.nodes), 1)),
+        station_s=problem.antennas[:, None] * slot_s[None, :],
+    )
+
+
+def residual_capacity(state: LinkState, plan: LinkState) -> Capacity:
+    """What ``state`` (higher classes only, after ``begin_stage``) leaves to the next class;
+    never less than the links ``plan`` itself uses at a station."""
+    p = state.problem
+    slot_s = _slot_seconds(p)
+    used = state.used_bytes()
+    seconds = used / np.maximum(p.cand_bytes / np.maximum(p.cand_t1_s - p.cand_t0_s, 1e-9), 1e-9)
+    node_s = np.tile(slot_s, (len(p.nodes), 1))
+    np.subtract.at(node_s, (p.cand_node, p.cand_slot), seconds)
+    links = np.maximum.reduce(
+        [state.station_links, p.antennas[:, None] - state.reserve, plan.station_links]
+    )
+    station_s = links * slot_s[None, :]
+    np.subtract.at(station_s, (p.cand_station, p.cand_slot), seconds)
+    cand_bytes = np.where(state.on, np.maximum(state.residual_bytes(), 0.0), p.cand_bytes)
+    return Capacity(cand_bytes, np.maximum(node_s, 0.0), np.maximum(station_s, 0.0))
+
+
+def any_plan_bound(problem: Problem, *, time_limit_s: float = 60.0) -> tuple[float, str]:
+    """A lower bound of F over all plans (one LP over every class), and how it was obtained."""
     p = problem
-    pair_cost = np.zeros(len(p.pair_demand))
-    unmet_cost = np.zeros(len(p.demands))
+    pair_cost, unmet_cost = _costs(p, np.arange(len(p.demands)))
+    pairs = np.arange(len(p.pair_demand))
+    return _bound(p, pairs, np.arange(len(p.demands)), pair_cost, unmet_cost, full_capacity(p),
+                  time_limit_s)  # fmt: skip
+
+
+def stage_bound(
+    problem: Problem, plan: LinkState, *, time_limit_s: float = 60.0
+) -> tuple[float, list[dict[str, Any]]]:
+    """Sum over classes of the class LP bound given ``plan``'s allocation of the classes above."""
+    p = problem
     ranks = p.demand_rank
-    for r in np.unique(ranks):
-        demands = np.flatnonzero(ranks == r)
-        pairs = np.flatnonzero(np.isin(p.pair_demand, demands))
-        pc, uc, _, _ = coefficients(p, demands, pairs, p.weights)
-        pair_cost[pairs] = pc
-        unmet_cost[demands] = uc
-    return pair_cost, unmet_cost
+    classes = [int(r) for r in np.unique(ranks)]
+    stop = time.perf_counter() + time_limit_s
+    total, parts = 0.0, []
+    for k, rank in enumerate(classes):
+        demands = np.flatnonzero(ranks == rank)
+        higher = _higher_classes_state(p, plan, rank)
+        higher.begin_stage(rank)
+        pairs = np.union1d(
+            higher.stage_pairs(demands),
+            np.flatnonzero(np.isin(p.pair_demand, demands) & (plan.pair_bytes > _EPS_BYTES)),
+        )
+        pair_cost, unmet_cost = _costs(p, demands)
+        budget = max((stop - time.perf_counter()) / (len(classes) - k), 1.0)
+        value, how = _bound(
+            p, pairs, demands, pair_cost, unmet_cost, residual_capacity(higher, plan), budget
+        )
+        total += value
+        parts.append({"class": CLASS_NAMES[rank], "bound": value, "by": how})
+    return total, parts
 
 
-def capacity_free_bound(problem: Problem) -> float:
-    """Every byte of every demand at its cheapest option (a pair or unmet), no capacity limits."""
-    pair_cost, unmet_cost = pair_costs(problem)
-    cheapest = unmet_cost.copy()
-    np.minimum.at(cheapest, problem.pair_demand, pair_cost)
-    return float(cheapest @ problem.demand_size)
+def attach_bound(problem: Problem, schedule: Any) -> None:
+    """Set ``solver.objective`` (F of the returned plan), ``bound`` (:func:`stage_bound`) and
+    ``gap_global``; note the any-plan bound too."""
+    stats = schedule.solver
+    t0 = time.perf_counter()
+    budget = max(BOUND_TIME_FRACTION * problem.settings.time_limit_s, 2.0)
+    bound, parts = stage_bound(problem, schedule.state, time_limit_s=budget / 2)
+    any_bound, how = any_plan_bound(problem, time_limit_s=budget / 2)
+    score = _score(problem, schedule.state)
+    objective = float(sum(score))
+    stats.objective = objective
+    stats.bound = bound
+    stats.gap_global = max(0.0, (objective - bound) / abs(objective)) if objective else 0.0
+    per_class = ", ".join(
+        f"{c['class']} {s:.6g} >= {c['bound']:.6g}" for c, s in zip(parts, score, strict=True)
+    )
+    stats.notes.append(
+        f"global bound {bound:.6g} ({time.perf_counter() - t0:.1f} s, coarse LPs of "
+        f"{COARSE_S:g} s slots): each class within {100 * stats.gap_global:.2f} % in total of "
+        f"the best it can reach given the classes above it ({per_class}); any plan, ignoring "
+        f"priorities: F >= {any_bound:.6g} ({how}); docs/optimisation-scale.md"
+    )
 
 
-def lp_bound(
-    problem: Problem, *, coarse_s: float = COARSE_S, time_limit_s: float = 60.0
-) -> tuple[float | None, dict[str, Any]]:
-    """The coarse LP's optimum (a lower bound of F), or None when it did not finish in time."""
-    lp, info = coarse_lp(problem, coarse_s)
-    _use_threads(problem.settings.threads)  # HiGHS keeps one thread pool per process
+# --------------------------------------------------------------------------- the LP
+def _bound(
+    p: Problem,
+    pairs: np.ndarray,
+    demands: np.ndarray,
+    pair_cost: np.ndarray,
+    unmet_cost: np.ndarray,
+    cap: Capacity,
+    time_limit_s: float,
+) -> tuple[float, str]:
+    """The coarse LP bound, or the capacity-free bound if the LP does not finish in time."""
+    lp = coarse_lp(p, pairs, demands, pair_cost, unmet_cost, cap, COARSE_S)
+    value, status = _solve_lp(lp, p.settings.threads, time_limit_s)
+    if value is not None:
+        return value, "coarse LP"
+    cheapest = unmet_cost[demands].copy()
+    position = np.searchsorted(demands, p.pair_demand[pairs])
+    np.minimum.at(cheapest, position, pair_cost[pairs])
+    return float(cheapest @ p.demand_size[demands]), f"capacity-free (LP {status})"
+
+
+def _solve_lp(lp: highspy.HighsLp, threads: int, time_limit_s: float) -> tuple[float | None, str]:
+    """A rigorous lower bound from the LP's duals (Lagrangian with the column boxes), so solver
+    tolerances cannot push it above the LP optimum; costs are scaled to O(1) for the solve."""
+    cost = np.array(lp.col_cost_, dtype=float)  # a copy: the HighsLp field is a view
+    if lp.num_col_ == 0:
+        return 0.0, "empty"
+    scale = 1.0 / max(float(np.median(cost[cost > 0])) if np.any(cost > 0) else 1.0, 1e-300)
+    lp.col_cost_ = cost * scale
+    _use_threads(threads)  # HiGHS keeps one thread pool per process
     with capture_output(capture_fd=True):
         h = highspy.Highs()
     h.silent()
-    h.setOptionValue("threads", problem.settings.threads)
+    h.setOptionValue("threads", threads)
     h.setOptionValue("time_limit", float(time_limit_s))
     h.passModel(lp)
     h.run()
-    info.update(status=str(h.getModelStatus()).split(".")[-1], lp_s=h.getRunTime())
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return None, info
-    value = float(h.getInfo().objective_function_value)
-    return value - SAFETY * max(abs(value), 1.0), info
+    status = h.getModelStatus()
+    if status != highspy.HighsModelStatus.kOptimal:
+        return None, str(status).split(".")[-1]
+    return _dual_bound(lp, cost, np.asarray(h.getSolution().row_dual) / scale), "optimal"
 
 
-def coarse_lp(problem: Problem, coarse_s: float) -> tuple[highspy.HighsLp, dict[str, Any]]:
-    """Build the coarse LP (bytes in MB) as a HighsLp."""
-    p = problem
-    coarse_s = max(1, round(coarse_s / p.step_s)) * p.step_s  # whole fine slots per coarse slot
-    pair_cost, unmet_cost = pair_costs(p)
-    n_t = int(np.ceil(p.duration_s / coarse_s)) + 1
-    cand_t = (p.cand_t0_s // coarse_s).astype(np.int64)
-    cand_agg_key = p.cand_window.astype(np.int64) * n_t + cand_t
-    agg_keys, cand_agg = np.unique(cand_agg_key, return_inverse=True)
-    agg_cap = np.bincount(cand_agg, weights=p.cand_bytes, minlength=len(agg_keys))
+def _dual_bound(lp: highspy.HighsLp, cost: np.ndarray, pi: np.ndarray) -> float:
+    """min over the column boxes of c x - pi (A x - b), pi sign-corrected: <= the LP optimum."""
+    lower, upper = np.asarray(lp.row_lower_), np.asarray(lp.row_upper_)
+    pi = np.where(np.isfinite(lower), pi, np.minimum(pi, 0.0))  # <= rows: pi <= 0
+    a = sp.csc_matrix(
+        (lp.a_matrix_.value_, lp.a_matrix_.index_, lp.a_matrix_.start_),
+        shape=(lp.num_row_, lp.num_col_),
+    )
+    reduced = cost - a.T @ pi
+    col_up = np.asarray(lp.col_upper_)
+    return float(pi @ upper + np.minimum(reduced, 0.0) @ col_up)
+
+
+def coarse_lp(
+    p: Problem,
+    pairs: np.ndarray,
+    demands: np.ndarray,
+    pair_cost: np.ndarray,
+    unmet_cost: np.ndarray,
+    cap: Capacity,
+    coarse_s: float,
+) -> highspy.HighsLp:
+    """The coarse LP (bytes in MB) over ``pairs`` of ``demands`` as a HighsLp."""
+    per = max(1, round(coarse_s / p.step_s))  # whole fine slots per coarse slot
+    n_t = max(p.n_slots, 1) // per + 1
+    agg_keys, cand_agg = np.unique(
+        p.cand_window.astype(np.int64) * n_t + p.cand_slot // per, return_inverse=True
+    )
+    n_a, n_d = len(agg_keys), len(demands)
+    agg_cap = np.bincount(cand_agg, weights=cap.cand_bytes, minlength=n_a)
     rate = p.windows["bandwidth_bps"].to_numpy(dtype=float)[agg_keys // n_t] / 8.0
-    agg_t = agg_keys % n_t
     # columns: (demand, aggregate, late) groups of fine pairs
-    q_agg = cand_agg[p.pair_cand]
-    col_key = (p.pair_demand.astype(np.int64) * len(agg_keys) + q_agg) * 2 + p.pair_late
-    col_keys, q_col = np.unique(col_key, return_inverse=True)
-    n_y, n_d, n_a = len(col_keys), len(p.demands), len(agg_keys)
+    position = np.searchsorted(demands, p.pair_demand[pairs])
+    col_keys, q_col = np.unique(
+        (position.astype(np.int64) * n_a + cand_agg[p.pair_cand[pairs]]) * 2 + p.pair_late[pairs],
+        return_inverse=True,
+    )
+    n_y = len(col_keys)
     col_cost = np.full(n_y, np.inf)
-    np.minimum.at(col_cost, q_col, pair_cost)
-    col_ub = np.bincount(q_col, weights=p.cand_bytes[p.pair_cand], minlength=n_y)
-    col_demand = col_keys // 2 // n_a
-    col_agg = col_keys // 2 % n_a
-    # rows: demand equality, aggregate capacity, node seconds, station seconds
-    first_cand = np.zeros(n_a, dtype=int)
-    first_cand[cand_agg[::-1]] = np.arange(len(cand_agg))[::-1]
-    node_keys, node_row = np.unique(
-        p.cand_node[first_cand].astype(np.int64) * n_t + agg_t, return_inverse=True
-    )
-    station_keys, station_row = np.unique(
-        p.cand_station[first_cand].astype(np.int64) * n_t + agg_t, return_inverse=True
-    )
-    n_rows = n_d + n_a + len(node_keys) + len(station_keys)
+    np.minimum.at(col_cost, q_col, pair_cost[pairs])
+    col_ub = np.bincount(q_col, weights=cap.cand_bytes[p.pair_cand[pairs]], minlength=n_y)
+    col_demand, col_agg = col_keys // 2 // n_a, col_keys // 2 % n_a
+    # rows: demand equality, aggregate bytes, node seconds, station seconds
+    first = np.zeros(n_a, dtype=int)
+    first[cand_agg[::-1]] = np.arange(len(cand_agg))[::-1]
+    agg_t = agg_keys % n_t
+    node_keys, node_row = np.unique(p.cand_node[first] * n_t + agg_t, return_inverse=True)
+    sta_keys, sta_row = np.unique(p.cand_station[first] * n_t + agg_t, return_inverse=True)
+    n_rows = n_d + n_a + len(node_keys) + len(sta_keys)
     seconds_per_mb = UNIT_BYTES / rate[col_agg]
     cols = np.arange(n_y)
-    rows = np.concatenate(
-        [
-            col_demand,
-            n_d + col_agg,
-            n_d + n_a + node_row[col_agg],
-            n_d + n_a + len(node_keys) + station_row[col_agg],
-            np.arange(n_d),
-        ]
+    rows = [col_demand, n_d + col_agg, n_d + n_a + node_row[col_agg]]
+    rows += [n_d + n_a + len(node_keys) + sta_row[col_agg], np.arange(n_d)]
+    columns = [cols, cols, cols, cols, n_y + np.arange(n_d)]
+    values = [np.ones(2 * n_y), seconds_per_mb, seconds_per_mb, np.ones(n_d)]
+    bal = _balance_terms(p, demands, col_demand, p.cand_station[first][col_agg])
+    size_mb = p.demand_size[demands] / UNIT_BYTES
+    n_cols = n_y + n_d + len(bal)
+    col_cost = np.concatenate([col_cost, unmet_cost[demands], [b[0] for b in bal]])
+    col_upper = np.concatenate([col_ub / UNIT_BYTES, size_mb, [b[1] for b in bal]])
+    for k, (_, _, members, stations, inv_cap) in enumerate(bal):
+        extra = n_rows + stations
+        rows += [extra, n_rows + np.arange(int(stations.max()) + 1)]
+        columns += [members, np.full(int(stations.max()) + 1, n_y + n_d + k)]
+        values += [inv_cap, -np.ones(int(stations.max()) + 1)]
+        n_rows += int(stations.max()) + 1
+    a = sp.csc_matrix(
+        (np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))),
+        shape=(n_rows, n_cols),
     )
-    columns = np.concatenate([cols, cols, cols, cols, n_y + np.arange(n_d)])
-    values = np.concatenate(
-        [np.ones(n_y), np.ones(n_y), seconds_per_mb, seconds_per_mb, np.ones(n_d)]
-    )
-    a = sp.csc_matrix((values, (rows, columns)), shape=(n_rows, n_y + n_d))
-    slot_len = np.minimum(coarse_s, np.maximum(p.duration_s - np.arange(n_t) * coarse_s, 0.0))
-    size_mb = p.demand_size / UNIT_BYTES
+    n_base = n_d + n_a + len(node_keys) + len(sta_keys)
     lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n_y + n_d, n_rows
-    lp.col_cost_ = np.concatenate([col_cost, unmet_cost]) * UNIT_BYTES
-    lp.col_lower_ = np.zeros(n_y + n_d)
-    lp.col_upper_ = np.concatenate([col_ub, p.demand_size]) / UNIT_BYTES
+    lp.num_col_, lp.num_row_ = n_cols, n_rows
+    lp.col_cost_ = col_cost * np.r_[np.full(n_y + n_d, UNIT_BYTES), np.ones(len(bal))]
+    lp.col_lower_ = np.zeros(n_cols)
+    lp.col_upper_ = col_upper
     lp.row_lower_ = np.concatenate([size_mb, np.full(n_rows - n_d, -highspy.kHighsInf)])
     lp.row_upper_ = np.concatenate(
         [
             size_mb,
             agg_cap / UNIT_BYTES,
-            slot_len[node_keys % n_t],
-            p.antennas[station_keys // n_t] * slot_len[station_keys % n_t],
+            _coarse_sum(cap.node_s, per)[node_keys // n_t, node_keys % n_t],
+            _coarse_sum(cap.station_s, per)[sta_keys // n_t, sta_keys % n_t],
+            np.zeros(n_rows - n_base),
         ]
     )
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_ = a.indptr
     lp.a_matrix_.index_ = a.indices
     lp.a_matrix_.value_ = a.data
-    return lp, {"columns": n_y + n_d, "rows": n_rows, "coarse_s": coarse_s}
+    return lp
 
 
-def attach_bound(problem: Problem, schedule: Any) -> None:
-    """Set ``solver.objective`` (F of the returned plan), ``bound`` and ``gap_global``."""
-    stats = schedule.solver
-    t0 = time.perf_counter()
-    budget = max(BOUND_TIME_FRACTION * problem.settings.time_limit_s, 1.0)
-    bound, info = lp_bound(problem, time_limit_s=budget)
-    kind = f"coarse LP ({info['coarse_s']:g} s slots, {info['columns']} columns)"
-    if bound is None:
-        bound = capacity_free_bound(problem)
-        kind = f"capacity-free (coarse LP {info['status']} after {info.get('lp_s', 0):.1f} s)"
-    objective = _total_objective(problem, schedule.state)
-    stats.objective = objective
-    stats.bound = bound
-    stats.gap_global = max(0.0, (objective - bound) / abs(objective)) if objective else 0.0
-    stats.notes.append(
-        f"global bound {bound:.6g} by the {kind} in {time.perf_counter() - t0:.1f} s: "
-        f"the plan's summed class objective {objective:.6g} is within {100 * stats.gap_global:.2f} % "
-        "of the best any plan can reach (docs/optimisation-scale.md)"
-    )
+def _balance_terms(
+    p: Problem, demands: np.ndarray, col_demand: np.ndarray, col_station: np.ndarray
+) -> list[tuple[float, float, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per class with a balance term in ``evaluate``: (weight, upper bound of the peak, y
+    columns, their station row 0.., MB / station capacity) for peak >= bytes_st / cap_st."""
+    _, _, w_bal = normalised_weights(p.weights)
+    out = []
+    for r in np.unique(p.demand_rank[demands]):
+        members = np.flatnonzero(p.demand_rank == r)
+        used, cap = station_capacity(p, np.flatnonzero(np.isin(p.pair_demand, members)))
+        cols = np.flatnonzero(p.demand_rank[demands[col_demand]] == r)
+        if w_bal <= 0 or len(used) < 2 or len(cols) == 0:
+            continue
+        station_row = np.searchsorted(used, col_station[cols])
+        peak_max = float(p.demand_size[members].sum() / cap.min())
+        out.append((w_bal, peak_max, cols, station_row, UNIT_BYTES / cap[station_row]))
+    return out
+
+
+def _coarse_sum(per_slot: np.ndarray, per: int) -> np.ndarray:
+    """(rows, slots) -> (rows, coarse slots): sums over ``per`` consecutive slots."""
+    rows, n = per_slot.shape
+    padded = np.zeros((rows, (n // per + 1) * per))
+    padded[:, :n] = per_slot
+    return padded.reshape(rows, -1, per).sum(axis=2)
+
+
+def _slot_seconds(p: Problem) -> np.ndarray:
+    n = max(p.n_slots, 1)
+    return np.minimum(p.step_s, p.duration_s - np.arange(n) * p.step_s)
+
+
+def _costs(p: Problem, demands: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-byte cost of every pair and unmet byte of ``demands`` (evaluate's, class by class)."""
+    pair_cost = np.zeros(len(p.pair_demand))
+    unmet_cost = np.zeros(len(p.demands))
+    ranks = p.demand_rank
+    for r in np.unique(ranks[demands]):
+        members = np.flatnonzero(ranks == r)
+        pairs = np.flatnonzero(np.isin(p.pair_demand, members))
+        pc, uc, _, _ = coefficients(p, members, pairs, p.weights)
+        pair_cost[pairs] = pc
+        unmet_cost[members] = uc
+    return pair_cost, unmet_cost
+
+
+def _higher_classes_state(p: Problem, plan: LinkState, rank: int) -> LinkState:
+    """``plan`` with only the bytes and links of classes above ``rank``."""
+    state = LinkState.empty(p)
+    keep = p.demand_rank[p.pair_demand] < rank
+    state.pair_bytes = np.where(keep, plan.pair_bytes, 0.0)
+    for c in np.flatnonzero(state.used_bytes() > _EPS_BYTES):
+        state.open(int(c))
+    return state

@@ -19,6 +19,7 @@ import resource
 import sys
 import tempfile
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from time import perf_counter
 
@@ -72,6 +73,22 @@ def measure(workers: int, overrides: dict) -> dict:
     }
 
 
+def spin(n: int) -> int:
+    """Pure CPU work (the control: what the machine gives to perfectly parallel processes)."""
+    return sum(i * i for i in range(n))
+
+
+def control_ratio(workers: list[int], tasks: int = 32, n: int = 2_000_000) -> list[float]:
+    """Throughput of the same CPU-bound tasks on each worker count, relative to the first."""
+    rates = []
+    for w in workers:
+        t0 = perf_counter()
+        with ProcessPoolExecutor(w) as pool:
+            list(pool.map(spin, [n] * tasks))
+        rates.append(tasks / (perf_counter() - t0))
+    return [r / rates[0] for r in rates]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", type=int, default=200)
@@ -83,26 +100,30 @@ def main() -> None:
     warnings.simplefilter("ignore")
     overrides = sweep(args.variants, args.method)
     measure(1, sweep(20, args.method) | {"vary": overrides["vary"][:1]})  # warm-up, not reported
-    rows = [measure(int(w), overrides) for w in args.workers.split(",")]
+    counts = [int(w) for w in args.workers.split(",")]
+    rows = [measure(w, overrides) for w in counts]
+    control = control_ratio(counts)
     base = rows[0]["per_min"]
     print(f"study benchmark: seed 000 scenario, solver {args.method}, {os.cpu_count()} CPUs")
     header = (
         "workers variants ok wall_s variants/min ratio geometry build solve cores_used "
-        "variants/cpu-min load_avg"
+        "variants/cpu-min load_avg control_ratio"
     )
     print("| " + " | ".join(header.split()) + " |")
     print("|" + " ---: |" * len(header.split()))
-    for r in rows:
+    for r, c in zip(rows, control, strict=True):
         cells = [
             r["workers"], r["variants"], r["ok"], f"{r['wall_s']:.1f}", f"{r['per_min']:.0f}",
             f"{r['per_min'] / base:.2f}", f"{r['geometry']:.1%}", f"{r['build']:.1%}",
             f"{r['solve']:.1%}", f"{r['cores']:.2f}", f"{r['per_cpu_min']:.0f}", f"{r['load']:.1f}",
+            f"{c:.2f}",
         ]  # fmt: skip
         print("| " + " | ".join(map(str, cells)) + " |")
     print("geometry/build/solve: shares of the workers' time (geometry once per station set).")
     print("cores_used: CPU s of driver + workers per wall s; below the worker count when the")
     print("machine is shared (load_avg > CPUs), which caps the ratio; variants/cpu-min staying")
-    print("level across rows means the pool itself adds no overhead.")
+    print("level across rows means the pool itself adds no overhead. control_ratio: the same")
+    print("worker counts on pure CPU-bound tasks, measured right after: the machine's ceiling now.")
 
 
 if __name__ == "__main__":

@@ -5,10 +5,11 @@
 
 Variants: Svalbard downlink rate (10 values) x sync size (N/20 values) x station set (with and
 without Chile: 2 geometry grids). Each worker count runs the whole study from scratch into a
-fresh directory, after one unreported warm-up study (imports, ephemeris). Prints variants per minute, the speed-up against 1 worker measured in the same
-run, and where the workers' time went (geometry, model build, solve). The machine load average
-and the cores the study actually got (CPU s / wall s) are printed too: on a shared machine
-the ratio is a lower bound.
+fresh directory, after one unreported warm-up study (imports, ephemeris). Prints variants per
+minute, the speed-up against 1 worker measured in the same run, and where the workers' time
+went (geometry, model build, solve). Also printed: the load average, the cores the study got
+(CPU s / wall s) and a control ratio of pure CPU-bound tasks on the same worker counts; on a
+shared machine the control shows the ceiling and the study's ratio is a lower bound.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ demands and extra Pyomo blocks (energy, compute) are solved monolithically (``so
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import replace
 from datetime import datetime
@@ -29,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from rsmodel.optimize.bound import attach_bound
+from rsmodel.optimize.bound import BOUND_TIME_FRACTION, attach_bound
 from rsmodel.optimize.greedy import greedy
 from rsmodel.optimize.problem import Demand, Problem, build_problem
 from rsmodel.optimize.schedule import Schedule, SolverStats, build_schedule
@@ -69,16 +70,22 @@ def choose_strategy(problem: Problem, extra_blocks: bool = False) -> tuple[str, 
 
 
 def solve_auto(problem: Problem, *, extra_blocks=(), interface: str = "standard_form") -> Schedule:
-    """Solve with the strategy :func:`choose_strategy` picks, then attach the global bound."""
+    """Solve with the strategy :func:`choose_strategy` picks, then attach the global bound.
+
+    The whole takes about ``settings.time_limit_s``: the bound LPs get ``BOUND_TIME_FRACTION``
+    of it, the solve the rest."""
     strategy, why = choose_strategy(problem, bool(extra_blocks))
+    limit = problem.settings.time_limit_s
+    timed = copy.copy(problem)
+    timed.settings = replace(problem.settings, time_limit_s=limit * (1 - BOUND_TIME_FRACTION))
     if strategy == "rolling":
-        schedule = solve_rolling(problem)
+        schedule = solve_rolling(timed)
     else:
-        schedule = solve_problem(problem, extra_blocks=extra_blocks, interface=interface)
+        schedule = solve_problem(timed, extra_blocks=extra_blocks, interface=interface)
         schedule.solver.strategy = "monolithic"
+    schedule.solver.time_limit_s = limit
     schedule.solver.notes.insert(0, f"strategy {strategy}: {why}")
-    if problem.settings.method != "greedy":
-        attach_bound(problem, schedule)
+    attach_bound(problem, schedule)
     return schedule
 
 

@@ -1,0 +1,124 @@
+"""Scale benchmark: rolling-horizon decomposition vs greedy and the monolithic staged MILP.
+
+Run: ``python benchmarks/bench_rolling.py [--quick]`` (about 12 minutes; ``--quick`` runs only
+the 7-day instance's greedy and rolling rows).
+
+Instances (benchmarks/instances.py, deterministic):
+  7d    100 nodes (real TLEs) x 10 stations x 7 days x 2000 syncs
+  500   500 nodes (167 real TLEs + 333 element-defined orbits) x 20 stations x 24 h x 5000 syncs
+
+Each row runs in its own process (peak RSS is that process's) and includes geometry, problem
+build, solve, the global bound and the independent checker. Columns: wall s; F = summed class
+objective (``solver.objective``, lower is better); ``vs greedy`` = 1 - F / F_greedy of the same
+instance; critical = the critical class objective (compared first); bound and gap =
+``solver.bound`` / ``solver.gap_global`` (stage-conditional coarse-LP bound,
+docs/optimisation-scale.md); checker = violations found by rsmodel.plan.check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+INSTANCES = {
+    "7d": dict(n_nodes=100, n_stations=10, hours=168, n_syncs=2000),
+    "500": dict(n_nodes=500, n_stations=20, hours=24, n_syncs=5000),
+}
+RUNS = [  # (instance, label, method, strategy, time limit s)
+    ("7d", "greedy", "greedy", "monolithic", 240.0),
+    ("7d", "monolithic (capped)", "milp", "monolithic", 120.0),
+    ("7d", "rolling", "milp", "rolling", 200.0),
+    ("500", "greedy", "greedy", "monolithic", 200.0),
+    ("500", "auto", "milp", "auto", 200.0),
+]
+
+
+def run_one(instance: str, method: str, strategy: str, time_limit_s: float) -> dict:
+    """Geometry -> problem -> solve (+ bound) -> checker, in this process."""
+    from instances import constellation
+
+    from rsmodel.geometry import compute_geometry
+    from rsmodel.optimize import problem_from_scenario
+    from rsmodel.optimize.rolling import solve_auto
+    from rsmodel.plan.check import check_plan
+
+    t0 = time.perf_counter()
+    scenario = constellation(**INSTANCES[instance], time_limit_s=time_limit_s, strategy=strategy)
+    geometry = compute_geometry(scenario)
+    geometry.grid = None  # the optimiser needs the windows only
+    problem = problem_from_scenario(scenario, geometry, method=method)
+    problem.settings = replace(problem.settings, time_limit_s=time_limit_s)
+    schedule = solve_auto(problem)
+    wall = time.perf_counter() - t0
+    violations = check_plan(schedule.plan_dict())
+    s = schedule.solver
+    return {
+        "wall_s": wall,
+        "objective": s.objective,
+        "critical": _critical(problem, schedule),
+        "bound": s.bound,
+        "gap": s.gap_global,
+        "status": s.status,
+        "strategy": s.strategy,
+        "violations": len(violations),
+        "pairs": len(problem.pair_demand),
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "notes": s.notes,
+    }
+
+
+def _critical(problem, schedule) -> float:
+    from rsmodel.optimize.solve import _score
+
+    return float(_score(problem, schedule.state)[0])
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    runs = [r for r in RUNS if r[0] == "7d" and "mono" not in r[1]] if quick else RUNS
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores shared)")
+    rows, greedy_f = [], {}
+    for instance, label, method, strategy, limit in runs:
+        args = [sys.executable, __file__, "--one", instance, method, strategy, str(limit)]
+        out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        if label == "greedy":
+            greedy_f[instance] = r["objective"]
+        rows.append((instance, label, limit, r))
+        print(f"  done {instance} {label}: {r['wall_s']:.0f} s", file=sys.stderr)
+    header = (
+        f"{'instance':8} {'run':20} {'limit s':>7} {'wall s':>7} {'F':>10} {'vs greedy':>9} "
+        f"{'critical':>9} {'bound':>10} {'gap':>7} {'checker':>7} {'peak MiB':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for instance, label, limit, r in rows:
+        better = 1.0 - r["objective"] / greedy_f[instance] if instance in greedy_f else float("nan")
+        print(
+            f"{instance:8} {label:20} {limit:7.0f} {r['wall_s']:7.1f} {r['objective']:10.5g} "
+            f"{100 * better:8.2f}% {r['critical']:9.5g} {r['bound']:10.5g} "
+            f"{100 * r['gap']:6.2f}% {r['violations']:7d} {r['peak_mib']:8.0f}"
+        )
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+    for instance, label, _, r in rows:
+        print(f"\n{instance} {label} ({r['strategy']}, {r['status']}, {r['pairs']} pairs):")
+        for note in r["notes"]:
+            print(f"  - {note}")
+
+
+if __name__ == "__main__":
+    if "--one" in sys.argv:
+        i = sys.argv.index("--one")
+        name, method, strategy, limit = sys.argv[i + 1 : i + 5]
+        print(json.dumps(run_one(name, method, strategy, float(limit))))
+    else:
+        main()

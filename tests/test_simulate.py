@@ -210,6 +210,32 @@ def test_random_faults_lose_and_duplicate_nothing(seed, drawn, rng_seed):
     assert_no_transfer_while_down(sim, faults)
 
 
+@settings(
+    max_examples=6,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(drawn=fault_plans, rng_seed=st.integers(0, 2**31 - 1))
+def test_random_faults_with_optimiser_recovery(seed, drawn, rng_seed):
+    """The same invariants when the optimiser re-plans (residual problem -> build_problem)."""
+    scenario, geo = seed
+    faults = build_faults(scenario, drawn)
+    sim = Simulator(
+        scenario,
+        geo.windows,
+        faults=faults,
+        seed=rng_seed,
+        planner=RecoveryPlanner(scenario, budget_s=1.0),
+    )
+    for t_h in (4, 12):
+        sim.run_until(t_h * HOUR)
+        assert_plan_in_force_valid(sim, geo.windows)
+    sim.run()
+    assert_nothing_lost_or_duplicated(sim, geo.windows)
+    assert_no_transfer_while_down(sim, faults)
+
+
 def test_same_seed_same_run_other_seed_other_faults(seed):
     scenario, geo = seed
     faults = FaultPlan(dropout_probability=0.3, transfer_failure_rate=0.5)

@@ -17,6 +17,7 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,7 +26,15 @@ import pandas as pd
 
 from rsmodel.model.scenario import Scenario, SyncRequest
 from rsmodel.simulate.faults import Degradation, FaultPlan, Outage
-from rsmodel.simulate.residual import Demand, Link, Operation, Residual, dispatch, subtract
+from rsmodel.simulate.residual import (
+    MIN_OP_S,
+    Demand,
+    Link,
+    Operation,
+    Residual,
+    dispatch,
+    subtract,
+)
 from rsmodel.simulate.state import (
     ACTIVE,
     COMPLETED,
@@ -98,6 +107,13 @@ class Simulator:
         self._replan_cause: str | None = None
         self._handling = False
         self._displaced: set[str] = set()
+        self._bounds = dict(
+            zip(
+                self.windows_table.index,
+                zip(self.windows_table.start_s, self.windows_table.end_s, strict=True),
+                strict=True,
+            )
+        )
         self._rates = dict(zip(self.windows_table.index, self.windows_table.rate_Bps, strict=True))
         self._finished = False
         self._job_nodes = dict(job_nodes or {})
@@ -239,7 +255,16 @@ class Simulator:
         )
 
     def _adopt(self, ops: list[Operation]) -> None:
-        for op in ops:
+        """Take ``ops`` as the plan, each cut to its window (plans carry microsecond times)."""
+        for planned in ops:
+            w_start, w_end = self._bounds[planned.window_id]
+            start_s, end_s = max(planned.start_s, w_start), min(planned.end_s, w_end)
+            if end_s - start_s < MIN_OP_S:
+                continue
+            share = (end_s - start_s) / planned.duration_s
+            op = replace(
+                planned, start_s=start_s, end_s=end_s, bytes=planned.bytes * min(1.0, share)
+            )
             key = next(self._seq)
             self._planned[key] = op
             self._push(op.start_s, _START, self._on_op_start, key)

@@ -17,7 +17,7 @@ from datetime import timedelta
 import pandas as pd
 
 from rsmodel.model.scenario import Scenario
-from rsmodel.simulate.residual import Link, Operation, Residual, dispatch, subtract
+from rsmodel.simulate.residual import MIN_OP_S, Link, Operation, Residual, dispatch, subtract
 
 # Share of the budget given to the solver's time limit (the rest: building and reading back).
 SOLVE_SHARE = 0.6
@@ -117,12 +117,10 @@ class RecoveryPlanner:
             )
             for o in schedule.operations
         ]
-        # Slot-based operations may begin before the fault time inside the first slot.
-        return [
-            replace(o, start_s=max(o.start_s, residual.now_s))
-            for o in ops
-            if o.end_s > residual.now_s
-        ]
+        # Slot-based operations may begin before the fault time inside the first slot; slivers
+        # of a slot (under 1 ms) are left out: a shortfall re-plan picks their bytes up.
+        clipped = [replace(o, start_s=max(o.start_s, residual.now_s)) for o in ops]
+        return [o for o in clipped if o.end_s - o.start_s >= MIN_OP_S]
 
 
 def free_links(residual: Residual) -> list[Link]:
@@ -132,6 +130,8 @@ def free_links(residual: Residual) -> list[Link]:
         s: _saturated(residual.station_busy.get(s, []), n) for s, n in residual.antennas.items()
     }
     for link in residual.links:
+        if link.rate_Bps <= 0:
+            continue
         cuts = residual.node_busy.get(link.node, []) + full[link.station]
         for a, b in subtract([(link.start_s, link.end_s)], cuts):
             if b - a >= 1.0:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 Interval = tuple[float, float]
 # Shortest operation planned (s): a last few bytes still get a measurable transfer time.
-_MIN_OP_S = 1e-3
+MIN_OP_S = 1e-3
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def _place(
                 break
             if f1 - f0 < min_op_s:
                 continue
-            length = min(f1 - f0, max(left / link.rate_Bps, _MIN_OP_S))
+            length = min(f1 - f0, max(left / link.rate_Bps, MIN_OP_S))
             moved = min(left, length * link.rate_Bps)
             ops.append(
                 Operation(

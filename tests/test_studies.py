@@ -251,6 +251,13 @@ def test_raising_variant_and_crashed_worker_are_failed_and_the_study_goes_on(
     assert float(ds["avg_wait_minutes"][0]) == pytest.approx(alone["kpis"]["avg_wait_minutes"])
     record = json.loads((run.out_dir / "variants" / "v0003" / "result.json").read_text())
     assert record["status"] == "failed" and "RuntimeError" in record["traceback"]
+    # without the faults: a re-run keeps failed variants unless asked to retry them
+    kept = run_study(MODEL, tmp_path / "out", workers=2, overrides=overrides)
+    assert kept.summary["ran_this_session"] == 0
+    assert kept.dataset["status"].values.tolist() == ds["status"].values.tolist()
+    retried = run_study(MODEL, tmp_path / "out", workers=2, overrides=overrides, retry_failed=True)
+    assert retried.summary["ran_this_session"] == 2
+    assert (retried.dataset["status"] == "ok").all()
 
 
 def test_random_mode_variant_dimension_with_parameter_coordinates(tmp_path: Path) -> None:

@@ -82,6 +82,16 @@ def test_bad_input_exits_2_with_file_line_and_field(case, command, tmp_path, cap
     assert err.startswith(f"error: {path}:") and f" {field}: " in err and expected in err
 
 
+@pytest.mark.parametrize("action", ["plan", "status", "simulate"])
+def test_a_model_without_telescopes_is_one_error_line(action, tmp_path, capsys):
+    sync_model = MODEL.parent / "seed_sync.yaml"
+    out = [] if action == "status" else ["-o", str(tmp_path)]
+    assert main(["telescopes", action, str(sync_model), *out]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"error: {sync_model}: telescopes: ")
+    assert not (tmp_path / "plan.json").exists()
+
+
 def test_bad_fault_option_exits_2(tmp_path, capsys):
     path = write(tmp_path)
     assert (

@@ -53,10 +53,18 @@ def _planning(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace) -> tuple[Scenario, Network]:
+    from rsmodel.errors import ModelError
     from rsmodel.model.loader import load_model
     from rsmodel.telescopes.network import resolve_network
 
     scenario = load_model(args.model)
+    if not scenario.model.telescopes:
+        raise ModelError(
+            "the model has no telescopes; expected a `telescopes:` section "
+            "(docs/telescopes.md, e.g. models/telescopes.yaml)",
+            file=args.model,
+            field="telescopes",
+        )
     return scenario, resolve_network(scenario)
 
 

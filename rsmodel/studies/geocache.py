@@ -1,7 +1,7 @@
 """Geometry reuse across variants: a content-hash key and an on-disk cache (OUT/.geometry-cache/).
 
 The key covers what the geometry depends on: every node's name and TLE lines, every station's
-name, coordinates and elevation mask, the horizon and the grid step. Link figures (bandwidth,
+name, coordinates and elevation mask, the horizon, the grid step and the rsmodel version. Link figures (bandwidth,
 setup time) are not geometry: :func:`rebind` sets them from the variant's stations.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from rsmodel import __version__
 from rsmodel.geometry import Geometry
 from rsmodel.io import atomic_write
 from rsmodel.model.scenario import Scenario
@@ -27,6 +28,7 @@ GEOMETRY_SECTIONS = ("name", "horizon", "ground_stations", "nodes")
 def geometry_key(scenario: Scenario) -> str:
     """Content hash of the geometry inputs of ``scenario``."""
     content = {
+        "rsmodel": __version__,
         "nodes": [(n.name, n.orbit.line1, n.orbit.line2) for n in scenario.nodes],
         "stations": [
             (s.name, s.lat_deg, s.lon_deg, s.alt_m, s.elevation_min_deg) for s in scenario.stations

@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from rsmodel.geometry import compute_geometry
@@ -18,7 +19,7 @@ from rsmodel.optimize import problem_from_scenario, solve_problem
 from rsmodel.optimize.bound import any_plan_bound, stage_bound
 from rsmodel.optimize.greedy import greedy
 from rsmodel.optimize.objective import evaluate
-from rsmodel.optimize.rolling import solve_auto, solve_rolling
+from rsmodel.optimize.rolling import solve_auto, solve_rolling, windows_by_block
 from rsmodel.plan.check import check_plan
 from rsmodel.timeutil import iso
 from tests.conftest import DATA, ROOT
@@ -206,3 +207,17 @@ def test_auto_strategy_reports_its_choice_and_bound():
     for s in (auto.solver, forced.solver):
         assert s.bound is not None and s.bound <= s.objective + 1e-9
         assert 0.0 <= s.gap_global == pytest.approx((s.objective - s.bound) / s.objective)
+
+
+def test_geometry_by_block_matches_the_whole_horizon():
+    """Windows computed 12 h at a time and joined at the block edges are the whole-horizon ones."""
+    scn = scenario(6, 40, [])
+    whole = compute_geometry(scn).windows
+    blocks = windows_by_block(scn.nodes, scn.stations, scn.start, scn.end, scn.step_s, 12 * 3600)
+    assert len(blocks) == len(whole)
+    assert list(blocks["node"]) == list(whole["node"])
+    assert list(blocks["station"]) == list(whole["station"])
+    assert (blocks["start"] - whole["start"]).abs().max() < pd.Timedelta(milliseconds=5)
+    assert (blocks["end"] - whole["end"]).abs().max() < pd.Timedelta(milliseconds=5)
+    assert np.allclose(blocks["capacity_bytes"], whole["capacity_bytes"], rtol=1e-4, atol=1e6)
+    assert list(blocks["end_clipped"]) == list(whole["end_clipped"])

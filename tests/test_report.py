@@ -121,6 +121,30 @@ def test_plan_with_events_rerenders_with_its_event_log(tmp_path: Path) -> None:
     assert 'id="t-events"' in first.decode()
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        ("plan.json", '{"schema_version": 1,\n "stations": [}', "plan.json:2: "),
+        ("plan.json", '{"schema_version": 7}', "plan.json: schema_version: expected 1"),
+        (
+            "events.jsonl",
+            '{"time": "2026-05-30T00:00:00Z", "kind": "x"}\ngarbage\n',
+            "events.jsonl:2: ",
+        ),
+    ],
+)
+def test_a_damaged_output_file_is_one_error_line_not_a_traceback(
+    tmp_path: Path, cli, name: str, text: str, where: str
+) -> None:
+    write_text(tmp_path / name, text)
+    result = cli("report", str(tmp_path))
+    assert result.returncode == 2
+    err = result.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith(f"error: {tmp_path / name}") and where in err
+    assert not (tmp_path / "report.html").exists()
+
+
 def study_dataset() -> tuple[xr.Dataset, dict[str, Any]]:
     rate = np.array([2e6, 5e6, 2e7])
     stations = np.array(["all", "no-chile"])

@@ -17,7 +17,7 @@ import jinja2
 import xarray as xr
 
 from rsmodel import __version__
-from rsmodel.errors import RsmodelError
+from rsmodel.errors import ModelError, RsmodelError
 from rsmodel.report import compute_view, events_view, plan_view, study_view, telescope_view
 from rsmodel.report.plan_view import Summary
 from rsmodel.report.svg import to_datetime
@@ -200,9 +200,28 @@ def render_study(results: xr.Dataset, meta: dict[str, Any]) -> str:
 
 
 def read_events(path: str | Path) -> list[dict[str, Any]]:
-    """Read an events.jsonl file (one JSON event per line)."""
+    """Read an events.jsonl file (one JSON event per line); a broken line is a ModelError."""
+    events = []
     with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+        for lineno, line in enumerate(fh, start=1):
+            if line.strip():
+                event = _parse_json(line, path, lineno)
+                if not isinstance(event, dict):
+                    raise ModelError("expected one JSON object per line", file=path, line=lineno)
+                events.append(event)
+    return events
+
+
+def _parse_json(text: str, path: str | Path, first_line: int = 1) -> Any:
+    """``json.loads`` whose errors name the file and line (exit 2, no traceback)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelError(
+            f"not valid JSON ({exc.msg}); expected the file as rsmodel wrote it",
+            file=path,
+            line=first_line + exc.lineno - 1,
+        ) from None
 
 
 def report_kind(html_path: str | Path) -> str | None:
@@ -222,7 +241,22 @@ def _load_dataset(path: Path) -> xr.Dataset | None:
 
 
 def _json_file(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    return _parse_json(path.read_text(encoding="utf-8"), path) if path.exists() else None
+
+
+def _check_plan_version(plan: Any, path: Path) -> None:
+    """A plan.json this version of rsmodel can render (an object with schema_version 1)."""
+    from rsmodel.plan import SCHEMA_VERSION as PLAN_SCHEMA_VERSION
+
+    if not isinstance(plan, dict):
+        raise ModelError("expected a JSON object (plan.json, docs/plan-format.md)", file=path)
+    if plan.get("schema_version") != PLAN_SCHEMA_VERSION:
+        raise ModelError(
+            f"expected {PLAN_SCHEMA_VERSION} (docs/plan-format.md), got "
+            f"{plan.get('schema_version')!r}",
+            file=path,
+            field="schema_version",
+        )
 
 
 def _kind_from_files(out: Path, has_plan: bool, has_events: bool) -> str:
@@ -246,6 +280,8 @@ def rerender(out_dir: str | Path) -> list[Path]:
     if not out.is_dir():
         raise RsmodelError(f"{out}: not a directory (expected an output directory of rsmodel)")
     plan = _json_file(out / "plan.json")
+    if plan is not None:
+        _check_plan_version(plan, out / "plan.json")
     events = read_events(out / "events.jsonl") if (out / "events.jsonl").exists() else None
     if plan is None and events is None and not (out / "study.nc").exists():
         raise RsmodelError(f"{out}: no plan.json, events.jsonl or study.nc to render a report from")

@@ -115,7 +115,6 @@ class Simulator:
             )
         )
         self._rates = dict(zip(self.windows_table.index, self.windows_table.rate_Bps, strict=True))
-        self._finished = False
         self._job_nodes = dict(job_nodes or {})
         self._running_steps: dict[tuple[str, str], tuple[str, str]] = {}  # -> (node, step type)
         self._deferred_steps: set[tuple[str, str]] = set()
@@ -154,10 +153,6 @@ class Simulator:
 
     def seconds(self, t: datetime) -> float:
         return (t - self.scenario.start).total_seconds()
-
-    @property
-    def finished(self) -> bool:
-        return self._finished
 
     # ------------------------------------------------------------------ queries
     def moving_bytes(self, sync_id: str) -> float:
@@ -468,7 +463,6 @@ class Simulator:
             if state.status not in FINAL:
                 self._finalise(state, self._unfinished_reason(state))
         self._planned.clear()
-        self._finished = True
         self._emit("sim.finished", **self._totals())
 
     # ------------------------------------------------------------------ transfers

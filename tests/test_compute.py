@@ -491,3 +491,23 @@ def test_model_file_jobs_run_through_rsmodel_run(tmp_path: Path, cli, sky) -> No
     )
     response = {"soc": plan_json["soc"], "placement_decisions": job["placement_decisions"]}
     assert_soc_ok(scenario, response, sky)
+
+
+def test_ground_step_needs_link_time_the_syncs_left() -> None:
+    data = __import__("yaml").safe_load((ROOT / "models" / "compute_mixed.yaml").read_text())
+    scenario = load_model_dict(data, base_dir=ROOT)
+    geometry = compute_geometry(scenario)
+    free = plan_jobs(scenario, geometry)
+    assert decision(free, "analyse")["status"] == "placed"
+    # syncs hold every slot from before the package could exist: its 400 MB cannot come down
+    package_end = parse_time(decision(free, "package")["end"])
+    t = np.array([parse_time(x) for x in free["soc"]["iss"]["times"][:-1]])
+    blocked = plan_jobs(
+        scenario, geometry, sync_slots={"iss": t >= package_end - timedelta(minutes=30)}
+    )
+    d = decision(blocked, "analyse")
+    assert d["status"] == "missed" and "downlinked" in d["reason"]
+    assert all(
+        x["status"] == "placed" for x in blocked["placement_decisions"] if x["step_id"] != "analyse"
+    )
+    assert blocked["jobs"][0]["status"] == "partial"

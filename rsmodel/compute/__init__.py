@@ -14,14 +14,19 @@ from rsmodel.model.scenario import Scenario
 
 
 def plan_jobs(
-    scenario: Scenario, geometry: Any, *, time_limit_s: float | None = None
+    scenario: Scenario,
+    geometry: Any,
+    *,
+    time_limit_s: float | None = None,
+    sync_slots: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Plan every job of ``scenario`` on ``geometry``'s grid with HiGHS (the model's solver limits)."""
+    """Plan every job of ``scenario`` on ``geometry``'s grid with HiGHS (the model's solver limits);
+    ``sync_slots[node]``: slots the sync schedule uses, left out of job-output downlinks."""
     from rsmodel.compute.report import jobs_report
     from rsmodel.optimize.compute import build_compute_problem, solve_compute
 
     solver = scenario.model.solver
-    problem = build_compute_problem(scenario, geometry)
+    problem = build_compute_problem(scenario, geometry, sync_slots=sync_slots)
     problem.warnings.extend(w for job in scenario.model.jobs for w in job_warnings(job))
     solution = solve_compute(
         problem,
@@ -39,7 +44,11 @@ def add_jobs_to_plan(scenario: Scenario, geometry: Any, plan: Any, grid: Any) ->
     import pandas as pd
     import xarray as xr
 
-    response = plan_jobs(scenario, geometry)
+    sync_slots = None
+    if grid is not None and "bytes" in grid:  # syncs come first: their slots are taken
+        used = (grid["bytes"].sum("station") > 0).transpose("node", "time")
+        sync_slots = {str(n): used.sel(node=n).values for n in used["node"].values}
+    response = plan_jobs(scenario, geometry, sync_slots=sync_slots)
     plan.extra.update(jobs=response["jobs"], soc=response["soc"], job_events=response["events"])
     plan.warnings.extend(response["warnings"])
     names = list(response["soc"])

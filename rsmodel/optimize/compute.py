@@ -277,8 +277,13 @@ def _step_options(p: ComputeProblem, ref: StepRef, pass_len_s: dict[str, float])
     return [r for r in rows if len(r["start"])]
 
 
-def build_compute_problem(scenario: Scenario, geometry: object) -> ComputeProblem:
-    """Steps, intervals and options of every job of ``scenario`` on the geometry grid."""
+def build_compute_problem(
+    scenario: Scenario, geometry: object, *, sync_slots: dict[str, np.ndarray] | None = None
+) -> ComputeProblem:
+    """Steps, intervals and options of every job of ``scenario`` on the geometry grid.
+
+    ``sync_slots[node]`` (bool per slot): slots the sync schedule already uses; job outputs
+    are not sent in them."""
     grid = geometry.grid  # type: ignore[attr-defined]
     t_s = slot_times(grid["time"].values)
     energy, intervals = {}, []
@@ -295,7 +300,7 @@ def build_compute_problem(scenario: Scenario, geometry: object) -> ComputeProble
     )
     steps = _step_refs(scenario, t_s)
     p = ComputeProblem(scenario.start, t_s, energy, intervals, steps, _empty_options(), {}, [])
-    p.downlink_bytes = cumulative_downlink_bytes(scenario, geometry, len(t_s) - 1)
+    p.downlink_bytes = cumulative_downlink_bytes(scenario, geometry, len(t_s) - 1, sync_slots or {})
     parts = []
     for ref in steps:
         for row in _step_options(p, ref, pass_len_s):
@@ -309,10 +314,11 @@ def build_compute_problem(scenario: Scenario, geometry: object) -> ComputeProble
 
 
 def cumulative_downlink_bytes(
-    scenario: Scenario, geometry: object, n_slots: int
+    scenario: Scenario, geometry: object, n_slots: int, sync_slots: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
     """Per node: bytes it could send down before each grid time (best station per slot, setup
-    deducted), from the sync scheduler's candidates (:mod:`rsmodel.optimize.problem`)."""
+    deducted; slots in ``sync_slots[node]`` excluded), from the sync scheduler's candidates
+    (:mod:`rsmodel.optimize.problem`)."""
     from rsmodel.optimize.problem import problem_from_scenario
 
     links = problem_from_scenario(scenario, geometry)
@@ -322,6 +328,8 @@ def cumulative_downlink_bytes(
         per_slot = np.zeros(n_slots)
         mine = (links.cand_node == i) & (links.cand_slot < n_slots)
         np.maximum.at(per_slot, links.cand_slot[mine], usable[mine])
+        if name in sync_slots:
+            per_slot[np.asarray(sync_slots[name][:n_slots], dtype=bool)] = 0.0
         out[name] = np.concatenate([[0.0], np.cumsum(per_slot)])
     return out
 

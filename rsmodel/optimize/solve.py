@@ -35,7 +35,9 @@ _FINISH_MARGIN_S = 1.0  # left for writing the schedule after the last stage
 
 def optimise(scenario: Any, geometry: Any, *, method: str | None = None) -> Schedule:
     """Schedule the scenario's syncs over its geometry's windows (``method`` overrides the model's)."""
-    return solve_problem(problem_from_scenario(scenario, geometry, method=method))
+    from rsmodel.optimize.rolling import solve_auto  # strategy dispatch; imports this module
+
+    return solve_auto(problem_from_scenario(scenario, geometry, method=method))
 
 
 def solve_problem(

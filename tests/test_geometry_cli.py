@@ -81,6 +81,7 @@ def test_windows_table_lists_every_window(capsys, seed_windows):
         (["--node", "sat-9"], "--node: unknown node 'sat-9'; expected one of: sat-1"),
         (["--station", "mars"], "--station: unknown station 'mars'"),
         (["--hours", "0"], "--hours must be > 0"),
+        (["--hours", "nan"], "--hours must be > 0"),
     ],
 )
 def test_windows_bad_filters_exit_2_with_one_message(capsys, args, expected):
@@ -88,6 +89,18 @@ def test_windows_bad_filters_exit_2_with_one_message(capsys, args, expected):
     out, err = capsys.readouterr()
     assert err.startswith("error: ") and err.count("\n") == 1
     assert "seed_sync.yaml" in err and expected in err and out == ""
+
+
+def test_windows_hours_beyond_the_calendar_lists_every_window(capsys, seed_windows):
+    assert main(["windows", SEED, "--hours", "1e9"]) == 0  # year 116,000: no overflow
+    assert capsys.readouterr().out.splitlines()[-1] == f"{len(seed_windows)} windows"
+
+
+def test_grid_onto_a_directory_is_one_error_line(capsys, tmp_path):
+    assert main(["grid", SEED, "-o", str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    assert err == f"error: cannot write {tmp_path}: Is a directory\n" and out == ""
+    assert list(tmp_path.iterdir()) == []  # no temporary left behind
 
 
 def test_grid_writes_netcdf(cli, tmp_path):

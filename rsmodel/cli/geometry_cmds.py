@@ -6,7 +6,6 @@ import argparse
 import csv
 import io
 import json
-from datetime import timedelta
 from typing import Any
 
 FIELDS = [
@@ -51,7 +50,7 @@ def cmd_windows(args: argparse.Namespace) -> int:
     _check_name(
         args.station, [s.name for s in scenario.stations], "--station", "station", args.model
     )
-    if args.hours is not None and args.hours <= 0:
+    if args.hours is not None and not args.hours > 0:  # also rejects nan
         _fail(f"--hours must be > 0, got {args.hours:g}", args.model)
     windows = compute_geometry(scenario).windows
     if args.node:
@@ -59,19 +58,24 @@ def cmd_windows(args: argparse.Namespace) -> int:
     if args.station:
         windows = windows[windows["station"] == args.station]
     if args.hours is not None:
-        windows = windows[windows["start"] < scenario.start + timedelta(hours=args.hours)]
+        offset_s = (windows["start"] - scenario.start).dt.total_seconds()
+        windows = windows[offset_s < args.hours * 3600.0]  # any H, even beyond datetime's range
     rows = [_row(w) for w in windows.itertuples()]
     print(_render(rows, args.format), end="")
     return 0
 
 
 def cmd_grid(args: argparse.Namespace) -> int:
+    from rsmodel.errors import RsmodelError
     from rsmodel.geometry import compute_geometry
     from rsmodel.io import write_netcdf
     from rsmodel.model.loader import load_model
 
     grid = compute_geometry(load_model(args.model)).grid
-    write_netcdf(args.output, grid)
+    try:
+        write_netcdf(args.output, grid)
+    except OSError as exc:
+        raise RsmodelError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     sizes = " x ".join(f"{grid.sizes[d]} {d}" for d in ("node", "station", "time"))
     print(f"wrote {args.output} ({sizes})")
     return 0

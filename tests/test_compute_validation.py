@@ -144,3 +144,16 @@ def test_model_file_job_unknown_satellite_id(tmp_path: Path, cli) -> None:
     result = cli("validate", str(path))
     assert result.returncode == 2
     assert "jobs[0].satellite_id: unknown satellite_id 12345" in result.stderr
+
+
+def test_malformed_json_and_missing_file(tmp_path: Path, cli) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text('{"satellite_id": "25544",\n "custom_job": {"name": "x", "steps": [}\n}\n')
+    result = cli("plan", str(path))
+    assert result.returncode == 2 and result.stderr.startswith(f"error: {path}:2: invalid JSON")
+    result = cli("plan", str(tmp_path / "absent.json"))
+    assert (
+        result.returncode == 2
+        and "file not found" in result.stderr
+        and "Traceback" not in result.stderr
+    )

@@ -9,6 +9,7 @@ set's epoch (rounded down to the minute) and lasting ``deadline_orbits`` orbital
 from __future__ import annotations
 
 import difflib
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from rsmodel.model.catalogs import (
 from rsmodel.model.compute_schema import Job, check_job
 from rsmodel.model.orbits import Orbit
 from rsmodel.model.scenario import Scenario
-from rsmodel.model.yamlsrc import Source, read_yaml
+from rsmodel.model.yamlsrc import Source, parse_yaml
 
 DEFAULT_STATIONS: tuple[str, ...] = (
     "wallops",
@@ -65,7 +66,7 @@ class PlanRequest(BaseModel):
 
 def load_request(path: str | Path) -> tuple[PlanRequest, Scenario]:
     """Read, validate and turn a request file into a scenario (ModelError on bad input)."""
-    src = read_yaml(path)  # JSON is YAML: we keep line numbers
+    src = _read_request(Path(path))
     if not isinstance(src.data, dict):
         raise ModelError(
             "expected a JSON object with satellite_id and custom_job", file=src.file, line=1
@@ -99,6 +100,23 @@ def load_request(path: str | Path) -> tuple[PlanRequest, Scenario]:
         memory_mb=request.memory_mb or 4096.0,
     )
     return request, _scenario(request, orbit, src)
+
+
+def _read_request(path: Path) -> Source:
+    """Parse the JSON body; keep each field's line (JSON is YAML) for error messages."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ModelError("file not found; expected a JSON plan request", file=path) from None
+    except OSError as exc:
+        raise ModelError(f"cannot read file ({exc.strerror})", file=path) from None
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelError(
+            f"invalid JSON ({exc.msg}); expected a plan request object", file=path, line=exc.lineno
+        ) from None
+    return parse_yaml(text, path)
 
 
 def _known_keys(data: Any, loc: tuple[Any, ...]) -> set[str]:

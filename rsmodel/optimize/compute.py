@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -67,6 +68,12 @@ class StepRef:
     @property
     def onboard(self) -> bool:
         return self.step.location == "onboard"
+
+    @property
+    def ladder(self) -> list[str]:
+        """Window tiers from min_tier to preferred_tier that fit the node's memory, lowest first."""
+        tiers = self.step.quality_tiers or {}
+        return [t for t in self.step.tier_range() if tiers[t].memory_mb <= self.node.memory_mb]
 
 
 @dataclass
@@ -174,107 +181,76 @@ def _starts_in(t_s: np.ndarray, a: int, b: int, duration_s: float, deadline_s: f
     return starts[t_s[starts] + duration_s <= limit + 1e-6]
 
 
+def _rows(p: ComputeProblem, ref: StepRef, starts: np.ndarray, duration_s: float, interval: int,
+          tier: int, output_mb: float) -> dict[str, np.ndarray]:  # fmt: skip
+    """Option arrays for ``starts`` of one (step, interval, tier)."""
+    n = len(starts)
+    draw_w = p.energy[ref.node.name].compute_w if ref.onboard else 0.0
+    return {
+        "start": starts,
+        "start_s": p.t_s[starts],
+        "end_s": p.t_s[starts] + duration_s,
+        "interval": np.full(n, interval),
+        "tier": np.full(n, tier),
+        "energy_wh": np.full(n, draw_w * duration_s * WH_PER_WS),
+        "output_mb": np.full(n, output_mb),
+    }
+
+
+def _in_intervals(p: ComputeProblem, ref: StepRef, kind: str, duration_s: float, tier: int,
+                  output_mb: float, keep: Callable[[Interval], bool] = lambda iv: True) -> list[dict]:  # fmt: skip
+    """Rows for every ``kind`` interval of the step's node (filtered by ``keep``)."""
+    return [
+        _rows(
+            p,
+            ref,
+            _starts_in(p.t_s, iv.a, iv.b, duration_s, ref.deadline_s),
+            duration_s,
+            i,
+            tier,
+            output_mb,
+        )
+        for i, iv in enumerate(p.intervals)
+        if iv.kind == kind and iv.node == ref.node.name and keep(iv)
+    ]
+
+
 def _step_options(p: ComputeProblem, ref: StepRef, pass_len_s: dict[str, float]) -> list[dict]:
-    """Option rows of one step (dicts of equal-length arrays) or [] with ``p.reasons`` set."""
-    step, name = ref.step, ref.node.name
-    energy = p.energy[name]
-    rows: list[dict] = []
-
-    def add(starts: np.ndarray, dur_s: float, interval: int, tier: int, output_mb: float) -> None:
-        start_s = p.t_s[starts]
-        end_s = start_s + dur_s
-        on = 1.0 if ref.onboard else 0.0
-        rows.append(
-            dict(
-                start=starts,
-                start_s=start_s,
-                end_s=end_s,
-                interval=np.full(len(starts), interval),
-                tier=np.full(len(starts), tier),
-                energy_wh=np.full(len(starts), on * energy.compute_w * dur_s * WH_PER_WS),
-                output_mb=np.full(len(starts), output_mb),
-            )
-        )
-
+    """Option rows of one step (dicts of equal-length arrays); ``p.reasons`` says why none."""
+    step = ref.step
     if step.type == "standard":
-        add(
-            _starts_in(p.t_s, 0, p.n_slots, step.duration_s, ref.deadline_s),
-            step.duration_s,
-            -1,
-            -1,
-            step.output_size_mb,
-        )
-        if not len(rows[0]["start"]):
-            p.reasons[ref.index] = (
-                f"compute_s {step.duration_s:g} s does not fit before the deadline"
-            )
+        starts = _starts_in(p.t_s, 0, p.n_slots, step.duration_s, ref.deadline_s)
+        rows = [_rows(p, ref, starts, step.duration_s, -1, -1, step.output_size_mb)]
+        why = f"compute_s {step.duration_s:g} s does not fit before the deadline"
     elif step.type == "eclipse":
-        need_wh = energy.compute_w * step.duration_s * WH_PER_WS
+        need_wh = p.energy[ref.node.name].compute_w * step.duration_s * WH_PER_WS
         if step.energy_budget_wh is not None and need_wh > step.energy_budget_wh + 1e-9:
             p.reasons[ref.index] = (
-                f"needs {need_wh:.2f} Wh ({energy.compute_w:g} W x {step.duration_s:g} s) "
-                f"> energy_budget_wh {step.energy_budget_wh:g}"
+                f"needs {need_wh:.2f} Wh ({p.energy[ref.node.name].compute_w:g} W x "
+                f"{step.duration_s:g} s) > energy_budget_wh {step.energy_budget_wh:g}"
             )
             return []
-        for i, iv in enumerate(p.intervals):
-            if iv.kind == "eclipse" and iv.node == name:
-                add(
-                    _starts_in(p.t_s, iv.a, iv.b, step.duration_s, ref.deadline_s),
-                    step.duration_s,
-                    i,
-                    -1,
-                    step.output_size_mb,
-                )
-        if not any(len(r["start"]) for r in rows):
-            p.reasons[ref.index] = f"no eclipse before the deadline is {step.duration_s:g} s long"
+        rows = _in_intervals(p, ref, "eclipse", step.duration_s, -1, step.output_size_mb)
+        why = f"no eclipse before the deadline is {step.duration_s:g} s long"
     elif step.type == "window":
-        ladder = [
-            t for t in step.tier_range() if step.quality_tiers[t].memory_mb <= ref.node.memory_mb
-        ]  # type: ignore[index]
-        if not ladder:
-            p.reasons[ref.index] = (
-                f"no tier from min_tier to preferred_tier fits memory_mb {ref.node.memory_mb:g}"
-            )
-            return []
-        from rsmodel.model.compute_schema import TIERS
-
-        for i, iv in enumerate(p.intervals):
-            if iv.kind != "sunlit" or iv.node != name:
-                continue
-            for t in ladder:
-                q = step.quality_tiers[t]  # type: ignore[index]
-                add(
-                    _starts_in(p.t_s, iv.a, iv.b, q.compute_s, ref.deadline_s),
-                    q.compute_s,
-                    i,
-                    TIERS.index(t),
-                    q.output_mb,
-                )
-        if not any(len(r["start"]) for r in rows):
-            p.reasons[ref.index] = (
-                "no sunlit window before the deadline is long enough for min_tier"
-            )
-    else:  # pass
-        usable = [
-            i
-            for i, iv in enumerate(p.intervals)
-            if iv.kind == "pass" and iv.node == name and pass_len_s[iv.id] >= step.min_pass_s
-        ]
-        for i in usable:
-            iv = p.intervals[i]
-            add(
-                _starts_in(p.t_s, iv.a, iv.b, step.duration_s, ref.deadline_s),
-                step.duration_s,
-                i,
-                -1,
-                step.output_size_mb,
-            )
-        if not any(len(r["start"]) for r in rows):
-            p.reasons[ref.index] = (
-                f"no pass >= min_pass_duration_s {step.min_pass_s:g} s before the deadline "
-                f"holds a {step.duration_s:g} s segment"
-            )
-    return [r for r in rows if len(r["start"])]
+        rows = []
+        for t in ref.ladder:
+            q = step.quality_tiers[t]  # type: ignore[index]
+            rows += _in_intervals(p, ref, "sunlit", q.compute_s, TIERS.index(t), q.output_mb)
+        why = "no sunlit window before the deadline is long enough for min_tier"
+        if not ref.ladder:
+            why = f"no tier from min_tier to preferred_tier fits memory_mb {ref.node.memory_mb:g}"
+    else:
+        rows = _in_intervals(p, ref, "pass", step.duration_s, -1, step.output_size_mb,
+                             lambda iv: pass_len_s[iv.id] >= step.min_pass_s)  # fmt: skip
+        why = (
+            f"no pass >= min_pass_duration_s {step.min_pass_s:g} s before the deadline "
+            f"holds a {step.duration_s:g} s segment"
+        )
+    rows = [r for r in rows if len(r["start"])]
+    if not rows:
+        p.reasons[ref.index] = why
+    return rows
 
 
 def build_compute_problem(
@@ -467,8 +443,6 @@ def _done_by(
 def _precedence_rows(
     m: pyo.ConcreteModel, p: ComputeProblem, by_step: dict[int, np.ndarray], done: dict
 ) -> None:
-    from rsmodel.model.compute_schema import TIERS
-
     o = p.options
     for ref in p.active_steps:
         opts = by_step[ref.index]
@@ -479,7 +453,7 @@ def _precedence_rows(
             for c in opts:  # no segment after the last one
                 m.cons.add(m.x[int(c)] + done[ref.index][int(o.start[c])] <= 1)
         if ref.step.type == "window":
-            _tier_rule_rows(m, p, ref, opts, done, TIERS)
+            _tier_rule_rows(m, p, ref, opts, done)
 
 
 def _input_ready_slot(p: ComputeProblem, ref: StepRef, d: int, start: int) -> int:
@@ -496,26 +470,17 @@ def _input_ready_slot(p: ComputeProblem, ref: StepRef, d: int, start: int) -> in
 
 
 def _tier_rule_rows(
-    m: pyo.ConcreteModel,
-    p: ComputeProblem,
-    ref: StepRef,
-    opts: np.ndarray,
-    done: dict,
-    tiers: tuple,
+    m: pyo.ConcreteModel, p: ComputeProblem, ref: StepRef, opts: np.ndarray, done: dict
 ) -> None:
     """A tier is used only if the next higher tier of the ladder would not fit once ready."""
-    o, step = p.options, ref.step
-    ladder = [
-        tiers.index(t)
-        for t in step.tier_range()
-        if step.quality_tiers[t].memory_mb <= ref.node.memory_mb
-    ]  # type: ignore[index]
+    o, tiers = p.options, ref.step.quality_tiers or {}
+    ladder = [TIERS.index(t) for t in ref.ladder]
     for c in opts:
         i = ladder.index(int(o.tier[c]))
         if i + 1 == len(ladder):
             continue
         iv = p.intervals[int(o.interval[c])]
-        higher_s = step.quality_tiers[tiers[ladder[i + 1]]].compute_s  # type: ignore[index]
+        higher_s = tiers[TIERS[ladder[i + 1]]].compute_s  # type: ignore[index]
         h = int(np.searchsorted(p.t_s, p.t_s[iv.b] - higher_s + 1e-6, side="right") - 1)
         if h < iv.a:
             continue  # the higher tier never fits this window

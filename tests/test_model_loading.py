@@ -250,3 +250,34 @@ def test_horizon_far_from_tle_epochs_warns_but_validates(tmp_path: Path, cli) ->
     assert "warning:" in result.stderr and "days from the horizon" in result.stderr
     fresh = cli("validate", str(write(tmp_path, VALID, "fresh.yaml")))
     assert "warning" not in fresh.stderr
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "expected"),
+    [
+        (
+            "start: 2026-05-30T00:00:00Z",
+            "start: 2026-13-30T00:00:00Z",
+            "horizon.start",
+            "invalid value",
+        ),
+        ("  hours: 6\n", "  hours: 6\n  hours: 12\n", "horizon.hours", "duplicate key 'hours'"),
+    ],
+)
+def test_unconstructable_values_and_duplicate_keys_are_errors(
+    tmp_path: Path, cli, old, new, field, expected
+) -> None:
+    path = write(tmp_path, VALID.replace(old, new))
+    result = cli("validate", str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f" {field}:" in result.stderr and expected in result.stderr
+
+
+def test_times_in_messages_are_utc_with_z(tmp_path: Path, cli) -> None:
+    result = cli("validate", str(write(tmp_path, VALID)))
+    assert "2026-05-30T00:00:00Z .. 2026-05-30T06:00:00Z" in result.stdout
+    bad = cli(
+        "validate",
+        str(write(tmp_path, VALID.replace("hours: 6", "end: 2026-05-29T00:00:00Z"), "b.yaml")),
+    )
+    assert "end 2026-05-29T00:00:00Z must be after start 2026-05-30T00:00:00Z" in bad.stderr

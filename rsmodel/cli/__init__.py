@@ -22,8 +22,8 @@ COMMAND_MODULES = [
     "rsmodel.cli.run_cmds",  # run
     "rsmodel.cli.simulate_cmds",  # simulate
     "rsmodel.cli.report_cmds",  # report
-    "rsmodel.cli.compute_cmds",  # plan (seed 002 compute requests)
     "rsmodel.cli.study_cmds",  # study
+    "rsmodel.cli.compute_cmds",  # plan (seed 002 compute requests)
     "rsmodel.cli.telescope_cmds",  # telescopes status|plan|simulate (seed 001)
 ]
 
@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `rsmodel schema | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -27,10 +27,11 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from rsmodel.model.loader import load_model
+    from rsmodel.timeutil import iso
 
     sc = load_model(args.model)
     print(
-        f"{args.model}: ok — model {sc.name!r}, {sc.start.isoformat()} .. {sc.end.isoformat()} "
+        f"{args.model}: ok — model {sc.name!r}, {iso(sc.start)} .. {iso(sc.end)} "
         f"(step {sc.step_s:g} s), {len(sc.stations)} stations, {len(sc.nodes)} nodes, "
         f"{len(sc.syncs)} syncs, {len(sc.model.jobs)} jobs"
     )

@@ -69,7 +69,8 @@ def _sync_summary(plan: dict[str, Any]) -> list[str]:
         f"Total data: {k['total_data_mb']:.0f} MB of {k['requested_data_mb']:.0f} MB requested",
         f"Bandwidth utilization: {k['utilization']:.1%} of the passes used",
         f"Average wait time: {wait}",
-        f"Syncs: {k['complete_count']} complete, {k['partial_count']} partial, {k['unmet_count']} unmet",
+        f"Syncs: {k['complete_count']} complete, {k['partial_count']} partial, {k['unmet_count']} unmet"
+        + (f"; {k['deadline_misses']} deadline miss(es)" if k.get("deadline_misses") else ""),
         f"Solver: {solver.get('method')} {solver.get('status')}"
         + ("" if gap is None else f", gap {gap:.3%}"),
     ]

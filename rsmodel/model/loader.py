@@ -29,7 +29,7 @@ from rsmodel.model.scenario import OrbitalNode, Scenario, Station, SyncRequest
 from rsmodel.model.schema import Model, Node, NodeGroup
 from rsmodel.model.telescope_schema import check_telescopes
 from rsmodel.model.yamlsrc import FieldPath, Source, parse_yaml, read_yaml
-from rsmodel.timeutil import parse_time
+from rsmodel.timeutil import iso, parse_time
 
 
 class FieldError(Exception):
@@ -349,19 +349,19 @@ def _syncs(model: Model, node_names: set[str], start: datetime, end: datetime) -
         if release >= end:
             raise FieldError(
                 ("syncs", i, "release"),
-                f"release {release.isoformat()} is not before the horizon end {end.isoformat()}",
+                f"release {iso(release)} is not before the horizon end {iso(end)}",
             )
         if release < start:
             release = start
         if deadline is not None and deadline <= start:
             raise FieldError(
                 ("syncs", i, "deadline"),
-                f"deadline {deadline.isoformat()} is not after the horizon start {start.isoformat()}",
+                f"deadline {iso(deadline)} is not after the horizon start {iso(start)}",
             )
         if deadline is not None and deadline <= release:
             raise FieldError(
                 ("syncs", i, "deadline"),
-                f"deadline {deadline.isoformat()} must be after the release {release.isoformat()}",
+                f"deadline {iso(deadline)} must be after the release {iso(release)}",
             )
         sid = s.id or f"sync-{i + 1}"
         if sid in ids:

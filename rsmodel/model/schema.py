@@ -33,7 +33,7 @@ from rsmodel.model.compute_schema import Job
 from rsmodel.model.faults_schema import Faults
 from rsmodel.model.study_schema import Study
 from rsmodel.model.telescope_schema import Targets, Telescope, TelescopeNetwork
-from rsmodel.timeutil import as_utc
+from rsmodel.timeutil import as_utc, iso
 
 
 class Strict(BaseModel):
@@ -65,9 +65,7 @@ class Horizon(Strict):
         if self.end is None:
             self.end = self.start + timedelta(hours=float(self.hours or 0))
         elif self.end <= self.start:
-            raise ValueError(
-                f"end {self.end.isoformat()} must be after start {self.start.isoformat()}"
-            )
+            raise ValueError(f"end {iso(self.end)} must be after start {iso(self.start)}")
         self.hours = (self.end - self.start).total_seconds() / 3600.0
         return self
 
@@ -143,7 +141,10 @@ class Battery(Strict):
         0.9, ge=0, le=1, description="State of charge at the horizon start (0-1)."
     )
     min_soc: float = Field(
-        0.1, ge=0, le=1, description="Floor compute never pushes the battery below (0-1); docs/compute.md."
+        0.1,
+        ge=0,
+        le=1,
+        description="Floor compute never pushes the battery below (0-1); docs/compute.md.",
     )
 
 

@@ -45,18 +45,41 @@ def format_path(path: FieldPath) -> str:
     return out
 
 
+class _ValueError(Exception):
+    """A scalar YAML cannot construct (e.g. the date 2026-13-30), at a field path."""
+
+    def __init__(self, path: FieldPath, line: int, message: str) -> None:
+        super().__init__(message)
+        self.path, self.line, self.message = path, line, message
+
+
+def _scalar(node: yaml.Node, path: FieldPath) -> Any:
+    try:
+        return _LOADER.construct_object(node, deep=True)  # type: ignore[arg-type]
+    except (ValueError, yaml.YAMLError) as exc:
+        raise _ValueError(
+            path, node.start_mark.line + 1, f"invalid value {node.value!r}: {exc}"
+        ) from None
+
+
 def _convert(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int]) -> Any:
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.SafeLoader.construct_object(_LOADER, key_node, deep=True)  # type: ignore[arg-type]
+            key = _scalar(key_node, path)
+            if key in out:
+                raise _ValueError(
+                    (*path, key),
+                    key_node.start_mark.line + 1,
+                    f"duplicate key {key!r} (first on line {lines[(*path, key)]}); give each key once",
+                )
             out[key] = _convert(value_node, (*path, key), lines)
             lines[(*path, key)] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, (*path, i), lines) for i, item in enumerate(node.value)]
-    return yaml.SafeLoader.construct_object(_LOADER, node, deep=True)  # type: ignore[arg-type]
+    return _scalar(node, path)
 
 
 _LOADER = yaml.SafeLoader("")
@@ -75,7 +98,12 @@ def parse_yaml(text: str, file: Path | None = None) -> Source:
             line=mark.line + 1 if mark else None,
         ) from None
     lines: dict[FieldPath, int] = {}
-    data = {} if root is None else _convert(root, (), lines)
+    try:
+        data = {} if root is None else _convert(root, (), lines)
+    except _ValueError as exc:
+        raise ModelError(
+            exc.message, file=file, field=format_path(exc.path), line=exc.line
+        ) from None
     return Source(data, lines, file)
 
 
@@ -85,7 +113,7 @@ def read_yaml(path: str | Path) -> Source:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ModelError("file not found; expected a YAML model file", file=path) from None
+        raise ModelError("file not found; expected an existing YAML file", file=path) from None
     except OSError as exc:
         raise ModelError(f"cannot read file ({exc.strerror})", file=path) from None
     return parse_yaml(text, path)

@@ -157,7 +157,8 @@ def build_plan(
         ],
         windows=_records(windows, WINDOW_COLUMNS),
         eclipses=_records(
-            getattr(geometry, "eclipses", None), ("node", "start", "end", "duration_s")
+            getattr(geometry, "eclipses", None),
+            ("node", "start", "end", "duration_s", "start_clipped", "end_clipped"),
         ),
         operations=_records(ops, OPERATION_COLUMNS),
         syncs=outcomes,
@@ -354,7 +355,7 @@ class Outcomes:
         reachable = contacts.capacity_bytes(t0_s, t1_s)
         used = self.competing_bytes(sync, contacts, t0_s, t1_s)
         higher, equal, lower = used[: sync.rank].sum(), used[sync.rank], used[sync.rank + 1 :].sum()
-        of = f"{_bytes(higher + equal + lower)} of {_bytes(reachable)} reachable"
+        of = f"they used {_bytes(higher + equal + lower)} of the {_bytes(reachable)} this sync could reach"
         if higher > 0 and higher >= equal:
             return f"capacity taken by higher-priority syncs ({of})"
         if equal > 0:
@@ -502,14 +503,28 @@ def _missed_deadline(outcome: Mapping[str, Any]) -> bool:
 
 
 def outcome_warnings(outcomes: Sequence[Mapping[str, Any]]) -> list[str]:
-    """One line per (priority, status) class of syncs that are not complete."""
+    """One line per (priority, status) class of syncs that are not complete or missed their
+    deadline; the reason is quoted when the class has one sync (details per sync in plan.json)."""
     lines = []
     for priority in PRIORITIES:
-        for status in ("unmet", "partial"):
-            group = [s for s in outcomes if s["priority"] == priority and s["status"] == status]
-            if group:
-                ids = ", ".join(s["id"] for s in group[:5]) + (", ..." if len(group) > 5 else "")
-                lines.append(
-                    f"{len(group)} {priority} sync(s) {status} ({ids}): {group[0]['reason']}"
-                )
+        for status in ("unmet", "partial", "late"):
+            group = [
+                s for s in outcomes if s["priority"] == priority and _status_class(s) == status
+            ]
+            if not group:
+                continue
+            ids = ", ".join(s["id"] for s in group[:5]) + (", ..." if len(group) > 5 else "")
+            what = "delivered after their deadline" if status == "late" else status
+            detail = (
+                f": {group[0]['reason']}" if len(group) == 1 else " (reasons per sync in plan.json)"
+            )
+            lines.append(f"{len(group)} {priority} sync(s) {what} ({ids}){detail}")
     return lines
+
+
+def _status_class(outcome: Mapping[str, Any]) -> str:
+    if outcome["status"] != "complete":
+        return str(outcome["status"])
+    deadline, done = outcome.get("deadline"), outcome.get("completed_at")
+    late = deadline and done and parse_time(done) > parse_time(deadline)
+    return "late" if late else "complete"

@@ -75,7 +75,8 @@ def solve_problem(
         state = baseline
     if stats.status == "time_limit":
         warnings.append(
-            f"solver time limit {problem.settings.time_limit_s:g} s reached; proven gap {stats.mip_gap}"
+            f"solver time limit {problem.settings.time_limit_s:g} s reached; proven gap "
+            + ("unknown" if stats.mip_gap is None else f"{stats.mip_gap:.2%}")
         )
     stats.notes.append(
         f"greedy baseline objective {_total_objective(problem, baseline):.6g} in {greedy_s:.3f} s"

@@ -12,6 +12,7 @@ order.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import math
@@ -55,6 +56,7 @@ FailCallback = Callable[[SyncState, str], Any]
 
 # Order of events that fall on the same instant: ends before faults before starts.
 _END, _FAIL, _FAULT_END, _DEADLINE, _FAULT_START, _DROPOUT, _ARRIVAL, _START, _HORIZON = range(9)
+_ROW_COLUMNS = ("id", "node", "station", "start_s", "end_s", "rate_Bps", "setup_s")
 PRIORITY_RANKS = {"critical": 0, "high": 1, "normal": 2, "low": 3}
 
 
@@ -99,6 +101,7 @@ class Simulator:
         self._heap: list[tuple[float, int, int, Callable[[Any], None], Any]] = []
         self._seq = itertools.count()
         self._planned: dict[int, Operation] = {}
+        self._planned_of: dict[str, set[int]] = {}  # sync id -> keys in _planned
         self._active: dict[int, Transfer] = {}
         self._known_station_outages: list[Outage] = []
         self._known_node_faults: list[Outage] = []
@@ -107,6 +110,11 @@ class Simulator:
         self._replan_cause: str | None = None
         self._handling = False
         self._displaced: set[str] = set()
+        self._window_rows = sorted(
+            zip(*(self.windows_table[c].tolist() for c in _ROW_COLUMNS), strict=True),
+            key=lambda r: r[4],
+        )
+        self._window_ends = [r[4] for r in self._window_rows]
         self._bounds = dict(
             zip(
                 self.windows_table.index,
@@ -129,6 +137,7 @@ class Simulator:
             self._replan("initial plan")
         else:
             self._adopt(list(operations))
+        self._announce_plan()
 
     # ------------------------------------------------------------------ clock
     def run_until(self, t_s: float) -> None:
@@ -262,21 +271,30 @@ class Simulator:
             )
             key = next(self._seq)
             self._planned[key] = op
+            self._planned_of.setdefault(op.sync_id, set()).add(key)
             self._push(op.start_s, _START, self._on_op_start, key)
+
+    def _announce_plan(self) -> None:
+        """``sync.scheduled`` per request of the initial plan: first start, operations, bytes."""
+        by_sync: dict[str, list[Operation]] = {}
+        for op in self.planned_operations():
+            by_sync.setdefault(op.sync_id, []).append(op)
+        for sid, ops in by_sync.items():
             self._emit(
                 "sync.scheduled",
-                sync=self.syncs[op.sync_id],
-                station=op.station,
-                window_id=op.window_id,
-                start=iso(self.time_of(op.start_s)),
-                end=iso(self.time_of(op.end_s)),
-                bytes=op.bytes,
+                sync=self.syncs[sid],
+                station=ops[0].station,
+                window_id=ops[0].window_id,
+                start=iso(self.time_of(ops[0].start_s)),
+                operations=len(ops),
+                bytes=sum(op.bytes for op in ops),
             )
 
     def _on_op_start(self, key: int) -> None:
         op = self._planned.pop(key, None)
         if op is None:
             return
+        self._planned_of[op.sync_id].discard(key)
         state = self.syncs[op.sync_id]
         if state.status in FINAL or state.status == HELD or op.end_s <= self.clock_s:
             return
@@ -310,9 +328,14 @@ class Simulator:
         tr = self._active.get(key)
         if tr is None:
             return
+        short = tr.moved_bytes < tr.op.bytes - 1.0
         self._close(tr, "completed", None)
         state = self.syncs[tr.op.sync_id]
-        if state.status == QUEUED and state.remaining_bytes > self._still_planned(state.id) + 1.0:
+        if (
+            short
+            and state.status == QUEUED
+            and state.remaining_bytes > self._still_planned(state.id) + 1.0
+        ):
             self._displaced.add(state.id)
             self._replan_cause = f"shortfall {state.id}"
 
@@ -323,7 +346,7 @@ class Simulator:
             for tr in self._active.values()
             if tr.op.sync_id == sync_id
         )
-        return running + sum(op.bytes for op in self._planned.values() if op.sync_id == sync_id)
+        return running + sum(self._planned[k].bytes for k in self._planned_of.get(sync_id, ()))
 
     def _on_transfer_failure(self, key: int) -> None:
         tr = self._active.get(key)
@@ -449,7 +472,7 @@ class Simulator:
             return
         for tr in [tr for tr in self._active.values() if tr.op.sync_id == sync_id]:
             self._close(tr, "interrupted", "deadline")
-        self._drop_planned(lambda op: op.sync_id == sync_id)
+        self._drop_sync_plan(sync_id)
         if not state.done:
             self._finalise(
                 state,
@@ -463,6 +486,7 @@ class Simulator:
             if state.status not in FINAL:
                 self._finalise(state, self._unfinished_reason(state))
         self._planned.clear()
+        self._planned_of.clear()
         self._emit("sim.finished", **self._totals())
 
     # ------------------------------------------------------------------ transfers
@@ -529,7 +553,7 @@ class Simulator:
         if state.done and state.status not in FINAL:
             state.status = COMPLETED
             state.completed_s = self.clock_s
-            self._drop_planned(lambda op: op.sync_id == state.id)
+            self._drop_sync_plan(state.id)
             self._emit(
                 "sync.completed",
                 sync=state,
@@ -584,7 +608,14 @@ class Simulator:
 
     def _drop_planned(self, which: Callable[[Operation], bool]) -> set[str]:
         gone = [k for k, op in self._planned.items() if which(op)]
+        for k in gone:
+            self._planned_of[self._planned[k].sync_id].discard(k)
         return {self._planned.pop(k).sync_id for k in gone}
+
+    def _drop_sync_plan(self, sync_id: str) -> None:
+        """Forget the operations still planned for ``sync_id``."""
+        for k in self._planned_of.pop(sync_id, set()):
+            del self._planned[k]
 
     def _preemptible(self, arriving: SyncState, rank: int) -> list[Transfer]:
         """Running transfers of lower priority on the arriving request's node, or at a station
@@ -638,6 +669,7 @@ class Simulator:
         wall = time.perf_counter()
         if only is None:
             self._planned.clear()
+            self._planned_of.clear()
         residual = self.residual(only=only)
         ops = self.planner(residual)
         wall_s = time.perf_counter() - wall
@@ -727,8 +759,6 @@ class Simulator:
 
     def _links(self, t: float) -> list[Link]:
         """Usable pieces of every window from ``t`` on, after the faults known at ``t``."""
-        w = self.windows_table
-        live = w[(w.end_s > t) & ~w.index.isin(self._dropped)]
         cuts_station: dict[str, list[tuple[float, float]]] = {}
         for o in self._known_station_outages:
             cuts_station.setdefault(o.name, []).append((o.start_s, o.end_s))
@@ -737,33 +767,29 @@ class Simulator:
             cuts_node.setdefault(o.name, []).append((o.start_s, o.end_s))
         edges = sorted({x for d in self._known_degradations for x in (d.start_s, d.end_s)})
         links: list[Link] = []
-        for row in live.itertuples():
-            cuts = cuts_station.get(row.station, []) + cuts_node.get(row.node, [])
-            pieces = [(max(row.start_s + row.setup_s, t), row.end_s)]
+        first = bisect.bisect_right(self._window_ends, t)
+        for wid, node, station, w0, w1, rate, setup in self._window_rows[first:]:
+            if wid in self._dropped:
+                continue
+            pieces = [(max(w0 + setup, t), w1)]
+            cuts = cuts_station.get(station, []) + cuts_node.get(node, [])
             if cuts:
                 ends = {c1 for _, c1 in cuts}
                 pieces = [
-                    (a + row.setup_s if a in ends and a > t else a, b)
-                    for a, b in subtract(pieces, cuts)
+                    (a + setup if a in ends and a > t else a, b) for a, b in subtract(pieces, cuts)
                 ]
             for a, b in pieces:
-                links.extend(self._rated(row, a, b, edges))
+                if b <= a:
+                    continue
+                if not edges:
+                    links.append(Link(wid, node, station, a, b, rate))
+                    continue
+                marks = [a, *(e for e in edges if a < e < b), b]
+                links += [
+                    Link(wid, node, station, c0, c1, rate * self._factor(station, c0))
+                    for c0, c1 in zip(marks[:-1], marks[1:], strict=True)
+                ]
         return links
-
-    def _rated(self, row: Any, a: float, b: float, edges: list[float]) -> list[Link]:
-        cuts = [a, *(e for e in edges if a < e < b), b]
-        return [
-            Link(
-                row.Index,
-                row.node,
-                row.station,
-                c0,
-                c1,
-                row.rate_Bps * self._factor(row.station, c0),
-            )
-            for c0, c1 in zip(cuts[:-1], cuts[1:], strict=True)
-            if c1 > c0
-        ]
 
     def _totals(self) -> dict[str, Any]:
         states = list(self.syncs.values())

@@ -95,6 +95,9 @@ def stage_bound(
     ranks = p.demand_rank
     classes = [int(r) for r in np.unique(ranks)]
     stop = time.perf_counter() + time_limit_s
+    n_pairs = {
+        r: int(np.isin(p.pair_demand, np.flatnonzero(ranks == r)).sum()) + 1 for r in classes
+    }
     total, parts = 0.0, []
     for k, rank in enumerate(classes):
         demands = np.flatnonzero(ranks == rank)
@@ -105,7 +108,8 @@ def stage_bound(
             np.flatnonzero(np.isin(p.pair_demand, demands) & (plan.pair_bytes > _EPS_BYTES)),
         )
         pair_cost, unmet_cost = _costs(p, demands)
-        budget = max((stop - time.perf_counter()) / (len(classes) - k), 1.0)
+        share = n_pairs[rank] / sum(n_pairs[r] for r in classes[k:])
+        budget = max((stop - time.perf_counter()) * share, 2.0)
         value, how = _bound(
             p, pairs, demands, pair_cost, unmet_cost, residual_capacity(higher, plan), budget
         )
@@ -120,8 +124,8 @@ def attach_bound(problem: Problem, schedule: Any) -> None:
     stats = schedule.solver
     t0 = time.perf_counter()
     budget = max(BOUND_TIME_FRACTION * problem.settings.time_limit_s, 2.0)
-    bound, parts = stage_bound(problem, schedule.state, time_limit_s=budget / 2)
-    any_bound, how = any_plan_bound(problem, time_limit_s=budget / 2)
+    bound, parts = stage_bound(problem, schedule.state, time_limit_s=0.7 * budget)
+    any_bound, how = any_plan_bound(problem, time_limit_s=0.3 * budget)
     score = _score(problem, schedule.state)
     objective = float(sum(score))
     stats.objective = objective

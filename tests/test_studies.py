@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import xarray as xr
 import yaml
+from distributed.diagnostics.plugin import WorkerPlugin
 
 from rsmodel import geometry, pipeline
 from rsmodel.cli import main
@@ -258,6 +259,46 @@ def test_raising_variant_and_crashed_worker_are_failed_and_the_study_goes_on(
     retried = run_study(MODEL, tmp_path / "out", workers=2, overrides=overrides, retry_failed=True)
     assert retried.summary["ran_this_session"] == 2
     assert (retried.dataset["status"] == "ok").all()
+
+
+class CrashOnTimeLimit13(WorkerPlugin):
+    """Dask worker plugin (fault injection): the real pipeline, except that a variant with
+    ``solver.time_limit_s == 13`` kills its worker process. Installed on every (re)started worker."""
+
+    def setup(self, worker) -> None:
+        real = pipeline.run
+
+        def faulty(scenario, **kwargs):
+            if scenario.model.solver.time_limit_s == 13:
+                os._exit(3)
+            return real(scenario, **kwargs)
+
+        pipeline.run = faulty
+
+
+def test_dask_worker_crash_fails_only_that_variant(tmp_path: Path) -> None:
+    import cloudpickle
+    from distributed import Client, LocalCluster
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
+    overrides = {"vary": [{"path": "solver.time_limit_s", "values": [20, 13, 30]}]}
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.register_plugin(CrashOnTimeLimit13(), name="crash-on-13")
+        run = run_study(
+            MODEL, tmp_path / "out", cluster=cluster.scheduler_address, overrides=overrides
+        )
+    ds = run.dataset
+    assert ds["status"].values.tolist() == ["ok", "failed", "ok"]
+    assert (
+        "worker process died" in ds["error"].values[1] and "KilledWorker" in ds["error"].values[1]
+    )
+    alone = plan_alone(base_data())
+    assert float(ds["avg_wait_minutes"][0]) == pytest.approx(alone["kpis"]["avg_wait_minutes"])
 
 
 def test_random_mode_variant_dimension_with_parameter_coordinates(tmp_path: Path) -> None:

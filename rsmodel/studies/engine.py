@@ -109,6 +109,11 @@ class LocalEngine:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _kept(obj: Any) -> Any:
+    """Identity task: holds a shared object in the task graph (see ``DaskEngine.share``)."""
+    return obj
+
+
 class DaskEngine:
     """An existing Dask distributed cluster (``--cluster``): scheduler address, workers joined."""
 
@@ -141,12 +146,19 @@ class DaskEngine:
         return self.client.submit(fn, *args, pure=False)
 
     def share(self, obj: Any) -> Any:
-        return self.client.scatter(obj, hash=False)
+        """A future of ``obj`` that the scheduler can recompute if its worker dies (scattered
+        data would be lost with it and take every dependent task down)."""
+        return self.client.submit(_kept, obj, pure=False)
 
     def wait_any(self, pending: Iterable[Any]) -> set[Any]:
         from distributed import wait
+        from distributed.client import FuturesCancelledError
 
-        return set(wait(list(pending), return_when="FIRST_COMPLETED").done)
+        futures = list(pending)
+        try:
+            return set(wait(futures, return_when="FIRST_COMPLETED").done)
+        except FuturesCancelledError:  # their .result() raises: the driver records the failure
+            return {f for f in futures if f.status == "cancelled"}
 
     def is_crash(self, exc: BaseException) -> bool:
         from distributed import KilledWorker

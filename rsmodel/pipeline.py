@@ -36,16 +36,24 @@ def run(scenario: Scenario, *, geometry: Geometry | None = None) -> RunResult:
     from rsmodel.optimize import optimise
 
     geometry = geometry if geometry is not None else compute_geometry(scenario)
-    schedule = optimise(scenario, geometry)
+    # onboard compute (docs/compute.md) first: outputs that go to ground join the syncs as
+    # transfer demands; plan.jobs / soc / job_events / job_downlinks, soc in plan.nc
+    jobs, job_outputs = None, []
+    if scenario.model.jobs:
+        from rsmodel.compute import add_jobs_to_plan, plan_jobs
+        from rsmodel.compute.downlink import as_demands, job_output_requests
+
+        jobs = plan_jobs(scenario, geometry)
+        job_outputs = job_output_requests(scenario, jobs)
+    schedule = optimise(scenario, geometry, extra_demands=as_demands(job_outputs))
     solver = dict(schedule.solver)
     warnings = [*scenario.warnings, *schedule.warnings]
-    plan = build_plan(scenario, geometry, schedule.operations, solver, warnings=warnings)
+    plan = build_plan(
+        scenario, geometry, schedule.operations, solver, warnings=warnings, job_outputs=job_outputs
+    )
     grid = schedule.grid
-    # onboard compute (docs/compute.md): plan.jobs / plan.soc / job_events, soc in plan.nc
-    if scenario.model.jobs:
-        from rsmodel.compute import add_jobs_to_plan
-
-        grid = add_jobs_to_plan(scenario, geometry, plan, grid)
+    if jobs is not None:
+        grid = add_jobs_to_plan(scenario, jobs, plan, grid)
     # telescope network (docs/telescopes.md): plan.telescopes
     if scenario.model.telescopes:
         from rsmodel.telescopes.api import plan_network

@@ -37,18 +37,18 @@ def plan_jobs(
     return jobs_report(solution)
 
 
-def add_jobs_to_plan(scenario: Scenario, geometry: Any, plan: Any, grid: Any) -> Any:
-    """Plan the scenario's jobs into ``plan`` (``jobs``, ``soc``, ``job_events``, warnings) and
-    return the optimiser ``grid`` with ``soc (node, time)`` (fraction at slot starts) added."""
+def add_jobs_to_plan(scenario: Scenario, response: dict[str, Any], plan: Any, grid: Any) -> Any:
+    """Put the planned jobs (``response`` of :func:`plan_jobs`) into ``plan`` (``jobs``, ``soc``,
+    ``job_events``, warnings), ground steps timed by the plan's ``job_downlinks``
+    (:func:`rsmodel.compute.downlink.time_ground_steps`); return the optimiser ``grid`` with
+    ``soc (node, time)`` (fraction at slot starts) added."""
     import numpy as np
     import pandas as pd
     import xarray as xr
 
-    sync_slots = None
-    if grid is not None and "bytes" in grid:  # syncs come first: their slots are taken
-        used = (grid["bytes"].sum("station") > 0).transpose("node", "time")
-        sync_slots = {str(n): used.sel(node=n).values for n in used["node"].values}
-    response = plan_jobs(scenario, geometry, sync_slots=sync_slots)
+    from rsmodel.compute.downlink import time_ground_steps
+
+    time_ground_steps(scenario, response, plan.extra.get("job_downlinks", []))
     plan.extra.update(jobs=response["jobs"], soc=response["soc"], job_events=response["events"])
     plan.warnings.extend(response["warnings"])
     names = list(response["soc"])

@@ -194,6 +194,11 @@ class Job(_Strict):
     )
     steps: list[Step] = Field(min_length=1)
     policy: Policy = Field(default_factory=Policy)
+    priority: Literal["critical", "high", "normal", "low"] = Field(
+        "normal",
+        description="Transfer class of the job's outputs that go to ground; they compete with "
+        "syncs of the same classes in the sync scheduler (docs/compute.md).",
+    )
 
 
 # --------------------------------------------------------------------------- checks

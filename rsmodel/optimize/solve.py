@@ -25,7 +25,13 @@ from rsmodel.optimize.greedy import fill, greedy
 from rsmodel.optimize.highs import HighsModel
 from rsmodel.optimize.model import ExtraBlock, StageIndex, build_model
 from rsmodel.optimize.objective import evaluate, station_capacity
-from rsmodel.optimize.problem import CLASS_NAMES, UNIT_BYTES, Problem, problem_from_scenario
+from rsmodel.optimize.problem import (
+    CLASS_NAMES,
+    UNIT_BYTES,
+    Demand,
+    Problem,
+    problem_from_scenario,
+)
 from rsmodel.optimize.schedule import Operation, Schedule, SolverStats, build_schedule
 from rsmodel.optimize.state import LinkState
 
@@ -34,11 +40,23 @@ _SNAP_BYTES = 16.0
 _FINISH_MARGIN_S = 1.0  # left for writing the schedule after the last stage
 
 
-def optimise(scenario: Any, geometry: Any, *, method: str | None = None) -> Schedule:
-    """Schedule the scenario's syncs over its geometry's windows (``method`` overrides the model's)."""
+def optimise(
+    scenario: Any,
+    geometry: Any,
+    *,
+    method: str | None = None,
+    extra_demands: Sequence[Demand] = (),
+) -> Schedule:
+    """Schedule the scenario's syncs over its geometry's windows (``method`` overrides the model's).
+
+    ``extra_demands`` (e.g. compute-job outputs that go to ground) join the syncs in the same
+    class stages, so they compete with them by priority on the same links."""
     from rsmodel.optimize.rolling import solve_auto  # strategy dispatch; imports this module
 
-    return solve_auto(problem_from_scenario(scenario, geometry, method=method))
+    problem = problem_from_scenario(scenario, geometry, method=method)
+    if extra_demands:
+        problem = problem.with_demands([*problem.demands, *extra_demands])
+    return solve_auto(problem)
 
 
 def solve_problem(

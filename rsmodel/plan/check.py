@@ -1,8 +1,9 @@
 """Independent feasibility checker for plan.json-like dicts (does not import the optimiser).
 
 ``check_plan(plan) -> list[str]``: one line per violation, empty when the plan is valid. It
-reads only ``horizon``, ``stations``, ``windows``, ``operations`` and ``syncs`` (and ``kpis``
-when present) and verifies:
+reads only ``horizon``, ``stations``, ``windows``, ``operations``, ``syncs`` and
+``job_downlinks`` (compute-job outputs sent to ground, checked exactly like syncs; their deadline
+misses against ``kpis.job_downlinks``) (and ``kpis`` when present) and verifies:
 
 - operations: known sync/window, node and station as in the window, inside the window, after
   the sync's release, positive bytes;
@@ -68,7 +69,7 @@ def check_plan(plan: Mapping[str, Any]) -> list[str]:
             "dl": sec(s.get("deadline")),
             "done": sec(s.get("completed_at")),
         }
-        for s in plan["syncs"]
+        for s in [*plan["syncs"], *plan.get("job_downlinks", [])]
     }
     ops = [
         _Op(
@@ -220,7 +221,7 @@ def _check_bytes_and_status(
     for op in ops:
         moved[op.sync_id] += op.bytes
         last[op.sync_id] = max(op.end, last.get(op.sync_id, op.end))
-    misses = 0
+    misses: dict[str, int] = defaultdict(int)
     for sid, s in syncs.items():
         size, got = float(s["data_size_bytes"]), float(s["delivered_bytes"])
         tol = max(BYTES_TOL, 1e-9 * size)
@@ -248,11 +249,18 @@ def _check_bytes_and_status(
         if expected != "complete" and not s.get("reason"):
             out.append(f"status: sync {sid} is {expected} without a reason")
         if s["dl"] is not None and (s["done"] is None or s["done"] > s["dl"] + TIME_TOL_S):
-            misses += 1
-    if kpis is not None and "deadline_misses" in kpis and int(kpis["deadline_misses"]) != misses:
-        out.append(
-            f"kpis: deadline_misses is {kpis['deadline_misses']} but {misses} syncs miss their deadline"
-        )
+            misses[s.get("kind", "sync")] += 1
+    counted = {"sync": kpis, "job_output": (kpis or {}).get("job_downlinks")}
+    for kind, section in counted.items():
+        if (
+            section
+            and "deadline_misses" in section
+            and int(section["deadline_misses"]) != misses[kind]
+        ):
+            out.append(
+                f"kpis: {kind} deadline_misses is {section['deadline_misses']} but "
+                f"{misses[kind]} {kind}s miss their deadline"
+            )
     return out
 
 

@@ -138,15 +138,19 @@ def build_plan(
     solver: Mapping[str, Any],
     *,
     warnings: Sequence[str] = (),
+    job_outputs: Sequence[SyncRequest] = (),
 ) -> Plan:
     """Assemble the plan of ``scenario`` from the optimiser's ``operations`` and solver stats.
 
     ``operations`` has the columns of :data:`OPERATION_COLUMNS` (times aware UTC, bytes).
+    ``job_outputs``: compute-job outputs sent to ground as transfer demands (id
+    ``job:<job>/<step>``); they are accounted for like syncs in ``job_downlinks``.
     """
     ops = operations_frame(operations)
     windows = geometry.windows
-    explained = Outcomes(scenario, ops, windows)
+    explained = Outcomes(scenario, ops, windows, job_outputs)
     outcomes = [explained.outcome(s) for s in scenario.syncs]
+    downlinks = [job_downlink_entry(explained.outcome(r)) for r in job_outputs]
     return Plan(
         model=_model_section(scenario),
         horizon={"start": iso(scenario.start), "end": iso(scenario.end), "step_s": scenario.step_s},
@@ -162,10 +166,35 @@ def build_plan(
         ),
         operations=_records(ops, OPERATION_COLUMNS),
         syncs=outcomes,
-        kpis=compute_kpis(outcomes, ops, windows),
+        kpis=compute_kpis(outcomes, ops, windows, downlinks),
         solver=dict(solver),
-        warnings=[*warnings, *outcome_warnings(outcomes)],
+        warnings=[*warnings, *outcome_warnings(outcomes), *downlink_warnings(downlinks)],
+        extra={"job_downlinks": downlinks} if job_outputs else {},
     )
+
+
+JOB_OUTPUT_PREFIX = "job:"
+
+
+def job_output_id(job: str, step_id: str) -> str:
+    """Transfer demand id of a job step's output: ``job:<job>/<step>``."""
+    return f"{JOB_OUTPUT_PREFIX}{job}/{step_id}"
+
+
+def job_downlink_entry(outcome: dict[str, Any]) -> dict[str, Any]:
+    """A ``job_downlinks[]`` entry: the sync outcome fields plus kind, job and step_id."""
+    job, _, step_id = outcome["id"].removeprefix(JOB_OUTPUT_PREFIX).rpartition("/")
+    return {**outcome, "kind": "job_output", "data_type": "job_output", "job": job,
+            "step_id": step_id}  # fmt: skip
+
+
+def downlink_warnings(downlinks: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per job output not downlinked in full or after its job deadline."""
+    return [
+        f"job output {d['id']} {_status_class(d)}: {d['reason']}"
+        for d in downlinks
+        if _status_class(d) != "complete"
+    ]
 
 
 def operations_frame(operations: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
@@ -275,12 +304,18 @@ class Outcomes:
     """Outcomes of the syncs of one plan: operations and windows indexed once (seconds since
     the horizon start)."""
 
-    def __init__(self, scenario: Scenario, ops: pd.DataFrame, windows: pd.DataFrame) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        ops: pd.DataFrame,
+        windows: pd.DataFrame,
+        job_outputs: Sequence[SyncRequest] = (),
+    ) -> None:
         self.scenario = scenario
         self.ops = ops
         self.op_start_s = _seconds(ops["start"], scenario.start)
         self.op_end_s = _seconds(ops["end"], scenario.start)
-        rank = {s.id: s.rank for s in scenario.syncs}
+        rank = {s.id: s.rank for s in [*scenario.syncs, *job_outputs]}
         self.op_rank = np.array([rank[s] for s in ops["sync_id"]], dtype=int)
         self.op_rows = ops.groupby("sync_id").indices
         self.station_index = {s.name: i for i, s in enumerate(scenario.stations)}
@@ -460,9 +495,13 @@ def _minutes(seconds: float) -> str:
 
 # --------------------------------------------------------------------------- KPIs
 def compute_kpis(
-    outcomes: Sequence[Mapping[str, Any]], ops: pd.DataFrame, windows: pd.DataFrame
+    outcomes: Sequence[Mapping[str, Any]],
+    ops: pd.DataFrame,
+    windows: pd.DataFrame,
+    downlinks: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """Plan-level figures (definitions in docs/plan-format.md)."""
+    """Plan-level figures (definitions in docs/plan-format.md); byte figures include the job
+    downlinks, counts and waits are of syncs (``job_downlinks`` has the jobs' own counts)."""
     delivered = float(ops["bytes"].sum())
     capacity = windows.set_index("id")["capacity_bytes"] if len(windows) else pd.Series(dtype=float)
     used_ids = ops["window_id"].unique()
@@ -474,7 +513,7 @@ def compute_kpis(
     ]
     return {
         "total_data_mb": delivered / 1e6,
-        "requested_data_mb": sum(s["data_size_bytes"] for s in outcomes) / 1e6,
+        "requested_data_mb": sum(s["data_size_bytes"] for s in [*outcomes, *downlinks]) / 1e6,
         "utilization": delivered / capacity_used if capacity_used > 0 else 0.0,
         "utilization_all_passes": delivered / float(capacity.sum()) if capacity.sum() > 0 else 0.0,
         "avg_wait_minutes": float(np.mean(waits)) if waits else None,
@@ -484,10 +523,19 @@ def compute_kpis(
             (s["completed_at"] for s in complete), key=parse_time, default=None
         ),
         "delivered_bytes_by_priority": {
-            p: sum((s["delivered_bytes"] for s in outcomes if s["priority"] == p), 0.0)
+            p: sum(
+                (s["delivered_bytes"] for s in [*outcomes, *downlinks] if s["priority"] == p), 0.0
+            )
             for p in PRIORITIES
         },
-        "complete_count": len(complete),
+        **_counts(outcomes),
+        **({"job_downlinks": _counts(downlinks)} if downlinks else {}),
+    }
+
+
+def _counts(outcomes: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    return {
+        "complete_count": sum(s["status"] == "complete" for s in outcomes),
         "partial_count": sum(s["status"] == "partial" for s in outcomes),
         "unmet_count": sum(s["status"] == "unmet" for s in outcomes),
         "deadline_misses": sum(_missed_deadline(s) for s in outcomes),

@@ -1,7 +1,10 @@
 """What-if studies end to end on the seed 000 scenario (models/study_seed_sync.yaml).
 
 References are independent of the study code: each variant's model is rebuilt by hand from the
-YAML and run alone through ``rsmodel.pipeline.run`` (fresh geometry, no cache).
+YAML and run alone through ``rsmodel.pipeline.run`` (fresh geometry, no cache). Tests with spies
+in the workers use forked workers (``start_method="fork"``); the others run the default
+forkserver workers. Dask tests are in test_studies_dask.py (after these: no Dask threads
+exist when these fork).
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import numpy as np
 import pytest
 import xarray as xr
 import yaml
-from distributed.diagnostics.plugin import WorkerPlugin
 
 from rsmodel import geometry, pipeline
 from rsmodel.cli import main
@@ -88,19 +90,20 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(geometry, "compute_geometry", counting)
         mp.setattr(pipeline, "compute_geometry", counting)
-        run = run_study(MODEL, tmp / "out", workers=2)
+        run = run_study(MODEL, tmp / "out", workers=2, start_method="fork")
         calls = log.read_text().splitlines()
         saved = xr.open_dataset(run.out_dir / "study.nc").load()
         plans = {
             p.parent.name: json.loads(p.read_text())
             for p in (tmp / "out").glob("variants/*/plan.json")
         }
-        rerun = run_study(MODEL, tmp / "out", workers=2)
+        rerun = run_study(MODEL, tmp / "out", workers=2, start_method="fork")
         calls_after_rerun = log.read_text().splitlines()
         wider = run_study(
             MODEL,
             tmp / "out",
             workers=2,
+            start_method="fork",
             overrides={
                 "vary": [
                     {"path": "ground_stations.svalbard.bandwidth_bps", "values": [1.0e6, 3.0e7]},
@@ -173,19 +176,6 @@ def test_geometry_computed_once_per_distinct_station_set(sweep: tuple) -> None:
     assert float(got.isel(stations=1)) == pytest.approx(alone["kpis"]["avg_wait_minutes"])
 
 
-def test_dask_local_cluster_gives_identical_results(sweep: tuple, tmp_path: Path) -> None:
-    from distributed import LocalCluster
-
-    run = sweep[0]
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster:
-        on_dask = run_study(MODEL, tmp_path / "dask", cluster=cluster.scheduler_address)
-    assert on_dask.summary["engine"] == "DaskEngine"
-    assert on_dask.summary["geometry"]["computed_this_session"] == 2
-    xr.testing.assert_identical(comparable(on_dask.dataset), comparable(run.dataset))
-
-
 def test_invalid_variants_are_reported_and_the_rest_complete(tmp_path: Path) -> None:
     overrides = {
         "mode": "zip",
@@ -243,7 +233,9 @@ def test_raising_variant_and_crashed_worker_are_failed_and_the_study_goes_on(
     overrides = {"vary": [{"path": "solver.time_limit_s", "values": [20, 13, 17, 30, 40]}]}
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(pipeline, "run", faulty)
-        run = run_study(MODEL, tmp_path / "out", workers=2, overrides=overrides)
+        run = run_study(
+            MODEL, tmp_path / "out", workers=2, overrides=overrides, start_method="fork"
+        )
     ds = run.dataset
     assert ds["status"].values.tolist() == ["ok", "failed", "failed", "ok", "ok"]
     assert "worker process died" in ds["error"].values[1]
@@ -259,46 +251,6 @@ def test_raising_variant_and_crashed_worker_are_failed_and_the_study_goes_on(
     retried = run_study(MODEL, tmp_path / "out", workers=2, overrides=overrides, retry_failed=True)
     assert retried.summary["ran_this_session"] == 2
     assert (retried.dataset["status"] == "ok").all()
-
-
-class CrashOnTimeLimit13(WorkerPlugin):
-    """Dask worker plugin (fault injection): the real pipeline, except that a variant with
-    ``solver.time_limit_s == 13`` kills its worker process. Installed on every (re)started worker."""
-
-    def setup(self, worker) -> None:
-        real = pipeline.run
-
-        def faulty(scenario, **kwargs):
-            if scenario.model.solver.time_limit_s == 13:
-                os._exit(3)
-            return real(scenario, **kwargs)
-
-        pipeline.run = faulty
-
-
-def test_dask_worker_crash_fails_only_that_variant(tmp_path: Path) -> None:
-    import cloudpickle
-    from distributed import Client, LocalCluster
-
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
-    overrides = {"vary": [{"path": "solver.time_limit_s", "values": [20, 13, 30]}]}
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        client.register_plugin(CrashOnTimeLimit13(), name="crash-on-13")
-        run = run_study(
-            MODEL, tmp_path / "out", cluster=cluster.scheduler_address, overrides=overrides
-        )
-    ds = run.dataset
-    assert ds["status"].values.tolist() == ["ok", "failed", "ok"]
-    assert (
-        "worker process died" in ds["error"].values[1] and "KilledWorker" in ds["error"].values[1]
-    )
-    alone = plan_alone(base_data())
-    assert float(ds["avg_wait_minutes"][0]) == pytest.approx(alone["kpis"]["avg_wait_minutes"])
 
 
 def test_random_mode_variant_dimension_with_parameter_coordinates(tmp_path: Path) -> None:

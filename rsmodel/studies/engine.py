@@ -9,6 +9,7 @@ attribution itself (``KilledWorker``).
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 import socket
@@ -22,17 +23,27 @@ from typing import Any
 from rsmodel.errors import ModelError
 
 CONNECT_TIMEOUT_S = 10
+# Imported once before workers start (Pyomo, HiGHS, skyfield): workers begin warm.
+WARM_MODULES = ("rsmodel.studies.tasks", "rsmodel.pipeline", "rsmodel.optimize")
 
 
 def _exit_with_parent(parent_pid: int) -> None:
     """Worker initialiser: leave when the driver is gone (e.g. killed with SIGKILL)."""
 
     def watch() -> None:
-        while os.getppid() == parent_pid:
+        while _alive(parent_pid):
             time.sleep(1.0)
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _probe(address: str) -> None:
@@ -47,24 +58,30 @@ def _probe(address: str) -> None:
 
 
 class LocalEngine:
-    """A pool of local worker processes (``concurrent.futures.ProcessPoolExecutor``)."""
+    """A pool of local worker processes (``concurrent.futures.ProcessPoolExecutor``).
+
+    ``start_method`` "forkserver" (default) starts workers from a clean server process, safe
+    when the caller has threads (Jupyter, Dask clients); "fork" copies the caller, spies
+    and monkeypatches included (tests), and must not be used from a threaded process.
+    """
 
     can_isolate = True
 
-    def __init__(self, workers: int) -> None:
-        import rsmodel.optimize
-        import rsmodel.pipeline  # noqa: F401  (imported once here; forked workers inherit it)
-
+    def __init__(self, workers: int, start_method: str = "forkserver") -> None:
         self.workers = workers
+        self._context = multiprocessing.get_context(start_method)
+        if start_method == "forkserver":  # workers fork from a server with these already imported
+            self._context.set_forkserver_preload(list(WARM_MODULES))
+        else:
+            for name in WARM_MODULES:
+                importlib.import_module(name)
         self._pool = self._new_pool(workers)
         self._isolated = self._new_pool(1)
 
-    @staticmethod
-    def _new_pool(workers: int) -> cf.ProcessPoolExecutor:
-        """Forked workers: they start with the driver's imports (Pyomo, skyfield) in place."""
+    def _new_pool(self, workers: int) -> cf.ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(
             workers,
-            mp_context=multiprocessing.get_context("fork"),
+            mp_context=self._context,
             initializer=_exit_with_parent,
             initargs=(os.getpid(),),
         )

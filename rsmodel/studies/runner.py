@@ -85,11 +85,19 @@ def run_study(
     cluster: str | None = None,
     retry_failed: bool = False,
     variant_reports: bool = False,
+    start_method: str = "forkserver",
 ) -> StudyRun:
-    """Run (or resume) the study of ``model`` into ``out_dir``; see the module docstring."""
+    """Run (or resume) the study of ``model`` into ``out_dir``; see the module docstring.
+
+    ``start_method`` of local workers: see :class:`~rsmodel.studies.engine.LocalEngine`.
+    """
     model, out = Path(model), Path(out_dir)
     plan, base_dir = prepare(model, overrides)
-    engine = DaskEngine.connect(cluster) if cluster else LocalEngine(workers or os.cpu_count() or 1)
+    engine = (
+        DaskEngine.connect(cluster)
+        if cluster
+        else LocalEngine(workers or os.cpu_count() or 1, start_method)
+    )
     t0 = perf_counter()
     try:
         with exclusive(out):

@@ -38,14 +38,15 @@ def run(scenario: Scenario, *, geometry: Geometry | None = None) -> RunResult:
     geometry = geometry if geometry is not None else compute_geometry(scenario)
     # onboard compute (docs/compute.md) first: outputs that go to ground join the syncs as
     # transfer demands; plan.jobs / soc / job_events / job_downlinks, soc in plan.nc
-    jobs, job_outputs = None, []
+    jobs, job_outputs, job_demands = None, [], []
     if scenario.model.jobs:
         from rsmodel.compute import add_jobs_to_plan, plan_jobs
         from rsmodel.compute.downlink import as_demands, job_output_requests
 
         jobs = plan_jobs(scenario, geometry)
         job_outputs = job_output_requests(scenario, jobs)
-    schedule = optimise(scenario, geometry, extra_demands=as_demands(job_outputs))
+        job_demands = as_demands(job_outputs)
+    schedule = optimise(scenario, geometry, extra_demands=job_demands)
     solver = dict(schedule.solver)
     warnings = [*scenario.warnings, *schedule.warnings]
     plan = build_plan(

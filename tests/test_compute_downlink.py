@@ -163,3 +163,13 @@ def test_run_cli_shows_the_job_downlink_in_operations(cli, tmp_path: Path) -> No
     assert plan["job_downlinks"][0]["status"] == "complete"
     analyse = decision(plan, "analyse")
     assert parse_time(analyse["start"]) >= last_byte_at(plan, "job:imaging/package")
+
+
+def test_greedy_method_gives_the_same_precedence() -> None:
+    model = {**contest_model("critical", "normal"), "solver": {"method": "greedy"}}
+    plan = plan_of(model)
+    assert plan["solver"]["method"] == "greedy"
+    assert check_plan(plan) == []
+    assert delivered(plan, "telemetry") == pytest.approx(300e6, abs=1)
+    assert plan["job_downlinks"][0]["status"] == "partial"
+    assert decision(plan, "analyse")["status"] == "missed"

@@ -255,6 +255,11 @@ def _window_title(w: dict[str, Any], used: bool) -> str:
     )
 
 
+def transfers(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """Sync and job-downlink entries (operations name either by ``sync_id``)."""
+    return [*plan.get("syncs", []), *plan.get("job_downlinks", [])]
+
+
 def _op_bar(op: dict[str, Any], priority: dict[str, str], other: str) -> Bar:
     """A transfer bar; ``other`` is the key (node or station) not already named by the row."""
     title = f"{op['sync_id']} {op[other]} {fmt_hm(op['start'])}–{fmt_hm(op['end'])} {fmt_mb(op.get('bytes'))}"
@@ -267,7 +272,7 @@ def gantt_by_node(plan: dict[str, Any]) -> Gantt:
     start, end = to_datetime(plan["horizon"]["start"]), to_datetime(plan["horizon"]["end"])
     rows = {n["name"]: GanttRow(n["name"]) for n in plan.get("nodes", [])}
     used = {op.get("window_id") for op in plan.get("operations", [])}
-    priority = {s["id"]: s.get("priority") for s in plan.get("syncs", [])}
+    priority = {s["id"]: s.get("priority") for s in transfers(plan)}
     for e in plan.get("eclipses", []):
         title = f"eclipse {fmt_hm(e['start'])}–{fmt_hm(e['end'])}"
         rows.setdefault(e["node"], GanttRow(e["node"])).bars.append(
@@ -316,7 +321,7 @@ def gantt_by_station(plan: dict[str, Any]) -> Gantt:
     """Per-station rows: time with at least one node in view (merged windows) and the transfers."""
     start, end = to_datetime(plan["horizon"]["start"]), to_datetime(plan["horizon"]["end"])
     rows = {s["name"]: GanttRow(s["name"]) for s in plan.get("stations", [])}
-    priority = {s["id"]: s.get("priority") for s in plan.get("syncs", [])}
+    priority = {s["id"]: s.get("priority") for s in transfers(plan)}
     by_station: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for w in plan.get("windows", []):
         by_station[w["station"]].append(w)
@@ -458,7 +463,7 @@ def sync_table(plan: dict[str, Any]) -> Table:
 
 def operations_table(plan: dict[str, Any]) -> Table:
     """Planned transfers (one row per piece of a sync in a window), filterable by node and station."""
-    priority = {s["id"]: s.get("priority") for s in plan.get("syncs", [])}
+    priority = {s["id"]: s.get("priority") for s in transfers(plan)}
     rows = []
     for op in sorted(plan.get("operations", []), key=lambda o: (o["start"], o["node"])):
         duration = (to_datetime(op["end"]) - to_datetime(op["start"])).total_seconds()

@@ -156,6 +156,7 @@ def test_run_cli_shows_the_job_downlink_in_operations(cli, tmp_path: Path) -> No
     out = tmp_path / "out"
     res = cli("run", str(ROOT / "models" / "compute_mixed.yaml"), "-o", str(out))
     assert res.returncode == 0, res.stderr
+    assert "Job downlinks: 1 complete, 0 partial, 0 unmet" in res.stdout
     plan = json.loads((out / "plan.json").read_text())
     assert check_plan(plan) == []
     ids = {o["sync_id"] for o in plan["operations"]}

@@ -45,6 +45,12 @@ def summary(plan: dict[str, Any]) -> str:
         placed = sum(1 for j in jobs for d in j.get("placement_decisions", []) if d.get("start"))
         steps = sum(len(j.get("placement_decisions", [])) for j in jobs)
         lines.append(f"Compute jobs: {len(jobs)} ({placed} of {steps} steps placed)")
+    down = plan.get("kpis", {}).get("job_downlinks")
+    if down:
+        lines.append(
+            f"Job downlinks: {down['complete_count']} complete, {down['partial_count']} partial, "
+            f"{down['unmet_count']} unmet (operations with sync_id job:<job>/<step>)"
+        )
     tel = plan.get("telescopes")
     if tel:
         tasks = tel.get("tasks", [])

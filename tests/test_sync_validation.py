@@ -64,11 +64,11 @@ CASES = {
     ),
     "deadline before release": (
         with_sync(release="+3h", deadline="+2h"),
-        "syncs[4].deadline: deadline 2026-05-30T02:00:00+00:00 must be after the release 2026-05-30T03:00:00+00:00",
+        "syncs[4].deadline: deadline 2026-05-30T02:00:00Z must be after the release 2026-05-30T03:00:00Z",
     ),
     "deadline before horizon": (
         with_sync(deadline="2026-05-29T12:00:00Z"),
-        "syncs[4].deadline: deadline 2026-05-29T12:00:00+00:00 is not after the horizon start",
+        "syncs[4].deadline: deadline 2026-05-29T12:00:00Z is not after the horizon start",
     ),
     "unparseable deadline": (
         with_sync(deadline="tomorrow"),
@@ -76,7 +76,7 @@ CASES = {
     ),
     "release after horizon": (
         with_sync(release="+25h"),
-        "syncs[4].release: release 2026-05-31T01:00:00+00:00 is not before the horizon end",
+        "syncs[4].release: release 2026-05-31T01:00:00Z is not before the horizon end",
     ),
     "duplicate id": (
         SEED.replace("id: grad-5", "id: grad-4"),

@@ -56,7 +56,10 @@ def cpu_s() -> float:
 def measure(workers: int, overrides: dict) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-study-") as tmp:
         t0, c0 = perf_counter(), cpu_s()
-        run = run_study(MODEL, Path(tmp) / "out", workers=workers, overrides=overrides)
+        # forked workers are children of this process, so RUSAGE_CHILDREN counts their CPU
+        run = run_study(
+            MODEL, Path(tmp) / "out", workers=workers, overrides=overrides, start_method="fork"
+        )
         wall_s, used_s = perf_counter() - t0, cpu_s() - c0
     ds = run.dataset
     return {

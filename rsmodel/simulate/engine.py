@@ -671,6 +671,7 @@ class Simulator:
             self._planned.clear()
             self._planned_of.clear()
         residual = self.residual(only=only)
+        residual.cause = cause
         ops = self.planner(residual)
         wall_s = time.perf_counter() - wall
         self.replans.append(

@@ -5,7 +5,9 @@ optimiser's own problem (``rsmodel.optimize.build_problem``: the residual window
 table, the remaining bytes as demands released at the fault time) and solves it with
 ``solve_problem`` under a time budget. When the last solves predict that the next one would
 miss the budget, it uses the continuous-time greedy :func:`~rsmodel.simulate.residual.dispatch`
-instead. The greedy is also the fallback for an empty or failed solve.
+instead. A lost pass, a broken transfer or a transfer that fell short are repaired by the
+greedy directly (they are small and frequent; re-optimising the whole day after each would
+multiply the cost of a simulated day).
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ import pandas as pd
 from rsmodel.model.scenario import Scenario
 from rsmodel.simulate.residual import MIN_OP_S, Link, Operation, Residual, dispatch, subtract
 
+# Re-plans after these small, local events are greedy repairs; the optimiser re-plans after
+# outages, node faults, degradations, arrivals and reschedules.
+LOCAL_CAUSES = ("pass ", "transfer failure", "shortfall ")
 # Share of the budget given to the solver's time limit (the rest: building and reading back).
 SOLVE_SHARE = 0.6
 
@@ -41,6 +46,8 @@ class RecoveryPlanner:
         if not residual.demands:
             self.method = "none"
             return []
+        if residual.cause.startswith(LOCAL_CAUSES):
+            return self._greedy(residual, "local repair")
         links = free_links(residual)
         size = len(links) * max(1, len(residual.demands))
         if self._predicted_s(size) > self.budget_s:

@@ -71,6 +71,7 @@ class Residual:
     antennas: dict[str, int]
     node_busy: dict[str, list[Interval]] = field(default_factory=dict)
     station_busy: dict[str, list[Interval]] = field(default_factory=dict)
+    cause: str = ""  # what triggered the re-plan ("station svalbard outage", "shortfall s1" ...)
 
 
 def subtract(pieces: list[Interval], cuts: list[Interval]) -> list[Interval]:

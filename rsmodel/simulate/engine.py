@@ -126,11 +126,11 @@ class Simulator:
         self._job_nodes = dict(job_nodes or {})
         self._running_steps: dict[tuple[str, str], tuple[str, str]] = {}  # -> (node, step type)
         self._deferred_steps: set[tuple[str, str]] = set()
+        for req in scenario.syncs:
+            self._add_sync(req, known=True)
         self._schedule_faults()
         for ev in job_events:
             self._push(self.seconds(parse_time(ev["time"])), _START, self._on_job_event, ev)
-        for req in scenario.syncs:
-            self._add_sync(req, known=True)
         self._push(self.horizon_s, _HORIZON, self._on_horizon_end, None)
         self._emit("sim.started", seed=seed, syncs=len(self.syncs), windows=len(self.windows_table))
         if operations is None:

@@ -38,7 +38,7 @@ from rsmodel.optimize.state import LinkState
 
 COARSE_S = 3600.0
 FINE_PAIRS = 1_000_000  # classes with at most this many pairs get the LP on the fine slot grid
-BOUND_TIME_FRACTION = 0.2  # of the solver time limit, for all bound LPs together
+BOUND_TIME_FRACTION = 0.25  # of the solver time limit, for all bound LPs together
 _EPS_BYTES = 0.5
 
 
@@ -91,7 +91,10 @@ def any_plan_bound(problem: Problem, *, time_limit_s: float = 60.0) -> tuple[flo
 def stage_bound(
     problem: Problem, plan: LinkState, *, time_limit_s: float = 60.0
 ) -> tuple[float, list[dict[str, Any]]]:
-    """Sum over classes of the class LP bound given ``plan``'s allocation of the classes above."""
+    """Sum over classes of the class LP bound given ``plan``'s allocation of the classes above.
+
+    The first (highest) class, compared first, gets half of ``time_limit_s``; the others share
+    the rest by their pair counts."""
     p = problem
     ranks = p.demand_rank
     classes = [int(r) for r in np.unique(ranks)]
@@ -109,7 +112,7 @@ def stage_bound(
             np.flatnonzero(np.isin(p.pair_demand, demands) & (plan.pair_bytes > _EPS_BYTES)),
         )
         pair_cost, unmet_cost = _costs(p, demands)
-        share = n_pairs[rank] / sum(n_pairs[r] for r in classes[k:])
+        share = 0.5 if k == 0 else n_pairs[rank] / sum(n_pairs[r] for r in classes[k:])
         budget = max((stop - time.perf_counter()) * share, 2.0)
         value, how = _bound(
             p, pairs, demands, pair_cost, unmet_cost, residual_capacity(higher, plan), budget

@@ -328,14 +328,9 @@ class Simulator:
         tr = self._active.get(key)
         if tr is None:
             return
-        short = tr.moved_bytes < tr.op.bytes - 1.0
         self._close(tr, "completed", None)
         state = self.syncs[tr.op.sync_id]
-        if (
-            short
-            and state.status == QUEUED
-            and state.remaining_bytes > self._still_planned(state.id) + 1.0
-        ):
+        if state.status == QUEUED and state.remaining_bytes > self._still_planned(state.id) + 1.0:
             self._displaced.add(state.id)
             self._replan_cause = f"shortfall {state.id}"
 

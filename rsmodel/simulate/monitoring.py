@@ -204,6 +204,7 @@ class MonitoringMixin:
                     item.data_type,
                 )
                 sim.add_arrival(request, sim.clock_s)
+                sim.run_until(sim.clock_s)  # it arrives (and may preempt) at once
 
     def _publish(self, sim: Simulator) -> None:
         """Copy status and delivered bytes onto the scheduler's queue items."""

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from rsmodel.model.scenario import SyncRequest
 from rsmodel.simulate.residual import Operation
 
-# A request counts as delivered when fewer than this many bytes are missing (float rounding).
-BYTE_TOLERANCE = 1e-3
+# A request counts as delivered when less than one byte is missing (float rounding; the plan
+# checker's tolerance too).
+BYTE_TOLERANCE = 1.0
 
 WAITING, QUEUED, ACTIVE, HELD, COMPLETED, FAILED = (
     "waiting",

@@ -38,6 +38,7 @@ from rsmodel.simulate.residual import (
 )
 from rsmodel.simulate.state import (
     ACTIVE,
+    BYTE_TOLERANCE,
     COMPLETED,
     FAILED,
     FINAL,
@@ -56,6 +57,7 @@ FailCallback = Callable[[SyncState, str], Any]
 
 # Order of events that fall on the same instant: ends before faults before starts.
 _END, _FAIL, _FAULT_END, _DEADLINE, _FAULT_START, _DROPOUT, _ARRIVAL, _START, _HORIZON = range(9)
+ROUNDING_S = 0.002
 _ROW_COLUMNS = ("id", "node", "station", "start_s", "end_s", "rate_Bps", "setup_s")
 PRIORITY_RANKS = {"critical": 0, "high": 1, "normal": 2, "low": 3}
 
@@ -261,11 +263,15 @@ class Simulator:
     def _adopt(self, ops: list[Operation]) -> None:
         """Take ``ops`` as the plan, each cut to its window (plans carry microsecond times)."""
         for planned in ops:
+            if planned.sync_id not in self.syncs:
+                continue  # a compute job's output downlink (job:<job>/<step>): replayed as planned
             w_start, w_end = self._bounds[planned.window_id]
             start_s, end_s = max(planned.start_s, w_start), min(planned.end_s, w_end)
             if end_s - start_s < MIN_OP_S:
                 continue
-            share = (end_s - start_s) / planned.duration_s
+            cut_s = planned.duration_s - (end_s - start_s)
+            # plan times are rounded to the millisecond: a cut that small is rounding, not lost time
+            share = 1.0 if cut_s <= ROUNDING_S else (end_s - start_s) / planned.duration_s
             op = replace(
                 planned, start_s=start_s, end_s=end_s, bytes=planned.bytes * min(1.0, share)
             )
@@ -520,6 +526,8 @@ class Simulator:
         del self._active[tr.key]
         state = self.syncs[tr.op.sync_id]
         moved = min(tr.moved_bytes, state.remaining_bytes)
+        if outcome == "completed" and abs(tr.op.bytes - moved) <= BYTE_TOLERANCE:
+            moved = min(tr.op.bytes, state.remaining_bytes)  # float integration noise, not data
         self.ledger.append(
             Segment(
                 tr.op.sync_id,

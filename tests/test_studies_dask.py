@@ -45,7 +45,7 @@ class CrashOnTimeLimit13(WorkerPlugin):
         pipeline.run = faulty
 
 
-def test_dask_worker_crash_fails_only_that_variant(tmp_path: Path) -> None:
+def test_dask_worker_crash_fails_that_variant_and_retry_completes_the_rest(tmp_path: Path) -> None:
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
     overrides = {"vary": [{"path": "solver.time_limit_s", "values": [20, 13, 30]}]}
     with (
@@ -58,10 +58,25 @@ def test_dask_worker_crash_fails_only_that_variant(tmp_path: Path) -> None:
         run = run_study(
             MODEL, tmp_path / "out", cluster=cluster.scheduler_address, overrides=overrides
         )
-    ds = run.dataset
-    assert ds["status"].values.tolist() == ["ok", "failed", "ok"]
-    assert (
-        "worker process died" in ds["error"].values[1] and "KilledWorker" in ds["error"].values[1]
-    )
+    status, errors = run.dataset["status"].values.tolist(), run.dataset["error"].values.tolist()
+    assert len(status) == 3
+    assert status[1] == "failed"
+    assert "worker process died" in errors[1] and "KilledWorker" in errors[1]
+    # Dask counts a worker's death against every task on that worker, so a variant that only
+    # shared a worker with the crashing one may be failed too — but only as KilledWorker
+    # (docs/studies.md), and --retry-failed runs exactly the failed variants again.
+    assert all(s == "ok" or "KilledWorker" in e for s, e in zip(status, errors, strict=True))
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        rerun = run_study(
+            MODEL,
+            tmp_path / "out",
+            cluster=cluster.scheduler_address,
+            overrides=overrides,
+            retry_failed=True,
+        )
+    assert rerun.dataset["status"].values.tolist() == ["ok", "ok", "ok"]
+    ds = rerun.dataset
     alone = plan_alone(base_data())
     assert float(ds["avg_wait_minutes"][0]) == pytest.approx(alone["kpis"]["avg_wait_minutes"])

@@ -24,6 +24,23 @@ METOP_B = "{name: MetOp-B, tle: {norad: 38771}}"
 M13 = "{name: M13, ra_deg: 250.4235, dec_deg: 36.4613, exposure_s: 60, frames: 200}"
 
 
+NETWORK_DEFAULTS = {
+    "slot_s": "30",
+    "ssa_track_s": "60",
+    "deep_sky_session_s": "1200",
+    "time_limit_s": "20",
+}
+
+
+def _network(overrides: str) -> str:
+    """The telescope_network mapping: defaults, with ``", key: value"`` overrides applied."""
+    settings = dict(NETWORK_DEFAULTS)
+    for item in filter(None, (part.strip() for part in overrides.split(","))):
+        key, value = (x.strip() for x in item.split(":", 1))
+        settings[key] = value
+    return ", ".join(f"{k}: {v}" for k, v in settings.items())
+
+
 def model(telescopes: list[str], *, satellites=(), deep_sky=(), too=(), network: str = "") -> str:
     return f"""
 name: small
@@ -33,7 +50,7 @@ targets:
   satellites: [{", ".join(satellites)}]
   deep_sky: [{", ".join(deep_sky)}]
   too: [{", ".join(too)}]
-telescope_network: {{slot_s: 30, ssa_track_s: 60, deep_sky_session_s: 1200, time_limit_s: 20 {network}}}
+telescope_network: {{{_network(network)}}}
 """
 
 

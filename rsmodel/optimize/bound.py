@@ -126,6 +126,9 @@ def attach_bound(problem: Problem, schedule: Any) -> None:
     """Set ``solver.objective`` (F of the returned plan), ``bound`` (:func:`stage_bound`) and
     ``gap_global``; note the any-plan bound too."""
     stats = schedule.solver
+    if len(problem.demands) == 0:  # nothing to plan: the empty plan is optimal
+        stats.objective, stats.bound, stats.gap_global = 0.0, 0.0, 0.0
+        return
     t0 = time.perf_counter()
     budget = max(BOUND_TIME_FRACTION * problem.settings.time_limit_s, 2.0)
     bound, parts = stage_bound(problem, schedule.state, time_limit_s=0.7 * budget)

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from rsmodel.errors import ModelError
 from rsmodel.model.catalogs import (
+    Site,
     TleFormatError,
     find_tle,
     ground_station_catalog,
@@ -222,32 +223,52 @@ def _stale_orbit_warnings(nodes: list[OrbitalNode], start: datetime, end: dateti
     ]
 
 
-def _unique(names: list[str], section: str, what: str) -> None:
+def check_unique(names: list[str], path_of: Callable[[int], FieldPath], what: str) -> None:
+    """Raise at ``path_of(i)`` for the first repeated name."""
     seen: set[str] = set()
     for i, name in enumerate(names):
         if name in seen:
-            raise FieldError(
-                (section, i, "name"), f"duplicate {what} name {name!r}; names must be unique"
-            )
+            raise FieldError(path_of(i), f"duplicate {what} name {name!r}; names must be unique")
         seen.add(name)
+
+
+def _unique(names: list[str], section: str, what: str) -> None:
+    check_unique(names, lambda i: (section, i, "name"), what)
+
+
+def catalog_site(
+    catalog: dict[str, Site], key: str, path: FieldPath, what: str, source: str
+) -> Site:
+    """The catalog entry ``key``, or a FieldError suggesting close ids."""
+    site = catalog.get(key)
+    if site is None:
+        hint = difflib.get_close_matches(key, list(catalog), n=3)
+        raise FieldError(
+            path,
+            f"unknown {what} {key!r}"
+            + (f"; did you mean {', '.join(map(repr, hint))}?" if hint else "")
+            + f" Expected an id from {source}",
+        )
+    return site
+
+
+def normalise_lon_deg(lon: float) -> float:
+    """Longitude in [-180, 180) degrees (values already in range are returned unchanged)."""
+    return lon if -180.0 <= lon < 180.0 else ((lon + 180.0) % 360.0) - 180.0
 
 
 def _station(i: int, gs: Any) -> Station:
     lat, lon, alt = gs.lat_deg, gs.lon_deg, gs.alt_m
     if gs.station is not None:
-        catalog = ground_station_catalog()
-        site = catalog.get(gs.station)
-        if site is None:
-            hint = difflib.get_close_matches(gs.station, list(catalog), n=3)
-            raise FieldError(
-                ("ground_stations", i, "station"),
-                f"unknown catalog station {gs.station!r}"
-                + (f"; did you mean {', '.join(map(repr, hint))}?" if hint else "")
-                + " Expected an id from data/ground_stations.csv",
-            )
+        site = catalog_site(
+            ground_station_catalog(),
+            gs.station,
+            ("ground_stations", i, "station"),
+            "catalog station",
+            "data/ground_stations.csv",
+        )
         lat, lon, alt = site.lat_deg, site.lon_deg, site.alt_m if alt is None else alt
-    if not -180.0 <= lon < 180.0:
-        lon = ((lon + 180.0) % 360.0) - 180.0
+    lon = normalise_lon_deg(lon)
     return Station(
         gs.name,
         float(lat),

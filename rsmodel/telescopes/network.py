@@ -7,7 +7,6 @@ the horizon and duplicate names are reported with file, field path and line (exi
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,7 +20,7 @@ from rsmodel.model.catalogs import (
     read_tle_file,
     shipped_tle_files,
 )
-from rsmodel.model.loader import FieldError
+from rsmodel.model.loader import FieldError, catalog_site, check_unique, normalise_lon_deg
 from rsmodel.model.orbits import Orbit
 from rsmodel.model.scenario import Scenario
 from rsmodel.model.telescope_schema import Telescope, TelescopeNetwork, TelescopeTle, TooAlert
@@ -219,32 +218,25 @@ def _faults(settings: TelescopeNetwork, names: set[str], scenario: Scenario) -> 
 
 
 def _unique(names: list[str], section: str, what: str = "telescope") -> None:
-    seen: set[str] = set()
-    for i, name in enumerate(names):
-        if name in seen:
-            raise FieldError(
-                (section, i, "name") if section == "telescopes" else (section,),
-                f"duplicate {what} name {name!r}; names must be unique",
-            )
-        seen.add(name)
+    path_of = (
+        (lambda i: (section, i, "name")) if section == "telescopes" else (lambda i: (section,))
+    )
+    check_unique(names, path_of, what)
 
 
 def _telescope(i: int, t: Telescope) -> TelescopeSite:
     lat, lon, alt = t.lat_deg, t.lon_deg, t.alt_m
     if t.observatory is not None:
-        catalog = observatory_catalog()
-        site = catalog.get(t.observatory)
-        if site is None:
-            hint = difflib.get_close_matches(t.observatory, list(catalog), n=3)
-            raise FieldError(
-                ("telescopes", i, "observatory"),
-                f"unknown observatory {t.observatory!r}"
-                + (f"; did you mean {', '.join(map(repr, hint))}?" if hint else "")
-                + " Expected an id from data/observatories.csv",
-            )
+        site = catalog_site(
+            observatory_catalog(),
+            t.observatory,
+            ("telescopes", i, "observatory"),
+            "observatory",
+            "data/observatories.csv",
+        )
         lat, lon, alt = site.lat_deg, site.lon_deg, site.alt_m if alt is None else alt
     assert lat is not None and lon is not None
-    lon = ((lon + 180.0) % 360.0) - 180.0
+    lon = normalise_lon_deg(lon)
     overhead_s = t.setup_s + (SLEW_DEG_PER_ACQUISITION / t.slew_deg_s if t.slew_deg_s else 0.0)
     return TelescopeSite(
         t.name,

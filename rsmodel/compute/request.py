@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -177,8 +178,9 @@ def _scenario(request: PlanRequest, orbit: Orbit, src: Source) -> Scenario:
     job = request.custom_job.model_dump(exclude_none=True)
     job["node"] = node["name"]
     model = {
-        "name": "request",
-        "description": f"plan request {src.file}",
+        "name": re.sub(r"[^A-Za-z0-9_.\- ]+", "-", request.custom_job.name).strip("- ")
+        or "request",
+        "description": f"plan request {src.file} for satellite {orbit.norad_id}",
         "horizon": {"start": epoch, "hours": hours, "step_s": request.step_s},
         "ground_stations": [
             {"name": s, "station": s, "bandwidth_bps": request.bandwidth_bps} for s in stations

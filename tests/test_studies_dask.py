@@ -48,13 +48,13 @@ class CrashOnTimeLimit13(WorkerPlugin):
 def test_dask_worker_crash_fails_that_variant_and_retry_completes_the_rest(tmp_path: Path) -> None:
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
     overrides = {"vary": [{"path": "solver.time_limit_s", "values": [20, 13, 30]}]}
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        client.register_plugin(CrashOnTimeLimit13(), name="crash-on-13")
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        # register the fault plugin, then close this client: the study opens its own, and two
+        # clients in one process would share futures across event loops
+        with Client(cluster) as client:
+            client.register_plugin(CrashOnTimeLimit13(), name="crash-on-13")
         run = run_study(
             MODEL, tmp_path / "out", cluster=cluster.scheduler_address, overrides=overrides
         )
@@ -65,7 +65,9 @@ def test_dask_worker_crash_fails_that_variant_and_retry_completes_the_rest(tmp_p
     # Dask counts a worker's death against every task on that worker, so a variant that only
     # shared a worker with the crashing one may be failed too — but only as KilledWorker
     # (docs/studies.md), and --retry-failed runs exactly the failed variants again.
-    assert all(s == "ok" or "KilledWorker" in e for s, e in zip(status, errors, strict=True))
+    assert all(s == "ok" or "KilledWorker" in e for s, e in zip(status, errors, strict=True)), (
+        errors
+    )
     with LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster:

@@ -50,35 +50,9 @@ class FullResolve(RecoveryPlanner):
         return self._optimise(residual, free_links(residual))
 
 
-def base_plan(scenario, windows) -> dict:
-    return {
-        "horizon": {"start": scenario.start.isoformat(), "end": scenario.end.isoformat()},
-        "stations": [
-            {
-                "name": s.name,
-                "bandwidth_bps": s.bandwidth_bps,
-                "antennas": s.antennas,
-                "setup_s": s.setup_s,
-            }
-            for s in scenario.stations
-        ],
-        "windows": [
-            {
-                "id": w.id,
-                "node": w.node,
-                "station": w.station,
-                "start": w.start.isoformat(),
-                "end": w.end.isoformat(),
-                "bandwidth_bps": w.bandwidth_bps,
-            }
-            for w in windows.itertuples()
-        ],
-    }
-
-
 def measure(scenario, geo, initial, planner, outage: Outage) -> dict:
     """Play ``initial`` to the fault; return the re-plan's wall time, validity and bytes."""
-    from rsmodel.simulate.accounting import executed_plan
+    from rsmodel.simulate.accounting import base_plan, executed_plan
 
     sim = Simulator(
         scenario, geo.windows, initial, faults=FaultPlan(station_outages=[outage]), planner=planner

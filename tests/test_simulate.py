@@ -22,7 +22,7 @@ from rsmodel.model.loader import load_model_dict
 from rsmodel.model.scenario import SyncRequest
 from rsmodel.plan.check import check_plan
 from rsmodel.simulate import Simulator
-from rsmodel.simulate.accounting import executed_plan
+from rsmodel.simulate.accounting import base_plan, executed_plan
 from rsmodel.simulate.faults import ArrivalAt, Degradation, FaultPlan, Outage
 from rsmodel.simulate.recovery import RecoveryPlanner
 from rsmodel.simulate.residual import dispatch
@@ -50,33 +50,6 @@ def variant(seed_model: dict, syncs: list[dict]) -> object:
     data = copy.deepcopy(seed_model)
     data["syncs"] = syncs
     return load_model_dict(data, base_dir=MODELS)
-
-
-def base_plan(scenario, windows) -> dict:
-    """The parts of plan.json the checker reads about stations and windows."""
-    return {
-        "horizon": {"start": scenario.start.isoformat(), "end": scenario.end.isoformat()},
-        "stations": [
-            {
-                "name": s.name,
-                "bandwidth_bps": s.bandwidth_bps,
-                "antennas": s.antennas,
-                "setup_s": s.setup_s,
-            }
-            for s in scenario.stations
-        ],
-        "windows": [
-            {
-                "id": w.id,
-                "node": w.node,
-                "station": w.station,
-                "start": w.start.isoformat(),
-                "end": w.end.isoformat(),
-                "bandwidth_bps": w.bandwidth_bps,
-            }
-            for w in windows.itertuples()
-        ],
-    }
 
 
 def assert_nothing_lost_or_duplicated(sim: Simulator, windows) -> None:

@@ -252,28 +252,43 @@ def catalog_site(
     return site
 
 
+def resolve_site(
+    catalog: dict[str, Site],
+    key: str | None,
+    lat_lon_alt: tuple[float | None, float | None, float | None],
+    path: FieldPath,
+    what: str,
+    source: str,
+) -> tuple[float, float, float]:
+    """(lat_deg, lon_deg in [-180, 180), alt_m): from catalog entry ``key`` when given (an
+    explicit altitude still wins), else the explicit values (alt default 0)."""
+    lat, lon, alt = lat_lon_alt
+    if key is not None:
+        site = catalog_site(catalog, key, path, what, source)
+        lat, lon, alt = site.lat_deg, site.lon_deg, site.alt_m if alt is None else alt
+    assert lat is not None and lon is not None
+    return float(lat), normalise_lon_deg(float(lon)), float(alt or 0.0)
+
+
 def normalise_lon_deg(lon: float) -> float:
     """Longitude in [-180, 180) degrees (values already in range are returned unchanged)."""
     return lon if -180.0 <= lon < 180.0 else ((lon + 180.0) % 360.0) - 180.0
 
 
 def _station(i: int, gs: Any) -> Station:
-    lat, lon, alt = gs.lat_deg, gs.lon_deg, gs.alt_m
-    if gs.station is not None:
-        site = catalog_site(
-            ground_station_catalog(),
-            gs.station,
-            ("ground_stations", i, "station"),
-            "catalog station",
-            "data/ground_stations.csv",
-        )
-        lat, lon, alt = site.lat_deg, site.lon_deg, site.alt_m if alt is None else alt
-    lon = normalise_lon_deg(lon)
+    lat, lon, alt = resolve_site(
+        ground_station_catalog(),
+        gs.station,
+        (gs.lat_deg, gs.lon_deg, gs.alt_m),
+        ("ground_stations", i, "station"),
+        "catalog station",
+        "data/ground_stations.csv",
+    )
     return Station(
         gs.name,
-        float(lat),
-        float(lon),
-        float(alt or 0.0),
+        lat,
+        lon,
+        alt,
         gs.bandwidth_bps,
         gs.elevation_min_deg,
         gs.antennas,

@@ -93,6 +93,34 @@ def ledger_violations(sim: Simulator) -> list[str]:
     return out
 
 
+def base_plan(scenario: Any, windows: Any) -> dict[str, Any]:
+    """The horizon, stations and windows sections of plan.json (what the checker reads about
+    them), for :func:`executed_plan` when no plan.json is at hand."""
+    return {
+        "horizon": {"start": scenario.start.isoformat(), "end": scenario.end.isoformat()},
+        "stations": [
+            {
+                "name": s.name,
+                "bandwidth_bps": s.bandwidth_bps,
+                "antennas": s.antennas,
+                "setup_s": s.setup_s,
+            }
+            for s in scenario.stations
+        ],
+        "windows": [
+            {
+                "id": w.id,
+                "node": w.node,
+                "station": w.station,
+                "start": w.start.isoformat(),
+                "end": w.end.isoformat(),
+                "bandwidth_bps": w.bandwidth_bps,
+            }
+            for w in windows.itertuples()
+        ],
+    }
+
+
 def executed_plan(
     sim: Simulator, base: dict[str, Any], *, with_planned: bool = False
 ) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from rsmodel.model.catalogs import (
     read_tle_file,
     shipped_tle_files,
 )
-from rsmodel.model.loader import FieldError, catalog_site, check_unique, normalise_lon_deg
+from rsmodel.model.loader import FieldError, check_unique, resolve_site
 from rsmodel.model.orbits import Orbit
 from rsmodel.model.scenario import Scenario
 from rsmodel.model.telescope_schema import Telescope, TelescopeNetwork, TelescopeTle, TooAlert
@@ -225,24 +225,20 @@ def _unique(names: list[str], section: str, what: str = "telescope") -> None:
 
 
 def _telescope(i: int, t: Telescope) -> TelescopeSite:
-    lat, lon, alt = t.lat_deg, t.lon_deg, t.alt_m
-    if t.observatory is not None:
-        site = catalog_site(
-            observatory_catalog(),
-            t.observatory,
-            ("telescopes", i, "observatory"),
-            "observatory",
-            "data/observatories.csv",
-        )
-        lat, lon, alt = site.lat_deg, site.lon_deg, site.alt_m if alt is None else alt
-    assert lat is not None and lon is not None
-    lon = normalise_lon_deg(lon)
+    lat, lon, alt = resolve_site(
+        observatory_catalog(),
+        t.observatory,
+        (t.lat_deg, t.lon_deg, t.alt_m),
+        ("telescopes", i, "observatory"),
+        "observatory",
+        "data/observatories.csv",
+    )
     overhead_s = t.setup_s + (SLEW_DEG_PER_ACQUISITION / t.slew_deg_s if t.slew_deg_s else 0.0)
     return TelescopeSite(
         t.name,
-        float(lat),
-        float(lon),
-        float(alt or 0.0),
+        lat,
+        lon,
+        alt,
         t.observatory,
         t.aperture_m,
         t.fov_deg,

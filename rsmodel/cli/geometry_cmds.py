@@ -71,7 +71,7 @@ def cmd_grid(args: argparse.Namespace) -> int:
     from rsmodel.io import write_netcdf
     from rsmodel.model.loader import load_model
 
-    grid = compute_geometry(load_model(args.model)).grid
+    grid = compute_geometry(load_model(args.model), dense=True).grid  # asked for: always dense
     try:
         write_netcdf(args.output, grid)
     except OSError as exc:

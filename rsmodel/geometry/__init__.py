@@ -2,12 +2,13 @@
 
 ``compute_geometry(scenario)`` propagates every node with SGP4 on a grid of at most 60 s,
 computes elevations for all node x station x time as one matrix product per chunk of nodes,
-and refines window edges, culminations and eclipse edges to ~1 ms (see ``events``).
+and refines window edges, culminations and eclipse edges to ~1 ms (see ``events``). Above
+``DENSE_GRID_MAX_CELLS`` node x station x time cells it scans one time block at a time and
+keeps no dense elevation grid (see ``blocks``).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,26 +16,19 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from rsmodel.geometry.eclipses import eclipse_intervals, eclipses_frame
-from rsmodel.geometry.events import Intervals
-from rsmodel.geometry.frames import (
-    elevation_deg,
-    gcrs_to_itrs,
-    propagate_itrs_hermite,
-    shadow_margin_km,
-    site_itrs,
-    sun_gcrs,
-    times_from,
-)
-from rsmodel.geometry.windows import contact_intervals, windows_frame
+from rsmodel.geometry.blocks import DEFAULT_BLOCK_S, scan_by_block
+from rsmodel.geometry.eclipses import eclipses_frame
+from rsmodel.geometry.scan import Scan, detection_times, scan
+from rsmodel.geometry.windows import windows_frame
 from rsmodel.model.scenario import OrbitalNode, Scenario, Station
 from rsmodel.progress import bar
 from rsmodel.timeutil import as_utc
 
-__all__ = ["Geometry", "compute_geometry", "compute_geometry_for"]
+__all__ = ["DENSE_GRID_MAX_CELLS", "Geometry", "compute_geometry", "compute_geometry_for"]
 
-MAX_DETECTION_STEP_S = 60.0
-CHUNK_BYTES = 256 * 2**20  # working memory per chunk of nodes
+# Largest dense grid compute_geometry keeps: 2**24 cells = 64 MiB of float32 elevation plus
+# 16 MiB of visibility (e.g. 500 nodes x 20 stations x 24 h at 60 s; not 7 days).
+DENSE_GRID_MAX_CELLS = 2**24
 
 
 @dataclass
@@ -46,102 +40,74 @@ class Geometry:
     eclipses: pd.DataFrame
 
 
-def compute_geometry(scenario: Scenario) -> Geometry:
-    """Geometry of every node x station of ``scenario`` over its horizon and grid step."""
-    return compute_geometry_for(
-        scenario.nodes, scenario.stations, scenario.start, scenario.end, scenario.step_s
-    )
+def compute_geometry(scenario: Scenario, *, dense: bool | None = None) -> Geometry:
+    """Geometry of every node x station of ``scenario`` over its horizon and grid step.
 
-
-def detection_times(duration_s: float, step_s: float) -> tuple[np.ndarray, slice]:
-    """Search times (s, step <= 60 s, ending exactly at the horizon end) and the grid's slice of them."""
-    per_step = max(1, math.ceil(step_s / MAX_DETECTION_STEP_S - 1e-9))
-    fine = step_s / per_step
-    n_uniform = int(math.floor(duration_s / fine + 1e-9)) + 1
-    t_s = np.arange(n_uniform) * fine
-    if duration_s - t_s[-1] > 1e-6:
-        t_s = np.append(t_s, duration_s)
-    return t_s, slice(0, n_uniform, per_step)
+    ``dense``: keep the (node, station, time) ``elevation_deg`` / ``visible`` grid (scan the
+    horizon at once) or not (scan it in ``DEFAULT_BLOCK_S`` blocks); default: dense when the
+    grid has at most ``DENSE_GRID_MAX_CELLS`` cells.
+    """
+    args = (scenario.nodes, scenario.stations, scenario.start, scenario.end, scenario.step_s)
+    if dense is None:
+        duration_s = (scenario.end - scenario.start).total_seconds()
+        t_s, grid_index = detection_times(duration_s, scenario.step_s)
+        n_grid = len(t_s[grid_index])
+        dense = len(scenario.nodes) * len(scenario.stations) * n_grid <= DENSE_GRID_MAX_CELLS
+    return compute_geometry_for(*args, block_s=None if dense else DEFAULT_BLOCK_S)
 
 
 def compute_geometry_for(
-    nodes: list[OrbitalNode], stations: list[Station], start: datetime, end: datetime, step_s: float
-) -> Geometry:
-    """Geometry of ``nodes`` x ``stations`` from ``start`` to ``end`` on a ``step_s`` grid."""
-    start, end = as_utc(start), as_utc(end)
-    t_s, grid_index = detection_times((end - start).total_seconds(), step_s)
-    times = times_from(start, t_s)
-    sun_gcrs_km = sun_gcrs(times)
-    sun = gcrs_to_itrs(sun_gcrs_km, times)
-    sites = site_itrs(
-        [s.lat_deg for s in stations], [s.lon_deg for s in stations], [s.alt_m for s in stations]
-    )
-    mask = np.array([s.elevation_min_deg for s in stations], dtype=float)
-    satrecs = [n.orbit.satrec for n in nodes]
-    nsite = len(stations)
-    n_grid = len(t_s[grid_index])
-    elevation = np.empty((len(nodes), nsite, n_grid), dtype=np.float32)
-    sunlit = np.empty((len(nodes), n_grid), dtype=bool)
-    contacts: list[Intervals] = []
-    shadows: list[Intervals] = []
-    chunk = max(1, CHUNK_BYTES // (len(t_s) * (48 * max(nsite, 1) + 96)))
-    with bar(len(nodes), desc="geometry") as progress:
-        for lo in range(0, len(nodes), chunk):
-            part = satrecs[lo : lo + chunk]
-            pos = propagate_itrs_hermite(part, times)
-            el = elevation_deg(pos.astype(np.float32), sites)
-            depth = -shadow_margin_km(pos, sun[None])
-            elevation[lo : lo + len(part)] = el[:, :, grid_index]
-            sunlit[lo : lo + len(part)] = depth[:, grid_index] < 0
-            if nsite:
-                el -= mask[None, :, None].astype(np.float32)
-                found = contact_intervals(el, t_s, start, part, sites, mask)
-                contacts.append(found.with_row_offset(lo * nsite))
-            shadows.append(
-                eclipse_intervals(depth, t_s, start, part, sun_gcrs_km).with_row_offset(lo)
-            )
-            progress.update(len(part))
-    names = [n.name for n in nodes]
-    grid = _grid(names, stations, start, t_s[grid_index], elevation, mask, sunlit)
-    windows = windows_frame(_joined(contacts), names, stations, start)
-    eclipses = eclipses_frame(_joined(shadows), names, start)
-    return Geometry(grid, windows, eclipses)
-
-
-def _joined(parts: list[Intervals]) -> Intervals:
-    empty = np.array([], dtype=float)
-    none = Intervals(
-        empty.astype(int), empty, empty, empty.astype(bool), empty.astype(bool), empty, empty
-    )
-    return Intervals.concat(parts or [none])
-
-
-def _grid(
-    names: list[str],
+    nodes: list[OrbitalNode],
     stations: list[Station],
     start: datetime,
-    t_s: np.ndarray,
-    elevation: np.ndarray,
-    mask: np.ndarray,
-    sunlit: np.ndarray,
-) -> xr.Dataset:
-    """The (node, station, time) dataset of the geometry contract."""
+    end: datetime,
+    step_s: float,
+    *,
+    block_s: float | None = None,
+) -> Geometry:
+    """Geometry of ``nodes`` x ``stations`` from ``start`` to ``end`` on a ``step_s`` grid.
+
+    ``block_s`` (s): scan one time block at a time; the grid then has ``sunlit`` only."""
+    start = as_utc(start)
+    if block_s is not None:
+        found = scan_by_block(nodes, stations, start, end, step_s, block_s)
+    else:
+        with bar(len(nodes), desc="geometry") as progress:
+            found = scan(
+                nodes, stations, start, end, step_s, dense=True, on_nodes_done=progress.update
+            )
+    names = [n.name for n in nodes]
+    return Geometry(
+        _grid(names, stations, start, found),
+        windows_frame(found.contacts, names, stations, start),
+        eclipses_frame(found.shadows, names, start),
+    )
+
+
+def _grid(names: list[str], stations: list[Station], start: datetime, found: Scan) -> xr.Dataset:
+    """The (node, station, time) dataset of the geometry contract (``elevation_deg`` and
+    ``visible`` only when ``found`` has the dense elevation grid)."""
+    t_s = found.t_s
     time = (pd.Timestamp(start).tz_convert(None) + pd.to_timedelta(t_s, unit="s")).values.astype(
         "datetime64[ns]"
     )
+    variables = {}
+    if found.elevation_deg is not None:
+        mask = np.array([s.elevation_min_deg for s in stations], dtype=np.float32)
+        variables["elevation_deg"] = (("node", "station", "time"), found.elevation_deg)
+        variables["visible"] = (
+            ("node", "station", "time"),
+            found.elevation_deg >= mask[None, :, None],
+        )
+    variables["sunlit"] = (("node", "time"), found.sunlit)
     grid = xr.Dataset(
-        {
-            "elevation_deg": (("node", "station", "time"), elevation),
-            "visible": (
-                ("node", "station", "time"),
-                elevation >= mask[None, :, None].astype(np.float32),
-            ),
-            "sunlit": (("node", "time"), sunlit),
-        },
-        coords={"node": names, "station": [s.name for s in stations], "time": time},
+        variables, coords={"node": names, "station": [s.name for s in stations], "time": time}
     )
-    grid["elevation_deg"].attrs.update(units="deg", long_name="elevation above the station horizon")
-    grid["visible"].attrs.update(units="1", long_name="elevation >= station elevation mask")
+    if found.elevation_deg is not None:
+        grid["elevation_deg"].attrs.update(
+            units="deg", long_name="elevation above the station horizon"
+        )
+        grid["visible"].attrs.update(units="1", long_name="elevation >= station elevation mask")
     grid["sunlit"].attrs.update(
         units="1", long_name="outside the Earth's umbra (point Sun, spherical Earth)"
     )

@@ -6,8 +6,9 @@ returns the function and its time derivative for ``rows[i]`` at ``t_s[i]`` (seco
 grid origin), so every refinement step is one vectorised call over all events.
 
 Edges are sign changes between grid samples, refined by safeguarded Newton steps (bisection
-when a step leaves the bracket). Peaks are roots of the derivative found by the secant method
-from the vertex of the parabola through the three highest grid samples. A pass shorter than
+when a step leaves the bracket). Peaks are roots of the derivative, kept bracketed and found by
+the Illinois method from the vertex of the parabola through the highest grid sample and its
+neighbours. A pass shorter than
 the grid step falls between two samples; it shows up as a grid local maximum just below zero,
 so those maxima are refined too and kept when the true maximum reaches zero.
 """
@@ -128,33 +129,42 @@ def refine_peaks(
     *,
     tol_s: float = 1e-2,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Time and value of the maximum of each row in ``[lo, hi]``: a root of the rate or an end.
+    """Time and value of the maximum of each (unimodal) row in ``[lo, hi]``: a root of the rate
+    or an end.
 
-    Secant iterations on the rate from ``guess``, clamped to ``[lo, hi]``; the value is the one at
-    the last evaluated time, within ``tol_s`` of the returned time.
+    The rate's sign change is kept bracketed (``guess`` narrows the first bracket) and found by
+    the Illinois method (regula falsi that halves a stale end's rate), so sharp culminations
+    (near-zenith passes, whose rate swings fast) cannot throw it out; it stops when the bracket
+    is shorter than ``tol_s``. The value is the one at the returned time.
     """
-    x0 = np.clip(guess, lo, hi)
-    x1 = np.clip(np.where(x0 + 1.0 <= hi, x0 + 1.0, x0 - 1.0), lo, hi)
     n = len(rows)
-    values, rates = evaluate(np.concatenate([rows, rows]), np.concatenate([x0, x1]))
-    r0, r1, v1 = rates[:n], rates[n:], values[n:]
-    active = np.ones(n, dtype=bool)
+    g = np.clip(guess, lo, hi)
+    values, rates = evaluate(np.r_[rows, rows, rows], np.r_[lo, hi, g])
+    v_lo, v_hi, x, v = values[:n], values[n : 2 * n], g.copy(), values[2 * n :]
+    r_lo, r_hi, r_g = rates[:n], rates[n : 2 * n], rates[2 * n :]
+    a, ra = np.where(r_g > 0, g, lo), np.where(r_g > 0, r_g, r_lo)
+    b, rb = np.where(r_g > 0, hi, g), np.where(r_g > 0, r_hi, r_g)
+    falling, rising = r_lo <= 0, (r_hi >= 0) & (r_lo > 0)  # no interior maximum: an end
+    x = np.where(falling, lo, np.where(rising, hi, x))
+    v = np.where(falling, v_lo, np.where(rising, v_hi, v))
+    active = ~(falling | rising) & (b - a > tol_s)
+    side = np.zeros(n, dtype=np.int8)  # which end moved last: -1 a, +1 b
     for _ in range(MAX_ITER):
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x2 = x1[idx] - r1[idx] * (x1[idx] - x0[idx]) / (r1[idx] - r0[idx])
-        x2 = np.clip(np.where(np.isfinite(x2), x2, x1[idx]), lo[idx], hi[idx])
-        # A last step shorter than tol_s changes the value by ~curvature * tol_s**2: keep it.
-        moving = np.abs(x2 - x1[idx]) > tol_s
-        active[idx] = moving
-        x0[idx], r0[idx] = x1[idx], r1[idx]
-        x1[idx] = x2
-        step = idx[moving]
-        if step.size:
-            v1[step], r1[step] = evaluate(rows[step], x1[step])
-    return x1, v1
+        step = _secant_point(a[idx], b[idx], ra[idx], rb[idx])
+        x[idx] = np.clip(step, a[idx], b[idx])
+        v[idx], r = evaluate(rows[idx], x[idx])
+        up = r > 0
+        a[idx], b[idx] = np.where(up, x[idx], a[idx]), np.where(up, b[idx], x[idx])
+        moved = np.where(up, -1, 1).astype(np.int8)
+        stale = side[idx] == moved  # the other end was kept twice: halve its rate
+        ra[idx] = np.where(up, r, np.where(stale, 0.5 * ra[idx], ra[idx]))
+        rb[idx] = np.where(up, np.where(stale, 0.5 * rb[idx], rb[idx]), r)
+        side[idx] = moved
+        active[idx] = (b[idx] - a[idx] > tol_s) & (r != 0)
+    return x, v
 
 
 def parabola_vertex(t: np.ndarray, f: np.ndarray, rows: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -201,7 +211,7 @@ def find_intervals(
             rows_all,
             np.r_[found.start_s, lo],
             np.r_[found.end_s, hi],
-            np.r_[0.5 * (found.start_s + found.end_s), guess],
+            np.r_[_peak_guess(f, t, found), guess],
         )
         found.peak_s, found.peak_value = peak[:n], value[:n]
     else:
@@ -210,6 +220,22 @@ def find_intervals(
     if not with_peaks:
         grazes.peak_s = grazes.peak_value = None
     return Intervals.concat([found, grazes])
+
+
+def _peak_guess(f: np.ndarray, t: np.ndarray, found: Intervals) -> np.ndarray:
+    """Vertex of the parabola through the highest grid sample inside each interval and its
+    neighbours (the interval's midpoint when no sample falls inside)."""
+    k_lo = np.searchsorted(t, found.start_s, side="left")
+    count = np.searchsorted(t, found.end_s, side="right") - k_lo
+    interval = np.repeat(np.arange(len(k_lo)), np.maximum(count, 0))
+    first = np.cumsum(np.maximum(count, 0)) - np.maximum(count, 0)
+    k = k_lo[interval] + np.arange(len(interval)) - first[interval]
+    order = np.lexsort((-f[found.row[interval], k], interval))  # by interval, highest first
+    top = order[np.r_[True, interval[order][1:] != interval[order][:-1]][: len(order)]]
+    guess = 0.5 * (found.start_s + found.end_s)
+    has = interval[top]
+    guess[has] = parabola_vertex(t, f, found.row[has], k[top])
+    return guess
 
 
 def _sign_change_intervals(

@@ -1,0 +1,111 @@
+"""One scan of a time range: propagate nodes in chunks, find windows and eclipses, sample the grid.
+
+:func:`scan` is the engine of ``compute_geometry_for`` (the whole horizon at once) and of
+:mod:`rsmodel.geometry.blocks` (one time block at a time). Times are seconds from the scan start.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from rsmodel.geometry.eclipses import eclipse_intervals
+from rsmodel.geometry.events import Intervals
+from rsmodel.geometry.frames import (
+    elevation_deg,
+    gcrs_to_itrs,
+    propagate_itrs_hermite,
+    shadow_margin_km,
+    site_itrs,
+    sun_gcrs,
+    times_from,
+)
+from rsmodel.geometry.windows import contact_intervals
+from rsmodel.model.scenario import OrbitalNode, Station
+from rsmodel.timeutil import as_utc
+
+MAX_DETECTION_STEP_S = 60.0
+CHUNK_BYTES = 256 * 2**20  # working memory per chunk of nodes
+
+
+@dataclass
+class Scan:
+    """Windows, eclipses and grid samples of ``nodes`` x ``stations`` over one time range."""
+
+    t_s: np.ndarray  # grid times, s from the scan start
+    contacts: Intervals  # rows node * n_stations + station, with culminations
+    shadows: Intervals  # rows node
+    sunlit: np.ndarray  # [node, grid time] bool
+    elevation_deg: np.ndarray | None  # [node, station, grid time] float32 (dense scans only)
+
+
+def detection_times(duration_s: float, step_s: float) -> tuple[np.ndarray, slice]:
+    """Search times (s, step <= 60 s, ending exactly at the horizon end) and the grid's slice of them."""
+    per_step = max(1, math.ceil(step_s / MAX_DETECTION_STEP_S - 1e-9))
+    fine = step_s / per_step
+    n_uniform = int(math.floor(duration_s / fine + 1e-9)) + 1
+    t_s = np.arange(n_uniform) * fine
+    if duration_s - t_s[-1] > 1e-6:
+        t_s = np.append(t_s, duration_s)
+    return t_s, slice(0, n_uniform, per_step)
+
+
+def scan(
+    nodes: list[OrbitalNode],
+    stations: list[Station],
+    start: datetime,
+    end: datetime,
+    step_s: float,
+    *,
+    dense: bool,
+    on_nodes_done: Callable[[int], object] = lambda n: None,
+) -> Scan:
+    """Scan ``start``..``end`` on a ``step_s`` grid; ``dense`` keeps the elevation grid.
+
+    Nodes are propagated in chunks of at most ``CHUNK_BYTES`` working memory;
+    ``on_nodes_done(n)`` is called after each chunk of ``n`` nodes (progress bars).
+    """
+    start, end = as_utc(start), as_utc(end)
+    t_s, grid_index = detection_times((end - start).total_seconds(), step_s)
+    times = times_from(start, t_s)
+    sun_gcrs_km = sun_gcrs(times)
+    sun = gcrs_to_itrs(sun_gcrs_km, times)
+    sites = site_itrs(
+        [s.lat_deg for s in stations], [s.lon_deg for s in stations], [s.alt_m for s in stations]
+    )
+    mask = np.array([s.elevation_min_deg for s in stations], dtype=float)
+    satrecs = [n.orbit.satrec for n in nodes]
+    nsite = len(stations)
+    n_grid = len(t_s[grid_index])
+    elevation = np.empty((len(nodes), nsite, n_grid), dtype=np.float32) if dense else None
+    sunlit = np.empty((len(nodes), n_grid), dtype=bool)
+    contacts: list[Intervals] = []
+    shadows: list[Intervals] = []
+    chunk = max(1, CHUNK_BYTES // (len(t_s) * (48 * max(nsite, 1) + 96)))
+    for lo in range(0, len(nodes), chunk):
+        part = satrecs[lo : lo + chunk]
+        pos = propagate_itrs_hermite(part, times)
+        el = elevation_deg(pos.astype(np.float32), sites)
+        depth = -shadow_margin_km(pos, sun[None])
+        if elevation is not None:
+            elevation[lo : lo + len(part)] = el[:, :, grid_index]
+        sunlit[lo : lo + len(part)] = depth[:, grid_index] < 0
+        if nsite:
+            el -= mask[None, :, None].astype(np.float32)
+            found = contact_intervals(el, t_s, start, part, sites, mask)
+            contacts.append(found.with_row_offset(lo * nsite))
+        shadows.append(eclipse_intervals(depth, t_s, start, part, sun_gcrs_km).with_row_offset(lo))
+        on_nodes_done(len(part))
+    return Scan(t_s[grid_index], _joined(contacts), _joined(shadows), sunlit, elevation)
+
+
+def _joined(parts: list[Intervals]) -> Intervals:
+    empty = np.array([], dtype=float)
+    none = Intervals(
+        empty.astype(int), empty, empty, empty.astype(bool), empty.astype(bool), empty, empty
+    )
+    return Intervals.concat(parts or [none])

@@ -20,16 +20,19 @@ def plan_jobs(
     time_limit_s: float | None = None,
     sync_slots: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Plan every job of ``scenario`` on ``geometry``'s grid with HiGHS (the model's solver limits);
-    ``sync_slots[node]``: slots the sync schedule uses, left out of job-output downlinks."""
+    """Plan every job of ``scenario`` on ``geometry``'s grid with HiGHS (the model's solver limits;
+    ``solver.strategy`` monolithic / rolling / auto, docs/compute.md); ``sync_slots[node]``:
+    slots the sync schedule uses, left out of job-output downlinks."""
     from rsmodel.compute.report import jobs_report
-    from rsmodel.optimize.compute import build_compute_problem, solve_compute
+    from rsmodel.optimize.compute import build_compute_problem
+    from rsmodel.optimize.compute_rolling import solve_compute_auto
 
     solver = scenario.model.solver
     problem = build_compute_problem(scenario, geometry, sync_slots=sync_slots)
     problem.warnings.extend(w for job in scenario.model.jobs for w in job_warnings(job))
-    solution = solve_compute(
+    solution = solve_compute_auto(
         problem,
+        strategy=solver.strategy,
         time_limit_s=time_limit_s or float(solver.time_limit_s),
         mip_gap=float(solver.mip_gap),
         threads=int(solver.threads),
@@ -39,7 +42,8 @@ def plan_jobs(
 
 def add_jobs_to_plan(scenario: Scenario, response: dict[str, Any], plan: Any, grid: Any) -> Any:
     """Put the planned jobs (``response`` of :func:`plan_jobs`) into ``plan`` (``jobs``, ``soc``,
-    ``job_events``, warnings), ground steps timed by the plan's ``job_downlinks``
+    ``job_events``, warnings; the compute solver's notes as ``jobs ...`` in ``plan.solver.notes``),
+    ground steps timed by the plan's ``job_downlinks``
     (:func:`rsmodel.compute.downlink.time_ground_steps`); return the optimiser ``grid`` with
     ``soc (node, time)`` (fraction at slot starts) added."""
     import numpy as np
@@ -51,6 +55,10 @@ def add_jobs_to_plan(scenario: Scenario, response: dict[str, Any], plan: Any, gr
     time_ground_steps(scenario, response, plan.extra.get("job_downlinks", []))
     plan.extra.update(jobs=response["jobs"], soc=response["soc"], job_events=response["events"])
     plan.warnings.extend(response["warnings"])
+    plan.solver["notes"] = [
+        *plan.solver.get("notes", []),
+        *(f"jobs {note}" for note in response["solver"]["notes"]),
+    ]
     names = list(response["soc"])
     if not names:
         return grid

@@ -486,6 +486,8 @@ def jobs_report(sol: ComputeSolution) -> dict[str, Any]:
         "soc": soc,
         "solver": {
             "method": "milp",
+            "strategy": sol.strategy,
+            "notes": list(sol.notes),
             "status": sol.status,
             "objective": sol.objective,
             "build_s": round(sol.build_s, 3),

@@ -92,6 +92,17 @@ class Options:
 
 
 @dataclass
+class Carry:
+    """What earlier blocks of a rolling solve committed on one node (grid slot indices)."""
+
+    window: tuple[int, int]  # (k0, k1): the block models grid points k0..k1
+    soc_wh: np.ndarray  # (K+1,) physical SOC of the committed options (exact before k0)
+    busy_s: np.ndarray  # (K,) committed compute seconds per slot: fixed draw
+    finished: dict[int, int]  # step -> slot by which it is done (no more options)
+    open_pass: dict[int, tuple[int, int]]  # pass step -> (committed segments, end slot of last)
+
+
+@dataclass
 class ComputeProblem:
     """Grid, intervals, steps and options of all jobs of a scenario."""
 
@@ -104,15 +115,29 @@ class ComputeProblem:
     reasons: dict[int, str]  # step -> why it has no option at all
     warnings: list[str]
     downlink_bytes: dict[str, np.ndarray] = field(default_factory=dict)  # node -> (K+1,) cumulative
+    carry: Carry | None = None  # a rolling block: committed state (compute_rolling)
 
     @property
     def n_slots(self) -> int:
         return len(self.t_s) - 1
 
     @property
+    def window(self) -> tuple[int, int]:
+        """Grid points ``(k0, k1)`` the model spans: the whole grid, or a rolling block's."""
+        return self.carry.window if self.carry else (0, self.n_slots)
+
+    @property
+    def finished(self) -> dict[int, int]:
+        """Steps committed by earlier rolling blocks -> slot by which they are done."""
+        return self.carry.finished if self.carry else {}
+
+    @property
     def active_steps(self) -> list[StepRef]:
-        """Steps on the nodes this problem models (all of them, or one node's in a node view)."""
-        return [r for r in self.steps if r.node.name in self.energy]
+        """Steps on the nodes this problem models (all of them, or one node's in a node view),
+        less those earlier rolling blocks finished."""
+        return [
+            r for r in self.steps if r.node.name in self.energy and r.index not in self.finished
+        ]
 
     def time_at(self, seconds: float) -> datetime:
         return self.start + timedelta(seconds=float(seconds))
@@ -369,6 +394,7 @@ def add_compute(m: pyo.Block, p: ComputeProblem) -> pyo.Expression:
     m.placed = pyo.Var(m.P, bounds=(0, 1))
     m.PO = pyo.Set(initialize=[int(c) for s in pass_steps for c in by_step[s]])
     m.f = pyo.Var(m.PO, domain=pyo.Binary)  # the pass step's last segment
+    m.z = pyo.Var(sorted(_open_pass(p)), bounds=(0, 1))  # a committed segment stays the last
     m.cons = pyo.ConstraintList()
     _placement_rows(m, p, by_step)
     done = _done_by(m, p, by_step)
@@ -376,7 +402,15 @@ def add_compute(m: pyo.Block, p: ComputeProblem) -> pyo.Expression:
     draws = _occupancy_rows(m, p)
     m.battery = pyo.Block(list(p.energy))
     for name, energy in p.energy.items():
-        add_battery(m.battery[name], energy, draws.get(name, {}))
+        carry = p.carry
+        add_battery(
+            m.battery[name],
+            energy,
+            draws.get(name, {}),
+            window=p.window,
+            initial_wh=float(carry.soc_wh[p.window[0]]) if carry else None,
+            fixed_compute_s=carry.busy_s if carry else None,
+        )
     _eclipse_rows(m, p, by_step, draws)
     m.reserve = pyo.Var(list(p.energy), bounds=(0, None))
     for name, k in _low_points(p):
@@ -384,10 +418,20 @@ def add_compute(m: pyo.Block, p: ComputeProblem) -> pyo.Expression:
     return _objective(m, p, by_step)
 
 
+def _open_pass(p: ComputeProblem) -> dict[int, tuple[int, int]]:
+    """Pass steps with segments committed by earlier rolling blocks: (segments, end slot of last)."""
+    return p.carry.open_pass if p.carry else {}
+
+
 def _low_points(p: ComputeProblem) -> list[tuple[str, int]]:
-    """(node, grid index) where the SOC has its lows: eclipse exits and the horizon end."""
-    ends = [(iv.node, iv.b) for iv in p.intervals if iv.kind == "eclipse" and iv.node in p.energy]
-    return sorted(set(ends) | {(name, p.n_slots) for name in p.energy})
+    """(node, grid index) where the SOC has its lows: eclipse exits and the model's end."""
+    k0, k1 = p.window
+    ends = [
+        (iv.node, iv.b)
+        for iv in p.intervals
+        if iv.kind == "eclipse" and iv.node in p.energy and k0 < iv.b <= k1
+    ]
+    return sorted(set(ends) | {(name, k1) for name in p.energy})
 
 
 def _placement_rows(
@@ -405,38 +449,67 @@ def _placement_rows(
             same = opts[o.interval[opts] == iv]
             if len(same) > 1:
                 m.cons.add(sum(m.x[int(c)] for c in same) <= 1)
+        committed = _open_pass(p).get(s)
         if ref.step.max_segments is not None and len(opts):
-            m.cons.add(sum(m.x[int(c)] for c in opts) <= ref.step.max_segments)
-        m.cons.add(m.placed[s] == sum(m.f[int(c)] for c in opts))
+            left = ref.step.max_segments - (committed[0] if committed else 0)
+            m.cons.add(sum(m.x[int(c)] for c in opts) <= left)
+        if committed:  # placed already; the last segment is a new one or the committed one
+            m.placed[s].fix(1)
+            m.cons.add(m.placed[s] == sum(m.f[int(c)] for c in opts) + m.z[s])
+        else:
+            m.cons.add(m.placed[s] == sum(m.f[int(c)] for c in opts))
         for c in opts:
             m.cons.add(m.f[int(c)] <= m.x[int(c)])
             m.cons.add(m.x[int(c)] <= m.placed[s])
 
 
+class _Done:
+    """``done[k]`` of one step: 1 once it has finished by grid point k. Variables on the model's
+    points; constants for a step finished by earlier rolling blocks (``end``) and before the
+    model's first point (0, or ``z`` for a pass step whose committed segment may be its last)."""
+
+    def __init__(self, var: pyo.Var | None, window: tuple[int, int], end: int, z=None) -> None:
+        self.var, self.window, self.end, self.z = var, window, end, z
+
+    def __getitem__(self, k: int) -> float | pyo.Expression:
+        if self.var is None:
+            return 1.0 if k >= self.end else 0.0
+        k0, k1 = self.window
+        if k < k0:
+            return self.z if self.z is not None and k >= self.end else 0.0
+        return self.var[min(k, k1)]
+
+
 def _done_by(
     m: pyo.ConcreteModel, p: ComputeProblem, by_step: dict[int, np.ndarray]
-) -> dict[int, pyo.Var]:
+) -> dict[int, _Done]:
     """``done[s][k]`` = 1 when step s (a predecessor or a pass step) has finished by slot k."""
     o = p.options
+    k0, k1 = p.window
     needed = {d for r in p.active_steps for d in r.preds} | {
         r.index for r in p.active_steps if r.step.type == "pass"
     }
-    done: dict[int, pyo.Var] = {}
-    m.done = pyo.Block(sorted(needed))
-    for s in sorted(needed):
+    done: dict[int, _Done] = {
+        d: _Done(None, p.window, p.finished[d]) for d in needed & set(p.finished)
+    }
+    modelled = sorted(needed - set(p.finished))
+    m.done = pyo.Block(modelled)
+    for s in modelled:
         b = m.done[s]
-        b.d = pyo.Var(pyo.RangeSet(0, p.n_slots), bounds=(0, 1))
+        b.d = pyo.Var(pyo.RangeSet(k0, k1), bounds=(0, 1))
         var = m.f if p.steps[s].step.type == "pass" else m.x
         opts = by_step[s]
         ends = o.end[opts]
-        b.d[0].fix(0)
-        for k in range(1, p.n_slots + 1):
-            ending = opts[ends == k]
-            b.add_component(
-                f"c{k}",
-                pyo.Constraint(expr=b.d[k] == b.d[k - 1] + sum(var[int(c)] for c in ending)),
-            )
-        done[s] = b.d
+        committed_end = _open_pass(p)[s][1] if s in _open_pass(p) else -1
+        z, e = (m.z[s], max(committed_end, k0)) if committed_end >= 0 else (0.0, -1)
+        if e == k0:
+            b.add_component(f"c{k0}", pyo.Constraint(expr=b.d[k0] == z))
+        else:
+            b.d[k0].fix(0)
+        for k in range(k0 + 1, k1 + 1):
+            ending = [var[int(c)] for c in opts[ends == k]] + ([z] if k == e else [])
+            b.add_component(f"c{k}", pyo.Constraint(expr=b.d[k] == b.d[k - 1] + sum(ending)))
+        done[s] = _Done(b.d, p.window, committed_end, m.z[s] if committed_end >= 0 else None)
     return done
 
 
@@ -448,7 +521,12 @@ def _precedence_rows(
         opts = by_step[ref.index]
         for c in opts:
             for d in ref.preds:
-                m.cons.add(m.x[int(c)] <= done[d][_input_ready_slot(p, ref, d, int(o.start[c]))])
+                ready = done[d][_input_ready_slot(p, ref, d, int(o.start[c]))]
+                if isinstance(ready, float):  # d finished in an earlier rolling block
+                    if ready < 0.5:
+                        m.x[int(c)].fix(0)
+                    continue
+                m.cons.add(m.x[int(c)] <= ready)
         if ref.step.type == "pass":
             for c in opts:  # no segment after the last one
                 m.cons.add(m.x[int(c)] + done[ref.index][int(o.start[c])] <= 1)
@@ -528,24 +606,32 @@ def _eclipse_rows(
             continue
         opts = by_step[ref.index]
         energy = p.energy[ref.node.name]
-        soc = m.battery[ref.node.name].soc
+        soc = _soc_at(m, p, ref.node.name)
+        fixed_s = p.carry.busy_s if p.carry else np.zeros(p.n_slots)
         for iv_index in np.unique(o.interval[opts]):
             iv = p.intervals[int(iv_index)]
             y = sum(m.x[int(c)] for c in opts[o.interval[opts] == iv_index])
             keep_wh = ref.step.min_soc * energy.capacity_wh
             idle_wh = float(energy.idle_wh[iv.a : iv.b].sum())
-            compute_wh = sum(
+            compute_wh = energy.compute_w * WH_PER_WS * float(fixed_s[iv.a : iv.b].sum()) + sum(
                 energy.compute_w * WH_PER_WS * draws[ref.node.name].get(k, 0.0)
                 for k in range(iv.a, iv.b)
             )
             big = energy.capacity_wh * 2 + energy.compute_w * WH_PER_WS * (
                 p.t_s[iv.b] - p.t_s[iv.a]
             )
-            m.cons.add(soc[iv.b] >= keep_wh - energy.capacity_wh * (1 - y))
+            m.cons.add(soc(iv.b) >= keep_wh - energy.capacity_wh * (1 - y))
             m.cons.add(
                 compute_wh
-                <= ref.step.policy_share * (soc[iv.a] - keep_wh - idle_wh) + big * (1 - y)
+                <= ref.step.policy_share * (soc(iv.a) - keep_wh - idle_wh) + big * (1 - y)
             )
+
+
+def _soc_at(m: pyo.ConcreteModel, p: ComputeProblem, node: str) -> Callable[[int], object]:
+    """SOC at grid point k: the model's variable, or the committed (physical) SOC before it."""
+    soc = m.battery[node].soc
+    k0 = p.window[0]
+    return lambda k: soc[k] if k >= k0 else float(p.carry.soc_wh[k])  # type: ignore[union-attr]
 
 
 def _objective(
@@ -609,6 +695,9 @@ class ComputeSolution:
     objective: float | None
     build_s: float
     solve_s: float
+    strategy: str = "monolithic"  # or "rolling" (rsmodel.optimize.compute_rolling)
+    notes: list[str] = field(default_factory=list)
+    stages: list[dict] = field(default_factory=list)  # rolling: one entry per (node, block)
 
 
 def node_view(p: ComputeProblem, node: str) -> tuple[ComputeProblem, np.ndarray]:

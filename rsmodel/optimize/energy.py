@@ -77,26 +77,40 @@ def simulate_soc_wh(capacity_wh: float, initial_wh: float, net_wh: np.ndarray) -
 
 
 def add_battery(
-    block: pyo.Block, energy: NodeEnergy, compute_s_in_slot: dict[int, pyo.Expression]
+    block: pyo.Block,
+    energy: NodeEnergy,
+    compute_s_in_slot: dict[int, pyo.Expression],
+    *,
+    window: tuple[int, int] | None = None,
+    initial_wh: float | None = None,
+    fixed_compute_s: np.ndarray | None = None,
 ) -> None:
     """SOC variables and balance rows of one node on ``block``.
 
     ``compute_s_in_slot[k]`` is the linear expression of compute seconds run in slot ``k``.
-    Adds ``block.soc[k]`` (Wh, k=0..K, within [floor, capacity]) and ``block.spill[k]`` (Wh of
-    charge clipped at full battery; at most the slot's solar energy).
+    Adds ``block.soc[k]`` (Wh, k=k0..k1, within [floor, capacity]) and ``block.spill[k]`` (Wh of
+    charge clipped at full battery; at most the slot's solar energy). ``window = (k0, k1)``
+    (default the whole grid) starts at ``initial_wh`` (default the node's initial charge);
+    ``fixed_compute_s`` (K,) is compute already committed (a rolling block), drawn as a constant.
+    The floor is ``min(floor_soc x capacity, SOC with no further compute)``.
     """
-    n_slots = len(energy.dt_s)
-    floor = energy.floor_wh()
-    charge, idle = energy.charge_wh, energy.idle_wh
-    block.k = pyo.RangeSet(0, n_slots)
-    block.slot = pyo.RangeSet(0, n_slots - 1)
-    block.soc = pyo.Var(block.k, bounds=lambda b, k: (float(floor[k]), energy.capacity_wh))
-    block.spill = pyo.Var(block.slot, bounds=lambda b, k: (0.0, float(charge[k])))
-    block.soc[0].fix(min(energy.initial_wh, energy.capacity_wh))
+    k0, k1 = window or (0, len(energy.dt_s))
+    start_wh = min(energy.initial_wh if initial_wh is None else initial_wh, energy.capacity_wh)
+    fixed = np.zeros(len(energy.dt_s)) if fixed_compute_s is None else fixed_compute_s
     draw_wh = energy.compute_w * WH_PER_WS
+    net = (energy.charge_wh - energy.idle_wh - draw_wh * fixed)[k0:k1]
+    floor = np.minimum(
+        energy.floor_soc * energy.capacity_wh, simulate_soc_wh(energy.capacity_wh, start_wh, net)
+    )
+    charge = energy.charge_wh
+    block.k = pyo.RangeSet(k0, k1)
+    block.slot = pyo.RangeSet(k0, k1 - 1)
+    block.soc = pyo.Var(block.k, bounds=lambda b, k: (float(floor[k - k0]), energy.capacity_wh))
+    block.spill = pyo.Var(block.slot, bounds=lambda b, k: (0.0, float(charge[k])))
+    block.soc[k0].fix(start_wh)
 
     def balance(b: pyo.Block, k: int) -> pyo.Expression:
         used = compute_s_in_slot.get(k, 0.0)
-        return b.soc[k + 1] == b.soc[k] + float(charge[k] - idle[k]) - draw_wh * used - b.spill[k]
+        return b.soc[k + 1] == b.soc[k] + float(net[k - k0]) - draw_wh * used - b.spill[k]
 
     block.balance = pyo.Constraint(block.slot, rule=balance)

@@ -1,0 +1,272 @@
+"""Rolling-horizon solve of the compute-job MILP, and the strategy choice (docs/compute.md,
+"Long horizons").
+
+Per node, block k optimises the options that start in ``[b_k, b_k + block_s + lookahead_s)``
+for steps not yet finished and commits those starting in ``[b_k, b_k + block_s)``. Carried
+exactly across a boundary (:class:`rsmodel.optimize.compute.Carry`):
+
+- the battery: block k starts from the physical SOC (:func:`soc_trajectories`, charge clipped
+  at capacity) of everything committed so far; committed compute that runs past ``b_k`` is a
+  fixed draw in block k (and in its eclipse budgets), its slots are busy for new options;
+- job progress: committed steps are fixed and finished (no more options); a successor starts
+  only once its committed inputs are done (ground steps: the same downlink-capacity rule);
+  a pass step with committed segments stays open (more segments in later passes, none in a
+  pass it already used, ``max_segments`` counts the committed ones) until the block commits
+  its last segment or one of its successors;
+- deadlines: every option already ends by its step's deadline, and each block maximises
+  placements first (100 per step) and lateness second, so a step that can run now runs in the
+  first block that has room; the look-ahead lets a block see work due just after it.
+
+Each node gets ``time_limit_s`` in total, shared by its remaining blocks.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from rsmodel.optimize.compute import (
+    Carry,
+    ComputeProblem,
+    ComputeSolution,
+    Options,
+    _solve_view,
+    compute_seconds_per_slot,
+    node_view,
+    soc_trajectories,
+    solve_compute,
+)
+from rsmodel.optimize.energy import WH_PER_WS
+from rsmodel.timeutil import iso
+
+BLOCK_S = 12 * 3600.0
+LOOKAHEAD_S = 6 * 3600.0
+ROLLING_MIN_OPTIONS = 20_000  # auto: rolling when a node has more options (docs/compute.md)
+MIN_BLOCK_TIME_S = 1.0
+OPTIMAL = "convergenceCriteriaSatisfied"
+_EPS = 1e-6
+
+
+def choose_compute_strategy(
+    p: ComputeProblem,
+    requested: str = "auto",
+    *,
+    block_s: float = BLOCK_S,
+    lookahead_s: float = LOOKAHEAD_S,
+) -> tuple[str, str]:
+    """(strategy, why) for ``solver.strategy`` (auto | monolithic | rolling)."""
+    if requested in ("monolithic", "rolling"):
+        return requested, f"strategy {requested} requested by the model"
+    horizon_s = float(p.t_s[-1])
+    if horizon_s <= block_s + lookahead_s:
+        return "monolithic", f"horizon {horizon_s / 3600:g} h fits one block"
+    counts = np.bincount(
+        [list(p.energy).index(p.steps[int(s)].node.name) for s in p.options.step],
+        minlength=len(p.energy),
+    )
+    largest = int(counts.max()) if len(counts) else 0
+    if largest <= ROLLING_MIN_OPTIONS:
+        return "monolithic", f"{largest} options on the largest node <= {ROLLING_MIN_OPTIONS}"
+    return (
+        "rolling",
+        f"horizon {horizon_s / 3600:g} h > {(block_s + lookahead_s) / 3600:g} h and {largest} "
+        f"options on the largest node > {ROLLING_MIN_OPTIONS}",
+    )
+
+
+def solve_compute_auto(
+    p: ComputeProblem,
+    *,
+    strategy: str = "auto",
+    time_limit_s: float = 60.0,
+    mip_gap: float = 1e-3,
+    threads: int = 1,
+) -> ComputeSolution:
+    """Solve with the strategy :func:`choose_compute_strategy` picks; ``notes[0]`` says why."""
+    chosen, why = choose_compute_strategy(p, strategy)
+    solve = solve_compute_rolling if chosen == "rolling" else solve_compute
+    solution = solve(p, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads)
+    solution.strategy = chosen
+    solution.notes.insert(0, f"strategy {chosen}: {why}")
+    return solution
+
+
+def solve_compute_rolling(
+    p: ComputeProblem,
+    *,
+    block_s: float = BLOCK_S,
+    lookahead_s: float = LOOKAHEAD_S,
+    time_limit_s: float = 60.0,
+    mip_gap: float = 1e-3,
+    threads: int = 1,
+) -> ComputeSolution:
+    """Rolling-horizon solve of every node (``time_limit_s`` per node); same output as
+    :func:`rsmodel.optimize.compute.solve_compute`, SOC re-integrated over the whole horizon."""
+    picked, stages, objective = [], [], 0.0
+    for node in p.energy:
+        view, ids = node_view(p, node)
+        if not view.active_steps:
+            continue
+        roll = _NodeRoll(view, node, block_s, lookahead_s)
+        roll.run(time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads)
+        picked.append(ids[np.array(roll.committed, dtype=int)])
+        stages += roll.stages
+        objective += roll.objective
+    chosen = np.concatenate(picked) if picked else np.zeros(0, dtype=int)
+    statuses = [s["status"] for s in stages if s["status"] != "empty"]
+    n_blocks = int(np.ceil(float(p.t_s[-1]) / block_s - _EPS))
+    return ComputeSolution(
+        p,
+        chosen,
+        _last_segments(p, chosen),
+        soc_trajectories(p, chosen),
+        next((s for s in statuses if s != OPTIMAL), OPTIMAL) if statuses else "empty",
+        objective,
+        sum(s["build_s"] for s in stages),
+        sum(s["solve_s"] for s in stages),
+        strategy="rolling",
+        notes=[
+            f"{n_blocks} blocks of {block_s / 3600:g} h + {lookahead_s / 3600:g} h look-ahead "
+            f"per node ({len(stages)} block MILPs); objective = sum of the block objectives"
+        ],
+        stages=stages,
+    )
+
+
+def _last_segments(p: ComputeProblem, chosen: np.ndarray) -> set[int]:
+    """The latest-ending chosen segment of every pass step."""
+    o, last = p.options, {}
+    for c in chosen.tolist():
+        s = int(o.step[c])
+        if p.steps[s].step.type == "pass" and (s not in last or o.end_s[c] > o.end_s[last[s]]):
+            last[s] = c
+    return set(last.values())
+
+
+class _NodeRoll:
+    """The blocks of one node (``view`` from :func:`node_view`) and what they committed."""
+
+    def __init__(self, view: ComputeProblem, node: str, block_s: float, lookahead_s: float):
+        self.p, self.node = view, node
+        self.block_s, self.lookahead_s = block_s, lookahead_s
+        self.committed: list[int] = []  # option indices of the view
+        self.finished: dict[int, int] = {}  # step -> slot by which it is done
+        self.segments: dict[int, list[int]] = {}  # pass step -> committed segment options
+        self.stages: list[dict] = []
+        self.objective = 0.0
+        o = view.options
+        self.onboard = np.array([view.steps[int(s)].onboard for s in o.step], dtype=bool)
+
+    def run(self, *, time_limit_s: float, mip_gap: float, threads: int) -> None:
+        starts = np.arange(0.0, float(self.p.t_s[-1]) - _EPS, self.block_s)
+        stop = time.perf_counter() + time_limit_s
+        timed_out = False
+        for k, b0 in enumerate(starts):
+            budget = max((stop - time.perf_counter()) / (len(starts) - k), MIN_BLOCK_TIME_S)
+            entry = self.block(k, float(b0), budget, mip_gap, threads)
+            timed_out |= entry["objective"] is None and entry["status"] != "empty"
+            self.stages.append(entry)
+        if timed_out:
+            placed = {int(self.p.options.step[c]) for c in self.committed}
+            for ref in self.p.active_steps:
+                if ref.index not in placed:
+                    self.p.reasons.setdefault(
+                        ref.index, "no solution of a rolling block within the solver time limit"
+                    )
+
+    def carry(self, k0: int) -> Carry:
+        """The committed state at grid point ``k0`` (window set once the block is known)."""
+        chosen = np.array(self.committed, dtype=int)
+        open_pass = {
+            s: (len(segs), int(max(self.p.options.end[segs])))
+            for s, segs in self.segments.items()
+            if s not in self.finished
+        }
+        return Carry(
+            (k0, k0),
+            soc_trajectories(self.p, chosen)[self.node],
+            compute_seconds_per_slot(self.p, chosen, self.node),
+            dict(self.finished),
+            open_pass,
+        )
+
+    def candidates(self, carry: Carry, b0: float, b2: float) -> np.ndarray:
+        """Options starting in ``[b0, b2)`` of unfinished steps, clear of committed compute,
+        not in a pass a pass step already used, not before a finished input is done."""
+        o = self.p.options
+        keep = (o.start_s >= b0 - _EPS) & (o.start_s < b2 - _EPS)
+        keep &= ~np.isin(o.step, list(self.finished))
+        busy = np.concatenate([[0], np.cumsum(carry.busy_s > 0)])
+        keep &= ~(self.onboard & (busy[o.end] > busy[o.start]))
+        for s, segs in self.segments.items():
+            keep &= ~((o.step == s) & np.isin(o.interval, o.interval[segs]))
+        for ref in self.p.active_steps:
+            for d in ref.preds:
+                if d in self.finished and (ref.onboard or not self.p.steps[d].onboard):
+                    keep &= ~((o.step == ref.index) & (o.start < self.finished[d]))
+        return np.flatnonzero(keep)
+
+    def block(self, k: int, b0: float, budget_s: float, mip_gap: float, threads: int) -> dict:
+        """Solve block ``k`` starting at ``b0`` s and commit its first ``block_s``."""
+        p, o = self.p, self.p.options
+        k0 = int(np.searchsorted(p.t_s, b0 - _EPS))
+        carry = self.carry(k0)
+        b1, b2 = b0 + self.block_s, b0 + self.block_s + self.lookahead_s
+        cand = self.candidates(carry, b0, b2)
+        entry = {
+            "node": self.node,
+            "block": k,
+            "start": iso(p.time_at(b0)),
+            "initial_soc_wh": float(carry.soc_wh[k0]),
+            "fixed_compute_wh": float(
+                p.energy[self.node].compute_w * WH_PER_WS * carry.busy_s[k0:].sum()
+            ),
+            "options": int(len(cand)),
+            "committed": 0,
+            "status": "empty",
+            "objective": None,
+            "build_s": 0.0,
+            "solve_s": 0.0,
+        }
+        if not len(cand):
+            return entry
+        eclipse_ends = [
+            p.intervals[int(i)].b
+            for i in np.unique(o.interval[cand])
+            if i >= 0 and p.intervals[int(i)].kind == "eclipse"
+        ]
+        carry.window = (k0, int(max([k0 + 1, *o.end[cand].tolist(), *eclipse_ends])))
+        sub = Options(**{f: getattr(o, f)[cand] for f in Options.__dataclass_fields__})
+        view = ComputeProblem(
+            p.start, p.t_s, p.energy, p.intervals, p.steps, sub, p.reasons, p.warnings,
+            p.downlink_bytes, carry,
+        )  # fmt: skip
+        picked, lasts, status, value, build_s, solve_s = _solve_view(
+            view, time_limit_s=budget_s, mip_gap=mip_gap, threads=threads
+        )
+        entry.update(status=status, objective=value, build_s=build_s, solve_s=solve_s)
+        commit = [int(c) for c in picked if o.start_s[cand[c]] < b1 - _EPS]
+        self.commit(cand, commit, {int(c) for c in lasts})
+        entry["committed"] = len(commit)
+        self.objective += value or 0.0
+        return entry
+
+    def commit(self, cand: np.ndarray, local: list[int], lasts: set[int]) -> None:
+        """Fix the block's committed options; close finished steps and decided pass steps."""
+        o = self.p.options
+        for c in local:
+            g = int(cand[c])
+            s = int(o.step[g])
+            self.committed.append(g)
+            if self.p.steps[s].step.type != "pass":
+                self.finished[s] = int(o.end[g])
+                continue
+            self.segments.setdefault(s, []).append(g)
+            cap = self.p.steps[s].step.max_segments
+            if c in lasts or (cap is not None and len(self.segments[s]) >= cap):
+                self.finished[s] = int(max(o.end[self.segments[s]]))
+        for c in local:  # a committed successor closes its open pass inputs
+            for d in self.p.steps[int(o.step[cand[c]])].preds:
+                if d in self.segments and d not in self.finished:
+                    self.finished[d] = int(max(o.end[self.segments[d]]))

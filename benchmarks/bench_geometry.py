@@ -5,10 +5,19 @@ Run: ``python benchmarks/bench_geometry.py`` (about a minute on 2 cores).
 Scenario: models/constellation.yaml, 100 satellites x its first 10 stations x 24 h, 60 s grid.
 Prints both times and their ratio, pass-count agreement with find_events, a check against a
 dense 1 s elevation scan (no pass >= 20 s missed), and the peak memory of a 7-day run.
+
+Then long horizons at constellation scale (``--blocks`` runs only this table, ~3 min):
+500 nodes x 20 stations x 7 days, 60 s grid (benchmarks/instances.py), each way in a fresh
+process: the one-shot scan with the dense (node, station, time) grid (the baseline,
+``compute_geometry(scenario, dense=True)``) and ``compute_geometry(scenario)``, which scans
+12 h blocks and keeps time + sunlit only (rsmodel/geometry/blocks.py). Peak RSS is
+``ru_maxrss`` of that process (scenario loading included, printed apart).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import resource
 import subprocess
 import sys
@@ -167,7 +176,60 @@ def peak_memory_7d() -> tuple[float, float, int]:
     return float(seconds), int(rss_kib) / 2**20, int(count)
 
 
+LONG = dict(n_nodes=500, n_stations=20, hours=168, n_syncs=1)
+
+
+def long_horizon_run(dense: bool) -> dict:
+    """Geometry of the LONG instance in a fresh process: seconds, peak RSS GiB before and after
+    the geometry, grid variables, windows and eclipses."""
+    code = (
+        "import json, resource, sys, time\n"
+        f"sys.path.insert(0, {str(ROOT / 'benchmarks')!r})\n"
+        "from instances import constellation\n"
+        "from rsmodel.geometry import compute_geometry\n"
+        "rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20\n"
+        f"scenario = constellation(**{LONG!r}); loaded = rss(); t0 = time.perf_counter()\n"
+        f"geo = compute_geometry(scenario, dense={dense!r})\n"
+        "print(json.dumps({'seconds': time.perf_counter() - t0, 'loaded_gib': loaded,\n"
+        "    'peak_gib': rss(), 'grid': sorted(geo.grid.data_vars),\n"
+        "    'windows': len(geo.windows), 'eclipses': len(geo.eclipses)}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "CI": "true"},
+    )
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def long_horizon_table() -> None:
+    """One-shot dense grid vs 12 h blocks on the LONG instance, one after the other."""
+    n, m, hours = LONG["n_nodes"], LONG["n_stations"], LONG["hours"]
+    print(f"long horizon: {n} nodes x {m} stations x {hours / 24:g} days, grid 60 s")
+    base, blocks = long_horizon_run(dense=True), long_horizon_run(dense=None)
+    print(
+        f"{'geometry':<44}{'wall s':>8}{'ratio':>7}{'peak RSS GiB':>14}{'ratio':>7}"
+        f"{'windows':>9}{'eclipses':>9}  grid"
+    )
+    for label, r in (
+        ("one-shot, dense grid (baseline)", base),
+        ("compute_geometry: 12 h blocks, time+sunlit", blocks),
+    ):
+        print(
+            f"{label:<44}{r['seconds']:>8.1f}{r['seconds'] / base['seconds']:>7.2f}"
+            f"{r['peak_gib']:>14.2f}{r['peak_gib'] / base['peak_gib']:>7.2f}"
+            f"{r['windows']:>9}{r['eclipses']:>9}  {', '.join(r['grid'])}"
+        )
+    print(f"(peak RSS after loading the scenario, before geometry: {base['loaded_gib']:.2f} GiB)")
+
+
 def main() -> None:
+    if "--blocks" in sys.argv[1:]:
+        long_horizon_table()
+        return
     nodes, stations, start, end, step_s = scenario_parts()
     print(f"scenario: {len(nodes)} satellites x {len(stations)} stations x 24 h, grid {step_s:g} s")
     wall_vec, cpu_vec, geo = time_vectorised(nodes, stations, start, end, step_s)
@@ -213,6 +275,8 @@ def main() -> None:
     print(
         f"(this process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB)"
     )
+    print()
+    long_horizon_table()
 
 
 if __name__ == "__main__":

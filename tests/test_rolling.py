@@ -14,12 +14,13 @@ import pandas as pd
 import pytest
 
 from rsmodel.geometry import compute_geometry
+from rsmodel.geometry.blocks import windows_by_block
 from rsmodel.model.loader import load_model_dict
 from rsmodel.optimize import problem_from_scenario, solve_problem
 from rsmodel.optimize.bound import any_plan_bound, stage_bound
 from rsmodel.optimize.greedy import greedy
 from rsmodel.optimize.objective import evaluate
-from rsmodel.optimize.rolling import solve_auto, solve_rolling, windows_by_block
+from rsmodel.optimize.rolling import solve_auto, solve_rolling
 from rsmodel.plan.check import check_plan
 from rsmodel.timeutil import iso
 from tests.conftest import DATA, ROOT

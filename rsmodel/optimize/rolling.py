@@ -25,13 +25,11 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from rsmodel.geometry import compute_geometry_for
 from rsmodel.optimize.bound import BOUND_TIME_FRACTION, attach_bound
 from rsmodel.optimize.greedy import greedy
 from rsmodel.optimize.problem import Demand, Problem, build_problem
@@ -39,7 +37,6 @@ from rsmodel.optimize.schedule import Schedule, SolverStats, build_schedule
 from rsmodel.optimize.solve import _score, _total_objective, solve_problem
 from rsmodel.optimize.state import LinkState
 from rsmodel.progress import bar
-from rsmodel.timeutil import as_utc
 
 BLOCK_S = 12 * 3600.0
 LOOKAHEAD_S = 6 * 3600.0
@@ -136,52 +133,6 @@ def block_slots(problem: Problem, block_s: float, lookahead_s: float) -> list[tu
     commit = max(1, int(round(block_s / problem.step_s)))
     ahead = max(0, int(round(lookahead_s / problem.step_s)))
     return [(b0, min(b0 + commit, n), min(b0 + commit + ahead, n)) for b0 in range(0, n, commit)]
-
-
-def windows_by_block(
-    nodes: list, stations: list, start: datetime, end: datetime, step_s: float, block_s: float
-) -> pd.DataFrame:
-    """The geometry contract's windows table, computed one block at a time (memory bounded by
-    the block: each block's dense grid is dropped), windows cut by a block edge joined again.
-
-    Start, end and capacity agree with :func:`compute_geometry_for` over the whole horizon; a
-    joined window's ``tca`` and ``max_elevation_deg`` are not computed (NaT / NaN)."""
-    parts = []
-    t = as_utc(start)
-    while t < as_utc(end):
-        t_next = min(t + timedelta(seconds=block_s), as_utc(end))
-        part = compute_geometry_for(nodes, stations, t, t_next, step_s).windows
-        part["start_clipped"] &= part["start"] <= pd.Timestamp(start)
-        parts.append(part)
-        t = t_next
-    windows = pd.concat(parts, ignore_index=True)
-    windows = _join_at_block_edges(windows, {s.name: s.setup_s for s in stations}, end)
-    windows = windows.sort_values(["start", "node", "station"], kind="stable")
-    windows["id"] = [f"w{i + 1:05d}" for i in range(len(windows))]
-    return windows.reset_index(drop=True)
-
-
-def _join_at_block_edges(windows: pd.DataFrame, setup_s: dict, end: datetime) -> pd.DataFrame:
-    """Join a window ending at a block edge with the same link's window starting there."""
-    w = windows.sort_values(["node", "station", "start"], kind="stable").reset_index(drop=True)
-    same = (
-        (w["node"].to_numpy()[1:] == w["node"].to_numpy()[:-1])
-        & (w["station"].to_numpy()[1:] == w["station"].to_numpy()[:-1])
-        & (w["start"].to_numpy()[1:] == w["end"].to_numpy()[:-1])
-    )
-    joins = np.flatnonzero(same)[::-1]  # back to front, so chains of pieces collapse
-    for i in joins:
-        a, b = w.loc[i], w.loc[i + 1]
-        duration = (b["end"] - a["start"]).total_seconds()
-        w.loc[i, ["end", "tca", "max_elevation_deg", "duration_s", "end_clipped"]] = [
-            b["end"], pd.NaT, np.nan, duration, b["end_clipped"],
-        ]  # fmt: skip
-        w.loc[i, "capacity_bytes"] = (
-            a["bandwidth_bps"] / 8.0 * max(0.0, duration - setup_s[a["station"]])
-        )
-        w = w.drop(index=i + 1).reset_index(drop=True)
-    w["end_clipped"] &= w["end"] >= pd.Timestamp(end)
-    return w
 
 
 # --------------------------------------------------------------------------- one block

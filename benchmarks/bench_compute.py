@@ -1,21 +1,32 @@
 """Benchmark of the compute-job MILP (seed 002): build + HiGHS solve time.
 
-    python benchmarks/bench_compute.py [--time-limit-s 120]
+    python benchmarks/bench_compute.py [--time-limit-s 120] [--only day|week]
 
-Instances: a 1-step job (baseline: the fixed cost on the same grid), a 24-step mixed DAG on
-the ISS over 6 orbits, and 20 LEO satellites x 10 steps over 24 h. Prints one table; ratios
-are against the baseline measured in the same run.
+Instances (``day``): a 1-step job (baseline: the fixed cost on the same grid), a 24-step mixed
+DAG on the ISS over 6 orbits, and 20 LEO satellites x 10 steps over 24 h. Prints one table;
+ratios are against the baseline measured in the same run.
+
+``week``: 20 LEO satellites x 7 days, ``--jobs-per-day`` jobs per satellite and day (capture
+pass -> process window -> compress eclipse, due at the end of their day), solved monolithically
+(HiGHS capped at ``--time-limit-s`` per node) and rolling (12 h blocks + 6 h look-ahead,
+``--time-limit-s`` per node in all), each in its own forked process on the same geometry and
+options: wall s, steps placed, peak RSS (MB, the process's ``ru_maxrss``, including the parent's
+pages it shares; address space capped at ``MEMORY_CAP_GB``). Ratio: rolling vs monolithic.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import multiprocessing as mp
+import resource
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+MEMORY_CAP_GB = 10.0  # week: address-space cap of each solve process
 STATIONS = ["wallops", "weilheim", "hartebeesthoek", "dongara", "santiago", "svalsat", "singapore"]
 TIERS = {
     "minimal": {"compute_s": 30, "memory_mb": 256, "output_mb": 10},
@@ -83,6 +94,121 @@ def fleet(n_sats: int, n_steps: int) -> dict[str, Any]:
     return model(nodes, jobs, hours=24.0)
 
 
+def week(n_sats: int, days: int, jobs_per_day: int) -> dict[str, Any]:
+    """``n_sats`` satellites over ``days`` days; per satellite and day ``jobs_per_day`` jobs of
+    three steps due at the end of their day."""
+    data = fleet(n_sats, 1)
+    steps = [
+        {"id": "capture", "type": "pass", "min_pass_duration_s": 180, "max_segments": 2,
+         "compute_s": 60, "output_mb": 20},
+        {"id": "process", "type": "window", "quality_tiers": TIERS, "preferred_tier": "enhanced",
+         "depends_on": ["capture"]},
+        {"id": "compress", "type": "eclipse", "energy_budget_wh": 8, "compute_s": 120,
+         "depends_on": ["process"]},
+    ]  # fmt: skip
+    periods_s = _periods_s(data)
+    data["jobs"] = [
+        {
+            "name": f"sat{i}-d{d}-j{j}",
+            "node": f"sat{i}",
+            "steps": steps,
+            "policy": {"deadline_orbits": round((d + 1) * 86400 / periods_s[i], 3)},
+        }
+        for i in range(n_sats)
+        for d in range(days)
+        for j in range(jobs_per_day)
+    ]
+    data["horizon"]["hours"] = 24.0 * days
+    return data
+
+
+def _periods_s(data: dict[str, Any]) -> list[float]:
+    from rsmodel.model.loader import load_model_dict
+
+    scenario = load_model_dict({**data, "jobs": []}, base_dir=ROOT)
+    return [n.orbit.period_s for n in scenario.nodes]
+
+
+def _solve_child(problem: Any, strategy: str, time_limit_s: float, out: Any) -> None:
+    from rsmodel.compute.report import jobs_report
+
+    limit = int(MEMORY_CAP_GB * 2**30)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))  # a shared machine: fail, not swap
+    from rsmodel.optimize.compute import solve_compute
+    from rsmodel.optimize.compute_rolling import solve_compute_rolling
+
+    t0 = time.perf_counter()
+    solve = solve_compute_rolling if strategy == "rolling" else solve_compute
+    solution = solve(problem, time_limit_s=time_limit_s)
+    wall_s = time.perf_counter() - t0
+    report = jobs_report(solution)
+    out.put(
+        {
+            "wall_s": wall_s,
+            "build_s": solution.build_s,
+            "highs_s": solution.solve_s,
+            "status": solution.status,
+            "placed": sum(d["status"] == "placed" for d in report["placement_decisions"]),
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "milps": len(solution.stages) or len(problem.energy),
+        }
+    )
+
+
+def measure_week(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The week instance solved monolithic then rolling, each in a forked process."""
+    from rsmodel.geometry import compute_geometry
+    from rsmodel.model.loader import load_model_dict
+    from rsmodel.optimize.compute import build_compute_problem
+
+    t0 = time.perf_counter()
+    scenario = load_model_dict(week(args.sats, args.days, args.jobs_per_day), base_dir=ROOT)
+    geometry = compute_geometry(scenario)
+    t1 = time.perf_counter()
+    problem = build_compute_problem(scenario, geometry)
+    t2 = time.perf_counter()
+    base_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    name = f"{args.sats} sats x {args.days} d, {args.jobs_per_day} jobs/sat/day"
+    rows = []
+    ctx = mp.get_context("fork")
+    for strategy in ("monolithic", "rolling"):
+        out = ctx.Queue()
+        child = ctx.Process(target=_solve_child, args=(problem, strategy, args.time_limit_s, out))
+        child.start()
+        child.join()
+        result = (
+            out.get()
+            if not out.empty()
+            else {"wall_s": math.nan, "build_s": math.nan, "highs_s": math.nan, "placed": 0,
+                  "rss_mb": math.nan, "milps": 0, "status": f"died (exit {child.exitcode})"}
+        )  # fmt: skip
+        rows.append(
+            {"instance": name, "strategy": strategy, "steps": len(problem.steps),
+             "options": len(problem.options.step), "geometry_s": t1 - t0, "options_s": t2 - t1,
+             "base_rss_mb": base_mb, **result}
+        )  # fmt: skip
+    return rows
+
+
+def print_week(rows: list[dict[str, Any]]) -> None:
+    mono = rows[0]
+    head = (
+        f"{'instance':36} {'strategy':>10} {'steps':>5} {'options':>8} {'geom s':>7} {'opts s':>7} "
+        f"{'MILPs':>5} {'build s':>8} {'HiGHS s':>8} {'wall s':>8} {'wall / mono':>11} "
+        f"{'placed':>11} {'peak RSS MB':>11} {'status':>28}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        print(
+            f"{r['instance']:36} {r['strategy']:>10} {r['steps']:>5} {r['options']:>8} "
+            f"{r['geometry_s']:>7.1f} {r['options_s']:>7.1f} {r['milps']:>5} {r['build_s']:>8.1f} "
+            f"{r['highs_s']:>8.1f} {r['wall_s']:>8.1f} {r['wall_s'] / mono['wall_s']:>10.2f}x "
+            f"{r['placed']:>5}/{r['steps']:<5} {r['rss_mb']:>11.0f} {r['status']:>28}"
+        )
+    print(f"(parent process peak RSS before the solves: {rows[0]['base_rss_mb']:.0f} MB)")
+
+
 def measure(name: str, data: dict[str, Any], time_limit_s: float) -> dict[str, Any]:
     from rsmodel.compute.report import jobs_report
     from rsmodel.geometry import compute_geometry
@@ -114,8 +240,16 @@ def measure(name: str, data: dict[str, Any], time_limit_s: float) -> dict[str, A
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--time-limit-s", type=float, default=120.0)
+    parser.add_argument("--only", choices=["day", "week"], help="run one group of instances")
+    parser.add_argument("--sats", type=int, default=20, help="week: satellites")
+    parser.add_argument("--days", type=int, default=7, help="week: days")
+    parser.add_argument("--jobs-per-day", type=int, default=2, help="week: jobs per sat per day")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
+    if args.only != "day":
+        print_week(measure_week(args))
+    if args.only == "week":
+        return
     rows = [
         measure("baseline: 1 step, ISS, 6 orbits", iss(mixed_steps(1)[:1], 6), args.time_limit_s),
         measure("24-step mixed DAG, ISS, 6 orbits", iss(mixed_steps(24), 6), args.time_limit_s),

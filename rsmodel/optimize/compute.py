@@ -100,6 +100,7 @@ class Carry:
     busy_s: np.ndarray  # (K,) committed compute seconds per slot: fixed draw
     finished: dict[int, int]  # step -> slot by which it is done (no more options)
     open_pass: dict[int, tuple[int, int]]  # pass step -> (committed segments, end slot of last)
+    steps: frozenset[int] | None = None  # the steps this block models (None: all unfinished)
 
 
 @dataclass
@@ -134,9 +135,14 @@ class ComputeProblem:
     @property
     def active_steps(self) -> list[StepRef]:
         """Steps on the nodes this problem models (all of them, or one node's in a node view),
-        less those earlier rolling blocks finished."""
+        less those earlier rolling blocks finished and, in a block, those it does not model."""
+        mine = self.carry.steps if self.carry and self.carry.steps is not None else None
         return [
-            r for r in self.steps if r.node.name in self.energy and r.index not in self.finished
+            r
+            for r in self.steps
+            if r.node.name in self.energy
+            and r.index not in self.finished
+            and (mine is None or r.index in mine)
         ]
 
     def time_at(self, seconds: float) -> datetime:

@@ -17,7 +17,8 @@ exactly across a boundary (:class:`rsmodel.optimize.compute.Carry`):
   placements first (100 per step) and lateness second, so a step that can run now runs in the
   first block that has room; the look-ahead lets a block see work due just after it.
 
-Each node gets ``time_limit_s`` in total, shared by its remaining blocks.
+Each node gets ``time_limit_s`` in total; a block may use half of what is left (or an even
+share, if larger): early blocks hold most of the work, since every block places what it can.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ BLOCK_S = 12 * 3600.0
 LOOKAHEAD_S = 6 * 3600.0
 ROLLING_MIN_OPTIONS = 20_000  # auto: rolling when a node has more options (docs/compute.md)
 MIN_BLOCK_TIME_S = 1.0
+BLOCK_MAX_OPTIONS = 4_000  # one MILP of a block: whole jobs, earliest deadline first, up to this
 OPTIMAL = "convergenceCriteriaSatisfied"
 _EPS = 1e-6
 
@@ -161,13 +163,9 @@ class _NodeRoll:
     def run(self, *, time_limit_s: float, mip_gap: float, threads: int) -> None:
         starts = np.arange(0.0, float(self.p.t_s[-1]) - _EPS, self.block_s)
         stop = time.perf_counter() + time_limit_s
-        timed_out = False
         for k, b0 in enumerate(starts):
-            budget = max((stop - time.perf_counter()) / (len(starts) - k), MIN_BLOCK_TIME_S)
-            entry = self.block(k, float(b0), budget, mip_gap, threads)
-            timed_out |= entry["objective"] is None and entry["status"] != "empty"
-            self.stages.append(entry)
-        if timed_out:
+            self.block(k, float(b0), stop, len(starts) - k, mip_gap, threads)
+        if any(s["objective"] is None and s["status"] != "empty" for s in self.stages):
             placed = {int(self.p.options.step[c]) for c in self.committed}
             for ref in self.p.active_steps:
                 if ref.index not in placed:
@@ -176,7 +174,7 @@ class _NodeRoll:
                     )
 
     def carry(self, k0: int) -> Carry:
-        """The committed state at grid point ``k0`` (window set once the block is known)."""
+        """The committed state at grid point ``k0`` (window and steps set once admitted)."""
         chosen = np.array(self.committed, dtype=int)
         open_pass = {
             s: (len(segs), int(max(self.p.options.end[segs])))
@@ -207,20 +205,56 @@ class _NodeRoll:
                     keep &= ~((o.step == ref.index) & (o.start < self.finished[d]))
         return np.flatnonzero(keep)
 
-    def block(self, k: int, b0: float, budget_s: float, mip_gap: float, threads: int) -> dict:
-        """Solve block ``k`` starting at ``b0`` s and commit its first ``block_s``."""
-        p, o = self.p, self.p.options
-        k0 = int(np.searchsorted(p.t_s, b0 - _EPS))
-        carry = self.carry(k0)
-        b1, b2 = b0 + self.block_s, b0 + self.block_s + self.lookahead_s
-        cand = self.candidates(carry, b0, b2)
-        entry = {
+    def admit(self, cand: np.ndarray, tried: set[str]) -> tuple[np.ndarray, list[str], int]:
+        """The next group of jobs not yet tried in this block: whole jobs, started ones first,
+        then earliest deadline first, up to ``BLOCK_MAX_OPTIONS`` options (at least one job).
+        Returns its options, its jobs and how many groups are left including it."""
+        steps = self.p.steps
+        job_of = np.array([steps[int(s)].job.name for s in self.p.options.step[cand]])
+        started = {steps[s].job.name for s in [*self.finished, *self.segments]}
+        order: dict[str, tuple] = {}
+        for ref in self.p.active_steps:
+            order.setdefault(ref.job.name, (ref.job.name not in started, ref.deadline_s, ref.index))
+        jobs = sorted(set(job_of.tolist()) - tried, key=lambda j: order[j])
+        sizes = [int((job_of == j).sum()) for j in jobs]
+        admitted, total = [], 0
+        for job, n in zip(jobs, sizes, strict=True):
+            if admitted and total + n > BLOCK_MAX_OPTIONS:
+                break
+            admitted.append(job)
+            total += n
+        groups = 1 + int(np.ceil((sum(sizes) - total) / BLOCK_MAX_OPTIONS))
+        return cand[np.isin(job_of, admitted)], admitted, groups
+
+    def block(
+        self, k: int, b0: float, stop: float, blocks_left: int, mip_gap: float, threads: int
+    ) -> None:
+        """Solve block ``k`` starting at ``b0`` s one group of jobs at a time (earlier groups'
+        commitments fixed) and commit the first ``block_s`` of each."""
+        tried: set[str] = set()
+        k0 = int(np.searchsorted(self.p.t_s, b0 - _EPS))
+        while True:
+            carry = self.carry(k0)
+            cand, jobs, groups = self.admit(
+                self.candidates(carry, b0, b0 + self.block_s + self.lookahead_s), tried
+            )
+            if not jobs:
+                if not tried:
+                    self.stages.append(self.entry(k, b0, carry, cand))
+                return
+            tried.update(jobs)
+            budget = (stop - time.perf_counter()) / (groups + blocks_left - 1)
+            self.solve(k, b0, carry, cand, max(budget, MIN_BLOCK_TIME_S), mip_gap, threads)
+
+    def entry(self, k: int, b0: float, carry: Carry, cand: np.ndarray) -> dict:
+        k0 = carry.window[0]
+        return {
             "node": self.node,
             "block": k,
-            "start": iso(p.time_at(b0)),
+            "start": iso(self.p.time_at(b0)),
             "initial_soc_wh": float(carry.soc_wh[k0]),
             "fixed_compute_wh": float(
-                p.energy[self.node].compute_w * WH_PER_WS * carry.busy_s[k0:].sum()
+                self.p.energy[self.node].compute_w * WH_PER_WS * carry.busy_s[k0:].sum()
             ),
             "options": int(len(cand)),
             "committed": 0,
@@ -229,14 +263,20 @@ class _NodeRoll:
             "build_s": 0.0,
             "solve_s": 0.0,
         }
-        if not len(cand):
-            return entry
+
+    def solve(self, k: int, b0: float, carry: Carry, cand: np.ndarray, budget_s: float,
+              mip_gap: float, threads: int) -> None:  # fmt: skip
+        """One MILP of block ``k`` over options ``cand``; commit those starting in the block."""
+        p, o = self.p, self.p.options
+        entry = self.entry(k, b0, carry, cand)
         eclipse_ends = [
             p.intervals[int(i)].b
             for i in np.unique(o.interval[cand])
             if i >= 0 and p.intervals[int(i)].kind == "eclipse"
         ]
+        k0 = carry.window[0]
         carry.window = (k0, int(max([k0 + 1, *o.end[cand].tolist(), *eclipse_ends])))
+        carry.steps = frozenset(int(s) for s in o.step[cand])
         sub = Options(**{f: getattr(o, f)[cand] for f in Options.__dataclass_fields__})
         view = ComputeProblem(
             p.start, p.t_s, p.energy, p.intervals, p.steps, sub, p.reasons, p.warnings,
@@ -246,11 +286,11 @@ class _NodeRoll:
             view, time_limit_s=budget_s, mip_gap=mip_gap, threads=threads
         )
         entry.update(status=status, objective=value, build_s=build_s, solve_s=solve_s)
-        commit = [int(c) for c in picked if o.start_s[cand[c]] < b1 - _EPS]
+        commit = [int(c) for c in picked if o.start_s[cand[c]] < b0 + self.block_s - _EPS]
         self.commit(cand, commit, {int(c) for c in lasts})
         entry["committed"] = len(commit)
         self.objective += value or 0.0
-        return entry
+        self.stages.append(entry)
 
     def commit(self, cand: np.ndarray, local: list[int], lasts: set[int]) -> None:
         """Fix the block's committed options; close finished steps and decided pass steps."""

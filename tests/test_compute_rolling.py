@@ -219,3 +219,12 @@ def test_strategy_choice_recorded_in_response_and_plan() -> None:
     strategy, why = choose_compute_strategy(problem)
     assert strategy == "monolithic" and "options on the largest node" in why
     assert choose_compute_strategy(problem, "monolithic")[0] == "monolithic"
+    many = [{"id": f"m{i}", "compute_s": 60} for i in range(12)]  # ~2 400 starts each
+    busy = load_model_dict(model(many, hours=40, policy={"objective": "balanced"}), base_dir=ROOT)
+    problem = build_compute_problem(busy, compute_geometry(busy))
+    strategy, why = choose_compute_strategy(problem)
+    assert strategy == "rolling" and why.startswith("horizon 40 h > 18 h and ")
+    assert choose_compute_strategy(problem, "monolithic") == (
+        "monolithic",
+        "strategy monolithic requested by the model",
+    )

@@ -1,6 +1,7 @@
 """Onboard compute jobs (seed 002): plan a scenario's ``jobs`` and report decisions and events.
 
 ``plan_jobs(scenario, geometry)`` builds and solves the MILP of :mod:`rsmodel.optimize.compute`
+(whole horizon, or rolling blocks: :mod:`rsmodel.optimize.compute_rolling`, ``solver.strategy``)
 and returns ``{"placement_decisions", "events", "jobs", "soc", "solver", "warnings"}``
 (docs/compute.md). ``rsmodel plan REQUEST.json`` does the same for a seed request body.
 """

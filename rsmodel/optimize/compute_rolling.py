@@ -13,12 +13,14 @@ exactly across a boundary (:class:`rsmodel.optimize.compute.Carry`):
   a pass step with committed segments stays open (more segments in later passes, none in a
   pass it already used, ``max_segments`` counts the committed ones) until the block commits
   its last segment or one of its successors;
-- deadlines: every option already ends by its step's deadline, and each block maximises
+- deadlines: every option already ends by its step's deadline, and each MILP maximises
   placements first (100 per step) and lateness second, so a step that can run now runs in the
   first block that has room; the look-ahead lets a block see work due just after it.
 
-Each node gets ``time_limit_s`` in total; a block may use half of what is left (or an even
-share, if larger): early blocks hold most of the work, since every block places what it can.
+A block is solved one group of jobs at a time (whole jobs, started ones first, then earliest
+deadline first, at most ``BLOCK_MAX_OPTIONS`` options per MILP); later groups see earlier
+groups' commitments as fixed draw and busy slots. Each node gets ``time_limit_s`` in all, a MILP
+what is left over the MILPs still expected.
 """
 
 from __future__ import annotations
@@ -130,7 +132,7 @@ def solve_compute_rolling(
         strategy="rolling",
         notes=[
             f"{n_blocks} blocks of {block_s / 3600:g} h + {lookahead_s / 3600:g} h look-ahead "
-            f"per node ({len(stages)} block MILPs); objective = sum of the block objectives"
+            f"per node ({len(stages)} MILPs, one per group of jobs); objective = their sum"
         ],
         stages=stages,
     )

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from rsmodel.cells import CELL_DIM, cell_coords, dense_fits
 from rsmodel.optimize.problem import CLASS_NAMES, Demand, Problem
 from rsmodel.optimize.state import LinkState
 from rsmodel.timeutil import iso
@@ -216,34 +217,30 @@ def _reason(
 
 
 def _grid(state: LinkState) -> xr.Dataset:
-    """bytes and link per (node, station, time slot)."""
+    """bytes and link per (node, station, time slot): dense, or above
+    ``rsmodel.geometry.DENSE_GRID_MAX_CELLS`` cells only the candidates' cells (rsmodel.cells)."""
     p = state.problem
     n_slots = max(p.n_slots, 1)
     shape = (len(p.nodes), len(p.stations), n_slots)
     flat = np.ravel_multi_index((p.cand_node, p.cand_station, p.cand_slot), shape)
-    bytes_ = np.bincount(flat, weights=state.used_bytes(), minlength=int(np.prod(shape))).reshape(
-        shape
-    )
-    link = np.bincount(flat, weights=state.on.astype(float), minlength=int(np.prod(shape))).reshape(
-        shape
-    )
     start = pd.Timestamp(p.start).tz_convert(None)
     times = pd.date_range(start, periods=n_slots, freq=pd.Timedelta(seconds=p.step_s)).astype(
         "datetime64[ns]"
     )
     coords = {"node": list(p.nodes), "station": [s.name for s in p.stations], "time": times}
+    dims: tuple[str, ...] = ("node", "station", "time")
+    if dense_fits(shape):
+        size, out_shape = int(np.prod(shape)), shape
+    else:
+        cells, flat = np.unique(flat, return_inverse=True)
+        size, out_shape, dims = len(cells), (len(cells),), (CELL_DIM,)
+        coords.update(cell_coords(cells, shape))
+    bytes_ = np.bincount(flat, weights=state.used_bytes(), minlength=size).reshape(out_shape)
+    link = np.bincount(flat, weights=state.on.astype(float), minlength=size).reshape(out_shape)
     return xr.Dataset(
         {
-            "bytes": (
-                ("node", "station", "time"),
-                bytes_,
-                {"units": "bytes", "long_name": "bytes sent in the slot"},
-            ),
-            "link": (
-                ("node", "station", "time"),
-                (link > 0).astype(np.int8),
-                {"long_name": "link on in the slot"},
-            ),
+            "bytes": (dims, bytes_, {"units": "bytes", "long_name": "bytes sent in the slot"}),
+            "link": (dims, (link > 0).astype(np.int8), {"long_name": "link on in the slot"}),
         },
         coords=coords,
         attrs={"step_s": p.step_s},

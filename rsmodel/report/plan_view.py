@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from rsmodel.cells import station_time_sum
 from rsmodel.report.compute_view import (
     compute_summary,
     decision_bars,
@@ -407,10 +408,10 @@ def soc_charts(
 
 
 def throughput_heatmap(dataset: Any) -> Heatmap | None:
-    """Downlinked MB per station and UTC hour, from plan.nc's ``bytes (node, station, time)``."""
+    """Downlinked MB per station and UTC hour, from plan.nc's ``bytes`` (either layout)."""
     if dataset is None or "bytes" not in dataset or dataset.sizes.get("time", 0) == 0:
         return None
-    hourly = dataset["bytes"].sum("node").resample(time="1h").sum() / 1e6
+    hourly = station_time_sum(dataset, "bytes").resample(time="1h").sum() / 1e6
     hours = [str(np.datetime_as_string(t, unit="h"))[-2:] for t in hourly["time"].values]
     stations = [str(st) for st in hourly["station"].values]
     values = hourly.transpose("station", "time").values.tolist()

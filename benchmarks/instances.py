@@ -69,11 +69,19 @@ def node_entries(n_nodes: int, seed: int) -> list[dict]:
     return entries
 
 
-def sync_entries(names: list[str], hours: float, n_syncs: int, seed: int) -> list[dict]:
-    """``n_syncs`` syncs spread round-robin over the nodes."""
+def sync_entries(
+    names: list[str],
+    hours: float,
+    n_syncs: int,
+    seed: int,
+    size_gb: tuple[float, float] = (1.0, 20.0),
+    mix: dict | None = None,
+) -> list[dict]:
+    """``n_syncs`` syncs spread round-robin over the nodes, sizes log-uniform in ``size_gb``."""
     rng = np.random.default_rng(seed)
-    priorities = list(PRIORITY_MIX)
-    shares = [PRIORITY_MIX[p][0] for p in priorities]
+    mix = mix or PRIORITY_MIX
+    priorities = list(mix)
+    shares = [mix[p][0] for p in priorities]
     end = START + timedelta(hours=hours)
     release_span_min = int(max(hours - 4.0, hours * 0.8) * 60)
     out = []
@@ -83,11 +91,11 @@ def sync_entries(names: list[str], hours: float, n_syncs: int, seed: int) -> lis
         entry = {
             "id": f"s{i + 1:05d}",
             "node": names[i % len(names)],
-            "data_size": float(f"{np.exp(rng.uniform(np.log(1e9), np.log(2e10))):.4g}"),
+            "data_size": float(f"{np.exp(rng.uniform(*np.log(np.array(size_gb) * 1e9))):.4g}"),
             "priority": priority,
             "release": iso(release),
         }
-        window = PRIORITY_MIX[priority][1]
+        window = mix[priority][1]
         if window is not None:
             deadline = release + timedelta(minutes=int(rng.uniform(*window) * 60))
             entry["deadline"] = iso(min(deadline, end))
@@ -104,6 +112,8 @@ def constellation(
     seed: int = 2026,
     time_limit_s: float = 60.0,
     strategy: str = "auto",
+    size_gb: tuple[float, float] = (1.0, 20.0),
+    mix: dict | None = None,
 ) -> Scenario:
     """A loaded scenario of the given size (see the module docstring)."""
     base = {
@@ -115,7 +125,7 @@ def constellation(
     names = [n.name for n in load_model_dict(base, base_dir=ROOT).nodes]
     model = dict(
         base,
-        syncs=sync_entries(names, hours, n_syncs, seed),
+        syncs=sync_entries(names, hours, n_syncs, seed, size_gb, mix),
         solver={"time_limit_s": time_limit_s, "strategy": strategy},
     )
     return load_model_dict(model, base_dir=ROOT)

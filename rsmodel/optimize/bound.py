@@ -36,7 +36,7 @@ from rsmodel.optimize.problem import CLASS_NAMES, UNIT_BYTES, Problem
 from rsmodel.optimize.solve import _score
 from rsmodel.optimize.state import LinkState
 
-COARSE_S = 3600.0
+COARSE_GRIDS_S = (300.0, 3600.0)  # tried in turn when the fine LP is too large or too slow
 FINE_PAIRS = 1_000_000  # classes with at most this many pairs get the LP on the fine slot grid
 BOUND_TIME_FRACTION = 0.25  # of the solver time limit, for all bound LPs together
 _EPS_BYTES = 0.5
@@ -160,9 +160,10 @@ def _bound(
     time_limit_s: float,
 ) -> tuple[float, str]:
     """The LP bound on the fine grid (up to ``FINE_PAIRS`` pairs), else or if that does not
-    finish in time on the ``COARSE_S`` grid, else the capacity-free bound."""
+    finish in time on the ``COARSE_GRIDS_S`` grids in turn, else the capacity-free bound."""
     stop = time.perf_counter() + time_limit_s
-    grids = ([p.step_s] if len(pairs) <= FINE_PAIRS else []) + [COARSE_S]
+    fine = [p.step_s] if len(pairs) <= FINE_PAIRS else []
+    grids = fine + [g for g in COARSE_GRIDS_S if g > p.step_s]
     status = "not run"
     for k, grid in enumerate(grids):
         lp = coarse_lp(p, pairs, demands, pair_cost, unmet_cost, cap, grid)

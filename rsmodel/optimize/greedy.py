@@ -65,6 +65,29 @@ def fill(state: LinkState, demand_ids: np.ndarray) -> LinkState:
     return state
 
 
+def follow(state: LinkState, demand_ids: np.ndarray, hint: np.ndarray) -> LinkState:
+    """Place ``hint`` (bytes per pair, e.g. a previous block's look-ahead plan) for ``demand_ids``
+    in slot order wherever the current stage's rules still allow it, then :func:`fill` the rest."""
+    p = state.problem
+    allowed = state.stage_pairs(demand_ids)
+    pairs = allowed[hint[allowed] > _EPS_BYTES]
+    pairs = pairs[np.argsort(p.cand_slot[p.pair_cand[pairs]], kind="stable")]
+    residual = state.residual_bytes()
+    remaining = p.demand_size - state.delivered()
+    for q in pairs:
+        c, d = p.pair_cand[q], p.pair_demand[q]
+        if not state.on[c]:
+            if not state.can_open(int(c)):
+                continue
+            _open(state, int(c), residual)
+        amount = min(hint[q], residual[c], remaining[d])
+        if amount > _EPS_BYTES:
+            state.pair_bytes[q] += amount
+            residual[c] -= amount
+            remaining[d] -= amount
+    return fill(state, demand_ids)
+
+
 def greedy(problem: Problem, state: LinkState | None = None) -> LinkState:
     """The greedy plan: class by class (critical first), each with :func:`fill`."""
     state = state or LinkState.empty(problem)

@@ -14,6 +14,10 @@ cap_st = the capacity of station st's slots that D's demands can use (their pair
 
 L, U and B lie in [0, 1]. F prices an undelivered byte at the steepest possible rise of B, so a
 delivered byte never raises J whatever the weights.
+
+A Problem with ``costs`` (:class:`~rsmodel.optimize.problem.GivenCosts`, a rolling block) uses
+those per-byte costs and station capacities instead, and B counts the bytes already sent:
+B = max_st (sent_st + bytes via st) / cap_st.
 """
 
 from __future__ import annotations
@@ -43,10 +47,24 @@ def station_capacity(problem: Problem, pairs: np.ndarray) -> tuple[np.ndarray, n
     cands = np.unique(problem.pair_cand[pairs])
     stations = problem.cand_station[cands]
     used = np.unique(stations)
+    if problem.costs is not None:
+        return used, problem.costs.station_cap[_rank_of(problem, pairs), used]
     cap = np.bincount(
         np.searchsorted(used, stations), weights=problem.cand_bytes[cands], minlength=len(used)
     )
     return used, cap
+
+
+def station_sent(problem: Problem, pairs: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """Bytes already sent via each of the ``used`` stations before this problem (given costs)."""
+    if problem.costs is None:
+        return np.zeros(len(used))
+    return problem.costs.station_sent[_rank_of(problem, pairs), used]
+
+
+def _rank_of(problem: Problem, pairs: np.ndarray) -> int:
+    """The class of ``pairs`` (one stage's pairs share it)."""
+    return int(problem.demand_rank[problem.pair_demand[pairs[0]]]) if len(pairs) else 0
 
 
 def coefficients(
@@ -58,6 +76,9 @@ def coefficients(
     size = p.demand_size
     position = np.full(len(p.demands), -1, dtype=int)
     position[demands] = np.arange(len(demands))
+    if p.costs is not None:
+        bal = float(p.costs.balance_weight[_rank_of(p, pairs)])
+        return p.costs.pair_cost[pairs], p.costs.unmet_cost[demands], bal, position
     d = p.pair_demand[pairs]
     n_d = max(len(demands), 1)
     total = max(float(size[demands].sum()), 1.0)
@@ -92,10 +113,11 @@ def add_objective(m: pyo.ConcreteModel, problem: Problem, idx, weights: dict[str
         m.peak = pyo.Var(bounds=(0, None))
         groups = group_positions(np.searchsorted(used, stations), len(used))
         inv_cap = (UNIT_BYTES / cap).tolist()
+        sent = (station_sent(p, all_pairs, used) / cap).tolist()
         m.peak_def = pyo.Constraint(
             range(len(used)),
             rule=lambda m, k: (
-                0.0,
+                sent[k],
                 m.peak - inv_cap[k] * pyo.quicksum([ys[i] for i in groups[k]]),
                 None,
             ),
@@ -122,6 +144,8 @@ def evaluate(
     used, cap = station_capacity(p, pairs)
     if bal > 0 and len(used) > 1:
         stations = p.cand_station[p.pair_cand[pairs]]
-        per_station = np.bincount(np.searchsorted(used, stations), weights=y, minlength=len(used))
+        per_station = np.bincount(
+            np.searchsorted(used, stations), weights=y, minlength=len(used)
+        ) + station_sent(p, pairs, used)
         value += bal * float((per_station / cap).max())
     return value

@@ -59,6 +59,23 @@ class SolverSettings:
 
 
 @dataclass
+class GivenCosts:
+    """Objective coefficients set from outside instead of derived from this Problem.
+
+    A rolling-horizon block uses the full horizon's per-byte costs of each pair and demand, the
+    full horizon's station capacities as the balance denominators, and the bytes earlier blocks
+    already sent via each station (docs/optimisation-scale.md). Costs may be scaled per class
+    (the balance weight with them): a stage's optimum does not change, HiGHS's tolerances see
+    coefficients of order one."""
+
+    pair_cost: np.ndarray  # (P,) objective per byte of each pair
+    unmet_cost: np.ndarray  # (D,) objective per byte a demand leaves undelivered
+    station_cap: np.ndarray  # (4, S) bytes: balance denominator per class rank and station
+    station_sent: np.ndarray  # (4, S) bytes already sent per class rank and station
+    balance_weight: np.ndarray  # (4,) weight of the balance term per class rank
+
+
+@dataclass
 class Problem:
     """Arrays describing one sync-scheduling instance (seconds are counted from ``start``)."""
 
@@ -86,6 +103,7 @@ class Problem:
     pair_cand: np.ndarray = field(repr=False)
     pair_late: np.ndarray = field(repr=False)
     pair_tau: np.ndarray = field(repr=False)
+    costs: GivenCosts | None = field(default=None, repr=False)
 
     @property
     def n_slots(self) -> int:

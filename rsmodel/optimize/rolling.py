@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -32,7 +32,20 @@ import numpy as np
 
 from rsmodel.optimize.bound import BOUND_TIME_FRACTION, attach_bound
 from rsmodel.optimize.greedy import greedy
-from rsmodel.optimize.problem import Demand, Problem, build_problem
+from rsmodel.optimize.objective import (
+    DEADLINE_PENALTY,
+    coefficients,
+    normalised_weights,
+    station_capacity,
+)
+from rsmodel.optimize.problem import (
+    CLASS_NAMES,
+    UNIT_BYTES,
+    Demand,
+    GivenCosts,
+    Problem,
+    build_problem,
+)
 from rsmodel.optimize.schedule import Schedule, SolverStats, build_schedule
 from rsmodel.optimize.solve import _score, _total_objective, solve_problem
 from rsmodel.optimize.state import LinkState
@@ -40,6 +53,7 @@ from rsmodel.progress import bar
 
 BLOCK_S = 12 * 3600.0
 LOOKAHEAD_S = 6 * 3600.0
+EARLY_WEIGHT = 0.1  # cost of a sync waiting a whole block (a missed deadline costs 10)
 DUE_SHARE = 0.5  # share of a node's optimistic future capacity counted on for later deadlines
 MONOLITHIC_PAIRS_PER_S = 10_000  # auto: monolithic while pairs <= this x time limit (s)
 _EPS_BYTES = 0.5
@@ -97,13 +111,15 @@ def solve_rolling(
     baseline = greedy(problem)
     greedy_s = time.perf_counter() - t_start
     blocks = block_slots(problem, block_s, lookahead_s)
+    costs = full_costs(problem)
     committed = LinkState.empty(problem)
     stats = SolverStats("milp", "rolling", "optimal", time_limit_s=problem.settings.time_limit_s)
     stop = t_start + problem.settings.time_limit_s
     with bar(len(blocks), desc="rolling blocks") as progress:
+        tail = None
         for k, (b0, b1, b2) in enumerate(blocks):
             budget = max((stop - time.perf_counter()) / (len(blocks) - k), 0.2)
-            entry = _solve_block(problem, committed, b0, b1, b2, budget)
+            entry, tail = _solve_block(problem, costs, committed, b0, b1, b2, budget, tail)
             stats.stages.append(entry)
             stats.build_s += entry["build_s"]
             stats.solve_s += entry["solve_s"]
@@ -135,13 +151,110 @@ def block_slots(problem: Problem, block_s: float, lookahead_s: float) -> list[tu
     return [(b0, min(b0 + commit, n), min(b0 + commit + ahead, n)) for b0 in range(0, n, commit)]
 
 
+# --------------------------------------------------------------------------- block costs
+@dataclass
+class FullCosts:
+    """The full horizon's objective per byte (:func:`rsmodel.optimize.objective.coefficients`
+    of each class) and its station capacities, shared by every block."""
+
+    pair_cost: np.ndarray  # (P,) per full pair
+    unmet_cost: np.ndarray  # (D,) per full demand
+    deadline_cost: np.ndarray  # (D,) the deadline-penalty part of unmet_cost
+    station_cap: np.ndarray  # (4, S) balance denominators per class rank
+
+
+def full_costs(p: Problem) -> FullCosts:
+    """Per-byte costs of every pair and demand as the full-horizon class objectives price them."""
+    pair_cost = np.zeros(len(p.pair_demand))
+    unmet_cost = np.zeros(len(p.demands))
+    station_cap = np.full((len(CLASS_NAMES), len(p.stations)), np.inf)
+    for rank in np.unique(p.demand_rank):
+        demands = np.flatnonzero(p.demand_rank == rank)
+        pairs = np.flatnonzero(np.isin(p.pair_demand, demands))
+        pair_cost[pairs], unmet_cost[demands], _, _ = coefficients(p, demands, pairs, p.weights)
+        used, cap = station_capacity(p, pairs)
+        station_cap[rank, used] = cap
+    deadline_cost = DEADLINE_PENALTY * p.demand_has_deadline / np.maximum(p.demand_size, 1.0)
+    return FullCosts(pair_cost, unmet_cost, deadline_cost, station_cap)
+
+
+def block_costs(
+    p: Problem,
+    costs: FullCosts,
+    committed: LinkState,
+    sub: Problem,
+    parent: np.ndarray,
+    full_q: np.ndarray,
+) -> GivenCosts:
+    """The block's objective in full-horizon terms.
+
+    A block pair costs what the same (demand, window, slot) costs in the full objective. A
+    byte the block leaves undelivered costs the full unmet price, except that a demand due
+    after the block (its "must deliver by" part split off) is not charged the deadline penalty
+    for it: it can still be on time in a later block. Balance uses the full horizon's station
+    capacities and the bytes earlier blocks sent, so the block minimises the running peak."""
+    end_s = p.seconds(sub.end)
+    later = np.array(
+        [d.deadline is not None and p.seconds(d.deadline) > end_s + 1e-6 for d in sub.demands],
+        dtype=bool,
+    )
+    unmet = costs.unmet_cost[parent] - np.where(later, costs.deadline_cost[parent], 0.0)
+    early_pair, early_unmet = _early_costs(p, sub, parent)
+    used = committed.pair_bytes > _EPS_BYTES
+    sent = np.zeros_like(costs.station_cap)
+    np.add.at(
+        sent,
+        (p.demand_rank[p.pair_demand[used]], p.cand_station[p.pair_cand[used]]),
+        committed.pair_bytes[used],
+    )
+    scale = _class_scale(sub.demand_rank, unmet)
+    unmet = unmet + early_unmet
+    pair_cost = (costs.pair_cost[full_q] + early_pair) * scale[sub.demand_rank[sub.pair_demand]]
+    weight = normalised_weights(p.weights)[2] * scale
+    return GivenCosts(pair_cost, unmet * scale[sub.demand_rank], costs.station_cap, sent, weight)
+
+
+def _early_costs(p: Problem, sub: Problem, parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per byte: ``EARLY_WEIGHT`` x the share of the block a pair's slot end comes after the
+    demand's (block) release, and ``EARLY_WEIGHT`` for a byte left to later blocks.
+
+    A waiting sync blocks its node's lower classes and an antenna at every station it sees
+    (LinkState.begin_stage), and a byte promised to the look-ahead is not yet sent; on a week's
+    horizon the objective's latency term is far inside the MIP gap, so blocks add this one."""
+    size = np.maximum(p.demand_size[parent], 1.0)
+    release = np.array([max(sub.seconds(d.release), 0.0) for d in sub.demands])
+    r = release[sub.pair_demand] if len(parent) else np.zeros(0)
+    wait = np.clip((sub.cand_t1_s[sub.pair_cand] - r) / max(sub.duration_s, 1.0), 0.0, 1.0)
+    d = sub.pair_demand
+    return EARLY_WEIGHT * wait / size[d], EARLY_WEIGHT / size
+
+
+def _class_scale(rank: np.ndarray, unmet_cost: np.ndarray) -> np.ndarray:
+    """Per class, 1 / (mean unmet cost of a megabyte): block costs are far below HiGHS's
+    coefficient tolerances otherwise (a week's latency term is ~1e-9 per MB)."""
+    scale = np.ones(len(CLASS_NAMES))
+    for r in np.unique(rank):
+        mean = float(unmet_cost[rank == r].mean()) * UNIT_BYTES
+        scale[r] = 1.0 / mean if mean > 0 else 1.0
+    return scale
+
+
 # --------------------------------------------------------------------------- one block
 def _solve_block(
-    problem: Problem, committed: LinkState, b0: int, b1: int, b2: int, budget_s: float
-) -> dict[str, Any]:
-    """Solve the block ``[b0, b2)`` and commit its slots ``[b0, b1)`` into ``committed``."""
+    problem: Problem,
+    costs: FullCosts,
+    committed: LinkState,
+    b0: int,
+    b1: int,
+    b2: int,
+    budget_s: float,
+    tail: np.ndarray | None,
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """Solve the block ``[b0, b2)`` (warm-started from ``tail``, the previous block's
+    look-ahead plan per full pair, and greedy), commit its slots ``[b0, b1)`` into
+    ``committed`` and return its own look-ahead plan."""
     t0 = time.perf_counter()
-    sub, parent, rows = block_problem(problem, committed, b0, b2, budget_s)
+    sub, parent, full_q = block_problem(problem, costs, committed, b0, b2, budget_s)
     entry: dict[str, Any] = {
         "block": f"{problem.time_at(b0 * problem.step_s).isoformat()}",
         "demands": len(sub.demands),
@@ -154,23 +267,31 @@ def _solve_block(
         "mip_gap": None,
     }
     if len(sub.pair_demand) == 0:
-        return entry
-    schedule = solve_problem(sub)
-    commit_block(problem, committed, schedule.state, parent, rows, b0, b1)
+        return entry, None
+    schedule = solve_problem(sub, hint=None if tail is None else tail[full_q])
+    tail = commit_block(problem, committed, schedule.state, full_q, b0, b1)
     s = schedule.solver
+    starts = {st.get("warm_start") for st in s.stages}
     entry.update(status=s.status, objective=s.objective, mip_gap=s.mip_gap)
+    entry["warm_start"] = "hint + greedy" if "hint + greedy" in starts else "greedy"
     entry["build_s"] += s.build_s
     entry["solve_s"] = time.perf_counter() - t0 - entry["build_s"]
-    return entry
+    return entry, tail
 
 
 def block_problem(
-    problem: Problem, committed: LinkState, b0: int, b2: int, budget_s: float
+    problem: Problem,
+    costs: FullCosts,
+    committed: LinkState,
+    b0: int,
+    b2: int,
+    budget_s: float,
 ) -> tuple[Problem, np.ndarray, np.ndarray]:
-    """The Problem of slots ``[b0, b2)`` with the remaining bytes of every released demand.
+    """The Problem of slots ``[b0, b2)`` with the remaining bytes of every released demand,
+    priced with the full horizon's costs (:func:`block_costs`).
 
-    Returns it with ``parent`` (full demand index per block demand) and ``rows`` (full window
-    row per block window row).
+    Returns it with ``parent`` (full demand index per block demand) and ``full_q`` (full pair
+    index per block pair).
     """
     p = problem
     start = p.time_at(b0 * p.step_s)
@@ -191,8 +312,9 @@ def block_problem(
         settings=replace(p.settings, time_limit_s=budget_s),
     )
     _continue_contacts(p, committed, sub, rows, b0)
-    sub.pair_tau = _full_horizon_tau(p, sub, parent)
-    return sub, parent, rows
+    full_q = full_pairs_of_block(p, sub, parent, rows, b0)
+    sub.costs = block_costs(p, costs, committed, sub, parent, full_q)
+    return sub, parent, full_q
 
 
 def _block_demands(
@@ -256,16 +378,6 @@ def _must_deliver(p: Problem, remaining: np.ndarray, end: datetime, rows: np.nda
     return due
 
 
-def _full_horizon_tau(p: Problem, sub: Problem, parent: np.ndarray) -> np.ndarray:
-    """Latency fraction of each block pair as the full problem defines it (original release,
-    full horizon end), so blocks weigh latency against balance as the whole horizon does."""
-    offset = (sub.start - p.start).total_seconds()
-    release = np.array([max(p.seconds(p.demands[i].release), 0.0) for i in parent])
-    r = release[sub.pair_demand] if len(parent) else np.zeros(0)
-    t1 = sub.cand_t1_s[sub.pair_cand] + offset
-    return np.clip((t1 - r) / np.maximum(p.duration_s - r, 1e-9), 0.0, 1.0)
-
-
 def _continue_contacts(
     p: Problem, committed: LinkState, sub: Problem, rows: np.ndarray, b0: int
 ) -> None:
@@ -279,28 +391,34 @@ def _continue_contacts(
     sub.cand_setup_bytes[first[on]] = 0.0
 
 
-def commit_block(
-    p: Problem,
-    committed: LinkState,
-    block: LinkState,
-    parent: np.ndarray,
-    rows: np.ndarray,
-    b0: int,
-    b1: int,
-) -> None:
-    """Add the block's bytes and links in slots ``[b0, b1)`` to the full-horizon state."""
-    sub = block.problem
-    used = np.flatnonzero(block.pair_bytes > _EPS_BYTES)
-    c = sub.pair_cand[used]
-    keep = sub.cand_slot[c] < b1 - b0
-    used, c = used[keep], c[keep]
+def full_pairs_of_block(
+    p: Problem, sub: Problem, parent: np.ndarray, rows: np.ndarray, b0: int
+) -> np.ndarray:
+    """Full-horizon pair of each block pair (same demand, window and slot)."""
+    c = sub.pair_cand
     full_c = _full_candidates(p, rows[sub.cand_window[c]], sub.cand_slot[c] + b0)
-    full_q = _full_pairs(p, parent[sub.pair_demand[used]], full_c)
+    full_q = _full_pairs(p, parent[sub.pair_demand], full_c)
     if np.any(full_q < 0):
         raise RuntimeError("a block pair has no full-horizon pair (slot grids misaligned)")
-    np.add.at(committed.pair_bytes, full_q, block.pair_bytes[used])
-    for cand in np.unique(full_c):
+    return full_q
+
+
+def commit_block(
+    p: Problem, committed: LinkState, block: LinkState, full_q: np.ndarray, b0: int, b1: int
+) -> np.ndarray:
+    """Add the block's bytes and links in slots ``[b0, b1)`` to the full-horizon state; return
+    the rest (its look-ahead plan) as bytes per full pair."""
+    sub = block.problem
+    used = block.pair_bytes > _EPS_BYTES
+    ahead = sub.cand_slot[sub.pair_cand] >= b1 - b0
+    now = np.flatnonzero(used & ~ahead)
+    np.add.at(committed.pair_bytes, full_q[now], block.pair_bytes[now])
+    for cand in np.unique(p.pair_cand[full_q[now]]):
         committed.open(int(cand))
+    tail = np.zeros(len(p.pair_demand))
+    later = np.flatnonzero(used & ahead)
+    np.add.at(tail, full_q[later], block.pair_bytes[later])
+    return tail
 
 
 def _full_candidates(p: Problem, windows: np.ndarray, slots: np.ndarray) -> np.ndarray:

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import pyomo.environ as pyo
 
-from rsmodel.optimize.greedy import fill, greedy
+from rsmodel.optimize.greedy import fill, follow, greedy
 from rsmodel.optimize.highs import HighsModel
 from rsmodel.optimize.model import ExtraBlock, StageIndex, build_model
-from rsmodel.optimize.objective import evaluate, station_capacity
+from rsmodel.optimize.objective import evaluate, station_capacity, station_sent
 from rsmodel.optimize.problem import (
     CLASS_NAMES,
     UNIT_BYTES,
@@ -65,11 +65,14 @@ def solve_problem(
     extra_blocks: Sequence[ExtraBlock] = (),
     interface: str = "standard_form",
     fixed: LinkState | None = None,
+    hint: np.ndarray | None = None,
 ) -> Schedule:
     """Solve with ``problem.settings.method``: ``greedy`` or the staged ``milp``.
 
     ``fixed``: a state whose allocation before ``fixed.frozen_slots`` is kept (see
-    :func:`reoptimise`).
+    :func:`reoptimise`). ``hint``: bytes per pair of a known plan (a rolling block's previous
+    look-ahead); each stage starts from it (completed greedily) when that scores better than
+    greedy alone.
     """
     t_start = time.perf_counter()
     baseline = greedy(problem, fixed.copy() if fixed is not None else None)
@@ -84,7 +87,7 @@ def solve_problem(
         )
         stats.objective = _total_objective(problem, baseline)
         return build_schedule(baseline, stats)
-    state, stats = _staged_milp(problem, t_start, extra_blocks, interface, fixed)
+    state, stats = _staged_milp(problem, t_start, extra_blocks, interface, fixed, hint)
     warnings = []
     if _score(problem, baseline) < _score(problem, state):
         stats.notes.append(
@@ -110,6 +113,7 @@ def _staged_milp(
     extra_blocks: Sequence[ExtraBlock],
     interface: str,
     fixed: LinkState | None,
+    hint: np.ndarray | None,
 ) -> tuple[LinkState, SolverStats]:
     settings = problem.settings
     state = fixed.copy() if fixed is not None else LinkState.empty(problem)
@@ -132,7 +136,7 @@ def _staged_milp(
             stats.status = "time_limit"
             stats.notes.append(f"{CLASS_NAMES[rank]}: no time left, greedy allocation")
             continue
-        stage = _solve_stage(problem, demands, state, budget, extra_blocks, interface)
+        stage = _solve_stage(problem, demands, state, budget, extra_blocks, interface, hint)
         stats.stages.append({"class": CLASS_NAMES[rank], **stage})
         stats.build_s += stage["build_s"]
         stats.solve_s += stage["solve_s"]
@@ -150,10 +154,11 @@ def _solve_stage(
     budget_s: float,
     extra_blocks: Sequence[ExtraBlock],
     interface: str,
+    hint: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Build, warm-start and solve one class stage; write its allocation into ``state``."""
     t0 = time.perf_counter()
-    warm = fill(state.copy(), demands)
+    warm, start_from = _warm_start(problem, demands, state, hint)
     with _gc_paused():
         m = build_model(problem, demands, state, warm=warm, extra_blocks=extra_blocks)
         idx: StageIndex = m.stage
@@ -192,7 +197,22 @@ def _solve_stage(
         "rows": result.rows,
         "binaries": len(idx.links),
         "warm_objective": evaluate(problem, demands, warm.pair_bytes, problem.weights),
+        "warm_start": start_from,
     }
+
+
+def _warm_start(
+    problem: Problem, demands: np.ndarray, state: LinkState, hint: np.ndarray | None
+) -> tuple[LinkState, str]:
+    """The stage's MIP start: greedy, or ``hint`` completed greedily when that scores better."""
+    warm = fill(state.copy(), demands)
+    if hint is None or not np.any(hint[np.isin(problem.pair_demand, demands)] > 0):
+        return warm, "greedy"
+    followed = follow(state.copy(), demands, hint)
+    value = evaluate(problem, demands, followed.pair_bytes, problem.weights)
+    if value < evaluate(problem, demands, warm.pair_bytes, problem.weights):
+        return followed, "hint + greedy"
+    return warm, "greedy"
 
 
 def _set_warm_start(
@@ -218,14 +238,14 @@ def _set_warm_start(
     columns.append(solver.columns_of(list(m.unmet.values())))
     values.append(np.maximum(idx.need - delivered, 0.0) / UNIT_BYTES)
     if hasattr(m, "peak"):
-        used, cap = station_capacity(
-            problem, np.flatnonzero(np.isin(problem.pair_demand, idx.demands))
-        )
+        stage_pairs = np.flatnonzero(np.isin(problem.pair_demand, idx.demands))
+        used, cap = station_capacity(problem, stage_pairs)
         stations = np.searchsorted(used, problem.cand_station[problem.pair_cand[idx.pairs]])
-        columns.append(solver.columns_of([m.peak]))
-        values.append(
-            np.array([(np.bincount(stations, weights=y, minlength=len(used)) / cap).max()])
+        per_station = np.bincount(stations, weights=y, minlength=len(used)) + station_sent(
+            problem, stage_pairs, used
         )
+        columns.append(solver.columns_of([m.peak]))
+        values.append(np.array([(per_station / cap).max()]))
     solver.set_start(np.concatenate(columns), np.concatenate(values))
 
 

@@ -18,9 +18,11 @@ from rsmodel.geometry.blocks import windows_by_block
 from rsmodel.model.loader import load_model_dict
 from rsmodel.optimize import problem_from_scenario, solve_problem
 from rsmodel.optimize.bound import any_plan_bound, stage_bound
-from rsmodel.optimize.greedy import greedy
+from rsmodel.optimize.greedy import follow, greedy
 from rsmodel.optimize.objective import evaluate
 from rsmodel.optimize.rolling import solve_auto, solve_rolling
+from rsmodel.optimize.schedule import build_schedule
+from rsmodel.optimize.state import LinkState
 from rsmodel.plan.check import check_plan
 from rsmodel.timeutil import iso
 from tests.conftest import DATA, ROOT
@@ -134,6 +136,22 @@ def test_rolling_is_never_worse_than_greedy_even_without_time(busy):
     hurried = solve_rolling(replace(problem, settings=rushed), block_s=6 * 3600)
     assert class_scores(problem, hurried.state) <= baseline
     assert check_plan(hurried.plan_dict()) == []
+
+
+def test_a_previous_plan_given_as_warm_start_is_kept(busy):
+    """A block starts from the previous block's look-ahead plan where the rules still allow it:
+    fed a whole valid plan, the warm start keeps every one of its bytes and stays valid."""
+    problem, schedule = busy
+    plan = schedule.state.pair_bytes
+    state = LinkState.empty(problem)
+    for rank in np.unique(problem.demand_rank):
+        state.begin_stage(int(rank))
+        follow(state, np.flatnonzero(problem.demand_rank == rank), plan)
+    state.close_idle_and_trim()
+    assert np.all(state.pair_bytes >= plan - 1.0)
+    assert np.all(state.delivered() <= problem.demand_size + 1.0)
+    assert check_plan(build_schedule(state, schedule.solver).plan_dict()) == []
+    assert class_scores(problem, state) <= class_scores(problem, schedule.state)
 
 
 def test_sync_larger_than_a_block_completes_across_boundaries():

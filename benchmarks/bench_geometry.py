@@ -16,8 +16,6 @@ process: the one-shot scan with the dense (node, station, time) grid (the baseli
 
 from __future__ import annotations
 
-import json
-import os
 import resource
 import subprocess
 import sys
@@ -27,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from child import run_json
 
 from rsmodel.geometry import compute_geometry_for
 from rsmodel.geometry.frames import (
@@ -194,15 +193,7 @@ def long_horizon_run(dense: bool) -> dict:
         "    'peak_gib': rss(), 'grid': sorted(geo.grid.data_vars),\n"
         "    'windows': len(geo.windows), 'eclipses': len(geo.eclipses)}))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        env={**os.environ, "CI": "true"},
-    )
-    return json.loads(out.stdout.splitlines()[-1])
+    return run_json("-c", code)
 
 
 def long_horizon_table() -> None:

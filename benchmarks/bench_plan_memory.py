@@ -17,15 +17,15 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import pickle
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+
+from child import run_json
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMITS = {"dense": 2**62, "sparse": 0}
@@ -102,15 +102,7 @@ def measure(layout: str, state_path: Path, out_dir: Path) -> dict:
 def run_child(*args: str) -> dict:
     """This script with ``args`` in a fresh Python process (this one stays small: a child's
     ru_maxrss starts from its parent's RSS at fork); its last output line as JSON."""
-    out = subprocess.run(
-        [sys.executable, __file__, *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        env={**os.environ, "CI": "true"},
-    )
-    return json.loads(out.stdout.splitlines()[-1])
+    return run_json(__file__, *args)
 
 
 def main() -> None:

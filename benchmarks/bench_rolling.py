@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -31,6 +30,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from child import run_json  # noqa: E402
 
 INSTANCES = {
     "7d": dict(n_nodes=100, n_stations=10, hours=168, n_syncs=2000, size_gb=(3.0, 60.0)),
@@ -116,9 +116,7 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores shared)")
     rows, greedy_f = [], {}
     for instance, label, method, strategy, limit in runs:
-        args = [sys.executable, __file__, "--one", instance, method, strategy, str(limit)]
-        out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
-        r = json.loads(out.strip().splitlines()[-1])
+        r = run_json(__file__, "--one", instance, method, strategy, str(limit))
         if label == "greedy":
             greedy_f[instance] = r["objective"]
         rows.append((instance, label, limit, r))

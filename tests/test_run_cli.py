@@ -64,6 +64,20 @@ def test_seed_run_prints_the_summary_and_writes_three_files(seed_out) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["plan.json", "plan.nc", "report.html"]
 
 
+def test_seed_run_prints_the_strategy_and_the_global_bound(seed_out) -> None:
+    result, out = seed_out
+    solver = json.loads((out / "plan.json").read_text())["solver"]
+    lines = result.stdout.splitlines()
+    why = solver["notes"][0].removeprefix(f"strategy {solver['strategy']}: ")
+    assert f"Solver: milp {solver['status']}" in lines[5]
+    assert lines[5].endswith(f"; strategy {solver['strategy']} ({why})")
+    assert solver["objective"] >= solver["bound"] - 1e-9
+    assert lines[6] == (
+        f"Global bound: objective {solver['objective']:.6g} >= bound {solver['bound']:.6g}, "
+        f"gap {solver['gap_global']:.2%} (docs/optimisation-scale.md)"
+    )
+
+
 def test_seed_plan_is_feasible_complete_and_reloadable(seed_out) -> None:
     _, out = seed_out
     data = json.loads((out / "plan.json").read_text())

@@ -68,8 +68,6 @@ def _sync_summary(plan: dict[str, Any]) -> list[str]:
         if k["avg_wait_minutes"] is None
         else f"{k['avg_wait_minutes']:.1f} min"
     )
-    solver = plan["solver"]
-    gap = solver.get("mip_gap")
     return [
         f"Scheduled {len(plan['operations'])} sync operations over {k['passes_used']} passes",
         f"Total data: {k['total_data_mb']:.0f} MB of {k['requested_data_mb']:.0f} MB requested",
@@ -77,6 +75,25 @@ def _sync_summary(plan: dict[str, Any]) -> list[str]:
         f"Average wait time: {wait}",
         f"Syncs: {k['complete_count']} complete, {k['partial_count']} partial, {k['unmet_count']} unmet"
         + (f"; {k['deadline_misses']} deadline miss(es)" if k.get("deadline_misses") else ""),
-        f"Solver: {solver.get('method')} {solver.get('status')}"
-        + ("" if gap is None else f", gap {gap:.3%}"),
+        *_solver_summary(plan["solver"]),
     ]
+
+
+def _solver_summary(solver: dict[str, Any]) -> list[str]:
+    """Method and status (MIP gap), the strategy and why (the solver's first note), and the
+    objective against the global bound (docs/optimisation-scale.md)."""
+    gap = solver.get("mip_gap")
+    notes = solver.get("notes") or []
+    why = notes[0].partition(": ")[2] if notes and notes[0].startswith("strategy ") else ""
+    lines = [
+        f"Solver: {solver.get('method')} {solver.get('status')}"
+        + ("" if gap is None else f", gap {gap:.3%}")
+        + (f"; strategy {solver['strategy']}" if solver.get("strategy") else "")
+        + (f" ({why})" if why else "")
+    ]
+    if solver.get("bound") is not None and solver.get("objective") is not None:
+        lines.append(
+            f"Global bound: objective {solver['objective']:.6g} >= bound {solver['bound']:.6g}, "
+            f"gap {solver['gap_global']:.2%} (docs/optimisation-scale.md)"
+        )
+    return lines

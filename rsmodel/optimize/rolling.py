@@ -113,7 +113,9 @@ def solve_rolling(
     blocks = block_slots(problem, block_s, lookahead_s)
     costs = full_costs(problem)
     committed = LinkState.empty(problem)
-    stats = SolverStats("milp", "rolling", "optimal", time_limit_s=problem.settings.time_limit_s)
+    stats = SolverStats(
+        "milp", "rolling", "blocks-optimal", time_limit_s=problem.settings.time_limit_s
+    )
     stop = t_start + problem.settings.time_limit_s
     with bar(len(blocks), desc="rolling blocks") as progress:
         tail = None

@@ -6,7 +6,7 @@ element-defined circular orbits (500-800 km, sun-synchronous-like 97-99 deg or 5
 RAAN and mean anomaly). Stations: the first ``n_stations`` rows of data/ground_stations.csv,
 300 Mbps at polar sites (|lat| > 60 deg), 150 Mbps elsewhere (planning assumptions).
 Syncs: the priority mix of tools/gen_constellation.py (10 % critical with deadlines 1-4 h after
-release, 20 % high 3-8 h, 45 % normal 6-16 h, 25 % low without deadline), sizes 1-20 GB
+release, 20 % high 3-8 h, 45 % normal 6-16 h, 25 % low without deadline), sizes log-uniform in ``size_gb`` (1-20 GB by default)
 log-uniform, releases uniform over the horizon minus its last 4 h.
 """
 
@@ -75,13 +75,11 @@ def sync_entries(
     n_syncs: int,
     seed: int,
     size_gb: tuple[float, float] = (1.0, 20.0),
-    mix: dict | None = None,
 ) -> list[dict]:
     """``n_syncs`` syncs spread round-robin over the nodes, sizes log-uniform in ``size_gb``."""
     rng = np.random.default_rng(seed)
-    mix = mix or PRIORITY_MIX
-    priorities = list(mix)
-    shares = [mix[p][0] for p in priorities]
+    priorities = list(PRIORITY_MIX)
+    shares = [PRIORITY_MIX[p][0] for p in priorities]
     end = START + timedelta(hours=hours)
     release_span_min = int(max(hours - 4.0, hours * 0.8) * 60)
     out = []
@@ -95,7 +93,7 @@ def sync_entries(
             "priority": priority,
             "release": iso(release),
         }
-        window = mix[priority][1]
+        window = PRIORITY_MIX[priority][1]
         if window is not None:
             deadline = release + timedelta(minutes=int(rng.uniform(*window) * 60))
             entry["deadline"] = iso(min(deadline, end))
@@ -113,7 +111,6 @@ def constellation(
     time_limit_s: float = 60.0,
     strategy: str = "auto",
     size_gb: tuple[float, float] = (1.0, 20.0),
-    mix: dict | None = None,
 ) -> Scenario:
     """A loaded scenario of the given size (see the module docstring)."""
     base = {
@@ -125,7 +122,7 @@ def constellation(
     names = [n.name for n in load_model_dict(base, base_dir=ROOT).nodes]
     model = dict(
         base,
-        syncs=sync_entries(names, hours, n_syncs, seed, size_gb, mix),
+        syncs=sync_entries(names, hours, n_syncs, seed, size_gb),
         solver={"time_limit_s": time_limit_s, "strategy": strategy},
     )
     return load_model_dict(model, base_dir=ROOT)

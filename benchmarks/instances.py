@@ -6,8 +6,8 @@ element-defined circular orbits (500-800 km, sun-synchronous-like 97-99 deg or 5
 RAAN and mean anomaly). Stations: the first ``n_stations`` rows of data/ground_stations.csv,
 300 Mbps at polar sites (|lat| > 60 deg), 150 Mbps elsewhere (planning assumptions).
 Syncs: the priority mix of tools/gen_constellation.py (10 % critical with deadlines 1-4 h after
-release, 20 % high 3-8 h, 45 % normal 6-16 h, 25 % low without deadline), sizes log-uniform in ``size_gb`` (1-20 GB by default)
-log-uniform, releases uniform over the horizon minus its last 4 h.
+release, 20 % high 3-8 h, 45 % normal 6-16 h, 25 % low without deadline), sizes log-uniform
+in ``size_gb`` (1-20 GB by default), releases uniform over the horizon minus its last 4 h.
 """
 
 from __future__ import annotations

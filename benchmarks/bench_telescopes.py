@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT))
 
 from rsmodel.model.catalogs import read_tle_file  # noqa: E402
 from rsmodel.model.loader import load_model, load_model_dict  # noqa: E402
+from rsmodel.model.telescope_network import resolve_network  # noqa: E402
 from rsmodel.telescopes.api import plan_network  # noqa: E402
 from rsmodel.telescopes.milp import objective_value  # noqa: E402
-from rsmodel.telescopes.network import resolve_network  # noqa: E402
 from rsmodel.telescopes.visibility import visibility_windows  # noqa: E402
 
 MODEL = ROOT / "models" / "telescopes.yaml"

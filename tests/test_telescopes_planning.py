@@ -13,8 +13,8 @@ import skyfield_data
 from skyfield.api import EarthSatellite, Loader, load, wgs84
 
 from rsmodel.model.loader import load_model_text
+from rsmodel.model.telescope_network import Fault, resolve_network
 from rsmodel.telescopes.api import plan_network
-from rsmodel.telescopes.network import Fault, resolve_network
 from rsmodel.telescopes.simulate import simulate
 
 PLANNERS = ["dispatcher", "milp"]

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from rsmodel.model.loader import load_model
+from rsmodel.model.telescope_network import resolve_network
 from rsmodel.telescopes.api import plan_network
 from rsmodel.telescopes.families import assign_families
-from rsmodel.telescopes.network import resolve_network
 from rsmodel.telescopes.stacking import Frame, coadd, frame_weights, stack_session
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "telescopes.yaml"

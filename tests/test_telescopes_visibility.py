@@ -13,7 +13,7 @@ import skyfield_data
 from skyfield.api import EarthSatellite, Loader, Star, load, wgs84
 
 from rsmodel.model.loader import load_model
-from rsmodel.telescopes.network import resolve_network
+from rsmodel.model.telescope_network import resolve_network
 from rsmodel.telescopes.visibility import visibility_windows
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "telescopes.yaml"

@@ -13,8 +13,8 @@ import importlib
 import sys
 import warnings
 
-from rsmodel import __version__
 from rsmodel.errors import ModelError, RsmodelError
+from rsmodel.version import __version__
 
 COMMAND_MODULES = [
     "rsmodel.cli.model_cmds",  # schema, validate

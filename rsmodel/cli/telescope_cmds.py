@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from rsmodel.model.scenario import Scenario
+    from rsmodel.model.telescope_network import Fault, Network
     from rsmodel.telescopes.api import NetworkPlan
-    from rsmodel.telescopes.network import Fault, Network
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,7 +55,7 @@ def _planning(p: argparse.ArgumentParser) -> None:
 def _load(args: argparse.Namespace) -> tuple[Scenario, Network]:
     from rsmodel.errors import ModelError
     from rsmodel.model.loader import load_model
-    from rsmodel.telescopes.network import resolve_network
+    from rsmodel.model.telescope_network import resolve_network
 
     scenario = load_model(args.model)
     if not scenario.model.telescopes:
@@ -123,7 +123,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def _faults(args: argparse.Namespace, scenario: Scenario, net: Network) -> list[Fault] | None:
     from rsmodel.errors import ModelError
-    from rsmodel.telescopes.network import Fault
+    from rsmodel.model.telescope_network import Fault
     from rsmodel.timeutil import parse_time
 
     if not args.fault:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import os
 import re
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from functools import cache
 from pathlib import Path
 
 from rsmodel.errors import RsmodelError
+from rsmodel.model.vocabulary import FieldError, FieldPath
 
 
 def data_dir() -> Path:
@@ -156,3 +158,42 @@ def find_tle(
     if not matches:
         return None
     return max(matches, key=lambda r: float(r.line1[18:32]))
+
+
+def catalog_site(
+    catalog: dict[str, Site], key: str, path: FieldPath, what: str, source: str
+) -> Site:
+    """The catalog entry ``key``, or a FieldError suggesting close ids."""
+    site = catalog.get(key)
+    if site is None:
+        hint = difflib.get_close_matches(key, list(catalog), n=3)
+        raise FieldError(
+            path,
+            f"unknown {what} {key!r}"
+            + (f"; did you mean {', '.join(map(repr, hint))}?" if hint else "")
+            + f" Expected an id from {source}",
+        )
+    return site
+
+
+def resolve_site(
+    catalog: dict[str, Site],
+    key: str | None,
+    lat_lon_alt: tuple[float | None, float | None, float | None],
+    path: FieldPath,
+    what: str,
+    source: str,
+) -> tuple[float, float, float]:
+    """(lat_deg, lon_deg in [-180, 180), alt_m): from catalog entry ``key`` when given (an
+    explicit altitude still wins), else the explicit values (alt default 0)."""
+    lat, lon, alt = lat_lon_alt
+    if key is not None:
+        site = catalog_site(catalog, key, path, what, source)
+        lat, lon, alt = site.lat_deg, site.lon_deg, site.alt_m if alt is None else alt
+    assert lat is not None and lon is not None
+    return float(lat), normalise_lon_deg(float(lon)), float(alt or 0.0)
+
+
+def normalise_lon_deg(lon: float) -> float:
+    """Longitude in [-180, 180) degrees (values already in range are returned unchanged)."""
+    return lon if -180.0 <= lon < 180.0 else ((lon + 180.0) % 360.0) - 180.0

@@ -13,7 +13,9 @@ import difflib
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from rsmodel.model.vocabulary import FieldError, Priority, Strict, section_check
 
 TierName = Literal["minimal", "standard", "enhanced", "maximum"]
 TIERS: tuple[str, ...] = ("minimal", "standard", "enhanced", "maximum")
@@ -40,11 +42,7 @@ _ONLY_FOR: dict[str, tuple[str, ...]] = {
 }
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class QualityTier(_Strict):
+class QualityTier(Strict):
     """Resources a window step needs at one quality tier."""
 
     compute_s: float = Field(gt=0, description="Compute time at this tier, seconds.")
@@ -52,7 +50,7 @@ class QualityTier(_Strict):
     output_mb: float = Field(0.0, ge=0, description="Output size at this tier, MB.")
 
 
-class Step(_Strict):
+class Step(Strict):
     """One step of a job. Fields apply to the kinds named in their description."""
 
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
@@ -169,7 +167,7 @@ class Step(_Strict):
         return [t for t in given if TIERS.index(low) <= TIERS.index(t) <= TIERS.index(high)]
 
 
-class Policy(_Strict):
+class Policy(Strict):
     """How the job's steps are traded off (see docs/compute.md for the weights)."""
 
     objective: Literal["balanced", "max_reliability", "min_latency", "min_energy"] = Field(
@@ -184,7 +182,7 @@ class Policy(_Strict):
     )
 
 
-class Job(_Strict):
+class Job(Strict):
     """A seed 002 ``custom_job`` bound to a node (``node`` name or NORAD ``satellite_id``)."""
 
     name: str = Field(min_length=1)
@@ -194,7 +192,7 @@ class Job(_Strict):
     )
     steps: list[Step] = Field(min_length=1)
     policy: Policy = Field(default_factory=Policy)
-    priority: Literal["critical", "high", "normal", "low"] = Field(
+    priority: Priority = Field(
         "normal",
         description="Transfer class of the job's outputs that go to ground; they compete with "
         "syncs of the same classes in the sync scheduler (docs/compute.md).",
@@ -320,10 +318,9 @@ def node_for_satellite_id(nodes: list[Any], satellite_id: str | int) -> Any | No
     return next((n for n in nodes if n.orbit.norad_id == norad), None)
 
 
+@section_check
 def check_jobs(scenario: Any) -> None:
-    """Section check of the model's ``jobs:`` (registered in ``loader.SECTION_CHECKS``)."""
-    from rsmodel.model.loader import FieldError
-
+    """Section check of the model's ``jobs:``."""
     names: set[str] = set()
     for i, job in enumerate(scenario.model.jobs):
         if job.name in names:

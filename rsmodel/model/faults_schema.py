@@ -13,8 +13,8 @@ Faults are what the simulator (``rsmodel simulate``) injects while it plays a pl
                                                priority: critical, deadline: +8h}}]
 
 Times are ISO 8601 UTC or offsets from the horizon start, like everywhere in a model file.
-Cross-references (stations, nodes, the horizon) are checked by :func:`check_faults`, which
-the loader runs for every model (``loader.SECTION_CHECKS``).
+Cross-references (stations, nodes, the horizon) are checked by :func:`check_faults`, a
+registered section check the loader runs for every model (``vocabulary.section_check``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,11 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from rsmodel.model.sync_schema import Sync
+from rsmodel.model.vocabulary import FieldError, Strict, section_check
+from rsmodel.timeutil import parse_time
 
 if TYPE_CHECKING:
     from rsmodel.model.scenario import Scenario
@@ -31,11 +35,7 @@ if TYPE_CHECKING:
 TimeValue = datetime | str
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class StationOutage(_Strict):
+class StationOutage(Strict):
     """A ground station is down (no contact at all) during [start, end)."""
 
     station: str
@@ -43,7 +43,7 @@ class StationOutage(_Strict):
     end: TimeValue
 
 
-class NodeFault(_Strict):
+class NodeFault(Strict):
     """A node can neither transfer nor compute during [start, end)."""
 
     node: str
@@ -51,7 +51,7 @@ class NodeFault(_Strict):
     end: TimeValue
 
 
-class PassDropout(_Strict):
+class PassDropout(Strict):
     """Passes that are lost when they come: at random (`probability`), one named window
     (`window` id), or the window of `node` over `station` that contains `time`."""
 
@@ -77,7 +77,7 @@ class PassDropout(_Strict):
         return self
 
 
-class DegradedBandwidth(_Strict):
+class DegradedBandwidth(Strict):
     """Link rates are multiplied by `factor` during [start, end) (at `station`, or everywhere)."""
 
     factor: float = Field(ge=0, le=1, description="Fraction of the nominal rate that remains.")
@@ -86,20 +86,14 @@ class DegradedBandwidth(_Strict):
     station: str | None = None
 
 
-class Arrival(_Strict):
-    """A sync request that appears at `time` (it is unknown to the plan before then).
-
-    `sync` has the fields of a `syncs:` entry (checked by :func:`check_faults`; kept untyped
-    here because ``schema.py`` imports this module).
-    """
+class Arrival(Strict):
+    """A sync request that appears at `time` (it is unknown to the plan before then)."""
 
     time: TimeValue
-    sync: dict[str, Any] = Field(
-        description="A sync request, as in `syncs:` (an `id` is required)."
-    )
+    sync: Sync = Field(description="A sync request, as in `syncs:` (an `id` is required).")
 
 
-class Faults(_Strict):
+class Faults(Strict):
     """Everything that goes wrong (or arrives unplanned) during a simulated run."""
 
     station_outages: list[StationOutage] = Field(default_factory=list)
@@ -112,10 +106,11 @@ class Faults(_Strict):
     arrivals: list[Arrival] = Field(default_factory=list)
 
 
+@section_check
 def check_faults(scenario: Scenario, faults: Faults | None = None) -> None:
     """Check names and times of ``faults`` (default: the model's section) against the scenario.
 
-    Raises ``loader.FieldError`` with a path under ``faults``.
+    Raises ``FieldError`` with a path under ``faults``.
     """
     faults = scenario.model.faults if faults is None else faults
     if faults is None:
@@ -172,7 +167,7 @@ def _check_arrivals(faults: Faults, scenario: Scenario, nodes: set[str]) -> None
     ids = {s.id for s in scenario.syncs}
     for i, a in enumerate(faults.arrivals):
         path = ("faults", "arrivals", i, "sync")
-        sync = arrival_sync(a, path)
+        sync = a.sync
         if sync.node not in nodes:
             _fail(path + ("node",), f"unknown node {sync.node!r}; expected one of {_names(nodes)}")
         if sync.id is None:
@@ -192,28 +187,8 @@ def _check_arrivals(faults: Faults, scenario: Scenario, nodes: set[str]) -> None
                 )
 
 
-def arrival_sync(arrival: Arrival, path: tuple[Any, ...] = ("sync",)) -> Any:
-    """The arrival's request validated as a ``schema.Sync`` (FieldError at ``path`` if not)."""
-    from pydantic import ValidationError
-
-    from rsmodel.model.schema import Sync
-
-    try:
-        return Sync.model_validate(arrival.sync)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        what = (
-            "unknown field"
-            if err["type"] == "extra_forbidden"
-            else err["msg"].removeprefix("Value error, ")
-        )
-        _fail(path + tuple(err["loc"]), what)
-
-
 def absolute_time(value: TimeValue, scenario: Scenario) -> datetime:
     """An ISO time or ``+offset`` (from the horizon start) as an aware UTC datetime."""
-    from rsmodel.timeutil import parse_time
-
     return parse_time(value, base=scenario.start)
 
 
@@ -239,6 +214,4 @@ def _names(names: set[str]) -> str:
 
 
 def _fail(path: tuple[Any, ...], message: str) -> None:
-    from rsmodel.model.loader import FieldError
-
     raise FieldError(path, message)

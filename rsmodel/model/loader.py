@@ -7,7 +7,6 @@ path, the line and what is expected.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,35 +15,19 @@ from pydantic import ValidationError
 
 from rsmodel.errors import ModelError
 from rsmodel.model.catalogs import (
-    Site,
     TleFormatError,
     find_tle,
     ground_station_catalog,
     read_tle_file,
+    resolve_site,
     shipped_tle_files,
 )
-from rsmodel.model.compute_schema import check_jobs
-from rsmodel.model.faults_schema import check_faults
 from rsmodel.model.orbits import Orbit, orbit_from_elements
 from rsmodel.model.scenario import OrbitalNode, Scenario, Station, SyncRequest
 from rsmodel.model.schema import Model, Node, NodeGroup
-from rsmodel.model.telescope_schema import check_telescopes
-from rsmodel.model.yamlsrc import FieldPath, Source, parse_yaml, read_yaml
+from rsmodel.model.vocabulary import SECTION_CHECKS, FieldError, FieldPath, check_unique
+from rsmodel.model.yamlsrc import Source, parse_yaml, read_yaml
 from rsmodel.timeutil import iso, parse_time
-
-
-class FieldError(Exception):
-    """Raised by resolvers: a problem at a field path (turned into a ModelError with line)."""
-
-    def __init__(self, path: FieldPath, message: str) -> None:
-        super().__init__(message)
-        self.path = tuple(path)
-        self.message = message
-
-
-# Extra section resolvers/checks (jobs, faults, telescopes ...) register here. Each gets the
-# scenario and raises FieldError for a problem.
-SECTION_CHECKS: list[Callable[[Scenario], None]] = [check_faults, check_jobs, check_telescopes]
 
 
 def load_model(path: str | Path) -> Scenario:
@@ -74,7 +57,7 @@ def scenario_from_source(src: Source, *, base_dir: Path) -> Scenario:
     try:
         model = Model.model_validate(src.data)
     except ValidationError as exc:
-        raise _validation_error(exc, src) from None
+        raise validation_error(exc, src) from None
     try:
         scenario = _resolve(model, src, base_dir)
         for check in SECTION_CHECKS:
@@ -110,7 +93,8 @@ def _actual_path(loc: tuple[Any, ...], data: Any) -> FieldPath:
     return tuple(out)
 
 
-def _validation_error(exc: ValidationError, src: Source) -> ModelError:
+def validation_error(exc: ValidationError, src: Source) -> ModelError:
+    """The first pydantic error of ``exc`` as one ModelError at its line in ``src``."""
     errors = exc.errors(include_url=False)
     # An unknown key usually explains a "missing" one next to it (a typo): report it first.
     errors.sort(key=lambda e: e["type"] != "extra_forbidden")
@@ -154,13 +138,14 @@ def _allowed_fields(parent: FieldPath, data: Any) -> list[str]:
         )
         if info is None:
             return []
-        cls = _model_of(info.annotation, node)
+        cls = model_of(info.annotation, node)
     if isinstance(cls, type) and issubclass(cls, BaseModel):
         return list(cls.model_fields)
     return []
 
 
-def _model_of(annotation: Any, value: Any) -> Any:
+def model_of(annotation: Any, value: Any) -> Any:
+    """The pydantic model class a field annotated ``annotation`` takes for ``value`` (or None)."""
     from typing import get_args
 
     from pydantic import BaseModel
@@ -223,56 +208,8 @@ def _stale_orbit_warnings(nodes: list[OrbitalNode], start: datetime, end: dateti
     ]
 
 
-def check_unique(names: list[str], path_of: Callable[[int], FieldPath], what: str) -> None:
-    """Raise at ``path_of(i)`` for the first repeated name."""
-    seen: set[str] = set()
-    for i, name in enumerate(names):
-        if name in seen:
-            raise FieldError(path_of(i), f"duplicate {what} name {name!r}; names must be unique")
-        seen.add(name)
-
-
 def _unique(names: list[str], section: str, what: str) -> None:
     check_unique(names, lambda i: (section, i, "name"), what)
-
-
-def catalog_site(
-    catalog: dict[str, Site], key: str, path: FieldPath, what: str, source: str
-) -> Site:
-    """The catalog entry ``key``, or a FieldError suggesting close ids."""
-    site = catalog.get(key)
-    if site is None:
-        hint = difflib.get_close_matches(key, list(catalog), n=3)
-        raise FieldError(
-            path,
-            f"unknown {what} {key!r}"
-            + (f"; did you mean {', '.join(map(repr, hint))}?" if hint else "")
-            + f" Expected an id from {source}",
-        )
-    return site
-
-
-def resolve_site(
-    catalog: dict[str, Site],
-    key: str | None,
-    lat_lon_alt: tuple[float | None, float | None, float | None],
-    path: FieldPath,
-    what: str,
-    source: str,
-) -> tuple[float, float, float]:
-    """(lat_deg, lon_deg in [-180, 180), alt_m): from catalog entry ``key`` when given (an
-    explicit altitude still wins), else the explicit values (alt default 0)."""
-    lat, lon, alt = lat_lon_alt
-    if key is not None:
-        site = catalog_site(catalog, key, path, what, source)
-        lat, lon, alt = site.lat_deg, site.lon_deg, site.alt_m if alt is None else alt
-    assert lat is not None and lon is not None
-    return float(lat), normalise_lon_deg(float(lon)), float(alt or 0.0)
-
-
-def normalise_lon_deg(lon: float) -> float:
-    """Longitude in [-180, 180) degrees (values already in range are returned unchanged)."""
-    return lon if -180.0 <= lon < 180.0 else ((lon + 180.0) % 360.0) - 180.0
 
 
 def _station(i: int, gs: Any) -> Station:

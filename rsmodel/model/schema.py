@@ -17,11 +17,9 @@ ISO 8601 UTC (a naive time is taken as UTC) or, where noted, relative to the hor
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Discriminator,
     Field,
     Tag,
@@ -32,14 +30,10 @@ from pydantic import (
 from rsmodel.model.compute_schema import Job
 from rsmodel.model.faults_schema import Faults
 from rsmodel.model.study_schema import Study
+from rsmodel.model.sync_schema import Objectives, Solver, Sync
 from rsmodel.model.telescope_schema import Targets, Telescope, TelescopeNetwork
+from rsmodel.model.vocabulary import Strict
 from rsmodel.timeutil import as_utc, iso
-
-
-class Strict(BaseModel):
-    """Base for every section: unknown keys are errors (typos never pass silently)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=False, populate_by_name=True)
 
 
 # --------------------------------------------------------------------------- foundation
@@ -199,68 +193,6 @@ NodeEntry = Annotated[
     Annotated[Node, Tag("Node")] | Annotated["NodeGroup", Tag("NodeGroup")],
     Discriminator(_node_kind),
 ]
-
-
-# --------------------------------------------------------------------------- sync scheduler
-Priority = Literal["critical", "high", "normal", "low"]
-PRIORITIES: tuple[str, ...] = ("critical", "high", "normal", "low")
-
-
-def _not_bool(value: Any) -> Any:
-    """Reject YAML booleans where a number is expected (pydantic would read `true` as 1)."""
-    if isinstance(value, bool):
-        raise ValueError("expected a number, not a boolean")
-    return value
-
-
-class Sync(Strict):
-    """A request to bring `data_size` bytes from a node down to any ground station."""
-
-    id: str | None = Field(None, description="Unique id (default: sync-<n>).")
-    node: str
-    data_size: float = Field(gt=0, allow_inf_nan=False, description="Bytes to transfer.")
-    priority: Priority = "normal"
-    release: datetime | str | None = Field(
-        None, description="Earliest start (UTC or +offset); default horizon start."
-    )
-    deadline: datetime | str | None = Field(
-        None, description="Latest completion (UTC or +offset); default none."
-    )
-    data_type: str | None = None
-
-    @field_validator("data_size", mode="before")
-    @classmethod
-    def _number(cls, value: Any) -> Any:
-        return _not_bool(value)
-
-
-class Objectives(Strict):
-    """Weights of the normalised objective terms (see docs/optimisation.md)."""
-
-    minimize_latency: float = Field(0.5, ge=0, allow_inf_nan=False)
-    maximize_throughput: float = Field(0.3, ge=0, allow_inf_nan=False)
-    balance_load: float = Field(0.2, ge=0, allow_inf_nan=False)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _numbers(cls, value: Any) -> Any:
-        return _not_bool(value)
-
-    @model_validator(mode="after")
-    def _not_all_zero(self) -> Objectives:
-        if self.minimize_latency + self.maximize_throughput + self.balance_load <= 0:
-            raise ValueError("at least one objective weight must be positive")
-        return self
-
-
-class Solver(Strict):
-    """How plans are computed."""
-
-    method: Literal["milp", "greedy"] = "milp"
-    time_limit_s: float = Field(60.0, gt=0, allow_inf_nan=False)
-    mip_gap: float = Field(1e-3, ge=0, le=1, description="Relative MIP gap at which HiGHS stops.")
-    threads: int = Field(1, ge=1)
-    strategy: Literal["auto", "monolithic", "rolling"] = "auto"
 
 
 # --------------------------------------------------------------------------- the file

@@ -22,14 +22,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from rsmodel.model.vocabulary import Strict
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class Axis(_Strict):
+class Axis(Strict):
     """One varied model field and the values it takes."""
 
     path: str = Field(
@@ -79,7 +77,7 @@ class Axis(_Strict):
         return self.name or self.path
 
 
-class Study(_Strict):
+class Study(Strict):
     """A what-if study: variants of the model file and the KPIs to collect."""
 
     mode: Literal["grid", "zip", "random"] = Field("grid", description="How axes combine.")

@@ -1,6 +1,7 @@
 """Schema of the telescope network sections (seed 001): ``telescopes``, ``targets``,
 ``telescope_network``. Cross-references (observatory ids, TLE look-ups, alert times) are
-checked by :func:`check_telescopes` (in ``loader.SECTION_CHECKS``); see docs/telescopes.md.
+checked by :func:`check_telescopes`, a registered section check that resolves the network
+(:mod:`rsmodel.model.telescope_network`); see docs/telescopes.md.
 """
 
 from __future__ import annotations
@@ -8,24 +9,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from rsmodel.model.telescope_network import resolve_sections
+from rsmodel.model.vocabulary import Strict, section_check
 
 if TYPE_CHECKING:
     from rsmodel.model.scenario import Scenario
 
 
+@section_check
 def check_telescopes(scenario: Scenario) -> None:
-    """Loader section check: resolve the telescope network (raises ``loader.FieldError``)."""
-    from rsmodel.telescopes.network import check_telescope_sections  # the loader is loaded by now
-
-    check_telescope_sections(scenario)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    """Section check: the telescope network resolves (raises ``FieldError``)."""
+    if scenario.model.telescopes or scenario.model.targets.requested:
+        resolve_sections(scenario)
 
 
-class TelescopeTle(_Strict):
+class TelescopeTle(Strict):
     """A satellite's element set: ``{norad: 25544}`` or ``{satellite: ISS (ZARYA)}`` (+ ``file``)."""
 
     file: str | None = Field(
@@ -41,7 +41,7 @@ class TelescopeTle(_Strict):
         return self
 
 
-class Telescope(_Strict):
+class Telescope(Strict):
     """One telescope of the network: its site, optics, limits and operator."""
 
     name: str = Field(min_length=1)
@@ -80,14 +80,14 @@ class Telescope(_Strict):
         return self
 
 
-class SatelliteTarget(_Strict):
+class SatelliteTarget(Strict):
     """An SSA target: a satellite tracked while sunlit, above the limit, from a dark site."""
 
     name: str = Field(min_length=1)
     tle: TelescopeTle
 
 
-class DeepSkyTarget(_Strict):
+class DeepSkyTarget(Strict):
     """A deferrable deep-sky stacking request."""
 
     name: str = Field(min_length=1)
@@ -97,7 +97,7 @@ class DeepSkyTarget(_Strict):
     frames: int = Field(gt=0, description="Frames wanted for the stack.")
 
 
-class TooAlert(_Strict):
+class TooAlert(Strict):
     """A target-of-opportunity alert: RA/Dec or a satellite, observable from `arrival`."""
 
     name: str = Field(min_length=1)
@@ -120,15 +120,20 @@ class TooAlert(_Strict):
         return self
 
 
-class Targets(_Strict):
+class Targets(Strict):
     """What the network observes."""
 
     satellites: list[SatelliteTarget] = Field(default_factory=list)
     deep_sky: list[DeepSkyTarget] = Field(default_factory=list)
     too: list[TooAlert] = Field(default_factory=list)
 
+    @property
+    def requested(self) -> bool:
+        """Whether any observation is asked for."""
+        return bool(self.satellites or self.deep_sky or self.too)
 
-class TelescopeFault(_Strict):
+
+class TelescopeFault(Strict):
     """A FAULTED heartbeat injected into ``rsmodel telescopes simulate``."""
 
     telescope: str
@@ -138,7 +143,7 @@ class TelescopeFault(_Strict):
     )
 
 
-class MinReliability(_Strict):
+class MinReliability(Strict):
     """Lowest reliability score a telescope needs to be given work of each class."""
 
     too: float = Field(0.0, ge=0, le=1)
@@ -146,7 +151,7 @@ class MinReliability(_Strict):
     deep_sky: float = Field(0.0, ge=0, le=1)
 
 
-class TelescopeNetwork(_Strict):
+class TelescopeNetwork(Strict):
     """Network-wide settings of the telescope planner, simulator and reliability store."""
 
     sun_altitude_max_deg: float = Field(

@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from rsmodel import __version__
 from rsmodel.errors import ModelError
 from rsmodel.geometry.windows import WINDOW_COLUMNS
 from rsmodel.io import write_json
 from rsmodel.model.scenario import PRIORITY_RANK, Scenario, SyncRequest
 from rsmodel.timeutil import iso, parse_time
+from rsmodel.version import __version__
 
 if TYPE_CHECKING:
     from rsmodel.geometry import Geometry
@@ -152,7 +152,7 @@ def build_plan(
     outcomes = [explained.outcome(s) for s in scenario.syncs]
     downlinks = [job_downlink_entry(explained.outcome(r)) for r in job_outputs]
     return Plan(
-        model=_model_section(scenario),
+        model=model_section(scenario),
         horizon={"start": iso(scenario.start), "end": iso(scenario.end), "step_s": scenario.step_s},
         stations=[_station_entry(s) for s in scenario.stations],
         nodes=[
@@ -217,7 +217,8 @@ def _as_mapping(row: Any) -> Mapping[str, Any]:
     return {c: getattr(row, c) for c in OPERATION_COLUMNS} if is_dataclass(row) else row
 
 
-def _model_section(scenario: Scenario) -> dict[str, Any]:
+def model_section(scenario: Scenario) -> dict[str, Any]:
+    """plan.json ``model``: name, file and the model file's text (as given)."""
     file = scenario.file
     if file is not None and Path(file).is_file():
         text = Path(file).read_text(encoding="utf-8")

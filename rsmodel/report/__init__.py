@@ -16,11 +16,11 @@ from typing import Any
 import jinja2
 import xarray as xr
 
-from rsmodel import __version__
 from rsmodel.errors import ModelError, RsmodelError
 from rsmodel.report import compute_view, events_view, plan_view, study_view, telescope_view
 from rsmodel.report.plan_view import Summary
 from rsmodel.report.svg import to_datetime
+from rsmodel.version import __version__
 
 _KIND_META = re.compile(r'<meta name="rsmodel-report" content="([a-z+]+)">')
 _ENV = jinja2.Environment(

@@ -13,10 +13,10 @@ import pandas as pd
 from pydantic import ValidationError
 
 from rsmodel.errors import ModelError
-from rsmodel.model.faults_schema import Faults, absolute_time, arrival_sync, check_faults
-from rsmodel.model.loader import FieldError, _validation_error
+from rsmodel.model.faults_schema import Arrival, Faults, absolute_time, check_faults
+from rsmodel.model.loader import validation_error
 from rsmodel.model.scenario import Scenario, SyncRequest
-from rsmodel.model.schema import Strict
+from rsmodel.model.vocabulary import FieldError, Strict
 from rsmodel.model.yamlsrc import Source, read_yaml
 
 
@@ -90,7 +90,7 @@ def parse_faults(src: Source, scenario: Scenario) -> FaultsInput:
     try:
         faults = _FaultsFile.model_validate(src.data).faults
     except ValidationError as exc:
-        raise _validation_error(exc, src) from None
+        raise validation_error(exc, src) from None
     try:
         check_faults(scenario, faults)
     except FieldError as exc:
@@ -112,9 +112,7 @@ def resolve_faults(given: FaultsInput, scenario: Scenario, windows: pd.DataFrame
             Degradation(d.factor, sec(d.start), sec(d.end), d.station) for d in f.degraded_bandwidth
         ],
         transfer_failure_rate=f.transfer_failure_rate,
-        arrivals=[
-            ArrivalAt(sec(a.time), _request(a, i, scenario)) for i, a in enumerate(f.arrivals)
-        ],
+        arrivals=[ArrivalAt(sec(a.time), _request(a, scenario)) for a in f.arrivals],
     )
     keep = 1.0
     for i, drop in enumerate(f.pass_dropouts):
@@ -153,9 +151,9 @@ def _named_window(given: FaultsInput, i: int, scenario: Scenario, windows: pd.Da
     return str(hit["id"].iloc[0])
 
 
-def _request(arrival: object, i: int, scenario: Scenario) -> SyncRequest:
-    sync = arrival_sync(arrival, ("faults", "arrivals", i, "sync"))  # type: ignore[arg-type]
-    release = absolute_time(arrival.time, scenario)  # type: ignore[attr-defined]
+def _request(arrival: Arrival, scenario: Scenario) -> SyncRequest:
+    sync = arrival.sync
+    release = absolute_time(arrival.time, scenario)
     if sync.release is not None:
         release = max(release, absolute_time(sync.release, scenario))
     deadline = absolute_time(sync.deadline, scenario) if sync.deadline is not None else None

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from rsmodel import __version__
 from rsmodel.geometry import Geometry
 from rsmodel.io import atomic_write
 from rsmodel.model.scenario import Scenario
 from rsmodel.timeutil import iso
+from rsmodel.version import __version__
 
 GEOMETRY_SECTIONS = ("name", "horizon", "ground_stations", "nodes")
 

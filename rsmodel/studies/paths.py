@@ -13,7 +13,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from rsmodel.model.loader import _model_of
+from rsmodel.model.loader import model_of
 from rsmodel.model.schema import Model
 
 _SEGMENT = re.compile(r"\[([^\]]+)\]|([^.\[\]]+)")
@@ -85,7 +85,7 @@ def _kind(annotation: Any, value: Any) -> tuple[str, Any]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return "model", annotation
     if get_origin(annotation) in (Union, types.UnionType):
-        model = _model_of(annotation, value)
+        model = model_of(annotation, value)
         if model is not None:
             return "model", model
     if annotation is Any or get_origin(annotation) is dict:

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from rsmodel.model.scenario import Scenario
+from rsmodel.model.telescope_network import Network, resolve_network
 from rsmodel.telescopes.dispatcher import dispatch
 from rsmodel.telescopes.families import assign_families
 from rsmodel.telescopes.milp import solve_milp
-from rsmodel.telescopes.network import Network, resolve_network
 from rsmodel.telescopes.plan import plan_dict
 from rsmodel.telescopes.reliability import ReliabilityStore, default_store_path
 from rsmodel.telescopes.tasks import Instance, build_instance

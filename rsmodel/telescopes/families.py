@@ -9,7 +9,7 @@ telescope overrides the rule.
 
 from __future__ import annotations
 
-from rsmodel.telescopes.network import TelescopeSite
+from rsmodel.model.telescope_network import TelescopeSite
 
 
 def _close(a: float, b: float, tol: float) -> bool:

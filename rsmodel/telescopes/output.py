@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rsmodel.io import write_text
 from rsmodel.model.scenario import Scenario
-from rsmodel.plan.plan import Plan, _model_section
+from rsmodel.plan.plan import Plan, model_section
 from rsmodel.telescopes.api import NetworkPlan
 from rsmodel.timeutil import iso
 
@@ -19,7 +19,7 @@ def plan_document(scenario: Scenario, planned: NetworkPlan) -> Plan:
     unmet = [t for t in section["tasks"] if t["status"] != "complete"]
     warnings = [f"{t['id']}: {t['status']} — {t['reason']}" for t in unmet if t["class"] != "ssa"]
     return Plan(
-        model=_model_section(scenario),
+        model=model_section(scenario),
         horizon={"start": iso(scenario.start), "end": iso(scenario.end), "step_s": scenario.step_s},
         stations=[],
         nodes=[],

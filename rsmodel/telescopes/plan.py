@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from rsmodel.telescopes.families import family_table
-from rsmodel.telescopes.network import CLASS_RANK
-from rsmodel.telescopes.tasks import Block, Instance
+from rsmodel.telescopes.tasks import CLASS_RANK, Block, Instance
 from rsmodel.timeutil import iso
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from rsmodel.errors import ModelError
 from rsmodel.io import write_json
-from rsmodel.telescopes.network import Network
+from rsmodel.model.telescope_network import Network
 
 STORE_VERSION = 1
 

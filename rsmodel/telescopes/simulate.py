@@ -24,8 +24,8 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from rsmodel.model.telescope_network import Fault
 from rsmodel.telescopes.api import NetworkPlan
-from rsmodel.telescopes.network import Fault
 from rsmodel.telescopes.plan import assignments
 from rsmodel.timeutil import iso
 

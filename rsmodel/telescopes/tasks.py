@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rsmodel.telescopes.network import CLASS_RANK, Network
+from rsmodel.model.telescope_network import Network
 from rsmodel.telescopes.visibility import Window
+
+CLASS_RANK = {"too": 0, "ssa": 1, "deep_sky": 2}  # task classes, most urgent first
 
 
 @dataclass(frozen=True)

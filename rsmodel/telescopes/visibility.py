@@ -24,7 +24,7 @@ from rsmodel.geometry.frames import (
     sun_itrs,
     times_from,
 )
-from rsmodel.telescopes.network import Network
+from rsmodel.model.telescope_network import Network
 
 TOLERANCE_S = 0.5
 

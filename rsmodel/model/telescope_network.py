@@ -1,8 +1,9 @@
 """The telescope network resolved from a model: sites, targets and requests in absolute UTC.
 
-:func:`check_telescope_sections` is registered in ``loader.SECTION_CHECKS`` (see
-``rsmodel/telescopes/__init__.py``): unknown observatories, unknown TLEs, alert times outside
-the horizon and duplicate names are reported with file, field path and line (exit 2).
+The model layer's part of the telescope network (``rsmodel.telescopes`` plans and simulates
+it). The section check ``telescope_schema.check_telescopes`` resolves it when a model is
+loaded: unknown observatories, unknown TLEs, alert times outside the horizon and duplicate
+names are reported with file, field path and line (exit 2).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rsmodel.errors import ModelError
 from rsmodel.model.catalogs import (
@@ -18,17 +20,24 @@ from rsmodel.model.catalogs import (
     find_tle,
     observatory_catalog,
     read_tle_file,
+    resolve_site,
     shipped_tle_files,
 )
-from rsmodel.model.loader import FieldError, check_unique, resolve_site
 from rsmodel.model.orbits import Orbit
-from rsmodel.model.scenario import Scenario
-from rsmodel.model.telescope_schema import Telescope, TelescopeNetwork, TelescopeTle, TooAlert
-from rsmodel.model.yamlsrc import FieldPath, format_path
+from rsmodel.model.vocabulary import FieldError, FieldPath, check_unique
+from rsmodel.model.yamlsrc import format_path
 from rsmodel.timeutil import parse_time
 
+if TYPE_CHECKING:  # telescope_schema imports this module to check its sections
+    from rsmodel.model.scenario import Scenario
+    from rsmodel.model.telescope_schema import (
+        Telescope,
+        TelescopeNetwork,
+        TelescopeTle,
+        TooAlert,
+    )
+
 SLEW_DEG_PER_ACQUISITION = 90.0  # a typical repointing; documented in docs/telescopes.md
-CLASS_RANK = {"too": 0, "ssa": 1, "deep_sky": 2}
 
 
 @dataclass(frozen=True)
@@ -113,33 +122,23 @@ class Network:
         return next(i for i, t in enumerate(self.telescopes) if t.name == name)
 
 
-def check_telescope_sections(scenario: Scenario) -> None:
-    """Loader section check: resolve the network once, raising ``loader.FieldError`` on a problem."""
-    if scenario.model.telescopes or _has_targets(scenario):
-        _build(scenario)
-
-
 def resolve_network(scenario: Scenario) -> Network:
     """The resolved telescope network of a loaded scenario (raises ModelError on bad input)."""
     try:
-        return _build(scenario)
+        return resolve_sections(scenario)
     except FieldError as exc:
         if scenario.source is not None:
             raise scenario.source.error(exc.path, exc.message) from None
         raise ModelError(exc.message, field=format_path(exc.path)) from None
 
 
-def _has_targets(scenario: Scenario) -> bool:
-    t = scenario.model.targets
-    return bool(t.satellites or t.deep_sky or t.too)
-
-
-def _build(scenario: Scenario) -> Network:
+def resolve_sections(scenario: Scenario) -> Network:
+    """The telescope network of ``scenario``; a problem raises ``FieldError`` at its field."""
     model = scenario.model
     base_dir = scenario.file.resolve().parent if scenario.file else Path.cwd()
     telescopes = [_telescope(i, t) for i, t in enumerate(model.telescopes)]
     _unique([t.name for t in telescopes], "telescopes")
-    if _has_targets(scenario) and not telescopes:
+    if model.targets.requested and not telescopes:
         raise FieldError(
             ("telescopes",), "targets are given but no telescopes; expected at least one telescope"
         )

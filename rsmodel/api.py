@@ -23,14 +23,14 @@ import pandas as pd
 from rsmodel.errors import ModelError
 from rsmodel.geometry import Geometry, compute_geometry
 from rsmodel.model.loader import load_model_dict
-from rsmodel.model.scenario import PRIORITY_RANK, Scenario
+from rsmodel.model.scenario import Scenario
+from rsmodel.model.vocabulary import OBJECTIVE_NAMES, PRIORITY_RANK
 from rsmodel.pipeline import RunResult, run, write_outputs
 from rsmodel.plan.plan import Plan
 from rsmodel.simulate.monitoring import MonitoringMixin
 from rsmodel.timeutil import parse_time
 
 API_FILE = Path("SyncScheduler")  # the "file" named in error messages
-OBJECTIVE_NAMES = ("minimize_latency", "maximize_throughput", "balance_load")
 
 
 @dataclass(frozen=True)

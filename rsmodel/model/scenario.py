@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rsmodel.model.orbits import Orbit
+from rsmodel.model.vocabulary import PRIORITY_RANK
 
 if TYPE_CHECKING:
     from rsmodel.model.schema import Battery, Model, Power
     from rsmodel.model.yamlsrc import Source
-
-PRIORITY_RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rsmodel.model.vocabulary import DEFAULT_OBJECTIVE_WEIGHTS, PRIORITIES
 from rsmodel.timeutil import as_utc
 
-CLASS_NAMES = ("critical", "high", "normal", "low")
+CLASS_NAMES = PRIORITIES  # the transfer classes; a demand's rank indexes them
 UNIT_BYTES = 1e6  # Pyomo byte quantities are in megabytes (keeps HiGHS coefficients well scaled)
-DEFAULT_WEIGHTS = {"minimize_latency": 0.5, "maximize_throughput": 0.3, "balance_load": 0.2}
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,7 @@ def build_problem(
         stations=list(stations),
         windows=windows,
         demands=list(demands),
-        weights=dict(weights or DEFAULT_WEIGHTS),
+        weights=dict(weights or DEFAULT_OBJECTIVE_WEIGHTS),
         settings=settings or SolverSettings(),
         **cands,
         **pairs,

@@ -35,6 +35,8 @@ from typing import Any
 
 from rsmodel.timeutil import parse_time
 
+# The checker's own copy of the priority order, on purpose: it checks plans independently of the
+# code that made them, so it does not import rsmodel.model.vocabulary (the one table).
 RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
 TIME_TOL_S = 0.01
 BYTES_TOL = 1.0

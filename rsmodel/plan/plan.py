@@ -22,7 +22,8 @@ import yaml
 from rsmodel.errors import ModelError
 from rsmodel.geometry.windows import WINDOW_COLUMNS
 from rsmodel.io import write_json
-from rsmodel.model.scenario import PRIORITY_RANK, Scenario, SyncRequest
+from rsmodel.model.scenario import Scenario, SyncRequest
+from rsmodel.model.vocabulary import PRIORITIES
 from rsmodel.timeutil import iso, parse_time
 from rsmodel.version import __version__
 
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from rsmodel.geometry import Geometry
 
 SCHEMA_VERSION = 1
-PRIORITIES = tuple(PRIORITY_RANK)
 OPERATION_COLUMNS = ("sync_id", "node", "station", "window_id", "start", "end", "bytes")
 REQUIRED_KEYS = (
     "schema_version",

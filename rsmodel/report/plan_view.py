@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from rsmodel.cells import station_time_sum
+from rsmodel.model.vocabulary import PRIORITIES
 from rsmodel.report.compute_view import (
     compute_summary,
     decision_bars,
@@ -45,7 +46,6 @@ from rsmodel.report.tables import (
 )
 from rsmodel.report.telescope_view import telescope_summary
 
-PRIORITIES = ("critical", "high", "normal", "low")
 SOC_CHARTS_MAX = 12  # SOC small multiples shown (the nodes closest to their floor first)
 SOC_MARGIN = 0.05  # a node whose minimum SOC is within this of its floor is a risk
 WINDOW_TABLE_MAX_ROWS = 2000  # above this the window table is left out (plan.json has them)

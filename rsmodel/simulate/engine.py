@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from rsmodel.model.scenario import Scenario, SyncRequest
+from rsmodel.model.vocabulary import PRIORITIES, PRIORITY_RANK
 from rsmodel.simulate.faults import Degradation, FaultPlan, Outage
 from rsmodel.simulate.residual import (
     MIN_OP_S,
@@ -59,7 +60,6 @@ FailCallback = Callable[[SyncState, str], Any]
 _END, _FAIL, _FAULT_END, _DEADLINE, _FAULT_START, _DROPOUT, _ARRIVAL, _START, _HORIZON = range(9)
 ROUNDING_S = 0.002
 _ROW_COLUMNS = ("id", "node", "station", "start_s", "end_s", "rate_Bps", "setup_s")
-PRIORITY_RANKS = {"critical": 0, "high": 1, "normal": 2, "low": 3}
 
 
 class Simulator:
@@ -79,7 +79,7 @@ class Simulator:
         faults: FaultPlan | None = None,
         seed: int = 0,
         planner: Planner = dispatch,
-        requeue: Iterable[str] = ("critical", "high", "normal", "low"),
+        requeue: Iterable[str] = PRIORITIES,
         retry_delay_s: float | None = None,
         job_events: Iterable[dict[str, Any]] = (),
         job_nodes: dict[str, str] | None = None,
@@ -458,7 +458,7 @@ class Simulator:
             data_size_bytes=state.data_size,
             deadline=iso(self.time_of(state.deadline_s)) if state.deadline_s < math.inf else None,
         )
-        rank = PRIORITY_RANKS[state.priority]
+        rank = PRIORITY_RANK[state.priority]
         if rank <= 1:
             for tr in self._preemptible(state, rank):
                 self._interrupt(tr, f"preempted by {state.priority} {sync_id}", failed=False)
@@ -505,7 +505,7 @@ class Simulator:
             by_node.setdefault(tr.op.node, []).append(tr)
         for transfers in by_node.values():
             transfers.sort(
-                key=lambda tr: (PRIORITY_RANKS[self.syncs[tr.op.sync_id].priority], tr.key)
+                key=lambda tr: (PRIORITY_RANK[self.syncs[tr.op.sync_id].priority], tr.key)
             )
             used = 0.0
             for tr in transfers:
@@ -629,7 +629,7 @@ class Simulator:
         return [
             tr
             for tr in self._active.values()
-            if PRIORITY_RANKS[self.syncs[tr.op.sync_id].priority] > rank
+            if PRIORITY_RANK[self.syncs[tr.op.sync_id].priority] > rank
             and (tr.op.node == arriving.node or tr.op.station in in_view)
         ]
 
@@ -753,7 +753,7 @@ class Simulator:
                     Demand(
                         state.id,
                         state.node,
-                        PRIORITY_RANKS[state.priority],
+                        PRIORITY_RANK[state.priority],
                         need,
                         max(state.release_s, t, state.retry_after_s),
                         state.deadline_s,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from rsmodel.model.schema import PRIORITIES
+from rsmodel.model.vocabulary import PRIORITIES
 
 
 @dataclass(frozen=True)

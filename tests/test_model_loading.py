@@ -140,6 +140,7 @@ def test_schema_command_prints_json_schema(cli) -> None:
     assert {"horizon", "ground_stations", "nodes", "syncs"} <= set(props)
 
 
+ARRIVAL = "faults:\n  arrivals:\n    - time: +1h\n      sync: {sync}\n"
 BAD_CASES = {
     "yaml_syntax": ("horizon:\n  start: [2026-05-30", None, "YAML syntax error"),
     "unknown_key": (
@@ -196,6 +197,17 @@ BAD_CASES = {
         VALID.replace("name: custom", "name: svalbard"),
         "ground_stations[1].name",
         "duplicate station name",
+    ),
+    # an arriving sync is a `syncs:` entry: same checks, same suggestions, same line numbers
+    "arrival_sync_priority": (
+        VALID + ARRIVAL.format(sync="{id: late-1, node: iss, data_size: 1.0e6, priority: urgent}"),
+        "faults.arrivals[0].sync.priority",
+        "'critical', 'high', 'normal' or 'low'",
+    ),
+    "arrival_sync_unknown_key": (
+        VALID + ARRIVAL.format(sync="{id: late-1, node: iss, data_sise: 1.0e6}"),
+        "faults.arrivals[0].sync.data_sise",
+        "did you mean 'data_size'",
     ),
 }
 

@@ -8,8 +8,7 @@ from typing import Any
 import yaml
 
 from rsmodel.errors import ModelError
-
-FieldPath = tuple[str | int, ...]
+from rsmodel.model.vocabulary import FieldPath
 
 
 class Source:

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 
 from rsmodel.errors import ModelError
 from rsmodel.model.study_schema import Axis, Study
-from rsmodel.model.yamlsrc import FieldPath, Source, format_path
+from rsmodel.model.vocabulary import FieldPath
+from rsmodel.model.yamlsrc import Source, format_path
 from rsmodel.studies.kpis import KPI_NAMES, KPIS
 from rsmodel.studies.paths import (
     PathError,

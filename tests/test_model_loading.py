@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -293,3 +295,40 @@ def test_times_in_messages_are_utc_with_z(tmp_path: Path, cli) -> None:
         str(write(tmp_path, VALID.replace("hours: 6", "end: 2026-05-29T00:00:00Z"), "b.yaml")),
     )
     assert "end 2026-05-29T00:00:00Z must be after start 2026-05-30T00:00:00Z" in bad.stderr
+
+
+def test_loading_alone_checks_every_section(tmp_path: Path) -> None:
+    """The model layer checks the jobs, faults and telescope sections by itself: a bare
+    ``load_model`` (nothing above the model layer imported) rejects each with its field."""
+    cases = {
+        "jobs[0].node": "jobs:\n  - {name: j, node: nowhere, steps: [{id: a}]}\n",
+        "faults.node_faults[0].node": "faults:\n  node_faults: [{node: nowhere, start: +1h, end: +2h}]\n",
+        "telescopes[0].observatory": "telescopes:\n  - {name: t, observatory: ctoi, aperture_m: 0.4, "
+        "fov_deg: 0.5, pixel_scale_arcsec: 0.6}\n",
+    }
+    paths = {
+        field: write(tmp_path, VALID + extra, f"{i}.yaml")
+        for i, (field, extra) in enumerate(cases.items())
+    }
+    script = (
+        "import json, sys\n"
+        "from rsmodel.errors import ModelError\n"
+        "from rsmodel.model.loader import load_model\n"
+        "for path in sys.argv[1:]:\n"
+        "    try:\n"
+        "        load_model(path)\n"
+        "    except ModelError as exc:\n"
+        "        print(exc)\n"
+        "print(json.dumps(sorted({m.split('.')[1] for m in sys.modules if m.startswith('rsmodel.')})))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *map(str, paths.values())],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    *errors, packages = proc.stdout.strip().splitlines()
+    assert [e.split(": ")[1] for e in errors] == list(cases)
+    foundation_and_model = {"errors", "timeutil", "io", "progress", "version", "model"}
+    assert set(json.loads(packages)) <= foundation_and_model

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import re
+import warnings
 from datetime import UTC, datetime, timedelta
+from functools import cache
+
+from skyfield.api import load
+from skyfield.timelib import Timescale
 
 _RELATIVE = re.compile(r"^\s*\+\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)\s*$")
 _UNIT_S = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
@@ -46,3 +51,11 @@ def iso(value: datetime) -> str:
     text = value.strftime("%Y-%m-%dT%H:%M:%S")
     ms = value.microsecond // 1000
     return f"{text}.{ms:03d}Z" if ms else f"{text}Z"
+
+
+@cache
+def load_timescale() -> Timescale:
+    """Skyfield's built-in timescale (offline; no finals2000A download)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load.timescale(builtin=True)

@@ -20,25 +20,17 @@ from functools import cache
 import numpy as np
 import pandas as pd
 from sgp4.api import SatrecArray
-from skyfield.api import Loader, load
+from skyfield.api import Loader
 from skyfield.constants import DAY_S, ERAD
 from skyfield.jpllib import SpiceKernel
 from skyfield.sgp4lib import TEME, theta_GMST1982
-from skyfield.timelib import Time, Timescale
+from skyfield.timelib import Time
 
-from rsmodel.timeutil import as_utc
+from rsmodel.timeutil import as_utc, load_timescale
 
 EARTH_RADIUS_KM = ERAD / 1000.0  # skyfield's spherical Earth for is_sunlit, km
 WGS84_A_KM = 6378.137
 WGS84_F = 1.0 / 298.257223563
-
-
-@cache
-def load_timescale() -> Timescale:
-    """Skyfield's built-in timescale (offline; no finals2000A download)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return load.timescale(builtin=True)
 
 
 @cache

@@ -93,7 +93,9 @@ def main() -> None:
     rec = find_tle(read_tle_file(args.tle), norad=args.norad, name=None)
     assert rec is not None, f"NORAD {args.norad} not in {args.tle}"
     start = datetime.fromisoformat(args.start.replace("Z", "+00:00")).astimezone(UTC)
-    epochs, r, v = states(Orbit.from_tle(rec.line1, rec.line2), start, args.hours, args.step_s, args.frame)
+    epochs, r, v = states(
+        Orbit.from_tle(rec.line1, rec.line2), start, args.hours, args.step_s, args.frame
+    )
     for suffix, fmt in ((".oem", "kvn"), (".xml", "xml")):
         out = args.out.with_suffix(suffix)
         write_oem(out, rec.name, str(args.norad), epochs, r, v, args.frame, args.degree, fmt)

@@ -4,7 +4,10 @@
 computes elevations for all node x station x time as one matrix product per chunk of nodes,
 and refines window edges, culminations and eclipse edges to ~1 ms (see ``events``). Above
 ``DENSE_GRID_MAX_CELLS`` node x station x time cells it scans one time block at a time and
-keeps no dense elevation grid (see ``blocks``).
+keeps no dense elevation grid (see ``blocks``). Nodes from OEM ephemerides are interpolated
+(``ephemeris``) and scanned with the others. Pairs with imported view periods take their
+windows from the file and are not searched (``imported``); nodes without an orbit (imported
+view periods only) are not propagated: no eclipses, ``sunlit`` true, elevation NaN.
 """
 
 from __future__ import annotations
@@ -18,9 +21,15 @@ import xarray as xr
 
 from rsmodel.geometry.blocks import DEFAULT_BLOCK_S, scan_by_block
 from rsmodel.geometry.eclipses import eclipses_frame
+from rsmodel.geometry.imported import (
+    imported_pairs,
+    imported_visible,
+    imported_windows,
+    merged_windows,
+)
 from rsmodel.geometry.scan import Scan, detection_times, scan
 from rsmodel.geometry.windows import windows_frame
-from rsmodel.model.scenario import OrbitalNode, Scenario, Station
+from rsmodel.model.scenario import OrbitalNode, Scenario, Station, ViewPeriod
 from rsmodel.progress import bar
 from rsmodel.timeutil import as_utc
 
@@ -53,7 +62,9 @@ def compute_geometry(scenario: Scenario, *, dense: bool | None = None) -> Geomet
         t_s, grid_index = detection_times(duration_s, scenario.step_s)
         n_grid = len(t_s[grid_index])
         dense = len(scenario.nodes) * len(scenario.stations) * n_grid <= DENSE_GRID_MAX_CELLS
-    return compute_geometry_for(*args, block_s=None if dense else DEFAULT_BLOCK_S)
+    return compute_geometry_for(
+        *args, block_s=None if dense else DEFAULT_BLOCK_S, view_periods=scenario.view_periods
+    )
 
 
 def compute_geometry_for(
@@ -64,29 +75,54 @@ def compute_geometry_for(
     step_s: float,
     *,
     block_s: float | None = None,
+    view_periods: list[ViewPeriod] | tuple[()] = (),
 ) -> Geometry:
     """Geometry of ``nodes`` x ``stations`` from ``start`` to ``end`` on a ``step_s`` grid.
 
-    ``block_s`` (s): scan one time block at a time; the grid then has ``sunlit`` only."""
+    ``block_s`` (s): scan one time block at a time; the grid then has ``sunlit`` only.
+    ``view_periods``: imported windows, used verbatim for their (node, station) pairs."""
     start = as_utc(start)
-    if block_s is not None:
-        found = scan_by_block(nodes, stations, start, end, step_s, block_s)
-    else:
-        with bar(len(nodes), desc="geometry") as progress:
-            found = scan(
-                nodes, stations, start, end, step_s, dense=True, on_nodes_done=progress.update
-            )
     names = [n.name for n in nodes]
+    imported = imported_pairs(list(view_periods), names, stations)
+    orbiting = [i for i, n in enumerate(nodes) if n.orbit is not None]
+    scanned = [nodes[i] for i in orbiting]
+    skip = imported[orbiting] if imported.any() else None
+    if block_s is not None:
+        found = scan_by_block(scanned, stations, start, end, step_s, block_s, skip_pairs=skip)
+    else:
+        with bar(len(scanned), desc="geometry") as progress:
+            found = scan(
+                scanned,
+                stations,
+                start,
+                end,
+                step_s,
+                dense=True,
+                skip_pairs=skip,
+                on_nodes_done=progress.update,
+            )
+    scanned_names = [n.name for n in scanned]
+    from_file = imported_windows(list(view_periods), stations, start, end, names)
     return Geometry(
-        _grid(names, stations, start, found),
-        windows_frame(found.contacts, names, stations, start),
-        eclipses_frame(found.shadows, names, start),
+        _grid(names, stations, start, found, orbiting, imported, from_file),
+        merged_windows(windows_frame(found.contacts, scanned_names, stations, start), from_file),
+        eclipses_frame(found.shadows, scanned_names, start),
     )
 
 
-def _grid(names: list[str], stations: list[Station], start: datetime, found: Scan) -> xr.Dataset:
+def _grid(
+    names: list[str],
+    stations: list[Station],
+    start: datetime,
+    found: Scan,
+    orbiting: list[int],
+    imported: np.ndarray,
+    from_file: pd.DataFrame,
+) -> xr.Dataset:
     """The (node, station, time) dataset of the geometry contract (``elevation_deg`` and
-    ``visible`` only when ``found`` has the dense elevation grid)."""
+    ``visible`` only when ``found`` has the dense elevation grid). ``found`` covers the nodes
+    ``orbiting``; the others are sunlit with NaN elevation. Pairs ``imported [node, station]``
+    have NaN elevation and are visible inside their windows ``from_file``."""
     t_s = found.t_s
     time = (pd.Timestamp(start).tz_convert(None) + pd.to_timedelta(t_s, unit="s")).values.astype(
         "datetime64[ns]"
@@ -94,12 +130,18 @@ def _grid(names: list[str], stations: list[Station], start: datetime, found: Sca
     variables = {}
     if found.elevation_deg is not None:
         mask = np.array([s.elevation_min_deg for s in stations], dtype=np.float32)
-        variables["elevation_deg"] = (("node", "station", "time"), found.elevation_deg)
-        variables["visible"] = (
-            ("node", "station", "time"),
-            found.elevation_deg >= mask[None, :, None],
-        )
-    variables["sunlit"] = (("node", "time"), found.sunlit)
+        elevation = np.full((len(names), len(stations), len(t_s)), np.nan, dtype=np.float32)
+        elevation[orbiting] = found.elevation_deg
+        elevation[imported] = np.nan
+        visible = elevation >= mask[None, :, None]
+        if imported.any():
+            station_names = [s.name for s in stations]
+            visible |= imported_visible(from_file, names, station_names, time)
+        variables["elevation_deg"] = (("node", "station", "time"), elevation)
+        variables["visible"] = (("node", "station", "time"), visible)
+    sunlit = np.ones((len(names), len(t_s)), dtype=bool)
+    sunlit[orbiting] = found.sunlit
+    variables["sunlit"] = (("node", "time"), sunlit)
     grid = xr.Dataset(
         variables, coords={"node": names, "station": [s.name for s in stations], "time": time}
     )

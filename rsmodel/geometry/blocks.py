@@ -45,8 +45,10 @@ def scan_by_block(
     end: datetime,
     step_s: float,
     block_s: float = DEFAULT_BLOCK_S,
+    skip_pairs: np.ndarray | None = None,
 ) -> Scan:
-    """The whole-horizon :class:`Scan` (without elevation grid), computed one block at a time."""
+    """The whole-horizon :class:`Scan` (without elevation grid), computed one block at a time
+    (``skip_pairs`` as in :func:`~rsmodel.geometry.scan.scan`)."""
     start, end = as_utc(start), as_utc(end)
     duration_s = (end - start).total_seconds()
     edges = block_edges_s(duration_s, step_s, block_s)
@@ -54,7 +56,16 @@ def scan_by_block(
     with bar(len(nodes) * (len(edges) - 1), desc="geometry") as progress:
         for i, (b0, b1) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
             t0, t1 = start + timedelta(seconds=float(b0)), start + timedelta(seconds=float(b1))
-            part = scan(nodes, stations, t0, t1, step_s, dense=False, on_nodes_done=progress.update)
+            part = scan(
+                nodes,
+                stations,
+                t0,
+                t1,
+                step_s,
+                dense=False,
+                skip_pairs=skip_pairs,
+                on_nodes_done=progress.update,
+            )
             last = i == len(edges) - 2
             keep = slice(None) if last else slice(0, -1)  # the next block starts with this edge
             contacts.append(_shifted(part.contacts, b0))

@@ -10,12 +10,12 @@ import pandas as pd
 from rsmodel.geometry.events import Intervals, find_intervals
 from rsmodel.geometry.frames import (
     gcrs_to_teme,
-    propagate_pairs_teme,
     shadow_margin_km,
     shadow_margin_rate_km_s,
     times_from,
     utc_timestamps,
 )
+from rsmodel.geometry.propagate import Source, pairs_teme
 from rsmodel.geometry.windows import name_rank
 
 # Depth (km) below which a grid maximum of the shadow depth is checked for a short eclipse
@@ -29,7 +29,7 @@ def eclipse_intervals(
     shadow_depth_km: np.ndarray,
     t_s: np.ndarray,
     start: datetime,
-    satrecs: list,
+    sources: list[Source],
     sun_gcrs_km: np.ndarray,
 ) -> Intervals:
     """Refined umbra intervals from grid shadow depth ``[nsat, ntime]`` (km, > 0 in shadow).
@@ -41,7 +41,7 @@ def eclipse_intervals(
     def depth(rows: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # Inertial (TEME) frame: the Sun is nearly fixed there, as the rate formula assumes.
         times = times_from(start, t)
-        pos, vel = propagate_pairs_teme(satrecs, rows, times)
+        pos, vel = pairs_teme(sources, rows, times)
         sun_gcrs = np.stack([np.interp(t, t_s, sun_gcrs_km[:, i]) for i in range(3)], axis=-1)
         sun = gcrs_to_teme(sun_gcrs, times)
         return -shadow_margin_km(pos, sun), -shadow_margin_rate_km_s(pos, vel, sun)

@@ -44,9 +44,7 @@ def ephemeris_itrs(eph: Ephemeris, t: Time) -> tuple[np.ndarray, np.ndarray]:
     return teme_to_itrs_state(*ephemeris_teme(eph, t), t)
 
 
-def to_teme(
-    frame: str, r: np.ndarray, v: np.ndarray, t: Time
-) -> tuple[np.ndarray, np.ndarray]:
+def to_teme(frame: str, r: np.ndarray, v: np.ndarray, t: Time) -> tuple[np.ndarray, np.ndarray]:
     """Rotate states ``[n, 3]`` given in ``frame`` (EME2000, GCRF, TEME, ITRF) to TEME."""
     if frame == "TEME":
         return r, v
@@ -59,9 +57,7 @@ def to_teme(
     return np.einsum("ijn,nj->ni", rot, r), np.einsum("ijn,nj->ni", rot, v)
 
 
-def itrs_to_teme_state(
-    r: np.ndarray, v: np.ndarray, t: Time
-) -> tuple[np.ndarray, np.ndarray]:
+def itrs_to_teme_state(r: np.ndarray, v: np.ndarray, t: Time) -> tuple[np.ndarray, np.ndarray]:
     """Inverse of :func:`~rsmodel.geometry.frames.teme_to_itrs_state` (km, km/s)."""
     theta, theta_dot = theta_GMST1982(t.whole, t.ut1_fraction)
     omega = theta_dot / DAY_S

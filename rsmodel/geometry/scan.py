@@ -18,18 +18,19 @@ from rsmodel.geometry.events import Intervals
 from rsmodel.geometry.frames import (
     elevation_deg,
     gcrs_to_itrs,
-    propagate_itrs_hermite,
     shadow_margin_km,
     site_itrs,
     sun_gcrs,
     times_from,
 )
+from rsmodel.geometry.propagate import orbit_source, positions_itrs
 from rsmodel.geometry.windows import contact_intervals
 from rsmodel.model.scenario import OrbitalNode, Station
 from rsmodel.timeutil import as_utc
 
 MAX_DETECTION_STEP_S = 60.0
 CHUNK_BYTES = 256 * 2**20  # working memory per chunk of nodes
+SKIPPED_MARGIN_DEG = -180.0  # elevation margin given to skipped pairs: no window, no graze check
 
 
 @dataclass
@@ -62,12 +63,15 @@ def scan(
     step_s: float,
     *,
     dense: bool,
+    skip_pairs: np.ndarray | None = None,
     on_nodes_done: Callable[[int], object] = lambda n: None,
 ) -> Scan:
     """Scan ``start``..``end`` on a ``step_s`` grid; ``dense`` keeps the elevation grid.
 
-    Nodes are propagated in chunks of at most ``CHUNK_BYTES`` working memory;
-    ``on_nodes_done(n)`` is called after each chunk of ``n`` nodes (progress bars).
+    Every node needs an orbit. ``skip_pairs [node, station]``: pairs whose windows are not
+    searched (imported view periods). Nodes are propagated in chunks of at most
+    ``CHUNK_BYTES`` working memory; ``on_nodes_done(n)`` is called after each chunk of ``n``
+    nodes (progress bars).
     """
     start, end = as_utc(start), as_utc(end)
     t_s, grid_index = detection_times((end - start).total_seconds(), step_s)
@@ -78,7 +82,7 @@ def scan(
         [s.lat_deg for s in stations], [s.lon_deg for s in stations], [s.alt_m for s in stations]
     )
     mask = np.array([s.elevation_min_deg for s in stations], dtype=float)
-    satrecs = [n.orbit.satrec for n in nodes]
+    sources = [orbit_source(n) for n in nodes]
     nsite = len(stations)
     n_grid = len(t_s[grid_index])
     elevation = np.empty((len(nodes), nsite, n_grid), dtype=np.float32) if dense else None
@@ -87,8 +91,8 @@ def scan(
     shadows: list[Intervals] = []
     chunk = max(1, CHUNK_BYTES // (len(t_s) * (48 * max(nsite, 1) + 96)))
     for lo in range(0, len(nodes), chunk):
-        part = satrecs[lo : lo + chunk]
-        pos = propagate_itrs_hermite(part, times)
+        part = sources[lo : lo + chunk]
+        pos = positions_itrs(part, times)
         el = elevation_deg(pos.astype(np.float32), sites)
         depth = -shadow_margin_km(pos, sun[None])
         if elevation is not None:
@@ -96,6 +100,8 @@ def scan(
         sunlit[lo : lo + len(part)] = depth[:, grid_index] < 0
         if nsite:
             el -= mask[None, :, None].astype(np.float32)
+            if skip_pairs is not None:
+                el[skip_pairs[lo : lo + len(part)]] = SKIPPED_MARGIN_DEG
             found = contact_intervals(el, t_s, start, part, sites, mask)
             contacts.append(found.with_row_offset(lo * nsite))
         shadows.append(eclipse_intervals(depth, t_s, start, part, sun_gcrs_km).with_row_offset(lo))

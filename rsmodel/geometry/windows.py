@@ -8,13 +8,8 @@ import numpy as np
 import pandas as pd
 
 from rsmodel.geometry.events import Intervals, find_intervals
-from rsmodel.geometry.frames import (
-    Sites,
-    pair_elevation_deg,
-    propagate_pairs_itrs,
-    times_from,
-    utc_timestamps,
-)
+from rsmodel.geometry.frames import Sites, pair_elevation_deg, times_from, utc_timestamps
+from rsmodel.geometry.propagate import Source, pairs_itrs
 from rsmodel.model.scenario import Station
 
 # A pass that fits between two samples of a <= 60 s grid peaks within ~0.2 deg of the nearest
@@ -41,7 +36,7 @@ def contact_intervals(
     margin_deg: np.ndarray,
     t_s: np.ndarray,
     start: datetime,
-    satrecs: list,
+    sources: list[Source],
     sites: Sites,
     mask_deg: np.ndarray,
 ) -> Intervals:
@@ -50,7 +45,7 @@ def contact_intervals(
 
     def margin(rows: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         site = rows % nsite
-        pos, vel = propagate_pairs_itrs(satrecs, rows // nsite, times_from(start, t))
+        pos, vel = pairs_itrs(sources, rows // nsite, times_from(start, t))
         elevation, rate = pair_elevation_deg(pos, vel, sites.xyz_km[site], sites.up[site])
         return elevation - mask_deg[site], rate
 

@@ -17,6 +17,8 @@ from pydantic import Field, model_validator
 
 from rsmodel.model.vocabulary import FieldError, Priority, Strict, section_check
 
+from rsmodel.model.orbits import Orbit
+
 TierName = Literal["minimal", "standard", "enhanced", "maximum"]
 TIERS: tuple[str, ...] = ("minimal", "standard", "enhanced", "maximum")
 StepKind = Literal["standard", "eclipse", "window", "pass"]
@@ -315,7 +317,9 @@ def node_for_satellite_id(nodes: list[Any], satellite_id: str | int) -> Any | No
         norad = int(str(satellite_id).strip())
     except ValueError:
         return None
-    return next((n for n in nodes if n.orbit.norad_id == norad), None)
+    return next(
+        (n for n in nodes if isinstance(n.orbit, Orbit) and n.orbit.norad_id == norad), None
+    )
 
 
 @section_check

@@ -22,9 +22,11 @@ from rsmodel.model.catalogs import (
     resolve_site,
     shipped_tle_files,
 )
+from rsmodel.model.oem import Ephemeris, read_oem
 from rsmodel.model.orbits import Orbit, orbit_from_elements
-from rsmodel.model.scenario import OrbitalNode, Scenario, Station, SyncRequest
-from rsmodel.model.schema import Model, Node, NodeGroup
+from rsmodel.model.scenario import OrbitalNode, Scenario, Station, SyncRequest, ViewPeriod
+from rsmodel.model.schema import Horizon, Model, Node, NodeGroup
+from rsmodel.model.view_periods import read_view_periods
 from rsmodel.model.vocabulary import SECTION_CHECKS, FieldError, FieldPath, check_unique
 from rsmodel.model.yamlsrc import Source, parse_yaml, read_yaml
 from rsmodel.timeutil import iso, parse_time
@@ -174,7 +176,7 @@ def _resolve(model: Model, src: Source, base_dir: Path) -> Scenario:
         if isinstance(entry, NodeGroup):
             nodes.extend(_node_group(i, entry, base_dir))
         else:
-            nodes.append(_node(i, entry, base_dir, model.horizon.start))
+            nodes.append(_node(i, entry, base_dir, model.horizon))
     _unique([n.name for n in nodes], "nodes", "node")
     start, end = model.horizon.start, model.horizon.end
     assert end is not None
@@ -182,8 +184,50 @@ def _resolve(model: Model, src: Source, base_dir: Path) -> Scenario:
     scenario = Scenario(
         model, start, end, model.horizon.step_s, stations, nodes, syncs, src.file, src
     )
+    scenario.view_periods = _view_periods(model, base_dir, nodes, stations)
     scenario.warnings.extend(_stale_orbit_warnings(nodes, start, end))
+    scenario.warnings.extend(_orbitless_warnings(nodes))
     return scenario
+
+
+def _view_periods(
+    model: Model, base_dir: Path, nodes: list[OrbitalNode], stations: list[Station]
+) -> list[ViewPeriod]:
+    """The model's imported view periods; every node without an orbit must have some."""
+    periods: list[ViewPeriod] = []
+    if model.view_periods is not None:
+        path = base_dir / model.view_periods
+        if not path.exists():
+            raise FieldError(
+                ("view_periods",),
+                f"file not found: {path}; expected a CSV or JSON file (relative to the model file)",
+            )
+        periods = read_view_periods(path, [n.name for n in nodes], [s.name for s in stations])
+    covered = {p.node for p in periods}
+    for i, entry in enumerate(model.nodes):
+        orbitless = isinstance(entry, Node) and (entry.tle, entry.elements, entry.oem) == (
+            None,
+            None,
+            None,
+        )
+        if orbitless and entry.name not in covered:
+            raise FieldError(
+                ("nodes", i, "name"),
+                f"node {entry.name!r} has no orbit; give `tle`, `elements` or `oem`, or view "
+                "periods for it in the model's `view_periods` file",
+            )
+    return periods
+
+
+def _orbitless_warnings(nodes: list[OrbitalNode]) -> list[str]:
+    """Nodes without an orbit have no eclipses: say so once."""
+    names = [n.name for n in nodes if n.orbit is None]
+    if not names:
+        return []
+    return [
+        f"{len(names)} node(s) have no orbit, only imported view periods ({', '.join(names[:5])}"
+        f"{', ...' if len(names) > 5 else ''}): they are taken as always sunlit (no eclipses)"
+    ]
 
 
 STALE_TLE_DAYS = 14.0
@@ -194,6 +238,8 @@ def _stale_orbit_warnings(nodes: list[OrbitalNode], start: datetime, end: dateti
     grow by roughly 1-3 km a day from the epoch, so passes shift by seconds to minutes."""
     stale = []
     for node in nodes:
+        if not isinstance(node.orbit, Orbit):
+            continue  # an OEM must cover the horizon (checked when read); no orbit: nothing to age
         epoch = node.orbit.epoch
         age_days = max((start - epoch).total_seconds(), (epoch - end).total_seconds(), 0.0) / 86400
         if age_days > STALE_TLE_DAYS:
@@ -245,8 +291,26 @@ def _tle_records(path: Path, field: FieldPath) -> list[Any]:
         raise FieldError(field, f"malformed TLE: {exc}") from None
 
 
-def _node(i: int, node: Node, base_dir: Path, horizon_start: datetime) -> OrbitalNode:
-    if node.tle is not None:
+def _ephemeris(i: int, node: Node, base_dir: Path, horizon: Horizon) -> Ephemeris:
+    assert node.oem is not None and horizon.end is not None
+    path = base_dir / node.oem.file
+    if not path.exists():
+        raise FieldError(
+            ("nodes", i, "oem", "file"),
+            f"OEM file not found: {path}; expected an existing file (relative to the model file)",
+        )
+    eph = read_oem(path)
+    problem = eph.check_covers(horizon.start, horizon.end)
+    if problem is not None:
+        raise FieldError(("nodes", i, "oem", "file"), f"{node.oem.file}: {problem}")
+    return eph
+
+
+def _node(i: int, node: Node, base_dir: Path, horizon: Horizon) -> OrbitalNode:
+    orbit: Orbit | Ephemeris | None = None
+    if node.oem is not None:
+        orbit = _ephemeris(i, node, base_dir, horizon)
+    elif node.tle is not None:
         ref = node.tle
         if ref.file is not None:
             files = [(base_dir / ref.file)]
@@ -260,9 +324,8 @@ def _node(i: int, node: Node, base_dir: Path, horizon_start: datetime) -> Orbita
             where = ref.file or "the shipped TLE catalog (data/*.tle)"
             raise FieldError(("nodes", i, "tle", field), f"no element set for {key} in {where}")
         orbit = Orbit.from_tle(rec.line1, rec.line2)
-    else:
+    elif node.elements is not None:
         el = node.elements
-        assert el is not None
         orbit = orbit_from_elements(
             altitude_km=el.altitude_km,
             inclination_deg=el.inclination_deg,
@@ -270,7 +333,7 @@ def _node(i: int, node: Node, base_dir: Path, horizon_start: datetime) -> Orbita
             arg_perigee_deg=el.arg_perigee_deg,
             mean_anomaly_deg=el.mean_anomaly_deg,
             eccentricity=el.eccentricity,
-            epoch=el.epoch or horizon_start,
+            epoch=el.epoch or horizon.start,
             bstar=el.bstar,
             satnum=90000 + i,
         )

@@ -280,7 +280,10 @@ def _segment(path: Path, text: str, i: int, seg: object, ref: float) -> Ephemeri
         )
     method, degree = DEFAULT_INTERPOLATION
     if "INTERPOLATION" in meta:
-        method, degree = str(meta["INTERPOLATION"]).strip().upper(), int(meta["INTERPOLATION_DEGREE"])
+        method, degree = (
+            str(meta["INTERPOLATION"]).strip().upper(),
+            int(meta["INTERPOLATION_DEGREE"]),
+        )
     if method == "LINEAR":
         method, degree = "LAGRANGE", 1
     out = EphemerisSegment(
@@ -351,6 +354,4 @@ def _parse_error(path: Path, text: str, exc: Exception) -> ModelError:
                         field="EPOCH",
                     )
                 previous = epoch
-    return ModelError(
-        f"not a readable CCSDS OEM (KVN or XML): {detail}", file=path, field="OEM"
-    )
+    return ModelError(f"not a readable CCSDS OEM (KVN or XML): {detail}", file=path, field="OEM")

@@ -15,6 +15,7 @@ from rsmodel.model.orbits import Orbit
 from rsmodel.model.vocabulary import PRIORITY_RANK
 
 if TYPE_CHECKING:
+    from rsmodel.model.oem import Ephemeris
     from rsmodel.model.schema import Battery, Model, Power
     from rsmodel.model.yamlsrc import Source
 
@@ -35,10 +36,13 @@ class Station:
 
 @dataclass(frozen=True)
 class OrbitalNode:
-    """A node with its orbit and onboard resources."""
+    """A node with its orbit and onboard resources.
+
+    ``orbit``: an SGP4 :class:`Orbit` (TLE or elements), an OEM :class:`Ephemeris`, or None for a
+    node planned from imported view periods alone (no geometry; taken as always sunlit)."""
 
     name: str
-    orbit: Orbit
+    orbit: Orbit | Ephemeris | None
     battery: Battery
     power: Power
     memory_mb: float
@@ -62,6 +66,23 @@ class SyncRequest:
         return PRIORITY_RANK[self.priority]
 
 
+@dataclass(frozen=True)
+class ViewPeriod:
+    """An imported view period of ``node`` over ``station`` (aware UTC; docs/orbits.md).
+
+    ``tx_start``/``tx_end``: the transmit-enabled part (default: all of it); ``rate_bps``:
+    downlink rate during it (default: the station's ``bandwidth_bps``)."""
+
+    node: str
+    station: str
+    start: datetime
+    end: datetime
+    tx_start: datetime | None = None
+    tx_end: datetime | None = None
+    max_elevation_deg: float | None = None
+    rate_bps: float | None = None
+
+
 @dataclass
 class Scenario:
     """A validated, resolved model."""
@@ -76,6 +97,7 @@ class Scenario:
     file: Path | None = None
     source: Source | None = field(default=None, repr=False)
     warnings: list[str] = field(default_factory=list)
+    view_periods: list[ViewPeriod] = field(default_factory=list)
 
     @property
     def name(self) -> str:

@@ -127,6 +127,12 @@ class Elements(Strict):
     bstar: float = Field(0.0, description="SGP4 drag term, 1/earth radii.")
 
 
+class OemRef(Strict):
+    """A CCSDS Orbit Ephemeris Message (KVN or XML) covering the horizon (docs/orbits.md)."""
+
+    file: str = Field(description="OEM file; relative paths resolve against the model file.")
+
+
 class Battery(Strict):
     """Battery of a node."""
 
@@ -153,19 +159,22 @@ class Power(Strict):
 
 
 class Node(Strict):
-    """An orbital node: its orbit (`tle` or `elements`) and onboard resources."""
+    """An orbital node: its orbit (`tle`, `elements` or `oem`) and onboard resources.
+
+    A node without an orbit is planned from the model's `view_periods` alone (docs/orbits.md)."""
 
     name: str = Field(min_length=1)
     tle: TleRef | None = None
     elements: Elements | None = None
+    oem: OemRef | None = None
     battery: Battery = Field(default_factory=Battery)
     power: Power = Field(default_factory=Power)
     memory_mb: float = Field(4096.0, gt=0, description="Memory available to compute steps.")
 
     @model_validator(mode="after")
     def _orbit(self) -> Node:
-        if (self.tle is None) == (self.elements is None):
-            raise ValueError("give exactly one of `tle` or `elements` (the node's orbit)")
+        if sum(x is not None for x in (self.tle, self.elements, self.oem)) > 1:
+            raise ValueError("give at most one of `tle`, `elements` or `oem` (the node's orbit)")
         return self
 
 
@@ -204,6 +213,11 @@ class Model(Strict):
     horizon: Horizon
     ground_stations: list[GroundStation] = Field(default_factory=list)
     nodes: list[NodeEntry] = Field(default_factory=list)
+    view_periods: str | None = Field(
+        None,
+        description="CSV or JSON file of imported view periods (node, station, start, end, ...), "
+        "used instead of computed geometry for those pairs; docs/orbits.md.",
+    )
     syncs: list[Sync] = Field(default_factory=list)
     objectives: Objectives = Field(default_factory=Objectives)
     solver: Solver = Field(default_factory=Solver)

@@ -22,7 +22,9 @@ import yaml
 from rsmodel.errors import ModelError
 from rsmodel.geometry.windows import WINDOW_COLUMNS
 from rsmodel.io import write_json
-from rsmodel.model.scenario import Scenario, SyncRequest
+from rsmodel.model.oem import Ephemeris
+from rsmodel.model.orbits import Orbit
+from rsmodel.model.scenario import OrbitalNode, Scenario, SyncRequest
 from rsmodel.model.vocabulary import PRIORITIES
 from rsmodel.timeutil import iso, parse_time
 from rsmodel.version import __version__
@@ -155,10 +157,7 @@ def build_plan(
         model=model_section(scenario),
         horizon={"start": iso(scenario.start), "end": iso(scenario.end), "step_s": scenario.step_s},
         stations=[_station_entry(s) for s in scenario.stations],
-        nodes=[
-            {"name": n.name, "tle": [n.orbit.line1, n.orbit.line2], "period_s": n.orbit.period_s}
-            for n in scenario.nodes
-        ],
+        nodes=[_node_entry(n) for n in scenario.nodes],
         windows=_records(windows, WINDOW_COLUMNS),
         eclipses=_records(
             getattr(geometry, "eclipses", None),
@@ -244,6 +243,18 @@ def _station_entry(station: Any) -> dict[str, Any]:
         "setup_s",
     )
     return {k: getattr(station, k) for k in keys}
+
+
+def _node_entry(node: OrbitalNode) -> dict[str, Any]:
+    """A node of plan.json: its TLE lines (SGP4), OEM file (ephemeris) or neither (imported view
+    periods only), and its period (None without an orbit)."""
+    orbit = node.orbit
+    if isinstance(orbit, Orbit):
+        return {"name": node.name, "tle": [orbit.line1, orbit.line2], "period_s": orbit.period_s}
+    if isinstance(orbit, Ephemeris):
+        oem = {"file": orbit.file.name, "object_name": orbit.object_name, "sha256": orbit.digest}
+        return {"name": node.name, "oem": oem, "period_s": orbit.period_s}
+    return {"name": node.name, "period_s": None}
 
 
 def _records(frame: pd.DataFrame | None, columns: Sequence[str]) -> list[dict[str, Any]]:

@@ -18,24 +18,45 @@ import numpy as np
 
 from rsmodel.geometry import Geometry
 from rsmodel.io import atomic_write
+from rsmodel.model.oem import Ephemeris
+from rsmodel.model.orbits import Orbit
 from rsmodel.model.scenario import Scenario
 from rsmodel.timeutil import iso
 from rsmodel.version import __version__
 
-GEOMETRY_SECTIONS = ("name", "horizon", "ground_stations", "nodes")
+GEOMETRY_SECTIONS = ("name", "horizon", "ground_stations", "nodes", "view_periods")
 
 
 def geometry_key(scenario: Scenario) -> str:
     """Content hash of the geometry inputs of ``scenario``."""
     content = {
         "rsmodel": __version__,
-        "nodes": [(n.name, n.orbit.line1, n.orbit.line2) for n in scenario.nodes],
+        "nodes": [(n.name, *_orbit_key(n.orbit)) for n in scenario.nodes],
+        "view_periods": [
+            (
+                p.node,
+                p.station,
+                *(iso(t) if t else None for t in (p.start, p.end, p.tx_start)),
+                iso(p.tx_end) if p.tx_end else None,
+                p.max_elevation_deg,
+                p.rate_bps,
+            )
+            for p in scenario.view_periods
+        ],
         "stations": [
             (s.name, s.lat_deg, s.lon_deg, s.alt_m, s.elevation_min_deg) for s in scenario.stations
         ],
         "horizon": (iso(scenario.start), iso(scenario.end), scenario.step_s),
     }
     return hashlib.sha256(json.dumps(content).encode()).hexdigest()[:20]
+
+
+def _orbit_key(orbit: Orbit | Ephemeris | None) -> tuple[str, ...]:
+    if isinstance(orbit, Orbit):
+        return (orbit.line1, orbit.line2)
+    if isinstance(orbit, Ephemeris):
+        return ("oem", orbit.digest)
+    return ("no orbit",)
 
 
 def geometry_model(data: dict[str, Any]) -> dict[str, Any]:

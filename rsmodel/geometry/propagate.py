@@ -9,6 +9,8 @@ and eclipse code treats every node alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from sgp4.api import Satrec
 from skyfield.timelib import Time
@@ -57,7 +59,17 @@ def pairs_teme(sources: list[Source], index: np.ndarray, t: Time) -> tuple[np.nd
     return _pairs(sources, index, t, propagate_pairs_teme, ephemeris_teme)
 
 
-def _pairs(sources, index, t, sgp4_pairs, ephemeris_state):  # noqa: ANN001, ANN202
+State = tuple[np.ndarray, np.ndarray]
+
+
+def _pairs(
+    sources: list[Source],
+    index: np.ndarray,
+    t: Time,
+    sgp4_pairs: Callable[[list, np.ndarray, Time], State],
+    ephemeris_state: Callable[[Ephemeris, Time], State],
+) -> State:
+    """States of ``sources[index[i]]`` at ``t[i]``: SGP4 rows in one call, each ephemeris in one."""
     index = np.asarray(index)
     if not any(isinstance(s, Ephemeris) for s in sources):
         return sgp4_pairs(sources, index, t)

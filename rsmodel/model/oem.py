@@ -18,9 +18,11 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from skyfield.constants import DAY_S
+from skyfield.timelib import Time
 
 from rsmodel.errors import ModelError
 from rsmodel.timeutil import load_timescale
@@ -136,13 +138,17 @@ def _iso(when: datetime) -> str:
 
 def read_oem(path: Path) -> Ephemeris:
     """Read and check an OEM file (KVN or XML)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the reader warns of TIME_SYSTEMs astropy lacks (GPS)
+        return _read(path)
+
+
+def _read(path: Path) -> Ephemeris:
     from oem import OrbitEphemerisMessage
 
     text = path.read_text(errors="replace")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # unknown TIME_SYSTEMs are reported below
-            message = OrbitEphemerisMessage.open(path)
+        message = OrbitEphemerisMessage.open(path)
     except Exception as exc:  # the reader raises bare ValueErrors / KeyErrors / XML errors
         raise _parse_error(path, text, exc) from None
     segments = list(message)
@@ -170,29 +176,29 @@ def read_oem(path: Path) -> Ephemeris:
     )
 
 
-def _jd(epoch: object) -> tuple[np.ndarray, np.ndarray]:
+def _jd(epoch: Any) -> tuple[np.ndarray, np.ndarray]:
     """Two-part Julian date (in the epoch's own time scale) of an astropy Time or datetime."""
     if isinstance(epoch, datetime):  # the reader's fallback for scales astropy lacks (GPS)
         days = (epoch - datetime(2000, 1, 1, 12)).total_seconds() / DAY_S
         return np.array(2451545.0 + math.floor(days)), np.array(days - math.floor(days))
-    return np.asarray(epoch.jd1), np.asarray(epoch.jd2)  # type: ignore[attr-defined]
+    return np.asarray(epoch.jd1), np.asarray(epoch.jd2)
 
 
-def _tt(ts: object, time_system: str, jd1: np.ndarray, jd2: np.ndarray):  # noqa: ANN202
+def _tt(ts: Any, time_system: str, jd1: np.ndarray, jd2: np.ndarray) -> Time:
     """Skyfield Time of Julian dates ``jd1 + jd2`` given in ``time_system``."""
     system = time_system.upper()
     if system == "TT":
-        return ts.tt_jd(jd1, jd2)  # type: ignore[attr-defined]
+        return ts.tt_jd(jd1, jd2)
     if system == "TDB":
-        return ts.tdb_jd(jd1, jd2)  # type: ignore[attr-defined]
+        return ts.tdb_jd(jd1, jd2)
     if system in ("TAI", "GPS"):
         shift = 0.0 if system == "TAI" else -GPS_MINUS_TAI_S / DAY_S
-        return ts.tai_jd(jd1, jd2 + shift)  # type: ignore[attr-defined]
+        return ts.tai_jd(jd1, jd2 + shift)
     # UTC: calendar seconds from the first day's midnight (no leap second inside the message).
     day0 = math.floor(float(np.min(jd1 + jd2)) - 0.5) + 0.5
     seconds = ((jd1 - day0) + jd2) * DAY_S
     y, m, d = _calendar(day0 + 0.5)
-    return ts.utc(y, m, d, 0, 0, seconds)  # type: ignore[attr-defined]
+    return ts.utc(y, m, d, 0, 0, seconds)
 
 
 def _calendar(jd_noon: float) -> tuple[int, int, int]:
@@ -203,64 +209,57 @@ def _calendar(jd_noon: float) -> tuple[int, int, int]:
     return d.year, d.month, d.day
 
 
-def _check_metadata(path: Path, text: str, i: int, meta: object) -> None:
-    center = str(meta["CENTER_NAME"]).strip().upper()  # type: ignore[index]
+def _check_metadata(path: Path, text: str, i: int, meta: Any) -> None:
+    center = str(meta["CENTER_NAME"]).strip().upper()
     if center != "EARTH":
         raise _error(
             path, text, meta["CENTER_NAME"], "CENTER_NAME", f"got {center!r}; expected EARTH"
-        )  # type: ignore[index]
-    frame = str(meta["REF_FRAME"]).strip().upper()  # type: ignore[index]
+        )
+    frame = str(meta["REF_FRAME"]).strip().upper()
     if frame not in FRAMES and not ITRF_FRAME.match(frame):
         raise _error(
             path,
             text,
-            meta["REF_FRAME"],  # type: ignore[index]
+            meta["REF_FRAME"],
             "REF_FRAME",
             f"unknown frame {frame!r}; expected one of {', '.join(FRAMES)}, ITRF or ITRF<year>",
         )
-    system = str(meta["TIME_SYSTEM"]).strip().upper()  # type: ignore[index]
+    system = str(meta["TIME_SYSTEM"]).strip().upper()
     if system not in TIME_SYSTEMS:
         raise _error(
             path,
             text,
-            meta["TIME_SYSTEM"],  # type: ignore[index]
+            meta["TIME_SYSTEM"],
             "TIME_SYSTEM",
             f"unknown time system {system!r}; expected one of {', '.join(TIME_SYSTEMS)}",
         )
-    method = str(meta["INTERPOLATION"]).strip().upper() if "INTERPOLATION" in meta else None  # type: ignore[operator, index]
+    method = str(meta["INTERPOLATION"]).strip().upper() if "INTERPOLATION" in meta else None
     if method is not None and method not in INTERPOLATIONS:
         raise _error(
             path,
             text,
-            meta["INTERPOLATION"],  # type: ignore[index]
+            meta["INTERPOLATION"],
             "INTERPOLATION",
             f"unknown method {method!r}; expected one of {', '.join(INTERPOLATIONS)}",
         )
-    if method == "HERMITE" and int(meta["INTERPOLATION_DEGREE"]) % 2 == 0:  # type: ignore[index]
+    if method == "HERMITE" and int(meta["INTERPOLATION_DEGREE"]) % 2 == 0:
         raise _error(
             path,
             text,
             "INTERPOLATION_DEGREE",
             "INTERPOLATION_DEGREE",
-            f"HERMITE of degree {meta['INTERPOLATION_DEGREE']} in segment {i + 1}; expected an "  # type: ignore[index]
+            f"HERMITE of degree {meta['INTERPOLATION_DEGREE']} in segment {i + 1}; expected an "
             "odd degree 2n-1 (n states, each with position and velocity)",
         )
 
 
-def _segment(path: Path, text: str, i: int, seg: object, ref: float) -> EphemerisSegment:
-    meta = seg.metadata  # type: ignore[attr-defined]
+def _segment(path: Path, text: str, i: int, seg: Any, ref: float) -> EphemerisSegment:
+    meta = seg.metadata
     ts = load_timescale()
     system = str(meta["TIME_SYSTEM"]).strip().upper()
-    states = list(seg.states)  # type: ignore[attr-defined]
+    states = list(seg.states)
     epochs = [s.epoch for s in states]
-    if isinstance(epochs[0], datetime):
-        jd = np.array([_jd(e) for e in epochs], dtype=float).reshape(-1, 2).T
-        jd1, jd2 = jd[0], jd[1]
-    else:
-        from astropy.time import Time
-
-        both = Time(epochs)
-        jd1, jd2 = np.asarray(both.jd1), np.asarray(both.jd2)
+    jd1, jd2 = np.array([_jd(e) for e in epochs], dtype=float).reshape(-1, 2).T
 
     def seconds(jd1: np.ndarray, jd2: np.ndarray) -> np.ndarray:
         t = _tt(ts, system, jd1, jd2)
@@ -308,50 +307,58 @@ def _segment(path: Path, text: str, i: int, seg: object, ref: float) -> Ephemeri
     return out
 
 
-def _epoch_text(epoch: object) -> str:
+def _epoch_text(epoch: Any) -> str:
     if isinstance(epoch, datetime):
         return epoch.strftime("%Y-%m-%dT%H:%M:%S")
-    return str(epoch.isot)[:19]  # type: ignore[attr-defined]
+    return str(epoch.isot)[:19]
 
 
-def _line_of(text: str, needle: object) -> int | None:
-    """1-based line of the first occurrence of ``needle`` (keyword or epoch) in ``text``."""
-    key = str(needle)
-    if hasattr(needle, "isot"):
-        key = _epoch_text(needle)
+_EPOCH = re.compile(r"^\s*(?:<EPOCH>)?\s*(\d{4}-\d{2,3}(?:-\d{2})?T[\d:.]+)")
+
+
+def _line_of(text: str, value: Any, keyword: str) -> int | None:
+    """1-based line of ``keyword`` with ``value`` (a state's line when ``keyword`` is EPOCH)."""
+    wanted = _epoch_text(value) if hasattr(value, "isot") else str(value).strip()
     for n, line in enumerate(text.splitlines(), start=1):
-        if key and key in line:
+        if keyword == "EPOCH":
+            match = _EPOCH.match(line)
+            if match and match[1].startswith(wanted):
+                return n
+        elif keyword in line and wanted in line.split(keyword, 1)[1]:
             return n
     return None
 
 
-def _error(path: Path, text: str, needle: object, keyword: str, message: str) -> ModelError:
-    return ModelError(message, file=path, line=_line_of(text, needle), field=keyword)
+def _error(path: Path, text: str, value: Any, keyword: str, message: str) -> ModelError:
+    return ModelError(message, file=path, line=_line_of(text, value, keyword), field=keyword)
 
 
-_ORDER = re.compile(r"not ordered by epoch", re.IGNORECASE)
-_EPOCH = re.compile(r"^\s*(?:<EPOCH>)?\s*(\d{4}-\d{2,3}(?:-\d{2})?T[\d:.]+)")
+def _unordered_epoch(path: Path, text: str) -> ModelError | None:
+    """The first state whose epoch text is not after the one before it in its segment."""
+    previous: str | None = None
+    for n, line in enumerate(text.splitlines(), start=1):
+        if "META_START" in line or "<segment" in line:
+            previous = None
+        match = _EPOCH.match(line)
+        if match and "=" not in line:
+            epoch = match[1]
+            if previous is not None and epoch <= previous:
+                return ModelError(
+                    f"{epoch} does not come after {previous}; expected strictly increasing "
+                    "epochs (no duplicates) in each segment",
+                    file=path,
+                    line=n,
+                    field="EPOCH",
+                )
+            previous = epoch
+    return None
 
 
 def _parse_error(path: Path, text: str, exc: Exception) -> ModelError:
-    """The reader's exception as a ModelError; for unordered epochs, the line of the first one
-    not after its predecessor (the reader does not say which)."""
+    """The reader's exception as a ModelError; unordered epochs get the line of the first one
+    not after its predecessor (the reader only says "Malformed data section")."""
+    unordered = _unordered_epoch(path, text)
+    if unordered is not None:
+        return unordered
     detail = str(exc).strip() or type(exc).__name__
-    if _ORDER.search(detail):
-        previous: str | None = None
-        for n, line in enumerate(text.splitlines(), start=1):
-            if "META_START" in line or "<segment" in line:
-                previous = None
-            match = _EPOCH.match(line)
-            if match:
-                epoch = match[1]
-                if previous is not None and epoch <= previous:
-                    return ModelError(
-                        f"{epoch} does not come after {previous}; expected strictly increasing "
-                        "epochs (no duplicates) in each segment",
-                        file=path,
-                        line=n,
-                        field="EPOCH",
-                    )
-                previous = epoch
     return ModelError(f"not a readable CCSDS OEM (KVN or XML): {detail}", file=path, field="OEM")

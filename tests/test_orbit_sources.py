@@ -436,3 +436,15 @@ def test_bad_oem_exits_2_with_one_line(tmp_path: Path, cli) -> None:
     assert res.returncode == 2
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
     assert "TIME_SYSTEM: unknown time system 'UT1'" in res.stderr
+
+
+def test_orbitless_node_cannot_count_job_deadlines_in_orbits(tmp_path: Path) -> None:
+    periods = "node,station,start,end\nrelay,chile,2026-05-30T00:00:00Z,2026-05-30T01:00:00Z\n"
+    path = view_model(tmp_path, periods)
+    path.write_text(
+        path.read_text() + "jobs:\n  - name: j\n    node: relay\n    policy: {deadline_orbits: 2}\n"
+        "    steps: [{id: s, type: standard, compute_s: 60, output_mb: 1}]\n"
+    )
+    with pytest.raises(ModelError) as info:
+        load_model(path)
+    assert "deadline_orbits" in str(info.value) and "has no orbit" in str(info.value)

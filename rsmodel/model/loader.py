@@ -185,6 +185,7 @@ def _resolve(model: Model, src: Source, base_dir: Path) -> Scenario:
         model, start, end, model.horizon.step_s, stations, nodes, syncs, src.file, src
     )
     scenario.view_periods = _view_periods(model, base_dir, nodes, stations)
+    _check_orbit_counts(model, nodes)
     scenario.warnings.extend(_stale_orbit_warnings(nodes, start, end))
     scenario.warnings.extend(_orbitless_warnings(nodes))
     return scenario
@@ -217,6 +218,18 @@ def _view_periods(
                 "periods for it in the model's `view_periods` file",
             )
     return periods
+
+
+def _check_orbit_counts(model: Model, nodes: list[OrbitalNode]) -> None:
+    """Job deadlines counted in orbits need a node with an orbit."""
+    orbitless = {n.name for n in nodes if n.orbit is None}
+    for j, job in enumerate(model.jobs):
+        if job.policy.deadline_orbits is not None and job.node in orbitless:
+            raise FieldError(
+                ("jobs", j, "policy", "deadline_orbits"),
+                f"node {job.node!r} has no orbit (imported view periods only), so no period to "
+                "count; expected no `deadline_orbits` for it, or an orbit for the node",
+            )
 
 
 def _orbitless_warnings(nodes: list[OrbitalNode]) -> list[str]:

@@ -3,6 +3,7 @@
 A model file is YAML. Top-level sections::
 
     name, description, horizon, ground_stations, nodes,       # foundation
+    view_periods,                                             # imported windows (docs/orbits.md)
     syncs, objectives, solver,                                # sync scheduler
     jobs,                                                     # orbital compute primitives
     faults,                                                   # simulation

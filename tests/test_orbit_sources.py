@@ -121,7 +121,7 @@ def test_interpolation_of_a_two_body_orbit(
 @pytest.mark.parametrize("frame", ["EME2000", "GCRF", "TEME", "ITRF"])
 def test_oem_written_from_a_tle_matches_skyfield_sub_metre(tmp_path: Path, frame: str) -> None:
     """An OEM of NOAA 20 at 60 s in each frame, read back and interpolated between its epochs:
-    ITRS positions within a metre of skyfield's own SGP4 for the TLE, over a day."""
+    ITRS positions within a centimetre of skyfield's own SGP4 for the TLE, over a day."""
     orbit, sat = noaa20()
     epochs, r, v = states(orbit, START - timedelta(hours=1), 26.0, 60.0, frame)
     path = tmp_path / f"noaa20_{frame}.oem"
@@ -130,7 +130,7 @@ def test_oem_written_from_a_tle_matches_skyfield_sub_metre(tmp_path: Path, frame
     offsets = np.arange(0.0, 86400.0, 17.3)  # off the 60 s epochs
     pos, _ = ephemeris_itrs(eph, times_from(START, offsets))
     err_m = np.linalg.norm(pos - skyfield_itrs_km(sat, offsets), axis=1) * 1e3
-    assert err_m.max() < 1.0
+    assert err_m.max() < 0.01  # sub-metre with margin: measured 0.14 mm
 
 
 def test_shipped_kvn_and_xml_are_the_same_ephemeris_and_match_skyfield() -> None:
@@ -140,7 +140,7 @@ def test_shipped_kvn_and_xml_are_the_same_ephemeris_and_match_skyfield() -> None
     _, sat = noaa20()
     offsets = np.arange(0.0, 86400.0, 23.9)
     pos, _ = ephemeris_itrs(xml, times_from(START, offsets))
-    assert np.linalg.norm(pos - skyfield_itrs_km(sat, offsets), axis=1).max() * 1e3 < 1.0
+    assert np.linalg.norm(pos - skyfield_itrs_km(sat, offsets), axis=1).max() * 1e3 < 0.01
 
 
 @pytest.mark.parametrize("system", ["TAI", "TT", "GPS"])
@@ -165,7 +165,7 @@ def test_time_systems_shift_epochs_to_the_same_instants(tmp_path: Path, system: 
     path.write_text(path.read_text().replace("TIME_SYSTEM = UTC", f"TIME_SYSTEM = {system}"))
     offsets = np.arange(0.0, 7200.0, 31.0)
     pos, _ = ephemeris_itrs(read_oem(path), times_from(START, offsets))
-    assert np.linalg.norm(pos - skyfield_itrs_km(sat, offsets), axis=1).max() * 1e3 < 1.0
+    assert np.linalg.norm(pos - skyfield_itrs_km(sat, offsets), axis=1).max() * 1e3 < 0.01
 
 
 # --------------------------------------------------------------------------- models
@@ -200,7 +200,7 @@ def test_mixed_model_plans_oem_tle_elements_and_imported_nodes(tmp_path: Path, c
     oem_windows = [w for w in plan["windows"] if w["node"] == "noaa-20"]
     assert len(oem_windows) == len(ref.windows) > 5
     starts = pd.to_datetime([w["start"] for w in oem_windows])
-    assert np.abs((starts - pd.DatetimeIndex(ref.windows.start)).total_seconds()).max() < 0.05
+    assert np.abs((starts - pd.DatetimeIndex(ref.windows.start)).total_seconds()).max() < 1e-3
     oem_eclipses = [e for e in plan["eclipses"] if e["node"] == "noaa-20"]
     assert len(oem_eclipses) == len(ref.eclipses) > 5
 

@@ -327,6 +327,13 @@ def test_duplicate_epoch_names_the_line(tmp_path: Path) -> None:
         ("REF_FRAME = EME2000", "REF_FRAME = MARSIAU", "REF_FRAME", "unknown frame 'MARSIAU'"),
         ("TIME_SYSTEM = UTC", "TIME_SYSTEM = MET", "TIME_SYSTEM", "unknown time system 'MET'"),
         ("CENTER_NAME = EARTH", "CENTER_NAME = MOON", "CENTER_NAME", "expected EARTH"),
+        ("INTERPOLATION = LAGRANGE", "INTERPOLATION = SPLINE", "INTERPOLATION", "'SPLINE'"),
+        (
+            "LAGRANGE\nINTERPOLATION_DEGREE = 7",
+            "HERMITE\nINTERPOLATION_DEGREE = 6",
+            "INTERPOLATION_DEGREE",
+            "expected an odd degree",
+        ),
     ],
 )
 def test_unknown_frame_time_system_or_centre(
@@ -334,7 +341,7 @@ def test_unknown_frame_time_system_or_centre(
 ) -> None:
     text = shipped_kvn().replace(old, new)
     msg, lines = bad_oem(tmp_path, text)
-    line = next(i for i, ln in enumerate(lines, start=1) if ln.startswith(new))
+    line = next(i for i, ln in enumerate(lines, start=1) if ln == new.splitlines()[-1])
     assert msg.startswith(f"{tmp_path / 'x.oem'}:{line}: {field}: ")
     assert expected in msg
 

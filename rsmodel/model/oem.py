@@ -16,7 +16,7 @@ import math
 import re
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -203,8 +203,6 @@ def _tt(ts: Any, time_system: str, jd1: np.ndarray, jd2: np.ndarray) -> Time:
 
 def _calendar(jd_noon: float) -> tuple[int, int, int]:
     """Gregorian (year, month, day) of an integer Julian day number."""
-    from datetime import date
-
     d = date.fromordinal(int(jd_noon) - 1721425)
     return d.year, d.month, d.day
 
@@ -246,7 +244,7 @@ def _check_metadata(path: Path, text: str, i: int, meta: Any) -> None:
         raise _error(
             path,
             text,
-            "INTERPOLATION_DEGREE",
+            meta["INTERPOLATION_DEGREE"],
             "INTERPOLATION_DEGREE",
             f"HERMITE of degree {meta['INTERPOLATION_DEGREE']} in segment {i + 1}; expected an "
             "odd degree 2n-1 (n states, each with position and velocity)",
@@ -299,7 +297,7 @@ def _segment(path: Path, text: str, i: int, seg: Any, ref: float) -> EphemerisSe
         raise _error(
             path,
             text,
-            "INTERPOLATION_DEGREE",
+            degree,
             "INTERPOLATION_DEGREE",
             f"segment {i + 1} has {len(t_s)} states; {method} of degree {degree} needs "
             f"{out.window}",

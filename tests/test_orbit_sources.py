@@ -455,3 +455,23 @@ def test_orbitless_node_cannot_count_job_deadlines_in_orbits(tmp_path: Path) -> 
     with pytest.raises(ModelError) as info:
         load_model(path)
     assert "deadline_orbits" in str(info.value) and "has no orbit" in str(info.value)
+
+
+def test_study_variants_keep_imported_rates(tmp_path: Path) -> None:
+    """A study re-rates shared geometry from each variant's stations: a period with its own
+    ``rate_bps`` keeps it, one without follows the variant's station."""
+    from rsmodel.studies.geocache import rebind
+
+    base = load_model(view_model(tmp_path, PERIODS_CSV))
+    path = tmp_path / "model.yaml"
+    path.write_text(
+        path.read_text()
+        .replace("bandwidth_bps: 1.0e9", "bandwidth_bps: 2.0e9")
+        .replace("bandwidth_bps: 5.0e8", "bandwidth_bps: 1.0e8")
+    )
+    variant = load_model(path)
+    w = rebind(compute_geometry(base), variant).windows
+    by_pair = w.set_index(["node", "station"])["bandwidth_bps"]
+    assert by_pair.loc[("sat-21", "svalbard")] == 2.0e8  # the file's rate
+    assert by_pair.loc[("relay", "chile")] == 1.0e8  # the variant's chile
+    assert (by_pair.loc[("sat-21", "chile")] == 1.0e8).all()  # computed windows too

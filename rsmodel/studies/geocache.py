@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from rsmodel.geometry import Geometry
+from rsmodel.geometry.imported import imported_windows
 from rsmodel.io import atomic_write
 from rsmodel.model.oem import Ephemeris
 from rsmodel.model.orbits import Orbit
@@ -65,11 +66,19 @@ def geometry_model(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def rebind(geometry: Geometry, scenario: Scenario) -> Geometry:
-    """``geometry`` with each window's bandwidth and capacity from ``scenario``'s stations."""
+    """``geometry`` with each window's bandwidth and capacity from ``scenario``'s stations (an
+    imported view period's own ``rate_bps`` wins, as in the geometry)."""
     bandwidth = {s.name: s.bandwidth_bps for s in scenario.stations}
     setup = {s.name: s.setup_s for s in scenario.stations}
     windows = geometry.windows.copy()
     windows["bandwidth_bps"] = windows["station"].map(bandwidth).astype(float)
+    if scenario.view_periods:
+        keys = ["node", "station", "start"]
+        imported = imported_windows(
+            scenario.view_periods, scenario.stations, scenario.start, scenario.end
+        )
+        rate = windows[keys].merge(imported[[*keys, "bandwidth_bps"]], on=keys, how="left")
+        windows["bandwidth_bps"] = rate["bandwidth_bps"].fillna(windows["bandwidth_bps"]).to_numpy()
     usable_s = np.maximum(0.0, windows["duration_s"] - windows["station"].map(setup).astype(float))
     windows["capacity_bytes"] = windows["bandwidth_bps"] / 8.0 * usable_s
     return Geometry(geometry.grid, windows, geometry.eclipses)

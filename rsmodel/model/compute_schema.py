@@ -15,9 +15,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from rsmodel.model.vocabulary import FieldError, Priority, Strict, section_check
-
 from rsmodel.model.orbits import Orbit
+from rsmodel.model.vocabulary import FieldError, Priority, Strict, section_check
 
 TierName = Literal["minimal", "standard", "enhanced", "maximum"]
 TIERS: tuple[str, ...] = ("minimal", "standard", "enhanced", "maximum")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -41,9 +42,22 @@ def write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
+def strict_json(obj: Any) -> Any:
+    """``obj`` with every non-finite float (NaN: not known, e.g. an imported view period's
+    maximum elevation) replaced by None, so the file is standard JSON (``null``)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: strict_json(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [strict_json(value) for value in obj]
+    return obj
+
+
 def write_json(path: str | Path, obj: Any) -> Path:
-    """Write JSON (indented, UTF-8) atomically."""
-    return write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+    """Write standard JSON (indented, UTF-8; NaN/inf written as null) atomically."""
+    text = json.dumps(strict_json(obj), indent=2, default=str, allow_nan=False)
+    return write_text(path, text + "\n")
 
 
 def write_netcdf(path: str | Path, dataset: Any) -> Path:

@@ -31,3 +31,14 @@ def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path: Path) -> None:
         atomic_write(path, broken)
     assert json.loads(path.read_text()) == {"v": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]
+
+
+def test_plan_json_is_standard_json_when_a_value_is_unknown(tmp_path):
+    """NaN (an imported view period without its maximum elevation) is written as null: strict
+    JSON parsers (browsers, jq, other languages) reject the bare NaN token Python writes."""
+    path = write_json(tmp_path / "plan.json", {"windows": [{"max_elevation_deg": float("nan")}]})
+    text = path.read_text()
+    assert "NaN" not in text
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard {c}")) == {
+        "windows": [{"max_elevation_deg": None}]
+    }

@@ -36,6 +36,7 @@ from rsmodel.report.tables import (
     Cell,
     Row,
     Table,
+    fmt_deg,
     fmt_duration,
     fmt_hm,
     fmt_mb,
@@ -252,7 +253,7 @@ def priority_legend(plan: dict[str, Any]) -> list[tuple[str, str]]:
 def _window_title(w: dict[str, Any], used: bool) -> str:
     return (
         f"{w['station']} {fmt_hm(w['start'])}–{fmt_hm(w['end'])} "
-        f"{w.get('max_elevation_deg', 0):.0f}° {fmt_mb(w.get('capacity_bytes'))}{' used' if used else ''}"
+        f"{fmt_deg(w.get('max_elevation_deg'), 0)} {fmt_mb(w.get('capacity_bytes'))}{' used' if used else ''}"
     )
 
 
@@ -573,7 +574,7 @@ def window_table(plan: dict[str, Any]) -> Table | None:
                 Cell(w["station"]),
                 Cell(fmt_time(w["start"], date=True)),
                 Cell(fmt_duration(w.get("duration_s")), w.get("duration_s")),
-                Cell(f"{w.get('max_elevation_deg', 0):.1f}°", w.get("max_elevation_deg")),
+                Cell(fmt_deg(w.get("max_elevation_deg")), w.get("max_elevation_deg")),
                 Cell(fmt_mb(w.get("capacity_bytes")), w.get("capacity_bytes")),
                 Cell("yes" if w["id"] in used else "no"),
             ]

@@ -95,6 +95,12 @@ def fmt_mb(n_bytes: float | None) -> str:
     return f"{mb:,.1f} MB" if mb < 100 else f"{mb:,.0f} MB"
 
 
+def fmt_deg(degrees: float | None, digits: int = 1) -> str:
+    """An angle in degrees, e.g. ``42.5°``; unknown (None, NaN: an imported view period without
+    its maximum elevation) as a dash."""
+    return f"{float(degrees):.{digits}f}°" if is_number(degrees) else "–"
+
+
 def fmt_time(value: str | datetime | None, *, date: bool = False) -> str:
     """UTC time as ``HH:MM:SSZ`` (with ``YYYY-MM-DD`` when ``date``)."""
     if not value:

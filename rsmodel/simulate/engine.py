@@ -30,9 +30,9 @@ from rsmodel.model.vocabulary import PRIORITIES, PRIORITY_RANK
 from rsmodel.simulate.faults import Degradation, FaultPlan, Outage
 from rsmodel.simulate.residual import (
     MIN_OP_S,
-    Demand,
     Link,
-    Operation,
+    PendingData,
+    PlannedTransfer,
     Residual,
     dispatch,
     subtract,
@@ -52,7 +52,7 @@ from rsmodel.simulate.state import (
 )
 from rsmodel.timeutil import iso, parse_time
 
-Planner = Callable[[Residual], list[Operation]]
+Planner = Callable[[Residual], list[PlannedTransfer]]
 SyncCallback = Callable[[SyncState], Any]
 FailCallback = Callable[[SyncState, str], Any]
 
@@ -74,7 +74,7 @@ class Simulator:
         self,
         scenario: Scenario,
         windows: pd.DataFrame,
-        operations: Iterable[Operation] | None = None,
+        operations: Iterable[PlannedTransfer] | None = None,
         *,
         faults: FaultPlan | None = None,
         seed: int = 0,
@@ -102,7 +102,7 @@ class Simulator:
         self.antennas = {s.name: s.antennas for s in scenario.stations}
         self._heap: list[tuple[float, int, int, Callable[[Any], None], Any]] = []
         self._seq = itertools.count()
-        self._planned: dict[int, Operation] = {}
+        self._planned: dict[int, PlannedTransfer] = {}
         self._planned_of: dict[str, set[int]] = {}  # sync id -> keys in _planned
         self._active: dict[int, Transfer] = {}
         self._known_station_outages: list[Outage] = []
@@ -181,7 +181,7 @@ class Simulator:
         """Transfers running now."""
         return list(self._active.values())
 
-    def planned_operations(self) -> list[Operation]:
+    def planned_operations(self) -> list[PlannedTransfer]:
         """Operations still to start, in time order."""
         return sorted(self._planned.values(), key=lambda o: (o.start_s, o.node))
 
@@ -260,7 +260,7 @@ class Simulator:
             }
         )
 
-    def _adopt(self, ops: list[Operation]) -> None:
+    def _adopt(self, ops: list[PlannedTransfer]) -> None:
         """Take ``ops`` as the plan, each cut to its window (plans carry microsecond times)."""
         for planned in ops:
             if planned.sync_id not in self.syncs:
@@ -282,7 +282,7 @@ class Simulator:
 
     def _announce_plan(self) -> None:
         """``sync.scheduled`` per request of the initial plan: first start, operations, bytes."""
-        by_sync: dict[str, list[Operation]] = {}
+        by_sync: dict[str, list[PlannedTransfer]] = {}
         for op in self.planned_operations():
             by_sync.setdefault(op.sync_id, []).append(op)
         for sid, ops in by_sync.items():
@@ -598,7 +598,7 @@ class Simulator:
         self._callback(self.on_failed, state, error)
 
     def _fail_and_replan(
-        self, hit: list[Transfer], error: str, affects: Callable[[Operation], bool]
+        self, hit: list[Transfer], error: str, affects: Callable[[PlannedTransfer], bool]
     ) -> None:
         for tr in hit:
             self._interrupt(tr, error)
@@ -609,7 +609,7 @@ class Simulator:
         if hit or touched:
             self._replan_cause = error
 
-    def _drop_planned(self, which: Callable[[Operation], bool]) -> set[str]:
+    def _drop_planned(self, which: Callable[[PlannedTransfer], bool]) -> set[str]:
         gone = [k for k, op in self._planned.items() if which(op)]
         for k in gone:
             self._planned_of[self._planned[k].sync_id].discard(k)
@@ -697,7 +697,7 @@ class Simulator:
         self._announce_displaced(ops)
         self._adopt(ops)
 
-    def _announce_displaced(self, ops: list[Operation]) -> None:
+    def _announce_displaced(self, ops: list[PlannedTransfer]) -> None:
         """Tell where the requests moved by the last fault or preemption went."""
         first: dict[str, float] = {}
         for op in ops:
@@ -737,7 +737,7 @@ class Simulator:
             t, self._demands(only), self._links(t), dict(self.antennas), node_busy, station_busy
         )
 
-    def _demands(self, only: list[str] | None) -> list[Demand]:
+    def _demands(self, only: list[str] | None) -> list[PendingData]:
         t = self.clock_s
         running: dict[str, float] = {}  # moved but not yet booked, plus still to come
         for tr in self._active.values():
@@ -750,7 +750,7 @@ class Simulator:
             need = state.remaining_bytes - running.get(state.id, 0.0)
             if need > 1.0 and state.deadline_s > t:
                 out.append(
-                    Demand(
+                    PendingData(
                         state.id,
                         state.node,
                         PRIORITY_RANK[state.priority],

@@ -19,7 +19,7 @@ from datetime import timedelta
 import pandas as pd
 
 from rsmodel.model.scenario import Scenario
-from rsmodel.simulate.residual import MIN_OP_S, Link, Operation, Residual, dispatch, subtract
+from rsmodel.simulate.residual import MIN_OP_S, Link, PlannedTransfer, Residual, dispatch, subtract
 
 # Re-plans after these small, local events are greedy repairs; the optimiser re-plans after
 # outages, node faults, degradations, arrivals and reschedules.
@@ -42,7 +42,7 @@ class RecoveryPlanner:
     method: str = "none"
     history: list[dict[str, float | str]] = field(default_factory=list)
 
-    def __call__(self, residual: Residual) -> list[Operation]:
+    def __call__(self, residual: Residual) -> list[PlannedTransfer]:
         if not residual.demands:
             self.method = "none"
             return []
@@ -59,7 +59,7 @@ class RecoveryPlanner:
         self.method = "optimiser"
         return ops
 
-    def _greedy(self, residual: Residual, why: str) -> list[Operation]:
+    def _greedy(self, residual: Residual, why: str) -> list[PlannedTransfer]:
         self.method = f"greedy ({why})"
         return dispatch(residual)
 
@@ -70,7 +70,7 @@ class RecoveryPlanner:
         last = max(self.history, key=lambda h: float(h["size"]))
         return float(last["wall_s"]) * size / max(float(last["size"]), 1.0)
 
-    def _optimise(self, residual: Residual, links: list[Link]) -> list[Operation]:
+    def _optimise(self, residual: Residual, links: list[Link]) -> list[PlannedTransfer]:
         from rsmodel.optimize import (
             Demand,
             SolverSettings,
@@ -113,7 +113,7 @@ class RecoveryPlanner:
         schedule = solve_problem(problem)
         start = pd.Timestamp(sc.start)
         ops = [
-            Operation(
+            PlannedTransfer(
                 o.sync_id,
                 o.node,
                 o.station,

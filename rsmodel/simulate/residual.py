@@ -5,7 +5,9 @@ request (released no earlier than ``now_s``), the parts of the access windows st
 (after outages, node faults, dropped passes and with degraded rates), and the link time already
 taken by transfers that keep running (the fixed past and the locked present).
 
-Times are seconds from the horizon start; rates are bytes per second.
+Times are seconds from the horizon start; rates are bytes per second. The classes here are the
+simulator's, on its continuous clock: :class:`PlannedTransfer` and :class:`PendingData` are not
+the optimiser's slot-based ``Operation`` / ``Demand`` (aware datetimes).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ MIN_OP_S = 1e-3
 
 
 @dataclass(frozen=True)
-class Operation:
-    """One planned transfer: `bytes` of `sync_id` from `node` to `station` over [start_s, end_s)."""
+class PlannedTransfer:
+    """One planned transfer: ``bytes`` of ``sync_id`` from ``node`` to ``station`` over
+    [start_s, end_s) (s from the horizon start)."""
 
     sync_id: str
     node: str
@@ -38,8 +41,8 @@ class Operation:
 
 
 @dataclass(frozen=True)
-class Demand:
-    """Bytes a request still needs, with its priority rank (0 = critical) and time limits."""
+class PendingData:
+    """Bytes a request still needs, with its priority rank (0 = critical) and time limits (s)."""
 
     sync_id: str
     node: str
@@ -66,7 +69,7 @@ class Residual:
     """What is left to plan at ``now_s``."""
 
     now_s: float
-    demands: list[Demand]
+    demands: list[PendingData]
     links: list[Link]
     antennas: dict[str, int]
     node_busy: dict[str, list[Interval]] = field(default_factory=dict)
@@ -129,7 +132,7 @@ class _StationTimeline:
         return free
 
 
-def dispatch(residual: Residual, *, min_op_s: float = 1.0) -> list[Operation]:
+def dispatch(residual: Residual, *, min_op_s: float = 1.0) -> list[PlannedTransfer]:
     """Greedy plan of the residual demands: by priority, then deadline, earliest capacity first.
 
     Each demand takes the earliest link time of its node in [release, deadline) where the node
@@ -143,7 +146,7 @@ def dispatch(residual: Residual, *, min_op_s: float = 1.0) -> list[Operation]:
         for name, n in residual.antennas.items()
     }
     node_busy = {k: list(v) for k, v in residual.node_busy.items()}
-    ops: list[Operation] = []
+    ops: list[PlannedTransfer] = []
     order = sorted(residual.demands, key=lambda d: (d.rank, d.deadline_s, d.release_s, d.sync_id))
     for demand in order:
         ops.extend(_place(demand, links_by_node[demand.node], stations, node_busy, min_op_s))
@@ -151,14 +154,14 @@ def dispatch(residual: Residual, *, min_op_s: float = 1.0) -> list[Operation]:
 
 
 def _place(
-    demand: Demand,
+    demand: PendingData,
     links: list[Link],
     stations: dict[str, _StationTimeline],
     node_busy: dict[str, list[Interval]],
     min_op_s: float,
-) -> list[Operation]:
+) -> list[PlannedTransfer]:
     left = demand.bytes
-    ops: list[Operation] = []
+    ops: list[PlannedTransfer] = []
     busy = node_busy.setdefault(demand.node, [])
     for link in links:
         if left <= 0 or link.start_s >= demand.deadline_s:
@@ -174,7 +177,7 @@ def _place(
             length = min(f1 - f0, max(left / link.rate_Bps, MIN_OP_S))
             moved = min(left, length * link.rate_Bps)
             ops.append(
-                Operation(
+                PlannedTransfer(
                     demand.sync_id,
                     demand.node,
                     link.station,

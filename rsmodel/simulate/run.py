@@ -18,7 +18,7 @@ from rsmodel.simulate.accounting import accounting
 from rsmodel.simulate.engine import Simulator
 from rsmodel.simulate.faults import FaultsInput, model_faults, resolve_faults
 from rsmodel.simulate.recovery import RecoveryPlanner
-from rsmodel.simulate.residual import Operation, dispatch
+from rsmodel.simulate.residual import PlannedTransfer, dispatch
 
 
 @dataclass
@@ -29,11 +29,11 @@ class SimulationResult:
     simulator: Simulator
 
 
-def operations_in_seconds(operations: list[Any], scenario: Scenario) -> list[Operation]:
+def operations_in_seconds(operations: list[Any], scenario: Scenario) -> list[PlannedTransfer]:
     """The optimiser's operations (aware datetimes) as simulator operations (seconds)."""
     start = pd.Timestamp(scenario.start)
     return [
-        Operation(
+        PlannedTransfer(
             o.sync_id,
             o.node,
             o.station,

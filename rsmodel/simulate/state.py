@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rsmodel.model.scenario import SyncRequest
-from rsmodel.simulate.residual import Operation
+from rsmodel.simulate.residual import PlannedTransfer
 
 # A request counts as delivered when less than one byte is missing (float rounding; the plan
 # checker's tolerance too).
@@ -74,7 +74,7 @@ class Transfer:
     """An operation being executed: bytes moved so far at the current rate (bytes/s)."""
 
     key: int
-    op: Operation
+    op: PlannedTransfer
     rate_Bps: float = 0.0
     moved_bytes: float = 0.0
     last_s: float = 0.0

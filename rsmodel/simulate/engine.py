@@ -6,20 +6,23 @@ transfers; the bytes already on the ground stay there and the request resumes fr
 offset (transfers are resumable). After a fault, an arrival or ``reschedule`` the rest of the
 horizon is planned again with the past fixed (see :mod:`rsmodel.simulate.recovery`).
 
+:class:`Simulator` composes the pieces: :class:`~rsmodel.simulate.clock.EventQueue` (clock and
+ordered events), :class:`~rsmodel.simulate.known.KnownFaults` (what the planner knows now),
+:class:`~rsmodel.simulate.transfers.TransferBook` (planned and running transfers, ledger) and
+:class:`~rsmodel.simulate.jobs.JobSteps` (compute-job steps). It owns the requests' states, the
+event handlers and re-planning.
+
 Deterministic: every random draw comes from one seeded ``numpy.random.Generator`` in event
 order.
 """
 
 from __future__ import annotations
 
-import bisect
-import heapq
-import itertools
 import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -27,19 +30,14 @@ import pandas as pd
 
 from rsmodel.model.scenario import Scenario, SyncRequest
 from rsmodel.model.vocabulary import PRIORITIES, PRIORITY_RANK
+from rsmodel.simulate import clock
+from rsmodel.simulate.clock import EventQueue
 from rsmodel.simulate.faults import Degradation, FaultPlan, Outage
-from rsmodel.simulate.residual import (
-    MIN_OP_S,
-    Link,
-    PendingData,
-    PlannedTransfer,
-    Residual,
-    dispatch,
-    subtract,
-)
+from rsmodel.simulate.jobs import JobSteps
+from rsmodel.simulate.known import KnownFaults, Windows
+from rsmodel.simulate.residual import MIN_OP_S, PendingData, PlannedTransfer, Residual, dispatch
 from rsmodel.simulate.state import (
     ACTIVE,
-    BYTE_TOLERANCE,
     COMPLETED,
     FAILED,
     FINAL,
@@ -50,16 +48,14 @@ from rsmodel.simulate.state import (
     SyncState,
     Transfer,
 )
+from rsmodel.simulate.transfers import TransferBook
 from rsmodel.timeutil import iso, parse_time
 
 Planner = Callable[[Residual], list[PlannedTransfer]]
 SyncCallback = Callable[[SyncState], Any]
 FailCallback = Callable[[SyncState, str], Any]
 
-# Order of events that fall on the same instant: ends before faults before starts.
-_END, _FAIL, _FAULT_END, _DEADLINE, _FAULT_START, _DROPOUT, _ARRIVAL, _START, _HORIZON = range(9)
 ROUNDING_S = 0.002
-_ROW_COLUMNS = ("id", "node", "station", "start_s", "end_s", "rate_Bps", "setup_s")
 
 
 class Simulator:
@@ -91,50 +87,29 @@ class Simulator:
         self.planner = planner
         self.requeue = frozenset(requeue)
         self.retry_delay_s = scenario.step_s if retry_delay_s is None else retry_delay_s
-        self.clock_s = 0.0
         self.syncs: dict[str, SyncState] = {}
-        self.ledger: list[Segment] = []
         self.events: list[dict[str, Any]] = []
         self.replans: list[dict[str, Any]] = []
         self.on_complete: list[SyncCallback] = []
         self.on_failed: list[FailCallback] = []
-        self.windows_table = _window_table(windows, scenario)
         self.antennas = {s.name: s.antennas for s in scenario.stations}
-        self._heap: list[tuple[float, int, int, Callable[[Any], None], Any]] = []
-        self._seq = itertools.count()
-        self._planned: dict[int, PlannedTransfer] = {}
-        self._planned_of: dict[str, set[int]] = {}  # sync id -> keys in _planned
-        self._active: dict[int, Transfer] = {}
-        self._known_station_outages: list[Outage] = []
-        self._known_node_faults: list[Outage] = []
-        self._known_degradations: list[Degradation] = []
-        self._dropped: set[str] = set()
+        self.queue = EventQueue(scenario.start)
+        self.windows = Windows(windows, scenario)
+        self.known = KnownFaults(self.windows)
+        self.transfers = TransferBook(self.windows, self.known, self._rank)
+        self.jobs = JobSteps(
+            job_nodes or {}, self._emit, lambda node: self.known.node_down(node, self.clock_s)
+        )
         self._replan_cause: str | None = None
         self._handling = False
         self._displaced: set[str] = set()
-        self._window_rows = sorted(
-            zip(*(self.windows_table[c].tolist() for c in _ROW_COLUMNS), strict=True),
-            key=lambda r: r[4],
-        )
-        self._window_ends = [r[4] for r in self._window_rows]
-        self._bounds = dict(
-            zip(
-                self.windows_table.index,
-                zip(self.windows_table.start_s, self.windows_table.end_s, strict=True),
-                strict=True,
-            )
-        )
-        self._rates = dict(zip(self.windows_table.index, self.windows_table.rate_Bps, strict=True))
-        self._job_nodes = dict(job_nodes or {})
-        self._running_steps: dict[tuple[str, str], tuple[str, str]] = {}  # -> (node, step type)
-        self._deferred_steps: set[tuple[str, str]] = set()
         for req in scenario.syncs:
             self._add_sync(req, known=True)
         self._schedule_faults()
         for ev in job_events:
-            self._push(self.seconds(parse_time(ev["time"])), _START, self._on_job_event, ev)
-        self._push(self.horizon_s, _HORIZON, self._on_horizon_end, None)
-        self._emit("sim.started", seed=seed, syncs=len(self.syncs), windows=len(self.windows_table))
+            self.queue.push(self.seconds(parse_time(ev["time"])), clock.START, self.jobs.replay, ev)
+        self.queue.push(self.horizon_s, clock.HORIZON, self._on_horizon_end, None)
+        self._emit("sim.started", seed=seed, syncs=len(self.syncs), windows=len(self.windows))
         if operations is None:
             self._replan("initial plan")
         else:
@@ -142,55 +117,65 @@ class Simulator:
         self._announce_plan()
 
     # ------------------------------------------------------------------ clock
+    @property
+    def clock_s(self) -> float:
+        """The simulated time, s from the horizon start."""
+        return self.queue.now_s
+
     def run_until(self, t_s: float) -> None:
         """Process every event up to ``t_s`` (seconds from the horizon start) and stop there."""
         t_s = min(t_s, self.horizon_s)
-        while self._heap and self._heap[0][0] <= t_s:
-            t, _, _, handler, payload = heapq.heappop(self._heap)
-            self.clock_s = t
+        while (due := self.queue.pop_due(t_s)) is not None:
+            handler, payload = due
             handler(payload)
             if self._replan_cause is not None:
                 cause, self._replan_cause = self._replan_cause, None
                 self._replan(cause)
-        self.clock_s = max(self.clock_s, t_s)
-        self._rerate()
+        self.queue.advance_to(t_s)
+        self.transfers.rerate(self.clock_s)
 
     def run(self) -> None:
         """Run to the end of the horizon."""
         self.run_until(self.horizon_s)
 
     def time_of(self, t_s: float) -> datetime:
-        return self.scenario.start + timedelta(seconds=t_s)
+        return self.queue.time_of(t_s)
 
     def seconds(self, t: datetime) -> float:
-        return (t - self.scenario.start).total_seconds()
+        return self.queue.seconds(t)
 
     # ------------------------------------------------------------------ queries
+    @property
+    def ledger(self) -> list[Segment]:
+        """Executed (possibly interrupted) transfers, in the order they ended."""
+        return self.transfers.ledger
+
+    @property
+    def windows_table(self) -> pd.DataFrame:
+        """Windows by id: start_s, end_s, rate_Bps, setup_s (see :class:`Windows`)."""
+        return self.windows.table
+
     def moving_bytes(self, sync_id: str) -> float:
         """Bytes of running transfers of ``sync_id`` moved but not yet booked (up to now)."""
-        return sum(
-            tr.rate_Bps * (self.clock_s - tr.last_s) + tr.moved_bytes
-            for tr in self._active.values()
-            if tr.op.sync_id == sync_id
-        )
+        return self.transfers.moving_bytes(sync_id, self.clock_s)
 
     def rate_Bps(self, sync_id: str) -> float:
-        return sum(tr.rate_Bps for tr in self._active.values() if tr.op.sync_id == sync_id)
+        return self.transfers.rate_Bps(sync_id)
 
     def active_transfers(self) -> list[Transfer]:
         """Transfers running now."""
-        return list(self._active.values())
+        return list(self.transfers.active.values())
 
     def planned_operations(self) -> list[PlannedTransfer]:
         """Operations still to start, in time order."""
-        return sorted(self._planned.values(), key=lambda o: (o.start_s, o.node))
+        return self.transfers.planned_in_order()
 
     # ------------------------------------------------------------------ user actions
     def add_arrival(self, request: SyncRequest, at_s: float | None = None) -> SyncState:
         """A new request becoming known at ``at_s`` (default: now)."""
         at_s = self.clock_s if at_s is None else at_s
         state = self._add_sync(request, known=False)
-        self._push(at_s, _ARRIVAL, self._on_arrival, request.id)
+        self.queue.push(at_s, clock.ARRIVAL, self._on_arrival, request.id)
         return state
 
     def reschedule(self, sync_id: str) -> bool:
@@ -208,6 +193,9 @@ class Simulator:
         return True
 
     # ------------------------------------------------------------------ setup
+    def _rank(self, sync_id: str) -> int:
+        return PRIORITY_RANK[self.syncs[sync_id].priority]
+
     def _add_sync(self, req: SyncRequest, *, known: bool) -> SyncState:
         deadline_s = self.seconds(req.deadline) if req.deadline is not None else math.inf
         state = SyncState(
@@ -215,31 +203,29 @@ class Simulator:
         )
         self.syncs[req.id] = state
         if deadline_s < self.horizon_s:
-            self._push(deadline_s, _DEADLINE, self._on_deadline, req.id)
+            self.queue.push(deadline_s, clock.DEADLINE, self._on_deadline, req.id)
         return state
 
     def _schedule_faults(self) -> None:
-        f = self.faults
+        f, push = self.faults, self.queue.push
         for o in f.station_outages:
-            self._push(o.start_s, _FAULT_START, self._on_station_outage, o)
-            self._push(o.end_s, _FAULT_END, self._on_restored, ("fault.station_restored", o))
+            push(o.start_s, clock.FAULT_START, self._on_station_outage, o)
+            push(o.end_s, clock.FAULT_END, self._on_restored, ("fault.station_restored", o))
         for o in f.node_faults:
-            self._push(o.start_s, _FAULT_START, self._on_node_fault, o)
-            self._push(o.end_s, _FAULT_END, self._on_restored, ("fault.node_restored", o))
+            push(o.start_s, clock.FAULT_START, self._on_node_fault, o)
+            push(o.end_s, clock.FAULT_END, self._on_restored, ("fault.node_restored", o))
         for d in f.degradations:
-            self._push(d.start_s, _FAULT_START, self._on_degradation, d)
-            self._push(d.end_s, _FAULT_END, self._on_restored, ("fault.bandwidth_restored", d))
-        drawn = self.rng.random(len(self.windows_table)) < f.dropout_probability
-        for w, lost in zip(self.windows_table.itertuples(), drawn, strict=True):
+            push(d.start_s, clock.FAULT_START, self._on_degradation, d)
+            push(d.end_s, clock.FAULT_END, self._on_restored, ("fault.bandwidth_restored", d))
+        table = self.windows.table
+        drawn = self.rng.random(len(table)) < f.dropout_probability
+        for w, lost in zip(table.itertuples(), drawn, strict=True):
             if lost or w.id in f.dropped_windows:
-                self._push(w.start_s, _DROPOUT, self._on_dropout, w.id)
+                push(w.start_s, clock.DROPOUT, self._on_dropout, w.id)
         for a in f.arrivals:
             self.add_arrival(a.request, a.time_s)
 
     # ------------------------------------------------------------------ events
-    def _push(self, t_s: float, order: int, handler: Callable[[Any], None], payload: Any) -> None:
-        heapq.heappush(self._heap, (t_s, order, next(self._seq), handler, payload))
-
     def _emit(
         self,
         kind: str,
@@ -265,7 +251,7 @@ class Simulator:
         for planned in ops:
             if planned.sync_id not in self.syncs:
                 continue  # a compute job's output downlink (job:<job>/<step>): replayed as planned
-            w_start, w_end = self._bounds[planned.window_id]
+            w_start, w_end = self.windows.bounds[planned.window_id]
             start_s, end_s = max(planned.start_s, w_start), min(planned.end_s, w_end)
             if end_s - start_s < MIN_OP_S:
                 continue
@@ -275,10 +261,8 @@ class Simulator:
             op = replace(
                 planned, start_s=start_s, end_s=end_s, bytes=planned.bytes * min(1.0, share)
             )
-            key = next(self._seq)
-            self._planned[key] = op
-            self._planned_of.setdefault(op.sync_id, set()).add(key)
-            self._push(op.start_s, _START, self._on_op_start, key)
+            key = self.transfers.add_planned(op)
+            self.queue.push(op.start_s, clock.START, self._on_op_start, key)
 
     def _announce_plan(self) -> None:
         """``sync.scheduled`` per request of the initial plan: first start, operations, bytes."""
@@ -297,17 +281,13 @@ class Simulator:
             )
 
     def _on_op_start(self, key: int) -> None:
-        op = self._planned.pop(key, None)
+        op = self.transfers.take_planned(key)
         if op is None:
             return
-        self._planned_of[op.sync_id].discard(key)
         state = self.syncs[op.sync_id]
         if state.status in FINAL or state.status == HELD or op.end_s <= self.clock_s:
             return
-        tr = Transfer(key, op, last_s=self.clock_s)
-        self._rerate()
-        self._active[key] = tr
-        self._rerate()
+        tr = self.transfers.start(key, op, self.clock_s)
         state.status = ACTIVE
         state.attempts += 1
         self._emit(
@@ -319,7 +299,7 @@ class Simulator:
             planned_bytes=op.bytes,
             rate_mbps=tr.rate_Bps * 8 / 1e6,
         )
-        self._push(op.end_s, _END, self._on_op_end, key)
+        self.queue.push(op.end_s, clock.END, self._on_op_end, key)
         if (
             self.faults.transfer_failure_rate > 0
             and self.rng.random() < self.faults.transfer_failure_rate
@@ -328,29 +308,23 @@ class Simulator:
             fail_at = min(
                 op.end_s, math.ceil((op.start_s + self.rng.random() * op.duration_s) * 1e3) / 1e3
             )
-            self._push(max(fail_at, self.clock_s), _FAIL, self._on_transfer_failure, key)
+            self.queue.push(max(fail_at, self.clock_s), clock.FAIL, self._on_transfer_failure, key)
 
     def _on_op_end(self, key: int) -> None:
-        tr = self._active.get(key)
+        tr = self.transfers.active.get(key)
         if tr is None:
             return
         self._close(tr, "completed", None)
         state = self.syncs[tr.op.sync_id]
-        if state.status == QUEUED and state.remaining_bytes > self._still_planned(state.id) + 1.0:
+        if (
+            state.status == QUEUED
+            and state.remaining_bytes > self.transfers.still_planned(state.id, self.clock_s) + 1.0
+        ):
             self._displaced.add(state.id)
             self._replan_cause = f"shortfall {state.id}"
 
-    def _still_planned(self, sync_id: str) -> float:
-        """Bytes of ``sync_id`` in running and future operations."""
-        running = sum(
-            tr.moved_bytes + tr.rate_Bps * (tr.op.end_s - self.clock_s)
-            for tr in self._active.values()
-            if tr.op.sync_id == sync_id
-        )
-        return running + sum(self._planned[k].bytes for k in self._planned_of.get(sync_id, ()))
-
     def _on_transfer_failure(self, key: int) -> None:
-        tr = self._active.get(key)
+        tr = self.transfers.active.get(key)
         if tr is None:
             return
         self._emit("fault.transfer_failure", sync=self.syncs[tr.op.sync_id], station=tr.op.station)
@@ -358,9 +332,9 @@ class Simulator:
         self._replan_cause = "transfer failure"
 
     def _on_station_outage(self, o: Outage) -> None:
-        self._known_station_outages.append(o)
+        self.known.station_outages.append(o)
         self._emit("fault.station_outage", station=o.name, until=iso(self.time_of(o.end_s)))
-        hit = [tr for tr in self._active.values() if tr.op.station == o.name]
+        hit = [tr for tr in self.transfers.active.values() if tr.op.station == o.name]
         self._fail_and_replan(
             hit,
             f"station {o.name} outage",
@@ -368,85 +342,48 @@ class Simulator:
         )
 
     def _on_node_fault(self, o: Outage) -> None:
-        self._known_node_faults.append(o)
+        self.known.node_faults.append(o)
         self._emit("fault.node_fault", node=o.name, until=iso(self.time_of(o.end_s)))
-        for key, (node, step_type) in list(self._running_steps.items()):
-            if node == o.name:
-                self._defer_step(key, node, step_type, f"node {o.name} fault")
-        hit = [tr for tr in self._active.values() if tr.op.node == o.name]
+        self.jobs.node_fault(o.name)
+        hit = [tr for tr in self.transfers.active.values() if tr.op.node == o.name]
         self._fail_and_replan(
             hit, f"node {o.name} fault", lambda op: op.node == o.name and op.start_s < o.end_s
         )
 
-    def _on_job_event(self, ev: dict[str, Any]) -> None:
-        """Replay a planned compute event (seed 002 names); a step whose node is down is deferred."""
-        key = (ev["job"], ev["step_id"])
-        node = self._job_nodes.get(ev["job"], "")
-        kind = ev.get("type") or ev.get("kind", "")
-        if kind.endswith("started"):
-            self._deferred_steps.discard(key)
-            if self._node_down(node):
-                self._defer_step(key, node, kind.split(".")[0], f"node {node} fault")
-                return
-            self._running_steps[key] = (node, kind.split(".")[0])
-        elif key in self._deferred_steps:
-            return  # the rest of a deferred step (segment) does not happen
-        if kind.endswith("completed"):
-            self._running_steps.pop(key, None)
-        self._emit(
-            kind, node=node or None, job=ev["job"], step_id=ev["step_id"], **ev.get("details", {})
-        )
-
-    def _defer_step(self, key: tuple[str, str], node: str, step_type: str, reason: str) -> None:
-        """``<type>.deferred`` (seed 002): the step (or pass segment) does not run or complete."""
-        self._running_steps.pop(key, None)
-        self._deferred_steps.add(key)
-        self._emit(f"{step_type}.deferred", node=node, job=key[0], step_id=key[1], reason=reason)
-
-    def _node_down(self, node: str) -> bool:
-        t = self.clock_s
-        return any(o.name == node and o.start_s <= t < o.end_s for o in self._known_node_faults)
-
     def _on_dropout(self, window_id: str) -> None:
-        self._dropped.add(window_id)
-        w = self.windows_table.loc[window_id]
+        self.known.dropped.add(window_id)
+        w = self.windows.table.loc[window_id]
         self._emit("fault.pass_dropout", node=w.node, station=w.station, window_id=window_id)
-        hit = [tr for tr in self._active.values() if tr.op.window_id == window_id]
+        hit = [tr for tr in self.transfers.active.values() if tr.op.window_id == window_id]
         self._fail_and_replan(hit, f"pass {window_id} lost", lambda op: op.window_id == window_id)
 
     def _on_degradation(self, d: Degradation) -> None:
-        self._rerate()
-        self._known_degradations.append(d)
-        self._rerate()
+        self.transfers.rerate(self.clock_s)
+        self.known.degradations.append(d)
+        self.transfers.rerate(self.clock_s)
         self._emit(
             "fault.degraded_bandwidth",
             station=d.station,
             factor=d.factor,
             until=iso(self.time_of(d.end_s)),
         )
-        touched = any(
-            (d.station is None or op.station == d.station) and op.start_s < d.end_s
-            for op in [*self._planned.values(), *(tr.op for tr in self._active.values())]
-        )
-        if touched:
+        ops = [*self.transfers.planned.values(), *(tr.op for tr in self.transfers.active.values())]
+        if any(
+            (d.station is None or op.station == d.station) and op.start_s < d.end_s for op in ops
+        ):
             self._replan_cause = "degraded bandwidth"
 
     def _on_restored(self, payload: tuple[str, Any]) -> None:
         kind, fault = payload
-        self._rerate()
+        self.transfers.rerate(self.clock_s)
         if isinstance(fault, Degradation):
-            self._known_degradations.remove(fault)
+            self.known.degradations.remove(fault)
             self._emit(kind, station=fault.station)
+        elif kind == "fault.station_restored":
+            self._emit(kind, station=fault.name)
         else:
-            self._emit(
-                kind,
-                **(
-                    {"station": fault.name}
-                    if kind == "fault.station_restored"
-                    else {"node": fault.name}
-                ),
-            )
-        self._rerate()
+            self._emit(kind, node=fault.name)
+        self.transfers.rerate(self.clock_s)
 
     def _on_arrival(self, sync_id: str) -> None:
         state = self.syncs[sync_id]
@@ -471,9 +408,9 @@ class Simulator:
         state = self.syncs[sync_id]
         if state.status in FINAL:
             return
-        for tr in [tr for tr in self._active.values() if tr.op.sync_id == sync_id]:
+        for tr in self.transfers.running(sync_id):
             self._close(tr, "interrupted", "deadline")
-        self._drop_sync_plan(sync_id)
+        self.transfers.drop_sync(sync_id)
         if not state.done:
             self._finalise(
                 state,
@@ -481,74 +418,26 @@ class Simulator:
             )
 
     def _on_horizon_end(self, _: Any) -> None:
-        for tr in list(self._active.values()):
+        for tr in list(self.transfers.active.values()):
             self._close(tr, "interrupted", "horizon end")
         for state in self.syncs.values():
             if state.status not in FINAL:
                 self._finalise(state, self._unfinished_reason(state))
-        self._planned.clear()
-        self._planned_of.clear()
+        self.transfers.clear_planned()
         self._emit("sim.finished", **self._totals())
 
-    # ------------------------------------------------------------------ transfers
-    def _rerate(self) -> None:
-        """Advance every running transfer to now, then set its rate for what holds now.
-
-        A transfer runs at its planned rate (bytes / duration) unless the node's link (after
-        degradation) cannot carry all of its transfers: then higher priorities take their
-        planned rate first and the rest share what is left (seed 000 preemption).
-        """
-        t = self.clock_s
-        by_node: dict[str, list[Transfer]] = {}
-        for tr in self._active.values():
-            tr.advance(t)
-            by_node.setdefault(tr.op.node, []).append(tr)
-        for transfers in by_node.values():
-            transfers.sort(
-                key=lambda tr: (PRIORITY_RANK[self.syncs[tr.op.sync_id].priority], tr.key)
-            )
-            used = 0.0
-            for tr in transfers:
-                link = self._rates[tr.op.window_id] * self._factor(tr.op.station, t)
-                tr.rate_Bps = max(0.0, min(tr.op.bytes / max(tr.op.duration_s, 1e-9), link - used))
-                used += tr.rate_Bps
-
-    def _factor(self, station: str, t: float) -> float:
-        f = 1.0
-        for d in self._known_degradations:
-            if (d.station is None or d.station == station) and d.start_s <= t < d.end_s:
-                f *= d.factor
-        return f
-
+    # ------------------------------------------------------------------ request outcomes
     def _close(self, tr: Transfer, outcome: str, error: str | None) -> None:
         """Book the bytes of a transfer that ends now (at its end or interrupted)."""
-        self._rerate()
-        del self._active[tr.key]
         state = self.syncs[tr.op.sync_id]
-        moved = min(tr.moved_bytes, state.remaining_bytes)
-        if outcome == "completed" and abs(tr.op.bytes - moved) <= BYTE_TOLERANCE:
-            moved = min(tr.op.bytes, state.remaining_bytes)  # float integration noise, not data
-        self.ledger.append(
-            Segment(
-                tr.op.sync_id,
-                tr.op.node,
-                tr.op.station,
-                tr.op.window_id,
-                tr.op.start_s,
-                self.clock_s,
-                moved,
-                outcome,
-                error,
-            )
-        )
-        state.delivered_bytes += moved
-        self._rerate()
+        seg = self.transfers.book(tr, self.clock_s, outcome, error, state.remaining_bytes)
+        state.delivered_bytes += seg.bytes
         self._emit(
             "sync.progress",
             sync=state,
             station=tr.op.station,
             window_id=tr.op.window_id,
-            bytes=moved,
+            bytes=seg.bytes,
             delivered_bytes=state.delivered_bytes,
             progress=state.delivered_bytes / state.data_size,
             outcome=outcome,
@@ -556,7 +445,7 @@ class Simulator:
         if state.done and state.status not in FINAL:
             state.status = COMPLETED
             state.completed_s = self.clock_s
-            self._drop_sync_plan(state.id)
+            self.transfers.drop_sync(state.id)
             self._emit(
                 "sync.completed",
                 sync=state,
@@ -564,9 +453,7 @@ class Simulator:
                 attempts=state.attempts,
             )
             self._callback(self.on_complete, state)
-        elif state.status == ACTIVE and not any(
-            t.op.sync_id == state.id for t in self._active.values()
-        ):
+        elif state.status == ACTIVE and not self.transfers.running(state.id):
             state.status = QUEUED
 
     def _interrupt(self, tr: Transfer, error: str, *, failed: bool = True) -> None:
@@ -602,34 +489,21 @@ class Simulator:
     ) -> None:
         for tr in hit:
             self._interrupt(tr, error)
-        touched = self._drop_planned(affects)
+        touched = self.transfers.drop_planned(affects)
         for sid in touched:
             self.syncs[sid].last_error = error
         self._displaced |= touched
         if hit or touched:
             self._replan_cause = error
 
-    def _drop_planned(self, which: Callable[[PlannedTransfer], bool]) -> set[str]:
-        gone = [k for k, op in self._planned.items() if which(op)]
-        for k in gone:
-            self._planned_of[self._planned[k].sync_id].discard(k)
-        return {self._planned.pop(k).sync_id for k in gone}
-
-    def _drop_sync_plan(self, sync_id: str) -> None:
-        """Forget the operations still planned for ``sync_id``."""
-        for k in self._planned_of.pop(sync_id, set()):
-            del self._planned[k]
-
     def _preemptible(self, arriving: SyncState, rank: int) -> list[Transfer]:
         """Running transfers of lower priority on the arriving request's node, or at a station
         that node sees now (their antenna is what the arrival needs)."""
-        t = self.clock_s
-        w = self.windows_table
-        in_view = set(w[(w.node == arriving.node) & (w.start_s <= t) & (w.end_s > t)].station)
+        in_view = self.windows.stations_in_view(arriving.node, self.clock_s)
         return [
             tr
-            for tr in self._active.values()
-            if PRIORITY_RANK[self.syncs[tr.op.sync_id].priority] > rank
+            for tr in self.transfers.active.values()
+            if self._rank(tr.op.sync_id) > rank
             and (tr.op.node == arriving.node or tr.op.station in in_view)
         ]
 
@@ -668,15 +542,15 @@ class Simulator:
         ``only``: plan just these requests into the capacity the current plan leaves idle.
         """
         t = self.clock_s
-        self._rerate()
+        self.transfers.rerate(t)
         wall = time.perf_counter()
         if only is None:
-            self._planned.clear()
-            self._planned_of.clear()
+            self.transfers.clear_planned()
         residual = self.residual(only=only)
         residual.cause = cause
         ops = self.planner(residual)
         wall_s = time.perf_counter() - wall
+        method = getattr(self.planner, "method", "greedy")
         self.replans.append(
             {
                 "time_s": t,
@@ -684,7 +558,7 @@ class Simulator:
                 "wall_s": wall_s,
                 "operations": len(ops),
                 "demands": len(residual.demands),
-                "method": getattr(self.planner, "method", "greedy"),
+                "method": method,
             }
         )
         self._emit(
@@ -692,7 +566,7 @@ class Simulator:
             cause=cause,
             operations=len(ops),
             demands=len(residual.demands),
-            method=getattr(self.planner, "method", "greedy"),
+            method=method,
         )
         self._announce_displaced(ops)
         self._adopt(ops)
@@ -725,24 +599,20 @@ class Simulator:
     def residual(self, *, only: list[str] | None = None) -> Residual:
         """The problem left at the current time (see :class:`~rsmodel.simulate.residual.Residual`)."""
         t = self.clock_s
-        node_busy: dict[str, list[tuple[float, float]]] = {}
-        station_busy: dict[str, list[tuple[float, float]]] = {}
-        kept = [tr.op for tr in self._active.values()]
-        if only is not None:
-            kept += list(self._planned.values())
-        for op in kept:
-            node_busy.setdefault(op.node, []).append((max(op.start_s, t), op.end_s))
-            station_busy.setdefault(op.station, []).append((max(op.start_s, t), op.end_s))
+        node_busy, station_busy = self.transfers.busy(t, with_planned=only is not None)
         return Residual(
-            t, self._demands(only), self._links(t), dict(self.antennas), node_busy, station_busy
+            t,
+            self._pending(only),
+            self.known.links(t),
+            dict(self.antennas),
+            node_busy,
+            station_busy,
         )
 
-    def _demands(self, only: list[str] | None) -> list[PendingData]:
+    def _pending(self, only: list[str] | None) -> list[PendingData]:
+        """Bytes each queued or active request still needs beyond its running transfers."""
         t = self.clock_s
-        running: dict[str, float] = {}  # moved but not yet booked, plus still to come
-        for tr in self._active.values():
-            expected = tr.moved_bytes + tr.rate_Bps * (tr.op.end_s - t)
-            running[tr.op.sync_id] = running.get(tr.op.sync_id, 0.0) + expected
+        running = self.transfers.expected_bytes(t)
         out = []
         for state in self.syncs.values():
             if state.status not in (QUEUED, ACTIVE) or (only is not None and state.id not in only):
@@ -761,40 +631,6 @@ class Simulator:
                 )
         return out
 
-    def _links(self, t: float) -> list[Link]:
-        """Usable pieces of every window from ``t`` on, after the faults known at ``t``."""
-        cuts_station: dict[str, list[tuple[float, float]]] = {}
-        for o in self._known_station_outages:
-            cuts_station.setdefault(o.name, []).append((o.start_s, o.end_s))
-        cuts_node: dict[str, list[tuple[float, float]]] = {}
-        for o in self._known_node_faults:
-            cuts_node.setdefault(o.name, []).append((o.start_s, o.end_s))
-        edges = sorted({x for d in self._known_degradations for x in (d.start_s, d.end_s)})
-        links: list[Link] = []
-        first = bisect.bisect_right(self._window_ends, t)
-        for wid, node, station, w0, w1, rate, setup in self._window_rows[first:]:
-            if wid in self._dropped:
-                continue
-            pieces = [(max(w0 + setup, t), w1)]
-            cuts = cuts_station.get(station, []) + cuts_node.get(node, [])
-            if cuts:
-                ends = {c1 for _, c1 in cuts}
-                pieces = [
-                    (a + setup if a in ends and a > t else a, b) for a, b in subtract(pieces, cuts)
-                ]
-            for a, b in pieces:
-                if b <= a:
-                    continue
-                if not edges:
-                    links.append(Link(wid, node, station, a, b, rate))
-                    continue
-                marks = [a, *(e for e in edges if a < e < b), b]
-                links += [
-                    Link(wid, node, station, c0, c1, rate * self._factor(station, c0))
-                    for c0, c1 in zip(marks[:-1], marks[1:], strict=True)
-                ]
-        return links
-
     def _totals(self) -> dict[str, Any]:
         states = list(self.syncs.values())
         return {
@@ -803,21 +639,3 @@ class Simulator:
             "delivered_bytes": sum(s.delivered_bytes for s in states),
             "replans": len(self.replans),
         }
-
-
-def _window_table(windows: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
-    """Windows indexed by id with start/end in seconds, rate in bytes/s and setup time."""
-    start = pd.Timestamp(scenario.start)
-    setup = {s.name: s.setup_s for s in scenario.stations}
-    return pd.DataFrame(
-        {
-            "id": windows["id"].to_numpy(),
-            "node": windows["node"].to_numpy(),
-            "station": windows["station"].to_numpy(),
-            "start_s": (windows["start"] - start).dt.total_seconds().to_numpy(),
-            "end_s": (windows["end"] - start).dt.total_seconds().to_numpy(),
-            "rate_Bps": windows["bandwidth_bps"].to_numpy(dtype=float) / 8.0,
-            "setup_s": windows["station"].map(setup).fillna(0.0).to_numpy(),
-        },
-        index=pd.Index(windows["id"].to_numpy(), name="window_id"),
-    )

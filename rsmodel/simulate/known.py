@@ -1,0 +1,122 @@
+"""What the planner can know at the current simulated time: the access windows and the faults
+that have started so far (each known with its end), and the usable link time they leave."""
+
+from __future__ import annotations
+
+import bisect
+
+import pandas as pd
+
+from rsmodel.model.scenario import Scenario
+from rsmodel.simulate.faults import Degradation, Outage
+from rsmodel.simulate.residual import Link, subtract
+
+_ROW_COLUMNS = ("id", "node", "station", "start_s", "end_s", "rate_Bps", "setup_s")
+
+
+class Windows:
+    """The geometry's access windows on the simulated clock (s from the horizon start).
+
+    ``table``: indexed by window id; columns id, node, station, start_s, end_s, rate_Bps
+    (bytes/s), setup_s.
+    """
+
+    def __init__(self, windows: pd.DataFrame, scenario: Scenario) -> None:
+        self.table = _window_table(windows, scenario)
+        w = self.table
+        self.rows = sorted(
+            zip(*(w[c].tolist() for c in _ROW_COLUMNS), strict=True), key=lambda r: r[4]
+        )
+        self._ends = [r[4] for r in self.rows]
+        self.bounds = dict(zip(w.index, zip(w.start_s, w.end_s, strict=True), strict=True))
+        self.rates = dict(zip(w.index, w.rate_Bps, strict=True))
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def rows_ending_after(self, t_s: float) -> list[tuple]:
+        """Rows (id, node, station, start_s, end_s, rate_Bps, setup_s) of windows not over at ``t_s``."""
+        return self.rows[bisect.bisect_right(self._ends, t_s) :]
+
+    def stations_in_view(self, node: str, t_s: float) -> set[str]:
+        """Stations ``node`` sees at ``t_s``."""
+        w = self.table
+        return set(w[(w.node == node) & (w.start_s <= t_s) & (w.end_s > t_s)].station)
+
+
+class KnownFaults:
+    """Faults known so far: an outage, node fault or degradation from its start (with its end),
+    a dropped pass from the pass start."""
+
+    def __init__(self, windows: Windows) -> None:
+        self.windows = windows
+        self.station_outages: list[Outage] = []
+        self.node_faults: list[Outage] = []
+        self.degradations: list[Degradation] = []
+        self.dropped: set[str] = set()
+
+    def factor(self, station: str, t_s: float) -> float:
+        """Bandwidth factor of ``station`` at ``t_s`` (product of the known degradations)."""
+        f = 1.0
+        for d in self.degradations:
+            if (d.station is None or d.station == station) and d.start_s <= t_s < d.end_s:
+                f *= d.factor
+        return f
+
+    def node_down(self, node: str, t_s: float) -> bool:
+        return any(o.name == node and o.start_s <= t_s < o.end_s for o in self.node_faults)
+
+    def links(self, t_s: float) -> list[Link]:
+        """Usable pieces of every window from ``t_s`` on, after the faults known now.
+
+        A piece that starts when an outage ends pays the station's setup time again.
+        """
+        cuts_station: dict[str, list[tuple[float, float]]] = {}
+        for o in self.station_outages:
+            cuts_station.setdefault(o.name, []).append((o.start_s, o.end_s))
+        cuts_node: dict[str, list[tuple[float, float]]] = {}
+        for o in self.node_faults:
+            cuts_node.setdefault(o.name, []).append((o.start_s, o.end_s))
+        edges = sorted({x for d in self.degradations for x in (d.start_s, d.end_s)})
+        links: list[Link] = []
+        for wid, node, station, w0, w1, rate, setup in self.windows.rows_ending_after(t_s):
+            if wid in self.dropped:
+                continue
+            pieces = [(max(w0 + setup, t_s), w1)]
+            cuts = cuts_station.get(station, []) + cuts_node.get(node, [])
+            if cuts:
+                ends = {c1 for _, c1 in cuts}
+                pieces = [
+                    (a + setup if a in ends and a > t_s else a, b)
+                    for a, b in subtract(pieces, cuts)
+                ]
+            for a, b in pieces:
+                if b <= a:
+                    continue
+                if not edges:
+                    links.append(Link(wid, node, station, a, b, rate))
+                    continue
+                marks = [a, *(e for e in edges if a < e < b), b]
+                links += [
+                    Link(wid, node, station, c0, c1, rate * self.factor(station, c0))
+                    for c0, c1 in zip(marks[:-1], marks[1:], strict=True)
+                ]
+        return links
+
+
+def _window_table(windows: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
+    """Windows indexed by id with start/end in seconds, rate in bytes/s and setup time."""
+    start = pd.Timestamp(scenario.start)
+    setup = {s.name: s.setup_s for s in scenario.stations}
+    return pd.DataFrame(
+        {
+            "id": windows["id"].to_numpy(),
+            "node": windows["node"].to_numpy(),
+            "station": windows["station"].to_numpy(),
+            "start_s": (windows["start"] - start).dt.total_seconds().to_numpy(),
+            "end_s": (windows["end"] - start).dt.total_seconds().to_numpy(),
+            "rate_Bps": windows["bandwidth_bps"].to_numpy(dtype=float) / 8.0,
+            "setup_s": windows["station"].map(setup).fillna(0.0).to_numpy(),
+        },
+        index=pd.Index(windows["id"].to_numpy(), name="window_id"),
+    )

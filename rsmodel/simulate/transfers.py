@@ -1,0 +1,158 @@
+"""Transfer execution: operations still to start, transfers running now at their current rates,
+and the ledger of bytes that reached the ground."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+from rsmodel.simulate.known import KnownFaults, Windows
+from rsmodel.simulate.residual import Interval, PlannedTransfer
+from rsmodel.simulate.state import BYTE_TOLERANCE, Segment, Transfer
+
+
+class TransferBook:
+    """Planned operations (by key), running transfers (by the same key) and the ledger.
+
+    ``rank(sync_id)`` is the priority rank of a request (0 = critical): when a node's link
+    cannot carry all its transfers, lower ranks take their planned rate first.
+    """
+
+    def __init__(self, windows: Windows, faults: KnownFaults, rank: Callable[[str], int]) -> None:
+        self.windows = windows
+        self.faults = faults
+        self.rank = rank
+        self.planned: dict[int, PlannedTransfer] = {}
+        self.active: dict[int, Transfer] = {}
+        self.ledger: list[Segment] = []
+        self._planned_of: dict[str, set[int]] = {}  # sync id -> keys in planned
+        self._keys = itertools.count()
+
+    # ------------------------------------------------------------------ planned operations
+    def add_planned(self, op: PlannedTransfer) -> int:
+        """Plan ``op``; returns its key."""
+        key = next(self._keys)
+        self.planned[key] = op
+        self._planned_of.setdefault(op.sync_id, set()).add(key)
+        return key
+
+    def take_planned(self, key: int) -> PlannedTransfer | None:
+        """Remove and return the planned operation ``key`` (None when it was dropped)."""
+        op = self.planned.pop(key, None)
+        if op is not None:
+            self._planned_of[op.sync_id].discard(key)
+        return op
+
+    def drop_planned(self, which: Callable[[PlannedTransfer], bool]) -> set[str]:
+        """Forget the planned operations ``which`` selects; returns their sync ids."""
+        gone = [k for k, op in self.planned.items() if which(op)]
+        for k in gone:
+            self._planned_of[self.planned[k].sync_id].discard(k)
+        return {self.planned.pop(k).sync_id for k in gone}
+
+    def drop_sync(self, sync_id: str) -> None:
+        """Forget the operations still planned for ``sync_id``."""
+        for k in self._planned_of.pop(sync_id, set()):
+            del self.planned[k]
+
+    def clear_planned(self) -> None:
+        self.planned.clear()
+        self._planned_of.clear()
+
+    def planned_in_order(self) -> list[PlannedTransfer]:
+        """Operations still to start, in time order."""
+        return sorted(self.planned.values(), key=lambda o: (o.start_s, o.node))
+
+    # ------------------------------------------------------------------ running transfers
+    def start(self, key: int, op: PlannedTransfer, t_s: float) -> Transfer:
+        """Start executing ``op`` at ``t_s``; the rates of its node's transfers are re-set."""
+        tr = Transfer(key, op, last_s=t_s)
+        self.rerate(t_s)
+        self.active[key] = tr
+        self.rerate(t_s)
+        return tr
+
+    def rerate(self, t_s: float) -> None:
+        """Advance every running transfer to ``t_s``, then set its rate for what holds then.
+
+        A transfer runs at its planned rate (bytes / duration) unless the node's link (after
+        degradation) cannot carry all of its transfers: then higher priorities take their
+        planned rate first and the rest share what is left (seed 000 preemption).
+        """
+        by_node: dict[str, list[Transfer]] = {}
+        for tr in self.active.values():
+            tr.advance(t_s)
+            by_node.setdefault(tr.op.node, []).append(tr)
+        for transfers in by_node.values():
+            transfers.sort(key=lambda tr: (self.rank(tr.op.sync_id), tr.key))
+            used = 0.0
+            for tr in transfers:
+                link = self.windows.rates[tr.op.window_id] * self.faults.factor(tr.op.station, t_s)
+                tr.rate_Bps = max(0.0, min(tr.op.bytes / max(tr.op.duration_s, 1e-9), link - used))
+                used += tr.rate_Bps
+
+    def book(
+        self, tr: Transfer, t_s: float, outcome: str, error: str | None, remaining_bytes: float
+    ) -> Segment:
+        """End ``tr`` at ``t_s`` and book what it moved (at most ``remaining_bytes``) in the ledger."""
+        self.rerate(t_s)
+        del self.active[tr.key]
+        moved = min(tr.moved_bytes, remaining_bytes)
+        if outcome == "completed" and abs(tr.op.bytes - moved) <= BYTE_TOLERANCE:
+            moved = min(tr.op.bytes, remaining_bytes)  # float integration noise, not data
+        seg = Segment(
+            tr.op.sync_id,
+            tr.op.node,
+            tr.op.station,
+            tr.op.window_id,
+            tr.op.start_s,
+            t_s,
+            moved,
+            outcome,
+            error,
+        )
+        self.ledger.append(seg)
+        self.rerate(t_s)
+        return seg
+
+    def running(self, sync_id: str) -> list[Transfer]:
+        """Running transfers of ``sync_id``."""
+        return [tr for tr in self.active.values() if tr.op.sync_id == sync_id]
+
+    def moving_bytes(self, sync_id: str, t_s: float) -> float:
+        """Bytes of running transfers of ``sync_id`` moved but not yet booked (up to ``t_s``)."""
+        return sum(tr.rate_Bps * (t_s - tr.last_s) + tr.moved_bytes for tr in self.running(sync_id))
+
+    def rate_Bps(self, sync_id: str) -> float:
+        """Current rate of ``sync_id`` (bytes/s, all its running transfers)."""
+        return sum(tr.rate_Bps for tr in self.running(sync_id))
+
+    def expected_bytes(self, t_s: float) -> dict[str, float]:
+        """Per request: bytes its running transfers moved but did not book, plus still to come."""
+        out: dict[str, float] = {}
+        for tr in self.active.values():
+            expected = tr.moved_bytes + tr.rate_Bps * (tr.op.end_s - t_s)
+            out[tr.op.sync_id] = out.get(tr.op.sync_id, 0.0) + expected
+        return out
+
+    def still_planned(self, sync_id: str, t_s: float) -> float:
+        """Bytes of ``sync_id`` in running and future operations."""
+        running = sum(
+            tr.moved_bytes + tr.rate_Bps * (tr.op.end_s - t_s) for tr in self.running(sync_id)
+        )
+        return running + sum(self.planned[k].bytes for k in self._planned_of.get(sync_id, ()))
+
+    def busy(
+        self, t_s: float, *, with_planned: bool
+    ) -> tuple[dict[str, list[Interval]], dict[str, list[Interval]]]:
+        """Link time held from ``t_s`` on by node and by station: the running transfers (and the
+        planned operations with ``with_planned``)."""
+        node_busy: dict[str, list[Interval]] = {}
+        station_busy: dict[str, list[Interval]] = {}
+        kept = [tr.op for tr in self.active.values()]
+        if with_planned:
+            kept += list(self.planned.values())
+        for op in kept:
+            node_busy.setdefault(op.node, []).append((max(op.start_s, t_s), op.end_s))
+            station_busy.setdefault(op.station, []).append((max(op.start_s, t_s), op.end_s))
+        return node_busy, station_busy

@@ -12,9 +12,9 @@ Sizes are bytes, bandwidths bits/s, times aware UTC (a naive ``datetime`` is loc
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,9 @@ from rsmodel.model.scenario import Scenario
 from rsmodel.model.vocabulary import OBJECTIVE_NAMES, PRIORITY_RANK
 from rsmodel.pipeline import RunResult, run, write_outputs
 from rsmodel.plan.plan import Plan
-from rsmodel.simulate.monitoring import MonitoringMixin
+from rsmodel.simulate.engine import Simulator
+from rsmodel.simulate.monitoring import Monitor, SchedulerStatus, SyncStatus
+from rsmodel.simulate.state import SyncState
 from rsmodel.timeutil import parse_time
 
 API_FILE = Path("SyncScheduler")  # the "file" named in error messages
@@ -192,7 +194,7 @@ class SyncPlan:
         return write_outputs(self.result, out_dir)
 
 
-class SyncScheduler(MonitoringMixin):
+class SyncScheduler:
     """Plan data transfers from orbital nodes to ground stations (seed 000).
 
     ``orbital_nodes`` are names (bound through ``orbits={"name": {"tle": {"norad": 43013}}}``,
@@ -200,8 +202,9 @@ class SyncScheduler(MonitoringMixin):
     entries. ``start`` is the horizon start (default: now), ``step_s`` the grid step,
     ``solver`` the model file's ``solver:`` section. ``api_key`` is accepted and ignored.
 
-    Extensible: the simulator adds monitoring (get_status, get_sync_status, callbacks,
-    run_until) as methods on this class, reading :attr:`applied` and :attr:`queue`.
+    Monitoring (seed 000: get_status, get_sync_status, callbacks, reschedule, run_until, step,
+    start_simulation) is delegated to :attr:`monitor`, a
+    :class:`~rsmodel.simulate.monitoring.Monitor` over :attr:`queue` and the applied plan.
     """
 
     def __init__(
@@ -232,6 +235,7 @@ class SyncScheduler(MonitoringMixin):
         self._ids = itertools.count(1)
         self._geometry: dict[float, Geometry] = {}
         self._scenario(self.horizon_hours, [])  # validate stations and orbits now
+        self.monitor = Monitor(self.queue, self._applied_run, file=API_FILE)
 
     # ----------------------------------------------------------------- model building
     def model_dict(
@@ -427,6 +431,61 @@ class SyncScheduler(MonitoringMixin):
         status = {"complete": "scheduled", "partial": "partial", "unmet": "unmet"}
         for sync in self.queue:
             sync.status = status[plan.plan.sync(sync.id)["status"]]
+
+    def _applied_run(self) -> RunResult:
+        """The applied plan's run (optimising and applying the queue first if none was)."""
+        plan = self.applied
+        if plan is None:
+            plan = self.optimize(self.horizon_hours)
+            self.apply(plan)
+        return plan.result
+
+    # ----------------------------------------------------------------- monitoring (seed 000)
+    def start_simulation(
+        self, faults: Mapping[str, Any] | None = None, *, seed: int = 0, budget_s: float = 1.0
+    ) -> Simulator:
+        """(Re)start the simulation of the applied plan; see :meth:`Monitor.start_simulation`."""
+        return self.monitor.start_simulation(faults, seed=seed, budget_s=budget_s)
+
+    @property
+    def simulator(self) -> Simulator:
+        """The running simulation (started on first use)."""
+        return self.monitor.simulator
+
+    @property
+    def now(self) -> datetime:
+        """The simulated time."""
+        return self.monitor.now
+
+    def run_until(self, t: datetime | str) -> SchedulerStatus:
+        """Advance the simulated clock to ``t`` (UTC, or ``+2h`` from the horizon start)."""
+        return self.monitor.run_until(t)
+
+    def step(self, dt: timedelta | float) -> SchedulerStatus:
+        """Advance the simulated clock by ``dt`` (a timedelta or seconds)."""
+        return self.monitor.step(dt)
+
+    def get_status(self) -> SchedulerStatus:
+        """Active and queued syncs now; completed and failed in the last 24 simulated hours."""
+        return self.monitor.get_status()
+
+    def get_sync_status(self, sync_id: str) -> SyncStatus:
+        """Progress (0-1), bytes on the ground and current rate of one sync."""
+        return self.monitor.get_sync_status(sync_id)
+
+    def reschedule(self, sync_id: str) -> bool:
+        """Re-queue a failed (or held) sync and re-plan the rest of the horizon now."""
+        return self.monitor.reschedule(sync_id)
+
+    def on_sync_complete(self, callback: Callable[[SyncState], Any]) -> Callable[[SyncState], Any]:
+        """Decorator: ``callback(sync)`` when a sync has all its bytes on the ground."""
+        return self.monitor.on_sync_complete(callback)
+
+    def on_sync_failed(
+        self, callback: Callable[[SyncState, str], Any]
+    ) -> Callable[[SyncState, str], Any]:
+        """Decorator: ``callback(sync, error)`` when a transfer of a sync fails, or it finally does."""
+        return self.monitor.on_sync_failed(callback)
 
 
 def _bind_orbit(

@@ -1,11 +1,13 @@
-"""Seed 000 monitoring on ``SyncScheduler``: status, per-sync progress, callbacks, reschedule,
-and a simulated clock (``run_until`` / ``step``) that executes the applied plan.
+"""Seed 000 monitoring: status, per-sync progress, callbacks, reschedule, and a simulated clock
+(``run_until`` / ``step``) that executes a scheduler's applied plan.
 
-:class:`MonitoringMixin` is a base of :class:`rsmodel.api.SyncScheduler`. It relies on the
-scheduler's ``queue`` (list of ``ScheduledSync``), ``applied`` (the applied ``SyncPlan`` or
-None), ``horizon_hours``, ``optimize()`` and ``apply()``. The first monitoring call starts a
-simulation of the applied plan (optimising and applying the queue first if nothing was
-applied) at the horizon start; faults can be given with :meth:`start_simulation`.
+:class:`Monitor` is owned by :class:`rsmodel.api.SyncScheduler`, which delegates the seed's
+monitoring methods to it. It is given the scheduler's queue (a list of seed 000 ``ScheduledSync``
+items: ``id``, ``node``, ``data_size``, ``priority``, ``release``, ``deadline``, ``data_type``;
+``status``, ``delivered_bytes`` and ``reason`` are written back) and a function returning the
+applied plan's :class:`~rsmodel.pipeline.RunResult` (the scheduler optimises and applies the
+queue first if nothing was applied). The first monitoring call starts a simulation of that plan
+at the horizon start; faults can be given with :meth:`Monitor.start_simulation`.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from rsmodel.errors import ModelError
 from rsmodel.model.scenario import SyncRequest
 from rsmodel.model.yamlsrc import Source
+from rsmodel.pipeline import RunResult
 from rsmodel.simulate.engine import Simulator
 from rsmodel.simulate.faults import model_faults, parse_faults, resolve_faults
 from rsmodel.simulate.recovery import RecoveryPlanner
@@ -53,12 +57,22 @@ class SyncStatus:
     reason: str | None
 
 
-class MonitoringMixin:
-    """Monitoring API of seed 000 over a deterministic simulation of the applied plan."""
+class Monitor:
+    """Monitoring API of seed 000 over a deterministic simulation of the applied plan.
 
-    queue: list[Any]
-    applied: Any
-    horizon_hours: float
+    ``queue``: the scheduler's queue (the same list, read at every call); ``applied_run()``: the
+    applied plan's run result; ``file``: the name errors give as their file (``SyncScheduler``).
+    """
+
+    def __init__(
+        self, queue: list[Any], applied_run: Callable[[], RunResult], *, file: Path
+    ) -> None:
+        self.queue = queue
+        self.applied_run = applied_run
+        self.file = file
+        self.on_complete: list[Callable[[SyncState], Any]] = []
+        self.on_failed: list[Callable[[SyncState, str], Any]] = []
+        self._simulator: Simulator | None = None
 
     # ------------------------------------------------------------------ simulation
     def start_simulation(
@@ -66,18 +80,15 @@ class MonitoringMixin:
     ) -> Simulator:
         """(Re)start the simulation of the applied plan at the horizon start.
 
-        ``faults``: a dict shaped like a model's ``faults:`` section (see docs/simulation.md).
+        ``faults``: a dict shaped like a model's ``faults:`` section (see docs/simulation.md);
+        ``budget_s``: wall-time budget of one re-plan, s.
         """
-        from rsmodel.api import API_FILE
-
-        if self.applied is None:
-            self.apply(self.optimize(self.horizon_hours))  # type: ignore[attr-defined]
-        result = self.applied.result
+        result = self.applied_run()
         scenario = result.scenario
         given = (
             model_faults(scenario)
             if faults is None
-            else parse_faults(Source(dict(faults), {}, API_FILE), scenario)
+            else parse_faults(Source(dict(faults), {}, self.file), scenario)
         )
         sim = Simulator(
             scenario,
@@ -87,15 +98,15 @@ class MonitoringMixin:
             seed=seed,
             planner=RecoveryPlanner(scenario, budget_s),
         )
-        sim.on_complete = self._callbacks("complete")
-        sim.on_failed = self._callbacks("failed")
-        self.__dict__["_simulator"] = sim
+        sim.on_complete = self.on_complete
+        sim.on_failed = self.on_failed
+        self._simulator = sim
         return sim
 
     @property
     def simulator(self) -> Simulator:
         """The running simulation (started on first use)."""
-        sim = self.__dict__.get("_simulator")
+        sim = self._simulator
         if sim is None:
             sim = self.start_simulation()
         self._admit_new_syncs(sim)
@@ -164,27 +175,22 @@ class MonitoringMixin:
     # ------------------------------------------------------------------ callbacks
     def on_sync_complete(self, callback: Callable[[SyncState], Any]) -> Callable[[SyncState], Any]:
         """Decorator: ``callback(sync)`` when a sync has all its bytes on the ground."""
-        self._callbacks("complete").append(callback)
+        self.on_complete.append(callback)
         return callback
 
     def on_sync_failed(
         self, callback: Callable[[SyncState, str], Any]
     ) -> Callable[[SyncState, str], Any]:
         """Decorator: ``callback(sync, error)`` when a transfer of a sync fails, or it finally does."""
-        self._callbacks("failed").append(callback)
+        self.on_failed.append(callback)
         return callback
 
     # ------------------------------------------------------------------ internals
-    def _callbacks(self, kind: str) -> list[Any]:
-        return self.__dict__.setdefault(f"_on_sync_{kind}", [])
-
     def _state(self, sim: Simulator, sync_id: str) -> SyncState:
         if sync_id not in sim.syncs:
-            from rsmodel.api import API_FILE
-
             raise ModelError(
                 f"unknown sync id {sync_id!r}; expected one of {', '.join(sorted(sim.syncs))}",
-                file=API_FILE,
+                file=self.file,
                 field="sync_id",
             )
         return sim.syncs[sync_id]
@@ -216,4 +222,4 @@ class MonitoringMixin:
                 item.reason = state.reason or item.reason
 
 
-__all__ = ["MonitoringMixin", "SchedulerStatus", "SyncStatus"]
+__all__ = ["Monitor", "SchedulerStatus", "SyncStatus"]

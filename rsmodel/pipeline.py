@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from rsmodel.geometry import Geometry, compute_geometry
 from rsmodel.io import write_netcdf, write_text
 from rsmodel.model.scenario import Scenario
 from rsmodel.plan.dataset import plan_dataset
+from rsmodel.plan.events import write_events
 from rsmodel.plan.plan import Plan, build_plan
 
 
@@ -77,6 +77,5 @@ def write_outputs(result: RunResult, out_dir: str | Path) -> dict[str, Path]:
         "report.html": write_text(out / "report.html", html),
     }
     if events:
-        lines = "".join(json.dumps(e, default=str) + "\n" for e in events)
-        written["events.jsonl"] = write_text(out / "events.jsonl", lines)
+        written["events.jsonl"] = write_events(out / "events.jsonl", events)
     return written

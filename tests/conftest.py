@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,19 @@ def run_cli(
         env=env,
         timeout=timeout,
     )
+
+
+def assert_one_event_schema(events: list[dict[str, Any]], subject: tuple[str, ...]) -> None:
+    """Every event has the one schema (docs/plan-format.md, "Events"): ``time`` (ISO 8601 UTC
+    with Z), ``type``, subject fields (at least ``subject``) in their fixed order, ``details``."""
+    from rsmodel.plan.events import SUBJECT_FIELDS
+    from rsmodel.timeutil import iso, parse_time
+
+    assert events
+    for e in events:
+        assert list(e) == ["time", "type", *(k for k in SUBJECT_FIELDS if k in e), "details"], e
+        assert set(subject) <= set(e) and e["type"] and isinstance(e["details"], dict), e
+        assert e["time"].endswith("Z") and iso(parse_time(e["time"])) == e["time"], e
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from rsmodel.geometry import compute_geometry
 from rsmodel.model.compute_schema import POLICY_SHARE, TIERS
 from rsmodel.model.loader import load_model_dict
 from rsmodel.timeutil import parse_time
+from tests.conftest import assert_one_event_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUESTS = sorted((ROOT / "models" / "requests").glob("*.json"))
@@ -170,6 +171,7 @@ def test_seed_request_plans_with_seed_events_and_outputs(
     assert all(d["status"] == "placed" for d in response["placement_decisions"])
     assert response["jobs"][0]["status"] == "complete"
     assert {e["type"] for e in response["events"]} <= SEED_EVENTS
+    assert_one_event_schema(response["events"], ("job", "step_id"))
     lines = (tmp_path / "events.jsonl").read_text().splitlines()
     assert [json.loads(x) for x in lines] == response["events"]
     assert [e["time"] for e in response["events"]] == sorted(e["time"] for e in response["events"])

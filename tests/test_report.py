@@ -110,6 +110,26 @@ def test_event_log_report_rerenders_identically(tmp_path: Path) -> None:
     assert (tmp_path / "report.html").read_bytes() == first
 
 
+def test_an_events_file_from_before_the_one_schema_rerenders_like_the_schema(
+    tmp_path: Path,
+) -> None:
+    """Old events.jsonl files named the event ``kind``: read as ``type``, same report."""
+    events = seed_events()
+    old, new = tmp_path / "old", tmp_path / "new"
+    old_lines = [
+        json.dumps({("kind" if k == "type" else k): v for k, v in e.items()}) for e in events
+    ]
+    write_text(old / "events.jsonl", "".join(line + "\n" for line in old_lines))
+    write_text(new / "events.jsonl", (FIXTURES / "events_seed_faults.jsonl").read_text())
+    assert read_events(old / "events.jsonl") == events
+    assert all("kind" not in e and e["type"] for e in read_events(old / "events.jsonl"))
+    rerender(old)
+    rerender(new)
+    html = (old / "report.html").read_text()
+    assert html == (new / "report.html").read_text()
+    assert "sync.completed" in html and "fault.station_outage" in html
+
+
 def test_plan_with_events_rerenders_with_its_event_log(tmp_path: Path) -> None:
     plan, events = small_plan(), seed_events()
     write_json(tmp_path / "plan.json", plan)
@@ -128,7 +148,7 @@ def test_plan_with_events_rerenders_with_its_event_log(tmp_path: Path) -> None:
         ("plan.json", '{"schema_version": 7}', "plan.json: schema_version: expected 1"),
         (
             "events.jsonl",
-            '{"time": "2026-05-30T00:00:00Z", "kind": "x"}\ngarbage\n',
+            '{"time": "2026-05-30T00:00:00Z", "type": "x"}\ngarbage\n',
             "events.jsonl:2: ",
         ),
     ],
@@ -202,7 +222,7 @@ def hostile_plan() -> dict[str, Any]:
 
 def test_every_model_string_in_a_plan_report_is_escaped() -> None:
     html = render_plan(
-        hostile_plan(), events=[{"time": "2026-05-30T01:00:00Z", "kind": XSS, "station": XSS}]
+        hostile_plan(), events=[{"time": "2026-05-30T01:00:00Z", "type": XSS, "station": XSS}]
     )
     assert XSS not in html
     assert "<img" not in html
@@ -217,7 +237,7 @@ def test_study_and_event_strings_are_escaped() -> None:
     ds = ds.assign_coords(stations=[XSS, "no-chile"])
     meta["description"] = XSS
     html = render_study(ds, meta) + render_events(
-        [{"time": "2026-05-30T00:00:00Z", "kind": "k", "node": XSS}]
+        [{"time": "2026-05-30T00:00:00Z", "type": "k", "node": XSS}]
     )
     assert XSS not in html
     assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 3
@@ -367,10 +387,10 @@ def test_study_charts_have_a_point_or_cell_per_variant() -> None:
 
 def test_event_log_summary_agrees_with_the_simulators_final_totals() -> None:
     events = seed_events()
-    finished = next(e for e in events if e["kind"] == "sim.finished")["details"]
+    finished = next(e for e in events if e["type"] == "sim.finished")["details"]
     html = render_events(events)
     faults = sum(
-        e["kind"].startswith("fault.") and not e["kind"].endswith("_restored") for e in events
+        e["type"].startswith("fault.") and not e["type"].endswith("_restored") for e in events
     )
     assert (
         f"{finished['completed']} completed, {finished['failed']} failed for good; {faults} fault(s)."
@@ -388,7 +408,7 @@ def test_event_cards_show_every_fault_kind_and_restorations_are_not_bad() -> Non
         )
     }
     fault_kinds = {
-        e["kind"] for e in events if "fault" in e["kind"] and not e["kind"].endswith("_restored")
+        e["type"] for e in events if "fault" in e["type"] and not e["type"].endswith("_restored")
     }
     assert fault_kinds <= set(cards)  # a single station outage is never cut from the summary
     assert all(cards[k] == "bad" for k in fault_kinds)
@@ -400,12 +420,12 @@ def test_a_plan_replayed_with_failures_lists_them_as_risks() -> None:
     risk_re = r'<li class="risk [a-z]*">([^<]*)</li>'
     plan_risks = re.findall(risk_re, render_plan(plan))
     events = [
-        {"time": "2026-05-30T04:14:00Z", "kind": "telescope.faulted", "telescope": "t1"},
-        {"time": "2026-05-30T04:15:00Z", "kind": "track.failed", "telescope": "t1"},
-        {"time": "2026-05-30T04:16:00Z", "kind": "track.failed", "telescope": "t1"},
-        {"time": "2026-05-30T04:16:00Z", "kind": "track.lost", "telescope": "t1"},
-        {"time": "2026-05-30T05:00:00Z", "kind": "telescope.recovered", "telescope": "t1"},
-        {"time": "2026-05-30T05:01:00Z", "kind": "track.completed", "telescope": "t2"},
+        {"time": "2026-05-30T04:14:00Z", "type": "telescope.faulted", "telescope": "t1"},
+        {"time": "2026-05-30T04:15:00Z", "type": "track.failed", "telescope": "t1"},
+        {"time": "2026-05-30T04:16:00Z", "type": "track.failed", "telescope": "t1"},
+        {"time": "2026-05-30T04:16:00Z", "type": "track.lost", "telescope": "t1"},
+        {"time": "2026-05-30T05:00:00Z", "type": "telescope.recovered", "telescope": "t1"},
+        {"time": "2026-05-30T05:01:00Z", "type": "track.completed", "telescope": "t2"},
     ]
     html = render_plan(plan, events=events)
     risks = re.findall(r'<li class="risk bad">([^<]*)</li>', html)

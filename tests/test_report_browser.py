@@ -282,12 +282,12 @@ def test_simulation_event_log_filters_by_kind_node_and_station(
     on_rows = [e for e in events if e.get("node") or e.get("station")]
     assert report.count("#gantt-events rect.ev") == len(on_rows)
     controls = '.dt-controls[data-for="t-events"]'
-    kinds = Counter(e["kind"] for e in events)
+    kinds = Counter(e["type"] for e in events)
     kind = "sync.completed"
-    report.page.select_option(f'{controls} select[aria-label="kind"]', kind)
+    report.page.select_option(f'{controls} select[aria-label="type"]', kind)
     assert len(report.visible_rows("t-events")) == min(kinds[kind], 50)
     assert {r[1] for r in report.visible_rows("t-events")} == {kind}
-    report.page.select_option(f'{controls} select[aria-label="kind"]', "")
+    report.page.select_option(f'{controls} select[aria-label="type"]', "")
     report.page.select_option(f'{controls} select[aria-label="station"]', "chile")
     expected = sum(e.get("station") == "chile" for e in events)
     info = report.page.locator(f"{controls} .dt-info").inner_text()

@@ -61,7 +61,7 @@ def assert_nothing_lost_or_duplicated(sim: Simulator, windows) -> None:
     # The event log (what a user sees) adds up to the delivered bytes, per request.
     from_events: dict[str, float] = defaultdict(float)
     for e in sim.events:
-        if e["kind"] == "sync.progress":
+        if e["type"] == "sync.progress":
             from_events[e["sync_id"]] += e["details"]["bytes"]
     for state in sim.syncs.values():
         assert from_events[state.id] == pytest.approx(state.delivered_bytes, abs=1e-3)
@@ -84,15 +84,15 @@ def assert_resumed_from_offset(sim: Simulator) -> None:
     """Each transfer of a request starts at the byte offset already on the ground."""
     down: dict[str, float] = defaultdict(float)
     for e in sim.events:
-        if e["kind"] == "sync.started":
+        if e["type"] == "sync.started":
             assert e["details"]["offset_bytes"] == pytest.approx(down[e["sync_id"]], abs=1e-3)
-        elif e["kind"] == "sync.progress":
+        elif e["type"] == "sync.progress":
             down[e["sync_id"]] += e["details"]["bytes"]
 
 
 def assert_no_transfer_while_down(sim: Simulator, faults: FaultPlan) -> None:
     """No byte moves through a station in outage, from a faulted node, or in a lost pass."""
-    lost = {e["details"]["window_id"] for e in sim.events if e["kind"] == "fault.pass_dropout"}
+    lost = {e["details"]["window_id"] for e in sim.events if e["type"] == "fault.pass_dropout"}
     for seg in sim.ledger:
         if seg.bytes <= 1e-3:
             continue
@@ -236,7 +236,7 @@ def test_transfer_failures_resume_and_still_deliver(seed, seed_model):
         scenario, geo.windows, faults=FaultPlan(transfer_failure_rate=0.5), seed=3, planner=dispatch
     )
     sim.run()
-    kinds = [e["kind"] for e in sim.events]
+    kinds = [e["type"] for e in sim.events]
     assert kinds.count("fault.transfer_failure") >= 3
     assert all(s.status == "completed" for s in sim.syncs.values())
     assert_resumed_from_offset(sim)
@@ -323,7 +323,7 @@ def test_outage_of_30_percent_of_passes_still_delivers_every_deliverable_critica
             assert state.completed_s <= deadline_s + 1e-6
         else:
             assert state.status == "failed" and "deadline" in state.reason
-    assert any(e["kind"] == "sync.rescheduled" for e in sim.events)
+    assert any(e["type"] == "sync.rescheduled" for e in sim.events)
 
 
 # --------------------------------------------------------------------------- preemption
@@ -357,8 +357,8 @@ def test_arrival_preempts_only_lower_classes(seed, seed_model, running, arriving
     new = SyncRequest("new", "sat-1", 5e9, arriving, sim.time_of(t), None)
     sim.add_arrival(new, t)
     sim.run_until(t + 1)
-    preempted = [e for e in sim.events if e["kind"] == "sync.preempted"]
-    started_new = [e for e in sim.events if e["kind"] == "sync.started" and e["sync_id"] == "new"]
+    preempted = [e for e in sim.events if e["type"] == "sync.preempted"]
+    started_new = [e for e in sim.events if e["type"] == "sync.started" and e["sync_id"] == "new"]
     if interrupts:
         assert [e["sync_id"] for e in preempted] == ["bulk"]
         assert sim.syncs["bulk"].status == "queued"

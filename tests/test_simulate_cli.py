@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import pytest
 import yaml
 
-from tests.conftest import MODELS, run_cli
+from tests.conftest import MODELS, assert_one_event_schema, run_cli
 
 SEED_ORBITS = {
     f"orbital-{i}": {
@@ -44,8 +44,9 @@ def test_simulate_writes_events_accounting_and_report(seed_run):
     assert proc.returncode == 0, proc.stderr
     assert "complete" in proc.stdout
     events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
-    assert {"time", "kind", "node", "station", "sync_id", "details"} <= set(events[0])
-    kinds = {e["kind"] for e in events}
+    assert {"time", "type", "node", "station", "sync_id", "details"} <= set(events[0])
+    assert_one_event_schema(events, ("node", "station", "sync_id"))
+    kinds = {e["type"] for e in events}
     assert {
         "sync.started",
         "sync.progress",
@@ -64,7 +65,7 @@ def test_simulate_writes_events_accounting_and_report(seed_run):
     assert {r["id"] for r in acc["requests"]} == ids  # every request, arrivals included
     delivered = defaultdict(float)
     for e in events:
-        if e["kind"] == "sync.progress":
+        if e["type"] == "sync.progress":
             delivered[e["sync_id"]] += e["details"]["bytes"]
     for r in acc["requests"]:
         assert r["status"] in ("complete", "failed")
@@ -75,7 +76,7 @@ def test_simulate_writes_events_accounting_and_report(seed_run):
     assert acc["violations"] == []
     # Svalbard is down for the first 6 h: nothing goes through it then.
     for e in events:
-        if e["kind"] == "sync.started" and e["station"] == "svalbard":
+        if e["type"] == "sync.started" and e["station"] == "svalbard":
             assert e["time"] >= "2026-05-30T06:00:00"
     html = (out / "report.html").read_text()
     assert "fault.station_outage" in html and "<html" in html.lower()
@@ -299,7 +300,7 @@ def test_compute_steps_replayed_and_deferred_by_a_node_fault(tmp_path):
     )
     assert plain.returncode == 0, plain.stderr
     planned = [json.loads(x) for x in (tmp_path / "a" / "events.jsonl").read_text().splitlines()]
-    starts = [e for e in planned if e["kind"] == "pass_step.segment_started"]
+    starts = [e for e in planned if e["type"] == "pass_step.segment_started"]
     assert len(starts) >= 3 and all(e["node"] == "sat-1" for e in starts)
     # sat-1 fails 10 s into the first segment and stays down until 10 s into the second one
     t0, t1 = (datetime.fromisoformat(starts[k]["time"].replace("Z", "+00:00")) for k in (0, 1))
@@ -325,14 +326,14 @@ def test_compute_steps_replayed_and_deferred_by_a_node_fault(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(x) for x in (tmp_path / "b" / "events.jsonl").read_text().splitlines()]
-    deferred = [e for e in events if e["kind"] == "pass_step.deferred"]
+    deferred = [e for e in events if e["type"] == "pass_step.deferred"]
     assert [e["time"] for e in deferred] == [
         (t0 + timedelta(seconds=10)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         starts[1]["time"],
     ]
-    done = [e["details"]["segment"] for e in events if e["kind"] == "pass_step.segment_completed"]
+    done = [e["details"]["segment"] for e in events if e["type"] == "pass_step.segment_completed"]
     planned_done = [
-        e["details"]["segment"] for e in planned if e["kind"] == "pass_step.segment_completed"
+        e["details"]["segment"] for e in planned if e["type"] == "pass_step.segment_completed"
     ]
     assert done == [s for s in planned_done if s not in (0, 1)]
 
@@ -357,7 +358,7 @@ def test_sync_queued_during_the_simulation_arrives_and_completes():
     assert scheduler.get_status().queued_count == before + 1
     scheduler.run_until("+24h")
     events = [e for e in scheduler.simulator.events if e["sync_id"] == late.id]
-    assert events[0]["kind"] == "sync.arrived" and events[0]["time"] == "2026-05-30T03:00:00Z"
+    assert events[0]["type"] == "sync.arrived" and events[0]["time"] == "2026-05-30T03:00:00Z"
     assert all(e["time"] >= "2026-05-30T03:00:00Z" for e in events)
     assert scheduler.get_sync_status(late.id).status == "completed"
     assert scheduler.get_sync_status(first.id).status == "completed"

@@ -16,6 +16,7 @@ from rsmodel.model.loader import load_model_text
 from rsmodel.model.telescope_network import Fault, resolve_network
 from rsmodel.telescopes.api import plan_network
 from rsmodel.telescopes.simulate import simulate
+from tests.conftest import assert_one_event_schema
 
 PLANNERS = ["dispatcher", "milp"]
 MCD = "{name: mcd, observatory: mcdonald, aperture_m: 0.2, fov_deg: 2, pixel_scale_arcsec: 2, altitude_limit_deg: 20, reliability: 0.9}"
@@ -155,10 +156,11 @@ def test_fault_mid_track_hands_over_to_the_backup_inside_its_window(planner, tmp
     start, end = parse(track["start"]), parse(track["end"])
     fault_at = start + (end - start) / 2
     result = simulate(planned, [Fault("mcd", fault_at, planned.net.end)], save=False)
+    assert_one_event_schema(result.events, ("telescope", "task_id", "class", "target"))
     steps = [
-        (e["kind"], e.get("telescope"))
+        (e["type"], e.get("telescope"))
         for e in result.events
-        if (e["task_id"] or "").startswith("ssa:") or e["kind"] == "telescope.faulted"
+        if (e["task_id"] or "").startswith("ssa:") or e["type"] == "telescope.faulted"
     ]
     assert steps == [
         ("track.started", "mcd"),
@@ -168,7 +170,7 @@ def test_fault_mid_track_hands_over_to_the_backup_inside_its_window(planner, tmp
         ("track.reassigned", "kpno"),
         ("track.completed", "kpno"),
     ]
-    handover = next(e for e in result.events if e["kind"] == "handover.started")
+    handover = next(e for e in result.events if e["type"] == "handover.started")
     at = parse(handover["time"])
     assert at == fault_at  # at once
     assert handover["details"]["to_telescope"] == "kpno" and handover["details"]["planned_backup"]
@@ -179,7 +181,7 @@ def test_fault_mid_track_hands_over_to_the_backup_inside_its_window(planner, tmp
         sky,
         "kpno",
         "MetOp-B",
-        parse(next(e for e in result.events if e["kind"] == "track.completed")["time"])
+        parse(next(e for e in result.events if e["type"] == "track.completed")["time"])
         - timedelta(seconds=1),
     )
     assert result.tasks[0]["completed_by"] == ["kpno"]
@@ -200,14 +202,14 @@ def test_fault_without_overlap_schedules_next_acquisition_with_buffer(planner, t
     assert obs["telescope"] == "mcd"
     fault_at = parse(obs["start"]) + timedelta(seconds=300)
     result = simulate(planned, [Fault("mcd", fault_at, planned.net.end)], save=False)
-    kinds = [e["kind"] for e in result.events if e["kind"] not in ("track.started",)]
+    kinds = [e["type"] for e in result.events if e["type"] not in ("track.started",)]
     assert kinds[:4] == [
         "telescope.faulted",
         "track.failed",
         "handover.unavailable",
         "track.reassigned",
     ]
-    re = next(e for e in result.events if e["kind"] == "track.reassigned")
+    re = next(e for e in result.events if e["type"] == "track.reassigned")
     assert (
         re["details"]["mode"] == "next_acquisition"
         and re["telescope"] == "kpno"
@@ -255,7 +257,7 @@ def test_a_track_due_while_its_telescope_is_down_lowers_its_reliability(tmp_path
     (obs,) = blocks_of(planned, "too:GRB")
     down_from = parse(obs["setup_start"]) - timedelta(seconds=600)  # faulted before the track
     result = simulate(planned, [Fault("mcd", down_from, planned.net.end)])
-    failed = [e for e in result.events if e["kind"] == "track.failed"]
+    failed = [e for e in result.events if e["type"] == "track.failed"]
     assert [e["telescope"] for e in failed] == ["mcd"]
     saved = json.loads(store.read_text())
     assert saved["telescopes"]["mcd"]["outcomes"] == [0]  # the missed track counts against it

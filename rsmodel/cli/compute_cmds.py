@@ -47,16 +47,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def write_response(scenario, geometry, response: dict, out: Path) -> list[Path]:  # type: ignore[no-untyped-def]
     """response.json, events.jsonl, plan.json (with ``jobs``/``soc``) and report.html, atomically."""
     from rsmodel.io import write_json, write_text
+    from rsmodel.plan.events import write_events
     from rsmodel.plan.plan import build_plan
     from rsmodel.report import render_plan
 
     plan = build_plan(scenario, geometry, [], response["solver"], warnings=response["warnings"])
     plan.extra.update(jobs=response["jobs"], soc=response["soc"])
     plan_dict = plan.to_dict()
-    events_jsonl = "".join(json.dumps(e, default=str) + "\n" for e in response["events"])
     return [
         write_json(out / "response.json", response),
-        write_text(out / "events.jsonl", events_jsonl),
+        write_events(out / "events.jsonl", response["events"]),
         plan.save(out / "plan.json"),
         write_text(out / "report.html", render_plan(plan_dict, None, events=response["events"])),
     ]

@@ -159,7 +159,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         "track.reassigned",
         "track.lost",
     )
-    counts = ", ".join(f"{k} {sum(e['kind'] == k for e in result.events)}" for k in kinds)
+    counts = ", ".join(f"{k} {sum(e['type'] == k for e in result.events)}" for k in kinds)
     print(f"Simulation: {counts}")
     done = sum(t["status"] == "completed" for t in result.tasks)
     print(f"Tasks completed in simulation: {done}/{len(result.tasks)}")

@@ -17,6 +17,7 @@ from typing import Any
 from rsmodel.model.compute_schema import Job
 from rsmodel.model.scenario import Scenario, SyncRequest
 from rsmodel.optimize.problem import Demand
+from rsmodel.plan.events import make_event
 from rsmodel.plan.plan import job_output_id
 from rsmodel.timeutil import iso, parse_time
 
@@ -167,15 +168,9 @@ class _GroundTiming:
             if not (e["job"] == self.job.name and e["step_id"] == step_id)
         ]
 
-    def event(self, t: datetime, kind: str, step_id: str, **details: Any) -> None:
+    def event(self, t: datetime, name: str, step_id: str, **details: Any) -> None:
         self.response["events"].append(
-            {
-                "time": iso(t),
-                "type": kind,
-                "job": self.job.name,
-                "step_id": step_id,
-                "details": details,
-            }  # fmt: skip
+            make_event(t, name, details, job=self.job.name, step_id=step_id)
         )
         self.response["events"].sort(key=lambda e: e["time"])
 

@@ -19,6 +19,7 @@ from rsmodel.optimize.compute import (
     max_output_mb,
 )
 from rsmodel.optimize.energy import WH_PER_WS
+from rsmodel.plan.events import make_event
 from rsmodel.timeutil import iso
 
 KIND_PREFIX = {
@@ -41,15 +42,10 @@ def _interval_entry(p: ComputeProblem, iv: Interval) -> dict[str, Any]:
 
 
 def _event(
-    p: ComputeProblem, seconds: float, kind: str, ref: StepRef, **details: Any
+    p: ComputeProblem, seconds: float, name: str, ref: StepRef, **details: Any
 ) -> dict[str, Any]:
-    return {
-        "time": _t(p, seconds),
-        "type": kind,
-        "job": ref.job.name,
-        "step_id": ref.step.id,
-        "details": details,
-    }
+    """A seed 002 event of step ``ref`` at ``seconds`` from the start (rsmodel.plan.events)."""
+    return make_event(p.time_at(seconds), name, details, job=ref.job.name, step_id=ref.step.id)
 
 
 class _Report:

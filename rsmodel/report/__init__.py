@@ -17,6 +17,7 @@ import jinja2
 import xarray as xr
 
 from rsmodel.errors import ModelError, RsmodelError
+from rsmodel.plan.events import upgrade_event
 from rsmodel.report import compute_view, events_view, plan_view, study_view, telescope_view
 from rsmodel.report.plan_view import Summary
 from rsmodel.report.svg import to_datetime
@@ -149,7 +150,7 @@ def render_events(events: list[dict[str, Any]], plan: dict[str, Any] | None = No
         "kind": "events",
         "header": _header(source, "event log"),
         "summary": events_view.events_summary(events),
-        "cards": events_view.kind_cards(events),
+        "cards": events_view.type_cards(events),
         "gantt": gantt,
         "events_table": events_view.event_table(events),
         "model": source.get("model") or {},
@@ -200,7 +201,10 @@ def render_study(results: xr.Dataset, meta: dict[str, Any]) -> str:
 
 
 def read_events(path: str | Path) -> list[dict[str, Any]]:
-    """Read an events.jsonl file (one JSON event per line); a broken line is a ModelError."""
+    """Read an events.jsonl file (one JSON event per line); a broken line is a ModelError.
+
+    Files written before the one event schema (``kind`` for ``type``) are read as the schema.
+    """
     events = []
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
@@ -208,7 +212,7 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
                 event = _parse_json(line, path, lineno)
                 if not isinstance(event, dict):
                     raise ModelError("expected one JSON object per line", file=path, line=lineno)
-                events.append(event)
+                events.append(upgrade_event(event))
     return events
 
 

@@ -1,5 +1,5 @@
-"""View model of an event log (simulator or planner events: dicts with time, kind, node,
-station, sync_id, details)."""
+"""View model of an event log: events of the one schema (rsmodel.plan.events: time, type,
+subject fields, details), from a simulation, compute jobs or the telescope network."""
 
 from __future__ import annotations
 
@@ -7,17 +7,13 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
+from rsmodel.plan.events import event_type
 from rsmodel.report.plan_view import GANTT_DETAIL_MAX_BARS, Risk, Summary
 from rsmodel.report.svg import Bar, Gantt, GanttRow, build_gantt, to_datetime
 from rsmodel.report.tables import Card, Cell, Row, Table, fmt_time, fmt_value
 
 EVENT_TABLE_MAX_ROWS = 10000  # rows kept in the HTML table; the full log is events.jsonl
-EVENT_KIND_CARDS_MAX = 12
-
-
-def event_kind(event: dict[str, Any]) -> str:
-    """The event's kind (``kind``; compute events call it ``type``)."""
-    return str(event.get("kind") or event.get("type") or "")
+EVENT_TYPE_CARDS_MAX = 12
 
 
 def event_subject(event: dict[str, Any]) -> str:
@@ -30,13 +26,13 @@ def event_subject(event: dict[str, Any]) -> str:
 
 
 def event_table(events: list[dict[str, Any]]) -> Table:
-    """The event log table, filterable by kind, node and station (first EVENT_TABLE_MAX_ROWS)."""
+    """The event log table, filterable by type, node and station (first EVENT_TABLE_MAX_ROWS)."""
     rows = []
     for e in events[:EVENT_TABLE_MAX_ROWS]:
         details = e.get("details")
         cells = [
             Cell(fmt_time(e.get("time"), date=True)),
-            Cell(event_kind(e)),
+            Cell(event_type(e)),
             Cell(str(e.get("node") or "–")),
             Cell(str(e.get("station") or "–")),
             Cell(event_subject(e)),
@@ -48,49 +44,49 @@ def event_table(events: list[dict[str, Any]]) -> Table:
         note = f"First {EVENT_TABLE_MAX_ROWS} of {len(events)} events shown; the full log is in events.jsonl."
     columns = [
         ("time", False),
-        ("kind", False),
+        ("type", False),
         ("node", False),
         ("station", False),
         ("subject", False),
         ("details", False),
     ]
-    filters = ["kind", "node", "station"]
+    filters = ["type", "node", "station"]
     return Table("t-events", columns, rows, filters=filters, page_size=50, note=note)
 
 
-def is_bad_kind(kind: str) -> bool:
+def is_bad_type(name: str) -> bool:
     """Failures, misses, losses and faults (a fault's ``*_restored`` end is good news, not bad)."""
-    return not kind.endswith("_restored") and any(
-        word in kind for word in ("fail", "miss", "fault", "abort", "lost")
+    return not name.endswith("_restored") and any(
+        word in name for word in ("fail", "miss", "fault", "abort", "lost")
     )
 
 
 def event_risks(events: list[dict[str, Any]]) -> list[Risk]:
-    """One risk per failure/fault kind of an event log (``3 × track.failed``), most frequent first."""
-    counts = Counter(event_kind(e) for e in events)
+    """One risk per failure/fault type of an event log (``3 × track.failed``), most frequent first."""
+    counts = Counter(event_type(e) for e in events)
     bad = sorted(
-        (kv for kv in counts.items() if is_bad_kind(kv[0])), key=lambda kv: (-kv[1], kv[0])
+        (kv for kv in counts.items() if is_bad_type(kv[0])), key=lambda kv: (-kv[1], kv[0])
     )
-    return [Risk("bad", f"{n} × {kind} in the event log") for kind, n in bad]
+    return [Risk("bad", f"{n} × {name} in the event log") for name, n in bad]
 
 
-def kind_cards(events: list[dict[str, Any]]) -> list[Card]:
-    """Event counts per kind (most frequent first), failures and deferrals flagged.
+def type_cards(events: list[dict[str, Any]]) -> list[Card]:
+    """Event counts per type (most frequent first), failures and deferrals flagged.
 
-    At most EVENT_KIND_CARDS_MAX kinds: every failure/fault kind first, however rare (a single
-    station outage matters more than a frequent routine kind), then the most frequent others.
+    At most EVENT_TYPE_CARDS_MAX types: every failure/fault type first, however rare (a single
+    station outage matters more than a frequent routine type), then the most frequent others.
     """
-    counts = Counter(event_kind(e) for e in events)
+    counts = Counter(event_type(e) for e in events)
     by_count = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    chosen = [kv for kv in by_count if is_bad_kind(kv[0])][:EVENT_KIND_CARDS_MAX]
-    chosen += [kv for kv in by_count if not is_bad_kind(kv[0])][
-        : EVENT_KIND_CARDS_MAX - len(chosen)
+    chosen = [kv for kv in by_count if is_bad_type(kv[0])][:EVENT_TYPE_CARDS_MAX]
+    chosen += [kv for kv in by_count if not is_bad_type(kv[0])][
+        : EVENT_TYPE_CARDS_MAX - len(chosen)
     ]
     cards = [Card("events", f"{len(events)}")]
-    for kind, n in sorted(chosen, key=lambda kv: (-kv[1], kv[0])):
-        warn = "defer" in kind or "preempt" in kind
+    for name, n in sorted(chosen, key=lambda kv: (-kv[1], kv[0])):
+        warn = "defer" in name or "preempt" in name
         cards.append(
-            Card(kind, f"{n}", tone="bad" if is_bad_kind(kind) else ("warn" if warn else ""))
+            Card(name, f"{n}", tone="bad" if is_bad_type(name) else ("warn" if warn else ""))
         )
     return cards
 
@@ -126,10 +122,10 @@ def event_gantt(events: list[dict[str, Any]], plan: dict[str, Any] | None) -> Ga
     for e in timed:
         key = str(e.get("node") or e.get("station"))
         t = to_datetime(e["time"])
-        kind = event_kind(e)
-        cls = "ev bad" if "fail" in kind or "fault" in kind else "ev"
+        name = event_type(e)
+        cls = "ev bad" if "fail" in name or "fault" in name else "ev"
         rows.setdefault(key, GanttRow(key)).bars.append(
-            Bar(t, t + timedelta(seconds=mark_s), cls, f"{fmt_time(t)} {kind} {key}")
+            Bar(t, t + timedelta(seconds=mark_s), cls, f"{fmt_time(t)} {name} {key}")
         )
     legend = [("ev", "event"), ("ev bad", "failure / fault")]
     if plan:
@@ -142,21 +138,21 @@ def event_gantt(events: list[dict[str, Any]], plan: dict[str, Any] | None) -> Ga
 def events_summary(events: list[dict[str, Any]]) -> Summary:
     """What completed, what failed for good (and why), and the faults, from the events alone."""
     completed = {
-        e.get("sync_id") or event_subject(e) for e in events if event_kind(e).endswith(".completed")
+        e.get("sync_id") or event_subject(e) for e in events if event_type(e).endswith(".completed")
     }
     completed.discard("–")
     failed: dict[str, str] = {}
     for e in events:
         details = e.get("details") or {}
-        if event_kind(e).endswith((".failed", ".deferred", ".missed")) and details.get(
+        if event_type(e).endswith((".failed", ".deferred", ".missed")) and details.get(
             "final", True
         ):
             failed[event_subject(e)] = str(
-                details.get("error") or details.get("reason") or event_kind(e)
+                details.get("error") or details.get("reason") or event_type(e)
             )
     failed = {k: v for k, v in failed.items() if k not in completed}
-    faults = Counter(event_kind(e) for e in events if event_kind(e).startswith("fault."))
-    restored = sum(n for kind, n in faults.items() if kind.endswith("_restored"))
+    faults = Counter(event_type(e) for e in events if event_type(e).startswith("fault."))
+    restored = sum(n for name, n in faults.items() if name.endswith("_restored"))
     headline = f"{len(completed)} completed, {len(failed)} failed for good; {sum(faults.values()) - restored} fault(s)."
     got = (
         [f"completed: {', '.join(sorted(completed)[:12])}{' …' if len(completed) > 12 else ''}"]
@@ -165,9 +161,9 @@ def events_summary(events: list[dict[str, Any]]) -> Summary:
     )
     not_done = [f"{subject}: {why}" for subject, why in sorted(failed.items())[:10]]
     risks = [
-        Risk("warn", f"{n} × {kind}")
-        for kind, n in faults.most_common()
-        if not kind.endswith("_restored")
+        Risk("warn", f"{n} × {name}")
+        for name, n in faults.most_common()
+        if not name.endswith("_restored")
     ]
     tone = "bad" if failed else ("warn" if risks else "ok")
     return Summary(headline, tone, got, not_done, risks)

@@ -62,7 +62,7 @@ def accounting(sim: Simulator, base: dict[str, Any]) -> dict[str, Any]:
             "failed": sum(r["status"] == "failed" for r in requests),
             "requested_bytes": sum(r["data_size_bytes"] for r in requests),
             "delivered_bytes": sum(r["delivered_bytes"] for r in requests),
-            "faults": sum(e["kind"].startswith("fault.") for e in sim.events),
+            "faults": sum(e["type"].startswith("fault.") for e in sim.events),
             "replans": len(sim.replans),
         },
         "replans": [{**r, "time": iso(sim.time_of(r["time_s"]))} for r in sim.replans],

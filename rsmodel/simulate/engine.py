@@ -30,6 +30,7 @@ import pandas as pd
 
 from rsmodel.model.scenario import Scenario, SyncRequest
 from rsmodel.model.vocabulary import PRIORITIES, PRIORITY_RANK
+from rsmodel.plan.events import make_event
 from rsmodel.simulate import clock
 from rsmodel.simulate.clock import EventQueue
 from rsmodel.simulate.faults import Degradation, FaultPlan, Outage
@@ -98,7 +99,7 @@ class Simulator:
         self.known = KnownFaults(self.windows)
         self.transfers = TransferBook(self.windows, self.known, self._rank)
         self.jobs = JobSteps(
-            job_nodes or {}, self._emit, lambda node: self.known.node_down(node, self.clock_s)
+            job_nodes or {}, self._emit_step, lambda node: self.known.node_down(node, self.clock_s)
         )
         self._replan_cause: str | None = None
         self._handling = False
@@ -228,22 +229,47 @@ class Simulator:
     # ------------------------------------------------------------------ events
     def _emit(
         self,
-        kind: str,
+        name: str,
         *,
         sync: SyncState | None = None,
         node: str | None = None,
         station: str | None = None,
         **details: Any,
     ) -> None:
+        """An event now about ``sync`` (or ``node`` / ``station``); the rest goes to details."""
         self.events.append(
-            {
-                "time": iso(self.time_of(self.clock_s)),
-                "kind": kind,
-                "node": sync.node if sync is not None else node,
-                "station": station,
-                "sync_id": sync.id if sync is not None else None,
-                "details": details,
-            }
+            make_event(
+                self.time_of(self.clock_s),
+                name,
+                details,
+                node=sync.node if sync is not None else node,
+                station=station,
+                sync_id=sync.id if sync is not None else None,
+            )
+        )
+
+    def _emit_step(
+        self,
+        name: str,
+        *,
+        node: str | None,
+        job: str,
+        step_id: str,
+        station: str | None = None,
+        **details: Any,
+    ) -> None:
+        """A compute-job step event now (seed 002 names) on ``node`` (at ``station``: a pass step)."""
+        self.events.append(
+            make_event(
+                self.time_of(self.clock_s),
+                name,
+                details,
+                node=node,
+                station=station,
+                sync_id=None,
+                job=job,
+                step_id=step_id,
+            )
         )
 
     def _adopt(self, ops: list[PlannedTransfer]) -> None:

@@ -6,13 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from rsmodel.plan.events import event_type
+
 Emit = Callable[..., None]
 
 
 class JobSteps:
     """Which planned steps are running now and which were deferred by a node fault.
 
-    ``job_nodes``: job name -> node; ``emit(type, node=, job=, step_id=, **details)`` writes
+    ``job_nodes``: job name -> node; ``emit(name, node=, job=, step_id=, **details)`` writes
     an event; ``node_down(node)`` says whether a node is faulted now.
     """
 
@@ -29,19 +31,19 @@ class JobSteps:
         """Replay a planned compute event (seed 002 names); a step whose node is down is deferred."""
         key = (ev["job"], ev["step_id"])
         node = self.job_nodes.get(ev["job"], "")
-        kind = ev.get("type") or ev.get("kind", "")
-        if kind.endswith("started"):
+        name = event_type(ev)
+        if name.endswith("started"):
             self.deferred.discard(key)
             if self.node_down(node):
-                self._defer(key, node, kind.split(".")[0], f"node {node} fault")
+                self._defer(key, node, name.split(".")[0], f"node {node} fault")
                 return
-            self.running[key] = (node, kind.split(".")[0])
+            self.running[key] = (node, name.split(".")[0])
         elif key in self.deferred:
             return  # the rest of a deferred step (segment) does not happen
-        if kind.endswith("completed"):
+        if name.endswith("completed"):
             self.running.pop(key, None)
         self.emit(
-            kind, node=node or None, job=ev["job"], step_id=ev["step_id"], **ev.get("details", {})
+            name, node=node or None, job=ev["job"], step_id=ev["step_id"], **ev.get("details", {})
         )
 
     def node_fault(self, node: str) -> None:

@@ -3,7 +3,6 @@ its faults, write events.jsonl, accounting.json and the event-log report."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from rsmodel.io import write_json, write_text
 from rsmodel.model.scenario import Scenario
 from rsmodel.pipeline import RunResult
 from rsmodel.pipeline import run as plan_scenario
+from rsmodel.plan.events import write_events
 from rsmodel.simulate.accounting import accounting
 from rsmodel.simulate.engine import Simulator
 from rsmodel.simulate.faults import FaultsInput, model_faults, resolve_faults
@@ -88,10 +88,9 @@ def write_simulation(result: SimulationResult, out_dir: str | Path) -> dict[str,
     out = Path(out_dir)
     events = result.simulator.events
     plan = result.run.plan.to_dict()
-    lines = "".join(json.dumps(e, default=str) + "\n" for e in events)
     return {
         "plan.json": result.run.plan.save(out / "plan.json"),
-        "events.jsonl": write_text(out / "events.jsonl", lines),
+        "events.jsonl": write_events(out / "events.jsonl", events),
         "accounting.json": write_json(out / "accounting.json", accounting(result.simulator, plan)),
         "report.html": write_text(out / "report.html", render_events(events, plan)),
     }

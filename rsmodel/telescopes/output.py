@@ -3,11 +3,11 @@ report.html — all written atomically through ``rsmodel.io``."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rsmodel.io import write_text
 from rsmodel.model.scenario import Scenario
+from rsmodel.plan.events import write_events
 from rsmodel.plan.plan import Plan, model_section
 from rsmodel.telescopes.api import NetworkPlan
 from rsmodel.timeutil import iso
@@ -42,8 +42,7 @@ def write_plan_outputs(
     doc = plan_document(scenario, planned)
     paths = {"plan.json": doc.save(out_dir / "plan.json")}
     if events is not None:
-        lines = "".join(json.dumps(e) + "\n" for e in events)
-        paths["events.jsonl"] = write_text(out_dir / "events.jsonl", lines)
+        paths["events.jsonl"] = write_events(out_dir / "events.jsonl", events)
     paths["report.html"] = write_text(
         out_dir / "report.html", render_plan(doc.to_dict(), None, events=events)
     )

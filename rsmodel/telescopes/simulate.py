@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from rsmodel.model.telescope_network import Fault
+from rsmodel.plan.events import make_event
 from rsmodel.telescopes.api import NetworkPlan
 from rsmodel.telescopes.plan import assignments
 from rsmodel.timeutil import iso
@@ -85,19 +86,17 @@ class HandoverSimulation:
         telescope: int | None = None,
         **details: object,
     ) -> None:
-        """Append an event in the project's event-log shape (time, kind, subject, details)."""
+        """Append an event (rsmodel.plan.events): about a telescope and a task, with details."""
         tel = telescope if telescope is not None else (seg.telescope if seg else None)
         task = self.inst.tasks[seg.task] if seg is not None else None
+        subject = {
+            "telescope": None if tel is None else self.net.telescopes[tel].name,
+            "task_id": None if task is None else task.id,
+            "class": None if task is None else task.cls,
+            "target": None if task is None else self.net.targets[task.target].name,
+        }
         self.events.append(
-            {
-                "time": iso(self.net.start + timedelta(seconds=float(t_s))),
-                "kind": kind,
-                "telescope": None if tel is None else self.net.telescopes[tel].name,
-                "task_id": None if task is None else task.id,
-                "class": None if task is None else task.cls,
-                "target": None if task is None else self.net.targets[task.target].name,
-                "details": details,
-            }
+            make_event(self.net.start + timedelta(seconds=float(t_s)), kind, details, **subject)
         )
 
     def _push(self, t_s: float, order: int, kind: str, ref: int) -> None:

@@ -99,7 +99,7 @@ class Simulator:
         self.known = KnownFaults(self.windows)
         self.transfers = TransferBook(self.windows, self.known, self._rank)
         self.jobs = JobSteps(
-            job_nodes or {}, self._emit_step, lambda node: self.known.node_down(node, self.clock_s)
+            job_nodes or {}, self._emit, lambda node: self.known.node_down(node, self.clock_s)
         )
         self._replan_cause: str | None = None
         self._handling = False
@@ -234,43 +234,20 @@ class Simulator:
         sync: SyncState | None = None,
         node: str | None = None,
         station: str | None = None,
+        job: str | None = None,
+        step_id: str | None = None,
         **details: Any,
     ) -> None:
-        """An event now about ``sync`` (or ``node`` / ``station``); the rest goes to details."""
-        self.events.append(
-            make_event(
-                self.time_of(self.clock_s),
-                name,
-                details,
-                node=sync.node if sync is not None else node,
-                station=station,
-                sync_id=sync.id if sync is not None else None,
-            )
-        )
-
-    def _emit_step(
-        self,
-        name: str,
-        *,
-        node: str | None,
-        job: str,
-        step_id: str,
-        station: str | None = None,
-        **details: Any,
-    ) -> None:
-        """A compute-job step event now (seed 002 names) on ``node`` (at ``station``: a pass step)."""
-        self.events.append(
-            make_event(
-                self.time_of(self.clock_s),
-                name,
-                details,
-                node=node,
-                station=station,
-                sync_id=None,
-                job=job,
-                step_id=step_id,
-            )
-        )
+        """An event now about ``sync`` (or ``node`` / ``station``; a compute ``job`` step); the
+        rest goes to details."""
+        subject = {
+            "node": sync.node if sync is not None else node,
+            "station": station,
+            "sync_id": sync.id if sync is not None else None,
+        }
+        if job is not None:
+            subject.update(job=job, step_id=step_id)
+        self.events.append(make_event(self.time_of(self.clock_s), name, details, **subject))
 
     def _adopt(self, ops: list[PlannedTransfer]) -> None:
         """Take ``ops`` as the plan, each cut to its window (plans carry microsecond times)."""

@@ -40,8 +40,6 @@ LAYERS: list[tuple[str, ...]] = [
 KNOWN_CYCLES_PENDING: list[frozenset[str]] = [
     # solver gateway / strategy frame (branch `core`): solve.py <-> rolling.py <-> bound.py
     frozenset({"rsmodel.optimize.solve", "rsmodel.optimize.rolling", "rsmodel.optimize.bound"}),
-    # monitoring as a composed object (branch `sim`): api.py <-> simulate/monitoring.py
-    frozenset({"rsmodel.api", "rsmodel.simulate.monitoring"}),
 ]
 # Private names the `core` branch makes public or removes with the solve/rolling/bound cycle and
 # the optimize/compute.py split: (importing module, name). Stale entries fail the test too.

@@ -46,11 +46,14 @@ def parse_time(value: str | datetime, *, base: datetime | None = None) -> dateti
 
 
 def iso(value: datetime) -> str:
-    """Format as ISO 8601 UTC with a trailing ``Z`` and whole-millisecond precision."""
+    """Format as ISO 8601 UTC with a trailing ``Z``, losslessly: whole seconds, milliseconds, or
+    microseconds (a datetime's resolution), whichever is the shortest exact form."""
     value = as_utc(value)
     text = value.strftime("%Y-%m-%dT%H:%M:%S")
-    ms = value.microsecond // 1000
-    return f"{text}.{ms:03d}Z" if ms else f"{text}Z"
+    us = value.microsecond
+    if us == 0:
+        return f"{text}Z"
+    return f"{text}.{us // 1000:03d}Z" if us % 1000 == 0 else f"{text}.{us:06d}Z"
 
 
 @cache

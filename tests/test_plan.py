@@ -50,17 +50,18 @@ def windows_of(geometry, node: str) -> pd.DataFrame:
 
 
 def op(sync_id: str, window: pd.Series, offset_s: float, nbytes: float) -> dict:
-    """A contact ``offset_s`` after the window opens: the station's setup, then ``nbytes`` at
-    the full rate (the checker's convention: an operation's span includes the setup)."""
-    start = window["start"] + pd.Timedelta(seconds=offset_s)
+    """A contact ``offset_s`` after the window opens on antenna 0: the station's setup, then one
+    operation sending ``nbytes`` at the full rate."""
+    start = window["start"] + pd.Timedelta(seconds=offset_s + SETUP_S)
     return {
         "sync_id": sync_id,
         "node": window["node"],
         "station": window["station"],
         "window_id": window["id"],
         "start": start,
-        "end": start + pd.Timedelta(seconds=SETUP_S + nbytes / RATE_BYTES_S),
+        "end": start + pd.Timedelta(seconds=nbytes / RATE_BYTES_S),
         "bytes": nbytes,
+        "antenna": 0,
     }
 
 
@@ -82,7 +83,7 @@ def test_statuses_delivered_bytes_and_completion_follow_the_operations(geometry)
     assert [s["id"] for s in plan.syncs] == ["full", "half", "none"]
     full, half, none = plan.syncs
     assert (full["status"], full["delivered_bytes"], full["reason"]) == ("complete", 3e8, None)
-    assert pd.Timestamp(full["completed_at"]) == ops[1]["end"].floor("ms")
+    assert pd.Timestamp(full["completed_at"]) == ops[1]["end"].floor("us")
     assert (half["status"], half["delivered_bytes"], half["completed_at"]) == ("partial", 1e8, None)
     assert (none["status"], none["delivered_bytes"]) == ("unmet", 0.0)
     assert half["reason"] and none["reason"]
@@ -119,7 +120,7 @@ def test_kpis_match_their_documented_definitions(geometry) -> None:
         (ops[2]["end"] - pd.Timestamp(sc.start + timedelta(minutes=30))).total_seconds() / 60,
     ]
     assert k["avg_wait_minutes"] == pytest.approx(np.mean(waits), abs=1e-3)
-    assert pd.Timestamp(k["latest_completion"]) == max(ops[1]["end"], ops[2]["end"]).floor("ms")
+    assert pd.Timestamp(k["latest_completion"]) == max(ops[1]["end"], ops[2]["end"]).floor("us")
     assert k["delivered_bytes_by_priority"] == {
         "critical": 0.0,
         "high": 0.0,
@@ -226,7 +227,7 @@ def test_plan_json_round_trips_and_every_key_is_documented(geometry, tmp_path: P
     assert not undocumented
     assert data["schema_version"] == 1
     assert re.fullmatch(
-        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z", data["operations"][0]["start"]
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3}|\.\d{6})?Z", data["operations"][0]["start"]
     )
     assert data["nodes"][0]["tle"] == [sc.node("a").orbit.line1, sc.node("a").orbit.line2]
 
@@ -254,7 +255,7 @@ def test_plan_dataset_puts_each_operation_on_its_slots(geometry) -> None:
     first = ds["bytes"].sel(node="b", station="svalbard").to_series()
     on = first[first > 0].index
     assert on[0] == ops[0]["start"].floor("min").tz_convert(None)
-    # window fractions integrate to the windows' durations (plan.json times are to the ms)
+    # window fractions integrate to the windows' durations (plan.json times are to the us)
     for node in ("a", "b"):
         windows = windows_of(geometry, node)
         in_window_s = float(ds["in_window"].sel(node=node).sum()) * 60

@@ -13,22 +13,8 @@ import xarray as xr
 from rsmodel.cells import CELL_DIM, cell_coords, dense_fits
 from rsmodel.optimize.problem import CLASS_NAMES, Demand, Problem
 from rsmodel.optimize.state import LinkState
+from rsmodel.optimize.timeline import EPS_BYTES, Operation, timeline
 from rsmodel.timeutil import iso
-
-_EPS_BYTES = 0.5
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One transfer: ``bytes`` of demand ``sync_id`` from ``node`` to ``station`` in [start, end]."""
-
-    sync_id: str
-    node: str
-    station: str
-    window_id: str
-    start: datetime
-    end: datetime
-    bytes: float
 
 
 @dataclass
@@ -127,7 +113,7 @@ def build_schedule(
     state: LinkState, solver: SolverStats, warnings: list[str] | None = None
 ) -> Schedule:
     """Turn a final link state into operations, outcomes and the grid."""
-    operations = _operations(state)
+    operations = timeline(state)
     return Schedule(
         warnings=list(warnings or []),
         operations=operations,
@@ -137,40 +123,6 @@ def build_schedule(
         problem=state.problem,
         state=state,
     )
-
-
-def _operations(state: LinkState) -> list[Operation]:
-    """Contiguous slots of one demand in one window merged into one operation."""
-    p = state.problem
-    used = np.flatnonzero(state.pair_bytes > _EPS_BYTES)
-    if len(used) == 0:
-        return []
-    c = p.pair_cand[used]
-    d = p.pair_demand[used]
-    order = np.lexsort((p.cand_slot[c], p.cand_window[c], d))
-    used, c, d = used[order], c[order], d[order]
-    w, slot = p.cand_window[c], p.cand_slot[c]
-    new = np.r_[True, (d[1:] != d[:-1]) | (w[1:] != w[:-1]) | (slot[1:] != slot[:-1] + 1)]
-    starts = np.flatnonzero(new)
-    ends = np.r_[starts[1:], len(used)]
-    sums = np.add.reduceat(state.pair_bytes[used], starts)
-    window_ids = p.windows["id"].to_numpy()
-    ops = []
-    for a, b, total in zip(starts, ends, sums, strict=True):
-        demand = p.demands[d[a]]
-        ops.append(
-            Operation(
-                sync_id=demand.id,
-                node=demand.node,
-                station=p.stations[p.cand_station[c[a]]].name,
-                window_id=str(window_ids[w[a]]),
-                start=p.time_at(p.cand_t0_s[c[a]]),
-                end=p.time_at(p.cand_t1_s[c[b - 1]]),
-                bytes=float(total),
-            )
-        )
-    ops.sort(key=lambda o: (o.start, o.node, o.station, o.sync_id))
-    return ops
 
 
 def _outcomes(state: LinkState, operations: list[Operation]) -> dict[str, DemandOutcome]:
@@ -186,8 +138,8 @@ def _outcomes(state: LinkState, operations: list[Operation]) -> dict[str, Demand
     out = {}
     for i, demand in enumerate(p.demands):
         got = float(delivered[i])
-        complete = got >= demand.size_bytes - _EPS_BYTES
-        status = "complete" if complete else ("partial" if got > _EPS_BYTES else "unmet")
+        complete = got >= demand.size_bytes - EPS_BYTES
+        status = "complete" if complete else ("partial" if got > EPS_BYTES else "unmet")
         out[demand.id] = DemandOutcome(
             id=demand.id,
             status=status,
@@ -205,7 +157,7 @@ def _reason(
     deadline: datetime | None, status: str, late: float, has_pairs: bool, got: float, size: float
 ) -> str:
     if status == "complete":
-        if deadline is not None and late > _EPS_BYTES:
+        if deadline is not None and late > EPS_BYTES:
             return "complete after its deadline: contact capacity before the deadline was too small"
         return "complete" + (" before its deadline" if deadline is not None else "")
     if not has_pairs:

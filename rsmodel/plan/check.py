@@ -7,12 +7,14 @@ misses against ``kpis.job_downlinks``) (and ``kpis`` when present) and verifies:
 
 - operations: known sync/window, node and station as in the window, inside the window, after
   the sync's release, positive bytes;
-- capacity per contact (a maximal run of touching operations of one node at one station): for
-  every interval [a, b] between operation boundaries, the bytes of the operations lying inside it
-  fit in ``bandwidth_bps / 8`` x (the part of [a, b] not spent on the contact's ``setup_s``);
-  this is exact for preemptive sharing of one link;
-- exclusivity: at most ``antennas`` nodes in contact with a station at once; a node in contact
-  with one station at a time;
+- the timeline is exact (operations are the executable timeline, docs/plan-format.md): each
+  operation's bytes equal ``bandwidth_bps / 8 x (end - start)`` within one timestamp resolution
+  (1 us) at the rate (``executed=True``: at most that, a simulated execution may run slower);
+  per link, per antenna (``antenna`` of the operation, ``0 .. antennas - 1``) and per node no two
+  operations overlap; a contact — the operations one antenna carries for one link without another
+  link or another station of the node in between — starts ``setup_s`` after the window opens and
+  after the antenna's and the node's previous operations end;
+- exclusivity: at most ``antennas`` nodes in contact with a station at once;
 - bytes conserved and statuses consistent: operations of a sync add up to its
   ``delivered_bytes`` (<= size); complete / partial / unmet and ``completed_at`` agree; deadline
   misses are counted in ``kpis.deadline_misses``;
@@ -39,6 +41,7 @@ from rsmodel.timeutil import parse_time
 # code that made them, so it does not import rsmodel.model.vocabulary (the one table).
 RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
 TIME_TOL_S = 0.01
+EXACT_TOL_S = 1e-6  # timestamps are serialised to the microsecond
 BYTES_TOL = 1.0
 MIN_INVERSION_S = 1.0
 
@@ -53,10 +56,14 @@ class _Op:
     start: float
     end: float
     bytes: float
+    antenna: int | None
 
 
-def check_plan(plan: Mapping[str, Any]) -> list[str]:
-    """All violations found in ``plan`` (plan.json v1 layout); ``[]`` means valid."""
+def check_plan(plan: Mapping[str, Any], *, executed: bool = False) -> list[str]:
+    """All violations found in ``plan`` (plan.json v1 layout); ``[]`` means valid.
+
+    ``executed``: the operations are a record of simulated transfers, which may have run below
+    the link rate (degraded links), so their bytes need only fit the rate."""
     t0 = parse_time(plan["horizon"]["start"])
 
     def sec(value: Any) -> float | None:
@@ -83,15 +90,17 @@ def check_plan(plan: Mapping[str, Any]) -> list[str]:
             sec(o["start"]),
             sec(o["end"]),
             float(o["bytes"]),
+            o.get("antenna"),
         )
         for i, o in enumerate(plan["operations"])
     ]
     problems = _check_operations(ops, windows, syncs, stations)
     if problems:  # later checks assume well-formed operations
         return problems
-    contacts = _contacts(ops)
-    problems += _check_capacity(contacts, windows, stations)
-    problems += _check_exclusivity(contacts, stations)
+    problems += _check_rate(ops, windows, executed)
+    problems += _check_overlaps(ops)
+    problems += _check_setup(ops, windows, stations)
+    problems += _check_exclusivity(_contacts(ops), stations)
     problems += _check_bytes_and_status(ops, syncs, plan.get("kpis"))
     step_s = float(plan["horizon"].get("step_s") or 60.0)
     horizon_s = sec(plan["horizon"]["end"])
@@ -125,6 +134,9 @@ def _check_operations(ops: Sequence[_Op], windows: dict, syncs: dict, stations: 
             out.append(f"{where}: non-positive bytes {op.bytes}")
         if op.start < s["rel"] - TIME_TOL_S:
             out.append(f"{where}: starts before the sync's release")
+        antennas = int(stations.get(op.station, {}).get("antennas", 1) or 1)
+        if op.antenna is not None and not 0 <= int(op.antenna) < antennas:
+            out.append(f"{where}: antenna {op.antenna} not in 0..{antennas - 1}")
     return out
 
 
@@ -148,28 +160,81 @@ def _contacts(ops: Sequence[_Op]) -> list[list[_Op]]:
     return contacts
 
 
-# --------------------------------------------------------------------------- capacity
-def _check_capacity(contacts: list[list[_Op]], windows: dict, stations: dict) -> list[str]:
+# --------------------------------------------------------------------------- timeline
+def _check_rate(ops: Sequence[_Op], windows: dict, executed: bool) -> list[str]:
+    """Bytes = rate x duration (executed: <=), within one timestamp resolution at the rate."""
     out = []
-    for contact in contacts:
-        first = contact[0]
-        rate = float(windows[first.window_id]["bandwidth_bps"]) / 8.0
-        setup = float(stations[first.station].get("setup_s", 0.0) or 0.0)
-        c0 = min(o.start for o in contact)
-        for a in sorted({o.start for o in contact}):
-            for b in sorted({o.end for o in contact if o.end > a}):
-                inside = sum(
-                    o.bytes
-                    for o in contact
-                    if o.start >= a - TIME_TOL_S and o.end <= b + TIME_TOL_S
+    for op in ops:
+        rate = float(windows[op.window_id]["bandwidth_bps"]) / 8.0
+        full = rate * (op.end - op.start)
+        tol = BYTES_TOL + rate * EXACT_TOL_S
+        if op.bytes > full + tol or (not executed and op.bytes < full - tol):
+            out.append(
+                f"rate: operations[{op.index}] ({op.sync_id} {op.node}->{op.station}) carries "
+                f"{op.bytes:.0f} bytes in {op.end - op.start:.6f} s; the link rate gives {full:.0f}"
+            )
+    return out
+
+
+def _check_overlaps(ops: Sequence[_Op]) -> list[str]:
+    """No two operations at once on one link, one antenna (when given) or one node."""
+    groups: dict[tuple, list[_Op]] = defaultdict(list)
+    for op in ops:
+        groups[("link", f"{op.node}->{op.station}")].append(op)
+        groups[("node", op.node)].append(op)
+        if op.antenna is not None:
+            groups[("antenna", f"{op.station}#{op.antenna}")].append(op)
+    out = []
+    for (kind, name), items in groups.items():
+        items = sorted(items, key=lambda o: (o.start, o.end))
+        busy = items[0]
+        for op in items[1:]:
+            if op.start < busy.end - EXACT_TOL_S:
+                out.append(
+                    f"overlap: {kind} {name}: operations[{busy.index}] ({busy.sync_id}) and "
+                    f"operations[{op.index}] ({op.sync_id}) both run at {op.start:.6f} s"
                 )
-                setup_overlap = max(0.0, min(b, c0 + setup) - max(a, c0))
-                capacity = rate * (b - a - setup_overlap + 2 * TIME_TOL_S)
-                if inside > capacity + BYTES_TOL:
-                    out.append(
-                        f"capacity: {first.node}->{first.station} carries {inside:.0f} bytes in "
-                        f"[{a:.1f}s, {b:.1f}s] but the link (minus setup) allows {capacity:.0f}"
-                    )
+            if op.end > busy.end:
+                busy = op
+    return out
+
+
+def _check_setup(ops: Sequence[_Op], windows: dict, stations: dict) -> list[str]:
+    """Each contact starts ``setup_s`` after its window opens and after the previous operation
+    of its antenna (or link, when operations name no antenna) and of its node ends."""
+    by_node: dict[str, list[_Op]] = defaultdict(list)
+    by_antenna: dict[tuple, list[_Op]] = defaultdict(list)
+    for op in sorted(ops, key=lambda o: (o.start, o.end)):
+        by_node[op.node].append(op)
+        key = (op.station, op.antenna) if op.antenna is not None else (op.station, op.node)
+        by_antenna[key].append(op)
+    prev_of_node = {
+        op.index: (items[k - 1] if k else None)
+        for items in by_node.values()
+        for k, op in enumerate(items)
+    }
+    out = []
+    for items in by_antenna.values():
+        for k, op in enumerate(items):
+            before = items[k - 1] if k else None
+            node_before = prev_of_node[op.index]
+            same_contact = (
+                before is not None
+                and before.window_id == op.window_id
+                and node_before is not None
+                and node_before.station == op.station
+            )
+            if same_contact:
+                continue
+            ready = op.start - float(stations[op.station].get("setup_s", 0.0) or 0.0)
+            late = [windows[op.window_id]["t0"]] + [
+                o.end for o in (before, node_before) if o is not None
+            ]
+            if ready < max(late) - EXACT_TOL_S:
+                out.append(
+                    f"setup: operations[{op.index}] ({op.sync_id} {op.node}->{op.station}) starts "
+                    f"a contact at {op.start:.6f} s without its station's setup_s before it"
+                )
     return out
 
 
@@ -180,22 +245,14 @@ def _check_exclusivity(contacts: list[list[_Op]], stations: dict) -> list[str]:
     ]
     out = []
     by_station: dict[str, list] = defaultdict(list)
-    by_node: dict[str, list] = defaultdict(list)
     for span in spans:
         by_station[span[1]].append(span)
-        by_node[span[0]].append(span)
     for name, items in by_station.items():
         antennas = int(stations[name].get("antennas", 1) or 1)
         peak, when = _peak_overlap(items)
         if peak > antennas:
             out.append(
                 f"exclusivity: station {name} serves {peak} nodes at once near {when:.1f}s (antennas {antennas})"
-            )
-    for name, items in by_node.items():
-        peak, when = _peak_overlap(items)
-        if peak > 1:
-            out.append(
-                f"exclusivity: node {name} talks to {peak} stations at once near {when:.1f}s"
             )
     return out
 

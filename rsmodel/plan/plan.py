@@ -33,7 +33,16 @@ if TYPE_CHECKING:
     from rsmodel.geometry import Geometry
 
 SCHEMA_VERSION = 1
-OPERATION_COLUMNS = ("sync_id", "node", "station", "window_id", "start", "end", "bytes")
+OPERATION_COLUMNS = (
+    "sync_id",
+    "node",
+    "station",
+    "window_id",
+    "start",
+    "end",
+    "bytes",
+    "antenna",
+)
 REQUIRED_KEYS = (
     "schema_version",
     "horizon",
@@ -205,6 +214,7 @@ def operations_frame(operations: pd.DataFrame | Iterable[Mapping[str, Any]]) -> 
     for col in ("start", "end"):
         frame[col] = pd.to_datetime(frame[col], utc=True)
     frame["bytes"] = frame["bytes"].astype(float)
+    frame["antenna"] = frame["antenna"].astype("Int64")  # missing (hand-made): null
     frame = frame[frame["bytes"] > 0]
     return frame.sort_values(["start", "node", "station", "sync_id"], kind="stable").reset_index(
         drop=True
@@ -265,15 +275,19 @@ def _records(frame: pd.DataFrame | None, columns: Sequence[str]) -> list[dict[st
     for col in frame.columns:
         if isinstance(frame[col].dtype, pd.DatetimeTZDtype):
             frame[col] = _iso_column(frame[col])
+        elif isinstance(frame[col].dtype, pd.Int64Dtype):
+            frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
     return frame.to_dict("records")
 
 
 def _iso_column(times: pd.Series) -> pd.Series:
-    """Vectorised :func:`rsmodel.timeutil.iso`: whole seconds, or milliseconds when not zero."""
+    """Vectorised :func:`rsmodel.timeutil.iso`: whole seconds, milliseconds or microseconds."""
     times = times.dt.tz_convert("UTC").dt.floor("us")
-    ms = times.dt.microsecond // 1000
+    us = times.dt.microsecond
     text = times.dt.strftime("%Y-%m-%dT%H:%M:%S")
-    return text.where(ms == 0, text + "." + ms.astype(str).str.zfill(3)) + "Z"
+    ms_text = text + "." + (us // 1000).astype(str).str.zfill(3) + "Z"
+    us_text = text + "." + us.astype(str).str.zfill(6) + "Z"
+    return (text + "Z").where(us == 0, ms_text.where(us % 1000 == 0, us_text))
 
 
 # --------------------------------------------------------------------------- outcomes

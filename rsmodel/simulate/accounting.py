@@ -28,7 +28,7 @@ def accounting(sim: Simulator, base: dict[str, Any]) -> dict[str, Any]:
     """
     from rsmodel.plan.check import check_plan
 
-    checked = check_plan(executed_plan(sim, base))
+    checked = check_plan(executed_plan(sim, base), executed=True)
     priority = [p for p in checked if p.startswith("priority")]
     by_sync: dict[str, list[Segment]] = defaultdict(list)
     for seg in sim.ledger:

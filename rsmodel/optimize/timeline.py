@@ -1,0 +1,181 @@
+"""The executable transfer timeline derived from the slot-level solution.
+
+The optimiser decides bytes per (demand, candidate) — a candidate is one window x one grid slot
+(``rsmodel.optimize.problem``). :func:`timeline` lays those bytes out as operations with exact
+start/end instants:
+
+- a *contact* is a run of consecutive link-on candidates of one window; its first ``setup_s``
+  carries no data; every contact gets one antenna of its station for its slots (interval
+  colouring: the slot model never has more contacts than antennas in a slot, so the station's
+  ``antennas`` suffice);
+- inside a candidate the demands sharing it follow one another at the candidate's rate
+  (``cand_bytes / usable seconds``, so a rate that varies from slot to slot drops in: the bytes
+  of an operation are the integral of the rate over it); the demand that continued from the
+  previous slot goes first, the one that continues into the next slot goes last, right-aligned to
+  the slot end, the others by priority, deadline and id in between;
+- touching pieces of one demand on one link and antenna are merged into one operation.
+
+Per link, per antenna and per node no two operations overlap, and each operation's bytes are its
+duration times the rate (docs/plan-format.md, "operations[]").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from rsmodel.optimize.problem import Problem
+from rsmodel.optimize.state import LinkState
+
+EPS_BYTES = 0.5  # pair bytes below this are LP round-off, not a transfer
+_TOUCH_S = 1e-9
+
+
+@dataclass(frozen=True)
+class Operation:
+    """``bytes`` of demand ``sync_id`` sent from ``node`` to ``station`` on antenna ``antenna``
+    (0-based) in [start, end] (aware UTC, exact instants: bytes = rate x (end - start))."""
+
+    sync_id: str
+    node: str
+    station: str
+    window_id: str
+    start: datetime
+    end: datetime
+    bytes: float
+    antenna: int
+
+
+@dataclass
+class _Piece:
+    demand: int
+    t0_s: float
+    t1_s: float
+    bytes: float
+
+
+def timeline(state: LinkState) -> list[Operation]:
+    """Operations of ``state`` as an exact, non-overlapping timeline, sorted by (start, node,
+    station, sync_id)."""
+    p = state.problem
+    used = np.flatnonzero(state.pair_bytes > EPS_BYTES)
+    if len(used) == 0:
+        return []
+    by_cand: dict[int, list[int]] = {}
+    for q in used[np.argsort(p.pair_cand[used], kind="stable")]:
+        by_cand.setdefault(int(p.pair_cand[q]), []).append(int(q))
+    runs = _contacts(state, by_cand)
+    antenna = _antennas(p, runs)
+    window_ids = p.windows["id"].to_numpy()
+    ops: list[Operation] = []
+    for run, ant in zip(runs, antenna, strict=True):
+        w = int(p.cand_window[run[0]])
+        station = p.stations[int(p.cand_station[run[0]])]
+        for piece in _merge(_lay_out(state, run, by_cand, station.setup_s)):
+            demand = p.demands[piece.demand]
+            ops.append(
+                Operation(
+                    sync_id=demand.id,
+                    node=demand.node,
+                    station=station.name,
+                    window_id=str(window_ids[w]),
+                    start=p.time_at(piece.t0_s),
+                    end=p.time_at(piece.t1_s),
+                    bytes=piece.bytes,
+                    antenna=ant,
+                )
+            )
+    ops.sort(key=lambda o: (o.start, o.node, o.station, o.sync_id))
+    return ops
+
+
+def _contacts(state: LinkState, by_cand: dict[int, list[int]]) -> list[list[int]]:
+    """Runs of consecutive link-on candidates of one window (a carrying candidate counts as on),
+    in time order, keeping only runs that carry bytes."""
+    p = state.problem
+    on = state.on.copy()
+    on[list(by_cand)] = True
+    cands = np.flatnonzero(on)
+    cands = cands[np.lexsort((p.cand_slot[cands], p.cand_window[cands]))]
+    prev = p.cand_prev[cands]
+    starts = np.flatnonzero(~((prev >= 0) & np.r_[False, cands[:-1] == prev[1:]]))
+    runs = np.split(cands, starts[1:])
+    return [[int(c) for c in run] for run in runs if any(int(c) in by_cand for c in run)]
+
+
+def _antennas(p: Problem, runs: list[list[int]]) -> list[int]:
+    """Antenna index per contact: per station, contacts by first slot, each on the lowest antenna
+    free since before its first slot (one antenna per contact for all its slots)."""
+    out = [0] * len(runs)
+    order = sorted(range(len(runs)), key=lambda i: (p.cand_slot[runs[i][0]], i))
+    free_from: dict[int, list[int]] = {}  # station -> per antenna, first slot it is free
+    for i in order:
+        s = int(p.cand_station[runs[i][0]])
+        slots = free_from.setdefault(s, [0] * p.stations[s].antennas)
+        first, last = int(p.cand_slot[runs[i][0]]), int(p.cand_slot[runs[i][-1]])
+        free = [a for a, t in enumerate(slots) if t <= first]
+        ant = free[0] if free else int(np.argmin(slots))  # none free: the checker reports it
+        slots[ant] = last + 1
+        out[i] = ant
+    return out
+
+
+def _lay_out(
+    state: LinkState, run: list[int], by_cand: dict[int, list[int]], setup_s: float
+) -> Iterator[_Piece]:
+    """Pieces of one contact, slot by slot, in time order (module docstring)."""
+    p = state.problem
+    ready = float(p.cand_t0_s[run[0]]) + setup_s  # the contact's setup ends
+    previous = -1  # demand of the piece that ends at the previous slot's end
+    for k, c in enumerate(run):
+        t0, t1 = float(p.cand_t0_s[c]), float(p.cand_t1_s[c])
+        sent = {int(p.pair_demand[q]): float(state.pair_bytes[q]) for q in by_cand.get(c, [])}
+        if not sent:
+            previous = -1
+            continue
+        nxt = (
+            {int(p.pair_demand[q]) for q in by_cand.get(run[k + 1], [])}
+            if k + 1 < len(run)
+            else set()
+        )
+        first = previous if previous in sent else None
+        others = [d for d in sent if d != first]
+        carry = [d for d in others if d in nxt]
+        tail = min(carry, key=lambda d: _rank_key(p, d)) if carry else None
+        order = [first] if first is not None else []
+        order += sorted((d for d in others if d != tail), key=lambda d: _rank_key(p, d))
+        order += [tail] if tail is not None else []
+        rate = p.cand_bytes[c] / (t1 - t0)  # bytes/s in this slot
+        begin = min(max(t0, ready), t1)
+        durations = np.array([sent[d] / rate for d in order])
+        durations *= min(1.0, (t1 - begin) / durations.sum())  # solver round-off may overfill
+        t = begin
+        for d, dur in zip(order, durations, strict=True):
+            a, b = (t1 - dur, t1) if d == tail else (t, t + dur)
+            yield _Piece(d, a, b, sent[d])
+            t += dur
+        previous = order[-1] if tail is not None or t >= t1 - _TOUCH_S else -1
+
+
+def _rank_key(p: Problem, d: int) -> tuple:
+    demand = p.demands[d]
+    deadline = p.seconds(demand.deadline) if demand.deadline is not None else np.inf
+    return (demand.rank, deadline, demand.id)
+
+
+def _merge(pieces: Iterable[_Piece]) -> list[_Piece]:
+    """Touching pieces of one demand merged (pieces come in time order per slot)."""
+    out: list[_Piece] = []
+    open_by_demand: dict[int, _Piece] = {}
+    for piece in pieces:
+        prev = open_by_demand.get(piece.demand)
+        if prev is not None and abs(piece.t0_s - prev.t1_s) <= _TOUCH_S:
+            prev.t1_s = piece.t1_s
+            prev.bytes += piece.bytes
+            continue
+        open_by_demand[piece.demand] = piece
+        out.append(piece)
+    return out

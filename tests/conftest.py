@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from rsmodel.timeutil import parse_time
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
@@ -46,3 +50,32 @@ def assert_one_event_schema(events: list[dict[str, Any]], subject: tuple[str, ..
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def assert_exact_timeline(plan: Mapping[str, Any], *, executed: bool = False) -> None:
+    """The plan's operations are an executable timeline, computed here from the plan.json dict
+    alone: per link, per antenna and per node no two overlap (beyond the 1 us resolution of the
+    serialised instants) and, unless ``executed`` (simulated transfers may run slower), each
+    carries its window's rate times its duration."""
+    t0 = parse_time(plan["horizon"]["start"])
+    rate = {w["id"]: float(w["bandwidth_bps"]) / 8 for w in plan["windows"]}
+    spans: dict[tuple, list[tuple[float, float, str]]] = defaultdict(list)
+    for o in plan["operations"]:
+        a = (parse_time(o["start"]) - t0).total_seconds()
+        b = (parse_time(o["end"]) - t0).total_seconds()
+        full = rate[o["window_id"]] * (b - a)
+        assert o["bytes"] <= full + 1 + rate[o["window_id"]] * 1e-6, o
+        if not executed:
+            assert o["bytes"] >= full - 1 - rate[o["window_id"]] * 1e-6, o
+            assert o["antenna"] is not None, o
+        keys = [("link", o["node"], o["station"]), ("node", o["node"])]
+        if o.get("antenna") is not None:
+            keys.append(("antenna", o["station"], o["antenna"]))
+        for key in keys:
+            spans[key].append((a, b, o["sync_id"]))
+    for key, items in spans.items():
+        items.sort()
+        busy = items[0]
+        for item in items[1:]:
+            assert item[0] >= busy[1] - 1e-6, f"{key}: {busy} overlaps {item}"
+            busy = max(busy, item, key=lambda s: s[1])

@@ -16,6 +16,7 @@ from rsmodel.optimize import Demand, SolverSettings, StationSpec, build_problem,
 from rsmodel.optimize.greedy import greedy
 from rsmodel.optimize.objective import evaluate
 from rsmodel.plan.check import check_plan
+from tests.conftest import assert_exact_timeline
 
 T0 = datetime(2026, 5, 30, tzinfo=UTC)
 MB = 1e6
@@ -77,6 +78,7 @@ def solve_checked(prob):
     schedule = solve_problem(prob)
     problems = check_plan(schedule.plan_dict())
     assert problems == [], problems
+    assert_exact_timeline(schedule.plan_dict())
     return schedule
 
 
@@ -372,6 +374,7 @@ def test_reoptimise_keeps_the_past_and_serves_a_new_critical_sync(method):
     urgent = demand("b-crit", "b", 100, "critical", release_s=300)
     replanned = reoptimise(problem(rows, [*demands, urgent], method=method), first.operations, now)
     assert check_plan(replanned.plan_dict()) == []
+    assert_exact_timeline(replanned.plan_dict())
 
     def past(schedule):
         grid = schedule.grid["bytes"]
@@ -395,3 +398,63 @@ def test_appsi_and_standard_form_hand_offs_give_the_same_optimum():
     appsi = solve_problem(prob, interface="appsi")
     assert check_plan(appsi.plan_dict()) == []
     assert appsi.solver.objective == pytest.approx(standard.solver.objective, abs=1e-9)
+
+
+def link_timeline(schedule, node: str, station: str) -> list:
+    return sorted(
+        (o for o in schedule.operations if (o.node, o.station) == (node, station)),
+        key=lambda o: o.start,
+    )
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_two_syncs_sharing_slots_of_a_one_antenna_link_run_one_after_the_other(method):
+    """The AURA-at-McMurdo case: two syncs of one node share slots of one contact; the plan says
+    which bytes go when — never both at once — and each operation moves rate x duration."""
+    rows = [("aura", "mcmurdo", 30.5, 250.25)]  # AOS and LOS inside slots
+    demands = [demand("s0409", "aura", 50, "normal"), demand("s1109", "aura", 100, "normal")]
+    prob = problem(rows, demands, stations=[StationSpec("mcmurdo", 1, 10.0)], method=method)
+    s = solve_checked(prob)
+    ops = link_timeline(s, "aura", "mcmurdo")
+    assert {o.sync_id for o in ops} == {"s0409", "s1109"}
+    for a, b in zip(ops, ops[1:], strict=False):
+        assert b.start >= a.end, (a, b)
+    for o in ops:
+        assert o.antenna == 0
+        assert o.bytes == pytest.approx(RATE / 8 * (o.end - o.start).total_seconds(), rel=1e-9)
+    # 150 MB at 1 MB/s from AOS + the 10 s setup, back to back: the last byte leaves at 190.5 s
+    assert ops[0].start == T0 + timedelta(seconds=40.5)
+    assert max(o.end for o in ops) == T0 + timedelta(seconds=190.5)
+    last_end = {sid: max(o.end for o in ops if o.sync_id == sid) for sid in ("s0409", "s1109")}
+    assert {sid: s.outcomes[sid].completed_at for sid in last_end} == last_end
+
+
+def test_a_station_with_two_antennas_gives_each_contact_one_antenna():
+    """Three nodes over a two-antenna station: every operation names antenna 0 or 1, no antenna
+    carries two operations at once, and a contact stays on its antenna."""
+    rows = [("a", "gs", 0, 600), ("b", "gs", 0, 600), ("c", "gs", 0, 600)]
+    demands = [demand(f"{n}1", n, 300, "normal") for n in "abc"]
+    s = solve_checked(problem(rows, demands, stations=[StationSpec("gs", 2, 5.0)]))
+    assert {o.status for o in s.outcomes.values()} == {"complete"}
+    assert {o.antenna for o in s.operations} == {0, 1}
+    for antenna in (0, 1):
+        ops = sorted((o for o in s.operations if o.antenna == antenna), key=lambda o: o.start)
+        for a, b in zip(ops, ops[1:], strict=False):
+            assert b.start >= a.end, (a, b)
+    for node in "abc":
+        ops = link_timeline(s, node, "gs")
+        touching = [(a, b) for a, b in zip(ops, ops[1:], strict=False) if b.start == a.end]
+        assert all(a.antenna == b.antenna for a, b in touching)
+
+
+def test_plan_json_keeps_the_timeline_exact():
+    """Serialised and read back, the instants (microseconds) still carry the bytes exactly."""
+    import json
+
+    rows = [("a", "gs", 0.123456, 400)]
+    demands = [demand("x", "a", 77.7777777, "high"), demand("y", "a", 33.3, "low")]
+    s = solve_checked(problem(rows, demands))
+    plan = json.loads(json.dumps(s.plan_dict()))
+    assert [o["bytes"] for o in plan["operations"]] == [o.bytes for o in s.operations]
+    assert any(len(o["end"]) == len("2026-05-30T00:00:00.123456Z") for o in plan["operations"])
+    assert check_plan(plan) == []

@@ -10,6 +10,7 @@ from rsmodel.geometry import compute_geometry
 from rsmodel.model.loader import load_model
 from rsmodel.optimize import optimise
 from rsmodel.plan.check import check_plan
+from tests.conftest import assert_exact_timeline
 
 SEED = Path(__file__).resolve().parents[1] / "models" / "seed_sync.yaml"
 
@@ -25,6 +26,7 @@ def test_seed_example_plan_is_feasible_and_complete(seed, method):
     scenario, geometry = seed
     schedule = optimise(scenario, geometry, method=method)
     assert check_plan(schedule.plan_dict()) == []
+    assert_exact_timeline(schedule.plan_dict())
     assert {o.status for o in schedule.outcomes.values()} == {"complete"}
     assert schedule.solver.method == method
     window_ids = set(geometry.windows["id"])
@@ -48,6 +50,7 @@ def test_plan_json_from_the_pipeline_passes_the_checker(seed):
     scenario, geometry = seed
     plan = run(scenario, geometry=geometry).plan.to_dict()
     assert check_plan(plan) == []
+    assert_exact_timeline(plan)
 
 
 def test_grid_matches_operations(seed):

@@ -25,7 +25,7 @@ from rsmodel.optimize.schedule import build_schedule
 from rsmodel.optimize.state import LinkState
 from rsmodel.plan.check import check_plan
 from rsmodel.timeutil import iso
-from tests.conftest import DATA, ROOT
+from tests.conftest import DATA, ROOT, assert_exact_timeline
 
 START = "2026-05-30T00:00:00Z"
 PRIORITIES = ("critical", "high", "normal", "low")
@@ -111,6 +111,7 @@ def busy():
 def test_rolling_plan_passes_the_independent_checker(busy):
     problem, schedule = busy
     assert check_plan(schedule.plan_dict()) == []
+    assert_exact_timeline(schedule.plan_dict())
 
 
 def test_every_byte_counted_once_across_blocks(busy):
@@ -136,6 +137,7 @@ def test_rolling_is_never_worse_than_greedy_even_without_time(busy):
     hurried = solve_rolling(replace(problem, settings=rushed), block_s=6 * 3600)
     assert class_scores(problem, hurried.state) <= baseline
     assert check_plan(hurried.plan_dict()) == []
+    assert_exact_timeline(hurried.plan_dict())
 
 
 def test_a_previous_plan_given_as_warm_start_is_kept(busy):
@@ -171,6 +173,7 @@ def test_sync_larger_than_a_block_completes_across_boundaries():
     }
     assert len(blocks) >= 3
     assert check_plan(schedule.plan_dict()) == []
+    assert_exact_timeline(schedule.plan_dict())
 
 
 def test_a_pass_cut_by_a_block_boundary_is_one_contact():
@@ -184,6 +187,7 @@ def test_a_pass_cut_by_a_block_boundary_is_one_contact():
     block_s = round(mid / 60) * 60
     schedule = solve_rolling(problem, block_s=block_s, lookahead_s=0.0)
     assert check_plan(schedule.plan_dict()) == []
+    assert_exact_timeline(schedule.plan_dict())
     in_first = [op for op in schedule.operations if op.window_id == w.id]
     assert (
         min(op.start for op in in_first) < problem.time_at(block_s) < max(op.end for op in in_first)

@@ -27,7 +27,7 @@ from rsmodel.simulate.faults import ArrivalAt, Degradation, FaultPlan, Outage
 from rsmodel.simulate.recovery import RecoveryPlanner
 from rsmodel.simulate.residual import dispatch
 from rsmodel.timeutil import iso
-from tests.conftest import MODELS
+from tests.conftest import MODELS, assert_exact_timeline
 
 HOUR = 3600.0
 
@@ -79,6 +79,7 @@ def assert_plan_in_force_valid(sim: Simulator, windows) -> None:
     """Executed past + running + planned transfers: feasible, no request booked beyond its size."""
     plan = executed_plan(sim, base_plan(sim.scenario, windows), with_planned=True)
     assert [p for p in check_plan(plan, executed=True) if not p.startswith("priority")] == []
+    assert_exact_timeline(plan, executed=True)
 
 
 def assert_resumed_from_offset(sim: Simulator) -> None:

@@ -10,6 +10,7 @@ from functools import cache
 from skyfield.api import load
 from skyfield.timelib import Timescale
 
+RESOLUTION_S = 1e-6  # a datetime's resolution: plan instants are rounded to the microsecond
 _RELATIVE = re.compile(r"^\s*\+\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)\s*$")
 _UNIT_S = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 

@@ -35,13 +35,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rsmodel.timeutil import parse_time
+from rsmodel.timeutil import RESOLUTION_S, parse_time
 
 # The checker's own copy of the priority order, on purpose: it checks plans independently of the
 # code that made them, so it does not import rsmodel.model.vocabulary (the one table).
 RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
 TIME_TOL_S = 0.01
-EXACT_TOL_S = 1e-6  # timestamps are serialised to the microsecond
+EXACT_TOL_S = RESOLUTION_S  # timestamps are serialised to the microsecond
 BYTES_TOL = 1.0
 MIN_INVERSION_S = 1.0
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from rsmodel.simulate.known import KnownFaults, Windows
 from rsmodel.simulate.residual import Interval, PlannedTransfer
 from rsmodel.simulate.state import BYTE_TOLERANCE, Segment, Transfer
+from rsmodel.timeutil import RESOLUTION_S
 
 
 class TransferBook:
@@ -77,7 +78,8 @@ class TransferBook:
 
         A transfer runs at its planned rate (bytes / duration) unless the node's link (after
         degradation) cannot carry all of its transfers: then higher priorities take their
-        planned rate first and the rest share what is left (seed 000 preemption).
+        planned rate first and the rest share what is left (seed 000 preemption). A plan at the
+        full link rate may state a hair more: its instants are rounded to the microsecond.
         """
         by_node: dict[str, list[Transfer]] = {}
         for tr in self.active.values():
@@ -87,8 +89,10 @@ class TransferBook:
             transfers.sort(key=lambda tr: (self.rank(tr.op.sync_id), tr.key))
             used = 0.0
             for tr in transfers:
+                duration_s = max(tr.op.duration_s, 1e-9)
                 link = self.windows.rates[tr.op.window_id] * self.faults.factor(tr.op.station, t_s)
-                tr.rate_Bps = max(0.0, min(tr.op.bytes / max(tr.op.duration_s, 1e-9), link - used))
+                link *= 1.0 + RESOLUTION_S / duration_s
+                tr.rate_Bps = max(0.0, min(tr.op.bytes / duration_s, link - used))
                 used += tr.rate_Bps
 
     def book(

@@ -67,7 +67,20 @@ class PlanRequest(BaseModel):
 
 def load_request(path: str | Path) -> tuple[PlanRequest, Scenario]:
     """Read, validate and turn a request file into a scenario (ModelError on bad input)."""
-    src = _read_request(Path(path))
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ModelError("file not found; expected a JSON plan request", file=path) from None
+    except OSError as exc:
+        raise ModelError(f"cannot read file ({exc.strerror})", file=path) from None
+    return parse_request(text, path)
+
+
+def parse_request(text: str, file: str | Path) -> tuple[PlanRequest, Scenario]:
+    """Validate a request body (JSON text; ``file`` names it in errors) and turn it into a
+    scenario (ModelError on bad input). The HTTP service calls this with the POST body."""
+    src = _parse_request(text, Path(file))
     if not isinstance(src.data, dict):
         raise ModelError(
             "expected a JSON object with satellite_id and custom_job", file=src.file, line=1
@@ -103,14 +116,8 @@ def load_request(path: str | Path) -> tuple[PlanRequest, Scenario]:
     return request, _scenario(request, orbit, src)
 
 
-def _read_request(path: Path) -> Source:
+def _parse_request(text: str, path: Path) -> Source:
     """Parse the JSON body; keep each field's line (JSON is YAML) for error messages."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ModelError("file not found; expected a JSON plan request", file=path) from None
-    except OSError as exc:
-        raise ModelError(f"cannot read file ({exc.strerror})", file=path) from None
     try:
         json.loads(text)
     except json.JSONDecodeError as exc:

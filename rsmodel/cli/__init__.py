@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "rsmodel.cli.study_cmds",  # study
     "rsmodel.cli.compute_cmds",  # plan (seed 002 compute requests)
     "rsmodel.cli.telescope_cmds",  # telescopes status|plan|simulate (seed 001)
+    "rsmodel.cli.serve_cmds",  # serve (HTTP service: seed 002 /v1/plan, seed 000 scheduler)
 ]
 
 

@@ -574,7 +574,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
         bodies = new_sync_bodies(items)
         response = await svc.scheduler_op(request, "syncs", lambda: {"syncs": bodies})
         if single and response.status_code == 201:
-            response = JSONResponse(json.loads(response.body)[0], 201, dict(response.headers))
+            replayed = {k: v for k, v in response.headers.items() if k == "idempotent-replayed"}
+            response = JSONResponse(json.loads(response.body)[0], 201, replayed)
         return response
 
     @app.get("/v1/syncs", summary="Every queued sync and its latest estimate")
@@ -584,12 +585,12 @@ def create_app(config: ServiceConfig) -> FastAPI:
     @app.get("/v1/syncs/{sync_id}", summary="Progress of one sync on the simulated clock")
     async def sync_status(sync_id: str) -> Any:
         return await svc.scheduler_call(
-            lambda: svc.host.monitor(lambda s: s.get_sync_status(sync_id))
+            lambda: svc.host.monitor(lambda s: s.get_sync_status(sync_id), sync_id)
         )
 
     @app.post("/v1/syncs/{sync_id}/reschedule", summary="Re-queue a failed sync and re-plan")
     async def reschedule(sync_id: str, request: Request) -> Response:
-        await svc.scheduler_call(lambda: svc.host.monitor(lambda s: s.get_sync_status(sync_id)))
+        await sync_status(sync_id)
         return await svc.scheduler_op(request, "reschedule", lambda: {"sync_id": sync_id})
 
     @app.get("/v1/queues/{node}", summary="A node's priority queue")

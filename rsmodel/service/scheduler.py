@@ -108,9 +108,12 @@ class SchedulerHost:
         self.load()
         return jsonable(fn(self._scheduler()))
 
-    def monitor(self, fn: Callable[[SyncScheduler], Any]) -> Any:
-        """A monitoring read (status, sync progress): starts the simulation first if needed."""
+    def monitor(self, fn: Callable[[SyncScheduler], Any], sync_id: str | None = None) -> Any:
+        """A monitoring read (status, sync progress of ``sync_id``): starts the simulation first
+        if needed."""
         self.load()
+        if sync_id is not None and sync_id not in {s.id for s in self._scheduler().queue}:
+            raise ApiError(404, f"unknown sync {sync_id!r}")
         if not self.sim_started:
             self.execute("start", {})
         return jsonable(fn(self._scheduler()))

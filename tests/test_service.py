@@ -47,7 +47,7 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, token: str | None = None) -> Server:
-        cmd = [sys.executable, "-m", "rsmodel.cli", "serve", "--port", str(self.port)]
+        cmd = [sys.executable, "-m", "rsmodel", "serve", "--port", str(self.port)]
         cmd += ["--data", str(self.data), *self.args]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=log, env=os.environ)

@@ -309,8 +309,8 @@ class Service:
 
     async def startup(self) -> list[asyncio.Task[Any]]:
         """Warm the workers, rebuild the scheduler, resume unfinished jobs, start webhooks."""
-        await asyncio.gather(*(asyncio.wrap_future(f) for f in self.pool.warm()))
-        await asyncio.wrap_future(self.pool.submit_scheduler(self.host.load))
+        replay = self.pool.submit_scheduler(self.host.load)
+        await asyncio.gather(*(asyncio.wrap_future(f) for f in [*self.pool.warm(), replay]))
         spec = self.config.model_spec
         if spec is not None and self.host.sched is None:
             await asyncio.wrap_future(

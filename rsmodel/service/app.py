@@ -39,7 +39,6 @@ from rsmodel.timeutil import iso
 
 log = logging.getLogger("rsmodel.service")
 DB_FILE = "rsmodel.sqlite3"
-UNFINISHED = ("queued", "running")
 
 
 @dataclass
@@ -179,9 +178,10 @@ class Service:
         job = {
             "id": f"job-{uuid.uuid4().hex[:16]}",
             "kind": kind,
-            "status": "queued",
+            "status": "pending",
             "request": request,
             "created": iso(datetime.now(UTC)),
+            "idempotency_key": None if idem is None else idem[0],
         }
         write = Write(jobs=[job])
         if idem is not None:
@@ -230,10 +230,15 @@ class Service:
         return out  # stored with the optimize operation
 
     def _finish(self, job: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
+        """Store the job's outcome; a 503 (worker lost) also frees its ``Idempotency-Key`` so
+        that the client's retry runs the request again."""
         status = "done" if out["status"] < 400 else "failed"
         row = {**job, "status": status, "result": out, "finished": iso(datetime.now(UTC))}
         event = {"type": f"job.{status}", "time": row["finished"], "job_id": job["id"]}
-        self.store.write(Write(jobs=[row], events=[{**event, "kind": job["kind"]}]))
+        write = Write(jobs=[row], events=[{**event, "kind": job["kind"]}])
+        if out["status"] == 503:
+            write.forget = [k for k in [job.get("idempotency_key")] if k]
+        self.store.write(write)
         return out
 
     async def job_response(self, job_id: str, wait_s: float) -> Response:
@@ -246,10 +251,12 @@ class Service:
         if job is None:
             raise ApiError(404, f"unknown job {job_id!r}")
         headers = {"Location": f"/v1/jobs/{job_id}"}
-        if job["status"] in UNFINISHED:
+        if job["status"] == "pending":
             headers["Retry-After"] = "1"
             return JSONResponse(job_summary(job), status_code=202, headers=headers)
         result = job["result"]
+        if result["status"] == 503:
+            headers["Retry-After"] = "1"
         return JSONResponse(result["body"], status_code=result["status"], headers=headers)
 
     # ------------------------------------------------------------------ scheduler calls
@@ -316,7 +323,7 @@ class Service:
             await asyncio.wrap_future(
                 self.pool.submit_scheduler(lambda: self.host.execute("create", spec))
             )
-        for job in self.store.jobs(status=UNFINISHED):
+        for job in self.store.jobs(status=("pending",)):
             (self.pool.plans if job["kind"] == "plan" else self.pool.scheduler).admit(force=True)
             self.start_job(job)
         background = []
@@ -540,6 +547,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def create_scheduler(spec: SchedulerSpec, request: Request) -> Response:
         body = spec.model_dump(exclude_none=True)
         _reject_file_paths(body, ())
+        solver = body.get("solver", {})
+        limit = min(float(solver.get("time_limit_s", config.time_limit_s)), config.time_limit_s)
+        body["solver"] = {**solver, "time_limit_s": limit}
         return await svc.scheduler_op(request, "create", lambda: body)
 
     @app.get("/v1/scheduler", summary="The scheduler's stations, nodes and horizon")

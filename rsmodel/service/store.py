@@ -22,7 +22,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS ops (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
                                 body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL,
-                                 request TEXT NOT NULL, result TEXT, error TEXT,
+                                 request TEXT NOT NULL, result TEXT, idempotency_key TEXT,
                                  created TEXT NOT NULL, finished TEXT);
 CREATE TABLE IF NOT EXISTS plans (id TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
@@ -35,8 +35,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 @dataclass
 class Write:
     """What one transaction writes: operations, job rows (inserted or replaced), plans, events,
-    idempotency records ``(key, fingerprint, status, body)`` and meta values. ``reset`` first
-    deletes the operation log and the plans (a deleted scheduler)."""
+    idempotency records ``(key, fingerprint, status, body)``, meta values, idempotency keys to
+    ``forget`` (a request to run again on retry). ``reset`` first deletes the operation log and
+    the plans (a deleted scheduler)."""
 
     ops: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     jobs: list[dict[str, Any]] = field(default_factory=list)
@@ -44,6 +45,7 @@ class Write:
     events: list[dict[str, Any]] = field(default_factory=list)
     idempotency: list[tuple[str, str, int, Any]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    forget: list[str] = field(default_factory=list)
     reset: bool = False
 
 
@@ -117,12 +119,12 @@ class SqliteStore:
             for job in w.jobs:
                 db.execute(
                     "INSERT OR REPLACE INTO jobs VALUES (:id, :kind, :status, :request, :result,"
-                    " :error, :created, :finished)",
+                    " :idempotency_key, :created, :finished)",
                     {
                         **job,
                         "request": _dump(job["request"]),
                         "result": None if job.get("result") is None else _dump(job["result"]),
-                        "error": None if job.get("error") is None else _dump(job["error"]),
+                        "idempotency_key": job.get("idempotency_key"),
                         "finished": job.get("finished"),
                     },
                 )
@@ -136,6 +138,8 @@ class SqliteStore:
                     "INSERT INTO idempotency VALUES (?, ?, ?, ?)",
                     (key, fingerprint, status, _dump(body)),
                 )
+            for key in w.forget:
+                db.execute("DELETE FROM idempotency WHERE key = ?", (key,))
             for key, value in w.meta.items():
                 db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, _dump(value)))
         return seqs
@@ -194,14 +198,14 @@ def _dump(value: Any) -> str:
 
 
 def _job(row: tuple[Any, ...]) -> dict[str, Any]:
-    job_id, kind, status, request, result, error, created, finished = row
+    job_id, kind, status, request, result, key, created, finished = row
     return {
         "id": job_id,
         "kind": kind,
         "status": status,
         "request": json.loads(request),
         "result": None if result is None else json.loads(result),
-        "error": None if error is None else json.loads(error),
+        "idempotency_key": key,
         "created": created,
         "finished": finished,
     }

@@ -320,6 +320,7 @@ class Service:
         await asyncio.gather(*(asyncio.wrap_future(f) for f in [*self.pool.warm(), replay]))
         spec = self.config.model_spec
         if spec is not None and self.host.sched is None:
+            spec = capped(spec, self.config.time_limit_s)
             await asyncio.wrap_future(
                 self.pool.submit_scheduler(lambda: self.host.execute("create", spec))
             )
@@ -331,6 +332,13 @@ class Service:
             background.append(asyncio.get_running_loop().create_task(self.deliver_webhooks()))
         self.ready = True
         return background
+
+
+def capped(spec: dict[str, Any], time_limit_s: float) -> dict[str, Any]:
+    """The scheduler spec with its solver time limit at most ``time_limit_s``."""
+    solver = spec.get("solver", {})
+    limit = min(float(solver.get("time_limit_s", time_limit_s)), time_limit_s)
+    return {**spec, "solver": {**solver, "time_limit_s": limit}}
 
 
 def job_summary(job: dict[str, Any]) -> dict[str, Any]:
@@ -545,11 +553,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
     # ------------------------------------------------------------------ scheduler
     @app.post("/v1/scheduler", status_code=201, summary="Create the scheduler (seed 000)")
     async def create_scheduler(spec: SchedulerSpec, request: Request) -> Response:
-        body = spec.model_dump(exclude_none=True)
+        body = capped(spec.model_dump(exclude_none=True), config.time_limit_s)
         _reject_file_paths(body, ())
-        solver = body.get("solver", {})
-        limit = min(float(solver.get("time_limit_s", config.time_limit_s)), config.time_limit_s)
-        body["solver"] = {**solver, "time_limit_s": limit}
         return await svc.scheduler_op(request, "create", lambda: body)
 
     @app.get("/v1/scheduler", summary="The scheduler's stations, nodes and horizon")

@@ -369,7 +369,10 @@ def test_kill_9_during_a_burst_loses_no_acknowledged_sync_and_duplicates_none(
     tmp_path: Path,
 ) -> None:
     token = "s3cret"
-    srv = Server(tmp_path / "data", "--token", token, "--workers", "1", "--queue", "64")
+    model = str(ROOT / "models/seed_sync.yaml")
+    srv = Server(
+        tmp_path / "data", "--token", token, "--workers", "1", "--queue", "64", "--model", model
+    )
     auth = {"Authorization": f"Bearer {token}"}
     try:
         srv.start(token)
@@ -377,7 +380,9 @@ def test_kill_9_during_a_burst_loses_no_acknowledged_sync_and_duplicates_none(
         assert_json_error(anonymous, 401)
         assert anonymous.headers["WWW-Authenticate"] == "Bearer"
         with httpx.Client(base_url=srv.url, headers=auth, timeout=120) as c:
-            assert c.post("/v1/scheduler", json=SCHEDULER).status_code == 201
+            described = c.get("/v1/scheduler").json()  # created from the model file
+            assert described["orbital_nodes"] == ["sat-1", "sat-2", "sat-3", "sat-4", "sat-5"]
+            assert described["start"] == "2026-05-30T00:00:00Z"
             assert c.post("/v1/syncs", json={"node": "sat-1", "data_size": 1e6}).status_code == 201
         acked: dict[str, str] = {}
         bodies = {

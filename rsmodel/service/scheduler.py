@@ -81,7 +81,13 @@ class SchedulerHost:
         finished ``job`` row it runs for) before returning ``(status, response)``."""
         self.load()
         self.events = []
-        status, result = self._apply(kind, body)
+        try:
+            status, result = self._apply(kind, body)
+        except (ApiError, ModelError):
+            raise  # refused before anything changed
+        except Exception:
+            self.loaded = False  # failed half-way: rebuild from the log on the next call
+            raise
         write = Write(ops=[(kind, body)], events=self.events, reset=kind == "create")
         if kind == "optimize":
             write.plans.append((body["plan_id"], result))
@@ -104,7 +110,7 @@ class SchedulerHost:
         return status, result
 
     def read(self, fn: Callable[[SyncScheduler], Any]) -> Any:
-        """A read of the scheduler; the first monitoring read starts the simulation (logged)."""
+        """A read that changes nothing (windows, queues): ``fn(scheduler)`` as JSON."""
         self.load()
         return jsonable(fn(self._scheduler()))
 
@@ -267,8 +273,7 @@ def scheduler_kwargs(spec: Mapping[str, Any]) -> dict[str, Any]:
                 ) from None
         else:
             stations.append(s)
-    kwargs = {k: v for k, v in spec.items() if k not in ("ground_stations",)}
-    return {"ground_stations": stations, **kwargs}
+    return {**spec, "ground_stations": stations}
 
 
 def new_sync_bodies(items: list[Any]) -> list[dict[str, Any]]:

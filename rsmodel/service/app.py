@@ -28,7 +28,6 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rsmodel import __version__
 from rsmodel.errors import ModelError
 from rsmodel.model.yamlsrc import format_path
 from rsmodel.service.errors import BODY_FILE, ApiError, model_error_body
@@ -36,6 +35,7 @@ from rsmodel.service.scheduler import SchedulerHost, new_sync_bodies
 from rsmodel.service.store import SqliteStore, Write
 from rsmodel.service.work import WorkPool
 from rsmodel.timeutil import iso
+from rsmodel.version import __version__
 
 log = logging.getLogger("rsmodel.service")
 DB_FILE = "rsmodel.sqlite3"

@@ -371,7 +371,17 @@ def test_kill_9_during_a_burst_loses_no_acknowledged_sync_and_duplicates_none(
     token = "s3cret"
     model = str(ROOT / "models/seed_sync.yaml")
     srv = Server(
-        tmp_path / "data", "--token", token, "--workers", "1", "--queue", "64", "--model", model
+        tmp_path / "data",
+        "--token",
+        token,
+        "--workers",
+        "1",
+        "--queue",
+        "64",
+        "--model",
+        model,
+        "--allow-origin",
+        "https://ops.example",
     )
     auth = {"Authorization": f"Bearer {token}"}
     try:
@@ -379,6 +389,12 @@ def test_kill_9_during_a_burst_loses_no_acknowledged_sync_and_duplicates_none(
         anonymous = httpx.get(f"{srv.url}/v1/status")
         assert_json_error(anonymous, 401)
         assert anonymous.headers["WWW-Authenticate"] == "Bearer"
+        for origin, allowed in (("https://ops.example", True), ("https://evil.example", False)):
+            preflight = httpx.options(
+                f"{srv.url}/v1/syncs",
+                headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+            )
+            assert (preflight.headers.get("access-control-allow-origin") == origin) is allowed
         with httpx.Client(base_url=srv.url, headers=auth, timeout=120) as c:
             described = c.get("/v1/scheduler").json()  # created from the model file
             assert described["orbital_nodes"] == ["sat-1", "sat-2", "sat-3", "sat-4", "sat-5"]

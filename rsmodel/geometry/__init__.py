@@ -129,11 +129,12 @@ def _grid(
     )
     variables = {}
     if found.elevation_deg is not None:
-        mask = np.array([s.elevation_min_deg for s in stations], dtype=np.float32)
         elevation = np.full((len(names), len(stations), len(t_s)), np.nan, dtype=np.float32)
         elevation[orbiting] = found.elevation_deg
         elevation[imported] = np.nan
-        visible = elevation >= mask[None, :, None]
+        visible = np.zeros(elevation.shape, dtype=bool)
+        visible[orbiting] = found.visible
+        visible[imported] = False
         if imported.any():
             station_names = [s.name for s in stations]
             visible |= imported_visible(from_file, names, station_names, time)
@@ -149,7 +150,9 @@ def _grid(
         grid["elevation_deg"].attrs.update(
             units="deg", long_name="elevation above the station horizon"
         )
-        grid["visible"].attrs.update(units="1", long_name="elevation >= station elevation mask")
+        grid["visible"].attrs.update(
+            units="1", long_name="elevation >= station mask (minimum and terrain)"
+        )
     grid["sunlit"].attrs.update(
         units="1", long_name="outside the Earth's umbra (point Sun, spherical Earth)"
     )

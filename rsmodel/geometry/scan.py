@@ -23,6 +23,7 @@ from rsmodel.geometry.frames import (
     sun_gcrs,
     times_from,
 )
+from rsmodel.geometry.masks import Masks
 from rsmodel.geometry.propagate import orbit_source, positions_itrs
 from rsmodel.geometry.windows import contact_intervals
 from rsmodel.model.scenario import OrbitalNode, Station
@@ -42,6 +43,7 @@ class Scan:
     shadows: Intervals  # rows node
     sunlit: np.ndarray  # [node, grid time] bool
     elevation_deg: np.ndarray | None  # [node, station, grid time] float32 (dense scans only)
+    visible: np.ndarray | None = None  # [node, station, grid time] bool, above the effective mask
 
 
 def detection_times(duration_s: float, step_s: float) -> tuple[np.ndarray, slice]:
@@ -81,11 +83,12 @@ def scan(
     sites = site_itrs(
         [s.lat_deg for s in stations], [s.lon_deg for s in stations], [s.alt_m for s in stations]
     )
-    mask = np.array([s.elevation_min_deg for s in stations], dtype=float)
+    masks = Masks.of(stations)
     sources = [orbit_source(n) for n in nodes]
     nsite = len(stations)
     n_grid = len(t_s[grid_index])
     elevation = np.empty((len(nodes), nsite, n_grid), dtype=np.float32) if dense else None
+    visible = np.empty((len(nodes), nsite, n_grid), dtype=bool) if dense else None
     sunlit = np.empty((len(nodes), n_grid), dtype=bool)
     contacts: list[Intervals] = []
     shadows: list[Intervals] = []
@@ -99,14 +102,16 @@ def scan(
             elevation[lo : lo + len(part)] = el[:, :, grid_index]
         sunlit[lo : lo + len(part)] = depth[:, grid_index] < 0
         if nsite:
-            el -= mask[None, :, None].astype(np.float32)
+            masks.grid_margin(el, pos, sites)
             if skip_pairs is not None:
                 el[skip_pairs[lo : lo + len(part)]] = SKIPPED_MARGIN_DEG
-            found = contact_intervals(el, t_s, start, part, sites, mask)
+            if visible is not None:
+                visible[lo : lo + len(part)] = el[:, :, grid_index] >= 0
+            found = contact_intervals(el, t_s, start, part, sites, masks)
             contacts.append(found.with_row_offset(lo * nsite))
         shadows.append(eclipse_intervals(depth, t_s, start, part, sun_gcrs_km).with_row_offset(lo))
         on_nodes_done(len(part))
-    return Scan(t_s[grid_index], _joined(contacts), _joined(shadows), sunlit, elevation)
+    return Scan(t_s[grid_index], _joined(contacts), _joined(shadows), sunlit, elevation, visible)
 
 
 def _joined(parts: list[Intervals]) -> Intervals:

@@ -1,4 +1,4 @@
-"""Contact windows: intervals with a node above a station's elevation mask."""
+"""Contact windows: intervals with a node above a station's effective elevation mask."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from rsmodel.geometry.events import Intervals, find_intervals
-from rsmodel.geometry.frames import Sites, pair_elevation_deg, times_from, utc_timestamps
+from rsmodel.geometry.frames import Sites, times_from, utc_timestamps
+from rsmodel.geometry.masks import Masks
 from rsmodel.geometry.propagate import Source, pairs_itrs
 from rsmodel.model.scenario import Station
 
@@ -38,20 +39,29 @@ def contact_intervals(
     start: datetime,
     sources: list[Source],
     sites: Sites,
-    mask_deg: np.ndarray,
+    masks: Masks,
 ) -> Intervals:
-    """Refined windows from grid elevation-minus-mask ``[nsat, nsite, ntime]``; rows are sat*nsite+site."""
+    """Refined windows from grid elevation-minus-mask ``[nsat, nsite, ntime]``; rows are
+    sat*nsite+site. ``peak_s`` is the instant of largest margin above the effective mask (the
+    culmination where no terrain mask applies), ``peak_value`` the elevation then (deg)."""
     nsat, nsite, nt = margin_deg.shape
 
-    def margin(rows: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        site = rows % nsite
+    def state(rows: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         pos, vel = pairs_itrs(sources, rows // nsite, times_from(start, t))
-        elevation, rate = pair_elevation_deg(pos, vel, sites.xyz_km[site], sites.up[site])
-        return elevation - mask_deg[site], rate
+        return masks.pair_margin(pos, vel, rows % nsite, sites)
 
-    return find_intervals(
-        margin_deg.reshape(nsat * nsite, nt), t_s, margin, graze_threshold=GRAZE_THRESHOLD_DEG
+    found = find_intervals(
+        margin_deg.reshape(nsat * nsite, nt),
+        t_s,
+        lambda rows, t: state(rows, t)[:2],
+        graze_threshold=GRAZE_THRESHOLD_DEG,
     )
+    assert found.peak_s is not None and found.peak_value is not None
+    terrain = np.array([masks.terrain[r % nsite] is not None for r in found.row], dtype=bool)
+    found.peak_value = found.peak_value + masks.min_deg[found.row % nsite]
+    if terrain.any():
+        found.peak_value[terrain] = state(found.row[terrain], found.peak_s[terrain])[2]
+    return found
 
 
 def windows_frame(
@@ -76,8 +86,7 @@ def windows_frame(
             "start": utc_timestamps(start, start_s),
             "end": utc_timestamps(start, end_s),
             "tca": utc_timestamps(start, found.peak_s[order]),
-            "max_elevation_deg": found.peak_value[order]
-            + np.array([s.elevation_min_deg for s in stations])[site],
+            "max_elevation_deg": found.peak_value[order],
             "duration_s": duration,
             "bandwidth_bps": bandwidth,
             "capacity_bytes": bandwidth / 8.0 * np.maximum(0.0, duration - setup),

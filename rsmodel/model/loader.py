@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rsmodel.errors import ModelError
+from rsmodel.model import radios  # noqa: F401  (registers its section check)
 from rsmodel.model.catalogs import (
     TleFormatError,
     find_tle,
@@ -25,7 +26,7 @@ from rsmodel.model.catalogs import (
 from rsmodel.model.oem import Ephemeris, read_oem
 from rsmodel.model.orbits import Orbit, orbit_from_elements
 from rsmodel.model.scenario import OrbitalNode, Scenario, Station, SyncRequest, ViewPeriod
-from rsmodel.model.schema import Horizon, Model, Node, NodeGroup
+from rsmodel.model.schema import Horizon, Model, Node, NodeGroup, check_terrain_mask
 from rsmodel.model.view_periods import read_view_periods
 from rsmodel.model.vocabulary import SECTION_CHECKS, FieldError, FieldPath, check_unique
 from rsmodel.model.yamlsrc import Source, parse_yaml, read_yaml
@@ -169,7 +170,7 @@ def model_of(annotation: Any, value: Any) -> Any:
 
 # --------------------------------------------------------------------------- resolution
 def _resolve(model: Model, src: Source, base_dir: Path) -> Scenario:
-    stations = [_station(i, gs) for i, gs in enumerate(model.ground_stations)]
+    stations = [_station(i, gs, base_dir, src) for i, gs in enumerate(model.ground_stations)]
     _unique([s.name for s in stations], "ground_stations", "station")
     nodes: list[OrbitalNode] = []
     for i, entry in enumerate(model.nodes):
@@ -271,7 +272,7 @@ def _unique(names: list[str], section: str, what: str) -> None:
     check_unique(names, lambda i: (section, i, "name"), what)
 
 
-def _station(i: int, gs: Any) -> Station:
+def _station(i: int, gs: Any, base_dir: Path, src: Source) -> Station:
     lat, lon, alt = resolve_site(
         ground_station_catalog(),
         gs.station,
@@ -289,7 +290,50 @@ def _station(i: int, gs: Any) -> Station:
         gs.elevation_min_deg,
         gs.antennas,
         gs.setup_s,
+        _terrain_mask(i, gs, base_dir, src),
+        tuple(gs.bands),
+        gs.link,
     )
+
+
+def _terrain_mask(
+    i: int, gs: Any, base_dir: Path, src: Source
+) -> tuple[tuple[float, float], ...] | None:
+    """The station's terrain mask points, inline or read from its CSV file (errors name the
+    file's line)."""
+    if gs.terrain_mask is not None:
+        return tuple((float(a), float(e)) for a, e in gs.terrain_mask)
+    if gs.terrain_mask_file is None:
+        return None
+    path = base_dir / gs.terrain_mask_file
+    if not path.exists():
+        raise FieldError(
+            ("ground_stations", i, "terrain_mask_file"),
+            f"file not found: {path}; expected a CSV with columns azimuth_deg,elevation_deg",
+        )
+    points: list[tuple[float, float]] = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header = [c.strip() for c in lines[0].split(",")] if lines else []
+    if header != ["azimuth_deg", "elevation_deg"]:
+        raise ModelError("expected the header azimuth_deg,elevation_deg", file=path, line=1)
+    for number, text in enumerate(lines[1:], start=2):
+        if not text.strip():
+            continue
+        try:
+            az, el = (float(c) for c in text.split(","))
+            check_terrain_mask([*points, (az, el)])
+        except ValueError as exc:
+            field = "elevation_deg" if "elevation" in str(exc) else "azimuth_deg"
+            message = (
+                str(exc)
+                if "point" in str(exc)
+                else "expected two numbers azimuth_deg,elevation_deg"
+            )
+            raise ModelError(message, file=path, field=field, line=number) from None
+        points.append((az, el))
+    if not points:
+        raise ModelError("expected at least one azimuth_deg,elevation_deg row", file=path, line=1)
+    return tuple(points)
 
 
 def _tle_records(path: Path, field: FieldPath) -> list[Any]:
@@ -350,7 +394,9 @@ def _node(i: int, node: Node, base_dir: Path, horizon: Horizon) -> OrbitalNode:
             bstar=el.bstar,
             satnum=90000 + i,
         )
-    return OrbitalNode(node.name, orbit, node.battery, node.power, node.memory_mb)
+    return OrbitalNode(
+        node.name, orbit, node.battery, node.power, node.memory_mb, tuple(node.transmitters)
+    )
 
 
 def _node_group(i: int, group: NodeGroup, base_dir: Path) -> list[OrbitalNode]:
@@ -364,7 +410,12 @@ def _node_group(i: int, group: NodeGroup, base_dir: Path) -> list[OrbitalNode]:
         name = r.name if counts[r.name] == 1 else f"{r.name} [{r.norad_id}]"
         out.append(
             OrbitalNode(
-                name, Orbit.from_tle(r.line1, r.line2), group.battery, group.power, group.memory_mb
+                name,
+                Orbit.from_tle(r.line1, r.line2),
+                group.battery,
+                group.power,
+                group.memory_mb,
+                tuple(group.transmitters),
             )
         )
     return out

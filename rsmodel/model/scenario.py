@@ -16,7 +16,7 @@ from rsmodel.model.vocabulary import PRIORITY_RANK
 
 if TYPE_CHECKING:
     from rsmodel.model.oem import Ephemeris
-    from rsmodel.model.schema import Battery, Model, Power
+    from rsmodel.model.schema import Battery, Link, Model, Power, StationBand, Transmitter
     from rsmodel.model.yamlsrc import Source
 
 
@@ -32,6 +32,9 @@ class Station:
     elevation_min_deg: float = 10.0
     antennas: int = 1
     setup_s: float = 0.0
+    terrain_mask: tuple[tuple[float, float], ...] | None = None  # (azimuth_deg, elevation_deg)
+    bands: tuple[StationBand, ...] = ()  # empty: receives any band
+    link: Link | None = None  # None: constant rate bandwidth_bps (docs/links.md)
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class OrbitalNode:
     battery: Battery
     power: Power
     memory_mb: float
+    transmitters: tuple[Transmitter, ...] = ()  # empty: one radio any station receives
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ ISO 8601 UTC (a naive time is taken as UTC) or, where noted, relative to the hor
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     Discriminator,
@@ -69,6 +69,112 @@ class Horizon(Strict):
         return (self.end - self.start).total_seconds()  # type: ignore[operator]
 
 
+# --------------------------------------------------------------------------- links (docs/links.md)
+Band = Literal["VHF", "UHF", "L", "S", "C", "X", "Ku", "K", "Ka"]
+
+
+class StationBand(Strict):
+    """A band a station receives, with its figure of merit (needed by a link budget)."""
+
+    band: Band
+    gt_dbk: float | None = Field(
+        None, allow_inf_nan=False, description="Receive G/T in the band, dB/K."
+    )
+
+
+class Transmitter(Strict):
+    """A node's downlink transmitter."""
+
+    band: Band
+    frequency_hz: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="Carrier frequency, Hz (link budget)."
+    )
+    eirp_dbw: float | None = Field(
+        None, allow_inf_nan=False, description="EIRP, dBW (link budget)."
+    )
+    symbol_rate_baud: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="Symbol rate, symbols/s (link budget)."
+    )
+    max_rate_bps: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="Highest rate the radio sends, bits/s."
+    )
+
+
+class Modcod(Strict):
+    """One rung of an ACM ladder: required Es/N0 and information bits per symbol."""
+
+    name: str = Field(min_length=1)
+    esn0_db: float = Field(allow_inf_nan=False, description="Required Es/N0, dB.")
+    efficiency_bits_per_symbol: float = Field(gt=0, allow_inf_nan=False)
+
+
+class LinkBudget(Strict):
+    """Rate from C/N0: node EIRP - free-space loss - atmosphere (ITU-R, `itur`) - fixed losses
+    + station G/T; the best MODCOD whose Es/N0 plus `margin_db` closes gives the rate."""
+
+    fixed_losses_db: float = Field(
+        0.0, ge=0, allow_inf_nan=False, description="Pointing, polarisation, implementation, dB."
+    )
+    margin_db: float = Field(
+        0.0, ge=0, allow_inf_nan=False, description="Required link margin, dB."
+    )
+    availability_pct: float = Field(
+        99.0,
+        ge=50,
+        lt=100,
+        description="Share of an average year the rate is achieved (ITU-R P.618 exceedance "
+        "100 - availability): sets gaseous, cloud and rain attenuation.",
+    )
+    antenna_diameter_m: float = Field(
+        3.7, gt=0, le=100, description="Station dish diameter (scintillation), m."
+    )
+    modcods: list[Modcod] | None = Field(
+        None,
+        description="ACM ladder, Es/N0 and efficiency both increasing; default: the DVB-S2 "
+        "table of data/dvbs2_modcod.csv (ETSI EN 302 307-1).",
+    )
+
+    @field_validator("modcods")
+    @classmethod
+    def _ladder(cls, value: list[Modcod] | None) -> list[Modcod] | None:
+        for a, b in zip(value or [], (value or [])[1:], strict=False):
+            if not (
+                b.esn0_db > a.esn0_db
+                and b.efficiency_bits_per_symbol > a.efficiency_bits_per_symbol
+            ):
+                raise ValueError(
+                    f"MODCOD {b.name!r} after {a.name!r}: expected Es/N0 and efficiency both "
+                    "increasing down the table (an ACM ladder)"
+                )
+        return value
+
+
+class RatePoint(Strict):
+    """From `elevation_deg` up (to the next point) the link runs at `rate_bps`."""
+
+    elevation_deg: float = Field(ge=-5, le=90)
+    rate_bps: float = Field(ge=0, allow_inf_nan=False)
+
+
+class Link(Strict):
+    """How a station's achievable rate is computed: a link budget or a rate-vs-elevation table
+    (without `link`, the rate is the constant `bandwidth_bps`)."""
+
+    budget: LinkBudget | None = None
+    rate_table: list[RatePoint] | None = Field(
+        None, min_length=1, description="Rate steps by elevation, elevations increasing."
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> Link:
+        if (self.budget is None) == (self.rate_table is None):
+            raise ValueError("give exactly one of `budget` or `rate_table`")
+        for a, b in zip(self.rate_table or [], (self.rate_table or [])[1:], strict=False):
+            if b.elevation_deg <= a.elevation_deg:
+                raise ValueError("rate_table elevations must increase strictly")
+        return self
+
+
 class GroundStation(Strict):
     """A ground station: give `station` (a catalog id from data/ground_stations.csv) or lat/lon."""
 
@@ -85,6 +191,34 @@ class GroundStation(Strict):
     setup_s: float = Field(
         0.0, ge=0, description="Acquisition overhead at the start of each contact."
     )
+    terrain_mask: list[tuple[float, float]] | None = Field(
+        None,
+        description="Terrain horizon as [azimuth_deg, elevation_deg] points, azimuths in "
+        "[0, 360) increasing, interpolated linearly (wrapping at 360); contacts need the "
+        "elevation above both it and `elevation_min_deg`.",
+    )
+    terrain_mask_file: str | None = Field(
+        None,
+        description="The same as a CSV file with columns azimuth_deg,elevation_deg (relative "
+        "paths resolve against the model file).",
+    )
+    bands: list[StationBand] = Field(
+        default_factory=list,
+        description="Bands received (default: any; a node with transmitters then needs one "
+        "of these bands).",
+    )
+    link: Link | None = Field(
+        None,
+        description="Link budget or rate table; `bandwidth_bps` then caps the rate (the "
+        "receiver's highest rate). docs/links.md.",
+    )
+
+    @field_validator("terrain_mask")
+    @classmethod
+    def _mask(cls, value: list[tuple[float, float]] | None) -> list[tuple[float, float]] | None:
+        if value is not None:
+            check_terrain_mask(value)
+        return value
 
     @model_validator(mode="after")
     def _where(self) -> GroundStation:
@@ -92,7 +226,30 @@ class GroundStation(Strict):
             raise ValueError("give `station` (a catalog id) or both `lat_deg` and `lon_deg`")
         if self.station is not None and (self.lat_deg is not None or self.lon_deg is not None):
             raise ValueError("give `station` or `lat_deg`/`lon_deg`, not both")
+        if self.terrain_mask is not None and self.terrain_mask_file is not None:
+            raise ValueError("give `terrain_mask` or `terrain_mask_file`, not both")
+        if self.link is not None and self.link.budget is not None:
+            missing = [b.band for b in self.bands if b.gt_dbk is None]
+            if not self.bands or missing:
+                raise ValueError("a link budget needs `bands` with `gt_dbk` for every band")
         return self
+
+
+def check_terrain_mask(points: list[tuple[float, float]]) -> None:
+    """Raise ValueError unless azimuths are in [0, 360) and increase strictly, elevations in
+    [-5, 90]."""
+    if not points:
+        raise ValueError("expected at least one [azimuth_deg, elevation_deg] point")
+    for i, (az, el) in enumerate(points):
+        if not 0.0 <= az < 360.0:
+            raise ValueError(f"point {i}: azimuth {az:g} deg is outside [0, 360)")
+        if not -5.0 <= el <= 90.0:
+            raise ValueError(f"point {i}: elevation {el:g} deg is outside [-5, 90]")
+        if i and az <= points[i - 1][0]:
+            raise ValueError(
+                f"point {i}: azimuth {az:g} deg does not follow {points[i - 1][0]:g} deg; "
+                "expected azimuths increasing"
+            )
 
 
 class TleRef(Strict):
@@ -171,6 +328,10 @@ class Node(Strict):
     battery: Battery = Field(default_factory=Battery)
     power: Power = Field(default_factory=Power)
     memory_mb: float = Field(4096.0, gt=0, description="Memory available to compute steps.")
+    transmitters: list[Transmitter] = Field(
+        default_factory=list,
+        description="Downlink radios (default: one that any station receives). docs/links.md.",
+    )
 
     @model_validator(mode="after")
     def _orbit(self) -> Node:
@@ -186,6 +347,7 @@ class NodeGroup(Strict):
     battery: Battery = Field(default_factory=Battery)
     power: Power = Field(default_factory=Power)
     memory_mb: float = Field(4096.0, gt=0)
+    transmitters: list[Transmitter] = Field(default_factory=list)
 
 
 class TleGroup(Strict):

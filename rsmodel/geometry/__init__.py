@@ -27,6 +27,7 @@ from rsmodel.geometry.imported import (
     imported_windows,
     merged_windows,
 )
+from rsmodel.geometry.link import apply_link_models, grid_rate_bps, imported_rates
 from rsmodel.geometry.scan import Scan, detection_times, scan
 from rsmodel.geometry.windows import windows_frame
 from rsmodel.model.scenario import OrbitalNode, Scenario, Station, ViewPeriod
@@ -103,11 +104,21 @@ def compute_geometry_for(
             )
     scanned_names = [n.name for n in scanned]
     from_file = imported_windows(list(view_periods), stations, start, end, names)
-    return Geometry(
-        _grid(names, stations, start, found, orbiting, imported, from_file),
-        merged_windows(windows_frame(found.contacts, scanned_names, stations, start), from_file),
-        eclipses_frame(found.shadows, scanned_names, start),
+    computed = windows_frame(found.contacts, scanned_names, stations, start)
+    windows = merged_windows(
+        apply_link_models(computed, scanned, stations, start, step_s),
+        imported_rates(from_file),
     )
+    grid = _grid(names, stations, start, found, orbiting, imported, from_file)
+    if found.elevation_deg is not None:
+        grid["rate_bps"] = (
+            ("node", "station", "time"),
+            grid_rate_bps(windows, names, [s.name for s in stations], start, found.t_s),
+        )
+        grid["rate_bps"].attrs.update(
+            units="bit/s", long_name="achievable downlink rate (0 outside contact windows)"
+        )
+    return Geometry(grid, windows, eclipses_frame(found.shadows, scanned_names, start))
 
 
 def _grid(

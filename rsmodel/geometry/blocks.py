@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from rsmodel.geometry.events import Intervals
+from rsmodel.geometry.link import apply_link_models
 from rsmodel.geometry.scan import Scan, scan
 from rsmodel.geometry.windows import windows_frame
 from rsmodel.model.scenario import OrbitalNode, Station
@@ -91,7 +92,9 @@ def windows_by_block(
 ) -> pd.DataFrame:
     """The geometry contract's windows table, computed one time block at a time."""
     found = scan_by_block(nodes, stations, start, end, step_s, block_s).contacts
-    return windows_frame(found, [n.name for n in nodes], stations, as_utc(start))
+    start = as_utc(start)
+    windows = windows_frame(found, [n.name for n in nodes], stations, start)
+    return apply_link_models(windows, nodes, stations, start, step_s)
 
 
 def _shifted(found: Intervals, offset_s: float) -> Intervals:

@@ -120,8 +120,8 @@ class LinkBudget(Strict):
     )
     availability_pct: float = Field(
         99.0,
-        ge=50,
-        lt=100,
+        ge=95,
+        le=99.999,
         description="Share of an average year the rate is achieved (ITU-R P.618 exceedance "
         "100 - availability): sets gaseous, cloud and rain attenuation.",
     )

@@ -2,7 +2,8 @@
 
 A *slot* is ``[start + k*step_s, start + (k+1)*step_s)``. A *candidate* is one (window, slot)
 pair where the access window overlaps the slot; its usable time is the overlap only (partial
-slots at AOS/LOS count their overlap) and its byte capacity is ``bandwidth_bps / 8 * usable_s``.
+slots at AOS/LOS count their overlap) and its byte capacity is ``bandwidth_bps / 8 * usable_s``
+(for windows with a link model, the integral of their rate profile over the overlap).
 A *demand* is data to bring down from a node (a sync, or a compute job's output); a *pair* is a
 (demand, candidate) combination the demand may use: same node, slot starting at or after the
 demand's release (a release inside a slot moves to the next slot boundary).
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rsmodel.geometry.link import profile_bytes
 from rsmodel.model.vocabulary import DEFAULT_OBJECTIVE_WEIGHTS, PRIORITIES
 from rsmodel.timeutil import as_utc
 
@@ -260,6 +262,13 @@ def _candidates(
     node = windows["node"].map(node_index).to_numpy()[window].astype(int)
     station = windows["station"].map(station_index).to_numpy()[window].astype(int)
     bytes_per_s = windows["bandwidth_bps"].to_numpy(dtype=float)[window] / 8.0
+    cand_bytes = bytes_per_s * (t1 - t0)
+    # Windows with a link model: the integral of their rate profile (docs/links.md); setup
+    # costs the slot's mean rate.
+    w_start = _seconds_since(windows["start"], start)[window]
+    profiled = profile_bytes(windows, window, t0 - w_start, t1 - w_start, cand_bytes)
+    bytes_per_s = np.where(profiled != cand_bytes, profiled / (t1 - t0), bytes_per_s)
+    cand_bytes = profiled
     setup_s = np.array([s.setup_s for s in stations], dtype=float)[station]
     prev = np.full(len(window), -1, dtype=int)
     same = (window[1:] == window[:-1]) & (slot[1:] == slot[:-1] + 1)
@@ -271,7 +280,7 @@ def _candidates(
         cand_slot=slot,
         cand_t0_s=t0,
         cand_t1_s=t1,
-        cand_bytes=bytes_per_s * (t1 - t0),
+        cand_bytes=cand_bytes,
         cand_setup_bytes=bytes_per_s * setup_s,
         cand_prev=prev,
     )

@@ -1,0 +1,449 @@
+"""Achievable downlink rate of each contact: constant, rate-vs-elevation table or link budget.
+
+Link budget (docs/links.md), per sample of a pass::
+
+    C/N0 [dBHz] = EIRP - FSL(slant range) - A_atm(elevation) - fixed losses + G/T - 10 log10(k)
+    Es/N0 [dB]  = C/N0 - 10 log10(symbol rate)
+    rate [bps]  = symbol rate x efficiency of the best MODCOD with Es/N0 >= required + margin
+
+capped by the station's ``bandwidth_bps`` and the transmitter's ``max_rate_bps``. ``A_atm`` is
+ITU-R P.618 gaseous + cloud + rain + scintillation attenuation from the ``itur`` package at
+the station's location and availability, evaluated once per station and carrier on a 1 deg
+elevation grid and interpolated (``itur`` takes ~0.1 s a call and ~9 s to load its maps).
+
+Each window of a station with a link model gets a *rate profile*: the rate at its AOS, at
+every ``PROFILE_STEP_S``-aligned instant inside it (grid times included) and at its LOS,
+linear in between. Capacities are integrals of the profile (:func:`profile_integral_bytes`).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+
+import numpy as np
+import pandas as pd
+
+from rsmodel.geometry.frames import (
+    pair_elevation_deg,
+    propagate_pairs_itrs,
+    site_itrs,
+    times_from,
+)
+from rsmodel.model.catalogs import data_dir
+from rsmodel.model.radios import Radio, pair_radio
+from rsmodel.model.scenario import OrbitalNode, Station
+
+SPEED_OF_LIGHT_M_S = 299_792_458.0
+BOLTZMANN_DBW_HZ_K = 10.0 * math.log10(1.380649e-23)  # -228.6 dBW/(Hz K)
+PROFILE_STEP_S = 10.0  # longest spacing of rate samples inside a pass
+ATTENUATION_MIN_ELEVATION_DEG = 5.0  # ITU-R P.618 holds from 5 deg; lower samples use 5 deg
+PROFILE_COLUMNS = ("profile_t_s", "profile_rate_bps")
+
+
+# --------------------------------------------------------------------------- link budget terms
+def free_space_loss_db(range_m: np.ndarray, frequency_hz: np.ndarray | float) -> np.ndarray:
+    """Free-space path loss ``20 log10(4 pi d f / c)``, dB."""
+    return 20.0 * np.log10(4.0 * np.pi * np.asarray(range_m) * frequency_hz / SPEED_OF_LIGHT_M_S)
+
+
+def cn0_dbhz(
+    eirp_dbw: np.ndarray | float,
+    path_loss_db: np.ndarray | float,
+    gt_dbk: np.ndarray | float,
+) -> np.ndarray:
+    """Carrier-to-noise-density ratio ``EIRP - losses + G/T - 10 log10(k)``, dBHz."""
+    return np.asarray(eirp_dbw) - path_loss_db + gt_dbk - BOLTZMANN_DBW_HZ_K
+
+
+def attenuation_db(
+    lat_deg: float,
+    lon_deg: float,
+    alt_m: float,
+    frequency_hz: float,
+    elevation_deg: np.ndarray,
+    availability_pct: float,
+    antenna_diameter_m: float,
+    *,
+    antenna_efficiency: float = 0.5,
+    polarization_tilt_deg: float = 45.0,
+) -> np.ndarray:
+    """ITU-R P.618 total slant-path attenuation (gas, clouds, rain, scintillation), dB, exceeded
+    ``100 - availability_pct`` % of an average year, from the ``itur`` package (offline: it
+    ships the ITU-R maps)."""
+    import itur  # ~3 s to import (astropy, pyproj): only models with a link budget pay it
+
+    el = np.maximum(np.asarray(elevation_deg, dtype=float), ATTENUATION_MIN_ELEVATION_DEG)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        total = itur.atmospheric_attenuation_slant_path(
+            lat_deg,
+            lon_deg,
+            frequency_hz / 1e9,
+            el,
+            100.0 - availability_pct,
+            antenna_diameter_m,
+            hs=alt_m / 1000.0,
+            eta=antenna_efficiency,
+            tau=polarization_tilt_deg,
+        )
+    return np.asarray(total.value, dtype=float)
+
+
+@cache
+def _attenuation_table(
+    lat_deg: float,
+    lon_deg: float,
+    alt_m: float,
+    frequency_hz: float,
+    availability_pct: float,
+    antenna_diameter_m: float,
+) -> np.ndarray:
+    """Attenuation (dB) at elevations 0, 1, ..., 90 deg."""
+    return attenuation_db(
+        lat_deg,
+        lon_deg,
+        alt_m,
+        frequency_hz,
+        np.arange(91.0),
+        availability_pct,
+        antenna_diameter_m,
+    )
+
+
+# --------------------------------------------------------------------------- MODCODs
+@dataclass(frozen=True)
+class Ladder:
+    """ACM ladder: required Es/N0 (dB) and efficiency (bits/symbol), both increasing."""
+
+    names: tuple[str, ...]
+    esn0_db: np.ndarray
+    efficiency: np.ndarray
+
+    def rate_bps(self, esn0_db: np.ndarray, symbol_rate_baud: np.ndarray, margin_db: float):
+        """Rate of the best MODCOD with ``esn0_db >= required + margin_db`` (0 if none)."""
+        k = np.searchsorted(self.esn0_db + margin_db, esn0_db, side="right") - 1
+        eff = np.where(k >= 0, self.efficiency[np.maximum(k, 0)], 0.0)
+        return eff * symbol_rate_baud
+
+
+@cache
+def dvbs2_ladder() -> Ladder:
+    """The shipped DVB-S2 table (data/dvbs2_modcod.csv) without MODCODs that another beats with
+    a higher efficiency at a lower required Es/N0."""
+    with open(data_dir() / "dvbs2_modcod.csv", newline="", encoding="utf-8") as fh:
+        rows = sorted(
+            ((float(r["esn0_db"]), float(r["efficiency_bits_per_symbol"]), r["name"])
+             for r in csv.DictReader(fh)),
+            key=lambda r: (r[0], -r[1]),
+        )  # fmt: skip
+    kept: list[tuple[float, float, str]] = []
+    for row in rows:
+        if not kept or row[1] > kept[-1][1]:
+            kept.append(row)
+    return Ladder(
+        tuple(r[2] for r in kept),
+        np.array([r[0] for r in kept]),
+        np.array([r[1] for r in kept]),
+    )
+
+
+def station_ladder(station: Station) -> Ladder:
+    """The station's MODCOD ladder (its own, else DVB-S2)."""
+    assert station.link is not None and station.link.budget is not None
+    modcods = station.link.budget.modcods
+    if modcods is None:
+        return dvbs2_ladder()
+    return Ladder(
+        tuple(m.name for m in modcods),
+        np.array([m.esn0_db for m in modcods]),
+        np.array([m.efficiency_bits_per_symbol for m in modcods]),
+    )
+
+
+# --------------------------------------------------------------------------- rates
+def link_rate_bps(
+    station: Station,
+    radio: Radio,
+    elevation_deg: np.ndarray,
+    range_km: np.ndarray,
+) -> np.ndarray:
+    """Achievable rate (bits/s) of one node/station pair at samples of elevation and slant
+    range (the station has a link model)."""
+    link = station.link
+    assert link is not None
+    cap = min(
+        station.bandwidth_bps,
+        radio.transmitter.max_rate_bps
+        if radio.transmitter and radio.transmitter.max_rate_bps
+        else math.inf,
+    )
+    if link.rate_table is not None:
+        table_el = np.array([p.elevation_deg for p in link.rate_table])
+        table_rate = np.array([p.rate_bps for p in link.rate_table])
+        k = np.searchsorted(table_el, elevation_deg, side="right") - 1
+        return np.minimum(np.where(k >= 0, table_rate[np.maximum(k, 0)], 0.0), cap)
+    budget, tx, rx = link.budget, radio.transmitter, radio.receiver
+    assert budget is not None and tx is not None and rx is not None
+    assert tx.frequency_hz and tx.eirp_dbw is not None and tx.symbol_rate_baud
+    assert rx.gt_dbk is not None
+    table = _attenuation_table(
+        station.lat_deg,
+        station.lon_deg,
+        station.alt_m,
+        tx.frequency_hz,
+        budget.availability_pct,
+        budget.antenna_diameter_m,
+    )
+    atmosphere = np.interp(elevation_deg, np.arange(91.0), table)
+    loss = free_space_loss_db(range_km * 1e3, tx.frequency_hz) + atmosphere + budget.fixed_losses_db
+    esn0 = cn0_dbhz(tx.eirp_dbw, loss, rx.gt_dbk) - 10.0 * math.log10(tx.symbol_rate_baud)
+    rate = station_ladder(station).rate_bps(esn0, tx.symbol_rate_baud, budget.margin_db)
+    return np.minimum(rate, cap)
+
+
+def constant_rate_bps(station: Station, radio: Radio) -> float:
+    """Rate (bits/s) of a station without link model: ``bandwidth_bps``, capped by the
+    transmitter's ``max_rate_bps``."""
+    tx = radio.transmitter
+    return min(station.bandwidth_bps, tx.max_rate_bps if tx and tx.max_rate_bps else math.inf)
+
+
+# --------------------------------------------------------------------------- windows
+def pair_radios(nodes: list[OrbitalNode], stations: list[Station]) -> list[list[Radio | None]]:
+    """``[node][station]`` radios of each pair (None: no shared band, no contact)."""
+    return [[pair_radio(n, s) for s in stations] for n in nodes]
+
+
+def apply_link_models(
+    windows: pd.DataFrame,
+    nodes: list[OrbitalNode],
+    stations: list[Station],
+    start: datetime,
+    step_s: float,
+) -> pd.DataFrame:
+    """``windows`` (geometry contract) without pairs that share no band, with each window's
+    ``band``, ``min_rate_bps`` / ``mean_rate_bps`` / ``max_rate_bps``, ``capacity_bytes`` (the
+    integral of the rate after ``setup_s``) and, for stations with a link model, the rate
+    profile (``profile_t_s`` s from the window start, ``profile_rate_bps``);
+    ``bandwidth_bps`` is then the window's highest rate."""
+    node_index = {n.name: i for i, n in enumerate(nodes)}
+    station_index = {s.name: i for i, s in enumerate(stations)}
+    radios = pair_radios(nodes, stations)
+    ni = windows["node"].map(node_index).to_numpy(dtype=int)
+    si = windows["station"].map(station_index).to_numpy(dtype=int)
+    keep = np.array([radios[n][s] is not None for n, s in zip(ni, si, strict=True)], dtype=bool)
+    if not keep.all():
+        windows = windows[keep].reset_index(drop=True)
+        windows["id"] = [f"w{i + 1:05d}" for i in range(len(windows))]
+        ni, si = ni[keep], si[keep]
+    out = windows.copy()
+    radio = [radios[n][s] for n, s in zip(ni, si, strict=True)]
+    out["band"] = [r.band if r else None for r in radio]
+    rate = np.array(
+        [constant_rate_bps(stations[s], r) for s, r in zip(si, radio, strict=True) if r],
+        dtype=float,
+    ).reshape(-1)
+    out["bandwidth_bps"] = rate
+    duration = out["duration_s"].to_numpy(dtype=float)
+    setup = np.array([stations[s].setup_s for s in si], dtype=float)
+    out["capacity_bytes"] = rate / 8.0 * np.maximum(0.0, duration - setup)
+    out["min_rate_bps"] = out["mean_rate_bps"] = out["max_rate_bps"] = rate
+    out["profile_t_s"] = out["profile_rate_bps"] = None
+    modelled = np.flatnonzero([stations[s].link is not None for s in si])
+    if len(modelled):
+        _profiles(out, modelled, ni, si, radio, nodes, stations, start, step_s, setup)
+    return out
+
+
+def imported_rates(windows: pd.DataFrame) -> pd.DataFrame:
+    """Imported view periods (constant rate, no band) with the columns of
+    :func:`apply_link_models`."""
+    out = windows.copy()
+    out["band"] = None
+    for name in ("min_rate_bps", "mean_rate_bps", "max_rate_bps"):
+        out[name] = out["bandwidth_bps"].astype(float)
+    for name in PROFILE_COLUMNS:
+        out[name] = None
+    return out
+
+
+def _profiles(
+    out: pd.DataFrame,
+    rows: np.ndarray,
+    ni: np.ndarray,
+    si: np.ndarray,
+    radio: list[Radio | None],
+    nodes: list[OrbitalNode],
+    stations: list[Station],
+    start: datetime,
+    step_s: float,
+    setup_s: np.ndarray,
+) -> None:
+    """Rate profiles and statistics of windows ``rows`` (stations with a link model)."""
+    h = step_s / math.ceil(step_s / PROFILE_STEP_S - 1e-9)
+    t0 = (pd.to_datetime(out["start"].iloc[rows], utc=True) - pd.Timestamp(start)).dt
+    w0 = t0.total_seconds().to_numpy(dtype=float)
+    w1 = w0 + out["duration_s"].to_numpy(dtype=float)[rows]
+    k0 = np.floor(w0 / h + 1e-9).astype(int) + 1
+    k1 = np.ceil(w1 / h - 1e-9).astype(int) - 1
+    inner = np.maximum(k1 - k0 + 1, 0)
+    count = inner + 2
+    win = np.repeat(np.arange(len(rows)), count)
+    pos_in = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    t = np.where(pos_in == 0, w0[win], (k0[win] + pos_in - 1) * h)
+    t = np.where(pos_in == count[win] - 1, w1[win], t)
+    satrecs = [n.orbit.satrec for n in nodes]
+    pos, vel = propagate_pairs_itrs(satrecs, ni[rows][win], times_from(start, t))
+    sites = site_itrs(
+        [s.lat_deg for s in stations], [s.lon_deg for s in stations], [s.alt_m for s in stations]
+    )
+    site = si[rows][win]
+    el, _ = pair_elevation_deg(pos, vel, sites.xyz_km[site], sites.up[site])
+    range_km = np.linalg.norm(pos - sites.xyz_km[site], axis=-1)
+    rate = np.empty(len(t))
+    pair = ni[rows][win] * len(stations) + site
+    for p in np.unique(pair):
+        i = np.flatnonzero(pair == p)
+        r = radio[rows[win[i[0]]]]
+        assert r is not None
+        rate[i] = link_rate_bps(stations[p % len(stations)], r, el[i], range_km[i])
+    bounds = np.cumsum(count)[:-1]
+    rel = t - w0[win]
+    profile_t = np.split(rel, bounds)
+    profile_rate = np.split(rate, bounds)
+    profiles = Profiles.of(profile_t, profile_rate)
+    idx = np.arange(len(rows))
+    duration = w1 - w0
+    total = profiles.integral_bits(idx, np.zeros(len(rows)), duration)
+    usable = profiles.integral_bits(idx, np.minimum(setup_s[rows], duration), duration)
+    col = out.columns.get_loc
+    out.iloc[rows, col("profile_t_s")] = pd.Series(profile_t, dtype=object).to_numpy()
+    out.iloc[rows, col("profile_rate_bps")] = pd.Series(profile_rate, dtype=object).to_numpy()
+    out.iloc[rows, col("min_rate_bps")] = np.minimum.reduceat(rate, np.r_[0, bounds])
+    out.iloc[rows, col("max_rate_bps")] = np.maximum.reduceat(rate, np.r_[0, bounds])
+    out.iloc[rows, col("bandwidth_bps")] = np.maximum.reduceat(rate, np.r_[0, bounds])
+    out.iloc[rows, col("mean_rate_bps")] = total / np.maximum(duration, 1e-9)
+    out.iloc[rows, col("capacity_bytes")] = usable / 8.0
+
+
+@dataclass(frozen=True)
+class Profiles:
+    """Piecewise-linear rate profiles of many windows, concatenated (knot times in s from each
+    window's start, increasing within a window)."""
+
+    t_s: np.ndarray
+    rate_bps: np.ndarray
+    first: np.ndarray  # first knot of each window
+    last: np.ndarray  # last knot of each window
+    cumulative_bits: np.ndarray  # integral from the window's first knot to each knot
+    shift: float  # window w's knots are searched at t + w * shift
+
+    @classmethod
+    def of(cls, t_s: list[np.ndarray], rate_bps: list[np.ndarray]) -> Profiles:
+        count = np.array([len(t) for t in t_s], dtype=int)
+        t, r = np.concatenate(t_s), np.concatenate(rate_bps)
+        last = np.cumsum(count) - 1
+        first = last - count + 1
+        seg = np.r_[0.5 * (r[1:] + r[:-1]) * np.diff(t), 0.0]
+        seg[last] = 0.0  # no segment from a window's last knot to the next window
+        cumulative = np.r_[0.0, np.cumsum(seg)[:-1]]
+        cumulative -= np.repeat(cumulative[first], count)
+        return cls(t, r, first, last, cumulative, float(t.max(initial=0.0)) + 1.0)
+
+    def integral_bits(self, window: np.ndarray, a_s: np.ndarray, b_s: np.ndarray) -> np.ndarray:
+        """Integral of window ``window[i]``'s rate from ``a_s[i]`` to ``b_s[i]`` (s from its
+        start, clipped to its knots), bits."""
+        return self._antiderivative(window, b_s) - self._antiderivative(window, a_s)
+
+    def rate_at(self, window: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Rate (bits/s) of window ``window[i]`` at ``x[i]`` s from its start."""
+        j, u, slope = self._segment(window, x)
+        return self.rate_bps[j] + slope * u
+
+    def _antiderivative(self, window: np.ndarray, x: np.ndarray) -> np.ndarray:
+        j, u, slope = self._segment(window, x)
+        return self.cumulative_bits[j] + u * (self.rate_bps[j] + 0.5 * slope * u)
+
+    def _segment(
+        self, window: np.ndarray, x: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Knot starting the segment holding ``x`` (clipped to the window), the offset from it
+        (s) and the segment's slope (bits/s^2)."""
+        window = np.asarray(window, dtype=int)
+        x = np.clip(x, self.t_s[self.first[window]], self.t_s[self.last[window]])
+        keys = self.t_s + np.repeat(
+            np.arange(len(self.first)) * self.shift, self.last - self.first + 1
+        )
+        j = np.searchsorted(keys, x + window * self.shift, side="right") - 1
+        j = np.clip(j, self.first[window], np.maximum(self.last[window] - 1, self.first[window]))
+        nxt = np.minimum(j + 1, self.last[window])
+        dt = self.t_s[nxt] - self.t_s[j]
+        safe = np.where(dt > 0, dt, 1.0)
+        slope = np.where(dt > 0, (self.rate_bps[nxt] - self.rate_bps[j]) / safe, 0.0)
+        return j, x - self.t_s[j], slope
+
+
+def profiles_of(windows: pd.DataFrame) -> tuple[np.ndarray, Profiles | None]:
+    """Rows of ``windows`` with a rate profile and their :class:`Profiles` (None if none)."""
+    if PROFILE_COLUMNS[0] not in windows.columns:
+        return np.zeros(0, dtype=int), None
+    t = windows[PROFILE_COLUMNS[0]].to_numpy()
+    rows = np.flatnonzero([v is not None and not (isinstance(v, float)) for v in t])
+    if not len(rows):
+        return rows, None
+    r = windows[PROFILE_COLUMNS[1]].to_numpy()
+    return rows, Profiles.of([t[i] for i in rows], [r[i] for i in rows])
+
+
+def grid_rate_bps(
+    windows: pd.DataFrame,
+    node_names: list[str],
+    station_names: list[str],
+    start: datetime,
+    t_s: np.ndarray,
+) -> np.ndarray:
+    """Rate (bits/s) at grid times ``t_s`` (s from ``start``), ``[node, station, time]``
+    float32: the window's rate inside a window, 0 outside."""
+    out = np.zeros((len(node_names), len(station_names), len(t_s)), dtype=np.float32)
+    if not len(windows) or not len(t_s):
+        return out
+    w0 = (pd.to_datetime(windows["start"], utc=True) - pd.Timestamp(start)).dt.total_seconds()
+    w0 = w0.to_numpy(dtype=float)
+    w1 = w0 + windows["duration_s"].to_numpy(dtype=float)
+    lo = np.searchsorted(t_s, w0 - 1e-6, side="left")
+    hi = np.searchsorted(t_s, w1 + 1e-6, side="right")
+    count = np.maximum(hi - lo, 0)
+    win = np.repeat(np.arange(len(windows)), count)
+    k = lo[win] + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    rate = windows["bandwidth_bps"].to_numpy(dtype=float)[win]
+    rows, profiles = profiles_of(windows)
+    if profiles is not None:
+        index = np.full(len(windows), -1)
+        index[rows] = np.arange(len(rows))
+        on = index[win] >= 0
+        rate[on] = profiles.rate_at(index[win[on]], t_s[k[on]] - w0[win[on]])
+    node = windows["node"].map({n: i for i, n in enumerate(node_names)}).to_numpy(dtype=int)
+    station = windows["station"].map({s: i for i, s in enumerate(station_names)})
+    out[node[win], station.to_numpy(dtype=int)[win], k] = rate
+    return out
+
+
+def profile_bytes(
+    windows: pd.DataFrame, window: np.ndarray, a_s: np.ndarray, b_s: np.ndarray, bytes_: np.ndarray
+) -> np.ndarray:
+    """``bytes_`` with the entries of windows that have a rate profile replaced by the integral
+    of the rate of window row ``window[i]`` from ``a_s[i]`` to ``b_s[i]`` (s from its start)."""
+    rows, profiles = profiles_of(windows)
+    if profiles is None:
+        return bytes_
+    index = np.full(len(windows), -1)
+    index[rows] = np.arange(len(rows))
+    on = index[window] >= 0
+    out = bytes_.copy()
+    out[on] = profiles.integral_bits(index[window[on]], a_s[on], b_s[on]) / 8.0
+    return out

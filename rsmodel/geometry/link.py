@@ -91,7 +91,7 @@ def attenuation_db(
             eta=antenna_efficiency,
             tau=polarization_tilt_deg,
         )
-    return np.asarray(total.value, dtype=float)
+    return np.asarray(total.value, dtype=float).reshape(el.shape)
 
 
 @cache
@@ -297,14 +297,8 @@ def _profiles(
     pos_in = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
     t = np.where(pos_in == 0, w0[win], (k0[win] + pos_in - 1) * h)
     t = np.where(pos_in == count[win] - 1, w1[win], t)
-    satrecs = [n.orbit.satrec for n in nodes]
-    pos, vel = propagate_pairs_itrs(satrecs, ni[rows][win], times_from(start, t))
-    sites = site_itrs(
-        [s.lat_deg for s in stations], [s.lon_deg for s in stations], [s.alt_m for s in stations]
-    )
     site = si[rows][win]
-    el, _ = pair_elevation_deg(pos, vel, sites.xyz_km[site], sites.up[site])
-    range_km = np.linalg.norm(pos - sites.xyz_km[site], axis=-1)
+    el, range_km = look_angles(nodes, ni[rows][win], stations, site, start, t)
     rate = np.empty(len(t))
     pair = ni[rows][win] * len(stations) + site
     for p in np.unique(pair):
@@ -329,6 +323,26 @@ def _profiles(
     out.iloc[rows, col("bandwidth_bps")] = np.maximum.reduceat(rate, np.r_[0, bounds])
     out.iloc[rows, col("mean_rate_bps")] = total / np.maximum(duration, 1e-9)
     out.iloc[rows, col("capacity_bytes")] = usable / 8.0
+
+
+def look_angles(
+    nodes: list[OrbitalNode],
+    node: np.ndarray,
+    stations: list[Station],
+    station: np.ndarray,
+    start: datetime,
+    t_s: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Elevation (deg) and slant range (km) of ``nodes[node[i]]`` seen from
+    ``stations[station[i]]`` at ``t_s[i]`` s after ``start`` (SGP4, WGS-84, geometric)."""
+    pos, vel = propagate_pairs_itrs(
+        [n.orbit.satrec for n in nodes], np.asarray(node), times_from(start, np.asarray(t_s))
+    )
+    sites = site_itrs(
+        [s.lat_deg for s in stations], [s.lon_deg for s in stations], [s.alt_m for s in stations]
+    )
+    el, _ = pair_elevation_deg(pos, vel, sites.xyz_km[station], sites.up[station])
+    return el, np.linalg.norm(pos - sites.xyz_km[station], axis=-1)
 
 
 @dataclass(frozen=True)

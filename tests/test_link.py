@@ -15,10 +15,12 @@ from rsmodel.errors import ModelError
 from rsmodel.geometry import compute_geometry
 from rsmodel.geometry.frames import load_timescale
 from rsmodel.geometry.link import (
+    PROFILE_STEP_S,
     attenuation_db,
     cn0_dbhz,
     dvbs2_ladder,
     free_space_loss_db,
+    interpolated_attenuation_db,
     look_angles,
 )
 from rsmodel.model.loader import load_model, load_model_text
@@ -149,10 +151,10 @@ def test_low_pass_gets_the_table_rate_high_pass_the_time_above_each_step() -> No
             if r < w.end and s > w.start
         ]
         t_high = sum((b - a).total_seconds() for a, b in above)
-        # capacity = 1 Mbps below 60 deg, 10 Mbps above (profile knots every 10 s smooth the
-        # step over one knot interval at each crossing)
+        # capacity = 1 Mbps below 60 deg, 10 Mbps above; the profile is linear between its
+        # samples, so each of the two steps is smeared over at most one sample interval
         expected = (1e6 * (w.duration_s - t_high) + 1e7 * t_high) / 8.0
-        assert w.capacity_bytes == pytest.approx(expected, abs=1e7 / 8 * 10)
+        assert w.capacity_bytes == pytest.approx(expected, abs=(1e7 - 1e6) / 8 * PROFILE_STEP_S)
         if w.max_elevation_deg < 60:
             assert w.capacity_bytes == pytest.approx(1e6 / 8 * w.duration_s, rel=1e-9)
             assert w.min_rate_bps == w.max_rate_bps == 1e6
@@ -294,3 +296,11 @@ def test_bad_terrain_mask_file_names_its_own_line(tmp_path: Path) -> None:
         load_model(path)
     assert info.value.file == str(mask) and info.value.line == 4
     assert info.value.field == "azimuth_deg"
+
+
+def test_interpolated_attenuation_table_matches_itur_between_its_points() -> None:
+    el = np.array([5.5, 7.3, 11.0, 18.5, 21.2, 33.0, 47.0, 66.0, 85.5, 87.5, 89.2])
+    for lat, lon, f_hz in [(78.23, 15.4, 8.2e9), (1.3, 103.8, 26e9), (40.4, -4.2, 2.2e9)]:
+        direct = attenuation_db(lat, lon, 100.0, f_hz, el, 99.9, 3.7)
+        table = interpolated_attenuation_db(lat, lon, 100.0, f_hz, el, 99.9, 3.7)
+        np.testing.assert_allclose(table, direct, rtol=0.02)

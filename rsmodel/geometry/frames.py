@@ -142,6 +142,39 @@ def propagate_itrs_hermite(satrecs: list, t: Time) -> np.ndarray:
     return teme_to_itrs(full, t)
 
 
+def propagate_pairs_itrs_hermite(
+    satrecs: list, sat_index: np.ndarray, start: datetime, t_s: np.ndarray, spacing_s: float
+) -> np.ndarray:
+    """ITRS position (km) of satellite ``sat_index[i]`` at ``t_s[i]`` >= 0 s after ``start``, for
+    many times per satellite: SGP4 at the multiples of ``spacing_s`` around them (each once),
+    cubic Hermite interpolation in TEME between (error < 1 m for LEO at 60 s, ~6 m at 120 s),
+    rotated to ITRS by the GMST of the earlier multiple advanced at its rate."""
+    sat_index, t_s = np.asarray(sat_index, dtype=np.int64), np.asarray(t_s, dtype=float)
+    if len(t_s) == 0:
+        return np.empty((0, 3))
+    k = np.floor(t_s / spacing_s).astype(np.int64)
+    span = int(k.max()) + 2
+    first = sat_index * span + k
+    distinct = np.unique(first)
+    anchors = np.union1d(distinct, distinct + 1)
+    anchor_t = times_from(start, (anchors % span) * spacing_s)
+    r, v = propagate_pairs_teme(satrecs, anchors // span, anchor_t)
+    i0 = np.searchsorted(anchors, first)
+    i1 = i0 + 1  # first + 1 is an anchor, and nothing lies between
+    x = (t_s - k * spacing_s) / spacing_s
+    x2, x3 = x * x, x * x * x
+    h01 = 3 * x2 - 2 * x3
+    teme = (
+        (1 - h01)[:, None] * r[i0]
+        + ((x3 - 2 * x2 + x) * spacing_s)[:, None] * v[i0]
+        + h01[:, None] * r[i1]
+        + ((x3 - x2) * spacing_s)[:, None] * v[i1]
+    )
+    theta, theta_dot = theta_GMST1982(anchor_t.whole, anchor_t.ut1_fraction)
+    theta = theta[i0] + theta_dot[i0] / DAY_S * (t_s - k * spacing_s)
+    return _rotate_z(teme, np.cos(theta), np.sin(theta))
+
+
 def propagate_pairs_itrs(
     satrecs: list, sat_index: np.ndarray, t: Time
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -340,18 +340,22 @@ def _profiles(
         r = radio[w]
         assert r is not None
         rate[i] = link_rate_bps(stations[si[w]], r, el[i], range_km[i])
-    bounds = np.cumsum(count)[:-1]
+    ends = np.cumsum(count)
+    bounds = ends[:-1]
     rel = t - w0[win]
-    profile_t = np.split(rel, bounds)
-    profile_rate = np.split(rate, bounds)
+    profile_t = [rel[a:b] for a, b in zip(ends - count, ends, strict=True)]
+    profile_rate = [rate[a:b] for a, b in zip(ends - count, ends, strict=True)]
     profiles = Profiles.of(profile_t, profile_rate)
     idx = np.arange(len(rows))
     duration = w1 - w0
     total = profiles.integral_bits(idx, np.zeros(len(rows)), duration)
     usable = profiles.integral_bits(idx, np.minimum(setup_s[rows], duration), duration)
     col = out.columns.get_loc
-    out.iloc[rows, col("profile_t_s")] = pd.Series(profile_t, dtype=object).to_numpy()
-    out.iloc[rows, col("profile_rate_bps")] = pd.Series(profile_rate, dtype=object).to_numpy()
+    for name, values in zip(PROFILE_COLUMNS, (profile_t, profile_rate), strict=True):
+        column = np.empty(len(out), dtype=object)
+        for row, value in zip(rows, values, strict=True):
+            column[row] = value
+        out[name] = column
     out.iloc[rows, col("min_rate_bps")] = np.minimum.reduceat(rate, np.r_[0, bounds])
     out.iloc[rows, col("max_rate_bps")] = np.maximum.reduceat(rate, np.r_[0, bounds])
     out.iloc[rows, col("bandwidth_bps")] = np.maximum.reduceat(rate, np.r_[0, bounds])

@@ -307,7 +307,10 @@ def test_windows_table_contract(seed):
     assert list(w.columns) == [
         "id", "node", "station", "start", "end", "tca", "max_elevation_deg", "duration_s",
         "bandwidth_bps", "capacity_bytes", "start_clipped", "end_clipped",
+        "band", "min_rate_bps", "mean_rate_bps", "max_rate_bps", "profile_t_s", "profile_rate_bps",
     ]  # fmt: skip
+    # constant-rate stations (docs/links.md): one rate throughout, no profile
+    assert (w["min_rate_bps"] == w["bandwidth_bps"]).all() and w["profile_t_s"].isna().all()
     assert list(w["id"]) == [f"w{i:05d}" for i in range(1, len(w) + 1)]
     assert w.equals(w.sort_values(["start", "node", "station"], kind="stable"))
     assert str(w["start"].dt.tz) == "UTC"

@@ -28,6 +28,7 @@ from rsmodel.geometry.imported import (
     merged_windows,
 )
 from rsmodel.geometry.link import apply_link_models, grid_rate_bps, imported_rates
+from rsmodel.geometry.outages import cut_outages
 from rsmodel.geometry.scan import Scan, detection_times, scan
 from rsmodel.geometry.windows import windows_frame
 from rsmodel.model.scenario import OrbitalNode, Scenario, Station, ViewPeriod
@@ -105,9 +106,10 @@ def compute_geometry_for(
     scanned_names = [n.name for n in scanned]
     from_file = imported_windows(list(view_periods), stations, start, end, names)
     computed = windows_frame(found.contacts, scanned_names, stations, start)
+    computed = cut_outages(computed, scanned, stations)
     windows = merged_windows(
         apply_link_models(computed, scanned, stations, start, step_s),
-        imported_rates(from_file),
+        imported_rates(cut_outages(from_file, nodes, stations)),
     )
     grid = _grid(names, stations, start, found, orbiting, imported, from_file)
     if found.elevation_deg is not None:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from rsmodel.geometry.events import Intervals
 from rsmodel.geometry.link import apply_link_models
+from rsmodel.geometry.outages import cut_outages
 from rsmodel.geometry.scan import Scan, scan
 from rsmodel.geometry.windows import windows_frame
 from rsmodel.model.scenario import OrbitalNode, Station
@@ -94,7 +95,7 @@ def windows_by_block(
     found = scan_by_block(nodes, stations, start, end, step_s, block_s).contacts
     start = as_utc(start)
     windows = windows_frame(found, [n.name for n in nodes], stations, start)
-    return apply_link_models(windows, nodes, stations, start, step_s)
+    return apply_link_models(cut_outages(windows, nodes, stations), nodes, stations, start, step_s)
 
 
 def _shifted(found: Intervals, offset_s: float) -> Intervals:

@@ -7,6 +7,7 @@ path, the line and what is expected.
 from __future__ import annotations
 
 import difflib
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from rsmodel.model.catalogs import (
 from rsmodel.model.oem import Ephemeris, read_oem
 from rsmodel.model.orbits import Orbit, orbit_from_elements
 from rsmodel.model.scenario import OrbitalNode, Scenario, Station, SyncRequest, ViewPeriod
-from rsmodel.model.schema import Horizon, Model, Node, NodeGroup, check_terrain_mask
+from rsmodel.model.schema import Horizon, Model, Node, NodeGroup, Outage, check_terrain_mask
 from rsmodel.model.view_periods import read_view_periods
 from rsmodel.model.vocabulary import SECTION_CHECKS, FieldError, FieldPath, check_unique
 from rsmodel.model.yamlsrc import Source, parse_yaml, read_yaml
@@ -170,17 +171,25 @@ def model_of(annotation: Any, value: Any) -> Any:
 
 # --------------------------------------------------------------------------- resolution
 def _resolve(model: Model, src: Source, base_dir: Path) -> Scenario:
-    stations = [_station(i, gs, base_dir, src) for i, gs in enumerate(model.ground_stations)]
+    start, end = model.horizon.start, model.horizon.end
+    assert end is not None
+    stations = [
+        replace(
+            _station(i, gs, base_dir, src),
+            maintenance=_outages(gs.maintenance, ("ground_stations", i, "maintenance"), start),
+        )
+        for i, gs in enumerate(model.ground_stations)
+    ]
     _unique([s.name for s in stations], "ground_stations", "station")
     nodes: list[OrbitalNode] = []
     for i, entry in enumerate(model.nodes):
         if isinstance(entry, NodeGroup):
-            nodes.extend(_node_group(i, entry, base_dir))
+            made = _node_group(i, entry, base_dir)
         else:
-            nodes.append(_node(i, entry, base_dir, model.horizon))
+            made = [_node(i, entry, base_dir, model.horizon)]
+        blackouts = _outages(entry.blackouts, ("nodes", i, "blackouts"), start)
+        nodes.extend(replace(n, blackouts=blackouts) for n in made)
     _unique([n.name for n in nodes], "nodes", "node")
-    start, end = model.horizon.start, model.horizon.end
-    assert end is not None
     syncs = _syncs(model, {n.name for n in nodes}, start, end)
     scenario = Scenario(
         model, start, end, model.horizon.step_s, stations, nodes, syncs, src.file, src
@@ -426,6 +435,20 @@ def _time(value: Any, path: FieldPath, start: datetime) -> datetime:
         return parse_time(value, base=start)
     except ValueError as exc:
         raise FieldError(path, str(exc)) from None
+
+
+def _outages(
+    outages: list[Outage], path: FieldPath, start: datetime
+) -> tuple[tuple[datetime, datetime], ...]:
+    """(start, end) of each outage, absolute UTC; FieldError unless it ends after it starts."""
+    out = []
+    for j, o in enumerate(outages):
+        a = _time(o.start, (*path, j, "start"), start)
+        b = _time(o.end, (*path, j, "end"), start)
+        if b <= a:
+            raise FieldError((*path, j, "end"), f"end {iso(b)} must be after the start {iso(a)}")
+        out.append((a, b))
+    return tuple(out)
 
 
 def _syncs(model: Model, node_names: set[str], start: datetime, end: datetime) -> list[SyncRequest]:

@@ -35,6 +35,7 @@ class Station:
     terrain_mask: tuple[tuple[float, float], ...] | None = None  # (azimuth_deg, elevation_deg)
     bands: tuple[StationBand, ...] = ()  # empty: receives any band
     link: Link | None = None  # None: constant rate bandwidth_bps (docs/links.md)
+    maintenance: tuple[tuple[datetime, datetime], ...] = ()  # (start, end): no contacts
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class OrbitalNode:
     power: Power
     memory_mb: float
     transmitters: tuple[Transmitter, ...] = ()  # empty: one radio any station receives
+    blackouts: tuple[tuple[datetime, datetime], ...] = ()  # (start, end): no contacts
 
 
 @dataclass(frozen=True)

@@ -175,6 +175,14 @@ class Link(Strict):
         return self
 
 
+class Outage(Strict):
+    """An interval without contacts: station maintenance or a node blackout."""
+
+    start: datetime | str = Field(description="Start, ISO 8601 UTC or +offset from the horizon.")
+    end: datetime | str = Field(description="End, ISO 8601 UTC or +offset; after `start`.")
+    reason: str | None = None
+
+
 class GroundStation(Strict):
     """A ground station: give `station` (a catalog id from data/ground_stations.csv) or lat/lon."""
 
@@ -211,6 +219,10 @@ class GroundStation(Strict):
         None,
         description="Link budget or rate table; `bandwidth_bps` then caps the rate (the "
         "receiver's highest rate). docs/links.md.",
+    )
+    maintenance: list[Outage] = Field(
+        default_factory=list,
+        description="Planned maintenance: the station takes no contacts (all antennas).",
     )
 
     @field_validator("terrain_mask")
@@ -332,6 +344,9 @@ class Node(Strict):
         default_factory=list,
         description="Downlink radios (default: one that any station receives). docs/links.md.",
     )
+    blackouts: list[Outage] = Field(
+        default_factory=list, description="Planned blackouts: the node takes no contacts."
+    )
 
     @model_validator(mode="after")
     def _orbit(self) -> Node:
@@ -348,6 +363,7 @@ class NodeGroup(Strict):
     power: Power = Field(default_factory=Power)
     memory_mb: float = Field(4096.0, gt=0)
     transmitters: list[Transmitter] = Field(default_factory=list)
+    blackouts: list[Outage] = Field(default_factory=list)
 
 
 class TleGroup(Strict):

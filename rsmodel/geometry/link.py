@@ -27,8 +27,10 @@ from functools import cache
 
 import numpy as np
 import pandas as pd
+from sgp4.api import Satrec
 
-from rsmodel.geometry.frames import propagate_pairs_itrs_hermite, site_itrs
+from rsmodel.geometry.frames import propagate_pairs_itrs_hermite, site_itrs, times_from
+from rsmodel.geometry.propagate import orbit_source, pairs_itrs
 from rsmodel.model.catalogs import data_dir
 from rsmodel.model.radios import Radio, pair_radio
 from rsmodel.model.scenario import OrbitalNode, Station
@@ -373,10 +375,18 @@ def look_angles(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Elevation (deg) and slant range (km) of ``nodes[node[i]]`` seen from
     ``stations[station[i]]`` at ``t_s[i]`` >= 0 s after ``start`` (SGP4 every
-    ``HERMITE_SPACING_S``, interpolated; WGS-84; geometric)."""
-    pos = propagate_pairs_itrs_hermite(
-        [n.orbit.satrec for n in nodes], node, start, t_s, HERMITE_SPACING_S
-    )
+    ``HERMITE_SPACING_S``, interpolated; ephemerides by their own interpolation; WGS-84;
+    geometric)."""
+    sources = [orbit_source(n) for n in nodes]
+    node, t_s = np.asarray(node), np.asarray(t_s, dtype=float)
+    sgp4 = np.array([isinstance(s, Satrec) for s in sources], dtype=bool)[node]
+    pos = np.empty((len(node), 3))
+    if sgp4.any():
+        pos[sgp4] = propagate_pairs_itrs_hermite(
+            sources, node[sgp4], start, t_s[sgp4], HERMITE_SPACING_S
+        )
+    if not sgp4.all():
+        pos[~sgp4] = pairs_itrs(sources, node[~sgp4], times_from(start, t_s[~sgp4]))[0]
     sites = site_itrs(
         [s.lat_deg for s in stations], [s.lon_deg for s in stations], [s.alt_m for s in stations]
     )

@@ -235,6 +235,10 @@ def test_optimiser_uses_the_per_slot_capacity_of_the_rate_profile() -> None:
     assert delivered == pytest.approx(geo.windows["capacity_bytes"].sum(), rel=1e-6)
     peak = (geo.windows["bandwidth_bps"] / 8 * geo.windows["duration_s"]).sum()
     assert delivered < 0.9 * peak
+    # the checker bounds a varying-rate operation by the window's lowest and highest rate
+    plan = schedule.plan_dict()
+    plan["operations"][0]["bytes"] *= 10.0
+    assert any(p.startswith("rate: operations[0]") for p in check_plan(plan))
 
 
 # --------------------------------------------------------------------------- bad input

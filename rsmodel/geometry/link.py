@@ -54,6 +54,8 @@ TABLE_ELEVATION_DEG = np.r_[
     90,
 ]
 PROFILE_COLUMNS = ("profile_t_s", "profile_rate_bps")
+# window columns a link model adds that plan.json keeps (the profiles stay in the geometry)
+RATE_COLUMNS = ("band", "min_rate_bps", "mean_rate_bps", "max_rate_bps")
 
 
 # --------------------------------------------------------------------------- link budget terms

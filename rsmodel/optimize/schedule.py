@@ -84,6 +84,11 @@ class Schedule:
                     "start": iso(w.start.to_pydatetime(warn=False)),
                     "end": iso(w.end.to_pydatetime(warn=False)),
                     "bandwidth_bps": float(w.bandwidth_bps),
+                    **{
+                        name: float(getattr(w, name))
+                        for name in ("min_rate_bps", "max_rate_bps")
+                        if name in windows
+                    },
                 }
                 for w in windows.itertuples()
             ],

@@ -162,16 +162,29 @@ def _contacts(ops: Sequence[_Op]) -> list[list[_Op]]:
 
 # --------------------------------------------------------------------------- timeline
 def _check_rate(ops: Sequence[_Op], windows: dict, executed: bool) -> list[str]:
-    """Bytes = rate x duration (executed: <=), within one timestamp resolution at the rate."""
+    """Bytes = rate x duration (executed: <=), within one timestamp resolution at the rate.
+
+    A window whose rate varies across the pass (a link budget or rate table: plan.json gives
+    ``min_rate_bps`` < ``max_rate_bps``) is checked against both: its bytes lie between the
+    lowest and the highest rate times the duration."""
     out = []
     for op in ops:
-        rate = float(windows[op.window_id]["bandwidth_bps"]) / 8.0
-        full = rate * (op.end - op.start)
-        tol = BYTES_TOL + rate * EXACT_TOL_S
-        if op.bytes > full + tol or (not executed and op.bytes < full - tol):
+        window = windows[op.window_id]
+        peak = float(window.get("max_rate_bps") or window["bandwidth_bps"]) / 8.0
+        low = float(window.get("min_rate_bps") or window["bandwidth_bps"]) / 8.0
+        duration_s = op.end - op.start
+        tol = BYTES_TOL + peak * EXACT_TOL_S
+        if op.bytes > peak * duration_s + tol or (
+            not executed and op.bytes < low * duration_s - tol
+        ):
+            rate = (
+                f"{low * duration_s:.0f}..{peak * duration_s:.0f}"
+                if low < peak
+                else f"{peak * duration_s:.0f}"
+            )
             out.append(
                 f"rate: operations[{op.index}] ({op.sync_id} {op.node}->{op.station}) carries "
-                f"{op.bytes:.0f} bytes in {op.end - op.start:.6f} s; the link rate gives {full:.0f}"
+                f"{op.bytes:.0f} bytes in {duration_s:.6f} s; the link rate gives {rate}"
             )
     return out
 

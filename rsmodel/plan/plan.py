@@ -20,6 +20,7 @@ import pandas as pd
 import yaml
 
 from rsmodel.errors import ModelError
+from rsmodel.geometry.link import RATE_COLUMNS
 from rsmodel.geometry.windows import WINDOW_COLUMNS
 from rsmodel.io import write_json
 from rsmodel.model.oem import Ephemeris
@@ -167,7 +168,7 @@ def build_plan(
         horizon={"start": iso(scenario.start), "end": iso(scenario.end), "step_s": scenario.step_s},
         stations=[_station_entry(s) for s in scenario.stations],
         nodes=[_node_entry(n) for n in scenario.nodes],
-        windows=_records(windows, WINDOW_COLUMNS),
+        windows=_records(windows, [*WINDOW_COLUMNS, *RATE_COLUMNS]),
         eclipses=_records(
             getattr(geometry, "eclipses", None),
             ("node", "start", "end", "duration_s", "start_clipped", "end_clipped"),

@@ -1,64 +1,66 @@
 """Geometry benchmark: vectorised windows + eclipses vs a per-pair skyfield ``find_events`` loop.
 
-Run: ``python benchmarks/bench_geometry.py`` (about a minute on 2 cores).
+Run: ``python benchmarks/bench_geometry.py`` (about 4 minutes on 2 cores; ``--quick``: the
+same tables at small sizes in seconds).
 
 Scenario: models/constellation.yaml, 100 satellites x its first 10 stations x 24 h, 60 s grid.
 Prints both times and their ratio, pass-count agreement with find_events, a check against a
-dense 1 s elevation scan (no pass >= 20 s missed), and the peak memory of a 7-day run.
+dense 1 s elevation scan (no pass >= 20 s missed), and the peak memory of a 7-day run (in a
+fresh process).
 
 Then long horizons at constellation scale (``--blocks`` runs only this table, ~3 min):
 500 nodes x 20 stations x 7 days, 60 s grid (benchmarks/instances.py), each way in a fresh
 process: the one-shot scan with the dense (node, station, time) grid (the baseline,
-``compute_geometry(scenario, dense=True)``) and ``compute_geometry(scenario)``, which scans
-12 h blocks and keeps time + sunlit only (rsmodel/geometry/blocks.py). Peak RSS is
-``ru_maxrss`` of that process (scenario loading included, printed apart).
+``compute_geometry(scenario, dense=True)``) and ``compute_geometry(scenario, dense=False)``
+(what ``compute_geometry(scenario)`` picks at this size), which scans 12 h blocks and keeps
+time + sunlit only (rsmodel/geometry/blocks.py). Peak RSS is ``ru_maxrss`` of that process
+(scenario loading included, printed apart).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import resource
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from child import run_json
-
-from rsmodel.geometry import compute_geometry_for
-from rsmodel.geometry.frames import (
-    elevation_deg,
-    load_timescale,
-    propagate_itrs,
-    site_itrs,
-    times_from,
-)
-from rsmodel.model.loader import load_model
+from child import bench_parser, run_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
 MODEL = ROOT / "models" / "constellation.yaml"
-N_STATIONS = 10
 REPEATS = 3
 SHORT_PASS_S = 20.0
 DENSE_STEP_S = 1.0
+# constellation.yaml cut to (satellites, stations), hours of the compared run, days of the
+# memory run; LONG: the benchmarks/instances.py constellation of the long-horizon table
+FULL = dict(nodes=100, stations=10, hours=24.0, memory_days=7.0)
+QUICK = dict(nodes=10, stations=3, hours=6.0, memory_days=1.0)
+LONG = dict(n_nodes=500, n_stations=20, hours=168, n_syncs=1)
+LONG_QUICK = dict(n_nodes=20, n_stations=5, hours=24, n_syncs=1)
 
 
-def scenario_parts(days: float = 1.0):
+def scenario_parts(nodes: int, stations: int, hours: float):
+    """(nodes, stations, start, end, step_s) of constellation.yaml cut to the given size."""
+    from rsmodel.model.loader import load_model
+
     sc = load_model(MODEL)
     return (
-        sc.nodes[:100],
-        sc.stations[:N_STATIONS],
+        sc.nodes[:nodes],
+        sc.stations[:stations],
         sc.start,
-        sc.start + timedelta(days=days),
+        sc.start + timedelta(hours=hours),
         sc.step_s,
     )
 
 
 def time_vectorised(nodes, stations, start, end, step_s):
     """Best wall and CPU seconds of REPEATS runs (after a warm-up of imports and caches)."""
+    from rsmodel.geometry import compute_geometry_for
+
     compute_geometry_for(nodes[:5], stations, start, end, step_s)
     wall, cpu, geo = float("inf"), float("inf"), None
     for _ in range(REPEATS):
@@ -71,6 +73,8 @@ def time_vectorised(nodes, stations, start, end, step_s):
 def find_events_loop(nodes, stations, start, end):
     """Windows from skyfield's find_events, per pair: {(node, station): [(aos_s, los_s)]}."""
     from skyfield.api import EarthSatellite, wgs84
+
+    from rsmodel.geometry.frames import load_timescale, times_from
 
     ts = load_timescale()
     t0, t1 = times_from(start, 0.0), times_from(end, 0.0)
@@ -104,6 +108,8 @@ def _pair_passes(t_s, events, horizon_s):
 
 def dense_scan_passes(nodes, stations, start, end):
     """Passes on a 1 s elevation scan: {(node, station): [(first_s, last_s)]} (>= mask samples)."""
+    from rsmodel.geometry.frames import elevation_deg, propagate_itrs, site_itrs, times_from
+
     duration = (end - start).total_seconds()
     t_s = np.arange(0.0, duration + DENSE_STEP_S / 2, DENSE_STEP_S)
     times = times_from(start, t_s)
@@ -124,6 +130,8 @@ def dense_scan_passes(nodes, stations, start, end):
 
 
 def ours_by_pair(windows, start):
+    import pandas as pd
+
     out: dict[tuple[str, str], list[tuple[float, float]]] = {}
     t0 = pd.Timestamp(start)
     for row in windows.itertuples():
@@ -158,49 +166,60 @@ def compare(reference, ours, min_duration_s=0.0):
     return matched, missed, extra, np.array(d_aos), np.array(d_los)
 
 
-def peak_memory_7d() -> tuple[float, float, int]:
-    """Run the 7-day geometry in a fresh process; (seconds, peak RSS GiB, windows)."""
-    code = (
-        f"import resource, time, sys; sys.path.insert(0, {str(ROOT)!r})\n"
-        "from benchmarks.bench_geometry import scenario_parts\n"
-        "from rsmodel.geometry import compute_geometry_for\n"
-        "parts = scenario_parts(days=7.0); t0 = time.perf_counter()\n"
-        "geo = compute_geometry_for(*parts)\n"
-        "print(time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, len(geo.windows))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    seconds, rss_kib, count = out.stdout.split()
-    return float(seconds), int(rss_kib) / 2**20, int(count)
+def memory_run(quick: bool) -> tuple[float, float, int]:
+    """The memory-run geometry in a fresh process; (seconds, peak RSS GiB, windows)."""
+    r = run_json(__file__, "--child", "memory", *(["--quick"] if quick else []))
+    return r["seconds"], r["peak_gib"], r["windows"]
 
 
-LONG = dict(n_nodes=500, n_stations=20, hours=168, n_syncs=1)
-
-
-def long_horizon_run(dense: bool) -> dict:
+def long_horizon_run(dense: bool, quick: bool) -> dict:
     """Geometry of the LONG instance in a fresh process: seconds, peak RSS GiB before and after
     the geometry, grid variables, windows and eclipses."""
-    code = (
-        "import json, resource, sys, time\n"
-        f"sys.path.insert(0, {str(ROOT / 'benchmarks')!r})\n"
-        "from instances import constellation\n"
-        "from rsmodel.geometry import compute_geometry\n"
-        "rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20\n"
-        f"scenario = constellation(**{LONG!r}); loaded = rss(); t0 = time.perf_counter()\n"
-        f"geo = compute_geometry(scenario, dense={dense!r})\n"
-        "print(json.dumps({'seconds': time.perf_counter() - t0, 'loaded_gib': loaded,\n"
-        "    'peak_gib': rss(), 'grid': sorted(geo.grid.data_vars),\n"
-        "    'windows': len(geo.windows), 'eclipses': len(geo.eclipses)}))\n"
-    )
-    return run_json("-c", code)
+    way = "dense" if dense else "blocks"
+    return run_json(__file__, "--child", way, *(["--quick"] if quick else []))
 
 
-def long_horizon_table() -> None:
+def peak_gib() -> float:
+    """Peak resident set size of this process so far, GiB (Linux: ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def child(way: str, quick: bool) -> dict:
+    """In this (fresh) process: the memory run (``way`` = "memory") or one way of the
+    long-horizon table ("dense", "blocks")."""
+    from rsmodel.geometry import compute_geometry, compute_geometry_for
+
+    if way == "memory":
+        size = QUICK if quick else FULL
+        parts = scenario_parts(size["nodes"], size["stations"], 24.0 * size["memory_days"])
+        t0 = time.perf_counter()
+        geo = compute_geometry_for(*parts)
+        return {
+            "seconds": time.perf_counter() - t0,
+            "peak_gib": peak_gib(),
+            "windows": len(geo.windows),
+        }
+    from instances import constellation
+
+    scenario = constellation(**(LONG_QUICK if quick else LONG))
+    loaded, t0 = peak_gib(), time.perf_counter()
+    geo = compute_geometry(scenario, dense=way == "dense")
+    return {
+        "seconds": time.perf_counter() - t0,
+        "loaded_gib": loaded,
+        "peak_gib": peak_gib(),
+        "grid": sorted(geo.grid.data_vars),
+        "windows": len(geo.windows),
+        "eclipses": len(geo.eclipses),
+    }
+
+
+def long_horizon_table(quick: bool) -> None:
     """One-shot dense grid vs 12 h blocks on the LONG instance, one after the other."""
-    n, m, hours = LONG["n_nodes"], LONG["n_stations"], LONG["hours"]
+    size = LONG_QUICK if quick else LONG
+    n, m, hours = size["n_nodes"], size["n_stations"], size["hours"]
     print(f"long horizon: {n} nodes x {m} stations x {hours / 24:g} days, grid 60 s")
-    base, blocks = long_horizon_run(dense=True), long_horizon_run(dense=None)
+    base, blocks = long_horizon_run(True, quick), long_horizon_run(False, quick)
     print(
         f"{'geometry':<44}{'wall s':>8}{'ratio':>7}{'peak RSS GiB':>14}{'ratio':>7}"
         f"{'windows':>9}{'eclipses':>9}  grid"
@@ -218,11 +237,26 @@ def long_horizon_table() -> None:
 
 
 def main() -> None:
-    if "--blocks" in sys.argv[1:]:
-        long_horizon_table()
+    parser = bench_parser(
+        __doc__, "10 satellites x 3 stations x 6 h, 1-day memory run, long horizon 20 x 5 x 1 day"
+    )
+    parser.add_argument("--blocks", action="store_true", help="only the long-horizon table")
+    parser.add_argument("--child", choices=["memory", "dense", "blocks"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.quick)))
         return
-    nodes, stations, start, end, step_s = scenario_parts()
-    print(f"scenario: {len(nodes)} satellites x {len(stations)} stations x 24 h, grid {step_s:g} s")
+    if args.blocks:
+        long_horizon_table(args.quick)
+        return
+    size = QUICK if args.quick else FULL
+    nodes, stations, start, end, step_s = scenario_parts(
+        size["nodes"], size["stations"], size["hours"]
+    )
+    print(
+        f"scenario: {len(nodes)} satellites x {len(stations)} stations x {size['hours']:g} h,"
+        f" grid {step_s:g} s"
+    )
     wall_vec, cpu_vec, geo = time_vectorised(nodes, stations, start, end, step_s)
     wall_loop, cpu_loop, ref = find_events_loop(nodes, stations, start, end)
     ours = ours_by_pair(geo.windows, start)
@@ -259,15 +293,14 @@ def main() -> None:
         f">= {SHORT_PASS_S:g} s: {m2} matched, {len(missed2)} missed by rsmodel, {len(extra2)} not in the scan"
     )
     print(f"eclipses: {len(geo.eclipses)} intervals")
-    seconds, gib, count = peak_memory_7d()
+    seconds, gib, count = memory_run(args.quick)
     print(
-        f"7-day run, {len(nodes)} x {len(stations)}: {seconds:.2f} s, {count} windows, peak RSS {gib:.2f} GiB"
+        f"{size['memory_days']:g}-day run, {len(nodes)} x {len(stations)}: {seconds:.2f} s,"
+        f" {count} windows, peak RSS {gib:.2f} GiB"
     )
-    print(
-        f"(this process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB)"
-    )
+    print(f"(this process peak RSS {peak_gib():.2f} GiB)")
     print()
-    long_horizon_table()
+    long_horizon_table(args.quick)
 
 
 if __name__ == "__main__":

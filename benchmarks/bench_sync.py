@@ -1,7 +1,7 @@
 """Sync scheduler benchmark: staged Pyomo/HiGHS MILP vs the greedy dispatcher (baseline).
 
-Run: ``python benchmarks/bench_sync.py [--quick]`` (about 4 minutes; ``--quick`` skips the
-100-node instance).
+Run: ``python benchmarks/bench_sync.py`` (about 4 minutes; ``--quick``: the cuts are 10x3x30
+and 20x5x100, seconds).
 
 Instances (real TLEs, real stations, geometry from rsmodel.geometry):
   seed     models/seed_sync.yaml: 5 nodes x 3 stations x 24 h x 5 syncs (seed 000 example)
@@ -20,46 +20,44 @@ standard-form compiler + highspy used by rsmodel.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import yaml
-
-from rsmodel.geometry import compute_geometry
-from rsmodel.model.loader import load_model, load_model_dict
-from rsmodel.optimize import problem_from_scenario, solve_problem
-from rsmodel.optimize.greedy import fill
-from rsmodel.optimize.highs import HighsModel
-from rsmodel.optimize.model import build_model
-from rsmodel.optimize.objective import evaluate
-from rsmodel.optimize.state import LinkState
-from rsmodel.plan.check import check_plan
+from child import bench_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
 CLASS_WEIGHT = np.array([8.0, 4.0, 2.0, 1.0])
+# (nodes, stations, syncs) of the two constellation.yaml cuts (the second also latency-only)
+CUTS = {False: ((20, 5, 100), (100, 10, 1000)), True: ((10, 3, 30), (20, 5, 100))}
 
 
 def scenarios(quick: bool):
+    from rsmodel.model.loader import load_model
+
     yield "seed 5x3x5", load_model(MODELS / "seed_sync.yaml")
     data = yaml.safe_load((MODELS / "constellation.yaml").read_text())
-    full = load_model(MODELS / "constellation.yaml")
-    first20 = {n.name for n in full.nodes[:20]}
-    small = dict(data, name="bench-20x5")
-    small["nodes"] = [{"from_tle": {**data["nodes"][0]["from_tle"], "limit": 20}}]
-    small["ground_stations"] = data["ground_stations"][:5]
-    small["syncs"] = [s for s in data["syncs"] if s["node"] in first20][:100]
-    yield "20x5x100", load_model_dict(small, base_dir=MODELS)
-    if not quick:
-        big = dict(data, name="bench-100x10", ground_stations=data["ground_stations"][:10])
-        yield "100x10x1000", load_model_dict(big, base_dir=MODELS)
-        latency_only = {"minimize_latency": 1.0, "maximize_throughput": 0.0, "balance_load": 0.0}
-        yield (
-            "100x10x1000 lat-only",
-            load_model_dict(dict(big, objectives=latency_only), base_dir=MODELS),
-        )
+    names = [n.name for n in load_model(MODELS / "constellation.yaml").nodes]
+    small, big = CUTS[quick]
+    yield "x".join(map(str, small)), cut(data, names, *small)
+    yield "x".join(map(str, big)), cut(data, names, *big)
+    latency_only = {"minimize_latency": 1.0, "maximize_throughput": 0.0, "balance_load": 0.0}
+    yield "x".join(map(str, big)) + " lat-only", cut(data, names, *big, objectives=latency_only)
+
+
+def cut(data: dict, names: list[str], nodes: int, stations: int, syncs: int, **extra):
+    """constellation.yaml (``data``, its node ``names``) cut to its first ``nodes`` nodes and
+    ``stations`` stations and the first ``syncs`` syncs of those nodes."""
+    from rsmodel.model.loader import load_model_dict
+
+    keep = set(names[:nodes])
+    model = dict(data, name=f"bench-{nodes}x{stations}", **extra)
+    model["nodes"] = [{"from_tle": {**data["nodes"][0]["from_tle"], "limit": nodes}}]
+    model["ground_stations"] = data["ground_stations"][:stations]
+    model["syncs"] = [s for s in data["syncs"] if s["node"] in keep][:syncs]
+    return load_model_dict(model, base_dir=MODELS)
 
 
 def weighted_latency_min(schedule) -> float:
@@ -77,6 +75,8 @@ def weighted_latency_min(schedule) -> float:
 
 def objective_j(schedule) -> float:
     """The documented objective J of the final plan, summed over classes (same evaluator for both)."""
+    from rsmodel.optimize.objective import evaluate
+
     p = schedule.problem
     return sum(
         evaluate(p, np.flatnonzero(p.demand_rank == r), schedule.state.pair_bytes, p.weights)
@@ -90,6 +90,11 @@ def delivered_gb(schedule) -> float:
 
 def first_stage_handoff(problem) -> tuple[int, float, float]:
     """Columns of the first class stage and its hand-off seconds through appsi vs standard form."""
+    from rsmodel.optimize.greedy import fill
+    from rsmodel.optimize.highs import HighsModel
+    from rsmodel.optimize.model import build_model
+    from rsmodel.optimize.state import LinkState
+
     ranks = problem.demand_rank
     rank = int(ranks.min())
     demands = np.flatnonzero(ranks == rank)
@@ -106,9 +111,15 @@ def first_stage_handoff(problem) -> tuple[int, float, float]:
 
 
 def main() -> None:
-    quick = "--quick" in sys.argv
+    args = bench_parser(
+        __doc__, "cuts 10x3x30 and 20x5x100 instead of 20x5x100, 100x10x1000"
+    ).parse_args()
+    from rsmodel.geometry import compute_geometry
+    from rsmodel.optimize import problem_from_scenario, solve_problem
+    from rsmodel.plan.check import check_plan
+
     rows, handoff = [], []
-    for name, scenario in scenarios(quick):
+    for name, scenario in scenarios(args.quick):
         geometry = compute_geometry(scenario)
         t0 = time.perf_counter()
         problem = problem_from_scenario(scenario, geometry, method="greedy")

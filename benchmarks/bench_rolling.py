@@ -1,7 +1,7 @@
 """Scale benchmark: rolling-horizon decomposition vs greedy and the monolithic staged MILP.
 
-Run: ``python benchmarks/bench_rolling.py [--quick]`` (about 15 minutes; ``--quick`` runs only
-the 7-day instance's greedy and rolling rows).
+Run: ``python benchmarks/bench_rolling.py`` (about 15 minutes; ``--quick``: every row on small
+instances with time limits of at most 5 s, about a minute).
 
 Instances (benchmarks/instances.py, deterministic):
   7d        100 nodes (real TLEs) x 10 stations x 7 days x 2000 syncs of 3-60 GB: a contended
@@ -20,23 +20,27 @@ docs/optimisation-scale.md); checker = violations found by rsmodel.plan.check.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from child import run_json  # noqa: E402
+from child import bench_parser, run_json
 
 INSTANCES = {
     "7d": dict(n_nodes=100, n_stations=10, hours=168, n_syncs=2000, size_gb=(3.0, 60.0)),
     "7d-light": dict(n_nodes=100, n_stations=10, hours=168, n_syncs=2000, size_gb=(1.0, 20.0)),
     "500": dict(n_nodes=500, n_stations=20, hours=24, n_syncs=5000),
 }
+QUICK_INSTANCES = {  # --quick: the same mix, small (170 nodes: 3 element-defined orbits)
+    "7d": dict(n_nodes=6, n_stations=2, hours=36, n_syncs=40, size_gb=(3.0, 60.0)),
+    "7d-light": dict(n_nodes=6, n_stations=2, hours=36, n_syncs=40, size_gb=(1.0, 20.0)),
+    "500": dict(n_nodes=170, n_stations=2, hours=24, n_syncs=100),
+}
+QUICK_LIMIT_S = 5.0
 RUNS = [  # (instance, label, method, strategy, time limit s)
     ("7d", "greedy", "greedy", "monolithic", 270.0),
     ("7d", "monolithic (capped)", "milp", "monolithic", 180.0),
@@ -48,8 +52,9 @@ RUNS = [  # (instance, label, method, strategy, time limit s)
 ]
 
 
-def run_one(instance: str, method: str, strategy: str, time_limit_s: float) -> dict:
-    """Geometry -> problem -> solve (+ bound) -> checker, in this process."""
+def run_one(instance: dict, method: str, strategy: str, time_limit_s: float) -> dict:
+    """Geometry -> problem -> solve (+ bound) -> checker of the ``instance`` (constellation
+    arguments), in this process."""
     from instances import constellation
 
     from rsmodel.geometry import compute_geometry
@@ -58,7 +63,7 @@ def run_one(instance: str, method: str, strategy: str, time_limit_s: float) -> d
     from rsmodel.plan.check import check_plan
 
     t0 = time.perf_counter()
-    scenario = constellation(**INSTANCES[instance], time_limit_s=time_limit_s, strategy=strategy)
+    scenario = constellation(**instance, time_limit_s=time_limit_s, strategy=strategy)
     geometry = compute_geometry(scenario)
     geometry.grid = None  # the optimiser needs the windows only
     problem = problem_from_scenario(scenario, geometry, method=method)
@@ -111,12 +116,22 @@ def _critical(problem, schedule) -> float:
 
 
 def main() -> None:
-    quick = "--quick" in sys.argv
-    runs = [r for r in RUNS if r[0] == "7d" and "mono" not in r[1]] if quick else RUNS
+    parser = bench_parser(__doc__, "every row on 6-170 node instances of 24-36 h, limits <= 5 s")
+    parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    instances = QUICK_INSTANCES if args.quick else INSTANCES
+    if args.one:
+        name, method, strategy, limit = args.one
+        print(json.dumps(run_one(instances[name], method, strategy, float(limit))))
+        return
+    runs = [(*r[:4], min(r[4], QUICK_LIMIT_S)) for r in RUNS] if args.quick else RUNS
+    for name, size in instances.items():
+        print(f"{name}: {', '.join(f'{k}={v}' for k, v in size.items())}")
     print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores shared)")
     rows, greedy_f = [], {}
     for instance, label, method, strategy, limit in runs:
-        r = run_json(__file__, "--one", instance, method, strategy, str(limit))
+        quick = ["--quick"] if args.quick else []
+        r = run_json(__file__, *quick, "--one", instance, method, strategy, str(limit))
         if label == "greedy":
             greedy_f[instance] = r["objective"]
         rows.append((instance, label, limit, r))
@@ -143,9 +158,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if "--one" in sys.argv:
-        i = sys.argv.index("--one")
-        name, method, strategy, limit = sys.argv[i + 1 : i + 5]
-        print(json.dumps(run_one(name, method, strategy, float(limit))))
-    else:
-        main()
+    main()

@@ -1,10 +1,11 @@
 """Benchmark of the compute-job MILP (seed 002): build + HiGHS solve time.
 
-    python benchmarks/bench_compute.py [--time-limit-s 120] [--only day|week]
+    python benchmarks/bench_compute.py [--time-limit-s 120] [--only day|week] [--quick]
 
 Instances (``day``): a 1-step job (baseline: the fixed cost on the same grid), a 24-step mixed
 DAG on the ISS over 6 orbits, and 20 LEO satellites x 10 steps over 24 h. Prints one table;
-ratios are against the baseline measured in the same run.
+ratios are against the baseline measured in the same run. ``--quick``: the same instances and
+tables at small sizes (``QUICK``), seconds.
 
 ``week``: 20 LEO satellites x 7 days, ``--jobs-per-day`` jobs per satellite and day (capture
 pass -> process window -> compress eclipse, due at the end of their day), solved monolithically
@@ -25,6 +26,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from child import bench_parser
+
 ROOT = Path(__file__).resolve().parents[1]
 MEMORY_CAP_GB = 10.0  # week: address-space cap of each solve process
 STATIONS = ["wallops", "weilheim", "hartebeesthoek", "dongara", "santiago", "svalsat", "singapore"]
@@ -33,6 +36,11 @@ TIERS = {
     "standard": {"compute_s": 90, "memory_mb": 512, "output_mb": 50},
     "enhanced": {"compute_s": 180, "memory_mb": 1024, "output_mb": 120},
 }
+# sizes: the day group's DAG steps, ISS orbits, fleet satellites and steps; the week options
+FULL = dict(dag_steps=24, orbits=6, fleet_sats=20, fleet_steps=10, time_limit_s=120.0,
+            sats=20, days=7, jobs_per_day=2)  # fmt: skip
+QUICK = dict(dag_steps=6, orbits=2, fleet_sats=2, fleet_steps=3, time_limit_s=2.0,
+             sats=2, days=1, jobs_per_day=1)  # fmt: skip
 
 
 def mixed_steps(n: int, prefix: str = "") -> list[dict[str, Any]]:
@@ -238,23 +246,30 @@ def measure(name: str, data: dict[str, Any], time_limit_s: float) -> dict[str, A
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--time-limit-s", type=float, default=120.0)
+    parser = bench_parser(__doc__, ", ".join(f"{k}={v:g}" for k, v in QUICK.items()))
+    parser.add_argument("--time-limit-s", type=float, help="HiGHS per solve (default 120)")
     parser.add_argument("--only", choices=["day", "week"], help="run one group of instances")
-    parser.add_argument("--sats", type=int, default=20, help="week: satellites")
-    parser.add_argument("--days", type=int, default=7, help="week: days")
-    parser.add_argument("--jobs-per-day", type=int, default=2, help="week: jobs per sat per day")
+    parser.add_argument("--sats", type=int, help="week: satellites (default 20)")
+    parser.add_argument("--days", type=int, help="week: days (default 7)")
+    parser.add_argument("--jobs-per-day", type=int, help="week: jobs per sat per day (default 2)")
     args = parser.parse_args()
+    size = QUICK if args.quick else FULL
+    for key in ("time_limit_s", "sats", "days", "jobs_per_day"):
+        if getattr(args, key) is None:
+            setattr(args, key, size[key])
     warnings.filterwarnings("ignore")
     if args.only != "day":
         print_week(measure_week(args))
     if args.only == "week":
         return
+    n, orbits = size["dag_steps"], size["orbits"]
+    sats, steps = size["fleet_sats"], size["fleet_steps"]
     rows = [
-        measure("baseline: 1 step, ISS, 6 orbits", iss(mixed_steps(1)[:1], 6), args.time_limit_s),
-        measure("24-step mixed DAG, ISS, 6 orbits", iss(mixed_steps(24), 6), args.time_limit_s),
-        measure("20 sats x 10 steps, 24 h", fleet(20, 10), args.time_limit_s),
+        (f"baseline: 1 step, ISS, {orbits} orbits", iss(mixed_steps(1)[:1], orbits)),
+        (f"{n}-step mixed DAG, ISS, {orbits} orbits", iss(mixed_steps(n), orbits)),
+        (f"{sats} sats x {steps} steps, 24 h", fleet(sats, steps)),
     ]
+    rows = [measure(name, data, args.time_limit_s) for name, data in rows]
     base = rows[0]["pyomo_build_s"] + rows[0]["highs_s"]
     head = f"{'instance':34} {'steps':>5} {'options':>8} {'geom s':>7} {'opts s':>7} {'build s':>8} {'HiGHS s':>8} {'build+solve / baseline':>23} {'status':>28} {'placed':>7}"
     print(head)

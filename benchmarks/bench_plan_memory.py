@@ -2,6 +2,8 @@
 
     python benchmarks/bench_plan_memory.py [--nodes 100 --stations 10 --hours 168 --syncs 2000]
 
+``--quick``: the same at ``QUICK`` sizes (seconds).
+
 Plans the ``benchmarks/instances.py`` constellation once with the greedy method (rolling
 ``solve_auto``), pickles the final link state and plan, then in a fresh process per layout
 builds what ``rsmodel run`` builds for plan.nc (``build_schedule`` -> ``schedule.grid``, then
@@ -25,11 +27,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from child import run_json
+from child import bench_parser, run_json
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMITS = {"dense": 2**62, "sparse": 0}
 SIZE_ARGS = ("nodes", "stations", "hours", "syncs", "time-limit-s")
+FULL = dict(nodes=100, stations=10, hours=168.0, syncs=2000, time_limit_s=60.0)
+QUICK = dict(nodes=10, stations=3, hours=24.0, syncs=50, time_limit_s=5.0)
 
 
 def peak_mib() -> float:
@@ -106,17 +110,19 @@ def run_child(*args: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nodes", type=int, default=100)
-    parser.add_argument("--stations", type=int, default=10)
-    parser.add_argument("--hours", type=float, default=168.0)
-    parser.add_argument("--syncs", type=int, default=2000)
-    parser.add_argument("--time-limit-s", type=float, default=60.0)
+    parser = bench_parser(__doc__, ", ".join(f"{k}={v:g}" for k, v in QUICK.items()))
+    for key, value in FULL.items():
+        parser.add_argument(
+            f"--{key.replace('_', '-')}", type=type(value), help=f"default {value:g}"
+        )
     parser.add_argument("--prepare", metavar="STATE", help=argparse.SUPPRESS)
     parser.add_argument(
         "--child", nargs=3, metavar=("LAYOUT", "STATE", "OUT"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
+    for key, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     if args.prepare:
         print(json.dumps(prepare(args, Path(args.prepare))))
         return

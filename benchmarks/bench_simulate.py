@@ -1,7 +1,7 @@
 """Recovery benchmark: time from a fault to a new valid plan, vs a full re-solve from scratch.
 
-Run: ``python benchmarks/bench_simulate.py`` (about 3 minutes on 2 cores; ``--quick`` skips the
-constellation).
+Run: ``python benchmarks/bench_simulate.py`` (about 3 minutes on 2 cores; ``--quick`` runs the
+seed model only, seconds).
 
 For models/seed_sync.yaml (target < 1 s) and models/constellation.yaml (100 nodes, target
 < 10 s): plan the day with the greedy dispatcher, play it to the fault time (seed +1 h, constellation +6 h),
@@ -24,6 +24,8 @@ import sys
 import time
 import warnings
 from pathlib import Path
+
+from child import bench_parser
 
 from rsmodel.geometry import compute_geometry
 from rsmodel.model.loader import load_model
@@ -103,8 +105,9 @@ def run_case(model: str, budget_s: float, fault_at_s: float) -> list[tuple]:
 
 
 def main() -> int:
+    args = bench_parser(__doc__, "the seed model only (same rows and checks)").parse_args()
     warnings.filterwarnings("ignore", module="skyfield_data")
-    cases = CASES[:1] if "--quick" in sys.argv else CASES
+    cases = CASES[:1] if args.quick else CASES
     print(f"Fault: the busiest station goes down for {OUTAGE_S / 3600:g} h, unannounced")
     head = f"{'model':20} {'re-plan':14} {'wall s':>8} {'vs full':>8} {'target':>7} {'valid':>6}  planned GB c/h/n/l   method"
     print(head)

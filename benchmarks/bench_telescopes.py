@@ -1,6 +1,7 @@
 """Telescope planners: priority-queue dispatcher vs MILP look-ahead on the same instances.
 
-Run: ``python benchmarks/bench_telescopes.py`` (about a minute on 2 cores).
+Run: ``python benchmarks/bench_telescopes.py`` (about a minute on 2 cores; ``--quick``: both
+instances with 6 shipped satellites, 2 deep-sky targets, 5 added, a 5 s MILP limit, seconds).
 
 Instances, all from models/telescopes.yaml (12 telescopes at real observatories, 24 h):
 
@@ -15,43 +16,59 @@ ratios against the dispatcher measured in the same run.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import yaml
+from child import bench_parser
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from rsmodel.model.catalogs import read_tle_file  # noqa: E402
-from rsmodel.model.loader import load_model, load_model_dict  # noqa: E402
-from rsmodel.model.telescope_network import resolve_network  # noqa: E402
-from rsmodel.telescopes.api import plan_network  # noqa: E402
-from rsmodel.telescopes.milp import objective_value  # noqa: E402
-from rsmodel.telescopes.visibility import visibility_windows  # noqa: E402
-
 MODEL = ROOT / "models" / "telescopes.yaml"
 EXTRA_SATELLITES = 30
 STORE = Path("/tmp/bench_telescopes_state.json")  # never written (no simulation)
+# --quick: shipped satellites and deep-sky targets kept, satellites added to the dense
+# instance, MILP time limit (s)
+QUICK = dict(satellites=6, deep_sky=2, extra=5, time_limit_s=5)
 
 
-def dense_model() -> dict:
+def shipped_model(quick: bool) -> dict:
+    """models/telescopes.yaml as a dict (``quick``: cut to ``QUICK`` sizes)."""
     data = yaml.safe_load(MODEL.read_text())
+    if quick:
+        for kind in ("satellites", "deep_sky"):
+            data["targets"][kind] = data["targets"][kind][: QUICK[kind]]
+        data["telescope_network"]["time_limit_s"] = QUICK["time_limit_s"]
+    return data
+
+
+def dense_model(quick: bool) -> dict:
+    from rsmodel.model.catalogs import read_tle_file
+
+    data = shipped_model(quick)
+    extra = QUICK["extra"] if quick else EXTRA_SATELLITES
     resource = sorted((ROOT / "data").glob("celestrak_resource_*.tle"))[0]
-    for rec in read_tle_file(resource)[:EXTRA_SATELLITES]:
+    for rec in read_tle_file(resource)[:extra]:
         data["targets"]["satellites"].append(
             {"name": f"{rec.name} [{rec.norad_id}]", "tle": {"norad": rec.norad_id}}
         )
     net = data["telescope_network"]
     net.update(
-        ssa_track_s=180, min_reliability={"too": 0.0, "ssa": 0.0, "deep_sky": 0.0}, time_limit_s=60
+        ssa_track_s=180,
+        min_reliability={"too": 0.0, "ssa": 0.0, "deep_sky": 0.0},
+        time_limit_s=QUICK["time_limit_s"] if quick else 60,
     )
     data["name"] = "telescope-network-dense"
     return data
 
 
-def run(name: str, scenario) -> list[dict]:
+def run(name: str, data: dict) -> list[dict]:
+    from rsmodel.model.loader import load_model_dict
+    from rsmodel.model.telescope_network import resolve_network
+    from rsmodel.telescopes.api import plan_network
+    from rsmodel.telescopes.milp import objective_value
+    from rsmodel.telescopes.visibility import visibility_windows
+
+    scenario = load_model_dict(data, base_dir=MODEL.parent)
     net = resolve_network(scenario)
     windows = visibility_windows(net)
     rows = []
@@ -79,9 +96,10 @@ def run(name: str, scenario) -> list[dict]:
 
 
 def main() -> None:
-    rows = run("shipped", load_model(MODEL)) + run(
-        "dense", load_model_dict(dense_model(), base_dir=ROOT / "models")
-    )
+    args = bench_parser(
+        __doc__, ", ".join(f"{k}={v}" for k, v in QUICK.items()) + " in both instances"
+    ).parse_args()
+    rows = run("shipped", shipped_model(args.quick)) + run("dense", dense_model(args.quick))
     head = f"{'instance':<9} {'planner':<10} {'blocks':>6} {'ToO':>5} {'SSA':>7} {'E[SSA]':>7} {'SSA x':>6} {'deep frames':>11} {'objective':>11} {'obj x':>6} {'status':>8} {'time s':>8} {'time x':>7}"
     print(head)
     print("-" * len(head))

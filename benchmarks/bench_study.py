@@ -2,6 +2,7 @@
 
     python benchmarks/bench_study.py                 # 200 variants, MILP as in the seed model
     python benchmarks/bench_study.py --variants 40 --method greedy
+    python benchmarks/bench_study.py --quick         # 20 variants, a smaller control, seconds
 
 Variants: Svalbard downlink rate (10 values) x sync size (N/20 values) x station set (with and
 without Chile: 2 geometry grids). Each worker count runs the whole study from scratch into a
@@ -14,21 +15,17 @@ shared machine the control shows the ceiling and the study's ratio is a lower bo
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
-import sys
 import tempfile
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from time import perf_counter
 
+from child import bench_parser
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from rsmodel.studies import run_study  # noqa: E402
-
 MODEL = ROOT / "models" / "seed_sync.yaml"
 
 
@@ -54,6 +51,8 @@ def cpu_s() -> float:
 
 
 def measure(workers: int, overrides: dict) -> dict:
+    from rsmodel.studies import run_study
+
     with tempfile.TemporaryDirectory(prefix="bench-study-") as tmp:
         t0, c0 = perf_counter(), cpu_s()
         # forked workers are children of this process, so RUSAGE_CHILDREN counts their CPU
@@ -94,19 +93,20 @@ def control_ratio(workers: list[int], tasks: int = 32, n: int = 2_000_000) -> li
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variants", type=int, default=200)
+    parser = bench_parser(__doc__, "20 variants, control of 8 shorter tasks")
+    parser.add_argument("--variants", type=int, help="a multiple of 20 (default 200; --quick 20)")
     parser.add_argument("--method", choices=["milp", "greedy"], default="milp")
     parser.add_argument(
         "--workers", default="1,2", help="comma-separated worker counts; the first is the baseline"
     )
     args = parser.parse_args()
+    variants = args.variants or (20 if args.quick else 200)
     warnings.simplefilter("ignore")
-    overrides = sweep(args.variants, args.method)
+    overrides = sweep(variants, args.method)
     measure(1, sweep(20, args.method) | {"vary": overrides["vary"][:1]})  # warm-up, not reported
     counts = [int(w) for w in args.workers.split(",")]
     rows = [measure(w, overrides) for w in counts]
-    control = control_ratio(counts)
+    control = control_ratio(counts, *((8, 500_000) if args.quick else ()))
     base = rows[0]["per_min"]
     print(f"study benchmark: seed 000 scenario, solver {args.method}, {os.cpu_count()} CPUs")
     header = (

@@ -21,7 +21,6 @@ import gc
 import json
 import pickle
 import resource
-import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -43,8 +42,7 @@ def peak_mib() -> float:
 
 def prepare(args: argparse.Namespace, path: Path) -> dict:
     """Plan the instance (greedy) and pickle (plan, final link state, solver stats) to ``path``."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from instances import constellation
+    from instances import constellation  # a sibling: this runs as the script (run_child)
 
     from rsmodel.geometry import compute_geometry
     from rsmodel.optimize import problem_from_scenario

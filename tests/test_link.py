@@ -308,3 +308,23 @@ def test_interpolated_attenuation_table_matches_itur_between_its_points() -> Non
         direct = attenuation_db(lat, lon, 100.0, f_hz, el, 99.9, 3.7)
         table = interpolated_attenuation_db(lat, lon, 100.0, f_hz, el, 99.9, 3.7)
         np.testing.assert_allclose(table, direct, rtol=0.02)
+
+
+# --------------------------------------------------------------------------- studies
+def test_study_variants_share_a_geometry_only_when_masks_and_links_agree() -> None:
+    """A what-if study reuses one geometry per key: a variant with another terrain mask or link
+    model must not get the first variant's windows, and re-binding the shared geometry to a
+    variant must keep a link model's rate profiles (not reset them to the constant rate)."""
+    from rsmodel.studies.geocache import geometry_key, rebind
+
+    plain = load_model_text(model())
+    masked = load_model_text(model("    terrain_mask: [[0, 25], [180, 25]]\n"))
+    linked = load_model_text(model(RATE_TABLE))
+    keys = {geometry_key(s) for s in (plain, masked, linked)}
+    assert len(keys) == 3
+    assert geometry_key(load_model_text(model(RATE_TABLE))) == geometry_key(linked)
+
+    geo = compute_geometry(linked)
+    rebound = rebind(geo, linked)
+    assert rebound.windows["capacity_bytes"].tolist() == geo.windows["capacity_bytes"].tolist()
+    assert (rebound.windows["bandwidth_bps"] <= 1.0e7).all()  # the table's top rate, not 1e8

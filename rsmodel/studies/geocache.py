@@ -1,8 +1,10 @@
 """Geometry reuse across variants: a content-hash key and an on-disk cache (OUT/.geometry-cache/).
 
-The key covers what the geometry depends on: every node's name and TLE lines, every station's
-name, coordinates and elevation mask, the horizon, the grid step and the rsmodel version. Link figures (bandwidth,
-setup time) are not geometry: :func:`rebind` sets them from the variant's stations.
+The key covers what the geometry depends on: every node's name, orbit, transmitters and
+blackouts, every station's name, coordinates, elevation and terrain masks, bands, link model and
+maintenance (and its bandwidth when a link model caps the rate with it), imported view periods,
+the horizon, the grid step and the rsmodel version. A constant rate and the setup time are not
+geometry: :func:`rebind` sets them from the variant's stations.
 """
 
 from __future__ import annotations
@@ -32,7 +34,10 @@ def geometry_key(scenario: Scenario) -> str:
     """Content hash of the geometry inputs of ``scenario``."""
     content = {
         "rsmodel": __version__,
-        "nodes": [(n.name, *_orbit_key(n.orbit)) for n in scenario.nodes],
+        "nodes": [
+            (n.name, *_orbit_key(n.orbit), _dumped(n.transmitters), _times(n.blackouts))
+            for n in scenario.nodes
+        ],
         "view_periods": [
             (
                 p.node,
@@ -45,11 +50,32 @@ def geometry_key(scenario: Scenario) -> str:
             for p in scenario.view_periods
         ],
         "stations": [
-            (s.name, s.lat_deg, s.lon_deg, s.alt_m, s.elevation_min_deg) for s in scenario.stations
+            (
+                s.name,
+                s.lat_deg,
+                s.lon_deg,
+                s.alt_m,
+                s.elevation_min_deg,
+                s.terrain_mask,
+                _dumped(s.bands),
+                _dumped((s.link,)) if s.link else None,
+                (s.bandwidth_bps, s.setup_s) if s.link else None,
+                _times(s.maintenance),
+            )
+            for s in scenario.stations
         ],
         "horizon": (iso(scenario.start), iso(scenario.end), scenario.step_s),
     }
     return hashlib.sha256(json.dumps(content).encode()).hexdigest()[:20]
+
+
+def _dumped(models: Any) -> list[Any]:
+    """Pydantic model fields as JSON-ready data (for the key)."""
+    return [m.model_dump(mode="json") for m in models]
+
+
+def _times(intervals: Any) -> list[list[str]]:
+    return [[iso(start), iso(end)] for start, end in intervals]
 
 
 def _orbit_key(orbit: Orbit | Ephemeris | None) -> tuple[str, ...]:
@@ -67,11 +93,16 @@ def geometry_model(data: dict[str, Any]) -> dict[str, Any]:
 
 def rebind(geometry: Geometry, scenario: Scenario) -> Geometry:
     """``geometry`` with each window's bandwidth and capacity from ``scenario``'s stations (an
-    imported view period's own ``rate_bps`` wins, as in the geometry)."""
+    imported view period's own ``rate_bps`` wins, as in the geometry; a station with a link
+    model keeps its windows' rate profiles, which the key covers)."""
+    constant = {s.name for s in scenario.stations if s.link is None}
     bandwidth = {s.name: s.bandwidth_bps for s in scenario.stations}
     setup = {s.name: s.setup_s for s in scenario.stations}
     windows = geometry.windows.copy()
-    windows["bandwidth_bps"] = windows["station"].map(bandwidth).astype(float)
+    rebound = windows["station"].isin(constant).to_numpy()
+    windows["bandwidth_bps"] = np.where(
+        rebound, windows["station"].map(bandwidth).astype(float), windows["bandwidth_bps"]
+    )
     if scenario.view_periods:
         keys = ["node", "station", "start"]
         imported = imported_windows(
@@ -80,7 +111,9 @@ def rebind(geometry: Geometry, scenario: Scenario) -> Geometry:
         rate = windows[keys].merge(imported[[*keys, "bandwidth_bps"]], on=keys, how="left")
         windows["bandwidth_bps"] = rate["bandwidth_bps"].fillna(windows["bandwidth_bps"]).to_numpy()
     usable_s = np.maximum(0.0, windows["duration_s"] - windows["station"].map(setup).astype(float))
-    windows["capacity_bytes"] = windows["bandwidth_bps"] / 8.0 * usable_s
+    windows["capacity_bytes"] = np.where(
+        rebound, windows["bandwidth_bps"] / 8.0 * usable_s, windows["capacity_bytes"]
+    )
     return Geometry(geometry.grid, windows, geometry.eclipses)
 
 

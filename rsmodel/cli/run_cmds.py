@@ -80,11 +80,10 @@ def _sync_summary(plan: dict[str, Any]) -> list[str]:
 
 
 def _solver_summary(solver: dict[str, Any]) -> list[str]:
-    """Method and status (MIP gap), the strategy and why (the solver's first note), and the
+    """Method and status (MIP gap), the strategy and why (``strategy_reason``), and the
     objective against the global bound (docs/optimisation-scale.md)."""
     gap = solver.get("mip_gap")
-    notes = solver.get("notes") or []
-    why = notes[0].partition(": ")[2] if notes and notes[0].startswith("strategy ") else ""
+    why = solver.get("strategy_reason") or ""
     lines = [
         f"Solver: {solver.get('method')} {solver.get('status')}"
         + ("" if gap is None else f", gap {gap:.3%}")

@@ -1,7 +1,8 @@
 """Onboard compute jobs (seed 002): plan a scenario's ``jobs`` and report decisions and events.
 
-``plan_jobs(scenario, geometry)`` builds and solves the MILP of :mod:`rsmodel.optimize.compute`
-(whole horizon, or rolling blocks: :mod:`rsmodel.optimize.compute_rolling`, ``solver.strategy``)
+``plan_jobs(scenario, geometry)`` builds the problem of :mod:`rsmodel.optimize.compute_problem`
+and solves it (whole horizon, or rolling blocks: :mod:`rsmodel.optimize.compute_rolling`,
+``solver.strategy``, :func:`rsmodel.optimize.auto.solve_compute_auto`)
 and returns ``{"placement_decisions", "events", "jobs", "soc", "solver", "warnings"}``
 (docs/compute.md). ``rsmodel plan REQUEST.json`` does the same for a seed request body.
 """
@@ -24,26 +25,23 @@ def plan_jobs(
     """Plan every job of ``scenario`` on ``geometry``'s grid with HiGHS (the model's solver limits;
     ``solver.strategy`` monolithic / rolling / auto, docs/compute.md); ``sync_slots[node]``:
     slots the sync schedule uses, left out of job-output downlinks."""
-    from rsmodel.compute.report import jobs_report
-    from rsmodel.optimize.compute import build_compute_problem
-    from rsmodel.optimize.compute_rolling import solve_compute_auto
+    from dataclasses import replace
 
-    solver = scenario.model.solver
+    from rsmodel.compute.report import jobs_report
+    from rsmodel.optimize.auto import solve_compute_auto
+    from rsmodel.optimize.compute_problem import build_compute_problem
+
     problem = build_compute_problem(scenario, geometry, sync_slots=sync_slots)
+    if time_limit_s:
+        problem.settings = replace(problem.settings, time_limit_s=float(time_limit_s))
     problem.warnings.extend(w for job in scenario.model.jobs for w in job_warnings(job))
-    solution = solve_compute_auto(
-        problem,
-        strategy=solver.strategy,
-        time_limit_s=time_limit_s or float(solver.time_limit_s),
-        mip_gap=float(solver.mip_gap),
-        threads=int(solver.threads),
-    )
-    return jobs_report(solution)
+    return jobs_report(solve_compute_auto(problem))
 
 
 def add_jobs_to_plan(scenario: Scenario, response: dict[str, Any], plan: Any, grid: Any) -> Any:
     """Put the planned jobs (``response`` of :func:`plan_jobs`) into ``plan`` (``jobs``, ``soc``,
-    ``job_events``, warnings; the compute solver's notes as ``jobs ...`` in ``plan.solver.notes``),
+    ``job_events``, warnings; the compute solver's summary as ``plan.solver.jobs``, its notes as
+    ``jobs ...`` in ``plan.solver.notes``),
     ground steps timed by the plan's ``job_downlinks``
     (:func:`rsmodel.compute.downlink.time_ground_steps`); return the optimiser ``grid`` with
     ``soc (node, time)`` (fraction at slot starts) added."""
@@ -56,6 +54,7 @@ def add_jobs_to_plan(scenario: Scenario, response: dict[str, Any], plan: Any, gr
     time_ground_steps(scenario, response, plan.extra.get("job_downlinks", []))
     plan.extra.update(jobs=response["jobs"], soc=response["soc"], job_events=response["events"])
     plan.warnings.extend(response["warnings"])
+    plan.solver["jobs"] = {k: v for k, v in response["solver"].items() if k != "notes"}
     plan.solver["notes"] = [
         *plan.solver.get("notes", []),
         *(f"jobs {note}" for note in response["solver"]["notes"]),

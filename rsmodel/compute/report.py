@@ -1,6 +1,7 @@
 """Placement decisions, the seed 002 event stream and the plan's ``jobs`` / ``soc`` sections.
 
-Everything here reads a :class:`~rsmodel.optimize.compute.ComputeSolution`; nothing is solved.
+Everything here reads a :class:`~rsmodel.optimize.compute_solve.ComputeSolution`; nothing is
+solved.
 Event times are aware UTC ISO strings; energies Wh, sizes MB, durations s.
 """
 
@@ -11,13 +12,8 @@ from typing import Any
 import numpy as np
 
 from rsmodel.model.compute_schema import TIERS
-from rsmodel.optimize.compute import (
-    ComputeProblem,
-    ComputeSolution,
-    Interval,
-    StepRef,
-    max_output_mb,
-)
+from rsmodel.optimize.compute_problem import ComputeProblem, Interval, StepRef, max_output_mb
+from rsmodel.optimize.compute_solve import ComputeSolution
 from rsmodel.optimize.energy import WH_PER_WS
 from rsmodel.plan.events import make_event
 from rsmodel.timeutil import iso
@@ -483,8 +479,9 @@ def jobs_report(sol: ComputeSolution) -> dict[str, Any]:
         "solver": {
             "method": "milp",
             "strategy": sol.strategy,
+            "strategy_reason": sol.strategy_reason,
             "notes": list(sol.notes),
-            "status": sol.status,
+            "status": str(sol.status),
             "objective": sol.objective,
             "build_s": round(sol.build_s, 3),
             "solve_s": round(sol.solve_s, 3),

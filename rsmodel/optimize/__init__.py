@@ -4,6 +4,7 @@
 ("Optimiser output") and docs/optimisation.md.
 """
 
+from rsmodel.optimize.auto import optimise, solve_auto
 from rsmodel.optimize.problem import (
     Demand,
     Problem,
@@ -13,7 +14,7 @@ from rsmodel.optimize.problem import (
     problem_from_scenario,
 )
 from rsmodel.optimize.schedule import DemandOutcome, Operation, Schedule, SolverStats
-from rsmodel.optimize.solve import optimise, reoptimise, solve_problem
+from rsmodel.optimize.solve import reoptimise, solve_problem
 
 __all__ = [
     "Demand",
@@ -28,5 +29,6 @@ __all__ = [
     "optimise",
     "problem_from_scenario",
     "reoptimise",
+    "solve_auto",
     "solve_problem",
 ]

@@ -28,13 +28,17 @@ from typing import Any
 import highspy
 import numpy as np
 import scipy.sparse as sp
-from pyomo.common.tee import capture_output
 
-from rsmodel.optimize.highs import _use_threads
-from rsmodel.optimize.objective import coefficients, normalised_weights, station_capacity
+from rsmodel.optimize.gateway import HighsModel
+from rsmodel.optimize.objective import (
+    class_scores,
+    coefficients,
+    normalised_weights,
+    station_capacity,
+)
 from rsmodel.optimize.problem import CLASS_NAMES, UNIT_BYTES, Problem
-from rsmodel.optimize.solve import _score
 from rsmodel.optimize.state import LinkState
+from rsmodel.optimize.status import SolveOptions, SolveStatus
 
 COARSE_GRIDS_S = (300.0, 3600.0)  # tried in turn when the fine LP is too large or too slow
 FINE_PAIRS = 1_000_000  # classes with at most this many pairs get the LP on the fine slot grid
@@ -133,7 +137,7 @@ def attach_bound(problem: Problem, schedule: Any) -> None:
     budget = max(BOUND_TIME_FRACTION * problem.settings.time_limit_s, 2.0)
     bound, parts = stage_bound(problem, schedule.state, time_limit_s=0.7 * budget)
     any_bound, how = any_plan_bound(problem, time_limit_s=0.3 * budget)
-    score = _score(problem, schedule.state)
+    score = class_scores(problem, schedule.state.pair_bytes)
     objective = float(sum(score))
     stats.objective = objective
     stats.bound = bound
@@ -185,18 +189,11 @@ def _solve_lp(lp: highspy.HighsLp, threads: int, time_limit_s: float) -> tuple[f
         return 0.0, "empty"
     scale = 1.0 / max(float(np.median(cost[cost > 0])) if np.any(cost > 0) else 1.0, 1e-300)
     lp.col_cost_ = cost * scale
-    _use_threads(threads)  # HiGHS keeps one thread pool per process
-    with capture_output(capture_fd=True):
-        h = highspy.Highs()
-    h.silent()
-    h.setOptionValue("threads", threads)
-    h.setOptionValue("time_limit", float(time_limit_s))
-    h.passModel(lp)
-    h.run()
-    status = h.getModelStatus()
-    if status != highspy.HighsModelStatus.kOptimal:
-        return None, str(status).split(".")[-1]
-    return _dual_bound(lp, cost, np.asarray(h.getSolution().row_dual) / scale), "optimal"
+    solver = HighsModel.from_lp(lp, SolveOptions(time_limit_s=time_limit_s, threads=threads))
+    result = solver.run()
+    if result.status != SolveStatus.OPTIMAL:
+        return None, str(result.status)
+    return _dual_bound(lp, cost, solver.row_duals() / scale), "optimal"
 
 
 def _dual_bound(lp: highspy.HighsLp, cost: np.ndarray, pi: np.ndarray) -> float:

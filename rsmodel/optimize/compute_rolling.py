@@ -1,9 +1,9 @@
-"""Rolling-horizon solve of the compute-job MILP, and the strategy choice (docs/compute.md,
-"Long horizons").
+"""Rolling-horizon solve of the compute-job MILP (docs/compute.md, "Long horizons").
 
-Per node, block k optimises the options that start in ``[b_k, b_k + block_s + lookahead_s)``
+Blocks come from the strategy frame shared with the sync side (``settings.rolling``,
+:mod:`rsmodel.optimize.strategy`). Per node, block k optimises the options that start in ``[b_k, b_k + block_s + lookahead_s)``
 for steps not yet finished and commits those starting in ``[b_k, b_k + block_s)``. Carried
-exactly across a boundary (:class:`rsmodel.optimize.compute.Carry`):
+exactly across a boundary (:class:`rsmodel.optimize.compute_problem.Carry`):
 
 - the battery: block k starts from the physical SOC (:func:`soc_trajectories`, charge clipped
   at capacity) of everything committed so far; committed compute that runs past ``b_k`` is a
@@ -29,110 +29,54 @@ import time
 
 import numpy as np
 
-from rsmodel.optimize.compute import (
-    Carry,
-    ComputeProblem,
+from rsmodel.optimize.compute_problem import Carry, ComputeProblem, Options
+from rsmodel.optimize.compute_solve import (
     ComputeSolution,
-    Options,
-    _solve_view,
     compute_seconds_per_slot,
     node_view,
     soc_trajectories,
-    solve_compute,
+    solve_view,
 )
 from rsmodel.optimize.energy import WH_PER_WS
+from rsmodel.optimize.status import SolveStatus, StageReport, worst
+from rsmodel.optimize.strategy import Rolling
 from rsmodel.timeutil import iso
 
-BLOCK_S = 12 * 3600.0
-LOOKAHEAD_S = 6 * 3600.0
-ROLLING_MIN_OPTIONS = 20_000  # auto: rolling when a node has more options (docs/compute.md)
 MIN_BLOCK_TIME_S = 1.0
 BLOCK_MAX_OPTIONS = 4_000  # one MILP of a block: whole jobs, earliest deadline first, up to this
-OPTIMAL = "convergenceCriteriaSatisfied"
 _EPS = 1e-6
 
 
-def choose_compute_strategy(
-    p: ComputeProblem,
-    requested: str = "auto",
-    *,
-    block_s: float = BLOCK_S,
-    lookahead_s: float = LOOKAHEAD_S,
-) -> tuple[str, str]:
-    """(strategy, why) for ``solver.strategy`` (auto | monolithic | rolling)."""
-    if requested in ("monolithic", "rolling"):
-        return requested, f"strategy {requested} requested by the model"
-    horizon_s = float(p.t_s[-1])
-    if horizon_s <= block_s + lookahead_s:
-        return "monolithic", f"horizon {horizon_s / 3600:g} h fits one block"
-    counts = np.bincount(
-        [list(p.energy).index(p.steps[int(s)].node.name) for s in p.options.step],
-        minlength=len(p.energy),
-    )
-    largest = int(counts.max()) if len(counts) else 0
-    if largest <= ROLLING_MIN_OPTIONS:
-        return "monolithic", f"{largest} options on the largest node <= {ROLLING_MIN_OPTIONS}"
-    return (
-        "rolling",
-        f"horizon {horizon_s / 3600:g} h > {(block_s + lookahead_s) / 3600:g} h and {largest} "
-        f"options on the largest node > {ROLLING_MIN_OPTIONS}",
-    )
-
-
-def solve_compute_auto(
-    p: ComputeProblem,
-    *,
-    strategy: str = "auto",
-    time_limit_s: float = 60.0,
-    mip_gap: float = 1e-3,
-    threads: int = 1,
-) -> ComputeSolution:
-    """Solve with the strategy :func:`choose_compute_strategy` picks; ``notes[0]`` says why."""
-    chosen, why = choose_compute_strategy(p, strategy)
-    solve = solve_compute_rolling if chosen == "rolling" else solve_compute
-    solution = solve(p, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads)
-    solution.strategy = chosen
-    solution.notes.insert(0, f"strategy {chosen}: {why}")
-    return solution
-
-
-def solve_compute_rolling(
-    p: ComputeProblem,
-    *,
-    block_s: float = BLOCK_S,
-    lookahead_s: float = LOOKAHEAD_S,
-    time_limit_s: float = 60.0,
-    mip_gap: float = 1e-3,
-    threads: int = 1,
-) -> ComputeSolution:
-    """Rolling-horizon solve of every node (``time_limit_s`` per node); same output as
-    :func:`rsmodel.optimize.compute.solve_compute`, SOC re-integrated over the whole horizon."""
+def solve_compute_rolling(p: ComputeProblem) -> ComputeSolution:
+    """Rolling-horizon solve of every node (``settings.time_limit_s`` per node, blocks
+    ``settings.rolling``); same output as :func:`rsmodel.optimize.compute_solve.solve_compute`,
+    SOC re-integrated over the whole horizon."""
+    shape: Rolling = p.settings.rolling
     picked, stages, objective = [], [], 0.0
     for node in p.energy:
         view, ids = node_view(p, node)
         if not view.active_steps:
             continue
-        roll = _NodeRoll(view, node, block_s, lookahead_s)
-        roll.run(time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads)
+        roll = _NodeRoll(view, node, shape.block_s, shape.lookahead_s)
+        roll.run(time_limit_s=p.settings.time_limit_s)
         picked.append(ids[np.array(roll.committed, dtype=int)])
         stages += roll.stages
         objective += roll.objective
     chosen = np.concatenate(picked) if picked else np.zeros(0, dtype=int)
-    statuses = [s["status"] for s in stages if s["status"] != "empty"]
-    n_blocks = int(np.ceil(float(p.t_s[-1]) / block_s - _EPS))
+    n_blocks = int(np.ceil(float(p.t_s[-1]) / shape.block_s - _EPS))
     return ComputeSolution(
         p,
         chosen,
         _last_segments(p, chosen),
         soc_trajectories(p, chosen),
-        next((s for s in statuses if s != OPTIMAL), OPTIMAL) if statuses else "empty",
+        worst([s.status for s in stages], SolveStatus.BLOCKS_OPTIMAL),
         objective,
-        sum(s["build_s"] for s in stages),
-        sum(s["solve_s"] for s in stages),
+        sum(s.build_s for s in stages),
+        sum(s.solve_s for s in stages),
         strategy="rolling",
         notes=[
-            f"{n_blocks} blocks of {block_s / 3600:g} h + {lookahead_s / 3600:g} h look-ahead "
-            f"per node ({len(stages)} MILPs, one per group of jobs); objective = their sum"
+            f"{n_blocks} {shape.describe()} per node ({len(stages)} MILPs, one per group of "
+            "jobs); objective = their sum"
         ],
         stages=stages,
     )
@@ -162,12 +106,12 @@ class _NodeRoll:
         o = view.options
         self.onboard = np.array([view.steps[int(s)].onboard for s in o.step], dtype=bool)
 
-    def run(self, *, time_limit_s: float, mip_gap: float, threads: int) -> None:
+    def run(self, *, time_limit_s: float) -> None:
         starts = np.arange(0.0, float(self.p.t_s[-1]) - _EPS, self.block_s)
         stop = time.perf_counter() + time_limit_s
         for k, b0 in enumerate(starts):
-            self.block(k, float(b0), stop, len(starts) - k, mip_gap, threads)
-        if any(s["objective"] is None and s["status"] != "empty" for s in self.stages):
+            self.block(k, float(b0), stop, len(starts) - k)
+        if any(s.objective is None and s.status != SolveStatus.EMPTY for s in self.stages):
             placed = {int(self.p.options.step[c]) for c in self.committed}
             for ref in self.p.active_steps:
                 if ref.index not in placed:
@@ -228,9 +172,7 @@ class _NodeRoll:
         groups = 1 + int(np.ceil((sum(sizes) - total) / BLOCK_MAX_OPTIONS))
         return cand[np.isin(job_of, admitted)], admitted, groups
 
-    def block(
-        self, k: int, b0: float, stop: float, blocks_left: int, mip_gap: float, threads: int
-    ) -> None:
+    def block(self, k: int, b0: float, stop: float, blocks_left: int) -> None:
         """Solve block ``k`` starting at ``b0`` s one group of jobs at a time (earlier groups'
         commitments fixed) and commit the first ``block_s`` of each."""
         tried: set[str] = set()
@@ -246,28 +188,27 @@ class _NodeRoll:
                 return
             tried.update(jobs)
             budget = (stop - time.perf_counter()) / (groups + blocks_left - 1)
-            self.solve(k, b0, carry, cand, max(budget, MIN_BLOCK_TIME_S), mip_gap, threads)
+            self.solve(k, b0, carry, cand, max(budget, MIN_BLOCK_TIME_S))
 
-    def entry(self, k: int, b0: float, carry: Carry, cand: np.ndarray) -> dict:
+    def entry(self, k: int, b0: float, carry: Carry, cand: np.ndarray) -> StageReport:
         k0 = carry.window[0]
-        return {
-            "node": self.node,
-            "block": k,
-            "start": iso(self.p.time_at(b0)),
-            "initial_soc_wh": float(carry.soc_wh[k0]),
-            "fixed_compute_wh": float(
-                self.p.energy[self.node].compute_w * WH_PER_WS * carry.busy_s[k0:].sum()
-            ),
-            "options": int(len(cand)),
-            "committed": 0,
-            "status": "empty",
-            "objective": None,
-            "build_s": 0.0,
-            "solve_s": 0.0,
-        }
+        return StageReport(
+            name=f"{self.node}/{k}",
+            status=SolveStatus.EMPTY,
+            sizes={"options": int(len(cand))},
+            extra={
+                "node": self.node,
+                "block": k,
+                "start": iso(self.p.time_at(b0)),
+                "initial_soc_wh": float(carry.soc_wh[k0]),
+                "fixed_compute_wh": float(
+                    self.p.energy[self.node].compute_w * WH_PER_WS * carry.busy_s[k0:].sum()
+                ),
+                "committed": 0,
+            },
+        )
 
-    def solve(self, k: int, b0: float, carry: Carry, cand: np.ndarray, budget_s: float,
-              mip_gap: float, threads: int) -> None:  # fmt: skip
+    def solve(self, k: int, b0: float, carry: Carry, cand: np.ndarray, budget_s: float) -> None:
         """One MILP of block ``k`` over options ``cand``; commit those starting in the block."""
         p, o = self.p, self.p.options
         entry = self.entry(k, b0, carry, cand)
@@ -282,16 +223,18 @@ class _NodeRoll:
         sub = Options(**{f: getattr(o, f)[cand] for f in Options.__dataclass_fields__})
         view = ComputeProblem(
             p.start, p.t_s, p.energy, p.intervals, p.steps, sub, p.reasons, p.warnings,
-            p.downlink_bytes, carry,
+            p.downlink_bytes, carry, p.settings,
         )  # fmt: skip
-        picked, lasts, status, value, build_s, solve_s = _solve_view(
-            view, time_limit_s=budget_s, mip_gap=mip_gap, threads=threads
-        )
-        entry.update(status=status, objective=value, build_s=build_s, solve_s=solve_s)
-        commit = [int(c) for c in picked if o.start_s[cand[c]] < b0 + self.block_s - _EPS]
-        self.commit(cand, commit, {int(c) for c in lasts})
-        entry["committed"] = len(commit)
-        self.objective += value or 0.0
+        local = solve_view(view, time_limit_s=budget_s)
+        r = local.result
+        entry.status, entry.objective, entry.bound, entry.mip_gap = (
+            r.status, r.objective, r.bound, r.mip_gap
+        )  # fmt: skip
+        entry.build_s, entry.solve_s = r.build_s, r.solve_s
+        commit = [int(c) for c in local.chosen if o.start_s[cand[c]] < b0 + self.block_s - _EPS]
+        self.commit(cand, commit, local.last)
+        entry.extra["committed"] = len(commit)
+        self.objective += r.objective or 0.0
         self.stages.append(entry)
 
     def commit(self, cand: np.ndarray, local: list[int], lasts: set[int]) -> None:

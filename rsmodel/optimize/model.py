@@ -1,14 +1,20 @@
 """One class stage as a Pyomo model: index arrays (numpy) -> sparse Pyomo components.
 
-``build_model(problem, stage_demands, state, extra_blocks=())`` composes
+**Composition.** A stage model is a list of *constraint blocks*: functions
+``block(model, problem, idx)`` (:data:`ConstraintBlock`) that read the stage's
+:class:`StageIndex` ``idx``, add their own components to ``model`` and may append
+``(weight, expression)`` to ``model.objective_terms``. :func:`build_stage_model` creates the
+model, calls each block of ``blocks`` in order and adds the objective last. The sync model is
+itself this list, :data:`STAGE_BLOCKS`:
 
 - ``contacts.add_contacts``   binary links x on the free candidates, contact starts, antenna and
                               one-station-per-node limits (rsmodel/optimize/contacts.py);
 - ``transfers.add_transfers`` bytes y per (demand, candidate) pair, capacity, unmet bytes, late
                               bytes (rsmodel/optimize/transfers.py);
-- each ``extra_block(model, problem)`` (energy, compute steps ...): may add components and append
-  ``(weight, expression)`` to ``model.objective_terms``;
-- ``objective.add_objective``  the normalised weighted objective (rsmodel/optimize/objective.py).
+
+then ``objective.add_objective`` (the normalised weighted objective plus the blocks' terms,
+rsmodel/optimize/objective.py). A new block (energy, recorder, link budget, ...) is a function
+of that signature appended to ``STAGE_BLOCKS`` (or passed as ``blocks=``); docs/optimisation.md.
 
 Candidates already switched on by higher classes (``state.on``) are not variables: the stage
 may use their residual bytes. Candidates whose node already talks to another station in that
@@ -30,7 +36,6 @@ from rsmodel.optimize.problem import Problem
 from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.transfers import add_transfers
 
-ExtraBlock = Callable[[pyo.ConcreteModel, Problem], None]
 _MIN_BYTES = 1.0
 MIN_REACH_WINDOWS = 6
 
@@ -53,6 +58,12 @@ class StageIndex:
     @property
     def n_pairs(self) -> int:
         return len(self.pairs)
+
+
+ConstraintBlock = Callable[[pyo.ConcreteModel, Problem, StageIndex], None]
+"""``block(model, problem, idx)``: adds components (and ``model.objective_terms``) to a stage."""
+
+STAGE_BLOCKS: tuple[ConstraintBlock, ...] = (add_contacts, add_transfers)
 
 
 def stage_index(
@@ -110,24 +121,23 @@ def stage_index(
     )
 
 
-def build_model(
+def build_stage_model(
     problem: Problem,
     stage_demands: np.ndarray,
     state: LinkState,
     *,
     warm: LinkState | None = None,
     weights: dict[str, float] | None = None,
-    extra_blocks: Sequence[ExtraBlock] = (),
+    blocks: Sequence[ConstraintBlock] | None = None,
 ) -> pyo.ConcreteModel:
-    """The Pyomo model of one stage; ``model.stage`` holds its :class:`StageIndex`."""
+    """The Pyomo model of one stage: ``blocks`` (default :data:`STAGE_BLOCKS`) then the
+    objective; ``model.stage`` holds its :class:`StageIndex`."""
     idx = stage_index(problem, stage_demands, state, warm)
     m = pyo.ConcreteModel(name="rsmodel-sync-stage")
     m.stage = idx
     m.objective_terms = []
-    add_contacts(m, problem, idx)
-    add_transfers(m, problem, idx)
-    for block in extra_blocks:
-        block(m, problem)
+    for block in STAGE_BLOCKS if blocks is None else blocks:
+        block(m, problem, idx)
     add_objective(m, problem, idx, weights or problem.weights)
     return m
 

@@ -149,3 +149,18 @@ def evaluate(
         ) + station_sent(p, pairs, used)
         value += bal * float((per_station / cap).max())
     return value
+
+
+def class_scores(problem: Problem, pair_bytes: np.ndarray) -> tuple[float, ...]:
+    """Per class (critical first) the stage objective of an allocation: compared
+    lexicographically (:func:`rsmodel.optimize.strategy.keep_better`)."""
+    ranks = problem.demand_rank
+    return tuple(
+        round(evaluate(problem, np.flatnonzero(ranks == r), pair_bytes, problem.weights), 9)
+        for r in np.unique(ranks)
+    )
+
+
+def total_objective(problem: Problem, pair_bytes: np.ndarray) -> float:
+    """F: the sum of the class objectives of an allocation (no link cost)."""
+    return float(sum(class_scores(problem, pair_bytes)))

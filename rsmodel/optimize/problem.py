@@ -20,6 +20,7 @@ import pandas as pd
 
 from rsmodel.geometry.link import profile_bytes
 from rsmodel.model.vocabulary import DEFAULT_OBJECTIVE_WEIGHTS, PRIORITIES
+from rsmodel.optimize.strategy import Rolling
 from rsmodel.timeutil import as_utc
 
 CLASS_NAMES = PRIORITIES  # the transfer classes; a demand's rank indexes them
@@ -50,13 +51,15 @@ class StationSpec:
 
 @dataclass(frozen=True)
 class SolverSettings:
-    """``method`` milp|greedy; limits for the whole solve (all stages together)."""
+    """The model's ``solver:`` settings, read the same way by the sync and compute solves:
+    ``method`` milp|greedy; limits for the whole solve (all stages or blocks together)."""
 
     method: str = "milp"
     time_limit_s: float = 60.0
     mip_gap: float = 1e-3
     threads: int = 1
-    strategy: str = "auto"
+    strategy: str = "auto"  # auto | monolithic | rolling (rsmodel.optimize.strategy)
+    rolling: Rolling = Rolling()  # block shape of a rolling solve
     reach_factor: float | None = 4.0  # see model.stage_index; None: every pair after release
 
 
@@ -194,16 +197,20 @@ def build_problem(
     )
 
 
-def problem_from_scenario(scenario: Any, geometry: Any, *, method: str | None = None) -> Problem:
-    """Problem for a loaded :class:`~rsmodel.model.scenario.Scenario` and its geometry."""
-    solver = scenario.model.solver
-    settings = SolverSettings(
+def settings_from_model(solver: Any, *, method: str | None = None) -> SolverSettings:
+    """The model's ``solver:`` section as :class:`SolverSettings` (``method`` overrides)."""
+    return SolverSettings(
         method=method or solver.method,
         time_limit_s=float(solver.time_limit_s),
         mip_gap=float(solver.mip_gap),
         threads=int(solver.threads),
         strategy=str(solver.strategy),
     )
+
+
+def problem_from_scenario(scenario: Any, geometry: Any, *, method: str | None = None) -> Problem:
+    """Problem for a loaded :class:`~rsmodel.model.scenario.Scenario` and its geometry."""
+    settings = settings_from_model(scenario.model.solver, method=method)
     demands = [
         Demand(s.id, s.node, float(s.data_size_bytes), s.rank, s.release, s.deadline, "sync")
         for s in scenario.syncs

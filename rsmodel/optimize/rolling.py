@@ -1,6 +1,7 @@
-"""Rolling-horizon decomposition of the sync problem, and the strategy choice (docs/optimisation-scale.md).
+"""Rolling-horizon decomposition of the sync problem (docs/optimisation-scale.md).
 
-The horizon is cut into *commit* blocks of ``block_s``; block k is solved by the core staged
+The horizon is cut into *commit* blocks of ``block_s`` (``settings.rolling``, the strategy
+frame :mod:`rsmodel.optimize.strategy` shared with compute jobs); block k is solved by the core staged
 MILP (:func:`rsmodel.optimize.solve.solve_problem`, greedy warm starts) on its own small
 :class:`Problem` covering ``[b_k, b_k + block_s + lookahead_s)``, and only its first
 ``block_s`` are committed. State carried across a boundary, exactly:
@@ -16,27 +17,26 @@ MILP (:func:`rsmodel.optimize.solve.solve_problem`, greedy warm starts) on its o
   sub-demand due at the block end ("must deliver by"), which pulls that work into the block.
 
 The result is compared with the full-horizon greedy plan by the core's lexicographic class score
-and the better one is kept, so a time-out never returns a plan worse than greedy. Compute-job
-demands and extra Pyomo blocks (energy, compute) are solved monolithically (``solve_auto``).
+and the better one is kept (:func:`rsmodel.optimize.strategy.keep_better`), so a time-out never
+returns a plan worse than greedy.
 """
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 
-from rsmodel.optimize.bound import BOUND_TIME_FRACTION, attach_bound
 from rsmodel.optimize.greedy import greedy
 from rsmodel.optimize.objective import (
     DEADLINE_PENALTY,
+    class_scores,
     coefficients,
     normalised_weights,
     station_capacity,
+    total_objective,
 )
 from rsmodel.optimize.problem import (
     CLASS_NAMES,
@@ -47,74 +47,29 @@ from rsmodel.optimize.problem import (
     build_problem,
 )
 from rsmodel.optimize.schedule import Schedule, SolverStats, build_schedule
-from rsmodel.optimize.solve import _score, _total_objective, solve_problem
+from rsmodel.optimize.solve import solve_problem
 from rsmodel.optimize.state import LinkState
+from rsmodel.optimize.status import SolveStatus, StageReport, worst
+from rsmodel.optimize.strategy import Rolling, keep_better
 from rsmodel.progress import bar
 
-BLOCK_S = 12 * 3600.0
-LOOKAHEAD_S = 6 * 3600.0
 EARLY_WEIGHT = 0.1  # cost of a sync waiting a whole block (a missed deadline costs 10)
 DUE_SHARE = 0.5  # share of a node's optimistic future capacity counted on for later deadlines
-MONOLITHIC_PAIRS_PER_S = 10_000  # auto: monolithic while pairs <= this x time limit (s)
 _EPS_BYTES = 0.5
 
 
-def choose_strategy(problem: Problem, extra_blocks: bool = False) -> tuple[str, str]:
-    """(strategy, why) for ``problem.settings.strategy`` (auto | monolithic | rolling)."""
-    s = problem.settings
-    pairs = len(problem.pair_demand)
-    if s.strategy in ("monolithic", "rolling"):
-        return s.strategy, f"strategy {s.strategy} requested by the model"
-    if s.method == "greedy":
-        return "monolithic", "method greedy: one full-horizon dispatch"
-    if extra_blocks:
-        return "monolithic", "energy/compute blocks are solved on the full horizon"
-    limit = MONOLITHIC_PAIRS_PER_S * s.time_limit_s
-    if problem.duration_s <= BLOCK_S + LOOKAHEAD_S:
-        return "monolithic", f"horizon {problem.duration_s / 3600:g} h fits one block"
-    if pairs <= limit:
-        return (
-            "monolithic",
-            f"{pairs} pairs <= {limit:.0f} ({MONOLITHIC_PAIRS_PER_S}/s x time limit)",
-        )
-    return (
-        "rolling",
-        f"{pairs} pairs > {limit:.0f} ({MONOLITHIC_PAIRS_PER_S}/s x time limit {s.time_limit_s:g} s)",
-    )
-
-
-def solve_auto(problem: Problem, *, extra_blocks=(), interface: str = "standard_form") -> Schedule:
-    """Solve with the strategy :func:`choose_strategy` picks, then attach the global bound.
-
-    The whole takes about ``settings.time_limit_s``: the bound LPs get ``BOUND_TIME_FRACTION``
-    of it, the solve the rest."""
-    strategy, why = choose_strategy(problem, bool(extra_blocks))
-    limit = problem.settings.time_limit_s
-    timed = copy.copy(problem)
-    timed.settings = replace(problem.settings, time_limit_s=limit * (1 - BOUND_TIME_FRACTION))
-    if strategy == "rolling":
-        schedule = solve_rolling(timed)
-    else:
-        schedule = solve_problem(timed, extra_blocks=extra_blocks, interface=interface)
-        schedule.solver.strategy = "monolithic"
-    schedule.solver.time_limit_s = limit
-    schedule.solver.notes.insert(0, f"strategy {strategy}: {why}")
-    attach_bound(problem, schedule)
-    return schedule
-
-
-def solve_rolling(
-    problem: Problem, *, block_s: float = BLOCK_S, lookahead_s: float = LOOKAHEAD_S
-) -> Schedule:
-    """Rolling-horizon staged MILP over ``problem``; never worse than its greedy plan."""
+def solve_rolling(problem: Problem) -> Schedule:
+    """Rolling-horizon staged MILP over ``problem`` (blocks: ``settings.rolling``); never worse
+    than its greedy plan."""
     t_start = time.perf_counter()
+    shape: Rolling = problem.settings.rolling
     baseline = greedy(problem)
     greedy_s = time.perf_counter() - t_start
-    blocks = block_slots(problem, block_s, lookahead_s)
+    blocks = block_slots(problem, shape.block_s, shape.lookahead_s)
     costs = full_costs(problem)
     committed = LinkState.empty(problem)
     stats = SolverStats(
-        "milp", "rolling", "blocks-optimal", time_limit_s=problem.settings.time_limit_s
+        "milp", "rolling", SolveStatus.BLOCKS_OPTIMAL, time_limit_s=problem.settings.time_limit_s
     )
     stop = t_start + problem.settings.time_limit_s
     with bar(len(blocks), desc="rolling blocks") as progress:
@@ -123,24 +78,27 @@ def solve_rolling(
             budget = max((stop - time.perf_counter()) / (len(blocks) - k), 0.2)
             entry, tail = _solve_block(problem, costs, committed, b0, b1, b2, budget, tail)
             stats.stages.append(entry)
-            stats.build_s += entry["build_s"]
-            stats.solve_s += entry["solve_s"]
-            if entry["status"] not in ("optimal", "empty"):
-                stats.status = entry["status"]
+            stats.build_s += entry.build_s
+            stats.solve_s += entry.solve_s
             progress.update(1)
+    stats.status = worst([s.status for s in stats.stages], SolveStatus.BLOCKS_OPTIMAL)
+    if stats.status == SolveStatus.EMPTY:
+        stats.status = SolveStatus.BLOCKS_OPTIMAL
     committed.close_idle_and_trim()
-    stats.objective = _total_objective(problem, committed)
+    stats.objective = total_objective(problem, committed.pair_bytes)
     stats.notes.append(
-        f"{len(blocks)} blocks of {block_s / 3600:g} h + {lookahead_s / 3600:g} h look-ahead; "
-        f"greedy baseline objective {_total_objective(problem, baseline):.6g} in {greedy_s:.3f} s"
+        f"{len(blocks)} {shape.describe()}; greedy baseline objective "
+        f"{total_objective(problem, baseline.pair_bytes):.6g} in {greedy_s:.3f} s"
     )
-    if _score(problem, baseline) < _score(problem, committed):
+    if keep_better(
+        class_scores(problem, committed.pair_bytes), class_scores(problem, baseline.pair_bytes)
+    ):
         stats.notes.append(
             f"full-horizon greedy scored better than the rolling plan ({stats.objective:.6g}): "
             "greedy kept"
         )
-        stats.status = "greedy-better"
-        stats.objective = _total_objective(problem, baseline)
+        stats.status = SolveStatus.GREEDY_BETTER
+        stats.objective = total_objective(problem, baseline.pair_bytes)
         committed = baseline
     return build_schedule(committed, stats)
 
@@ -251,33 +209,28 @@ def _solve_block(
     b2: int,
     budget_s: float,
     tail: np.ndarray | None,
-) -> tuple[dict[str, Any], np.ndarray | None]:
+) -> tuple[StageReport, np.ndarray | None]:
     """Solve the block ``[b0, b2)`` (warm-started from ``tail``, the previous block's
     look-ahead plan per full pair, and greedy), commit its slots ``[b0, b1)`` into
     ``committed`` and return its own look-ahead plan."""
     t0 = time.perf_counter()
     sub, parent, full_q = block_problem(problem, costs, committed, b0, b2, budget_s)
-    entry: dict[str, Any] = {
-        "block": f"{problem.time_at(b0 * problem.step_s).isoformat()}",
-        "demands": len(sub.demands),
-        "pairs": len(sub.pair_demand),
-        "status": "empty",
-        "build_s": time.perf_counter() - t0,
-        "solve_s": 0.0,
-        "objective": None,
-        "bound": None,
-        "mip_gap": None,
-    }
+    entry = StageReport(
+        name=f"{problem.time_at(b0 * problem.step_s).isoformat()}",
+        status=SolveStatus.EMPTY,
+        build_s=time.perf_counter() - t0,
+        sizes={"demands": len(sub.demands), "pairs": len(sub.pair_demand)},
+    )
     if len(sub.pair_demand) == 0:
         return entry, None
     schedule = solve_problem(sub, hint=None if tail is None else tail[full_q])
     tail = commit_block(problem, committed, schedule.state, full_q, b0, b1)
     s = schedule.solver
-    starts = {st.get("warm_start") for st in s.stages}
-    entry.update(status=s.status, objective=s.objective, mip_gap=s.mip_gap)
-    entry["warm_start"] = "hint + greedy" if "hint + greedy" in starts else "greedy"
-    entry["build_s"] += s.build_s
-    entry["solve_s"] = time.perf_counter() - t0 - entry["build_s"]
+    starts = {st.extra.get("warm_start") for st in s.stages}
+    entry.status, entry.objective, entry.mip_gap = s.status, s.objective, s.mip_gap
+    entry.extra["warm_start"] = "hint + greedy" if "hint + greedy" in starts else "greedy"
+    entry.build_s += s.build_s
+    entry.solve_s = time.perf_counter() - t0 - entry.build_s
     return entry, tail
 
 

@@ -13,6 +13,7 @@ import xarray as xr
 from rsmodel.cells import CELL_DIM, cell_coords, dense_fits
 from rsmodel.optimize.problem import CLASS_NAMES, Demand, Problem
 from rsmodel.optimize.state import LinkState
+from rsmodel.optimize.status import SolveStatus, StageReport
 from rsmodel.optimize.timeline import EPS_BYTES, Operation, timeline
 from rsmodel.timeutil import iso
 
@@ -23,7 +24,8 @@ class SolverStats:
 
     method: str
     strategy: str
-    status: str
+    status: SolveStatus
+    strategy_reason: str = ""
     objective: float | None = None
     mip_gap: float | None = None
     bound: float | None = None
@@ -32,13 +34,15 @@ class SolverStats:
     solve_s: float = 0.0
     time_limit_s: float | None = None
     notes: list[str] = field(default_factory=list)
-    stages: list[dict] = field(default_factory=list)
+    stages: list[StageReport] = field(default_factory=list)
 
     def keys(self) -> list[str]:
         """Mapping protocol, so ``dict(stats)`` gives the plan.json ``solver`` section."""
         return [f.name for f in fields(self)]
 
     def __getitem__(self, key: str) -> object:
+        if key == "stages":
+            return [s.as_dict() for s in self.stages]
         return getattr(self, key)
 
 

@@ -2,8 +2,8 @@
 
 Preemptive class stages: critical demands are solved first on the full capacity, their links and
 bytes fixed; then high on what is left (links already on keep their residual bytes), then normal,
-then low. Each stage is a MILP (rsmodel/optimize/model.py) solved by HiGHS through Pyomo's appsi
-interface and warm-started from the greedy dispatcher. Before each stage,
+then low. Each stage is a MILP (rsmodel/optimize/model.py) solved by HiGHS through the solver
+gateway (rsmodel/optimize/gateway.py) and warm-started from the greedy dispatcher. Before each stage,
 ``LinkState.begin_stage`` blocks the capacity a waiting higher-class demand could use, so lower
 classes only get what nothing above them wants. The time limit covers all stages; a stage
 without a solution in time keeps its greedy allocation.
@@ -16,53 +16,34 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
 
+from rsmodel.optimize.gateway import HighsModel
 from rsmodel.optimize.greedy import fill, follow, greedy
-from rsmodel.optimize.highs import HighsModel
-from rsmodel.optimize.model import ExtraBlock, StageIndex, build_model
-from rsmodel.optimize.objective import evaluate, station_capacity, station_sent
-from rsmodel.optimize.problem import (
-    CLASS_NAMES,
-    UNIT_BYTES,
-    Demand,
-    Problem,
-    problem_from_scenario,
+from rsmodel.optimize.model import StageIndex, build_stage_model
+from rsmodel.optimize.objective import (
+    class_scores,
+    evaluate,
+    station_capacity,
+    station_sent,
+    total_objective,
 )
+from rsmodel.optimize.problem import CLASS_NAMES, UNIT_BYTES, Problem
 from rsmodel.optimize.schedule import Operation, Schedule, SolverStats, build_schedule
 from rsmodel.optimize.state import LinkState
+from rsmodel.optimize.status import SolveOptions, SolveStatus, StageReport
+from rsmodel.optimize.strategy import keep_better
 
 _MIN_STAGE_S = 0.2
 _SNAP_BYTES = 16.0
 _FINISH_MARGIN_S = 1.0  # left for writing the schedule after the last stage
 
 
-def optimise(
-    scenario: Any,
-    geometry: Any,
-    *,
-    method: str | None = None,
-    extra_demands: Sequence[Demand] = (),
-) -> Schedule:
-    """Schedule the scenario's syncs over its geometry's windows (``method`` overrides the model's).
-
-    ``extra_demands`` (e.g. compute-job outputs that go to ground) join the syncs in the same
-    class stages, so they compete with them by priority on the same links."""
-    from rsmodel.optimize.rolling import solve_auto  # strategy dispatch; imports this module
-
-    problem = problem_from_scenario(scenario, geometry, method=method)
-    if extra_demands:
-        problem = problem.with_demands([*problem.demands, *extra_demands])
-    return solve_auto(problem)
-
-
 def solve_problem(
     problem: Problem,
     *,
-    extra_blocks: Sequence[ExtraBlock] = (),
     interface: str = "standard_form",
     fixed: LinkState | None = None,
     hint: np.ndarray | None = None,
@@ -81,27 +62,30 @@ def solve_problem(
         stats = SolverStats(
             "greedy",
             "class-stages",
-            "heuristic",
+            SolveStatus.HEURISTIC,
             solve_s=greedy_s,
             time_limit_s=problem.settings.time_limit_s,
         )
-        stats.objective = _total_objective(problem, baseline)
+        stats.objective = total_objective(problem, baseline.pair_bytes)
         return build_schedule(baseline, stats)
-    state, stats = _staged_milp(problem, t_start, extra_blocks, interface, fixed, hint)
+    state, stats = _staged_milp(problem, t_start, interface, fixed, hint)
     warnings = []
-    if _score(problem, baseline) < _score(problem, state):
+    if keep_better(
+        class_scores(problem, state.pair_bytes), class_scores(problem, baseline.pair_bytes)
+    ):
         stats.notes.append(
             "greedy plan scored better than the stage MILPs within the time limit: greedy kept"
         )
-        stats.status = "greedy-better"
+        stats.status = SolveStatus.GREEDY_BETTER
         state = baseline
-    if stats.status == "time_limit":
+    if stats.status == SolveStatus.TIME_LIMIT:
         warnings.append(
             f"solver time limit {problem.settings.time_limit_s:g} s reached; proven gap "
             + ("unknown" if stats.mip_gap is None else f"{stats.mip_gap:.2%}")
         )
     stats.notes.append(
-        f"greedy baseline objective {_total_objective(problem, baseline):.6g} in {greedy_s:.3f} s"
+        f"greedy baseline objective {total_objective(problem, baseline.pair_bytes):.6g} in "
+        f"{greedy_s:.3f} s"
     )
     return build_schedule(state, stats, warnings)
 
@@ -110,14 +94,15 @@ def solve_problem(
 def _staged_milp(
     problem: Problem,
     t_start: float,
-    extra_blocks: Sequence[ExtraBlock],
     interface: str,
     fixed: LinkState | None,
     hint: np.ndarray | None,
 ) -> tuple[LinkState, SolverStats]:
     settings = problem.settings
     state = fixed.copy() if fixed is not None else LinkState.empty(problem)
-    stats = SolverStats("milp", "class-stages", "optimal", time_limit_s=settings.time_limit_s)
+    stats = SolverStats(
+        "milp", "class-stages", SolveStatus.OPTIMAL, time_limit_s=settings.time_limit_s
+    )
     ranks = problem.demand_rank
     classes = [int(r) for r in np.unique(ranks)]
     weight = {
@@ -133,15 +118,16 @@ def _staged_milp(
         budget = remaining * share
         if budget < _MIN_STAGE_S:
             fill(state, demands)
-            stats.status = "time_limit"
+            stats.status = SolveStatus.TIME_LIMIT
             stats.notes.append(f"{CLASS_NAMES[rank]}: no time left, greedy allocation")
             continue
-        stage = _solve_stage(problem, demands, state, budget, extra_blocks, interface, hint)
-        stats.stages.append({"class": CLASS_NAMES[rank], **stage})
-        stats.build_s += stage["build_s"]
-        stats.solve_s += stage["solve_s"]
-        if stage["status"] != "optimal":
-            stats.status = "time_limit" if stage["status"] == "time_limit" else stats.status
+        stage = _solve_stage(problem, demands, state, budget, interface, hint)
+        stage.name = CLASS_NAMES[rank]
+        stats.stages.append(stage)
+        stats.build_s += stage.build_s
+        stats.solve_s += stage.solve_s
+        if stage.status in (SolveStatus.TIME_LIMIT, SolveStatus.NO_SOLUTION):
+            stats.status = SolveStatus.TIME_LIMIT  # the stage kept its incumbent or greedy
     state.close_idle_and_trim()
     _summarise(stats)
     return state, stats
@@ -152,28 +138,27 @@ def _solve_stage(
     demands: np.ndarray,
     state: LinkState,
     budget_s: float,
-    extra_blocks: Sequence[ExtraBlock],
     interface: str,
     hint: np.ndarray | None = None,
-) -> dict[str, Any]:
+) -> StageReport:
     """Build, warm-start and solve one class stage; write its allocation into ``state``."""
     t0 = time.perf_counter()
     warm, start_from = _warm_start(problem, demands, state, hint)
+    options = SolveOptions(
+        time_limit_s=max(budget_s, _MIN_STAGE_S),
+        mip_gap=problem.settings.mip_gap,
+        threads=problem.settings.threads,
+    )
     with _gc_paused():
-        m = build_model(problem, demands, state, warm=warm, extra_blocks=extra_blocks)
+        m = build_stage_model(problem, demands, state, warm=warm)
         idx: StageIndex = m.stage
         t_built = time.perf_counter()
-        solver = HighsModel(m, threads=problem.settings.threads, interface=interface)
+        solver = HighsModel.from_pyomo(m, options, t_start=t0, interface=interface)
         y_cols = solver.columns_of(list(m.y.values()))
         x_cols = solver.columns_of(list(m.x.values()))
         _set_warm_start(solver, m, problem, idx, warm, y_cols, x_cols)
     handoff_s = time.perf_counter() - t_built
-    build_s = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    result = solver.run(
-        time_limit_s=max(budget_s - build_s, _MIN_STAGE_S), mip_gap=problem.settings.mip_gap
-    )
-    solve_s = time.perf_counter() - t1
+    result = solver.run()
     if result.has_solution:
         _apply_solution(
             problem, idx, state, solver.values(y_cols) * UNIT_BYTES, solver.values(x_cols)
@@ -184,21 +169,22 @@ def _solve_stage(
         for c in np.flatnonzero(warm.on & ~state.on):
             state.open(int(c))
         used = "greedy (no MILP solution in time)"
-    return {
-        "status": result.status,
-        "allocation": used,
-        "objective": result.objective,
-        "bound": result.bound,
-        "mip_gap": result.mip_gap,
-        "build_s": build_s,
-        "handoff_s": handoff_s,
-        "solve_s": solve_s,
-        "columns": result.columns,
-        "rows": result.rows,
-        "binaries": len(idx.links),
-        "warm_objective": evaluate(problem, demands, warm.pair_bytes, problem.weights),
-        "warm_start": start_from,
-    }
+    return StageReport(
+        name="",
+        status=result.status,
+        objective=result.objective,
+        bound=result.bound,
+        mip_gap=result.mip_gap,
+        build_s=result.build_s,
+        solve_s=result.solve_s,
+        sizes={"columns": result.columns, "rows": result.rows, "binaries": len(idx.links)},
+        extra={
+            "allocation": used,
+            "handoff_s": handoff_s,
+            "warm_objective": evaluate(problem, demands, warm.pair_bytes, problem.weights),
+            "warm_start": start_from,
+        },
+    )
 
 
 def _warm_start(
@@ -275,29 +261,16 @@ def _apply_solution(
 
 def _summarise(stats: SolverStats) -> None:
     """Objective and bound summed over stages; mip_gap the largest stage gap."""
-    done = [s for s in stats.stages if s["objective"] is not None]
+    done = [s for s in stats.stages if s.objective is not None]
     if not done:
         return
-    stats.objective = float(sum(s["objective"] for s in done))
-    bounds = [s["bound"] for s in done if s["bound"] is not None]
+    stats.objective = float(sum(s.objective for s in done))
+    bounds = [s.bound for s in done if s.bound is not None]
     stats.bound = float(sum(bounds)) if len(bounds) == len(done) else None
-    gaps = [s["mip_gap"] for s in done if s["mip_gap"] is not None]
+    gaps = [s.mip_gap for s in done if s.mip_gap is not None]
     stats.mip_gap = float(max(gaps)) if gaps else None
     if stats.bound is not None and abs(stats.objective) > 0:
         stats.gap_global = max(0.0, (stats.objective - stats.bound) / abs(stats.objective))
-
-
-def _score(problem: Problem, state: LinkState) -> tuple[float, ...]:
-    """Per class (critical first) the stage objective: compared lexicographically."""
-    ranks = problem.demand_rank
-    return tuple(
-        round(evaluate(problem, np.flatnonzero(ranks == r), state.pair_bytes, problem.weights), 9)
-        for r in np.unique(ranks)
-    )
-
-
-def _total_objective(problem: Problem, state: LinkState) -> float:
-    return float(sum(_score(problem, state)))
 
 
 @contextmanager

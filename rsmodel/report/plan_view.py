@@ -12,6 +12,7 @@ import numpy as np
 
 from rsmodel.cells import station_time_sum
 from rsmodel.model.vocabulary import PRIORITIES
+from rsmodel.optimize.status import SolveStatus
 from rsmodel.report.compute_view import (
     compute_summary,
     decision_bars,
@@ -53,11 +54,6 @@ WINDOW_TABLE_MAX_ROWS = 2000  # above this the window table is left out (plan.js
 GANTT_DETAIL_MAX_BARS = 3000  # above this, windows/eclipses (per node) and transfers (per station)
 # are drawn as compact paths without tooltips
 GAP_RISK = 0.01
-GOOD_SOLVER_STATUS = (
-    "optimal",
-    "ok",
-    "converg",
-)  # HiGHS: convergenceCriteriaSatisfied (LP)  # a MILP gap above 1 % is reported as a risk
 
 
 @dataclass(frozen=True)
@@ -158,7 +154,7 @@ def _risks(plan: dict[str, Any], soc: dict[str, dict[str, Any]]) -> list[Risk]:
         )
     solver = plan.get("solver") or {}
     status = solver.get("status")
-    if status and not any(word in str(status).lower() for word in GOOD_SOLVER_STATUS):
+    if status and not _proven(str(status)):
         risks.append(Risk("warn", f"solver status: {status}."))
     gap = solver.get("gap_global", solver.get("mip_gap"))
     if is_number(gap) and gap > GAP_RISK:
@@ -594,6 +590,14 @@ def window_table(plan: dict[str, Any]) -> Table | None:
     return Table("t-windows", columns, rows, filters=["node", "station", "used"])
 
 
+def _proven(status: str) -> bool:
+    """The plan's ``solver.status`` is a proven one (docs/plan-format.md, "solver")."""
+    try:
+        return SolveStatus(status).is_proven
+    except ValueError:  # not a status rsmodel writes
+        return False
+
+
 def solver_stages_table(plan: dict[str, Any]) -> Table | None:
     """The solver's per-stage statistics (``solver.stages``), when present."""
     stages = [st for st in (plan.get("solver") or {}).get("stages") or [] if isinstance(st, dict)]
@@ -606,6 +610,7 @@ def solver_rows(plan: dict[str, Any]) -> list[tuple[str, str]]:
     labels = [
         ("method", "method"),
         ("strategy", "strategy"),
+        ("strategy_reason", "strategy chosen because"),
         ("status", "status"),
         ("objective", "objective"),
         ("mip_gap", "MIP gap"),

@@ -18,8 +18,9 @@ from collections import defaultdict
 
 import numpy as np
 import pyomo.environ as pyo
-from pyomo.contrib.appsi.solvers import Highs
 
+from rsmodel.optimize.gateway import HighsModel
+from rsmodel.optimize.status import SolveOptions
 from rsmodel.telescopes.tasks import Instance
 
 MIN_RELIABILITY_FOR_WEIGHTS = 0.01
@@ -74,7 +75,7 @@ def objective_value(inst: Instance, chosen: list[int]) -> float:
     )
 
 
-def build_model(inst: Instance) -> pyo.ConcreteModel:
+def build_network_model(inst: Instance) -> pyo.ConcreteModel:
     """The Pyomo model of an instance (sparse sets only)."""
     blocks, tasks = inst.blocks, inst.tasks
     weights = class_weights(inst)
@@ -151,32 +152,31 @@ def solve_milp(
     time-limited solve is never worse than it.
     """
     t0 = time.perf_counter()
-    m = build_model(inst)
+    m = build_network_model(inst)
+    solver = HighsModel.from_pyomo(
+        m, SolveOptions(time_limit_s=time_limit_s, mip_gap=mip_gap), t_start=t0
+    )
     if start is not None:
         set_start(m, inst, start)
-    build_s = time.perf_counter() - t0
-    solver = Highs()
-    solver.config.time_limit = time_limit_s
-    solver.config.mip_gap = mip_gap
-    solver.config.load_solution = False
-    solver.config.warmstart = start is not None
-    t1 = time.perf_counter()
-    result = solver.solve(m)
-    solve_s = time.perf_counter() - t1
+        variables = list(m.component_data_objects(pyo.Var))
+        solver.set_start(
+            solver.columns_of(variables), np.array([v.value or 0.0 for v in variables])
+        )
+    result = solver.run()
     info = {
         "method": "milp",
-        "status": str(result.termination_condition.name),
-        "objective": result.best_feasible_objective,
-        "bound": result.best_objective_bound,
-        "build_s": round(build_s, 3),
-        "solve_s": round(solve_s, 3),
+        "status": str(result.status),
+        "objective": result.objective,
+        "bound": result.bound,
+        "build_s": round(result.build_s, 3),
+        "solve_s": round(result.solve_s, 3),
         "time_limit_s": time_limit_s,
         "variables": len(inst.blocks),
         "capacity_rows": len(m.capacity),
         "warm_start": start is not None,
         "class_weights": class_weights(inst),
     }
-    if result.best_feasible_objective is None:
+    if not result.has_solution:
         return [], info
-    result.solution_loader.load_vars()
-    return [i for i in m.B if pyo.value(m.z[i]) > 0.5], info
+    z = solver.values(solver.columns_of([m.z[i] for i in m.B]))
+    return [i for i, v in zip(m.B, z, strict=True) if v > 0.5], info

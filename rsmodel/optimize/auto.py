@@ -1,0 +1,117 @@
+"""Entry points of both optimisers: pick the strategy with the one rule, then solve.
+
+Syncs: ``optimise(scenario, geometry)`` builds the :class:`Problem` and calls :func:`solve_auto`, which
+runs ``monolithic`` (:func:`rsmodel.optimize.solve.solve_problem`, class stages on the full
+horizon) or ``rolling`` (:func:`rsmodel.optimize.rolling.solve_rolling`) as
+:func:`rsmodel.optimize.strategy.choose_strategy` decides, then the bound LPs
+(:mod:`rsmodel.optimize.bound`). Compute jobs: :func:`solve_compute_auto` runs
+:func:`rsmodel.optimize.compute_solve.solve_compute` or
+:func:`rsmodel.optimize.compute_rolling.solve_compute_rolling` by the same rule
+(:func:`compute_strategy`). This module sits above those: nothing in ``optimize/`` imports it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from rsmodel.optimize.bound import BOUND_TIME_FRACTION, attach_bound
+from rsmodel.optimize.compute_problem import ComputeProblem
+from rsmodel.optimize.compute_rolling import solve_compute_rolling
+from rsmodel.optimize.compute_solve import ComputeSolution, solve_compute
+from rsmodel.optimize.problem import Demand, Problem, problem_from_scenario
+from rsmodel.optimize.rolling import solve_rolling
+from rsmodel.optimize.schedule import Schedule
+from rsmodel.optimize.solve import solve_problem
+from rsmodel.optimize.strategy import Choice, choose_strategy
+
+MONOLITHIC_PAIRS_PER_S = 10_000  # syncs, auto: monolithic while pairs <= this x time limit (s)
+ROLLING_MIN_OPTIONS = 20_000  # jobs, auto: rolling when a node has more options (docs/compute.md)
+
+
+def optimise(
+    scenario: Any,
+    geometry: Any,
+    *,
+    method: str | None = None,
+    extra_demands: Sequence[Demand] = (),
+) -> Schedule:
+    """Schedule the scenario's syncs over its geometry's windows (``method`` overrides the model's).
+
+    ``extra_demands`` (e.g. compute-job outputs that go to ground) join the syncs in the same
+    class stages, so they compete with them by priority on the same links."""
+    problem = problem_from_scenario(scenario, geometry, method=method)
+    if extra_demands:
+        problem = problem.with_demands([*problem.demands, *extra_demands])
+    return solve_auto(problem)
+
+
+def sync_strategy(problem: Problem) -> Choice:
+    """The strategy for ``problem.settings.strategy`` (auto | monolithic | rolling): the shared
+    rule with the size = pairs and the limit = ``MONOLITHIC_PAIRS_PER_S`` x the time limit."""
+    s = problem.settings
+    pairs = len(problem.pair_demand)
+    return choose_strategy(
+        s.strategy,
+        horizon_s=problem.duration_s,
+        size=pairs,
+        size_limit=MONOLITHIC_PAIRS_PER_S * s.time_limit_s,
+        size_text=f"{pairs} pairs",
+        limit_text=f"{MONOLITHIC_PAIRS_PER_S}/s x time limit {s.time_limit_s:g} s",
+        rolling=s.rolling,
+        monolithic_because=(
+            "method greedy: one full-horizon dispatch" if s.method == "greedy" else None
+        ),
+    )
+
+
+def solve_auto(problem: Problem, *, interface: str = "standard_form") -> Schedule:
+    """Solve with the strategy :func:`sync_strategy` picks, then attach the global bound.
+
+    The whole takes about ``settings.time_limit_s``: the bound LPs get ``BOUND_TIME_FRACTION``
+    of it, the solve the rest."""
+    choice = sync_strategy(problem)
+    limit = problem.settings.time_limit_s
+    timed = copy.copy(problem)
+    timed.settings = replace(problem.settings, time_limit_s=limit * (1 - BOUND_TIME_FRACTION))
+    if choice.strategy == "rolling":
+        schedule = solve_rolling(timed)
+    else:
+        schedule = solve_problem(timed, interface=interface)
+        schedule.solver.strategy = "monolithic"
+    schedule.solver.time_limit_s = limit
+    schedule.solver.strategy_reason = choice.reason
+    attach_bound(problem, schedule)
+    return schedule
+
+
+def compute_strategy(p: ComputeProblem) -> Choice:
+    """The strategy for ``p.settings.strategy``: the shared rule with the size = options of the
+    largest node and the limit = ``ROLLING_MIN_OPTIONS``."""
+    counts = np.bincount(
+        [list(p.energy).index(p.steps[int(s)].node.name) for s in p.options.step],
+        minlength=len(p.energy),
+    )
+    largest = int(counts.max()) if len(counts) else 0
+    return choose_strategy(
+        p.settings.strategy,
+        horizon_s=float(p.t_s[-1]),
+        size=largest,
+        size_limit=ROLLING_MIN_OPTIONS,
+        size_text=f"{largest} options on the largest node",
+        limit_text="ROLLING_MIN_OPTIONS",
+        rolling=p.settings.rolling,
+    )
+
+
+def solve_compute_auto(p: ComputeProblem) -> ComputeSolution:
+    """Solve the jobs with the strategy :func:`compute_strategy` picks."""
+    choice = compute_strategy(p)
+    solve = solve_compute_rolling if choice.strategy == "rolling" else solve_compute
+    solution = solve(p)
+    solution.strategy, solution.strategy_reason = choice.strategy, choice.reason
+    return solution

@@ -142,12 +142,15 @@ def _solve_child(problem: Any, strategy: str, time_limit_s: float, out: Any) -> 
 
     limit = int(MEMORY_CAP_GB * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))  # a shared machine: fail, not swap
-    from rsmodel.optimize.compute import solve_compute
-    from rsmodel.optimize.compute_rolling import solve_compute_rolling
+    from dataclasses import replace
 
+    from rsmodel.optimize.compute_rolling import solve_compute_rolling
+    from rsmodel.optimize.compute_solve import solve_compute
+
+    problem.settings = replace(problem.settings, time_limit_s=time_limit_s)
     t0 = time.perf_counter()
     solve = solve_compute_rolling if strategy == "rolling" else solve_compute
-    solution = solve(problem, time_limit_s=time_limit_s)
+    solution = solve(problem)
     wall_s = time.perf_counter() - t0
     report = jobs_report(solution)
     out.put(
@@ -167,7 +170,7 @@ def measure_week(args: argparse.Namespace) -> list[dict[str, Any]]:
     """The week instance solved monolithic then rolling, each in a forked process."""
     from rsmodel.geometry import compute_geometry
     from rsmodel.model.loader import load_model_dict
-    from rsmodel.optimize.compute import build_compute_problem
+    from rsmodel.optimize.compute_problem import build_compute_problem
 
     t0 = time.perf_counter()
     scenario = load_model_dict(week(args.sats, args.days, args.jobs_per_day), base_dir=ROOT)
@@ -218,10 +221,13 @@ def print_week(rows: list[dict[str, Any]]) -> None:
 
 
 def measure(name: str, data: dict[str, Any], time_limit_s: float) -> dict[str, Any]:
+    from dataclasses import replace
+
     from rsmodel.compute.report import jobs_report
     from rsmodel.geometry import compute_geometry
     from rsmodel.model.loader import load_model_dict
-    from rsmodel.optimize.compute import build_compute_problem, solve_compute
+    from rsmodel.optimize.compute_problem import build_compute_problem
+    from rsmodel.optimize.compute_solve import solve_compute
 
     t0 = time.perf_counter()
     scenario = load_model_dict(data, base_dir=ROOT)
@@ -229,7 +235,8 @@ def measure(name: str, data: dict[str, Any], time_limit_s: float) -> dict[str, A
     t1 = time.perf_counter()
     problem = build_compute_problem(scenario, geometry)
     t2 = time.perf_counter()
-    solution = solve_compute(problem, time_limit_s=time_limit_s)
+    problem.settings = replace(problem.settings, time_limit_s=time_limit_s)
+    solution = solve_compute(problem)
     report = jobs_report(solution)
     placed = sum(d["status"] == "placed" for d in report["placement_decisions"])
     return {

@@ -46,7 +46,7 @@ def prepare(args: argparse.Namespace, path: Path) -> dict:
 
     from rsmodel.geometry import compute_geometry
     from rsmodel.optimize import problem_from_scenario
-    from rsmodel.optimize.rolling import solve_auto
+    from rsmodel.optimize.auto import solve_auto
     from rsmodel.plan import build_plan
 
     t0 = time.perf_counter()

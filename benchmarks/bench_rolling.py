@@ -59,7 +59,7 @@ def run_one(instance: dict, method: str, strategy: str, time_limit_s: float) -> 
 
     from rsmodel.geometry import compute_geometry
     from rsmodel.optimize import problem_from_scenario
-    from rsmodel.optimize.rolling import solve_auto
+    from rsmodel.optimize.auto import solve_auto
     from rsmodel.plan.check import check_plan
 
     t0 = time.perf_counter()
@@ -110,9 +110,9 @@ def station_load(problem) -> float:
 
 
 def _critical(problem, schedule) -> float:
-    from rsmodel.optimize.solve import _score
+    from rsmodel.optimize.objective import class_scores
 
-    return float(_score(problem, schedule.state)[0])
+    return float(class_scores(problem, schedule.state.pair_bytes)[0])
 
 
 def main() -> None:

@@ -90,10 +90,11 @@ def delivered_gb(schedule) -> float:
 
 def first_stage_handoff(problem) -> tuple[int, float, float]:
     """Columns of the first class stage and its hand-off seconds through appsi vs standard form."""
+    from rsmodel.optimize.gateway import HighsModel
     from rsmodel.optimize.greedy import fill
-    from rsmodel.optimize.highs import HighsModel
-    from rsmodel.optimize.model import build_model
+    from rsmodel.optimize.model import build_stage_model
     from rsmodel.optimize.state import LinkState
+    from rsmodel.optimize.status import SolveOptions
 
     ranks = problem.demand_rank
     rank = int(ranks.min())
@@ -103,9 +104,9 @@ def first_stage_handoff(problem) -> tuple[int, float, float]:
     warm = fill(state.copy(), demands)
     times = {}
     for interface in ("appsi", "standard_form"):
-        m = build_model(problem, demands, state, warm=warm)
+        m = build_stage_model(problem, demands, state, warm=warm)
         t0 = time.perf_counter()
-        solver = HighsModel(m, interface=interface)
+        solver = HighsModel.from_pyomo(m, SolveOptions(time_limit_s=60.0), interface=interface)
         times[interface] = time.perf_counter() - t0
     return solver.highs.getNumCol(), times["appsi"], times["standard_form"]
 
@@ -130,12 +131,12 @@ def main() -> None:
         milp = solve_problem(problem)
         wall = time.perf_counter() - t0
         st = milp.solver
-        handoff_s = sum(s.get("handoff_s", 0.0) for s in st.stages)
+        handoff_s = sum(s.extra.get("handoff_s", 0.0) for s in st.stages)
         violations = len(check_plan(milp.plan_dict())) + len(check_plan(greedy_plan.plan_dict()))
         rows.append(
             (
                 name,
-                f"{max((s['columns'] for s in st.stages), default=0)}",
+                f"{max((s.sizes['columns'] for s in st.stages), default=0)}",
                 f"{greedy_s:.2f}",
                 f"{st.build_s - handoff_s:.2f}",
                 f"{handoff_s:.2f}",

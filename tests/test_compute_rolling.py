@@ -3,6 +3,7 @@ block boundaries, checked against skyfield and an independent SOC integration.""
 
 from __future__ import annotations
 
+from dataclasses import astuple, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,8 +22,11 @@ from rsmodel.compute import plan_jobs
 from rsmodel.compute.report import jobs_report
 from rsmodel.geometry import compute_geometry
 from rsmodel.model.loader import load_model_dict
-from rsmodel.optimize.compute import build_compute_problem, solve_compute
-from rsmodel.optimize.compute_rolling import choose_compute_strategy, solve_compute_rolling
+from rsmodel.optimize.auto import compute_strategy
+from rsmodel.optimize.compute_problem import build_compute_problem
+from rsmodel.optimize.compute_rolling import solve_compute_rolling
+from rsmodel.optimize.compute_solve import solve_compute
+from rsmodel.optimize.strategy import BLOCK_S, LOOKAHEAD_S, Rolling
 from rsmodel.timeutil import parse_time
 
 skyfield_refs = sky  # test_compute's fixture: skyfield timescale and ephemeris
@@ -53,11 +57,19 @@ def chain_steps() -> list[dict[str, Any]]:
     return steps
 
 
-def solve(data: dict[str, Any], rolling: bool = True, **kw: Any) -> tuple[Any, Any, dict]:
+def solve(
+    data: dict[str, Any],
+    rolling: bool = True,
+    block_s: float = BLOCK_S,
+    lookahead_s: float = LOOKAHEAD_S,
+) -> tuple[Any, Any, dict]:
     scenario = load_model_dict(data, base_dir=ROOT)
     problem = build_compute_problem(scenario, compute_geometry(scenario))
+    problem.settings = replace(
+        problem.settings, time_limit_s=60.0, rolling=Rolling(block_s, lookahead_s)
+    )
     solve_fn = solve_compute_rolling if rolling else solve_compute
-    solution = solve_fn(problem, time_limit_s=60, **kw)
+    solution = solve_fn(problem)
     return scenario, solution, jobs_report(solution)
 
 
@@ -72,7 +84,7 @@ def grid_index(response: dict[str, Any], time: str) -> int:
 
 
 def block_of(solution: Any, time: datetime) -> int:
-    starts = [parse_time(s["start"]) for s in solution.stages]
+    starts = [parse_time(s.extra["start"]) for s in solution.stages]
     return max(i for i, s in enumerate(starts) if s <= time)
 
 
@@ -82,14 +94,14 @@ def test_rolling_soc_is_physical_above_floor_and_continuous_at_boundaries(
 ) -> None:
     scenario, solution, response = chain
     assert solution.strategy == "rolling"
-    assert sum(s["committed"] > 0 for s in solution.stages) >= 2, "the plan does not roll"
+    assert sum(s.extra["committed"] > 0 for s in solution.stages) >= 2, "the plan does not roll"
     # equals skyfield-based re-integration of the chosen runs over the whole horizon, >= floor
     assert_soc_ok(scenario, response, skyfield_refs)
     cap = scenario.node("iss").battery.capacity_wh
     soc = reintegrate_soc(scenario, response, "iss", skyfield_refs)
     for stage in solution.stages:  # each block started from the plan's own physical SOC
-        k = grid_index(response, stage["start"])
-        assert stage["initial_soc_wh"] / cap == pytest.approx(soc[k], abs=1e-5)
+        k = grid_index(response, stage.extra["start"])
+        assert stage.extra["initial_soc_wh"] / cap == pytest.approx(soc[k], abs=1e-5)
     power = scenario.node("iss").power
     max_step = max(power.solar_charge_w, power.idle_w + power.compute_w) * 60 / 3600 / cap
     assert np.abs(np.diff(soc)).max() <= max_step + 1e-9, "SOC jumps between grid points"
@@ -135,7 +147,7 @@ def test_pass_step_open_across_blocks_counts_committed_segments(skyfield_refs) -
     use = next(d for d in response["placement_decisions"] if d["step_id"] == "use")
     segs = collect["segments"]
     assert 1 <= len(segs) <= 4 and len({s["pass"]["id"] for s in segs}) == len(segs)
-    assert len({block_of(solution, parse_time(s["start"])) for s in segs}) >= 2, (
+    assert len({block_of(solution, parse_time(s.extra["start"])) for s in segs}) >= 2, (
         "the segments do not span blocks: the test does not exercise the carry"
     )
     assert use["status"] == "placed" and parse_time(use["start"]) >= parse_time(segs[-1]["end"])
@@ -153,7 +165,7 @@ def test_step_running_across_a_boundary_counted_once_and_drawn_in_both_blocks(
     scenario, solution, response = solve(data, block_s=8 * 3600.0, lookahead_s=4 * 3600.0)
     decisions = response["placement_decisions"]
     assert sorted(d["step_id"] for d in decisions) == sorted(s["id"] for s in steps)
-    boundaries = [parse_time(s["start"]) for s in solution.stages[1:]]
+    boundaries = [parse_time(s.extra["start"]) for s in solution.stages[1:]]
     across = [
         (d, b)
         for d in decisions
@@ -163,9 +175,9 @@ def test_step_running_across_a_boundary_counted_once_and_drawn_in_both_blocks(
     ]
     assert across, "no step runs across a block boundary: the test does not exercise it"
     d, b = across[0]
-    stage = next(s for s in solution.stages if parse_time(s["start"]) == b)
+    stage = next(s for s in solution.stages if parse_time(s.extra["start"]) == b)
     after_s = (parse_time(d["end"]) - b).total_seconds()
-    assert stage["fixed_compute_wh"] == pytest.approx(5 * after_s / 3600)  # drawn in block k
+    assert stage.extra["fixed_compute_wh"] == pytest.approx(5 * after_s / 3600)  # drawn in block k
     assert d["energy_wh"] == pytest.approx(5 * 5000 / 3600)  # whole run, once
     assert_soc_ok(scenario, response, skyfield_refs)  # the physical SOC draws all of it
     later = [x for x in decisions if x["status"] == "placed" and parse_time(x["start"]) >= b]
@@ -188,8 +200,8 @@ def test_rolling_places_as_many_steps_as_monolithic(policy: dict[str, Any]) -> N
 
     assert placed(rolling) == placed(mono) >= 8
     if "deadline_orbits" in policy:  # the deadline (~14 h) lies in the second block
-        assert any(parse_time(s["start"]) < parse_time(rolling["jobs"][0]["deadline"])
-                   for s in rolled.stages[1:] if s["committed"])  # fmt: skip
+        assert any(parse_time(s.extra["start"]) < parse_time(rolling["jobs"][0]["deadline"])
+                   for s in rolled.stages[1:] if s.extra["committed"])  # fmt: skip
 
 
 # --------------------------------------------------------------------------- strategy
@@ -202,29 +214,33 @@ def test_strategy_choice_recorded_in_response_and_plan() -> None:
     geometry = compute_geometry(scenario)
     auto = plan_jobs(scenario, geometry)
     assert auto["solver"]["strategy"] == "monolithic"
-    assert auto["solver"]["notes"][0] == "strategy monolithic: horizon 9.5 h fits one block"
+    assert auto["solver"]["strategy_reason"] == "horizon 9.5 h fits one block"
     forced = load_model_dict({**short, "solver": {"strategy": "rolling"}}, base_dir=ROOT)
     rolled = plan_jobs(forced, geometry)
     assert rolled["solver"]["strategy"] == "rolling"
-    assert (
-        rolled["solver"]["notes"][0] == "strategy rolling: strategy rolling requested by the model"
-    )
+    assert rolled["solver"]["strategy_reason"] == "strategy rolling requested by the model"
     assert [d["start"] for d in rolled["placement_decisions"]] == [
         d["start"] for d in auto["placement_decisions"]
     ]
     plan = run(forced, geometry=geometry).plan
-    assert "jobs strategy rolling: strategy rolling requested by the model" in plan.solver["notes"]
+    assert plan.solver["jobs"]["strategy"] == "rolling"
+    assert plan.solver["jobs"]["strategy_reason"] == "strategy rolling requested by the model"
     long = load_model_dict(model(steps, hours=40), base_dir=ROOT)
     problem = build_compute_problem(long, compute_geometry(long))
-    strategy, why = choose_compute_strategy(problem)
+    strategy, why = astuple(compute_strategy(problem))
     assert strategy == "monolithic" and "options on the largest node" in why
-    assert choose_compute_strategy(problem, "monolithic")[0] == "monolithic"
+    assert compute_strategy(with_strategy(problem, "monolithic")).strategy == "monolithic"
     many = [{"id": f"m{i}", "compute_s": 60} for i in range(12)]  # ~2 400 starts each
     busy = load_model_dict(model(many, hours=40, policy={"objective": "balanced"}), base_dir=ROOT)
     problem = build_compute_problem(busy, compute_geometry(busy))
-    strategy, why = choose_compute_strategy(problem)
+    strategy, why = astuple(compute_strategy(problem))
     assert strategy == "rolling" and why.startswith("horizon 40 h > 18 h and ")
-    assert choose_compute_strategy(problem, "monolithic") == (
+    assert astuple(compute_strategy(with_strategy(problem, "monolithic"))) == (
         "monolithic",
         "strategy monolithic requested by the model",
     )
+
+
+def with_strategy(problem: Any, strategy: str) -> Any:
+    """A copy of ``problem`` with the model's ``solver.strategy`` set to ``strategy``."""
+    return replace(problem, settings=replace(problem.settings, strategy=strategy))

@@ -17,12 +17,14 @@ from rsmodel.geometry import compute_geometry
 from rsmodel.geometry.blocks import windows_by_block
 from rsmodel.model.loader import load_model_dict
 from rsmodel.optimize import problem_from_scenario, solve_problem
+from rsmodel.optimize.auto import solve_auto
 from rsmodel.optimize.bound import any_plan_bound, stage_bound
 from rsmodel.optimize.greedy import follow, greedy
 from rsmodel.optimize.objective import evaluate
-from rsmodel.optimize.rolling import solve_auto, solve_rolling
+from rsmodel.optimize.rolling import solve_rolling
 from rsmodel.optimize.schedule import build_schedule
 from rsmodel.optimize.state import LinkState
+from rsmodel.optimize.strategy import LOOKAHEAD_S, Rolling
 from rsmodel.plan.check import check_plan
 from rsmodel.timeutil import iso
 from tests.conftest import DATA, ROOT, assert_exact_timeline
@@ -101,11 +103,17 @@ def class_scores(problem, state) -> tuple[float, ...]:
     )
 
 
+def roll(problem, block_s: float, lookahead_s: float = LOOKAHEAD_S):
+    """``solve_rolling`` with blocks of ``block_s`` + ``lookahead_s`` (the model's settings)."""
+    settings = replace(problem.settings, rolling=Rolling(block_s, lookahead_s))
+    return solve_rolling(replace(problem, settings=settings))
+
+
 @pytest.fixture(scope="module")
 def busy():
     """8 nodes x 3 stations x 36 h x 40 syncs of all classes: 6 blocks of 6 h."""
     problem = solved(scenario(8, 36, random_syncs(40, 8, 36, seed=7)), time_limit_s=40)
-    return problem, solve_rolling(problem, block_s=6 * 3600, lookahead_s=3 * 3600)
+    return problem, roll(problem, 6 * 3600, 3 * 3600)
 
 
 def test_rolling_plan_passes_the_independent_checker(busy):
@@ -134,7 +142,7 @@ def test_rolling_is_never_worse_than_greedy_even_without_time(busy):
     baseline = class_scores(problem, greedy(problem))
     assert class_scores(problem, schedule.state) <= baseline
     rushed = replace(problem.settings, time_limit_s=0.5)
-    hurried = solve_rolling(replace(problem, settings=rushed), block_s=6 * 3600)
+    hurried = roll(replace(problem, settings=rushed), 6 * 3600)
     assert class_scores(problem, hurried.state) <= baseline
     assert check_plan(hurried.plan_dict()) == []
     assert_exact_timeline(hurried.plan_dict())
@@ -165,7 +173,7 @@ def test_sync_larger_than_a_block_completes_across_boundaries():
     )
     size = round(0.7 * capacity)
     problem = problem.with_demands([replace(problem.demands[0], size_bytes=size)])
-    schedule = solve_rolling(problem, block_s=6 * 3600, lookahead_s=0.0)
+    schedule = roll(problem, 6 * 3600, 0.0)
     assert schedule.outcomes["big"].status == "complete"
     assert sum(op.bytes for op in schedule.operations) == pytest.approx(size, abs=1.0)
     blocks = {
@@ -185,7 +193,7 @@ def test_a_pass_cut_by_a_block_boundary_is_one_contact():
     w = problem.windows.iloc[0]
     mid = (w.start + (w.end - w.start) / 2 - problem.start).total_seconds()
     block_s = round(mid / 60) * 60
-    schedule = solve_rolling(problem, block_s=block_s, lookahead_s=0.0)
+    schedule = roll(problem, block_s, 0.0)
     assert check_plan(schedule.plan_dict()) == []
     assert_exact_timeline(schedule.plan_dict())
     in_first = [op for op in schedule.operations if op.window_id == w.id]
@@ -205,7 +213,7 @@ def test_bound_brackets_the_exact_optimum(classes):
     problem = solved(scn, mip_gap=0.0, reach_factor=None, time_limit_s=60)
     exact = solve_problem(problem)
     assert exact.solver.status == "optimal"
-    rolling = solve_rolling(problem, block_s=8 * 3600, lookahead_s=4 * 3600)
+    rolling = roll(problem, 8 * 3600, 4 * 3600)
     for plan in (exact.state, rolling.state, greedy(problem)):
         bound, parts = stage_bound(problem, plan)
         assert bound <= total(problem, plan) + 1e-9
@@ -223,8 +231,8 @@ def test_auto_strategy_reports_its_choice_and_bound():
     problem = solved(scn, time_limit_s=20)
     auto = solve_auto(problem)
     assert auto.solver.strategy == "monolithic"
-    assert auto.solver.notes[0].startswith("strategy monolithic: ")
-    assert "pairs <=" in auto.solver.notes[0]
+    assert auto.solver.strategy_reason.startswith(f"{len(problem.pair_demand)} pairs <= ")
+    assert "pairs <=" in auto.solver.strategy_reason
     forced = solve_auto(replace(problem, settings=replace(problem.settings, strategy="rolling")))
     assert forced.solver.strategy == "rolling"
     for s in (auto.solver, forced.solver):

@@ -13,7 +13,7 @@ import pytest
 from rsmodel.geometry import compute_geometry
 from rsmodel.model.loader import load_model
 from rsmodel.optimize import problem_from_scenario
-from rsmodel.optimize.rolling import choose_strategy
+from rsmodel.optimize.auto import sync_strategy
 from tests.conftest import MODELS, ROOT
 
 WEEK = MODELS / "constellation_week.yaml"
@@ -65,6 +65,6 @@ def test_shipped_models_are_what_the_generator_writes(tmp_path, model, args):
 
 def test_auto_strategy_rolls_the_week(week):
     problem = problem_from_scenario(week, compute_geometry(week))
-    strategy, why = choose_strategy(problem)
+    strategy, why = sync_strategy(problem).strategy, sync_strategy(problem).reason
     assert strategy == "rolling"
     assert f"{len(problem.pair_demand)} pairs >" in why

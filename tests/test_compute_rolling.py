@@ -147,7 +147,7 @@ def test_pass_step_open_across_blocks_counts_committed_segments(skyfield_refs) -
     use = next(d for d in response["placement_decisions"] if d["step_id"] == "use")
     segs = collect["segments"]
     assert 1 <= len(segs) <= 4 and len({s["pass"]["id"] for s in segs}) == len(segs)
-    assert len({block_of(solution, parse_time(s.extra["start"])) for s in segs}) >= 2, (
+    assert len({block_of(solution, parse_time(s["start"])) for s in segs}) >= 2, (
         "the segments do not span blocks: the test does not exercise the carry"
     )
     assert use["status"] == "placed" and parse_time(use["start"]) >= parse_time(segs[-1]["end"])

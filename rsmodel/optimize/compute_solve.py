@@ -16,7 +16,7 @@ import numpy as np
 from rsmodel.optimize.compute_model import build_compute_model
 from rsmodel.optimize.compute_problem import ComputeProblem, Options
 from rsmodel.optimize.energy import WH_PER_WS, simulate_soc_wh
-from rsmodel.optimize.gateway import HighsModel, gc_paused
+from rsmodel.optimize.gateway import BuildTimeout, HighsModel, build_deadline, gc_paused
 from rsmodel.optimize.status import SolveOptions, SolveResult, SolveStatus, StageReport, worst
 
 ABS_GAP_PER_REL = 1.0  # solver.mip_gap 1e-3 -> absolute gap 1e-3 of the objective
@@ -121,12 +121,16 @@ def solve_view(p: ComputeProblem, *, time_limit_s: float) -> ViewSolution:
         threads=p.settings.threads,
         presolve=False,
     )
-    with gc_paused():
-        m = build_compute_model(p)
-        b = m.compute
-        solver = HighsModel.from_pyomo(m, options, t_start=t0)
-        x_cols = solver.columns_of([b.x[c] for c in b.O])
-        f_cols = solver.columns_of([b.f[c] for c in b.PO])
+    try:
+        with gc_paused(), build_deadline(t0 + time_limit_s):
+            m = build_compute_model(p)
+            b = m.compute
+            solver = HighsModel.from_pyomo(m, options, t_start=t0)
+            x_cols = solver.columns_of([b.x[c] for c in b.O])
+            f_cols = solver.columns_of([b.f[c] for c in b.PO])
+    except BuildTimeout:
+        timed_out = SolveResult(SolveStatus.NO_SOLUTION, False, build_s=time.perf_counter() - t0)
+        return ViewSolution(np.zeros(0, dtype=int), set(), timed_out)
     result = solver.run()
     if not result.has_solution:
         return ViewSolution(np.zeros(0, dtype=int), set(), result)

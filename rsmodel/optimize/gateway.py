@@ -8,9 +8,10 @@ outcome one :class:`~rsmodel.optimize.status.SolveResult`.
 
 **Time limit.** ``time_limit_s`` is wall time from ``t_start`` (the caller's start, before it
 built the model): the Pyomo build and the hand-off are deducted and HiGHS gets what is left
-(at least ``MIN_RUN_S``). HiGHS does not check its clock everywhere (loading, a long root LP
-without presolve); a watchdog on its interrupt callbacks stops it once the wall clock passes
-``t_start + time_limit_s``. On a time-out the best incumbent is kept (a MIP start set with
+(at least ``MIN_RUN_S``). A build that alone outlasts the limit is stopped by
+:func:`build_deadline` (the caller then falls back). HiGHS does not check its clock everywhere
+(a long root LP without presolve); a watchdog on its interrupt callbacks stops it once the wall
+clock passes ``t_start + time_limit_s``. On a time-out the best incumbent is kept (a MIP start set with
 :meth:`HighsModel.set_start` counts). Pyomo models are compiled to matrices in one vectorised
 pass (``LinearStandardFormCompiler``, several times faster than a persistent interface at 10^5
 columns, benchmarks/bench_sync.py), or through Pyomo's ``appsi_highs`` (``interface="appsi"``).
@@ -21,6 +22,8 @@ HiGHS fixes its thread pool once per process: a different ``threads`` later rese
 from __future__ import annotations
 
 import gc
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -177,6 +180,35 @@ class HighsModel:
     def row_duals(self) -> np.ndarray:
         """Row duals of the solution (LPs)."""
         return np.asarray(self.highs.getSolution().row_dual)
+
+
+class BuildTimeout(Exception):
+    """The time limit passed while the model was still being built (see :func:`build_deadline`)."""
+
+
+@contextmanager
+def build_deadline(stop_at: float) -> Iterator[None]:
+    """Raise :class:`BuildTimeout` inside the block once ``time.perf_counter()`` passes
+    ``stop_at`` (a wall-clock alarm; in the main thread only, elsewhere a no-op), so a Pyomo
+    build or hand-off that alone exceeds the time limit stops there. The caller falls back
+    (greedy, or no solution) and the solve still ends within its limit."""
+    left = stop_at - time.perf_counter()
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if left <= 0:
+        raise BuildTimeout
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise BuildTimeout
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, left)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @contextmanager

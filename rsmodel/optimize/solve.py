@@ -18,7 +18,7 @@ from datetime import datetime
 import numpy as np
 import pyomo.environ as pyo
 
-from rsmodel.optimize.gateway import HighsModel, gc_paused
+from rsmodel.optimize.gateway import BuildTimeout, HighsModel, build_deadline, gc_paused
 from rsmodel.optimize.greedy import fill, follow, greedy
 from rsmodel.optimize.model import StageIndex, build_stage_model
 from rsmodel.optimize.objective import (
@@ -31,7 +31,7 @@ from rsmodel.optimize.objective import (
 from rsmodel.optimize.problem import CLASS_NAMES, UNIT_BYTES, Problem
 from rsmodel.optimize.schedule import Operation, Schedule, SolverStats, build_schedule
 from rsmodel.optimize.state import LinkState
-from rsmodel.optimize.status import SolveOptions, SolveStatus, StageReport
+from rsmodel.optimize.status import SolveOptions, SolveResult, SolveStatus, StageReport
 from rsmodel.optimize.strategy import keep_better
 
 _MIN_STAGE_S = 0.2
@@ -147,16 +147,21 @@ def _solve_stage(
         mip_gap=problem.settings.mip_gap,
         threads=problem.settings.threads,
     )
-    with gc_paused():
-        m = build_stage_model(problem, demands, state, warm=warm)
-        idx: StageIndex = m.stage
-        t_built = time.perf_counter()
-        solver = HighsModel.from_pyomo(m, options, t_start=t0, interface=interface)
-        y_cols = solver.columns_of(list(m.y.values()))
-        x_cols = solver.columns_of(list(m.x.values()))
-        _set_warm_start(solver, m, problem, idx, warm, y_cols, x_cols)
-    handoff_s = time.perf_counter() - t_built
-    result = solver.run()
+    idx: StageIndex | None = None
+    try:
+        with gc_paused(), build_deadline(t0 + options.time_limit_s):
+            m = build_stage_model(problem, demands, state, warm=warm)
+            idx = m.stage
+            t_built = time.perf_counter()
+            solver = HighsModel.from_pyomo(m, options, t_start=t0, interface=interface)
+            y_cols = solver.columns_of(list(m.y.values()))
+            x_cols = solver.columns_of(list(m.x.values()))
+            _set_warm_start(solver, m, problem, idx, warm, y_cols, x_cols)
+        handoff_s = time.perf_counter() - t_built
+        result = solver.run()
+    except BuildTimeout:
+        result = SolveResult(SolveStatus.NO_SOLUTION, False, build_s=time.perf_counter() - t0)
+        handoff_s = 0.0
     if result.has_solution:
         _apply_solution(
             problem, idx, state, solver.values(y_cols) * UNIT_BYTES, solver.values(x_cols)
@@ -175,7 +180,11 @@ def _solve_stage(
         mip_gap=result.mip_gap,
         build_s=result.build_s,
         solve_s=result.solve_s,
-        sizes={"columns": result.columns, "rows": result.rows, "binaries": len(idx.links)},
+        sizes={
+            "columns": result.columns,
+            "rows": result.rows,
+            "binaries": 0 if idx is None else len(idx.links),
+        },
         extra={
             "allocation": used,
             "handoff_s": handoff_s,

@@ -71,3 +71,30 @@ def test_a_limit_already_spent_in_the_build_still_returns_at_once() -> None:
     result = solver.run()
     assert time.perf_counter() - t1 < 1.0  # HiGHS got MIN_RUN_S, not a new limit
     assert result.status in (SolveStatus.TIME_LIMIT, SolveStatus.NO_SOLUTION)
+
+
+def test_compute_jobs_honour_a_tiny_time_limit_whatever_the_model() -> None:
+    """A node MILP far too large for its limit (the monolithic week case in small) returns
+    within the limit; every step is accounted for, missed ones with the time-limit reason."""
+    from test_compute import ROOT, model
+
+    from rsmodel.compute.report import jobs_report
+    from rsmodel.geometry import compute_geometry
+    from rsmodel.model.loader import load_model_dict
+    from rsmodel.optimize.compute_problem import build_compute_problem
+    from rsmodel.optimize.compute_solve import solve_compute
+
+    steps = [{"id": f"s{i}", "compute_s": 60 + 30 * (i % 3)} for i in range(30)]
+    data = model(steps, hours=24, policy={"objective": "balanced"})
+    data["solver"] = {"time_limit_s": 0.5, "strategy": "monolithic"}
+    scenario = load_model_dict(data, base_dir=ROOT)
+    problem = build_compute_problem(scenario, compute_geometry(scenario))
+    assert len(problem.options.step) > 30_000  # seconds of Pyomo build, far beyond 0.5 s
+    t0 = time.perf_counter()
+    solution = solve_compute(problem)
+    wall_s = time.perf_counter() - t0
+    assert within_limit(wall_s, 0.5), f"{wall_s:.2f} s for a 0.5 s limit"
+    assert solution.status == SolveStatus.NO_SOLUTION and not solution.status.is_ok
+    decisions = jobs_report(solution)["placement_decisions"]
+    assert sorted(d["step_id"] for d in decisions) == sorted(s["id"] for s in steps)
+    assert all(d["status"] == "missed" and "solver time limit" in d["reason"] for d in decisions)

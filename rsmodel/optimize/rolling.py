@@ -77,6 +77,7 @@ def solve_rolling(problem: Problem) -> Schedule:
         for k, (b0, b1, b2) in enumerate(blocks):
             budget = max((stop - time.perf_counter()) / (len(blocks) - k), 0.2)
             entry, tail = _solve_block(problem, costs, committed, b0, b1, b2, budget, tail)
+            tail = tail if shape.warm_start else None
             stats.stages.append(entry)
             stats.build_s += entry.build_s
             stats.solve_s += entry.solve_s

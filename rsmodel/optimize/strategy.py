@@ -22,10 +22,14 @@ STRATEGIES = ("auto", "monolithic", "rolling")
 
 @dataclass(frozen=True)
 class Rolling:
-    """Block shape of a rolling solve."""
+    """Block shape of a rolling solve; ``warm_start``: a block starts from the previous block's
+    look-ahead plan where the optimiser keeps one (syncs: each stage's MIP start is that plan
+    completed greedily when it scores better than greedy alone; compute blocks have no MIP
+    start and ignore it)."""
 
     block_s: float = BLOCK_S
     lookahead_s: float = LOOKAHEAD_S
+    warm_start: bool = True
 
     def describe(self) -> str:
         return f"blocks of {self.block_s / 3600:g} h + {self.lookahead_s / 3600:g} h look-ahead"

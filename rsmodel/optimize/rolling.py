@@ -17,7 +17,7 @@ MILP (:func:`rsmodel.optimize.solve.solve_problem`, greedy warm starts) on its o
   sub-demand due at the block end ("must deliver by"), which pulls that work into the block.
 
 The result is compared with the full-horizon greedy plan by the core's lexicographic class score
-and the better one is kept (:func:`rsmodel.optimize.strategy.keep_better`), so a time-out never
+and the better one is kept (:func:`rsmodel.optimize.solve.keep_greedy_if_better`), so a time-out never
 returns a plan worse than greedy.
 """
 
@@ -32,7 +32,6 @@ import numpy as np
 from rsmodel.optimize.greedy import greedy
 from rsmodel.optimize.objective import (
     DEADLINE_PENALTY,
-    class_scores,
     coefficients,
     normalised_weights,
     station_capacity,
@@ -47,10 +46,10 @@ from rsmodel.optimize.problem import (
     build_problem,
 )
 from rsmodel.optimize.schedule import Schedule, SolverStats, build_schedule
-from rsmodel.optimize.solve import solve_problem
+from rsmodel.optimize.solve import keep_greedy_if_better, solve_problem
 from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.status import SolveStatus, StageReport, worst
-from rsmodel.optimize.strategy import Rolling, keep_better
+from rsmodel.optimize.strategy import Rolling
 from rsmodel.progress import bar
 
 EARLY_WEIGHT = 0.1  # cost of a sync waiting a whole block (a missed deadline costs 10)
@@ -91,16 +90,14 @@ def solve_rolling(problem: Problem) -> Schedule:
         f"{len(blocks)} {shape.describe()}; greedy baseline objective "
         f"{total_objective(problem, baseline.pair_bytes):.6g} in {greedy_s:.3f} s"
     )
-    if keep_better(
-        class_scores(problem, committed.pair_bytes), class_scores(problem, baseline.pair_bytes)
-    ):
-        stats.notes.append(
-            f"full-horizon greedy scored better than the rolling plan ({stats.objective:.6g}): "
-            "greedy kept"
-        )
-        stats.status = SolveStatus.GREEDY_BETTER
-        stats.objective = total_objective(problem, baseline.pair_bytes)
-        committed = baseline
+    committed = keep_greedy_if_better(
+        problem,
+        committed,
+        baseline,
+        stats,
+        f"full-horizon greedy scored better than the rolling plan ({stats.objective:.6g}): "
+        "greedy kept",
+    )
     return build_schedule(committed, stats)
 
 

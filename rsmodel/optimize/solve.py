@@ -68,14 +68,13 @@ def solve_problem(
         return build_schedule(baseline, stats)
     state, stats = _staged_milp(problem, t_start, interface, fixed, hint)
     warnings = []
-    if keep_better(
-        class_scores(problem, state.pair_bytes), class_scores(problem, baseline.pair_bytes)
-    ):
-        stats.notes.append(
-            "greedy plan scored better than the stage MILPs within the time limit: greedy kept"
-        )
-        stats.status = SolveStatus.GREEDY_BETTER
-        state = baseline
+    state = keep_greedy_if_better(
+        problem,
+        state,
+        baseline,
+        stats,
+        "greedy plan scored better than the stage MILPs within the time limit: greedy kept",
+    )
     if stats.status == SolveStatus.TIME_LIMIT:
         warnings.append(
             f"solver time limit {problem.settings.time_limit_s:g} s reached; proven gap "
@@ -86,6 +85,22 @@ def solve_problem(
         f"{greedy_s:.3f} s"
     )
     return build_schedule(state, stats, warnings)
+
+
+def keep_greedy_if_better(
+    problem: Problem, state: LinkState, baseline: LinkState, stats: SolverStats, note: str
+) -> LinkState:
+    """``baseline`` (the greedy plan) when it scores better than ``state`` by the class scores
+    (:func:`rsmodel.optimize.strategy.keep_better`): then ``stats`` says ``greedy-better`` and
+    ``note``, its objective is the greedy one. Used by the staged and the rolling solve."""
+    if not keep_better(
+        class_scores(problem, state.pair_bytes), class_scores(problem, baseline.pair_bytes)
+    ):
+        return state
+    stats.notes.append(note)
+    stats.status = SolveStatus.GREEDY_BETTER
+    stats.objective = total_objective(problem, baseline.pair_bytes)
+    return baseline
 
 
 # --------------------------------------------------------------------------- stages

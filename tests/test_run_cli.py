@@ -68,7 +68,8 @@ def test_seed_run_prints_the_strategy_and_the_global_bound(seed_out) -> None:
     result, out = seed_out
     solver = json.loads((out / "plan.json").read_text())["solver"]
     lines = result.stdout.splitlines()
-    why = solver["notes"][0].removeprefix(f"strategy {solver['strategy']}: ")
+    why = solver["strategy_reason"]
+    assert why and not any(note.startswith("strategy ") for note in solver["notes"])
     assert f"Solver: milp {solver['status']}" in lines[5]
     assert lines[5].endswith(f"; strategy {solver['strategy']} ({why})")
     assert solver["objective"] >= solver["bound"] - 1e-9

@@ -43,6 +43,8 @@ class SolverStats:
     def __getitem__(self, key: str) -> object:
         if key == "stages":
             return [s.as_dict() for s in self.stages]
+        if key == "status":
+            return str(self.status)
         return getattr(self, key)
 
 

@@ -19,8 +19,10 @@ exactly across a boundary (:class:`rsmodel.optimize.compute_problem.Carry`):
 
 A block is solved one group of jobs at a time (whole jobs, started ones first, then earliest
 deadline first, at most ``BLOCK_MAX_OPTIONS`` options per MILP); later groups see earlier
-groups' commitments as fixed draw and busy slots. Each node gets ``time_limit_s`` in all, a MILP
-what is left over the MILPs still expected.
+groups' commitments as fixed draw and busy slots. Each node's HiGHS runs get ``time_limit_s`` in
+all, a MILP what is left over the MILPs still expected (at least ``MIN_BLOCK_TIME_S``) *after*
+its Pyomo build: a week has hundreds of block MILPs whose builds alone outlast a short limit, and
+a block without time to solve commits nothing. The node's wall time is that plus the builds.
 """
 
 from __future__ import annotations
@@ -225,7 +227,7 @@ class _NodeRoll:
             p.start, p.t_s, p.energy, p.intervals, p.steps, sub, p.reasons, p.warnings,
             p.downlink_bytes, carry, p.settings,
         )  # fmt: skip
-        local = solve_view(view, time_limit_s=budget_s)
+        local = solve_view(view, time_limit_s=budget_s, build_in_limit=False)
         r = local.result
         entry.status, entry.objective, entry.bound, entry.mip_gap = (
             r.status, r.objective, r.bound, r.mip_gap

@@ -107,9 +107,13 @@ def solve_compute(p: ComputeProblem) -> ComputeSolution:
     )
 
 
-def solve_view(p: ComputeProblem, *, time_limit_s: float) -> ViewSolution:
+def solve_view(
+    p: ComputeProblem, *, time_limit_s: float, build_in_limit: bool = True
+) -> ViewSolution:
     """Build and solve the MILP of a node view (or a rolling block of one) within
-    ``time_limit_s`` wall seconds, build included; the model's ``settings`` give gap and threads.
+    ``time_limit_s`` wall seconds, build included (``build_in_limit=False``: from the end of
+    the build, for rolling blocks whose budget is a share of the node's); the model's
+    ``settings`` give gap and threads.
 
     The objective is ~100 per placed step: an absolute gap keeps timing terms meaningful.
     HiGHS presolve substitutes the SOC chain and fills in (minutes); without it: < 1 s."""
@@ -121,8 +125,9 @@ def solve_view(p: ComputeProblem, *, time_limit_s: float) -> ViewSolution:
         threads=p.settings.threads,
         presolve=False,
     )
+    stop_at = t0 + time_limit_s if build_in_limit else float("inf")
     try:
-        with gc_paused(), build_deadline(t0 + time_limit_s):
+        with gc_paused(), build_deadline(stop_at):
             m = build_compute_model(p)
             b = m.compute
             solver = HighsModel.from_pyomo(m, options, t_start=t0)
@@ -131,6 +136,8 @@ def solve_view(p: ComputeProblem, *, time_limit_s: float) -> ViewSolution:
     except BuildTimeout:
         timed_out = SolveResult(SolveStatus.NO_SOLUTION, False, build_s=time.perf_counter() - t0)
         return ViewSolution(np.zeros(0, dtype=int), set(), timed_out)
+    if not build_in_limit:
+        solver.t_start = time.perf_counter()
     result = solver.run()
     if not result.has_solution:
         return ViewSolution(np.zeros(0, dtype=int), set(), result)

@@ -22,6 +22,7 @@ HiGHS fixes its thread pool once per process: a different ``threads`` later rese
 from __future__ import annotations
 
 import gc
+import logging
 import signal
 import threading
 import time
@@ -191,9 +192,10 @@ def build_deadline(stop_at: float) -> Iterator[None]:
     """Raise :class:`BuildTimeout` inside the block once ``time.perf_counter()`` passes
     ``stop_at`` (a wall-clock alarm; in the main thread only, elsewhere a no-op), so a Pyomo
     build or hand-off that alone exceeds the time limit stops there. The caller falls back
-    (greedy, or no solution) and the solve still ends within its limit."""
+    (greedy, or no solution) and the solve still ends within its limit. ``stop_at`` infinite:
+    no alarm."""
     left = stop_at - time.perf_counter()
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or left == float("inf"):
         yield
         return
     if left <= 0:
@@ -202,6 +204,9 @@ def build_deadline(stop_at: float) -> Iterator[None]:
     def alarm(signum: int, frame: Any) -> None:
         raise BuildTimeout
 
+    pyomo_log = logging.getLogger("pyomo")  # Pyomo logs the interrupted rule as an error
+    level = pyomo_log.level
+    pyomo_log.setLevel(logging.CRITICAL)
     previous = signal.signal(signal.SIGALRM, alarm)
     signal.setitimer(signal.ITIMER_REAL, left)
     try:
@@ -209,6 +214,7 @@ def build_deadline(stop_at: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        pyomo_log.setLevel(level)
 
 
 @contextmanager

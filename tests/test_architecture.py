@@ -37,19 +37,10 @@ LAYERS: list[tuple[str, ...]] = [
 # Cycles other branches of issue 14 are removing while this test lands. Each entry is the set of
 # modules of one strongly connected component of the import graph. An entry that no longer
 # matches a cycle fails the test, so the list can only shrink: empty it once those land.
-KNOWN_CYCLES_PENDING: list[frozenset[str]] = [
-    # solver gateway / strategy frame (branch `core`): solve.py <-> rolling.py <-> bound.py
-    frozenset({"rsmodel.optimize.solve", "rsmodel.optimize.rolling", "rsmodel.optimize.bound"}),
-]
-# Private names the `core` branch makes public or removes with the solve/rolling/bound cycle and
-# the optimize/compute.py split: (importing module, name). Stale entries fail the test too.
-KNOWN_PRIVATE_PENDING: set[tuple[str, str]] = {
-    ("rsmodel.optimize.bound", "_use_threads"),
-    ("rsmodel.optimize.bound", "_score"),
-    ("rsmodel.optimize.rolling", "_score"),
-    ("rsmodel.optimize.rolling", "_total_objective"),
-    ("rsmodel.optimize.compute_rolling", "_solve_view"),
-}
+KNOWN_CYCLES_PENDING: list[frozenset[str]] = []
+# Private names imported across modules that a branch in flight removes: (importing module,
+# name). Stale entries fail the test too.
+KNOWN_PRIVATE_PENDING: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True)

@@ -347,7 +347,7 @@ def _empty_options() -> Options:
 
 
 def _step_refs(scenario: Scenario, t_s: np.ndarray) -> list[StepRef]:
-    from rsmodel.model.loader import FieldError
+    from rsmodel.model.vocabulary import FieldError
 
     refs: list[StepRef] = []
     for j, job in enumerate(scenario.model.jobs):

@@ -136,9 +136,11 @@ def solve_view(
     except BuildTimeout:
         timed_out = SolveResult(SolveStatus.NO_SOLUTION, False, build_s=time.perf_counter() - t0)
         return ViewSolution(np.zeros(0, dtype=int), set(), timed_out)
+    built = time.perf_counter()
     if not build_in_limit:
-        solver.t_start = time.perf_counter()
+        solver.t_start = built
     result = solver.run()
+    result.build_s = built - t0
     if not result.has_solution:
         return ViewSolution(np.zeros(0, dtype=int), set(), result)
     x = solver.values(x_cols)

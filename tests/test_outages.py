@@ -3,6 +3,7 @@ greedy and rolling-horizon plans never use a station or node while it is down.""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,7 @@ from rsmodel.geometry import compute_geometry
 from rsmodel.model.loader import load_model_text
 from rsmodel.optimize import optimise, problem_from_scenario
 from rsmodel.optimize.rolling import solve_rolling
+from rsmodel.optimize.strategy import Rolling
 from rsmodel.plan.check import check_plan
 
 MODEL = """\
@@ -91,7 +93,9 @@ def test_plans_never_use_a_station_or_node_while_down(case, method) -> None:
     scenario, geo = case
     if method == "rolling":
         problem = problem_from_scenario(scenario, geo)
-        schedule = solve_rolling(problem, block_s=3 * 3600.0, lookahead_s=3600.0)
+        blocks = Rolling(block_s=3 * 3600.0, lookahead_s=3600.0)
+        problem.settings = replace(problem.settings, rolling=blocks)
+        schedule = solve_rolling(problem)
     else:
         schedule = optimise(scenario, geo, method=method)
     assert schedule.operations

@@ -27,7 +27,7 @@ from rsmodel.model.catalogs import (
 from rsmodel.model.compute_schema import Job, check_job
 from rsmodel.model.orbits import Orbit
 from rsmodel.model.scenario import Scenario
-from rsmodel.model.yamlsrc import Source, parse_yaml
+from rsmodel.model.yamlsrc import Source, parse_yaml, read_text
 
 DEFAULT_STATIONS: tuple[str, ...] = (
     "wallops",
@@ -68,13 +68,7 @@ class PlanRequest(BaseModel):
 def load_request(path: str | Path) -> tuple[PlanRequest, Scenario]:
     """Read, validate and turn a request file into a scenario (ModelError on bad input)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ModelError("file not found; expected a JSON plan request", file=path) from None
-    except OSError as exc:
-        raise ModelError(f"cannot read file ({exc.strerror})", file=path) from None
-    return parse_request(text, path)
+    return parse_request(read_text(path, "a JSON plan request"), path)
 
 
 def parse_request(text: str, file: str | Path) -> tuple[PlanRequest, Scenario]:

@@ -106,13 +106,18 @@ def parse_yaml(text: str, file: Path | None = None) -> Source:
     return Source(data, lines, file)
 
 
+def read_text(path: Path, expected: str) -> str:
+    """A user's input file as UTF-8 text; a missing or unreadable file is a ModelError that
+    says what was ``expected`` (e.g. "an existing YAML file")."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ModelError(f"file not found; expected {expected}", file=path) from None
+    except OSError as exc:
+        raise ModelError(f"cannot read file ({exc.strerror})", file=path) from None
+
+
 def read_yaml(path: str | Path) -> Source:
     """Read and parse a YAML (or JSON) file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ModelError("file not found; expected an existing YAML file", file=path) from None
-    except OSError as exc:
-        raise ModelError(f"cannot read file ({exc.strerror})", file=path) from None
-    return parse_yaml(text, path)
+    return parse_yaml(read_text(path, "an existing YAML file"), path)

@@ -26,6 +26,7 @@ from rsmodel.model.catalogs import (
 )
 from rsmodel.model.oem import Ephemeris, read_oem
 from rsmodel.model.orbits import Orbit, orbit_from_elements
+from rsmodel.model.recorder_schema import NodeRecorder, resolve_recorder
 from rsmodel.model.scenario import OrbitalNode, Scenario, Station, SyncRequest, ViewPeriod
 from rsmodel.model.schema import Horizon, Model, Node, NodeGroup, Outage, check_terrain_mask
 from rsmodel.model.view_periods import read_view_periods
@@ -188,7 +189,10 @@ def _resolve(model: Model, src: Source, base_dir: Path) -> Scenario:
         else:
             made = [_node(i, entry, base_dir, model.horizon)]
         blackouts = _outages(entry.blackouts, ("nodes", i, "blackouts"), start)
-        nodes.extend(replace(n, blackouts=blackouts) for n in made)
+        nodes.extend(
+            replace(n, blackouts=blackouts, recorder=_recorder(entry, n.name, i, start))
+            for n in made
+        )
     _unique([n.name for n in nodes], "nodes", "node")
     syncs = _syncs(model, {n.name for n in nodes}, start, end)
     scenario = Scenario(
@@ -428,6 +432,12 @@ def _node_group(i: int, group: NodeGroup, base_dir: Path) -> list[OrbitalNode]:
             )
         )
     return out
+
+
+def _recorder(entry: Node | NodeGroup, name: str, i: int, start: datetime) -> NodeRecorder | None:
+    if entry.recorder is None:
+        return None
+    return resolve_recorder(entry.recorder, name, ("nodes", i, "recorder"), start)
 
 
 def _time(value: Any, path: FieldPath, start: datetime) -> datetime:

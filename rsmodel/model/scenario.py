@@ -16,6 +16,7 @@ from rsmodel.model.vocabulary import PRIORITY_RANK
 
 if TYPE_CHECKING:
     from rsmodel.model.oem import Ephemeris
+    from rsmodel.model.recorder_schema import NodeRecorder
     from rsmodel.model.schema import Battery, Link, Model, Power, StationBand, Transmitter
     from rsmodel.model.yamlsrc import Source
 
@@ -52,6 +53,7 @@ class OrbitalNode:
     memory_mb: float
     transmitters: tuple[Transmitter, ...] = ()  # empty: one radio any station receives
     blackouts: tuple[tuple[datetime, datetime], ...] = ()  # (start, end): no contacts
+    recorder: NodeRecorder | None = None  # None: no recorder (docs/recorder.md)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from pydantic import (
 
 from rsmodel.model.compute_schema import Job
 from rsmodel.model.faults_schema import Faults
+from rsmodel.model.recorder_schema import RecorderSection
 from rsmodel.model.study_schema import Study
 from rsmodel.model.sync_schema import Objectives, Solver, Sync
 from rsmodel.model.telescope_schema import Targets, Telescope, TelescopeNetwork
@@ -97,6 +98,12 @@ class Transmitter(Strict):
     )
     max_rate_bps: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="Highest rate the radio sends, bits/s."
+    )
+    tx_power_w: float | None = Field(
+        None,
+        ge=0,
+        allow_inf_nan=False,
+        description="Draw while sending (default: power.tx_power_w), W.",
     )
 
 
@@ -326,6 +333,12 @@ class Power(Strict):
     )
     idle_w: float = Field(15.0, ge=0, description="Bus load at all times.")
     compute_w: float = Field(40.0, ge=0, description="Extra load while a compute step runs.")
+    tx_power_w: float = Field(
+        0.0, ge=0, allow_inf_nan=False, description="Extra load while transmitting (any band)."
+    )
+    tx_warmup_s: float = Field(
+        0.0, ge=0, allow_inf_nan=False, description="Transmitter on before a contact, s."
+    )
 
 
 class Node(Strict):
@@ -347,6 +360,9 @@ class Node(Strict):
     blackouts: list[Outage] = Field(
         default_factory=list, description="Planned blackouts: the node takes no contacts."
     )
+    recorder: RecorderSection | None = Field(
+        None, description="Onboard recorder and data sources (docs/recorder.md)."
+    )
 
     @model_validator(mode="after")
     def _orbit(self) -> Node:
@@ -364,6 +380,7 @@ class NodeGroup(Strict):
     memory_mb: float = Field(4096.0, gt=0)
     transmitters: list[Transmitter] = Field(default_factory=list)
     blackouts: list[Outage] = Field(default_factory=list)
+    recorder: RecorderSection | None = None
 
 
 class TleGroup(Strict):

@@ -184,3 +184,16 @@ def test_cli_validate_prints_the_power_warning(cli, tmp_path: Path) -> None:
     result = cli("validate", str(model))
     assert result.returncode == 0, result.stderr
     assert "warning: node 'eo-01': one minimum contact" in result.stderr
+
+
+def test_box_source_needs_an_orbit(tmp_path: Path) -> None:
+    periods = tmp_path / "vp.csv"
+    periods.write_text(
+        "node,station,start,end\neo-01,svalbard,2026-05-30T01:00:00Z,2026-05-30T01:10:00Z\n"
+    )
+    text = BASE.replace(f"    tle: {{file: {DATA}/leo_snapshot.tle, norad: 43013}}\n", "")
+    text = text.replace("nodes:", "view_periods: vp.csv\nnodes:")
+    with pytest.raises(ModelError) as exc:
+        load_model_text(text, file="rec.yaml", base_dir=tmp_path)
+    assert f"rec.yaml:{line_of(text, 'active: {box')}: " in str(exc.value)
+    assert "sources[0].active.box: node 'eo-01' has no orbit" in str(exc.value)

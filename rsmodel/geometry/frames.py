@@ -370,3 +370,18 @@ def radec_altitude_deg(
     itrs = teme_to_itrs(teme, t)
     sin_alt = np.einsum("kni,si->ksn", itrs, sites.up)
     return np.degrees(np.arcsin(np.clip(sin_alt, -1.0, 1.0)))
+
+
+def subpoint_deg(pos_itrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """WGS-84 geodetic latitude and longitude (degrees, longitude in [-180, 180]) of the
+    sub-satellite points of ITRS positions ``[..., 3]`` km (skyfield's ``wgs84.latlon_of``:
+    fixed-point iteration on the latitude, converged to < 1e-9 deg in LEO)."""
+    x, y, z = pos_itrs[..., 0], pos_itrs[..., 1], pos_itrs[..., 2]
+    e2 = WGS84_F * (2.0 - WGS84_F)
+    r = np.hypot(x, y)
+    lat = np.arctan2(z, r)
+    for _ in range(4):
+        sin_lat = np.sin(lat)
+        c = WGS84_A_KM / np.sqrt(1.0 - e2 * sin_lat * sin_lat)
+        lat = np.arctan2(z + c * e2 * sin_lat, r)
+    return np.degrees(lat), np.degrees(np.arctan2(y, x))

@@ -281,6 +281,20 @@ def check_recorders(scenario: Scenario) -> None:
                 "ids apart from the sources'",
             )
     for node in scenario.nodes:
+        sources = node.recorder.sources if node.recorder and node.orbit is None else ()
+        box = next((j for j, src in enumerate(sources) if src.kind == "box"), None)
+        if box is not None:  # an orbitless node is a single `nodes:` entry with its name
+            i = next(
+                i
+                for i, e in enumerate(scenario.model.nodes)
+                if getattr(e, "name", None) == node.name
+            )
+            raise FieldError(
+                ("nodes", i, "recorder", "sources", box, "active", "box"),
+                f"node {node.name!r} has no orbit, so no sub-satellite point; expected "
+                "`tle`, `elements` or `oem` for a box source",
+            )
+    for node in scenario.nodes:
         need_wh = min_contact_wh(node, scenario.step_s)
         usable_wh = node.battery.capacity_wh * (1.0 - node.battery.min_soc)
         if need_wh > usable_wh:

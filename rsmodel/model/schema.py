@@ -5,6 +5,7 @@ A model file is YAML. Top-level sections::
     name, description, horizon, ground_stations, nodes,       # foundation
     view_periods,                                             # imported windows (docs/orbits.md)
     syncs, objectives, solver,                                # sync scheduler
+    tracks,                                                   # antenna time (docs/tracks.md)
     jobs,                                                     # orbital compute primitives
     faults,                                                   # simulation
     study,                                                    # what-if studies
@@ -34,6 +35,7 @@ from rsmodel.model.recorder_schema import RecorderSection
 from rsmodel.model.study_schema import Study
 from rsmodel.model.sync_schema import Objectives, Solver, Sync
 from rsmodel.model.telescope_schema import Targets, Telescope, TelescopeNetwork
+from rsmodel.model.track_schema import Track
 from rsmodel.model.vocabulary import Strict
 from rsmodel.timeutil import as_utc, iso
 
@@ -415,6 +417,7 @@ class Model(Strict):
         "used instead of computed geometry for those pairs; docs/orbits.md.",
     )
     syncs: list[Sync] = Field(default_factory=list)
+    tracks: list[Track] = Field(default_factory=list)
     objectives: Objectives = Field(default_factory=Objectives)
     solver: Solver = Field(default_factory=Solver)
     jobs: list[Job] = Field(default_factory=list)

@@ -54,6 +54,18 @@ class Objectives(Strict):
     balance_load: float = Field(
         DEFAULT_OBJECTIVE_WEIGHTS["balance_load"], ge=0, allow_inf_nan=False
     )
+    tracked_time: float = Field(
+        DEFAULT_OBJECTIVE_WEIGHTS["tracked_time"],
+        ge=0,
+        allow_inf_nan=False,
+        description="Tracks: weight of the unscheduled fraction of requested time (docs/tracks.md).",
+    )
+    fairness: float = Field(
+        DEFAULT_OBJECTIVE_WEIGHTS["fairness"],
+        ge=0,
+        allow_inf_nan=False,
+        description="Tracks: weight of the worst (then mean-square) unsatisfied mission fraction.",
+    )
 
     @field_validator("*", mode="before")
     @classmethod

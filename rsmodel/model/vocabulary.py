@@ -73,11 +73,18 @@ PRIORITY_RANK: dict[str, int] = {p: rank for rank, p in enumerate(PRIORITIES)}
 
 
 # --------------------------------------------------------------------------- objectives
-ObjectiveName = Literal["minimize_latency", "maximize_throughput", "balance_load"]
+ObjectiveName = Literal[
+    "minimize_latency", "maximize_throughput", "balance_load", "tracked_time", "fairness"
+]
 OBJECTIVE_NAMES: tuple[ObjectiveName, ...] = get_args(ObjectiveName)
+# The sync terms (normalised to sum 1 among themselves) and the track terms (docs/tracks.md).
+SYNC_OBJECTIVE_NAMES: tuple[ObjectiveName, ...] = OBJECTIVE_NAMES[:3]
+TRACK_OBJECTIVE_NAMES: tuple[ObjectiveName, ...] = OBJECTIVE_NAMES[3:]
 # Weights of the normalised objective terms when a model gives none (docs/optimisation.md).
 DEFAULT_OBJECTIVE_WEIGHTS: dict[str, float] = {
     "minimize_latency": 0.5,
     "maximize_throughput": 0.3,
     "balance_load": 0.2,
+    "tracked_time": 1.0,
+    "fairness": 0.5,
 }

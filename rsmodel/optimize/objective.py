@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
-from rsmodel.model.vocabulary import OBJECTIVE_NAMES
+from rsmodel.model.vocabulary import SYNC_OBJECTIVE_NAMES
 from rsmodel.optimize.problem import UNIT_BYTES, Problem, group_positions
 
 DEADLINE_PENALTY = 10.0
@@ -34,7 +34,7 @@ LINK_COST = 1e-3
 
 def normalised_weights(weights: dict[str, float]) -> tuple[float, float, float]:
     """(w_lat, w_thr, w_bal) summing to 1."""
-    values = np.array([float(weights.get(k, 0.0)) for k in OBJECTIVE_NAMES])
+    values = np.array([float(weights.get(k, 0.0)) for k in SYNC_OBJECTIVE_NAMES])
     total = values.sum()
     if total <= 0:
         raise ValueError("at least one objective weight must be positive")

@@ -52,6 +52,7 @@ def run(scenario: Scenario, *, geometry: Geometry | None = None) -> RunResult:
     plan = build_plan(
         scenario, geometry, schedule.operations, solver, warnings=warnings, job_outputs=job_outputs
     )
+    plan.extra.update(schedule.tracks)  # antenna-time requests (docs/tracks.md)
     grid = schedule.grid
     if jobs is not None:
         grid = add_jobs_to_plan(scenario, jobs, plan, grid)

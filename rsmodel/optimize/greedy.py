@@ -12,6 +12,7 @@ import numpy as np
 
 from rsmodel.optimize.problem import Problem
 from rsmodel.optimize.state import LinkState
+from rsmodel.optimize.tracks import place_tracks
 
 _EPS_BYTES = 0.5
 
@@ -34,8 +35,10 @@ def dispatch_order(problem: Problem, pairs: np.ndarray) -> np.ndarray:
 
 
 def fill(state: LinkState, demand_ids: np.ndarray) -> LinkState:
-    """Greedily send the remaining bytes of ``demand_ids`` within the current stage's blocks."""
+    """Greedily place the current class's tracks (:func:`place_tracks`), then send the remaining
+    bytes of ``demand_ids`` within the current stage's blocks."""
     p = state.problem
+    place_tracks(state)
     order = dispatch_order(p, state.stage_pairs(demand_ids))
     if len(order) == 0:
         return state
@@ -92,11 +95,17 @@ def greedy(problem: Problem, state: LinkState | None = None) -> LinkState:
     """The greedy plan: class by class (critical first), each with :func:`fill`."""
     state = state or LinkState.empty(problem)
     ranks = problem.demand_rank
-    for rank in np.unique(ranks):
+    for rank in class_ranks(problem):
         state.begin_stage(int(rank))
         fill(state, np.flatnonzero(ranks == rank))
     state.close_idle_and_trim()
     return state
+
+
+def class_ranks(problem: Problem) -> list[int]:
+    """The classes with demands or track requests, most urgent first."""
+    ranks = np.r_[problem.demand_rank, problem.tracks.request_rank]
+    return [int(r) for r in np.unique(ranks)]
 
 
 def _choose_pair(state: LinkState, group: np.ndarray, residual: np.ndarray) -> int:

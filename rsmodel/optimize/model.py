@@ -11,6 +11,8 @@ itself this list, :data:`STAGE_BLOCKS`:
                               one-station-per-node limits (rsmodel/optimize/contacts.py);
 - ``transfers.add_transfers`` bytes y per (demand, candidate) pair, capacity, unmet bytes, late
                               bytes (rsmodel/optimize/transfers.py);
+- ``tracks.add_tracks``       antenna-time requests: binary options sharing the antennas with
+                              the links (rsmodel/optimize/tracks.py, docs/tracks.md);
 
 then ``objective.add_objective`` (the normalised weighted objective plus the blocks' terms,
 rsmodel/optimize/objective.py). A new block (energy, recorder, link budget, ...) is a function
@@ -25,7 +27,7 @@ higher class (``LinkState.begin_stage``) are left out.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyomo.environ as pyo
@@ -34,6 +36,7 @@ from rsmodel.optimize.contacts import add_contacts
 from rsmodel.optimize.objective import add_objective
 from rsmodel.optimize.problem import Problem
 from rsmodel.optimize.state import LinkState
+from rsmodel.optimize.tracks import add_tracks
 from rsmodel.optimize.transfers import add_transfers
 
 _MIN_BYTES = 1.0
@@ -54,6 +57,8 @@ class StageIndex:
     link_prev: np.ndarray  # per link: position of its previous-slot link in ``links`` or -1
     link_prev_on: np.ndarray  # per link: previous slot already on (no setup)
     free_antennas: np.ndarray  # per link: antennas left at its (station, slot)
+    track_options: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    track_free: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=int))
 
     @property
     def n_pairs(self) -> int:
@@ -63,7 +68,7 @@ class StageIndex:
 ConstraintBlock = Callable[[pyo.ConcreteModel, Problem, StageIndex], None]
 """``block(model, problem, idx)``: adds components (and ``model.objective_terms``) to a stage."""
 
-STAGE_BLOCKS: tuple[ConstraintBlock, ...] = (add_contacts, add_transfers)
+STAGE_BLOCKS: tuple[ConstraintBlock, ...] = (add_contacts, add_transfers, add_tracks)
 
 
 def stage_index(
@@ -80,7 +85,7 @@ def stage_index(
     pairs = state.stage_pairs(stage_demands)
     c = p.pair_cand[pairs]
     node_free = state.node_link[p.cand_node[c], p.cand_slot[c]] < 0
-    taken = state.station_links + state.reserve
+    taken = state.station_links + state.reserve + state.track_busy
     station_free = taken[p.cand_station[c], p.cand_slot[c]] < p.antennas[p.cand_station[c]]
     openable = (
         ~state.on[c]
@@ -118,6 +123,8 @@ def stage_index(
         link_prev=link_prev,
         link_prev_on=link_prev_on,
         free_antennas=free_antennas,
+        track_options=state.stage_track_options(),
+        track_free=state.track_free(),
     )
 
 

@@ -19,8 +19,10 @@ import numpy as np
 import pandas as pd
 
 from rsmodel.geometry.link import profile_bytes
+from rsmodel.model.track_schema import resolve_tracks
 from rsmodel.model.vocabulary import DEFAULT_OBJECTIVE_WEIGHTS, PRIORITIES
 from rsmodel.optimize.strategy import Rolling
+from rsmodel.optimize.tracks import TrackSet, build_track_set
 from rsmodel.timeutil import as_utc
 
 CLASS_NAMES = PRIORITIES  # the transfer classes; a demand's rank indexes them
@@ -109,6 +111,7 @@ class Problem:
     pair_late: np.ndarray = field(repr=False)
     pair_tau: np.ndarray = field(repr=False)
     costs: GivenCosts | None = field(default=None, repr=False)
+    tracks: TrackSet = field(default_factory=TrackSet.empty, repr=False)  # docs/tracks.md
 
     @property
     def n_slots(self) -> int:
@@ -160,6 +163,7 @@ class Problem:
             demands=demands,
             weights=self.weights,
             settings=self.settings,
+            tracks=self.tracks,
         )
 
 
@@ -174,8 +178,10 @@ def build_problem(
     demands: list[Demand],
     weights: dict[str, float] | None = None,
     settings: SolverSettings | None = None,
+    tracks: TrackSet | None = None,
 ) -> Problem:
-    """Build the sparse candidate and pair arrays from a windows table (docs/ARCHITECTURE.md)."""
+    """Build the sparse candidate and pair arrays from a windows table (docs/ARCHITECTURE.md);
+    ``tracks``: antenna-time requests with their options (rsmodel/optimize/tracks.py)."""
     start, end = as_utc(start), as_utc(end)
     windows = windows.reset_index(drop=True)
     station_index = {s.name: i for i, s in enumerate(stations)}
@@ -194,6 +200,7 @@ def build_problem(
         settings=settings or SolverSettings(),
         **cands,
         **pairs,
+        tracks=tracks if tracks is not None else TrackSet.empty(),
     )
 
 
@@ -215,6 +222,21 @@ def problem_from_scenario(scenario: Any, geometry: Any, *, method: str | None = 
         Demand(s.id, s.node, float(s.data_size_bytes), s.rank, s.release, s.deadline, "sync")
         for s in scenario.syncs
     ]
+    tracks = build_track_set(
+        resolve_tracks(scenario),
+        geometry.windows,
+        [s.name for s in scenario.stations],
+        {
+            s.name: [
+                ((a - scenario.start).total_seconds(), (b - scenario.start).total_seconds())
+                for a, b in s.maintenance
+            ]
+            for s in scenario.stations
+        },
+        scenario.start,
+        scenario.duration_s,
+        scenario.step_s,
+    )
     return build_problem(
         start=scenario.start,
         end=scenario.end,
@@ -227,6 +249,7 @@ def problem_from_scenario(scenario: Any, geometry: Any, *, method: str | None = 
         demands=demands,
         weights=scenario.model.objectives.model_dump(),
         settings=settings,
+        tracks=tracks,
     )
 
 

@@ -15,6 +15,7 @@ from rsmodel.optimize.problem import CLASS_NAMES, Demand, Problem
 from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.status import SolveStatus, StageReport
 from rsmodel.optimize.timeline import EPS_BYTES, Operation, timeline
+from rsmodel.optimize.track_output import track_sections
 from rsmodel.timeutil import iso
 
 
@@ -71,10 +72,12 @@ class Schedule:
     problem: Problem = field(repr=False)
     state: LinkState = field(repr=False)
     warnings: list[str] = field(default_factory=list)
+    tracks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # docs/tracks.md
 
     def plan_dict(self) -> dict[str, Any]:
         """The plan.json sections the independent checker reads (horizon, stations, windows,
-        operations, syncs), built from this schedule alone."""
+        operations, syncs; tracks, track_requests, missions when there are track requests),
+        built from this schedule alone."""
         p = self.problem
         windows = p.windows
         return {
@@ -102,6 +105,7 @@ class Schedule:
                 {**asdict(o), "start": iso(o.start), "end": iso(o.end)} for o in self.operations
             ],
             "syncs": [_sync_entry(d, self.outcomes[d.id]) for d in p.demands],
+            **self.tracks,
         }
 
 
@@ -133,6 +137,7 @@ def build_schedule(
         grid=_grid(state),
         problem=state.problem,
         state=state,
+        tracks=track_sections(state),
     )
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from rsmodel.optimize.gateway import BuildTimeout, HighsModel, build_deadline, gc_paused
-from rsmodel.optimize.greedy import fill, follow, greedy
+from rsmodel.optimize.greedy import class_ranks, fill, follow, greedy
 from rsmodel.optimize.model import StageIndex, build_stage_model
 from rsmodel.optimize.objective import (
     class_scores,
@@ -33,6 +33,7 @@ from rsmodel.optimize.schedule import Operation, Schedule, SolverStats, build_sc
 from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.status import SolveOptions, SolveResult, SolveStatus, StageReport
 from rsmodel.optimize.strategy import keep_better
+from rsmodel.optimize.tracks import start_values
 
 _MIN_STAGE_S = 0.2
 _SNAP_BYTES = 16.0
@@ -117,9 +118,14 @@ def _staged_milp(
         "milp", "class-stages", SolveStatus.OPTIMAL, time_limit_s=settings.time_limit_s
     )
     ranks = problem.demand_rank
-    classes = [int(r) for r in np.unique(ranks)]
+    classes = class_ranks(problem)
+    options = problem.tracks.request_rank[problem.tracks.opt_request]
     weight = {
-        r: max(int(np.isin(problem.pair_demand, np.flatnonzero(ranks == r)).sum()), 1)
+        r: max(
+            int(np.isin(problem.pair_demand, np.flatnonzero(ranks == r)).sum())
+            + int((options == r).sum()),
+            1,
+        )
         for r in classes
     }
     deadline = t_start + settings.time_limit_s - min(_FINISH_MARGIN_S, 0.05 * settings.time_limit_s)
@@ -171,6 +177,7 @@ def _solve_stage(
             solver = HighsModel.from_pyomo(m, options, t_start=t0, interface=interface)
             y_cols = solver.columns_of(list(m.y.values()))
             x_cols = solver.columns_of(list(m.x.values()))
+            t_cols = solver.columns_of(list(m.t.values())) if hasattr(m, "t") else None
             _set_warm_start(solver, m, problem, idx, warm, y_cols, x_cols)
         handoff_s = time.perf_counter() - t_built
         result = solver.run()
@@ -181,11 +188,16 @@ def _solve_stage(
         _apply_solution(
             problem, idx, state, solver.values(y_cols) * UNIT_BYTES, solver.values(x_cols)
         )
+        if t_cols is not None:
+            for o in idx.track_options[solver.values(t_cols) > 0.5]:
+                state.place_track(int(o))
         used = "milp"
     else:
         state.pair_bytes[:] = warm.pair_bytes
         for c in np.flatnonzero(warm.on & ~state.on):
             state.open(int(c))
+        for o in np.flatnonzero(warm.track_on & ~state.track_on):
+            state.place_track(int(o))
         used = "greedy (no MILP solution in time)"
     return StageReport(
         name="",
@@ -245,6 +257,9 @@ def _set_warm_start(
     delivered = np.bincount(position, weights=y, minlength=len(idx.demands))
     columns.append(solver.columns_of(list(m.unmet.values())))
     values.append(np.maximum(idx.need - delivered, 0.0) / UNIT_BYTES)
+    track_vars, track_values = start_values(m, problem, warm.track_on)
+    columns.append(solver.columns_of(track_vars))
+    values.append(track_values)
     if hasattr(m, "peak"):
         stage_pairs = np.flatnonzero(np.isin(problem.pair_demand, idx.demands))
         used, cap = station_capacity(problem, stage_pairs)

@@ -26,6 +26,17 @@ class LinkState:
     node_blocked: np.ndarray  # (node, slot): a higher class of the node waits there (set per stage)
     reserve: np.ndarray  # (station, slot): antennas kept free for waiting higher classes
     frozen_slots: int = 0  # slots before this one are the fixed past (reoptimise)
+    track_on: np.ndarray | None = None  # per track option (rsmodel/optimize/tracks.py): chosen
+    track_busy: np.ndarray | None = None  # (station, slot): antennas taken by chosen tracks
+    track_offered: np.ndarray | None = None  # per request: options free when its class began
+    stage_rank: int = 0  # class of the current stage (begin_stage)
+
+    def __post_init__(self) -> None:
+        n_opts, n_req = len(self.problem.tracks), len(self.problem.tracks.requests)
+        if self.track_on is None:
+            self.track_on = np.zeros(n_opts, dtype=bool)
+            self.track_busy = np.zeros_like(self.station_links)
+            self.track_offered = np.zeros(n_req, dtype=int)
 
     @classmethod
     def empty(cls, problem: Problem) -> LinkState:
@@ -50,6 +61,10 @@ class LinkState:
             self.node_blocked.copy(),
             self.reserve.copy(),
             self.frozen_slots,
+            self.track_on.copy(),
+            self.track_busy.copy(),
+            self.track_offered.copy(),
+            self.stage_rank,
         )
 
     # ------------------------------------------------------------------ queries
@@ -82,7 +97,53 @@ class LinkState:
         t, n, s = p.cand_slot[c], p.cand_node[c], p.cand_station[c]
         return (
             self.node_link[n, t] < 0
-            and self.station_links[s, t] + self.reserve[s, t] < p.stations[s].antennas
+            and self.station_links[s, t] + self.reserve[s, t] + self.track_busy[s, t]
+            < p.stations[s].antennas
+        )
+
+    # ------------------------------------------------------------------ tracks
+    def track_free(self) -> np.ndarray:
+        """(station, slot): antennas neither linked, reserved nor tracked."""
+        taken = self.station_links + self.reserve + self.track_busy
+        return self.problem.antennas[:, None] - taken
+
+    def stage_track_options(self) -> np.ndarray:
+        """Options of the current class's requests that are not chosen, start after the frozen
+        past and find a free antenna in every (station, slot) they occupy."""
+        ts = self.problem.tracks
+        if len(ts) == 0:
+            return np.zeros(0, dtype=int)
+        ok = self.track_free()[ts.occ_station, ts.occ_slot] >= 1
+        fits = np.logical_and.reduceat(ok, ts.occ_ptr[:-1]) if len(ok) else ok
+        first_slot = ts.occ_slot[ts.occ_ptr[:-1]]
+        stage = ts.request_rank[ts.opt_request] == self.stage_rank
+        return np.flatnonzero(stage & fits & ~self.track_on & (first_slot >= self.frozen_slots))
+
+    def track_fits(self, o: int) -> bool:
+        """Option ``o`` finds a free antenna in every (station, slot) it occupies."""
+        ts = self.problem.tracks
+        k = slice(ts.occ_ptr[o], ts.occ_ptr[o + 1])
+        return bool(np.all(self.track_free()[ts.occ_station[k], ts.occ_slot[k]] >= 1))
+
+    def place_track(self, o: int) -> None:
+        ts = self.problem.tracks
+        k = slice(ts.occ_ptr[o], ts.occ_ptr[o + 1])
+        self.track_on[o] = True
+        np.add.at(self.track_busy, (ts.occ_station[k], ts.occ_slot[k]), 1)
+
+    def remove_track(self, o: int) -> None:
+        ts = self.problem.tracks
+        k = slice(ts.occ_ptr[o], ts.occ_ptr[o + 1])
+        self.track_on[o] = False
+        np.subtract.at(self.track_busy, (ts.occ_station[k], ts.occ_slot[k]), 1)
+
+    def tracked_s(self) -> np.ndarray:
+        """Scheduled transmit seconds per track request."""
+        ts = self.problem.tracks
+        return np.bincount(
+            ts.opt_request[self.track_on],
+            weights=ts.duration_s[self.track_on],
+            minlength=len(ts.requests),
         )
 
     def stage_pairs(self, demand_ids: np.ndarray) -> np.ndarray:
@@ -104,6 +165,17 @@ class LinkState:
         or higher in the slot, (a) the node's lower classes may not send in that slot and (b) every
         station the idle node sees there keeps one antenna free of lower classes.
         """
+        self.stage_rank = rank
+        self._block_waiting(rank)
+        ts = self.problem.tracks
+        offered = np.bincount(
+            ts.opt_request[self.stage_track_options()], minlength=len(ts.requests)
+        )
+        in_class = ts.request_rank == rank if len(ts.requests) else np.zeros(0, dtype=bool)
+        self.track_offered[in_class] = offered[in_class]
+
+    def _block_waiting(self, rank: int) -> None:
+        """The blocks of :meth:`begin_stage` for waiting higher-class syncs."""
         p = self.problem
         n_slots = self.node_link.shape[1]
         node_of_demand = p.demand_node

@@ -5,9 +5,10 @@ The optimiser decides bytes per (demand, candidate) — a candidate is one windo
 start/end instants:
 
 - a *contact* is a run of consecutive link-on candidates of one window; its first ``setup_s``
-  carries no data; every contact gets one antenna of its station for its slots (interval
-  colouring: the slot model never has more contacts than antennas in a slot, so the station's
-  ``antennas`` suffice);
+  carries no data; every contact gets one antenna of its station for its slots, and every chosen
+  track one antenna of each of its stations for the slots it occupies (interval colouring of
+  both together: the slot model never has more contacts + tracks than antennas in a slot, so
+  the station's ``antennas`` suffice; :func:`track_antennas`);
 - inside a candidate the demands sharing it follow one another at the candidate's rate
   (``cand_bytes / usable seconds``, so a rate that varies from slot to slot drops in: the bytes
   of an operation are the integral of the rate over it); the demand that continued from the
@@ -68,7 +69,7 @@ def timeline(state: LinkState) -> list[Operation]:
     for q in used[np.argsort(p.pair_cand[used], kind="stable")]:
         by_cand.setdefault(int(p.pair_cand[q]), []).append(int(q))
     runs = _contacts(state, by_cand)
-    antenna = _antennas(p, runs)
+    antenna = _antennas(p, _intervals(state, runs))[: len(runs)]
     window_ids = p.windows["id"].to_numpy()
     ops: list[Operation] = []
     for run, ant in zip(runs, antenna, strict=True):
@@ -106,16 +107,48 @@ def _contacts(state: LinkState, by_cand: dict[int, list[int]]) -> list[list[int]
     return [[int(c) for c in run] for run in runs if any(int(c) in by_cand for c in run)]
 
 
-def _antennas(p: Problem, runs: list[list[int]]) -> list[int]:
-    """Antenna index per contact: per station, contacts by first slot, each on the lowest antenna
-    free since before its first slot (one antenna per contact for all its slots)."""
-    out = [0] * len(runs)
-    order = sorted(range(len(runs)), key=lambda i: (p.cand_slot[runs[i][0]], i))
+def track_antennas(state: LinkState) -> dict[int, tuple[int, ...]]:
+    """Per chosen track option: the antenna of each of its stations (the colouring
+    :func:`timeline` uses, so syncs and tracks never share an antenna at a time)."""
+    p = state.problem
+    used = np.flatnonzero(state.pair_bytes > EPS_BYTES)
+    by_cand = {int(c): [] for c in p.pair_cand[used]}
+    runs = _contacts(state, by_cand) if len(used) else []
+    antenna = _antennas(p, _intervals(state, runs))[len(runs) :]
+    out: dict[int, tuple[int, ...]] = {}
+    k = 0
+    for o in np.flatnonzero(state.track_on):
+        n = len(p.tracks.requests[p.tracks.opt_request[o]].alternatives[p.tracks.opt_alt[o]])
+        out[int(o)] = tuple(antenna[k : k + n])
+        k += n
+    return out
+
+
+def _intervals(state: LinkState, runs: list[list[int]]) -> list[tuple[int, int, int]]:
+    """(station, first slot, last slot) of each contact, then of each chosen track option's
+    occupation of each of its stations (in option order, stations in alternative order)."""
+    p, ts = state.problem, state.problem.tracks
+    out = [
+        (int(p.cand_station[r[0]]), int(p.cand_slot[r[0]]), int(p.cand_slot[r[-1]])) for r in runs
+    ]
+    for o in np.flatnonzero(state.track_on):
+        k = slice(ts.occ_ptr[o], ts.occ_ptr[o + 1])
+        stations, slots = ts.occ_station[k], ts.occ_slot[k]
+        for st in dict.fromkeys(stations.tolist()):
+            mine = slots[stations == st]
+            out.append((int(st), int(mine.min()), int(mine.max())))
+    return out
+
+
+def _antennas(p: Problem, intervals: list[tuple[int, int, int]]) -> list[int]:
+    """Antenna index per (station, first, last) interval: per station, by first slot, each on
+    the lowest antenna free since before its first slot (one antenna for all its slots)."""
+    out = [0] * len(intervals)
+    order = sorted(range(len(intervals)), key=lambda i: (intervals[i][1], i))
     free_from: dict[int, list[int]] = {}  # station -> per antenna, first slot it is free
     for i in order:
-        s = int(p.cand_station[runs[i][0]])
+        s, first, last = intervals[i]
         slots = free_from.setdefault(s, [0] * p.stations[s].antennas)
-        first, last = int(p.cand_slot[runs[i][0]]), int(p.cand_slot[runs[i][-1]])
         free = [a for a, t in enumerate(slots) if t <= first]
         ant = free[0] if free else int(np.argmin(slots))  # none free: the checker reports it
         slots[ant] = last + 1

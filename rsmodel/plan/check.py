@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rsmodel.plan.check_tracks import check_tracks
 from rsmodel.timeutil import RESOLUTION_S, parse_time
 
 # The checker's own copy of the priority order, on purpose: it checks plans independently of the
@@ -105,6 +106,7 @@ def check_plan(plan: Mapping[str, Any], *, executed: bool = False) -> list[str]:
     step_s = float(plan["horizon"].get("step_s") or 60.0)
     horizon_s = sec(plan["horizon"]["end"])
     problems += _check_priority(ops, windows, syncs, stations, step_s, horizon_s)
+    problems += check_tracks(plan)  # antenna-time requests (rsmodel/plan/check_tracks.py)
     return problems
 
 

@@ -253,7 +253,10 @@ def _station_entry(station: Any) -> dict[str, Any]:
         "antennas",
         "setup_s",
     )
-    return {k: getattr(station, k) for k in keys}
+    entry = {k: getattr(station, k) for k in keys}
+    if station.maintenance:  # antenna-time requests check against it (check_tracks.py)
+        entry["maintenance"] = [{"start": iso(a), "end": iso(b)} for a, b in station.maintenance]
+    return entry
 
 
 def _node_entry(node: OrbitalNode) -> dict[str, Any]:

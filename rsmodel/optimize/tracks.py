@@ -1,0 +1,444 @@
+"""Antenna-time requests (tracks) in the class-staged sync model (docs/tracks.md).
+
+A track *option* is (request instance, alternative, view period, start, length): the transmit
+interval ``[start, end]`` lies inside one view period of the node over every station of the
+alternative and inside ``[release, due]``; ``[setup_start, teardown_end]`` lies inside the
+horizon and outside the stations' maintenance. Starts: the view period's start, its end minus
+the length, and up to :data:`MAX_STARTS` points of the slot grid between (so exact, off-grid
+instants at AOS/LOS). Lengths are discrete: the longest that fits (<= ``duration_s``) and
+``min_duration_s``; a request that may be split gets segment options of ``min_segment_s``,
+its multiples and the longest fit, and may use several non-overlapping segments.
+
+An option occupies one antenna of each of its stations in every slot that
+``[setup_start, teardown_end]`` touches, counted with the sync links of the slot against the
+station's antennas (so a tracked antenna is busy for syncs, and an array takes all its
+stations at once). :func:`add_tracks` is the constraint block, :func:`place_tracks` the greedy
+(earliest due first), :class:`TrackSet` the options (no Pyomo).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from rsmodel.model.track_schema import TrackRequest
+
+if TYPE_CHECKING:
+    from rsmodel.optimize.problem import Problem
+
+MAX_STARTS = 12  # start instants per (view period, length)
+MAX_LENGTHS = 6  # segment lengths per view period of a split request
+RMS_WEIGHT = 0.5  # weight of the mean-square mission term against the worst mission
+SQUARE_POINTS = (0.25, 0.5, 0.75, 1.0)  # tangents of u^2 (and u^2 >= 0)
+_EPS_S = 1e-6
+
+NO_VIEW_PERIOD = "no view period >= min_duration_s on any alternative between release and due"
+MAINTENANCE = "maintenance: every view period that fits overlaps station maintenance"
+OUTSIDE = "setup/teardown do not fit inside the horizon around any view period that fits"
+
+
+@dataclass
+class TrackSet:
+    """The options of all request instances (seconds from the horizon start).
+
+    Option ``o`` occupies ``(occ_station[k], occ_slot[k])`` for ``k`` in
+    ``occ_ptr[o]:occ_ptr[o+1]`` (one antenna each)."""
+
+    requests: list[TrackRequest]
+    opt_request: np.ndarray
+    opt_alt: np.ndarray
+    opt_setup_s: np.ndarray
+    opt_start_s: np.ndarray
+    opt_end_s: np.ndarray
+    opt_teardown_s: np.ndarray
+    occ_ptr: np.ndarray
+    occ_station: np.ndarray
+    occ_slot: np.ndarray
+    no_option_reason: list[str | None]
+
+    @classmethod
+    def empty(cls) -> TrackSet:
+        i, f = np.zeros(0, dtype=int), np.zeros(0)
+        return cls([], i, i, f, f, f, f, np.zeros(1, dtype=int), i, i, [])
+
+    def __len__(self) -> int:
+        return len(self.opt_request)
+
+    @property
+    def duration_s(self) -> np.ndarray:
+        """Transmit seconds per option."""
+        return self.opt_end_s - self.opt_start_s
+
+    @property
+    def request_rank(self) -> np.ndarray:
+        return np.array([r.rank for r in self.requests], dtype=int)
+
+    @property
+    def requested_s(self) -> np.ndarray:
+        return np.array([r.duration_s for r in self.requests], dtype=float)
+
+    @property
+    def occ_option(self) -> np.ndarray:
+        """Option of each occupation entry."""
+        return np.repeat(np.arange(len(self)), np.diff(self.occ_ptr))
+
+    def split(self, i: int) -> bool:
+        return self.requests[i].min_segment_s is not None
+
+
+def build_track_set(
+    requests: Sequence[TrackRequest],
+    windows: pd.DataFrame,
+    stations: Sequence[str],
+    maintenance: Mapping[str, Sequence[tuple[float, float]]],
+    start: datetime,
+    horizon_s: float,
+    step_s: float,
+) -> TrackSet:
+    """Options of every request over the ``windows`` table (node, station, start, end);
+    ``maintenance``: per station, (start, end) seconds from ``start`` without antenna use."""
+    if not requests:
+        return TrackSet.empty()
+    t0 = pd.Timestamp(start)
+    periods = _periods_by_pair(windows, horizon_s, t0)
+    index = {s: i for i, s in enumerate(stations)}
+    rows: list[tuple[int, int, float, float, float, float]] = []
+    reasons: list[str | None] = []
+    for i, r in enumerate(requests):
+        release = (pd.Timestamp(r.release) - t0).total_seconds()
+        due = (pd.Timestamp(r.due) - t0).total_seconds()
+        before = len(rows)
+        shortest = r.min_segment_s if r.min_segment_s is not None else r.min_duration_s
+        fits = kept = 0
+        for j, alt in enumerate(r.alternatives):
+            common = [(release, due)]
+            for station in alt:
+                common = _intersect(common, periods.get((r.node, station), []))
+            for a, b in common:
+                if b - a < shortest - _EPS_S:
+                    continue
+                for start, end in _starts(r, a, b, step_s):
+                    fits += 1
+                    s0, s1 = start - r.setup_s, end + r.teardown_s
+                    if s0 < -_EPS_S or s1 > horizon_s + _EPS_S:
+                        continue
+                    if any(_overlaps(maintenance.get(st, ()), s0, s1) for st in alt):
+                        kept += 1  # fits the horizon, not the maintenance
+                        continue
+                    rows.append((i, j, s0, start, end, s1))
+        reason = NO_VIEW_PERIOD if not fits else MAINTENANCE if kept else OUTSIDE
+        reasons.append(None if len(rows) > before else reason)
+    arr = np.array(rows, dtype=float).reshape(-1, 6)
+    opt_request, opt_alt = arr[:, 0].astype(int), arr[:, 1].astype(int)
+    first = np.floor(arr[:, 2] / step_s + 1e-9).astype(int)
+    last = np.maximum(np.ceil(arr[:, 5] / step_s - 1e-9).astype(int) - 1, first)
+    alts = [requests[i].alternatives[j] for i, j in zip(opt_request, opt_alt, strict=True)]
+    counts = np.array([len(a) for a in alts], dtype=int) * (last - first + 1)
+    occ_ptr = np.r_[0, np.cumsum(counts)]
+    occ_station = np.concatenate(
+        [np.repeat([index[s] for s in a], n + 1) for a, n in zip(alts, last - first, strict=True)]
+        or [np.zeros(0, dtype=int)]
+    ).astype(int)
+    occ_slot = np.concatenate(
+        [np.tile(np.arange(f, g + 1), len(a)) for a, f, g in zip(alts, first, last, strict=True)]
+        or [np.zeros(0, dtype=int)]
+    ).astype(int)
+    return TrackSet(
+        requests=list(requests),
+        opt_request=opt_request,
+        opt_alt=opt_alt,
+        opt_setup_s=arr[:, 2],
+        opt_start_s=arr[:, 3],
+        opt_end_s=arr[:, 4],
+        opt_teardown_s=arr[:, 5],
+        occ_ptr=occ_ptr,
+        occ_station=occ_station,
+        occ_slot=occ_slot,
+        no_option_reason=reasons,
+    )
+
+
+def _periods_by_pair(
+    windows: pd.DataFrame, horizon_s: float, start: pd.Timestamp
+) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """(node, station) -> sorted view periods in seconds from ``start``, clipped to the horizon."""
+    out: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    if not len(windows):
+        return out
+    a = (pd.to_datetime(windows["start"], utc=True) - start).dt.total_seconds().to_numpy()
+    b = (pd.to_datetime(windows["end"], utc=True) - start).dt.total_seconds().to_numpy()
+    for node, station, s, e in zip(windows["node"], windows["station"], a, b, strict=True):
+        out.setdefault((str(node), str(station)), []).append(
+            (max(float(s), 0.0), min(float(e), horizon_s))
+        )
+    for v in out.values():
+        v.sort()
+    return out
+
+
+def _intersect(
+    a: list[tuple[float, float]], b: list[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """Intersection of two sorted interval lists."""
+    out, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if hi - lo > _EPS_S:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def _overlaps(intervals: Sequence[tuple[float, float]], s0: float, s1: float) -> bool:
+    return any(a < s1 - _EPS_S and b > s0 + _EPS_S for a, b in intervals)
+
+
+def _lengths(r: TrackRequest, available: float) -> list[float]:
+    """Transmit lengths tried in a view period of ``available`` seconds."""
+    longest = min(r.duration_s, available)
+    if r.min_segment_s is None:
+        return sorted({longest, r.min_duration_s} if r.min_duration_s < longest else {longest})
+    seg = r.min_segment_s
+    multiples = [k * seg for k in range(1, int(longest // seg) + 1) if k * seg < longest - _EPS_S]
+    if len(multiples) > MAX_LENGTHS - 1:
+        pick = np.linspace(0, len(multiples) - 1, MAX_LENGTHS - 1).round().astype(int)
+        multiples = [multiples[k] for k in sorted(set(pick))]
+    return [*multiples, longest]
+
+
+def _starts(r: TrackRequest, a: float, b: float, step_s: float) -> list[tuple[float, float]]:
+    """(start, end) transmit intervals of ``r`` inside [a, b] (module docstring)."""
+    out = []
+    for length in _lengths(r, b - a):
+        hi = b - length
+        grid = np.arange(np.ceil(a / step_s) * step_s, hi, step_s)
+        grid = grid[(grid > a + _EPS_S) & (grid < hi - _EPS_S)]
+        if len(grid) > MAX_STARTS - 2:
+            grid = grid[np.linspace(0, len(grid) - 1, MAX_STARTS - 2).round().astype(int)]
+        for s in sorted({a, hi, *grid.tolist()}):
+            out.append((s, s + length))
+    return out
+
+
+# --------------------------------------------------------------------------- the block
+def add_tracks(m: pyo.ConcreteModel, problem: Problem, idx) -> None:
+    """Binary t per stage option; per request one option (or non-overlapping segments of
+    total in [min_duration_s, duration_s]); antennas shared with the links x; objective terms
+    tracked_time and fairness (docs/tracks.md)."""
+    opts = idx.track_options
+    if len(opts) == 0:
+        return
+    ts = problem.tracks
+    n_slots = max(problem.n_slots, 1)
+    m.TRACKS = pyo.RangeSet(0, len(opts) - 1)
+    m.t = pyo.Var(m.TRACKS, domain=pyo.Binary)
+    t = list(m.t.values())
+    req = ts.opt_request[opts]
+    dur = ts.duration_s[opts]
+    requests, inverse = np.unique(req, return_inverse=True)
+    groups = [np.flatnonzero(inverse == g) for g in range(len(requests))]
+    split = [g for g, i in enumerate(requests) if ts.split(int(i))]
+    single = [g for g, i in enumerate(requests) if not ts.split(int(i)) and len(groups[g]) > 1]
+    m.one_option = pyo.Constraint(
+        range(len(single)), rule=lambda m, k: pyo.quicksum(t[o] for o in groups[single[k]]) <= 1
+    )
+    m.SPLIT = pyo.Set(initialize=split, ordered=True)
+    m.u = pyo.Var(m.SPLIT, domain=pyo.Binary)
+
+    def sched(g: int):
+        return pyo.quicksum(float(dur[o]) * t[o] for o in groups[g])
+
+    def bounds(m, g):
+        r = ts.requests[int(requests[g])]
+        return (0, sched(g) - r.min_duration_s * m.u[g], r.duration_s - r.min_duration_s)
+
+    m.split_total = pyo.Constraint(m.SPLIT, rule=bounds)
+    m.split_used = pyo.Constraint(
+        m.SPLIT, rule=lambda m, g: pyo.quicksum(t[o] for o in groups[g]) <= len(groups[g]) * m.u[g]
+    )
+    _no_overlap(m, problem, opts, inverse, split, t)
+    _antennas(m, problem, idx, opts, t, n_slots)
+    _objective_terms(m, problem, opts, requests, inverse, dur, t)
+
+
+def _no_overlap(m, problem: Problem, opts, inverse, split: list[int], t: list) -> None:
+    """Segments of one split request: at most one transmitting per slot."""
+    ts = problem.tracks
+    keys: list[int] = []
+    members: list[int] = []
+    for k, o in enumerate(opts):
+        if inverse[k] not in split:
+            continue
+        slots = tx_slots(ts, int(o), problem.step_s)
+        keys += [int(inverse[k]) * (problem.n_slots + 1) + s for s in slots]
+        members += [k] * len(slots)
+    if not keys:
+        return
+    key_arr, mem = np.array(keys), np.array(members)
+    uniq, inv = np.unique(key_arr, return_inverse=True)
+    rows = [mem[inv == g] for g in range(len(uniq))]
+    rows = [r for r in rows if len(r) > 1]
+    m.segments_apart = pyo.Constraint(
+        range(len(rows)), rule=lambda m, k: pyo.quicksum(t[o] for o in rows[k]) <= 1
+    )
+
+
+def _antennas(m, problem: Problem, idx, opts, t: list, n_slots: int) -> None:
+    """Per (station, slot) an option touches: links on + options <= free antennas."""
+    ts = problem.tracks
+    counts = np.diff(ts.occ_ptr)[opts]
+    entries = np.concatenate([np.arange(ts.occ_ptr[o], ts.occ_ptr[o + 1]) for o in opts])
+    member = np.repeat(np.arange(len(opts)), counts)
+    key = ts.occ_station[entries] * n_slots + ts.occ_slot[entries]
+    link_key = problem.cand_station[idx.links] * n_slots + problem.cand_slot[idx.links]
+    uniq, inv = np.unique(key, return_inverse=True)
+    order = np.argsort(inv, kind="stable")
+    bounds_ = np.searchsorted(inv[order], np.arange(len(uniq) + 1))
+    lk_order = np.argsort(link_key, kind="stable")
+    lk_sorted = link_key[lk_order]
+    lo, hi = np.searchsorted(lk_sorted, uniq), np.searchsorted(lk_sorted, uniq, side="right")
+    free = idx.track_free.reshape(-1)[uniq]
+    xs = list(m.x.values()) if hasattr(m, "x") else []
+    rows = []
+    for g in range(len(uniq)):
+        opt_members = member[order[bounds_[g] : bounds_[g + 1]]]
+        links = lk_order[lo[g] : hi[g]]
+        if len(opt_members) + len(links) > free[g]:
+            rows.append((opt_members, links, float(free[g])))
+    m.track_antennas = pyo.Constraint(
+        range(len(rows)),
+        rule=lambda m, k: (
+            None,
+            pyo.quicksum([t[o] for o in rows[k][0]]) + pyo.quicksum([xs[i] for i in rows[k][1]]),
+            rows[k][2],
+        ),
+    )
+
+
+def _objective_terms(m, problem: Problem, opts, requests, inverse, dur, t: list) -> None:
+    """tracked_time: mean unscheduled fraction of the stage's requests; fairness: worst
+    mission's unscheduled fraction + RMS_WEIGHT x mean square of the missions' fractions."""
+    ts = problem.tracks
+    rank = ts.requests[int(requests[0])].rank
+    in_class = [i for i, r in enumerate(ts.requests) if r.rank == rank]
+    requested = ts.requested_s
+    frac = dur / requested[ts.opt_request[opts]]
+    n = len(in_class)
+    tracked = 1.0 - pyo.quicksum(float(f) / n * x for f, x in zip(frac, t, strict=True))
+    m.objective_terms.append((float(problem.weights.get("tracked_time", 0.0)), tracked))
+    missions = sorted({ts.requests[i].mission for i in in_class})
+    total = {
+        mi: sum(requested[i] for i in in_class if ts.requests[i].mission == mi) for mi in missions
+    }
+    m.MISSIONS = pyo.RangeSet(0, len(missions) - 1)
+    m.mission_peak = pyo.Var(bounds=(0, 1))
+    m.mission_square = pyo.Var(m.MISSIONS, bounds=(0, 1))
+    of = [ts.requests[int(ts.opt_request[o])].mission for o in opts]
+
+    def unsatisfied(k: int):
+        mi = missions[k]
+        share = [float(dur[j] / total[mi]) * t[j] for j in range(len(opts)) if of[j] == mi]
+        return 1.0 - pyo.quicksum(share)
+
+    m.mission_worst = pyo.Constraint(m.MISSIONS, rule=lambda m, k: m.mission_peak >= unsatisfied(k))
+    m.mission_tangent = pyo.Constraint(
+        m.MISSIONS,
+        range(len(SQUARE_POINTS)),
+        rule=lambda m, k, j: (
+            m.mission_square[k] >= 2 * SQUARE_POINTS[j] * unsatisfied(k) - SQUARE_POINTS[j] ** 2
+        ),
+    )
+    fairness = m.mission_peak + RMS_WEIGHT / len(missions) * pyo.quicksum(m.mission_square.values())
+    m.objective_terms.append((float(problem.weights.get("fairness", 0.0)), fairness))
+
+
+def start_values(m: pyo.ConcreteModel, problem: Problem, on: np.ndarray) -> tuple[list, np.ndarray]:
+    """Track variables of ``m`` and their values for options ``on`` (a MIP start)."""
+    opts = m.stage.track_options
+    if len(opts) == 0 or not hasattr(m, "t"):
+        return [], np.zeros(0)
+    ts = problem.tracks
+    t = on[opts].astype(float)
+    variables, values = list(m.t.values()), [t]
+    req = ts.opt_request[opts]
+    requests = np.unique(req)
+    for g in m.SPLIT:
+        variables.append(m.u[g])
+        values.append(np.array([float(t[req == requests[g]].any())]))
+    rank = ts.requests[int(requests[0])].rank
+    in_class = [i for i, r in enumerate(ts.requests) if r.rank == rank]
+    got = np.bincount(req, weights=t * ts.duration_s[opts], minlength=len(ts.requests))
+    missions = sorted({ts.requests[i].mission for i in in_class})
+    u = np.array(
+        [
+            1.0
+            - sum(got[i] for i in in_class if ts.requests[i].mission == mi)
+            / sum(ts.requests[i].duration_s for i in in_class if ts.requests[i].mission == mi)
+            for mi in missions
+        ]
+    )
+    variables.append(m.mission_peak)
+    values.append(np.array([u.max()]))
+    squares = np.max([np.zeros_like(u)] + [2 * a * u - a * a for a in SQUARE_POINTS], axis=0)
+    variables += list(m.mission_square.values())
+    values.append(squares)
+    return variables, np.concatenate(values)
+
+
+# --------------------------------------------------------------------------- greedy
+def place_tracks(state) -> None:
+    """Greedy tracks of the current stage's class: requests by (due, release, id), each the
+    longest, then earliest option whose antennas are free; split requests take
+    non-overlapping segments in time order until the requested time is reached."""
+    p = state.problem
+    ts: TrackSet = p.tracks
+    if len(ts) == 0:
+        return
+    opts = state.stage_track_options()
+    if len(opts) == 0:
+        return
+    dur = ts.duration_s
+    order_req = sorted(
+        set(ts.opt_request[opts].tolist()),
+        key=lambda i: (ts.requests[i].due, ts.requests[i].release, ts.requests[i].id),
+    )
+    by_req = {i: opts[ts.opt_request[opts] == i] for i in order_req}
+    for i in order_req:
+        r = ts.requests[i]
+        cand = by_req[i]
+        if not ts.split(i):
+            for o in cand[np.lexsort((ts.opt_start_s[cand], -dur[cand]))]:
+                if state.track_fits(int(o)):
+                    state.place_track(int(o))
+                    break
+            continue
+        chosen: list[int] = []
+        busy: set[int] = set()
+        total = 0.0
+        for o in cand[np.lexsort((-dur[cand], ts.opt_start_s[cand]))]:
+            slots = set(tx_slots(ts, int(o), p.step_s))
+            if total + dur[o] > r.duration_s + _EPS_S or slots & busy:
+                continue
+            if state.track_fits(int(o)):
+                state.place_track(int(o))
+                chosen.append(int(o))
+                busy |= slots
+                total += dur[o]
+        if total < r.min_duration_s - _EPS_S:
+            for o in chosen:
+                state.remove_track(o)
+
+
+def tx_slots(ts: TrackSet, o: int, step_s: float) -> range:
+    """Slots the transmit interval of option ``o`` touches."""
+    a = int(np.floor(ts.opt_start_s[o] / step_s + 1e-9))
+    return range(a, max(int(np.ceil(ts.opt_end_s[o] / step_s - 1e-9)), a + 1))

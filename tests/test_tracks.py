@@ -6,14 +6,19 @@ known exactly and no geometry is computed.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from rsmodel.model.loader import load_model
 from rsmodel.model.track_schema import resolve_tracks
+from rsmodel.pipeline import run
+from rsmodel.plan.check import check_plan
+from rsmodel.timeutil import iso, parse_time
 
 HEADER = """\
 name: tracks
@@ -95,3 +100,232 @@ def test_bad_track_input_is_one_line_exit_2(tmp_path: Path, entry: str, expected
     assert run.returncode == 2
     assert "Traceback" not in run.stderr
     assert f"{path}:11: {expected}" in run.stderr, run.stderr
+
+
+# --------------------------------------------------------------------------- planning
+def plan_of(tmp_path: Path, body: str, periods: str, method: str = "milp") -> dict:
+    """plan.json of the model (pipeline, real HiGHS) after the independent checker passed it."""
+    scenario = load_model(write_model(tmp_path, body + f"solver: {{method: {method}}}\n", periods))
+    plan = run(scenario).plan.to_dict()
+    assert check_plan(plan) == []
+    return plan
+
+
+def seconds(text: str) -> float:
+    return (parse_time(text) - parse_time("2026-05-30T00:00:00Z")).total_seconds()
+
+
+def busy_spans(plan: dict, station: str) -> list[tuple[float, float, str]]:
+    """(from, to, what) each antenna of ``station`` is busy: tracks from setup to teardown,
+    sync operations from start to end, with the antenna index in ``what``."""
+    spans = []
+    for t in plan["tracks"]:
+        for st, ant in zip(t["stations"], t["antennas"], strict=True):
+            if st == station:
+                spans.append((seconds(t["setup_start"]), seconds(t["teardown_end"]), f"{ant}"))
+    for op in plan["operations"]:
+        if op["station"] == station:
+            spans.append((seconds(op["start"]), seconds(op["end"]), f"{op['antenna']}"))
+    return spans
+
+
+def no_overlap_per_antenna(spans: list[tuple[float, float, str]]) -> bool:
+    for ant in {s[2] for s in spans}:
+        mine = sorted(s for s in spans if s[2] == ant)
+        if any(b[0] < a[1] - 1e-6 for a, b in zip(mine, mine[1:], strict=False)):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("method", ["milp", "greedy"])
+def test_setup_teardown_and_arrays_respected(tmp_path: Path, method: str) -> None:
+    """An arrayed track holds one antenna of both stations from setup to teardown; a track
+    on one of them fits around it, setups and teardowns included."""
+    periods = (
+        "node,station,start,end\n"
+        "sat-a,alpha,2026-05-30T01:00:00Z,2026-05-30T01:40:00Z\n"
+        "sat-a,beta,2026-05-30T01:05:00Z,2026-05-30T01:40:00Z\n"
+        "sat-b,beta,2026-05-30T01:00:00Z,2026-05-30T01:40:00Z\n"
+    )
+    body = (
+        "tracks:\n"
+        "  - {id: arr, node: sat-a, duration_s: 900, alternatives: [{array: [alpha, beta]}],"
+        " setup_s: 300, teardown_s: 120, priority: high}\n"
+        "  - {id: solo, node: sat-b, duration_s: 600, alternatives: [beta], setup_s: 180,"
+        " teardown_s: 60}\n"
+    )
+    plan = plan_of(tmp_path, body, periods, method)
+    by_id = {t["id"]: t for t in plan["tracks"]}
+    arr, solo = by_id["arr"], by_id["solo"]
+    assert arr["stations"] == ["alpha", "beta"] and len(arr["antennas"]) == 2
+    # the array's transmit time lies where both stations see the node (from 01:05)
+    assert seconds(arr["start"]) >= seconds("2026-05-30T01:05:00Z")
+    assert seconds(arr["start"]) - seconds(arr["setup_start"]) == 300
+    assert seconds(arr["teardown_end"]) - seconds(arr["end"]) == 120
+    assert arr["duration_s"] == 900 and solo["duration_s"] == 600
+    assert no_overlap_per_antenna(busy_spans(plan, "beta"))
+    assert all(r["status"] == "complete" for r in plan["track_requests"])
+
+
+def test_minimum_segments_respected(tmp_path: Path) -> None:
+    """A 40-min request split in segments of >= 10 min: three view periods of 15 min give
+    15 + 15 + 10; the 8-min period is never used; each segment inside one view period."""
+    periods = (
+        "node,station,start,end\n"
+        + "".join(
+            f"sat-a,alpha,2026-05-30T0{h}:00:00Z,2026-05-30T0{h}:{m}:00Z\n"
+            for h, m in ((1, 15), (2, 15), (3, "08"), (4, 15))
+        )
+        + "sat-b,beta,2026-05-30T05:00:00Z,2026-05-30T05:10:00Z\n"
+    )
+    body = (
+        "tracks:\n  - {id: long, node: sat-a, duration_s: 2400, min_duration_s: 1200,"
+        " alternatives: [alpha], split: {above_s: 1800, min_segment_s: 600}}\n"
+    )
+    plan = plan_of(tmp_path, body, periods)
+    segments = sorted(plan["tracks"], key=lambda t: t["start"])
+    assert len(segments) == 3
+    assert all(t["duration_s"] >= 600 for t in segments)
+    assert sum(t["duration_s"] for t in segments) == 2400
+    assert not any(t["start"].startswith("2026-05-30T03") for t in segments)
+    for t in segments:  # inside one view period: same hour, ends by :15
+        assert t["start"][:13] == t["end"][:13] and t["end"][14:16] <= "15"
+    assert plan["track_requests"][0]["status"] == "complete"
+
+
+FAIR_PERIODS = """\
+node,station,start,end
+sat-a,alpha,2026-05-30T01:00:00Z,2026-05-30T01:30:00Z
+sat-b,alpha,2026-05-30T01:00:00Z,2026-05-30T01:30:00Z
+"""
+FAIR_TRACKS = """\
+tracks:
+  - {id: a1, node: sat-a, mission: A, duration_s: 600, alternatives: [alpha]}
+  - {id: a2, node: sat-a, mission: A, duration_s: 600, alternatives: [alpha]}
+  - {id: b1, node: sat-b, mission: B, duration_s: 1800, min_duration_s: 900, alternatives: [alpha]}
+"""
+
+
+def test_fairness_weight_moves_the_plan_towards_the_worst_mission(tmp_path: Path) -> None:
+    """Two missions, one antenna, 30 min: tracked time alone prefers A's two short requests
+    (2/3 of the requests complete, mission B gets nothing); with the fairness weight the worst
+    mission's unsatisfied fraction drops to 1/2 (a1 + 15 min of b1)."""
+    worst = {}
+    for fairness in (0.0, 1.0):
+        path = tmp_path / f"f{fairness}"
+        path.mkdir()
+        objectives = f"objectives: {{tracked_time: 1.0, fairness: {fairness}}}\n"
+        plan = plan_of(path, FAIR_TRACKS + objectives, FAIR_PERIODS)
+        fractions = {m["mission"]: m["unsatisfied_fraction"] for m in plan["missions"]}
+        worst[fairness] = max(fractions.values())
+        if fairness == 0.0:
+            assert fractions == {"A": 0.0, "B": 1.0}
+        else:
+            assert fractions == {"A": 0.5, "B": 0.5}
+    assert worst[1.0] < worst[0.0]
+
+
+@pytest.mark.parametrize("track_priority", ["high", "low"])
+def test_tracks_and_syncs_share_antennas_without_overlap(
+    tmp_path: Path, track_priority: str
+) -> None:
+    """A sync of sat-a and a track of sat-b want the one antenna of alpha for 40 min: the
+    higher class gets what it asks, the other the rest, and no sync operation overlaps the
+    track's setup..teardown on that antenna."""
+    periods = (
+        "node,station,start,end\n"
+        "sat-a,alpha,2026-05-30T01:00:00Z,2026-05-30T01:40:00Z\n"
+        "sat-b,alpha,2026-05-30T01:00:00Z,2026-05-30T01:40:00Z\n"
+    )
+    body = (
+        "syncs:\n  - {id: dump, node: sat-a, data_size: 2.2e8, priority: normal}\n"
+        f"tracks:\n  - {{id: ttc, node: sat-b, duration_s: 600, min_duration_s: 300,"
+        f" alternatives: [alpha], setup_s: 120, teardown_s: 60, priority: {track_priority}}}\n"
+    )
+    plan = plan_of(tmp_path, body, periods)
+    spans = busy_spans(plan, "alpha")
+    assert no_overlap_per_antenna(spans)
+    assert plan["tracks"] and plan["operations"]  # both got antenna time
+    sent = sum(op["bytes"] for op in plan["operations"])
+    track = plan["tracks"][0]
+    if track_priority == "high":  # the track keeps its full length, the sync takes the rest
+        assert track["duration_s"] == 600 and sent < 2.2e8
+    else:  # the sync (2.2e8 B at 125 kB/s = 1760 s) first, the track in what is left
+        assert sent == pytest.approx(2.2e8) and track["duration_s"] >= 300
+
+
+def test_every_request_accounted_for_with_a_reason(tmp_path: Path) -> None:
+    """Unscheduled requests say why: no view period long enough, maintenance under the setup,
+    or the antenna taken by a higher class."""
+    periods = (
+        "node,station,start,end\n"
+        "sat-a,alpha,2026-05-30T01:00:00Z,2026-05-30T01:05:00Z\n"
+        "sat-a,beta,2026-05-30T02:00:00Z,2026-05-30T02:30:00Z\n"
+        "sat-b,beta,2026-05-30T02:00:00Z,2026-05-30T02:30:00Z\n"
+        "sat-b,alpha,2026-05-30T04:00:00Z,2026-05-30T04:20:00Z\n"
+    )
+    body = (
+        "tracks:\n"
+        "  - {id: short, node: sat-a, duration_s: 600, alternatives: [alpha]}\n"
+        "  - {id: vip, node: sat-a, duration_s: 1800, alternatives: [beta], priority: critical}\n"
+        "  - {id: bumped, node: sat-b, duration_s: 900, alternatives: [beta], priority: low}\n"
+        "  - {id: serviced, node: sat-b, duration_s: 600, alternatives: [alpha], setup_s: 900}\n"
+    )
+    text = HEADER.replace(
+        "  - {name: alpha, lat_deg: 10, lon_deg: 10, bandwidth_bps: 1.0e6}",
+        "  - {name: alpha, lat_deg: 10, lon_deg: 10, bandwidth_bps: 1.0e6,"
+        " maintenance: [{start: +210min, end: +240min}]}",
+    )
+    (tmp_path / "periods.csv").write_text(periods)
+    (tmp_path / "model.yaml").write_text(text + body)
+    plan = run(load_model(tmp_path / "model.yaml")).plan.to_dict()
+    assert check_plan(plan) == []
+    reasons = {r["id"]: (r["status"], r["reason"]) for r in plan["track_requests"]}
+    assert reasons["vip"] == ("complete", "complete")
+    assert reasons["short"][0] == "unscheduled" and "no view period" in reasons["short"][1]
+    assert reasons["bumped"][0] == "unscheduled" and "higher class" in reasons["bumped"][1]
+    # the 20-min period fits 600 s + 900 s setup only with the setup inside the maintenance
+    assert reasons["serviced"][0] == "unscheduled" and "maintenance" in reasons["serviced"][1]
+
+
+def test_checker_fails_hand_broken_plans(tmp_path: Path) -> None:
+    """The independent checker catches a track moved onto another's setup, a segment cut
+    below its minimum, a track outside its view period and a wrong status."""
+    periods = (
+        "node,station,start,end\n"
+        "sat-a,alpha,2026-05-30T01:00:00Z,2026-05-30T01:30:00Z\n"
+        "sat-b,alpha,2026-05-30T02:00:00Z,2026-05-30T02:30:00Z\n"
+    )
+    body = (
+        "tracks:\n"
+        "  - {id: t1, node: sat-a, duration_s: 600, alternatives: [alpha], setup_s: 300}\n"
+        "  - {id: t2, node: sat-b, duration_s: 600, alternatives: [alpha], setup_s: 300}\n"
+    )
+    plan = plan_of(tmp_path, body, periods)
+
+    def broken(change) -> list[str]:
+        copy = json.loads(json.dumps(plan))
+        change(copy)
+        return check_plan(copy)
+
+    def onto_other(p: dict) -> None:  # t2 into t1's pass: its setup overlaps t1 on antenna 0
+        t1, t2 = sorted(p["tracks"], key=lambda t: t["start"])
+        t2.update({k: t1[k] for k in ("setup_start", "start", "end", "teardown_end")})
+
+    def too_short(p: dict) -> None:
+        t = p["tracks"][0]
+        t["end"] = iso(parse_time(t["start"]) + timedelta(seconds=100))
+        t["duration_s"] = 100.0
+
+    def outside(p: dict) -> None:
+        t = p["tracks"][0]
+        for k in ("setup_start", "start", "end", "teardown_end"):
+            t[k] = iso(parse_time(t[k]) + timedelta(hours=3))
+
+    def wrong_status(p: dict) -> None:
+        p["track_requests"][0]["status"] = "unscheduled"
+
+    assert any("overlap" in m for m in broken(onto_other))
+    assert any("min_duration_s" in m for m in broken(too_short))
+    assert any("view period" in m for m in broken(outside))
+    assert any("status" in m for m in broken(wrong_status))

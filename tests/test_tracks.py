@@ -329,3 +329,37 @@ def test_checker_fails_hand_broken_plans(tmp_path: Path) -> None:
     assert any("min_duration_s" in m for m in broken(too_short))
     assert any("view period" in m for m in broken(outside))
     assert any("status" in m for m in broken(wrong_status))
+
+
+def test_rolling_blocks_own_the_tracks_that_cross_their_edge(tmp_path: Path) -> None:
+    """Rolling blocks of 12 h: a track whose setup starts before the 12:00 block edge and whose
+    transmit time is after it is committed by the first block and keeps its antenna, so the
+    second block puts the other request (and the sync) around it; every request is complete."""
+    periods = (
+        "node,station,start,end\n"
+        "sat-a,alpha,2026-05-30T12:00:00Z,2026-05-30T12:20:00Z\n"
+        "sat-b,alpha,2026-05-30T12:00:00Z,2026-05-30T12:50:00Z\n"
+    )
+    body = (
+        "syncs:\n  - {id: dump, node: sat-b, data_size: 5.0e7, release: +12h}\n"
+        "tracks:\n"
+        "  - {id: edge, node: sat-a, duration_s: 1200, alternatives: [alpha], setup_s: 600,"
+        " priority: high}\n"
+        "  - {id: after, node: sat-b, duration_s: 600, alternatives: [alpha], release: +12h}\n"
+        "solver: {strategy: rolling}\n"
+    )
+    (tmp_path / "periods.csv").write_text(periods)
+    (tmp_path / "model.yaml").write_text(HEADER.replace("hours: 6", "hours: 30") + body)
+    result = run(load_model(tmp_path / "model.yaml"))
+    plan = result.plan.to_dict()
+    assert plan["solver"]["strategy"] == "rolling"
+    assert plan["solver"]["status"] != "greedy-better"  # the blocks' plan, not the baseline
+    assert check_plan(plan) == []
+    edge = next(t for t in plan["tracks"] if t["request"] == "edge")
+    assert edge["setup_start"] == "2026-05-30T11:50:00Z" and edge["start"] == "2026-05-30T12:00:00Z"
+    assert {r["id"]: r["status"] for r in plan["track_requests"]} == {
+        "edge": "complete",
+        "after": "complete",
+    }
+    assert no_overlap_per_antenna(busy_spans(plan, "alpha"))
+    assert plan["syncs"][0]["status"] == "complete"

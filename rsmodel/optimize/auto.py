@@ -54,13 +54,14 @@ def sync_strategy(problem: Problem) -> Choice:
     """The strategy for ``problem.settings.strategy`` (auto | monolithic | rolling): the shared
     rule with the size = pairs and the limit = ``MONOLITHIC_PAIRS_PER_S`` x the time limit."""
     s = problem.settings
-    pairs = len(problem.pair_demand)
+    pairs = len(problem.pair_demand) + len(problem.tracks)
+    options = f" and {len(problem.tracks)} track options" if len(problem.tracks) else ""
     return choose_strategy(
         s.strategy,
         horizon_s=problem.duration_s,
         size=pairs,
         size_limit=MONOLITHIC_PAIRS_PER_S * s.time_limit_s,
-        size_text=f"{pairs} pairs",
+        size_text=f"{len(problem.pair_demand)} pairs{options}",
         limit_text=f"{MONOLITHIC_PAIRS_PER_S}/s x time limit {s.time_limit_s:g} s",
         rolling=s.rolling,
         monolithic_because=(

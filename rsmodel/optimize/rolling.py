@@ -50,11 +50,13 @@ from rsmodel.optimize.solve import keep_greedy_if_better, solve_problem
 from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.status import SolveStatus, StageReport, worst
 from rsmodel.optimize.strategy import Rolling
+from rsmodel.optimize.tracks import TrackSet, tx_slots
 from rsmodel.progress import bar
 
 EARLY_WEIGHT = 0.1  # cost of a sync waiting a whole block (a missed deadline costs 10)
 DUE_SHARE = 0.5  # share of a node's optimistic future capacity counted on for later deadlines
 _EPS_BYTES = 0.5
+_EPS_S = 1e-6
 
 
 def solve_rolling(problem: Problem) -> Schedule:
@@ -213,16 +215,24 @@ def _solve_block(
     ``committed`` and return its own look-ahead plan."""
     t0 = time.perf_counter()
     sub, parent, full_q = block_problem(problem, costs, committed, b0, b2, budget_s)
+    sub.tracks, full_opt = block_tracks(problem, committed, b0, b2)
     entry = StageReport(
         name=f"{problem.time_at(b0 * problem.step_s).isoformat()}",
         status=SolveStatus.EMPTY,
         build_s=time.perf_counter() - t0,
-        sizes={"demands": len(sub.demands), "pairs": len(sub.pair_demand)},
+        sizes={
+            "demands": len(sub.demands),
+            "pairs": len(sub.pair_demand),
+            "track_options": len(sub.tracks),
+        },
     )
-    if len(sub.pair_demand) == 0:
+    if len(sub.pair_demand) == 0 and len(sub.tracks) == 0:
         return entry, None
-    schedule = solve_problem(sub, hint=None if tail is None else tail[full_q])
+    fixed = LinkState.empty(sub)  # tracks committed by earlier blocks that reach into this one
+    fixed.track_busy[:] = _pad(committed.track_busy[:, b0:b2], fixed.track_busy.shape[1])
+    schedule = solve_problem(sub, hint=None if tail is None else tail[full_q], fixed=fixed)
     tail = commit_block(problem, committed, schedule.state, full_q, b0, b1)
+    commit_tracks(committed, schedule.state, full_opt, b0, b1)
     s = schedule.solver
     starts = {st.extra.get("warm_start") for st in s.stages}
     entry.status, entry.objective, entry.mip_gap = s.status, s.objective, s.mip_gap
@@ -372,6 +382,67 @@ def commit_block(
     later = np.flatnonzero(used & ahead)
     np.add.at(tail, full_q[later], block.pair_bytes[later])
     return tail
+
+
+def block_tracks(p: Problem, committed: LinkState, b0: int, b2: int) -> tuple[TrackSet, np.ndarray]:
+    """Track options inside the block's slots ``[b0, b2)`` of requests not yet satisfied, on the
+    block's time axis, and the full option index of each. A split request enters with its
+    remaining time (options no longer than it, not overlapping its committed segments)."""
+    ts = p.tracks
+    if len(ts) == 0:
+        return TrackSet.empty(), np.zeros(0, dtype=int)
+    got = committed.tracked_s()
+    first = ts.occ_slot[ts.occ_ptr[:-1]]
+    last = ts.occ_slot[ts.occ_ptr[1:] - 1]
+    inside = (first >= b0) & (last < b2)
+    left = ts.requested_s - got
+    req = ts.opt_request
+    split = np.array([r.min_segment_s is not None for r in ts.requests], dtype=bool)
+    open_ = np.where(split, left > _EPS_S, got <= _EPS_S)
+    keep = inside & open_[req] & (ts.duration_s <= left[req] + _EPS_S)
+    taken = np.zeros((len(ts.requests), max(p.n_slots, 1) + 1), dtype=bool)
+    for o in np.flatnonzero(committed.track_on):
+        taken[req[o], list(tx_slots(ts, int(o), p.step_s))] = True
+    for o in np.flatnonzero(keep & split[req]):
+        keep[o] = not taken[req[o], list(tx_slots(ts, int(o), p.step_s))].any()
+    keep = np.flatnonzero(keep)
+    parents = np.unique(req[keep])
+    requests = [
+        replace(
+            ts.requests[i],
+            duration_s=float(left[i]),
+            min_duration_s=float(max(ts.requests[i].min_duration_s - got[i], 0.0)),
+        )
+        if got[i] > _EPS_S
+        else ts.requests[i]
+        for i in parents
+    ]
+    sub = ts.subset(keep, requests, np.searchsorted(parents, req[keep]), b0, p.step_s)
+    return sub, keep
+
+
+def commit_tracks(
+    committed: LinkState, block: LinkState, full_opt: np.ndarray, b0: int, b1: int
+) -> None:
+    """Commit the block's tracks that start (setup included) in its commit part ``[b0, b1)``;
+    they keep their antennas beyond ``b1`` (later blocks see them as busy)."""
+    ts = block.problem.tracks
+    if len(ts) == 0:
+        return
+    first = ts.occ_slot[ts.occ_ptr[:-1]]
+    for o in np.flatnonzero(block.track_on & (first < b1 - b0)):
+        committed.place_track(int(full_opt[o]))
+    parent = committed.problem.tracks.opt_request[full_opt]
+    offered = np.zeros(len(committed.track_offered), dtype=int)
+    np.maximum.at(offered, parent, block.track_offered[ts.opt_request])
+    np.maximum(committed.track_offered, offered, out=committed.track_offered)
+
+
+def _pad(busy: np.ndarray, n_slots: int) -> np.ndarray:
+    """``busy`` (station, slots) cut or padded with zeros to ``n_slots`` columns."""
+    out = np.zeros((busy.shape[0], n_slots), dtype=busy.dtype)
+    out[:, : min(n_slots, busy.shape[1])] = busy[:, :n_slots]
+    return out
 
 
 def _full_candidates(p: Problem, windows: np.ndarray, slots: np.ndarray) -> np.ndarray:

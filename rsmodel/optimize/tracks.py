@@ -91,6 +91,34 @@ class TrackSet:
     def split(self, i: int) -> bool:
         return self.requests[i].min_segment_s is not None
 
+    def subset(
+        self,
+        keep: np.ndarray,
+        requests: list[TrackRequest],
+        request_of: np.ndarray,
+        slots: int,
+        step_s: float,
+    ) -> TrackSet:
+        """Options ``keep`` as a set over ``requests`` (``request_of``: new request index per
+        kept option), on a time axis starting ``slots`` slots of ``step_s`` later (a rolling
+        block's start)."""
+        shift = slots * step_s
+        entries = [np.arange(self.occ_ptr[o], self.occ_ptr[o + 1]) for o in keep]
+        flat = np.concatenate(entries) if entries else np.zeros(0, dtype=int)
+        return TrackSet(
+            requests=requests,
+            opt_request=np.asarray(request_of, dtype=int),
+            opt_alt=self.opt_alt[keep],
+            opt_setup_s=self.opt_setup_s[keep] - shift,
+            opt_start_s=self.opt_start_s[keep] - shift,
+            opt_end_s=self.opt_end_s[keep] - shift,
+            opt_teardown_s=self.opt_teardown_s[keep] - shift,
+            occ_ptr=np.r_[0, np.cumsum([len(e) for e in entries])].astype(int),
+            occ_station=self.occ_station[flat],
+            occ_slot=self.occ_slot[flat] - slots,
+            no_option_reason=[None] * len(requests),
+        )
+
 
 def build_track_set(
     requests: Sequence[TrackRequest],

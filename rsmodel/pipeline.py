@@ -16,7 +16,7 @@ from rsmodel.geometry import Geometry, compute_geometry
 from rsmodel.io import write_netcdf, write_text
 from rsmodel.model.scenario import Scenario
 from rsmodel.plan.dataset import plan_dataset
-from rsmodel.plan.events import write_events
+from rsmodel.plan.events import track_events, write_events
 from rsmodel.plan.plan import Plan, build_plan
 
 
@@ -52,7 +52,9 @@ def run(scenario: Scenario, *, geometry: Geometry | None = None) -> RunResult:
     plan = build_plan(
         scenario, geometry, schedule.operations, solver, warnings=warnings, job_outputs=job_outputs
     )
-    plan.extra.update(schedule.tracks)  # antenna-time requests (docs/tracks.md)
+    if schedule.tracks:  # antenna-time requests (docs/tracks.md)
+        plan.extra.update(schedule.tracks)
+        plan.extra["track_events"] = track_events(schedule.tracks["tracks"])
     grid = schedule.grid
     if jobs is not None:
         grid = add_jobs_to_plan(scenario, jobs, plan, grid)
@@ -70,7 +72,10 @@ def write_outputs(result: RunResult, out_dir: str | Path) -> dict[str, Path]:
     from rsmodel.report import render_plan
 
     out = Path(out_dir)
-    events = result.plan.extra.get("job_events")
+    extra = result.plan.extra
+    events = extra.get("job_events")
+    if extra.get("track_events"):  # with the tracks' phases, in time order
+        events = sorted([*(events or []), *extra["track_events"]], key=lambda e: e["time"])
     html = render_plan(result.plan.to_dict(), result.dataset, events=events)
     written = {
         "plan.json": result.plan.save(out / "plan.json"),

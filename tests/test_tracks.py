@@ -363,3 +363,36 @@ def test_rolling_blocks_own_the_tracks_that_cross_their_edge(tmp_path: Path) -> 
     }
     assert no_overlap_per_antenna(busy_spans(plan, "alpha"))
     assert plan["syncs"][0]["status"] == "complete"
+
+
+def test_report_and_events_show_setup_track_and_teardown(tmp_path: Path) -> None:
+    """rsmodel run: the station timeline draws setup, track and teardown of each track on
+    every station of its alternative, and events.jsonl has the four phases in time order."""
+    body = (
+        "tracks:\n  - {id: ttc, node: sat-a, duration_s: 600, alternatives:"
+        " [{array: [alpha, beta]}], setup_s: 120, teardown_s: 60}\n"
+    )
+    path = write_model(tmp_path, body)
+    out = tmp_path / "out"
+    run_cli = subprocess.run(
+        [sys.executable, "-m", "rsmodel", "run", str(path), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run_cli.returncode == 0, run_cli.stderr
+    html = (out / "report.html").read_text()
+    assert (
+        html.count('<rect class="trk setup"') == 2 and html.count('<rect class="trk teardown"') == 2
+    )
+    assert html.count('<rect class="trk"') == 2
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert [e["type"] for e in events] == [
+        "track.setup_started",
+        "track.started",
+        "track.ended",
+        "track.teardown_ended",
+    ]
+    assert all(e["track"] == "ttc" and e["node"] == "sat-a" for e in events)
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["tracks"][0]["setup_start"] == events[0]["time"]

@@ -5,7 +5,8 @@ interval ``[start, end]`` lies inside one view period of the node over every sta
 alternative and inside ``[release, due]``; ``[setup_start, teardown_end]`` lies inside the
 horizon and outside the stations' maintenance. Starts: the view period's start, its end minus
 the length, and up to :data:`MAX_STARTS` points of the slot grid between (so exact, off-grid
-instants at AOS/LOS). Lengths are discrete: the longest that fits (<= ``duration_s``) and
+instants at AOS/LOS), in the first :data:`MAX_PERIODS` view periods (per alternative) that are
+long enough after the release. Lengths are discrete: the longest that fits (<= ``duration_s``) and
 ``min_duration_s``; a request that may be split gets segment options of ``min_segment_s``,
 its multiples and the longest fit, and may use several non-overlapping segments.
 
@@ -32,7 +33,8 @@ from rsmodel.model.track_schema import TrackRequest
 if TYPE_CHECKING:
     from rsmodel.optimize.problem import Problem
 
-MAX_STARTS = 12  # start instants per (view period, length)
+MAX_STARTS = 6  # start instants per (view period, length)
+MAX_PERIODS = 8  # view periods per (request, alternative): the earliest after the release
 MAX_LENGTHS = 6  # segment lengths per view period of a split request
 RMS_WEIGHT = 0.5  # weight of the mean-square mission term against the worst mission
 SQUARE_POINTS = (0.25, 0.5, 0.75, 1.0)  # tangents of u^2 (and u^2 >= 0)
@@ -148,9 +150,8 @@ def build_track_set(
             common = [(release, due)]
             for station in alt:
                 common = _intersect(common, periods.get((r.node, station), []))
-            for a, b in common:
-                if b - a < shortest - _EPS_S:
-                    continue
+            long_enough = [(a, b) for a, b in common if b - a >= shortest - _EPS_S]
+            for a, b in long_enough[:MAX_PERIODS]:
                 for start, end in _starts(r, a, b, step_s):
                     fits += 1
                     s0, s1 = start - r.setup_s, end + r.teardown_s
@@ -328,13 +329,22 @@ def _antennas(m, problem: Problem, idx, opts, t: list, n_slots: int) -> None:
     member = np.repeat(np.arange(len(opts)), counts)
     key = ts.occ_station[entries] * n_slots + ts.occ_slot[entries]
     link_key = problem.cand_station[idx.links] * n_slots + problem.cand_slot[idx.links]
+    lk_order = np.argsort(link_key, kind="stable")
+    lk_sorted = link_key[lk_order]
+    # Only where the count can rise: an option's first slot, a link, or fewer free antennas
+    # than in the slot before (between such points the options covering a slot all cover the
+    # last such point before it too).
+    free_all = idx.track_free.reshape(-1)
+    first = ts.occ_slot[entries] == ts.occ_slot[ts.occ_ptr[opts]][member]
+    starts = np.unique(key[first])
+    drop = (key % n_slots > 0) & (free_all[key] >= free_all[key - 1])
+    check = np.isin(key, starts) | np.isin(key, link_key) | ~drop
+    key, member = key[check], member[check]
     uniq, inv = np.unique(key, return_inverse=True)
     order = np.argsort(inv, kind="stable")
     bounds_ = np.searchsorted(inv[order], np.arange(len(uniq) + 1))
-    lk_order = np.argsort(link_key, kind="stable")
-    lk_sorted = link_key[lk_order]
     lo, hi = np.searchsorted(lk_sorted, uniq), np.searchsorted(lk_sorted, uniq, side="right")
-    free = idx.track_free.reshape(-1)[uniq]
+    free = free_all[uniq]
     xs = list(m.x.values()) if hasattr(m, "x") else []
     rows = []
     for g in range(len(uniq)):

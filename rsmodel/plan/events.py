@@ -1,8 +1,8 @@
 """The one event schema of rsmodel (docs/plan-format.md, "Events").
 
 Every event stream rsmodel writes — simulation events (``rsmodel simulate``), compute-job events
-(seed 002: ``plan.json`` ``job_events``, ``response.json`` ``events``) and telescope handover
-events (``rsmodel telescopes simulate``) — is a list of dicts built by :func:`make_event`::
+(seed 002: ``plan.json`` ``job_events``, ``response.json`` ``events``), telescope handover
+events (``rsmodel telescopes simulate``) and track phases (``plan.json`` ``track_events``) — is a list of dicts built by :func:`make_event`::
 
     {"time": "2026-05-30T01:00:00Z", "type": "sync.started", <subject fields>, "details": {...}}
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rsmodel.io import write_text
-from rsmodel.timeutil import iso
+from rsmodel.timeutil import iso, parse_time
 
 # What an event can be about, in the order the keys are written.
 SUBJECT_FIELDS = (
@@ -35,6 +35,15 @@ SUBJECT_FIELDS = (
     "task_id",  # telescope task
     "class",  # telescope task class: too / ssa / deep_sky
     "target",  # telescope target
+    "track",  # scheduled track (antenna-time request, docs/tracks.md)
+)
+
+# A track's phases: (event type, the plan.json instant it happens at).
+TRACK_PHASES = (
+    ("track.setup_started", "setup_start"),
+    ("track.started", "start"),
+    ("track.ended", "end"),
+    ("track.teardown_ended", "teardown_end"),
 )
 
 
@@ -47,6 +56,22 @@ def make_event(
         raise ValueError(f"not event subject fields: {', '.join(unknown)}")
     ordered = {k: subject[k] for k in SUBJECT_FIELDS if k in subject}
     return {"time": iso(time), "type": name, **ordered, "details": dict(details or {})}
+
+
+def track_events(tracks: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The events of plan.json ``tracks`` (:data:`TRACK_PHASES`, about the node, the first
+    station and the track), in time order."""
+    events = []
+    for t in tracks:
+        details = {k: t[k] for k in ("request", "mission", "priority", "stations", "antennas")}
+        for name, key in TRACK_PHASES:
+            when = parse_time(t[key])
+            events.append(
+                make_event(
+                    when, name, details, node=t["node"], station=t["stations"][0], track=t["id"]
+                )
+            )
+    return sorted(events, key=lambda e: e["time"])
 
 
 def event_type(event: Mapping[str, Any]) -> str:

@@ -98,7 +98,7 @@ def render_plan(
         "has_jobs": bool(decisions),
         "gantt_nodes": plan_view.gantt_by_node(plan) if has_gantt else None,
         "gantt_stations": plan_view.gantt_by_station(plan)
-        if has_syncs and plan.get("stations")
+        if (has_syncs or plan.get("tracks")) and plan.get("stations")
         else None,
         "throughput": throughput,
         "soc_charts": soc_charts,

@@ -315,8 +315,24 @@ def _merged_intervals(windows: list[dict[str, Any]]) -> list[tuple[datetime, dat
     return [(a, b, n) for a, b, n in merged]
 
 
+def track_bars(track: dict[str, Any]) -> list[Bar]:
+    """Setup, track and teardown of one scheduled track (docs/tracks.md)."""
+    title = (
+        f"{track['id']} {track['node']} on {'+'.join(track['stations'])} "
+        f"{fmt_hm(track['start'])}–{fmt_hm(track['end'])} ({track['priority']})"
+    )
+    t = {k: to_datetime(track[k]) for k in ("setup_start", "start", "end", "teardown_end")}
+    bars = [Bar(t["start"], t["end"], "trk", title)]
+    if t["setup_start"] < t["start"]:
+        bars.append(Bar(t["setup_start"], t["start"], "trk setup", f"setup of {title}"))
+    if t["end"] < t["teardown_end"]:
+        bars.append(Bar(t["end"], t["teardown_end"], "trk teardown", f"teardown of {title}"))
+    return bars
+
+
 def gantt_by_station(plan: dict[str, Any]) -> Gantt:
-    """Per-station rows: time with at least one node in view (merged windows) and the transfers."""
+    """Per-station rows: time with at least one node in view (merged windows), the transfers and
+    the tracks (setup, track, teardown)."""
     start, end = to_datetime(plan["horizon"]["start"]), to_datetime(plan["horizon"]["end"])
     rows = {s["name"]: GanttRow(s["name"]) for s in plan.get("stations", [])}
     priority = {s["id"]: s.get("priority") for s in transfers(plan)}
@@ -331,7 +347,12 @@ def gantt_by_station(plan: dict[str, Any]) -> Gantt:
         rows.setdefault(op["station"], GanttRow(op["station"])).bars.append(
             _op_bar(op, priority, "node")
         )
+    for track in plan.get("tracks", []):
+        for station in track["stations"]:
+            rows.setdefault(station, GanttRow(station)).bars.extend(track_bars(track))
     legend = [("vis", "a node in view")] + priority_legend(plan)
+    if plan.get("tracks"):
+        legend += [("trk setup", "track setup / teardown"), ("trk", "track")]
     large = len(plan.get("operations", [])) > GANTT_DETAIL_MAX_BARS
     compact = frozenset(f"op p{i}" for i in range(len(PRIORITIES))) if large else frozenset()
     return build_gantt(list(rows.values()), start, end, legend, row_height_px=20.0, compact=compact)

@@ -388,11 +388,11 @@ def test_report_and_events_show_setup_track_and_teardown(tmp_path: Path) -> None
     assert html.count('<rect class="trk"') == 2
     events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
     assert [e["type"] for e in events] == [
-        "track.setup_started",
-        "track.started",
-        "track.ended",
-        "track.teardown_ended",
+        "antenna_track.setup_started",
+        "antenna_track.started",
+        "antenna_track.ended",
+        "antenna_track.teardown_ended",
     ]
-    assert all(e["track"] == "ttc" and e["node"] == "sat-a" for e in events)
+    assert all(e["antenna_track"] == "ttc" and e["node"] == "sat-a" for e in events)
     plan = json.loads((out / "plan.json").read_text())
     assert plan["tracks"][0]["setup_start"] == events[0]["time"]

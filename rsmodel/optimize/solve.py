@@ -210,7 +210,8 @@ def _solve_stage(
         sizes={
             "columns": result.columns,
             "rows": result.rows,
-            "binaries": 0 if idx is None else len(idx.links),
+            "binaries": 0 if idx is None else len(idx.links) + len(idx.track_options),
+            "track_options": 0 if idx is None else len(idx.track_options),
         },
         extra={
             "allocation": used,

@@ -35,15 +35,15 @@ SUBJECT_FIELDS = (
     "task_id",  # telescope task
     "class",  # telescope task class: too / ssa / deep_sky
     "target",  # telescope target
-    "track",  # scheduled track (antenna-time request, docs/tracks.md)
+    "antenna_track",  # scheduled antenna-time track (docs/tracks.md)
 )
 
 # A track's phases: (event type, the plan.json instant it happens at).
 TRACK_PHASES = (
-    ("track.setup_started", "setup_start"),
-    ("track.started", "start"),
-    ("track.ended", "end"),
-    ("track.teardown_ended", "teardown_end"),
+    ("antenna_track.setup_started", "setup_start"),
+    ("antenna_track.started", "start"),
+    ("antenna_track.ended", "end"),
+    ("antenna_track.teardown_ended", "teardown_end"),
 )
 
 
@@ -68,7 +68,12 @@ def track_events(tracks: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             when = parse_time(t[key])
             events.append(
                 make_event(
-                    when, name, details, node=t["node"], station=t["stations"][0], track=t["id"]
+                    when,
+                    name,
+                    details,
+                    node=t["node"],
+                    station=t["stations"][0],
+                    antenna_track=t["id"],
                 )
             )
     return sorted(events, key=lambda e: e["time"])

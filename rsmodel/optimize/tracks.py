@@ -374,25 +374,32 @@ def _objective_terms(m, problem: Problem, opts, requests, inverse, dur, t: list)
     tracked = 1.0 - pyo.quicksum(float(f) / n * x for f, x in zip(frac, t, strict=True))
     m.objective_terms.append((float(problem.weights.get("tracked_time", 0.0)), tracked))
     missions = sorted({ts.requests[i].mission for i in in_class})
-    total = {
-        mi: sum(requested[i] for i in in_class if ts.requests[i].mission == mi) for mi in missions
-    }
+    total = dict.fromkeys(missions, 0.0)
+    for i in in_class:
+        total[ts.requests[i].mission] += requested[i]
+    position = {mi: k for k, mi in enumerate(missions)}
+    of = np.array([position[ts.requests[int(i)].mission] for i in ts.opt_request[opts]])
+    members = [np.flatnonzero(of == k) for k in range(len(missions))]
     m.MISSIONS = pyo.RangeSet(0, len(missions) - 1)
+    m.mission_unsat = pyo.Var(m.MISSIONS, bounds=(0, 1))
     m.mission_peak = pyo.Var(bounds=(0, 1))
     m.mission_square = pyo.Var(m.MISSIONS, bounds=(0, 1))
-    of = [ts.requests[int(ts.opt_request[o])].mission for o in opts]
-
-    def unsatisfied(k: int):
-        mi = missions[k]
-        share = [float(dur[j] / total[mi]) * t[j] for j in range(len(opts)) if of[j] == mi]
-        return 1.0 - pyo.quicksum(share)
-
-    m.mission_worst = pyo.Constraint(m.MISSIONS, rule=lambda m, k: m.mission_peak >= unsatisfied(k))
+    m.mission_share = pyo.Constraint(
+        m.MISSIONS,
+        rule=lambda m, k: (
+            m.mission_unsat[k]
+            + pyo.quicksum(float(dur[j] / total[missions[k]]) * t[j] for j in members[k])
+            == 1.0
+        ),
+    )
+    m.mission_worst = pyo.Constraint(
+        m.MISSIONS, rule=lambda m, k: m.mission_peak >= m.mission_unsat[k]
+    )
     m.mission_tangent = pyo.Constraint(
         m.MISSIONS,
         range(len(SQUARE_POINTS)),
         rule=lambda m, k, j: (
-            m.mission_square[k] >= 2 * SQUARE_POINTS[j] * unsatisfied(k) - SQUARE_POINTS[j] ** 2
+            m.mission_square[k] >= 2 * SQUARE_POINTS[j] * m.mission_unsat[k] - SQUARE_POINTS[j] ** 2
         ),
     )
     fairness = m.mission_peak + RMS_WEIGHT / len(missions) * pyo.quicksum(m.mission_square.values())
@@ -424,8 +431,8 @@ def start_values(m: pyo.ConcreteModel, problem: Problem, on: np.ndarray) -> tupl
             for mi in missions
         ]
     )
-    variables.append(m.mission_peak)
-    values.append(np.array([u.max()]))
+    variables += [*m.mission_unsat.values(), m.mission_peak]
+    values += [u, np.array([u.max()])]
     squares = np.max([np.zeros_like(u)] + [2 * a * u - a * a for a in SQUARE_POINTS], axis=0)
     variables += list(m.mission_square.values())
     values.append(squares)

@@ -3,7 +3,8 @@
 Each sub-command lives in its own module under ``rsmodel.cli`` exposing
 ``register(subparsers)``; heavy imports happen inside the command functions so that
 ``rsmodel --help`` stays fast. A :class:`~rsmodel.errors.ModelError` becomes one line on
-stderr and exit status 2.
+stderr and exit status 2. Only commands that set ``uses_dask`` (``rsmodel study``) see Dask
+(:func:`dask_hidden`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import argparse
 import importlib
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from rsmodel.errors import ModelError, RsmodelError
 from rsmodel.version import __version__
@@ -47,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", module="skyfield_data")
     try:
-        return int(args.func(args) or 0)
+        with dask_hidden(not getattr(args, "uses_dask", False)):
+            return int(args.func(args) or 0)
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -60,6 +64,25 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `rsmodel schema | head`
         sys.stderr.close()
         return 0
+
+
+@contextmanager
+def dask_hidden(hide: bool) -> Iterator[None]:
+    """Run a command that makes no Dask arrays with Dask marked absent (``hide``).
+
+    xarray imports Dask on its first array only to ask whether it is a Dask array, and before
+    writing NetCDF for Dask's scheduler; Dask imports SciPy, which Pyomo then completes with
+    scipy.stats: ~1.2 s of ``rsmodel plan`` (docs/ARCHITECTURE.md, "Cold start"). A process that
+    already imported Dask keeps it; the mark is removed when the command returns.
+    """
+    hidden = hide and "dask" not in sys.modules
+    if hidden:
+        sys.modules["dask"] = None  # type: ignore[assignment]  # import dask -> ModuleNotFoundError
+    try:
+        yield
+    finally:
+        if hidden and "dask" in sys.modules and sys.modules["dask"] is None:
+            del sys.modules["dask"]
 
 
 if __name__ == "__main__":

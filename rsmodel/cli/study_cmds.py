@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also write each variant's HTML plan report (OUT/variants/<id>/report.html)",
     )
-    p.set_defaults(func=cmd_study)
+    p.set_defaults(func=cmd_study, uses_dask=True)
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:

@@ -72,10 +72,11 @@ def dask_hidden(hide: bool) -> Iterator[None]:
 
     xarray imports Dask on its first array only to ask whether it is a Dask array, and before
     writing NetCDF for Dask's scheduler; Dask imports SciPy, which Pyomo then completes with
-    scipy.stats: ~1.2 s of ``rsmodel plan`` (docs/ARCHITECTURE.md, "Cold start"). A process that
-    already imported Dask keeps it; the mark is removed when the command returns.
+    scipy.stats: ~1.2 s of ``rsmodel plan`` (docs/ARCHITECTURE.md, "Cold start"). Only before
+    xarray's first import (xarray caches whether Dask is there); the mark is removed when the
+    command returns.
     """
-    hidden = hide and "dask" not in sys.modules
+    hidden = hide and "dask" not in sys.modules and "xarray" not in sys.modules
     if hidden:
         sys.modules["dask"] = None  # type: ignore[assignment]  # import dask -> ModuleNotFoundError
     try:

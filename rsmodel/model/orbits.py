@@ -26,6 +26,10 @@ class Orbit:
     def from_tle(cls, line1: str, line2: str) -> Orbit:
         return cls(line1, line2, Satrec.twoline2rv(line1, line2, WGS72))
 
+    def __reduce__(self) -> tuple:
+        """Pickle as the two lines (``Satrec`` does not pickle): worker processes get the same orbit."""
+        return Orbit.from_tle, (self.line1, self.line2)
+
     @property
     def norad_id(self) -> int:
         return int(self.satrec.satnum)

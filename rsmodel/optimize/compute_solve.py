@@ -9,17 +9,20 @@ re-integrated physically (:func:`soc_trajectories`).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
 from rsmodel.optimize.compute_model import build_compute_model
+from rsmodel.optimize.compute_pool import Failed, pool_workers, run_all
 from rsmodel.optimize.compute_problem import ComputeProblem, Options
 from rsmodel.optimize.energy import WH_PER_WS, simulate_soc_wh
 from rsmodel.optimize.gateway import BuildTimeout, HighsModel, build_deadline, gc_paused
 from rsmodel.optimize.status import SolveOptions, SolveResult, SolveStatus, StageReport, worst
 
 ABS_GAP_PER_REL = 1.0  # solver.mip_gap 1e-3 -> absolute gap 1e-3 of the objective
+KILL_GRACE_S = 30.0  # a node's worker process still running this long after its limit is killed
 
 
 @dataclass
@@ -70,16 +73,29 @@ def node_view(p: ComputeProblem, node: str) -> tuple[ComputeProblem, np.ndarray]
     return view, ids
 
 
-def solve_compute(p: ComputeProblem) -> ComputeSolution:
+def solve_compute(p: ComputeProblem, *, workers: int | None = None) -> ComputeSolution:
     """Solve each node's MILP with HiGHS (``p.settings.time_limit_s`` per node, build
-    included); SOC re-integrated physically."""
+    included), ``workers`` nodes at a time in worker processes (default
+    :func:`~rsmodel.optimize.compute_pool.pool_workers`: up to ``settings.threads``, the
+    ``threads`` shared among them); SOC re-integrated physically."""
     limit_s = p.settings.time_limit_s
     chosen, last, stages = [], set(), []
-    for node in p.energy:
-        view, ids = node_view(p, node)
-        if not view.active_steps:
-            continue
-        local = solve_view(view, time_limit_s=limit_s)
+    views = [(node, *node_view(p, node)) for node in p.energy]
+    views = [(node, view, ids) for node, view, ids in views if view.active_steps]
+    workers = pool_workers(p.settings.threads, len(views)) if workers is None else workers
+    solved = run_all(
+        partial(solve_view, time_limit_s=limit_s),
+        [_with_threads(view, max(1, p.settings.threads // workers)) for _, view, _ in views],
+        workers=workers,
+        kill_after_s=limit_s + KILL_GRACE_S,
+    )
+    for (node, view, ids), local in zip(views, solved, strict=True):
+        if isinstance(local, Failed):
+            for ref in view.active_steps:
+                p.reasons.setdefault(ref.index, f"node solve failed: {local.reason}")
+            local = ViewSolution(
+                np.zeros(0, dtype=int), set(), SolveResult(SolveStatus.ERROR, False)
+            )
         r = local.result
         chosen.append(ids[local.chosen])
         last |= {int(ids[c]) for c in local.last}
@@ -105,6 +121,12 @@ def solve_compute(p: ComputeProblem) -> ComputeSolution:
         sum(s.solve_s for s in stages),
         stages=stages,
     )
+
+
+def _with_threads(view: ComputeProblem, threads: int) -> ComputeProblem:
+    """``view`` solved with ``threads`` HiGHS threads."""
+    view.settings = replace(view.settings, threads=threads)
+    return view
 
 
 def solve_view(

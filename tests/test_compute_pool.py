@@ -1,0 +1,145 @@
+"""Node MILPs solved in parallel worker processes (rsmodel.optimize.compute_pool): the same
+plan as one after the other; a dead or stuck worker is a failed node, never a hang."""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rsmodel.compute.report import jobs_report
+from rsmodel.geometry import compute_geometry
+from rsmodel.model.loader import load_model_dict
+from rsmodel.optimize.compute_pool import Failed, pool_workers, run_all
+from rsmodel.optimize.compute_problem import build_compute_problem
+from rsmodel.optimize.compute_solve import solve_compute
+from rsmodel.optimize.status import SolveStatus
+
+ROOT = Path(__file__).resolve().parents[1]
+NORAD = [28054, 29522, 25544]  # two DMSP satellites of data/leo_snapshot.tle, and the ISS
+TIERS = {
+    "minimal": {"compute_s": 30, "memory_mb": 256, "output_mb": 10},
+    "standard": {"compute_s": 90, "memory_mb": 512, "output_mb": 50},
+}
+
+
+def fleet(n_nodes: int, hours: float = 6.0) -> dict[str, Any]:
+    """``n_nodes`` satellites, each with a capture pass -> process window -> compress eclipse
+    job and a standard step."""
+    steps = [
+        {"id": "capture", "type": "pass", "min_pass_duration_s": 180, "max_segments": 2,
+         "compute_s": 60, "output_mb": 20},
+        {"id": "process", "type": "window", "quality_tiers": TIERS, "preferred_tier": "standard",
+         "depends_on": ["capture"]},
+        {"id": "compress", "type": "eclipse", "energy_budget_wh": 8, "compute_s": 120,
+         "depends_on": ["process"]},
+        {"id": "report", "compute_s": 90, "output_mb": 5},
+    ]  # fmt: skip
+    nodes = [
+        {"name": f"sat{i}", "tle": {"norad": n} if n == 25544 else
+         {"file": "data/leo_snapshot.tle", "norad": n}}
+        for i, n in enumerate(NORAD[:n_nodes])
+    ]  # fmt: skip
+    return {
+        "name": "pool-test",
+        "horizon": {"start": "2026-05-30T12:25:00Z", "hours": hours, "step_s": 60},
+        "ground_stations": [
+            {"name": s, "station": s, "bandwidth_bps": 1e8}
+            for s in ("wallops", "weilheim", "svalsat", "dongara", "santiago")
+        ],
+        "nodes": nodes,
+        "solver": {"time_limit_s": 120},
+        "jobs": [{"name": f"job{i}", "node": f"sat{i}", "steps": steps} for i in range(n_nodes)],
+    }
+
+
+@pytest.fixture(scope="module")
+def three_nodes() -> tuple[Any, Any]:
+    scenario = load_model_dict(fleet(3), base_dir=ROOT)
+    return scenario, compute_geometry(scenario)
+
+
+def test_parallel_node_solves_give_the_sequential_plan(three_nodes) -> None:
+    scenario, geometry = three_nodes
+    solutions = {}
+    for workers in (1, 2):
+        problem = build_compute_problem(scenario, geometry)
+        solutions[workers] = solve_compute(problem, workers=workers)
+    one, two = solutions[1], solutions[2]
+    assert [s.name for s in two.stages] == ["sat0", "sat1", "sat2"]
+    assert one.status == two.status == SolveStatus.OPTIMAL
+    assert sorted(two.chosen.tolist()) == sorted(one.chosen.tolist())
+    assert two.last == one.last
+    assert two.objective == pytest.approx(one.objective, rel=1e-12)
+    decisions = jobs_report(two)["placement_decisions"]
+    assert decisions == jobs_report(one)["placement_decisions"]
+    assert {d["node"] for d in decisions if d["status"] == "placed"} == {"sat0", "sat1", "sat2"}
+
+
+def test_a_killed_worker_is_a_failed_node_and_the_others_are_solved(three_nodes) -> None:
+    scenario, geometry = three_nodes
+    problem = build_compute_problem(scenario, geometry)
+    killed: list[int] = []
+
+    def kill_first_worker() -> None:
+        deadline = time.monotonic() + 60
+        while not killed and time.monotonic() < deadline:
+            for child in multiprocessing.active_children():
+                os.kill(child.pid, signal.SIGKILL)
+                killed.append(child.pid)
+                return
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=kill_first_worker)
+    watcher.start()
+    solution = solve_compute(problem, workers=2)
+    watcher.join()
+    assert len(killed) == 1
+    failed = [s for s in solution.stages if s.status == SolveStatus.ERROR]
+    assert len(failed) == 1 and solution.status == SolveStatus.ERROR
+    assert all(s.status == SolveStatus.OPTIMAL for s in solution.stages if s not in failed)
+    report = jobs_report(solution)
+    lost = [d for d in report["placement_decisions"] if d["node"] == failed[0].name]
+    assert lost and all(d["status"] != "placed" for d in lost)
+    reason = f"node solve failed: worker process died (exit code {-signal.SIGKILL})"
+    assert all(problem.reasons[i] == reason for i in _step_indices(problem, failed[0].name))
+    placed = {d["node"] for d in report["placement_decisions"] if d["status"] == "placed"}
+    assert placed == {"sat0", "sat1", "sat2"} - {failed[0].name}
+
+
+def _step_indices(problem: Any, node: str) -> list[int]:
+    return [r.index for r in problem.steps if r.node.name == node and r.onboard]
+
+
+def test_run_all_keeps_order_and_reraises_a_call_exception() -> None:
+    assert run_all(abs, [-3, 1, -2, 5], workers=2, kill_after_s=60) == [3, 1, 2, 5]
+    with pytest.raises(ValueError, match="math domain error"):
+        run_all(math.sqrt, [4.0, -1.0, 9.0], workers=2, kill_after_s=60)
+
+
+def test_run_all_reports_dead_and_stuck_workers_without_hanging() -> None:
+    assert run_all(os._exit, [3, 4], workers=2, kill_after_s=60) == [
+        Failed("worker process died (exit code 3)"),
+        Failed("worker process died (exit code 4)"),
+    ]
+    t0 = time.monotonic()
+    results = run_all(time.sleep, [0.0, 3600.0], workers=2, kill_after_s=3.0)
+    assert time.monotonic() - t0 < 30
+    assert results == [None, Failed("worker process killed: still running 3 s after it started")]
+
+
+def test_solver_threads_is_the_budget_of_the_node_processes() -> None:
+    """``solver.threads`` 1: one node at a time (the sequential solve); 2: two at a time (one
+    HiGHS thread each), never more than the cores or the nodes."""
+    cores = os.cpu_count() or 1
+    assert pool_workers(1, 3) == 1
+    assert pool_workers(2, 3) == min(2, cores)
+    assert pool_workers(64, 3) == min(3, cores)
+    assert pool_workers(8, 1) == 1

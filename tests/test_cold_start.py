@@ -1,0 +1,81 @@
+"""Cold start: each command imports only what it needs (issue 18; benchmarks/bench_startup.py
+times it). Checked on the modules a fresh process running the command has loaded."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REQUEST = ROOT / "models" / "requests" / "eclipse_compute.json"
+# Runs the real command line in a fresh interpreter, then prints the packages it loaded.
+LOADED = """
+import json, sys
+from rsmodel.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:  # --help
+    code = exc.code
+print("LOADED " + json.dumps(sorted(m for m, v in sys.modules.items() if v is not None)))
+sys.exit(code)
+"""
+NEVER = {"dask", "distributed", "itur", "astropy", "rsmodel.studies", "rsmodel.service",
+         "rsmodel.simulate", "rsmodel.telescopes"}  # fmt: skip
+
+
+def loaded(*argv: str) -> set[str]:
+    """Packages and modules loaded by ``rsmodel *argv`` (it must succeed)."""
+    out = subprocess.run(
+        [sys.executable, "-c", LOADED, *argv],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "CI": "true"},
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    line = next(ln for ln in out.stdout.splitlines()[::-1] if ln.startswith("LOADED "))
+    return set(json.loads(line.removeprefix("LOADED ")))
+
+
+def test_help_loads_no_third_party_package() -> None:
+    modules = loaded("--help")
+    heavy = {"numpy", "pandas", "xarray", "pyomo", "highspy", "scipy", "pydantic", "skyfield",
+             "yaml", "jinja2", "dask", "uvicorn", "fastapi"}  # fmt: skip
+    assert not heavy & modules
+
+
+def test_plan_request_loads_no_dask_report_or_telescope_code() -> None:
+    modules = loaded("plan", str(REQUEST))
+    assert "pyomo" in modules and "rsmodel.optimize.compute_solve" in modules  # it did plan
+    assert not (NEVER | {"jinja2", "rsmodel.report", "h5netcdf"}) & modules
+
+
+@pytest.mark.slow
+def test_run_loads_no_dask_or_telescope_code(tmp_path: Path) -> None:
+    modules = loaded("run", str(ROOT / "models" / "compute_mixed.yaml"), "-o", str(tmp_path))
+    assert (tmp_path / "report.html").exists()
+    assert not NEVER & modules
+
+
+def test_dask_is_importable_again_after_a_command_in_the_same_process() -> None:
+    """Only ``rsmodel study`` runs Dask: the other commands mark it absent while they run
+    (``rsmodel.cli.dask_hidden``); a process that goes on (a notebook, a test session) can
+    still start a Dask client after them."""
+    script = (
+        "from rsmodel.cli import main\n"
+        f"assert main(['windows', {str(ROOT / 'models' / 'seed_sync.yaml')!r}]) == 0\n"
+        "import sys; assert 'dask' not in sys.modules\n"
+        "from distributed import Client\n"
+        "print('LOADED ok')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=600
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "LOADED ok"

@@ -2,8 +2,10 @@
 
 Nodes share nothing in the model (:func:`node_view`), so each node's MILP
 (:func:`rsmodel.optimize.compute_model.build_compute_model`) is solved on its own with
-``settings.time_limit_s`` (build included, :mod:`rsmodel.optimize.gateway`); the SOC is then
-re-integrated physically (:func:`soc_trajectories`).
+``settings.time_limit_s`` (build included, :mod:`rsmodel.optimize.gateway`), several at a time
+in worker processes when ``settings.threads`` allows (:mod:`rsmodel.optimize.compute_pool`:
+:func:`solve_view` is a pure function of its view); the SOC is then re-integrated physically
+(:func:`soc_trajectories`).
 """
 
 from __future__ import annotations

@@ -70,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
 def dask_hidden(hide: bool) -> Iterator[None]:
     """Run a command that makes no Dask arrays with Dask marked absent (``hide``).
 
-    xarray imports Dask on its first array only to ask whether it is a Dask array, and before
-    writing NetCDF for Dask's scheduler; Dask imports SciPy, which Pyomo then completes with
-    scipy.stats: ~1.2 s of ``rsmodel plan`` (docs/ARCHITECTURE.md, "Cold start"). Only before
+    xarray imports Dask (and Dask's array stack: ~0.5 s) on its first array only to ask whether
+    it is a Dask array, and before writing NetCDF for Dask's scheduler (distributed)
+    (docs/ARCHITECTURE.md, "Cold start"). Only before
     xarray's first import (xarray caches whether Dask is there); the mark is removed when the
     command returns.
     """

@@ -27,6 +27,7 @@ from typing import Any
 
 import highspy
 import numpy as np
+import scipy.sparse as sp
 
 from rsmodel.optimize.gateway import HighsModel
 from rsmodel.optimize.objective import (
@@ -199,8 +200,6 @@ def _dual_bound(lp: highspy.HighsLp, cost: np.ndarray, pi: np.ndarray) -> float:
     """min over the column boxes of c x - pi (A x - b), pi sign-corrected: <= the LP optimum."""
     lower, upper = np.asarray(lp.row_lower_), np.asarray(lp.row_upper_)
     pi = np.where(np.isfinite(lower), pi, np.minimum(pi, 0.0))  # <= rows: pi <= 0
-    import scipy.sparse as sp  # here: Pyomo adds scipy.stats (0.6 s) to any SciPy import
-
     a = sp.csc_matrix(
         (lp.a_matrix_.value_, lp.a_matrix_.index_, lp.a_matrix_.start_),
         shape=(lp.num_row_, lp.num_col_),
@@ -263,8 +262,6 @@ def coarse_lp(
         columns += [members, np.full(int(stations.max()) + 1, n_y + n_d + k)]
         values += [inv_cap, -np.ones(int(stations.max()) + 1)]
         n_rows += int(stations.max()) + 1
-    import scipy.sparse as sp  # here: Pyomo adds scipy.stats (0.6 s) to any SciPy import
-
     a = sp.csc_matrix(
         (np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))),
         shape=(n_rows, n_cols),

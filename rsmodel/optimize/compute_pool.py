@@ -22,8 +22,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-# imported once, in the forkserver; scipy.sparse: Pyomo's matrices (it adds scipy.stats, 0.6 s)
-WARM_MODULES = ["rsmodel.optimize.compute_solve", "scipy.sparse"]
+WARM_MODULES = ["rsmodel.optimize.compute_solve"]  # imported once, in the forkserver
 
 
 @dataclass(frozen=True)

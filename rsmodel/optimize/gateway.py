@@ -33,6 +33,10 @@ from typing import Any
 import highspy
 import numpy as np
 import pyomo.environ as pyo
+
+# Pyomo's standard form builds scipy.sparse matrices: SciPy is imported here, never inside a
+# build_deadline alarm (an import cut short leaves Pyomo's compiler half initialised).
+import scipy.sparse  # noqa: F401
 from pyomo.common.tee import capture_output
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 

@@ -8,7 +8,7 @@ satellite). The same problem is solved twice in this process with ``solver.threa
 threads) and parallel (the default: ``compute_pool.pool_workers`` processes, the threads shared
 among them). Prints wall, summed Pyomo build and HiGHS seconds, status, steps placed, objective,
 whether the two plans are the same, the ratio parallel / sequential, and the load average (the
-machine may be shared). ``--quick``: 2 satellites x 2 steps, 4 s per node.
+machine may be shared). ``--quick``: 2 satellites x 2 steps, 10 s per node.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from bench_compute import ROOT, fleet
 from child import bench_parser
 
 FULL = dict(sats=20, steps=10, time_limit_s=120.0)
-QUICK = dict(sats=2, steps=2, time_limit_s=4.0)
+QUICK = dict(sats=2, steps=2, time_limit_s=10.0)
 
 
 def solve(problem: Any, workers: int | None) -> dict[str, Any]:

@@ -27,10 +27,8 @@ from functools import cache
 
 import numpy as np
 import pandas as pd
-from sgp4.api import Satrec
 
-from rsmodel.geometry.frames import propagate_pairs_itrs_hermite, site_itrs, times_from
-from rsmodel.geometry.propagate import orbit_source, pairs_itrs
+from rsmodel.geometry.pointing import topocentric_km
 from rsmodel.model.catalogs import data_dir
 from rsmodel.model.radios import Radio, pair_radio
 from rsmodel.model.scenario import OrbitalNode, Station
@@ -38,7 +36,6 @@ from rsmodel.model.scenario import OrbitalNode, Station
 SPEED_OF_LIGHT_M_S = 299_792_458.0
 BOLTZMANN_DBW_HZ_K = 10.0 * math.log10(1.380649e-23)  # -228.6 dBW/(Hz K)
 PROFILE_STEP_S = 20.0  # longest spacing of rate samples inside a pass
-HERMITE_SPACING_S = 120.0  # SGP4 spacing of the positions samples are interpolated from
 ATTENUATION_MIN_ELEVATION_DEG = 5.0  # ITU-R P.618 holds from 5 deg; lower samples use 5 deg
 # Attenuation x sin(elevation) is smooth except near zenith, where P.618's rain term rises.
 TABLE_ELEVATION_DEG = np.r_[
@@ -376,24 +373,8 @@ def look_angles(
     t_s: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Elevation (deg) and slant range (km) of ``nodes[node[i]]`` seen from
-    ``stations[station[i]]`` at ``t_s[i]`` >= 0 s after ``start`` (SGP4 every
-    ``HERMITE_SPACING_S``, interpolated; ephemerides by their own interpolation; WGS-84;
-    geometric)."""
-    sources = [orbit_source(n) for n in nodes]
-    node, t_s = np.asarray(node), np.asarray(t_s, dtype=float)
-    sgp4 = np.array([isinstance(s, Satrec) for s in sources], dtype=bool)[node]
-    pos = np.empty((len(node), 3))
-    if sgp4.any():
-        pos[sgp4] = propagate_pairs_itrs_hermite(
-            sources, node[sgp4], start, t_s[sgp4], HERMITE_SPACING_S
-        )
-    if not sgp4.all():
-        pos[~sgp4] = pairs_itrs(sources, node[~sgp4], times_from(start, t_s[~sgp4]))[0]
-    sites = site_itrs(
-        [s.lat_deg for s in stations], [s.lon_deg for s in stations], [s.alt_m for s in stations]
-    )
-    xyz, up = sites.xyz_km[station], sites.up[station]
-    rho = pos - xyz
+    ``stations[station[i]]`` at ``t_s[i]`` >= 0 s after ``start`` (:func:`topocentric_km`)."""
+    rho, up = topocentric_km(nodes, node, stations, station, start, t_s)
     range_km = np.linalg.norm(rho, axis=-1)
     sin_el = np.clip(np.einsum("ij,ij->i", rho, up) / range_km, -1.0, 1.0)
     return np.degrees(np.arcsin(sin_el)), range_km

@@ -175,10 +175,7 @@ def _resolve(model: Model, src: Source, base_dir: Path) -> Scenario:
     start, end = model.horizon.start, model.horizon.end
     assert end is not None
     stations = [
-        replace(
-            _station(i, gs, base_dir, src),
-            maintenance=_outages(gs.maintenance, ("ground_stations", i, "maintenance"), start),
-        )
+        _maintained(_station(i, gs, base_dir, src), i, gs, start)
         for i, gs in enumerate(model.ground_stations)
     ]
     _unique([s.name for s in stations], "ground_stations", "station")
@@ -190,7 +187,12 @@ def _resolve(model: Model, src: Source, base_dir: Path) -> Scenario:
             made = [_node(i, entry, base_dir, model.horizon)]
         blackouts = _outages(entry.blackouts, ("nodes", i, "blackouts"), start)
         nodes.extend(
-            replace(n, blackouts=blackouts, recorder=_recorder(entry, n.name, i, start))
+            replace(
+                n,
+                blackouts=blackouts,
+                recorder=_recorder(entry, n.name, i, start),
+                simultaneous_bands=entry.simultaneous_bands,
+            )
             for n in made
         )
     _unique([n.name for n in nodes], "nodes", "node")
@@ -306,6 +308,8 @@ def _station(i: int, gs: Any, base_dir: Path, src: Source) -> Station:
         _terrain_mask(i, gs, base_dir, src),
         tuple(gs.bands),
         gs.link,
+        turnaround_s=float(gs.turnaround_s or 0.0),
+        slew=gs.slew,
     )
 
 
@@ -445,6 +449,29 @@ def _time(value: Any, path: FieldPath, start: datetime) -> datetime:
         return parse_time(value, base=start)
     except ValueError as exc:
         raise FieldError(path, str(exc)) from None
+
+
+def _maintained(station: Station, i: int, gs: Any, start: datetime) -> Station:
+    """``station`` with its maintenance: whole-station entries and per-antenna ones (0-based)."""
+    path = ("ground_stations", i, "maintenance")
+    spans = _outages(gs.maintenance, path, start)
+    for j, m in enumerate(gs.maintenance):
+        if m.antenna is not None and m.antenna > station.antennas:
+            raise FieldError(
+                (*path, j, "antenna"),
+                f"antenna {m.antenna} does not exist: expected 1 .. {station.antennas} (`antennas`)",
+            )
+    return replace(
+        station,
+        maintenance=tuple(
+            s for s, m in zip(spans, gs.maintenance, strict=True) if m.antenna is None
+        ),
+        antenna_maintenance=tuple(
+            (m.antenna - 1, *s)
+            for s, m in zip(spans, gs.maintenance, strict=True)
+            if m.antenna is not None
+        ),
+    )
 
 
 def _outages(

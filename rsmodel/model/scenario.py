@@ -15,6 +15,7 @@ from rsmodel.model.orbits import Orbit
 from rsmodel.model.vocabulary import PRIORITY_RANK
 
 if TYPE_CHECKING:
+    from rsmodel.model.antenna_schema import Slew
     from rsmodel.model.oem import Ephemeris
     from rsmodel.model.recorder_schema import NodeRecorder
     from rsmodel.model.schema import Battery, Link, Model, Power, StationBand, Transmitter
@@ -37,6 +38,10 @@ class Station:
     bands: tuple[StationBand, ...] = ()  # empty: receives any band
     link: Link | None = None  # None: constant rate bandwidth_bps (docs/links.md)
     maintenance: tuple[tuple[datetime, datetime], ...] = ()  # (start, end): no contacts
+    # (antenna 0-based, start, end): that antenna takes no contacts
+    antenna_maintenance: tuple[tuple[int, datetime, datetime], ...] = ()
+    turnaround_s: float = 0.0  # fixed antenna turnaround between nodes (docs/links.md)
+    slew: Slew | None = None  # or the turnaround derived from the slew
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class OrbitalNode:
     transmitters: tuple[Transmitter, ...] = ()  # empty: one radio any station receives
     blackouts: tuple[tuple[datetime, datetime], ...] = ()  # (start, end): no contacts
     recorder: NodeRecorder | None = None  # None: no recorder (docs/recorder.md)
+    simultaneous_bands: bool = False  # one station per band at once instead of one in all
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from rsmodel.model.antenna_schema import Slew
 from rsmodel.model.compute_schema import Job
 from rsmodel.model.faults_schema import Faults
 from rsmodel.model.recorder_schema import RecorderSection
@@ -192,6 +193,14 @@ class Outage(Strict):
     reason: str | None = None
 
 
+class Maintenance(Outage):
+    """Planned maintenance of a station, or of one of its antennas."""
+
+    antenna: int | None = Field(
+        None, ge=1, description="The antenna (1 .. `antennas`) in maintenance; default: all."
+    )
+
+
 class GroundStation(Strict):
     """A ground station: give `station` (a catalog id from data/ground_stations.csv) or lat/lon."""
 
@@ -229,9 +238,18 @@ class GroundStation(Strict):
         description="Link budget or rate table; `bandwidth_bps` then caps the rate (the "
         "receiver's highest rate). docs/links.md.",
     )
-    maintenance: list[Outage] = Field(
+    maintenance: list[Maintenance] = Field(
         default_factory=list,
-        description="Planned maintenance: the station takes no contacts (all antennas).",
+        description="Planned maintenance: the station (or the one `antenna`) takes no contacts.",
+    )
+    turnaround_s: float | None = Field(
+        None,
+        ge=0,
+        allow_inf_nan=False,
+        description="Fixed antenna turnaround between contacts of different nodes, s.",
+    )
+    slew: Slew | None = Field(
+        None, description="Turnaround from the slew between pointings instead (docs/links.md)."
     )
 
     @field_validator("terrain_mask")
@@ -247,6 +265,8 @@ class GroundStation(Strict):
             raise ValueError("give `station` (a catalog id) or both `lat_deg` and `lon_deg`")
         if self.station is not None and (self.lat_deg is not None or self.lon_deg is not None):
             raise ValueError("give `station` or `lat_deg`/`lon_deg`, not both")
+        if self.turnaround_s is not None and self.slew is not None:
+            raise ValueError("give `turnaround_s` or `slew`, not both")
         if self.terrain_mask is not None and self.terrain_mask_file is not None:
             raise ValueError("give `terrain_mask` or `terrain_mask_file`, not both")
         if self.link is not None and self.link.budget is not None:
@@ -362,6 +382,11 @@ class Node(Strict):
     blackouts: list[Outage] = Field(
         default_factory=list, description="Planned blackouts: the node takes no contacts."
     )
+    simultaneous_bands: bool = Field(
+        False,
+        description="Transmitters on different bands may work at once, each with one station "
+        "(default: one station at a time). docs/links.md.",
+    )
     recorder: RecorderSection | None = Field(
         None, description="Onboard recorder and data sources (docs/recorder.md)."
     )
@@ -370,7 +395,14 @@ class Node(Strict):
     def _orbit(self) -> Node:
         if sum(x is not None for x in (self.tle, self.elements, self.oem)) > 1:
             raise ValueError("give at most one of `tle`, `elements` or `oem` (the node's orbit)")
+        check_simultaneous_bands(self)
         return self
+
+
+def check_simultaneous_bands(node: Node | NodeGroup) -> None:
+    """Raise ValueError when ``simultaneous_bands`` is set without transmitters on two bands."""
+    if node.simultaneous_bands and len({t.band for t in node.transmitters}) < 2:
+        raise ValueError("`simultaneous_bands` needs `transmitters` on at least two bands")
 
 
 class NodeGroup(Strict):
@@ -383,6 +415,12 @@ class NodeGroup(Strict):
     transmitters: list[Transmitter] = Field(default_factory=list)
     blackouts: list[Outage] = Field(default_factory=list)
     recorder: RecorderSection | None = None
+    simultaneous_bands: bool = False
+
+    @model_validator(mode="after")
+    def _bands(self) -> NodeGroup:
+        check_simultaneous_bands(self)
+        return self
 
 
 class TleGroup(Strict):

@@ -10,7 +10,8 @@ from rsmodel.optimize.problem import UNIT_BYTES, Problem, group_positions
 
 def add_contacts(m: pyo.ConcreteModel, problem: Problem, idx) -> None:
     """x[i] binary per free candidate; z[i] contact start where the previous slot is a variable
-    too; at most the free antennas per (station, slot); one station per node and slot."""
+    too; at most the free antennas per (station, slot); one station per radio and slot (a node's
+    radio, or one per band for a node with ``simultaneous_bands``)."""
     links = idx.links
     m.LINKS = pyo.RangeSet(0, len(links) - 1)
     m.x = pyo.Var(m.LINKS, domain=pyo.Binary)
@@ -24,16 +25,11 @@ def add_contacts(m: pyo.ConcreteModel, problem: Problem, idx) -> None:
         m.STARTS, rule=lambda m, i: m.z[i] - xs[i] + xs[int(prev[i])] >= 0
     )
     n_slots = max(problem.n_slots, 1)
-    _at_most(
-        m,
-        "antennas",
-        problem.cand_station[links] * n_slots + problem.cand_slot[links],
-        idx.free_antennas,
-    )
+    _antennas(m, idx)
     _at_most(
         m,
         "one_station",
-        problem.cand_node[links] * n_slots + problem.cand_slot[links],
+        problem.cand_radio[links] * n_slots + problem.cand_slot[links],
         np.ones(len(links)),
     )
 
@@ -50,6 +46,46 @@ def link_capacity(m: pyo.ConcreteModel, problem: Problem, idx, xs: list, i: int)
     if idx.link_prev[i] >= 0:
         return cap * xs[i] - setup * m.z[i]
     return (cap - setup) * xs[i]
+
+
+def _antennas(m: pyo.ConcreteModel, idx) -> None:
+    """Per (station, slot): the nodes keeping an antenna there (a link on in the slot, or in an
+    earlier slot whose turnaround reaches it) at most the antennas left; a node with several
+    such links counts once (``hold[g] >= x`` of each)."""
+    xs = list(m.x.values())
+    terms: list[list] = []
+    limits: list[float] = []
+    multi: list[np.ndarray] = []
+    if len(idx.cover_key):
+        uniq, inverse = np.unique(idx.cover_key, return_inverse=True)
+        for g in group_positions(inverse, len(uniq)):
+            nodes, first = np.unique(idx.cover_node[g], return_inverse=True)
+            if len(nodes) <= idx.cover_limit[g[0]]:
+                continue
+            row = []
+            for j in range(len(nodes)):
+                links = np.unique(idx.cover_link[g[first == j]])
+                if len(links) == 1:
+                    row.append(("x", int(links[0])))
+                else:
+                    row.append(("hold", len(multi)))
+                    multi.append(links)
+            terms.append(row)
+            limits.append(float(idx.cover_limit[g[0]]))
+    m.HOLDS = pyo.RangeSet(0, len(multi) - 1)
+    m.hold = pyo.Var(m.HOLDS, bounds=(0, 1))
+    pairs = [(h, int(i)) for h, links in enumerate(multi) for i in links]
+    m.hold_link = pyo.Constraint(
+        range(len(pairs)), rule=lambda m, k: m.hold[pairs[k][0]] >= xs[pairs[k][1]]
+    )
+    m.antennas = pyo.Constraint(
+        range(len(terms)),
+        rule=lambda m, k: (
+            None,
+            pyo.quicksum([xs[i] if kind == "x" else m.hold[i] for kind, i in terms[k]]),
+            limits[k],
+        ),
+    )
 
 
 def _at_most(m: pyo.ConcreteModel, name: str, keys: np.ndarray, limit: np.ndarray) -> None:

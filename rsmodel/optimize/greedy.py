@@ -3,7 +3,8 @@
 Class by class (critical first, like the MILP stages, with the same priority blocks from
 :meth:`LinkState.begin_stage`), each slot in time order: every released demand with bytes left
 takes its node's current link in that slot, or opens the best free link (continuing a contact
-first, then the largest capacity).
+first, then the largest capacity); a node with ``simultaneous_bands`` opens a link on another
+band when its links in the slot are full.
 """
 
 from __future__ import annotations
@@ -52,16 +53,16 @@ def fill(state: LinkState, demand_ids: np.ndarray) -> LinkState:
     ends = np.r_[starts[1:], len(order)]
     for a, b in zip(starts, ends, strict=True):
         d = dem_of[a]
-        if remaining[d] <= _EPS_BYTES:
-            continue
-        q = _choose_pair(state, order[a:b], residual)
-        if q < 0:
-            continue
-        c = p.pair_cand[q]
-        if not state.on[c]:
-            _open(state, int(c), residual)
-        amount = min(remaining[d], residual[c])
-        if amount > _EPS_BYTES:
+        while remaining[d] > _EPS_BYTES:  # a node with simultaneous bands may use more links
+            q = _choose_pair(state, order[a:b], residual)
+            if q < 0:
+                break
+            c = p.pair_cand[q]
+            if not state.on[c]:
+                _open(state, int(c), residual)
+            amount = min(remaining[d], residual[c])
+            if amount <= _EPS_BYTES:
+                break
             state.pair_bytes[q] += amount
             residual[c] -= amount
             remaining[d] -= amount
@@ -109,13 +110,14 @@ def class_ranks(problem: Problem) -> list[int]:
 
 
 def _choose_pair(state: LinkState, group: np.ndarray, residual: np.ndarray) -> int:
-    """The pair to use in this slot: the node's current link, else the best link free to open."""
+    """The pair to use in this slot: a link of the node already on with bytes free, else the
+    best link free to open (one per radio: a node with one radio and a link on opens none)."""
     p = state.problem
     cands = p.pair_cand[group]
-    current = state.node_link[p.cand_node[cands[0]], p.cand_slot[cands[0]]]
-    if current >= 0:
-        hit = np.flatnonzero(cands == current)
-        return int(group[hit[0]]) if len(hit) else -1
+    current = [q for q, c in zip(group, cands, strict=True) if state.on[c]]
+    free = [q for q in current if residual[p.pair_cand[q]] > _EPS_BYTES]
+    if free or (current and p.n_radios == len(p.nodes)):
+        return int((free or current)[0])
     best, best_key = -1, None
     for q, c in zip(group, cands, strict=True):
         if residual[c] <= _EPS_BYTES or not state.can_open(int(c)):

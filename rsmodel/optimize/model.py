@@ -56,7 +56,12 @@ class StageIndex:
     fixed_residual: np.ndarray  # bytes per fixed candidate
     link_prev: np.ndarray  # per link: position of its previous-slot link in ``links`` or -1
     link_prev_on: np.ndarray  # per link: previous slot already on (no setup)
-    free_antennas: np.ndarray  # per link: antennas left at its (station, slot)
+    # antenna limits: one entry per (link, slot it keeps an antenna in) where its node does not
+    # hold one yet; key = station * n_slots + slot, limit = antennas left there
+    cover_link: np.ndarray
+    cover_key: np.ndarray
+    cover_node: np.ndarray
+    cover_limit: np.ndarray
     track_options: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     track_free: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=int))
 
@@ -84,9 +89,11 @@ def stage_index(
     residual = state.residual_bytes()
     pairs = state.stage_pairs(stage_demands)
     c = p.pair_cand[pairs]
-    node_free = state.node_link[p.cand_node[c], p.cand_slot[c]] < 0
+    node_free = state.radio_link[p.cand_radio[c], p.cand_slot[c]] < 0
     taken = state.station_links + state.reserve + state.track_busy
-    station_free = taken[p.cand_station[c], p.cand_slot[c]] < p.antennas[p.cand_station[c]]
+    station_free = (
+        taken[p.cand_station[c], p.cand_slot[c]] < p.antennas_at[p.cand_station[c], p.cand_slot[c]]
+    ) | state.holds(p.cand_station[c], p.cand_node[c], p.cand_slot[c])
     openable = (
         ~state.on[c]
         & node_free
@@ -107,9 +114,7 @@ def stage_index(
     prev = p.cand_prev[links]
     link_prev = np.where(prev >= 0, position[np.maximum(prev, 0)], -1)
     link_prev_on = np.where(prev >= 0, state.on[np.maximum(prev, 0)], False)
-    free_antennas = (
-        p.antennas[p.cand_station[links]] - taken[p.cand_station[links], p.cand_slot[links]]
-    )
+    cover = _cover_entries(p, state, links, taken)
     cap = np.where(state.on[c], residual[c], p.cand_bytes[c])
     ub = np.minimum(cap, (p.demand_size - state.delivered())[p.pair_demand[pairs]])
     return StageIndex(
@@ -122,9 +127,32 @@ def stage_index(
         fixed_residual=np.maximum(residual[fixed], 0.0),
         link_prev=link_prev,
         link_prev_on=link_prev_on,
-        free_antennas=free_antennas,
         track_options=state.stage_track_options(),
         track_free=state.track_free(),
+        **cover,
+    )
+
+
+def _cover_entries(
+    p: Problem, state: LinkState, links: np.ndarray, taken: np.ndarray
+) -> dict[str, np.ndarray]:
+    """(link, slot) entries of the antenna limits: every slot a link keeps its antenna in
+    (rsmodel.optimize.turnaround) where its node holds none there yet."""
+    count = p.cand_cover_last[links] - p.cand_slot[links] + 1
+    link = np.repeat(np.arange(len(links)), count)
+    slot = (
+        p.cand_slot[links][link]
+        + np.arange(count.sum())
+        - np.repeat(np.cumsum(count) - count, count)
+    )
+    station, node = p.cand_station[links][link], p.cand_node[links][link]
+    keep = ~state.holds(station, node, slot)
+    link, slot, station, node = link[keep], slot[keep], station[keep], node[keep]
+    return dict(
+        cover_link=link,
+        cover_key=station * taken.shape[1] + slot,
+        cover_node=node,
+        cover_limit=np.maximum(p.antennas_at[station, slot] - taken[station, slot], 0),
     )
 
 

@@ -19,10 +19,13 @@ import numpy as np
 import pandas as pd
 
 from rsmodel.geometry.link import profile_bytes
+from rsmodel.geometry.pointing import pointing_deg
+from rsmodel.model.antenna_schema import Slew
 from rsmodel.model.track_schema import resolve_tracks
 from rsmodel.model.vocabulary import DEFAULT_OBJECTIVE_WEIGHTS, PRIORITIES
 from rsmodel.optimize.strategy import Rolling
 from rsmodel.optimize.tracks import TrackSet, build_track_set
+from rsmodel.optimize.turnaround import Pointing, antennas_in_service, cover_last
 from rsmodel.timeutil import as_utc
 
 CLASS_NAMES = PRIORITIES  # the transfer classes; a demand's rank indexes them
@@ -49,6 +52,10 @@ class StationSpec:
     name: str
     antennas: int = 1
     setup_s: float = 0.0
+    turnaround_s: float = 0.0  # fixed antenna turnaround between nodes, s
+    slew: Slew | None = None  # or the turnaround from the slew (rsmodel.optimize.turnaround)
+    # (antenna 0-based, start, end): that antenna takes no contacts
+    antenna_maintenance: tuple[tuple[int, datetime, datetime], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,11 +112,22 @@ class Problem:
     cand_bytes: np.ndarray = field(repr=False)
     cand_setup_bytes: np.ndarray = field(repr=False)
     cand_prev: np.ndarray = field(repr=False)
+    # radio per candidate: its node's index, or for a node with ``simultaneous_bands`` one per
+    # (node, band) after the nodes; a radio talks to one station at a time
+    cand_radio: np.ndarray = field(repr=False)
+    n_radios: int = field(repr=False)
     # pairs (demand x candidate), length P
     pair_demand: np.ndarray = field(repr=False)
     pair_cand: np.ndarray = field(repr=False)
     pair_late: np.ndarray = field(repr=False)
     pair_tau: np.ndarray = field(repr=False)
+    # antennas: last slot each candidate keeps its antenna (turnaround), antennas in service
+    # per (station, slot), and (station, node, first slot, last slot) taken from outside
+    cand_cover_last: np.ndarray = field(repr=False)
+    antennas_at: np.ndarray = field(repr=False)
+    given_busy: list[tuple[int, int, int, int]] = field(default_factory=list, repr=False)
+    pointing: Pointing | None = field(default=None, repr=False)
+    simultaneous_nodes: frozenset[str] = field(default=frozenset(), repr=False)
     costs: GivenCosts | None = field(default=None, repr=False)
     tracks: TrackSet = field(default_factory=TrackSet.empty, repr=False)  # docs/tracks.md
 
@@ -164,6 +182,8 @@ class Problem:
             weights=self.weights,
             settings=self.settings,
             tracks=self.tracks,
+            pointing=self.pointing,
+            simultaneous_nodes=self.simultaneous_nodes,
         )
 
 
@@ -179,15 +199,34 @@ def build_problem(
     weights: dict[str, float] | None = None,
     settings: SolverSettings | None = None,
     tracks: TrackSet | None = None,
+    pointing: Pointing | None = None,
+    simultaneous_nodes: frozenset[str] = frozenset(),
 ) -> Problem:
     """Build the sparse candidate and pair arrays from a windows table (docs/ARCHITECTURE.md);
-    ``tracks``: antenna-time requests with their options (rsmodel/optimize/tracks.py)."""
+    ``tracks``: antenna-time requests with their options (rsmodel/optimize/tracks.py).
+
+    ``pointing`` gives the slew turnaround of stations with ``slew`` its geometry (worst case
+    without it; rsmodel.optimize.turnaround). Nodes in ``simultaneous_nodes`` may talk to one
+    station per band (the windows' ``band``) at once."""
     start, end = as_utc(start), as_utc(end)
     windows = windows.reset_index(drop=True)
     station_index = {s.name: i for i, s in enumerate(stations)}
     node_index = {n: i for i, n in enumerate(nodes)}
     cands = _candidates(windows, start, end, step_s, node_index, station_index, stations)
     pairs = _pairs(demands, cands, node_index, start, end)
+    n_slots = max(int(np.ceil((end - start).total_seconds() / step_s - 1e-9)), 1)
+    radio, n_radios = _radios(windows, cands, nodes, simultaneous_nodes)
+    cover = cover_last(
+        stations,
+        float(step_s),
+        n_slots,
+        cands["cand_station"],
+        cands["cand_node"],
+        cands["cand_slot"],
+        cands["cand_t0_s"],
+        cands["cand_t1_s"],
+        pointing,
+    )
     return Problem(
         start=start,
         end=end,
@@ -201,6 +240,12 @@ def build_problem(
         **cands,
         **pairs,
         tracks=tracks if tracks is not None else TrackSet.empty(),
+        cand_radio=radio,
+        n_radios=n_radios,
+        simultaneous_nodes=frozenset(simultaneous_nodes),
+        cand_cover_last=cover,
+        antennas_at=antennas_in_service(stations, start, float(step_s), n_slots),
+        pointing=pointing,
     )
 
 
@@ -242,15 +287,60 @@ def problem_from_scenario(scenario: Any, geometry: Any, *, method: str | None = 
         end=scenario.end,
         step_s=scenario.step_s,
         nodes=[n.name for n in scenario.nodes],
-        stations=[
-            StationSpec(s.name, int(s.antennas), float(s.setup_s)) for s in scenario.stations
-        ],
+        stations=station_specs(scenario),
         windows=geometry.windows,
         demands=demands,
         weights=scenario.model.objectives.model_dump(),
         settings=settings,
         tracks=tracks,
+        pointing=scenario_pointing(scenario),
+        simultaneous_nodes=frozenset(n.name for n in scenario.nodes if n.simultaneous_bands),
     )
+
+
+def station_specs(scenario: Any, *, setup: bool = True) -> list[StationSpec]:
+    """The scenario's stations as the optimiser sees them (``setup=False``: no setup time)."""
+    return [
+        StationSpec(
+            s.name,
+            int(s.antennas),
+            float(s.setup_s) if setup else 0.0,
+            float(s.turnaround_s),
+            s.slew,
+            s.antenna_maintenance,
+        )
+        for s in scenario.stations
+    ]
+
+
+def scenario_pointing(scenario: Any) -> Pointing | None:
+    """Antenna pointing of the scenario's node/station pairs (rsmodel.geometry.pointing); None
+    when no station has a slew model (nothing needs it)."""
+    if not any(s.slew is not None for s in scenario.stations):
+        return None
+
+    def pointing(node: np.ndarray, station: np.ndarray, t_s: np.ndarray):
+        return pointing_deg(scenario.nodes, node, scenario.stations, station, scenario.start, t_s)
+
+    return pointing
+
+
+def _radios(
+    windows: pd.DataFrame,
+    cands: dict[str, np.ndarray],
+    nodes: list[str],
+    simultaneous_nodes: frozenset[str],
+) -> tuple[np.ndarray, int]:
+    """Radio of each candidate and the number of radios (``Problem.cand_radio``)."""
+    radio = cands["cand_node"].copy()
+    if not simultaneous_nodes or "band" not in windows or not len(radio):
+        return radio, len(nodes)
+    band = windows["band"].to_numpy(dtype=object)[cands["cand_window"]]
+    split = np.isin(np.asarray(nodes, dtype=object)[radio], list(simultaneous_nodes))
+    keys = sorted({(int(n), str(b)) for n, b in zip(radio[split], band[split], strict=True)})
+    index = {k: len(nodes) + i for i, k in enumerate(keys)}
+    radio[split] = [index[(int(n), str(b))] for n, b in zip(radio[split], band[split], strict=True)]
+    return radio, len(nodes) + len(keys)
 
 
 def _seconds_since(times: pd.Series, start: datetime) -> np.ndarray:

@@ -273,8 +273,10 @@ def block_problem(
         demands=demands,
         weights=p.weights,
         settings=replace(p.settings, time_limit_s=budget_s),
+        simultaneous_nodes=p.simultaneous_nodes,
     )
     _continue_contacts(p, committed, sub, rows, b0)
+    _carry_turnaround(p, committed, sub, rows, b0)
     full_q = full_pairs_of_block(p, sub, parent, rows, b0)
     sub.costs = block_costs(p, costs, committed, sub, parent, full_q)
     return sub, parent, full_q
@@ -352,6 +354,22 @@ def _continue_contacts(
     full = _full_candidates(p, rows[sub.cand_window[first]], np.full(len(first), b0 - 1))
     on = (full >= 0) & committed.on[np.maximum(full, 0)]
     sub.cand_setup_bytes[first[on]] = 0.0
+
+
+def _carry_turnaround(
+    p: Problem, committed: LinkState, sub: Problem, rows: np.ndarray, b0: int
+) -> None:
+    """The block keeps its antennas as the full horizon does (each candidate through its full
+    ``cand_cover_last``) and starts with the antennas committed contacts still hold by their
+    turnaround (rsmodel.optimize.turnaround)."""
+    full = _full_candidates(p, rows[sub.cand_window], sub.cand_slot + b0)
+    if np.all(full >= 0):
+        sub.cand_cover_last = np.clip(p.cand_cover_last[full] - b0, sub.cand_slot, None)
+        sub.cand_cover_last = np.minimum(sub.cand_cover_last, max(sub.n_slots - 1, 0))
+    on = np.flatnonzero(committed.on & (p.cand_cover_last >= b0))
+    sub.given_busy = [
+        (int(p.cand_station[c]), int(p.cand_node[c]), 0, int(p.cand_cover_last[c]) - b0) for c in on
+    ]
 
 
 def full_pairs_of_block(

@@ -7,7 +7,7 @@ station's ``setup_s`` of its capacity.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,8 +21,8 @@ class LinkState:
     problem: Problem
     on: np.ndarray
     pair_bytes: np.ndarray
-    node_link: np.ndarray  # (node, slot) -> candidate index or -1
-    station_links: np.ndarray  # (station, slot) -> links on
+    radio_link: np.ndarray  # (radio, slot) -> candidate index or -1 (Problem.cand_radio)
+    station_links: np.ndarray  # (station, slot) -> nodes holding an antenna (links + turnaround)
     node_blocked: np.ndarray  # (node, slot): a higher class of the node waits there (set per stage)
     reserve: np.ndarray  # (station, slot): antennas kept free for waiting higher classes
     frozen_slots: int = 0  # slots before this one are the fixed past (reoptimise)
@@ -30,6 +30,9 @@ class LinkState:
     track_busy: np.ndarray | None = None  # (station, slot): antennas taken by chosen tracks
     track_offered: np.ndarray | None = None  # per request: options free when its class began
     stage_rank: int = 0  # class of the current stage (begin_stage)
+    # (station, node, slot) -> on candidates of the node keeping an antenna of the station there
+    # (their slot through ``problem.cand_cover_last``); ``problem.given_busy`` counts once
+    holding: dict[tuple[int, int, int], int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n_opts, n_req = len(self.problem.tracks), len(self.problem.tracks.requests)
@@ -41,22 +44,25 @@ class LinkState:
     @classmethod
     def empty(cls, problem: Problem) -> LinkState:
         n_slots = max(problem.n_slots, 1)
-        return cls(
+        state = cls(
             problem=problem,
             on=np.zeros(len(problem.cand_window), dtype=bool),
             pair_bytes=np.zeros(len(problem.pair_demand)),
-            node_link=np.full((len(problem.nodes), n_slots), -1, dtype=int),
+            radio_link=np.full((problem.n_radios, n_slots), -1, dtype=int),
             station_links=np.zeros((len(problem.stations), n_slots), dtype=int),
             node_blocked=np.zeros((len(problem.nodes), n_slots), dtype=bool),
             reserve=np.zeros((len(problem.stations), n_slots), dtype=int),
         )
+        for s, n, k0, k1 in problem.given_busy:
+            state._hold(s, n, range(max(k0, 0), min(k1, n_slots - 1) + 1), 1)
+        return state
 
     def copy(self) -> LinkState:
         return LinkState(
             self.problem,
             self.on.copy(),
             self.pair_bytes.copy(),
-            self.node_link.copy(),
+            self.radio_link.copy(),
             self.station_links.copy(),
             self.node_blocked.copy(),
             self.reserve.copy(),
@@ -65,6 +71,7 @@ class LinkState:
             self.track_busy.copy(),
             self.track_offered.copy(),
             self.stage_rank,
+            dict(self.holding),
         )
 
     # ------------------------------------------------------------------ queries
@@ -92,20 +99,25 @@ class LinkState:
         )
 
     def can_open(self, c: int) -> bool:
-        """The candidate's node has no link in that slot and its station an antenna the stage may use."""
+        """The candidate's radio has no link in that slot and its station an antenna the stage may
+        use in every slot the link would keep it (turnaround)."""
         p = self.problem
         t, n, s = p.cand_slot[c], p.cand_node[c], p.cand_station[c]
-        return (
-            self.node_link[n, t] < 0
-            and self.station_links[s, t] + self.reserve[s, t] + self.track_busy[s, t]
-            < p.stations[s].antennas
+        if self.radio_link[p.cand_radio[c], t] >= 0:
+            return False
+        return all(
+            (s, n, k) in self.holding
+            or self.station_links[s, k] + self.reserve[s, k] + self.track_busy[s, k]
+            < p.antennas_at[s, k]
+            for k in range(t, p.cand_cover_last[c] + 1)
         )
 
     # ------------------------------------------------------------------ tracks
     def track_free(self) -> np.ndarray:
-        """(station, slot): antennas neither linked, reserved nor tracked."""
+        """(station, slot): antennas in service neither linked (or turning round), reserved nor
+        tracked."""
         taken = self.station_links + self.reserve + self.track_busy
-        return self.problem.antennas[:, None] - taken
+        return self.problem.antennas_at - taken
 
     def stage_track_options(self) -> np.ndarray:
         """Options of the current class's requests that are not chosen, start after the frozen
@@ -146,6 +158,16 @@ class LinkState:
             minlength=len(ts.requests),
         )
 
+    def holds(self, station: np.ndarray, node: np.ndarray, slot: np.ndarray) -> np.ndarray:
+        """Per entry: the node already keeps an antenna of the station in the slot (a contact
+        or its turnaround)."""
+        if not self.holding:
+            return np.zeros(len(slot), dtype=bool)
+        n, k = len(self.problem.nodes), self.station_links.shape[1]
+        held = np.array([(a * n + b) * k + t for a, b, t in self.holding], dtype=np.int64)
+        wanted = (np.asarray(station, dtype=np.int64) * n + node) * k + slot
+        return np.isin(wanted, held)
+
     def stage_pairs(self, demand_ids: np.ndarray) -> np.ndarray:
         """Pairs of these demands the current stage may use: not in the frozen past, their node
         not blocked in the slot."""
@@ -177,7 +199,7 @@ class LinkState:
     def _block_waiting(self, rank: int) -> None:
         """The blocks of :meth:`begin_stage` for waiting higher-class syncs."""
         p = self.problem
-        n_slots = self.node_link.shape[1]
+        n_slots = self.radio_link.shape[1]
         node_of_demand = p.demand_node
         higher = np.flatnonzero((p.demand_rank < rank) & (node_of_demand >= 0))
         self.node_blocked[:] = False
@@ -197,7 +219,7 @@ class LinkState:
         n, t, s = p.cand_node, p.cand_slot, p.cand_station
         sees = (
             self.node_blocked[n, t]
-            & (self.node_link[n, t] < 0)
+            & (self.radio_link[p.cand_radio, t] < 0)
             & (p.cand_bytes - p.cand_setup_bytes > 0.5)
         )
         self.reserve[s[c[sees]], t[c[sees]]] = 1
@@ -205,7 +227,7 @@ class LinkState:
     def _bytes_before_slot(self, demands: np.ndarray) -> np.ndarray:
         """(len(demands), slots): bytes of each demand delivered in earlier slots."""
         p = self.problem
-        n_slots = self.node_link.shape[1]
+        n_slots = self.radio_link.shape[1]
         row = np.full(len(p.demands), -1, dtype=int)
         row[demands] = np.arange(len(demands))
         keep = (row[p.pair_demand] >= 0) & (self.pair_bytes > 0)
@@ -231,16 +253,30 @@ class LinkState:
         if self.on[c]:
             return
         self.on[c] = True
-        self.node_link[p.cand_node[c], p.cand_slot[c]] = c
-        self.station_links[p.cand_station[c], p.cand_slot[c]] += 1
+        self.radio_link[p.cand_radio[c], p.cand_slot[c]] = c
+        slots = range(p.cand_slot[c], p.cand_cover_last[c] + 1)
+        self._hold(int(p.cand_station[c]), int(p.cand_node[c]), slots, 1)
 
     def close(self, c: int) -> None:
         p = self.problem
         if not self.on[c]:
             return
         self.on[c] = False
-        self.node_link[p.cand_node[c], p.cand_slot[c]] = -1
-        self.station_links[p.cand_station[c], p.cand_slot[c]] -= 1
+        self.radio_link[p.cand_radio[c], p.cand_slot[c]] = -1
+        slots = range(p.cand_slot[c], p.cand_cover_last[c] + 1)
+        self._hold(int(p.cand_station[c]), int(p.cand_node[c]), slots, -1)
+
+    def _hold(self, s: int, n: int, slots: range, step: int) -> None:
+        """Count ``step`` (+1 / -1) holders of (s, n) in ``slots``; a node starting or ending
+        to hold an antenna there changes ``station_links``."""
+        for k in slots:
+            count = self.holding.get((s, n, k), 0) + step
+            if count > 0:
+                self.holding[(s, n, k)] = count
+            else:
+                self.holding.pop((s, n, k), None)
+            if (count > 0) != (count - step > 0):
+                self.station_links[s, k] += step
 
     def close_idle_and_trim(self) -> int:
         """Switch off links carrying nothing; where that makes a later slot a contact start

@@ -5,10 +5,11 @@ The optimiser decides bytes per (demand, candidate) — a candidate is one windo
 start/end instants:
 
 - a *contact* is a run of consecutive link-on candidates of one window; its first ``setup_s``
-  carries no data; every contact gets one antenna of its station for its slots, and every chosen
-  track one antenna of each of its stations for the slots it occupies (interval colouring of
-  both together: the slot model never has more contacts + tracks than antennas in a slot, so
-  the station's ``antennas`` suffice; :func:`track_antennas`);
+  carries no data; every contact gets one antenna of its station for its slots and its
+  turnaround, and every chosen track one antenna of each of its stations for the slots it
+  occupies (interval colouring of both together: the slot model never has more nodes
+  holding an antenna + tracks than antennas in service in a slot, so they suffice;
+  :func:`track_antennas`, rsmodel.optimize.turnaround);
 - inside a candidate the demands sharing it follow one another at the candidate's rate
   (``cand_bytes / usable seconds``, so a rate that varies from slot to slot drops in: the bytes
   of an operation are the integral of the rate over it); the demand that continued from the
@@ -30,6 +31,7 @@ import numpy as np
 
 from rsmodel.optimize.problem import Problem
 from rsmodel.optimize.state import LinkState
+from rsmodel.optimize.turnaround import antenna_down_slots
 
 EPS_BYTES = 0.5  # pair bytes below this are LP round-off, not a transfer
 _TOUCH_S = 1e-9
@@ -124,36 +126,62 @@ def track_antennas(state: LinkState) -> dict[int, tuple[int, ...]]:
     return out
 
 
-def _intervals(state: LinkState, runs: list[list[int]]) -> list[tuple[int, int, int]]:
-    """(station, first slot, last slot) of each contact, then of each chosen track option's
-    occupation of each of its stations (in option order, stations in alternative order)."""
+def _intervals(state: LinkState, runs: list[list[int]]) -> list[tuple[int, int, int, int, int]]:
+    """(station, first slot, last slot, last slot held, holder) of each contact (held through
+    its turnaround; holder its node), then of each chosen track option's occupation of each of
+    its stations (in option order, stations in alternative order; holder -1 - option)."""
     p, ts = state.problem, state.problem.tracks
     out = [
-        (int(p.cand_station[r[0]]), int(p.cand_slot[r[0]]), int(p.cand_slot[r[-1]])) for r in runs
+        (
+            int(p.cand_station[r[0]]),
+            int(p.cand_slot[r[0]]),
+            int(p.cand_slot[r[-1]]),
+            int(p.cand_cover_last[r[-1]]),
+            int(p.cand_node[r[0]]),
+        )
+        for r in runs
     ]
     for o in np.flatnonzero(state.track_on):
         k = slice(ts.occ_ptr[o], ts.occ_ptr[o + 1])
         stations, slots = ts.occ_station[k], ts.occ_slot[k]
         for st in dict.fromkeys(stations.tolist()):
             mine = slots[stations == st]
-            out.append((int(st), int(mine.min()), int(mine.max())))
+            first, last = int(mine.min()), int(mine.max())
+            out.append((int(st), first, last, last, -1 - int(o)))
     return out
 
 
-def _antennas(p: Problem, intervals: list[tuple[int, int, int]]) -> list[int]:
-    """Antenna index per (station, first, last) interval: per station, by first slot, each on
-    the lowest antenna free since before its first slot (one antenna for all its slots)."""
+def _antennas(p: Problem, intervals: list[tuple[int, int, int, int, int]]) -> list[int]:
+    """Antenna index per (station, first, last, held, holder) interval: per station, by first
+    slot, each on an antenna free since before its first slot (one antenna for all its slots).
+
+    An antenna stays taken through the interval's last held slot (a contact's turnaround,
+    rsmodel.optimize.turnaround) for other holders; the same node may continue on it. Antennas
+    in maintenance over the interval are skipped; among the others the lowest index."""
     out = [0] * len(intervals)
     order = sorted(range(len(intervals)), key=lambda i: (intervals[i][1], i))
-    free_from: dict[int, list[int]] = {}  # station -> per antenna, first slot it is free
+    n_slots = max(p.n_slots, 1)
+    down = [antenna_down_slots(s, p.start, p.step_s, n_slots) for s in p.stations]
+    # station -> per antenna: (first slot free for its holder, first slot free for others, holder)
+    free_from: dict[int, list[tuple[int, int, int]]] = {}
     for i in order:
-        s, first, last = intervals[i]
-        slots = free_from.setdefault(s, [0] * p.stations[s].antennas)
-        free = [a for a, t in enumerate(slots) if t <= first]
-        ant = free[0] if free else int(np.argmin(slots))  # none free: the checker reports it
-        slots[ant] = last + 1
+        s, first, last, hold, node = intervals[i]
+        slots = free_from.setdefault(s, [(0, 0, -1)] * p.stations[s].antennas)
+        free = [
+            a
+            for a, (mine, others, who) in enumerate(slots)
+            if (mine if who == node else others) <= first
+        ]
+        ok = [a for a in free if _in_service(down[s].get(a, ([], [])), first, hold)]
+        ant = (ok or free or [int(np.argmin([t[1] for t in slots]))])[0]  # else: the checker says
+        slots[ant] = (last + 1, hold + 1, node)
         out[i] = ant
     return out
+
+
+def _in_service(down: tuple[list[int], list[int]], first: int, last: int) -> bool:
+    """No maintenance span (first slots, last slots) of an antenna meets slots first..last."""
+    return all(b < first or a > last for a, b in zip(*down, strict=True))
 
 
 def _lay_out(

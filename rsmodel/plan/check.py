@@ -11,7 +11,7 @@ misses against ``kpis.job_downlinks``) (and ``kpis`` when present) and verifies:
   operation's bytes equal ``bandwidth_bps / 8 x (end - start)`` within one timestamp resolution
   (1 us) at the rate (``executed=True``: at most that, a simulated execution may run slower);
   per link, per antenna (``antenna`` of the operation, ``0 .. antennas - 1``) and per node no two
-  operations overlap; a contact — the operations one antenna carries for one link without another
+  operations overlap (per node and band for a node with ``simultaneous_bands``); a contact — the operations one antenna carries for one link without another
   link or another station of the node in between — starts ``setup_s`` after the window opens and
   after the antenna's and the node's previous operations end;
 - exclusivity: at most ``antennas`` nodes in contact with a station at once;
@@ -23,7 +23,10 @@ misses against ``kpis.job_downlinks``) (and ``kpis`` when present) and verifies:
   slot (for more than ``setup_s`` + 1 s) is released by the slot start, incomplete then, and its
   node sends nothing of that class or higher in the slot, when the capacity taken was the
   lower-class data's own link (same node) or the station's last free antenna held by a contact
-  carrying only classes below the waiting sync's.
+  carrying only classes below the waiting sync's (at a station with a turnaround, the waiting
+  node must see it while the low contact's slot delays the antenna's release by the station's
+  longest turnaround, at the slot model's resolution, ``_delayed``);
+- antennas: turnaround between nodes and per-antenna maintenance (``check_antennas.py``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rsmodel.plan.check_antennas import Turnarounds, check_antennas
 from rsmodel.plan.check_tracks import check_tracks
 from rsmodel.timeutil import RESOLUTION_S, parse_time
 
@@ -58,6 +62,7 @@ class _Op:
     end: float
     bytes: float
     antenna: int | None
+    radio: str  # the node, or node/band for a node with simultaneous_bands (one link at a time)
 
 
 def check_plan(plan: Mapping[str, Any], *, executed: bool = False) -> list[str]:
@@ -81,6 +86,7 @@ def check_plan(plan: Mapping[str, Any], *, executed: bool = False) -> list[str]:
         }
         for s in [*plan["syncs"], *plan.get("job_downlinks", [])]
     }
+    multi = {n["name"] for n in plan.get("nodes", []) if n.get("simultaneous_bands")}
     ops = [
         _Op(
             i,
@@ -92,6 +98,8 @@ def check_plan(plan: Mapping[str, Any], *, executed: bool = False) -> list[str]:
             sec(o["end"]),
             float(o["bytes"]),
             o.get("antenna"),
+            o["node"]
+            + (f"/{windows.get(o['window_id'], {}).get('band')}" if o["node"] in multi else ""),
         )
         for i, o in enumerate(plan["operations"])
     ]
@@ -105,7 +113,9 @@ def check_plan(plan: Mapping[str, Any], *, executed: bool = False) -> list[str]:
     problems += _check_bytes_and_status(ops, syncs, plan.get("kpis"))
     step_s = float(plan["horizon"].get("step_s") or 60.0)
     horizon_s = sec(plan["horizon"]["end"])
-    problems += _check_priority(ops, windows, syncs, stations, step_s, horizon_s)
+    turns = Turnarounds(plan)
+    problems += _check_priority(ops, windows, syncs, stations, step_s, horizon_s, turns)
+    problems += check_antennas(plan, turns)
     problems += check_tracks(plan)  # antenna-time requests (rsmodel/plan/check_tracks.py)
     return problems
 
@@ -196,7 +206,7 @@ def _check_overlaps(ops: Sequence[_Op]) -> list[str]:
     groups: dict[tuple, list[_Op]] = defaultdict(list)
     for op in ops:
         groups[("link", f"{op.node}->{op.station}")].append(op)
-        groups[("node", op.node)].append(op)
+        groups[("node", op.radio)].append(op)
         if op.antenna is not None:
             groups[("antenna", f"{op.station}#{op.antenna}")].append(op)
     out = []
@@ -220,7 +230,7 @@ def _check_setup(ops: Sequence[_Op], windows: dict, stations: dict) -> list[str]
     by_node: dict[str, list[_Op]] = defaultdict(list)
     by_antenna: dict[tuple, list[_Op]] = defaultdict(list)
     for op in sorted(ops, key=lambda o: (o.start, o.end)):
-        by_node[op.node].append(op)
+        by_node[op.radio].append(op)
         key = (op.station, op.antenna) if op.antenna is not None else (op.station, op.node)
         by_antenna[key].append(op)
     prev_of_node = {
@@ -340,7 +350,13 @@ def _check_bytes_and_status(
 
 # --------------------------------------------------------------------------- priority
 def _check_priority(
-    ops: Sequence[_Op], windows: dict, syncs: dict, stations: dict, step_s: float, horizon_s: float
+    ops: Sequence[_Op],
+    windows: dict,
+    syncs: dict,
+    stations: dict,
+    step_s: float,
+    horizon_s: float,
+    turns: Turnarounds,
 ) -> list[str]:
     """Slot by slot on the plan's grid (see the module docstring)."""
     by_station_slot = _by_slot(ops, lambda o: o.station, step_s, horizon_s)
@@ -357,11 +373,13 @@ def _check_priority(
         t0, t1 = k * step_s, min((k + 1) * step_s, horizon_s)
         setup = float(stations[name].get("setup_s", 0.0) or 0.0)
         full = len({o.node for o in active}) >= int(stations[name].get("antennas", 1) or 1)
-        visible = {
-            w["node"]
+        seen = [
+            w
             for w in windows_by_station[name]
             if min(w["t1"], t1) - max(w["t0"], t0) > setup + MIN_INVERSION_S
-        }
+        ]
+        visible = {w["node"] for w in seen}
+        turn = turns.most_s(name)
         best_at_station = {}
         for o in active:
             rank = RANK[syncs[o.sync_id]["priority"]]
@@ -370,6 +388,8 @@ def _check_priority(
             low_rank = RANK[syncs[low.sync_id]["priority"]]
             for m in sorted(visible):
                 if m != low.node and not full:
+                    continue
+                if m != low.node and not _delayed(seen, m, low, t0, t1, turn, step_s, setup):
                     continue
                 # another node's contact only displaces m if everything it sends ranks below m's sync
                 bound = low_rank if m == low.node else best_at_station[low.node]
@@ -383,6 +403,30 @@ def _check_priority(
                     )
                     break
     return out
+
+
+def _delayed(
+    seen: list[dict],
+    m: str,
+    low: _Op,
+    t0: float,
+    t1: float,
+    turn_s: float,
+    step_s: float,
+    setup_s: float,
+) -> bool:
+    """Node ``m`` could have used the station while the low contact's slot kept it: without a
+    turnaround, in the slot; with one (the station's longest, ``turn_s``), between the slot
+    boundaries the antenna is free again after the slot's start and after ``low`` ends in the
+    slot (the slot model's resolution)."""
+    a, b = t0, t1
+    if turn_s > 0:
+        a = math.ceil((t0 + turn_s) / step_s - 1e-9) * step_s
+        b = math.ceil((min(low.end, t1) + turn_s) / step_s - 1e-9) * step_s
+    return any(
+        w["node"] == m and min(w["t1"], b) - max(w["t0"], a) > setup_s + MIN_INVERSION_S
+        for w in seen
+    )
 
 
 def _by_slot(

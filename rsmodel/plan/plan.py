@@ -27,6 +27,7 @@ from rsmodel.model.oem import Ephemeris
 from rsmodel.model.orbits import Orbit
 from rsmodel.model.scenario import OrbitalNode, Scenario, SyncRequest
 from rsmodel.model.vocabulary import PRIORITIES
+from rsmodel.optimize.schedule import station_entry
 from rsmodel.timeutil import iso, parse_time
 from rsmodel.version import __version__
 
@@ -251,9 +252,8 @@ def _station_entry(station: Any) -> dict[str, Any]:
         "bandwidth_bps",
         "elevation_min_deg",
         "antennas",
-        "setup_s",
     )
-    entry = {k: getattr(station, k) for k in keys}
+    entry = {**{k: getattr(station, k) for k in keys}, **station_entry(station)}
     if station.maintenance:  # antenna-time requests check against it (check_tracks.py)
         entry["maintenance"] = [{"start": iso(a), "end": iso(b)} for a, b in station.maintenance]
     return entry
@@ -261,14 +261,16 @@ def _station_entry(station: Any) -> dict[str, Any]:
 
 def _node_entry(node: OrbitalNode) -> dict[str, Any]:
     """A node of plan.json: its TLE lines (SGP4), OEM file (ephemeris) or neither (imported view
-    periods only), and its period (None without an orbit)."""
+    periods only), and its period (None without an orbit); ``simultaneous_bands`` when set."""
     orbit = node.orbit
+    bands = {"simultaneous_bands": True} if node.simultaneous_bands else {}
     if isinstance(orbit, Orbit):
-        return {"name": node.name, "tle": [orbit.line1, orbit.line2], "period_s": orbit.period_s}
+        tle = [orbit.line1, orbit.line2]
+        return {"name": node.name, "tle": tle, "period_s": orbit.period_s, **bands}
     if isinstance(orbit, Ephemeris):
         oem = {"file": orbit.file.name, "object_name": orbit.object_name, "sha256": orbit.digest}
-        return {"name": node.name, "oem": oem, "period_s": orbit.period_s}
-    return {"name": node.name, "period_s": None}
+        return {"name": node.name, "oem": oem, "period_s": orbit.period_s, **bands}
+    return {"name": node.name, "period_s": None, **bands}
 
 
 def _records(frame: pd.DataFrame | None, columns: Sequence[str]) -> list[dict[str, Any]]:

@@ -13,6 +13,8 @@ import numpy as np
 from rsmodel.cells import station_time_sum
 from rsmodel.model.vocabulary import PRIORITIES
 from rsmodel.optimize.status import SolveStatus
+from rsmodel.report.antenna_view import LEGEND as ANTENNA_LEGEND
+from rsmodel.report.antenna_view import station_extras
 from rsmodel.report.compute_view import (
     compute_summary,
     decision_bars,
@@ -331,8 +333,9 @@ def track_bars(track: dict[str, Any]) -> list[Bar]:
 
 
 def gantt_by_station(plan: dict[str, Any]) -> Gantt:
-    """Per-station rows: time with at least one node in view (merged windows), the transfers and
-    the tracks (setup, track, teardown)."""
+    """Per-station rows: time with at least one node in view (merged windows), the transfers,
+    the tracks (setup, track, teardown), maintenance and antenna turnarounds
+    (rsmodel.report.antenna_view)."""
     start, end = to_datetime(plan["horizon"]["start"]), to_datetime(plan["horizon"]["end"])
     rows = {s["name"]: GanttRow(s["name"]) for s in plan.get("stations", [])}
     priority = {s["id"]: s.get("priority") for s in transfers(plan)}
@@ -350,9 +353,14 @@ def gantt_by_station(plan: dict[str, Any]) -> Gantt:
     for track in plan.get("tracks", []):
         for station in track["stations"]:
             rows.setdefault(station, GanttRow(station)).bars.extend(track_bars(track))
+    extras = station_extras(plan)
+    for station, bars in extras.items():
+        rows.setdefault(station, GanttRow(station)).bars.extend(bars)
+    present = {b.cls for bars in extras.values() for b in bars}
     legend = [("vis", "a node in view")] + priority_legend(plan)
     if plan.get("tracks"):
         legend += [("trk setup", "track setup / teardown"), ("trk", "track")]
+    legend += [(cls, label) for cls, label in ANTENNA_LEGEND if cls in present]
     large = len(plan.get("operations", [])) > GANTT_DETAIL_MAX_BARS
     compact = frozenset(f"op p{i}" for i in range(len(PRIORITIES))) if large else frozenset()
     return build_gantt(list(rows.values()), start, end, legend, row_height_px=20.0, compact=compact)

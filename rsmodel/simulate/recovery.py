@@ -71,13 +71,8 @@ class RecoveryPlanner:
         return float(last["wall_s"]) * size / max(float(last["size"]), 1.0)
 
     def _optimise(self, residual: Residual, links: list[Link]) -> list[PlannedTransfer]:
-        from rsmodel.optimize import (
-            Demand,
-            SolverSettings,
-            StationSpec,
-            build_problem,
-            solve_problem,
-        )
+        from rsmodel.optimize import Demand, SolverSettings, build_problem, solve_problem
+        from rsmodel.optimize.problem import scenario_pointing, station_specs
 
         sc = self.scenario
         solver = sc.model.solver
@@ -104,11 +99,12 @@ class RecoveryPlanner:
             end=sc.end,
             step_s=sc.step_s,
             nodes=[n.name for n in sc.nodes],
-            stations=[StationSpec(s.name, int(s.antennas), 0.0) for s in sc.stations],
+            stations=station_specs(sc, setup=False),
             windows=links_frame(links, sc),
             demands=demands,
             weights=sc.model.objectives.model_dump(),
             settings=settings,
+            pointing=scenario_pointing(sc),
         )
         schedule = solve_problem(problem)
         start = pd.Timestamp(sc.start)

@@ -41,7 +41,6 @@ DATA = ROOT / "data"
 RESOURCE = DATA / "celestrak_resource_2026-05-30T2250Z.tle"
 WEATHER = DATA / "leo_snapshot.tle"
 CREWED = DATA / "celestrak_stations_2026-05-30T2250Z.tle"
-DSN = ("goldstone", "canberra", "madrid")
 # station name -> (catalog id in data/, antennas, network). DSN: two 34 m beam-waveguide
 # antennas per complex, each its own station so that arrays can name them; the rest are
 # single sites (SvalSat with two antennas).
@@ -252,28 +251,27 @@ def requests(spec: Spec, periods: pd.DataFrame) -> list[dict]:
                     "alternatives": best_stations(periods, lead, home + dsn, 4),
                 }
             )
-        # a long tracking request on half of the missions: 0.75-2.5 h in segments of >= 4 min
-        # somewhere in a window of 2-5 days
-        if rng.random() < 0.5 or mission in ARRAYED:
-            hours = float(rng.uniform(0.75, 2.5))
-            span_h = min(float(rng.uniform(48.0, 120.0)), horizon_h)
-            release_h = float(rng.uniform(0.0, horizon_h - span_h))
-            out.append(
-                {
-                    "id": f"trk-{mission}",
-                    "node": lead,
-                    "mission": mission,
-                    "priority": str(rng.choice(["normal", "normal", "low"])),
-                    "duration_s": round(hours * 3600.0 / 60.0) * 60,
-                    "min_duration_s": SEGMENT_S * 2,
-                    "alternatives": best_stations(periods, lead, home + dsn, 4),
-                    "setup_s": 300,
-                    "teardown_s": 120,
-                    "release": f"+{release_h:.0f}h",
-                    "due": f"+{release_h + span_h:.0f}h",
-                    "split": {"above_s": 900, "min_segment_s": SEGMENT_S},
-                }
-            )
+        # a long tracking request of each mission: 1.5-4.5 h in segments of >= 4 min somewhere
+        # in a window of 2-5 days (what contends for the polar stations)
+        hours = float(rng.uniform(1.5, 4.5))
+        span_h = min(float(rng.uniform(48.0, 120.0)), horizon_h)
+        release_h = float(rng.uniform(0.0, horizon_h - span_h))
+        out.append(
+            {
+                "id": f"trk-{mission}",
+                "node": lead,
+                "mission": mission,
+                "priority": str(rng.choice(["normal", "normal", "low"])),
+                "duration_s": round(hours * 3600.0 / 60.0) * 60,
+                "min_duration_s": SEGMENT_S * 2,
+                "alternatives": best_stations(periods, lead, home + dsn, 4),
+                "setup_s": 300,
+                "teardown_s": 120,
+                "release": f"+{release_h:.0f}h",
+                "due": f"+{release_h + span_h:.0f}h",
+                "split": {"above_s": 900, "min_segment_s": SEGMENT_S},
+            }
+        )
     return out
 
 

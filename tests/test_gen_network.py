@@ -4,7 +4,7 @@ a few dozen missions, a few hundred request instances, tens of view periods per 
 every request instance can be tracked somewhere, except the ones infeasible on purpose.
 
 Request instances are expanded here independently of the optimiser (period arithmetic of
-docs/tracks.md) and checked against view periods computed by rsmodel's geometry."""
+rsmodel/model/track_schema.py) and checked against view periods computed by rsmodel's geometry."""
 
 from __future__ import annotations
 
@@ -20,11 +20,13 @@ import pytest
 import yaml
 
 from rsmodel.geometry import compute_geometry
-from rsmodel.model.loader import load_model_dict
+from rsmodel.model.loader import load_model
+from rsmodel.model.track_schema import resolve_tracks
 from rsmodel.timeutil import parse_time
-from tests.conftest import ROOT
+from tests.conftest import MODELS, ROOT
 
 GENERATOR = ROOT / "tools" / "gen_network.py"
+SHIPPED = MODELS / "network_week.yaml"
 
 
 def generate(out: Path, *args: str) -> Path:
@@ -48,11 +50,9 @@ def week(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def network(week):
-    """(model dict, scenario without the tracks section, view periods DataFrame)."""
-    data = yaml.safe_load(week.read_text())
-    base = {k: v for k, v in data.items() if k != "tracks"}
-    scenario = load_model_dict(base, base_dir=week.parent)
-    return data, scenario, compute_geometry(scenario, dense=False).windows
+    """(model dict, scenario, view periods DataFrame)."""
+    scenario = load_model(week)
+    return yaml.safe_load(week.read_text()), scenario, compute_geometry(scenario).windows
 
 
 def instances(track: dict, scenario) -> list[tuple[datetime, datetime]]:
@@ -98,6 +98,17 @@ def test_same_seed_same_model_another_seed_other_requests(week, tmp_path):
     )
     other = generate(tmp_path / "b" / "network_week.yaml", "--seed", "18")
     assert without_tle_paths(other) != without_tle_paths(week)
+
+
+def test_shipped_model_is_what_the_generator_writes(week):
+    assert without_tle_paths(SHIPPED) == without_tle_paths(week)
+
+
+def test_the_loader_expands_the_same_request_instances(network):
+    data, scenario, _ = network
+    ours = Counter(t["id"] for t in data["tracks"] for _ in instances(t, scenario))
+    theirs = Counter(r.request for r in resolve_tracks(scenario))
+    assert ours == theirs
 
 
 def test_a_dozen_antennas_dozens_of_missions_hundreds_of_requests(network):

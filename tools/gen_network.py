@@ -1,15 +1,16 @@
 """Write an antenna-network week: real antennas, real satellites grouped in missions, and
-antenna-time requests (``tracks:``, docs/tracks.md) for them (default models/network_week.yaml).
+antenna-time requests (``tracks:``, rsmodel/model/track_schema.py) for them (default models/network_week.yaml).
 
 Seeded and deterministic: ``python tools/gen_network.py`` rewrites the shipped model (its view
 periods are computed here with rsmodel's geometry to pick each request's antennas;
 ``--view-periods`` also writes them next to the model and imports them, so planning it needs no
 visibility search). Smaller networks: ``--missions 6 --hours 24``.
 
-Request kinds (ids ``<kind>-<mission or node>``): ``ttc`` a 10-minute TT&C contact of each
+Request kinds (ids ``<kind>-<mission or node>``): ``ttc`` an 8-minute TT&C contact of each
 satellite once or twice a day (``repeat``); ``orb`` a contact every orbit for two days (a
-polar weather satellite); ``trk`` a long tracking request of a mission with ``split`` segments inside
-view periods and a release/due window; ``arr`` a daily arrayed track on two antennas of one DSN
+polar weather satellite); ``trk`` a long tracking request of a mission in ``split`` segments
+inside view periods, in a release/due window of 2-4 days on its two best home stations (at most
+80 % of their view time there: each fits alone, together they contend); ``arr`` a daily arrayed track on two antennas of one DSN
 complex; ``toolong`` an unsplittable contact longer than any LEO pass: infeasible on purpose
 (its report reason is the point).
 """
@@ -106,7 +107,7 @@ OPERATIONAL = {"iss", "jpss", "metop", "suomi-npp", "dmsp"}  # critical TT&C, tw
 ORBIT_NODE = "noaa-21"  # contacts every orbit for two days (polar: seen every orbit)
 ARRAYED = ("swot", "icesat-2", "gpm", "smap")  # daily arrayed tracks at a DSN complex
 TOOLONG = ("biomass",)  # one 30-minute unsplittable contact: longer than any pass
-TTC_S, TTC_MIN_S, TTC_SETUP_S, TTC_TEARDOWN_S = 600.0, 300.0, 300.0, 120.0
+TTC_S, TTC_MIN_S, TTC_SETUP_S, TTC_TEARDOWN_S = 480.0, 240.0, 300.0, 120.0
 ARRAY_S, ARRAY_MIN_S, ARRAY_SETUP_S, ARRAY_TEARDOWN_S = 480.0, 300.0, 900.0, 300.0
 SEGMENT_S = 240.0  # shortest segment of a split tracking request
 TOOLONG_S = 1800.0
@@ -173,6 +174,20 @@ def best_stations(periods: pd.DataFrame, node: str, pool: list[str], n: int) -> 
     mine = periods[(periods["node"] == node) & periods["station"].isin(pool)]
     seconds = (mine["end"] - mine["start"]).dt.total_seconds().groupby(mine["station"]).sum()
     return sorted(seconds.index, key=lambda s: (-seconds[s], s))[:n]
+
+
+def view_s(periods: pd.DataFrame, node: str, stations: list[str], window_h: tuple) -> float:
+    """Time (s) in which one of ``stations`` sees ``node`` for >= SEGMENT_S inside the window
+    (h from the start)."""
+    a, b = (pd.Timestamp(START) + pd.Timedelta(hours=h) for h in window_h)
+    mine = periods[(periods["node"] == node) & periods["station"].isin(stations)]
+    spans = sorted(zip(mine["start"].clip(lower=a), mine["end"].clip(upper=b), strict=True))
+    total, reach = 0.0, a
+    for s, e in spans:
+        if (e - s).total_seconds() >= SEGMENT_S and e > reach:
+            total += (e - max(s, reach)).total_seconds()
+            reach = e
+    return total
 
 
 def best_array(periods: pd.DataFrame, node: str) -> list[str]:
@@ -251,24 +266,28 @@ def requests(spec: Spec, periods: pd.DataFrame) -> list[dict]:
                     "alternatives": best_stations(periods, lead, home + dsn, 4),
                 }
             )
-        # a long tracking request of each mission: 1.5-4.5 h in segments of >= 4 min somewhere
-        # in a window of 2-5 days (what contends for the polar stations)
-        hours = float(rng.uniform(1.5, 4.5))
-        span_h = min(float(rng.uniform(48.0, 120.0)), horizon_h)
+        # a long tracking request of each mission: 4-10 h in segments of >= 4 min somewhere
+        # in a window of 2-4 days on its two best home stations (they contend at the poles)
+        hours = float(rng.uniform(4.0, 10.0))
+        span_h = min(float(rng.uniform(48.0, 96.0)), horizon_h)
         release_h = float(rng.uniform(0.0, horizon_h - span_h))
+        stations = best_stations(periods, lead, home, 2)
+        window = (round(release_h), round(release_h + span_h))
+        # each request alone fits: at most 80 % of the view time it is offered
+        duration_s = min(hours * 3600.0, 0.8 * view_s(periods, lead, stations, window))
         out.append(
             {
                 "id": f"trk-{mission}",
                 "node": lead,
                 "mission": mission,
                 "priority": str(rng.choice(["normal", "normal", "low"])),
-                "duration_s": round(hours * 3600.0 / 60.0) * 60,
+                "duration_s": round(duration_s / 60.0) * 60,
                 "min_duration_s": SEGMENT_S * 2,
-                "alternatives": best_stations(periods, lead, home + dsn, 4),
+                "alternatives": stations,
                 "setup_s": 300,
                 "teardown_s": 120,
-                "release": f"+{release_h:.0f}h",
-                "due": f"+{release_h + span_h:.0f}h",
+                "release": f"+{window[0]}h",
+                "due": f"+{window[1]}h",
                 "split": {"above_s": 900, "min_segment_s": SEGMENT_S},
             }
         )

@@ -11,7 +11,8 @@ Each row plans it end to end (``rsmodel.pipeline.run``: geometry, tracks and syn
 own process (peak RSS is that process's). Columns: scheduled / requested tracking hours;
 complete and partial request instances of all (plan.json ``track_requests``); worst and rms
 unsatisfied fraction over missions (``missions``); wall s; the solver's objective, bound and
-global gap (``solver``); checker = violations found by rsmodel.plan.check; peak MiB.
+global gap (``solver``: the sync terms', docs/tracks.md; each class stage's own objective, bound
+and gap, track terms included, are listed below the table); checker = violations found by rsmodel.plan.check; peak MiB.
 
 Upper bound on scheduled hours, independent of the optimiser (same geometry): the smaller of
 (a) per request instance, its duration capped by the view time it could use in its window
@@ -81,10 +82,29 @@ def run_one(model: Path, method: str, limit_s: float) -> dict:
         "bound": solver.get("bound"),
         "gap": solver.get("gap_global"),
         "status": solver.get("status"),
+        "strategy": solver.get("strategy"),
+        "stages": [
+            {k: st.get(k) for k in ("name", "status", "objective", "bound", "mip_gap", "solve_s")}
+            for st in solver.get("stages", [])
+        ],
         "violations": len(check_plan(plan)),
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "reasons": _reasons(requests),
+        "kinds": _kinds(requests),
     }
+
+
+def _kinds(requests: list[dict]) -> dict[str, list[float]]:
+    """Per request kind (the generator's id prefix: ttc, orb, arr, trk, toolong): [instances,
+    complete, requested h, scheduled h]."""
+    out: dict[str, list[float]] = {}
+    for r in requests:
+        row = out.setdefault(r["id"].split("-")[0], [0, 0, 0.0, 0.0])
+        row[0] += 1
+        row[1] += r["status"] == "complete"
+        row[2] += r["requested_s"] / 3600.0
+        row[3] += r["scheduled_s"] / 3600.0
+    return out
 
 
 def _reasons(requests: list[dict]) -> dict[str, int]:
@@ -217,9 +237,16 @@ def main() -> None:
         print(f"milp / greedy scheduled hours: {m['scheduled_h'] / g['scheduled_h']:.3f}")
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
     for method, r in rows.items():
-        print(f"\n{method} ({r['status']}): not complete by reason")
+        print(f"\n{method} ({r['status']}, {r['strategy']}): not complete by reason")
         for reason, n in sorted(r["reasons"].items(), key=lambda kv: -kv[1]):
             print(f"  {n:4d}  {reason}")
+        for kind, (n, done, req_h, sched_h) in r["kinds"].items():
+            print(f"  {kind:8} {done:4.0f}/{n:<4.0f} complete, {sched_h:7.2f} of {req_h:7.2f} h")
+        for st in r["stages"]:
+            print(
+                f"  stage {st['name']}: {st['status']}, objective {_num(st['objective'])}, "
+                f"bound {_num(st['bound'])}, gap {_num(st['mip_gap'])}, solve {_num(st['solve_s'])} s"
+            )
 
 
 def _num(x: float | None) -> str:

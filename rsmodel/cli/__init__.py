@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "rsmodel.cli.run_cmds",  # run
     "rsmodel.cli.simulate_cmds",  # simulate
     "rsmodel.cli.report_cmds",  # report
+    "rsmodel.cli.export_cmds",  # export (contact schedules: CSV, iCalendar, ION)
     "rsmodel.cli.study_cmds",  # study
     "rsmodel.cli.compute_cmds",  # plan (seed 002 compute requests)
     "rsmodel.cli.telescope_cmds",  # telescopes status|plan|simulate (seed 001)

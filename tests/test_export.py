@@ -1,0 +1,215 @@
+"""``rsmodel export``: the contact schedule of a real plan as CSV, iCalendar and an ION contact
+plan, each read back with an independent parser (pandas, icalendar, the ionrc(5) grammar)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import icalendar
+import pandas as pd
+import pytest
+from skyfield.api import EarthSatellite, load, wgs84
+
+from rsmodel.plan.check import check_plan
+from rsmodel.report.export import export_plan
+from rsmodel.timeutil import parse_time
+from tests.conftest import MODELS, run_cli
+
+GROUND_SEGMENT = MODELS / "ground_segment.yaml"
+# ionrc(5): "@ yyyy/mm/dd-hh:mm:ss", "a contact start stop from to rate", "a range start stop
+# one other owlt"; relative times "+ss"; comments start with "#".
+ION_LINE = re.compile(
+    r"^(#.*"
+    r"|@ \d{4}/\d\d/\d\d-\d\d:\d\d:\d\d"
+    r"|a contact \+(\d+) \+(\d+) ([1-9]\d*) ([1-9]\d*) ([1-9]\d*)"
+    r"|a range \+(\d+) \+(\d+) ([1-9]\d*) ([1-9]\d*) (\d+))$"
+)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """The shipped ground-segment model run and exported by the real commands."""
+    root = tmp_path_factory.mktemp("gs")
+    run = run_cli("run", str(GROUND_SEGMENT), "-o", str(root / "out"))
+    assert run.returncode == 0, run.stderr
+    export = run_cli("export", str(root / "out"), str(root / "exports"))
+    assert export.returncode == 0, export.stderr
+    plan = json.loads((root / "out" / "plan.json").read_text())
+    return plan, root / "exports"
+
+
+def planned_contacts(plan: dict) -> dict[tuple[str, int], dict]:
+    """Contacts computed here from the operations: (window, antenna) -> station, node, span, bytes."""
+    out: dict[tuple[str, int], dict] = {}
+    for op in plan["operations"]:
+        c = out.setdefault(
+            (op["window_id"], op["antenna"]),
+            {"station": op["station"], "node": op["node"], "start": [], "end": [], "bytes": 0.0},
+        )
+        c["start"].append(parse_time(op["start"]))
+        c["end"].append(parse_time(op["end"]))
+        c["bytes"] += op["bytes"]
+    return {k: {**c, "start": min(c["start"]), "end": max(c["end"])} for k, c in out.items()}
+
+
+def test_ground_segment_plans_clean_on_real_bands_masks_and_maintenance(exported) -> None:
+    plan, _ = exported
+    assert check_plan(plan) == []
+    assert {s["status"] for s in plan["syncs"]} == {"complete"}
+    bands = {(w["station"], w["band"]) for w in plan["windows"]}
+    assert ("svalbard", "Ka") in bands and ("wallops", "X") in bands
+    assert ("wallops", "Ka") not in bands  # Wallops lists no Ka band: no Ka contacts there
+    ka = [w for w in plan["windows"] if w["band"] == "Ka"]
+    assert any(w["min_rate_bps"] < 0.5 * w["max_rate_bps"] for w in ka)  # ACM within a pass
+    start = parse_time(plan["horizon"]["start"])
+    for w in plan["windows"]:
+        if w["station"] == "inuvik":  # maintenance +2 h .. +4 h
+            hours = [(parse_time(w[k]) - start).total_seconds() / 3600 for k in ("start", "end")]
+            assert hours[1] <= 2 + 1e-6 or hours[0] >= 4 - 1e-6, w
+
+
+def test_ics_has_one_event_per_contact_at_the_planned_times(exported) -> None:
+    plan, out = exported
+    contacts = planned_contacts(plan)
+    by_station: dict[str, list[dict]] = defaultdict(list)
+    for c in contacts.values():
+        by_station[c["station"]].append(c)
+    files = sorted((out / "ics").glob("*.ics"))
+    assert [f.stem for f in files] == sorted(by_station)
+    uids = set()
+    for f in files:
+        cal = icalendar.Calendar.from_ical(f.read_bytes())
+        events = list(cal.walk("VEVENT"))
+        expected = sorted(by_station[f.stem], key=lambda c: (c["start"], c["node"]))
+        assert len(events) == len(expected)
+        got = sorted(events, key=lambda e: (e.decoded("dtstart"), str(e["summary"])))
+        for event, c in zip(got, expected, strict=True):
+            start, end = event.decoded("dtstart"), event.decoded("dtend")
+            assert start.utcoffset().total_seconds() == 0  # UTC
+            assert 0 <= (c["start"] - start).total_seconds() < 1  # covers the contact,
+            assert 0 <= (end - c["end"]).total_seconds() < 1  # whole seconds
+            assert c["node"] in str(event["summary"]) and str(event["uid"]) not in uids
+            uids.add(str(event["uid"]))
+    again = out.parent / "again"
+    export_plan(plan, again, ["ics"])  # UIDs are stable: the same plan gives the same files
+    assert all((again / "ics" / f.name).read_bytes() == f.read_bytes() for f in files)
+
+
+def test_csv_round_trips_through_pandas(exported) -> None:
+    plan, out = exported
+    frame = pd.read_csv(out / "contacts.csv")
+    contacts = planned_contacts(plan)
+    assert len(frame) == len(contacts) and set(frame["kind"]) == {"contact"}
+    assert frame["bytes"].sum() == pytest.approx(sum(op["bytes"] for op in plan["operations"]))
+    windows = {w["id"]: w for w in plan["windows"]}
+    for row in frame.itertuples():
+        c = contacts[(row.window_id, row.antenna)]
+        w = windows[row.window_id]
+        assert (row.station, row.node, row.band) == (c["station"], c["node"], w["band"])
+        assert parse_time(row.start) == c["start"] and parse_time(row.end) == c["end"]
+        assert parse_time(row.window_start) == parse_time(w["start"]) <= c["start"]
+        assert row.max_elevation_deg == pytest.approx(w["max_elevation_deg"])
+    keys = list(zip(frame["station"], frame["start"], strict=True))
+    assert keys == sorted(keys)  # a per-station schedule, in time order
+
+
+def test_ion_contact_plan_follows_the_ionrc_grammar(exported) -> None:
+    plan, out = exported
+    lines = (out / "contact_plan.ionrc").read_text().splitlines()
+    assert all(ION_LINE.match(line) for line in lines), [x for x in lines if not ION_LINE.match(x)]
+    numbers = pd.read_csv(out / "ion_nodes.csv")
+    assert numbers["ion_node"].is_unique and len(numbers) == len(plan["stations"]) + len(
+        plan["nodes"]
+    )
+    name_of = {(r.kind, r.ion_node): r.name for r in numbers.itertuples()}
+    origin = parse_time(plan["horizon"]["start"])
+    assert [x for x in lines if x.startswith("@")] == [f"@ {origin:%Y/%m/%d-%H:%M:%S}"]
+    contacts = planned_contacts(plan)
+    ts = load.timescale(builtin=True)
+    sats = {n["name"]: EarthSatellite(*n["tle"], ts=ts) for n in plan["nodes"]}
+    sites = {
+        s["name"]: wgs84.latlon(s["lat_deg"], s["lon_deg"], s["alt_m"]) for s in plan["stations"]
+    }
+    pairs: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+    ion = [x.split() for x in lines if x.startswith("a ")]
+    assert len(ion) % 2 == 0 and len(ion) >= 2 * 40
+    for contact, rng in zip(ion[::2], ion[1::2], strict=True):
+        assert contact[1] == "contact" and rng[1] == "range" and rng[2:4] == contact[2:4]
+        s, e = int(contact[2][1:]), int(contact[3][1:])
+        node, station = name_of[("node", int(contact[4]))], name_of[("station", int(contact[5]))]
+        # inside one planned contact of that pair
+        assert any(
+            (c["node"], c["station"]) == (node, station)
+            and (c["start"] - origin).total_seconds()
+            <= s
+            < e
+            <= (c["end"] - origin).total_seconds()
+            for c in contacts.values()
+        )
+        pairs[(int(contact[4]), int(contact[5]))].append((s, e))
+        # one-way light time: skyfield's slant range at the ends, in whole seconds (rounded up)
+        times = ts.from_datetimes([origin + pd.Timedelta(seconds=t) for t in (s, e)])
+        range_km = max((sats[node] - sites[station]).at(times).distance().km)
+        assert int(rng[6]) == math.ceil(range_km / 299_792.458)
+        assert sorted(map(int, rng[4:6])) == [int(contact[5]), int(contact[4])]
+    for spans in pairs.values():  # ionrc(5): contacts of a pair do not overlap
+        spans.sort()
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+
+
+def test_tracks_are_exported_as_antenna_occupations(exported, tmp_path: Path) -> None:
+    plan, _ = exported
+    track = {
+        "id": "t1",
+        "request": "ttc-noaa20",
+        "node": "NOAA-20",
+        "stations": ["svalbard", "troll"],
+        "antennas": [2, 1],
+        "setup_start": "2026-05-30T03:00:00Z",
+        "start": "2026-05-30T03:05:00Z",
+        "end": "2026-05-30T03:15:00Z",
+        "teardown_end": "2026-05-30T03:17:00Z",
+    }
+    export_plan({**plan, "tracks": [track]}, tmp_path, ["csv", "ics"])
+    frame = pd.read_csv(tmp_path / "contacts.csv")
+    tracks = frame[frame["kind"] == "track"]
+    assert sorted(zip(tracks["station"], tracks["antenna"], strict=True)) == [
+        ("svalbard", 2),
+        ("troll", 1),
+    ]
+    assert set(tracks["setup_start"]) == {"2026-05-30T03:00:00Z"}
+    assert set(tracks["teardown_end"]) == {"2026-05-30T03:17:00Z"}
+    cal = icalendar.Calendar.from_ical((tmp_path / "ics" / "troll.ics").read_bytes())
+    (event,) = [e for e in cal.walk("VEVENT") if "track" in str(e["summary"])]
+    assert event.decoded("dtstart") == parse_time(track["start"])
+    assert "antenna busy: 2026-05-30T03:00:00Z" in str(event["description"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "pdf"], "unknown format pdf; expected csv | ics | ion"),
+        (["--format", "csv,kml"], "unknown format kml"),
+    ],
+)
+def test_bad_format_is_exit_2_with_the_allowed_formats(exported, tmp_path, args, message) -> None:
+    _, out = exported
+    result = run_cli("export", str(out.parent / "out"), str(tmp_path), *args)
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr and not list(tmp_path.iterdir())
+
+
+def test_missing_or_broken_plan_is_one_error_line(tmp_path: Path) -> None:
+    result = run_cli("export", str(tmp_path), str(tmp_path / "x"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'plan.json'}: file not found; expected a plan.json"
+    ]
+    bad = tmp_path / "plan.json"
+    bad.write_text('{"schema_version": 1}')
+    result = run_cli("export", str(bad), str(tmp_path / "x"))
+    assert result.returncode == 2 and "horizon: required section is missing" in result.stderr

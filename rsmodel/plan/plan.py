@@ -20,7 +20,7 @@ import pandas as pd
 import yaml
 
 from rsmodel.errors import ModelError
-from rsmodel.geometry.link import RATE_COLUMNS
+from rsmodel.geometry.link import PROFILE_COLUMNS, RATE_COLUMNS
 from rsmodel.geometry.windows import WINDOW_COLUMNS
 from rsmodel.io import write_json
 from rsmodel.model.oem import Ephemeris
@@ -169,7 +169,9 @@ def build_plan(
         horizon={"start": iso(scenario.start), "end": iso(scenario.end), "step_s": scenario.step_s},
         stations=[_station_entry(s) for s in scenario.stations],
         nodes=[_node_entry(n) for n in scenario.nodes],
-        windows=_records(windows, [*WINDOW_COLUMNS, *RATE_COLUMNS]),
+        windows=_with_used_profiles(
+            _records(windows, [*WINDOW_COLUMNS, *RATE_COLUMNS]), windows, ops
+        ),
         eclipses=_records(
             getattr(geometry, "eclipses", None),
             ("node", "start", "end", "duration_s", "start_clipped", "end_clipped"),
@@ -243,6 +245,26 @@ def model_section(scenario: Scenario) -> dict[str, Any]:
     return {"name": scenario.name, "file": None if file is None else str(file), "text": text}
 
 
+def _with_used_profiles(
+    records: list[dict[str, Any]], windows: pd.DataFrame, ops: pd.DataFrame
+) -> list[dict[str, Any]]:
+    """Window records plus the rate profile (``profile_t_s``, ``profile_rate_bps``; docs/links.md)
+    of the windows operations use, where the station has a link model (reports draw them)."""
+    if not records or "profile_t_s" not in windows or ops.empty:
+        return records
+    used = set(ops["window_id"])
+    profiles = windows.loc[windows["id"].isin(used), ["id", *PROFILE_COLUMNS]]
+    by_id = {
+        row.id: (np.round(row.profile_t_s, 3).tolist(), np.round(row.profile_rate_bps).tolist())
+        for row in profiles.itertuples()
+        if row.profile_t_s is not None
+    }
+    for record in records:
+        if record["id"] in by_id:
+            record["profile_t_s"], record["profile_rate_bps"] = by_id[record["id"]]
+    return records
+
+
 def _station_entry(station: Any) -> dict[str, Any]:
     keys = (
         "name",
@@ -256,6 +278,8 @@ def _station_entry(station: Any) -> dict[str, Any]:
     entry = {**{k: getattr(station, k) for k in keys}, **station_entry(station)}
     if station.maintenance:  # antenna-time requests check against it (check_tracks.py)
         entry["maintenance"] = [{"start": iso(a), "end": iso(b)} for a, b in station.maintenance]
+    if station.terrain_mask:  # the report's sky plots draw it
+        entry["terrain_mask"] = [[float(az), float(el)] for az, el in station.terrain_mask]
     return entry
 
 

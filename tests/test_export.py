@@ -213,3 +213,41 @@ def test_missing_or_broken_plan_is_one_error_line(tmp_path: Path) -> None:
     bad.write_text('{"schema_version": 1}')
     result = run_cli("export", str(bad), str(tmp_path / "x"))
     assert result.returncode == 2 and "horizon: required section is missing" in result.stderr
+
+
+def test_report_draws_the_passes_carrying_most_data_with_rate_and_sky_track(exported) -> None:
+    plan, out = exported
+    html = (out.parent / "out" / "report.html").read_text()
+    section = html[html.index('<section id="passes">') :]
+    section = section[: section.index("</section>")]
+    bytes_by_window: dict[str, float] = defaultdict(float)
+    for op in plan["operations"]:
+        bytes_by_window[op["window_id"]] += op["bytes"]
+    per_station = defaultdict(list)
+    for w in plan["windows"]:
+        if bytes_by_window.get(w["id"]):
+            per_station[w["station"]].append(w)
+    drawn = re.findall(r"<h3>(.+?) at (.+?), (\d\d:\d\d:\d\d)–", section)
+    assert len(drawn) == sum(min(2, len(ws)) for ws in per_station.values())
+    ts = load.timescale(builtin=True)
+    for (node, station, aos), sky in zip(
+        drawn, re.findall(r'<svg id="pass-sky-\d+".*?</svg>', section, re.S), strict=True
+    ):
+        (w,) = [w for w in per_station[station] if w["node"] == node and aos in w["start"]]
+        top = sorted(per_station[station], key=lambda x: -bytes_by_window[x["id"]])[:2]
+        assert w in top  # the passes carrying the most data
+        # the sky track starts where skyfield puts the node at AOS
+        az, el = map(float, re.search(r"AOS: az (\d+)°, el (-?[\d.]+)°", sky).groups())
+        (n,) = [n for n in plan["nodes"] if n["name"] == node]
+        (s,) = [s for s in plan["stations"] if s["name"] == station]
+        site = wgs84.latlon(s["lat_deg"], s["lon_deg"], s["alt_m"])
+        alt, azimuth, _ = (
+            (EarthSatellite(*n["tle"], ts=ts) - site)
+            .at(ts.from_datetime(parse_time(w["start"])))
+            .altaz()
+        )
+        assert abs(el - alt.degrees) < 0.2 and abs((az - azimuth.degrees + 180) % 360 - 180) < 1
+        assert ('class="mask"' in sky) == (
+            s.get("terrain_mask") is not None or s["elevation_min_deg"] > 0
+        )
+    assert re.search(r'class="line s1" d="[^"]+" data-points="([3-9]\d|\d{3,})"', section)

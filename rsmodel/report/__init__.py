@@ -18,7 +18,14 @@ import xarray as xr
 
 from rsmodel.errors import ModelError, RsmodelError
 from rsmodel.plan.events import upgrade_event
-from rsmodel.report import compute_view, events_view, plan_view, study_view, telescope_view
+from rsmodel.report import (
+    compute_view,
+    events_view,
+    pass_view,
+    plan_view,
+    study_view,
+    telescope_view,
+)
 from rsmodel.report.plan_view import Summary
 from rsmodel.report.svg import to_datetime
 from rsmodel.version import __version__
@@ -86,6 +93,7 @@ def render_plan(
     )
     soc_charts, soc_hidden = plan_view.soc_charts(plan, soc) if soc else ([], 0)
     throughput = plan_view.throughput_heatmap(dataset)
+    passes, n_used_passes = pass_view.pass_details(plan) if has_syncs else ([], 0)
     has_tel = bool(plan.get("telescopes"))
     tel_gantt = telescope_view.telescope_gantt(plan) if has_tel else None
     tel_cards = telescope_view.telescope_cards(plan) if has_tel else []
@@ -109,6 +117,9 @@ def render_plan(
         "node_table": plan_view.node_queue_table(plan) if has_syncs else None,
         "window_table": plan_view.window_table(plan) if has_syncs else None,
         "n_windows": len(plan.get("windows", [])),
+        "passes": passes,
+        "n_used_passes": n_used_passes,
+        "passes_per_station": pass_view.PASSES_PER_STATION,
         "jobs_table": compute_view.jobs_table(plan) if jobs else None,
         "decisions_table": compute_view.decisions_table(plan) if decisions else None,
         "telescope_gantt": tel_gantt,
@@ -131,6 +142,7 @@ def render_plan(
             ("operations", "Transfers", has_syncs),
             ("nodes", "Nodes", has_syncs),
             ("stations", "Stations", has_syncs),
+            ("passes", "Passes", bool(passes)),
             ("jobs", "Compute", bool(jobs or decisions)),
             ("telescopes", "Telescopes", has_tel),
             ("events", "Events", bool(events)),

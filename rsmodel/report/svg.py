@@ -456,3 +456,67 @@ def build_heatmap(
         x_axis_y=px(top + len(y_categories) * cell_h + 14),
         y_axis_x=px(left - 4),
     )
+
+
+# --------------------------------------------------------------------------- sky plots
+
+
+@dataclass(frozen=True)
+class SkyPlot:
+    """A polar az/el plot seen from the station: north up, east right, zenith in the middle."""
+
+    size: str
+    centre: str
+    horizon: str  # radius of the 0 deg circle
+    rings: list[tuple[str, str, str]]  # (radius, label y, label)
+    labels: list[tuple[str, str, str]]  # (x, y, N|E|S|W)
+    mask: str  # path: the sky below the effective mask (even-odd fill), "" without one
+    track: str  # path of the pass
+    ends: list[tuple[str, str, str]]  # (cx, cy, title): AOS and LOS
+
+
+def build_sky_plot(
+    track_az_el: Sequence[tuple[float, float]],
+    mask_az_el: Sequence[tuple[float, float]],
+    *,
+    size_px: float = 170.0,
+) -> SkyPlot:
+    """Lay out a pass track and a station's effective mask (both (azimuth, elevation) deg;
+    the mask sampled around the horizon) on a polar plot: radius = 90 deg - elevation."""
+    c = size_px / 2.0
+    r_max = c - 14.0
+
+    def xy(az: float, el: float) -> tuple[str, str]:
+        r = r_max * (90.0 - min(max(el, 0.0), 90.0)) / 90.0
+        return px(c + r * math.sin(math.radians(az))), px(c - r * math.cos(math.radians(az)))
+
+    def path(points: Sequence[tuple[float, float]], close: bool) -> str:
+        d = "".join(
+            f"{'L' if i else 'M'}{x},{y}" for i, (x, y) in enumerate(xy(*p) for p in points)
+        )
+        return d + ("Z" if close and d else "")
+
+    horizon = [(float(az), 0.0) for az in range(0, 360, 5)]
+    mask = path(horizon, True) + path(mask_az_el, True) if mask_az_el else ""
+    rings = [
+        (px(r_max * (90 - el) / 90), px(c - r_max * (90 - el) / 90 + 9), f"{el}°")
+        for el in (30, 60)
+    ]
+    labels = [
+        (px(c + (r_max + 8) * dx), px(c - (r_max + 8) * dy + 3), name)
+        for dx, dy, name in ((0, 1, "N"), (1, 0, "E"), (0, -1, "S"), (-1, 0, "W"))
+    ]
+    ends = []
+    if track_az_el:
+        for (az, el), name in ((track_az_el[0], "AOS"), (track_az_el[-1], "LOS")):
+            ends.append((*xy(az, el), f"{name}: az {az:.0f}°, el {el:.1f}°"))
+    return SkyPlot(
+        size=px(size_px),
+        centre=px(c),
+        horizon=px(r_max),
+        rings=rings,
+        labels=labels,
+        mask=mask,
+        track=path(track_az_el, False),
+        ends=ends,
+    )

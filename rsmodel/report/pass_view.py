@@ -86,7 +86,7 @@ def _detail(
         elevation = build_line_chart(
             [Series("elevation, deg", times, el.tolist())],
             y_label="elevation, deg",
-            y_range=(0.0, max(float(el.max()), 10.0)),
+            y_range=(0.0, max(float(np.nanmax(el, initial=0.0)), 10.0)),
             hlines=[(station["elevation_min_deg"], "floor", "minimum")],
             x_range=(start, end),
             x_bands=[(a, b, f"transfer {s}") for a, b, s in transfers],

@@ -72,26 +72,36 @@ def test_ground_segment_plans_clean_on_real_bands_masks_and_maintenance(exported
             assert hours[1] <= 2 + 1e-6 or hours[0] >= 4 - 1e-6, w
 
 
-def test_ics_has_one_event_per_contact_at_the_planned_times(exported) -> None:
+def test_ics_has_one_event_per_contact_and_track_at_the_planned_times(exported) -> None:
     plan, out = exported
-    contacts = planned_contacts(plan)
+    occupations = [{**c, "kind": "contact"} for c in planned_contacts(plan).values()]
+    occupations += [
+        {"kind": "track", "station": st, "node": t["node"], "start": parse_time(t["start"]),
+         "end": parse_time(t["end"])}
+        for t in plan["tracks"] for st in t["stations"]
+    ]  # fmt: skip
+    assert any(o["kind"] == "track" for o in occupations)
     by_station: dict[str, list[dict]] = defaultdict(list)
-    for c in contacts.values():
-        by_station[c["station"]].append(c)
+    for o in occupations:
+        by_station[o["station"]].append(o)
     files = sorted((out / "ics").glob("*.ics"))
     assert [f.stem for f in files] == sorted(by_station)
     uids = set()
     for f in files:
         cal = icalendar.Calendar.from_ical(f.read_bytes())
         events = list(cal.walk("VEVENT"))
-        expected = sorted(by_station[f.stem], key=lambda c: (c["start"], c["node"]))
+        expected = sorted(by_station[f.stem], key=lambda c: (c["start"], c["kind"], c["node"]))
         assert len(events) == len(expected)
-        got = sorted(events, key=lambda e: (e.decoded("dtstart"), str(e["summary"])))
+        got = sorted(
+            events,
+            key=lambda e: (e.decoded("dtstart"), str(e["categories"].cats[0]), str(e["summary"])),
+        )
         for event, c in zip(got, expected, strict=True):
             start, end = event.decoded("dtstart"), event.decoded("dtend")
             assert start.utcoffset().total_seconds() == 0  # UTC
-            assert 0 <= (c["start"] - start).total_seconds() < 1  # covers the contact,
+            assert 0 <= (c["start"] - start).total_seconds() < 1  # covers the occupation,
             assert 0 <= (end - c["end"]).total_seconds() < 1  # whole seconds
+            assert event["categories"].cats == [c["kind"]]
             assert c["node"] in str(event["summary"]) and str(event["uid"]) not in uids
             uids.add(str(event["uid"]))
     again = out.parent / "again"
@@ -102,8 +112,23 @@ def test_ics_has_one_event_per_contact_at_the_planned_times(exported) -> None:
 def test_csv_round_trips_through_pandas(exported) -> None:
     plan, out = exported
     frame = pd.read_csv(out / "contacts.csv")
+    keys = list(zip(frame["station"], frame["start"], strict=True))
+    assert keys == sorted(keys)  # a per-station schedule, in time order
+    tracks = frame[frame["kind"] == "track"]
+    assert sorted(tracks["id"]) == sorted(
+        f"{t['id']}-{st}-a{a}"
+        for t in plan["tracks"]
+        for st, a in zip(t["stations"], t["antennas"], strict=True)
+    )
+    by_id = {t["id"]: t for t in plan["tracks"]}
+    for row in tracks.itertuples():
+        t = by_id[row.id.rsplit("-", 2)[0]]
+        assert (row.setup_start, row.start, row.end, row.teardown_end) == (
+            t["setup_start"], t["start"], t["end"], t["teardown_end"]
+        )  # fmt: skip
+    frame = frame[frame["kind"] == "contact"]
     contacts = planned_contacts(plan)
-    assert len(frame) == len(contacts) and set(frame["kind"]) == {"contact"}
+    assert len(frame) == len(contacts)
     assert frame["bytes"].sum() == pytest.approx(sum(op["bytes"] for op in plan["operations"]))
     windows = {w["id"]: w for w in plan["windows"]}
     for row in frame.itertuples():
@@ -113,8 +138,6 @@ def test_csv_round_trips_through_pandas(exported) -> None:
         assert parse_time(row.start) == c["start"] and parse_time(row.end) == c["end"]
         assert parse_time(row.window_start) == parse_time(w["start"]) <= c["start"]
         assert row.max_elevation_deg == pytest.approx(w["max_elevation_deg"])
-    keys = list(zip(frame["station"], frame["start"], strict=True))
-    assert keys == sorted(keys)  # a per-station schedule, in time order
 
 
 def test_ion_contact_plan_follows_the_ionrc_grammar(exported) -> None:

@@ -121,7 +121,12 @@ def test_csv_round_trips_through_pandas(exported) -> None:
         for st, a in zip(t["stations"], t["antennas"], strict=True)
     )
     by_id = {t["id"]: t for t in plan["tracks"]}
+    windows = {w["id"]: w for w in plan["windows"]}
+    assert tracks["window_id"].notna().all()  # each track lies in a pass of its node and station
     for row in tracks.itertuples():
+        w = windows[row.window_id]
+        assert (w["node"], w["station"]) == (row.node, row.station)
+        assert parse_time(w["start"]) <= parse_time(row.start) + pd.Timedelta("1ms")
         t = by_id[row.id.rsplit("-", 2)[0]]
         assert (row.setup_start, row.start, row.end, row.teardown_end) == (
             t["setup_start"], t["start"], t["end"], t["teardown_end"]
@@ -130,7 +135,6 @@ def test_csv_round_trips_through_pandas(exported) -> None:
     contacts = planned_contacts(plan)
     assert len(frame) == len(contacts)
     assert frame["bytes"].sum() == pytest.approx(sum(op["bytes"] for op in plan["operations"]))
-    windows = {w["id"]: w for w in plan["windows"]}
     for row in frame.itertuples():
         c = contacts[(row.window_id, row.antenna)]
         w = windows[row.window_id]

@@ -33,6 +33,7 @@ FORMATS = ("csv", "ics", "ion")
 SPEED_OF_LIGHT_KM_S = 299_792.458
 EARTH_MU_KM3_S2 = 398_600.4418
 PRODID = "-//rsmodel//contact schedule//EN"
+SLACK = timedelta(milliseconds=1)  # a track lies in a pass up to this rounding of the instants
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,10 @@ def occupations(plan: Mapping[str, Any]) -> list[Occupation]:
     for op in plan.get("operations", []):
         groups.setdefault((op["window_id"], op.get("antenna")), []).append(op)
     occs = [_contact(windows.get(wid), ops) for (wid, _), ops in groups.items()]
-    occs += [occ for track in plan.get("tracks", []) for occ in _track(track, windows)]
+    passes: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for w in windows.values():
+        passes.setdefault((w["node"], w["station"]), []).append(w)
+    occs += [occ for track in plan.get("tracks", []) for occ in _track(track, passes)]
     return sorted(occs, key=lambda o: (o.station, o.start, o.antenna or 0, o.node, o.id))
 
 
@@ -111,14 +115,24 @@ def _contact(window: Mapping[str, Any] | None, ops: Sequence[Mapping[str, Any]])
     )
 
 
-def _track(track: Mapping[str, Any], windows: Mapping[str, Any]) -> list[Occupation]:
-    """One occupation per station/antenna of a track (``stations`` and ``antennas`` in pairs)."""
+def _track(
+    track: Mapping[str, Any], passes: Mapping[tuple[str, str], list[Mapping[str, Any]]]
+) -> list[Occupation]:
+    """One occupation per station/antenna of a track (``stations`` and ``antennas`` in pairs),
+    with the pass (window of that node and station) holding it, if the plan lists one."""
     stations = list(track.get("stations") or [])
     antennas = list(track.get("antennas") or [None] * len(stations))
     start, end = parse_time(track["start"]), parse_time(track["end"])
-    window = windows.get(track.get("window_id"), {})
     out = []
-    for station, antenna in zip(stations, antennas, strict=False):
+    for station, antenna in zip(stations, antennas, strict=True):
+        window = next(
+            (
+                w
+                for w in passes.get((track["node"], station), [])
+                if parse_time(w["start"]) - SLACK <= start and end <= parse_time(w["end"]) + SLACK
+            ),
+            {},
+        )
         tag = "" if antenna is None else f"-a{antenna}"
         out.append(
             Occupation(
@@ -127,12 +141,12 @@ def _track(track: Mapping[str, Any], windows: Mapping[str, Any]) -> list[Occupat
                 station=station,
                 antenna=antenna,
                 node=track["node"],
-                band=track.get("band") or window.get("band"),
+                band=window.get("band"),
                 start=start,
                 end=end,
                 setup_start=parse_time(track.get("setup_start") or track["start"]),
                 teardown_end=parse_time(track.get("teardown_end") or track["end"]),
-                window_id=track.get("window_id"),
+                window_id=window.get("id"),
                 window_start=_time_or_none(window.get("start")),
                 window_end=_time_or_none(window.get("end")),
                 max_elevation_deg=_number(window.get("max_elevation_deg")),

@@ -75,7 +75,7 @@ def _detail(
     mask = list(zip(az_grid.tolist(), masks.mask_deg(0, az_grid).tolist(), strict=True))
     track: list[tuple[float, float]] = []
     elevation = None
-    if node.get("tle"):
+    if node.get("tle") and all(node["tle"]):  # hand-made plans may leave the lines empty
         offsets = np.linspace(0.0, (end - start).total_seconds(), TRACK_SAMPLES)
         pos = propagate_itrs([Satrec.twoline2rv(*node["tle"])], times_from(start, offsets))
         sites = site_itrs(station["lat_deg"], station["lon_deg"], station["alt_m"])

@@ -33,7 +33,7 @@ from rsmodel.model.vocabulary import PRIORITY_RANK
 BOX_SAMPLE_S = (
     15.0  # longest sub-step of a slot at which box activity is judged, s (~110 km in LEO)
 )
-CHUNK_POSITIONS = 2**21  # node x sample positions propagated at once (48 MiB of float64)
+CHUNK_POSITIONS = 2**19  # node x sample positions propagated at once (12 MiB of float64)
 
 
 def slot_edges_s(scenario: Scenario) -> np.ndarray:
@@ -44,7 +44,14 @@ def slot_edges_s(scenario: Scenario) -> np.ndarray:
 
 
 def production(scenario: Scenario, geometry: Geometry) -> xr.Dataset:
-    """Bytes each recorder source produces in each slot: ``produced_bytes (source, slot)``.
+    """Bytes each recorder source produces in each slot: ``produced_bytes (source, slot)``
+    (:func:`source_production` with the geometry's eclipses)."""
+    return source_production(scenario, geometry.eclipses)
+
+
+def source_production(scenario: Scenario, eclipses: pd.DataFrame) -> xr.Dataset:
+    """Bytes each recorder source produces in each slot: ``produced_bytes (source, slot)``;
+    ``eclipses``: a table with ``node``, ``start``, ``end`` (aware UTC), as ``Geometry.eclipses``.
 
     Coordinates: ``source`` (ids ``"<node>/<source>"``, plus ``"<node>/initial"`` for a
     non-zero initial fill), ``slot`` (0..K-1) with ``slot_start`` (datetime64, UTC) and
@@ -54,10 +61,10 @@ def production(scenario: Scenario, geometry: Geometry) -> xr.Dataset:
     dt = np.diff(edges)
     sources = [s for n in scenario.nodes if n.recorder for s in n.recorder.sources]
     fraction = np.zeros((len(sources), len(dt)))
-    eclipses = _eclipses_s(geometry.eclipses, scenario)
+    shadows = _eclipses_s(eclipses, scenario)
     for i, src in enumerate(sources):
         if src.kind == "sunlit":
-            fraction[i] = 1.0 - _covered_s(eclipses.get(src.node, _NONE), edges) / dt
+            fraction[i] = 1.0 - _covered_s(shadows.get(src.node, _NONE), edges) / dt
         elif src.kind == "intervals":
             spans = np.array(
                 [
@@ -71,7 +78,7 @@ def production(scenario: Scenario, geometry: Geometry) -> xr.Dataset:
             fraction[i] = np.where(on_s > 1e-9, on_s, 0.0) / dt  # no rounding residue
     boxed = [i for i, s in enumerate(sources) if s.kind == "box"]
     if boxed:
-        fraction[boxed] = _box_fraction(scenario, [sources[i] for i in boxed], edges, eclipses)
+        fraction[boxed] = _box_fraction(scenario, [sources[i] for i in boxed], edges, shadows)
     rate = np.array([s.rate_bps for s in sources], dtype=float)
     produced = rate[:, None] / 8.0 * np.clip(fraction, 0.0, 1.0) * dt[None, :]
     rows, initial = _rows(scenario, sources)

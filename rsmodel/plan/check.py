@@ -36,11 +36,15 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rsmodel.plan.check_antennas import Turnarounds, check_antennas
+from rsmodel.plan.check_recorder import check_recorder, source_ids
 from rsmodel.plan.check_tracks import check_tracks
 from rsmodel.timeutil import RESOLUTION_S, parse_time
+
+if TYPE_CHECKING:
+    from rsmodel.model.scenario import Scenario
 
 # The checker's own copy of the priority order, on purpose: it checks plans independently of the
 # code that made them, so it does not import rsmodel.model.vocabulary (the one table).
@@ -65,11 +69,15 @@ class _Op:
     radio: str  # the node, or node/band for a node with simultaneous_bands (one link at a time)
 
 
-def check_plan(plan: Mapping[str, Any], *, executed: bool = False) -> list[str]:
+def check_plan(
+    plan: Mapping[str, Any], *, executed: bool = False, scenario: Scenario | None = None
+) -> list[str]:
     """All violations found in ``plan`` (plan.json v1 layout); ``[]`` means valid.
 
     ``executed``: the operations are a record of simulated transfers, which may have run below
-    the link rate (degraded links), so their bytes need only fit the rate."""
+    the link rate (degraded links), so their bytes need only fit the rate. Recorders and SOC:
+    :func:`rsmodel.plan.check_recorder.check_recorder` (``scenario``: the plan's model, else
+    loaded from the plan)."""
     t0 = parse_time(plan["horizon"]["start"])
 
     def sec(value: Any) -> float | None:
@@ -103,21 +111,23 @@ def check_plan(plan: Mapping[str, Any], *, executed: bool = False) -> list[str]:
         )
         for i, o in enumerate(plan["operations"])
     ]
-    problems = _check_operations(ops, windows, syncs, stations)
+    sources = source_ids(plan)  # source data: checked against production by check_recorder
+    problems = _check_operations(ops, windows, {**syncs, **sources}, stations)
     if problems:  # later checks assume well-formed operations
         return problems
+    sync_ops = [o for o in ops if o.sync_id not in sources]
     problems += _check_rate(ops, windows, executed)
     problems += _check_overlaps(ops)
     problems += _check_setup(ops, windows, stations)
     problems += _check_exclusivity(_contacts(ops), stations)
-    problems += _check_bytes_and_status(ops, syncs, plan.get("kpis"))
+    problems += _check_bytes_and_status(sync_ops, syncs, plan.get("kpis"))
     step_s = float(plan["horizon"].get("step_s") or 60.0)
     horizon_s = sec(plan["horizon"]["end"])
     turns = Turnarounds(plan)
-    problems += _check_priority(ops, windows, syncs, stations, step_s, horizon_s, turns)
+    problems += _check_priority(sync_ops, windows, syncs, stations, step_s, horizon_s, turns)
     problems += check_antennas(plan, turns)
     problems += check_tracks(plan)  # antenna-time requests (rsmodel/plan/check_tracks.py)
-    return problems
+    return problems + check_recorder(plan, scenario)
 
 
 # --------------------------------------------------------------------------- operations

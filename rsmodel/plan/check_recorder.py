@@ -106,8 +106,11 @@ def _spread(spans: list[tuple[float, float, float]], edges: np.ndarray) -> np.nd
     for a, b, amount in spans:
         if b <= a:
             continue
-        share = np.clip(np.minimum(b, edges[1:]) - np.maximum(a, edges[:-1]), 0.0, None)
-        out += amount * share / (b - a)
+        k0 = max(int(np.searchsorted(edges, a, side="right")) - 1, 0)
+        k1 = min(int(np.searchsorted(edges, b, side="left")), len(out))
+        lo, hi = edges[k0:k1], edges[k0 + 1 : k1 + 1]
+        share = np.clip(np.minimum(b, hi) - np.maximum(a, lo), 0.0, None)
+        out[k0:k1] += amount * share / (b - a)
     return out
 
 

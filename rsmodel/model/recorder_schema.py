@@ -253,13 +253,18 @@ def transmit_power_w(node: OrbitalNode, band: str | None = None) -> float:
     return float(node.power.tx_power_w)
 
 
-def min_contact_wh(node: OrbitalNode, step_s: float) -> float:
-    """Battery energy of one minimum contact in eclipse, Wh: the highest transmit power of the
-    node drawn for ``tx_warmup_s`` plus one grid slot (``step_s``, the shortest transfer the
-    planner decides)."""
+def peak_transmit_power_w(node: OrbitalNode) -> float:
+    """The highest :func:`transmit_power_w` of the node's radios, W (what plans charge while
+    it transmits: never under-counted)."""
     bands = [t.band for t in node.transmitters] or [None]
-    peak_w = max(transmit_power_w(node, b) for b in bands)
-    return peak_w * (node.power.tx_warmup_s + step_s) / 3600.0
+    return max(transmit_power_w(node, b) for b in bands)
+
+
+def min_contact_wh(node: OrbitalNode, step_s: float) -> float:
+    """Battery energy of one minimum contact in eclipse, Wh: :func:`peak_transmit_power_w`
+    drawn for ``tx_warmup_s`` plus one grid slot (``step_s``, the shortest transfer the
+    planner decides)."""
+    return peak_transmit_power_w(node) * (node.power.tx_warmup_s + step_s) / 3600.0
 
 
 @section_check

@@ -15,7 +15,7 @@ the plan's eclipses), without the optimiser:
   stays within [0, capacity] fill, and adds up to the reported losses;
 - per node with a ``soc`` curve: the state of charge re-integrated (solar charge in slots whose
   start is sunlit, idle load, compute placements' ``energy_wh`` spread over their run,
-  ``tx_power_w`` while the transmitter is on: every operation and ``tx_warmup_s`` before it,
+  the peak ``tx_power_w`` of its radios while the transmitter is on: every operation and ``tx_warmup_s`` before it,
   kept on across shorter gaps; clipped at capacity) stays above
   ``min(min_soc x capacity, the idle-only SOC)`` and agrees with the plan's curve.
 
@@ -37,7 +37,7 @@ import pandas as pd
 from rsmodel.errors import RsmodelError
 from rsmodel.geometry.production import slot_edges_s, source_production
 from rsmodel.model.loader import load_model_text
-from rsmodel.model.recorder_schema import INITIAL_SOURCE, transmit_power_w
+from rsmodel.model.recorder_schema import INITIAL_SOURCE, peak_transmit_power_w
 from rsmodel.model.scenario import Scenario
 from rsmodel.timeutil import parse_time
 
@@ -301,7 +301,9 @@ def _check_soc(
                 b = (parse_time(part["end"]) - t0).total_seconds()
                 compute[d["node"]].append((a, b, float(part.get("energy_wh") or 0.0)))
     curves = plan.get("soc") or {}
-    drawing = [n.name for n in scenario.nodes if transmit_power_w(n) > 0 and n.name not in curves]
+    drawing = [
+        n.name for n in scenario.nodes if peak_transmit_power_w(n) > 0 and n.name not in curves
+    ]
     out += [f"soc: {name} draws transmit power but the plan has no soc curve" for name in drawing]
     for name, curve in curves.items():
         node = scenario.node(name)
@@ -318,7 +320,7 @@ def _check_soc(
         charge = power.solar_charge_w * sunlit * dt / 3600.0
         idle = power.idle_w * dt / 3600.0
         on = _transmitter_on(sorted(ops.get(name, [])), power.tx_warmup_s)
-        tx = transmit_power_w(node) * _spread([(a, b, b - a) for a, b in on], edges) / 3600.0
+        tx = peak_transmit_power_w(node) * _spread([(a, b, b - a) for a, b in on], edges) / 3600.0
         load = tx + _spread(compute.get(name, []), edges)
         soc = _integrate(cap, bat.initial_soc * cap, charge - idle - load)
         floor = np.minimum(bat.min_soc * cap, _integrate(cap, bat.initial_soc * cap, charge - idle))

@@ -27,6 +27,7 @@ times (the loader calls it for every node); :func:`check_recorders` is the secti
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
@@ -160,6 +161,17 @@ class NodeRecorder:
     initial_fill_bytes: float
     initial_priority: Priority
     sources: tuple[DataSource, ...]
+
+
+def source_ranks(nodes: Iterable[OrbitalNode]) -> dict[str, int]:
+    """Rank (0 = critical .. 3 = low) of every recorder source id of ``nodes``, the initial
+    fills (``"<node>/initial"``) included: the ids source downlinks carry as ``sync_id``."""
+    out: dict[str, int] = {}
+    for node in nodes:
+        if node.recorder is not None:
+            out[f"{node.name}/{INITIAL_SOURCE}"] = PRIORITY_RANK[node.recorder.initial_priority]
+            out.update({src.id: src.rank for src in node.recorder.sources})
+    return out
 
 
 def resolve_recorder(

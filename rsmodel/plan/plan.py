@@ -25,6 +25,7 @@ from rsmodel.geometry.windows import WINDOW_COLUMNS
 from rsmodel.io import write_json
 from rsmodel.model.oem import Ephemeris
 from rsmodel.model.orbits import Orbit
+from rsmodel.model.recorder_schema import source_ranks
 from rsmodel.model.scenario import OrbitalNode, Scenario, SyncRequest
 from rsmodel.model.vocabulary import PRIORITIES
 from rsmodel.optimize.schedule import station_entry
@@ -372,6 +373,7 @@ class Outcomes:
         self.op_start_s = _seconds(ops["start"], scenario.start)
         self.op_end_s = _seconds(ops["end"], scenario.start)
         rank = {s.id: s.rank for s in [*scenario.syncs, *job_outputs]}
+        rank.update(source_ranks(scenario.nodes))  # recorder source downlinks (docs/recorder.md)
         self.op_rank = np.array([rank[s] for s in ops["sync_id"]], dtype=int)
         self.op_rows = ops.groupby("sync_id").indices
         self.station_index = {s.name: i for i, s in enumerate(scenario.stations)}

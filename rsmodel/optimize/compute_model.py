@@ -175,10 +175,14 @@ def _precedence_rows(
     m: pyo.ConcreteModel, p: ComputeProblem, by_step: dict[int, np.ndarray], done: dict
 ) -> None:
     o = p.options
+    cumulative: dict[int, list[int]] = {}
     for ref in p.active_steps:
         opts = by_step[ref.index]
-        for c in opts:
-            for d in ref.preds:
+        for d in ref.preds:
+            if done[d].var is not None and ref.step.type != "pass" and len(opts):
+                cumulative.setdefault(ref.index, []).append(d)
+                continue
+            for c in opts:
                 ready = done[d][_input_ready_slot(p, ref, d, int(o.start[c]))]
                 if isinstance(ready, float):  # d finished in an earlier rolling block
                     if ready < 0.5:
@@ -190,6 +194,28 @@ def _precedence_rows(
                 m.cons.add(m.x[int(c)] + done[ref.index][int(o.start[c])] <= 1)
         if ref.step.type == "window":
             _tier_rule_rows(m, p, ref, opts, done)
+    m.started = pyo.Block(sorted(cumulative))
+    for s, preds in cumulative.items():
+        _started_rows(m.started[s], m.x, p, p.steps[s], by_step[s], preds, done)
+
+
+def _started_rows(b: pyo.Block, x: pyo.Var, p: ComputeProblem, ref: StepRef, opts: np.ndarray,
+                  preds: list[int], done: dict) -> None:  # fmt: skip
+    """Cumulative precedence of a step placed once: ``started[j]`` (its options starting at or
+    before its j-th start slot k) <= ``done[d][ready(k)]`` for each input d. Valid because
+    ``ready`` is monotone in k; on integer points the same as one row per option, in the LP
+    relaxation tighter (a fractional step cannot start more than its inputs have finished)."""
+    starts = p.options.start[opts]
+    order = np.argsort(starts, kind="stable")
+    slots, first = np.unique(starts[order], return_index=True)
+    groups = np.split(opts[order], first[1:])
+    b.S = pyo.Var(range(len(slots)), bounds=(0, 1))
+    b.rows = pyo.ConstraintList()
+    for j, (k, group) in enumerate(zip(slots.tolist(), groups, strict=True)):
+        new = sum(x[int(c)] for c in group)
+        b.rows.add(b.S[j] == (b.S[j - 1] if j else 0) + new)
+        for d in preds:
+            b.rows.add(b.S[j] <= done[d][_input_ready_slot(p, ref, d, k)])
 
 
 def _input_ready_slot(p: ComputeProblem, ref: StepRef, d: int, start: int) -> int:

@@ -106,6 +106,11 @@ def compute_strategy(p: ComputeProblem) -> Choice:
         size_text=f"{largest} options on the largest node",
         limit_text="ROLLING_MIN_OPTIONS",
         rolling=p.settings.rolling,
+        monolithic_because=(
+            "method greedy: one full-horizon list schedule per node"
+            if p.settings.method == "greedy"
+            else None
+        ),
     )
 
 

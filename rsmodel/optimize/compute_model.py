@@ -183,7 +183,7 @@ def _precedence_rows(
                 cumulative.setdefault(ref.index, []).append(d)
                 continue
             for c in opts:
-                ready = done[d][_input_ready_slot(p, ref, d, int(o.start[c]))]
+                ready = done[d][input_ready_slot(p, ref, d, int(o.start[c]))]
                 if isinstance(ready, float):  # d finished in an earlier rolling block
                     if ready < 0.5:
                         m.x[int(c)].fix(0)
@@ -215,10 +215,10 @@ def _started_rows(b: pyo.Block, x: pyo.Var, p: ComputeProblem, ref: StepRef, opt
         new = sum(x[int(c)] for c in group)
         b.rows.add(b.S[j] == (b.S[j - 1] if j else 0) + new)
         for d in preds:
-            b.rows.add(b.S[j] <= done[d][_input_ready_slot(p, ref, d, k)])
+            b.rows.add(b.S[j] <= done[d][input_ready_slot(p, ref, d, k)])
 
 
-def _input_ready_slot(p: ComputeProblem, ref: StepRef, d: int, start: int) -> int:
+def input_ready_slot(p: ComputeProblem, ref: StepRef, d: int, start: int) -> int:
     """Slot by which predecessor ``d`` must be done for ``ref`` to start at ``start``: a ground
     step waits until the node's passes since then could downlink d's largest output."""
     pred = p.steps[d]

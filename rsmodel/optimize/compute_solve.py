@@ -16,6 +16,7 @@ from functools import partial
 
 import numpy as np
 
+from rsmodel.optimize.compute_greedy import greedy_view
 from rsmodel.optimize.compute_model import build_compute_model
 from rsmodel.optimize.compute_pool import Failed, pool_workers, run_all
 from rsmodel.optimize.compute_problem import ComputeProblem, Options
@@ -44,6 +45,13 @@ class ComputeSolution:
     notes: list[str] = field(default_factory=list)
     stages: list[StageReport] = field(default_factory=list)  # one per node MILP / rolling block
 
+    @property
+    def mip_gap(self) -> float | None:
+        """The largest relative gap HiGHS stated for a node MILP or block (None: a plan without
+        a bound, e.g. the greedy plan of a build cut by the time limit)."""
+        gaps = [s.mip_gap for s in self.stages if s.status != SolveStatus.EMPTY]
+        return None if None in gaps else max(gaps, default=0.0)
+
 
 @dataclass
 class ViewSolution:
@@ -52,6 +60,8 @@ class ViewSolution:
     chosen: np.ndarray
     last: set[int]
     result: SolveResult
+    source: str  # "milp" or "greedy" (the fallback's plan)
+    greedy_size: int  # options the greedy start chose
 
 
 def node_view(p: ComputeProblem, node: str) -> tuple[ComputeProblem, np.ndarray]:
@@ -104,13 +114,15 @@ def solve_compute(p: ComputeProblem, *, workers: int | None = None) -> ComputeSo
         stages.append(
             StageReport(node, r.status, r.objective, r.bound, r.mip_gap, r.build_s, r.solve_s,
                         sizes={"options": len(view.options.step), "columns": r.columns,
-                               "rows": r.rows})
+                               "rows": r.rows},
+                        extra={"plan": local.source, "greedy_options": local.greedy_size})
         )  # fmt: skip
-        if r.objective is None:
+        if local.source == "greedy":
+            placed = set(view.options.step[local.chosen].tolist())
+            why = greedy_reason(r.status, limit_s)
             for ref in view.active_steps:
-                p.reasons.setdefault(
-                    ref.index, f"no solution within the solver time limit ({limit_s:g} s)"
-                )
+                if ref.index not in placed:
+                    p.reasons.setdefault(ref.index, why)
     picked_all = np.concatenate(chosen) if chosen else np.zeros(0, dtype=int)
     return ComputeSolution(
         p,
@@ -134,14 +146,21 @@ def _with_threads(view: ComputeProblem, threads: int) -> ComputeProblem:
 def solve_view(
     p: ComputeProblem, *, time_limit_s: float, build_in_limit: bool = True
 ) -> ViewSolution:
-    """Build and solve the MILP of a node view (or a rolling block of one) within
-    ``time_limit_s`` wall seconds, build included (``build_in_limit=False``: from the end of
-    the build, for rolling blocks whose budget is a share of the node's); the model's
+    """Solve one node's compute MILP (a node view from :func:`node_view`, or a rolling block of
+    one) within ``time_limit_s`` wall seconds, build included (``build_in_limit=False``: from
+    the end of the build, for rolling blocks whose budget is a share of the node's); the model's
     ``settings`` give gap and threads.
 
-    The objective is ~100 per placed step: an absolute gap keeps timing terms meaningful.
-    HiGHS presolve substitutes the SOC chain and fills in (minutes); without it: < 1 s."""
+    The greedy plan (:func:`rsmodel.optimize.compute_greedy.greedy_view`) is the MIP start and
+    the fallback: a build cut by the limit, a run without an incumbent or one placing fewer steps
+    returns it (``source`` "greedy"). The objective is ~100 per placed step: an absolute gap
+    keeps timing terms meaningful. Presolve stays off: its probing takes a minute on a 24-step
+    DAG that solves in ~1.5 s without it (benchmarks/bench_compute.py)."""
     t0 = time.perf_counter()
+    greedy = greedy_view(p)
+    if p.settings.method == "greedy":
+        only = SolveResult(SolveStatus.HEURISTIC, True, solve_s=time.perf_counter() - t0)
+        return ViewSolution(greedy.chosen, greedy.last, only, "greedy", greedy.size)
     options = SolveOptions(
         time_limit_s=time_limit_s,
         mip_gap=0.0,
@@ -158,20 +177,45 @@ def solve_view(
             x_cols = solver.columns_of([b.x[c] for c in b.O])
             f_cols = solver.columns_of([b.f[c] for c in b.PO])
     except BuildTimeout:
-        timed_out = SolveResult(SolveStatus.NO_SOLUTION, False, build_s=time.perf_counter() - t0)
-        return ViewSolution(np.zeros(0, dtype=int), set(), timed_out)
+        stopped = SolveResult(SolveStatus.TIME_LIMIT, False, build_s=time.perf_counter() - t0)
+        return ViewSolution(greedy.chosen, greedy.last, stopped, "greedy", greedy.size)
     built = time.perf_counter()
     if not build_in_limit:
         solver.t_start = built
+    x_start = np.isin(np.fromiter(b.O, dtype=int, count=len(b.O)), greedy.chosen)
+    f_start = np.array([c in greedy.last for c in b.PO], dtype=float)
+    solver.set_start(
+        np.concatenate([x_cols, f_cols]), np.concatenate([x_start, f_start]), partial=True
+    )
     result = solver.run()
     result.build_s = built - t0
     if not result.has_solution:
-        return ViewSolution(np.zeros(0, dtype=int), set(), result)
+        if result.status == SolveStatus.NO_SOLUTION:  # stopped: the greedy plan is the result
+            result.status = SolveStatus.TIME_LIMIT
+        return ViewSolution(greedy.chosen, greedy.last, result, "greedy", greedy.size)
     x = solver.values(x_cols)
     f = solver.values(f_cols)
     chosen = np.array([c for c, v in zip(b.O, x, strict=True) if v > 0.5], dtype=int)
     last = {int(c) for c, v in zip(b.PO, f, strict=True) if v > 0.5}
-    return ViewSolution(chosen, last, result)
+    if steps_placed(p, greedy.chosen) > steps_placed(p, chosen):
+        result.status = SolveStatus.GREEDY_BETTER
+        return ViewSolution(greedy.chosen, greedy.last, result, "greedy", greedy.size)
+    return ViewSolution(chosen, last, result, "milp", greedy.size)
+
+
+def greedy_reason(status: SolveStatus, limit_s: float) -> str:
+    """Why a step of a node whose greedy plan was kept is missed."""
+    if status == SolveStatus.HEURISTIC:
+        return "the greedy list scheduler (solver.method greedy) found no feasible start"
+    return (
+        f"not placed by the greedy plan kept as the result (MILP {status}, solver time limit "
+        f"{limit_s:g} s)"
+    )
+
+
+def steps_placed(p: ComputeProblem, chosen: np.ndarray) -> int:
+    """Distinct steps among ``chosen`` options."""
+    return len(np.unique(p.options.step[chosen]))
 
 
 def compute_seconds_per_slot(p: ComputeProblem, chosen: np.ndarray, node: str) -> np.ndarray:

@@ -68,12 +68,13 @@ def node_energy(node: OrbitalNode, sunlit: np.ndarray, dt_s: np.ndarray) -> Node
 
 
 def simulate_soc_wh(capacity_wh: float, initial_wh: float, net_wh: np.ndarray) -> np.ndarray:
-    """Forward-integrate per-slot net energy (K,), clipping at capacity; returns (K+1,) Wh."""
-    soc = np.empty(len(net_wh) + 1)
-    soc[0] = min(initial_wh, capacity_wh)
-    for k, net in enumerate(net_wh):
-        soc[k + 1] = min(capacity_wh, soc[k] + net)
-    return soc
+    """Forward-integrate per-slot net energy (K,), clipping at capacity; returns (K+1,) Wh.
+
+    Closed form of ``soc[k+1] = min(capacity, soc[k] + net[k])``: with ``S`` the cumulative
+    net energy, ``soc[k] = S[k] + min(soc[0], min over 1 <= j <= k of capacity - S[j])``."""
+    cum = np.concatenate([[0.0], np.cumsum(np.asarray(net_wh, dtype=float))])
+    heads = np.concatenate([[min(initial_wh, capacity_wh)], capacity_wh - cum[1:]])
+    return cum + np.minimum.accumulate(heads)
 
 
 def add_battery(

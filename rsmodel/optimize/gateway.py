@@ -119,8 +119,14 @@ class HighsModel:
         """HiGHS column index of each Pyomo variable (-1: not in any constraint or objective)."""
         return np.array([self._column.get(id(v), -1) for v in variables], dtype=int)
 
-    def set_start(self, columns: np.ndarray, values: np.ndarray) -> None:
-        """A MIP start: ``values`` for ``columns`` (others 0)."""
+    def set_start(self, columns: np.ndarray, values: np.ndarray, *, partial: bool = False) -> None:
+        """A MIP start: ``values`` for ``columns`` (others 0; ``partial``: others free, HiGHS
+        completes them, e.g. the continuous columns by an LP with the given ones fixed)."""
+        if partial:
+            keep = columns >= 0
+            index = columns[keep].astype(np.int32)
+            self.highs.setSolution(len(index), index, np.asarray(values, dtype=float)[keep])
+            return
         full = np.zeros(self.highs.getNumCol())
         full[columns[columns >= 0]] = values[columns >= 0]
         solution = highspy.HighsSolution()

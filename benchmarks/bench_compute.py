@@ -1,18 +1,23 @@
-"""Benchmark of the compute-job MILP (seed 002): build + HiGHS solve time.
+"""Benchmark of the compute-job MILP (seed 002): build + HiGHS solve time, greedy in the same run.
 
     python benchmarks/bench_compute.py [--time-limit-s 120] [--only day|week] [--quick]
 
-Instances (``day``): a 1-step job (baseline: the fixed cost on the same grid), a 24-step mixed
-DAG on the ISS over 6 orbits, and 20 LEO satellites x 10 steps over 24 h. Prints one table;
-ratios are against the baseline measured in the same run. ``--quick``: the same instances and
-tables at small sizes (``QUICK``), seconds.
+Instances (``day``): the seed 002 request bodies (``models/requests/*.json``), a 1-step job
+(baseline: the fixed cost on the same grid), a 24-step mixed DAG on the ISS over 6 orbits, and
+``--fleet-sats`` LEO satellites x 10 steps over 24 h. Each is planned twice in the same run:
+the greedy list scheduler alone (``solver.method: greedy``) and the MILP (warm-started from
+that greedy plan); columns: greedy s and steps placed, MILP build s, HiGHS s, status, the
+largest relative gap a node MILP stated, steps placed, and which plan each node kept. Ratios
+are against the baseline measured in the same run. The formulation before issue 18 is not
+kept: its figures are printed from the issue text, marked "old main (issue #18), not this run".
+``--quick``: the same instances and tables at small sizes (``QUICK``), seconds.
 
 ``week``: 20 LEO satellites x 7 days, ``--jobs-per-day`` jobs per satellite and day (capture
-pass -> process window -> compress eclipse, due at the end of their day), solved monolithically
-(HiGHS capped at ``--time-limit-s`` per node) and rolling (12 h blocks + 6 h look-ahead,
+pass -> process window -> compress eclipse, due at the end of their day), solved greedily,
+monolithically (``--time-limit-s`` per node) and rolling (12 h blocks + 6 h look-ahead,
 ``--time-limit-s`` per node in all), each in its own forked process on the same geometry and
 options: wall s, steps placed, peak RSS (MB, the process's ``ru_maxrss``, including the parent's
-pages it shares; address space capped at ``MEMORY_CAP_GB``). Ratio: rolling vs monolithic.
+pages it shares; address space capped at ``MEMORY_CAP_GB``). Ratio: vs monolithic.
 """
 
 from __future__ import annotations
@@ -38,9 +43,15 @@ TIERS = {
 }
 # sizes: the day group's DAG steps, ISS orbits, fleet satellites and steps; the week options
 FULL = dict(dag_steps=24, orbits=6, fleet_sats=20, fleet_steps=10, time_limit_s=120.0,
-            sats=20, days=7, jobs_per_day=2)  # fmt: skip
-QUICK = dict(dag_steps=6, orbits=2, fleet_sats=2, fleet_steps=3, time_limit_s=2.0,
-             sats=2, days=1, jobs_per_day=1)  # fmt: skip
+            sats=20, days=7, jobs_per_day=2, requests=3)  # fmt: skip
+QUICK = dict(dag_steps=6, orbits=2, fleet_sats=1, fleet_steps=2, time_limit_s=2.0,
+             sats=1, days=1, jobs_per_day=1, requests=1)  # fmt: skip
+OLD_MAIN = {  # issue 18's figures (same machine, load ~5.5): build s, HiGHS s; not this run
+    "24-step": (2.5, 27.3),
+    "20 sats": (46.1, 311.9),
+    "request": (None, 1.0),
+    "week rolling": (75.0, 342.0),
+}
 
 
 def mixed_steps(n: int, prefix: str = "") -> list[dict[str, Any]]:
@@ -147,7 +158,8 @@ def _solve_child(problem: Any, strategy: str, time_limit_s: float, out: Any) -> 
     from rsmodel.optimize.compute_rolling import solve_compute_rolling
     from rsmodel.optimize.compute_solve import solve_compute
 
-    problem.settings = replace(problem.settings, time_limit_s=time_limit_s)
+    method = "greedy" if strategy == "greedy" else "milp"
+    problem.settings = replace(problem.settings, time_limit_s=time_limit_s, method=method)
     t0 = time.perf_counter()
     solve = solve_compute_rolling if strategy == "rolling" else solve_compute
     solution = solve(problem)
@@ -162,6 +174,7 @@ def _solve_child(problem: Any, strategy: str, time_limit_s: float, out: Any) -> 
             "placed": sum(d["status"] == "placed" for d in report["placement_decisions"]),
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "milps": len(solution.stages) or len(problem.energy),
+            "gap": solution.mip_gap,
         }
     )
 
@@ -182,7 +195,7 @@ def measure_week(args: argparse.Namespace) -> list[dict[str, Any]]:
     name = f"{args.sats} sats x {args.days} d, {args.jobs_per_day} jobs/sat/day"
     rows = []
     ctx = mp.get_context("fork")
-    for strategy in ("monolithic", "rolling"):
+    for strategy in args.strategies:
         out = ctx.Queue()
         child = ctx.Process(target=_solve_child, args=(problem, strategy, args.time_limit_s, out))
         child.start()
@@ -205,8 +218,8 @@ def print_week(rows: list[dict[str, Any]]) -> None:
     mono = rows[0]
     head = (
         f"{'instance':36} {'strategy':>10} {'steps':>5} {'options':>8} {'geom s':>7} {'opts s':>7} "
-        f"{'MILPs':>5} {'build s':>8} {'HiGHS s':>8} {'wall s':>8} {'wall / mono':>11} "
-        f"{'placed':>11} {'peak RSS MB':>11} {'status':>28}"
+        f"{'MILPs':>5} {'build s':>8} {'HiGHS s':>8} {'wall s':>8} {'wall / first':>12} "
+        f"{'placed':>11} {'gap':>8} {'peak RSS MB':>11} {'status':>16}"
     )
     print(head)
     print("-" * len(head))
@@ -214,54 +227,114 @@ def print_week(rows: list[dict[str, Any]]) -> None:
         print(
             f"{r['instance']:36} {r['strategy']:>10} {r['steps']:>5} {r['options']:>8} "
             f"{r['geometry_s']:>7.1f} {r['options_s']:>7.1f} {r['milps']:>5} {r['build_s']:>8.1f} "
-            f"{r['highs_s']:>8.1f} {r['wall_s']:>8.1f} {r['wall_s'] / mono['wall_s']:>10.2f}x "
-            f"{r['placed']:>5}/{r['steps']:<5} {r['rss_mb']:>11.0f} {r['status']:>28}"
+            f"{r['highs_s']:>8.1f} {r['wall_s']:>8.1f} {r['wall_s'] / mono['wall_s']:>11.2f}x "
+            f"{r['placed']:>5}/{r['steps']:<5} {_gap(r.get('gap')):>8} {r['rss_mb']:>11.0f} "
+            f"{r['status']:>16}"
         )
     print(f"(parent process peak RSS before the solves: {rows[0]['base_rss_mb']:.0f} MB)")
+    build, highs = OLD_MAIN["week rolling"]
+    print(f"old main (issue #18), not this run: 20 sats x 7 d rolling build {build:g} s, HiGHS "
+          f"{highs:g} s, wall 434 s, 840/840 placed")  # fmt: skip
 
 
-def measure(name: str, data: dict[str, Any], time_limit_s: float) -> dict[str, Any]:
+def _gap(gap: float | None) -> str:
+    return "unknown" if gap is None else f"{100 * gap:.3g}%"
+
+
+def scenario_of(data: dict[str, Any] | Path) -> Any:
+    """A model dict or a seed 002 request file as a scenario."""
+    from rsmodel.compute.request import load_request
+    from rsmodel.model.loader import load_model_dict
+
+    return load_request(data)[1] if isinstance(data, Path) else load_model_dict(data, base_dir=ROOT)
+
+
+def measure(name: str, data: dict[str, Any] | Path, time_limit_s: float) -> dict[str, Any]:
+    """Greedy alone, then the MILP, on the same problem (options built once per method)."""
     from dataclasses import replace
 
     from rsmodel.compute.report import jobs_report
     from rsmodel.geometry import compute_geometry
-    from rsmodel.model.loader import load_model_dict
     from rsmodel.optimize.compute_problem import build_compute_problem
     from rsmodel.optimize.compute_solve import solve_compute
 
     t0 = time.perf_counter()
-    scenario = load_model_dict(data, base_dir=ROOT)
+    scenario = scenario_of(data)
     geometry = compute_geometry(scenario)
     t1 = time.perf_counter()
     problem = build_compute_problem(scenario, geometry)
     t2 = time.perf_counter()
-    problem.settings = replace(problem.settings, time_limit_s=time_limit_s)
-    solution = solve_compute(problem)
-    report = jobs_report(solution)
-    placed = sum(d["status"] == "placed" for d in report["placement_decisions"])
-    return {
+    row: dict[str, Any] = {
         "instance": name,
         "steps": len(problem.steps),
         "options": len(problem.options.step),
         "geometry_s": t1 - t0,
         "options_s": t2 - t1,
-        "pyomo_build_s": solution.build_s,
-        "highs_s": solution.solve_s,
-        "status": solution.status,
-        "placed": f"{placed}/{len(problem.steps)}",
     }
+    reasons = dict(problem.reasons)  # why steps have no option; the solves add their own
+    for method in ("greedy", "milp"):
+        problem.settings = replace(problem.settings, time_limit_s=time_limit_s, method=method)
+        problem.reasons = dict(reasons)
+        t3 = time.perf_counter()
+        solution = solve_compute(problem)
+        wall_s = time.perf_counter() - t3
+        report = jobs_report(solution)
+        placed = sum(d["status"] == "placed" for d in report["placement_decisions"])
+        row[method] = {
+            "wall_s": wall_s,
+            "build_s": solution.build_s,
+            "highs_s": solution.solve_s,
+            "status": str(solution.status),
+            "gap": solution.mip_gap,
+            "placed": placed,
+            "kept": ",".join(sorted({str(st.extra.get("plan")) for st in solution.stages})),
+        }
+    return row
+
+
+def print_day(rows: list[dict[str, Any]]) -> None:
+    base = rows[0]["milp"]["wall_s"]
+    head = (
+        f"{'instance':34} {'steps':>5} {'options':>8} {'geom s':>7} {'opts s':>7} "
+        f"{'greedy s':>8} {'g placed':>8} {'build s':>8} {'HiGHS s':>8} {'MILP wall s':>11} "
+        f"{'/ baseline':>10} {'status':>12} {'gap':>8} {'placed':>7} {'kept':>11}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        g, m = r["greedy"], r["milp"]
+        print(
+            f"{r['instance']:34} {r['steps']:>5} {r['options']:>8} {r['geometry_s']:>7.2f} "
+            f"{r['options_s']:>7.2f} {g['wall_s']:>8.3f} {g['placed']:>8} {m['build_s']:>8.2f} "
+            f"{m['highs_s']:>8.2f} {m['wall_s']:>11.2f} {m['wall_s'] / base:>9.1f}x "
+            f"{m['status']:>12} {_gap(m['gap']):>8} {m['placed']:>7} {m['kept']:>11}"
+        )
+    print("old main (issue #18), not this run (load ~5.5):")
+    for key, (build, highs) in OLD_MAIN.items():
+        if key == "week rolling":
+            continue
+        text = f"build {build:g} s, " if build is not None else ""
+        print(f"  {key:10} {text}HiGHS {highs:g} s")
 
 
 def main() -> None:
     parser = bench_parser(__doc__, ", ".join(f"{k}={v:g}" for k, v in QUICK.items()))
-    parser.add_argument("--time-limit-s", type=float, help="HiGHS per solve (default 120)")
+    parser.add_argument("--time-limit-s", type=float, help="per node MILP (default 120)")
     parser.add_argument("--only", choices=["day", "week"], help="run one group of instances")
+    parser.add_argument("--fleet-sats", type=int, help="day: fleet satellites (default 20)")
     parser.add_argument("--sats", type=int, help="week: satellites (default 20)")
     parser.add_argument("--days", type=int, help="week: days (default 7)")
     parser.add_argument("--jobs-per-day", type=int, help="week: jobs per sat per day (default 2)")
+    parser.add_argument(
+        "--strategies",
+        nargs="+",
+        default=["monolithic", "rolling", "greedy"],
+        choices=["monolithic", "rolling", "greedy"],
+        help="week: the solves to run (default all three)",
+    )
     args = parser.parse_args()
     size = QUICK if args.quick else FULL
-    for key in ("time_limit_s", "sats", "days", "jobs_per_day"):
+    for key in ("time_limit_s", "sats", "days", "jobs_per_day", "fleet_sats"):
         if getattr(args, key) is None:
             setattr(args, key, size[key])
     warnings.filterwarnings("ignore")
@@ -270,23 +343,15 @@ def main() -> None:
     if args.only == "week":
         return
     n, orbits = size["dag_steps"], size["orbits"]
-    sats, steps = size["fleet_sats"], size["fleet_steps"]
+    sats, steps = args.fleet_sats, size["fleet_steps"]
+    requests = sorted((ROOT / "models" / "requests").glob("*.json"))[: size["requests"]]
     rows = [
         (f"baseline: 1 step, ISS, {orbits} orbits", iss(mixed_steps(1)[:1], orbits)),
+        *((f"request {path.stem}", path) for path in requests),
         (f"{n}-step mixed DAG, ISS, {orbits} orbits", iss(mixed_steps(n), orbits)),
         (f"{sats} sats x {steps} steps, 24 h", fleet(sats, steps)),
     ]
-    rows = [measure(name, data, args.time_limit_s) for name, data in rows]
-    base = rows[0]["pyomo_build_s"] + rows[0]["highs_s"]
-    head = f"{'instance':34} {'steps':>5} {'options':>8} {'geom s':>7} {'opts s':>7} {'build s':>8} {'HiGHS s':>8} {'build+solve / baseline':>23} {'status':>28} {'placed':>7}"
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        total = r["pyomo_build_s"] + r["highs_s"]
-        print(
-            f"{r['instance']:34} {r['steps']:>5} {r['options']:>8} {r['geometry_s']:>7.2f} {r['options_s']:>7.2f} "
-            f"{r['pyomo_build_s']:>8.2f} {r['highs_s']:>8.2f} {total / base:>22.1f}x {r['status']:>28} {r['placed']:>7}"
-        )
+    print_day([measure(name, data, args.time_limit_s) for name, data in rows])
 
 
 if __name__ == "__main__":

@@ -160,13 +160,19 @@ def _done_by(
         ends = o.end[opts]
         committed_end = open_pass(p)[s][1] if s in open_pass(p) else -1
         z, e = (m.z[s], max(committed_end, k0)) if committed_end >= 0 else (0.0, -1)
-        if e == k0:
-            b.add_component(f"c{k0}", pyo.Constraint(expr=b.d[k0] == z))
-        else:
+        if e != k0:
             b.d[k0].fix(0)
-        for k in range(k0 + 1, k1 + 1):
-            ending = [var[int(c)] for c in opts[ends == k]] + ([z] if k == e else [])
-            b.add_component(f"c{k}", pyo.Constraint(expr=b.d[k] == b.d[k - 1] + sum(ending)))
+        order = np.argsort(ends, kind="stable")
+        slots, first = np.unique(ends[order], return_index=True)
+        ending_at = dict(zip(slots.tolist(), np.split(opts[order], first[1:]), strict=True))
+
+        def chain(b: pyo.Block, k: int, var=var, z=z, e=e, ending_at=ending_at) -> object:
+            if k == k0:
+                return b.d[k0] == z if e == k0 else pyo.Constraint.Skip
+            ending = [var[int(c)] for c in ending_at.get(k, ())] + ([z] if k == e else [])
+            return b.d[k] == b.d[k - 1] + sum(ending)
+
+        b.chain = pyo.Constraint(pyo.RangeSet(k0, k1), rule=chain)
         done[s] = _Done(b.d, p.window, committed_end, m.z[s] if committed_end >= 0 else None)
     return done
 

@@ -17,11 +17,10 @@ exactly across a boundary (:class:`rsmodel.optimize.compute_problem.Carry`):
   placements first (100 per step) and lateness second, so a step that can run now runs in the
   first block that has room; the look-ahead lets a block see work due just after it.
 
-A block is solved one group of jobs at a time (whole jobs, started ones first, then earliest
-deadline first, at most ``BLOCK_MAX_OPTIONS`` options per MILP); later groups see earlier
-groups' commitments as fixed draw and busy slots. Each node's HiGHS runs get ``time_limit_s`` in
-all, a MILP what is left over the MILPs still expected (at least ``MIN_BLOCK_TIME_S``) *after*
-its Pyomo build: a week has hundreds of block MILPs whose builds alone outlast a short limit, and
+A block is one MILP of every job's options in it, warm-started from the greedy plan of the
+block (:mod:`rsmodel.optimize.compute_greedy`, also its fallback). Each node's HiGHS runs get
+``time_limit_s`` in all, a block what is left over the blocks still to solve (at least
+``MIN_BLOCK_TIME_S``) *after* its Pyomo build: a week has hundreds of block MILPs whose builds alone outlast a short limit, and
 a block without time to solve commits nothing. The node's wall time is that plus the builds.
 """
 
@@ -45,7 +44,6 @@ from rsmodel.optimize.strategy import Rolling
 from rsmodel.timeutil import iso
 
 MIN_BLOCK_TIME_S = 1.0
-BLOCK_MAX_OPTIONS = 4_000  # one MILP of a block: whole jobs, earliest deadline first, up to this
 _EPS = 1e-6
 
 
@@ -77,8 +75,8 @@ def solve_compute_rolling(p: ComputeProblem) -> ComputeSolution:
         sum(s.solve_s for s in stages),
         strategy="rolling",
         notes=[
-            f"{n_blocks} {shape.describe()} per node ({len(stages)} MILPs, one per group of "
-            "jobs); objective = their sum"
+            f"{n_blocks} {shape.describe()} per node ({len(stages)} block MILPs, every job at "
+            "once, greedy warm start); objective = their sum"
         ],
         stages=stages,
     )
@@ -113,12 +111,14 @@ class _NodeRoll:
         stop = time.perf_counter() + time_limit_s
         for k, b0 in enumerate(starts):
             self.block(k, float(b0), stop, len(starts) - k)
-        if any(s.objective is None and s.status != SolveStatus.EMPTY for s in self.stages):
+        if any(s.extra.get("plan") == "greedy" for s in self.stages):
             placed = {int(self.p.options.step[c]) for c in self.committed}
             for ref in self.p.active_steps:
                 if ref.index not in placed:
                     self.p.reasons.setdefault(
-                        ref.index, "no solution of a rolling block within the solver time limit"
+                        ref.index,
+                        "not placed: a rolling block kept its greedy plan (no MILP solution "
+                        "within the solver time limit)",
                     )
 
     def carry(self, k0: int) -> Carry:
@@ -153,44 +153,17 @@ class _NodeRoll:
                     keep &= ~((o.step == ref.index) & (o.start < self.finished[d]))
         return np.flatnonzero(keep)
 
-    def admit(self, cand: np.ndarray, tried: set[str]) -> tuple[np.ndarray, list[str], int]:
-        """The next group of jobs not yet tried in this block: whole jobs, started ones first,
-        then earliest deadline first, up to ``BLOCK_MAX_OPTIONS`` options (at least one job).
-        Returns its options, its jobs and how many groups are left including it."""
-        steps = self.p.steps
-        job_of = np.array([steps[int(s)].job.name for s in self.p.options.step[cand]])
-        started = {steps[s].job.name for s in [*self.finished, *self.segments]}
-        order: dict[str, tuple] = {}
-        for ref in self.p.active_steps:
-            order.setdefault(ref.job.name, (ref.job.name not in started, ref.deadline_s, ref.index))
-        jobs = sorted(set(job_of.tolist()) - tried, key=lambda j: order[j])
-        sizes = [int((job_of == j).sum()) for j in jobs]
-        admitted, total = [], 0
-        for job, n in zip(jobs, sizes, strict=True):
-            if admitted and total + n > BLOCK_MAX_OPTIONS:
-                break
-            admitted.append(job)
-            total += n
-        groups = 1 + int(np.ceil((sum(sizes) - total) / BLOCK_MAX_OPTIONS))
-        return cand[np.isin(job_of, admitted)], admitted, groups
-
     def block(self, k: int, b0: float, stop: float, blocks_left: int) -> None:
-        """Solve block ``k`` starting at ``b0`` s one group of jobs at a time (earlier groups'
-        commitments fixed) and commit the first ``block_s`` of each."""
-        tried: set[str] = set()
+        """Solve block ``k`` starting at ``b0`` s (every job at once, warm-started from the
+        greedy plan) and commit the first ``block_s`` of it."""
         k0 = int(np.searchsorted(self.p.t_s, b0 - _EPS))
-        while True:
-            carry = self.carry(k0)
-            cand, jobs, groups = self.admit(
-                self.candidates(carry, b0, b0 + self.block_s + self.lookahead_s), tried
-            )
-            if not jobs:
-                if not tried:
-                    self.stages.append(self.entry(k, b0, carry, cand))
-                return
-            tried.update(jobs)
-            budget = (stop - time.perf_counter()) / (groups + blocks_left - 1)
-            self.solve(k, b0, carry, cand, max(budget, MIN_BLOCK_TIME_S))
+        carry = self.carry(k0)
+        cand = self.candidates(carry, b0, b0 + self.block_s + self.lookahead_s)
+        if not len(cand):
+            self.stages.append(self.entry(k, b0, carry, cand))
+            return
+        budget = (stop - time.perf_counter()) / blocks_left
+        self.solve(k, b0, carry, cand, max(budget, MIN_BLOCK_TIME_S))
 
     def entry(self, k: int, b0: float, carry: Carry, cand: np.ndarray) -> StageReport:
         k0 = carry.window[0]
@@ -235,7 +208,9 @@ class _NodeRoll:
         entry.build_s, entry.solve_s = r.build_s, r.solve_s
         commit = [int(c) for c in local.chosen if o.start_s[cand[c]] < b0 + self.block_s - _EPS]
         self.commit(cand, commit, local.last)
-        entry.extra["committed"] = len(commit)
+        entry.extra.update(
+            committed=len(commit), plan=local.source, greedy_options=local.greedy_size
+        )
         self.objective += r.objective or 0.0
         self.stages.append(entry)
 

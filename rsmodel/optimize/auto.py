@@ -94,7 +94,7 @@ def compute_strategy(p: ComputeProblem) -> Choice:
     """The strategy for ``p.settings.strategy``: the shared rule with the size = options of the
     largest node and the limit = ``ROLLING_MIN_OPTIONS``."""
     counts = np.bincount(
-        [list(p.energy).index(p.steps[int(s)].node.name) for s in p.options.step],
+        p.of_options(lambda r: list(p.energy).index(r.node.name), int),
         minlength=len(p.energy),
     )
     largest = int(counts.max()) if len(counts) else 0

@@ -265,17 +265,13 @@ def _occupancy_rows(
 ) -> dict[str, dict[int, pyo.Expression]]:
     """One step at a time per node; returns compute seconds per (node, slot) expressions."""
     o = p.options
-    onboard = (
-        np.array([p.steps[int(s)].onboard for s in o.step], dtype=bool)
-        if len(o.step)
-        else np.zeros(0, bool)
-    )
+    onboard = p.of_options(lambda r: r.onboard, bool)
     idx = np.flatnonzero(onboard)
     count = o.end[idx] - o.start[idx]
     opt = np.repeat(idx, count)
     slot = o.start[opt] + (np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count))
     secs = np.minimum(p.t_s[slot + 1], o.end_s[opt]) - p.t_s[slot]
-    node = np.array([p.steps[int(s)].node.name for s in o.step[opt]], dtype=object)
+    node = p.of_options(lambda r: r.node.name)[opt]
     draws: dict[str, dict[int, pyo.Expression]] = {}
     frame = pd.DataFrame({"opt": opt, "slot": slot, "secs": secs, "node": node})
     for (name, k), grp in frame.groupby(["node", "slot"], sort=False):

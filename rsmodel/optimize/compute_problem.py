@@ -130,6 +130,13 @@ class ComputeProblem:
             and (mine is None or r.index in mine)
         ]
 
+    def of_options(self, value: Callable[[StepRef], object], dtype: type = object) -> np.ndarray:
+        """``value(step)`` for each option's step (length O), computed once per step."""
+        per_step = np.array([value(r) for r in self.steps], dtype=dtype)
+        if not len(per_step):
+            return np.zeros(len(self.options.step), dtype=dtype)
+        return per_step[self.options.step]
+
     def time_at(self, seconds: float) -> datetime:
         return self.start + timedelta(seconds=float(seconds))
 

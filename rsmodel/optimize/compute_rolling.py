@@ -103,8 +103,7 @@ class _NodeRoll:
         self.segments: dict[int, list[int]] = {}  # pass step -> committed segment options
         self.stages: list[dict] = []
         self.objective = 0.0
-        o = view.options
-        self.onboard = np.array([view.steps[int(s)].onboard for s in o.step], dtype=bool)
+        self.onboard = view.of_options(lambda r: r.onboard, bool)
 
     def run(self, *, time_limit_s: float) -> None:
         starts = np.arange(0.0, float(self.p.t_s[-1]) - _EPS, self.block_s)

@@ -66,9 +66,7 @@ class ViewSolution:
 
 def node_view(p: ComputeProblem, node: str) -> tuple[ComputeProblem, np.ndarray]:
     """The sub-problem of one node (nodes share nothing in this model) and its option ids."""
-    ids = np.flatnonzero(
-        np.array([p.steps[int(s)].node.name == node for s in p.options.step], dtype=bool)
-    )
+    ids = np.flatnonzero(p.of_options(lambda r: r.node.name) == node)
     opts = Options(**{k: getattr(p.options, k)[ids] for k in Options.__dataclass_fields__})
     view = ComputeProblem(
         p.start,

@@ -129,7 +129,11 @@ def rsmodel_plan(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, s
 
 
 def without_timings(response: dict) -> dict:
-    solver = {k: v for k, v in response["solver"].items() if k not in ("build_s", "solve_s")}
+    timings = ("build_s", "solve_s")
+    solver = {k: v for k, v in response["solver"].items() if k not in timings}
+    solver["stages"] = [
+        {k: v for k, v in stage.items() if k not in timings} for stage in solver.get("stages", [])
+    ]
     return {**response, "solver": solver}
 
 

@@ -60,7 +60,7 @@ class ViewSolution:
     chosen: np.ndarray
     last: set[int]
     result: SolveResult
-    source: str  # "milp" or "greedy" (the fallback's plan)
+    source: str  # "milp", "greedy" (the fallback's plan) or "none" (the worker failed)
     greedy_size: int  # options the greedy start chose
 
 
@@ -103,9 +103,8 @@ def solve_compute(p: ComputeProblem, *, workers: int | None = None) -> ComputeSo
         if isinstance(local, Failed):
             for ref in view.active_steps:
                 p.reasons.setdefault(ref.index, f"node solve failed: {local.reason}")
-            local = ViewSolution(
-                np.zeros(0, dtype=int), set(), SolveResult(SolveStatus.ERROR, False)
-            )
+            failed = SolveResult(SolveStatus.ERROR, False)
+            local = ViewSolution(np.zeros(0, dtype=int), set(), failed, "none", 0)
         r = local.result
         chosen.append(ids[local.chosen])
         last |= {int(ids[c]) for c in local.last}

@@ -42,11 +42,14 @@ def run(scenario: Scenario, *, geometry: Geometry | None = None) -> RunResult:
     if scenario.model.jobs:
         from rsmodel.compute import add_jobs_to_plan, plan_jobs
         from rsmodel.compute.downlink import as_demands, job_output_requests
+        from rsmodel.compute.energy import planned_compute_wh
 
         jobs = plan_jobs(scenario, geometry)
         job_outputs = job_output_requests(scenario, jobs)
         job_demands = as_demands(job_outputs)
-    schedule = optimise(scenario, geometry, extra_demands=job_demands)
+    # compute first, then its draw is a fixed input of the sync model's battery (docs/recorder.md)
+    planned_wh = planned_compute_wh(scenario, jobs) if jobs is not None else None
+    schedule = optimise(scenario, geometry, extra_demands=job_demands, planned_wh=planned_wh)
     solver = dict(schedule.solver)
     warnings = [*scenario.warnings, *schedule.warnings]
     plan = build_plan(
@@ -55,9 +58,13 @@ def run(scenario: Scenario, *, geometry: Geometry | None = None) -> RunResult:
     if schedule.tracks:  # antenna-time requests (docs/tracks.md)
         plan.extra.update(schedule.tracks)
         plan.extra["track_events"] = track_events(schedule.tracks["tracks"])
+    plan.extra.update(schedule.onboard)  # recorders, sources, losses, soc (docs/recorder.md)
     grid = schedule.grid
     if jobs is not None:
         grid = add_jobs_to_plan(scenario, jobs, plan, grid)
+    if "soc" in schedule.onboard:  # one SOC curve per node: with transmitting where modelled
+        plan.extra["soc"] = {**plan.extra.get("soc", {}), **schedule.onboard["soc"]}
+        grid["soc"] = schedule.grid["soc"].combine_first(grid["soc"])
     # telescope network (docs/telescopes.md): plan.telescopes
     if scenario.model.telescopes:
         from rsmodel.telescopes.api import plan_network

@@ -39,12 +39,14 @@ def optimise(
     *,
     method: str | None = None,
     extra_demands: Sequence[Demand] = (),
+    planned_wh: dict[str, np.ndarray] | None = None,
 ) -> Schedule:
     """Schedule the scenario's syncs over its geometry's windows (``method`` overrides the model's).
 
     ``extra_demands`` (e.g. compute-job outputs that go to ground) join the syncs in the same
-    class stages, so they compete with them by priority on the same links."""
-    problem = problem_from_scenario(scenario, geometry, method=method)
+    class stages, so they compete with them by priority on the same links; ``planned_wh``
+    (node -> (K,) Wh) is their compute energy, a fixed draw next to the transmitter's."""
+    problem = problem_from_scenario(scenario, geometry, method=method, planned_wh=planned_wh)
     if extra_demands:
         problem = problem.with_demands([*problem.demands, *extra_demands])
     return solve_auto(problem)
@@ -54,6 +56,8 @@ def sync_strategy(problem: Problem) -> Choice:
     """The strategy for ``problem.settings.strategy`` (auto | monolithic | rolling): the shared
     rule with the size = pairs and the limit = ``MONOLITHIC_PAIRS_PER_S`` x the time limit."""
     s = problem.settings
+    if problem.onboard is not None:
+        return Choice("monolithic", "recorders and transmitter power: blocks do not carry them yet")
     pairs = len(problem.pair_demand) + len(problem.tracks)
     options = f" and {len(problem.tracks)} track options" if len(problem.tracks) else ""
     return choose_strategy(

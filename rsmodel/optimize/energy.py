@@ -2,8 +2,9 @@
 
 Slot ``k`` is ``[t_k, t_k+1)`` of the geometry grid; it is sunlit when the grid's ``sunlit``
 flag at ``t_k`` is true. Per slot the battery gains ``solar_charge_w`` while sunlit, always
-loses ``idle_w`` and loses ``compute_w`` for the seconds a step runs in it. Charge beyond
-``capacity_wh`` is spilled (clipped). Energies are Wh, powers W, times s.
+loses ``idle_w``, loses ``compute_w`` for the seconds a step runs in it and ``tx_power_w`` for the
+seconds the transmitter is on (transfers and their ``tx_warmup_s`` warm-up, docs/recorder.md).
+Charge beyond ``capacity_wh`` is spilled (clipped). Energies are Wh, powers W, times s.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ class NodeEnergy:
     compute_w: float
     sunlit: np.ndarray  # (K,) bool, per slot
     dt_s: np.ndarray  # (K,) slot lengths, s
+    tx_power_w: float = 0.0  # drawn while the transmitter is on
+    tx_warmup_s: float = 0.0  # transmitter on this long before each transmission
+    planned_wh: np.ndarray | None = None  # (K,) Wh drawn by compute planned before (fixed)
 
     @property
     def charge_wh(self) -> np.ndarray:
@@ -39,8 +43,9 @@ class NodeEnergy:
 
     @property
     def idle_wh(self) -> np.ndarray:
-        """Bus energy drawn per slot, Wh."""
-        return self.idle_w * self.dt_s * WH_PER_WS
+        """Bus energy drawn per slot (and compute planned before, ``planned_wh``), Wh."""
+        fixed = 0.0 if self.planned_wh is None else self.planned_wh
+        return self.idle_w * self.dt_s * WH_PER_WS + fixed
 
     def baseline_wh(self) -> np.ndarray:
         """State of charge (K+1,) with no compute at all, Wh."""
@@ -54,6 +59,7 @@ class NodeEnergy:
 def node_energy(node: OrbitalNode, sunlit: np.ndarray, dt_s: np.ndarray) -> NodeEnergy:
     """The energy figures of ``node`` for per-slot ``sunlit`` flags and slot lengths ``dt_s``."""
     battery, power = node.battery, node.power
+    tx = (float(getattr(power, "tx_power_w", 0.0)), float(getattr(power, "tx_warmup_s", 0.0)))
     return NodeEnergy(
         node.name,
         float(battery.capacity_wh),
@@ -64,6 +70,7 @@ def node_energy(node: OrbitalNode, sunlit: np.ndarray, dt_s: np.ndarray) -> Node
         float(power.compute_w),
         np.asarray(sunlit, dtype=bool),
         np.asarray(dt_s, dtype=float),
+        *tx,
     )
 
 
@@ -85,6 +92,8 @@ def add_battery(
     window: tuple[int, int] | None = None,
     initial_wh: float | None = None,
     fixed_compute_s: np.ndarray | None = None,
+    tx_wh_in_slot: dict[int, pyo.Expression] | None = None,
+    fixed_tx_wh: np.ndarray | None = None,
 ) -> None:
     """SOC variables and balance rows of one node on ``block``.
 
@@ -93,13 +102,17 @@ def add_battery(
     charge clipped at full battery; at most the slot's solar energy). ``window = (k0, k1)``
     (default the whole grid) starts at ``initial_wh`` (default the node's initial charge);
     ``fixed_compute_s`` (K,) is compute already committed (a rolling block), drawn as a constant.
-    The floor is ``min(floor_soc x capacity, SOC with no further compute)``.
+    ``tx_wh_in_slot[k]`` is the linear expression of transmitter energy (Wh) in slot ``k``,
+    ``fixed_tx_wh`` (K,) transmitter energy already committed (earlier class stages).
+    The floor is ``min(floor_soc x capacity, SOC with no further compute or transmission)``.
     """
     k0, k1 = window or (0, len(energy.dt_s))
     start_wh = min(energy.initial_wh if initial_wh is None else initial_wh, energy.capacity_wh)
     fixed = np.zeros(len(energy.dt_s)) if fixed_compute_s is None else fixed_compute_s
     draw_wh = energy.compute_w * WH_PER_WS
-    net = (energy.charge_wh - energy.idle_wh - draw_wh * fixed)[k0:k1]
+    fixed_tx = np.zeros(len(energy.dt_s)) if fixed_tx_wh is None else fixed_tx_wh
+    tx = tx_wh_in_slot or {}
+    net = (energy.charge_wh - energy.idle_wh - draw_wh * fixed - fixed_tx)[k0:k1]
     floor = np.minimum(
         energy.floor_soc * energy.capacity_wh, simulate_soc_wh(energy.capacity_wh, start_wh, net)
     )
@@ -112,6 +125,9 @@ def add_battery(
 
     def balance(b: pyo.Block, k: int) -> pyo.Expression:
         used = compute_s_in_slot.get(k, 0.0)
-        return b.soc[k + 1] == b.soc[k] + float(net[k - k0]) - draw_wh * used - b.spill[k]
+        return (
+            b.soc[k + 1]
+            == b.soc[k] + float(net[k - k0]) - draw_wh * used - tx.get(k, 0.0) - b.spill[k]
+        )
 
     block.balance = pyo.Constraint(block.slot, rule=balance)

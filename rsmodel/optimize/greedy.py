@@ -5,6 +5,12 @@ Class by class (critical first, like the MILP stages, with the same priority blo
 takes its node's current link in that slot, or opens the best free link (continuing a contact
 first, then the largest capacity); a node with ``simultaneous_bands`` opens a link on another
 band when its links in the slot are full.
+
+With recorders and transmitter power (``problem.onboard``) a source sends only bytes produced
+before the slot, a link opens only if its node's SOC stays above the floor
+(:class:`rsmodel.optimize.recorder.PowerCheck`), and the recorders are replayed slot by slot as the
+class is placed (:class:`rsmodel.optimize.recorder.RecorderReplay`): a byte lost before a slot
+is not sent in it, and the class's losses are recorded.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from rsmodel.optimize.problem import Problem
+from rsmodel.optimize.recorder import PowerCheck, RecorderReplay, onboard_index
 from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.tracks import place_tracks
 
@@ -41,7 +48,9 @@ def fill(state: LinkState, demand_ids: np.ndarray) -> LinkState:
     p = state.problem
     place_tracks(state)
     order = dispatch_order(p, state.stage_pairs(demand_ids))
+    room = _Room(state, demand_ids)
     if len(order) == 0:
+        room.finish()
         return state
     residual = state.residual_bytes()
     remaining = p.demand_size - state.delivered()
@@ -54,18 +63,23 @@ def fill(state: LinkState, demand_ids: np.ndarray) -> LinkState:
     for a, b in zip(starts, ends, strict=True):
         d = dem_of[a]
         while remaining[d] > _EPS_BYTES:  # a node with simultaneous bands may use more links
-            q = _choose_pair(state, order[a:b], residual)
+            q = _choose_pair(state, order[a:b], residual, room)
             if q < 0:
                 break
             c = p.pair_cand[q]
+            amount = min(remaining[d], residual[c], room.existing(d, slot_of[a], remaining[d]))
+            if amount <= _EPS_BYTES:
+                break
             if not state.on[c]:
                 _open(state, int(c), residual)
-            amount = min(remaining[d], residual[c])
+                room.opened(int(c))
+                amount = min(amount, residual[c])
             if amount <= _EPS_BYTES:
                 break
             state.pair_bytes[q] += amount
             residual[c] -= amount
             remaining[d] -= amount
+    room.finish()
     return state
 
 
@@ -78,13 +92,18 @@ def follow(state: LinkState, demand_ids: np.ndarray, hint: np.ndarray) -> LinkSt
     pairs = pairs[np.argsort(p.cand_slot[p.pair_cand[pairs]], kind="stable")]
     residual = state.residual_bytes()
     remaining = p.demand_size - state.delivered()
+    room = _Room(state, demand_ids)
     for q in pairs:
         c, d = p.pair_cand[q], p.pair_demand[q]
+        amount = min(hint[q], residual[c], remaining[d])
+        amount = min(amount, room.existing(d, p.cand_slot[c], remaining[d]))
+        if amount <= _EPS_BYTES:
+            continue
         if not state.on[c]:
-            if not state.can_open(int(c)):
+            if not (state.can_open(int(c)) and room.powered(int(c))):
                 continue
             _open(state, int(c), residual)
-        amount = min(hint[q], residual[c], remaining[d])
+            room.opened(int(c))
         if amount > _EPS_BYTES:
             state.pair_bytes[q] += amount
             residual[c] -= amount
@@ -109,9 +128,53 @@ def class_ranks(problem: Problem) -> list[int]:
     return [int(r) for r in np.unique(ranks)]
 
 
-def _choose_pair(state: LinkState, group: np.ndarray, residual: np.ndarray) -> int:
+class _Room:
+    """What onboard data and the battery allow a dispatch of one class (``demand_ids``) in
+    slot order; unlimited without ``onboard``."""
+
+    def __init__(self, state: LinkState, demand_ids: np.ndarray) -> None:
+        self.state = state
+        p = state.problem
+        self.replay: RecorderReplay | None = None
+        self.power: PowerCheck | None = None
+        if p.onboard is None:
+            return
+        self.power = PowerCheck(state)
+        if not p.onboard.sources or len(demand_ids) == 0:
+            return
+        oi = onboard_index(p)
+        self.source_of = np.full(len(p.demands), -1, dtype=int)
+        has = oi.src_demand >= 0
+        self.source_of[oi.src_demand[has]] = np.flatnonzero(has)
+        self.avail = oi.available_before
+        self.replay = RecorderReplay(state, int(p.demand_rank[demand_ids[0]]))
+
+    def existing(self, d: int, slot: int, remaining: float) -> float:
+        """Bytes of demand ``d`` produced before ``slot``, not lost and not yet sent."""
+        if self.replay is None or self.source_of[d] < 0:
+            return np.inf
+        s = self.source_of[d]
+        self.replay.advance(int(slot))
+        sent = self.state.problem.demand_size[d] - remaining
+        return float(self.avail[s, slot] - self.replay.lost_before(s) - sent)
+
+    def finish(self) -> None:
+        """Record the class's losses (the rest of the horizon replayed)."""
+        if self.replay is not None:
+            self.replay.finish()
+
+    def powered(self, c: int) -> bool:
+        return self.power is None or self.power.allows(c)
+
+    def opened(self, c: int) -> None:
+        if self.power is not None:
+            self.power.opened(c)
+
+
+def _choose_pair(state: LinkState, group: np.ndarray, residual: np.ndarray, room: _Room) -> int:
     """The pair to use in this slot: a link of the node already on with bytes free, else the
-    best link free to open (one per radio: a node with one radio and a link on opens none)."""
+    best link free to open (one per radio: a node with one radio and a link on opens none; the
+    battery must allow it, ``room``)."""
     p = state.problem
     cands = p.pair_cand[group]
     current = [q for q, c in zip(group, cands, strict=True) if state.on[c]]
@@ -120,7 +183,7 @@ def _choose_pair(state: LinkState, group: np.ndarray, residual: np.ndarray) -> i
         return int((free or current)[0])
     best, best_key = -1, None
     for q, c in zip(group, cands, strict=True):
-        if residual[c] <= _EPS_BYTES or not state.can_open(int(c)):
+        if residual[c] <= _EPS_BYTES or not state.can_open(int(c)) or not room.powered(int(c)):
             continue
         prev = p.cand_prev[c]
         key = (bool(prev >= 0 and state.on[prev]), residual[c])

@@ -3,7 +3,9 @@
 **Composition.** A stage model is a list of *constraint blocks*: functions
 ``block(model, problem, idx)`` (:data:`ConstraintBlock`) that read the stage's
 :class:`StageIndex` ``idx``, add their own components to ``model`` and may append
-``(weight, expression)`` to ``model.objective_terms``. :func:`build_stage_model` creates the
+``(weight, expression)`` to ``model.objective_terms`` and, for variables of their own, a
+``hook(warm) -> (variables, values)`` to ``model.start_hooks`` (their part of the MIP start
+from the greedy warm state). :func:`build_stage_model` creates the
 model, calls each block of ``blocks`` in order and adds the objective last. The sync model is
 itself this list, :data:`STAGE_BLOCKS`:
 
@@ -35,6 +37,7 @@ import pyomo.environ as pyo
 from rsmodel.optimize.contacts import add_contacts
 from rsmodel.optimize.objective import add_objective
 from rsmodel.optimize.problem import Problem
+from rsmodel.optimize.recorder import onboard_blocks
 from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.tracks import add_tracks
 from rsmodel.optimize.transfers import add_transfers
@@ -64,6 +67,7 @@ class StageIndex:
     cover_limit: np.ndarray
     track_options: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     track_free: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=int))
+    state: LinkState | None = None  # the allocation the stage starts from (earlier classes)
 
     @property
     def n_pairs(self) -> int:
@@ -129,6 +133,7 @@ def stage_index(
         link_prev_on=link_prev_on,
         track_options=state.stage_track_options(),
         track_free=state.track_free(),
+        state=state,
         **cover,
     )
 
@@ -165,13 +170,15 @@ def build_stage_model(
     weights: dict[str, float] | None = None,
     blocks: Sequence[ConstraintBlock] | None = None,
 ) -> pyo.ConcreteModel:
-    """The Pyomo model of one stage: ``blocks`` (default :data:`STAGE_BLOCKS`) then the
-    objective; ``model.stage`` holds its :class:`StageIndex`."""
+    """The Pyomo model of one stage: ``blocks`` (default :data:`STAGE_BLOCKS`, plus the recorder
+    and transmitter-energy blocks when ``problem.onboard`` is set) then the objective;
+    ``model.stage`` holds its :class:`StageIndex`."""
     idx = stage_index(problem, stage_demands, state, warm)
     m = pyo.ConcreteModel(name="rsmodel-sync-stage")
     m.stage = idx
     m.objective_terms = []
-    for block in STAGE_BLOCKS if blocks is None else blocks:
+    m.start_hooks = []  # blocks' MIP-start values: hook(warm LinkState) -> (variables, values)
+    for block in (*STAGE_BLOCKS, *onboard_blocks(problem)) if blocks is None else blocks:
         block(m, problem, idx)
     add_objective(m, problem, idx, weights or problem.weights)
     return m

@@ -23,6 +23,7 @@ from rsmodel.geometry.pointing import pointing_deg
 from rsmodel.model.antenna_schema import Slew
 from rsmodel.model.track_schema import resolve_tracks
 from rsmodel.model.vocabulary import DEFAULT_OBJECTIVE_WEIGHTS, PRIORITIES
+from rsmodel.optimize.onboard import Onboard, onboard_from_scenario
 from rsmodel.optimize.strategy import Rolling
 from rsmodel.optimize.tracks import TrackSet, build_track_set
 from rsmodel.optimize.turnaround import Pointing, antennas_in_service, cover_last
@@ -130,6 +131,7 @@ class Problem:
     simultaneous_nodes: frozenset[str] = field(default=frozenset(), repr=False)
     costs: GivenCosts | None = field(default=None, repr=False)
     tracks: TrackSet = field(default_factory=TrackSet.empty, repr=False)  # docs/tracks.md
+    onboard: Onboard | None = field(default=None, repr=False)  # recorders, sources, tx power
 
     @property
     def n_slots(self) -> int:
@@ -184,7 +186,26 @@ class Problem:
             tracks=self.tracks,
             pointing=self.pointing,
             simultaneous_nodes=self.simultaneous_nodes,
+            onboard=self.onboard,
         )
+
+    def demand_index(self) -> dict[str, int]:
+        """Position of each demand id."""
+        return {d.id: i for i, d in enumerate(self.demands)}
+
+
+def source_demands(onboard: Onboard, start: datetime, step_s: float) -> list[Demand]:
+    """One demand per data source with bytes (kind ``source``): its size is everything it has
+    onboard or produces; it is released when its first byte exists (the recorder block keeps
+    every later byte from leaving before it is produced)."""
+    out = []
+    for s in onboard.sources:
+        if s.total_bytes <= 0:
+            continue
+        first = 0 if s.initial_bytes > 0 else int(np.flatnonzero(s.produced_bytes > 0)[0]) + 1
+        release = as_utc(start) + timedelta(seconds=first * step_s)
+        out.append(Demand(s.id, s.node, s.total_bytes, s.rank, release, None, "source"))
+    return out
 
 
 def build_problem(
@@ -201,13 +222,17 @@ def build_problem(
     tracks: TrackSet | None = None,
     pointing: Pointing | None = None,
     simultaneous_nodes: frozenset[str] = frozenset(),
+    onboard: Onboard | None = None,
 ) -> Problem:
     """Build the sparse candidate and pair arrays from a windows table (docs/ARCHITECTURE.md);
     ``tracks``: antenna-time requests with their options (rsmodel/optimize/tracks.py).
 
     ``pointing`` gives the slew turnaround of stations with ``slew`` its geometry (worst case
     without it; rsmodel.optimize.turnaround). Nodes in ``simultaneous_nodes`` may talk to one
-    station per band (the windows' ``band``) at once."""
+    station per band (the windows' ``band``) at once.
+
+    ``onboard`` adds recorders, data sources and transmitter power (their sources must be among
+    ``demands``, e.g. via :func:`source_demands`)."""
     start, end = as_utc(start), as_utc(end)
     windows = windows.reset_index(drop=True)
     station_index = {s.name: i for i, s in enumerate(stations)}
@@ -246,6 +271,7 @@ def build_problem(
         cand_cover_last=cover,
         antennas_at=antennas_in_service(stations, start, float(step_s), n_slots),
         pointing=pointing,
+        onboard=onboard,
     )
 
 
@@ -260,13 +286,23 @@ def settings_from_model(solver: Any, *, method: str | None = None) -> SolverSett
     )
 
 
-def problem_from_scenario(scenario: Any, geometry: Any, *, method: str | None = None) -> Problem:
-    """Problem for a loaded :class:`~rsmodel.model.scenario.Scenario` and its geometry."""
+def problem_from_scenario(
+    scenario: Any,
+    geometry: Any,
+    *,
+    method: str | None = None,
+    planned_wh: dict[str, np.ndarray] | None = None,
+) -> Problem:
+    """Problem for a loaded :class:`~rsmodel.model.scenario.Scenario` and its geometry
+    (``planned_wh``: compute energy per node and slot planned before, docs/recorder.md)."""
     settings = settings_from_model(scenario.model.solver, method=method)
     demands = [
         Demand(s.id, s.node, float(s.data_size_bytes), s.rank, s.release, s.deadline, "sync")
         for s in scenario.syncs
     ]
+    onboard = onboard_from_scenario(scenario, geometry, planned_wh)
+    if onboard is not None:
+        demands += source_demands(onboard, scenario.start, scenario.step_s)
     tracks = build_track_set(
         resolve_tracks(scenario),
         geometry.windows,
@@ -295,6 +331,7 @@ def problem_from_scenario(scenario: Any, geometry: Any, *, method: str | None = 
         tracks=tracks,
         pointing=scenario_pointing(scenario),
         simultaneous_nodes=frozenset(n.name for n in scenario.nodes if n.simultaneous_bands),
+        onboard=onboard,
     )
 
 

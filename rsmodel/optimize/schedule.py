@@ -11,6 +11,7 @@ import pandas as pd
 import xarray as xr
 
 from rsmodel.cells import CELL_DIM, cell_coords, dense_fits
+from rsmodel.optimize.onboard_plan import onboard_grid, onboard_sections
 from rsmodel.optimize.problem import CLASS_NAMES, Demand, Problem, StationSpec
 from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.status import SolveStatus, StageReport
@@ -73,6 +74,7 @@ class Schedule:
     state: LinkState = field(repr=False)
     warnings: list[str] = field(default_factory=list)
     tracks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # docs/tracks.md
+    onboard: dict[str, Any] = field(default_factory=dict)  # recorders, sources, losses, soc
 
     def plan_dict(self) -> dict[str, Any]:
         """The plan.json sections the independent checker reads (horizon, stations, windows,
@@ -144,15 +146,21 @@ def build_schedule(
 ) -> Schedule:
     """Turn a final link state into operations, outcomes and the grid."""
     operations = timeline(state)
+    grid = _grid(state)
+    onboard = {}
+    if state.problem.onboard is not None:
+        onboard = onboard_sections(state, operations)
+        grid = grid.assign(onboard_grid(onboard, state.problem))
     return Schedule(
         warnings=list(warnings or []),
         operations=operations,
         outcomes=_outcomes(state, operations),
         solver=solver,
-        grid=_grid(state),
+        grid=grid,
         problem=state.problem,
         state=state,
         tracks=track_sections(state),
+        onboard=onboard,
     )
 
 

@@ -29,6 +29,7 @@ from rsmodel.optimize.objective import (
     total_objective,
 )
 from rsmodel.optimize.problem import CLASS_NAMES, UNIT_BYTES, Problem
+from rsmodel.optimize.recorder import keep_stage_losses
 from rsmodel.optimize.schedule import Operation, Schedule, SolverStats, build_schedule
 from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.status import SolveOptions, SolveResult, SolveStatus, StageReport
@@ -191,6 +192,7 @@ def _solve_stage(
         if t_cols is not None:
             for o in idx.track_options[solver.values(t_cols) > 0.5]:
                 state.place_track(int(o))
+        keep_stage_losses(m, state, solver)
         used = "milp"
     else:
         state.pair_bytes[:] = warm.pair_bytes
@@ -198,6 +200,7 @@ def _solve_stage(
             state.open(int(c))
         for o in np.flatnonzero(warm.track_on & ~state.track_on):
             state.place_track(int(o))
+        keep_stage_losses(None, state, warm)
         used = "greedy (no MILP solution in time)"
     return StageReport(
         name="",
@@ -270,6 +273,10 @@ def _set_warm_start(
         )
         columns.append(solver.columns_of([m.peak]))
         values.append(np.array([(per_station / cap).max()]))
+    for hook in m.start_hooks:  # blocks' own variables (recorder, battery)
+        block_vars, block_values = hook(warm)
+        columns.append(solver.columns_of(block_vars))
+        values.append(np.asarray(block_values, dtype=float))
     solver.set_start(np.concatenate(columns), np.concatenate(values))
 
 

@@ -33,6 +33,7 @@ class LinkState:
     # (station, node, slot) -> on candidates of the node keeping an antenna of the station there
     # (their slot through ``problem.cand_cover_last``); ``problem.given_busy`` counts once
     holding: dict[tuple[int, int, int], int] = field(default_factory=dict)
+    lost: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (source, slot) bytes
 
     def __post_init__(self) -> None:
         n_opts, n_req = len(self.problem.tracks), len(self.problem.tracks.requests)
@@ -44,7 +45,9 @@ class LinkState:
     @classmethod
     def empty(cls, problem: Problem) -> LinkState:
         n_slots = max(problem.n_slots, 1)
+        n_sources = len(problem.onboard.sources) if problem.onboard else 0
         state = cls(
+            lost=np.zeros((n_sources, n_slots)),
             problem=problem,
             on=np.zeros(len(problem.cand_window), dtype=bool),
             pair_bytes=np.zeros(len(problem.pair_demand)),
@@ -72,6 +75,7 @@ class LinkState:
             self.track_offered.copy(),
             self.stage_rank,
             dict(self.holding),
+            self.lost.copy(),
         )
 
     # ------------------------------------------------------------------ queries

@@ -15,8 +15,8 @@ import numpy as np
 
 from rsmodel.geometry import Geometry
 from rsmodel.geometry.production import production
-from rsmodel.model.recorder_schema import INITIAL_SOURCE, transmit_power_w
-from rsmodel.model.scenario import OrbitalNode, Scenario
+from rsmodel.model.recorder_schema import INITIAL_SOURCE, peak_transmit_power_w
+from rsmodel.model.scenario import Scenario
 from rsmodel.optimize.energy import NodeEnergy, node_energy
 
 ON_FULL = ("drop_new", "overwrite_oldest")
@@ -81,7 +81,7 @@ def onboard_from_scenario(
     source ``"<node>/initial"``, onboard at the start); a node's transmitter draws the highest
     ``tx_power_w`` of its transmitters (the plan never under-counts the draw); ``planned_wh``
     (node -> (K,) Wh) is compute already planned, a fixed draw on the battery."""
-    powered = {n.name: _peak_tx_w(n) for n in scenario.nodes}
+    powered = {n.name: peak_transmit_power_w(n) for n in scenario.nodes}
     if not any(n.recorder for n in scenario.nodes) and not any(powered.values()):
         return None
     ds = production(scenario, geometry)
@@ -111,8 +111,3 @@ def onboard_from_scenario(
         energy[node.name] = replace(e, tx_power_w=powered[node.name], planned_wh=planned)
     capacity = {n.name: n.recorder.capacity_bytes for n in scenario.nodes if n.recorder}
     return Onboard(capacity, sources, energy)
-
-
-def _peak_tx_w(node: OrbitalNode) -> float:
-    bands = [t.band for t in node.transmitters] or [None]
-    return max(transmit_power_w(node, b) for b in bands)

@@ -51,7 +51,7 @@ TABLE_ELEVATION_DEG = np.r_[
     90,
 ]
 PROFILE_COLUMNS = ("profile_t_s", "profile_rate_bps")
-# window columns a link model adds that plan.json keeps (the profiles stay in the geometry)
+# window columns a link model adds (plan.json keeps them, and the profiles as lists)
 RATE_COLUMNS = ("band", "min_rate_bps", "mean_rate_bps", "max_rate_bps")
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 import xarray as xr
 
 from rsmodel.cells import CELL_DIM, cell_coords, dense_fits
+from rsmodel.geometry.link import PROFILE_COLUMNS
 from rsmodel.optimize.onboard_plan import onboard_grid, onboard_sections
 from rsmodel.optimize.problem import CLASS_NAMES, Demand, Problem, StationSpec
 from rsmodel.optimize.state import LinkState
@@ -97,6 +98,11 @@ class Schedule:
                         name: float(getattr(w, name))
                         for name in ("min_rate_bps", "max_rate_bps")
                         if name in windows
+                    },
+                    **{
+                        name: np.asarray(getattr(w, name), dtype=float).tolist()
+                        for name in PROFILE_COLUMNS
+                        if isinstance(getattr(w, name, None), list | np.ndarray)
                     },
                 }
                 for w in windows.itertuples()

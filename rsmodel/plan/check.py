@@ -10,6 +10,7 @@ misses against ``kpis.job_downlinks``) (and ``kpis`` when present) and verifies:
 - the timeline is exact (operations are the executable timeline, docs/plan-format.md): each
   operation's bytes equal ``bandwidth_bps / 8 x (end - start)`` within one timestamp resolution
   (1 us) at the rate (``executed=True``: at most that, a simulated execution may run slower);
+  on a window with a rate profile, the integral of its per-slot rate (``check_link.py``);
   per link, per antenna (``antenna`` of the operation, ``0 .. antennas - 1``) and per node no two
   operations overlap (per node and band for a node with ``simultaneous_bands``); a contact — the operations one antenna carries for one link without another
   link or another station of the node in between — starts ``setup_s`` after the window opens and
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rsmodel.plan.check_antennas import Turnarounds, check_antennas
+from rsmodel.plan.check_link import check_link_rates, has_profile
 from rsmodel.plan.check_recorder import check_recorder, source_ids
 from rsmodel.plan.check_tracks import check_tracks
 from rsmodel.timeutil import RESOLUTION_S, parse_time
@@ -117,6 +119,7 @@ def check_plan(
         return problems
     sync_ops = [o for o in ops if o.sync_id not in sources]
     problems += _check_rate(ops, windows, executed)
+    problems += check_link_rates(plan, executed=executed)  # rate profiles (check_link.py)
     problems += _check_overlaps(ops)
     problems += _check_setup(ops, windows, stations)
     problems += _check_exclusivity(_contacts(ops), stations)
@@ -186,27 +189,23 @@ def _contacts(ops: Sequence[_Op]) -> list[list[_Op]]:
 def _check_rate(ops: Sequence[_Op], windows: dict, executed: bool) -> list[str]:
     """Bytes = rate x duration (executed: <=), within one timestamp resolution at the rate.
 
-    A window whose rate varies across the pass (a link budget or rate table: plan.json gives
-    ``min_rate_bps`` < ``max_rate_bps``) is checked against both: its bytes lie between the
-    lowest and the highest rate times the duration."""
+    Windows with a rate profile (a link budget or rate table) are checked by
+    :func:`rsmodel.plan.check_link.check_link_rates`."""
     out = []
     for op in ops:
         window = windows[op.window_id]
-        peak = float(window.get("max_rate_bps") or window["bandwidth_bps"]) / 8.0
-        low = float(window.get("min_rate_bps") or window["bandwidth_bps"]) / 8.0
+        if has_profile(window):
+            continue
+        rate = float(window["bandwidth_bps"]) / 8.0
         duration_s = op.end - op.start
-        tol = BYTES_TOL + peak * EXACT_TOL_S
-        if op.bytes > peak * duration_s + tol or (
-            not executed and op.bytes < low * duration_s - tol
+        tol = BYTES_TOL + rate * EXACT_TOL_S
+        if op.bytes > rate * duration_s + tol or (
+            not executed and op.bytes < rate * duration_s - tol
         ):
-            rate = (
-                f"{low * duration_s:.0f}..{peak * duration_s:.0f}"
-                if low < peak
-                else f"{peak * duration_s:.0f}"
-            )
             out.append(
                 f"rate: operations[{op.index}] ({op.sync_id} {op.node}->{op.station}) carries "
-                f"{op.bytes:.0f} bytes in {duration_s:.6f} s; the link rate gives {rate}"
+                f"{op.bytes:.0f} bytes in {duration_s:.6f} s; the link rate gives "
+                f"{rate * duration_s:.0f}"
             )
     return out
 

@@ -256,7 +256,10 @@ def _with_used_profiles(
     used = set(ops["window_id"])
     profiles = windows.loc[windows["id"].isin(used), ["id", *PROFILE_COLUMNS]]
     by_id = {
-        row.id: (np.round(row.profile_t_s, 3).tolist(), np.round(row.profile_rate_bps).tolist())
+        row.id: (
+            np.asarray(row.profile_t_s, float).tolist(),
+            np.asarray(row.profile_rate_bps, float).tolist(),
+        )
         for row in profiles.itertuples()
         if row.profile_t_s is not None
     }

@@ -1,0 +1,88 @@
+"""Exact bytes of operations on windows with a rate profile (link budgets, rate tables).
+
+A window with a link model carries its rate profile in plan.json (``profile_t_s``, s from the
+window start, and ``profile_rate_bps``): linear between the samples (docs/links.md). The
+optimiser gives each (window, grid slot) the integral of that profile over the slot's part of
+the window, and the timeline spreads it evenly over that part, so inside slot ``k`` of the
+plan's grid (``horizon.step_s``) the rate an operation runs at is the profile's *mean* over the
+slot's part of the window: piecewise constant per slot. An operation's bytes must equal the
+integral of that rate over its [start, end], within 1 B + 1 us at the window's highest rate
+(``executed``: at most that). Independent of the optimiser, like ``check.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from rsmodel.timeutil import RESOLUTION_S, parse_time
+
+BYTES_TOL = 1.0
+MIN_SPAN_S = 1e-6  # a window part shorter than this carries nothing
+
+
+def has_profile(window: Mapping[str, Any]) -> bool:
+    """Whether a plan.json window carries a rate profile."""
+    return bool(window.get("profile_t_s"))
+
+
+def check_link_rates(plan: Mapping[str, Any], *, executed: bool = False) -> list[str]:
+    """One line per operation on a profiled window whose bytes differ from the integral of the
+    window's per-slot rate over the operation (``executed``: exceed it)."""
+    t0 = parse_time(plan["horizon"]["start"])
+    horizon_s = (parse_time(plan["horizon"]["end"]) - t0).total_seconds()
+    step_s = float(plan["horizon"].get("step_s") or 60.0)
+    windows = {w["id"]: w for w in plan["windows"] if has_profile(w)}
+    out = []
+    for i, op in enumerate(plan["operations"]):
+        w = windows.get(op["window_id"])
+        if w is None:
+            continue
+        w0 = (parse_time(w["start"]) - t0).total_seconds()
+        w1 = (parse_time(w["end"]) - t0).total_seconds()
+        knots_s = w0 + np.asarray(w["profile_t_s"], dtype=float)
+        rates_bps = np.asarray(w["profile_rate_bps"], dtype=float)
+        a = (parse_time(op["start"]) - t0).total_seconds()
+        b = (parse_time(op["end"]) - t0).total_seconds()
+        span = (max(w0, 0.0), min(w1, horizon_s))
+        expected = _slot_rate_bits(knots_s, rates_bps, span, step_s, a, b) / 8.0
+        tol = BYTES_TOL + float(rates_bps.max()) / 8.0 * RESOLUTION_S
+        got = float(op["bytes"])
+        if got > expected + tol or (not executed and got < expected - tol):
+            out.append(
+                f"rate: operations[{i}] ({op['sync_id']} {op['node']}->{op['station']}) carries "
+                f"{got:.0f} bytes in [{a:.6f}, {b:.6f}] s; window {w['id']}'s rate profile "
+                f"gives {expected:.0f}"
+            )
+    return out
+
+
+def _slot_rate_bits(
+    knots_s: np.ndarray,
+    rates_bps: np.ndarray,
+    span: tuple[float, float],
+    step_s: float,
+    a: float,
+    b: float,
+) -> float:
+    """Bits in [a, b] at the per-slot mean rate of the linear profile (knots_s, rates_bps)
+    over the window's ``span`` (s from the horizon start)."""
+    bits = 0.0
+    first = max(0, math.floor(max(a, span[0]) / step_s))
+    for k in range(first, max(first, math.ceil(b / step_s - 1e-9))):
+        s0, s1 = max(k * step_s, span[0]), min((k + 1) * step_s, span[1])
+        overlap = min(b, s1) - max(a, s0)
+        if s1 - s0 <= MIN_SPAN_S or overlap <= 0.0:
+            continue
+        bits += _integral_bits(knots_s, rates_bps, s0, s1) / (s1 - s0) * overlap
+    return bits
+
+
+def _integral_bits(knots_s: np.ndarray, rates_bps: np.ndarray, a: float, b: float) -> float:
+    """Integral (bits) of the profile, linear between its knots, from ``a`` to ``b``."""
+    t = np.concatenate(([a], knots_s[(knots_s > a) & (knots_s < b)], [b]))
+    r = np.interp(t, knots_s, rates_bps)
+    return float(np.sum(0.5 * (r[1:] + r[:-1]) * np.diff(t)))

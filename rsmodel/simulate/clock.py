@@ -10,8 +10,9 @@ from typing import Any
 
 Handler = Callable[[Any], None]
 
-# Order of events that fall on the same instant: ends before faults before starts.
-END, FAIL, FAULT_END, DEADLINE, FAULT_START, DROPOUT, ARRIVAL, START, HORIZON = range(9)
+# Order of events that fall on the same instant: ends before rate steps (a window's rate
+# changes at a grid slot edge) before faults before starts.
+END, RATE_STEP, FAIL, FAULT_END, DEADLINE, FAULT_START, DROPOUT, ARRIVAL, START, HORIZON = range(10)
 
 
 class EventQueue:

@@ -303,6 +303,8 @@ class Simulator:
             rate_mbps=tr.rate_Bps * 8 / 1e6,
         )
         self.queue.push(op.end_s, clock.END, self._on_op_end, key)
+        for t_s in self.windows.rate_steps_s(op.window_id, op.start_s, op.end_s):
+            self.queue.push(t_s, clock.RATE_STEP, self._on_rate_step, key)
         if (
             self.faults.transfer_failure_rate > 0
             and self.rng.random() < self.faults.transfer_failure_rate
@@ -312,6 +314,11 @@ class Simulator:
                 op.end_s, math.ceil((op.start_s + self.rng.random() * op.duration_s) * 1e3) / 1e3
             )
             self.queue.push(max(fail_at, self.clock_s), clock.FAIL, self._on_transfer_failure, key)
+
+    def _on_rate_step(self, key: int) -> None:
+        """A running transfer's window changes rate (a grid slot edge of its rate profile)."""
+        if key in self.transfers.active:
+            self.transfers.rerate(self.clock_s)
 
     def _on_op_end(self, key: int) -> None:
         tr = self.transfers.active.get(key)

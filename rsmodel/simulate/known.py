@@ -4,9 +4,13 @@ that have started so far (each known with its end), and the usable link time the
 from __future__ import annotations
 
 import bisect
+import itertools
+import math
 
+import numpy as np
 import pandas as pd
 
+from rsmodel.geometry.link import profiles_of
 from rsmodel.model.scenario import Scenario
 from rsmodel.simulate.faults import Degradation, Outage
 from rsmodel.simulate.residual import Link, subtract
@@ -30,9 +34,55 @@ class Windows:
         self._ends = [r[4] for r in self.rows]
         self.bounds = dict(zip(w.index, zip(w.start_s, w.end_s, strict=True), strict=True))
         self.rates = dict(zip(w.index, w.rate_Bps, strict=True))
+        self.step_s = scenario.step_s
+        self.horizon_s = scenario.duration_s
+        rows, self._profiles = profiles_of(windows)
+        self._profile_of = dict(
+            zip(windows["id"].to_numpy()[rows].tolist(), range(len(rows)), strict=True)
+        )
+        self._slot_rate: dict[tuple[str, int], float] = {}
 
     def __len__(self) -> int:
         return len(self.table)
+
+    def rate_at(self, window_id: str, t_s: float) -> float:
+        """Rate (bytes/s) of the window at ``t_s``: for a window with a rate profile, the
+        profile's mean over the grid slot holding ``t_s`` (the optimiser's per-slot capacity,
+        docs/links.md); else its constant rate."""
+        if window_id not in self._profile_of:
+            return self.rates[window_id]
+        k = math.floor(t_s / self.step_s + 1e-9)
+        rate = self._slot_rate.get((window_id, k))
+        if rate is None:
+            w0, w1 = self.bounds[window_id]
+            a = max(k * self.step_s, w0, 0.0)
+            b = min((k + 1) * self.step_s, w1, self.horizon_s)
+            rate = self.bytes_between(window_id, a, b) / (b - a) if b - a > 1e-6 else 0.0
+            self._slot_rate[(window_id, k)] = rate
+        return rate
+
+    def bytes_between(self, window_id: str, a_s: float, b_s: float) -> float:
+        """Bytes the window's rate profile carries from ``a_s`` to ``b_s`` (linear profile)."""
+        assert self._profiles is not None
+        w0 = self.bounds[window_id][0]
+        i = np.array([self._profile_of[window_id]])
+        return (
+            float(self._profiles.integral_bits(i, np.array([a_s - w0]), np.array([b_s - w0]))[0])
+            / 8.0
+        )
+
+    def slot_bytes(self, window_id: str, a_s: float, b_s: float) -> float:
+        """Bytes the window carries from ``a_s`` to ``b_s`` at :meth:`rate_at`."""
+        edges = [a_s, *self.rate_steps_s(window_id, a_s, b_s), b_s]
+        return sum(self.rate_at(window_id, x) * (y - x) for x, y in itertools.pairwise(edges))
+
+    def rate_steps_s(self, window_id: str, a_s: float, b_s: float) -> list[float]:
+        """Instants in (a_s, b_s) where :meth:`rate_at` may change (grid slot edges of a window
+        with a rate profile)."""
+        if window_id not in self._profile_of:
+            return []
+        first = math.floor(a_s / self.step_s + 1e-9) + 1
+        return [k * self.step_s for k in range(first, math.ceil(b_s / self.step_s - 1e-9))]
 
     def rows_ending_after(self, t_s: float) -> list[tuple]:
         """Rows (id, node, station, start_s, end_s, rate_Bps, setup_s) of windows not over at ``t_s``."""
@@ -67,7 +117,8 @@ class KnownFaults:
         return any(o.name == node and o.start_s <= t_s < o.end_s for o in self.node_faults)
 
     def links(self, t_s: float) -> list[Link]:
-        """Usable pieces of every window from ``t_s`` on, after the faults known now.
+        """Usable pieces of every window from ``t_s`` on, after the faults known now, cut where
+        the rate changes (degradations; grid slot edges of a window with a rate profile).
 
         A piece that starts when an outage ends pays the station's setup time again.
         """
@@ -93,13 +144,21 @@ class KnownFaults:
             for a, b in pieces:
                 if b <= a:
                     continue
-                if not edges:
+                steps = self.windows.rate_steps_s(wid, a, b)
+                if not edges and not steps:
                     links.append(Link(wid, node, station, a, b, rate))
                     continue
-                marks = [a, *(e for e in edges if a < e < b), b]
+                marks = sorted({a, b, *steps, *(e for e in edges if a < e < b)})
                 links += [
-                    Link(wid, node, station, c0, c1, rate * self.factor(station, c0))
-                    for c0, c1 in zip(marks[:-1], marks[1:], strict=True)
+                    Link(
+                        wid,
+                        node,
+                        station,
+                        c0,
+                        c1,
+                        self.windows.rate_at(wid, c0) * self.factor(station, c0),
+                    )
+                    for c0, c1 in itertools.pairwise(marks)
                 ]
         return links
 

@@ -27,6 +27,7 @@ class TransferBook:
         self.active: dict[int, Transfer] = {}
         self.ledger: list[Segment] = []
         self._planned_of: dict[str, set[int]] = {}  # sync id -> keys in planned
+        self._link_bytes: dict[int, float] = {}  # running key -> bytes its window carries in it
         self._keys = itertools.count()
 
     # ------------------------------------------------------------------ planned operations
@@ -68,6 +69,7 @@ class TransferBook:
     def start(self, key: int, op: PlannedTransfer, t_s: float) -> Transfer:
         """Start executing ``op`` at ``t_s``; the rates of its node's transfers are re-set."""
         tr = Transfer(key, op, last_s=t_s)
+        self._link_bytes[key] = self.windows.slot_bytes(op.window_id, op.start_s, op.end_s)
         self.rerate(t_s)
         self.active[key] = tr
         self.rerate(t_s)
@@ -76,10 +78,13 @@ class TransferBook:
     def rerate(self, t_s: float) -> None:
         """Advance every running transfer to ``t_s``, then set its rate for what holds then.
 
-        A transfer runs at its planned rate (bytes / duration) unless the node's link (after
-        degradation) cannot carry all of its transfers: then higher priorities take their
-        planned rate first and the rest share what is left (seed 000 preemption). A plan at the
-        full link rate may state a hair more: its instants are rounded to the microsecond.
+        A transfer runs at its planned rate unless the node's link (after degradation) cannot
+        carry all of its transfers: then higher priorities take their planned rate first and the
+        rest share what is left (seed 000 preemption). The link rate is the window's rate now
+        (:meth:`Windows.rate_at`: per grid slot for a window with a rate profile, so the engine
+        re-rates at its slot edges), the planned rate the same share of it through the whole
+        operation (bytes / duration at a constant rate). A plan at the full link rate may state
+        a hair more: its instants are rounded to the microsecond.
         """
         by_node: dict[str, list[Transfer]] = {}
         for tr in self.active.values():
@@ -90,9 +95,11 @@ class TransferBook:
             used = 0.0
             for tr in transfers:
                 duration_s = max(tr.op.duration_s, 1e-9)
-                link = self.windows.rates[tr.op.window_id] * self.faults.factor(tr.op.station, t_s)
+                rate = self.windows.rate_at(tr.op.window_id, t_s)
+                planned = tr.op.bytes * rate / max(self._link_bytes[tr.key], 1e-9)
+                link = rate * self.faults.factor(tr.op.station, t_s)
                 link *= 1.0 + RESOLUTION_S / duration_s
-                tr.rate_Bps = max(0.0, min(tr.op.bytes / duration_s, link - used))
+                tr.rate_Bps = max(0.0, min(planned, link - used))
                 used += tr.rate_Bps
 
     def book(
@@ -101,6 +108,7 @@ class TransferBook:
         """End ``tr`` at ``t_s`` and book what it moved (at most ``remaining_bytes``) in the ledger."""
         self.rerate(t_s)
         del self.active[tr.key]
+        del self._link_bytes[tr.key]
         moved = min(tr.moved_bytes, remaining_bytes)
         if outcome == "completed" and abs(tr.op.bytes - moved) <= BYTE_TOLERANCE:
             moved = min(tr.op.bytes, remaining_bytes)  # float integration noise, not data

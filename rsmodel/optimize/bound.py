@@ -193,7 +193,10 @@ def _solve_lp(lp: highspy.HighsLp, threads: int, time_limit_s: float) -> tuple[f
     result = solver.run()
     if result.status != SolveStatus.OPTIMAL:
         return None, str(result.status)
-    return _dual_bound(lp, cost, solver.row_duals() / scale), "optimal"
+    duals = solver.row_duals()
+    if len(duals) != lp.num_row_:  # HiGHS may report optimal without a dual solution
+        return None, "optimal without duals"
+    return _dual_bound(lp, cost, duals / scale), "optimal"
 
 
 def _dual_bound(lp: highspy.HighsLp, cost: np.ndarray, pi: np.ndarray) -> float:

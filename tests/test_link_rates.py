@@ -105,3 +105,40 @@ def test_simulator_without_faults_delivers_the_plan_at_the_per_slot_rate():
     expected = slot_mean(k) * ((k + 1) * step - a) + slot_mean(k + 1) * step
     assert replay.moving_bytes(op["sync_id"]) == pytest.approx(expected, rel=1e-4)
     assert expected != pytest.approx(op["bytes"] * (edge - a) / (b - a), rel=1e-3)
+
+
+GEO_AND_LEO = """\
+name: geo-link-never-closes
+horizon: {start: 2026-05-30T00:00:00Z, hours: 6, step_s: 60}
+ground_stations:
+  - name: dongara
+    lat_deg: -29.05
+    lon_deg: 115.35
+    bandwidth_bps: 1.0e9
+    elevation_min_deg: 5
+    bands: [{band: X, gt_dbk: 31.0}]
+    link: {budget: {fixed_losses_db: 3.0, availability_pct: 99.0}}
+nodes:
+  - name: noaa20
+    tle: {norad: 43013}
+    transmitters: [{band: X, frequency_hz: 8.2e9, eirp_dbw: 7.0, symbol_rate_baud: 5.0e7}]
+  - name: gaofen4
+    tle: {norad: 41194}
+    transmitters: [{band: X, frequency_hz: 8.2e9, eirp_dbw: 7.0, symbol_rate_baud: 5.0e7}]
+syncs:
+  - {id: geo-critical, node: gaofen4, data_size: 1.0e9, priority: critical}
+  - {id: leo-low, node: noaa20, data_size: 1.0e12, priority: low}
+"""
+
+
+def test_a_window_whose_link_never_closes_does_not_make_a_lower_class_a_priority_violation():
+    # GEO at ~38,000 km: visible all day, but 7 dBW EIRP closes no MODCOD (rate 0). The one
+    # antenna serving the LEO's low-class sync displaces nobody, although the GEO's critical
+    # sync waits all day.
+    scenario = load_model_text(GEO_AND_LEO)
+    plan = optimise(scenario, compute_geometry(scenario)).plan_dict()
+    geo = [w for w in plan["windows"] if w["node"] == "gaofen4"]
+    assert geo and all(w["max_rate_bps"] == 0 for w in geo)
+    assert any(o["sync_id"] == "leo-low" for o in plan["operations"])
+    assert not any(o["sync_id"] == "geo-critical" for o in plan["operations"])
+    assert check_plan(plan) == []

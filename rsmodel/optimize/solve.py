@@ -286,22 +286,58 @@ def _apply_solution(
     """Copy the stage's bytes and links into ``state``.
 
     HiGHS works in MB with a ~1e-7 feasibility tolerance, so a demand it delivers in full can
-    come back a few bytes short; such demands are scaled to exactly their size (a few bytes at
-    most, within the checker's tolerance) so that they count as complete everywhere.
+    come back a few bytes over or short, and a slot a few bytes over its capacity. Bytes over a
+    demand's size are scaled away; a demand a few bytes short is topped up only in a slot of its
+    own that has room (:func:`_top_up`), so no slot ever carries more than the link rate gives
+    it (the exact timeline, rsmodel/optimize/timeline.py, relies on that).
     """
     y = np.where(y > 0.5, np.minimum(y, idx.pair_ub), 0.0)
     demand = problem.pair_demand[idx.pairs]
     delivered = np.bincount(demand, weights=y, minlength=len(problem.demands))
     size = problem.demand_size
-    near = (delivered > 0) & (np.abs(delivered - size) <= np.maximum(_SNAP_BYTES, 1e-7 * size))
-    scale = np.where(near, size / np.maximum(delivered, 1.0), 1.0)
-    y = y * scale[demand]
+    over = delivered > size
+    y = y * np.where(over, size / np.maximum(delivered, 1.0), 1.0)[demand]
     state.pair_bytes[idx.pairs] = y
     carried = np.bincount(problem.pair_cand[idx.pairs], weights=y, minlength=len(state.on))
     for i in np.flatnonzero(x > 0.5):
         c = int(idx.links[i])
         if carried[c] > 0.5:
             state.open(c)
+    _trim_overfull(state, idx.pairs)
+    short = size - state.delivered()
+    near = (short > 0) & (short <= np.maximum(_SNAP_BYTES, 1e-7 * size))
+    if near.any():
+        _top_up(state, idx.pairs, np.flatnonzero(near), short)
+
+
+def _trim_overfull(state: LinkState, pairs: np.ndarray) -> None:
+    """Scale down the stage's bytes in any slot that carries more than its capacity (solver
+    round-off of a few bytes)."""
+    p = state.problem
+    residual = state.residual_bytes()
+    cand = p.pair_cand[pairs]
+    used = np.bincount(cand, weights=state.pair_bytes[pairs], minlength=len(residual))
+    excess = np.maximum(-residual, 0.0)
+    scale = np.where(excess > 0, 1.0 - excess / np.maximum(used, 1.0), 1.0)
+    state.pair_bytes[pairs] *= np.clip(scale[cand], 0.0, 1.0)
+
+
+def _top_up(state: LinkState, pairs: np.ndarray, demands: np.ndarray, short: np.ndarray) -> None:
+    """Add the few missing bytes of each demand in ``demands`` to its used pair whose slot has
+    the most room (as much as fits), so that a demand HiGHS delivered in full counts as complete."""
+    p = state.problem
+    residual = state.residual_bytes()
+    used = pairs[(state.pair_bytes[pairs] > 0) & np.isin(p.pair_demand[pairs], demands)]
+    if len(used) == 0:
+        return
+    room = residual[p.pair_cand[used]]
+    order = np.lexsort((-room, p.pair_demand[used]))  # per demand, the roomiest slot first
+    first = np.r_[True, np.diff(p.pair_demand[used][order]) != 0]
+    for q in used[order][first]:
+        c, d = int(p.pair_cand[q]), int(p.pair_demand[q])
+        add = min(float(short[d]), max(float(residual[c]), 0.0))
+        state.pair_bytes[q] += add
+        residual[c] -= add
 
 
 def _summarise(stats: SolverStats) -> None:

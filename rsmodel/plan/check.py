@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rsmodel.plan.check_antennas import Turnarounds, check_antennas
-from rsmodel.plan.check_link import check_link_rates, has_profile
+from rsmodel.plan.check_link import check_link_rates, has_profile, window_carries
 from rsmodel.plan.check_recorder import check_recorder, source_ids
 from rsmodel.plan.check_tracks import check_tracks
 from rsmodel.timeutil import RESOLUTION_S, parse_time
@@ -386,6 +386,7 @@ def _check_priority(
             w
             for w in windows_by_station[name]
             if min(w["t1"], t1) - max(w["t0"], t0) > setup + MIN_INVERSION_S
+            and window_carries(w, max(w["t0"], t0), min(w["t1"], t1))
         ]
         visible = {w["node"] for w in seen}
         turn = turns.most_s(name)

@@ -250,11 +250,14 @@ def _with_used_profiles(
     records: list[dict[str, Any]], windows: pd.DataFrame, ops: pd.DataFrame
 ) -> list[dict[str, Any]]:
     """Window records plus the rate profile (``profile_t_s``, ``profile_rate_bps``; docs/links.md)
-    of the windows operations use, where the station has a link model (reports draw them)."""
-    if not records or "profile_t_s" not in windows or ops.empty:
+    of the windows operations use (reports draw them, the checker integrates them) and of the
+    windows whose link does not close all along (``min_rate_bps`` 0: the checker needs to know
+    when they could carry data), where the station has a link model."""
+    if not records or "profile_t_s" not in windows:
         return records
-    used = set(ops["window_id"])
-    profiles = windows.loc[windows["id"].isin(used), ["id", *PROFILE_COLUMNS]]
+    used = set(ops["window_id"]) if not ops.empty else set()
+    closes = windows["min_rate_bps"].fillna(1.0) <= 0 if "min_rate_bps" in windows else False
+    profiles = windows.loc[windows["id"].isin(used) | closes, ["id", *PROFILE_COLUMNS]]
     by_id = {
         row.id: (
             np.asarray(row.profile_t_s, float).tolist(),

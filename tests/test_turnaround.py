@@ -27,10 +27,12 @@ from rsmodel.optimize.strategy import Rolling
 from rsmodel.optimize.turnaround import slew_time_s
 from rsmodel.plan import build_plan
 from rsmodel.plan.check import check_plan
-from rsmodel.plan.check_antennas import slew_s
+from rsmodel.plan.check_antennas import check_antennas, slew_s
 from rsmodel.report import render_plan
 from rsmodel.simulate import Simulator
+from rsmodel.simulate.accounting import executed_plan
 from rsmodel.simulate.recovery import RecoveryPlanner
+from rsmodel.simulate.run import simulate
 
 START = pd.Timestamp("2026-05-30T00:00:00Z")
 MODEL = """\
@@ -285,3 +287,30 @@ def test_station_timeline_shows_turnarounds_and_maintenance(fixed, maintained) -
     station_svg = html[html.index('id="gantt-stations"') :]
     assert 'class="maint"' in station_svg[: station_svg.index("</svg>")]
     assert "antenna 2 maintenance 01:00–05:00" in station_svg
+
+
+# 1 antenna with a turnaround and that antenna in maintenance for 2 h, under transfer failures
+# and an outage: every re-plan (greedy repairs and optimiser re-plans) must keep the antenna idle
+# for the turnaround and off during its maintenance.
+SIMULATED = model(
+    extra=f"turnaround_s: {TURNAROUND_S}\n"
+    f"    maintenance: [{{start: +{MAINTENANCE[0]:.0f}s, end: +{MAINTENANCE[1]:.0f}s, antenna: 1}}]"
+) + (
+    "faults:\n"
+    "  transfer_failure_rate: 0.3\n"
+    "  station_outages: [{station: svalbard, start: +30min, end: +50min}]\n"
+)
+
+
+@pytest.mark.parametrize("replan", ["greedy", "auto"])
+def test_simulated_run_with_faults_keeps_turnaround_and_maintenance(replan) -> None:
+    scenario = load_model_text(SIMULATED)
+    result = simulate(scenario, replan=replan, budget_s=5.0, seed=3)
+    sim = result.simulator
+    assert len(sim.replans) >= 3  # the faults made the simulator re-plan
+    plan = result.run.plan.to_dict()
+    executed = executed_plan(sim, plan)
+    ops = [dict(o, antenna=0) for o in executed["operations"]]  # the station's one antenna
+    assert len({o["node"] for o in ops}) >= 3
+    assert check_antennas({**executed, "operations": ops}) == []
+    assert min(antenna_gaps({**executed, "operations": ops})) >= TURNAROUND_S - 1e-3

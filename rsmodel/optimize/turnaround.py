@@ -40,6 +40,14 @@ def slew_time_s(
     return np.maximum(daz / slew.az_deg_s, delv / slew.el_deg_s) + slew.reacquire_s
 
 
+def longest_turnaround_s(station) -> float:
+    """The longest turnaround ``station`` can need, s: its ``turnaround_s``, or the slew from
+    (0, 0) to (180, 90) deg (the worst case)."""
+    if station.slew is None:
+        return float(station.turnaround_s)
+    return float(slew_time_s(station.slew, 0.0, 0.0, 180.0, 90.0))
+
+
 def antennas_in_service(
     stations: Sequence, start: datetime, step_s: float, n_slots: int
 ) -> np.ndarray:
@@ -114,7 +122,7 @@ def _slew_extension(
 ) -> np.ndarray:
     """Longest slew turnaround from each of the station's candidates ``mine`` to a later-slot
     candidate of another node starting within that turnaround."""
-    worst = float(slew_time_s(slew, 0.0, 0.0, 180.0, 90.0))
+    worst = float(slew_time_s(slew, 0.0, 0.0, 180.0, 90.0))  # longest_turnaround_s
     if len(mine) == 0:
         return np.zeros(0)
     order = mine[np.argsort(cand_t0_s[mine], kind="stable")]

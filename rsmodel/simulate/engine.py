@@ -30,6 +30,7 @@ import pandas as pd
 
 from rsmodel.model.scenario import Scenario, SyncRequest
 from rsmodel.model.vocabulary import PRIORITIES, PRIORITY_RANK
+from rsmodel.optimize.turnaround import longest_turnaround_s
 from rsmodel.plan.events import make_event
 from rsmodel.simulate import clock
 from rsmodel.simulate.clock import EventQueue
@@ -94,6 +95,14 @@ class Simulator:
         self.on_complete: list[SyncCallback] = []
         self.on_failed: list[FailCallback] = []
         self.antennas = {s.name: s.antennas for s in scenario.stations}
+        self.turnaround_s = {s.name: longest_turnaround_s(s) for s in scenario.stations}
+        self.maintenance = {  # per-antenna maintenance as antenna holds, s
+            s.name: [
+                ((a - scenario.start).total_seconds(), (b - scenario.start).total_seconds(), "")
+                for _, a, b in s.antenna_maintenance
+            ]
+            for s in scenario.stations
+        }
         self.queue = EventQueue(scenario.start)
         self.windows = Windows(windows, scenario)
         self.known = KnownFaults(self.windows)
@@ -609,7 +618,11 @@ class Simulator:
     def residual(self, *, only: list[str] | None = None) -> Residual:
         """The problem left at the current time (see :class:`~rsmodel.simulate.residual.Residual`)."""
         t = self.clock_s
-        node_busy, station_busy = self.transfers.busy(t, with_planned=only is not None)
+        node_busy, station_busy = self.transfers.busy(
+            t, with_planned=only is not None, lookback_s=max(self.turnaround_s.values(), default=0)
+        )
+        for name, holds in self.maintenance.items():
+            station_busy.setdefault(name, []).extend(h for h in holds if h[1] > t)
         return Residual(
             t,
             self._pending(only),
@@ -617,6 +630,7 @@ class Simulator:
             dict(self.antennas),
             node_busy,
             station_busy,
+            dict(self.turnaround_s),
         )
 
     def _pending(self, only: list[str] | None) -> list[PendingData]:

@@ -19,7 +19,16 @@ from datetime import timedelta
 import pandas as pd
 
 from rsmodel.model.scenario import Scenario
-from rsmodel.simulate.residual import MIN_OP_S, Link, PlannedTransfer, Residual, dispatch, subtract
+from rsmodel.simulate.residual import (
+    MIN_OP_S,
+    Link,
+    PlannedTransfer,
+    Residual,
+    dispatch,
+    held_for,
+    saturated,
+    subtract,
+)
 
 # Re-plans after these small, local events are greedy repairs; the optimiser re-plans after
 # outages, node faults, degradations, arrivals and reschedules.
@@ -127,29 +136,23 @@ class RecoveryPlanner:
 
 
 def free_links(residual: Residual) -> list[Link]:
-    """Residual links minus the time their node is busy and their station has no free antenna."""
+    """Residual links minus the time their node is busy and their station has no antenna free
+    for it (the turnaround to and from other nodes' running transfers and maintenance included)."""
     out: list[Link] = []
-    full = {
-        s: _saturated(residual.station_busy.get(s, []), n) for s, n in residual.antennas.items()
-    }
+    full: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for link in residual.links:
         if link.rate_Bps <= 0:
             continue
-        cuts = residual.node_busy.get(link.node, []) + full[link.station]
+        key = (link.station, link.node)
+        if key not in full:
+            holds = residual.station_busy.get(link.station, [])
+            turn = residual.turnaround_s.get(link.station, 0.0)
+            full[key] = saturated(held_for(holds, link.node, turn), residual.antennas[link.station])
+        cuts = residual.node_busy.get(link.node, []) + full[key]
         for a, b in subtract([(link.start_s, link.end_s)], cuts):
             if b - a >= 1.0:
                 out.append(replace(link, start_s=a, end_s=b))
     return out
-
-
-def _saturated(busy: list[tuple[float, float]], antennas: int) -> list[tuple[float, float]]:
-    """Intervals in which all ``antennas`` of a station are taken."""
-    edges = sorted({t for iv in busy for t in iv})
-    return [
-        (t0, t1)
-        for t0, t1 in zip(edges[:-1], edges[1:], strict=True)
-        if sum(1 for a, b in busy if a <= t0 and b >= t1) >= antennas
-    ]
 
 
 def links_frame(links: list[Link], scenario: Scenario) -> pd.DataFrame:

@@ -2,8 +2,11 @@
 
 The residual problem is what is left to decide at time ``now_s``: the bytes still owed by each
 request (released no earlier than ``now_s``), the parts of the access windows still usable
-(after outages, node faults, dropped passes and with degraded rates), and the link time already
-taken by transfers that keep running (the fixed past and the locked present).
+(after outages, node faults, dropped passes and with degraded rates), and the antenna time already
+taken by transfers that keep running (the fixed past and the locked present) and by per-antenna
+maintenance. An antenna switching between two nodes needs the station's turnaround
+(``Residual.turnaround_s``: the fixed ``turnaround_s``, or for a slewing station its longest slew,
+a conservative bound on the slot model's pointing-dependent one; docs/links.md).
 
 Times are seconds from the horizon start; rates are bytes per second. The classes here are the
 simulator's, on its continuous clock: :class:`PlannedTransfer` and :class:`PendingData` are not
@@ -18,6 +21,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 Interval = tuple[float, float]
+# Antenna time held at a station: [start, end) s and the node holding it ("" for maintenance).
+Hold = tuple[float, float, str]
 # Shortest operation planned (s): a last few bytes still get a measurable transfer time.
 MIN_OP_S = 1e-3
 
@@ -73,7 +78,8 @@ class Residual:
     links: list[Link]
     antennas: dict[str, int]
     node_busy: dict[str, list[Interval]] = field(default_factory=dict)
-    station_busy: dict[str, list[Interval]] = field(default_factory=dict)
+    station_busy: dict[str, list[Hold]] = field(default_factory=dict)
+    turnaround_s: dict[str, float] = field(default_factory=dict)
     cause: str = ""  # what triggered the re-plan ("station svalbard outage", "shortfall s1" ...)
 
 
@@ -94,55 +100,70 @@ def subtract(pieces: list[Interval], cuts: list[Interval]) -> list[Interval]:
     return out
 
 
+def held_for(holds: list[Hold], node: str, turnaround_s: float) -> list[Interval]:
+    """The antenna time ``holds`` keep from ``node``: another node's transfer widened by the
+    turnaround on both sides (the antenna must turn from it, or back to it), the node's own
+    transfers and maintenance as they are."""
+    return [
+        (a, b) if who in ("", node) else (a - turnaround_s, b + turnaround_s) for a, b, who in holds
+    ]
+
+
+def saturated(busy: list[Interval], antennas: int) -> list[Interval]:
+    """Intervals in which all ``antennas`` of a station are taken by ``busy``."""
+    edges = sorted({t for iv in busy for t in iv})
+    return [
+        (t0, t1)
+        for t0, t1 in zip(edges[:-1], edges[1:], strict=True)
+        if sum(1 for a, b in busy if a <= t0 and b >= t1) >= antennas
+    ]
+
+
 class _StationTimeline:
-    """Antenna use of one station: sorted intervals, with a query for free sub-intervals."""
+    """Antenna use of one station: sorted holds, with a query for the free sub-intervals a node
+    may use (turnaround to and from other nodes' transfers included)."""
 
-    def __init__(self, antennas: int, busy: list[Interval]) -> None:
+    def __init__(self, antennas: int, busy: list[Hold], turnaround_s: float) -> None:
         self.antennas = antennas
-        self.starts: list[float] = []
-        self.ends: list[float] = []
+        self.turnaround_s = turnaround_s
+        self.holds: list[Hold] = []
         self.longest = 0.0
-        for a, b in sorted(busy):
-            self.add(a, b)
+        for hold in sorted(busy):
+            self.add(*hold)
 
-    def add(self, a: float, b: float) -> None:
-        i = bisect.bisect_right(self.starts, a)
-        self.starts.insert(i, a)
-        self.ends.insert(i, b)
-        self.longest = max(self.longest, b - a)
+    def add(self, a: float, b: float, node: str) -> None:
+        bisect.insort(self.holds, (a, b, node))
+        self.longest = max(self.longest, b - a + 2.0 * self.turnaround_s)
 
-    def free(self, a: float, b: float) -> list[Interval]:
-        """Sub-intervals of [a, b) in which fewer than ``antennas`` transfers use the station."""
-        lo = bisect.bisect_left(self.starts, a - self.longest)
-        hi = bisect.bisect_left(self.starts, b)
+    def free(self, a: float, b: float, node: str) -> list[Interval]:
+        """Sub-intervals of [a, b) in which fewer than ``antennas`` transfers hold the station
+        for ``node``."""
+        lo = bisect.bisect_left(self.holds, (a - self.longest - self.turnaround_s,))
+        hi = bisect.bisect_left(self.holds, (b + self.turnaround_s,))
         overlapping = [
-            (s, e) for s, e in zip(self.starts[lo:hi], self.ends[lo:hi], strict=True) if e > a
+            (s, e)
+            for s, e in held_for(self.holds[lo:hi], node, self.turnaround_s)
+            if e > a and s < b
         ]
         if len(overlapping) < self.antennas:
             return [(a, b)]
-        edges = sorted({a, b, *(t for s, e in overlapping for t in (s, e) if a < t < b)})
-        free: list[Interval] = []
-        for t0, t1 in zip(edges[:-1], edges[1:], strict=True):
-            used = sum(1 for s, e in overlapping if s <= t0 and e >= t1)
-            if used < self.antennas:
-                if free and free[-1][1] == t0:
-                    free[-1] = (free[-1][0], t1)
-                else:
-                    free.append((t0, t1))
-        return free
+        return subtract([(a, b)], saturated(overlapping, self.antennas))
 
 
 def dispatch(residual: Residual, *, min_op_s: float = 1.0) -> list[PlannedTransfer]:
     """Greedy plan of the residual demands: by priority, then deadline, earliest capacity first.
 
     Each demand takes the earliest link time of its node in [release, deadline) where the node
-    is idle and its station has a free antenna. Pieces shorter than ``min_op_s`` are skipped.
+    is idle and its station has a free antenna (after the turnaround from or to another node).
+    Pieces shorter than ``min_op_s`` are skipped.
     """
     links_by_node: dict[str, list[Link]] = defaultdict(list)
     for link in sorted(residual.links, key=lambda k: (k.start_s, k.station)):
         links_by_node[link.node].append(link)
     stations = {
-        name: _StationTimeline(n, residual.station_busy.get(name, []))
+        name: _StationTimeline(
+            n, residual.station_busy.get(name, []), residual.turnaround_s.get(name, 0.0)
+        )
         for name, n in residual.antennas.items()
     }
     node_busy = {k: list(v) for k, v in residual.node_busy.items()}
@@ -169,7 +190,7 @@ def _place(
         a, b = max(link.start_s, demand.release_s), min(link.end_s, demand.deadline_s)
         if b - a < min_op_s or link.rate_Bps <= 0:
             continue
-        for f0, f1 in subtract(stations[link.station].free(a, b), busy):
+        for f0, f1 in subtract(stations[link.station].free(a, b, demand.node), busy):
             if left <= 0:
                 break
             if f1 - f0 < min_op_s:
@@ -189,5 +210,5 @@ def _place(
             )
             left -= moved
             busy.append((f0, f0 + length))
-            stations[link.station].add(f0, f0 + length)
+            stations[link.station].add(f0, f0 + length, demand.node)
     return ops

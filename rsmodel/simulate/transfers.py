@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Callable
 
 from rsmodel.simulate.known import KnownFaults, Windows
-from rsmodel.simulate.residual import Interval, PlannedTransfer
+from rsmodel.simulate.residual import Hold, Interval, PlannedTransfer
 from rsmodel.simulate.state import BYTE_TOLERANCE, Segment, Transfer
 from rsmodel.timeutil import RESOLUTION_S
 
@@ -155,16 +155,23 @@ class TransferBook:
         return running + sum(self.planned[k].bytes for k in self._planned_of.get(sync_id, ()))
 
     def busy(
-        self, t_s: float, *, with_planned: bool
-    ) -> tuple[dict[str, list[Interval]], dict[str, list[Interval]]]:
-        """Link time held from ``t_s`` on by node and by station: the running transfers (and the
-        planned operations with ``with_planned``)."""
+        self, t_s: float, *, with_planned: bool, lookback_s: float = 0.0
+    ) -> tuple[dict[str, list[Interval]], dict[str, list[Hold]]]:
+        """Link time held from ``t_s`` on by node and by station (with the node holding it): the
+        running transfers (and the planned operations with ``with_planned``); the stations also
+        keep the transfers that ended in the last ``lookback_s`` (their turnaround may reach
+        past ``t_s``)."""
         node_busy: dict[str, list[Interval]] = {}
-        station_busy: dict[str, list[Interval]] = {}
+        station_busy: dict[str, list[Hold]] = {}
         kept = [tr.op for tr in self.active.values()]
         if with_planned:
             kept += list(self.planned.values())
         for op in kept:
             node_busy.setdefault(op.node, []).append((max(op.start_s, t_s), op.end_s))
-            station_busy.setdefault(op.station, []).append((max(op.start_s, t_s), op.end_s))
+            station_busy.setdefault(op.station, []).append(
+                (max(op.start_s, t_s), op.end_s, op.node)
+            )
+        for seg in self.ledger:
+            if t_s - lookback_s < seg.end_s <= t_s:
+                station_busy.setdefault(seg.station, []).append((seg.start_s, seg.end_s, seg.node))
         return node_busy, station_busy

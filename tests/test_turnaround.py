@@ -314,3 +314,32 @@ def test_simulated_run_with_faults_keeps_turnaround_and_maintenance(replan) -> N
     assert len({o["node"] for o in ops}) >= 3
     assert check_antennas({**executed, "operations": ops}) == []
     assert min(antenna_gaps({**executed, "operations": ops})) >= TURNAROUND_S - 1e-3
+
+
+def test_optimiser_replan_turns_the_antenna_after_a_running_transfer(fixed) -> None:
+    scenario, geo = fixed
+    sim = Simulator(scenario, geo.windows, operations=[], planner=lambda r: [])
+    residual = sim.residual()
+    links = sorted(residual.links, key=lambda k: k.start_s)
+    # A transfer of one node runs for a minute where another node's window starts.
+    x, y = next(
+        (x, y)
+        for x in links
+        for y in links
+        if y.node != x.node
+        and x.start_s <= y.start_s < x.end_s - 60.0
+        and y.end_s > y.start_s + 60.0 + TURNAROUND_S + 120.0
+    )
+    held = (y.start_s, y.start_s + 60.0)
+    residual.node_busy = {x.node: [held]}
+    residual.station_busy = {x.station: [(*held, x.node)]}
+    residual.cause = "station outage"
+    planner = RecoveryPlanner(scenario, budget_s=5.0)
+    transfers = planner(residual)
+    assert planner.method == "optimiser"
+    others = [t for t in transfers if t.station == x.station and t.node != x.node]
+    assert any(t.node == y.node and t.start_s < y.end_s for t in others)  # y's window is used
+    for t in others:
+        assert (
+            t.end_s <= held[0] - TURNAROUND_S + 1e-3 or t.start_s >= held[1] + TURNAROUND_S - 1e-3
+        )

@@ -15,6 +15,8 @@ from rsmodel.model.loader import load_model_text
 from rsmodel.optimize import optimise
 from rsmodel.plan import build_plan
 from rsmodel.plan.check import check_plan
+from rsmodel.simulate.accounting import executed_plan
+from rsmodel.simulate.run import simulate
 
 MODEL = """\
 name: two-bands
@@ -84,3 +86,19 @@ def test_simultaneous_bands_need_two_bands(tmp_path: Path, cli) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and f"{path}:" in lines[0] and "nodes[0]" in lines[0]
     assert "at least two bands" in lines[0]
+
+
+def test_simulated_replans_keep_both_bands_at_once() -> None:
+    """After an outage the optimiser re-plans the rest of the run; its windows keep their band,
+    so the node still sends to both stations at once, and the executed plan passes the checker."""
+    text = MODEL.replace("SIMULTANEOUS", "simultaneous_bands: true") + (
+        "faults:\n  station_outages: [{station: svalbard_s, start: +65min, end: +68min}]\n"
+    )
+    result = simulate(load_model_text(text), replan="auto", budget_s=5.0)
+    sim = result.simulator
+    assert [r["method"] for r in sim.replans if r["cause"].startswith("station")] == ["optimiser"]
+    executed = executed_plan(sim, result.run.plan.to_dict())
+    after = pd.Timestamp("2026-05-30T02:00:00Z")
+    later = [o for o in executed["operations"] if pd.Timestamp(o["start"]) >= after]
+    assert seconds_at_both({**executed, "operations": later}) > 600.0
+    assert [p for p in check_plan(executed, executed=True) if not p.startswith("priority")] == []

@@ -96,6 +96,7 @@ class Simulator:
         self.on_failed: list[FailCallback] = []
         self.antennas = {s.name: s.antennas for s in scenario.stations}
         self.turnaround_s = {s.name: longest_turnaround_s(s) for s in scenario.stations}
+        self.simultaneous = frozenset(n.name for n in scenario.nodes if n.simultaneous_bands)
         self.maintenance = {  # per-antenna maintenance as antenna holds, s
             s.name: [
                 ((a - scenario.start).total_seconds(), (b - scenario.start).total_seconds(), "")
@@ -619,7 +620,10 @@ class Simulator:
         """The problem left at the current time (see :class:`~rsmodel.simulate.residual.Residual`)."""
         t = self.clock_s
         node_busy, station_busy = self.transfers.busy(
-            t, with_planned=only is not None, lookback_s=max(self.turnaround_s.values(), default=0)
+            t,
+            with_planned=only is not None,
+            lookback_s=max(self.turnaround_s.values(), default=0),
+            simultaneous=self.simultaneous,
         )
         for name, holds in self.maintenance.items():
             station_busy.setdefault(name, []).extend(h for h in holds if h[1] > t)
@@ -630,7 +634,8 @@ class Simulator:
             dict(self.antennas),
             node_busy,
             station_busy,
-            dict(self.turnaround_s),
+            turnaround_s=dict(self.turnaround_s),
+            simultaneous=self.simultaneous,
         )
 
     def _pending(self, only: list[str] | None) -> list[PendingData]:

@@ -34,6 +34,8 @@ class Windows:
         self._ends = [r[4] for r in self.rows]
         self.bounds = dict(zip(w.index, zip(w.start_s, w.end_s, strict=True), strict=True))
         self.rates = dict(zip(w.index, w.rate_Bps, strict=True))
+        bands = windows["band"] if "band" in windows else pd.Series(None, index=windows.index)
+        self.band: dict[str, str | None] = dict(zip(w.index, bands.tolist(), strict=True))
         self.step_s = scenario.step_s
         self.horizon_s = scenario.duration_s
         rows, self._profiles = profiles_of(windows)
@@ -146,7 +148,7 @@ class KnownFaults:
                     continue
                 steps = self.windows.rate_steps_s(wid, a, b)
                 if not edges and not steps:
-                    links.append(Link(wid, node, station, a, b, rate))
+                    links.append(Link(wid, node, station, a, b, rate, self.windows.band[wid]))
                     continue
                 marks = sorted({a, b, *steps, *(e for e in edges if a < e < b)})
                 links += [
@@ -157,6 +159,7 @@ class KnownFaults:
                         c0,
                         c1,
                         self.windows.rate_at(wid, c0) * self.factor(station, c0),
+                        self.windows.band[wid],
                     )
                     for c0, c1 in itertools.pairwise(marks)
                 ]

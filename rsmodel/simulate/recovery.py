@@ -26,6 +26,7 @@ from rsmodel.simulate.residual import (
     Residual,
     dispatch,
     held_for,
+    radio,
     saturated,
     subtract,
 )
@@ -114,6 +115,7 @@ class RecoveryPlanner:
             weights=sc.model.objectives.model_dump(),
             settings=settings,
             pointing=scenario_pointing(sc),
+            simultaneous_nodes=residual.simultaneous,
         )
         schedule = solve_problem(problem)
         start = pd.Timestamp(sc.start)
@@ -136,7 +138,7 @@ class RecoveryPlanner:
 
 
 def free_links(residual: Residual) -> list[Link]:
-    """Residual links minus the time their node is busy and their station has no antenna free
+    """Residual links minus the time their node's radio is busy and their station has no antenna free
     for it (the turnaround to and from other nodes' running transfers and maintenance included)."""
     out: list[Link] = []
     full: dict[tuple[str, str], list[tuple[float, float]]] = {}
@@ -148,7 +150,8 @@ def free_links(residual: Residual) -> list[Link]:
             holds = residual.station_busy.get(link.station, [])
             turn = residual.turnaround_s.get(link.station, 0.0)
             full[key] = saturated(held_for(holds, link.node, turn), residual.antennas[link.station])
-        cuts = residual.node_busy.get(link.node, []) + full[key]
+        mine = radio(link.node, link.band, residual.simultaneous)
+        cuts = residual.node_busy.get(mine, []) + full[key]
         for a, b in subtract([(link.start_s, link.end_s)], cuts):
             if b - a >= 1.0:
                 out.append(replace(link, start_s=a, end_s=b))
@@ -156,7 +159,8 @@ def free_links(residual: Residual) -> list[Link]:
 
 
 def links_frame(links: list[Link], scenario: Scenario) -> pd.DataFrame:
-    """Links as an optimiser windows table (a window cut in pieces gets ids ``w00012#1`` ...)."""
+    """Links as an optimiser windows table (a window cut in pieces gets ids ``w00012#1`` ...;
+    ``band`` keeps a node with ``simultaneous_bands`` one radio per band)."""
     start = pd.Timestamp(scenario.start)
     seen: dict[str, int] = {}
     rows = []
@@ -172,6 +176,7 @@ def links_frame(links: list[Link], scenario: Scenario) -> pd.DataFrame:
                 "duration_s": k.end_s - k.start_s,
                 "bandwidth_bps": k.rate_Bps * 8.0,
                 "capacity_bytes": k.rate_Bps * (k.end_s - k.start_s),
+                "band": k.band,
             }
         )
     columns = [
@@ -183,6 +188,7 @@ def links_frame(links: list[Link], scenario: Scenario) -> pd.DataFrame:
         "duration_s",
         "bandwidth_bps",
         "capacity_bytes",
+        "band",
     ]
     return pd.DataFrame(rows, columns=columns)
 

@@ -59,7 +59,8 @@ class PendingData:
 
 @dataclass(frozen=True)
 class Link:
-    """A usable piece of an access window with a constant rate (bytes/s)."""
+    """A usable piece of an access window with a constant rate (bytes/s), on the window's band
+    (None: the window has none)."""
 
     window_id: str
     node: str
@@ -67,6 +68,7 @@ class Link:
     start_s: float
     end_s: float
     rate_Bps: float
+    band: str | None = None
 
 
 @dataclass
@@ -77,10 +79,17 @@ class Residual:
     demands: list[PendingData]
     links: list[Link]
     antennas: dict[str, int]
-    node_busy: dict[str, list[Interval]] = field(default_factory=dict)
+    node_busy: dict[str, list[Interval]] = field(default_factory=dict)  # by radio()
     station_busy: dict[str, list[Hold]] = field(default_factory=dict)
     turnaround_s: dict[str, float] = field(default_factory=dict)
+    simultaneous: frozenset[str] = frozenset()  # nodes with ``simultaneous_bands``
     cause: str = ""  # what triggered the re-plan ("station svalbard outage", "shortfall s1" ...)
+
+
+def radio(node: str, band: str | None, simultaneous: frozenset[str]) -> str:
+    """The radio a node sends on over a band: the node itself (one station at a time), or per
+    band for a node with ``simultaneous_bands`` (docs/links.md)."""
+    return f"{node}/{band}" if node in simultaneous else node
 
 
 def subtract(pieces: list[Interval], cuts: list[Interval]) -> list[Interval]:
@@ -153,8 +162,8 @@ class _StationTimeline:
 def dispatch(residual: Residual, *, min_op_s: float = 1.0) -> list[PlannedTransfer]:
     """Greedy plan of the residual demands: by priority, then deadline, earliest capacity first.
 
-    Each demand takes the earliest link time of its node in [release, deadline) where the node
-    is idle and its station has a free antenna (after the turnaround from or to another node).
+    Each demand takes the earliest link time of its node in [release, deadline) where the node's
+    radio is idle and its station has a free antenna (after the turnaround from or to another node).
     Pieces shorter than ``min_op_s`` are skipped.
     """
     links_by_node: dict[str, list[Link]] = defaultdict(list)
@@ -170,7 +179,8 @@ def dispatch(residual: Residual, *, min_op_s: float = 1.0) -> list[PlannedTransf
     ops: list[PlannedTransfer] = []
     order = sorted(residual.demands, key=lambda d: (d.rank, d.deadline_s, d.release_s, d.sync_id))
     for demand in order:
-        ops.extend(_place(demand, links_by_node[demand.node], stations, node_busy, min_op_s))
+        links = links_by_node[demand.node]
+        ops.extend(_place(demand, links, stations, node_busy, residual.simultaneous, min_op_s))
     return ops
 
 
@@ -179,17 +189,18 @@ def _place(
     links: list[Link],
     stations: dict[str, _StationTimeline],
     node_busy: dict[str, list[Interval]],
+    simultaneous: frozenset[str],
     min_op_s: float,
 ) -> list[PlannedTransfer]:
     left = demand.bytes
     ops: list[PlannedTransfer] = []
-    busy = node_busy.setdefault(demand.node, [])
     for link in links:
         if left <= 0 or link.start_s >= demand.deadline_s:
             break
         a, b = max(link.start_s, demand.release_s), min(link.end_s, demand.deadline_s)
         if b - a < min_op_s or link.rate_Bps <= 0:
             continue
+        busy = node_busy.setdefault(radio(demand.node, link.band, simultaneous), [])
         for f0, f1 in subtract(stations[link.station].free(a, b, demand.node), busy):
             if left <= 0:
                 break

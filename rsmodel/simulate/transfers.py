@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Callable
 
 from rsmodel.simulate.known import KnownFaults, Windows
-from rsmodel.simulate.residual import Hold, Interval, PlannedTransfer
+from rsmodel.simulate.residual import Hold, Interval, PlannedTransfer, radio
 from rsmodel.simulate.state import BYTE_TOLERANCE, Segment, Transfer
 from rsmodel.timeutil import RESOLUTION_S
 
@@ -155,9 +155,15 @@ class TransferBook:
         return running + sum(self.planned[k].bytes for k in self._planned_of.get(sync_id, ()))
 
     def busy(
-        self, t_s: float, *, with_planned: bool, lookback_s: float = 0.0
+        self,
+        t_s: float,
+        *,
+        with_planned: bool,
+        lookback_s: float = 0.0,
+        simultaneous: frozenset[str] = frozenset(),
     ) -> tuple[dict[str, list[Interval]], dict[str, list[Hold]]]:
-        """Link time held from ``t_s`` on by node and by station (with the node holding it): the
+        """Link time held from ``t_s`` on by node radio (:func:`~rsmodel.simulate.residual.radio`)
+        and by station (with the node holding it): the
         running transfers (and the planned operations with ``with_planned``); the stations also
         keep the transfers that ended in the last ``lookback_s`` (their turnaround may reach
         past ``t_s``)."""
@@ -167,7 +173,8 @@ class TransferBook:
         if with_planned:
             kept += list(self.planned.values())
         for op in kept:
-            node_busy.setdefault(op.node, []).append((max(op.start_s, t_s), op.end_s))
+            key = radio(op.node, self.windows.band[op.window_id], simultaneous)
+            node_busy.setdefault(key, []).append((max(op.start_s, t_s), op.end_s))
             station_busy.setdefault(op.station, []).append(
                 (max(op.start_s, t_s), op.end_s, op.node)
             )

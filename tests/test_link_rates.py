@@ -136,9 +136,15 @@ def test_a_window_whose_link_never_closes_does_not_make_a_lower_class_a_priority
     # antenna serving the LEO's low-class sync displaces nobody, although the GEO's critical
     # sync waits all day.
     scenario = load_model_text(GEO_AND_LEO)
-    plan = optimise(scenario, compute_geometry(scenario)).plan_dict()
+    schedule = optimise(scenario, compute_geometry(scenario))
+    plan = schedule.plan_dict()
     geo = [w for w in plan["windows"] if w["node"] == "gaofen4"]
     assert geo and all(w["max_rate_bps"] == 0 for w in geo)
     assert any(o["sync_id"] == "leo-low" for o in plan["operations"])
     assert not any(o["sync_id"] == "geo-critical" for o in plan["operations"])
     assert check_plan(plan) == []
+    # the global bound is the LP's (the closed-never window takes no link seconds), not the
+    # capacity-free fallback an LP with an infinite coefficient fell back to
+    solver = schedule.solver
+    assert "LP on" in solver.notes[-1] and "capacity-free (LP" not in solver.notes[-1]
+    assert solver.bound <= solver.objective + 1e-9

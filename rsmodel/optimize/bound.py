@@ -230,6 +230,9 @@ def coarse_lp(
     n_a, n_d = len(agg_keys), len(demands)
     agg_cap = np.bincount(cand_agg, weights=cap.cand_bytes, minlength=n_a)
     rate = p.windows["bandwidth_bps"].to_numpy(dtype=float)[agg_keys // n_t] / 8.0
+    # the peak rate (a link budget's max): seconds >= bytes / peak keeps the LP a relaxation; a
+    # link that never closes (peak 0) has no capacity, so its columns are 0 and take no seconds
+    rate = np.where(rate > 0, rate, np.inf)
     # columns: (demand, aggregate, late) groups of fine pairs
     position = np.searchsorted(demands, p.pair_demand[pairs])
     col_keys, q_col = np.unique(

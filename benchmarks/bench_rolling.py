@@ -112,7 +112,7 @@ def station_load(problem) -> float:
 def _critical(problem, schedule) -> float:
     from rsmodel.optimize.objective import class_scores
 
-    return float(class_scores(problem, schedule.state.pair_bytes)[0])
+    return float(class_scores(problem, schedule.state)[0])
 
 
 def main() -> None:

@@ -225,6 +225,34 @@ def test_fairness_weight_moves_the_plan_towards_the_worst_mission(tmp_path: Path
     assert worst[1.0] < worst[0.0]
 
 
+def test_stated_objective_and_global_bound_cover_the_tracks(tmp_path: Path) -> None:
+    """solver.objective is the track terms of the plan and solver.bound a valid lower bound of
+    them. The fairness instance, solved exactly: a1 + 15 min of b1 gives tracked_time 1/2 and
+    fairness 1/2 + 0.5 x 1/4, objective 1.125; the bound (no contention: 0) lies below it and
+    below greedy's objective, so neither states gap 0. A request clipped by its only view
+    period (40 min asked, 30 min visible) has bound = optimum: tracked_time 1/4, fairness
+    1/4 + 0.5 x 1/16 at weights 1 and 0.5."""
+    objectives = "objectives: {tracked_time: 1.0, fairness: 1.0}\n"
+    solver = {}
+    for method in ("milp", "greedy"):
+        path = tmp_path / method
+        path.mkdir()
+        solver[method] = plan_of(path, FAIR_TRACKS + objectives, FAIR_PERIODS, method)["solver"]
+    exact = solver["milp"]
+    assert exact["status"] == "optimal" and exact["objective"] == pytest.approx(1.125)
+    assert exact["bound"] <= exact["objective"] and exact["gap_global"] > 0
+    assert solver["greedy"]["objective"] >= exact["objective"] >= solver["greedy"]["bound"]
+    clipped = (
+        "tracks:\n  - {id: long, node: sat-b, duration_s: 2400, min_duration_s: 600,"
+        " alternatives: [alpha]}\n"
+    )
+    path = tmp_path / "clipped"
+    path.mkdir()
+    tight = plan_of(path, clipped, FAIR_PERIODS)["solver"]
+    assert tight["objective"] == pytest.approx(0.25 + 0.5 * (0.25 + 0.5 / 16))
+    assert tight["bound"] == pytest.approx(tight["objective"]) and tight["gap_global"] < 1e-9
+
+
 @pytest.mark.parametrize("track_priority", ["high", "low"])
 def test_tracks_and_syncs_share_antennas_without_overlap(
     tmp_path: Path, track_priority: str

@@ -17,6 +17,10 @@ in a. Rows: sum_a y + unmet = size; per (window, coarse slot) bytes <= fine capa
 (node, coarse slot) link seconds sum y / rate <= free node seconds; per (station, coarse slot)
 link seconds <= free antenna seconds. If an LP does not finish in time, its class falls back to
 the capacity-free bound (each byte at its demand's cheapest option).
+
+Track requests (docs/tracks.md) add their class's track terms to ``J_r``; both bounds add
+:func:`rsmodel.optimize.tracks.track_bound` (each request at most its longest feasible
+schedule, contention ignored) per class.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from rsmodel.optimize.objective import (
 from rsmodel.optimize.problem import CLASS_NAMES, UNIT_BYTES, Problem
 from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.status import SolveOptions, SolveStatus
+from rsmodel.optimize.tracks import track_bound
 
 COARSE_GRIDS_S = (300.0, 3600.0)  # tried in turn when the fine LP is too large or too slow
 FINE_PAIRS = 1_000_000  # classes with at most this many pairs get the LP on the fine slot grid
@@ -88,8 +93,12 @@ def any_plan_bound(problem: Problem, *, time_limit_s: float = 60.0) -> tuple[flo
     p = problem
     pair_cost, unmet_cost = _costs(p, np.arange(len(p.demands)))
     pairs = np.arange(len(p.pair_demand))
-    return _bound(p, pairs, np.arange(len(p.demands)), pair_cost, unmet_cost, full_capacity(p),
-                  time_limit_s)  # fmt: skip
+    tracks = sum(track_bound(p, int(r)) for r in np.unique(p.tracks.request_rank))
+    if len(p.demands) == 0:
+        return tracks, "tracks only"
+    value, how = _bound(p, pairs, np.arange(len(p.demands)), pair_cost, unmet_cost,
+                        full_capacity(p), time_limit_s)  # fmt: skip
+    return value + tracks, how
 
 
 def stage_bound(
@@ -101,7 +110,7 @@ def stage_bound(
     the rest by their pair counts."""
     p = problem
     ranks = p.demand_rank
-    classes = [int(r) for r in np.unique(ranks)]
+    classes = [int(r) for r in np.unique(np.r_[ranks, p.tracks.request_rank])]
     stop = time.perf_counter() + time_limit_s
     n_pairs = {
         r: int(np.isin(p.pair_demand, np.flatnonzero(ranks == r)).sum()) + 1 for r in classes
@@ -109,6 +118,11 @@ def stage_bound(
     total, parts = 0.0, []
     for k, rank in enumerate(classes):
         demands = np.flatnonzero(ranks == rank)
+        tracks = track_bound(p, rank)
+        if len(demands) == 0:
+            total += tracks
+            parts.append({"class": CLASS_NAMES[rank], "bound": tracks, "by": "tracks only"})
+            continue
         higher = _higher_classes_state(p, plan, rank)
         higher.begin_stage(rank)
         pairs = np.union1d(
@@ -121,8 +135,8 @@ def stage_bound(
         value, how = _bound(
             p, pairs, demands, pair_cost, unmet_cost, residual_capacity(higher, plan), budget
         )
-        total += value
-        parts.append({"class": CLASS_NAMES[rank], "bound": value, "by": how})
+        total += value + tracks
+        parts.append({"class": CLASS_NAMES[rank], "bound": value + tracks, "by": how})
     return total, parts
 
 
@@ -130,14 +144,14 @@ def attach_bound(problem: Problem, schedule: Any) -> None:
     """Set ``solver.objective`` (F of the returned plan), ``bound`` (:func:`stage_bound`) and
     ``gap_global``; note the any-plan bound too."""
     stats = schedule.solver
-    if len(problem.demands) == 0:  # nothing to plan: the empty plan is optimal
+    if len(problem.demands) == 0 and len(problem.tracks.requests) == 0:  # the empty plan: optimal
         stats.objective, stats.bound, stats.gap_global = 0.0, 0.0, 0.0
         return
     t0 = time.perf_counter()
     budget = max(BOUND_TIME_FRACTION * problem.settings.time_limit_s, 2.0)
     bound, parts = stage_bound(problem, schedule.state, time_limit_s=0.7 * budget)
     any_bound, how = any_plan_bound(problem, time_limit_s=0.3 * budget)
-    score = class_scores(problem, schedule.state.pair_bytes)
+    score = class_scores(problem, schedule.state)
     objective = float(sum(score))
     stats.objective = objective
     stats.bound = bound

@@ -22,11 +22,17 @@ B = max_st (sent_st + bytes via st) / cap_st.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyomo.environ as pyo
 
 from rsmodel.model.vocabulary import SYNC_OBJECTIVE_NAMES
 from rsmodel.optimize.problem import UNIT_BYTES, Problem, group_positions
+from rsmodel.optimize.tracks import track_score
+
+if TYPE_CHECKING:
+    from rsmodel.optimize.state import LinkState
 
 DEADLINE_PENALTY = 10.0
 LINK_COST = 1e-3
@@ -151,16 +157,22 @@ def evaluate(
     return value
 
 
-def class_scores(problem: Problem, pair_bytes: np.ndarray) -> tuple[float, ...]:
-    """Per class (critical first) the stage objective of an allocation: compared
-    lexicographically (:func:`rsmodel.optimize.strategy.keep_better`)."""
+def class_scores(problem: Problem, state: LinkState) -> tuple[float, ...]:
+    """Per class (critical first, every class with demands or track requests) the stage
+    objective of a plan: the sync terms (:func:`evaluate`) plus the track terms
+    (:func:`rsmodel.optimize.tracks.track_score`); compared lexicographically
+    (:func:`rsmodel.optimize.strategy.keep_better`)."""
     ranks = problem.demand_rank
     return tuple(
-        round(evaluate(problem, np.flatnonzero(ranks == r), pair_bytes, problem.weights), 9)
-        for r in np.unique(ranks)
+        round(
+            evaluate(problem, np.flatnonzero(ranks == r), state.pair_bytes, problem.weights)
+            + track_score(problem, state.track_on, int(r)),
+            9,
+        )
+        for r in np.unique(np.r_[ranks, problem.tracks.request_rank])
     )
 
 
-def total_objective(problem: Problem, pair_bytes: np.ndarray) -> float:
-    """F: the sum of the class objectives of an allocation (no link cost)."""
-    return float(sum(class_scores(problem, pair_bytes)))
+def total_objective(problem: Problem, state: LinkState) -> float:
+    """F: the sum of the class objectives of a plan (no link cost)."""
+    return float(sum(class_scores(problem, state)))

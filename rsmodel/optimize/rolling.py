@@ -87,10 +87,10 @@ def solve_rolling(problem: Problem) -> Schedule:
     if stats.status == SolveStatus.EMPTY:
         stats.status = SolveStatus.BLOCKS_OPTIMAL
     committed.close_idle_and_trim()
-    stats.objective = total_objective(problem, committed.pair_bytes)
+    stats.objective = total_objective(problem, committed)
     stats.notes.append(
         f"{len(blocks)} {shape.describe()}; greedy baseline objective "
-        f"{total_objective(problem, baseline.pair_bytes):.6g} in {greedy_s:.3f} s"
+        f"{total_objective(problem, baseline):.6g} in {greedy_s:.3f} s"
     )
     committed = keep_greedy_if_better(
         problem,

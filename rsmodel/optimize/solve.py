@@ -66,7 +66,7 @@ def solve_problem(
             solve_s=greedy_s,
             time_limit_s=problem.settings.time_limit_s,
         )
-        stats.objective = total_objective(problem, baseline.pair_bytes)
+        stats.objective = total_objective(problem, baseline)
         return build_schedule(baseline, stats)
     state, stats = _staged_milp(problem, t_start, interface, fixed, hint)
     warnings = []
@@ -83,8 +83,7 @@ def solve_problem(
             + ("unknown" if stats.mip_gap is None else f"{stats.mip_gap:.2%}")
         )
     stats.notes.append(
-        f"greedy baseline objective {total_objective(problem, baseline.pair_bytes):.6g} in "
-        f"{greedy_s:.3f} s"
+        f"greedy baseline objective {total_objective(problem, baseline):.6g} in {greedy_s:.3f} s"
     )
     return build_schedule(state, stats, warnings)
 
@@ -95,13 +94,11 @@ def keep_greedy_if_better(
     """``baseline`` (the greedy plan) when it scores better than ``state`` by the class scores
     (:func:`rsmodel.optimize.strategy.keep_better`): then ``stats`` says ``greedy-better`` and
     ``note``, its objective is the greedy one. Used by the staged and the rolling solve."""
-    if not keep_better(
-        class_scores(problem, state.pair_bytes), class_scores(problem, baseline.pair_bytes)
-    ):
+    if not keep_better(class_scores(problem, state), class_scores(problem, baseline)):
         return state
     stats.notes.append(note)
     stats.status = SolveStatus.GREEDY_BETTER
-    stats.objective = total_objective(problem, baseline.pair_bytes)
+    stats.objective = total_objective(problem, baseline)
     return baseline
 
 

@@ -487,3 +487,64 @@ def tx_slots(ts: TrackSet, o: int, step_s: float) -> range:
     """Slots the transmit interval of option ``o`` touches."""
     a = int(np.floor(ts.opt_start_s[o] / step_s + 1e-9))
     return range(a, max(int(np.ceil(ts.opt_end_s[o] / step_s - 1e-9)), a + 1))
+
+
+# --------------------------------------------------------------------------- scores and bound
+def track_score(problem: Problem, track_on: np.ndarray, rank: int) -> float:
+    """The track terms of class ``rank``'s stage objective (``tracked_time`` and ``fairness``
+    with their weights, as :func:`add_tracks` states them) for the chosen options ``track_on``;
+    0 for a class without requests."""
+    ts = problem.tracks
+    got = np.bincount(
+        ts.opt_request[track_on], weights=ts.duration_s[track_on], minlength=len(ts.requests)
+    )
+    return _weighted_terms(problem, rank, got)
+
+
+def track_bound(problem: Problem, rank: int) -> float:
+    """A lower bound of :func:`track_score` of class ``rank`` over every plan.
+
+    Per request ``i`` an upper bound ``M_i`` of its scheduled seconds, ignoring every other
+    request and sync (antenna contention): one option's longest transmit time, or for a split
+    request the measure of the union of its options' transmit intervals capped at
+    ``duration_s`` (its segments never overlap and never add up beyond ``duration_s``). Valid
+    because both terms are non-increasing in every ``S_i``: ``tracked_time`` is linear with
+    negative coefficients, and every ``U_m`` falls as ``S_i`` rises while ``max`` and the
+    tangents of ``U_m^2`` (``U_m >= 0``) are non-decreasing in ``U_m``; so ``S_i <= M_i`` for all
+    ``i`` gives ``score(S) >= score(M)``."""
+    ts = problem.tracks
+    most = np.zeros(len(ts.requests))
+    for i in np.unique(ts.opt_request):
+        mine = np.flatnonzero(ts.opt_request == i)
+        if not ts.split(int(i)):
+            most[i] = ts.duration_s[mine].max()
+            continue
+        covered, reach = 0.0, -np.inf
+        for a, b in sorted(zip(ts.opt_start_s[mine], ts.opt_end_s[mine], strict=True)):
+            covered += max(b - max(a, reach), 0.0)
+            reach = max(reach, b)
+        most[i] = min(covered, ts.requests[int(i)].duration_s)
+    return _weighted_terms(problem, rank, most)
+
+
+def _weighted_terms(problem: Problem, rank: int, got: np.ndarray) -> float:
+    """weights x (tracked_time + fairness) of class ``rank`` for scheduled seconds ``got`` per
+    request (the MILP's terms: U_m^2 by its tangents)."""
+    ts = problem.tracks
+    in_class = [i for i, r in enumerate(ts.requests) if r.rank == rank]
+    if not in_class:
+        return 0.0
+    requested = ts.requested_s[in_class]
+    share = np.minimum(got[in_class], requested) / requested
+    tracked = 1.0 - float(share.mean())
+    missions = [ts.requests[i].mission for i in in_class]
+    names, of = np.unique(missions, return_inverse=True)
+    total = np.bincount(of, weights=requested, minlength=len(names))
+    unsat = 1.0 - np.bincount(of, weights=share * requested, minlength=len(names)) / total
+    squares = np.max([np.zeros_like(unsat)] + [2 * a * unsat - a * a for a in SQUARE_POINTS], 0)
+    fairness = float(unsat.max() + RMS_WEIGHT * squares.mean())
+    weights = problem.weights
+    return (
+        float(weights.get("tracked_time", 0.0)) * tracked
+        + float(weights.get("fairness", 0.0)) * fairness
+    )

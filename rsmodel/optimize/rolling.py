@@ -405,7 +405,8 @@ def commit_block(
 def block_tracks(p: Problem, committed: LinkState, b0: int, b2: int) -> tuple[TrackSet, np.ndarray]:
     """Track options inside the block's slots ``[b0, b2)`` of requests not yet satisfied, on the
     block's time axis, and the full option index of each. A split request enters with its
-    remaining time (options no longer than it, not overlapping its committed segments)."""
+    remaining time (options not overlapping its committed segments; the last ones are trimmed,
+    :func:`rsmodel.optimize.tracks.trimmed_ends`)."""
     ts = p.tracks
     if len(ts) == 0:
         return TrackSet.empty(), np.zeros(0, dtype=int)
@@ -417,7 +418,7 @@ def block_tracks(p: Problem, committed: LinkState, b0: int, b2: int) -> tuple[Tr
     req = ts.opt_request
     split = np.array([r.min_segment_s is not None for r in ts.requests], dtype=bool)
     open_ = np.where(split, left > _EPS_S, got <= _EPS_S)
-    keep = inside & open_[req] & (ts.duration_s <= left[req] + _EPS_S)
+    keep = inside & open_[req] & (split[req] | (ts.duration_s <= left[req] + _EPS_S))
     taken = np.zeros((len(ts.requests), max(p.n_slots, 1) + 1), dtype=bool)
     for o in np.flatnonzero(committed.track_on):
         taken[req[o], list(tx_slots(ts, int(o), p.step_s))] = True

@@ -154,13 +154,15 @@ class LinkState:
         np.subtract.at(self.track_busy, (ts.occ_station[k], ts.occ_slot[k]), 1)
 
     def tracked_s(self) -> np.ndarray:
-        """Scheduled transmit seconds per track request."""
+        """Scheduled transmit seconds per track request (split requests: at most
+        ``duration_s``, their last segments trimmed in the plan)."""
         ts = self.problem.tracks
-        return np.bincount(
+        got = np.bincount(
             ts.opt_request[self.track_on],
             weights=ts.duration_s[self.track_on],
             minlength=len(ts.requests),
         )
+        return np.minimum(got, ts.requested_s)
 
     def holds(self, station: np.ndarray, node: np.ndarray, slot: np.ndarray) -> np.ndarray:
         """Per entry: the node already keeps an antenna of the station in the slot (a contact

@@ -14,6 +14,7 @@ import numpy as np
 from rsmodel.optimize.problem import CLASS_NAMES
 from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.timeline import track_antennas
+from rsmodel.optimize.tracks import trimmed_ends
 from rsmodel.timeutil import iso
 
 HIGHER_CLASS = "antenna taken by higher class: every option's antenna is busy with higher-priority tracks or syncs"
@@ -32,6 +33,7 @@ def track_sections(state: LinkState) -> dict[str, list[dict[str, Any]]]:
     chosen = np.flatnonzero(state.track_on)
     chosen = chosen[np.lexsort((ts.opt_start_s[chosen], ts.opt_request[chosen]))]
     counts = np.bincount(ts.opt_request[chosen], minlength=len(ts.requests))
+    end = trimmed_ends(ts, state.track_on)
     tracks, seen = [], np.zeros(len(ts.requests), dtype=int)
     for o in chosen:
         i = int(ts.opt_request[o])
@@ -50,10 +52,10 @@ def track_sections(state: LinkState) -> dict[str, list[dict[str, Any]]]:
                 "antennas": list(antennas[int(o)]),
                 "setup_start": iso(p.time_at(ts.opt_setup_s[o])),
                 "start": iso(p.time_at(ts.opt_start_s[o])),
-                "end": iso(p.time_at(ts.opt_end_s[o])),
-                "teardown_end": iso(p.time_at(ts.opt_teardown_s[o])),
+                "end": iso(p.time_at(end[o])),
+                "teardown_end": iso(p.time_at(end[o] + r.teardown_s)),
                 "segment": seg,
-                "duration_s": float(ts.opt_end_s[o] - ts.opt_start_s[o]),
+                "duration_s": float(end[o] - ts.opt_start_s[o]),
             }
         )
     got = state.tracked_s()

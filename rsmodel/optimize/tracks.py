@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 MAX_STARTS = 6  # start instants per (view period, length)
 MAX_PERIODS = 8  # view periods per (request, alternative): the earliest after the release
+SPLIT_COVER = 3.0  # a split request also gets whole-period segments until this x duration_s
 MAX_LENGTHS = 6  # segment lengths per view period of a split request
 RMS_WEIGHT = 0.5  # weight of the mean-square mission term against the worst mission
 SQUARE_POINTS = (0.25, 0.5, 0.75, 1.0)  # tangents of u^2 (and u^2 >= 0)
@@ -151,8 +152,13 @@ def build_track_set(
             for station in alt:
                 common = _intersect(common, periods.get((r.node, station), []))
             long_enough = [(a, b) for a, b in common if b - a >= shortest - _EPS_S]
-            for a, b in long_enough[:MAX_PERIODS]:
-                for start, end in _starts(r, a, b, step_s):
+            for k, (a, b) in enumerate(long_enough[: _period_count(r, long_enough)]):
+                intervals = (
+                    _starts(r, a, b, step_s)
+                    if k < MAX_PERIODS
+                    else [(a, a + min(r.duration_s, b - a))]
+                )
+                for start, end in intervals:
                     fits += 1
                     s0, s1 = start - r.setup_s, end + r.teardown_s
                     if s0 < -_EPS_S or s1 > horizon_s + _EPS_S:
@@ -231,6 +237,16 @@ def _overlaps(intervals: Sequence[tuple[float, float]], s0: float, s1: float) ->
     return any(a < s1 - _EPS_S and b > s0 + _EPS_S for a, b in intervals)
 
 
+def _period_count(r: TrackRequest, periods: list[tuple[float, float]]) -> int:
+    """How many of the ``periods`` (in time order) get options: :data:`MAX_PERIODS`, and for a
+    split request as many more (whole-period segments only) as it takes to offer
+    :data:`SPLIT_COVER` x ``duration_s``."""
+    if r.min_segment_s is None:
+        return MAX_PERIODS
+    cover = np.cumsum([b - a for a, b in periods])
+    return max(MAX_PERIODS, int(np.searchsorted(cover, SPLIT_COVER * r.duration_s)) + 1)
+
+
 def _lengths(r: TrackRequest, available: float) -> list[float]:
     """Transmit lengths tried in a view period of ``available`` seconds."""
     longest = min(r.duration_s, available)
@@ -286,17 +302,40 @@ def add_tracks(m: pyo.ConcreteModel, problem: Problem, idx) -> None:
     def sched(g: int):
         return pyo.quicksum(float(dur[o]) * t[o] for o in groups[g])
 
-    def bounds(m, g):
-        r = ts.requests[int(requests[g])]
-        return (0, sched(g) - r.min_duration_s * m.u[g], r.duration_s - r.min_duration_s)
+    def request(g: int) -> TrackRequest:
+        return ts.requests[int(requests[g])]
 
-    m.split_total = pyo.Constraint(m.SPLIT, rule=bounds)
+    m.split_got = pyo.Var(m.SPLIT, bounds=lambda m, g: (0, request(g).duration_s))
+    m.split_min = pyo.Constraint(
+        m.SPLIT, rule=lambda m, g: sched(g) >= request(g).min_duration_s * m.u[g]
+    )
+    m.split_capped = pyo.Constraint(m.SPLIT, rule=lambda m, g: m.split_got[g] <= sched(g))
+    m.split_trimmable = pyo.Constraint(
+        m.SPLIT,
+        rule=lambda m, g: (
+            request(g).min_segment_s * pyo.quicksum(t[o] for o in groups[g])
+            <= request(g).duration_s
+        ),
+    )
     m.split_used = pyo.Constraint(
         m.SPLIT, rule=lambda m, g: pyo.quicksum(t[o] for o in groups[g]) <= len(groups[g]) * m.u[g]
     )
     _no_overlap(m, problem, opts, inverse, split, t)
     _antennas(m, problem, idx, opts, t, n_slots)
-    _objective_terms(m, problem, opts, requests, inverse, dur, t)
+    _objective_terms(m, problem, _scheduled(m, problem, opts, requests, inverse, dur, t))
+
+
+def _scheduled(m, problem: Problem, opts, requests, inverse, dur, t: list) -> list:
+    """(request index, seconds, expression) terms of the stage's scheduled seconds: one per
+    option of an unsplit request, ``split_got`` (the segments' sum capped at ``duration_s``)
+    per split request."""
+    ts = problem.tracks
+    out = [
+        (int(requests[inverse[k]]), float(dur[k]), t[k])
+        for k in range(len(opts))
+        if not ts.split(int(requests[inverse[k]]))
+    ]
+    return out + [(int(requests[g]), 1.0, m.split_got[g]) for g in m.SPLIT]
 
 
 def _no_overlap(m, problem: Problem, opts, inverse, split: list[int], t: list) -> None:
@@ -362,23 +401,23 @@ def _antennas(m, problem: Problem, idx, opts, t: list, n_slots: int) -> None:
     )
 
 
-def _objective_terms(m, problem: Problem, opts, requests, inverse, dur, t: list) -> None:
+def _objective_terms(m, problem: Problem, scheduled: list) -> None:
     """tracked_time: mean unscheduled fraction of the stage's requests; fairness: worst
-    mission's unscheduled fraction + RMS_WEIGHT x mean square of the missions' fractions."""
+    mission's unscheduled fraction + RMS_WEIGHT x mean square of the missions' fractions.
+    ``scheduled``: (request, seconds, expression) terms (:func:`_scheduled`)."""
     ts = problem.tracks
-    rank = ts.requests[int(requests[0])].rank
+    rank = ts.requests[scheduled[0][0]].rank
     in_class = [i for i, r in enumerate(ts.requests) if r.rank == rank]
     requested = ts.requested_s
-    frac = dur / requested[ts.opt_request[opts]]
     n = len(in_class)
-    tracked = 1.0 - pyo.quicksum(float(f) / n * x for f, x in zip(frac, t, strict=True))
+    tracked = 1.0 - pyo.quicksum(sec / requested[i] / n * x for i, sec, x in scheduled)
     m.objective_terms.append((float(problem.weights.get("tracked_time", 0.0)), tracked))
     missions = sorted({ts.requests[i].mission for i in in_class})
     total = dict.fromkeys(missions, 0.0)
     for i in in_class:
         total[ts.requests[i].mission] += requested[i]
     position = {mi: k for k, mi in enumerate(missions)}
-    of = np.array([position[ts.requests[int(i)].mission] for i in ts.opt_request[opts]])
+    of = np.array([position[ts.requests[i].mission] for i, _, _ in scheduled])
     members = [np.flatnonzero(of == k) for k in range(len(missions))]
     m.MISSIONS = pyo.RangeSet(0, len(missions) - 1)
     m.mission_unsat = pyo.Var(m.MISSIONS, bounds=(0, 1))
@@ -388,7 +427,9 @@ def _objective_terms(m, problem: Problem, opts, requests, inverse, dur, t: list)
         m.MISSIONS,
         rule=lambda m, k: (
             m.mission_unsat[k]
-            + pyo.quicksum(float(dur[j] / total[missions[k]]) * t[j] for j in members[k])
+            + pyo.quicksum(
+                scheduled[j][1] / total[missions[k]] * scheduled[j][2] for j in members[k]
+            )
             == 1.0
         ),
     )
@@ -417,11 +458,16 @@ def start_values(m: pyo.ConcreteModel, problem: Problem, on: np.ndarray) -> tupl
     req = ts.opt_request[opts]
     requests = np.unique(req)
     for g in m.SPLIT:
-        variables.append(m.u[g])
-        values.append(np.array([float(t[req == requests[g]].any())]))
+        mine = req == requests[g]
+        got = min(float(t[mine] @ ts.duration_s[opts][mine]), ts.requests[requests[g]].duration_s)
+        variables += [m.u[g], m.split_got[g]]
+        values.append(np.array([float(t[mine].any()), got]))
     rank = ts.requests[int(requests[0])].rank
     in_class = [i for i, r in enumerate(ts.requests) if r.rank == rank]
-    got = np.bincount(req, weights=t * ts.duration_s[opts], minlength=len(ts.requests))
+    got = np.minimum(
+        np.bincount(req, weights=t * ts.duration_s[opts], minlength=len(ts.requests)),
+        ts.requested_s,
+    )
     missions = sorted({ts.requests[i].mission for i in in_class})
     u = np.array(
         [
@@ -443,7 +489,8 @@ def start_values(m: pyo.ConcreteModel, problem: Problem, on: np.ndarray) -> tupl
 def place_tracks(state) -> None:
     """Greedy tracks of the current stage's class: requests by (due, release, id), each the
     longest, then earliest option whose antennas are free; split requests take
-    non-overlapping segments in time order until the requested time is reached."""
+    non-overlapping segments in time order until the requested time is reached (the last ones
+    trimmed in the plan, :func:`trimmed_ends`)."""
     p = state.problem
     ts: TrackSet = p.tracks
     if len(ts) == 0:
@@ -471,7 +518,9 @@ def place_tracks(state) -> None:
         total = 0.0
         for o in cand[np.lexsort((-dur[cand], ts.opt_start_s[cand]))]:
             slots = set(tx_slots(ts, int(o), p.step_s))
-            if total + dur[o] > r.duration_s + _EPS_S or slots & busy:
+            if total >= r.duration_s - _EPS_S:
+                break
+            if (len(chosen) + 1) * r.min_segment_s > r.duration_s + _EPS_S or slots & busy:
                 continue
             if state.track_fits(int(o)):
                 state.place_track(int(o))
@@ -481,6 +530,30 @@ def place_tracks(state) -> None:
         if total < r.min_duration_s - _EPS_S:
             for o in chosen:
                 state.remove_track(o)
+
+
+def trimmed_ends(ts: TrackSet, track_on: np.ndarray) -> np.ndarray:
+    """Transmit end per option: ``opt_end_s``, earlier for the last segments of a split
+    request whose chosen segments add up to more than ``duration_s`` (each cut back to at
+    least ``min_segment_s``, latest first, until the sum is ``duration_s``; the MILP's
+    ``split_trimmable`` row and the greedy keep that possible). The option's antenna slots
+    stay booked."""
+    end = ts.opt_end_s.copy()
+    chosen = np.flatnonzero(track_on)
+    excess = (
+        np.bincount(
+            ts.opt_request[chosen], weights=ts.duration_s[chosen], minlength=len(ts.requests)
+        )
+        - ts.requested_s
+    )
+    for o in chosen[np.argsort(-ts.opt_start_s[chosen], kind="stable")]:
+        i = int(ts.opt_request[o])
+        if excess[i] <= _EPS_S or not ts.split(i):
+            continue
+        cut = min(excess[i], ts.duration_s[o] - ts.requests[i].min_segment_s)
+        end[o] -= cut
+        excess[i] -= cut
+    return end
 
 
 def tx_slots(ts: TrackSet, o: int, step_s: float) -> range:

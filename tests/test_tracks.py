@@ -193,6 +193,29 @@ def test_minimum_segments_respected(tmp_path: Path) -> None:
     assert plan["track_requests"][0]["status"] == "complete"
 
 
+@pytest.mark.parametrize("method", ["milp", "greedy"])
+def test_split_request_completes_when_its_view_periods_allow(tmp_path: Path, method: str) -> None:
+    """2000 s in segments >= 600 s over three 13-min (780 s) view periods: no sum of whole
+    periods and multiples of 600 s is 2000 s, yet the request completes (the latest segments
+    trimmed, none below 600 s), each segment inside its view period."""
+    periods = (
+        "node,station,start,end\n"
+        + "".join(f"sat-a,alpha,2026-05-30T0{h}:00:00Z,2026-05-30T0{h}:13:00Z\n" for h in (1, 2, 3))
+        + "sat-b,beta,2026-05-30T05:00:00Z,2026-05-30T05:10:00Z\n"
+    )
+    body = (
+        "tracks:\n  - {id: long, node: sat-a, duration_s: 2000, min_duration_s: 1200,"
+        " alternatives: [alpha], split: {above_s: 1000, min_segment_s: 600}}\n"
+    )
+    plan = plan_of(tmp_path, body, periods, method)
+    segments = plan["tracks"]
+    assert sum(t["duration_s"] for t in segments) == pytest.approx(2000)
+    assert all(t["duration_s"] >= 600 - 1e-6 for t in segments)
+    for t in segments:
+        assert t["start"][:13] == t["end"][:13] and t["end"][14:19] <= "13:00"
+    assert plan["track_requests"][0]["status"] == "complete"
+
+
 FAIR_PERIODS = """\
 node,station,start,end
 sat-a,alpha,2026-05-30T01:00:00Z,2026-05-30T01:30:00Z

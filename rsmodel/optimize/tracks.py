@@ -8,7 +8,9 @@ the length, and up to :data:`MAX_STARTS` points of the slot grid between (so exa
 instants at AOS/LOS), in the first :data:`MAX_PERIODS` view periods (per alternative) that are
 long enough after the release. Lengths are discrete: the longest that fits (<= ``duration_s``) and
 ``min_duration_s``; a request that may be split gets segment options of ``min_segment_s``,
-its multiples and the longest fit, and may use several non-overlapping segments.
+its multiples and the longest fit, and may use several non-overlapping segments: whole-period
+segments in later view periods too (:data:`SPLIT_COVER`), the latest cut back in the plan so
+that they add up to ``duration_s`` (:func:`trimmed_ends`).
 
 An option occupies one antenna of each of its stations in every slot that
 ``[setup_start, teardown_end]`` touches, counted with the sync links of the slot against the

@@ -9,6 +9,8 @@ import pytest
 from rsmodel.model.loader import load_model, load_model_text
 from rsmodel.pipeline import run
 from rsmodel.plan.check import check_plan
+from rsmodel.report import render_plan
+from rsmodel.report.tables import fmt_mb
 from tests.conftest import MODELS
 from tests.test_check_recorder import MODEL
 
@@ -40,6 +42,15 @@ def test_overflow_is_reported_and_checked() -> None:
     (loss,) = [x for x in plan["losses"] if x["source"] == "eo-01/burst"]
     assert loss["lost_bytes"] == pytest.approx(burst["lost_bytes"])
     assert loss["reason"]
+    # the report shows the fill curve with the downlinks and the loss per source
+    html = render_plan(plan)
+    assert '<section id="recorders">' in html and 'aria-label="Recorder fill of eo-01"' in html
+    downlinks = [op for op in plan["operations"] if op["node"] == "eo-01"]
+    assert downlinks and all(
+        f"downlink {op['sync_id']} to {op['station']}" in html for op in downlinks
+    )
+    assert f">{fmt_mb(burst['lost_bytes'])}<" in html.split('id="t-sources"')[1]
+    assert f"source eo-01/burst (normal) lost {fmt_mb(burst['lost_bytes'])}" in html  # summary
 
 
 def test_shipped_recorder_model_plans_and_checks() -> None:

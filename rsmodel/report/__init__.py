@@ -23,6 +23,7 @@ from rsmodel.report import (
     events_view,
     pass_view,
     plan_view,
+    recorder_view,
     study_view,
     telescope_view,
 )
@@ -92,6 +93,7 @@ def render_plan(
         plan.get("horizon") and (plan.get("windows") or plan.get("operations") or decisions)
     )
     soc_charts, soc_hidden = plan_view.soc_charts(plan, soc) if soc else ([], 0)
+    fill_charts, fill_hidden = recorder_view.fill_charts(plan)
     throughput = plan_view.throughput_heatmap(dataset)
     passes, n_used_passes = pass_view.pass_details(plan) if has_syncs else ([], 0)
     has_tel = bool(plan.get("telescopes"))
@@ -111,6 +113,9 @@ def render_plan(
         "throughput": throughput,
         "soc_charts": soc_charts,
         "soc_hidden": soc_hidden,
+        "fill_charts": fill_charts,
+        "fill_hidden": fill_hidden,
+        "source_table": recorder_view.source_table(plan),
         "sync_table": plan_view.sync_table(plan) if has_syncs else None,
         "operations_table": plan_view.operations_table(plan) if has_syncs else None,
         "station_table": plan_view.station_table(plan) if has_syncs else None,
@@ -138,6 +143,7 @@ def render_plan(
             ("timeline", "Timeline", has_gantt),
             ("throughput", "Downlink", throughput is not None),
             ("soc", "SOC", bool(soc_charts)),
+            ("recorders", "Recorders", bool(fill_charts)),
             ("syncs", "Syncs", has_syncs),
             ("operations", "Transfers", has_syncs),
             ("nodes", "Nodes", has_syncs),

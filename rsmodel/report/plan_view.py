@@ -22,6 +22,7 @@ from rsmodel.report.compute_view import (
     job_decisions,
     job_list,
 )
+from rsmodel.report.recorder_view import recorder_summary
 from rsmodel.report.svg import (
     Bar,
     Gantt,
@@ -173,7 +174,8 @@ def build_summary(plan: dict[str, Any], soc: dict[str, dict[str, Any]]) -> Summa
     headline, tone, got, not_down = "", "", [], []
     if syncs:
         headline, tone, got, not_down = _sync_summary(syncs)
-    for part_got, part_missing in (compute_summary(plan), telescope_summary(plan)):
+    parts = (compute_summary(plan), telescope_summary(plan), recorder_summary(plan))
+    for part_got, part_missing in parts:
         got += part_got
         not_down += part_missing
         if part_missing and tone != "bad":

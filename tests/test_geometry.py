@@ -333,9 +333,13 @@ def test_setup_time_reduces_capacity_and_short_passes_carry_nothing():
         ],
         "nodes": [{"name": "n1", "tle": {"file": "../data/leo_snapshot.tle", "norad": 43013}}],
     }
-    w = compute_geometry(load_model_dict(model, base_dir=MODELS)).windows
+    scenario = load_model_dict(model, base_dir=MODELS)
+    w = compute_geometry(scenario).windows
     assert len(w) > 3
     np.testing.assert_allclose(w["capacity_bytes"], 1e6 * np.maximum(0.0, w["duration_s"] - 200))
+    # planners pay the setup inside a contact's first 60 s slot: the user is told this station
+    # will get no contact rather than finding an empty plan
+    assert any("sval: setup_s 200 s is not shorter than" in x for x in scenario.warnings)
 
 
 def test_windows_cut_by_the_horizon_are_flagged(seed):

@@ -8,8 +8,9 @@ import time
 import numpy as np
 import pyomo.environ as pyo
 import pytest
+from pyomo.common.dependencies import capture_output_lock
 
-from rsmodel.optimize.gateway import HighsModel
+from rsmodel.optimize.gateway import BuildTimeout, HighsModel, build_deadline
 from rsmodel.optimize.status import SolveOptions, SolveStatus
 
 LIMIT_S = 3.0
@@ -105,3 +106,16 @@ def test_compute_jobs_honour_a_tiny_time_limit_whatever_the_model() -> None:
     assert all(d["status"] == "placed" for d in decisions)  # the greedy plan: room for all
     runs = sorted((d["start"], d["end"]) for d in decisions)
     assert all(a[1] <= b[0] for a, b in zip(runs, runs[1:], strict=False))
+
+
+def test_build_deadline_never_fires_inside_pyomos_output_capture() -> None:
+    # capture_output holds this process-wide lock while it redirects stdout/stderr; a
+    # BuildTimeout raised there left it held for good, and every later solve in the process,
+    # and every study worker forked from it, then hung for 200 s (seen in CI)
+    reached = []
+    with pytest.raises(BuildTimeout), build_deadline(time.perf_counter() + 0.05):
+        with capture_output_lock:
+            time.sleep(0.3)  # the deadline passes while the lock is held
+        reached.append("released")
+        time.sleep(2.0)  # the deferred deadline fires here
+    assert reached == ["released"] and not capture_output_lock.locked()

@@ -37,12 +37,14 @@ import pyomo.environ as pyo
 # Pyomo's standard form builds scipy.sparse matrices: SciPy is imported here, never inside a
 # build_deadline alarm (an import cut short leaves Pyomo's compiler half initialised).
 import scipy.sparse  # noqa: F401
+from pyomo.common.dependencies import capture_output_lock
 from pyomo.common.tee import capture_output
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from rsmodel.optimize.status import SolveOptions, SolveResult, SolveStatus
 
 INTERFACES = ("standard_form", "appsi")
+DEFER_ALARM_S = 0.02  # a build deadline that falls inside Pyomo's output capture retries this late
 MIN_RUN_S = 0.05  # HiGHS always gets this much, so a MIP start can come back as the incumbent
 _threads_in_use: list[int] = []
 _WITH_SOLUTION = (
@@ -203,7 +205,12 @@ def build_deadline(stop_at: float) -> Iterator[None]:
     ``stop_at`` (a wall-clock alarm; in the main thread only, elsewhere a no-op), so a Pyomo
     build or hand-off that alone exceeds the time limit stops there. The caller falls back
     (greedy, or no solution) and the solve still ends within its limit. ``stop_at`` infinite:
-    no alarm."""
+    no alarm.
+
+    The alarm is deferred (by ``DEFER_ALARM_S``) while Pyomo's process-wide output-capture lock
+    is held: raised between that lock's acquire and release it would leave the lock held for
+    good, so every later solve in the process, and every worker forked from it (studies), would
+    wait 200 s for it and fail."""
     left = stop_at - time.perf_counter()
     if threading.current_thread() is not threading.main_thread() or left == float("inf"):
         yield
@@ -212,6 +219,9 @@ def build_deadline(stop_at: float) -> Iterator[None]:
         raise BuildTimeout
 
     def alarm(signum: int, frame: Any) -> None:
+        if capture_output_lock.locked():  # never inside Pyomo's output capture (see below)
+            signal.setitimer(signal.ITIMER_REAL, DEFER_ALARM_S)
+            return
         raise BuildTimeout
 
     pyomo_log = logging.getLogger("pyomo")  # Pyomo logs the interrupted rule as an error

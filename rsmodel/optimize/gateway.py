@@ -37,7 +37,7 @@ import pyomo.environ as pyo
 # Pyomo's standard form builds scipy.sparse matrices: SciPy is imported here, never inside a
 # build_deadline alarm (an import cut short leaves Pyomo's compiler half initialised).
 import scipy.sparse  # noqa: F401
-from pyomo.common.dependencies import capture_output_lock
+from pyomo.common import dependencies as pyomo_dependencies
 from pyomo.common.tee import capture_output
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
@@ -219,9 +219,11 @@ def build_deadline(stop_at: float) -> Iterator[None]:
         raise BuildTimeout
 
     def alarm(signum: int, frame: Any) -> None:
-        if capture_output_lock.locked():  # never inside Pyomo's output capture (see below)
+        lock = pyomo_dependencies.capture_output_lock  # looked up: Pyomo replaces it
+        if not lock.acquire(False):  # inside Pyomo's output capture (see below): retry soon
             signal.setitimer(signal.ITIMER_REAL, DEFER_ALARM_S)
             return
+        lock.release()
         raise BuildTimeout
 
     pyomo_log = logging.getLogger("pyomo")  # Pyomo logs the interrupted rule as an error
@@ -235,6 +237,14 @@ def build_deadline(stop_at: float) -> Iterator[None]:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         pyomo_log.setLevel(level)
+
+
+def own_output_capture_lock() -> None:
+    """Give this process its own Pyomo output-capture lock; call it first in a worker forked
+    from a process that imported ``multiprocessing``. Pyomo then uses one multiprocessing lock
+    shared by a process and every child it forks, so a worker killed while Pyomo held it (a
+    broken pool terminates its workers) would leave it held for the parent and every sibling."""
+    pyomo_dependencies.capture_output_lock = threading.Lock()
 
 
 @contextmanager

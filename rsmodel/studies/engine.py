@@ -21,6 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from rsmodel.errors import ModelError
+from rsmodel.optimize.gateway import own_output_capture_lock
 
 CONNECT_TIMEOUT_S = 10
 # Imported once before workers start (Pyomo, HiGHS, skyfield): workers begin warm.
@@ -28,7 +29,9 @@ WARM_MODULES = ("rsmodel.studies.tasks", "rsmodel.pipeline", "rsmodel.optimize")
 
 
 def _exit_with_parent(parent_pid: int) -> None:
-    """Worker initialiser: leave when the driver is gone (e.g. killed with SIGKILL)."""
+    """Worker initialiser: leave when the driver is gone (e.g. killed with SIGKILL); solve with
+    a Pyomo output-capture lock of its own (:func:`rsmodel.optimize.gateway.own_output_capture_lock`)."""
+    own_output_capture_lock()
 
     def watch() -> None:
         while _alive(parent_pid):

@@ -32,6 +32,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from rsmodel.compute.report import without_timings
+
 ROOT = Path(__file__).resolve().parents[1]
 REQUESTS = sorted((ROOT / "models" / "requests").glob("*.json"))
 HEADERS = {"Content-Type": "application/json", "Origin": "https://rotastellar.com"}
@@ -79,8 +81,8 @@ def start_service(data: Path, workers: int, queue: int) -> tuple[subprocess.Pope
 
 
 def strip_timings(body: dict[str, Any]) -> str:
-    solver = {k: v for k, v in body.get("solver", {}).items() if k not in ("build_s", "solve_s")}
-    return json.dumps({**body, "solver": solver}, sort_keys=True)
+    """The answer without its timings (solver and stages), as canonical JSON."""
+    return json.dumps(without_timings(body), sort_keys=True)
 
 
 def load(url: str, args: argparse.Namespace, expected: dict[Path, str]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from rsmodel.cli import main
+from rsmodel.compute.report import without_timings
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUESTS = sorted((ROOT / "models" / "requests").glob("*.json"))
@@ -126,15 +127,6 @@ def rsmodel_plan(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, s
     status = main(["plan", str(path)])
     out = capsys.readouterr()
     return status, out.out, out.err
-
-
-def without_timings(response: dict) -> dict:
-    timings = ("build_s", "solve_s")
-    solver = {k: v for k, v in response["solver"].items() if k not in timings}
-    solver["stages"] = [
-        {k: v for k, v in stage.items() if k not in timings} for stage in solver.get("stages", [])
-    ]
-    return {**response, "solver": solver}
 
 
 def assert_json_error(r: httpx.Response, status: int) -> dict:

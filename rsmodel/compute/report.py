@@ -491,3 +491,17 @@ def jobs_report(sol: ComputeSolution) -> dict[str, Any]:
         },
         "warnings": list(p.warnings),
     }
+
+
+TIMINGS = ("build_s", "solve_s")  # wall-clock fields of a response's ``solver`` and its stages
+
+
+def without_timings(response: dict[str, Any]) -> dict[str, Any]:
+    """``response`` (:func:`jobs_report`) minus its wall-clock timings, in ``solver`` and in each
+    of ``solver.stages``: what two plans of the same request agree on."""
+    solver = {k: v for k, v in response.get("solver", {}).items() if k not in TIMINGS}
+    if "stages" in solver:
+        solver["stages"] = [
+            {k: v for k, v in stage.items() if k not in TIMINGS} for stage in solver["stages"]
+        ]
+    return {**response, "solver": solver}

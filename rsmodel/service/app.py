@@ -241,6 +241,15 @@ class Service:
         self.store.write(write)
         return out
 
+    async def replayed_job(self, idem: tuple[str, str] | None, wait_s: float) -> Response | None:
+        """The response for a job request whose Idempotency-Key already made a job (422 if the
+        key came with another request), or None for a new request."""
+        seen = self.store.remembered(idem[0]) if idem is not None else None
+        if seen is None:
+            return None
+        check_fingerprint(seen.fingerprint, idem)
+        return await self.job_response(seen.body["job_id"], wait_s)
+
     async def job_response(self, job_id: str, wait_s: float) -> Response:
         """The job's result if it ends within ``wait_s``, else 202 with the job resource."""
         task = self.tasks.get(job_id)
@@ -514,11 +523,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
     )
     async def plan(request: Request, wait_s: float | None = None) -> Response:
         idem = await idempotency(request)
-        if idem is not None:
-            seen = svc.store.remembered(idem[0])
-            if seen is not None:
-                check_fingerprint(seen.fingerprint, idem)
-                return await svc.job_response(seen.body["job_id"], _wait(wait_s))
+        replay = await svc.replayed_job(idem, _wait(wait_s))
+        if replay is not None:
+            return replay
         text = (await request.body()).decode("utf-8", errors="replace")
         svc.pool.plans.admit()
         try:
@@ -621,11 +628,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
         body: OptimizeBody, request: Request, wait_s: float | None = None
     ) -> Response:
         idem = await idempotency(request)
-        if idem is not None:
-            seen = svc.store.remembered(idem[0])
-            if seen is not None:
-                check_fingerprint(seen.fingerprint, idem)
-                return await svc.job_response(seen.body["job_id"], _wait(wait_s))
+        replay = await svc.replayed_job(idem, _wait(wait_s))
+        if replay is not None:
+            return replay
         await run_or_404(svc.host.describe)  # 404 before queueing work for no scheduler
         svc.pool.scheduler.admit()
         try:

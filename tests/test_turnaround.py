@@ -308,12 +308,46 @@ def test_simulated_run_with_faults_keeps_turnaround_and_maintenance(replan) -> N
     result = simulate(scenario, replan=replan, budget_s=5.0, seed=3)
     sim = result.simulator
     assert len(sim.replans) >= 3  # the faults made the simulator re-plan
-    plan = result.run.plan.to_dict()
-    executed = executed_plan(sim, plan)
-    ops = [dict(o, antenna=0) for o in executed["operations"]]  # the station's one antenna
+    executed = executed_plan(sim, result.run.plan.to_dict())
+    ops = executed["operations"]
     assert len({o["node"] for o in ops}) >= 3
-    assert check_antennas({**executed, "operations": ops}) == []
-    assert min(antenna_gaps({**executed, "operations": ops})) >= TURNAROUND_S - 1e-3
+    assert {o["antenna"] for o in ops} == {0}  # the station's one antenna, recorded
+    assert check_plan(executed, executed=True) == []
+    assert min(antenna_gaps(executed)) >= TURNAROUND_S - 1e-3
+
+
+# 2 antennas with a turnaround and a setup, the first antenna in maintenance for 4 h, under
+# transfer failures, an outage and lost passes: the simulator records the antenna each transfer
+# ran on, and the checker finds turnaround, setup and maintenance kept on each.
+SIMULATED_TWO = model(
+    antennas=2,
+    extra=f"turnaround_s: {TURNAROUND_S}\n    setup_s: 30\n"
+    f"    maintenance: [{{start: +{MAINTENANCE[0]:.0f}s, end: +{MAINTENANCE[1]:.0f}s, antenna: 1}}]",
+) + (
+    "faults:\n"
+    "  transfer_failure_rate: 0.3\n"
+    "  pass_dropouts: [{probability: 0.2}]\n"
+    "  station_outages: [{station: svalbard, start: +6h, end: +390min}]\n"
+)
+
+
+@pytest.mark.parametrize("replan", ["greedy", "auto"])
+def test_simulated_antennas_are_recorded_and_checked(replan) -> None:
+    scenario = load_model_text(SIMULATED_TWO)
+    result = simulate(scenario, replan=replan, budget_s=5.0, seed=5)
+    sim = result.simulator
+    assert len(sim.replans) >= 3
+    executed = executed_plan(sim, result.run.plan.to_dict())
+    ops = executed["operations"]
+    assert {o["antenna"] for o in ops} == {0, 1}
+    a, b = MAINTENANCE
+    during = [o for o in ops if seconds(o["start"]) < b and seconds(o["end"]) > a]
+    assert during and {o["antenna"] for o in during} == {1}
+    assert check_plan(executed, executed=True) == []
+    assert min(antenna_gaps(executed)) >= TURNAROUND_S - 1e-3
+    # the checker reads the recorded antennas: all on one antenna breaks the rules it checks
+    one = [dict(o, antenna=0) for o in ops]
+    assert check_plan({**executed, "operations": one}, executed=True)
 
 
 def test_optimiser_replan_turns_the_antenna_after_a_running_transfer(fixed) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
+from rsmodel.optimize.schedule import station_entry
 from rsmodel.simulate.state import COMPLETED, FAILED, Segment
 from rsmodel.timeutil import iso
 
@@ -94,18 +95,12 @@ def ledger_violations(sim: Simulator) -> list[str]:
 
 
 def base_plan(scenario: Any, windows: Any) -> dict[str, Any]:
-    """The horizon, stations and windows sections of plan.json (what the checker reads about
-    them), for :func:`executed_plan` when no plan.json is at hand."""
+    """The horizon, stations (antenna fields included) and windows sections of plan.json (what
+    the checker reads about them), for :func:`executed_plan` when no plan.json is at hand."""
     return {
         "horizon": {"start": scenario.start.isoformat(), "end": scenario.end.isoformat()},
         "stations": [
-            {
-                "name": s.name,
-                "bandwidth_bps": s.bandwidth_bps,
-                "antennas": s.antennas,
-                "setup_s": s.setup_s,
-            }
-            for s in scenario.stations
+            {**station_entry(s), "bandwidth_bps": s.bandwidth_bps} for s in scenario.stations
         ],
         "windows": [
             {
@@ -130,7 +125,8 @@ def executed_plan(
     with :func:`rsmodel.plan.check.check_plan`.
     """
     ops = [
-        (s.sync_id, s.node, s.station, s.window_id, s.start_s, s.end_s, s.bytes) for s in sim.ledger
+        (s.sync_id, s.node, s.station, s.window_id, s.start_s, s.end_s, s.bytes, s.antenna)
+        for s in sim.ledger
     ]
     if with_planned:
         ops += [
@@ -138,6 +134,7 @@ def executed_plan(
                 *_op_fields(tr.op)[:5],
                 tr.op.end_s,
                 tr.moved_bytes + tr.rate_Bps * (tr.op.end_s - tr.last_s),
+                tr.op.antenna,
             )
             for tr in sim.active_transfers()
         ]
@@ -159,6 +156,7 @@ def executed_plan(
                 "start": sim.time_of(o[4]).isoformat(),  # microseconds: short transfers stay
                 "end": sim.time_of(o[5]).isoformat(),  # distinguishable for the checker
                 "bytes": o[6],
+                **({} if o[7] is None else {"antenna": o[7]}),
             }
             for o in sorted(ops, key=lambda o: (o[4], o[1]))
         ],
@@ -171,7 +169,16 @@ def executed_plan(
 
 
 def _op_fields(op: Any) -> tuple[Any, ...]:
-    return (op.sync_id, op.node, op.station, op.window_id, op.start_s, op.end_s, op.bytes)
+    return (
+        op.sync_id,
+        op.node,
+        op.station,
+        op.window_id,
+        op.start_s,
+        op.end_s,
+        op.bytes,
+        op.antenna,
+    )
 
 
 def _sync_entry(sim: Simulator, state: Any, moved: float, last_s: float | None) -> dict[str, Any]:

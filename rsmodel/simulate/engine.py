@@ -30,9 +30,9 @@ import pandas as pd
 
 from rsmodel.model.scenario import Scenario, SyncRequest
 from rsmodel.model.vocabulary import PRIORITIES, PRIORITY_RANK
-from rsmodel.optimize.turnaround import longest_turnaround_s
 from rsmodel.plan.events import make_event
 from rsmodel.simulate import clock
+from rsmodel.simulate.antennas import AntennaBook, Turns
 from rsmodel.simulate.clock import EventQueue
 from rsmodel.simulate.faults import Degradation, FaultPlan, Outage
 from rsmodel.simulate.jobs import JobSteps
@@ -95,7 +95,8 @@ class Simulator:
         self.on_complete: list[SyncCallback] = []
         self.on_failed: list[FailCallback] = []
         self.antennas = {s.name: s.antennas for s in scenario.stations}
-        self.turnaround_s = {s.name: longest_turnaround_s(s) for s in scenario.stations}
+        self.turns = Turns(scenario)
+        self.antenna_use = AntennaBook(scenario, self.turns)
         self.simultaneous = frozenset(n.name for n in scenario.nodes if n.simultaneous_bands)
         self.maintenance = {  # per-antenna maintenance as antenna holds, s
             s.name: [
@@ -300,6 +301,7 @@ class Simulator:
         state = self.syncs[op.sync_id]
         if state.status in FINAL or state.status == HELD or op.end_s <= self.clock_s:
             return
+        op = replace(op, antenna=self.antenna_use.take(key, op, self.clock_s))
         tr = self.transfers.start(key, op, self.clock_s)
         state.status = ACTIVE
         state.attempts += 1
@@ -451,6 +453,7 @@ class Simulator:
         """Book the bytes of a transfer that ends now (at its end or interrupted)."""
         state = self.syncs[tr.op.sync_id]
         seg = self.transfers.book(tr, self.clock_s, outcome, error, state.remaining_bytes)
+        self.antenna_use.release(tr.key, seg.station, seg.antenna, seg.node, self.clock_s)
         state.delivered_bytes += seg.bytes
         self._emit(
             "sync.progress",
@@ -622,7 +625,7 @@ class Simulator:
         node_busy, station_busy = self.transfers.busy(
             t,
             with_planned=only is not None,
-            lookback_s=max(self.turnaround_s.values(), default=0),
+            lookback_s=max(map(self.turns.longest_s, self.antennas), default=0.0),
             simultaneous=self.simultaneous,
         )
         for name, holds in self.maintenance.items():
@@ -634,7 +637,7 @@ class Simulator:
             dict(self.antennas),
             node_busy,
             station_busy,
-            turnaround_s=dict(self.turnaround_s),
+            turns=self.turns,
             simultaneous=self.simultaneous,
         )
 

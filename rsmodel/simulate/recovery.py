@@ -19,6 +19,7 @@ from datetime import timedelta
 import pandas as pd
 
 from rsmodel.model.scenario import Scenario
+from rsmodel.optimize.problem import StationSpec, station_specs
 from rsmodel.simulate.residual import (
     MIN_OP_S,
     Link,
@@ -82,7 +83,7 @@ class RecoveryPlanner:
 
     def _optimise(self, residual: Residual, links: list[Link]) -> list[PlannedTransfer]:
         from rsmodel.optimize import Demand, SolverSettings, build_problem, solve_problem
-        from rsmodel.optimize.problem import scenario_pointing, station_specs
+        from rsmodel.optimize.problem import scenario_pointing
 
         sc = self.scenario
         solver = sc.model.solver
@@ -109,7 +110,7 @@ class RecoveryPlanner:
             end=sc.end,
             step_s=sc.step_s,
             nodes=[n.name for n in sc.nodes],
-            stations=station_specs(sc, setup=False),
+            stations=replan_stations(sc),
             windows=links_frame(links, sc),
             demands=demands,
             weights=sc.model.objectives.model_dump(),
@@ -137,6 +138,21 @@ class RecoveryPlanner:
         return [o for o in clipped if o.end_s - o.start_s >= MIN_OP_S]
 
 
+def replan_stations(scenario: Scenario) -> list[StationSpec]:
+    """The stations as an optimiser re-plan sees them: no setup at a link's start (the residual
+    links start after it), but the setup added to the turnaround between nodes (a contact that
+    follows another node's on an antenna sets up after turning)."""
+    out = []
+    for spec, station in zip(station_specs(scenario, setup=False), scenario.stations, strict=True):
+        setup = float(station.setup_s)
+        if spec.slew is None:
+            out.append(replace(spec, turnaround_s=spec.turnaround_s + setup))
+        else:
+            slew = spec.slew.model_copy(update={"reacquire_s": spec.slew.reacquire_s + setup})
+            out.append(replace(spec, slew=slew))
+    return out
+
+
 def free_links(residual: Residual) -> list[Link]:
     """Residual links minus the time their node's radio is busy and their station has no antenna free
     for it (the turnaround to and from other nodes' running transfers and maintenance included)."""
@@ -148,8 +164,8 @@ def free_links(residual: Residual) -> list[Link]:
         key = (link.station, link.node)
         if key not in full:
             holds = residual.station_busy.get(link.station, [])
-            turn = residual.turnaround_s.get(link.station, 0.0)
-            full[key] = saturated(held_for(holds, link.node, turn), residual.antennas[link.station])
+            held = held_for(holds, link.station, link.node, residual.turns)
+            full[key] = saturated(held, residual.antennas[link.station])
         mine = radio(link.node, link.band, residual.simultaneous)
         cuts = residual.node_busy.get(mine, []) + full[key]
         for a, b in subtract([(link.start_s, link.end_s)], cuts):

@@ -4,9 +4,9 @@ The residual problem is what is left to decide at time ``now_s``: the bytes stil
 request (released no earlier than ``now_s``), the parts of the access windows still usable
 (after outages, node faults, dropped passes and with degraded rates), and the antenna time already
 taken by transfers that keep running (the fixed past and the locked present) and by per-antenna
-maintenance. An antenna switching between two nodes needs the station's turnaround
-(``Residual.turnaround_s``: the fixed ``turnaround_s``, or for a slewing station its longest slew,
-a conservative bound on the slot model's pointing-dependent one; docs/links.md).
+maintenance. An antenna switching between two nodes needs the station's turnaround and setup
+(``Residual.turns``: the fixed ``turnaround_s``, or for a slewing station the slew between the
+actual pointings, :mod:`rsmodel.simulate.antennas`; docs/links.md).
 
 Times are seconds from the horizon start; rates are bytes per second. The classes here are the
 simulator's, on its continuous clock: :class:`PlannedTransfer` and :class:`PendingData` are not
@@ -20,6 +20,8 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from rsmodel.simulate.antennas import Turns
+
 Interval = tuple[float, float]
 # Antenna time held at a station: [start, end) s and the node holding it ("" for maintenance).
 Hold = tuple[float, float, str]
@@ -30,7 +32,8 @@ MIN_OP_S = 1e-3
 @dataclass(frozen=True)
 class PlannedTransfer:
     """One planned transfer: ``bytes`` of ``sync_id`` from ``node`` to ``station`` over
-    [start_s, end_s) (s from the horizon start)."""
+    [start_s, end_s) (s from the horizon start), on ``antenna`` (0-based; None: the simulator
+    picks one when it starts, :class:`~rsmodel.simulate.antennas.AntennaBook`)."""
 
     sync_id: str
     node: str
@@ -39,6 +42,7 @@ class PlannedTransfer:
     start_s: float
     end_s: float
     bytes: float
+    antenna: int | None = None
 
     @property
     def duration_s(self) -> float:
@@ -81,7 +85,7 @@ class Residual:
     antennas: dict[str, int]
     node_busy: dict[str, list[Interval]] = field(default_factory=dict)  # by radio()
     station_busy: dict[str, list[Hold]] = field(default_factory=dict)
-    turnaround_s: dict[str, float] = field(default_factory=dict)
+    turns: Turns | None = None  # turnaround + setup between nodes; None: none
     simultaneous: frozenset[str] = frozenset()  # nodes with ``simultaneous_bands``
     cause: str = ""  # what triggered the re-plan ("station svalbard outage", "shortfall s1" ...)
 
@@ -109,13 +113,10 @@ def subtract(pieces: list[Interval], cuts: list[Interval]) -> list[Interval]:
     return out
 
 
-def held_for(holds: list[Hold], node: str, turnaround_s: float) -> list[Interval]:
-    """The antenna time ``holds`` keep from ``node``: another node's transfer widened by the
-    turnaround on both sides (the antenna must turn from it, or back to it), the node's own
-    transfers and maintenance as they are."""
-    return [
-        (a, b) if who in ("", node) else (a - turnaround_s, b + turnaround_s) for a, b, who in holds
-    ]
+def held_for(holds: list[Hold], station: str, node: str, turns: Turns | None) -> list[Interval]:
+    """The antenna time ``holds`` keep from ``node`` (:meth:`Turns.widen`; no turns: as they
+    are)."""
+    return turns.widen(holds, station, node) if turns else [(a, b) for a, b, _ in holds]
 
 
 def saturated(busy: list[Interval], antennas: int) -> list[Interval]:
@@ -130,11 +131,13 @@ def saturated(busy: list[Interval], antennas: int) -> list[Interval]:
 
 class _StationTimeline:
     """Antenna use of one station: sorted holds, with a query for the free sub-intervals a node
-    may use (turnaround to and from other nodes' transfers included)."""
+    may use (turnaround and setup to and from other nodes' transfers included)."""
 
-    def __init__(self, antennas: int, busy: list[Hold], turnaround_s: float) -> None:
+    def __init__(self, name: str, antennas: int, busy: list[Hold], turns: Turns | None) -> None:
+        self.name = name
         self.antennas = antennas
-        self.turnaround_s = turnaround_s
+        self.turns = turns
+        self.turnaround_s = turns.longest_s(name) if turns else 0.0
         self.holds: list[Hold] = []
         self.longest = 0.0
         for hold in sorted(busy):
@@ -151,7 +154,7 @@ class _StationTimeline:
         hi = bisect.bisect_left(self.holds, (b + self.turnaround_s,))
         overlapping = [
             (s, e)
-            for s, e in held_for(self.holds[lo:hi], node, self.turnaround_s)
+            for s, e in held_for(self.holds[lo:hi], self.name, node, self.turns)
             if e > a and s < b
         ]
         if len(overlapping) < self.antennas:
@@ -170,9 +173,7 @@ def dispatch(residual: Residual, *, min_op_s: float = 1.0) -> list[PlannedTransf
     for link in sorted(residual.links, key=lambda k: (k.start_s, k.station)):
         links_by_node[link.node].append(link)
     stations = {
-        name: _StationTimeline(
-            n, residual.station_busy.get(name, []), residual.turnaround_s.get(name, 0.0)
-        )
+        name: _StationTimeline(name, n, residual.station_busy.get(name, []), residual.turns)
         for name, n in residual.antennas.items()
     }
     node_busy = {k: list(v) for k, v in residual.node_busy.items()}

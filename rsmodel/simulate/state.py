@@ -99,3 +99,4 @@ class Segment:
     bytes: float
     outcome: str  # "completed" (ran to its planned end) or "interrupted"
     error: str | None = None
+    antenna: int | None = None  # 0-based antenna of the station it ran on

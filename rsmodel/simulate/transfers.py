@@ -122,6 +122,7 @@ class TransferBook:
             moved,
             outcome,
             error,
+            tr.op.antenna,
         )
         self.ledger.append(seg)
         self.rerate(t_s)

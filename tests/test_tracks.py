@@ -9,14 +9,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from rsmodel.geometry import compute_geometry
 from rsmodel.model.loader import load_model
 from rsmodel.model.track_schema import resolve_tracks
+from rsmodel.optimize.problem import problem_from_scenario
+from rsmodel.optimize.rolling import solve_rolling
+from rsmodel.optimize.strategy import Rolling
 from rsmodel.pipeline import run
+from rsmodel.plan import build_plan
 from rsmodel.plan.check import check_plan
 from rsmodel.timeutil import iso, parse_time
 
@@ -447,3 +453,54 @@ def test_report_and_events_show_setup_track_and_teardown(tmp_path: Path) -> None
     assert all(e["antenna_track"] == "ttc" and e["node"] == "sat-a" for e in events)
     plan = json.loads((out / "plan.json").read_text())
     assert plan["tracks"][0]["setup_start"] == events[0]["time"]
+
+
+TURN_PERIODS = (
+    "node,station,start,end\n"
+    "sat-a,alpha,2026-05-30T01:00:00Z,2026-05-30T02:00:00Z\n"
+    "sat-b,alpha,2026-05-30T01:00:00Z,2026-05-30T02:00:00Z\n"
+)
+TURN_BODY = (
+    "syncs:\n  - {id: dump, node: sat-a, data_size: 1.0e9}\n"
+    "tracks:\n  - {id: ttc, node: sat-b, duration_s: 600, alternatives: [alpha], setup_s: 60,"
+    " teardown_s: 60, release: +80min, due: +100min, priority: high}\n"
+)
+
+
+@pytest.mark.parametrize("method", ["milp", "greedy", "rolling"])
+def test_turnaround_between_tracks_and_contacts(tmp_path: Path, method: str) -> None:
+    """alpha's one antenna turns for 300 s (+ the contact's 30 s setup) between a track of
+    sat-b in the middle of the hour and sat-a's contacts before and after it."""
+    header = HEADER.replace(
+        "{name: alpha, lat_deg: 10, lon_deg: 10, bandwidth_bps: 1.0e6}",
+        "{name: alpha, lat_deg: 10, lon_deg: 10, bandwidth_bps: 1.0e6, turnaround_s: 300,"
+        " setup_s: 30}",
+    )
+    (tmp_path / "periods.csv").write_text(TURN_PERIODS)
+    solver = "greedy" if method == "greedy" else "milp"
+    (tmp_path / "model.yaml").write_text(header + TURN_BODY + f"solver: {{method: {solver}}}\n")
+    scenario = load_model(tmp_path / "model.yaml")
+    if method == "rolling":
+        geometry = compute_geometry(scenario)
+        problem = problem_from_scenario(scenario, geometry)
+        problem.settings = replace(
+            problem.settings, rolling=Rolling(block_s=3600, lookahead_s=1800)
+        )
+        schedule = solve_rolling(problem)
+        plan = build_plan(scenario, geometry, schedule.operations, schedule.solver).to_dict()
+        plan.update(schedule.tracks)
+    else:
+        plan = run(scenario).plan.to_dict()
+    assert check_plan(plan) == []
+    (track,) = plan["tracks"]
+    t0, t1 = seconds(track["setup_start"]), seconds(track["teardown_end"])
+    ops = [(seconds(o["start"]), seconds(o["end"])) for o in plan["operations"]]
+    before = [b for a, b in ops if b <= t0]
+    after = [a for a, b in ops if a >= t1]
+    assert before and after  # sat-a's contacts on both sides of the track
+    assert t0 - max(before) >= 300 - 1e-3
+    assert min(after) - 30 - t1 >= 300 - 1e-3
+    # the checker measures it: a longer turnaround than the plan left is a violation
+    longer = [dict(s, turnaround_s=900) if s["name"] == "alpha" else s for s in plan["stations"]]
+    found = check_plan({**plan, "stations": longer})
+    assert any(p.startswith("turnaround: alpha") and "ttc" in p for p in found), found

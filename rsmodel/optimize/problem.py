@@ -26,7 +26,12 @@ from rsmodel.model.vocabulary import DEFAULT_OBJECTIVE_WEIGHTS, PRIORITIES
 from rsmodel.optimize.onboard import Onboard, onboard_from_scenario
 from rsmodel.optimize.strategy import Rolling
 from rsmodel.optimize.tracks import TrackSet, build_track_set
-from rsmodel.optimize.turnaround import Pointing, antennas_in_service, cover_last
+from rsmodel.optimize.turnaround import (
+    Pointing,
+    antennas_in_service,
+    cover_last,
+    longest_turnaround_s,
+)
 from rsmodel.timeutil import as_utc
 
 CLASS_NAMES = PRIORITIES  # the transfer classes; a demand's rank indexes them
@@ -317,6 +322,7 @@ def problem_from_scenario(
         scenario.start,
         scenario.duration_s,
         scenario.step_s,
+        {s.name: longest_turnaround_s(s) for s in scenario.stations},
     )
     return build_problem(
         start=scenario.start,

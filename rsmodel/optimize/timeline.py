@@ -156,7 +156,9 @@ def _antennas(p: Problem, intervals: list[tuple[int, int, int, int, int]]) -> li
     slot, each on an antenna free since before its first slot (one antenna for all its slots).
 
     An antenna stays taken through the interval's last held slot (a contact's turnaround,
-    rsmodel.optimize.turnaround) for other holders; the same node may continue on it. Antennas
+    rsmodel.optimize.turnaround) for other holders; the same node may continue on it, and a
+    track (its slots include the turnaround before it, rsmodel.optimize.tracks) may start right
+    after the last slot used. Antennas
     in maintenance over the interval are skipped; among the others the lowest index."""
     out = [0] * len(intervals)
     order = sorted(range(len(intervals)), key=lambda i: (intervals[i][1], i))
@@ -167,10 +169,10 @@ def _antennas(p: Problem, intervals: list[tuple[int, int, int, int, int]]) -> li
     for i in order:
         s, first, last, hold, node = intervals[i]
         slots = free_from.setdefault(s, [(0, 0, -1)] * p.stations[s].antennas)
-        free = [
+        free = [  # a track's slots include its turnarounds: it needs the last slot used only
             a
             for a, (mine, others, who) in enumerate(slots)
-            if (mine if who == node else others) <= first
+            if (mine if who == node or node < 0 else others) <= first
         ]
         ok = [a for a in free if _in_service(down[s].get(a, ([], [])), first, hold)]
         ant = (ok or free or [int(np.argmin([t[1] for t in slots]))])[0]  # else: the checker says

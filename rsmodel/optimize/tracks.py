@@ -13,7 +13,9 @@ segments in later view periods too (:data:`SPLIT_COVER`), the latest cut back in
 that they add up to ``duration_s`` (:func:`trimmed_ends`).
 
 An option occupies one antenna of each of its stations in every slot that
-``[setup_start, teardown_end]`` touches, counted with the sync links of the slot against the
+``[setup_start - T, teardown_end + T]`` touches (``T`` the longest antenna turnaround of its
+stations, rsmodel.optimize.turnaround: the antenna turns from a contact or track before the
+setup and to the next after the teardown), counted with the sync links of the slot against the
 station's antennas (so a tracked antenna is busy for syncs, and an array takes all its
 stations at once). :func:`add_tracks` is the constraint block, :func:`place_tracks` the greedy
 (earliest due first), :class:`TrackSet` the options (no Pyomo).
@@ -133,9 +135,12 @@ def build_track_set(
     start: datetime,
     horizon_s: float,
     step_s: float,
+    turnaround_s: Mapping[str, float] | None = None,
 ) -> TrackSet:
     """Options of every request over the ``windows`` table (node, station, start, end);
-    ``maintenance``: per station, (start, end) seconds from ``start`` without antenna use."""
+    ``maintenance``: per station, (start, end) seconds from ``start`` without antenna use;
+    ``turnaround_s``: per station, the longest antenna turnaround (an option occupies its
+    antennas that much before its setup and after its teardown too)."""
     if not requests:
         return TrackSet.empty()
     t0 = pd.Timestamp(start)
@@ -173,9 +178,12 @@ def build_track_set(
         reasons.append(None if len(rows) > before else reason)
     arr = np.array(rows, dtype=float).reshape(-1, 6)
     opt_request, opt_alt = arr[:, 0].astype(int), arr[:, 1].astype(int)
-    first = np.floor(arr[:, 2] / step_s + 1e-9).astype(int)
-    last = np.maximum(np.ceil(arr[:, 5] / step_s - 1e-9).astype(int) - 1, first)
     alts = [requests[i].alternatives[j] for i, j in zip(opt_request, opt_alt, strict=True)]
+    turn = np.array([max((turnaround_s or {}).get(st, 0.0) for st in a) for a in alts])
+    n_slots = max(int(np.ceil(horizon_s / step_s - 1e-9)), 1)
+    first = np.maximum(np.floor((arr[:, 2] - turn) / step_s + 1e-9).astype(int), 0)
+    last = np.ceil((arr[:, 5] + turn) / step_s - 1e-9).astype(int) - 1
+    last = np.maximum(np.minimum(last, n_slots - 1), first)
     counts = np.array([len(a) for a in alts], dtype=int) * (last - first + 1)
     occ_ptr = np.r_[0, np.cumsum(counts)]
     occ_station = np.concatenate(

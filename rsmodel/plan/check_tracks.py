@@ -13,6 +13,11 @@ and verifies, from those alone:
   the total is ``scheduled_s`` (<= ``requested_s``) and the status agrees;
 - per station and antenna: no two tracks' ``[setup_start, teardown_end]`` overlap, and no sync
   operation on that antenna overlaps a track's; nothing overlaps a station's maintenance;
+- per station and antenna, between a track and the next contact or track of another node (and
+  a contact and the next track), the antenna turnaround (``check_antennas.Turnarounds``: fixed,
+  or the slew between the pointings by skyfield): from the end of the first (a track's
+  ``teardown_end``) to the start of the next (a track's ``setup_start``, a contact's first
+  operation minus ``setup_s``);
 - ``missions`` add up the requests.
 """
 
@@ -22,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
+from rsmodel.plan.check_antennas import SLEW_TOL_S, Turnarounds
 from rsmodel.timeutil import parse_time
 
 TOL_S = 1e-3
@@ -44,6 +50,8 @@ def check_tracks(plan: Mapping[str, Any]) -> list[str]:
         windows[(w["node"], w["station"])].append((sec(w["start"]), sec(w["end"])))
     problems: list[str] = []
     busy: dict[tuple[str, int], list[tuple[float, float, str]]] = defaultdict(list)
+    # (station, antenna) -> (start, end, node, name, is track); a contact starts setup_s early
+    uses: dict[tuple[str, int], list[tuple[float, float, str, str, bool]]] = defaultdict(list)
     by_request: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for tr in plan.get("tracks", []):
         name = f"track {tr['id']}"
@@ -76,12 +84,18 @@ def check_tracks(plan: Mapping[str, Any]) -> list[str]:
                 if sec(m["start"]) < s1 - TOL_S and sec(m["end"]) > s0 + TOL_S:
                     problems.append(f"{name}: overlaps maintenance of {st}")
             busy[(st, ant)].append((s0, s1, name))
+            uses[(st, ant)].append((s0, s1, tr["node"], name, True))
         by_request[req["id"]].append((a, b))
     for op in plan.get("operations", []):
         if op.get("antenna") is not None:
             key = (op["station"], int(op["antenna"]))
-            busy[key].append((sec(op["start"]), sec(op["end"]), f"operation {op['sync_id']}"))
+            name = f"operation {op['sync_id']}"
+            a, b = sec(op["start"]), sec(op["end"])
+            busy[key].append((a, b, name))
+            setup = float(stations.get(op["station"], {}).get("setup_s") or 0.0)
+            uses[key].append((a - setup, b, op["node"], name, False))
     problems += _antenna_overlaps(busy)
+    problems += _turnarounds(uses, Turnarounds(plan))
     problems += _requests(requests, by_request)
     problems += _missions(plan)
     return problems
@@ -107,6 +121,30 @@ def _antenna_overlaps(busy: dict[tuple[str, int], list[tuple[float, float, str]]
                 out.append(f"{st} antenna {ant}: {last[2]} and {span[2]} overlap")
             if last is None or span[1] > last[1]:
                 last = span
+    return out
+
+
+def _turnarounds(
+    uses: dict[tuple[str, int], list[tuple[float, float, str, str, bool]]], turns: Turnarounds
+) -> list[str]:
+    """The turnaround between a track and the next use of its antenna by another node, and
+    between a contact and the next track (module docstring)."""
+    out = []
+    for (st, ant), items in uses.items():
+        if turns.most_s(st) <= 0 or not any(item[4] for item in items):
+            continue
+        tol = SLEW_TOL_S if turns.stations.get(st, {}).get("slew") else TOL_S
+        items.sort()
+        for prev, nxt in zip(items, items[1:], strict=False):
+            if not (prev[4] or nxt[4]) or prev[2] == nxt[2]:
+                continue
+            need = turns.need_s(st, prev[2], nxt[2], prev[1], nxt[0])
+            if nxt[0] - prev[1] < need - tol:
+                out.append(
+                    f"turnaround: {st} antenna {ant}: {nxt[3]} ({nxt[2]}) starts "
+                    f"{nxt[0] - prev[1]:.3f} s after {prev[3]} ({prev[2]}) ends; the turnaround "
+                    f"needs {need:.3f} s"
+                )
     return out
 
 

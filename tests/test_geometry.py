@@ -337,9 +337,8 @@ def test_setup_time_reduces_capacity_and_short_passes_carry_nothing():
     w = compute_geometry(scenario).windows
     assert len(w) > 3
     np.testing.assert_allclose(w["capacity_bytes"], 1e6 * np.maximum(0.0, w["duration_s"] - 200))
-    # planners pay the setup inside a contact's first 60 s slot: the user is told this station
-    # will get no contact rather than finding an empty plan
-    assert any("sval: setup_s 200 s is not shorter than" in x for x in scenario.warnings)
+    # a setup longer than the 60 s slot is planned over several slots (tests/test_setup.py)
+    assert not any("setup_s" in x for x in scenario.warnings)
 
 
 def test_windows_cut_by_the_horizon_are_flagged(seed):

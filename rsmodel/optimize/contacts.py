@@ -35,17 +35,30 @@ def add_contacts(m: pyo.ConcreteModel, problem: Problem, idx) -> None:
 
 
 def link_capacity(m: pyo.ConcreteModel, problem: Problem, idx, xs: list, i: int):
-    """MB link ``i`` can carry: capacity x minus setup at a contact start."""
-    c = idx.links[i]
-    cap, setup = (
-        float(problem.cand_bytes[c] / UNIT_BYTES),
-        float(problem.cand_setup_bytes[c] / UNIT_BYTES),
-    )
-    if setup <= 0 or idx.link_prev_on[i]:
-        return cap * xs[i]
-    if idx.link_prev[i] >= 0:
-        return cap * xs[i] - setup * m.z[i]
-    return (cap - setup) * xs[i]
+    """MB link ``i`` can carry: capacity x minus the setup of each contact start whose setup
+    reaches its slot (its own start, or an earlier link of its window when the setup lasts
+    several slots; rsmodel.optimize.setup)."""
+    out = float(problem.cand_bytes[idx.links[i]] / UNIT_BYTES) * xs[i]
+    for j, spill in setup_into(problem, idx, i):
+        if idx.link_prev_on[j]:
+            break  # the contact began in an earlier class: its setup is behind
+        start = m.z[j] if idx.link_prev[j] >= 0 else xs[j]
+        out = out - spill / UNIT_BYTES * start
+    return out
+
+
+def setup_into(problem: Problem, idx, i: int) -> list[tuple[int, float]]:
+    """(link j, bytes of link ``i`` the setup takes if a contact starts at j) for ``i`` and the
+    links before it in its window whose setup reaches ``i``'s slot."""
+    p, links = problem, idx.links
+    c = int(links[i])
+    t0, t1 = float(p.cand_t0_s[c]), float(p.cand_t1_s[c])
+    out = [(i, float(p.cand_setup_bytes[c]))] if p.cand_setup_bytes[c] > 0 else []
+    j = int(idx.link_prev[i])
+    while j >= 0 and (ends := float(p.cand_t0_s[links[j]] + p.cand_setup_s[links[j]])) > t0:
+        out.append((j, float(p.cand_bytes[c]) * (min(t1, ends) - t0) / (t1 - t0)))
+        j = int(idx.link_prev[j])
+    return out
 
 
 def _antennas(m: pyo.ConcreteModel, idx) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 
 from rsmodel.optimize.problem import Problem
 from rsmodel.optimize.recorder import PowerCheck, RecorderReplay, onboard_index
+from rsmodel.optimize.setup import spill_bytes
 from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.tracks import place_tracks
 
@@ -67,12 +68,13 @@ def fill(state: LinkState, demand_ids: np.ndarray) -> LinkState:
             if q < 0:
                 break
             c = p.pair_cand[q]
-            amount = min(remaining[d], residual[c], room.existing(d, slot_of[a], remaining[d]))
+            free = residual[c] if state.on[c] else _value(state, int(c), residual)
+            amount = min(remaining[d], free, room.existing(d, slot_of[a], remaining[d]))
             if amount <= _EPS_BYTES:
                 break
             if not state.on[c]:
-                _open(state, int(c), residual)
-                room.opened(int(c))
+                for k in _open(state, int(c), residual):
+                    room.opened(k)
                 amount = min(amount, residual[c])
             if amount <= _EPS_BYTES:
                 break
@@ -95,15 +97,16 @@ def follow(state: LinkState, demand_ids: np.ndarray, hint: np.ndarray) -> LinkSt
     room = _Room(state, demand_ids)
     for q in pairs:
         c, d = p.pair_cand[q], p.pair_demand[q]
-        amount = min(hint[q], residual[c], remaining[d])
+        free = residual[c] if state.on[c] else _value(state, int(c), residual)
+        amount = min(hint[q], free, remaining[d])
         amount = min(amount, room.existing(d, p.cand_slot[c], remaining[d]))
         if amount <= _EPS_BYTES:
             continue
         if not state.on[c]:
-            if not (state.can_open(int(c)) and room.powered(int(c))):
+            if not _openable(state, int(c), room):
                 continue
-            _open(state, int(c), residual)
-            room.opened(int(c))
+            for k in _open(state, int(c), residual):
+                room.opened(k)
         if amount > _EPS_BYTES:
             state.pair_bytes[q] += amount
             residual[c] -= amount
@@ -183,20 +186,45 @@ def _choose_pair(state: LinkState, group: np.ndarray, residual: np.ndarray, room
         return int((free or current)[0])
     best, best_key = -1, None
     for q, c in zip(group, cands, strict=True):
-        if residual[c] <= _EPS_BYTES or not state.can_open(int(c)) or not room.powered(int(c)):
+        value = _value(state, int(c), residual)
+        if value <= _EPS_BYTES or not _openable(state, int(c), room):
             continue
         prev = p.cand_prev[c]
-        key = (bool(prev >= 0 and state.on[prev]), residual[c])
+        key = (bool(prev >= 0 and state.on[prev]), value)
         if best_key is None or key > best_key:
             best, best_key = int(q), key
     return best
 
 
-def _open(state: LinkState, c: int, residual: np.ndarray) -> None:
-    """Open candidate ``c`` (its residual already counts its setup); the next slot of the same
-    window no longer starts a contact, so it gets its setup bytes back."""
+def _value(state: LinkState, c: int, residual: np.ndarray) -> float:
+    """Bytes ``c`` (off) could carry once opened: its residual, or when its contact's setup
+    must begin in earlier slots, what that setup leaves of it."""
+    need = state.contact_to(c)
+    if len(need) <= 1:
+        return float(residual[c]) if need else 0.0
     p = state.problem
-    state.open(c)
+    return float(p.cand_bytes[c] - spill_bytes(p, np.array([need[0]]), np.array([c]))[0])
+
+
+def _openable(state: LinkState, c: int, room: _Room) -> bool:
+    """``c`` and the setup slots before it (:meth:`LinkState.contact_to`) can be switched on."""
+    need = state.contact_to(c)
+    return bool(need) and all(room.powered(k) for k in need if not state.on[k])
+
+
+def _open(state: LinkState, c: int, residual: np.ndarray) -> list[int]:
+    """Open candidate ``c`` and the setup slots before it (:meth:`LinkState.contact_to`); their
+    residuals and the next slot's (no longer a contact start) follow from the contact's start.
+    Returns the candidates opened."""
+    p = state.problem
+    opened = [k for k in state.contact_to(c) if not state.on[k]]
+    for k in opened:
+        state.open(k)
+    start = opened[0]
+    while p.cand_prev[start] >= 0 and state.on[p.cand_prev[start]]:
+        start = int(p.cand_prev[start])
     nxt = c + 1
-    if nxt < len(p.cand_prev) and p.cand_prev[nxt] == c:
-        residual[nxt] += p.cand_setup_bytes[nxt]
+    follows = nxt < len(p.cand_prev) and p.cand_prev[nxt] == c and not state.on[nxt]
+    k = np.array(opened + [nxt] if follows else opened)
+    residual[k] = p.cand_bytes[k] - spill_bytes(p, np.full(len(k), start), k)
+    return opened

@@ -102,7 +102,10 @@ def stage_index(
         ~state.on[c]
         & node_free
         & station_free
-        & (p.cand_bytes[c] - p.cand_setup_bytes[c] > _MIN_BYTES)
+        & (
+            (p.cand_bytes[c] - p.cand_setup_bytes[c] > _MIN_BYTES)
+            | (p.cand_carry[c] != c)  # a setup over several slots may fill it
+        )
     )
     usable_on = state.on[c] & (residual[c] > _MIN_BYTES)
     keep = openable | usable_on

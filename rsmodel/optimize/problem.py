@@ -24,6 +24,7 @@ from rsmodel.model.antenna_schema import Slew
 from rsmodel.model.track_schema import resolve_tracks
 from rsmodel.model.vocabulary import DEFAULT_OBJECTIVE_WEIGHTS, PRIORITIES
 from rsmodel.optimize.onboard import Onboard, onboard_from_scenario
+from rsmodel.optimize.setup import carry_of, setup_from
 from rsmodel.optimize.strategy import Rolling
 from rsmodel.optimize.tracks import TrackSet, build_track_set
 from rsmodel.optimize.turnaround import (
@@ -116,8 +117,14 @@ class Problem:
     cand_t0_s: np.ndarray = field(repr=False)
     cand_t1_s: np.ndarray = field(repr=False)
     cand_bytes: np.ndarray = field(repr=False)
-    cand_setup_bytes: np.ndarray = field(repr=False)
+    cand_setup_bytes: np.ndarray = field(repr=False)  # a contact start's setup in its own slot
     cand_prev: np.ndarray = field(repr=False)
+    # setup over several slots (rsmodel.optimize.setup): seconds of setup of a contact starting
+    # at the candidate (its station's setup_s; less where a rolling block continues a contact),
+    # where that setup ends (-1: not in its window), the latest start whose setup ends in it
+    cand_setup_s: np.ndarray = field(repr=False)
+    cand_carry: np.ndarray = field(repr=False)
+    cand_setup_from: np.ndarray = field(repr=False)
     # radio per candidate: its node's index, or for a node with ``simultaneous_bands`` one per
     # (node, band) after the nodes; a radio talks to one station at a time
     cand_radio: np.ndarray = field(repr=False)
@@ -408,7 +415,7 @@ def _candidates(
         return dict(
             cand_window=empty_i, cand_node=empty_i, cand_station=empty_i, cand_slot=empty_i,
             cand_t0_s=empty_f, cand_t1_s=empty_f, cand_bytes=empty_f, cand_setup_bytes=empty_f,
-            cand_prev=empty_i,
+            cand_prev=empty_i, cand_setup_s=empty_f, cand_carry=empty_i, cand_setup_from=empty_i,
         )  # fmt: skip
     w0 = np.clip(_seconds_since(windows["start"], start), 0.0, horizon_s)
     w1 = np.clip(_seconds_since(windows["end"], start), 0.0, horizon_s)
@@ -436,6 +443,7 @@ def _candidates(
     prev = np.full(len(window), -1, dtype=int)
     same = (window[1:] == window[:-1]) & (slot[1:] == slot[:-1] + 1)
     prev[1:][same] = np.arange(len(window) - 1)[same]
+    carry = carry_of(t0, t1, prev, setup_s)
     return dict(
         cand_window=window,
         cand_node=node,
@@ -444,8 +452,11 @@ def _candidates(
         cand_t0_s=t0,
         cand_t1_s=t1,
         cand_bytes=cand_bytes,
-        cand_setup_bytes=bytes_per_s * setup_s,
+        cand_setup_bytes=bytes_per_s * np.minimum(setup_s, t1 - t0),  # its own slot's part
         cand_prev=prev,
+        cand_setup_s=setup_s,
+        cand_carry=carry,
+        cand_setup_from=setup_from(carry),
     )
 
 

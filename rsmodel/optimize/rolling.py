@@ -46,6 +46,7 @@ from rsmodel.optimize.problem import (
     build_problem,
 )
 from rsmodel.optimize.schedule import Schedule, SolverStats, build_schedule
+from rsmodel.optimize.setup import carry_of, contact_starts, setup_from
 from rsmodel.optimize.solve import keep_greedy_if_better, solve_problem
 from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.status import SolveStatus, StageReport, worst
@@ -347,13 +348,23 @@ def _continue_contacts(
     p: Problem, committed: LinkState, sub: Problem, rows: np.ndarray, b0: int
 ) -> None:
     """A window whose slot ``b0 - 1`` is on in ``committed`` continues its contact: the block's
-    first candidate of that window pays no setup."""
+    first candidate of that window pays only what is left of that contact's setup (usually
+    nothing; a setup over several slots may cross the block edge)."""
     if b0 == 0:
         return
     first = np.flatnonzero((sub.cand_prev < 0) & (sub.cand_slot == 0))
     full = _full_candidates(p, rows[sub.cand_window[first]], np.full(len(first), b0 - 1))
     on = (full >= 0) & committed.on[np.maximum(full, 0)]
-    sub.cand_setup_bytes[first[on]] = 0.0
+    first, full = first[on], full[on]
+    if len(first) == 0:
+        return
+    began = contact_starts(p, committed.on)[full]
+    left = np.maximum(p.cand_t0_s[began] + p.cand_setup_s[began] - b0 * p.step_s, 0.0)
+    length = sub.cand_t1_s[first] - sub.cand_t0_s[first]
+    sub.cand_setup_s[first] = left
+    sub.cand_setup_bytes[first] = sub.cand_bytes[first] * np.minimum(left, length) / length
+    sub.cand_carry = carry_of(sub.cand_t0_s, sub.cand_t1_s, sub.cand_prev, sub.cand_setup_s)
+    sub.cand_setup_from = setup_from(sub.cand_carry)
 
 
 def _carry_turnaround(
@@ -387,14 +398,18 @@ def full_pairs_of_block(
 def commit_block(
     p: Problem, committed: LinkState, block: LinkState, full_q: np.ndarray, b0: int, b1: int
 ) -> np.ndarray:
-    """Add the block's bytes and links in slots ``[b0, b1)`` to the full-horizon state; return
-    the rest (its look-ahead plan) as bytes per full pair."""
+    """Add the block's bytes and links in slots ``[b0, b1)`` (those carrying and the setup
+    slots before them) to the full-horizon state; return the rest (its look-ahead plan) as bytes
+    per full pair."""
     sub = block.problem
     used = block.pair_bytes > _EPS_BYTES
     ahead = sub.cand_slot[sub.pair_cand] >= b1 - b0
     now = np.flatnonzero(used & ~ahead)
     np.add.at(committed.pair_bytes, full_q[now], block.pair_bytes[now])
-    for cand in np.unique(p.pair_cand[full_q[now]]):
+    full_of = np.full(len(sub.cand_window), -1, dtype=int)
+    full_of[sub.pair_cand] = p.pair_cand[full_q]
+    setup = block.on & (sub.cand_slot < b1 - b0) & (full_of >= 0)  # carrying, or their setup
+    for cand in np.union1d(p.pair_cand[full_q[now]], full_of[setup]):
         committed.open(int(cand))
     tail = np.zeros(len(p.pair_demand))
     later = np.flatnonzero(used & ahead)

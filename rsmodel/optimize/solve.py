@@ -31,6 +31,7 @@ from rsmodel.optimize.objective import (
 from rsmodel.optimize.problem import CLASS_NAMES, UNIT_BYTES, Problem
 from rsmodel.optimize.recorder import keep_stage_losses
 from rsmodel.optimize.schedule import Operation, Schedule, SolverStats, build_schedule
+from rsmodel.optimize.setup import contact_starts, spill_bytes
 from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.status import SolveOptions, SolveResult, SolveStatus, StageReport
 from rsmodel.optimize.strategy import keep_better
@@ -296,10 +297,15 @@ def _apply_solution(
     y = y * np.where(over, size / np.maximum(delivered, 1.0), 1.0)[demand]
     state.pair_bytes[idx.pairs] = y
     carried = np.bincount(problem.pair_cand[idx.pairs], weights=y, minlength=len(state.on))
-    for i in np.flatnonzero(x > 0.5):
-        c = int(idx.links[i])
-        if carried[c] > 0.5:
-            state.open(c)
+    chosen = idx.links[x > 0.5]
+    on = state.on.copy()
+    on[chosen] = True
+    start = contact_starts(problem, on)  # a link on before its contact's last carrying slot:
+    carrying = np.where(on & (carried > 0.5), np.arange(len(on)), -1)  # bytes or setup
+    last = np.full(len(on), -1, dtype=int)
+    np.maximum.at(last, start[on], carrying[on])
+    for c in chosen[last[start[chosen]] >= chosen]:
+        state.open(int(c))
     _trim_overfull(state, idx.pairs)
     short = size - state.delivered()
     near = (short > 0) & (short <= np.maximum(_SNAP_BYTES, 1e-7 * size))
@@ -391,11 +397,15 @@ def _place_fixed(problem: Problem, state: LinkState, operations: Sequence[Operat
             q = pair_of.get((d, int(c)))
             if left <= 0 or q is None or p.cand_slot[c] >= state.frozen_slots:
                 continue
-            prev = p.cand_prev[c]
-            setup = 0.0 if prev >= 0 and state.on[prev] else p.cand_setup_bytes[c]
+            need = state.contact_to(int(c)) or [int(c)]  # the setup slots before it too
+            start = need[0]
+            while p.cand_prev[start] >= 0 and state.on[p.cand_prev[start]]:
+                start = int(p.cand_prev[start])
+            setup = spill_bytes(p, np.array([start]), np.array([c]))[0]
             part = min(left, max(p.cand_bytes[c] - setup - used[c], 0.0))
             if part > 0:
-                state.open(int(c))
+                for k in need:
+                    state.open(k)
                 state.pair_bytes[q] += part
                 used[c] += part
                 left -= part

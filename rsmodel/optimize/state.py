@@ -2,7 +2,8 @@
 
 Which candidates are on, how many bytes each carries and which demand got which bytes.
 A contact starts on a candidate whose previous slot (same window) is off; it pays the
-station's ``setup_s`` of its capacity.
+station's ``setup_s`` of its capacity, over as many slots as the setup lasts
+(:mod:`rsmodel.optimize.setup`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rsmodel.optimize.problem import Problem
+from rsmodel.optimize.setup import contact_starts, setup_paid
 
 
 @dataclass
@@ -90,11 +92,9 @@ class LinkState:
         return self.on & ~prev_on
 
     def residual_bytes(self) -> np.ndarray:
-        """Bytes still free per candidate (on or not: capacity minus setup if a start, minus use)."""
-        p = self.problem
-        prev = p.cand_prev
-        prev_on = np.where(prev >= 0, self.on[np.maximum(prev, 0)], False)
-        return p.cand_bytes - np.where(prev_on, 0.0, p.cand_setup_bytes) - self.used_bytes()
+        """Bytes still free per candidate (on or not: capacity minus the setup it pays in its
+        contact, or in the one it would continue or start, minus use)."""
+        return self.problem.cand_bytes - setup_paid(self.problem, self.on) - self.used_bytes()
 
     def delivered(self) -> np.ndarray:
         """Bytes delivered per demand."""
@@ -254,6 +254,28 @@ class LinkState:
         return best
 
     # ------------------------------------------------------------------ updates
+    def contact_to(self, c: int) -> list[int]:
+        """The candidates to switch on for ``c`` to carry: ``c`` when it is on or continues a
+        contact; else the setup slots before it too, from the earliest start whose setup ends
+        in ``c`` (the most bytes left in ``c``) whose slots can all be switched on
+        (:attr:`Problem.cand_carry`); [] when there is none."""
+        p = self.problem
+        prev = p.cand_prev[c]
+        if self.on[c]:
+            return [c]
+        if prev >= 0 and self.on[prev]:
+            return [c] if self.can_open(c) else []
+        j = int(p.cand_setup_from[c])
+        starts = []
+        while j >= 0 and p.cand_carry[j] == c:
+            starts.append(j)
+            j = int(p.cand_prev[j])
+        for j in reversed(starts):
+            need = list(range(j, c + 1))
+            if all(self.on[k] or self.can_open(k) for k in need):
+                return need
+        return []
+
     def open(self, c: int) -> None:
         p = self.problem
         if self.on[c]:
@@ -290,22 +312,34 @@ class LinkState:
 
         Returns the number of pairs trimmed (normally 0).
         """
-        idle = np.flatnonzero(self.on & (self.used_bytes() <= 0.5))
-        for c in idle:
-            self.close(int(c))
-        trimmed = 0
-        over = np.flatnonzero(self.on & (self.residual_bytes() < -1e-6))
-        if len(over) == 0:
-            return 0
         p = self.problem
         rank = p.demand_rank[p.pair_demand]
-        for c in over:
-            excess = -self.residual_bytes()[c]
-            for q in sorted(np.flatnonzero(p.pair_cand == c), key=lambda q: -rank[q]):
-                take = min(excess, self.pair_bytes[q])
-                self.pair_bytes[q] -= take
-                excess -= take
-                trimmed += 1
-                if excess <= 1e-6:
-                    break
-        return trimmed
+        trimmed = 0
+        while True:  # a trimmed link may fall idle, making a later slot a contact start
+            self._close_idle()
+            over = np.flatnonzero(self.on & (self.residual_bytes() < -1e-6))
+            if len(over) == 0 or not self.pair_bytes[np.isin(p.pair_cand, over)].any():
+                return trimmed
+            for c in over:
+                excess = -self.residual_bytes()[c]
+                for q in sorted(np.flatnonzero(p.pair_cand == c), key=lambda q: -rank[q]):
+                    take = min(excess, self.pair_bytes[q])
+                    self.pair_bytes[q] -= take
+                    excess -= take
+                    trimmed += 1
+                    if excess <= 1e-6:
+                        break
+
+    def _close_idle(self) -> None:
+        """Switch off links carrying nothing, except the setup of a contact that carries later:
+        slots up to the one its setup ends in, before the contact's last carrying slot."""
+        p = self.problem
+        used = self.used_bytes()
+        start = contact_starts(p, self.on)
+        idx = np.arange(len(self.on))
+        carrying = np.where(self.on & (used > 0.5), idx, -1)
+        last = np.full(len(self.on), -1, dtype=int)
+        np.maximum.at(last, start[self.on], carrying[self.on])
+        setup = self.on & (idx <= p.cand_carry[start]) & (last[start] > idx)
+        for c in np.flatnonzero(self.on & (used <= 0.5) & ~setup):
+            self.close(int(c))

@@ -46,7 +46,11 @@ def add_transfers(m: pyo.ConcreteModel, problem: Problem, idx) -> None:
             0.0,
         ),
     )
-    needs_bytes = np.flatnonzero(p.cand_setup_bytes[idx.links] > 0).tolist()
+    # a link on carries something (an idle one would be switched off, making the next slot a
+    # contact start), unless the setup can fill its slot (a setup over several slots)
+    setup = p.cand_setup_bytes[idx.links]
+    full = setup >= p.cand_bytes[idx.links] - _MIN_LINK_BYTES
+    needs_bytes = np.flatnonzero((setup > 0) & ~full).tolist()
     m.link_used = pyo.Constraint(
         needs_bytes,
         rule=lambda m, i: (

@@ -2,22 +2,27 @@
 
 One binary per option on a sparse flat index. Rows: one placement per step (pass steps: one
 segment per pass, at most ``max_segments``), one step at a time per node, precedence through
-cumulative "done by slot k" variables, the battery balance of :mod:`rsmodel.optimize.energy`,
+cumulative "done by" / "started by" chains, the battery balance of :mod:`rsmodel.optimize.energy`,
 eclipse policy shares and ``min_battery_soc``, the window tier rule. docs/compute.md describes
 the model; :mod:`rsmodel.compute.report` turns a solution into placement decisions and events.
+
+Built from the option arrays in O(rows + nonzeros): each row is one ``LinearExpression`` of an
+indexed constraint (:class:`Rows`; operator-built sums compile several times slower), the
+chains have a variable only where they change (the slots where a step's options end or start),
+and options no row could ever allow are dropped before the build (:func:`feasible_options`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import pyomo.environ as pyo
+from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 
 from rsmodel.model.compute_schema import TIERS
 from rsmodel.optimize.compute_problem import ComputeProblem, StepRef, max_output_mb
-from rsmodel.optimize.energy import WH_PER_WS, add_battery
+from rsmodel.optimize.energy import WH_PER_WS, add_battery, simulate_soc_wh
 
 PLACE_WEIGHT = 100.0
 TIER_WEIGHT = 0.02  # value of the preferred tier over min_tier (never worth deferring a window)
@@ -29,6 +34,37 @@ POLICY_WEIGHTS: dict[str, dict[str, float]] = {
     "min_latency": {"late": 5.0, "energy": 0.1, "segments": 0.1, "reserve": 0.1},
     "min_energy": {"late": 0.2, "energy": 5.0, "segments": 0.2, "reserve": 0.5},
 }
+_EPS = 1e-6
+Term = tuple[float, object]  # (coefficient, Pyomo variable)
+Value = tuple[float, object | None]  # constant + (a variable or None): a chain's value at a slot
+
+
+class Rows:
+    """Linear rows ``lb <= sum(coef * var) <= ub`` gathered in lists and added to a block as one
+    indexed constraint, one ``LinearExpression`` per row."""
+
+    def __init__(self) -> None:
+        self.lb: list[float | None] = []
+        self.terms: list[list[Term]] = []
+        self.ub: list[float | None] = []
+
+    def add(self, terms: list[Term], lb: float | None = None, ub: float | None = None) -> None:
+        self.terms.append(terms)
+        self.lb.append(lb)
+        self.ub.append(ub)
+
+    def attach(self, block: pyo.Block, name: str) -> None:
+        lb, terms, ub = self.lb, self.terms, self.ub
+        block.add_component(
+            name, pyo.Constraint(range(len(lb)), rule=lambda b, i: (lb[i], linear(terms[i]), ub[i]))
+        )
+
+
+def linear(terms: list[Term]) -> LinearExpression:
+    """``sum(coef * var)`` as one ``LinearExpression``."""
+    return LinearExpression(
+        [v if c == 1.0 else MonomialTermExpression((float(c), v)) for c, v in terms]
+    )
 
 
 def build_compute_model(p: ComputeProblem) -> pyo.ConcreteModel:
@@ -44,20 +80,19 @@ def add_compute(m: pyo.Block, p: ComputeProblem) -> pyo.Expression:
     o = p.options
     m.O = pyo.RangeSet(0, len(o.step) - 1) if len(o.step) else pyo.Set(initialize=[])
     m.x = pyo.Var(m.O, domain=pyo.Binary)
-    by_step: dict[int, np.ndarray] = {
-        r.index: np.flatnonzero(o.step == r.index) for r in p.active_steps
-    }
+    x = [m.x[c] for c in range(len(o.step))]
+    by_step = _by_step(p)
     pass_steps = [r.index for r in p.active_steps if r.step.type == "pass"]
     m.P = pyo.Set(initialize=pass_steps)
     m.placed = pyo.Var(m.P, bounds=(0, 1))
     m.PO = pyo.Set(initialize=[int(c) for s in pass_steps for c in by_step[s]])
     m.f = pyo.Var(m.PO, domain=pyo.Binary)  # the pass step's last segment
     m.z = pyo.Var(sorted(open_pass(p)), bounds=(0, 1))  # a committed segment stays the last
-    m.cons = pyo.ConstraintList()
-    _placement_rows(m, p, by_step)
-    done = _done_by(m, p, by_step)
-    _precedence_rows(m, p, by_step, done)
-    draws = _occupancy_rows(m, p)
+    rows = Rows()
+    _placement_rows(m, p, by_step, x, rows)
+    done = _done_by(m, p, by_step, x)
+    _precedence_rows(m, p, by_step, done, x, rows)
+    draws, seconds = _occupancy_rows(p, x, rows)
     m.battery = pyo.Block(list(p.energy))
     for name, energy in p.energy.items():
         carry = p.carry
@@ -69,16 +104,34 @@ def add_compute(m: pyo.Block, p: ComputeProblem) -> pyo.Expression:
             initial_wh=float(carry.soc_wh[p.window[0]]) if carry else None,
             fixed_compute_s=carry.busy_s if carry else None,
         )
-    _eclipse_rows(m, p, by_step, draws)
+    _eclipse_rows(m, p, by_step, seconds, x, rows)
     m.reserve = pyo.Var(list(p.energy), bounds=(0, None))
     for name, k in _low_points(p):
-        m.cons.add(m.reserve[name] <= m.battery[name].soc[k])
-    return _objective(m, p, by_step)
+        rows.add([(1.0, m.reserve[name]), (-1.0, m.battery[name].soc[k])], ub=0.0)
+    rows.attach(m, "cons")
+    return _objective(m, p, x)
 
 
 def open_pass(p: ComputeProblem) -> dict[int, tuple[int, int]]:
     """Pass steps with segments committed by earlier rolling blocks: (segments, end slot of last)."""
     return p.carry.open_pass if p.carry else {}
+
+
+def _by_step(p: ComputeProblem) -> dict[int, np.ndarray]:
+    """Option indices of each active step."""
+    all_options = np.arange(len(p.options.step))
+    groups = dict(zip(*_groups(all_options, p.options.step), strict=True))
+    empty = np.zeros(0, dtype=int)
+    return {r.index: groups.get(r.index, empty) for r in p.active_steps}
+
+
+def _groups(opts: np.ndarray, key: np.ndarray) -> tuple[list[int], list[np.ndarray]]:
+    """``opts`` grouped by ``key`` (ascending): the distinct keys and each one's options."""
+    if not len(opts):
+        return [], []
+    order = np.argsort(key, kind="stable")
+    keys, first = np.unique(key[order], return_index=True)
+    return keys.tolist(), np.split(opts[order], first[1:])
 
 
 def _low_points(p: ComputeProblem) -> list[tuple[str, int]]:
@@ -92,136 +145,144 @@ def _low_points(p: ComputeProblem) -> list[tuple[str, int]]:
     return sorted(set(ends) | {(name, k1) for name in p.energy})
 
 
-def _placement_rows(
-    m: pyo.ConcreteModel, p: ComputeProblem, by_step: dict[int, np.ndarray]
-) -> None:
+def _placement_rows(m: pyo.Block, p: ComputeProblem, by_step: dict[int, np.ndarray],
+                    x: list, rows: Rows) -> None:  # fmt: skip
     o = p.options
     for ref in p.active_steps:
         opts = by_step[ref.index]
         if ref.step.type != "pass":
             if len(opts):
-                m.cons.add(sum(m.x[int(c)] for c in opts) <= 1)
+                rows.add([(1.0, x[c]) for c in opts.tolist()], ub=1.0)
             continue
         s = ref.index
-        for iv in np.unique(o.interval[opts]):
-            same = opts[o.interval[opts] == iv]
+        _, per_pass = _groups(opts, o.interval[opts])
+        for same in per_pass:
             if len(same) > 1:
-                m.cons.add(sum(m.x[int(c)] for c in same) <= 1)
+                rows.add([(1.0, x[c]) for c in same.tolist()], ub=1.0)
         committed = open_pass(p).get(s)
         if ref.step.max_segments is not None and len(opts):
             left = ref.step.max_segments - (committed[0] if committed else 0)
-            m.cons.add(sum(m.x[int(c)] for c in opts) <= left)
+            rows.add([(1.0, x[c]) for c in opts.tolist()], ub=float(left))
+        last = [(-1.0, m.f[c]) for c in opts.tolist()]
         if committed:  # placed already; the last segment is a new one or the committed one
             m.placed[s].fix(1)
-            m.cons.add(m.placed[s] == sum(m.f[int(c)] for c in opts) + m.z[s])
+            rows.add([*last, (-1.0, m.z[s])], lb=-1.0, ub=-1.0)
         else:
-            m.cons.add(m.placed[s] == sum(m.f[int(c)] for c in opts))
-        for c in opts:
-            m.cons.add(m.f[int(c)] <= m.x[int(c)])
-            m.cons.add(m.x[int(c)] <= m.placed[s])
+            rows.add([(1.0, m.placed[s]), *last], lb=0.0, ub=0.0)
+        for c in opts.tolist():
+            rows.add([(1.0, m.f[c]), (-1.0, x[c])], ub=0.0)
+            rows.add([(1.0, x[c]), (-1.0, m.placed[s])], ub=0.0)
 
 
+@dataclass
 class _Done:
-    """``done[k]`` of one step: 1 once it has finished by grid point k. Variables on the model's
-    points; constants for a step finished by earlier rolling blocks (``end``) and before the
-    model's first point (0, or ``z`` for a pass step whose committed segment may be its last)."""
+    """``done`` of one step: 1 once it has finished by grid point k. A chain (``slots``
+    ascending, ``var[j]`` its value from ``slots[j]`` on) inside the model's points; a constant
+    for a step finished by earlier rolling blocks (1 from ``end``); before the model's first
+    point 0, or ``z`` (a pass step whose committed segment, ending at ``end``, may be its last)."""
 
-    def __init__(self, var: pyo.Var | None, window: tuple[int, int], end: int, z=None) -> None:
-        self.var, self.window, self.end, self.z = var, window, end, z
+    window: tuple[int, int]
+    end: int
+    slots: np.ndarray | None = None
+    var: list | None = None
+    z: object | None = None
 
-    def __getitem__(self, k: int) -> float | pyo.Expression:
-        if self.var is None:
-            return 1.0 if k >= self.end else 0.0
+    def at(self, k: int) -> Value:
+        if self.slots is None:
+            return (1.0 if k >= self.end else 0.0), None
         k0, k1 = self.window
         if k < k0:
-            return self.z if self.z is not None and k >= self.end else 0.0
-        return self.var[min(k, k1)]
+            return 0.0, (self.z if self.z is not None and k >= self.end else None)
+        j = int(np.searchsorted(self.slots, min(k, k1), side="right")) - 1
+        return 0.0, (self.var[j] if j >= 0 else None)  # type: ignore[index]
 
 
-def _done_by(
-    m: pyo.ConcreteModel, p: ComputeProblem, by_step: dict[int, np.ndarray]
-) -> dict[int, _Done]:
-    """``done[s][k]`` = 1 when step s (a predecessor or a pass step) has finished by slot k."""
+def _done_by(m: pyo.Block, p: ComputeProblem, by_step: dict[int, np.ndarray],
+             x: list) -> dict[int, _Done]:  # fmt: skip
+    """``done[s]`` of each step that is an input or a pass step: a chain with one variable per
+    slot where one of its (last-segment) options ends."""
     o = p.options
-    k0, k1 = p.window
     needed = {d for r in p.active_steps for d in r.preds} | {
         r.index for r in p.active_steps if r.step.type == "pass"
     }
-    done: dict[int, _Done] = {
-        d: _Done(None, p.window, p.finished[d]) for d in needed & set(p.finished)
-    }
+    done = {d: _Done(p.window, p.finished[d]) for d in needed & set(p.finished)}
     modelled = sorted(needed - set(p.finished))
     m.done = pyo.Block(modelled)
     for s in modelled:
         b = m.done[s]
-        b.d = pyo.Var(pyo.RangeSet(k0, k1), bounds=(0, 1))
-        var = m.f if p.steps[s].step.type == "pass" else m.x
-        opts = by_step[s]
-        ends = o.end[opts]
+        opts = by_step.get(s, np.zeros(0, dtype=int))
+        var = m.f if p.steps[s].step.type == "pass" else x
         committed_end = open_pass(p)[s][1] if s in open_pass(p) else -1
-        z, e = (m.z[s], max(committed_end, k0)) if committed_end >= 0 else (0.0, -1)
-        if e != k0:
-            b.d[k0].fix(0)
-        order = np.argsort(ends, kind="stable")
-        slots, first = np.unique(ends[order], return_index=True)
-        ending_at = dict(zip(slots.tolist(), np.split(opts[order], first[1:]), strict=True))
-
-        def chain(b: pyo.Block, k: int, var=var, z=z, e=e, ending_at=ending_at) -> object:
-            if k == k0:
-                return b.d[k0] == z if e == k0 else pyo.Constraint.Skip
-            ending = [var[int(c)] for c in ending_at.get(k, ())] + ([z] if k == e else [])
-            return b.d[k] == b.d[k - 1] + sum(ending)
-
-        b.chain = pyo.Constraint(pyo.RangeSet(k0, k1), rule=chain)
-        done[s] = _Done(b.d, p.window, committed_end, m.z[s] if committed_end >= 0 else None)
+        e = max(committed_end, p.window[0]) if committed_end >= 0 else None
+        ends, groups = _groups(opts, o.end[opts])
+        step_terms = {
+            k: [(1.0, var[c]) for c in g.tolist()] for k, g in zip(ends, groups, strict=True)
+        }
+        if e is not None:
+            step_terms.setdefault(e, []).append((1.0, m.z[s]))
+        slots = np.array(sorted(step_terms), dtype=int)
+        b.d = pyo.Var(range(len(slots)), bounds=(0, 1))
+        chain = Rows()
+        for j, k in enumerate(slots.tolist()):
+            prev = [(-1.0, b.d[j - 1])] if j else []
+            chain.add([(1.0, b.d[j]), *prev, *((-c, v) for c, v in step_terms[k])], lb=0.0, ub=0.0)
+        chain.attach(b, "chain")
+        z = m.z[s] if committed_end >= 0 else None
+        done[s] = _Done(p.window, committed_end, slots, [b.d[j] for j in range(len(slots))], z)
     return done
 
 
-def _precedence_rows(
-    m: pyo.ConcreteModel, p: ComputeProblem, by_step: dict[int, np.ndarray], done: dict
-) -> None:
+def _precedence_rows(m: pyo.Block, p: ComputeProblem, by_step: dict[int, np.ndarray],
+                     done: dict[int, _Done], x: list, rows: Rows) -> None:  # fmt: skip
     o = p.options
     cumulative: dict[int, list[int]] = {}
     for ref in p.active_steps:
         opts = by_step[ref.index]
         for d in ref.preds:
-            if done[d].var is not None and ref.step.type != "pass" and len(opts):
+            if done[d].slots is not None and ref.step.type != "pass" and len(opts):
                 cumulative.setdefault(ref.index, []).append(d)
                 continue
-            for c in opts:
-                ready = done[d][input_ready_slot(p, ref, d, int(o.start[c]))]
-                if isinstance(ready, float):  # d finished in an earlier rolling block
-                    if ready < 0.5:
-                        m.x[int(c)].fix(0)
-                    continue
-                m.cons.add(m.x[int(c)] <= ready)
+            for c in opts.tolist():
+                const, var = done[d].at(input_ready_slot(p, ref, d, int(o.start[c])))
+                if var is not None:
+                    rows.add([(1.0, x[c]), (-1.0, var)], ub=const)
+                elif const < 0.5:  # d finished in an earlier rolling block, too late for c
+                    x[c].fix(0)
         if ref.step.type == "pass":
-            for c in opts:  # no segment after the last one
-                m.cons.add(m.x[int(c)] + done[ref.index][int(o.start[c])] <= 1)
+            for c in opts.tolist():  # no segment after the last one
+                const, var = done[ref.index].at(int(o.start[c]))
+                if var is not None:
+                    rows.add([(1.0, x[c]), (1.0, var)], ub=1.0 - const)
         if ref.step.type == "window":
-            _tier_rule_rows(m, p, ref, opts, done)
+            _tier_rule_rows(p, ref, opts, done, x, rows)
     m.started = pyo.Block(sorted(cumulative))
     for s, preds in cumulative.items():
-        _started_rows(m.started[s], m.x, p, p.steps[s], by_step[s], preds, done)
+        _started_rows(m.started[s], x, p, p.steps[s], by_step[s], preds, done)
 
 
-def _started_rows(b: pyo.Block, x: pyo.Var, p: ComputeProblem, ref: StepRef, opts: np.ndarray,
-                  preds: list[int], done: dict) -> None:  # fmt: skip
-    """Cumulative precedence of a step placed once: ``started[j]`` (its options starting at or
-    before its j-th start slot k) <= ``done[d][ready(k)]`` for each input d. Valid because
-    ``ready`` is monotone in k; on integer points the same as one row per option, in the LP
-    relaxation tighter (a fractional step cannot start more than its inputs have finished)."""
-    starts = p.options.start[opts]
-    order = np.argsort(starts, kind="stable")
-    slots, first = np.unique(starts[order], return_index=True)
-    groups = np.split(opts[order], first[1:])
-    b.S = pyo.Var(range(len(slots)), bounds=(0, 1))
-    b.rows = pyo.ConstraintList()
-    for j, (k, group) in enumerate(zip(slots.tolist(), groups, strict=True)):
-        new = sum(x[int(c)] for c in group)
-        b.rows.add(b.S[j] == (b.S[j - 1] if j else 0) + new)
-        for d in preds:
-            b.rows.add(b.S[j] <= done[d][input_ready_slot(p, ref, d, k)])
+def _started_rows(b: pyo.Block, x: list, p: ComputeProblem, ref: StepRef, opts: np.ndarray,
+                  preds: list[int], done: dict[int, _Done]) -> None:  # fmt: skip
+    """Cumulative precedence of a step placed once: ``S[j]`` (its options starting at or before
+    its j-th start slot k) <= ``done[d][ready(k)]`` for each input d. Valid because ``ready``
+    is monotone in k; on integer points the same as one row per option, in the LP relaxation
+    tighter (a fractional step cannot start more than its inputs have finished). A row is kept
+    only where the next start slot reads another value of ``done`` (``S`` is nondecreasing)."""
+    starts, groups = _groups(opts, p.options.start[opts])
+    b.S = pyo.Var(range(len(starts)), bounds=(0, 1))
+    rows = Rows()
+    for j, group in enumerate(groups):
+        prev = [(-1.0, b.S[j - 1])] if j else []
+        rows.add([(1.0, b.S[j]), *prev, *((-1.0, x[c]) for c in group.tolist())], lb=0.0, ub=0.0)
+    for d in preds:
+        ready = [done[d].at(input_ready_slot(p, ref, d, k)) for k in starts]
+        for j, (const, var) in enumerate(ready):
+            if j + 1 < len(ready) and ready[j + 1][0] == const and ready[j + 1][1] is var:
+                continue  # S[j] <= S[j + 1] <= the same value
+            if var is None:
+                rows.add([(1.0, b.S[j])], ub=const)
+            else:
+                rows.add([(1.0, b.S[j]), (-1.0, var)], ub=const)
+    rows.attach(b, "rows")
 
 
 def input_ready_slot(p: ComputeProblem, ref: StepRef, d: int, start: int) -> int:
@@ -237,122 +298,314 @@ def input_ready_slot(p: ComputeProblem, ref: StepRef, d: int, start: int) -> int
     return min(int(np.searchsorted(cum, cum[start] - need + 1e-6, side="right")) - 1, start)
 
 
-def _tier_rule_rows(
-    m: pyo.ConcreteModel, p: ComputeProblem, ref: StepRef, opts: np.ndarray, done: dict
-) -> None:
-    """A tier is used only if the next higher tier of the ladder would not fit once ready."""
+def _higher_tier_slot(p: ComputeProblem, ref: StepRef, c: int) -> int | None:
+    """The window tier rule for option ``c``: the slot by which the step must be ready for the
+    next higher tier of its ladder to fit the window (None: no higher tier, or it never fits)."""
     o, tiers = p.options, ref.step.quality_tiers or {}
     ladder = [TIERS.index(t) for t in ref.ladder]
-    for c in opts:
-        i = ladder.index(int(o.tier[c]))
-        if i + 1 == len(ladder):
-            continue
-        iv = p.intervals[int(o.interval[c])]
-        higher_s = tiers[TIERS[ladder[i + 1]]].compute_s  # type: ignore[index]
-        h = int(np.searchsorted(p.t_s, p.t_s[iv.b] - higher_s + 1e-6, side="right") - 1)
-        if h < iv.a:
-            continue  # the higher tier never fits this window
-        if not ref.preds:
-            m.cons.add(m.x[int(c)] == 0)  # ready at the start: the higher tier fits
-            continue
-        k = min(h, p.n_slots)  # ready by slot k: every predecessor done by k
-        ready = sum(done[d][k] for d in ref.preds) - (len(ref.preds) - 1)
-        m.cons.add(m.x[int(c)] + ready <= 1)
+    i = ladder.index(int(o.tier[c]))
+    if i + 1 == len(ladder):
+        return None
+    iv = p.intervals[int(o.interval[c])]
+    higher_s = tiers[TIERS[ladder[i + 1]]].compute_s  # type: ignore[index]
+    h = int(np.searchsorted(p.t_s, p.t_s[iv.b] - higher_s + 1e-6, side="right") - 1)
+    return None if h < iv.a else min(h, p.n_slots)
 
 
-def _occupancy_rows(
-    m: pyo.ConcreteModel, p: ComputeProblem
-) -> dict[str, dict[int, pyo.Expression]]:
-    """One step at a time per node; returns compute seconds per (node, slot) expressions."""
+def _tier_rule_rows(p: ComputeProblem, ref: StepRef, opts: np.ndarray, done: dict[int, _Done],
+                    x: list, rows: Rows) -> None:  # fmt: skip
+    """A tier is used only if the next higher tier of the ladder would not fit once ready: per
+    window and tier, ``sum x + sum_d done[d][h] <= inputs`` (one option per step at most)."""
     o = p.options
-    onboard = p.of_options(lambda r: r.onboard, bool)
+    key = o.interval[opts] * len(TIERS) + o.tier[opts]
+    for _, group in zip(*_groups(opts, key), strict=True):
+        k = _higher_tier_slot(p, ref, int(group[0]))
+        if k is None:
+            continue
+        ready = [done[d].at(k) for d in ref.preds]
+        bound = len(ref.preds) - sum(const for const, _ in ready)
+        terms = [(1.0, x[c]) for c in group.tolist()]
+        terms += [(1.0, var) for _, var in ready if var is not None]
+        if bound < 0.5 and len(terms) == len(group):
+            for c in group.tolist():  # ready at the start: the higher tier fits
+                x[c].fix(0)
+            continue
+        rows.add(terms, ub=bound)
+
+
+def _onboard_seconds(p: ComputeProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Flat (option, slot, seconds, node index into ``p.energy``) of every onboard option's
+    compute per slot it runs in."""
+    o = p.options
+    names = list(p.energy)
+    code = {n: i for i, n in enumerate(names)}
+    node_of = p.of_options(lambda r: code.get(r.node.name, -1), int)
+    onboard = p.of_options(lambda r: r.onboard, bool) & (node_of >= 0)
     idx = np.flatnonzero(onboard)
     count = o.end[idx] - o.start[idx]
     opt = np.repeat(idx, count)
     slot = o.start[opt] + (np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count))
     secs = np.minimum(p.t_s[slot + 1], o.end_s[opt]) - p.t_s[slot]
-    node = p.of_options(lambda r: r.node.name)[opt]
-    draws: dict[str, dict[int, pyo.Expression]] = {}
-    frame = pd.DataFrame({"opt": opt, "slot": slot, "secs": secs, "node": node})
-    for (name, k), grp in frame.groupby(["node", "slot"], sort=False):
-        terms = list(zip(grp["opt"].tolist(), grp["secs"].tolist(), strict=True))
-        if len(terms) > 1:
-            m.cons.add(sum(m.x[c] for c, _ in terms) <= 1)
-        draws.setdefault(str(name), {})[int(k)] = sum(s * m.x[c] for c, s in terms)
-    return draws
+    return opt, slot, secs, node_of[opt]
 
 
-def _eclipse_rows(
-    m: pyo.ConcreteModel, p: ComputeProblem, by_step: dict[int, np.ndarray], draws: dict
-) -> None:
-    """min_battery_soc at the eclipse exit and the policy share of the eclipse battery capacity."""
+def _occupancy_rows(p: ComputeProblem, x: list, rows: Rows) -> tuple[dict, tuple]:
+    """One step at a time per node; returns compute seconds per (node, slot) expressions and
+    the flat arrays of :func:`_onboard_seconds`."""
+    opt, slot, secs, node = seconds = _onboard_seconds(p)
+    names = list(p.energy)
+    draws: dict[str, dict[int, LinearExpression]] = {}
+    key = node * (p.n_slots + 1) + slot
+    for k, idx in zip(*_groups(np.arange(len(key)), key), strict=True):
+        cs = opt[idx].tolist()
+        if len(cs) > 1:
+            rows.add([(1.0, x[c]) for c in cs], ub=1.0)
+        terms = list(zip(secs[idx].tolist(), (x[c] for c in cs), strict=True))
+        draws.setdefault(names[k // (p.n_slots + 1)], {})[k % (p.n_slots + 1)] = linear(terms)
+    return draws, seconds
+
+
+def _eclipse_rows(m: pyo.Block, p: ComputeProblem, by_step: dict[int, np.ndarray],
+                  seconds: tuple, x: list, rows: Rows) -> None:  # fmt: skip
+    """min_battery_soc at the eclipse exit and the policy share of the eclipse battery capacity:
+    all compute drawn in the eclipse <= share x (SOC at entry - kept - idle), when the step runs."""
     o = p.options
+    opt, slot, secs, node = seconds
+    names = list(p.energy)
+    fixed_s = p.carry.busy_s if p.carry else np.zeros(p.n_slots)
     for ref in p.active_steps:
         if ref.step.type != "eclipse":
             continue
         opts = by_step[ref.index]
-        energy = p.energy[ref.node.name]
-        soc = _soc_at(m, p, ref.node.name)
-        fixed_s = p.carry.busy_s if p.carry else np.zeros(p.n_slots)
-        for iv_index in np.unique(o.interval[opts]):
+        name = ref.node.name
+        energy = p.energy[name]
+        soc = _soc_at(m, p, name)
+        mine = node == names.index(name)
+        for iv_index, same in zip(*_groups(opts, o.interval[opts]), strict=True):
             iv = p.intervals[int(iv_index)]
-            y = sum(m.x[int(c)] for c in opts[o.interval[opts] == iv_index])
-            keep_wh = ref.step.min_soc * energy.capacity_wh
+            y = [(1.0, x[c]) for c in same.tolist()]
+            cap, draw = energy.capacity_wh, energy.compute_w * WH_PER_WS
+            keep_wh = ref.step.min_soc * cap
             idle_wh = float(energy.idle_wh[iv.a : iv.b].sum())
-            compute_wh = energy.compute_w * WH_PER_WS * float(fixed_s[iv.a : iv.b].sum()) + sum(
-                energy.compute_w * WH_PER_WS * draws[ref.node.name].get(k, 0.0)
-                for k in range(iv.a, iv.b)
-            )
-            big = energy.capacity_wh * 2 + energy.compute_w * WH_PER_WS * (
-                p.t_s[iv.b] - p.t_s[iv.a]
-            )
-            m.cons.add(soc(iv.b) >= keep_wh - energy.capacity_wh * (1 - y))
-            m.cons.add(
-                compute_wh
-                <= ref.step.policy_share * (soc(iv.a) - keep_wh - idle_wh) + big * (1 - y)
+            fixed_wh = draw * float(fixed_s[iv.a : iv.b].sum())
+            big = cap * 2 + draw * (p.t_s[iv.b] - p.t_s[iv.a])
+            inside = mine & (slot >= iv.a) & (slot < iv.b)
+            per_opt = np.bincount(opt[inside], weights=secs[inside], minlength=len(o.step))
+            used = [(draw * s, x[c]) for c, s in zip(*_nonzero(per_opt), strict=True)]
+            share = ref.step.policy_share
+            b_const, b_var = soc(iv.b)
+            a_const, a_var = soc(iv.a)
+            rows.add([*([(1.0, b_var)] if b_var is not None else []), *((-cap, v) for _, v in y)],
+                     lb=keep_wh - cap - b_const)  # fmt: skip
+            rows.add(
+                [
+                    *used,
+                    *([(-share, a_var)] if a_var is not None else []),
+                    *((big, v) for _, v in y),
+                ],
+                ub=share * (a_const - keep_wh - idle_wh) + big - fixed_wh,
             )
 
 
-def _soc_at(m: pyo.ConcreteModel, p: ComputeProblem, node: str) -> Callable[[int], object]:
+def _nonzero(values: np.ndarray) -> tuple[list[int], list[float]]:
+    idx = np.flatnonzero(values)
+    return idx.tolist(), values[idx].tolist()
+
+
+def _soc_at(m: pyo.Block, p: ComputeProblem, node: str):  # noqa: ANN202
     """SOC at grid point k: the model's variable, or the committed (physical) SOC before it."""
     soc = m.battery[node].soc
     k0 = p.window[0]
-    return lambda k: soc[k] if k >= k0 else float(p.carry.soc_wh[k])  # type: ignore[union-attr]
+    return lambda k: (0.0, soc[k]) if k >= k0 else (float(p.carry.soc_wh[k]), None)  # type: ignore[union-attr]
 
 
-def _objective(
-    m: pyo.ConcreteModel, p: ComputeProblem, by_step: dict[int, np.ndarray]
-) -> pyo.Expression:
+@dataclass
+class ObjectiveWeights:
+    """The policy objective as arrays: ``value = option @ x + last @ f + placed . placed +
+    reserve . reserve`` (``last``, ``placed`` per pass option / step; ``reserve`` per node, per Wh)."""
+
+    option: np.ndarray
+    last: np.ndarray
+    placed: dict[int, float]
+    reserve: dict[str, float]
+
+
+def objective_weights(p: ComputeProblem) -> ObjectiveWeights:
+    """Coefficients of the policy objective (docs/compute.md, "Policy objectives")."""
     o = p.options
-    terms = []
-    reserve_w: dict[str, float] = {}
-    for ref in p.active_steps:
+    option, last = np.zeros(len(o.step)), np.zeros(len(o.step))
+    placed: dict[int, float] = {}
+    reserve: dict[str, float] = {}
+    for ref, opts in _by_step(p).items():
+        ref = p.steps[ref]
         w = POLICY_WEIGHTS[ref.job.policy.objective]
         name = ref.node.name
-        reserve_w[name] = max(reserve_w.get(name, 0.0), w["reserve"])
-        prio = _priority_boost(p, ref)
-        opts = by_step[ref.index]
         cap = p.energy[name].capacity_wh
-        last = m.f if ref.step.type == "pass" else m.x
+        reserve[name] = max(reserve.get(name, 0.0), w["reserve"] / cap)
+        prio = _priority_boost(p, ref)
+        late = -w["late"] * prio * o.end[opts] / p.n_slots
         if ref.step.type == "pass":
-            terms.append(PLACE_WEIGHT * m.placed[ref.index])
-            terms.append(
-                w["segments"]
-                * sum(m.x[int(c)] for c in opts)
-                / max(len(np.unique(o.interval[opts])), 1)
-            )
+            placed[ref.index] = PLACE_WEIGHT
+            option[opts] = w["segments"] / max(len(np.unique(o.interval[opts])), 1)
+            last[opts] = late
         else:
-            terms.append(PLACE_WEIGHT * prio * sum(m.x[int(c)] for c in opts))
-        for c in opts:
-            c = int(c)
-            terms.append(-w["late"] * prio * float(o.end[c]) / p.n_slots * last[c])
-            if ref.step.type != "window":
-                terms.append(-w["energy"] * float(o.energy_wh[c]) / cap * m.x[c])
-            else:
-                terms.append(TIER_WEIGHT * (float(o.tier[c]) + 1) / len(TIERS) * m.x[c])
-    for name, weight in reserve_w.items():
-        terms.append(weight * m.reserve[name] / p.energy[name].capacity_wh)
-    return sum(terms)
+            option[opts] = PLACE_WEIGHT * prio + late
+        if ref.step.type == "window":
+            option[opts] += TIER_WEIGHT * (o.tier[opts] + 1.0) / len(TIERS)
+        else:
+            option[opts] -= w["energy"] * o.energy_wh[opts] / cap
+    return ObjectiveWeights(option, last, placed, reserve)
+
+
+def feasible_options(p: ComputeProblem) -> np.ndarray:
+    """Options some plan could use (bool per option); the others are dropped before the build:
+    a start before an input can be done (its earliest-ending usable option, transitively), a
+    tier the window rule forbids whatever the inputs do (the higher tier fits once they are
+    done for sure), an eclipse whose ``min_battery_soc`` or policy share the step alone breaks
+    on the SOC without further compute (an upper bound of the model's SOC)."""
+    o = p.options
+    keep = np.ones(len(o.step), dtype=bool)
+    by_step = _by_step(p)
+    earliest: dict[int, int] = dict(p.finished)  # step -> first slot it can be done by
+    for s, (_, end) in open_pass(p).items():
+        earliest[s] = end
+    for ref in _inputs_first(p):
+        opts = by_step[ref.index]
+        for d in ref.preds:
+            if d not in earliest:
+                keep[opts] = False
+                continue
+            starts = o.start[opts].tolist()
+            ready = np.array([input_ready_slot(p, ref, d, k) for k in starts], dtype=int)
+            keep[opts] &= ready >= earliest[d]
+        for c in opts.tolist() if ref.step.type == "window" else []:
+            k = _higher_tier_slot(p, ref, c)
+            if k is not None and all(p.finished.get(d, k + 1) <= k for d in ref.preds):
+                keep[c] = False
+        if ref.step.type == "eclipse":
+            keep[opts] &= _eclipse_affordable(p, ref, opts)
+        left = opts[keep[opts]]
+        if len(left):
+            earliest[ref.index] = min(
+                earliest.get(ref.index, p.n_slots + 1), int(o.end[left].min())
+            )
+    return keep
+
+
+def _inputs_first(p: ComputeProblem) -> list[StepRef]:
+    """Active steps ordered so that every step comes after its inputs."""
+    depth: dict[int, int] = {}
+
+    def level(s: int) -> int:
+        if s not in depth:
+            depth[s] = 1 + max((level(d) for d in p.steps[s].preds), default=0)
+        return depth[s]
+
+    return sorted(p.active_steps, key=lambda r: (level(r.index), r.index))
+
+
+def _eclipse_affordable(p: ComputeProblem, ref: StepRef, opts: np.ndarray) -> np.ndarray:
+    """Per option of an eclipse step: its own energy fits the policy share and keeps
+    ``min_battery_soc`` at the eclipse exit, on :func:`soc_without_compute`."""
+    o, e = p.options, p.energy[ref.node.name]
+    soc = soc_without_compute(p, ref.node.name)
+    fixed_s = p.carry.busy_s if p.carry else np.zeros(p.n_slots)
+    draw = e.compute_w * WH_PER_WS
+    keep_wh = ref.step.min_soc * e.capacity_wh
+    out = np.ones(len(opts), dtype=bool)
+    for i, c in enumerate(opts.tolist()):
+        iv = p.intervals[int(o.interval[c])]
+        own = float(o.energy_wh[c])
+        fixed = draw * float(fixed_s[iv.a : iv.b].sum())
+        room = soc[iv.a] - keep_wh - float(e.idle_wh[iv.a : iv.b].sum())
+        out[i] = fixed + own <= ref.step.policy_share * room + _EPS
+        out[i] &= soc[iv.b] - own >= keep_wh - _EPS
+    return out
+
+
+def soc_without_compute(
+    p: ComputeProblem, node: str, busy_s: np.ndarray | None = None
+) -> np.ndarray:
+    """Physical SOC (K+1,) Wh of ``node`` with the committed compute of a rolling block (before
+    its first point: the committed SOC) plus ``busy_s`` (K,) seconds of new compute. With none,
+    an upper bound of the model's SOC (spill and compute only lower it)."""
+    e = p.energy[node]
+    k0, k1 = p.window
+    carry = p.carry
+    busy = (carry.busy_s.copy() if carry else np.zeros(p.n_slots)) + (
+        0.0 if busy_s is None else busy_s
+    )
+    start = min(float(carry.soc_wh[k0]) if carry else e.initial_wh, e.capacity_wh)
+    net = e.charge_wh - e.idle_wh - e.compute_w * WH_PER_WS * busy
+    out = carry.soc_wh.astype(float) if carry else np.zeros(p.n_slots + 1)
+    out[k0 : k1 + 1] = simulate_soc_wh(e.capacity_wh, start, net[k0:k1])
+    return out
+
+
+def objective_bound(p: ComputeProblem) -> float:
+    """An upper bound of the model's optimum: each step at its best options as if alone (a pass
+    step: its best segment per pass, ``max_segments`` of them, and its best last segment), the
+    reserve at the lowest SOC without compute."""
+    o, w = p.options, objective_weights(p)
+    total = 0.0
+    for s, opts in _by_step(p).items():
+        ref = p.steps[s]
+        if ref.step.type != "pass":
+            total += max(0.0, float(w.option[opts].max())) if len(opts) else 0.0
+            continue
+        committed = open_pass(p).get(s)
+        if not len(opts):
+            total += PLACE_WEIGHT if committed else 0.0
+            continue
+        _, per_pass = _groups(opts, o.interval[opts])
+        best = sorted((float(w.option[g].max()) for g in per_pass), reverse=True)
+        left = len(best) if ref.step.max_segments is None else ref.step.max_segments
+        left -= committed[0] if committed else 0
+        segments = sum(v for v in best[: max(left, 0)] if v > 0)
+        last = float(w.last[opts].max())
+        if committed:
+            total += PLACE_WEIGHT + segments + max(last, 0.0)
+        else:
+            total += max(0.0, PLACE_WEIGHT + segments + last)
+    return total + _reserve_value(p, w, None)
+
+
+def objective_value(p: ComputeProblem, chosen: np.ndarray, last: set[int]) -> float:
+    """The model's objective at a plan (``chosen`` options, ``last`` pass segments), with the
+    physical SOC (a feasible SOC of the model) for the reserve."""
+    o, w = p.options, objective_weights(p)
+    chosen = np.asarray(chosen, dtype=int)
+    placed = {int(s) for s in o.step[chosen]} | set(open_pass(p))
+    value = float(w.option[chosen].sum()) + float(w.last[sorted(last)].sum())
+    value += sum(v for s, v in w.placed.items() if s in placed)
+    opt, slot, secs, node = _onboard_seconds(p)
+    mine = np.isin(opt, chosen)
+    busy = {
+        name: np.bincount(slot[mine & (node == i)], secs[mine & (node == i)], minlength=p.n_slots)
+        for i, name in enumerate(p.energy)
+    }
+    return value + _reserve_value(p, w, busy)
+
+
+def _reserve_value(p: ComputeProblem, w: ObjectiveWeights, busy: dict | None) -> float:
+    """The reserve term at the lowest SOC of each node's low points (``busy``: new compute)."""
+    lows: dict[str, list[int]] = {}
+    for name, k in _low_points(p):
+        lows.setdefault(name, []).append(k)
+    total = 0.0
+    for name, weight in w.reserve.items():
+        soc = soc_without_compute(p, name, None if busy is None else busy[name])
+        total += weight * max(0.0, float(soc[lows[name]].min()))
+    return total
+
+
+def _objective(m: pyo.Block, p: ComputeProblem, x: list) -> LinearExpression:
+    w = objective_weights(p)
+    terms = [(float(v), x[c]) for c, v in zip(*_nonzero(w.option), strict=True)]
+    terms += [(float(w.last[c]), m.f[c]) for c in m.PO if w.last[c]]
+    terms += [(v, m.placed[s]) for s, v in w.placed.items()]
+    terms += [(v, m.reserve[name]) for name, v in w.reserve.items()]
+    return linear(terms)
 
 
 def _priority_boost(p: ComputeProblem, ref: StepRef) -> float:

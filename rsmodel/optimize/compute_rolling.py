@@ -110,7 +110,9 @@ class _NodeRoll:
         stop = time.perf_counter() + time_limit_s
         for k, b0 in enumerate(starts):
             self.block(k, float(b0), stop, len(starts) - k)
-        if any(s.extra.get("plan") == "greedy" for s in self.stages):
+        if any(
+            s.extra.get("plan") == "greedy" and s.status != SolveStatus.OPTIMAL for s in self.stages
+        ):
             placed = {int(self.p.options.step[c]) for c in self.committed}
             for ref in self.p.active_steps:
                 if ref.index not in placed:

@@ -16,15 +16,19 @@ from functools import partial
 
 import numpy as np
 
-from rsmodel.optimize.compute_greedy import greedy_view
-from rsmodel.optimize.compute_model import build_compute_model
+from rsmodel.optimize.compute_greedy import GreedyPlan, greedy_view
+from rsmodel.optimize.compute_model import (
+    build_compute_model,
+    feasible_options,
+    objective_bound,
+    objective_value,
+)
 from rsmodel.optimize.compute_pool import Failed, pool_workers, run_all
 from rsmodel.optimize.compute_problem import ComputeProblem, Options
 from rsmodel.optimize.energy import WH_PER_WS, simulate_soc_wh
 from rsmodel.optimize.gateway import BuildTimeout, HighsModel, build_deadline, gc_paused
 from rsmodel.optimize.status import SolveOptions, SolveResult, SolveStatus, StageReport, worst
 
-ABS_GAP_PER_REL = 1.0  # solver.mip_gap 1e-3 -> absolute gap 1e-3 of the objective
 KILL_GRACE_S = 30.0  # a node's worker process still running this long after its limit is killed
 
 
@@ -114,7 +118,7 @@ def solve_compute(p: ComputeProblem, *, workers: int | None = None) -> ComputeSo
                                "rows": r.rows},
                         extra={"plan": local.source, "greedy_options": local.greedy_size})
         )  # fmt: skip
-        if local.source == "greedy":
+        if local.source == "greedy" and r.status != SolveStatus.OPTIMAL:  # not within the gap
             placed = set(view.options.step[local.chosen].tolist())
             why = greedy_reason(r.status, limit_s)
             for ref in view.active_steps:
@@ -144,38 +148,53 @@ def solve_view(
     p: ComputeProblem, *, time_limit_s: float, build_in_limit: bool = True
 ) -> ViewSolution:
     """Solve one node's compute MILP (a node view from :func:`node_view`, or a rolling block of
-    one) within ``time_limit_s`` wall seconds, build included (``build_in_limit=False``: from
-    the end of the build, for rolling blocks whose budget is a share of the node's); the model's
-    ``settings`` give gap and threads.
+    one) within ``time_limit_s`` wall seconds: the greedy plan, the option pruning, the Pyomo
+    build and HiGHS all count (``build_in_limit=False``: from the end of the build, for rolling
+    blocks whose budget is a share of the node's); ``settings.mip_gap`` is the relative gap.
 
-    The greedy plan (:func:`rsmodel.optimize.compute_greedy.greedy_view`) is the MIP start and
-    the fallback: a build cut by the limit, a run without an incumbent or one placing fewer steps
-    returns it (``source`` "greedy"). The objective is ~100 per placed step: an absolute gap
-    keeps timing terms meaningful. Presolve stays off: its probing takes a minute on a 24-step
-    DAG that solves in ~1.5 s without it (benchmarks/bench_compute.py)."""
+    Options no plan could use are dropped first
+    (:func:`~rsmodel.optimize.compute_model.feasible_options`). The greedy plan
+    (:func:`rsmodel.optimize.compute_greedy.greedy_view`) is the MIP start and the fallback,
+    and its gap is stated against a valid bound
+    (:func:`~rsmodel.optimize.compute_model.objective_bound`: every step at its best options
+    as if alone): within ``mip_gap`` of it, the greedy plan is the result (status optimal, no
+    MILP built); a build cut by the limit, a run without an incumbent or one placing fewer steps
+    returns it (``source`` "greedy", with that gap). Presolve stays off: its probing takes a
+    minute on a 24-step DAG that solves in ~1.5 s without it (benchmarks/bench_compute.py)."""
     t0 = time.perf_counter()
-    greedy = greedy_view(p)
-    if p.settings.method == "greedy":
-        only = SolveResult(SolveStatus.HEURISTIC, True, solve_s=time.perf_counter() - t0)
-        return ViewSolution(greedy.chosen, greedy.last, only, "greedy", greedy.size)
-    options = SolveOptions(
-        time_limit_s=time_limit_s,
-        mip_gap=0.0,
-        abs_gap=p.settings.mip_gap * ABS_GAP_PER_REL,
-        threads=p.settings.threads,
-        presolve=False,
-    )
     stop_at = t0 + time_limit_s if build_in_limit else float("inf")
+    greedy, bound = None, None
     try:
         with gc_paused(), build_deadline(stop_at):
-            m = build_compute_model(p)
+            keep = np.flatnonzero(feasible_options(p))
+            q = option_subset(p, keep)
+            greedy = greedy_view(q)
+            bound = objective_bound(q)
+            value = objective_value(q, greedy.chosen, greedy.last)
+            if p.settings.method == "greedy" or _gap(value, bound) <= p.settings.mip_gap:
+                status = SolveStatus.HEURISTIC
+                if p.settings.method != "greedy":
+                    status = SolveStatus.OPTIMAL
+                done = SolveResult(status, True, value, bound, _gap(value, bound),
+                                   build_s=time.perf_counter() - t0)  # fmt: skip
+                return _mapped(keep, greedy, done, "greedy", greedy.size)
+            m = build_compute_model(q)
             b = m.compute
+            options = SolveOptions(
+                time_limit_s=time_limit_s,
+                mip_gap=p.settings.mip_gap,
+                threads=p.settings.threads,
+                presolve=False,
+            )
             solver = HighsModel.from_pyomo(m, options, t_start=t0)
             x_cols = solver.columns_of([b.x[c] for c in b.O])
             f_cols = solver.columns_of([b.f[c] for c in b.PO])
     except BuildTimeout:
         stopped = SolveResult(SolveStatus.TIME_LIMIT, False, build_s=time.perf_counter() - t0)
-        return ViewSolution(greedy.chosen, greedy.last, stopped, "greedy", greedy.size)
+        if greedy is None:
+            stopped.status = SolveStatus.NO_SOLUTION
+            return ViewSolution(np.zeros(0, dtype=int), set(), stopped, "none", 0)
+        return _mapped(keep, greedy, _stated(stopped, q, greedy, bound), "greedy", greedy.size)
     built = time.perf_counter()
     if not build_in_limit:
         solver.t_start = built
@@ -189,15 +208,44 @@ def solve_view(
     if not result.has_solution:
         if result.status == SolveStatus.NO_SOLUTION:  # stopped: the greedy plan is the result
             result.status = SolveStatus.TIME_LIMIT
-        return ViewSolution(greedy.chosen, greedy.last, result, "greedy", greedy.size)
+        return _mapped(keep, greedy, _stated(result, q, greedy, bound), "greedy", greedy.size)
     x = solver.values(x_cols)
     f = solver.values(f_cols)
     chosen = np.array([c for c, v in zip(b.O, x, strict=True) if v > 0.5], dtype=int)
     last = {int(c) for c, v in zip(b.PO, f, strict=True) if v > 0.5}
-    if steps_placed(p, greedy.chosen) > steps_placed(p, chosen):
+    if steps_placed(q, greedy.chosen) > steps_placed(q, chosen):
         result.status = SolveStatus.GREEDY_BETTER
-        return ViewSolution(greedy.chosen, greedy.last, result, "greedy", greedy.size)
-    return ViewSolution(chosen, last, result, "milp", greedy.size)
+        return _mapped(keep, greedy, _stated(result, q, greedy, bound), "greedy", greedy.size)
+    return _mapped(keep, GreedyPlan(chosen, last), result, "milp", greedy.size)
+
+
+def option_subset(p: ComputeProblem, keep: np.ndarray) -> ComputeProblem:
+    """``p`` with only the options ``keep`` (indices, ascending)."""
+    opts = Options(**{k: getattr(p.options, k)[keep] for k in Options.__dataclass_fields__})
+    return replace(p, options=opts)
+
+
+def _mapped(keep: np.ndarray, plan: GreedyPlan, result: SolveResult, source: str,
+            greedy_size: int) -> ViewSolution:  # fmt: skip
+    """A plan of :func:`option_subset` ``keep`` as a solution of the whole view."""
+    return ViewSolution(keep[plan.chosen], {int(keep[c]) for c in plan.last}, result, source,
+                        greedy_size)  # fmt: skip
+
+
+def _gap(value: float, bound: float) -> float:
+    """Relative gap of a plan's objective ``value`` to an upper ``bound`` (as HiGHS states it)."""
+    return max(bound - value, 0.0) / max(abs(value), 1.0)
+
+
+def _stated(result: SolveResult, q: ComputeProblem, greedy: GreedyPlan,
+            bound: float | None) -> SolveResult:  # fmt: skip
+    """``result`` for the greedy plan kept: its objective, the best valid bound (HiGHS's or the
+    combinatorial one) and the gap between them."""
+    result.objective = objective_value(q, greedy.chosen, greedy.last)
+    bound = objective_bound(q) if bound is None else bound
+    result.bound = min(bound, result.bound) if result.bound is not None else bound
+    result.mip_gap = _gap(result.objective, result.bound)
+    return result
 
 
 def greedy_reason(status: SolveStatus, limit_s: float) -> str:

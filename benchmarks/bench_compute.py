@@ -148,18 +148,16 @@ def _periods_s(data: dict[str, Any]) -> list[float]:
     return [n.orbit.period_s for n in scenario.nodes]
 
 
-def _solve_child(problem: Any, strategy: str, time_limit_s: float, out: Any) -> None:
+def _solve_child(problem: Any, strategy: str, args: argparse.Namespace, out: Any) -> None:
     from rsmodel.compute.report import jobs_report
 
     limit = int(MEMORY_CAP_GB * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))  # a shared machine: fail, not swap
-    from dataclasses import replace
-
     from rsmodel.optimize.compute_rolling import solve_compute_rolling
     from rsmodel.optimize.compute_solve import solve_compute
 
     method = "greedy" if strategy == "greedy" else "milp"
-    problem.settings = replace(problem.settings, time_limit_s=time_limit_s, method=method)
+    problem.settings = settings(problem, args.time_limit_s, method, args.mip_gap)
     t0 = time.perf_counter()
     solve = solve_compute_rolling if strategy == "rolling" else solve_compute
     solution = solve(problem)
@@ -197,7 +195,7 @@ def measure_week(args: argparse.Namespace) -> list[dict[str, Any]]:
     ctx = mp.get_context("fork")
     for strategy in args.strategies:
         out = ctx.Queue()
-        child = ctx.Process(target=_solve_child, args=(problem, strategy, args.time_limit_s, out))
+        child = ctx.Process(target=_solve_child, args=(problem, strategy, args, out))
         child.start()
         child.join()
         result = (
@@ -249,10 +247,19 @@ def scenario_of(data: dict[str, Any] | Path) -> Any:
     return load_request(data)[1] if isinstance(data, Path) else load_model_dict(data, base_dir=ROOT)
 
 
-def measure(name: str, data: dict[str, Any] | Path, time_limit_s: float) -> dict[str, Any]:
-    """Greedy alone, then the MILP, on the same problem (options built once per method)."""
+def settings(problem: Any, time_limit_s: float, method: str, mip_gap: float | None) -> Any:
+    """The problem's solver settings with the benchmark's limit, method and gap (None: the
+    model's ``solver.mip_gap``)."""
     from dataclasses import replace
 
+    gap = problem.settings.mip_gap if mip_gap is None else mip_gap
+    return replace(problem.settings, time_limit_s=time_limit_s, method=method, mip_gap=gap)
+
+
+def measure(
+    name: str, data: dict[str, Any] | Path, time_limit_s: float, mip_gap: float | None
+) -> dict[str, Any]:
+    """Greedy alone, then the MILP, on the same problem (options built once per method)."""
     from rsmodel.compute.report import jobs_report
     from rsmodel.geometry import compute_geometry
     from rsmodel.optimize.compute_problem import build_compute_problem
@@ -273,7 +280,7 @@ def measure(name: str, data: dict[str, Any] | Path, time_limit_s: float) -> dict
     }
     reasons = dict(problem.reasons)  # why steps have no option; the solves add their own
     for method in ("greedy", "milp"):
-        problem.settings = replace(problem.settings, time_limit_s=time_limit_s, method=method)
+        problem.settings = settings(problem, time_limit_s, method, mip_gap)
         problem.reasons = dict(reasons)
         t3 = time.perf_counter()
         solution = solve_compute(problem)
@@ -320,6 +327,9 @@ def print_day(rows: list[dict[str, Any]]) -> None:
 def main() -> None:
     parser = bench_parser(__doc__, ", ".join(f"{k}={v:g}" for k, v in QUICK.items()))
     parser.add_argument("--time-limit-s", type=float, help="per node MILP (default 120)")
+    parser.add_argument(
+        "--mip-gap", type=float, help="relative MIP gap (default: the models' solver.mip_gap, 1e-3)"
+    )
     parser.add_argument("--only", choices=["day", "week"], help="run one group of instances")
     parser.add_argument("--fleet-sats", type=int, help="day: fleet satellites (default 20)")
     parser.add_argument("--sats", type=int, help="week: satellites (default 20)")
@@ -351,7 +361,7 @@ def main() -> None:
         (f"{n}-step mixed DAG, ISS, {orbits} orbits", iss(mixed_steps(n), orbits)),
         (f"{sats} sats x {steps} steps, 24 h", fleet(sats, steps)),
     ]
-    print_day([measure(name, data, args.time_limit_s) for name, data in rows])
+    print_day([measure(name, data, args.time_limit_s, args.mip_gap) for name, data in rows])
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 from test_compute import (
     ISS_START,
@@ -138,3 +139,49 @@ def test_milp_never_places_fewer_steps_than_greedy() -> None:
             (stage,) = response["solver"]["stages"]
             assert stage["greedy_options"] > 0 and stage["mip_gap"] is not None
     assert placed["milp"] >= placed["greedy"]
+
+
+def test_pruning_keeps_the_optimum_and_the_greedy_gap_is_against_a_valid_bound() -> None:
+    """Dropping options no plan could use leaves the MILP optimum unchanged; the greedy plan's
+    objective (evaluated without a model) is at most that optimum, the combinatorial bound at
+    least; the evaluator gives the model's objective at the MILP's own plan."""
+    from test_compute import ROOT
+
+    from rsmodel.geometry import compute_geometry
+    from rsmodel.model.loader import load_model_dict
+    from rsmodel.optimize.compute_greedy import greedy_view
+    from rsmodel.optimize.compute_model import (
+        build_compute_model,
+        feasible_options,
+        objective_bound,
+        objective_value,
+    )
+    from rsmodel.optimize.compute_problem import build_compute_problem
+    from rsmodel.optimize.compute_solve import node_view, option_subset
+    from rsmodel.optimize.gateway import HighsModel
+    from rsmodel.optimize.status import SolveOptions
+
+    data = model(DAG, node={"memory_mb": 1500}, policy={"deadline_orbits": 3}, hours=5)
+    scenario = load_model_dict(data, base_dir=ROOT)
+    view, _ = node_view(build_compute_problem(scenario, compute_geometry(scenario)), "iss")
+    keep = np.flatnonzero(feasible_options(view))
+    pruned = option_subset(view, keep)
+    assert len(keep) < len(view.options.step)
+
+    def optimum(p):  # noqa: ANN001, ANN202
+        m = build_compute_model(p)
+        solver = HighsModel.from_pyomo(m, SolveOptions(time_limit_s=120, mip_gap=0.0))
+        result = solver.run()
+        assert result.status == "optimal"
+        b = m.compute
+        x = solver.values(solver.columns_of([b.x[c] for c in b.O]))
+        f = solver.values(solver.columns_of([b.f[c] for c in b.PO]))
+        chosen = np.array([c for c, v in zip(b.O, x, strict=True) if v > 0.5], dtype=int)
+        return result.objective, chosen, {c for c, v in zip(b.PO, f, strict=True) if v > 0.5}
+
+    best, chosen, last = optimum(view)
+    assert optimum(pruned)[0] == pytest.approx(best, rel=1e-6)
+    assert objective_value(view, chosen, last) == pytest.approx(best, rel=1e-6)
+    greedy = greedy_view(pruned)
+    assert objective_value(pruned, greedy.chosen, greedy.last) <= best + 1e-6
+    assert objective_bound(pruned) >= best - 1e-6

@@ -462,7 +462,8 @@ def feasible_options(p: ComputeProblem) -> np.ndarray:
     a start before an input can be done (its earliest-ending usable option, transitively), a
     tier the window rule forbids whatever the inputs do (the higher tier fits once they are
     done for sure), an eclipse whose ``min_battery_soc`` or policy share the step alone breaks
-    on the SOC without further compute (an upper bound of the model's SOC)."""
+    on the SOC without further compute (an upper bound of the model's SOC). Pass-step options
+    are kept (few; their passes weight the segments term), their rows exclude them."""
     o = p.options
     keep = np.ones(len(o.step), dtype=bool)
     by_step = _by_step(p)
@@ -475,13 +476,15 @@ def feasible_options(p: ComputeProblem) -> np.ndarray:
             if d not in earliest:
                 keep[opts] = False
                 continue
-            starts = o.start[opts].tolist()
-            ready = np.array([input_ready_slot(p, ref, d, k) for k in starts], dtype=int)
+            ready = o.start[opts]
+            if not ref.onboard and p.steps[d].onboard:  # the downlink rule
+                ready = np.array([input_ready_slot(p, ref, d, k) for k in ready.tolist()])
             keep[opts] &= ready >= earliest[d]
-        for c in opts.tolist() if ref.step.type == "window" else []:
-            k = _higher_tier_slot(p, ref, c)
+        key = o.interval[opts] * len(TIERS) + o.tier[opts]
+        for _, group in zip(*_groups(opts, key), strict=True) if ref.step.type == "window" else []:
+            k = _higher_tier_slot(p, ref, int(group[0]))
             if k is not None and all(p.finished.get(d, k + 1) <= k for d in ref.preds):
-                keep[c] = False
+                keep[group] = False
         if ref.step.type == "eclipse":
             keep[opts] &= _eclipse_affordable(p, ref, opts)
         left = opts[keep[opts]]
@@ -489,7 +492,7 @@ def feasible_options(p: ComputeProblem) -> np.ndarray:
             earliest[ref.index] = min(
                 earliest.get(ref.index, p.n_slots + 1), int(o.end[left].min())
             )
-    return keep
+    return keep | (p.of_options(lambda r: r.step.type, object) == "pass")
 
 
 def _inputs_first(p: ComputeProblem) -> list[StepRef]:
@@ -512,15 +515,14 @@ def _eclipse_affordable(p: ComputeProblem, ref: StepRef, opts: np.ndarray) -> np
     fixed_s = p.carry.busy_s if p.carry else np.zeros(p.n_slots)
     draw = e.compute_w * WH_PER_WS
     keep_wh = ref.step.min_soc * e.capacity_wh
-    out = np.ones(len(opts), dtype=bool)
-    for i, c in enumerate(opts.tolist()):
-        iv = p.intervals[int(o.interval[c])]
-        own = float(o.energy_wh[c])
-        fixed = draw * float(fixed_s[iv.a : iv.b].sum())
-        room = soc[iv.a] - keep_wh - float(e.idle_wh[iv.a : iv.b].sum())
-        out[i] = fixed + own <= ref.step.policy_share * room + _EPS
-        out[i] &= soc[iv.b] - own >= keep_wh - _EPS
-    return out
+    idle = np.concatenate([[0.0], np.cumsum(e.idle_wh)])
+    fixed = np.concatenate([[0.0], np.cumsum(fixed_s)]) * draw
+    a = np.array([iv.a for iv in p.intervals])[o.interval[opts]]
+    b = np.array([iv.b for iv in p.intervals])[o.interval[opts]]
+    own = o.energy_wh[opts]
+    room = soc[a] - keep_wh - (idle[b] - idle[a])
+    fits = fixed[b] - fixed[a] + own <= ref.step.policy_share * room + _EPS
+    return fits & (soc[b] - own >= keep_wh - _EPS)
 
 
 def soc_without_compute(

@@ -18,10 +18,10 @@ exactly across a boundary (:class:`rsmodel.optimize.compute_problem.Carry`):
   first block that has room; the look-ahead lets a block see work due just after it.
 
 A block is one MILP of every job's options in it, warm-started from the greedy plan of the
-block (:mod:`rsmodel.optimize.compute_greedy`, also its fallback). Each node's HiGHS runs get
-``time_limit_s`` in all, a block what is left over the blocks still to solve (at least
-``MIN_BLOCK_TIME_S``) *after* its Pyomo build: a week has hundreds of block MILPs whose builds alone outlast a short limit, and
-a block without time to solve commits nothing. The node's wall time is that plus the builds.
+block (:mod:`rsmodel.optimize.compute_greedy`, also its fallback; the greedy plan alone when it
+is within ``solver.mip_gap`` of the bound). Each node gets ``time_limit_s`` in all (pruning,
+greedy plans, Pyomo builds and HiGHS of its blocks); a block what is left over the blocks
+still to solve, at least ``MIN_BLOCK_TIME_S``.
 """
 
 from __future__ import annotations
@@ -201,7 +201,7 @@ class _NodeRoll:
             p.start, p.t_s, p.energy, p.intervals, p.steps, sub, p.reasons, p.warnings,
             p.downlink_bytes, carry, p.settings,
         )  # fmt: skip
-        local = solve_view(view, time_limit_s=budget_s, build_in_limit=False)
+        local = solve_view(view, time_limit_s=budget_s)
         r = local.result
         entry.status, entry.objective, entry.bound, entry.mip_gap = (
             r.status, r.objective, r.bound, r.mip_gap

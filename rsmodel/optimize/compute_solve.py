@@ -144,13 +144,10 @@ def _with_threads(view: ComputeProblem, threads: int) -> ComputeProblem:
     return view
 
 
-def solve_view(
-    p: ComputeProblem, *, time_limit_s: float, build_in_limit: bool = True
-) -> ViewSolution:
+def solve_view(p: ComputeProblem, *, time_limit_s: float) -> ViewSolution:
     """Solve one node's compute MILP (a node view from :func:`node_view`, or a rolling block of
-    one) within ``time_limit_s`` wall seconds: the greedy plan, the option pruning, the Pyomo
-    build and HiGHS all count (``build_in_limit=False``: from the end of the build, for rolling
-    blocks whose budget is a share of the node's); ``settings.mip_gap`` is the relative gap.
+    one) within ``time_limit_s`` wall seconds: the option pruning, the greedy plan, the Pyomo
+    build and HiGHS all count; ``settings.mip_gap`` is the relative gap.
 
     Options no plan could use are dropped first
     (:func:`~rsmodel.optimize.compute_model.feasible_options`). The greedy plan
@@ -162,7 +159,7 @@ def solve_view(
     returns it (``source`` "greedy", with that gap). Presolve stays off: its probing takes a
     minute on a 24-step DAG that solves in ~1.5 s without it (benchmarks/bench_compute.py)."""
     t0 = time.perf_counter()
-    stop_at = t0 + time_limit_s if build_in_limit else float("inf")
+    stop_at = t0 + time_limit_s
     greedy, bound = None, None
     try:
         with gc_paused(), build_deadline(stop_at):
@@ -196,8 +193,6 @@ def solve_view(
             return ViewSolution(np.zeros(0, dtype=int), set(), stopped, "none", 0)
         return _mapped(keep, greedy, _stated(stopped, q, greedy, bound), "greedy", greedy.size)
     built = time.perf_counter()
-    if not build_in_limit:
-        solver.t_start = built
     x_start = np.isin(np.fromiter(b.O, dtype=int, count=len(b.O)), greedy.chosen)
     f_start = np.array([c in greedy.last for c in b.PO], dtype=float)
     solver.set_start(

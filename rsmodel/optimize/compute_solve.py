@@ -169,12 +169,10 @@ def solve_view(p: ComputeProblem, *, time_limit_s: float) -> ViewSolution:
             bound = objective_bound(q)
             value = objective_value(q, greedy.chosen, greedy.last)
             if p.settings.method == "greedy" or _gap(value, bound) <= p.settings.mip_gap:
-                status = SolveStatus.HEURISTIC
-                if p.settings.method != "greedy":
-                    status = SolveStatus.OPTIMAL
-                done = SolveResult(status, True, value, bound, _gap(value, bound),
-                                   build_s=time.perf_counter() - t0)  # fmt: skip
-                return _mapped(keep, greedy, done, "greedy", greedy.size)
+                alone = p.settings.method == "greedy"
+                status = SolveStatus.HEURISTIC if alone else SolveStatus.OPTIMAL
+                done = SolveResult(status, True, build_s=time.perf_counter() - t0)
+                return _mapped(keep, greedy, _stated(done, value, bound), "greedy", greedy.size)
             m = build_compute_model(q)
             b = m.compute
             options = SolveOptions(
@@ -191,7 +189,9 @@ def solve_view(p: ComputeProblem, *, time_limit_s: float) -> ViewSolution:
         if greedy is None:
             stopped.status = SolveStatus.NO_SOLUTION
             return ViewSolution(np.zeros(0, dtype=int), set(), stopped, "none", 0)
-        return _mapped(keep, greedy, _stated(stopped, q, greedy, bound), "greedy", greedy.size)
+        bound = objective_bound(q) if bound is None else bound
+        kept = _stated(stopped, objective_value(q, greedy.chosen, greedy.last), bound)
+        return _mapped(keep, greedy, kept, "greedy", greedy.size)
     built = time.perf_counter()
     x_start = np.isin(np.fromiter(b.O, dtype=int, count=len(b.O)), greedy.chosen)
     f_start = np.array([c in greedy.last for c in b.PO], dtype=float)
@@ -203,15 +203,16 @@ def solve_view(p: ComputeProblem, *, time_limit_s: float) -> ViewSolution:
     if not result.has_solution:
         if result.status == SolveStatus.NO_SOLUTION:  # stopped: the greedy plan is the result
             result.status = SolveStatus.TIME_LIMIT
-        return _mapped(keep, greedy, _stated(result, q, greedy, bound), "greedy", greedy.size)
+        return _mapped(keep, greedy, _stated(result, value, bound), "greedy", greedy.size)
     x = solver.values(x_cols)
     f = solver.values(f_cols)
     chosen = np.array([c for c, v in zip(b.O, x, strict=True) if v > 0.5], dtype=int)
     last = {int(c) for c, v in zip(b.PO, f, strict=True) if v > 0.5}
     if steps_placed(q, greedy.chosen) > steps_placed(q, chosen):
         result.status = SolveStatus.GREEDY_BETTER
-        return _mapped(keep, greedy, _stated(result, q, greedy, bound), "greedy", greedy.size)
-    return _mapped(keep, GreedyPlan(chosen, last), result, "milp", greedy.size)
+        return _mapped(keep, greedy, _stated(result, value, bound), "greedy", greedy.size)
+    kept = _stated(result, result.objective, bound)  # type: ignore[arg-type]
+    return _mapped(keep, GreedyPlan(chosen, last), kept, "milp", greedy.size)
 
 
 def option_subset(p: ComputeProblem, keep: np.ndarray) -> ComputeProblem:
@@ -232,14 +233,12 @@ def _gap(value: float, bound: float) -> float:
     return max(bound - value, 0.0) / max(abs(value), 1.0)
 
 
-def _stated(result: SolveResult, q: ComputeProblem, greedy: GreedyPlan,
-            bound: float | None) -> SolveResult:  # fmt: skip
-    """``result`` for the greedy plan kept: its objective, the best valid bound (HiGHS's or the
-    combinatorial one) and the gap between them."""
-    result.objective = objective_value(q, greedy.chosen, greedy.last)
-    bound = objective_bound(q) if bound is None else bound
+def _stated(result: SolveResult, value: float, bound: float) -> SolveResult:
+    """``result`` for the plan kept, of objective ``value``: the better of HiGHS's bound and the
+    combinatorial ``bound``, and the gap between them."""
+    result.objective = value
     result.bound = min(bound, result.bound) if result.bound is not None else bound
-    result.mip_gap = _gap(result.objective, result.bound)
+    result.mip_gap = _gap(value, result.bound)
     return result
 
 

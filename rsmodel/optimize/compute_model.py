@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from rsmodel.model.compute_schema import TIERS
 from rsmodel.optimize.compute_problem import ComputeProblem, StepRef, max_output_mb

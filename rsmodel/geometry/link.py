@@ -336,17 +336,20 @@ def _profiles(
     rate = np.empty(len(t))
     # one rate computation per (station, transmitter, receiver): group the windows' pairs
     pair = ni[rows] * len(stations) + si[rows]
-    pairs, first_row, pair_of_row = np.unique(pair, return_index=True, return_inverse=True)
-    kinds: dict[tuple[int, int, int], int] = {}
-    pair_kind = np.empty(len(pairs), dtype=int)
-    for p, j in enumerate(first_row):
-        r = radio[rows[j]]
-        key = (int(si[rows[j]]), id(r.transmitter), id(r.receiver))
-        pair_kind[p] = kinds.setdefault(key, len(kinds))
-    kind = pair_kind[pair_of_row]
-    order = np.argsort(kind[win], kind="stable")
-    cuts = np.flatnonzero(np.diff(kind[win][order])) + 1
-    for i in np.split(order, cuts):
+    _, first_row, pair_of_row = np.unique(pair, return_index=True, return_inverse=True)
+    first = rows[first_row]
+    keys = np.array(
+        [
+            si[first],
+            [id(radio[w].transmitter) for w in first],
+            [id(radio[w].receiver) for w in first],
+        ],
+        dtype=np.int64,
+    )
+    kinds, pair_kind = np.unique(keys, axis=1, return_inverse=True)
+    sample_kind = pair_kind.reshape(-1)[pair_of_row][win]
+    for k in range(kinds.shape[1]):
+        i = np.flatnonzero(sample_kind == k)
         w = rows[win[i[0]]]
         r = radio[w]
         assert r is not None
@@ -354,13 +357,14 @@ def _profiles(
     ends = np.cumsum(count)
     bounds = ends[:-1]
     rel = t - w0[win]
-    spans = list(zip((ends - count).tolist(), ends.tolist(), strict=True))
-    profile_t, profile_rate = [rel[a:b] for a, b in spans], [rate[a:b] for a, b in spans]
+    starts, stops = (ends - count).tolist(), ends.tolist()
+    profile_t = [rel[a:b] for a, b in zip(starts, stops, strict=True)]
+    profile_rate = [rate[a:b] for a, b in zip(starts, stops, strict=True)]
     profiles = Profiles.concatenated(rel, rate, count)
-    idx = np.arange(len(rows))
     duration = w1 - w0
-    total = profiles.integral_bits(idx, np.zeros(len(rows)), duration)
-    usable = profiles.integral_bits(idx, np.minimum(setup_s[rows], duration), duration)
+    total = profiles.cumulative_bits[profiles.last]  # the knots span each whole window
+    setup = profiles.integral_bits(np.arange(len(rows)), np.zeros(len(rows)), setup_s[rows])
+    usable = total - setup
     col = out.columns.get_loc
     for name, values in zip(PROFILE_COLUMNS, (profile_t, profile_rate), strict=True):
         column = np.empty(len(out), dtype=object)

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-STENCIL = 4  # detection times per interpolation (cubic)
+STENCIL = 4  # detection times per interpolation (cubic, on a uniform grid)
 GAP = 1.5  # consecutive samples further apart than this x the detection step: a new run
 
 
 @dataclass(frozen=True)
 class Samples:
     """ITRS positions ``xyz_km [n, 3]`` of node ``node[i]`` at ``t_s[i]`` (s from the scan
-    start), sorted by node then time, on a detection grid of ``step_s``."""
+    start), sorted by node then time, on a uniform detection grid of ``step_s``."""
 
     node: np.ndarray
     t_s: np.ndarray
@@ -42,19 +42,23 @@ class Samples:
         end_s: np.ndarray,
         step_s: float,
     ) -> Samples:
-        """From positions ``[node, time, 3]`` at detection times ``t_s``, the samples from two
-        detection times before ``start_s[i]`` to two after ``end_s[i]`` of node ``node[i]``."""
-        n_node, n_t = positions_km.shape[:2]
+        """From positions ``[node, time, 3]`` at detection times ``t_s`` (the first
+        ``len(t_s)`` times), the samples from two detection times before ``start_s[i]`` to two
+        after ``end_s[i]`` of node ``node[i]``."""
+        n_node, n_t = positions_km.shape[0], len(t_s)
         if not len(node) or not n_t:
             return cls.empty(step_s)
         k0 = np.maximum(np.searchsorted(t_s, start_s, side="right") - STENCIL // 2, 0)
         k1 = np.minimum(np.searchsorted(t_s, end_s, side="left") + STENCIL // 2, n_t)
-        mark = np.zeros((n_node, n_t + 1), dtype=np.int32)
-        np.add.at(mark, (node, k0), 1)
-        np.add.at(mark, (node, k1), -1)
-        keep = np.cumsum(mark[:, :n_t], axis=1) > 0
+        size = n_node * (n_t + 1)
+        mark = np.bincount(node * (n_t + 1) + k0, minlength=size) - np.bincount(
+            node * (n_t + 1) + k1, minlength=size
+        )
+        keep = np.cumsum(mark.reshape(n_node, n_t + 1)[:, :n_t], axis=1) > 0
         i, k = np.nonzero(keep)
-        return cls(i.astype(np.int64), t_s[k], positions_km[i, k], step_s)
+        flat = positions_km.reshape(-1, 3)  # a view: positions_km is contiguous
+        xyz = np.take(flat, i * positions_km.shape[1] + k, axis=0)
+        return cls(i.astype(np.int64), t_s[k], xyz, step_s)
 
     def shifted(self, node_offset: int, t_offset_s: float) -> Samples:
         """The same samples for nodes ``node + node_offset`` at times ``t_s + t_offset_s``."""
@@ -68,6 +72,9 @@ class Samples:
         node = np.concatenate([p.node for p in parts])
         t_s = np.concatenate([p.t_s for p in parts])
         xyz = np.concatenate([p.xyz_km for p in parts])
+        ascending = (node[1:] > node[:-1]) | ((node[1:] == node[:-1]) & (t_s[1:] > t_s[:-1]))
+        if ascending.all():  # chunks of nodes, in order
+            return cls(node, t_s, xyz, step_s)
         order = np.lexsort((t_s, node))
         node, t_s, xyz = node[order], t_s[order], xyz[order]
         new = np.r_[True, (node[1:] != node[:-1]) | (np.diff(t_s) > 1e-6)][: len(node)]
@@ -93,15 +100,14 @@ class Samples:
         lo, hi = run_first[j], run_last[j]
         ok = (self.node[j] == node) & (hi - lo >= STENCIL - 1)
         ok &= (t_s >= self.t_s[lo] - 1e-9) & (t_s <= self.t_s[hi] + 1e-9)
-        first = np.clip(np.clip(j - (STENCIL // 2 - 1), lo, hi - (STENCIL - 1)), 0, n - STENCIL)
-        x = [self.t_s[first + m] for m in range(STENCIL)]
-        d = [t_s - xm for xm in x]
+        first = np.clip(np.clip(j - 1, lo, hi - 3), 0, n - STENCIL)
+        # Lagrange weights of the samples at u = -1, 0, 1, 2 steps from the second one
+        u = (t_s - self.t_s[first]) / self.step_s - 1.0
+        a, c, e = u + 1.0, u - 1.0, u - 2.0
+        ce, au = c * e, a * u
+        weights = (-u * ce / 6.0, a * ce / 2.0, -au * e / 2.0, au * c / 6.0)
         out = np.zeros((len(node), 3))
-        for m in range(STENCIL):
-            weight = np.ones(len(node))
-            for i in range(STENCIL):
-                if i != m:
-                    weight *= d[i] / (x[m] - x[i])
+        for m, weight in enumerate(weights):
             out += weight[:, None] * np.take(self.xyz_km, first + m, axis=0)
         out[~ok] = np.nan
         return out, ok

@@ -80,6 +80,8 @@ def scan(
     start, end = as_utc(start), as_utc(end)
     t_s, grid_index = detection_times((end - start).total_seconds(), step_s)
     fine_s = float(t_s[1] - t_s[0]) if len(t_s) > 1 else step_s  # the detection step
+    # samples kept for rate profiles: the uniform part (a last, shorter step is left out)
+    uniform = len(t_s) - int(len(t_s) > 1 and t_s[-1] - t_s[-2] < fine_s - 1e-6)
     times = times_from(start, t_s)
     sun_gcrs_km = sun_gcrs(times)
     sun = gcrs_to_itrs(sun_gcrs_km, times)
@@ -117,7 +119,8 @@ def scan(
             near = linked[found.row % nsite]
             samples.append(
                 Samples.around(
-                    pos, t_s, found.row[near] // nsite, found.start_s[near], found.end_s[near], fine_s
+                    pos, t_s[:uniform], found.row[near] // nsite,
+                    found.start_s[near], found.end_s[near], fine_s,
                 ).shifted(lo, 0.0)
             )  # fmt: skip
         shadows.append(eclipse_intervals(depth, t_s, start, part, sun_gcrs_km).with_row_offset(lo))

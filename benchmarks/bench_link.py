@@ -11,7 +11,7 @@ shipped DVB-S2 ladder; every satellite transmits at 8.2 GHz, 7 dBW EIRP, 100 Msy
 station rate stays the cap. These radio figures are planning assumptions, not the real
 satellites'.
 
-Prints the geometry wall time of both (best of ``--repeats`` after a warm-up that also loads
+Prints the geometry wall time of both (best of ``--repeats``, taken in turn, after a warm-up that also loads
 ``itur``'s maps, a one-off ~3-9 s per process, shown apart) and their ratio (target <= 1.5), with
 the process CPU time beside it (steadier on a shared machine) and the load average, then
 how much of the constant-rate capacity the link budget cannot deliver: per window, and for the
@@ -75,15 +75,17 @@ def variants(n_nodes: int, n_stations: int, hours: float) -> tuple[dict, dict]:
     return data, budget
 
 
-def best_time(scenario, repeats: int) -> tuple[float, float, object]:
-    """Best wall and best process CPU seconds of ``repeats`` geometries, and the geometry."""
-    wall, cpu, geo = float("inf"), float("inf"), None
+def best_times(scenarios: list, repeats: int) -> list[tuple[float, float, object]]:
+    """Best wall and best process CPU seconds of ``repeats`` geometries of each scenario (taken
+    in turn, so a change of load on a shared machine hits all alike), and the geometry."""
+    best = [[float("inf"), float("inf"), None] for _ in scenarios]
     for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        geo = compute_geometry(scenario)
-        wall = min(wall, time.perf_counter() - t0)
-        cpu = min(cpu, time.process_time() - c0)
-    return wall, cpu, geo
+        for row, scenario in zip(best, scenarios, strict=True):
+            t0, c0 = time.perf_counter(), time.process_time()
+            row[2] = compute_geometry(scenario)
+            row[0] = min(row[0], time.perf_counter() - t0)
+            row[1] = min(row[1], time.process_time() - c0)
+    return [(wall, cpu, geo) for wall, cpu, geo in best]
 
 
 def sizes(quick: bool) -> tuple[int, int, float]:
@@ -133,8 +135,9 @@ def main() -> None:
     compute_geometry(small)  # warm-up: imports, itur's maps, attenuation tables
     warm_s = time.perf_counter() - t0
     load = os.getloadavg()
-    t_const, cpu_const, geo_const = best_time(constant, args.repeats)
-    t_budget, cpu_budget, geo_budget = best_time(budget, args.repeats)
+    (t_const, cpu_const, geo_const), (t_budget, cpu_budget, geo_budget) = best_times(
+        [constant, budget], args.repeats
+    )
     print(f"{n_nodes} nodes x {n_stations} stations x {hours:g} h, 60 s grid")
     print(f"{'geometry':<28}{'wall s':>10}{'CPU s':>10}")
     print(f"{'constant rate':<28}{t_const:>10.2f}{cpu_const:>10.2f}")

@@ -30,6 +30,7 @@ class Samples:
 
     @classmethod
     def empty(cls, step_s: float) -> Samples:
+        """No samples."""
         return cls(np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros((0, 3)), step_s)
 
     @classmethod
@@ -100,7 +101,7 @@ class Samples:
         lo, hi = run_first[j], run_last[j]
         ok = (self.node[j] == node) & (hi - lo >= STENCIL - 1)
         ok &= (t_s >= self.t_s[lo] - 1e-9) & (t_s <= self.t_s[hi] + 1e-9)
-        first = np.clip(np.clip(j - 1, lo, hi - 3), 0, n - STENCIL)
+        first = np.clip(np.clip(j - 1, lo, hi - (STENCIL - 1)), 0, n - STENCIL)
         # Lagrange weights of the samples at u = -1, 0, 1, 2 steps from the second one
         u = (t_s - self.t_s[first]) / self.step_s - 1.0
         a, c, e = u + 1.0, u - 1.0, u - 2.0

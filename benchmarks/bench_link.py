@@ -1,7 +1,7 @@
 """Link-budget benchmark: geometry with per-window rate profiles vs constant-rate geometry.
 
 Run: ``python benchmarks/bench_link.py`` (about two minutes on 2 cores); ``--quick`` for a
-small instance.
+small instance; ``--only geometry`` for the geometry rows and the capacity comparison (seconds).
 
 Scenario: models/constellation.yaml, its 100 satellites x first 10 stations x 24 h, 60 s grid.
 Constant rate: the model as shipped (300 Mbps polar sites, 150 Mbps elsewhere). Link budget:
@@ -11,8 +11,9 @@ shipped DVB-S2 ladder; every satellite transmits at 8.2 GHz, 7 dBW EIRP, 100 Msy
 station rate stays the cap. These radio figures are planning assumptions, not the real
 satellites'.
 
-Prints the geometry wall time of both (best of ``--repeats`` after a warm-up that also loads
-``itur``'s maps, a one-off ~3-9 s per process, shown apart) and their ratio (target <= 1.5), then
+Prints the geometry wall time of both (best of ``--repeats``, taken in turn, after a warm-up that also loads
+``itur``'s maps, a one-off ~3-9 s per process, shown apart) and their ratio (target <= 1.5), with
+the process CPU time beside it (steadier on a shared machine) and the load average, then
 how much of the constant-rate capacity the link budget cannot deliver: per window, and for the
 constant-rate greedy plan, the bytes it puts in a window beyond the link budget's capacity; then,
 in a fresh process, the link-budget MILP solve with per-slot rates (the model's syncs, 1000 in
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import time
 from pathlib import Path
 
@@ -73,13 +75,17 @@ def variants(n_nodes: int, n_stations: int, hours: float) -> tuple[dict, dict]:
     return data, budget
 
 
-def best_time(scenario, repeats: int) -> tuple[float, object]:
-    best, geo = float("inf"), None
+def best_times(scenarios: list, repeats: int) -> list[tuple[float, float, object]]:
+    """Best wall and best process CPU seconds of ``repeats`` geometries of each scenario (taken
+    in turn, so a change of load on a shared machine hits all alike), and the geometry."""
+    best = [[float("inf"), float("inf"), None] for _ in scenarios]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        geo = compute_geometry(scenario)
-        best = min(best, time.perf_counter() - t0)
-    return best, geo
+        for row, scenario in zip(best, scenarios, strict=True):
+            t0, c0 = time.perf_counter(), time.process_time()
+            row[2] = compute_geometry(scenario)
+            row[0] = min(row[0], time.perf_counter() - t0)
+            row[1] = min(row[1], time.process_time() - c0)
+    return [(wall, cpu, geo) for wall, cpu, geo in best]
 
 
 def sizes(quick: bool) -> tuple[int, int, float]:
@@ -112,6 +118,9 @@ def milp_child(quick: bool) -> dict:
 def main() -> None:
     parser = bench_parser(__doc__, "20 nodes x 4 stations x 6 h")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs of each (best kept)")
+    parser.add_argument(
+        "--only", choices=["geometry"], help="geometry rows and capacities only (no plans)"
+    )
     parser.add_argument("--child", choices=["milp"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -125,14 +134,21 @@ def main() -> None:
     t0 = time.perf_counter()
     compute_geometry(small)  # warm-up: imports, itur's maps, attenuation tables
     warm_s = time.perf_counter() - t0
-    t_const, geo_const = best_time(constant, args.repeats)
-    t_budget, geo_budget = best_time(budget, args.repeats)
+    load = os.getloadavg()
+    (t_const, cpu_const, geo_const), (t_budget, cpu_budget, geo_budget) = best_times(
+        [constant, budget], args.repeats
+    )
     print(f"{n_nodes} nodes x {n_stations} stations x {hours:g} h, 60 s grid")
-    print(f"{'geometry':<28}{'wall s':>10}")
-    print(f"{'constant rate':<28}{t_const:>10.2f}")
-    print(f"{'link budget':<28}{t_budget:>10.2f}")
-    print(f"{'ratio (target <= 1.5)':<28}{t_budget / t_const:>10.2f}")
+    print(f"{'geometry':<28}{'wall s':>10}{'CPU s':>10}")
+    print(f"{'constant rate':<28}{t_const:>10.2f}{cpu_const:>10.2f}")
+    print(f"{'link budget':<28}{t_budget:>10.2f}{cpu_budget:>10.2f}")
+    print(
+        f"{'ratio (target <= 1.5)':<28}{t_budget / t_const:>10.2f}{cpu_budget / cpu_const:>10.2f}"
+    )
     print(f"{'one-off warm-up (itur load)':<28}{warm_s:>10.2f}")
+    after = os.getloadavg()
+    print(f"load average (1/5/15 min): before {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f}, "
+          f"after {after[0]:.2f}/{after[1]:.2f}/{after[2]:.2f} on {os.cpu_count()} cores")  # fmt: skip
 
     wc, wb = geo_const.windows, geo_budget.windows
     assert (wc["id"].to_numpy() == wb["id"].to_numpy()).all()
@@ -142,6 +158,8 @@ def main() -> None:
           f"link budget {cap_b.sum() / 1e12:.2f} TB; "
           f"{short / 1e12:.2f} TB ({100 * short / cap_c.sum():.1f} %) of the constant-rate "
           "capacity cannot be delivered")  # fmt: skip
+    if args.only == "geometry":
+        return
     t0 = time.perf_counter()
     plan = optimise(constant, geo_const, method="greedy")
     per_window: dict[str, float] = {}

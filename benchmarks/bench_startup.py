@@ -4,9 +4,10 @@
 
 Every row is a fresh Python process (wall time seen by the caller, interpreter start included),
 the median of ``--repeat`` runs. Baseline rows measured in the same run: the interpreter alone
-(``python -c pass``) and importing the third-party packages ``rsmodel plan`` cannot do without
-(numpy, pandas, xarray, skyfield, pydantic, yaml, Pyomo, HiGHS): the ``/ deps`` column divides by
-the latter. Targets (issue 18): ``--help`` and the plan imports <= 1.0 s, ``rsmodel plan`` end to
+(``python -c pass``: the ``/ pass`` column divides by it) and importing the third-party packages
+``rsmodel plan`` cannot do without (numpy, pandas, xarray, skyfield, pydantic, yaml, Pyomo's core,
+HiGHS; not SciPy's sparse matrices, which plain Pyomo would follow with scipy.stats): the
+``/ deps`` column divides by the latter. Targets (issue 18): ``--help`` and the plan imports <= 1.0 s, ``rsmodel plan`` end to
 end <= 2.5 s. Then the ``python -X importtime`` top 10 cumulative entries of ``rsmodel plan``
 on the first request, and the load average (the machine may be shared). ``--quick``: one run of
 each row, the first request only, no ``rsmodel run``.
@@ -26,7 +27,7 @@ from pathlib import Path
 from child import ROOT, bench_parser
 
 REQUESTS = sorted((ROOT / "models" / "requests").glob("*.json"))
-DEPENDENCIES = "import numpy, pandas, xarray, skyfield.api, pydantic, yaml, pyomo.environ, highspy"
+DEPENDENCIES = "import numpy, pandas, xarray, skyfield.api, pydantic, yaml, pyomo.core, highspy"
 PLAN_IMPORTS = (  # what `rsmodel plan` imports before its first solve (cmd_plan and plan_jobs)
     "from rsmodel.cli import main; from rsmodel.compute import plan_jobs; "
     "from rsmodel.compute.request import load_request; from rsmodel.geometry import compute_geometry; "
@@ -91,14 +92,20 @@ def main() -> None:
     ]  # fmt: skip
     with out:
         results = [(name, wall_s(argv, repeat), target) for name, argv, target in rows]
-    deps = results[1][1]
-    head = f"{'command (fresh process)':44} {'wall s':>7} {'/ deps':>7} {'target s':>9} {'':>5}"
+    interpreter, deps = results[0][1], results[1][1]
+    head = (
+        f"{'command (fresh process)':44} {'wall s':>7} {'/ pass':>7} {'/ deps':>7} "
+        f"{'target s':>9} {'':>5}"
+    )
     print(head)
     print("-" * len(head))
     for name, wall, target in results:
         verdict = "" if target is None else ("ok" if wall <= target else "over")
         shown = "" if target is None else f"{target:.1f}"
-        print(f"{name:44} {wall:>7.2f} {wall / deps:>6.2f}x {shown:>9} {verdict:>5}")
+        print(
+            f"{name:44} {wall:>7.2f} {wall / interpreter:>6.1f}x {wall / deps:>6.2f}x "
+            f"{shown:>9} {verdict:>5}"
+        )
     top = importtime_top(["-m", "rsmodel", "plan", str(requests[0])])
     print(f"\npython -X importtime -m rsmodel plan {requests[0].name}: top 10 cumulative")
     print(f"{'cumulative ms':>13} {'self ms':>8}  module (indent = nesting)")

@@ -13,6 +13,7 @@ from skyfield.api import EarthSatellite, wgs84
 
 from rsmodel.errors import ModelError
 from rsmodel.geometry import compute_geometry
+from rsmodel.geometry.blocks import scan_by_block
 from rsmodel.geometry.frames import load_timescale
 from rsmodel.geometry.link import (
     PROFILE_STEP_S,
@@ -23,6 +24,7 @@ from rsmodel.geometry.link import (
     interpolated_attenuation_db,
     look_angles,
 )
+from rsmodel.geometry.scan import scan
 from rsmodel.model.loader import load_model, load_model_text
 from rsmodel.optimize import optimise
 from rsmodel.plan.check import check_plan
@@ -73,6 +75,30 @@ def test_slant_range_and_elevation_match_skyfield() -> None:
         scenario.nodes, np.zeros(len(t_s), int), scenario.stations, np.zeros(len(t_s), int),
         scenario.start, t_s,
     )  # fmt: skip
+    ts = load_timescale()
+    when = ts.from_datetimes([scenario.start + timedelta(seconds=float(s)) for s in t_s])
+    alt, _, distance = (sat - site).at(when).altaz()
+    assert np.max(np.abs(el - alt.degrees)) < 0.01
+    assert np.max(np.abs(range_km - distance.km)) < 0.05
+
+
+@pytest.mark.parametrize("block_s", [None, 4 * 3600.0])
+def test_rate_profile_positions_reused_from_the_scan_match_skyfield(block_s) -> None:
+    """Rate profiles look nodes up in the positions the window scan computed (interpolated
+    between its 60 s samples), whole horizon or block by block: still skyfield's geometry."""
+    scenario = load_model_text(model(RATE_TABLE))
+    sat, site, _, _ = skyfield_pass(scenario, 0, 0, 0.0)
+    args = (scenario.nodes, scenario.stations, scenario.start, scenario.end, scenario.step_s)
+    found = scan(*args, dense=True) if block_s is None else scan_by_block(*args, block_s)
+    assert found.samples is not None and len(found.contacts.row)
+    windows = zip(found.contacts.start_s, found.contacts.end_s, strict=True)
+    t_s = np.concatenate([np.arange(a, b, 7.0) for a, b in windows])
+    _, known = found.samples.at(np.zeros(len(t_s), int), t_s)
+    assert known.mean() > 0.95  # the rest is propagated
+    zero = np.zeros(len(t_s), int)
+    el, range_km = look_angles(
+        scenario.nodes, zero, scenario.stations, zero, scenario.start, t_s, found.samples
+    )
     ts = load_timescale()
     when = ts.from_datetimes([scenario.start + timedelta(seconds=float(s)) for s in t_s])
     alt, _, distance = (sat - site).at(when).altaz()

@@ -108,7 +108,7 @@ def compute_geometry_for(
     computed = windows_frame(found.contacts, scanned_names, stations, start)
     computed = cut_outages(computed, scanned, stations)
     windows = merged_windows(
-        apply_link_models(computed, scanned, stations, start, step_s),
+        apply_link_models(computed, scanned, stations, start, step_s, found.samples),
         imported_rates(cut_outages(from_file, nodes, stations)),
     )
     grid = _grid(names, stations, start, found, orbiting, imported, from_file)

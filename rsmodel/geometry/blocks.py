@@ -22,6 +22,7 @@ import pandas as pd
 from rsmodel.geometry.events import Intervals
 from rsmodel.geometry.link import apply_link_models
 from rsmodel.geometry.outages import cut_outages
+from rsmodel.geometry.samples import Samples
 from rsmodel.geometry.scan import Scan, scan
 from rsmodel.geometry.windows import windows_frame
 from rsmodel.model.scenario import OrbitalNode, Station
@@ -54,7 +55,7 @@ def scan_by_block(
     start, end = as_utc(start), as_utc(end)
     duration_s = (end - start).total_seconds()
     edges = block_edges_s(duration_s, step_s, block_s)
-    contacts, shadows, sunlit, grid_t_s = [], [], [], []
+    contacts, shadows, sunlit, grid_t_s, samples = [], [], [], [], []
     with bar(len(nodes) * (len(edges) - 1), desc="geometry") as progress:
         for i, (b0, b1) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
             t0, t1 = start + timedelta(seconds=float(b0)), start + timedelta(seconds=float(b1))
@@ -74,12 +75,15 @@ def scan_by_block(
             shadows.append(_shifted(part.shadows, b0))
             sunlit.append(part.sunlit[:, keep])
             grid_t_s.append(part.t_s[keep] + b0)
+            if part.samples is not None:
+                samples.append(part.samples.shifted(0, b0))
     return Scan(
         np.concatenate(grid_t_s),
         join_at_block_edges(Intervals.concat(contacts), duration_s),
         join_at_block_edges(Intervals.concat(shadows), duration_s),
         np.concatenate(sunlit, axis=1),
         None,
+        samples=Samples.concat(samples, samples[0].step_s) if samples else None,
     )
 
 
@@ -92,10 +96,12 @@ def windows_by_block(
     block_s: float = DEFAULT_BLOCK_S,
 ) -> pd.DataFrame:
     """The geometry contract's windows table, computed one time block at a time."""
-    found = scan_by_block(nodes, stations, start, end, step_s, block_s).contacts
+    found = scan_by_block(nodes, stations, start, end, step_s, block_s)
     start = as_utc(start)
-    windows = windows_frame(found, [n.name for n in nodes], stations, start)
-    return apply_link_models(cut_outages(windows, nodes, stations), nodes, stations, start, step_s)
+    windows = windows_frame(found.contacts, [n.name for n in nodes], stations, start)
+    return apply_link_models(
+        cut_outages(windows, nodes, stations), nodes, stations, start, step_s, found.samples
+    )
 
 
 def _shifted(found: Intervals, offset_s: float) -> Intervals:

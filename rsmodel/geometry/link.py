@@ -28,7 +28,9 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from rsmodel.geometry.pointing import topocentric_km
+from rsmodel.geometry.frames import site_itrs, times_from
+from rsmodel.geometry.propagate import orbit_source, pairs_itrs
+from rsmodel.geometry.samples import Samples
 from rsmodel.model.catalogs import data_dir
 from rsmodel.model.radios import Radio, pair_radio
 from rsmodel.model.scenario import OrbitalNode, Station
@@ -250,12 +252,14 @@ def apply_link_models(
     stations: list[Station],
     start: datetime,
     step_s: float,
+    samples: Samples | None = None,
 ) -> pd.DataFrame:
     """``windows`` (geometry contract) without pairs that share no band, with each window's
     ``band``, ``min_rate_bps`` / ``mean_rate_bps`` / ``max_rate_bps``, ``capacity_bytes`` (the
     integral of the rate after ``setup_s``) and, for stations with a link model, the rate
     profile (``profile_t_s`` s from the window start, ``profile_rate_bps``);
-    ``bandwidth_bps`` is then the window's highest rate."""
+    ``bandwidth_bps`` is then the window's highest rate. ``samples``: the scan's node positions
+    around these windows (:func:`look_angles`)."""
     node_index = {n.name: i for i, n in enumerate(nodes)}
     station_index = {s.name: i for i, s in enumerate(stations)}
     radios = pair_radios(nodes, stations)
@@ -281,7 +285,7 @@ def apply_link_models(
     out["profile_t_s"] = out["profile_rate_bps"] = None
     modelled = np.flatnonzero([stations[s].link is not None for s in si])
     if len(modelled):
-        _profiles(out, modelled, ni, si, radio, nodes, stations, start, step_s, setup)
+        _profiles(out, modelled, ni, si, radio, nodes, stations, start, step_s, setup, samples)
     return out
 
 
@@ -308,6 +312,7 @@ def _profiles(
     start: datetime,
     step_s: float,
     setup_s: np.ndarray,
+    samples: Samples | None,
 ) -> None:
     """Rate profiles and statistics of windows ``rows`` (stations with a link model)."""
     h = step_s / math.ceil(step_s / PROFILE_STEP_S - 1e-9)
@@ -323,20 +328,28 @@ def _profiles(
     t = np.where(pos_in == 0, w0[win], (k0[win] + pos_in - 1) * h)
     t = np.where(pos_in == count[win] - 1, w1[win], t)
     site = si[rows][win]
-    el, range_km = look_angles(nodes, ni[rows][win], stations, site, start, t)
+    el, range_km = look_angles(nodes, ni[rows][win], stations, site, start, t, samples)
     # AOS/LOS lie on the mask: keep interpolation noise from dropping them below it
     edge = (pos_in == 0) | (pos_in == count[win] - 1)
     minimum = np.array([s.elevation_min_deg for s in stations])[site]
     el = np.where(edge, np.maximum(el, minimum), el)
     rate = np.empty(len(t))
-    kinds: dict[tuple[int, int, int], int] = {}  # (station, transmitter, receiver) -> group
-    kind = np.empty(len(rows), dtype=int)
-    for j, w in enumerate(rows):
-        r = radio[w]
-        kind[j] = kinds.setdefault((si[w], id(r.transmitter), id(r.receiver)), len(kinds))
-    order = np.argsort(kind[win], kind="stable")
-    cuts = np.flatnonzero(np.diff(kind[win][order])) + 1
-    for i in np.split(order, cuts):
+    # one rate computation per (station, transmitter, receiver): group the windows' pairs
+    pair = ni[rows] * len(stations) + si[rows]
+    _, first_row, pair_of_row = np.unique(pair, return_index=True, return_inverse=True)
+    first = rows[first_row]
+    keys = np.array(
+        [
+            si[first],
+            [id(radio[w].transmitter) for w in first],
+            [id(radio[w].receiver) for w in first],
+        ],
+        dtype=np.int64,
+    )
+    kinds, pair_kind = np.unique(keys, axis=1, return_inverse=True)
+    sample_kind = pair_kind.reshape(-1)[pair_of_row][win]
+    for k in range(kinds.shape[1]):
+        i = np.flatnonzero(sample_kind == k)
         w = rows[win[i[0]]]
         r = radio[w]
         assert r is not None
@@ -344,13 +357,14 @@ def _profiles(
     ends = np.cumsum(count)
     bounds = ends[:-1]
     rel = t - w0[win]
-    profile_t = [rel[a:b] for a, b in zip(ends - count, ends, strict=True)]
-    profile_rate = [rate[a:b] for a, b in zip(ends - count, ends, strict=True)]
-    profiles = Profiles.of(profile_t, profile_rate)
-    idx = np.arange(len(rows))
+    starts, stops = (ends - count).tolist(), ends.tolist()
+    profile_t = [rel[a:b] for a, b in zip(starts, stops, strict=True)]
+    profile_rate = [rate[a:b] for a, b in zip(starts, stops, strict=True)]
+    profiles = Profiles.concatenated(rel, rate, count)
     duration = w1 - w0
-    total = profiles.integral_bits(idx, np.zeros(len(rows)), duration)
-    usable = profiles.integral_bits(idx, np.minimum(setup_s[rows], duration), duration)
+    total = profiles.cumulative_bits[profiles.last]  # the knots span each whole window
+    setup = profiles.integral_bits(np.arange(len(rows)), np.zeros(len(rows)), setup_s[rows])
+    usable = total - setup
     col = out.columns.get_loc
     for name, values in zip(PROFILE_COLUMNS, (profile_t, profile_rate), strict=True):
         column = np.empty(len(out), dtype=object)
@@ -371,11 +385,26 @@ def look_angles(
     station: np.ndarray,
     start: datetime,
     t_s: np.ndarray,
+    samples: Samples | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Elevation (deg) and slant range (km) of ``nodes[node[i]]`` seen from
-    ``stations[station[i]]`` at ``t_s[i]`` >= 0 s after ``start`` (:func:`topocentric_km`)."""
-    rho, up = topocentric_km(nodes, node, stations, station, start, t_s)
-    range_km = np.linalg.norm(rho, axis=-1)
+    ``stations[station[i]]`` at ``t_s[i]`` s after ``start`` (WGS-84, geometric): node positions
+    interpolated from the scan's ``samples`` where they cover the instant, else propagated."""
+    node, t_s = np.asarray(node, dtype=np.int64), np.asarray(t_s, dtype=float)
+    if samples is None:
+        pos, known = np.empty((len(node), 3)), np.zeros(len(node), dtype=bool)
+    else:
+        pos, known = samples.at(node, t_s)
+    if not known.all():
+        sources = [orbit_source(n) for n in nodes]
+        pos[~known] = pairs_itrs(sources, node[~known], times_from(start, t_s[~known]))[0]
+    sites = site_itrs(
+        [s.lat_deg for s in stations], [s.lon_deg for s in stations], [s.alt_m for s in stations]
+    )
+    station = np.asarray(station, dtype=np.int64)
+    rho = pos - np.take(sites.xyz_km, station, axis=0)
+    up = np.take(sites.up, station, axis=0)
+    range_km = np.sqrt(np.einsum("ij,ij->i", rho, rho))
     sin_el = np.clip(np.einsum("ij,ij->i", rho, up) / range_km, -1.0, 1.0)
     return np.degrees(np.arcsin(sin_el)), range_km
 
@@ -394,8 +423,13 @@ class Profiles:
 
     @classmethod
     def of(cls, t_s: list[np.ndarray], rate_bps: list[np.ndarray]) -> Profiles:
-        count = np.array([len(t) for t in t_s], dtype=int)
-        t, r = np.concatenate(t_s), np.concatenate(rate_bps)
+        """Profiles of windows with knots ``t_s[w]`` and rates ``rate_bps[w]``."""
+        count = np.fromiter(map(len, t_s), dtype=int, count=len(t_s))
+        return cls.concatenated(np.concatenate(t_s), np.concatenate(rate_bps), count)
+
+    @classmethod
+    def concatenated(cls, t: np.ndarray, r: np.ndarray, count: np.ndarray) -> Profiles:
+        """Profiles from all knots ``t`` (s) and rates ``r`` (bits/s), ``count[w]`` per window."""
         last = np.cumsum(count) - 1
         first = last - count + 1
         seg = np.r_[0.5 * (r[1:] + r[:-1]) * np.diff(t), 0.0]

@@ -25,6 +25,7 @@ from rsmodel.geometry.frames import (
 )
 from rsmodel.geometry.masks import Masks
 from rsmodel.geometry.propagate import orbit_source, positions_itrs
+from rsmodel.geometry.samples import Samples
 from rsmodel.geometry.windows import contact_intervals
 from rsmodel.model.scenario import OrbitalNode, Station
 from rsmodel.timeutil import as_utc
@@ -44,6 +45,7 @@ class Scan:
     sunlit: np.ndarray  # [node, grid time] bool
     elevation_deg: np.ndarray | None  # [node, station, grid time] float32 (dense scans only)
     visible: np.ndarray | None = None  # [node, station, grid time] bool, above the effective mask
+    samples: Samples | None = None  # node positions around windows of stations with a link model
 
 
 def detection_times(duration_s: float, step_s: float) -> tuple[np.ndarray, slice]:
@@ -77,6 +79,9 @@ def scan(
     """
     start, end = as_utc(start), as_utc(end)
     t_s, grid_index = detection_times((end - start).total_seconds(), step_s)
+    fine_s = float(t_s[1] - t_s[0]) if len(t_s) > 1 else step_s  # the detection step
+    # samples kept for rate profiles: the uniform part (a last, shorter step is left out)
+    uniform = len(t_s) - int(len(t_s) > 1 and t_s[-1] - t_s[-2] < fine_s - 1e-6)
     times = times_from(start, t_s)
     sun_gcrs_km = sun_gcrs(times)
     sun = gcrs_to_itrs(sun_gcrs_km, times)
@@ -84,6 +89,7 @@ def scan(
         [s.lat_deg for s in stations], [s.lon_deg for s in stations], [s.alt_m for s in stations]
     )
     masks = Masks.of(stations)
+    linked = np.array([s.link is not None for s in stations], dtype=bool)
     sources = [orbit_source(n) for n in nodes]
     nsite = len(stations)
     n_grid = len(t_s[grid_index])
@@ -92,6 +98,7 @@ def scan(
     sunlit = np.empty((len(nodes), n_grid), dtype=bool)
     contacts: list[Intervals] = []
     shadows: list[Intervals] = []
+    samples: list[Samples] = []
     chunk = max(1, CHUNK_BYTES // (len(t_s) * (48 * max(nsite, 1) + 96)))
     for lo in range(0, len(nodes), chunk):
         part = sources[lo : lo + chunk]
@@ -109,9 +116,24 @@ def scan(
                 visible[lo : lo + len(part)] = el[:, :, grid_index] >= 0
             found = contact_intervals(el, t_s, start, part, sites, masks)
             contacts.append(found.with_row_offset(lo * nsite))
+            near = linked[found.row % nsite]
+            samples.append(
+                Samples.around(
+                    pos, t_s[:uniform], found.row[near] // nsite,
+                    found.start_s[near], found.end_s[near], fine_s,
+                ).shifted(lo, 0.0)
+            )  # fmt: skip
         shadows.append(eclipse_intervals(depth, t_s, start, part, sun_gcrs_km).with_row_offset(lo))
         on_nodes_done(len(part))
-    return Scan(t_s[grid_index], _joined(contacts), _joined(shadows), sunlit, elevation, visible)
+    return Scan(
+        t_s[grid_index],
+        _joined(contacts),
+        _joined(shadows),
+        sunlit,
+        elevation,
+        visible,
+        Samples.concat(samples, fine_s),
+    )
 
 
 def _joined(parts: list[Intervals]) -> Intervals:

@@ -4,6 +4,9 @@
 ("Optimiser output") and docs/optimisation.md.
 """
 
+# First: the gateway keeps Pyomo from importing scipy.stats, which works only before SciPy's
+# first import (any module of this package may import SciPy).
+from rsmodel.optimize import gateway  # noqa: F401
 from rsmodel.optimize.auto import optimise, solve_auto
 from rsmodel.optimize.problem import (
     Demand,

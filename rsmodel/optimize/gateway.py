@@ -32,16 +32,24 @@ from typing import Any
 
 import highspy
 import numpy as np
-import pyomo.environ as pyo
-
-# Pyomo's standard form builds scipy.sparse matrices: SciPy is imported here, never inside a
-# build_deadline alarm (an import cut short leaves Pyomo's compiler half initialised).
-import scipy.sparse  # noqa: F401
+import pyomo.core as pyo
 from pyomo.common import dependencies as pyomo_dependencies
 from pyomo.common.tee import capture_output
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from rsmodel.optimize.status import SolveOptions, SolveResult, SolveStatus
+
+# Pyomo finalises SciPy, however SciPy is imported after Pyomo, by importing scipy.stats
+# (0.5-1.5 s, never used here; its standard form needs scipy.sparse only): drop that step. It
+# only helps before SciPy's first import, so `rsmodel.optimize` imports this module first.
+if isinstance(pyomo_dependencies.scipy, pyomo_dependencies.DeferredImportModule):
+    pyomo_dependencies.scipy._indicator_flag._callback = None
+
+# Imported here, never inside a build_deadline alarm (an import cut short leaves modules half
+# initialised): SciPy (Pyomo's standard form builds scipy.sparse matrices) and what Pyomo
+# imports at the first expression with a NumPy number.
+import pyomo.core.expr.ndarray  # noqa: E402, F401
+import scipy.sparse  # noqa: E402, F401
 
 INTERFACES = ("standard_form", "appsi")
 DEFER_ALARM_S = 0.02  # a build deadline that falls inside Pyomo's output capture retries this late

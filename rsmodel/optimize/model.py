@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from rsmodel.optimize.contacts import add_contacts
 from rsmodel.optimize.objective import add_objective

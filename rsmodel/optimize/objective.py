@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from rsmodel.model.vocabulary import SYNC_OBJECTIVE_NAMES
 from rsmodel.optimize.problem import UNIT_BYTES, Problem, group_positions

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import numpy as np
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from rsmodel.optimize.gateway import BuildTimeout, HighsModel, build_deadline, gc_paused
 from rsmodel.optimize.greedy import class_ranks, fill, follow, greedy

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from rsmodel.model.track_schema import TrackRequest
 

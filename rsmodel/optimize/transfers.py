@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from rsmodel.optimize.contacts import link_capacity
 from rsmodel.optimize.problem import UNIT_BYTES, Problem, group_positions

@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 
 import numpy as np
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from rsmodel.optimize.gateway import HighsModel
 from rsmodel.optimize.status import SolveOptions

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 # Slack for float round-off, bytes.
 _BYTES_EPS = 1e-3
+# plan.json sections of the recorders and batteries: a run's own replace the initial plan's.
+ONBOARD_SECTIONS = ("recorders", "sources", "losses", "soc")
 
 
 def accounting(sim: Simulator, base: dict[str, Any]) -> dict[str, Any]:
@@ -35,7 +37,7 @@ def accounting(sim: Simulator, base: dict[str, Any]) -> dict[str, Any]:
     for seg in sim.ledger:
         by_sync[seg.sync_id].append(seg)
     requests = []
-    for state in sim.syncs.values():
+    for state in _sync_states(sim):
         segs = by_sync.get(state.id, [])
         requests.append(
             {
@@ -55,9 +57,11 @@ def accounting(sim: Simulator, base: dict[str, Any]) -> dict[str, Any]:
                 "interrupted_segments": sum(s.outcome == "interrupted" for s in segs),
             }
         )
+    onboard = sim.onboard.totals() if sim.onboard is not None else {}
     return {
         "requests": requests,
         "totals": {
+            **onboard,
             "requests": len(requests),
             "complete": sum(r["status"] == "complete" for r in requests),
             "failed": sum(r["status"] == "failed" for r in requests),
@@ -83,6 +87,10 @@ def ledger_violations(sim: Simulator) -> list[str]:
     out = []
     for state in sim.syncs.values():
         got = booked[state.id]
+        if sim.onboard is not None and sim.onboard.is_source(state.id):
+            state_ok = abs(got - state.delivered_bytes) <= _BYTES_EPS
+            out += [] if state_ok else [f"{state.id}: ledger {got:.0f} bytes != delivered"]
+            continue
         if abs(got - state.delivered_bytes) > _BYTES_EPS:
             out.append(
                 f"{state.id}: ledger {got:.0f} bytes != delivered {state.delivered_bytes:.0f}"
@@ -145,8 +153,16 @@ def executed_plan(
     for o in ops:
         moved[o[0]] += o[6]
         last[o[0]] = max(last.get(o[0], o[5]), o[5])
+    onboard = {}
+    if sim.onboard is not None:
+        spans: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for o in ops:
+            spans[o[1]].append((o[4], o[5]))
+        onboard = sim.onboard.sections(spans)
+        onboard["soc"] = {**base.get("soc", {}), **onboard.get("soc", {})}
     return {
-        **base,
+        **{k: v for k, v in base.items() if k not in ONBOARD_SECTIONS},
+        **onboard,
         "operations": [
             {
                 "sync_id": o[0],
@@ -162,10 +178,17 @@ def executed_plan(
         ],
         "syncs": [
             _sync_entry(sim, state, moved[state.id], last.get(state.id))
-            for state in sim.syncs.values()
+            for state in _sync_states(sim)
         ],
         "kpis": {},
     }
+
+
+def _sync_states(sim: Simulator) -> list[Any]:
+    """The run's sync requests (not its recorder sources)."""
+    if sim.onboard is None:
+        return list(sim.syncs.values())
+    return [s for s in sim.syncs.values() if not sim.onboard.is_source(s.id)]
 
 
 def _op_fields(op: Any) -> tuple[Any, ...]:

@@ -618,10 +618,14 @@ def transmitter_on_s(
             on[-1][1] = max(on[-1][1], b)
         else:
             on.append([a - warmup_s, b])
-    tx_s = np.zeros(len(edges) - 1)
-    for a, b in on:
-        tx_s += np.clip(np.minimum(edges[1:], b) - np.maximum(edges[:-1], a), 0.0, None)
-    return tx_s
+    if not on:
+        return np.zeros(len(edges) - 1)
+    a, b = np.array(on).T  # disjoint and sorted: on-time before t is a cumulative sum
+    before = np.concatenate([[0.0], np.cumsum(b - a)])
+    j = np.searchsorted(a, edges, side="right") - 1
+    inside = np.clip(edges - a[np.maximum(j, 0)], 0.0, (b - a)[np.maximum(j, 0)])
+    on_before = np.where(j >= 0, before[np.maximum(j, 0)] + inside, 0.0)
+    return np.diff(on_before)
 
 
 def node_soc_wh(

@@ -132,9 +132,11 @@ def executed_plan(
     ``base`` is the initial plan's dict (horizon, stations, windows); the result can be checked
     with :func:`rsmodel.plan.check.check_plan`.
     """
+    pieces = sim.onboard.pieces if sim.onboard is not None else {}
     ops = [
-        (s.sync_id, s.node, s.station, s.window_id, s.start_s, s.end_s, s.bytes, s.antenna)
-        for s in sim.ledger
+        (s.sync_id, s.node, s.station, s.window_id, a, b, moved, s.antenna)
+        for i, s in enumerate(sim.ledger)
+        for a, b, moved in pieces.get(i, [(s.start_s, s.end_s, s.bytes)])
     ]
     if with_planned:
         ops += [

@@ -476,7 +476,7 @@ class Simulator:
         seg = self.transfers.book(tr, self.clock_s, outcome, error, limit)
         self.antenna_use.release(tr.key, seg.station, seg.antenna, seg.node, self.clock_s)
         if self.onboard is not None:
-            self.onboard.booked(tr, seg.bytes)
+            self.onboard.booked(tr, seg.bytes, self.clock_s, len(self.ledger) - 1)
         state.delivered_bytes += seg.bytes
         self._emit(
             "sync.progress",

@@ -41,7 +41,7 @@ from rsmodel.timeutil import iso
 
 _EPS = 0.5  # bytes: less is float noise, not data
 _SOC_TOL_WH = 1e-9
-_SEARCH_STEPS = 30  # bisection steps when a transfer is shortened to keep the SOC floor
+_SEARCH_STEPS = 20  # bisection steps when a transfer is shortened to keep the SOC floor
 Span = tuple[float, float]
 
 
@@ -111,6 +111,11 @@ class OnboardRun:
         self.counted: dict[int, float] = {}  # transfer key -> bytes attributed to slots
         self.losing: dict[int, list[float]] = {}  # source -> [first slot, bytes] of a loss run
         self.chunks: dict[str, str] = {}  # pending demand id -> source id
+        # A source transfer as executed, slot by slot: [(start_s, end_s, bytes)] per running
+        # transfer key, and per ledger position once booked (the checker spreads an operation's
+        # bytes evenly over it; a piece per slot keeps its fill exact).
+        self.open_pieces: dict[int, list[tuple[float, float, float]]] = {}
+        self.pieces: dict[int, list[tuple[float, float, float]]] = {}
 
     # ------------------------------------------------------------------ who is who
     def requests(self, problem_start: Any) -> list[SyncRequest]:
@@ -162,9 +167,10 @@ class OnboardRun:
             return remaining_bytes
         return min(remaining_bytes, self.counted.get(tr.key, 0.0) + self.sendable(s))
 
-    def moved(self, tr: Transfer, total_bytes: float) -> float:
-        """Attribute to the current slot what ``tr`` moved since last counted (``total_bytes``
-        in all); a source's bytes are cut to what is onboard. Returns the total counted."""
+    def moved(self, tr: Transfer, total_bytes: float, t_s: float) -> float:
+        """Attribute to the current slot what ``tr`` moved since last counted, up to ``t_s``
+        (``total_bytes`` in all); a source's bytes are cut to what is onboard and kept as a
+        piece of its executed record. Returns the total counted."""
         before = self.counted.get(tr.key, 0.0)
         delta = total_bytes - before
         s = self.index.get(tr.op.sync_id)
@@ -175,19 +181,27 @@ class OnboardRun:
         if n is not None:
             self.slot_node_down[n] += delta
         self.counted[tr.key] = before + delta
+        if s is not None:
+            pieces = self.open_pieces.setdefault(tr.key, [])
+            a = pieces[-1][1] if pieces else tr.op.start_s
+            if t_s > a:
+                pieces.append((a, t_s, delta))
         return before + delta
 
-    def booked(self, tr: Transfer, booked_bytes: float) -> None:
-        """``tr`` ended with ``booked_bytes`` in the ledger."""
-        self.moved(tr, booked_bytes)
+    def booked(self, tr: Transfer, booked_bytes: float, t_s: float, position: int) -> None:
+        """``tr`` ended at ``t_s`` with ``booked_bytes`` in the ledger at ``position``."""
+        self.moved(tr, booked_bytes, t_s)
         del self.counted[tr.key]
+        if tr.key in self.open_pieces:
+            self.pieces[position] = self.open_pieces.pop(tr.key)
 
     def settle(self, active: Iterable[Transfer]) -> list[Overflow]:
         """End the current slot: count what the running transfers (advanced to its end) moved in
         it, cutting a source transfer to what is onboard, and replay the recorders over it.
         Returns the loss runs that ended."""
+        t_s = float(self.edges[min(self.k + 1, len(self.edges) - 1)])
         for tr in active:
-            tr.moved_bytes = self.moved(tr, tr.moved_bytes)
+            tr.moved_bytes = self.moved(tr, tr.moved_bytes, t_s)
         return self._settle_slot()
 
     def finish(self) -> list[Overflow]:
@@ -341,7 +355,9 @@ class OnboardRun:
 
         if b - a < MIN_OP_S or fits(b):
             return b
-        lo, hi = a, b
+        if not fits(min(a + 1.0, b)):
+            return a  # not even a second of it fits
+        lo, hi = a + 1.0, b
         for _ in range(_SEARCH_STEPS):
             mid = 0.5 * (lo + hi)
             lo, hi = (mid, hi) if fits(mid) else (lo, mid)

@@ -8,6 +8,8 @@ operations and the model, and the amounts come from the model's figures.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -18,7 +20,7 @@ from rsmodel.plan.check import check_plan
 from rsmodel.simulate.accounting import accounting, executed_plan
 from rsmodel.simulate.faults import parse_faults
 from rsmodel.simulate.run import simulate
-from tests.conftest import DATA
+from tests.conftest import DATA, assert_one_event_schema, run_cli
 
 # NOAA 20 over Svalbard, 6 h: passes w1 ~01:02:46-01:13:08, w2 ~02:43:24-02:54:16,
 # w3 ~04:23:50-04:34:40, all sunlit. A 1 GB initial fill (high) and a 6 GB burst (normal,
@@ -114,3 +116,20 @@ def test_replan_after_a_fault_keeps_the_soc_floor_and_sends_only_what_exists(pla
     onboard = by_id(executed["sources"])
     assert sent == pytest.approx(sum(s["delivered_bytes"] for s in onboard.values()))
     assert sent < 7.0e9  # the rest stays onboard: never sent before it exists or twice
+
+
+def test_cli_reports_losses_and_checks_the_executed_run_clean(tmp_path):
+    model = tmp_path / "sim-recorder.yaml"
+    model.write_text(MODEL)
+    faults = tmp_path / "faults.yaml"
+    faults.write_text("station_outages: [{station: svalbard, start: +60min, end: +3h}]\n")
+    out = tmp_path / "out"
+    proc = run_cli("simulate", str(model), "--faults", str(faults), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "0.5 GB lost" in proc.stdout
+    accounting_json = json.loads((out / "accounting.json").read_text())
+    assert accounting_json["violations"] == []
+    assert accounting_json["totals"]["source_lost_bytes"] == pytest.approx(0.5e9, rel=1e-3)
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert_one_event_schema(events, ("node", "station", "sync_id"))
+    assert "recorder.overflow" in {e["type"] for e in events}

@@ -612,15 +612,14 @@ def transmitter_on_s(
 ) -> np.ndarray:
     """(K,) seconds per slot the transmitter is on for transfers ``spans`` ([a, b) s): during
     every transfer and ``warmup_s`` before it, staying on across gaps no longer than the warm-up."""
-    on: list[list[float]] = []
-    for a, b in sorted(spans):
-        if on and a - on[-1][1] <= warmup_s:
-            on[-1][1] = max(on[-1][1], b)
-        else:
-            on.append([a - warmup_s, b])
-    if not on:
+    if not len(spans):
         return np.zeros(len(edges) - 1)
-    a, b = np.array(on).T  # disjoint and sorted: on-time before t is a cumulative sum
+    a0, b0 = np.array(sorted(spans), dtype=float).T
+    reach = np.maximum.accumulate(b0)  # the transmitter stays on to the latest end so far
+    starts = np.concatenate([[True], a0[1:] - reach[:-1] > warmup_s])
+    first = np.flatnonzero(starts)
+    last = np.concatenate([first[1:] - 1, [len(a0) - 1]])
+    a, b = a0[first] - warmup_s, reach[last]  # disjoint and sorted: on-time is a cumulative sum
     before = np.concatenate([[0.0], np.cumsum(b - a)])
     j = np.searchsorted(a, edges, side="right") - 1
     inside = np.clip(edges - a[np.maximum(j, 0)], 0.0, (b - a)[np.maximum(j, 0)])

@@ -273,17 +273,22 @@ class OnboardRun:
     ) -> list[PendingData]:
         """Each source's bytes not yet sent, lost or coming from its running transfers, as
         demands released when they exist: what is onboard now at ``now_s`` (or the source's
-        ``release_s``, e.g. a retry delay), then what it produces before each later start of one
-        of its node's ``links`` (only the sources in ``release_s`` are asked)."""
+        ``release_s``, e.g. a retry delay), then what it produces before each later pass of its
+        node (the first usable piece of a window in ``links``; only the sources in
+        ``release_s`` are asked)."""
         committed = self.cum_down + self.slot_down
         for tr in active:
             s = self.index.get(tr.op.sync_id)
             if s is not None:
                 ahead = tr.moved_bytes + tr.rate_Bps * max(tr.op.end_s - now_s, 0.0)
                 committed[s] += max(ahead - self.counted.get(tr.key, 0.0), 0.0)
+        first: dict[str, float] = {}  # window -> its first usable piece's start
+        for link in links:
+            first[link.window_id] = min(first.get(link.window_id, link.start_s), link.start_s)
         starts: dict[str, list[float]] = {}
         for link in links:
-            starts.setdefault(link.node, []).append(link.start_s)
+            if first[link.window_id] == link.start_s:
+                starts.setdefault(link.node, []).append(link.start_s)
         k_now = min(self.k, self.produced.shape[1] - 1)
         self.chunks.clear()
         out: list[PendingData] = []
@@ -332,7 +337,11 @@ class OnboardRun:
                 if not joined and a - e.tx_warmup_s < now_s - 1e-6:
                     a = now_s + e.tx_warmup_s
                 need = np.minimum(floor, soc) - _SOC_TOL_WH
-                b = self._longest_end(e, spans, a, op.end_s, need)
+                most_wh = e.tx_power_w * (op.end_s - a + e.tx_warmup_s) * WH_PER_WS
+                if (soc - need).min() >= most_wh:  # the whole draw fits anywhere
+                    b = op.end_s
+                else:
+                    b = self._longest_end(e, spans, a, op.end_s, need)
                 if b < op.end_s:
                     lowest = node_soc_wh(e, [*spans, (a, op.end_s)], self.edges).min()
                     share = max(b - a, 0.0) / op.duration_s

@@ -133,3 +133,20 @@ def test_cli_reports_losses_and_checks_the_executed_run_clean(tmp_path):
     events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
     assert_one_event_schema(events, ("node", "station", "sync_id"))
     assert "recorder.overflow" in {e["type"] for e in events}
+
+
+@pytest.mark.parametrize("replan", ["greedy", "auto"])
+def test_replan_while_the_burst_is_produced_sends_only_bytes_that_exist(planned, replan):
+    """A degradation at +71 min, inside pass w1 while the burst is being recorded: the re-plan
+    gets the burst's bytes as they come into existence, transfers slow down mid-way, and the
+    independent re-integration finds no byte sent before it was produced, the fill and the
+    SOC of what ran as the simulator carried them."""
+    degraded = {"degraded_bandwidth": [{"factor": 0.5, "start": "+71min", "end": "+4h"}]}
+    scenario, sim, executed = run(planned, degraded, replan)
+    assert [e for e in sim.events if e["type"] == "replan.completed"]
+    assert check_plan(executed, executed=True, scenario=scenario) == []
+    burst = by_id(executed["sources"])["eo-01/burst"]
+    assert burst["delivered_bytes"] > 0
+    assert burst["delivered_bytes"] + burst["lost_bytes"] + burst["onboard_end_bytes"] == (
+        pytest.approx(6.0e9)
+    )

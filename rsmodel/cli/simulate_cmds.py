@@ -50,6 +50,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         f"Simulated {scenario.name}: {totals['completed']} complete, {totals['failed']} failed, "
         f"{totals['delivered_bytes'] / 1e6:.1f} MB delivered, {totals['replans']} re-plans"
     )
+    if "source_produced_bytes" in totals:
+        print(
+            f"Recorder sources: {totals['source_produced_bytes'] / 1e9:.1f} GB produced, "
+            f"{totals['source_delivered_bytes'] / 1e9:.1f} GB delivered, "
+            f"{totals['source_lost_bytes'] / 1e9:.1f} GB lost, "
+            f"{totals['source_onboard_end_bytes'] / 1e9:.1f} GB onboard at the end"
+        )
     for name, path in paths.items():
         print(f"{name}: {path}")
     return 0

@@ -28,9 +28,26 @@ def onboard_sections(state: LinkState, operations: Sequence[Operation]) -> dict[
     """``{"recorders", "sources", "losses", "soc"}`` for plan.json (only the parts the problem has)."""
     p = state.problem
     assert p.onboard is not None
+    oi = onboard_index(p)
+    soc = soc_from_operations(p, operations) if p.onboard.energy else {}
+    return sections_of(
+        p, recorder_fill(state), downlinked(p, state.pair_bytes, oi.src_demand), state.lost, soc
+    )
+
+
+def sections_of(
+    p: Problem,
+    fill: np.ndarray,
+    down: np.ndarray,
+    lost: np.ndarray,
+    soc: dict[str, np.ndarray],
+) -> dict[str, Any]:
+    """The plan.json sections of recorder ``fill`` (N, K+1) bytes at the slot edges, per
+    source ``down`` and ``lost`` (S, K) bytes per slot and ``soc`` (node -> (K+1,) Wh) on the
+    grid of ``p`` (the optimiser's schedule, or a simulated run of it)."""
+    assert p.onboard is not None
     times = _edge_times(p)
     oi = onboard_index(p)
-    fill = recorder_fill(state)
     out: dict[str, Any] = {}
     if len(oi.recorder_nodes):
         out["recorders"] = [
@@ -42,10 +59,9 @@ def onboard_sections(state: LinkState, operations: Sequence[Operation]) -> dict[
             }
             for n in oi.recorder_nodes
         ]
-        down = downlinked(p, state.pair_bytes, oi.src_demand)
         out["sources"], out["losses"] = [], []
         for s, src in enumerate(p.onboard.sources):
-            lost = state.lost[s]
+            gone = lost[s]
             sent = float(down[s].sum())
             out["sources"].append(
                 {
@@ -57,24 +73,23 @@ def onboard_sections(state: LinkState, operations: Sequence[Operation]) -> dict[
                     "on_full": src.on_full,
                     "produced_bytes": src.total_bytes,
                     "delivered_bytes": sent,
-                    "lost_bytes": float(lost.sum()),
-                    "onboard_end_bytes": max(src.total_bytes - sent - float(lost.sum()), 0.0),
+                    "lost_bytes": float(gone.sum()),
+                    "onboard_end_bytes": max(src.total_bytes - sent - float(gone.sum()), 0.0),
                 }
             )
-            slots = np.flatnonzero(lost > _EPS)
+            slots = np.flatnonzero(gone > _EPS)
             if len(slots):
                 out["losses"].append(
                     {
                         "source": src.id,
                         "node": src.node,
-                        "lost_bytes": float(lost.sum()),
+                        "lost_bytes": float(gone.sum()),
                         "first_time": times[slots[0]],
                         "last_time": times[slots[-1] + 1],
                         "reason": LOSS_REASON,
                     }
                 )
-    if p.onboard.energy:
-        soc = soc_from_operations(p, operations)
+    if soc:
         out["soc"] = {
             name: {
                 "times": times,

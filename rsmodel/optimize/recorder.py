@@ -591,23 +591,47 @@ def _groups(keys: np.ndarray) -> dict[int, list[int]]:
 # --------------------------------------------------------------------------- outputs
 def soc_from_operations(p: Problem, operations: Sequence[Operation]) -> dict[str, np.ndarray]:
     """Per node with energy figures: SOC (K+1,) Wh of the executed plan (solar, idle, compute
-    planned before, transmitter). The transmitter is on during every operation and
-    ``tx_warmup_s`` before it, staying on across gaps no longer than the warm-up."""
+    planned before, transmitter; :func:`node_soc_wh`)."""
     assert p.onboard is not None
-    n_slots = max(p.n_slots, 1)
-    edges = np.minimum(np.arange(n_slots + 1) * p.step_s, p.duration_s)
-    out = {}
-    for name, e in p.onboard.energy.items():
-        spans = sorted((p.seconds(o.start), p.seconds(o.end)) for o in operations if o.node == name)
-        on: list[list[float]] = []
-        for a, b in spans:
-            if on and a - on[-1][1] <= e.tx_warmup_s:
-                on[-1][1] = max(on[-1][1], b)
-            else:
-                on.append([a - e.tx_warmup_s, b])
-        tx_s = np.zeros(n_slots)
-        for a, b in on:
-            tx_s += np.clip(np.minimum(edges[1:], b) - np.maximum(edges[:-1], a), 0.0, None)
-        net = e.charge_wh - e.idle_wh - e.tx_power_w * tx_s * WH_PER_WS
-        out[name] = simulate_soc_wh(e.capacity_wh, e.initial_wh, net)
-    return out
+    edges = slot_edges(p)
+    return {
+        name: node_soc_wh(
+            e, [(p.seconds(o.start), p.seconds(o.end)) for o in operations if o.node == name], edges
+        )
+        for name, e in p.onboard.energy.items()
+    }
+
+
+def slot_edges(p: Problem) -> np.ndarray:
+    """Slot edges ``t_0 .. t_K`` of ``p``, s from the horizon start, ``(K+1,)``."""
+    return np.minimum(np.arange(max(p.n_slots, 1) + 1) * p.step_s, p.duration_s)
+
+
+def transmitter_on_s(
+    spans: Sequence[tuple[float, float]], warmup_s: float, edges: np.ndarray
+) -> np.ndarray:
+    """(K,) seconds per slot the transmitter is on for transfers ``spans`` ([a, b) s): during
+    every transfer and ``warmup_s`` before it, staying on across gaps no longer than the warm-up."""
+    if not len(spans):
+        return np.zeros(len(edges) - 1)
+    a0, b0 = np.array(sorted(spans), dtype=float).T
+    reach = np.maximum.accumulate(b0)  # the transmitter stays on to the latest end so far
+    starts = np.concatenate([[True], a0[1:] - reach[:-1] > warmup_s])
+    first = np.flatnonzero(starts)
+    last = np.concatenate([first[1:] - 1, [len(a0) - 1]])
+    a, b = a0[first] - warmup_s, reach[last]  # disjoint and sorted: on-time is a cumulative sum
+    before = np.concatenate([[0.0], np.cumsum(b - a)])
+    j = np.searchsorted(a, edges, side="right") - 1
+    inside = np.clip(edges - a[np.maximum(j, 0)], 0.0, (b - a)[np.maximum(j, 0)])
+    on_before = np.where(j >= 0, before[np.maximum(j, 0)] + inside, 0.0)
+    return np.diff(on_before)
+
+
+def node_soc_wh(
+    e: NodeEnergy, spans: Sequence[tuple[float, float]], edges: np.ndarray
+) -> np.ndarray:
+    """SOC (K+1,) Wh of a node that transmits over ``spans`` ([a, b) s from the horizon start):
+    solar, idle, compute planned before and the transmitter (:func:`transmitter_on_s`)."""
+    tx_s = transmitter_on_s(spans, e.tx_warmup_s, edges)
+    net = e.charge_wh - e.idle_wh - e.tx_power_w * tx_s * WH_PER_WS
+    return simulate_soc_wh(e.capacity_wh, e.initial_wh, net)

@@ -57,7 +57,7 @@ def event_table(events: list[dict[str, Any]]) -> Table:
 def is_bad_type(name: str) -> bool:
     """Failures, misses, losses and faults (a fault's ``*_restored`` end is good news, not bad)."""
     return not name.endswith("_restored") and any(
-        word in name for word in ("fail", "miss", "fault", "abort", "lost")
+        word in name for word in ("fail", "miss", "fault", "abort", "lost", "overflow")
     )
 
 

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 # Slack for float round-off, bytes.
 _BYTES_EPS = 1e-3
+# plan.json sections of the recorders and batteries: a run's own replace the initial plan's.
+ONBOARD_SECTIONS = ("recorders", "sources", "losses", "soc")
 
 
 def accounting(sim: Simulator, base: dict[str, Any]) -> dict[str, Any]:
@@ -35,7 +37,7 @@ def accounting(sim: Simulator, base: dict[str, Any]) -> dict[str, Any]:
     for seg in sim.ledger:
         by_sync[seg.sync_id].append(seg)
     requests = []
-    for state in sim.syncs.values():
+    for state in _sync_states(sim):
         segs = by_sync.get(state.id, [])
         requests.append(
             {
@@ -55,9 +57,11 @@ def accounting(sim: Simulator, base: dict[str, Any]) -> dict[str, Any]:
                 "interrupted_segments": sum(s.outcome == "interrupted" for s in segs),
             }
         )
+    onboard = sim.onboard.totals() if sim.onboard is not None else {}
     return {
         "requests": requests,
         "totals": {
+            **onboard,
             "requests": len(requests),
             "complete": sum(r["status"] == "complete" for r in requests),
             "failed": sum(r["status"] == "failed" for r in requests),
@@ -75,7 +79,7 @@ def accounting(sim: Simulator, base: dict[str, Any]) -> dict[str, Any]:
 def ledger_violations(sim: Simulator) -> list[str]:
     """Bookkeeping rules the run breaks (empty when all hold): the ledger adds up to each
     request's delivered bytes, never more than its size, and every request ends complete or
-    failed with a reason. Physical limits are checked on :func:`executed_plan` by the plan
+    failed with a reason (a recorder source's bytes not sent stay onboard: it never fails). Physical limits are checked on :func:`executed_plan` by the plan
     checker."""
     booked: dict[str, float] = defaultdict(float)
     for seg in sim.ledger:
@@ -83,13 +87,18 @@ def ledger_violations(sim: Simulator) -> list[str]:
     out = []
     for state in sim.syncs.values():
         got = booked[state.id]
+        source = sim.onboard is not None and sim.onboard.is_source(state.id)
         if abs(got - state.delivered_bytes) > _BYTES_EPS:
             out.append(
                 f"{state.id}: ledger {got:.0f} bytes != delivered {state.delivered_bytes:.0f}"
             )
         if got > state.data_size + _BYTES_EPS:
             out.append(f"{state.id}: {got:.0f} bytes delivered for {state.data_size:.0f} requested")
-        if state.status != COMPLETED and not (state.status == FAILED and state.reason):
+        if (
+            not source
+            and state.status != COMPLETED
+            and not (state.status == FAILED and state.reason)
+        ):
             out.append(f"{state.id}: ends {state.status} without a reason")
     return out
 
@@ -124,9 +133,11 @@ def executed_plan(
     ``base`` is the initial plan's dict (horizon, stations, windows); the result can be checked
     with :func:`rsmodel.plan.check.check_plan`.
     """
+    pieces = sim.onboard.pieces if sim.onboard is not None else {}
     ops = [
-        (s.sync_id, s.node, s.station, s.window_id, s.start_s, s.end_s, s.bytes, s.antenna)
-        for s in sim.ledger
+        (s.sync_id, s.node, s.station, s.window_id, a, b, moved, s.antenna)
+        for i, s in enumerate(sim.ledger)
+        for a, b, moved in pieces.get(i, [(s.start_s, s.end_s, s.bytes)])
     ]
     if with_planned:
         ops += [
@@ -145,8 +156,16 @@ def executed_plan(
     for o in ops:
         moved[o[0]] += o[6]
         last[o[0]] = max(last.get(o[0], o[5]), o[5])
+    onboard = {}
+    if sim.onboard is not None:
+        spans: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for o in ops:
+            spans[o[1]].append((o[4], o[5]))
+        onboard = sim.onboard.sections(spans)
+        onboard["soc"] = {**base.get("soc", {}), **onboard.get("soc", {})}
     return {
-        **base,
+        **{k: v for k, v in base.items() if k not in ONBOARD_SECTIONS},
+        **onboard,
         "operations": [
             {
                 "sync_id": o[0],
@@ -162,10 +181,17 @@ def executed_plan(
         ],
         "syncs": [
             _sync_entry(sim, state, moved[state.id], last.get(state.id))
-            for state in sim.syncs.values()
+            for state in _sync_states(sim)
         ],
         "kpis": {},
     }
+
+
+def _sync_states(sim: Simulator) -> list[Any]:
+    """The run's sync requests (not its recorder sources)."""
+    if sim.onboard is None:
+        return list(sim.syncs.values())
+    return [s for s in sim.syncs.values() if not sim.onboard.is_source(s.id)]
 
 
 def _op_fields(op: Any) -> tuple[Any, ...]:

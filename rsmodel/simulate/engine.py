@@ -37,6 +37,7 @@ from rsmodel.simulate.clock import EventQueue
 from rsmodel.simulate.faults import Degradation, FaultPlan, Outage
 from rsmodel.simulate.jobs import JobSteps
 from rsmodel.simulate.known import KnownFaults, Windows
+from rsmodel.simulate.onboard import OnboardRun, overflow_details
 from rsmodel.simulate.residual import MIN_OP_S, PendingData, PlannedTransfer, Residual, dispatch
 from rsmodel.simulate.state import (
     ACTIVE,
@@ -65,7 +66,9 @@ class Simulator:
 
     ``windows`` is the geometry's windows table; ``operations`` the plan to replay (``None``:
     plan from scratch with ``planner``). ``requeue`` lists the priorities whose failed
-    requests are re-queued automatically; the others wait for :meth:`reschedule`.
+    requests are re-queued automatically; the others wait for :meth:`reschedule`. ``onboard``
+    (a model with recorders or transmitter power) carries recorder contents and SOC through
+    the run (:mod:`rsmodel.simulate.onboard`); its sources' downlinks are requests too.
     """
 
     def __init__(
@@ -81,6 +84,7 @@ class Simulator:
         retry_delay_s: float | None = None,
         job_events: Iterable[dict[str, Any]] = (),
         job_nodes: dict[str, str] | None = None,
+        onboard: OnboardRun | None = None,
     ) -> None:
         self.scenario = scenario
         self.horizon_s = scenario.duration_s
@@ -115,13 +119,20 @@ class Simulator:
         self._replan_cause: str | None = None
         self._handling = False
         self._displaced: set[str] = set()
+        self.onboard = onboard
         for req in scenario.syncs:
             self._add_sync(req, known=True)
+        if onboard is not None:  # sources' downlinks run as transfers of one request each
+            for req in onboard.requests(scenario.start):
+                self.syncs[req.id] = SyncState(req, 0.0, math.inf)
+            for t_s in onboard.slot_ends_s:
+                self.queue.push(float(t_s), clock.RATE_STEP, self._on_slot_end, None)
         self._schedule_faults()
         for ev in job_events:
             self.queue.push(self.seconds(parse_time(ev["time"])), clock.START, self.jobs.replay, ev)
         self.queue.push(self.horizon_s, clock.HORIZON, self._on_horizon_end, None)
-        self._emit("sim.started", seed=seed, syncs=len(self.syncs), windows=len(self.windows))
+        syncs = sum(not self._is_source(sid) for sid in self.syncs)
+        self._emit("sim.started", seed=seed, syncs=syncs, windows=len(self.windows))
         if operations is None:
             self._replan("initial plan")
         else:
@@ -214,6 +225,8 @@ class Simulator:
             req, self.seconds(req.release), deadline_s, status=QUEUED if known else WAITING
         )
         self.syncs[req.id] = state
+        if known and self.onboard is not None:
+            self.onboard.enter(req.node, state.release_s, req.data_size_bytes)
         if deadline_s < self.horizon_s:
             self.queue.push(deadline_s, clock.DEADLINE, self._on_deadline, req.id)
         return state
@@ -339,7 +352,8 @@ class Simulator:
         self._close(tr, "completed", None)
         state = self.syncs[tr.op.sync_id]
         if (
-            state.status == QUEUED
+            not self._is_source(state.id)
+            and state.status == QUEUED
             and state.remaining_bytes > self.transfers.still_planned(state.id, self.clock_s) + 1.0
         ):
             self._displaced.add(state.id)
@@ -410,6 +424,8 @@ class Simulator:
     def _on_arrival(self, sync_id: str) -> None:
         state = self.syncs[sync_id]
         state.status = QUEUED
+        if self.onboard is not None:
+            self.onboard.enter(state.node, max(state.release_s, self.clock_s), state.data_size)
         self._emit(
             "sync.arrived",
             sync=state,
@@ -442,8 +458,10 @@ class Simulator:
     def _on_horizon_end(self, _: Any) -> None:
         for tr in list(self.transfers.active.values()):
             self._close(tr, "interrupted", "horizon end")
+        if self.onboard is not None:
+            self._overflows(self.onboard.finish())
         for state in self.syncs.values():
-            if state.status not in FINAL:
+            if state.status not in FINAL and not self._is_source(state.id):
                 self._finalise(state, self._unfinished_reason(state))
         self.transfers.clear_planned()
         self._emit("sim.finished", **self._totals())
@@ -452,8 +470,13 @@ class Simulator:
     def _close(self, tr: Transfer, outcome: str, error: str | None) -> None:
         """Book the bytes of a transfer that ends now (at its end or interrupted)."""
         state = self.syncs[tr.op.sync_id]
-        seg = self.transfers.book(tr, self.clock_s, outcome, error, state.remaining_bytes)
+        limit = state.remaining_bytes
+        if self.onboard is not None:
+            limit = self.onboard.limit(tr, limit)
+        seg = self.transfers.book(tr, self.clock_s, outcome, error, limit)
         self.antenna_use.release(tr.key, seg.station, seg.antenna, seg.node, self.clock_s)
+        if self.onboard is not None:
+            self.onboard.booked(tr, seg.bytes, self.clock_s, len(self.ledger) - 1)
         state.delivered_bytes += seg.bytes
         self._emit(
             "sync.progress",
@@ -572,6 +595,8 @@ class Simulator:
         residual = self.residual(only=only)
         residual.cause = cause
         ops = self.planner(residual)
+        if self.onboard is not None:
+            ops = self._onboard_ops(ops, only is not None)
         wall_s = time.perf_counter() - wall
         method = getattr(self.planner, "method", "greedy")
         self.replans.append(
@@ -630,10 +655,11 @@ class Simulator:
         )
         for name, holds in self.maintenance.items():
             station_busy.setdefault(name, []).extend(h for h in holds if h[1] > t)
+        links = self.known.links(t)
         return Residual(
             t,
-            self._pending(only),
-            self.known.links(t),
+            self._pending(only) + self._source_pending(links, only),
+            links,
             dict(self.antennas),
             node_busy,
             station_busy,
@@ -648,6 +674,8 @@ class Simulator:
         out = []
         for state in self.syncs.values():
             if state.status not in (QUEUED, ACTIVE) or (only is not None and state.id not in only):
+                continue
+            if self._is_source(state.id):
                 continue
             need = state.remaining_bytes - running.get(state.id, 0.0)
             if need > 1.0 and state.deadline_s > t:
@@ -664,10 +692,69 @@ class Simulator:
         return out
 
     def _totals(self) -> dict[str, Any]:
-        states = list(self.syncs.values())
+        states = [s for s in self.syncs.values() if not self._is_source(s.id)]
+        onboard = self.onboard.totals() if self.onboard is not None else {}
         return {
             "completed": sum(s.status == COMPLETED for s in states),
             "failed": sum(s.status == FAILED for s in states),
             "delivered_bytes": sum(s.delivered_bytes for s in states),
             "replans": len(self.replans),
+            **onboard,
         }
+
+    # ------------------------------------------------------------------ recorders and SOC
+    def _is_source(self, sync_id: str) -> bool:
+        """Whether ``sync_id`` is a recorder source's downlink (not a sync request)."""
+        return self.onboard is not None and self.onboard.is_source(sync_id)
+
+    def _on_slot_end(self, _: Any) -> None:
+        """A grid slot ends: the recorders are replayed over it (losses become events)."""
+        assert self.onboard is not None
+        self.transfers.rerate(self.clock_s)
+        self._overflows(self.onboard.settle(self.transfers.active.values()))
+        self.transfers.rerate(self.clock_s)
+
+    def _overflows(self, runs: list[Any]) -> None:
+        for o in runs:
+            self._emit("recorder.overflow", node=o.node, **overflow_details(o, self.time_of))
+
+    def _source_pending(self, links: list[Any], only: list[str] | None) -> list[PendingData]:
+        """The sources' bytes still to send, released when they exist (``OnboardRun.pending``)."""
+        if self.onboard is None:
+            return []
+        release = {
+            sid: max(state.retry_after_s, self.clock_s)
+            for sid, state in self.syncs.items()
+            if self._is_source(sid)
+            and state.status in (QUEUED, ACTIVE)
+            and (only is None or sid in only)
+        }
+        return self.onboard.pending(self.clock_s, links, self.transfers.active.values(), release)
+
+    def _onboard_ops(self, ops: list[PlannedTransfer], keep_planned: bool) -> list[PlannedTransfer]:
+        """A re-plan's operations under their sources' ids, cut to keep every battery above
+        its floor given what ran, runs and (``keep_planned``) stays planned; ``battery.floor``
+        for each transfer shortened or refused."""
+        assert self.onboard is not None
+        ops = [replace(op, sync_id=self.onboard.owner(op.sync_id)) for op in ops]
+        fixed: dict[str, list[tuple[float, float]]] = {}
+        spans = [(seg.node, seg.start_s, seg.end_s) for seg in self.ledger]
+        spans += [(tr.op.node, tr.op.start_s, tr.op.end_s) for tr in self.transfers.active.values()]
+        if keep_planned:
+            spans += [(op.node, op.start_s, op.end_s) for op in self.transfers.planned.values()]
+        for node, a, b in spans:
+            fixed.setdefault(node, []).append((a, b))
+        kept, refused = self.onboard.guard(ops, self.clock_s, fixed)
+        for r in refused:
+            self._emit(
+                "battery.floor",
+                sync=self.syncs[r.op.sync_id],
+                station=r.op.station,
+                window_id=r.op.window_id,
+                planned_bytes=r.op.bytes,
+                kept_bytes=r.kept_bytes,
+                refused_bytes=r.op.bytes - r.kept_bytes,
+                lowest_soc=r.lowest_soc,
+                min_soc=self.onboard.energy[r.op.node].floor_soc,
+            )
+        return kept

@@ -17,6 +17,7 @@ from rsmodel.plan.events import write_events
 from rsmodel.simulate.accounting import accounting
 from rsmodel.simulate.engine import Simulator
 from rsmodel.simulate.faults import FaultsInput, model_faults, resolve_faults
+from rsmodel.simulate.onboard import OnboardRun
 from rsmodel.simulate.recovery import RecoveryPlanner
 from rsmodel.simulate.residual import PlannedTransfer, dispatch
 
@@ -66,6 +67,10 @@ def simulate(
     planner = RecoveryPlanner(scenario, budget_s) if replan == "auto" else dispatch
     ops = operations_in_seconds(result.schedule.operations, scenario)
     extra = result.plan.extra
+    schedule = result.schedule
+    onboard = None
+    if schedule.problem.onboard is not None:
+        onboard = OnboardRun(schedule.problem, schedule.state.lost)
     sim = Simulator(
         scenario,
         windows,
@@ -75,6 +80,7 @@ def simulate(
         planner=planner,
         job_events=extra.get("job_events", []),
         job_nodes={j["name"]: j["node"] for j in extra.get("jobs", [])},
+        onboard=onboard,
     )
     sim.run()
     return SimulationResult(result, sim)

@@ -370,6 +370,28 @@ def node_tx_wh(p: Problem, on: np.ndarray, n: int, cands: np.ndarray) -> np.ndar
     return wh[:n_slots]
 
 
+def never_short(p: Problem, n: int, cands: np.ndarray, fixed_wh: np.ndarray | None = None) -> bool:
+    """Whether node ``n`` stays above its SOC floor whatever links of ``cands`` it uses: the
+    SOC with ``fixed_wh`` (links already on) and every candidate of ``cands`` on, each with its
+    own warm-up, never goes below ``min_soc`` of the capacity (or below the SOC with only
+    ``fixed_wh`` drawn, the floor of a stage)."""
+    e = p.onboard.energy[p.nodes[n]]
+    on = np.zeros(len(p.cand_node), dtype=bool)
+    on[cands] = True
+    most = node_tx_wh(p, on, n, cands)
+    if fixed_wh is not None:
+        most = most + fixed_wh
+    if e.tx_warmup_s > 0:
+        slot = np.maximum(np.floor((p.cand_t0_s[cands] - e.tx_warmup_s) / p.step_s), 0)
+        most += np.bincount(slot.astype(int), minlength=len(most))[: len(most)] * (
+            e.tx_power_w * e.tx_warmup_s * WH_PER_WS
+        )
+    floor = e.floor_soc * e.capacity_wh
+    if fixed_wh is not None:
+        floor = np.minimum(floor, _soc(e, fixed_wh))
+    return bool(np.all(_soc(e, most) >= floor - 1e-9))
+
+
 class PowerCheck:
     """Per node, the transmitter energy of the links on and whether one more link fits above
     the SOC floor (or, where the links already on put the SOC below it, lowers it no further)."""
@@ -378,7 +400,8 @@ class PowerCheck:
         self.state = state
         p = state.problem
         self.by_node = group_positions(p.cand_node, len(p.nodes))
-        self.drawn = tx_wh(p, state.on) if p.onboard is not None else {}
+        drawn = tx_wh(p, state.on) if p.onboard is not None else {}
+        self.drawn = {n: wh for n, wh in drawn.items() if not never_short(p, n, self.by_node[n])}
         self.soc = {n: _soc(p.onboard.energy[p.nodes[n]], wh) for n, wh in self.drawn.items()}
 
     def allows(self, c: int) -> bool:
@@ -795,7 +818,12 @@ def add_tx_energy(m: pyo.ConcreteModel, p: Problem, idx) -> None:
     """One SOC balance per node with transmitter power: solar, idle, the links already on
     (earlier stages) and this stage's links with their warm-ups, above the floor."""
     state: LinkState = idx.state
-    fixed = tx_wh(p, state.on)
+    by_node = group_positions(p.cand_node[idx.links], len(p.nodes))
+    fixed = {  # nodes whose stage links, all on, could take the SOC below the stage's floor
+        n: wh
+        for n, wh in tx_wh(p, state.on).items()
+        if not never_short(p, n, idx.links[by_node[n]], wh)
+    }
     if not fixed:
         return
     links = idx.links

@@ -156,15 +156,16 @@ def stage_bound(
     return float(sum(part["bound"] for part in parts)), parts
 
 
-def attach_bound(problem: Problem, schedule: Any) -> None:
+def attach_bound(problem: Problem, schedule: Any, *, time_limit_s: float = 0.0) -> None:
     """Set ``solver.objective`` (F of the returned plan), ``bound`` (:func:`stage_bound`) and
-    ``gap_global``; note the any-plan bound too."""
+    ``gap_global``; note the any-plan bound too. The LPs take up to ``time_limit_s`` (at least
+    ``BOUND_TIME_FRACTION`` of the solver time limit)."""
     stats = schedule.solver
     if len(problem.demands) == 0 and len(problem.tracks.requests) == 0:  # the empty plan: optimal
         stats.objective, stats.bound, stats.gap_global = 0.0, 0.0, 0.0
         return
     t0 = time.perf_counter()
-    budget = max(BOUND_TIME_FRACTION * problem.settings.time_limit_s, 2.0)
+    budget = max(BOUND_TIME_FRACTION * problem.settings.time_limit_s, time_limit_s, 2.0)
     bound, parts = stage_bound(problem, schedule.state, time_limit_s=0.7 * budget)
     any_bound, how = any_plan_bound(problem, time_limit_s=0.3 * budget)
     score = class_scores(problem, schedule.state)

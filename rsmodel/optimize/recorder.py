@@ -378,7 +378,7 @@ def never_short(p: Problem, n: int, cands: np.ndarray, fixed_wh: np.ndarray | No
     e = p.onboard.energy[p.nodes[n]]
     on = np.zeros(len(p.cand_node), dtype=bool)
     on[cands] = True
-    most = node_tx_wh(p, on, n, cands)
+    most = node_tx_wh(p, on, n, cands).astype(float)
     if fixed_wh is not None:
         most = most + fixed_wh
     if e.tx_warmup_s > 0:

@@ -1,26 +1,37 @@
 """Recorder and transmitter-energy constraint blocks of a class stage, and their replays.
 
-Docs: docs/recorder.md ("Optimisation"). Per node with a recorder, on the grid slots:
+Docs: docs/optimisation.md ("Recorders, data sources and transmitter power"). Per node with a
+recorder, at the slot edges:
 
     fill_k = fill_{k-1} + produced_k + syncs released_k - downlinked_k - lost_k <= capacity
 
 Per data source: no byte leaves before it exists (bytes downlinked up to slot k plus bytes
 lost before it <= bytes produced before slot k starts), and nothing is lost twice (downlinked +
-lost <= produced). Losses are per source and slot: ``drop_new`` loses at most what the
-source produces in the slot, ``overwrite_oldest`` any of its onboard bytes.
+lost <= produced). ``drop_new`` loses at most what the source produces in the slot,
+``overwrite_oldest`` any of its onboard bytes.
 
 **Losses among the class stages.** Stage r (critical first) fixes the downlinks *and losses*
-of class r. Its model sees the classes above it fixed, its own downlinks and losses as
-variables, and the classes below as not downlinked yet and free to drop (a tiny cost). So a
-class loses bytes only when the recorder overflows even with all lower-class data dropped:
-higher classes pre-empt recorder room exactly as they pre-empt link capacity. A lost byte of
-class r costs its unmet price once more on top of being undelivered (a byte still onboard at
-the horizon end can go down later, a lost one never). After a stage its class's losses are
-kept (:func:`keep_stage_losses`): the MILP's, or those of the greedy allocation it fell back to
-(:class:`RecorderReplay`, which drops when full, lowest class first). A ``drop_new`` loss is
-data never recorded when produced: the plan tells the onboard data manager which source's
-data not to record, possibly a little before the recorder is full, so that data of a higher
-class produced later still fits.
+of class r. Its model holds the classes above as constants and its own downlinks and losses as
+variables; the classes below are not downlinked yet and may all be dropped, so they are left
+out (only bytes nothing can drop stay: syncs and lower ``drop_new`` initial fills). So a class
+loses bytes only when the recorder overflows even with all lower-class data dropped: higher
+classes pre-empt recorder room exactly as they pre-empt link capacity. A lost byte of class r
+costs its unmet price once more on top of being undelivered (a byte still onboard at the
+horizon end can go down later, a lost one never). After a stage its class's losses are kept
+(:func:`keep_stage_losses`): the MILP's, or those of the greedy allocation it fell back to
+(:class:`RecorderReplay`). A ``drop_new`` loss is data never recorded when produced: the plan
+tells the onboard data manager which source's data not to record, possibly before the
+recorder is full, so that data of a higher class produced later still fits.
+
+**Cells** (:func:`recorder_cells`). The rows are written on cells, not slots: a recorder that
+cannot overflow in the stage (its start plus everything that enters it, no downlink, stays
+within capacity) has no rows; otherwise each slot with a downlink of the stage is a cell, and
+the slots between two of them form one cell when the node has at most one source of the class
+that can lose bytes. Such a cell has one fill (its end) and one loss; taken as early as the
+source allows (``drop_new``: as it is produced; ``overwrite_oldest``: onboard bytes first) the
+fill inside the cell is highest where a row ``fill_prev + peak - loss <= capacity`` says, and
+the content nothing can drop must fit in it too; both rows are exact, so the cells describe
+the same plans as the slot rows with a fraction of the variables.
 
 **Transmitter energy.** A link on in slot k draws ``tx_power_w`` for its usable seconds, a
 contact start also ``tx_warmup_s`` before it (charged in the slot where the warm-up begins);

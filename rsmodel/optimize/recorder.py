@@ -405,7 +405,10 @@ def never_short(p: Problem, n: int, cands: np.ndarray, fixed_wh: np.ndarray | No
 
 class PowerCheck:
     """Per node, the transmitter energy of the links on and whether one more link fits above
-    the SOC floor (or, where the links already on put the SOC below it, lowers it no further)."""
+    the SOC floor (or, where the links already on put the SOC below it, lowers it no further).
+
+    A link that draws at most what the SOC has above that floor at every later slot edge fits
+    without integrating the SOC again (a draw lowers every later SOC by at most itself)."""
 
     def __init__(self, state: LinkState) -> None:
         self.state = state
@@ -413,7 +416,16 @@ class PowerCheck:
         self.by_node = group_positions(p.cand_node, len(p.nodes))
         drawn = tx_wh(p, state.on) if p.onboard is not None else {}
         self.drawn = {n: wh for n, wh in drawn.items() if not never_short(p, n, self.by_node[n])}
-        self.soc = {n: _soc(p.onboard.energy[p.nodes[n]], wh) for n, wh in self.drawn.items()}
+        self.soc: dict[int, np.ndarray] = {}
+        self.spare: dict[int, np.ndarray] = {}  # (K+1,) least SOC above the floor from edge k on
+        for n, wh in self.drawn.items():
+            self._integrate(n, wh)
+
+    def _integrate(self, n: int, wh: np.ndarray) -> None:
+        e = self.state.problem.onboard.energy[self.state.problem.nodes[n]]
+        self.soc[n] = soc = _soc(e, wh)
+        above = soc - np.minimum(e.floor_soc * e.capacity_wh, soc)
+        self.spare[n] = np.minimum.accumulate(above[::-1])[::-1]
 
     def allows(self, c: int) -> bool:
         p = self.state.problem
@@ -421,6 +433,10 @@ class PowerCheck:
         if n not in self.drawn or self.state.on[c]:
             return True
         e = p.onboard.energy[p.nodes[n]]
+        most = e.tx_power_w * (p.cand_t1_s[c] - p.cand_t0_s[c] + e.tx_warmup_s) * WH_PER_WS
+        first = max(int(np.floor((p.cand_t0_s[c] - e.tx_warmup_s) / p.step_s)), 0)
+        if most <= self.spare[n][min(first + 1, len(self.spare[n]) - 1)] - 1e-9:
+            return True
         on = self.state.on.copy()
         on[c] = True
         after = _soc(e, node_tx_wh(p, on, n, self.by_node[n]))
@@ -431,7 +447,7 @@ class PowerCheck:
         n = int(p.cand_node[c])
         if n in self.drawn:
             self.drawn[n] = node_tx_wh(p, self.state.on, n, self.by_node[n])
-            self.soc[n] = _soc(p.onboard.energy[p.nodes[n]], self.drawn[n])
+            self._integrate(n, self.drawn[n])
 
 
 def _soc(e: NodeEnergy, tx: np.ndarray) -> np.ndarray:

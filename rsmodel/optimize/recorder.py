@@ -243,7 +243,10 @@ class RecorderReplay:
         )
         room = oi.capacity[:, None] - (start[:, None] + np.cumsum(change, axis=1))
         self.headroom = np.minimum.accumulate(room[:, ::-1], axis=1)[:, ::-1]
-        self.counted = self.fixed | self.own
+        counted = np.where((self.fixed | self.own)[:, None], oi.produced, 0.0) - self.lost
+        self.inflow = oi.sync_in.copy()  # (N, K) bytes entering in a slot, downlinks aside
+        np.add.at(self.inflow, oi.src_node, counted)
+        self.own_new = np.flatnonzero(self.own & self.drop_new)
         self.by_node = np.argsort(oi.src_node, kind="stable")
         node_sorted = oi.src_node[self.by_node]
         self.first = np.r_[True, node_sorted[1:] != node_sorted[:-1]] if len(node_sorted) else []
@@ -276,19 +279,18 @@ class RecorderReplay:
             src[has] * width + slot[has], weights=sent[has], minlength=n_src * width
         ).reshape(n_src, width)
         produced = oi.produced[:, window]
-        inflow = oi.sync_in[:, window] - nodes
-        counted = np.where(self.counted[:, None], produced, 0.0)
-        np.add.at(inflow, oi.src_node, counted - self.lost[:, window] * self.fixed[:, None])
+        inflow = self.inflow[:, window] - nodes
         own_new, own_old = self.own & self.drop_new, self.own & ~self.drop_new
+        new = self.own_new
         for j in range(width):
             k = self.k + j
             self.made += produced[:, j]
             self.cum_down += sources[:, j]
             self.cum_lost[self.fixed] += self.lost[self.fixed, k]
             self.level += inflow[:, j]
-            if own_new.any():
-                held = np.where(own_new, self.made - self.cum_down - self.cum_lost, 0.0)
-                need = np.bincount(oi.src_node, weights=held, minlength=len(self.level))
+            if len(new):
+                held = self.made[new] - self.cum_down[new] - self.cum_lost[new]
+                need = np.bincount(oi.src_node[new], weights=held, minlength=len(self.level))
                 self._drop(need - self.headroom[:, k], k, own_new, produced[:, j])
             excess = self.level - oi.capacity
             if np.any(excess > _EPS):

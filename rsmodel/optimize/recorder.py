@@ -491,9 +491,11 @@ class RecorderCells:
     chain_loss: np.ndarray  # -1: no loss variable in the cell
     chain_ub: np.ndarray
     chain_exists: np.ndarray  # (Q,) MB produced before the cell where it downlinks and loses
-    peak_rows: np.ndarray  # (R, 4): cell, loss, rhs index into ``peak_rhs`` ... see add_recorder
+    # long cell j, its loss variable (-1: none): fill_{j-1} - loss <= peak_rhs (its peak)
+    peak_rows: np.ndarray  # (R, 2)
     peak_rhs: np.ndarray
-    room_rows: np.ndarray  # (R2, 2): previous cell, running total of the cell's source
+    # cell j-1 before a long cell, its overwrite_oldest source s: fill_{j-1} + total_s <= rhs
+    room_rows: np.ndarray  # (R2, 2)
     room_rhs: np.ndarray
 
 

@@ -166,8 +166,8 @@ def attach_bound(problem: Problem, schedule: Any, *, time_limit_s: float = 0.0) 
         return
     t0 = time.perf_counter()
     budget = max(BOUND_TIME_FRACTION * problem.settings.time_limit_s, time_limit_s, 2.0)
-    bound, parts = stage_bound(problem, schedule.state, time_limit_s=0.7 * budget)
-    any_bound, how = any_plan_bound(problem, time_limit_s=0.3 * budget)
+    bound, parts = stage_bound(problem, schedule.state, time_limit_s=0.85 * budget)
+    any_bound, how = any_plan_bound(problem, time_limit_s=0.15 * budget)  # a note
     score = class_scores(problem, schedule.state)
     objective = float(sum(score))
     stats.objective = objective

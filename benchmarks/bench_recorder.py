@@ -1,6 +1,6 @@
 """Recorder and power benchmark: 100 nodes x 10 stations x 24 h with recorders, sources and power.
 
-Run: ``python benchmarks/bench_recorder.py`` (about 10 minutes; ``--quick``: 4 nodes x 2 stations
+Run: ``python benchmarks/bench_recorder.py`` (about 3 minutes; ``--quick``: 4 nodes x 2 stations
 x 3 h with a 5 s limit, under 30 s).
 
 Instance (benchmarks/instances.py constellation, no syncs): every node gets a 300 GB recorder a
@@ -11,7 +11,8 @@ process: geometry, production, problem, solve (+ bound). Columns: wall s; F = su
 objective (lower is better); vs greedy = 1 - F / F_greedy; gap = ``solver.gap_global``;
 produced / delivered / lost in TB; SOC margin = the lowest (SOC - floor) of any node, as a
 fraction of capacity, where the floor is min(min_soc, SOC with no transmitting); overflow = the
-largest recorder fill above capacity (bytes, must be 0).
+largest recorder fill above capacity (bytes, must be 0); per MILP stage: class, status and
+build s (warm start, Pyomo model and hand-off to HiGHS).
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def run_one(size: dict, method: str, time_limit_s: float) -> dict:
         "objective": s.objective,
         "gap": s.gap_global,
         "status": str(s.status),
-        "stages": [(st.name, str(st.status)) for st in s.stages],
+        "stages": [(st.name, str(st.status), round(st.build_s, 1)) for st in s.stages],
         "produced_tb": sum(x["produced_bytes"] for x in ob["sources"]) / 1e12,
         "delivered_tb": sum(x["delivered_bytes"] for x in ob["sources"]) / 1e12,
         "lost_tb": sum(x["lost_bytes"] for x in ob["sources"]) / 1e12,

@@ -190,6 +190,41 @@ def test_critical_data_keeps_recorder_room_low_data_is_lost(method):
 
 
 @pytest.mark.parametrize("method", ["greedy", "milp"])
+def test_critical_data_keeps_room_from_lower_data_that_cannot_be_overwritten(method):
+    """A high-class imager (drop_new: its recorded bytes stay until downlinked) would fill the
+    recorder before a pass; critical housekeeping produced after the imager stops must still
+    fit: the plan records less of the imager, earlier, and loses no housekeeping."""
+    imager = np.zeros(K)
+    imager[:20] = 30 * MB  # 600 MB in the first 20 min into a 400 MB recorder
+    sources = [
+        Source("sat/hk", "sat", 0, np.r_[np.zeros(20), np.full(K - 20, 2 * MB)]),
+        Source("sat/imager", "sat", 1, imager, on_full="drop_new"),
+    ]
+    onboard = Onboard({"sat": 400 * MB}, sources, {})
+    schedule = solve_problem(instance(onboard, method=method, passes=[PASSES[1]]))
+    lost = {s["id"]: s["lost_bytes"] for s in schedule.onboard["sources"]}
+    assert lost["sat/hk"] == pytest.approx(0.0, abs=1.0)
+    # 600 MB + 40 MB of hk before the pass (slot 40) in a 400 MB recorder
+    assert lost["sat/imager"] >= 240 * MB - 1.0
+    assert_losses_reported(schedule, onboard, 400 * MB)
+    assert check_plan(schedule.plan_dict()) == []
+
+
+def test_bound_knows_bytes_produced_after_the_last_pass_cannot_go_down():
+    """A source that makes 10 MB at the start and 80 MB after the last pass can deliver only
+    the 10 MB: the stated bound equals the plan's objective (a bound that let bytes go down
+    before they exist would be far lower)."""
+    produced = np.zeros(K)
+    produced[0] = 10 * MB
+    produced[52:] = 10 * MB
+    onboard = Onboard({"sat": 1e12}, [Source("sat/late", "sat", 1, produced)], {})
+    schedule = solve_auto(instance(onboard))
+    s = schedule.solver
+    assert schedule.outcomes["sat/late"].delivered_bytes == pytest.approx(10 * MB)
+    assert s.bound == pytest.approx(s.objective, rel=1e-6)
+
+
+@pytest.mark.parametrize("method", ["greedy", "milp"])
 def test_eclipse_pass_is_shortened_to_keep_the_soc_floor_sunlit_pass_used(method):
     """The same 10-minute pass at 100 W: in sunlight it is used in full; in eclipse the plan
     stops early enough that the SOC (re-integrated here) never goes below the floor."""

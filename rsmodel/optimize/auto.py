@@ -13,6 +13,7 @@ horizon) or ``rolling`` (:func:`rsmodel.optimize.rolling.solve_rolling`) as
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -78,7 +79,8 @@ def solve_auto(problem: Problem, *, interface: str = "standard_form") -> Schedul
     """Solve with the strategy :func:`sync_strategy` picks, then attach the global bound.
 
     The whole takes about ``settings.time_limit_s``: the bound LPs get ``BOUND_TIME_FRACTION``
-    of it, the solve the rest."""
+    of it and whatever the solve leaves, the solve the rest."""
+    t0 = time.perf_counter()
     choice = sync_strategy(problem)
     limit = problem.settings.time_limit_s
     timed = copy.copy(problem)
@@ -90,7 +92,7 @@ def solve_auto(problem: Problem, *, interface: str = "standard_form") -> Schedul
         schedule.solver.strategy = "monolithic"
     schedule.solver.time_limit_s = limit
     schedule.solver.strategy_reason = choice.reason
-    attach_bound(problem, schedule)
+    attach_bound(problem, schedule, time_limit_s=limit - (time.perf_counter() - t0))
     return schedule
 
 

@@ -15,8 +15,12 @@ Columns: y[d, a] per demand d and *aggregate* a = (window, coarse slot of ``coar
 for d or not) plus unmet[d]; cost of y[d, a] = the cheapest per-byte cost of d's fine pairs
 in a. Rows: sum_a y + unmet = size; per (window, coarse slot) bytes <= fine capacities; per
 (node, coarse slot) link seconds sum y / rate <= free node seconds; per (station, coarse slot)
-link seconds <= free antenna seconds. If an LP does not finish in time, its class falls back to
-the capacity-free bound (each byte at its demand's cheapest option).
+link seconds <= free antenna seconds; per data source (docs/recorder.md) a running total
+``s_T >= s_T' + bytes sent in T`` (T' the previous coarse slot with a row) ``<= bytes produced
+before T's last fine slot``, at the slots where that could bind (no byte goes down before it
+exists; recorder capacity and losses are left out, which only relaxes). If an LP does not
+finish in time, its class falls back to the capacity-free bound (each byte at its demand's
+cheapest option).
 
 Track requests (docs/tracks.md) add their class's track terms to ``J_r``; both bounds add
 :func:`rsmodel.optimize.tracks.track_bound` (each request at most its longest feasible
@@ -26,6 +30,7 @@ schedule, contention ignored) per class.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,7 +94,8 @@ def residual_capacity(state: LinkState, plan: LinkState) -> Capacity:
 
 
 def any_plan_bound(problem: Problem, *, time_limit_s: float = 60.0) -> tuple[float, str]:
-    """A lower bound of F over all plans (one LP over every class), and how it was obtained."""
+    """A lower bound of F over all plans (one LP over every class, on the coarsest grid that
+    finishes in time), and how it was obtained."""
     p = problem
     pair_cost, unmet_cost = _costs(p, np.arange(len(p.demands)))
     pairs = np.arange(len(p.pair_demand))
@@ -97,7 +103,7 @@ def any_plan_bound(problem: Problem, *, time_limit_s: float = 60.0) -> tuple[flo
     if len(p.demands) == 0:
         return tracks, "tracks only"
     value, how = _bound(p, pairs, np.arange(len(p.demands)), pair_cost, unmet_cost,
-                        full_capacity(p), time_limit_s)  # fmt: skip
+                        full_capacity(p), time_limit_s, sorted(COARSE_GRIDS_S, reverse=True))  # fmt: skip
     return value + tracks, how
 
 
@@ -106,8 +112,11 @@ def stage_bound(
 ) -> tuple[float, list[dict[str, Any]]]:
     """Sum over classes of the class LP bound given ``plan``'s allocation of the classes above.
 
-    The first (highest) class, compared first, gets half of ``time_limit_s``; the others share
-    the rest by their pair counts."""
+    First every class gets its LP on the coarse grid (300 s; 1 h if that does not finish); the
+    first (highest) class, compared first, may use half of ``time_limit_s``, the others share
+    the rest by their pair counts. Then, while time is left, the classes are refined on the
+    fine grid, the one furthest above its coarse bound in ``plan`` first; a class keeps the
+    larger of its bounds."""
     p = problem
     ranks = p.demand_rank
     classes = [int(r) for r in np.unique(np.r_[ranks, p.tracks.request_rank])]
@@ -115,12 +124,13 @@ def stage_bound(
     n_pairs = {
         r: int(np.isin(p.pair_demand, np.flatnonzero(ranks == r)).sum()) + 1 for r in classes
     }
-    total, parts = 0.0, []
+    score = dict(zip(classes, class_scores(p, plan), strict=True))
+    coarse = [g for g in COARSE_GRIDS_S if g > p.step_s] or [p.step_s]
+    parts, lps = [], {}
     for k, rank in enumerate(classes):
         demands = np.flatnonzero(ranks == rank)
         tracks = track_bound(p, rank)
         if len(demands) == 0:
-            total += tracks
             parts.append({"class": CLASS_NAMES[rank], "bound": tracks, "by": "tracks only"})
             continue
         higher = _higher_classes_state(p, plan, rank)
@@ -129,28 +139,35 @@ def stage_bound(
             higher.stage_pairs(demands),
             np.flatnonzero(np.isin(p.pair_demand, demands) & (plan.pair_bytes > _EPS_BYTES)),
         )
-        pair_cost, unmet_cost = _costs(p, demands)
+        lps[k] = (pairs, demands, *_costs(p, demands), residual_capacity(higher, plan), tracks)
         share = 0.5 if k == 0 else n_pairs[rank] / sum(n_pairs[r] for r in classes[k:])
         budget = max((stop - time.perf_counter()) * share, 2.0)
-        value, how = _bound(
-            p, pairs, demands, pair_cost, unmet_cost, residual_capacity(higher, plan), budget
-        )
-        total += value + tracks
+        value, how = _bound(p, *lps[k][:5], budget, coarse)
         parts.append({"class": CLASS_NAMES[rank], "bound": value + tracks, "by": how})
-    return total, parts
+    if p.step_s not in coarse:
+        refine = [k for k in lps if len(lps[k][0]) <= FINE_PAIRS]
+        for k in sorted(refine, key=lambda k: parts[k]["bound"] - score[classes[k]]):
+            if stop - time.perf_counter() < 1.0:
+                break
+            lp = coarse_lp(p, *lps[k][:5], p.step_s)
+            value, _ = _solve_lp(lp, p.settings.threads, stop - time.perf_counter())
+            if value is not None and value + lps[k][5] > parts[k]["bound"]:
+                parts[k].update(bound=value + lps[k][5], by=f"LP on {p.step_s:g} s slots")
+    return float(sum(part["bound"] for part in parts)), parts
 
 
-def attach_bound(problem: Problem, schedule: Any) -> None:
+def attach_bound(problem: Problem, schedule: Any, *, time_limit_s: float = 0.0) -> None:
     """Set ``solver.objective`` (F of the returned plan), ``bound`` (:func:`stage_bound`) and
-    ``gap_global``; note the any-plan bound too."""
+    ``gap_global``; note the any-plan bound too. The LPs take up to ``time_limit_s`` (at least
+    ``BOUND_TIME_FRACTION`` of the solver time limit)."""
     stats = schedule.solver
     if len(problem.demands) == 0 and len(problem.tracks.requests) == 0:  # the empty plan: optimal
         stats.objective, stats.bound, stats.gap_global = 0.0, 0.0, 0.0
         return
     t0 = time.perf_counter()
-    budget = max(BOUND_TIME_FRACTION * problem.settings.time_limit_s, 2.0)
-    bound, parts = stage_bound(problem, schedule.state, time_limit_s=0.7 * budget)
-    any_bound, how = any_plan_bound(problem, time_limit_s=0.3 * budget)
+    budget = max(BOUND_TIME_FRACTION * problem.settings.time_limit_s, time_limit_s, 2.0)
+    bound, parts = stage_bound(problem, schedule.state, time_limit_s=0.85 * budget)
+    any_bound, how = any_plan_bound(problem, time_limit_s=0.15 * budget)  # a note
     score = class_scores(problem, schedule.state)
     objective = float(sum(score))
     stats.objective = objective
@@ -176,12 +193,15 @@ def _bound(
     unmet_cost: np.ndarray,
     cap: Capacity,
     time_limit_s: float,
+    grids: list[float] | None = None,
 ) -> tuple[float, str]:
-    """The LP bound on the fine grid (up to ``FINE_PAIRS`` pairs), else or if that does not
-    finish in time on the ``COARSE_GRIDS_S`` grids in turn, else the capacity-free bound."""
+    """The LP bound on the first of ``grids`` (slot lengths, s) that finishes in time, else the
+    capacity-free bound; by default the fine grid (up to ``FINE_PAIRS`` pairs), then the
+    ``COARSE_GRIDS_S`` grids in turn."""
     stop = time.perf_counter() + time_limit_s
-    fine = [p.step_s] if len(pairs) <= FINE_PAIRS else []
-    grids = fine + [g for g in COARSE_GRIDS_S if g > p.step_s]
+    if grids is None:
+        fine = [p.step_s] if len(pairs) <= FINE_PAIRS else []
+        grids = fine + [g for g in COARSE_GRIDS_S if g > p.step_s]
     status = "not run"
     for k, grid in enumerate(grids):
         lp = coarse_lp(p, pairs, demands, pair_cost, unmet_cost, cap, grid)
@@ -282,6 +302,19 @@ def coarse_lp(
         columns += [members, np.full(int(stations.max()) + 1, n_y + n_d + k)]
         values += [inv_cap, -np.ones(int(stations.max()) + 1)]
         n_rows += int(stations.max()) + 1
+    col_upper = [col_upper]
+    for y_row, y_col, made in _existence_chains(
+        p, demands, col_demand, agg_t[col_agg], col_ub / UNIT_BYTES, per, n_t
+    ):
+        n_chain = len(made)  # s_T >= s_{T-1} + bytes sent in T, s_T <= bytes produced by then
+        rows += [n_rows + y_row, n_rows + np.arange(n_chain), n_rows + np.arange(1, n_chain)]
+        columns += [y_col, n_cols + np.arange(n_chain), n_cols + np.arange(n_chain - 1)]
+        values += [np.ones(len(y_col)), -np.ones(n_chain), np.ones(n_chain - 1)]
+        col_cost = np.r_[col_cost, np.zeros(n_chain)]
+        col_upper.append(made)
+        n_rows += n_chain
+        n_cols += n_chain
+    col_upper = np.concatenate(col_upper)
     a = sp.csc_matrix(
         (np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))),
         shape=(n_rows, n_cols),
@@ -289,7 +322,7 @@ def coarse_lp(
     n_base = n_d + n_a + len(node_keys) + len(sta_keys)
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = n_cols, n_rows
-    lp.col_cost_ = col_cost * np.r_[np.full(n_y + n_d, UNIT_BYTES), np.ones(len(bal))]
+    lp.col_cost_ = col_cost * np.r_[np.full(n_y + n_d, UNIT_BYTES), np.ones(n_cols - n_y - n_d)]
     lp.col_lower_ = np.zeros(n_cols)
     lp.col_upper_ = col_upper
     lp.row_lower_ = np.concatenate([size_mb, np.full(n_rows - n_d, -highspy.kHighsInf)])
@@ -307,6 +340,43 @@ def coarse_lp(
     lp.a_matrix_.index_ = a.indices
     lp.a_matrix_.value_ = a.data
     return lp
+
+
+def _existence_chains(
+    p: Problem,
+    demands: np.ndarray,
+    col_demand: np.ndarray,
+    col_t: np.ndarray,
+    col_mb: np.ndarray,
+    per: int,
+    n_t: int,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per data source among ``demands`` (docs/recorder.md), a chain that keeps the bytes it
+    sends by the end of coarse slot T at most what it has produced before T's last fine slot,
+    at the slots T where that could bind (it sends in T, and its columns up to T could carry
+    more than it has made): per column of the source, its chain position (the first such T at
+    or after its slot) and index, and per position that MB bound."""
+    if p.onboard is None:
+        return
+    index = p.demand_index()
+    size = p.demand_size
+    last = np.minimum((np.arange(n_t) + 1) * per - 1, max(p.n_slots, 1) - 1)
+    order = np.argsort(col_demand, kind="stable")
+    bounds = np.searchsorted(col_demand[order], np.arange(len(demands) + 1))
+    for src in p.onboard.sources:
+        d = index.get(src.id, -1)
+        i = int(np.searchsorted(demands, d))
+        if d < 0 or i >= len(demands) or demands[i] != d:
+            continue
+        made = src.available_before()[last] / UNIT_BYTES
+        cols = order[bounds[i] : bounds[i + 1]]
+        carried = np.cumsum(np.bincount(col_t[cols], weights=col_mb[cols], minlength=n_t))
+        sends = np.bincount(col_t[cols], minlength=n_t) > 0
+        binds = np.flatnonzero(sends & (made < np.minimum(carried, size[d] / UNIT_BYTES) - 1e-9))
+        if len(binds) == 0:
+            continue
+        cols = cols[col_t[cols] <= binds[-1]]
+        yield np.searchsorted(binds, col_t[cols]), cols, made[binds]
 
 
 def _balance_terms(

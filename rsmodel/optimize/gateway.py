@@ -174,7 +174,12 @@ class HighsModel:
         h = self.highs
         model_status = h.getModelStatus()
         info = h.getInfo()
-        has_solution = bool(h.getSolution().value_valid) and model_status in _WITH_SOLUTION
+        # an LP stopped mid-simplex may hold a primal infeasible iterate: not a solution
+        has_solution = (
+            bool(h.getSolution().value_valid)
+            and model_status in _WITH_SOLUTION
+            and info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
+        )
         is_mip = info.mip_node_count >= 0
         objective = float(info.objective_function_value) if has_solution else None
         bound = float(info.mip_dual_bound) if is_mip else objective

@@ -150,6 +150,7 @@ class _Room:
         has = oi.src_demand >= 0
         self.source_of[oi.src_demand[has]] = np.flatnonzero(has)
         self.avail = oi.available_before
+        self.size = p.demand_size
         self.replay = RecorderReplay(state, int(p.demand_rank[demand_ids[0]]))
 
     def existing(self, d: int, slot: int, remaining: float) -> float:
@@ -158,7 +159,7 @@ class _Room:
             return np.inf
         s = self.source_of[d]
         self.replay.advance(int(slot))
-        sent = self.state.problem.demand_size[d] - remaining
+        sent = self.size[d] - remaining
         return float(self.avail[s, slot] - self.replay.lost_before(s) - sent)
 
     def finish(self) -> None:

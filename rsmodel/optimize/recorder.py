@@ -1,26 +1,37 @@
 """Recorder and transmitter-energy constraint blocks of a class stage, and their replays.
 
-Docs: docs/recorder.md ("Optimisation"). Per node with a recorder, on the grid slots:
+Docs: docs/optimisation.md ("Recorders, data sources and transmitter power"). Per node with a
+recorder, at the slot edges:
 
     fill_k = fill_{k-1} + produced_k + syncs released_k - downlinked_k - lost_k <= capacity
 
 Per data source: no byte leaves before it exists (bytes downlinked up to slot k plus bytes
 lost before it <= bytes produced before slot k starts), and nothing is lost twice (downlinked +
-lost <= produced). Losses are per source and slot: ``drop_new`` loses at most what the
-source produces in the slot, ``overwrite_oldest`` any of its onboard bytes.
+lost <= produced). ``drop_new`` loses at most what the source produces in the slot,
+``overwrite_oldest`` any of its onboard bytes.
 
 **Losses among the class stages.** Stage r (critical first) fixes the downlinks *and losses*
-of class r. Its model sees the classes above it fixed, its own downlinks and losses as
-variables, and the classes below as not downlinked yet and free to drop (a tiny cost). So a
-class loses bytes only when the recorder overflows even with all lower-class data dropped:
-higher classes pre-empt recorder room exactly as they pre-empt link capacity. A lost byte of
-class r costs its unmet price once more on top of being undelivered (a byte still onboard at
-the horizon end can go down later, a lost one never). After a stage its class's losses are
-kept (:func:`keep_stage_losses`): the MILP's, or those of the greedy allocation it fell back to
-(:class:`RecorderReplay`, which drops when full, lowest class first). A ``drop_new`` loss is
-data never recorded when produced: the plan tells the onboard data manager which source's
-data not to record, possibly a little before the recorder is full, so that data of a higher
-class produced later still fits.
+of class r. Its model holds the classes above as constants and its own downlinks and losses as
+variables; the classes below are not downlinked yet and may all be dropped, so they are left
+out (only bytes nothing can drop stay: syncs and lower ``drop_new`` initial fills). So a class
+loses bytes only when the recorder overflows even with all lower-class data dropped: higher
+classes pre-empt recorder room exactly as they pre-empt link capacity. A lost byte of class r
+costs its unmet price once more on top of being undelivered (a byte still onboard at the
+horizon end can go down later, a lost one never). After a stage its class's losses are kept
+(:func:`keep_stage_losses`): the MILP's, or those of the greedy allocation it fell back to
+(:class:`RecorderReplay`). A ``drop_new`` loss is data never recorded when produced: the plan
+tells the onboard data manager which source's data not to record, possibly before the
+recorder is full, so that data of a higher class produced later still fits.
+
+**Cells** (:func:`recorder_cells`). The rows are written on cells, not slots: a recorder that
+cannot overflow in the stage (its start plus everything that enters it, no downlink, stays
+within capacity) has no rows; otherwise each slot with a downlink of the stage is a cell, and
+the slots between two of them form one cell when the node has at most one source of the class
+that can lose bytes. Such a cell has one fill (its end) and one loss; taken as early as the
+source allows (``drop_new``: as it is produced; ``overwrite_oldest``: onboard bytes first) the
+fill inside the cell is highest where a row ``fill_prev + peak - loss <= capacity`` says, and
+the content nothing can drop must fit in it too; both rows are exact, so the cells describe
+the same plans as the slot rows with a fraction of the variables.
 
 **Transmitter energy.** A link on in slot k draws ``tx_power_w`` for its usable seconds, a
 contact start also ``tx_warmup_s`` before it (charged in the slot where the warm-up begins);
@@ -37,6 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyomo.core as pyo
+from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 
 from rsmodel.optimize.energy import WH_PER_WS, NodeEnergy, add_battery, simulate_soc_wh
 from rsmodel.optimize.objective import coefficients
@@ -45,7 +57,6 @@ from rsmodel.optimize.problem import UNIT_BYTES, Problem, group_positions
 from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.timeline import Operation
 
-LOWER_LOSS_COST = 1e-3  # x the stage's smallest unmet price: lower classes dropped nearly free
 OVERFLOW_COST = 100.0  # x the stage's largest unmet price: bytes above capacity no loss absorbs
 _EPS = 0.5
 
@@ -146,8 +157,9 @@ def loss_limit(oi: OnboardIndex, down: np.ndarray) -> np.ndarray:
 
 def keep_stage_losses(m: pyo.ConcreteModel | None, state: LinkState, source) -> None:
     """Record the losses of the stage's class in ``state.lost``: the stage MILP's ``lost``
-    values (``source`` its :class:`~rsmodel.optimize.gateway.HighsModel`), or with ``m=None``
-    those of the greedy allocation ``source`` (a :class:`LinkState`) the stage fell back to."""
+    values (``source`` its :class:`~rsmodel.optimize.gateway.HighsModel`; a loss over a cell of
+    several slots is taken as early as its source allows), or with ``m=None`` those of the
+    greedy allocation ``source`` (a :class:`LinkState`) the stage fell back to."""
     p = state.problem
     if p.onboard is None or not p.onboard.sources:
         return
@@ -156,21 +168,60 @@ def keep_stage_losses(m: pyo.ConcreteModel | None, state: LinkState, source) -> 
         state.lost[own] = source.lost[own]
         return
     state.lost[own] = 0.0
-    if not hasattr(m, "lost") or not m.loss_cells:
+    rc: RecorderCells | None = getattr(m, "recorder_cells", None)
+    if rc is None or not len(rc.loss_src):
         return
     values = source.values(source.columns_of(list(m.lost.values()))) * UNIT_BYTES
-    cells = np.array(m.loss_cells, dtype=int)
-    mine = own[cells[:, 0]]
-    state.lost[cells[mine, 0], cells[mine, 1]] = np.maximum(values[mine], 0.0)
+    values = np.maximum(values, 0.0)
+    single = rc.loss_first == rc.loss_last
+    state.lost[rc.loss_src[single], rc.loss_first[single]] = values[single]
+    oi = onboard_index(p)
+    sent = np.cumsum(downlinked(p, state.pair_bytes, oi.src_demand), axis=1)
+    for i in np.flatnonzero(~single)[np.argsort(rc.loss_first[~single], kind="stable")]:
+        s, a, b = int(rc.loss_src[i]), int(rc.loss_first[i]), int(rc.loss_last[i])
+        made = np.cumsum(oi.produced[s, a : b + 1])
+        if p.onboard.sources[s].on_full != "drop_new":  # onboard bytes may go first
+            made += oi.available_before[s, a] - state.lost[s, :a].sum()
+            made -= sent[s, a - 1] if a > 0 else 0.0
+        state.lost[s, a : b + 1] = np.diff(
+            np.minimum(values[i], np.maximum(made, 0.0)), prepend=0.0
+        )
+
+
+def stage_content(
+    p: Problem, oi: OnboardIndex, lost: np.ndarray, rank: int, other_bytes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """What the stage of class ``rank`` holds in each recorder besides its own sources' bytes:
+    (N,) bytes at the horizon start (released syncs, the initial bytes of the classes above and
+    the initial bytes of lower ``drop_new`` sources, which cannot be dropped) and (N, K) the
+    change in slot k (syncs released, the classes above's production minus their ``lost``,
+    minus the downlinks ``other_bytes`` per pair). Lower classes' other bytes are left out: a
+    stage may drop all of them (they are not downlinked yet)."""
+    rank_of = p.onboard.source_rank
+    drop_new = np.array([s.on_full == "drop_new" for s in p.onboard.sources], dtype=bool)
+    kept = (rank_of < rank) | ((rank_of > rank) & drop_new)
+    start = oi.sync_initial.copy()
+    np.add.at(start, oi.src_node, np.where(kept, oi.initial, 0.0))
+    change = oi.sync_in - node_downlinked(p, other_bytes)
+    above = rank_of < rank
+    np.add.at(change, oi.src_node[above], oi.produced[above] - lost[above])
+    return start, change
 
 
 class RecorderReplay:
-    """The recorders replayed slot by slot for the stage of class ``rank``: the classes above
-    keep their recorded losses, and whatever does not fit is dropped when it arrives, lowest
-    class first (the classes below are not downlinked yet), from a source's onboard bytes
-    (``drop_new``: from what it produces in the slot) and, with ``limit`` (S, K), never beyond
-    ``limit`` in all by the end of a slot. :meth:`advance` lets a greedy dispatch in slot order
-    see what is lost before it sends."""
+    """The recorders replayed slot by slot for the stage of class ``rank`` (the stage model's
+    view, :func:`stage_content`): the classes above keep their recorded losses, the classes
+    below are not recorded yet (the stage may drop all of them), and the stage's own sources
+    lose bytes so that everything fits:
+
+    - its ``drop_new`` sources keep at most the room the other contents leave at every later
+      slot (their bytes can only leave by a downlink, and later downlinks are not known yet), so
+      data of the classes above produced later always fits; what does not is not recorded;
+    - when the recorder is still over capacity, its ``overwrite_oldest`` sources lose onboard
+      bytes, then its ``drop_new`` sources what they produce in the slot.
+
+    With ``limit`` (S, K) a source never loses more than ``limit`` in all by the end of a slot.
+    :meth:`advance` lets a greedy dispatch in slot order see what is lost before it sends."""
 
     def __init__(self, state: LinkState, rank: int, limit: np.ndarray | None = None) -> None:
         p = state.problem
@@ -179,22 +230,27 @@ class RecorderReplay:
         self.oi = oi = onboard_index(p)
         rank_of = p.onboard.source_rank
         self.fixed = rank_of < rank
+        self.own = (rank_of == rank) & np.isfinite(oi.capacity[oi.src_node])
+        self.drop_new = np.array([s.on_full == "drop_new" for s in p.onboard.sources], dtype=bool)
         self.lost = np.where(self.fixed[:, None], state.lost, 0.0)
         self.cum_lost = np.zeros(len(rank_of))
         self.cum_down = np.zeros(len(rank_of))
         self.made = oi.initial.copy()
-        self.level = _fill_start(oi)
+        other = np.where(p.demand_rank[p.pair_demand] != rank, state.pair_bytes, 0.0)
+        start, change = stage_content(p, oi, state.lost, rank, other)
+        self.level = start + np.bincount(
+            oi.src_node, weights=np.where(self.own, oi.initial, 0.0), minlength=len(start)
+        )
+        room = oi.capacity[:, None] - (start[:, None] + np.cumsum(change, axis=1))
+        self.headroom = np.minimum.accumulate(room[:, ::-1], axis=1)[:, ::-1]
+        counted = np.where((self.fixed | self.own)[:, None], oi.produced, 0.0) - self.lost
+        self.inflow = oi.sync_in.copy()  # (N, K) bytes entering in a slot, downlinks aside
+        np.add.at(self.inflow, oi.src_node, counted)
+        self.own_new = np.flatnonzero(self.own & self.drop_new)
+        self.by_node = np.argsort(oi.src_node, kind="stable")
+        node_sorted = oi.src_node[self.by_node]
+        self.first = np.r_[True, node_sorted[1:] != node_sorted[:-1]] if len(node_sorted) else []
         self.k = 0
-        self.order = {
-            int(n): [
-                int(s)
-                for s in sorted(
-                    np.flatnonzero((oi.src_node == n) & ~self.fixed), key=lambda s: -rank_of[s]
-                )
-            ]
-            for n in oi.recorder_nodes
-        }
-        self.drop_new = np.array([s.on_full == "drop_new" for s in p.onboard.sources], dtype=bool)
         pair_slot = p.cand_slot[p.pair_cand]
         self.pairs_by_slot = np.argsort(pair_slot, kind="stable")
         self.pair_slot_sorted = pair_slot[self.pairs_by_slot]
@@ -218,39 +274,50 @@ class RecorderReplay:
         ).reshape(len(p.nodes), width)
         src = self.source_of_demand[p.pair_demand[q]]
         has = src >= 0
+        n_src = len(oi.src_node)
         sources = np.bincount(
-            src[has] * width + slot[has],
-            weights=sent[has],
-            minlength=len(src_rows := oi.src_node) * width,
-        ).reshape(len(src_rows), width)
+            src[has] * width + slot[has], weights=sent[has], minlength=n_src * width
+        ).reshape(n_src, width)
         produced = oi.produced[:, window]
-        inflow = oi.sync_in[:, window] - nodes
-        np.add.at(inflow, oi.src_node, produced - self.lost[:, window] * self.fixed[:, None])
-        for j in range(to_slot - self.k):
+        inflow = self.inflow[:, window] - nodes
+        own_new, own_old = self.own & self.drop_new, self.own & ~self.drop_new
+        new = self.own_new
+        for j in range(width):
             k = self.k + j
             self.made += produced[:, j]
             self.cum_down += sources[:, j]
             self.cum_lost[self.fixed] += self.lost[self.fixed, k]
             self.level += inflow[:, j]
-            for n in np.flatnonzero(self.level - oi.capacity > _EPS):
-                self._drop(int(n), k, produced[:, j])
+            if len(new):
+                held = self.made[new] - self.cum_down[new] - self.cum_lost[new]
+                need = np.bincount(oi.src_node[new], weights=held, minlength=len(self.level))
+                self._drop(need - self.headroom[:, k], k, own_new, produced[:, j])
+            excess = self.level - oi.capacity
+            if np.any(excess > _EPS):
+                self._drop(excess, k, own_old, None)
+                self._drop(self.level - oi.capacity, k, own_new, produced[:, j])
         self.k = to_slot
 
-    def _drop(self, n: int, k: int, produced: np.ndarray) -> None:
-        excess = self.level[n] - self.oi.capacity[n]
-        for s in self.order.get(n, ()):
-            if excess <= _EPS:
-                break
-            room = self.made[s] - self.cum_down[s] - self.cum_lost[s]
-            if self.drop_new[s]:
-                room = min(room, produced[s])
-            if self.limit is not None:
-                room = min(room, self.limit[s, k] - self.cum_lost[s])
-            take = max(min(excess, room), 0.0)
-            self.lost[s, k] += take
-            self.cum_lost[s] += take
-            self.level[n] -= take
-            excess -= take
+    def _drop(self, need: np.ndarray, k: int, sources: np.ndarray, produced) -> None:
+        """Lose up to ``need`` (N,) bytes per node in slot ``k`` from ``sources`` in their
+        order: onboard bytes, or with ``produced`` only what each produces in the slot."""
+        if not np.any(need > _EPS):
+            return
+        room = self.made - self.cum_down - self.cum_lost
+        if produced is not None:
+            room = np.minimum(room, produced - self.lost[:, k])
+        if self.limit is not None:
+            room = np.minimum(room, self.limit[:, k] - self.cum_lost)
+        room = np.where(sources, np.maximum(room, 0.0), 0.0)[self.by_node]
+        total = np.cumsum(room)
+        before = total - room
+        before -= np.maximum.accumulate(np.where(self.first, before, 0.0))
+        node = self.oi.src_node[self.by_node]
+        take = np.zeros(len(room))
+        take[self.by_node] = np.clip(np.maximum(need, 0.0)[node] - before, 0.0, room)
+        self.lost[:, k] += take
+        self.cum_lost += take
+        self.level -= np.bincount(self.oi.src_node, weights=take, minlength=len(self.level))
 
     def lost_before(self, s: int) -> float:
         """Bytes of source ``s`` lost in the slots replayed so far."""
@@ -316,16 +383,51 @@ def node_tx_wh(p: Problem, on: np.ndarray, n: int, cands: np.ndarray) -> np.ndar
     return wh[:n_slots]
 
 
+def never_short(p: Problem, n: int, cands: np.ndarray, fixed_wh: np.ndarray | None = None) -> bool:
+    """Whether node ``n`` stays above its SOC floor whatever links of ``cands`` it uses: the
+    SOC with ``fixed_wh`` (links already on) and every candidate of ``cands`` on, each with its
+    own warm-up, never goes below ``min_soc`` of the capacity (or below the SOC with only
+    ``fixed_wh`` drawn, the floor of a stage)."""
+    e = p.onboard.energy[p.nodes[n]]
+    on = np.zeros(len(p.cand_node), dtype=bool)
+    on[cands] = True
+    most = node_tx_wh(p, on, n, cands).astype(float)
+    if fixed_wh is not None:
+        most = most + fixed_wh
+    if e.tx_warmup_s > 0:
+        slot = np.maximum(np.floor((p.cand_t0_s[cands] - e.tx_warmup_s) / p.step_s), 0)
+        most += np.bincount(slot.astype(int), minlength=len(most))[: len(most)] * (
+            e.tx_power_w * e.tx_warmup_s * WH_PER_WS
+        )
+    floor = e.floor_soc * e.capacity_wh
+    if fixed_wh is not None:
+        floor = np.minimum(floor, _soc(e, fixed_wh))
+    return bool(np.all(_soc(e, most) >= floor - 1e-9))
+
+
 class PowerCheck:
     """Per node, the transmitter energy of the links on and whether one more link fits above
-    the SOC floor (or, where the links already on put the SOC below it, lowers it no further)."""
+    the SOC floor (or, where the links already on put the SOC below it, lowers it no further).
+
+    A link that draws at most what the SOC has above that floor at every later slot edge fits
+    without integrating the SOC again (a draw lowers every later SOC by at most itself)."""
 
     def __init__(self, state: LinkState) -> None:
         self.state = state
         p = state.problem
         self.by_node = group_positions(p.cand_node, len(p.nodes))
-        self.drawn = tx_wh(p, state.on) if p.onboard is not None else {}
-        self.soc = {n: _soc(p.onboard.energy[p.nodes[n]], wh) for n, wh in self.drawn.items()}
+        drawn = tx_wh(p, state.on) if p.onboard is not None else {}
+        self.drawn = {n: wh for n, wh in drawn.items() if not never_short(p, n, self.by_node[n])}
+        self.soc: dict[int, np.ndarray] = {}
+        self.spare: dict[int, np.ndarray] = {}  # (K+1,) least SOC above the floor from edge k on
+        for n, wh in self.drawn.items():
+            self._integrate(n, wh)
+
+    def _integrate(self, n: int, wh: np.ndarray) -> None:
+        e = self.state.problem.onboard.energy[self.state.problem.nodes[n]]
+        self.soc[n] = soc = _soc(e, wh)
+        above = soc - np.minimum(e.floor_soc * e.capacity_wh, soc)
+        self.spare[n] = np.minimum.accumulate(above[::-1])[::-1]
 
     def allows(self, c: int) -> bool:
         p = self.state.problem
@@ -333,6 +435,10 @@ class PowerCheck:
         if n not in self.drawn or self.state.on[c]:
             return True
         e = p.onboard.energy[p.nodes[n]]
+        most = e.tx_power_w * (p.cand_t1_s[c] - p.cand_t0_s[c] + e.tx_warmup_s) * WH_PER_WS
+        first = max(int(np.floor((p.cand_t0_s[c] - e.tx_warmup_s) / p.step_s)), 0)
+        if most <= self.spare[n][min(first + 1, len(self.spare[n]) - 1)] - 1e-9:
+            return True
         on = self.state.on.copy()
         on[c] = True
         after = _soc(e, node_tx_wh(p, on, n, self.by_node[n]))
@@ -343,7 +449,7 @@ class PowerCheck:
         n = int(p.cand_node[c])
         if n in self.drawn:
             self.drawn[n] = node_tx_wh(p, self.state.on, n, self.by_node[n])
-            self.soc[n] = _soc(p.onboard.energy[p.nodes[n]], self.drawn[n])
+            self._integrate(n, self.drawn[n])
 
 
 def _soc(e: NodeEnergy, tx: np.ndarray) -> np.ndarray:
@@ -351,162 +457,404 @@ def _soc(e: NodeEnergy, tx: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- blocks
-def add_recorder(m: pyo.ConcreteModel, p: Problem, idx) -> None:
-    """Recorder fill, existence and loss rows of the stage (module docstring)."""
+@dataclass
+class RecorderCells:
+    """The time cells of one stage's recorder rows (docs/recorder.md, "Optimisation").
+
+    Each recorder node that can overflow in the stage has its slots cut into cells: a slot with
+    a downlink of the stage is a cell of its own, and the slots between two such slots form one
+    cell when the node has at most one source of the stage's class that can lose bytes (its
+    loss over the cell is then one variable, taken as early as the source allows), else every
+    slot is a cell. ``fill`` is the fill (MB) at the end of a cell. A stage source's running
+    total (downlinked + lost) has one value per cell of its node, or, on a node that cannot
+    overflow, per slot it downlinks in."""
+
+    node: np.ndarray  # (J,) fill cells: node, slots [first, last], previous cell of the node
+    first: np.ndarray
+    last: np.ndarray
+    prev: np.ndarray  # -1: the node's first cell (starts from ``start``)
+    start: np.ndarray  # (J,) MB onboard before a node's first cell
+    const: np.ndarray  # (J,) MB entering in the cell (production, syncs, classes above)
+    fill_ub: np.ndarray  # (J,) MB; inf where ``over`` is the slack of the capacity row
+    cap: np.ndarray  # (J,) MB, the bound of the capacity row of an ``over`` cell
+    over: np.ndarray  # (J,) bool
+    loss_src: np.ndarray  # (L,) loss variables: source, fill cell, slots, bounds (MB)
+    loss_cell: np.ndarray
+    loss_first: np.ndarray
+    loss_last: np.ndarray
+    loss_lb: np.ndarray
+    loss_ub: np.ndarray
+    chain_src: np.ndarray  # (Q,) running totals: source, slots, previous total, loss, bound
+    chain_first: np.ndarray
+    chain_last: np.ndarray
+    chain_prev: np.ndarray
+    chain_loss: np.ndarray  # -1: no loss variable in the cell
+    chain_ub: np.ndarray
+    chain_exists: np.ndarray  # (Q,) MB produced before the cell where it downlinks and loses
+    # long cell j, its loss variable (-1: none): fill_{j-1} - loss <= peak_rhs (its peak)
+    peak_rows: np.ndarray  # (R, 2)
+    peak_rhs: np.ndarray
+    # cell j-1 before a long cell, its overwrite_oldest source s: fill_{j-1} + total_s <= rhs
+    room_rows: np.ndarray  # (R2, 2)
+    room_rhs: np.ndarray
+
+
+def recorder_cells(p: Problem, oi: OnboardIndex, idx) -> RecorderCells:
+    """The cells, bounds and constants of the stage ``idx`` (MB)."""
     state: LinkState = idx.state
-    oi = onboard_index(p)
-    if not len(oi.recorder_nodes):
-        return
     rank = state.stage_rank
     rank_of = p.onboard.source_rank
     n_slots = oi.produced.shape[1]
+    in_stage = np.zeros(len(p.demands), dtype=bool)
+    in_stage[idx.demands] = True
+    start_other, change_other = stage_content(
+        p, oi, state.lost, rank, np.where(in_stage[p.pair_demand], 0.0, state.pair_bytes)
+    )
+    start_other, change_other = start_other / UNIT_BYTES, change_other / UNIT_BYTES
+    own = (rank_of == rank) & np.isfinite(oi.capacity[oi.src_node])
+    drop_new = np.array([s.on_full == "drop_new" for s in p.onboard.sources], dtype=bool)
+    produced, avail = oi.produced / UNIT_BYTES, oi.available_before / UNIT_BYTES
+    initial = oi.initial / UNIT_BYTES
+    through = avail + produced
+    made = np.cumsum(produced, axis=1)
+    pair_node = p.cand_node[p.pair_cand[idx.pairs]]
+    pair_slot = p.cand_slot[p.pair_cand[idx.pairs]]
+    pair_src = _pair_sources(p, oi, idx.pairs, own)
+    eps = _EPS / UNIT_BYTES
+    out: dict[str, list] = {key: [] for key in RecorderCells.__dataclass_fields__}
+    cells_of: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}  # node -> a, b, first cell
+    n_cells = 0
+    for n in oi.recorder_nodes.tolist():
+        cap = float(oi.capacity[n] / UNIT_BYTES)
+        mine = np.flatnonzero(own & (oi.src_node == n))
+        start = float(start_other[n] + initial[mine].sum())
+        cum = np.cumsum(change_other[n] + produced[mine].sum(axis=0))
+        if start + cum.max(initial=0.0) <= cap + eps:
+            continue  # cannot overflow in this stage: no fill rows, no losses
+        losing = mine[np.where(drop_new[mine], made[mine, -1], through[mine, -1]) > 0]
+        events = np.unique(pair_slot[pair_node == n])
+        if len(losing) <= 1:
+            a = np.unique(np.r_[0, events, events + 1])
+            a = a[a < n_slots]
+        else:
+            a = np.arange(n_slots)
+        b = np.r_[a[1:] - 1, n_slots - 1]
+        cells_of[n] = (a, b, n_cells)
+        count = len(a)
+        before = np.r_[0.0, cum][a]
+        const = cum[b] - before
+        peak = np.maximum.reduceat(cum, a) - before  # highest content inside the cell
+        rest = cum - (made[losing[0]] if len(losing) == 1 else 0.0)
+        peak_rest = np.maximum.reduceat(rest, a) - np.r_[0.0, rest][a]  # ... with nothing lost
+        kind = "none" if len(losing) == 0 else "many" if len(losing) > 1 else (
+            "new" if drop_new[losing[0]] else "old"
+        )  # fmt: skip
+        long = b > a
+        nxt = np.r_[long[1:], False]
+        # the content at a cell's end must leave room for the next (long) cell's peak
+        need = np.where(nxt, np.r_[peak_rest[1:], 0.0], 0.0)
+        ub = np.full(count, cap)
+        if kind in ("none", "new"):
+            ub = np.minimum(ub, cap - need)
+        if kind == "none":
+            ub = np.minimum(ub, cap - np.where(nxt, np.r_[peak[1:], 0.0], 0.0))
+        undroppable = start_other[n] + initial[mine[drop_new[mine]]].sum()
+        content = undroppable + np.cumsum(change_other[n])
+        over = content[b] > np.minimum(cap, cap - need) + eps
+        prev = np.arange(n_cells - 1, n_cells + count - 1)
+        prev[0] = -1
+        out["node"].append(np.full(count, n))
+        out["first"].append(a)
+        out["last"].append(b)
+        out["prev"].append(prev)
+        out["start"].append(np.r_[start, np.zeros(count - 1)])
+        out["const"].append(const)
+        out["fill_ub"].append(np.where(over, np.inf, ub))
+        out["cap"].append(ub)
+        out["over"].append(over)
+        loss_base = sum(len(x) for x in out["loss_src"])
+        for s in losing.tolist():
+            span = made[s][b] - np.r_[0.0, made[s]][a]
+            room = span if drop_new[s] else through[s, b]
+            has = np.flatnonzero(room > 0)
+            lb = np.zeros(count)
+            if kind in ("new", "old") and long[0]:  # the first cell's peak bounds its loss
+                lb[0] = min(max(start + peak[0] - cap, 0.0), room[0])
+            out["loss_src"].append(np.full(len(has), s))
+            out["loss_cell"].append(n_cells + has)
+            out["loss_first"].append(a[has])
+            out["loss_last"].append(b[has])
+            out["loss_lb"].append(lb[has])
+            out["loss_ub"].append(room[has])
+            if kind in ("new", "old"):
+                position = np.full(count, -1)
+                position[has] = loss_base + np.arange(len(has))
+                tight = np.flatnonzero(long & (peak > const + 1e-9) & (prev >= 0))
+                out["peak_rows"].append(np.c_[n_cells + tight, position[tight]])
+                out["peak_rhs"].append(cap - peak[tight])
+            if kind == "old":
+                later = np.flatnonzero(long & (prev >= 0))
+                out["room_rows"].append(np.c_[n_cells + later - 1, np.full(len(later), s)])
+                out["room_rhs"].append(cap - peak_rest[later] + avail[s, a[later]])
+        n_cells += count
+    loss_src = _cat(out["loss_src"], int)
+    loss_first = _cat(out["loss_first"], int)
+    for s in np.unique(np.r_[pair_src[pair_src >= 0], loss_src]).astype(int).tolist():
+        n = int(oi.src_node[s])
+        a, b, _ = cells_of.get(n, (None, None, 0))
+        if a is None:
+            a = b = np.unique(pair_slot[pair_src == s])
+        base = sum(len(x) for x in out["chain_src"])
+        prev = np.arange(base - 1, base + len(a) - 1)
+        prev[0] = -1
+        loss = np.full(len(a), -1)
+        mine = np.flatnonzero(loss_src == s)
+        loss[np.searchsorted(a, loss_first[mine])] = mine
+        sends = np.isin(a, pair_slot[pair_src == s])
+        out["chain_src"].append(np.full(len(a), s))
+        out["chain_first"].append(a)
+        out["chain_last"].append(b)
+        out["chain_prev"].append(prev)
+        out["chain_loss"].append(loss)
+        # a cell it sends in: what was sent and lost before it, plus what it sends, exists
+        exists = np.where(sends, avail[s, a], np.inf)
+        out["chain_ub"].append(np.minimum(through[s, b], np.where(loss < 0, exists, np.inf)))
+        out["chain_exists"].append(np.where(loss >= 0, exists, np.inf))
+    return RecorderCells(
+        **{
+            key: _cat(v, int if key in _INT_FIELDS else float).reshape(
+                (-1, 2) if key in ("peak_rows", "room_rows") else (-1,)
+            )
+            for key, v in out.items()
+        }
+    )
+
+
+_INT_FIELDS = {"node", "first", "last", "prev", "loss_src", "loss_cell", "loss_first",
+               "loss_last", "chain_src", "chain_first", "chain_last", "chain_prev",
+               "chain_loss", "peak_rows", "room_rows"}  # fmt: skip
+
+
+def _cat(parts: list, dtype) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
+
+def _pair_sources(p: Problem, oi: OnboardIndex, pairs: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """Per pair of ``pairs``: its source if that is one of ``own``, else -1."""
+    src_of_demand = np.full(len(p.demands), -1, dtype=int)
+    has = oi.src_demand >= 0
+    src_of_demand[oi.src_demand[has]] = np.flatnonzero(has)
+    src = src_of_demand[p.pair_demand[pairs]]
+    return np.where(np.r_[own, False][src], src, -1)
+
+
+def add_recorder(m: pyo.ConcreteModel, p: Problem, idx) -> None:
+    """Recorder fill, existence and loss rows of the stage (module docstring) on the cells of
+    :func:`recorder_cells`."""
+    oi = onboard_index(p)
+    if not len(oi.recorder_nodes):
+        return
+    rc = recorder_cells(p, oi, idx)
+    m.recorder_cells = rc
+    n_slots = oi.produced.shape[1]
+    n_fill, n_loss, n_chain = len(rc.node), len(rc.loss_src), len(rc.chain_src)
+    over = np.flatnonzero(rc.over)
+    fill_ub = [None if not np.isfinite(u) else float(u) for u in rc.fill_ub]
+    m.fill = pyo.Var(range(n_fill), bounds=lambda m, j: (None, fill_ub[j]))
+    m.over = pyo.Var(range(len(over)), bounds=(0, None))
+    loss_lb, loss_ub = rc.loss_lb.tolist(), rc.loss_ub.tolist()
+    m.lost = pyo.Var(range(n_loss), bounds=lambda m, i: (loss_lb[i], loss_ub[i]))
+    chain_ub = [None if not np.isfinite(u) else float(u) for u in rc.chain_ub]
+    m.cum = pyo.Var(range(n_chain), bounds=lambda m, q: (0.0, chain_ub[q]))
     ys = list(m.y.values())
-    stage_pairs = idx.pairs
-    pair_node = p.cand_node[p.pair_cand[stage_pairs]]
-    pair_slot = p.cand_slot[p.pair_cand[stage_pairs]]
-    in_stage = np.isin(np.arange(len(p.demands)), idx.demands)
-    placed = np.where(in_stage[p.pair_demand], 0.0, state.pair_bytes)
-    fixed_down = node_downlinked(p, placed)
-    fixed_lost = np.where((rank_of < rank)[:, None], state.lost, 0.0)
+    columns = ys + list(m.fill.values()) + list(m.over.values())
+    columns += list(m.lost.values()) + list(m.cum.values())
+    y0, f0, o0 = 0, len(ys), len(ys) + n_fill
+    l0 = o0 + len(over)
+    c0 = l0 + n_loss
+    over_of = np.full(n_fill + 1, -1)
+    over_of[over] = o0 + np.arange(len(over))
+    rows = _Rows()
+    # fill balance: fill_j - fill_prev + downlinks + losses = what enters (+ the start)
+    j = np.arange(n_fill)
+    has_prev = rc.prev >= 0
+    pair_node = p.cand_node[p.pair_cand[idx.pairs]]
+    pair_slot = p.cand_slot[p.pair_cand[idx.pairs]]
+    pair_cell = _cell_of(rc.node, rc.first, pair_node, pair_slot, n_slots)
+    sent = np.flatnonzero(pair_cell >= 0)
+    rows.add(
+        "recorder_fill",
+        [j, j[has_prev], pair_cell[sent], rc.loss_cell],
+        [f0 + j, f0 + rc.prev[has_prev], y0 + sent, l0 + np.arange(n_loss)],
+        [np.ones(n_fill), -np.ones(has_prev.sum()), np.ones(len(sent)), np.ones(n_loss)],
+        rc.const + rc.start,
+        rc.const + rc.start,
+    )
+    rows.add("recorder_cap", [np.arange(len(over))] * 2, [f0 + over, o0 + np.arange(len(over))],
+             [np.ones(len(over)), -np.ones(len(over))], None, rc.cap[over])  # fmt: skip
+    # a long cell's highest content, its loss taken as early as possible
+    cell, loss = rc.peak_rows[:, 0], rc.peak_rows[:, 1]
+    r = np.arange(len(cell))
+    has_loss, prev_over = loss >= 0, over_of[cell - 1]
+    rows.add(
+        "recorder_peak",
+        [r, r[has_loss], r[prev_over >= 0]],
+        [f0 + cell - 1, l0 + loss[has_loss], prev_over[prev_over >= 0]],
+        [np.ones(len(r)), -np.ones(has_loss.sum()), -np.ones((prev_over >= 0).sum())],
+        None,
+        rc.peak_rhs,
+    )
+    # ... and with none of its overwrite_oldest source's bytes left
+    cell, src = rc.room_rows[:, 0], rc.room_rows[:, 1]
+    chain = _cell_of(rc.chain_src, rc.chain_first, src, rc.first[cell], n_slots)
+    r = np.arange(len(cell))
+    prev_over = over_of[cell]
+    rows.add(
+        "recorder_room",
+        [r, r, r[prev_over >= 0]],
+        [f0 + cell, c0 + chain, prev_over[prev_over >= 0]],
+        [np.ones(len(r)), np.ones(len(r)), -np.ones((prev_over >= 0).sum())],
+        None,
+        rc.room_rhs,
+    )
+    # running totals of the stage's sources and what exists before a cell they send in
+    pair_src = _pair_sources(p, oi, idx.pairs, p.onboard.source_rank == idx.state.stage_rank)
+    pair_chain = _cell_of(rc.chain_src, rc.chain_first, pair_src, pair_slot, n_slots)
+    own_sent = np.flatnonzero((pair_src >= 0) & (pair_chain >= 0))
+    q = np.arange(n_chain)
+    chained, lossy = rc.chain_prev >= 0, rc.chain_loss >= 0
+    rows.add(
+        "source_total",
+        [q, q[chained], pair_chain[own_sent], q[lossy]],
+        [c0 + q, c0 + rc.chain_prev[chained], y0 + own_sent, l0 + rc.chain_loss[lossy]],
+        [np.ones(n_chain), -np.ones(chained.sum()), -np.ones(len(own_sent)), -np.ones(lossy.sum())],
+        np.zeros(n_chain),
+        np.zeros(n_chain),
+    )
+    exists = np.flatnonzero(np.isfinite(rc.chain_exists))
+    r = np.arange(len(exists))
+    rows.add("source_exists", [r, r], [c0 + exists, l0 + rc.chain_loss[exists]],
+             [np.ones(len(r)), -np.ones(len(r))], None, rc.chain_exists[exists])  # fmt: skip
+    rows.build(m, columns)
+    # a lost byte costs its class's unmet price once more; bytes above capacity much more
     _, unmet_cost, _, position = coefficients(
         p, idx.demands, np.flatnonzero(np.isin(p.pair_demand, idx.demands)), p.weights
     )
     unmet_cost = unmet_cost * UNIT_BYTES
     price = float(unmet_cost.max()) if len(unmet_cost) else 1.0
-    cheap = LOWER_LOSS_COST * (float(unmet_cost.min()) if len(unmet_cost) else 1.0)
-    produced_mb, avail_mb = oi.produced / UNIT_BYTES, oi.available_before / UNIT_BYTES
-    cells: list[tuple[int, int]] = []
-    lost_ub: list[float] = []
-    for s, src in enumerate(p.onboard.sources):
-        if rank_of[s] < rank or not np.isfinite(oi.capacity[oi.src_node[s]]):
-            continue
-        if src.on_full == "drop_new":
-            ks = np.flatnonzero(produced_mb[s] > 0)
-            ubs = produced_mb[s, ks]
-        else:
-            ks = np.flatnonzero(avail_mb[s] + produced_mb[s] > 0)
-            ubs = (avail_mb[s] + produced_mb[s])[ks]
-        cells += [(s, int(k)) for k in ks]
-        lost_ub += ubs.tolist()
-    m.loss_cells = cells
-    m.LOSS = pyo.RangeSet(0, len(cells) - 1)
-    m.lost = pyo.Var(m.LOSS, bounds=lambda m, i: (0.0, lost_ub[i]))
-    lost = list(m.lost.values())
-    cell_src = np.array([c[0] for c in cells], dtype=int)
-    cell_slot = np.array([c[1] for c in cells], dtype=int)
-    nodes = oi.recorder_nodes.tolist()
-    m.REC = pyo.Set(initialize=[(int(n), k) for n in nodes for k in range(n_slots)], dimen=2)
-    m.fill = pyo.Var(m.REC)
-    m.over = pyo.Var(m.REC, bounds=(0, None))
-    by_node_slot = _groups(pair_node * n_slots + pair_slot)
-    cell_node = oi.src_node[cell_src] if len(cells) else np.zeros(0, dtype=int)
-    lost_at = _groups(cell_node * n_slots + cell_slot)
-    start = _fill_start(oi) / UNIT_BYTES
-    const = (oi.sync_in - fixed_down) / UNIT_BYTES
-    for s in range(len(p.onboard.sources)):
-        const[oi.src_node[s]] += produced_mb[s] - fixed_lost[s] / UNIT_BYTES
-    const = const.tolist()
-
-    def fill_row(m, n, k):
-        before = m.fill[n, k - 1] if k > 0 else float(start[n])
-        key = n * n_slots + k
-        return m.fill[n, k] == before + const[n][k] - pyo.quicksum(
-            [ys[i] for i in by_node_slot.get(key, ())] + [lost[j] for j in lost_at.get(key, ())]
-        )
-
-    m.recorder_fill = pyo.Constraint(m.REC, rule=fill_row)
-    capacity = (oi.capacity / UNIT_BYTES).tolist()
-    m.recorder_cap = pyo.Constraint(
-        m.REC, rule=lambda m, n, k: m.fill[n, k] - m.over[n, k] <= capacity[n]
-    )
-    _existence_rows(m, p, idx, oi, cells, stage_pairs, pair_slot)
-    loss_cost = [
-        float(unmet_cost[position[oi.src_demand[s]]]) if rank_of[s] == rank else cheap
-        for s in cell_src
-    ]
+    demand = oi.src_demand[rc.loss_src]
+    loss_cost = np.where(demand >= 0, unmet_cost[position[np.maximum(demand, 0)]], price)
+    m.objective_terms.append((1.0, _linear(loss_cost, list(m.lost.values()))))
     m.objective_terms.append(
-        (1.0, pyo.quicksum([c * v for c, v in zip(loss_cost, lost, strict=True)]))
+        (OVERFLOW_COST * price, _linear(np.ones(len(over)), list(m.over.values())))
     )
-    m.objective_terms.append((OVERFLOW_COST * price, pyo.quicksum(list(m.over.values()))))
-    m.start_hooks.append(lambda warm: _recorder_start(m, p, oi, rank, cells, warm))
+    m.start_hooks.append(lambda warm: _recorder_start(m, p, oi, idx, warm))
 
 
-def _recorder_start(m, p: Problem, oi: OnboardIndex, rank: int, cells, warm: LinkState):
-    """MIP-start values of the recorder variables for the warm allocation: its losses replayed
-    (lower classes dropped first), the fill, overflow and running totals they imply."""
-    replay = RecorderReplay(
-        warm, rank, loss_limit(oi, downlinked(p, warm.pair_bytes, oi.src_demand))
+def _cell_of(
+    owner: np.ndarray, first: np.ndarray, key: np.ndarray, slot: np.ndarray, n_slots: int
+) -> np.ndarray:
+    """The cell (rows sorted by ``owner`` then ``first``) holding each (``key``, ``slot``), -1
+    where ``key`` has no cells."""
+    if len(owner) == 0:
+        return np.full(len(key), -1)
+    cells = owner.astype(np.int64) * n_slots + first
+    at = np.searchsorted(cells, key.astype(np.int64) * n_slots + slot, side="right") - 1
+    at = np.maximum(at, 0)
+    return np.where((key >= 0) & (owner[at] == key), at, -1)
+
+
+class _Rows:
+    """Linear rows given as sparse triplets, added to a model as Pyomo constraints built
+    directly as :class:`LinearExpression` (no operator overloading)."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple] = []
+
+    def add(self, name, rows, cols, coefs, lower, upper) -> None:
+        """Component ``name``: row r is lower[r] <= sum of coefs x columns in it <= upper[r]
+        (``None``: no bound); ``rows``/``cols``/``coefs`` are lists of aligned arrays."""
+        self.parts.append((name, rows, cols, coefs, lower, upper))
+
+    def build(self, m: pyo.ConcreteModel, columns: list) -> None:
+        for name, rows, cols, coefs, lower, upper in self.parts:
+            row, col = np.concatenate(rows).astype(int), np.concatenate(cols).astype(int)
+            coef = np.concatenate(coefs).astype(float)
+            n = len(upper if upper is not None else lower)
+            order = np.argsort(row, kind="stable")
+            bounds = np.searchsorted(row[order], np.arange(n + 1)).tolist()
+            terms = [
+                MonomialTermExpression((c, columns[i]))
+                for c, i in zip(coef[order].tolist(), col[order].tolist(), strict=True)
+            ]
+            lo = [None] * n if lower is None else np.asarray(lower, dtype=float).tolist()
+            hi = [None] * n if upper is None else np.asarray(upper, dtype=float).tolist()
+            setattr(m, name, _constraint(lo, hi, terms, bounds))
+
+
+def _constraint(lo: list, hi: list, terms: list, bounds: list) -> pyo.Constraint:
+    """Row r: lo[r] <= the sum of terms[bounds[r]:bounds[r + 1]] <= hi[r]."""
+    return pyo.Constraint(
+        range(len(lo)),
+        rule=lambda m, r: (lo[r], LinearExpression(terms[bounds[r] : bounds[r + 1]]), hi[r]),
     )
-    replay.advance(oi.produced.shape[1])
-    lost = replay.lost
-    net = oi.sync_in - node_downlinked(p, warm.pair_bytes)
-    np.add.at(net, oi.src_node, oi.produced - lost)
-    fill = _fill_start(oi)[:, None] + np.cumsum(net, axis=1)
+
+
+def _linear(coefs: np.ndarray, variables: list) -> LinearExpression:
+    """sum of coefs x variables as one LinearExpression."""
+    return LinearExpression(
+        [
+            MonomialTermExpression((c, v))
+            for c, v in zip(np.asarray(coefs, dtype=float).tolist(), variables, strict=True)
+        ]
+    )
+
+
+def _recorder_start(m, p: Problem, oi: OnboardIndex, idx, warm: LinkState):
+    """MIP-start values of the recorder variables for the warm allocation: the stage's losses
+    replayed (:class:`RecorderReplay`), the fill, overflow and running totals they imply."""
+    rc: RecorderCells = m.recorder_cells
+    rank = idx.state.stage_rank
     down = downlinked(p, warm.pair_bytes, oi.src_demand)
-    cum = np.cumsum(down + lost, axis=1)
-    variables, values = list(m.lost.values()), [lost[s, k] for s, k in cells]
-    keys = list(m.REC)
-    variables += [m.fill[key] for key in keys] + [m.over[key] for key in keys]
-    values += [fill[n, k] for n, k in keys]
-    values += [max(fill[n, k] - oi.capacity[n], 0.0) for n, k in keys]
-    chained = list(m.CUM)
-    variables += [m.cum[key] for key in chained]
-    values += [cum[s, k] for s, k in chained]
-    return variables, np.array(values) / UNIT_BYTES
-
-
-def _existence_rows(m, p: Problem, idx, oi: OnboardIndex, cells, stage_pairs, pair_slot) -> None:
-    """Per source of the stage (and per overwrite_oldest source below it): a running total
-    ``C_k = C_{k-1} + downlinked_k + lost_k <= produced through k``, and in slots with
-    downlinks ``C_{k-1} + downlinked_k <= produced before k``."""
-    ys, lost = list(m.y.values()), list(m.lost.values())
-    n_slots = oi.produced.shape[1]
-    avail = oi.available_before / UNIT_BYTES
-    through = avail + oi.produced / UNIT_BYTES
-    src_of_demand = {int(d): s for s, d in enumerate(oi.src_demand) if d >= 0}
-    pair_src = np.array(
-        [src_of_demand.get(int(d), -1) for d in p.pair_demand[stage_pairs]], dtype=int
+    replay = RecorderReplay(warm, rank, loss_limit(oi, down))
+    replay.advance(oi.produced.shape[1])
+    own = (p.onboard.source_rank == rank) & np.isfinite(oi.capacity[oi.src_node])
+    lost = np.where(own[:, None], replay.lost, 0.0)
+    in_stage = np.zeros(len(p.demands), dtype=bool)
+    in_stage[idx.demands] = True
+    start, change = stage_content(
+        p, oi, idx.state.lost, rank, np.where(in_stage[p.pair_demand], 0.0, idx.state.pair_bytes)
     )
-    cells_of: dict[int, dict[int, int]] = {}
-    for j, (s, k) in enumerate(cells):
-        cells_of.setdefault(s, {})[k] = j
-    chained = sorted(
-        set(np.unique(pair_src[pair_src >= 0]).tolist())
-        | {s for s in cells_of if p.onboard.sources[s].on_full != "drop_new"}
-    )
-    m.CUM = pyo.Set(initialize=[(s, k) for s in chained for k in range(n_slots)], dimen=2)
-    m.cum = pyo.Var(m.CUM, bounds=lambda m, s, k: (0.0, float(through[s, k])))
-    pairs_at: dict[tuple[int, int], list[int]] = {}
-    for i in np.flatnonzero(pair_src >= 0):
-        pairs_at.setdefault((int(pair_src[i]), int(pair_slot[i])), []).append(int(i))
-    placed = downlinked(
-        p, np.where(np.isin(p.pair_demand, idx.demands), 0.0, idx.state.pair_bytes), oi.src_demand
-    )
-    placed_mb = (placed / UNIT_BYTES).tolist()
-
-    def chain(m, s, k):
-        before = m.cum[s, k - 1] if k > 0 else 0.0
-        j = cells_of.get(s, {}).get(k)
-        moved = [ys[i] for i in pairs_at.get((s, k), ())] + ([lost[j]] if j is not None else [])
-        return m.cum[s, k] == before + placed_mb[s][k] + pyo.quicksum(moved)
-
-    m.source_total = pyo.Constraint(m.CUM, rule=chain)
-    exists = sorted(pairs_at)
-    m.source_exists = pyo.Constraint(
-        range(len(exists)),
-        rule=lambda m, i: (
-            (m.cum[exists[i][0], exists[i][1] - 1] if exists[i][1] > 0 else 0.0)
-            + pyo.quicksum([ys[q] for q in pairs_at[exists[i]]])
-            <= float(avail[exists[i]])
-        ),
-    )
+    np.add.at(start, oi.src_node, np.where(own, oi.initial, 0.0))
+    np.add.at(change, oi.src_node, np.where(own[:, None], oi.produced - lost, 0.0))
+    change -= node_downlinked(p, np.where(in_stage[p.pair_demand], warm.pair_bytes, 0.0))
+    level = (start[:, None] + np.cumsum(change, axis=1)) / UNIT_BYTES
+    fill = level[rc.node, rc.last]
+    over = np.flatnonzero(rc.over)
+    cum_lost = np.cumsum(lost, axis=1) / UNIT_BYTES
+    before = np.where(rc.loss_first > 0, cum_lost[rc.loss_src, np.maximum(rc.loss_first - 1, 0)], 0)
+    total = np.cumsum(down + lost, axis=1) / UNIT_BYTES
+    values = [
+        fill,
+        np.maximum(fill[over] - rc.cap[over], 0.0),
+        cum_lost[rc.loss_src, rc.loss_last] - before,
+        total[rc.chain_src, rc.chain_last],
+    ]
+    variables = list(m.fill.values()) + list(m.over.values())
+    variables += list(m.lost.values()) + list(m.cum.values())
+    return variables, np.concatenate(values)
 
 
 def add_tx_energy(m: pyo.ConcreteModel, p: Problem, idx) -> None:
     """One SOC balance per node with transmitter power: solar, idle, the links already on
     (earlier stages) and this stage's links with their warm-ups, above the floor."""
     state: LinkState = idx.state
-    fixed = tx_wh(p, state.on)
+    by_node = group_positions(p.cand_node[idx.links], len(p.nodes))
+    fixed = {  # nodes whose stage links, all on, could take the SOC below the stage's floor
+        n: wh
+        for n, wh in tx_wh(p, state.on).items()
+        if not never_short(p, n, idx.links[by_node[n]], wh)
+    }
     if not fixed:
         return
     links = idx.links
@@ -578,14 +926,6 @@ def onboard_blocks(p: Problem) -> tuple:
     if p.onboard is None:
         return ()
     return (add_recorder, add_tx_energy)
-
-
-def _groups(keys: np.ndarray) -> dict[int, list[int]]:
-    """Positions per key value, only the keys present."""
-    out: dict[int, list[int]] = {}
-    for i, key in enumerate(keys.tolist()):
-        out.setdefault(key, []).append(i)
-    return out
 
 
 # --------------------------------------------------------------------------- outputs

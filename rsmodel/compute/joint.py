@@ -110,7 +110,7 @@ def plan_joint(scenario: Scenario, geometry: Any, first: ComputeSolution) -> Pla
         scenario, geometry, planned_wh=planned_compute_wh(scenario, response)
     )
     final = final.with_demands([*final.demands, *as_demands(requests)])
-    state = carry_over(result, final)
+    state = carry_over(result.state, final)
     stats = result.stats
     stats.objective = total_objective(final, state)
     stats.strategy, stats.strategy_reason = "monolithic", JOINT_REASON

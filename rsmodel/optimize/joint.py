@@ -285,23 +285,20 @@ def solve_joint(
     return JointResult(state, compute, stats)
 
 
-def carry_over(result: JointResult, final: Problem) -> LinkState:
-    """The joint allocation on ``final`` (the same links, job-output demands released and sized
-    as placed): bytes per (demand id, candidate), links on, losses."""
-    old = result.state
+def carry_over(old: LinkState, final: Problem) -> LinkState:
+    """The allocation ``old`` on ``final`` (the same links; job-output demands released and sized
+    otherwise, e.g. as placed): bytes per (demand id, candidate), links on, losses. Bytes on a
+    pair ``final`` lacks are dropped; bytes over a demand's size are scaled away."""
     p = old.problem
     state = LinkState.empty(final)
     for c in np.flatnonzero(old.on):
         state.open(int(c))
-    index = {
-        (d.id, int(c)): q
-        for q, (d, c) in enumerate(
-            zip([final.demands[i] for i in final.pair_demand], final.pair_cand, strict=True)
-        )
-    }
+    ids = np.array([d.id for d in final.demands], dtype=object)
+    index = dict(zip(zip(ids[final.pair_demand], final.pair_cand.tolist()), range(len(ids[final.pair_demand]))))
     for q in np.flatnonzero(old.pair_bytes > 0):
         key = (p.demands[int(p.pair_demand[q])].id, int(p.pair_cand[q]))
-        state.pair_bytes[index[key]] = old.pair_bytes[q]
+        if key in index:
+            state.pair_bytes[index[key]] = old.pair_bytes[q]
     size = final.demand_size
     delivered = np.bincount(final.pair_demand, weights=state.pair_bytes, minlength=len(size))
     scale = np.where(delivered > size, size / np.maximum(delivered, 1.0), 1.0)

@@ -76,7 +76,9 @@ def recorder() -> dict[str, Any]:
     node["power"].update(tx_power_w=30, tx_warmup_s=60)
     node["recorder"] = {
         "capacity_bytes": 2.0e9,
-        "sources": [{"name": "cam", "rate_bps": 8e6, "priority": "normal", "active": {"sunlit": True}}],
+        "sources": [
+            {"name": "cam", "rate_bps": 8e6, "priority": "normal", "active": {"sunlit": True}}
+        ],
     }
     return data
 

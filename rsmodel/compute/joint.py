@@ -28,7 +28,9 @@ from rsmodel.optimize.schedule import Schedule, build_schedule
 from rsmodel.plan.plan import job_output_id
 
 JOINT_REASON = "solver.compute_downlink joint: compute, downlinks, recorder and battery in one model per class stage"
-FALLBACK_NOTE = "joint compute + downlink model: a stage found no solution in time; decomposed plan kept"
+FALLBACK_NOTE = (
+    "joint compute + downlink model: a stage found no solution in time; decomposed plan kept"
+)
 
 
 @dataclass
@@ -69,7 +71,9 @@ def plan_jobs_and_downlinks(
     return PlannedJobs(response, outputs, schedule, "decomposed")
 
 
-def joint_problem(scenario: Scenario, geometry: Any, cp: ComputeProblem) -> tuple[Problem, list[JobOutput]]:
+def joint_problem(
+    scenario: Scenario, geometry: Any, cp: ComputeProblem
+) -> tuple[Problem, list[JobOutput]]:
     """The transfer problem of the joint model: the syncs (and sources) plus one demand per
     onboard step whose output a ground step needs, released at the step's earliest possible end
     and sized by its largest possible output (:mod:`rsmodel.optimize.joint` bounds both by the

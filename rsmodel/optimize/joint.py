@@ -189,8 +189,10 @@ class JointBlock:
         m.joint_in = pyo.Var(m.JREC, bounds=(0, None))
         m.joint_in_sum = pyo.Constraint(
             m.JREC,
-            rule=lambda m, n, k: m.joint_in[n, k]
-            == (m.joint_in[n, k - 1] if k else 0.0) + pyo.quicksum(inflow[n].get(k, [])),
+            rule=lambda m, n, k: (
+                m.joint_in[n, k]
+                == (m.joint_in[n, k - 1] if k else 0.0) + pyo.quicksum(inflow[n].get(k, []))
+            ),
         )
         counted = np.cumsum(early, axis=1)
         capacity = {n: float(p.onboard.capacity_bytes[p.nodes[n]]) / UNIT_BYTES for n in nodes}
@@ -198,9 +200,9 @@ class JointBlock:
             m.recorder_cap[n, k].deactivate()
         m.joint_cap = pyo.Constraint(
             m.JREC,
-            rule=lambda m, n, k: m.fill[n, k] - float(counted[n, k]) + m.joint_in[n, k]
-            - m.over[n, k]
-            <= capacity[n],
+            rule=lambda m, n, k: (
+                m.fill[n, k] - float(counted[n, k]) + m.joint_in[n, k] - m.over[n, k] <= capacity[n]
+            ),
         )
 
     def _start(self, c: pyo.Block) -> tuple[list, np.ndarray]:
@@ -293,8 +295,8 @@ def carry_over(old: LinkState, final: Problem) -> LinkState:
     state = LinkState.empty(final)
     for c in np.flatnonzero(old.on):
         state.open(int(c))
-    ids = np.array([d.id for d in final.demands], dtype=object)
-    index = dict(zip(zip(ids[final.pair_demand], final.pair_cand.tolist()), range(len(ids[final.pair_demand]))))
+    ids = [final.demands[d].id for d in final.pair_demand]
+    index = {key: q for q, key in enumerate(zip(ids, final.pair_cand.tolist(), strict=True))}
     for q in np.flatnonzero(old.pair_bytes > 0):
         key = (p.demands[int(p.pair_demand[q])].id, int(p.pair_cand[q]))
         if key in index:

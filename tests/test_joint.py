@@ -163,9 +163,7 @@ def test_job_output_goes_through_the_recorder_within_its_limits(
     # fill re-integrated with the output entering when its step ends; no byte before it exists
     assert check_plan(plan, scenario=scenario) == []
     (down,) = plan["job_downlinks"]
-    package = next(
-        d for d in plan["jobs"][0]["placement_decisions"] if d["step_id"] == "package"
-    )
+    package = next(d for d in plan["jobs"][0]["placement_decisions"] if d["step_id"] == "package")
     assert down["release"] == package["end"]
     ops = [o for o in plan["operations"] if o["sync_id"] == down["id"]]
     assert ops and min(parse_time(o["start"]) for o in ops) >= parse_time(package["end"])

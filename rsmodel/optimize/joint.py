@@ -119,7 +119,9 @@ class JointBlock:
         if hasattr(m, "recorder_cap"):
             self._recorder_rows(m, p)
         m.partial_start = True  # HiGHS completes the battery and bookkeeping columns
+        m.presolve = False  # as the compute MILP: HiGHS's probing outlasts the solve
         m.start_hooks.append(lambda warm: self._start(m.compute))
+        m.warm_hooks = [lambda warm: self.keep_outputs_after_their_step(p, idx, warm)]
         m.solved_hooks = [lambda solver: self._solved(m, solver)]
 
     def _placed(self, c: pyo.Block) -> pyo.Expression:
@@ -204,6 +206,31 @@ class JointBlock:
                 m.fill[n, k] - float(counted[n, k]) + m.joint_in[n, k] - m.over[n, k] <= capacity[n]
             ),
         )
+
+    def keep_outputs_after_their_step(self, p: Problem, idx, warm: LinkState) -> None:
+        """Cut the stage's warm (greedy) allocation of each job output to what the current
+        compute plan has produced by each slot (the greedy sees outputs from their earliest
+        possible end), so that the MIP start satisfies the existence rows."""
+        o = self.cp.options
+        in_stage = set(idx.demands.tolist())
+        for out in self.outputs:
+            if out.demand not in in_stage:
+                continue
+            mine = self.plan.chosen[o.step[self.plan.chosen] == out.step]
+            ready = int(o.end[mine].max()) if len(mine) else p.n_slots + 1
+            step = self.cp.steps[out.step].step
+            merged = step.type == "pass" and step.merge != "concat" and len(mine)
+            produced = float(o.output_mb[mine].max() if merged else o.output_mb[mine].sum())
+            produced *= UNIT_BYTES
+            pairs = np.flatnonzero((p.pair_demand == out.demand) & (warm.pair_bytes > 0))
+            pairs = pairs[np.argsort(p.cand_slot[p.pair_cand[pairs]], kind="stable")]
+            left = produced
+            for q in pairs:
+                keep = (
+                    min(warm.pair_bytes[q], left) if p.cand_slot[p.pair_cand[q]] >= ready else 0.0
+                )
+                warm.pair_bytes[q] = keep
+                left -= keep
 
     def _start(self, c: pyo.Block) -> tuple[list, np.ndarray]:
         """MIP-start values of the option and last-segment binaries: the current compute plan."""

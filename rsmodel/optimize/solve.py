@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -165,7 +166,10 @@ def solve_stage(
     ``blocks``: the stage model's constraint blocks (default: :func:`build_stage_model`'s). A
     block may set ``model.partial_start`` (its variables are left to HiGHS to complete in the
     MIP start) and append ``hook(solver)`` to ``model.solved_hooks`` (called with the
-    :class:`HighsModel` when the stage has a solution: the block reads its own values)."""
+    :class:`HighsModel` when the stage has a solution: the block reads its own values) and
+    ``hook(warm)`` to ``model.warm_hooks`` (called once the model is built: it may change the
+    stage's warm allocation, the MIP start and the fallback, to satisfy its rows); it may set
+    ``model.presolve`` (HiGHS presolve on / off for the stage)."""
     t0 = time.perf_counter()
     warm, start_from = _warm_start(problem, demands, state, hint)
     options = SolveOptions(
@@ -178,6 +182,9 @@ def solve_stage(
         with gc_paused(), build_deadline(t0 + options.time_limit_s):
             m = build_stage_model(problem, demands, state, warm=warm, blocks=blocks)
             idx = m.stage
+            for adjust in getattr(m, "warm_hooks", ()):
+                adjust(warm)
+            options = replace(options, presolve=getattr(m, "presolve", options.presolve))
             t_built = time.perf_counter()
             solver = HighsModel.from_pyomo(m, options, t_start=t0, interface=interface)
             y_cols = solver.columns_of(list(m.y.values()))

@@ -54,7 +54,7 @@ def plan_jobs_and_downlinks(
 
     mode = mode or scenario.model.solver.compute_downlink
     first = solve_jobs(scenario, geometry)
-    if mode == "joint":
+    if mode == "joint" and scenario.model.solver.method == "milp":
         joint = plan_joint(scenario, geometry, first)
         if joint is not None:
             return joint
@@ -66,7 +66,7 @@ def plan_jobs_and_downlinks(
         extra_demands=as_demands(outputs),
         planned_wh=planned_compute_wh(scenario, response),
     )
-    if mode == "joint":
+    if mode == "joint" and scenario.model.solver.method == "milp":
         schedule.solver.notes.append(FALLBACK_NOTE)
     return PlannedJobs(response, outputs, schedule, "decomposed")
 

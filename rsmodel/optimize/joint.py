@@ -50,7 +50,7 @@ from rsmodel.optimize.recorder import add_recorder, tx_draws
 from rsmodel.optimize.schedule import SolverStats
 from rsmodel.optimize.solve import solve_stage
 from rsmodel.optimize.state import LinkState
-from rsmodel.optimize.status import SolveStatus, StageReport, worst
+from rsmodel.optimize.status import SolveStatus, worst
 
 JOINT_WEIGHT = 1e-4  # x the compute policy value (~100 per step): a tie-breaker below the syncs
 
@@ -309,7 +309,8 @@ def solve_joint(
         None,
         stats.build_s,
         stats.solve_s,
-        stages=[StageReport("joint", stats.status, None, None, None, 0.0, 0.0)],
+        notes=["placements of the joint model (its stages: plan.json solver.stages)"],
+        stages=list(start.stages),  # the compute-only solve: the MIP start
     )
     return JointResult(state, compute, stats)
 

@@ -10,7 +10,9 @@ wall s, solver status (worst stage), F (the sum of the class objectives, lower i
 plans scored on the joint model's transfer problem so that job outputs count the same), bytes
 delivered (syncs, sources and job outputs), bytes lost (recorder overflow), steps placed,
 lowest SOC margin above the floor (Wh, from the plan's SOC curve) and the independent checker's
-findings (``check_plan``; 0 = valid).
+findings (``check_plan``; 0 = valid). ``joint`` plans both ways and keeps the joint plan unless
+the decomposed one scores strictly better: the closing lines give its note (the joint model's
+own F, the decomposed F, the plan kept).
 
 Instances: ``battery`` (ISS, one eclipse pass, a 20 min standard step with policy
 min_latency: the decomposition runs it first and starves the pass), ``eclipse`` (an eclipse step
@@ -159,6 +161,7 @@ def measure(name: str, data: dict[str, Any], time_limit_s: float) -> list[dict[s
                 "steps": sum(len(j["placement_decisions"]) for j in plan["jobs"]),
                 "margin_wh": min(margin) if margin else float("nan"),
                 "findings": len(check_plan(plan, scenario=scenario)),
+                "note": next((n for n in plan["solver"]["notes"] if n.startswith("joint ")), ""),
             }
         )
     return rows
@@ -181,7 +184,7 @@ def print_rows(rows: list[dict[str, Any]]) -> None:
             f"({(d['F'] - j['F']) / abs(j['F']) if j['F'] else 0.0:+.2%} of joint F), "
             f"delivered {(j['delivered'] - d['delivered']) / 1e9:+.3f} GB, "
             f"lost {(d['lost'] - j['lost']) / 1e9:+.3f} GB more decomposed, "
-            f"time x{j['wall_s'] / max(d['wall_s'], 1e-9):.1f}"
+            f"time x{j['wall_s'] / max(d['wall_s'], 1e-9):.1f}; {j['note']}"
         )
 
 

@@ -4,15 +4,14 @@
 demands and its energy a fixed draw of the sync stages (docs/compute.md, "Ground steps and
 downlink"). ``joint``: the same compute-only plan is the MIP start of the class stages with the
 compute block in each (:mod:`rsmodel.optimize.joint`); the plan is then rebuilt on the job-output
-demands as placed. A joint stage without a MILP solution in time keeps the decomposed plan.
+demands as placed. A joint stage without a MILP solution in time, or a decomposed plan that scores strictly
+better, keeps the decomposed plan.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from rsmodel.compute.downlink import MB, as_demands, ground_inputs, job_output_requests
 from rsmodel.compute.energy import planned_compute_wh
@@ -22,9 +21,10 @@ from rsmodel.model.vocabulary import PRIORITY_RANK
 from rsmodel.optimize.compute_problem import ComputeProblem, max_output_mb
 from rsmodel.optimize.compute_solve import ComputeSolution
 from rsmodel.optimize.joint import JobOutput, carry_over, solve_joint
-from rsmodel.optimize.objective import total_objective
+from rsmodel.optimize.objective import class_scores, total_objective
 from rsmodel.optimize.problem import Demand, Problem, problem_from_scenario
 from rsmodel.optimize.schedule import Schedule, build_schedule
+from rsmodel.optimize.strategy import keep_better
 from rsmodel.plan.plan import job_output_id
 
 JOINT_REASON = "solver.compute_downlink joint: compute, downlinks, recorder and battery in one model per class stage"
@@ -48,16 +48,18 @@ def plan_jobs_and_downlinks(
     scenario: Scenario, geometry: Any, *, mode: str | None = None
 ) -> PlannedJobs:
     """Plan the jobs and all transfers of ``scenario`` (``mode`` overrides
-    ``solver.compute_downlink``)."""
+    ``solver.compute_downlink``). ``joint`` plans both ways and keeps the joint plan unless the
+    decomposed one scores strictly better (class objectives on the joint model's transfer
+    problem, critical first: :func:`rsmodel.optimize.strategy.keep_better`); a solver note
+    gives both."""
     from rsmodel.compute import solve_jobs
     from rsmodel.optimize import optimise
 
     mode = mode or scenario.model.solver.compute_downlink
     first = solve_jobs(scenario, geometry)
+    joint = None
     if mode == "joint" and scenario.model.solver.method == "milp":
         joint = plan_joint(scenario, geometry, first)
-        if joint is not None:
-            return joint
     response = jobs_report(first)
     outputs = job_output_requests(scenario, response)
     schedule = optimise(
@@ -66,9 +68,23 @@ def plan_jobs_and_downlinks(
         extra_demands=as_demands(outputs),
         planned_wh=planned_compute_wh(scenario, response),
     )
-    if mode == "joint" and scenario.model.solver.method == "milp":
+    decomposed = PlannedJobs(response, outputs, schedule, "decomposed")
+    if mode != "joint" or scenario.model.solver.method != "milp":
+        return decomposed
+    if joint is None:
         schedule.solver.notes.append(FALLBACK_NOTE)
-    return PlannedJobs(response, outputs, schedule, "decomposed")
+        return decomposed
+    planned, yardstick = joint
+    scores = [
+        class_scores(yardstick, carry_over(p.schedule.state, yardstick))
+        for p in (planned, decomposed)
+    ]
+    kept = decomposed if keep_better(scores[0], scores[1]) else planned
+    kept.schedule.solver.notes.append(
+        f"joint compute + downlink model: F {sum(scores[0]):.6g} joint, {sum(scores[1]):.6g} "
+        f"decomposed (class objectives on the joint transfer problem); {kept.mode} plan kept"
+    )
+    return kept
 
 
 def joint_problem(
@@ -102,8 +118,11 @@ def joint_problem(
     return problem.with_demands([*problem.demands, *demands]), outputs
 
 
-def plan_joint(scenario: Scenario, geometry: Any, first: ComputeSolution) -> PlannedJobs | None:
-    """The joint plan from the compute-only plan ``first`` (None: a stage had no solution)."""
+def plan_joint(
+    scenario: Scenario, geometry: Any, first: ComputeSolution
+) -> tuple[PlannedJobs, Problem] | None:
+    """The joint plan from the compute-only plan ``first`` and the joint transfer problem it was
+    solved on (None: a stage had no solution)."""
     problem, outputs = joint_problem(scenario, geometry, first.problem)
     result = solve_joint(problem, first.problem, outputs, first)
     if result is None:
@@ -118,11 +137,4 @@ def plan_joint(scenario: Scenario, geometry: Any, first: ComputeSolution) -> Pla
     stats = result.stats
     stats.objective = total_objective(final, state)
     stats.strategy, stats.strategy_reason = "monolithic", JOINT_REASON
-    return PlannedJobs(response, requests, build_schedule(state, stats), "joint")
-
-
-def placed_steps(response: dict[str, Any]) -> int:
-    """Onboard and ground steps of ``response`` placed."""
-    return int(
-        np.sum([d["status"] == "placed" for d in response["placement_decisions"]], dtype=int)
-    )
+    return PlannedJobs(response, requests, build_schedule(state, stats), "joint"), problem

@@ -113,6 +113,7 @@ def test_joint_moves_compute_out_of_the_way_of_the_eclipse_pass(standard) -> Non
     assert delivered(joint) > delivered(dec) + 1e9
     assert joint["solver"]["objective"] < dec["solver"]["objective"] - 0.05
     assert "compute_downlink joint" in joint["solver"]["strategy_reason"]
+    assert any(n.endswith("joint plan kept") for n in joint["solver"]["notes"])
 
 
 @pytest.mark.parametrize("mode", ["decomposed", "joint"])

@@ -161,7 +161,7 @@ def measure(name: str, data: dict[str, Any], time_limit_s: float) -> list[dict[s
                 "steps": sum(len(j["placement_decisions"]) for j in plan["jobs"]),
                 "margin_wh": min(margin) if margin else float("nan"),
                 "findings": len(check_plan(plan, scenario=scenario)),
-                "note": next((n for n in plan["solver"]["notes"] if n.startswith("joint ")), ""),
+                "note": next((n for n in plan["solver"]["notes"] if n.endswith("plan kept")), ""),
             }
         )
     return rows

@@ -36,20 +36,18 @@ def run(scenario: Scenario, *, geometry: Geometry | None = None) -> RunResult:
     from rsmodel.optimize import optimise
 
     geometry = geometry if geometry is not None else compute_geometry(scenario)
-    # onboard compute (docs/compute.md) first: outputs that go to ground join the syncs as
-    # transfer demands; plan.jobs / soc / job_events / job_downlinks, soc in plan.nc
-    jobs, job_outputs, job_demands = None, [], []
+    # onboard compute (docs/compute.md): decomposed (compute first, its outputs that go to ground
+    # join the syncs as demands, its draw a fixed input of the battery) or joint
+    # (solver.compute_downlink); plan.jobs / soc / job_events / job_downlinks, soc in plan.nc
+    jobs, job_outputs = None, []
     if scenario.model.jobs:
-        from rsmodel.compute import add_jobs_to_plan, plan_jobs
-        from rsmodel.compute.downlink import as_demands, job_output_requests
-        from rsmodel.compute.energy import planned_compute_wh
+        from rsmodel.compute import add_jobs_to_plan
+        from rsmodel.compute.joint import plan_jobs_and_downlinks
 
-        jobs = plan_jobs(scenario, geometry)
-        job_outputs = job_output_requests(scenario, jobs)
-        job_demands = as_demands(job_outputs)
-    # compute first, then its draw is a fixed input of the sync model's battery (docs/recorder.md)
-    planned_wh = planned_compute_wh(scenario, jobs) if jobs is not None else None
-    schedule = optimise(scenario, geometry, extra_demands=job_demands, planned_wh=planned_wh)
+        planned = plan_jobs_and_downlinks(scenario, geometry)
+        jobs, job_outputs, schedule = planned.response, planned.outputs, planned.schedule
+    else:
+        schedule = optimise(scenario, geometry)
     solver = dict(schedule.solver)
     warnings = [*scenario.warnings, *schedule.warnings]
     plan = build_plan(

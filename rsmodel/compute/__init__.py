@@ -25,9 +25,22 @@ def plan_jobs(
     """Plan every job of ``scenario`` on ``geometry``'s grid with HiGHS (the model's solver limits;
     ``solver.strategy`` monolithic / rolling / auto, docs/compute.md); ``sync_slots[node]``:
     slots the sync schedule uses, left out of job-output downlinks."""
+    from rsmodel.compute.report import jobs_report
+
+    return jobs_report(solve_jobs(scenario, geometry, time_limit_s, sync_slots=sync_slots))
+
+
+def solve_jobs(
+    scenario: Scenario,
+    geometry: Any,
+    time_limit_s: float | None = None,
+    *,
+    sync_slots: dict[str, Any] | None = None,
+) -> Any:
+    """The compute problem of ``scenario`` solved alone (the ``ComputeSolution`` that
+    :func:`plan_jobs` reports; ``solution.problem`` is the problem)."""
     from dataclasses import replace
 
-    from rsmodel.compute.report import jobs_report
     from rsmodel.optimize.auto import solve_compute_auto
     from rsmodel.optimize.compute_problem import build_compute_problem
 
@@ -35,7 +48,7 @@ def plan_jobs(
     if time_limit_s:
         problem.settings = replace(problem.settings, time_limit_s=float(time_limit_s))
     problem.warnings.extend(w for job in scenario.model.jobs for w in job_warnings(job))
-    return jobs_report(solve_compute_auto(problem))
+    return solve_compute_auto(problem)
 
 
 def add_jobs_to_plan(scenario: Scenario, response: dict[str, Any], plan: Any, grid: Any) -> Any:

@@ -87,3 +87,8 @@ class Solver(Strict):
     mip_gap: float = Field(1e-3, ge=0, le=1, description="Relative MIP gap at which HiGHS stops.")
     threads: int = Field(1, ge=1)
     strategy: Literal["auto", "monolithic", "rolling"] = "auto"
+    compute_downlink: Literal["decomposed", "joint"] = Field(
+        "decomposed",
+        description="Nodes with compute jobs: place compute first, then downlinks (decomposed), "
+        "or both in one model per class stage sharing battery and recorder (joint; docs/compute.md).",
+    )

@@ -75,8 +75,15 @@ def build_compute_model(p: ComputeProblem) -> pyo.ConcreteModel:
     return m
 
 
-def add_compute(m: pyo.Block, p: ComputeProblem) -> pyo.Expression:
-    """Add the jobs' variables and rows to block ``m``; returns the policy value to maximise."""
+def add_compute(
+    m: pyo.Block,
+    p: ComputeProblem,
+    tx: dict[str, tuple[dict[int, pyo.Expression], np.ndarray]] | None = None,
+) -> pyo.Expression:
+    """Add the jobs' variables and rows to block ``m``; returns the policy value to maximise.
+
+    ``tx[node]``: (transmitter Wh per slot as expressions, (K,) Wh already committed) drawn
+    from the same battery (the joint compute + downlink model, rsmodel/optimize/joint.py)."""
     o = p.options
     m.O = pyo.RangeSet(0, len(o.step) - 1) if len(o.step) else pyo.Set(initialize=[])
     m.x = pyo.Var(m.O, domain=pyo.Binary)
@@ -96,6 +103,7 @@ def add_compute(m: pyo.Block, p: ComputeProblem) -> pyo.Expression:
     m.battery = pyo.Block(list(p.energy))
     for name, energy in p.energy.items():
         carry = p.carry
+        tx_wh, fixed_tx_wh = (tx or {}).get(name, ({}, None))
         add_battery(
             m.battery[name],
             energy,
@@ -103,6 +111,8 @@ def add_compute(m: pyo.Block, p: ComputeProblem) -> pyo.Expression:
             window=p.window,
             initial_wh=float(carry.soc_wh[p.window[0]]) if carry else None,
             fixed_compute_s=carry.busy_s if carry else None,
+            tx_wh_in_slot=tx_wh,
+            fixed_tx_wh=fixed_tx_wh,
         )
     _eclipse_rows(m, p, by_step, seconds, x, rows)
     m.reserve = pyo.Var(list(p.energy), bounds=(0, None))

@@ -77,6 +77,7 @@ class SolverSettings:
     strategy: str = "auto"  # auto | monolithic | rolling (rsmodel.optimize.strategy)
     rolling: Rolling = Rolling()  # block shape of a rolling solve
     reach_factor: float | None = 4.0  # see model.stage_index; None: every pair after release
+    compute_downlink: str = "decomposed"  # or "joint" (rsmodel.optimize.joint, docs/compute.md)
 
 
 @dataclass
@@ -295,6 +296,7 @@ def settings_from_model(solver: Any, *, method: str | None = None) -> SolverSett
         mip_gap=float(solver.mip_gap),
         threads=int(solver.threads),
         strategy=str(solver.strategy),
+        compute_downlink=str(solver.compute_downlink),
     )
 
 

@@ -845,9 +845,12 @@ def _recorder_start(m, p: Problem, oi: OnboardIndex, idx, warm: LinkState):
     return variables, np.concatenate(values)
 
 
-def add_tx_energy(m: pyo.ConcreteModel, p: Problem, idx) -> None:
-    """One SOC balance per node with transmitter power: solar, idle, the links already on
-    (earlier stages) and this stage's links with their warm-ups, above the floor."""
+def tx_draws(
+    m: pyo.ConcreteModel, p: Problem, idx
+) -> dict[int, tuple[dict[int, pyo.Expression], np.ndarray]]:
+    """Per node with transmitter power: (transmitter Wh per slot as linear expressions of this
+    stage's links with their warm-ups, (K,) Wh of the links already on in earlier stages).
+    Adds the contact-start variables ``m.tx_start`` the warm-ups need."""
     state: LinkState = idx.state
     by_node = group_positions(p.cand_node[idx.links], len(p.nodes))
     fixed = {  # nodes whose stage links, all on, could take the SOC below the stage's floor
@@ -856,7 +859,7 @@ def add_tx_energy(m: pyo.ConcreteModel, p: Problem, idx) -> None:
         if not never_short(p, n, idx.links[by_node[n]], wh)
     }
     if not fixed:
-        return
+        return {}
     links = idx.links
     xs = list(m.x.values())
     link_node = p.cand_node[links]
@@ -867,8 +870,7 @@ def add_tx_energy(m: pyo.ConcreteModel, p: Problem, idx) -> None:
     m.tx_start_def = pyo.Constraint(
         m.TXSTART, rule=lambda m, i: m.tx_start[i] >= xs[i] - xs[int(prev[i])]
     )
-    names = [p.nodes[n] for n in fixed]
-    m.battery = pyo.Block(names)
+    out = {}
     for n, fixed_wh in fixed.items():
         e = p.onboard.energy[p.nodes[n]]
         draws: dict[int, pyo.Expression] = {}
@@ -883,7 +885,21 @@ def add_tx_energy(m: pyo.ConcreteModel, p: Problem, idx) -> None:
             start = m.tx_start[int(i)] if i in m.TXSTART else xs[i]
             w = max(int(np.floor((p.cand_t0_s[c] - e.tx_warmup_s) / p.step_s)), 0)
             draws[w] = draws.get(w, 0.0) + e.tx_power_w * e.tx_warmup_s * WH_PER_WS * start
-        add_battery(m.battery[p.nodes[n]], e, {}, tx_wh_in_slot=draws, fixed_tx_wh=fixed_wh)
+        out[n] = (draws, fixed_wh)
+    return out
+
+
+def add_tx_energy(m: pyo.ConcreteModel, p: Problem, idx) -> None:
+    """One SOC balance per node with transmitter power: solar, idle, the links already on
+    (earlier stages) and this stage's links with their warm-ups, above the floor."""
+    draws = tx_draws(m, p, idx)
+    if not draws:
+        return
+    m.battery = pyo.Block([p.nodes[n] for n in draws])
+    for n, (tx, fixed_wh) in draws.items():
+        e = p.onboard.energy[p.nodes[n]]
+        add_battery(m.battery[p.nodes[n]], e, {}, tx_wh_in_slot=tx, fixed_tx_wh=fixed_wh)
+    fixed = {n: fixed_wh for n, (_, fixed_wh) in draws.items()}
     m.start_hooks.append(lambda warm: _energy_start(m, p, idx, fixed, warm))
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -20,7 +21,7 @@ import pyomo.core as pyo
 
 from rsmodel.optimize.gateway import BuildTimeout, HighsModel, build_deadline, gc_paused
 from rsmodel.optimize.greedy import class_ranks, fill, follow, greedy
-from rsmodel.optimize.model import StageIndex, build_stage_model
+from rsmodel.optimize.model import ConstraintBlock, StageIndex, build_stage_model
 from rsmodel.optimize.objective import (
     class_scores,
     evaluate,
@@ -139,7 +140,7 @@ def _staged_milp(
             stats.status = SolveStatus.TIME_LIMIT
             stats.notes.append(f"{CLASS_NAMES[rank]}: no time left, greedy allocation")
             continue
-        stage = _solve_stage(problem, demands, state, budget, interface, hint)
+        stage = solve_stage(problem, demands, state, budget, interface, hint)
         stage.name = CLASS_NAMES[rank]
         stats.stages.append(stage)
         stats.build_s += stage.build_s
@@ -151,15 +152,24 @@ def _staged_milp(
     return state, stats
 
 
-def _solve_stage(
+def solve_stage(
     problem: Problem,
     demands: np.ndarray,
     state: LinkState,
     budget_s: float,
-    interface: str,
+    interface: str = "standard_form",
     hint: np.ndarray | None = None,
+    blocks: Sequence[ConstraintBlock] | None = None,
 ) -> StageReport:
-    """Build, warm-start and solve one class stage; write its allocation into ``state``."""
+    """Build, warm-start and solve one class stage; write its allocation into ``state``.
+
+    ``blocks``: the stage model's constraint blocks (default: :func:`build_stage_model`'s). A
+    block may set ``model.partial_start`` (its variables are left to HiGHS to complete in the
+    MIP start) and append ``hook(solver)`` to ``model.solved_hooks`` (called with the
+    :class:`HighsModel` when the stage has a solution: the block reads its own values) and
+    ``hook(warm)`` to ``model.warm_hooks`` (called once the model is built: it may change the
+    stage's warm allocation, the MIP start and the fallback, to satisfy its rows); it may set
+    ``model.presolve`` (HiGHS presolve on / off for the stage)."""
     t0 = time.perf_counter()
     warm, start_from = _warm_start(problem, demands, state, hint)
     options = SolveOptions(
@@ -170,8 +180,11 @@ def _solve_stage(
     idx: StageIndex | None = None
     try:
         with gc_paused(), build_deadline(t0 + options.time_limit_s):
-            m = build_stage_model(problem, demands, state, warm=warm)
+            m = build_stage_model(problem, demands, state, warm=warm, blocks=blocks)
             idx = m.stage
+            for adjust in getattr(m, "warm_hooks", ()):
+                adjust(warm)
+            options = replace(options, presolve=getattr(m, "presolve", options.presolve))
             t_built = time.perf_counter()
             solver = HighsModel.from_pyomo(m, options, t_start=t0, interface=interface)
             y_cols = solver.columns_of(list(m.y.values()))
@@ -191,6 +204,8 @@ def _solve_stage(
             for o in idx.track_options[solver.values(t_cols) > 0.5]:
                 state.place_track(int(o))
         keep_stage_losses(m, state, solver)
+        for solved in getattr(m, "solved_hooks", ()):
+            solved(solver)
         used = "milp"
     else:
         state.pair_bytes[:] = warm.pair_bytes
@@ -275,7 +290,11 @@ def _set_warm_start(
         block_vars, block_values = hook(warm)
         columns.append(solver.columns_of(block_vars))
         values.append(np.asarray(block_values, dtype=float))
-    solver.set_start(np.concatenate(columns), np.concatenate(values))
+    solver.set_start(
+        np.concatenate(columns),
+        np.concatenate(values),
+        partial=getattr(m, "partial_start", False),
+    )
 
 
 def _apply_solution(

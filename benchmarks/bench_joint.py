@@ -1,0 +1,207 @@
+"""Loss of the compute-then-downlink decomposition against the joint model, same run, same geometry.
+
+    python benchmarks/bench_joint.py [--time-limit-s 60] [--quick]
+
+Every instance is planned twice by ``rsmodel.pipeline.run`` on one geometry:
+``solver.compute_downlink: decomposed`` (compute MILP first, then its energy a fixed draw and its
+outputs fixed demands of the sync stages) and ``joint`` (the compute block in every class stage:
+one battery with the transmitter, outputs through the recorder; docs/compute.md). Columns:
+wall s, solver status (worst stage), F (the sum of the class objectives, lower is better, both
+plans scored on the joint model's transfer problem so that job outputs count the same), bytes
+delivered (syncs, sources and job outputs), bytes lost (recorder overflow), steps placed,
+lowest SOC margin above the floor (Wh, from the plan's SOC curve) and the independent checker's
+findings (``check_plan``; 0 = valid). ``joint`` plans both ways and keeps the joint plan unless
+the decomposed one scores strictly better: the closing lines give its note (the joint model's
+own F, the decomposed F, the plan kept).
+
+Instances: ``battery`` (ISS, one eclipse pass, a 20 min standard step with policy
+min_latency: the decomposition runs it first and starves the pass), ``eclipse`` (an eclipse step
+and an eclipse pass competing for the same battery), ``recorder`` (models/compute_mixed.yaml
+with transmitter power and a recorder filled by a sunlit source: the job's 400 MB output goes
+through it) and ``medium`` (``--sats`` EO satellites of models/recorder_power.yaml, 12 h,
+recorders, sources, transmitter power and a 5-step job each; ``--time-limit-s``).
+``--quick``: the two small instances only.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import yaml
+from child import bench_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+MODES = ("decomposed", "joint")
+
+
+def iss_battery(step: dict[str, Any], *, start: str, hours: float, soc0: float, floor: float,
+                policy: str = "min_latency") -> dict[str, Any]:  # fmt: skip
+    """The ISS with a small battery, a 300 W transmitter, one 6 GB sync and one job; dongara's
+    pass of 14:50-14:56 UTC lies in the eclipse of 14:37-15:13."""
+    return {
+        "name": "joint-battery",
+        "horizon": {"start": start, "hours": hours, "step_s": 60},
+        "ground_stations": [{"name": "dongara", "station": "dongara", "bandwidth_bps": 1.0e8}],
+        "nodes": [
+            {
+                "name": "iss",
+                "tle": {"norad": 25544},
+                "battery": {"capacity_wh": 100, "initial_soc": soc0, "min_soc": floor},
+                "power": {"solar_charge_w": 25, "idle_w": 15, "compute_w": 100, "tx_power_w": 300},
+            }
+        ],
+        "syncs": [{"id": "survey", "node": "iss", "data_size": 6.0e9, "priority": "normal"}],
+        "jobs": [{"name": "job", "node": "iss", "policy": {"objective": policy}, "steps": [step]}],
+    }
+
+
+def battery() -> dict[str, Any]:
+    return iss_battery(
+        {"id": "crunch", "compute_s": 1200}, start="2026-05-30T12:25:00Z", hours=3.75, soc0=0.9,
+        floor=0.3,
+    )  # fmt: skip
+
+
+def eclipse() -> dict[str, Any]:
+    step = {"id": "crunch", "type": "eclipse", "compute_s": 900, "eclipse_policy": "aggressive",
+            "min_battery_soc": 0.2}  # fmt: skip
+    return iss_battery(step, start="2026-05-30T14:00:00Z", hours=1.5, soc0=0.6, floor=0.2)
+
+
+def recorder() -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "models" / "compute_mixed.yaml").read_text())
+    node = data["nodes"][0]
+    node["power"].update(tx_power_w=30, tx_warmup_s=60)
+    node["recorder"] = {
+        "capacity_bytes": 2.0e9,
+        "sources": [
+            {"name": "cam", "rate_bps": 8e6, "priority": "normal", "active": {"sunlit": True}}
+        ],
+    }
+    return data
+
+
+def medium(sats: int) -> dict[str, Any]:
+    """The first ``sats`` nodes of models/recorder_power.yaml over 12 h with 400 W of compute and
+    a pass -> window -> eclipse -> package (30 GB) -> ground job each."""
+    data = yaml.safe_load((ROOT / "models" / "recorder_power.yaml").read_text())
+    data["horizon"]["hours"] = 12
+    data["nodes"] = data["nodes"][:sats]
+    data["jobs"] = []
+    for node in data["nodes"]:
+        node["power"]["compute_w"] = 400
+        data["jobs"].append(
+            {
+                "name": f"{node['name']}-job",
+                "node": node["name"],
+                "priority": "high",
+                "steps": [
+                    {"id": "capture", "type": "pass", "max_segments": 2, "compute_s": 120,
+                     "output_mb": 2000},
+                    {"id": "process", "type": "window", "depends_on": ["capture"],
+                     "quality_tiers": {"standard": {"compute_s": 600, "output_mb": 8000},
+                                       "enhanced": {"compute_s": 1200, "output_mb": 16000}},
+                     "preferred_tier": "enhanced"},
+                    {"id": "compress", "type": "eclipse", "depends_on": ["process"],
+                     "compute_s": 900, "min_battery_soc": 0.5, "output_mb": 30000},
+                    {"id": "package", "depends_on": ["compress"], "compute_s": 300,
+                     "output_mb": 30000},
+                    {"id": "analyse", "location": "ground", "depends_on": ["package"],
+                     "compute_s": 600},
+                ],
+            }
+        )  # fmt: skip
+    return data
+
+
+def measure(name: str, data: dict[str, Any], time_limit_s: float) -> list[dict[str, Any]]:
+    """Plan ``data`` in both modes on one geometry; one row per mode."""
+    from rsmodel import pipeline
+    from rsmodel.compute.joint import joint_problem
+    from rsmodel.geometry import compute_geometry
+    from rsmodel.model.loader import load_model_dict
+    from rsmodel.optimize.compute_problem import build_compute_problem
+    from rsmodel.optimize.joint import carry_over
+    from rsmodel.optimize.objective import total_objective
+    from rsmodel.plan.check import check_plan
+
+    rows, geometry, yardstick = [], None, None
+    for mode in MODES:
+        variant = copy.deepcopy(data)
+        variant["solver"] = {"time_limit_s": time_limit_s, "compute_downlink": mode}
+        scenario = load_model_dict(variant, base_dir=ROOT / "models")
+        if geometry is None:
+            geometry = compute_geometry(scenario)
+            cp = build_compute_problem(scenario, geometry)
+            yardstick, _ = joint_problem(scenario, geometry, cp)
+        t0 = time.perf_counter()
+        result = pipeline.run(scenario, geometry=geometry)
+        wall = time.perf_counter() - t0
+        plan = result.plan.to_dict()
+        margin = [
+            min(s - c["min_soc"] for s in c["soc"]) * c["capacity_wh"]
+            for c in plan.get("soc", {}).values()
+        ]
+        rows.append(
+            {
+                "instance": name,
+                "mode": mode,
+                "wall_s": wall,
+                "status": plan["solver"]["status"],
+                "F": total_objective(yardstick, carry_over(result.schedule.state, yardstick)),
+                "delivered": sum(o["bytes"] for o in plan["operations"]),
+                "lost": sum(s["lost_bytes"] for s in plan.get("sources", [])),
+                "placed": sum(
+                    d["status"] == "placed" for j in plan["jobs"] for d in j["placement_decisions"]
+                ),
+                "steps": sum(len(j["placement_decisions"]) for j in plan["jobs"]),
+                "margin_wh": min(margin) if margin else float("nan"),
+                "findings": len(check_plan(plan, scenario=scenario)),
+                "note": next((n for n in plan["solver"]["notes"] if n.endswith("plan kept")), ""),
+            }
+        )
+    return rows
+
+
+def print_rows(rows: list[dict[str, Any]]) -> None:
+    head = "| instance | mode | wall s | status | F | delivered GB | lost GB | placed | min SOC margin Wh | checker |"
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+    for r in rows:
+        print(
+            f"| {r['instance']} | {r['mode']} | {r['wall_s']:.1f} | {r['status']} | {r['F']:.6f} "
+            f"| {r['delivered'] / 1e9:.3f} | {r['lost'] / 1e9:.3f} | {r['placed']}/{r['steps']} "
+            f"| {r['margin_wh']:.2f} | {r['findings']} |"
+        )
+    for name in dict.fromkeys(r["instance"] for r in rows):
+        d, j = (next(r for r in rows if r["instance"] == name and r["mode"] == m) for m in MODES)
+        print(
+            f"{name}: decomposition loss dF = {d['F'] - j['F']:+.6f} "
+            f"({(d['F'] - j['F']) / abs(j['F']) if j['F'] else 0.0:+.2%} of joint F), "
+            f"delivered {(j['delivered'] - d['delivered']) / 1e9:+.3f} GB, "
+            f"lost {(d['lost'] - j['lost']) / 1e9:+.3f} GB more decomposed, "
+            f"time x{j['wall_s'] / max(d['wall_s'], 1e-9):.1f}; {j['note']}"
+        )
+
+
+def main() -> None:
+    parser = bench_parser(__doc__, "the battery and eclipse instances, ~20 s")
+    parser.add_argument("--time-limit-s", type=float, default=60.0, help="per plan (default 60)")
+    parser.add_argument("--sats", type=int, default=3, help="medium: EO satellites (default 3)")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    instances = [("battery", battery()), ("eclipse", eclipse())]
+    if not args.quick:
+        instances += [("recorder", recorder()), (f"medium {args.sats} sats", medium(args.sats))]
+    rows = []
+    for name, data in instances:
+        rows += measure(name, data, args.time_limit_s)
+    print_rows(rows)
+
+
+if __name__ == "__main__":
+    main()

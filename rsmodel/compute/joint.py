@@ -1,0 +1,140 @@
+"""A scenario's jobs and their downlinks, decomposed or joint (``solver.compute_downlink``).
+
+``decomposed`` (default): the compute MILP alone, then its outputs that go to ground are transfer
+demands and its energy a fixed draw of the sync stages (docs/compute.md, "Ground steps and
+downlink"). ``joint``: the same compute-only plan is the MIP start of the class stages with the
+compute block in each (:mod:`rsmodel.optimize.joint`); the plan is then rebuilt on the job-output
+demands as placed. A joint stage without a MILP solution in time, or a decomposed plan that scores strictly
+better, keeps the decomposed plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rsmodel.compute.downlink import MB, as_demands, ground_inputs, job_output_requests
+from rsmodel.compute.energy import planned_compute_wh
+from rsmodel.compute.report import jobs_report
+from rsmodel.model.scenario import Scenario, SyncRequest
+from rsmodel.model.vocabulary import PRIORITY_RANK
+from rsmodel.optimize.compute_problem import ComputeProblem, max_output_mb
+from rsmodel.optimize.compute_solve import ComputeSolution
+from rsmodel.optimize.joint import JobOutput, carry_over, solve_joint
+from rsmodel.optimize.objective import class_scores, total_objective
+from rsmodel.optimize.problem import Demand, Problem, problem_from_scenario
+from rsmodel.optimize.schedule import Schedule, build_schedule
+from rsmodel.optimize.strategy import keep_better
+from rsmodel.plan.plan import job_output_id
+
+JOINT_REASON = "solver.compute_downlink joint: compute, downlinks, recorder and battery in one model per class stage"
+FALLBACK_NOTE = (
+    "joint compute + downlink model: a stage found no solution in time; decomposed plan kept"
+)
+
+
+@dataclass
+class PlannedJobs:
+    """The jobs' response (:func:`rsmodel.compute.plan_jobs` shape), their outputs that go to
+    ground as transfer requests, and the transfer schedule (syncs and outputs)."""
+
+    response: dict[str, Any]
+    outputs: list[SyncRequest]
+    schedule: Schedule
+    mode: str  # the plan kept: "joint" or "decomposed"
+
+
+def plan_jobs_and_downlinks(
+    scenario: Scenario, geometry: Any, *, mode: str | None = None
+) -> PlannedJobs:
+    """Plan the jobs and all transfers of ``scenario`` (``mode`` overrides
+    ``solver.compute_downlink``). ``joint`` plans both ways and keeps the joint plan unless the
+    decomposed one scores strictly better (class objectives on the joint model's transfer
+    problem, critical first: :func:`rsmodel.optimize.strategy.keep_better`); a solver note
+    gives both."""
+    from rsmodel.compute import solve_jobs
+    from rsmodel.optimize import optimise
+
+    mode = mode or scenario.model.solver.compute_downlink
+    first = solve_jobs(scenario, geometry)
+    joint = None
+    if mode == "joint" and scenario.model.solver.method == "milp":
+        joint = plan_joint(scenario, geometry, first)
+    response = jobs_report(first)
+    outputs = job_output_requests(scenario, response)
+    schedule = optimise(
+        scenario,
+        geometry,
+        extra_demands=as_demands(outputs),
+        planned_wh=planned_compute_wh(scenario, response),
+    )
+    decomposed = PlannedJobs(response, outputs, schedule, "decomposed")
+    if mode != "joint" or scenario.model.solver.method != "milp":
+        return decomposed
+    if joint is None:
+        schedule.solver.notes.append(FALLBACK_NOTE)
+        return decomposed
+    planned, yardstick = joint
+    scores = [
+        class_scores(yardstick, carry_over(p.schedule.state, yardstick))
+        for p in (planned, decomposed)
+    ]
+    kept = decomposed if keep_better(scores[0], scores[1]) else planned
+    kept.schedule.solver.notes.append(
+        f"joint compute + downlink model: F {sum(scores[0]):.6g} joint, {sum(scores[1]):.6g} "
+        f"decomposed (class objectives on the joint transfer problem); {kept.mode} plan kept"
+    )
+    return kept
+
+
+def joint_problem(
+    scenario: Scenario, geometry: Any, cp: ComputeProblem
+) -> tuple[Problem, list[JobOutput]]:
+    """The transfer problem of the joint model: the syncs (and sources) plus one demand per
+    onboard step whose output a ground step needs, released at the step's earliest possible end
+    and sized by its largest possible output (:mod:`rsmodel.optimize.joint` bounds both by the
+    placement)."""
+    problem = problem_from_scenario(scenario, geometry)
+    demands, steps = [], []
+    for ref in cp.steps:
+        opts = cp.options.step == ref.index
+        most = max_output_mb(cp, ref)
+        if ref.step.id not in ground_inputs(ref.job) or not opts.any() or most <= 0:
+            continue
+        demands.append(
+            Demand(
+                job_output_id(ref.job.name, ref.step.id),
+                ref.node.name,
+                most * MB,
+                PRIORITY_RANK[ref.job.priority],
+                cp.time_at(float(cp.options.end_s[opts].min())),
+                cp.time_at(ref.deadline_s),
+                "job_output",
+            )
+        )
+        steps.append(ref.index)
+    base = len(problem.demands)
+    outputs = [JobOutput(base + i, s) for i, s in enumerate(steps)]
+    return problem.with_demands([*problem.demands, *demands]), outputs
+
+
+def plan_joint(
+    scenario: Scenario, geometry: Any, first: ComputeSolution
+) -> tuple[PlannedJobs, Problem] | None:
+    """The joint plan from the compute-only plan ``first`` and the joint transfer problem it was
+    solved on (None: a stage had no solution)."""
+    problem, outputs = joint_problem(scenario, geometry, first.problem)
+    result = solve_joint(problem, first.problem, outputs, first)
+    if result is None:
+        return None
+    response = jobs_report(result.compute)
+    requests = job_output_requests(scenario, response)
+    final = problem_from_scenario(
+        scenario, geometry, planned_wh=planned_compute_wh(scenario, response)
+    )
+    final = final.with_demands([*final.demands, *as_demands(requests)])
+    state = carry_over(result.state, final)
+    stats = result.stats
+    stats.objective = total_objective(final, state)
+    stats.strategy, stats.strategy_reason = "monolithic", JOINT_REASON
+    return PlannedJobs(response, requests, build_schedule(state, stats), "joint"), problem

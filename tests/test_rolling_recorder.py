@@ -9,6 +9,7 @@ independent checker (rsmodel.plan.check_recorder); nothing is read from the opti
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 
 import numpy as np
@@ -19,6 +20,8 @@ from rsmodel.geometry.production import production
 from rsmodel.model.loader import load_model_dict
 from rsmodel.optimize import problem_from_scenario, solve_problem
 from rsmodel.optimize.auto import sync_strategy
+from rsmodel.optimize.bound import any_plan_bound, attach_bound
+from rsmodel.optimize.objective import total_objective
 from rsmodel.optimize.onboard import Onboard, Source
 from rsmodel.optimize.rolling import solve_rolling
 from rsmodel.optimize.strategy import Rolling
@@ -254,3 +257,17 @@ def test_block_edges_carry_recorder_contents_and_charge():
     assert soc.min() >= 25.0 - 1e-6
     assert np.allclose(np.array(schedule.onboard["soc"]["sat"]["soc"]) * 50.0, soc, atol=1e-4)
     assert sum(s["lost_bytes"] for s in schedule.onboard["sources"]) == pytest.approx(0, abs=1.0)
+
+
+def test_global_bound_stays_valid_for_the_rolling_plan(solved):
+    """The bound LPs run on the full problem with the committed state (recorders and power
+    relaxed): the stated bound is below the rolling plan's objective, and the any-plan bound is
+    below every plan of this instance, rolling and monolithic."""
+    problem, rolling, monolithic = solved[2], copy.deepcopy(solved[3]), solved[4]
+    attach_bound(problem, rolling)
+    s = rolling.solver
+    assert s.bound is not None and s.bound <= s.objective + 1e-9
+    assert s.gap_global == pytest.approx((s.objective - s.bound) / s.objective)
+    floor, _ = any_plan_bound(problem)
+    for schedule in (rolling, monolithic):
+        assert floor <= total_objective(problem, schedule.state) + 1e-9

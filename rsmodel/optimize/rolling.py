@@ -66,6 +66,7 @@ from rsmodel.progress import bar
 
 EARLY_WEIGHT = 0.1  # cost of a sync waiting a whole block (a missed deadline costs 10)
 DUE_SHARE = 0.5  # share of a node's optimistic future capacity counted on for later deadlines
+MIN_BLOCK_S = 0.2  # a block's least budget; at it (time limit spent) the block is greedy
 _EPS_BYTES = 0.5
 _EPS_S = 1e-6
 _TICK_S = 1e-6  # plan times are ISO 8601 to the microsecond
@@ -88,7 +89,7 @@ def solve_rolling(problem: Problem) -> Schedule:
     with bar(len(blocks), desc="rolling blocks") as progress:
         tail = None
         for k, (b0, b1, b2) in enumerate(blocks):
-            budget = max((stop - time.perf_counter()) / (len(blocks) - k), 0.2)
+            budget = max((stop - time.perf_counter()) / (len(blocks) - k), MIN_BLOCK_S)
             entry, tail = _solve_block(problem, costs, committed, b0, b1, b2, budget, tail)
             tail = tail if shape.warm_start else None
             stats.stages.append(entry)
@@ -244,6 +245,14 @@ def _solve_block(
         return entry, None
     fixed = LinkState.empty(sub)  # tracks committed by earlier blocks that reach into this one
     fixed.track_busy[:] = _pad(committed.track_busy[:, b0:b2], fixed.track_busy.shape[1])
+    if budget_s <= MIN_BLOCK_S:  # the time limit is spent: the block's greedy plan, built once
+        state = greedy(sub, fixed)
+        tail = commit_block(problem, committed, state, full_q, b0, b1)
+        commit_tracks(committed, state, full_opt, b0, b1)
+        entry.status = SolveStatus.TIME_LIMIT
+        entry.extra["allocation"] = "greedy (time limit spent)"
+        entry.solve_s = time.perf_counter() - t0 - entry.build_s
+        return entry, tail
     schedule = solve_problem(sub, hint=None if tail is None else tail[full_q], fixed=fixed)
     tail = commit_block(problem, committed, schedule.state, full_q, b0, b1)
     commit_tracks(committed, schedule.state, full_opt, b0, b1)
@@ -506,13 +515,20 @@ def commit_block(
 ) -> np.ndarray:
     """Add the block's bytes, links (those carrying and the setup slots before them) and
     recorder losses in slots ``[b0, b1)`` to the full-horizon state; return the rest (its
-    look-ahead plan) as bytes per full pair. A pair sending less than its link does in
-    ``_TICK_S`` (the plan's time resolution) is solver round-off, not a transfer: it is not
-    committed."""
+    look-ahead plan) as bytes per full pair.
+
+    A pair sending less than its link does in ``_TICK_S`` (the plan's time resolution) on a
+    link that carries other bytes is solver round-off: it is not committed (the link stays on).
+    The block's candidates are rebuilt from its own start, so a full candidate may come out a
+    fraction of a byte over its capacity: its bytes are scaled to fit."""
     sub = block.problem
     c = sub.pair_cand
     rate = sub.cand_bytes[c] / np.maximum(sub.cand_t1_s[c] - sub.cand_t0_s[c], _EPS_S)
-    used = block.pair_bytes > np.maximum(_EPS_BYTES, rate * _TICK_S)
+    used = block.pair_bytes > _EPS_BYTES
+    tiny = used & (block.pair_bytes < rate * _TICK_S)
+    carries = np.zeros(len(sub.cand_window), dtype=bool)
+    carries[c[used & ~tiny]] = True
+    used &= ~(tiny & carries[c])
     ahead = sub.cand_slot[sub.pair_cand] >= b1 - b0
     now = np.flatnonzero(used & ~ahead)
     np.add.at(committed.pair_bytes, full_q[now], block.pair_bytes[now])
@@ -521,6 +537,10 @@ def commit_block(
     setup = block.on & (sub.cand_slot < b1 - b0) & (full_of >= 0)  # carrying, or their setup
     for cand in np.union1d(p.pair_cand[full_q[now]], full_of[setup]):
         committed.open(int(cand))
+    short = np.minimum(committed.residual_bytes(), 0.0)  # round-off of the rebuilt candidates
+    q = full_q[now]
+    load = committed.used_bytes()[p.pair_cand[q]]
+    committed.pair_bytes[q] *= 1.0 + short[p.pair_cand[q]] / np.maximum(load, 1.0)
     if p.onboard is not None:
         committed.lost[:, b0:b1] = block.lost[:, : b1 - b0]
     tail = np.zeros(len(p.pair_demand))

@@ -14,7 +14,8 @@ objective (lower is better); vs greedy = 1 - F / F_greedy; gap = ``solver.gap_gl
 produced / delivered / lost in TB; SOC margin = the lowest (SOC - floor) of any node, as a
 fraction of capacity, where the floor is min(min_soc, SOC with no transmitting); overflow = the
 largest recorder fill above capacity (bytes, must be 0); per node (worst / median over the nodes):
-bytes lost (GB) and SOC margin; peak MB = the row process's peak RSS (``ru_maxrss``).
+bytes lost (GB) and SOC margin; cpu s and peak MB: the row process's CPU time (user + system:
+on a shared machine the wall time is mostly waiting) and peak RSS (``ru_maxrss``).
 """
 
 from __future__ import annotations
@@ -99,13 +100,15 @@ def run_one(size: dict, method: str, time_limit_s: float, strategy: str) -> dict
         floor = np.minimum(e.floor_soc * e.capacity_wh, e.baseline_wh()) / e.capacity_wh
         margins.append(float((np.array(curve["soc"]) - floor).min()))
     overflow = max((np.array(r["fill_bytes"]) - r["capacity_bytes"]).max() for r in ob["recorders"])
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     lost = {}
     for x in ob["sources"]:
         lost[x["node"]] = lost.get(x["node"], 0.0) + x["lost_bytes"] / 1e9
     return {
         "wall_s": wall,
         "strategy": s.strategy,
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_mb": usage.ru_maxrss / 1024,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
         "node_lost_gb": [max(lost.values()), float(np.median(list(lost.values())))],
         "node_margin": [min(margins), float(np.median(margins))],
         "objective": s.objective,
@@ -142,7 +145,8 @@ def main() -> None:
     rows = [(m, limit, run_json(__file__, *flags, "--one", m, str(limit))) for m, limit in runs]
     greedy_f = rows[0][2]["objective"] if rows[0][0] == "greedy" else None
     print(
-        f"{'method':7} {'limit s':>7} {'wall s':>7} {'peak MB':>7} {'F':>9} {'vs greedy':>9} "
+        f"{'method':7} {'limit s':>7} {'wall s':>7} {'cpu s':>7} {'peak MB':>7} {'F':>9} "
+        f"{'vs greedy':>9} "
         f"{'gap':>7} {'prod TB':>8} {'sent TB':>8} {'lost TB':>8} {'SOC margin':>10} "
         f"{'overflow':>9} {'node lost GB':>13} {'node margin':>12} status"
     )
@@ -152,7 +156,8 @@ def main() -> None:
         worst_lost, median_lost = r["node_lost_gb"]
         worst_margin, median_margin = r["node_margin"]
         print(
-            f"{method:7} {limit:7.0f} {r['wall_s']:7.1f} {r['peak_mb']:7.0f} {r['objective']:9.4f} "
+            f"{method:7} {limit:7.0f} {r['wall_s']:7.1f} {r['cpu_s']:7.1f} {r['peak_mb']:7.0f} "
+            f"{r['objective']:9.4f} "
             f"{versus:>9} {gap:>7} {r['produced_tb']:8.2f} {r['delivered_tb']:8.2f} "
             f"{r['lost_tb']:8.2f} {r['soc_margin']:10.3f} {r['overflow_bytes']:9.0f} "
             f"{worst_lost:6.1f}/{median_lost:6.1f} {worst_margin:5.3f}/{median_margin:5.3f} "

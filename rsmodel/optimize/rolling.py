@@ -481,7 +481,7 @@ def _guard_warmup(
     """A contact starting in the block's first ``tx_warmup_s`` warms its transmitter up before
     ``b0``, in committed slots the block's battery does not see (the block charges it in its
     first slot). Where the committed SOC of those slots is closer to the floor than one
-    warm-up, the block starts no new contact there (their capacity is zeroed)."""
+    warm-up, the block starts no new contact there (their byte capacity is zeroed)."""
     if p.onboard is None or b0 == 0 or not p.onboard.energy:
         return
     first = np.flatnonzero((sub.cand_prev < 0) & (sub.cand_slot == 0))
@@ -502,7 +502,6 @@ def _guard_warmup(
             & ~going_on[sub.cand_window]
         )
         sub.cand_bytes[early] = 0.0
-        sub.cand_setup_bytes[early] = 0.0
 
 
 def full_pairs_of_block(

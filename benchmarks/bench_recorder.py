@@ -1,7 +1,9 @@
 """Recorder and power benchmark: 100 nodes x 10 stations x 24 h with recorders, sources and power.
 
 Run: ``python benchmarks/bench_recorder.py`` (about 3 minutes; ``--quick``: 4 nodes x 2 stations
-x 3 h with a 5 s limit, under 30 s).
+x 3 h with a 5 s limit, under 30 s). ``--week``: the same nodes over 7 days through the rolling
+horizon (12 h blocks + 6 h look-ahead, recorder contents and SOC carried across block edges),
+one row, 200 s solver limit, goal under 5 minutes in all (``--week --quick``: 4 x 2 x 30 h, 10 s).
 
 Instance (benchmarks/instances.py constellation, no syncs): every node gets a 300 GB recorder a
 fifth full (normal), a sunlit imager at 400 Mbit/s (high), an always-on survey at 50 Mbit/s
@@ -12,7 +14,9 @@ objective (lower is better); vs greedy = 1 - F / F_greedy; gap = ``solver.gap_gl
 produced / delivered / lost in TB; SOC margin = the lowest (SOC - floor) of any node, as a
 fraction of capacity, where the floor is min(min_soc, SOC with no transmitting); overflow = the
 largest recorder fill above capacity (bytes, must be 0); per MILP stage: class, status and
-build s (warm start, Pyomo model and hand-off to HiGHS).
+build s (warm start, Pyomo model and hand-off to HiGHS); per node (worst / median over the nodes):
+bytes lost (GB) and SOC margin; cpu s and peak MB: the row process's CPU time (user + system:
+on a shared machine the wall time is mostly waiting) and peak RSS (``ru_maxrss``).
 """
 
 from __future__ import annotations
@@ -30,15 +34,18 @@ SIZE = dict(n_nodes=100, n_stations=10, hours=24.0)
 QUICK_SIZE = dict(n_nodes=4, n_stations=2, hours=3.0)
 RUNS = [("greedy", 90.0), ("milp", 90.0)]
 QUICK_LIMIT_S = 5.0
+WEEK_SIZE = dict(n_nodes=100, n_stations=10, hours=168.0)
+QUICK_WEEK_SIZE = dict(n_nodes=4, n_stations=2, hours=30.0)
+WEEK_LIMIT_S, QUICK_WEEK_LIMIT_S = 200.0, 10.0
 
 
-def scenario_of(size: dict, time_limit_s: float):
+def scenario_of(size: dict, time_limit_s: float, strategy: str = "monolithic"):
     """The constellation of ``size`` with recorders, sources and power on every node."""
     from instances import constellation
 
     from rsmodel.model.recorder_schema import DataSource, DutyCycle, NodeRecorder
 
-    base = constellation(**size, n_syncs=0, time_limit_s=time_limit_s, strategy="monolithic")
+    base = constellation(**size, n_syncs=0, time_limit_s=time_limit_s, strategy=strategy)
     nodes = []
     for n in base.nodes:
         sources = (
@@ -70,8 +77,10 @@ def scenario_of(size: dict, time_limit_s: float):
     return base
 
 
-def run_one(size: dict, method: str, time_limit_s: float) -> dict:
+def run_one(size: dict, method: str, time_limit_s: float, strategy: str) -> dict:
     """Geometry -> production -> problem -> solve (+ bound), in this process."""
+    import resource
+
     import numpy as np
 
     from rsmodel.geometry import compute_geometry
@@ -79,7 +88,7 @@ def run_one(size: dict, method: str, time_limit_s: float) -> dict:
     from rsmodel.optimize.auto import solve_auto
 
     t0 = time.perf_counter()
-    scenario = scenario_of(size, time_limit_s)
+    scenario = scenario_of(size, time_limit_s, strategy)
     geometry = compute_geometry(scenario)
     problem = problem_from_scenario(scenario, geometry, method=method)
     problem.settings = replace(problem.settings, time_limit_s=time_limit_s)
@@ -92,8 +101,17 @@ def run_one(size: dict, method: str, time_limit_s: float) -> dict:
         floor = np.minimum(e.floor_soc * e.capacity_wh, e.baseline_wh()) / e.capacity_wh
         margins.append(float((np.array(curve["soc"]) - floor).min()))
     overflow = max((np.array(r["fill_bytes"]) - r["capacity_bytes"]).max() for r in ob["recorders"])
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    lost = {}
+    for x in ob["sources"]:
+        lost[x["node"]] = lost.get(x["node"], 0.0) + x["lost_bytes"] / 1e9
     return {
         "wall_s": wall,
+        "strategy": s.strategy,
+        "peak_mb": usage.ru_maxrss / 1024,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "node_lost_gb": [max(lost.values()), float(np.median(list(lost.values())))],
+        "node_margin": [min(margins), float(np.median(margins))],
         "objective": s.objective,
         "gap": s.gap_global,
         "status": str(s.status),
@@ -108,30 +126,43 @@ def run_one(size: dict, method: str, time_limit_s: float) -> dict:
 
 def main() -> None:
     parser = bench_parser(__doc__, "4 nodes x 2 stations x 3 h, limit 5 s")
+    parser.add_argument("--week", action="store_true", help="7 days through the rolling horizon")
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    size = QUICK_SIZE if args.quick else SIZE
+    if args.week:
+        size = QUICK_WEEK_SIZE if args.quick else WEEK_SIZE
+        runs = [("milp", QUICK_WEEK_LIMIT_S if args.quick else WEEK_LIMIT_S)]
+    else:
+        size = QUICK_SIZE if args.quick else SIZE
+        runs = [(m, min(limit, QUICK_LIMIT_S)) for m, limit in RUNS] if args.quick else RUNS
+    strategy = "rolling" if args.week else "monolithic"
     if args.one:
         method, limit = args.one
-        print(json.dumps(run_one(size, method, float(limit))))
+        print(json.dumps(run_one(size, method, float(limit), strategy)))
         return
-    runs = [(m, min(limit, QUICK_LIMIT_S)) for m, limit in RUNS] if args.quick else RUNS
-    print(f"instance: {', '.join(f'{k}={v}' for k, v in size.items())}")
+    print(f"instance: {', '.join(f'{k}={v}' for k, v in size.items())}, strategy {strategy}")
     print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores shared)")
-    quick = ["--quick"] if args.quick else []
-    rows = [(m, limit, run_json(__file__, *quick, "--one", m, str(limit))) for m, limit in runs]
-    greedy_f = rows[0][2]["objective"]
+    flags = (["--quick"] if args.quick else []) + (["--week"] if args.week else [])
+    rows = [(m, limit, run_json(__file__, *flags, "--one", m, str(limit))) for m, limit in runs]
+    greedy_f = rows[0][2]["objective"] if rows[0][0] == "greedy" else None
     print(
-        f"{'method':7} {'limit s':>7} {'wall s':>7} {'F':>9} {'vs greedy':>9} {'gap':>7} "
-        f"{'prod TB':>8} {'sent TB':>8} {'lost TB':>8} {'SOC margin':>10} {'overflow':>9} status"
+        f"{'method':7} {'limit s':>7} {'wall s':>7} {'cpu s':>7} {'peak MB':>7} {'F':>9} "
+        f"{'vs greedy':>9} "
+        f"{'gap':>7} {'prod TB':>8} {'sent TB':>8} {'lost TB':>8} {'SOC margin':>10} "
+        f"{'overflow':>9} {'node lost GB':>13} {'node margin':>12} status"
     )
     for method, limit, r in rows:
         gap = "-" if r["gap"] is None else f"{r['gap']:.2%}"
+        versus = "-" if greedy_f is None else f"{1 - r['objective'] / greedy_f:.2%}"
+        worst_lost, median_lost = r["node_lost_gb"]
+        worst_margin, median_margin = r["node_margin"]
         print(
-            f"{method:7} {limit:7.0f} {r['wall_s']:7.1f} {r['objective']:9.4f} "
-            f"{1 - r['objective'] / greedy_f:9.2%} {gap:>7} {r['produced_tb']:8.2f} "
-            f"{r['delivered_tb']:8.2f} {r['lost_tb']:8.2f} {r['soc_margin']:10.3f} "
-            f"{r['overflow_bytes']:9.0f} {r['status']} {r['stages']}"
+            f"{method:7} {limit:7.0f} {r['wall_s']:7.1f} {r['cpu_s']:7.1f} {r['peak_mb']:7.0f} "
+            f"{r['objective']:9.4f} "
+            f"{versus:>9} {gap:>7} {r['produced_tb']:8.2f} {r['delivered_tb']:8.2f} "
+            f"{r['lost_tb']:8.2f} {r['soc_margin']:10.3f} {r['overflow_bytes']:9.0f} "
+            f"{worst_lost:6.1f}/{median_lost:6.1f} {worst_margin:5.3f}/{median_margin:5.3f} "
+            f"{r['strategy']} {r['status']} {r['stages']}"
         )
     print(f"load average at end: {os.getloadavg()[0]:.2f}", file=sys.stderr)
 

@@ -57,8 +57,6 @@ def sync_strategy(problem: Problem) -> Choice:
     """The strategy for ``problem.settings.strategy`` (auto | monolithic | rolling): the shared
     rule with the size = pairs and the limit = ``MONOLITHIC_PAIRS_PER_S`` x the time limit."""
     s = problem.settings
-    if problem.onboard is not None:
-        return Choice("monolithic", "recorders and transmitter power: blocks do not carry them yet")
     pairs = len(problem.pair_demand) + len(problem.tracks)
     options = f" and {len(problem.tracks)} track options" if len(problem.tracks) else ""
     return choose_strategy(

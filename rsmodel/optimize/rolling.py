@@ -14,7 +14,14 @@ MILP (:func:`rsmodel.optimize.solve.solve_problem`, greedy warm starts) on its o
 - committed slots end where the next block starts, so no antenna or node link is used twice;
 - a demand due after the block's look-ahead whose node cannot bring its bytes down in time
   (optimistic node capacity x ``DUE_SHARE``, earliest deadline first) gets the excess as a
-  sub-demand due at the block end ("must deliver by"), which pulls that work into the block.
+  sub-demand due at the block end ("must deliver by"), which pulls that work into the block;
+- with recorders and transmitter power (``problem.onboard``, :func:`block_onboard`): each data
+  source starts the block with the bytes it still holds (initial + produced before the block -
+  committed downlinks - committed losses) and the block's slice of its production; released
+  syncs still onboard enter in the block's first slot; each powered node starts from the
+  committed SOC at the block start (the slot model of the committed links); the block's losses
+  in its commit part are committed with its downlinks. The plan's fill and SOC curves are
+  integrated once over the whole horizon from the committed state, so they are one curve.
 
 The result is compared with the full-horizon greedy plan by the core's lexicographic class score
 and the better one is kept (:func:`rsmodel.optimize.solve.keep_greedy_if_better`), so a time-out never
@@ -29,6 +36,7 @@ from datetime import datetime
 
 import numpy as np
 
+from rsmodel.optimize.energy import WH_PER_WS, simulate_soc_wh
 from rsmodel.optimize.greedy import greedy
 from rsmodel.optimize.objective import (
     DEADLINE_PENALTY,
@@ -37,6 +45,7 @@ from rsmodel.optimize.objective import (
     station_capacity,
     total_objective,
 )
+from rsmodel.optimize.onboard import Onboard
 from rsmodel.optimize.problem import (
     CLASS_NAMES,
     UNIT_BYTES,
@@ -45,6 +54,7 @@ from rsmodel.optimize.problem import (
     Problem,
     build_problem,
 )
+from rsmodel.optimize.recorder import downlinked, onboard_index, tx_wh
 from rsmodel.optimize.schedule import Schedule, SolverStats, build_schedule
 from rsmodel.optimize.setup import carry_of, contact_starts, setup_from
 from rsmodel.optimize.solve import keep_greedy_if_better, solve_problem
@@ -56,16 +66,20 @@ from rsmodel.progress import bar
 
 EARLY_WEIGHT = 0.1  # cost of a sync waiting a whole block (a missed deadline costs 10)
 DUE_SHARE = 0.5  # share of a node's optimistic future capacity counted on for later deadlines
+MIN_BLOCK_S = 0.2  # a block's least budget; at it (time limit spent) the block is greedy
 _EPS_BYTES = 0.5
 _EPS_S = 1e-6
+_TICK_S = 1e-6  # plan times are ISO 8601 to the microsecond
 
 
 def solve_rolling(problem: Problem) -> Schedule:
     """Rolling-horizon staged MILP over ``problem`` (blocks: ``settings.rolling``); never worse
-    than its greedy plan."""
+    than its full-horizon greedy plan, or with recorders and power (``problem.onboard``) than
+    each block's greedy plan: their full-horizon greedy re-simulates a node's whole SOC curve
+    for every link it tries, half of a week's run (docs/optimisation-scale.md)."""
     t_start = time.perf_counter()
     shape: Rolling = problem.settings.rolling
-    baseline = greedy(problem)
+    baseline = greedy(problem) if problem.onboard is None else None
     greedy_s = time.perf_counter() - t_start
     blocks = block_slots(problem, shape.block_s, shape.lookahead_s)
     costs = full_costs(problem)
@@ -77,7 +91,7 @@ def solve_rolling(problem: Problem) -> Schedule:
     with bar(len(blocks), desc="rolling blocks") as progress:
         tail = None
         for k, (b0, b1, b2) in enumerate(blocks):
-            budget = max((stop - time.perf_counter()) / (len(blocks) - k), 0.2)
+            budget = max((stop - time.perf_counter()) / (len(blocks) - k), MIN_BLOCK_S)
             entry, tail = _solve_block(problem, costs, committed, b0, b1, b2, budget, tail)
             tail = tail if shape.warm_start else None
             stats.stages.append(entry)
@@ -89,6 +103,11 @@ def solve_rolling(problem: Problem) -> Schedule:
         stats.status = SolveStatus.BLOCKS_OPTIMAL
     committed.close_idle_and_trim()
     stats.objective = total_objective(problem, committed)
+    if baseline is None:
+        stats.notes.append(
+            f"{len(blocks)} {shape.describe()}; each block kept its greedy plan if better"
+        )
+        return build_schedule(committed, stats)
     stats.notes.append(
         f"{len(blocks)} {shape.describe()}; greedy baseline objective "
         f"{total_objective(problem, baseline):.6g} in {greedy_s:.3f} s"
@@ -228,9 +247,19 @@ def _solve_block(
         },
     )
     if len(sub.pair_demand) == 0 and len(sub.tracks) == 0:
+        if sub.onboard is not None:  # nothing goes down, but the recorders fill (and may lose)
+            commit_block(problem, committed, greedy(sub), full_q, b0, b1)
         return entry, None
     fixed = LinkState.empty(sub)  # tracks committed by earlier blocks that reach into this one
     fixed.track_busy[:] = _pad(committed.track_busy[:, b0:b2], fixed.track_busy.shape[1])
+    if budget_s <= MIN_BLOCK_S:  # the time limit is spent: the block's greedy plan, built once
+        state = greedy(sub, fixed)
+        tail = commit_block(problem, committed, state, full_q, b0, b1)
+        commit_tracks(committed, state, full_opt, b0, b1)
+        entry.status = SolveStatus.TIME_LIMIT
+        entry.extra["allocation"] = "greedy (time limit spent)"
+        entry.solve_s = time.perf_counter() - t0 - entry.build_s
+        return entry, tail
     schedule = solve_problem(sub, hint=None if tail is None else tail[full_q], fixed=fixed)
     tail = commit_block(problem, committed, schedule.state, full_q, b0, b1)
     commit_tracks(committed, schedule.state, full_opt, b0, b1)
@@ -263,6 +292,13 @@ def block_problem(
     w = p.windows
     rows = np.flatnonzero((w["end"] > start).to_numpy() & (w["start"] < end).to_numpy())
     remaining = p.demand_size - committed.delivered()
+    onboard = block_onboard(p, committed, b0, b2)
+    if onboard is not None:  # a source brings what it holds and produces in the block
+        index = p.demand_index()
+        for src in onboard.sources:
+            if src.id in index:
+                i = index[src.id]
+                remaining[i] = min(remaining[i], src.total_bytes)
     demands, parent = _block_demands(p, remaining, start, end, rows)
     sub = build_problem(
         start=start,
@@ -275,8 +311,10 @@ def block_problem(
         weights=p.weights,
         settings=replace(p.settings, time_limit_s=budget_s),
         simultaneous_nodes=p.simultaneous_nodes,
+        onboard=onboard,
     )
     _continue_contacts(p, committed, sub, rows, b0)
+    _guard_warmup(p, committed, sub, rows, b0)
     _carry_turnaround(p, committed, sub, rows, b0)
     full_q = full_pairs_of_block(p, sub, parent, rows, b0)
     sub.costs = block_costs(p, costs, committed, sub, parent, full_q)
@@ -383,6 +421,89 @@ def _carry_turnaround(
     ]
 
 
+# --------------------------------------------------------------------------- onboard state
+def block_onboard(p: Problem, committed: LinkState, b0: int, b2: int) -> Onboard | None:
+    """Recorders, sources and batteries of slots ``[b0, b2)`` as ``committed`` leaves them.
+
+    A source's ``initial_bytes`` are what it holds at ``b0`` (:func:`onboard_held`), its
+    production the slice ``[b0, b2)`` of the full horizon's; a node's battery starts at the
+    committed SOC (:func:`committed_soc_wh`) with its sunlit flags, slot lengths and planned
+    compute sliced the same way."""
+    ob = p.onboard
+    if ob is None:
+        return None
+    held = onboard_held(p, committed, b0)
+    sources = [
+        replace(src, produced_bytes=src.produced_bytes[b0:b2], initial_bytes=float(h))
+        for src, h in zip(ob.sources, held, strict=True)
+    ]
+    soc = committed_soc_wh(p, committed, b0)
+    energy = {
+        name: replace(
+            e,
+            initial_wh=float(soc[name][-1]),
+            sunlit=e.sunlit[b0:b2],
+            dt_s=e.dt_s[b0:b2],
+            planned_wh=None if e.planned_wh is None else e.planned_wh[b0:b2],
+        )
+        for name, e in ob.energy.items()
+    }
+    return Onboard(dict(ob.capacity_bytes), sources, energy)
+
+
+def onboard_held(p: Problem, committed: LinkState, b0: int) -> np.ndarray:
+    """(S,) bytes each source holds at the start of slot ``b0``: its initial bytes and
+    production before ``b0`` minus the committed downlinks and losses before ``b0``."""
+    oi = onboard_index(p)
+    down = downlinked(p, committed.pair_bytes, oi.src_demand)[:, :b0].sum(axis=1)
+    gone = down + committed.lost[:, :b0].sum(axis=1)
+    return np.maximum(oi.available_before[:, b0] - gone, 0.0)
+
+
+def committed_soc_wh(p: Problem, committed: LinkState, b0: int) -> dict[str, np.ndarray]:
+    """Per node with energy figures, the SOC (Wh) at the slot edges ``0 .. b0`` of the slot
+    model with the committed links on (:func:`rsmodel.optimize.recorder.tx_wh`: usable seconds
+    and warm-ups; no higher than the SOC of the executed operations)."""
+    drawn = tx_wh(p, committed.on)
+    out = {}
+    for n, name in enumerate(p.nodes):
+        e = p.onboard.energy.get(name)
+        if e is None:
+            continue
+        net = (e.charge_wh - e.idle_wh - drawn.get(n, 0.0))[:b0]
+        out[name] = simulate_soc_wh(e.capacity_wh, e.initial_wh, net)
+    return out
+
+
+def _guard_warmup(
+    p: Problem, committed: LinkState, sub: Problem, rows: np.ndarray, b0: int
+) -> None:
+    """A contact starting in the block's first ``tx_warmup_s`` warms its transmitter up before
+    ``b0``, in committed slots the block's battery does not see (the block charges it in its
+    first slot). Where the committed SOC of those slots is closer to the floor than one
+    warm-up, the block starts no new contact there (their byte capacity is zeroed)."""
+    if p.onboard is None or b0 == 0 or not p.onboard.energy:
+        return
+    first = np.flatnonzero((sub.cand_prev < 0) & (sub.cand_slot == 0))
+    full = _full_candidates(p, rows[sub.cand_window[first]], np.full(len(first), b0 - 1))
+    going_on = np.zeros(len(rows), dtype=bool)
+    going_on[sub.cand_window[first[(full >= 0) & committed.on[np.maximum(full, 0)]]]] = True
+    soc = committed_soc_wh(p, committed, b0)
+    for name, e in p.onboard.energy.items():
+        if e.tx_warmup_s <= 0 or e.tx_power_w <= 0:
+            continue
+        k = max(b0 - int(np.ceil(e.tx_warmup_s / p.step_s)), 0)
+        headroom = float((soc[name][k:] - e.floor_wh()[k : b0 + 1]).min())
+        if headroom >= e.tx_power_w * e.tx_warmup_s * WH_PER_WS:
+            continue
+        early = (
+            (sub.cand_node == p.nodes.index(name))
+            & (sub.cand_t0_s < e.tx_warmup_s)
+            & ~going_on[sub.cand_window]
+        )
+        sub.cand_bytes[early] = 0.0
+
+
 def full_pairs_of_block(
     p: Problem, sub: Problem, parent: np.ndarray, rows: np.ndarray, b0: int
 ) -> np.ndarray:
@@ -398,11 +519,22 @@ def full_pairs_of_block(
 def commit_block(
     p: Problem, committed: LinkState, block: LinkState, full_q: np.ndarray, b0: int, b1: int
 ) -> np.ndarray:
-    """Add the block's bytes and links in slots ``[b0, b1)`` (those carrying and the setup
-    slots before them) to the full-horizon state; return the rest (its look-ahead plan) as bytes
-    per full pair."""
+    """Add the block's bytes, links (those carrying and the setup slots before them) and
+    recorder losses in slots ``[b0, b1)`` to the full-horizon state; return the rest (its
+    look-ahead plan) as bytes per full pair.
+
+    A pair sending less than its link does in ``_TICK_S`` (the plan's time resolution) on a
+    link that carries other bytes is solver round-off: it is not committed (the link stays on).
+    The block's candidates are rebuilt from its own start, so a full candidate may come out a
+    fraction of a byte over its capacity: its bytes are scaled to fit."""
     sub = block.problem
+    c = sub.pair_cand
+    rate = sub.cand_bytes[c] / np.maximum(sub.cand_t1_s[c] - sub.cand_t0_s[c], _EPS_S)
     used = block.pair_bytes > _EPS_BYTES
+    tiny = used & (block.pair_bytes < rate * _TICK_S)
+    carries = np.zeros(len(sub.cand_window), dtype=bool)
+    carries[c[used & ~tiny]] = True
+    used &= ~(tiny & carries[c])
     ahead = sub.cand_slot[sub.pair_cand] >= b1 - b0
     now = np.flatnonzero(used & ~ahead)
     np.add.at(committed.pair_bytes, full_q[now], block.pair_bytes[now])
@@ -411,6 +543,12 @@ def commit_block(
     setup = block.on & (sub.cand_slot < b1 - b0) & (full_of >= 0)  # carrying, or their setup
     for cand in np.union1d(p.pair_cand[full_q[now]], full_of[setup]):
         committed.open(int(cand))
+    short = np.minimum(committed.residual_bytes(), 0.0)  # round-off of the rebuilt candidates
+    q = full_q[now]
+    load = committed.used_bytes()[p.pair_cand[q]]
+    committed.pair_bytes[q] *= 1.0 + short[p.pair_cand[q]] / np.maximum(load, 1.0)
+    if p.onboard is not None:
+        committed.lost[:, b0:b1] = block.lost[:, : b1 - b0]
     tail = np.zeros(len(p.pair_demand))
     later = np.flatnonzero(used & ahead)
     np.add.at(tail, full_q[later], block.pair_bytes[later])

@@ -49,43 +49,76 @@ COARSE_GRIDS_S = (300.0, 3600.0)  # tried in turn when the fine LP is too large 
 FINE_PAIRS = 1_000_000  # classes with at most this many pairs get the LP on the fine slot grid
 BOUND_TIME_FRACTION = 0.25  # of the solver time limit, for all bound LPs together
 _EPS_BYTES = 0.5
+LEVELS_PER_OCTAVE = (
+    4  # coarse aggregates: capacity levels per factor 2 (docs/optimisation-scale.md)
+)
 
 
 @dataclass
 class Capacity:
-    """What a bound LP may use: bytes per fine candidate, free link seconds per fine slot."""
+    """What a bound LP of one class may use, per fine candidate and slot.
 
-    cand_bytes: np.ndarray  # per candidate
-    node_s: np.ndarray  # (node, slot) free link seconds
-    station_s: np.ndarray  # (station, slot) free antenna seconds
+    ``on``: links the classes above already hold: the class may use their bytes left
+    (``cand_bytes``), takes no radio or antenna for them, and gets their ``setup_bytes`` back
+    if it opens the previous slot of the window itself. Other candidates are new links:
+    ``cand_bytes`` is their capacity (0: unusable), a contact start there costs
+    ``setup_bytes``; ``held``: the node keeps the station's antenna there already (turnaround),
+    so the link takes none. ``radio_free`` (radio, slot) and ``station_free`` (station, slot):
+    how many new links fit there."""
+
+    cand_bytes: np.ndarray  # per candidate, bytes
+    setup_bytes: np.ndarray  # per candidate, bytes
+    on: np.ndarray  # per candidate, bool
+    held: np.ndarray  # per candidate, bool
+    radio_free: np.ndarray  # (radio, slot) new links, 0 or 1
+    station_free: np.ndarray  # (station, slot) new links
 
 
 def full_capacity(problem: Problem) -> Capacity:
-    """Every candidate's bytes without setup; one link per node, ``antennas`` per station."""
-    slot_s = _slot_seconds(problem)
+    """Nothing on yet: every candidate a new link; one link per radio, the antennas in service
+    per station."""
+    p = problem
+    none = np.zeros(len(p.cand_window), dtype=bool)
     return Capacity(
-        cand_bytes=problem.cand_bytes.copy(),
-        node_s=np.tile(slot_s, (len(problem.nodes), 1)),
-        station_s=problem.antennas[:, None] * slot_s[None, :],
+        cand_bytes=p.cand_bytes.copy(),
+        setup_bytes=p.cand_setup_bytes.copy(),
+        on=none,
+        held=none,
+        radio_free=np.ones((p.n_radios, max(p.n_slots, 1)), dtype=int),
+        station_free=p.antennas_at.copy(),
     )
 
 
-def residual_capacity(state: LinkState, plan: LinkState) -> Capacity:
-    """What ``state`` (higher classes only, after ``begin_stage``) leaves to the next class;
-    never less than the links ``plan`` itself uses at a station."""
+def residual_capacity(state: LinkState, plan: LinkState, rank: int) -> Capacity:
+    """What ``state`` (classes above ``rank`` only, after ``begin_stage``) leaves to class
+    ``rank``: the bytes left on its links; new links where the radio is free and an antenna is
+    neither held, reserved for a waiting higher class nor in maintenance. Never less than what
+    ``plan``'s class ``rank`` itself uses (its new links count, and no setup is charged after a
+    slot ``plan`` has on)."""
     p = state.problem
-    slot_s = _slot_seconds(p)
-    used = state.used_bytes()
-    seconds = used / np.maximum(p.cand_bytes / np.maximum(p.cand_t1_s - p.cand_t0_s, 1e-9), 1e-9)
-    node_s = np.tile(slot_s, (len(p.nodes), 1))
-    np.subtract.at(node_s, (p.cand_node, p.cand_slot), seconds)
-    links = np.maximum.reduce(
-        [state.station_links, p.antennas[:, None] - state.reserve, plan.station_links]
+    k, radio, station = p.cand_slot, p.cand_radio, p.cand_station
+    mine = plan.pair_bytes * (p.demand_rank[p.pair_demand] == rank) > _EPS_BYTES
+    plan_new = np.zeros(len(p.cand_window), dtype=bool)
+    plan_new[p.pair_cand[mine]] = True
+    plan_new &= ~state.on
+    radio_free = (state.radio_link < 0).astype(int)
+    np.maximum.at(radio_free, (radio[plan_new], k[plan_new]), 1)
+    held = ~state.on & state.holds(station, p.cand_node, k)
+    station_free = np.maximum(p.antennas_at - state.station_links - state.reserve, 0)
+    counted = plan_new & ~held
+    plan_links = np.zeros_like(station_free)
+    np.add.at(plan_links, (station[counted], k[counted]), 1)
+    station_free = np.maximum(station_free, plan_links)
+    prev = np.maximum(p.cand_prev, 0)
+    continued = (p.cand_prev >= 0) & (state.on[prev] | plan.on[prev])
+    setup = np.where(continued, 0.0, p.cand_setup_bytes)
+    usable = radio_free[radio, k] > 0
+    cand_bytes = np.where(
+        state.on,
+        np.maximum(p.cand_bytes - state.used_bytes(), 0.0),
+        np.where(usable, p.cand_bytes, 0.0),
     )
-    station_s = links * slot_s[None, :]
-    np.subtract.at(station_s, (p.cand_station, p.cand_slot), seconds)
-    cand_bytes = np.where(state.on, np.maximum(state.residual_bytes(), 0.0), p.cand_bytes)
-    return Capacity(cand_bytes, np.maximum(node_s, 0.0), np.maximum(station_s, 0.0))
+    return Capacity(cand_bytes, setup, state.on.copy(), held, radio_free, station_free)
 
 
 def any_plan_bound(problem: Problem, *, time_limit_s: float = 60.0) -> tuple[float, str]:
@@ -133,7 +166,7 @@ def stage_bound(
         share = 0.5 if k == 0 else n_pairs[rank] / sum(n_pairs[r] for r in classes[k:])
         budget = max((stop - time.perf_counter()) * share, 2.0)
         value, how = _bound(
-            p, pairs, demands, pair_cost, unmet_cost, residual_capacity(higher, plan), budget
+            p, pairs, demands, pair_cost, unmet_cost, residual_capacity(higher, plan, rank), budget
         )
         total += value + tracks
         parts.append({"class": CLASS_NAMES[rank], "bound": value + tracks, "by": how})
@@ -235,73 +268,120 @@ def coarse_lp(
     cap: Capacity,
     coarse_s: float,
 ) -> highspy.HighsLp:
-    """The coarse LP (bytes in MB) over ``pairs`` of ``demands`` as a HighsLp."""
+    """The LP (bytes in MB) over ``pairs`` of ``demands`` on slots of ``coarse_s`` as a HighsLp
+    (module docstring)."""
     per = max(1, round(coarse_s / p.step_s))  # whole fine slots per coarse slot
+    fine = per == 1
     n_t = max(p.n_slots, 1) // per + 1
+    # aggregates: (window, coarse slot, kind, capacity level) groups of fine candidates; kind 0
+    # a new link, 1 a new link on an antenna its node holds already, 2 a link already on
+    kind = np.where(cap.on, 2, np.where(cap.held, 1, 0)).astype(np.int64)
+    level = np.zeros(len(kind), dtype=np.int64) if fine else _capacity_level(p.cand_bytes)
+    n_levels = int(level.max()) + 1 if len(level) else 1
     agg_keys, cand_agg = np.unique(
-        p.cand_window.astype(np.int64) * n_t + p.cand_slot // per, return_inverse=True
+        ((p.cand_window.astype(np.int64) * n_t + p.cand_slot // per) * 3 + kind) * n_levels + level,
+        return_inverse=True,
     )
     n_a, n_d = len(agg_keys), len(demands)
-    agg_cap = np.bincount(cand_agg, weights=cap.cand_bytes, minlength=n_a)
-    rate = p.windows["bandwidth_bps"].to_numpy(dtype=float)[agg_keys // n_t] / 8.0
-    # the peak rate (a link budget's max): seconds >= bytes / peak keeps the LP a relaxation; a
-    # link that never closes (peak 0) has no capacity, so its columns are 0 and take no seconds
-    rate = np.where(rate > 0, rate, np.inf)
-    # columns: (demand, aggregate, late) groups of fine pairs
+    agg_t, agg_kind = agg_keys // n_levels // 3 % n_t, agg_keys // n_levels % 3
+    first = np.zeros(n_a, dtype=int)
+    first[cand_agg[::-1]] = np.arange(len(cand_agg))[::-1]
+    agg_bytes = np.bincount(cand_agg, weights=cap.cand_bytes, minlength=n_a)
+    largest = np.zeros(n_a)
+    np.maximum.at(largest, cand_agg, p.cand_bytes)
+    # link columns x (new aggregates): fine, x = the link on; coarse, x = bytes / largest
+    new = np.flatnonzero(agg_kind < 2)
+    n_x = len(new)
+    x_of = np.full(n_a, -1)
+    x_of[new] = np.arange(n_x)
+    x_upper = np.where(largest[new] > 0, agg_bytes[new] / np.maximum(largest[new], 1e-300), 0.0)
+    # demand columns y: (demand, aggregate, late) groups of fine pairs
     position = np.searchsorted(demands, p.pair_demand[pairs])
     col_keys, q_col = np.unique(
         (position.astype(np.int64) * n_a + cand_agg[p.pair_cand[pairs]]) * 2 + p.pair_late[pairs],
         return_inverse=True,
     )
     n_y = len(col_keys)
-    col_cost = np.full(n_y, np.inf)
-    np.minimum.at(col_cost, q_col, pair_cost[pairs])
-    col_ub = np.bincount(q_col, weights=cap.cand_bytes[p.pair_cand[pairs]], minlength=n_y)
+    y_cost = np.full(n_y, np.inf)
+    np.minimum.at(y_cost, q_col, pair_cost[pairs])
+    y_upper = np.bincount(q_col, weights=cap.cand_bytes[p.pair_cand[pairs]], minlength=n_y)
     col_demand, col_agg = col_keys // 2 // n_a, col_keys // 2 % n_a
-    # rows: demand equality, aggregate bytes, node seconds, station seconds
-    first = np.zeros(n_a, dtype=int)
-    first[cand_agg[::-1]] = np.arange(len(cand_agg))[::-1]
-    agg_t = agg_keys % n_t
-    node_keys, node_row = np.unique(p.cand_node[first] * n_t + agg_t, return_inverse=True)
-    sta_keys, sta_row = np.unique(p.cand_station[first] * n_t + agg_t, return_inverse=True)
-    n_rows = n_d + n_a + len(node_keys) + len(sta_keys)
-    seconds_per_mb = UNIT_BYTES / rate[col_agg]
-    cols = np.arange(n_y)
-    rows = [col_demand, n_d + col_agg, n_d + n_a + node_row[col_agg]]
-    rows += [n_d + n_a + len(node_keys) + sta_row[col_agg], np.arange(n_d)]
-    columns = [cols, cols, cols, cols, n_y + np.arange(n_d)]
-    values = [np.ones(2 * n_y), seconds_per_mb, seconds_per_mb, np.ones(n_d)]
-    bal = _balance_terms(p, demands, col_demand, p.cand_station[first][col_agg])
-    size_mb = p.demand_size[demands] / UNIT_BYTES
-    n_cols = n_y + n_d + len(bal)
-    col_cost = np.concatenate([col_cost, unmet_cost[demands], [b[0] for b in bal]])
-    col_upper = np.concatenate([col_ub / UNIT_BYTES, size_mb, [b[1] for b in bal]])
-    for k, (_, _, members, stations, inv_cap) in enumerate(bal):
-        extra = n_rows + stations
-        rows += [extra, n_rows + np.arange(int(stations.max()) + 1)]
-        columns += [members, np.full(int(stations.max()) + 1, n_y + n_d + k)]
-        values += [inv_cap, -np.ones(int(stations.max()) + 1)]
-        n_rows += int(stations.max()) + 1
-    a = sp.csc_matrix(
-        (np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))),
-        shape=(n_rows, n_cols),
+    x_col = n_y + n_d + np.arange(n_x)
+    # bytes rows (one per aggregate): y <= largest x on new ones, <= bytes left on the others;
+    # on the fine grid, minus setup at a contact start (z >= x - x_prev, z = x at a window's
+    # first slot) and plus the setup a link on gets back when x_prev opens the slot before
+    bytes_limit = np.where(agg_kind < 2, 0.0, agg_bytes)
+    entries = [(n_d + col_agg, np.arange(n_y), np.ones(n_y))]
+    entries.append((n_d + new, x_col, -largest[new] / UNIT_BYTES))
+    n_z, row = 0, n_d + n_a
+    if fine:
+        c = first  # the one candidate of each aggregate
+        setup, prev = cap.setup_bytes[c] / UNIT_BYTES, p.cand_prev[c]  # MB
+        prev_x = np.where(prev >= 0, x_of[cand_agg[np.maximum(prev, 0)]], -1)
+        opens = np.flatnonzero((agg_kind < 2) & (setup > 0) & (prev < 0))
+        entries.append((n_d + opens, x_col[x_of[opens]], setup[opens]))
+        starts = np.flatnonzero((agg_kind < 2) & (setup > 0) & (prev_x >= 0))
+        n_z = len(starts)
+        z_col = n_y + n_d + n_x + np.arange(n_z)
+        entries.append((n_d + starts, z_col, setup[starts]))
+        start_row = row + np.arange(n_z)  # x - x_prev - z <= 0
+        entries.append((start_row, x_col[x_of[starts]], np.ones(n_z)))
+        entries.append((start_row, x_col[prev_x[starts]], -np.ones(n_z)))
+        entries.append((start_row, z_col, -np.ones(n_z)))
+        row += n_z
+        paid = (agg_kind == 2) & (setup > 0)
+        bytes_limit[paid] = np.maximum(bytes_limit[paid] - setup[paid] * UNIT_BYTES, 0.0)
+        back = np.flatnonzero(paid & (prev_x >= 0))
+        entries.append((n_d + back, x_col[prev_x[back]], -setup[back]))
+    # radio and antenna rows over the link columns
+    ant = new[agg_kind[new] == 0]
+    radio_keys, radio_row = np.unique(
+        p.cand_radio[first[new]] * n_t + agg_t[new], return_inverse=True
     )
-    n_base = n_d + n_a + len(node_keys) + len(sta_keys)
+    sta_keys, sta_row = np.unique(
+        p.cand_station[first[ant]] * n_t + agg_t[ant], return_inverse=True
+    )
+    entries.append((row + radio_row, x_col, np.ones(n_x)))
+    entries.append((row + len(radio_keys) + sta_row, x_col[x_of[ant]], np.ones(len(ant))))
+    entries.append((col_demand, np.arange(n_y), np.ones(n_y)))
+    entries.append((np.arange(n_d), n_y + np.arange(n_d), np.ones(n_d)))
+    n_rows = row + len(radio_keys) + len(sta_keys)
+    size_mb = p.demand_size[demands] / UNIT_BYTES
+    row_upper = [
+        size_mb,
+        bytes_limit / UNIT_BYTES,
+        np.zeros(n_z),
+        _coarse_sum(cap.radio_free, per)[radio_keys // n_t, radio_keys % n_t],
+        _coarse_sum(cap.station_free, per)[sta_keys // n_t, sta_keys % n_t],
+    ]
+    # the balance term: peak >= bytes via station / its capacity
+    n_cols = n_y + n_d + n_x + n_z
+    bal = _balance_terms(p, demands, col_demand, p.cand_station[first][col_agg])
+    for k, (_, _, members, stations, inv_cap) in enumerate(bal):
+        n_st = int(stations.max()) + 1
+        entries.append((n_rows + stations, members, inv_cap))
+        entries.append((n_rows + np.arange(n_st), np.full(n_st, n_cols + k), -np.ones(n_st)))
+        row_upper.append(np.zeros(n_st))
+        n_rows += n_st
+    n_cols += len(bal)
+    rows, columns, values = (np.concatenate(e) for e in zip(*entries, strict=True))
+    a = sp.csc_matrix((values, (rows, columns)), shape=(n_rows, n_cols))
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = n_cols, n_rows
-    lp.col_cost_ = col_cost * np.r_[np.full(n_y + n_d, UNIT_BYTES), np.ones(len(bal))]
-    lp.col_lower_ = np.zeros(n_cols)
-    lp.col_upper_ = col_upper
-    lp.row_lower_ = np.concatenate([size_mb, np.full(n_rows - n_d, -highspy.kHighsInf)])
-    lp.row_upper_ = np.concatenate(
+    lp.col_cost_ = np.concatenate(
         [
-            size_mb,
-            agg_cap / UNIT_BYTES,
-            _coarse_sum(cap.node_s, per)[node_keys // n_t, node_keys % n_t],
-            _coarse_sum(cap.station_s, per)[sta_keys // n_t, sta_keys % n_t],
-            np.zeros(n_rows - n_base),
+            y_cost * UNIT_BYTES,
+            unmet_cost[demands] * UNIT_BYTES,
+            np.zeros(n_x + n_z),
+            [b[0] for b in bal],
         ]
     )
+    lp.col_lower_ = np.zeros(n_cols)
+    lp.col_upper_ = np.concatenate(
+        [y_upper / UNIT_BYTES, size_mb, x_upper, np.ones(n_z), [b[1] for b in bal]]
+    )
+    lp.row_lower_ = np.concatenate([size_mb, np.full(n_rows - n_d, -highspy.kHighsInf)])
+    lp.row_upper_ = np.concatenate(row_upper)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_ = a.indptr
     lp.a_matrix_.index_ = a.indices
@@ -336,9 +416,10 @@ def _coarse_sum(per_slot: np.ndarray, per: int) -> np.ndarray:
     return padded.reshape(rows, -1, per).sum(axis=2)
 
 
-def _slot_seconds(p: Problem) -> np.ndarray:
-    n = max(p.n_slots, 1)
-    return np.minimum(p.step_s, p.duration_s - np.arange(n) * p.step_s)
+def _capacity_level(cand_bytes: np.ndarray) -> np.ndarray:
+    """Per candidate, its capacity on a log scale (``LEVELS_PER_OCTAVE`` levels per factor 2,
+    0 from 1 byte down), so that coarse aggregates group candidates of similar rate."""
+    return np.floor(LEVELS_PER_OCTAVE * np.log2(np.maximum(cand_bytes, 1.0))).astype(np.int64)
 
 
 def _costs(p: Problem, demands: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -10,13 +10,35 @@
   critical term bounds every plan; a lower-class term bounds every plan that gives the classes
   above it what this plan gives them.
 
-The LP drops integrality, contact setup and the balance term (>= 0), and over-states capacity.
-Columns: y[d, a] per demand d and *aggregate* a = (window, coarse slot of ``coarse_s``, late
-for d or not) plus unmet[d]; cost of y[d, a] = the cheapest per-byte cost of d's fine pairs
-in a. Rows: sum_a y + unmet = size; per (window, coarse slot) bytes <= fine capacities; per
-(node, coarse slot) link seconds sum y / rate <= free node seconds; per (station, coarse slot)
-link seconds <= free antenna seconds. If an LP does not finish in time, its class falls back to
-the capacity-free bound (each byte at its demand's cheapest option).
+The LP of class r is the relaxation of its stage model (rsmodel/optimize/model.py) given the
+classes above (:class:`Capacity`), aggregated over slots of ``coarse_s`` (the fine grid
+``step_s`` where the class has at most ``FINE_PAIRS`` pairs). Aggregate a = (window, coarse
+slot, kind: new link / new link on an antenna its node holds / link already on, capacity
+level on coarse grids: ``LEVELS_PER_OCTAVE`` per factor 2 of the fine candidates' bytes).
+Columns: y[d, a, late] MB per demand, unmet[d], x[a] per new aggregate, on the fine grid
+z[c] per possible contact start, a peak per balance term. Rows: sum y + unmet = size;
+per aggregate sum_d y <= cap_a x_a - setup z (new; ``cap_a`` its largest fine candidate's
+bytes, x_a <= its bytes / cap_a) or <= bytes left (on); z_c >= x_c - x_prev; per (radio,
+coarse slot) sum x <= free fine slots; per (station, coarse slot) sum x <= free antenna-slots;
+peak >= bytes via station / its capacity. Costs: y at the cheapest per-byte cost of its fine
+pairs, unmet and balance exactly as in ``objective.coefficients``.
+
+Why it is a lower bound. Take a plan P whose classes above r are the given ones and whose
+class r obeys the stage rules (or is the ``plan`` given). Set y to its class-r bytes per
+aggregate, x_a = sum over a's new links c of y_c / cap_a, and on the fine grid x_c = 1 where
+the link is on and z_c = 1 at its contact starts. Each row holds: a link carries at most its
+bytes (minus setup at a start), so y_a <= sum_c cand_c x_c <= cap_a x_a; a radio talks to one
+station per slot, so sum_{c in slot} y_c / cand_c <= 1 and x, summed over a coarse slot, is at
+most the free fine slots; likewise an antenna per new link at a station (a node holding the
+antenna already needs none); a link already on takes no radio or antenna, its bytes left get
+its setup back only if the previous slot comes on. Capacity only grows: setup is dropped on
+coarse grids, turnaround and link cost are ignored, and where the plan itself uses more
+(a reserved antenna, a blocked slot, a slot after one another class opened) the limit is
+raised to it. Its cost is at most ``J_r(P)``: each byte costs the cheapest of its aggregate
+and the smallest feasible peak is the balance term. So the LP optimum is <= ``J_r(P)``, and
+:func:`_dual_bound` returns a value <= the LP optimum whatever HiGHS's tolerances. If an LP
+does not finish in time, its class falls back to the capacity-free bound (each byte at its
+demand's cheapest option).
 
 Track requests (docs/tracks.md) add their class's track terms to ``J_r``; both bounds add
 :func:`rsmodel.optimize.tracks.track_bound` (each request at most its longest feasible

@@ -69,7 +69,9 @@ from rsmodel.optimize.tracks import track_bound
 
 COARSE_GRIDS_S = (300.0, 3600.0)  # tried in turn when the fine LP is too large or too slow
 FINE_PAIRS = 1_000_000  # classes with at most this many pairs get the LP on the fine slot grid
-BOUND_TIME_FRACTION = 0.25  # of the solver time limit, for all bound LPs together
+BOUND_TIME_FRACTION = 0.25  # of the solver time limit at least, for all bound LPs together
+MIN_LP_S = 0.5  # a bound LP is not started with less time left
+GRID_SHARE = 0.7  # of a class's bound time for its LP on a grid when coarser ones may follow
 _EPS_BYTES = 0.5
 LEVELS_PER_OCTAVE = (
     4  # coarse aggregates: capacity levels per factor 2 (docs/optimisation-scale.md)
@@ -195,17 +197,19 @@ def stage_bound(
     return total, parts
 
 
-def attach_bound(problem: Problem, schedule: Any) -> None:
+def attach_bound(problem: Problem, schedule: Any, budget_s: float | None = None) -> None:
     """Set ``solver.objective`` (F of the returned plan), ``bound`` (:func:`stage_bound`) and
-    ``gap_global``; note the any-plan bound too."""
+    ``gap_global``; note the any-plan bound too. ``budget_s``: seconds for all bound LPs
+    (default ``BOUND_TIME_FRACTION`` of the time limit)."""
     stats = schedule.solver
     if len(problem.demands) == 0 and len(problem.tracks.requests) == 0:  # the empty plan: optimal
         stats.objective, stats.bound, stats.gap_global = 0.0, 0.0, 0.0
         return
     t0 = time.perf_counter()
-    budget = max(BOUND_TIME_FRACTION * problem.settings.time_limit_s, 2.0)
-    bound, parts = stage_bound(problem, schedule.state, time_limit_s=0.7 * budget)
-    any_bound, how = any_plan_bound(problem, time_limit_s=0.3 * budget)
+    budget = max(budget_s or BOUND_TIME_FRACTION * problem.settings.time_limit_s, 2.0)
+    bound, parts = stage_bound(problem, schedule.state, time_limit_s=0.8 * budget)
+    left = t0 + budget - time.perf_counter()
+    any_bound, how = any_plan_bound(problem, time_limit_s=max(left, 0.2 * budget))
     score = class_scores(problem, schedule.state)
     objective = float(sum(score))
     stats.objective = objective
@@ -232,40 +236,50 @@ def _bound(
     cap: Capacity,
     time_limit_s: float,
 ) -> tuple[float, str]:
-    """The LP bound on the fine grid (up to ``FINE_PAIRS`` pairs), else or if that does not
-    finish in time on the ``COARSE_GRIDS_S`` grids in turn, else the capacity-free bound."""
+    """The best of the capacity-free bound and the LP bounds on the fine grid (up to
+    ``FINE_PAIRS`` pairs) and, until one LP is solved, the ``COARSE_GRIDS_S`` grids in turn; an
+    LP stopped by the time limit counts with the dual bound of where it stopped."""
     stop = time.perf_counter() + time_limit_s
     fine = [p.step_s] if len(pairs) <= FINE_PAIRS else []
     grids = fine + [g for g in COARSE_GRIDS_S if g > p.step_s]
-    status = "not run"
-    for k, grid in enumerate(grids):
-        lp = coarse_lp(p, pairs, demands, pair_cost, unmet_cost, cap, grid)
-        budget = max((stop - time.perf_counter()) / (len(grids) - k), 1.0)
-        value, status = _solve_lp(lp, p.settings.threads, budget)
-        if value is not None:
-            return value, f"LP on {grid:g} s slots"
     cheapest = unmet_cost[demands].copy()
     position = np.searchsorted(demands, p.pair_demand[pairs])
     np.minimum.at(cheapest, position, pair_cost[pairs])
-    return float(cheapest @ p.demand_size[demands]), f"capacity-free (LP {status})"
+    best, how = float(cheapest @ p.demand_size[demands]), "capacity-free"
+    for k, grid in enumerate(grids):
+        if stop - time.perf_counter() < MIN_LP_S:
+            break
+        lp = coarse_lp(p, pairs, demands, pair_cost, unmet_cost, cap, grid)
+        share = 1.0 if k == len(grids) - 1 else GRID_SHARE
+        value, status = _solve_lp(lp, p.settings.threads, (stop - time.perf_counter()) * share)
+        if value is not None and value > best:
+            best, how = (
+                value,
+                f"LP on {grid:g} s slots" + ("" if status == "optimal" else f", {status}"),
+            )
+        if status == "optimal":
+            break
+    return best, how
 
 
 def _solve_lp(lp: highspy.HighsLp, threads: int, time_limit_s: float) -> tuple[float | None, str]:
     """A rigorous lower bound from the LP's duals (Lagrangian with the column boxes), so solver
-    tolerances cannot push it above the LP optimum; costs are scaled to O(1) for the solve."""
+    tolerances cannot push it above the LP optimum, and a (weaker) bound from the duals of the
+    dual simplex where the time limit stopped it (no presolve, so they are the model's); costs
+    are scaled to O(1) for the solve."""
     cost = np.array(lp.col_cost_, dtype=float)  # a copy: the HighsLp field is a view
     if lp.num_col_ == 0:
         return 0.0, "empty"
     scale = 1.0 / max(float(np.median(cost[cost > 0])) if np.any(cost > 0) else 1.0, 1e-300)
     lp.col_cost_ = cost * scale
-    solver = HighsModel.from_lp(lp, SolveOptions(time_limit_s=time_limit_s, threads=threads))
+    options = SolveOptions(time_limit_s=time_limit_s, threads=threads, presolve=False)
+    solver = HighsModel.from_lp(lp, options)
     result = solver.run()
-    if result.status != SolveStatus.OPTIMAL:
-        return None, str(result.status)
     duals = solver.row_duals()
-    if len(duals) != lp.num_row_:  # HiGHS may report optimal without a dual solution
-        return None, "optimal without duals"
-    return _dual_bound(lp, cost, duals / scale), "optimal"
+    if len(duals) != lp.num_row_:  # no dual solution (HiGHS may say optimal without one)
+        return None, f"{result.status} without duals"
+    done = result.status == SolveStatus.OPTIMAL
+    return _dual_bound(lp, cost, duals / scale), "optimal" if done else f"duals at {result.status}"
 
 
 def _dual_bound(lp: highspy.HighsLp, cost: np.ndarray, pi: np.ndarray) -> float:

@@ -243,8 +243,9 @@ class HighsModel:
         return np.where(columns >= 0, values[np.maximum(columns, 0)], 0.0)
 
     def row_duals(self) -> np.ndarray:
-        """Row duals of the solution (LPs)."""
-        return np.asarray(self.highs.getSolution().row_dual)
+        """Row duals of the solution (LPs); empty when HiGHS has no valid dual solution."""
+        solution = self.highs.getSolution()
+        return np.asarray(solution.row_dual if solution.dual_valid else [])
 
 
 class BuildTimeout(Exception):

@@ -122,3 +122,28 @@ def test_build_deadline_never_fires_inside_pyomos_output_capture() -> None:
     assert reached == ["released"]
     assert pyomo_dependencies.capture_output_lock.acquire(False)  # not left held
     pyomo_dependencies.capture_output_lock.release()
+
+
+def test_a_dive_ends_integral_between_relaxation_and_optimum_and_restores_the_model() -> None:
+    """LP diving on a small knapsack, rounding the first fractional item down each time: the
+    dive's items fit, its value is at most the relaxation's and the optimum's, and the MILP
+    solved afterwards (integrality and bounds restored) reaches a proven optimum at least as
+    good."""
+    model, value, w, cap = knapsacks(n=30, m=3)
+    solver = HighsModel.from_pyomo(model, SolveOptions(time_limit_s=30, mip_gap=0.0))
+    cols = solver.columns_of([model.x[j] for j in model.x])
+
+    def round_down(x: np.ndarray, fixed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        fractional = np.flatnonzero(~fixed & (np.abs(x - np.round(x)) > 1e-6))
+        return fractional[:1], np.zeros(min(len(fractional), 1))
+
+    dive = solver.dive(cols, round_down)
+    assert dive is not None
+    x = dive.values[cols]
+    assert np.allclose(x, np.round(x), atol=1e-6) and np.all(w @ np.round(x) <= cap)
+    assert dive.objective == pytest.approx(float(value @ np.round(x)))
+    result = solver.run()
+    assert result.status == SolveStatus.OPTIMAL
+    best = np.round(solver.values(cols))
+    assert np.allclose(solver.values(cols), best, atol=1e-6)  # integral again
+    assert dive.objective <= result.objective + 1e-6 <= dive.relaxation + 2e-6

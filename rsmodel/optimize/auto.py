@@ -76,9 +76,9 @@ def sync_strategy(problem: Problem) -> Choice:
 def solve_auto(problem: Problem, *, interface: str = "standard_form") -> Schedule:
     """Solve with the strategy :func:`sync_strategy` picks, then attach the global bound.
 
-    The whole takes about ``settings.time_limit_s``: the bound LPs get ``BOUND_TIME_FRACTION``
-    of it and whatever the solve leaves, the solve the rest."""
-    t0 = time.perf_counter()
+    The whole takes about ``settings.time_limit_s``: the solve gets ``1 - BOUND_TIME_FRACTION``
+    of it, the bound LPs what is left (at least ``BOUND_TIME_FRACTION``)."""
+    t_start = time.perf_counter()
     choice = sync_strategy(problem)
     limit = problem.settings.time_limit_s
     timed = copy.copy(problem)
@@ -90,7 +90,8 @@ def solve_auto(problem: Problem, *, interface: str = "standard_form") -> Schedul
         schedule.solver.strategy = "monolithic"
     schedule.solver.time_limit_s = limit
     schedule.solver.strategy_reason = choice.reason
-    attach_bound(problem, schedule, time_limit_s=limit - (time.perf_counter() - t0))
+    left = limit - (time.perf_counter() - t_start)
+    attach_bound(problem, schedule, budget_s=max(left, BOUND_TIME_FRACTION * limit))
     return schedule
 
 

@@ -10,17 +10,38 @@
   critical term bounds every plan; a lower-class term bounds every plan that gives the classes
   above it what this plan gives them.
 
-The LP drops integrality, contact setup and the balance term (>= 0), and over-states capacity.
-Columns: y[d, a] per demand d and *aggregate* a = (window, coarse slot of ``coarse_s``, late
-for d or not) plus unmet[d]; cost of y[d, a] = the cheapest per-byte cost of d's fine pairs
-in a. Rows: sum_a y + unmet = size; per (window, coarse slot) bytes <= fine capacities; per
-(node, coarse slot) link seconds sum y / rate <= free node seconds; per (station, coarse slot)
-link seconds <= free antenna seconds; per data source (docs/recorder.md) a running total
+The LP of class r is the relaxation of its stage model (rsmodel/optimize/model.py) given the
+classes above (:class:`Capacity`), aggregated over slots of ``coarse_s`` (the fine grid
+``step_s`` where the class has at most ``FINE_PAIRS`` pairs). Aggregate a = (window, coarse
+slot, kind: new link / new link on an antenna its node holds / link already on, capacity
+level on coarse grids: ``LEVELS_PER_OCTAVE`` per factor 2 of the fine candidates' bytes).
+Columns: y[d, a, late] MB per demand, unmet[d], x[a] per new aggregate, on the fine grid
+z[c] per possible contact start, a peak per balance term. Rows: sum y + unmet = size;
+per aggregate sum_d y <= cap_a x_a - setup z (new; ``cap_a`` its largest fine candidate's
+bytes, x_a <= its bytes / cap_a) or <= bytes left (on); z_c >= x_c - x_prev; per (radio,
+coarse slot) sum x <= free fine slots; per (station, coarse slot) sum x <= free antenna-slots;
+peak >= bytes via station / its capacity; per data source (docs/recorder.md) a running total
 ``s_T >= s_T' + bytes sent in T`` (T' the previous coarse slot with a row) ``<= bytes produced
 before T's last fine slot``, at the slots where that could bind (no byte goes down before it
-exists; recorder capacity and losses are left out, which only relaxes). If an LP does not
-finish in time, its class falls back to the capacity-free bound (each byte at its demand's
-cheapest option).
+exists; recorder capacity and losses are left out, which only relaxes). Costs: y at the cheapest per-byte cost of its fine
+pairs, unmet and balance exactly as in ``objective.coefficients``.
+
+Why it is a lower bound. Take a plan P whose classes above r are the given ones and whose
+class r obeys the stage rules (or is the ``plan`` given). Set y to its class-r bytes per
+aggregate, x_a = sum over a's new links c of y_c / cap_a, and on the fine grid x_c = 1 where
+the link is on and z_c = 1 at its contact starts. Each row holds: a link carries at most its
+bytes (minus setup at a start), so y_a <= sum_c cand_c x_c <= cap_a x_a; a radio talks to one
+station per slot, so sum_{c in slot} y_c / cand_c <= 1 and x, summed over a coarse slot, is at
+most the free fine slots; likewise an antenna per new link at a station (a node holding the
+antenna already needs none); a link already on takes no radio or antenna, its bytes left get
+its setup back only if the previous slot comes on. Capacity only grows: setup is dropped on
+coarse grids, turnaround and link cost are ignored, and where the plan itself uses more
+(a reserved antenna, a blocked slot, a slot after one another class opened) the limit is
+raised to it. Its cost is at most ``J_r(P)``: each byte costs the cheapest of its aggregate
+and the smallest feasible peak is the balance term. So the LP optimum is <= ``J_r(P)``, and
+:func:`_dual_bound` returns a value <= the LP optimum whatever HiGHS's tolerances. If an LP
+does not finish in time, its class falls back to the capacity-free bound (each byte at its
+demand's cheapest option).
 
 Track requests (docs/tracks.md) add their class's track terms to ``J_r``; both bounds add
 :func:`rsmodel.optimize.tracks.track_bound` (each request at most its longest feasible
@@ -52,45 +73,80 @@ from rsmodel.optimize.tracks import track_bound
 
 COARSE_GRIDS_S = (300.0, 3600.0)  # tried in turn when the fine LP is too large or too slow
 FINE_PAIRS = 1_000_000  # classes with at most this many pairs get the LP on the fine slot grid
-BOUND_TIME_FRACTION = 0.25  # of the solver time limit, for all bound LPs together
+BOUND_TIME_FRACTION = 0.25  # of the solver time limit at least, for all bound LPs together
+MIN_LP_S = 0.5  # a bound LP is not started with less time left
+GRID_SHARE = 0.7  # of a class's bound time for its LP on a grid when coarser ones may follow
 _EPS_BYTES = 0.5
+LEVELS_PER_OCTAVE = (
+    4  # coarse aggregates: capacity levels per factor 2 (docs/optimisation-scale.md)
+)
 
 
 @dataclass
 class Capacity:
-    """What a bound LP may use: bytes per fine candidate, free link seconds per fine slot."""
+    """What a bound LP of one class may use, per fine candidate and slot.
 
-    cand_bytes: np.ndarray  # per candidate
-    node_s: np.ndarray  # (node, slot) free link seconds
-    station_s: np.ndarray  # (station, slot) free antenna seconds
+    ``on``: links the classes above already hold: the class may use their bytes left
+    (``cand_bytes``), takes no radio or antenna for them, and gets their ``setup_bytes`` back
+    if it opens the previous slot of the window itself. Other candidates are new links:
+    ``cand_bytes`` is their capacity (0: unusable), a contact start there costs
+    ``setup_bytes``; ``held``: the node keeps the station's antenna there already (turnaround),
+    so the link takes none. ``radio_free`` (radio, slot) and ``station_free`` (station, slot):
+    how many new links fit there."""
+
+    cand_bytes: np.ndarray  # per candidate, bytes
+    setup_bytes: np.ndarray  # per candidate, bytes
+    on: np.ndarray  # per candidate, bool
+    held: np.ndarray  # per candidate, bool
+    radio_free: np.ndarray  # (radio, slot) new links, 0 or 1
+    station_free: np.ndarray  # (station, slot) new links
 
 
 def full_capacity(problem: Problem) -> Capacity:
-    """Every candidate's bytes without setup; one link per node, ``antennas`` per station."""
-    slot_s = _slot_seconds(problem)
+    """Nothing on yet: every candidate a new link; one link per radio, the antennas in service
+    per station."""
+    p = problem
+    none = np.zeros(len(p.cand_window), dtype=bool)
     return Capacity(
-        cand_bytes=problem.cand_bytes.copy(),
-        node_s=np.tile(slot_s, (len(problem.nodes), 1)),
-        station_s=problem.antennas[:, None] * slot_s[None, :],
+        cand_bytes=p.cand_bytes.copy(),
+        setup_bytes=p.cand_setup_bytes.copy(),
+        on=none,
+        held=none,
+        radio_free=np.ones((p.n_radios, max(p.n_slots, 1)), dtype=int),
+        station_free=p.antennas_at.copy(),
     )
 
 
-def residual_capacity(state: LinkState, plan: LinkState) -> Capacity:
-    """What ``state`` (higher classes only, after ``begin_stage``) leaves to the next class;
-    never less than the links ``plan`` itself uses at a station."""
+def residual_capacity(state: LinkState, plan: LinkState, rank: int) -> Capacity:
+    """What ``state`` (classes above ``rank`` only, after ``begin_stage``) leaves to class
+    ``rank``: the bytes left on its links; new links where the radio is free and an antenna is
+    neither held, reserved for a waiting higher class nor in maintenance. Never less than what
+    ``plan``'s class ``rank`` itself uses (its new links count, and no setup is charged after a
+    slot ``plan`` has on)."""
     p = state.problem
-    slot_s = _slot_seconds(p)
-    used = state.used_bytes()
-    seconds = used / np.maximum(p.cand_bytes / np.maximum(p.cand_t1_s - p.cand_t0_s, 1e-9), 1e-9)
-    node_s = np.tile(slot_s, (len(p.nodes), 1))
-    np.subtract.at(node_s, (p.cand_node, p.cand_slot), seconds)
-    links = np.maximum.reduce(
-        [state.station_links, p.antennas[:, None] - state.reserve, plan.station_links]
+    k, radio, station = p.cand_slot, p.cand_radio, p.cand_station
+    mine = plan.pair_bytes * (p.demand_rank[p.pair_demand] == rank) > _EPS_BYTES
+    plan_new = np.zeros(len(p.cand_window), dtype=bool)
+    plan_new[p.pair_cand[mine]] = True
+    plan_new &= ~state.on
+    radio_free = (state.radio_link < 0).astype(int)
+    np.maximum.at(radio_free, (radio[plan_new], k[plan_new]), 1)
+    held = ~state.on & state.holds(station, p.cand_node, k)
+    station_free = np.maximum(p.antennas_at - state.station_links - state.reserve, 0)
+    counted = plan_new & ~held
+    plan_links = np.zeros_like(station_free)
+    np.add.at(plan_links, (station[counted], k[counted]), 1)
+    station_free = np.maximum(station_free, plan_links)
+    prev = np.maximum(p.cand_prev, 0)
+    continued = (p.cand_prev >= 0) & (state.on[prev] | plan.on[prev])
+    setup = np.where(continued, 0.0, p.cand_setup_bytes)
+    usable = radio_free[radio, k] > 0
+    cand_bytes = np.where(
+        state.on,
+        np.maximum(p.cand_bytes - state.used_bytes(), 0.0),
+        np.where(usable, p.cand_bytes, 0.0),
     )
-    station_s = links * slot_s[None, :]
-    np.subtract.at(station_s, (p.cand_station, p.cand_slot), seconds)
-    cand_bytes = np.where(state.on, np.maximum(state.residual_bytes(), 0.0), p.cand_bytes)
-    return Capacity(cand_bytes, np.maximum(node_s, 0.0), np.maximum(station_s, 0.0))
+    return Capacity(cand_bytes, setup, state.on.copy(), held, radio_free, station_free)
 
 
 def any_plan_bound(problem: Problem, *, time_limit_s: float = 60.0) -> tuple[float, str]:
@@ -139,7 +195,8 @@ def stage_bound(
             higher.stage_pairs(demands),
             np.flatnonzero(np.isin(p.pair_demand, demands) & (plan.pair_bytes > _EPS_BYTES)),
         )
-        lps[k] = (pairs, demands, *_costs(p, demands), residual_capacity(higher, plan), tracks)
+        cap = residual_capacity(higher, plan, rank)
+        lps[k] = (pairs, demands, *_costs(p, demands), cap, tracks)
         share = 0.5 if k == 0 else n_pairs[rank] / sum(n_pairs[r] for r in classes[k:])
         budget = max((stop - time.perf_counter()) * share, 2.0)
         value, how = _bound(p, *lps[k][:5], budget, coarse)
@@ -150,24 +207,26 @@ def stage_bound(
             if stop - time.perf_counter() < 1.0:
                 break
             lp = coarse_lp(p, *lps[k][:5], p.step_s)
-            value, _ = _solve_lp(lp, p.settings.threads, stop - time.perf_counter())
+            value, status = _solve_lp(lp, p.settings.threads, stop - time.perf_counter())
             if value is not None and value + lps[k][5] > parts[k]["bound"]:
-                parts[k].update(bound=value + lps[k][5], by=f"LP on {p.step_s:g} s slots")
+                how = f"LP on {p.step_s:g} s slots" + ("" if status == "optimal" else f", {status}")
+                parts[k].update(bound=value + lps[k][5], by=how)
     return float(sum(part["bound"] for part in parts)), parts
 
 
-def attach_bound(problem: Problem, schedule: Any, *, time_limit_s: float = 0.0) -> None:
+def attach_bound(problem: Problem, schedule: Any, budget_s: float | None = None) -> None:
     """Set ``solver.objective`` (F of the returned plan), ``bound`` (:func:`stage_bound`) and
-    ``gap_global``; note the any-plan bound too. The LPs take up to ``time_limit_s`` (at least
-    ``BOUND_TIME_FRACTION`` of the solver time limit)."""
+    ``gap_global``; note the any-plan bound too. ``budget_s``: seconds for all bound LPs
+    (default ``BOUND_TIME_FRACTION`` of the time limit)."""
     stats = schedule.solver
     if len(problem.demands) == 0 and len(problem.tracks.requests) == 0:  # the empty plan: optimal
         stats.objective, stats.bound, stats.gap_global = 0.0, 0.0, 0.0
         return
     t0 = time.perf_counter()
-    budget = max(BOUND_TIME_FRACTION * problem.settings.time_limit_s, time_limit_s, 2.0)
-    bound, parts = stage_bound(problem, schedule.state, time_limit_s=0.85 * budget)
-    any_bound, how = any_plan_bound(problem, time_limit_s=0.15 * budget)  # a note
+    budget = max(budget_s or BOUND_TIME_FRACTION * problem.settings.time_limit_s, 2.0)
+    bound, parts = stage_bound(problem, schedule.state, time_limit_s=0.8 * budget)
+    left = t0 + budget - time.perf_counter()
+    any_bound, how = any_plan_bound(problem, time_limit_s=max(left, 0.2 * budget))
     score = class_scores(problem, schedule.state)
     objective = float(sum(score))
     stats.objective = objective
@@ -195,42 +254,52 @@ def _bound(
     time_limit_s: float,
     grids: list[float] | None = None,
 ) -> tuple[float, str]:
-    """The LP bound on the first of ``grids`` (slot lengths, s) that finishes in time, else the
-    capacity-free bound; by default the fine grid (up to ``FINE_PAIRS`` pairs), then the
-    ``COARSE_GRIDS_S`` grids in turn."""
+    """The best of the capacity-free bound and the LP bounds on ``grids`` (slot lengths, s)
+    in turn until one LP is solved; by default the fine grid (up to ``FINE_PAIRS`` pairs), then
+    the ``COARSE_GRIDS_S`` grids. An LP stopped by the time limit counts with the dual bound of
+    where it stopped."""
     stop = time.perf_counter() + time_limit_s
     if grids is None:
         fine = [p.step_s] if len(pairs) <= FINE_PAIRS else []
         grids = fine + [g for g in COARSE_GRIDS_S if g > p.step_s]
-    status = "not run"
-    for k, grid in enumerate(grids):
-        lp = coarse_lp(p, pairs, demands, pair_cost, unmet_cost, cap, grid)
-        budget = max((stop - time.perf_counter()) / (len(grids) - k), 1.0)
-        value, status = _solve_lp(lp, p.settings.threads, budget)
-        if value is not None:
-            return value, f"LP on {grid:g} s slots"
     cheapest = unmet_cost[demands].copy()
     position = np.searchsorted(demands, p.pair_demand[pairs])
     np.minimum.at(cheapest, position, pair_cost[pairs])
-    return float(cheapest @ p.demand_size[demands]), f"capacity-free (LP {status})"
+    best, how = float(cheapest @ p.demand_size[demands]), "capacity-free"
+    for k, grid in enumerate(grids):
+        if stop - time.perf_counter() < MIN_LP_S:
+            break
+        lp = coarse_lp(p, pairs, demands, pair_cost, unmet_cost, cap, grid)
+        share = 1.0 if k == len(grids) - 1 else GRID_SHARE
+        value, status = _solve_lp(lp, p.settings.threads, (stop - time.perf_counter()) * share)
+        if value is not None and value > best:
+            best, how = (
+                value,
+                f"LP on {grid:g} s slots" + ("" if status == "optimal" else f", {status}"),
+            )
+        if status == "optimal":
+            break
+    return best, how
 
 
 def _solve_lp(lp: highspy.HighsLp, threads: int, time_limit_s: float) -> tuple[float | None, str]:
     """A rigorous lower bound from the LP's duals (Lagrangian with the column boxes), so solver
-    tolerances cannot push it above the LP optimum; costs are scaled to O(1) for the solve."""
+    tolerances cannot push it above the LP optimum, and a (weaker) bound from the duals of the
+    dual simplex where the time limit stopped it (no presolve, so they are the model's); costs
+    are scaled to O(1) for the solve."""
     cost = np.array(lp.col_cost_, dtype=float)  # a copy: the HighsLp field is a view
     if lp.num_col_ == 0:
         return 0.0, "empty"
     scale = 1.0 / max(float(np.median(cost[cost > 0])) if np.any(cost > 0) else 1.0, 1e-300)
     lp.col_cost_ = cost * scale
-    solver = HighsModel.from_lp(lp, SolveOptions(time_limit_s=time_limit_s, threads=threads))
+    options = SolveOptions(time_limit_s=time_limit_s, threads=threads, presolve=False)
+    solver = HighsModel.from_lp(lp, options)
     result = solver.run()
-    if result.status != SolveStatus.OPTIMAL:
-        return None, str(result.status)
     duals = solver.row_duals()
-    if len(duals) != lp.num_row_:  # HiGHS may report optimal without a dual solution
-        return None, "optimal without duals"
-    return _dual_bound(lp, cost, duals / scale), "optimal"
+    if len(duals) != lp.num_row_:  # no dual solution (HiGHS may say optimal without one)
+        return None, f"{result.status} without duals"
+    done = result.status == SolveStatus.OPTIMAL
+    return _dual_bound(lp, cost, duals / scale), "optimal" if done else f"duals at {result.status}"
 
 
 def _dual_bound(lp: highspy.HighsLp, cost: np.ndarray, pi: np.ndarray) -> float:
@@ -255,86 +324,138 @@ def coarse_lp(
     cap: Capacity,
     coarse_s: float,
 ) -> highspy.HighsLp:
-    """The coarse LP (bytes in MB) over ``pairs`` of ``demands`` as a HighsLp."""
+    """The LP (bytes in MB) over ``pairs`` of ``demands`` on slots of ``coarse_s`` as a HighsLp
+    (module docstring)."""
     per = max(1, round(coarse_s / p.step_s))  # whole fine slots per coarse slot
+    fine = per == 1
     n_t = max(p.n_slots, 1) // per + 1
+    # aggregates: (window, coarse slot, kind, capacity level) groups of fine candidates; kind 0
+    # a new link, 1 a new link on an antenna its node holds already, 2 a link already on
+    kind = np.where(cap.on, 2, np.where(cap.held, 1, 0)).astype(np.int64)
+    level = np.zeros(len(kind), dtype=np.int64) if fine else _capacity_level(p.cand_bytes)
+    n_levels = int(level.max()) + 1 if len(level) else 1
     agg_keys, cand_agg = np.unique(
-        p.cand_window.astype(np.int64) * n_t + p.cand_slot // per, return_inverse=True
+        ((p.cand_window.astype(np.int64) * n_t + p.cand_slot // per) * 3 + kind) * n_levels + level,
+        return_inverse=True,
     )
     n_a, n_d = len(agg_keys), len(demands)
-    agg_cap = np.bincount(cand_agg, weights=cap.cand_bytes, minlength=n_a)
-    rate = p.windows["bandwidth_bps"].to_numpy(dtype=float)[agg_keys // n_t] / 8.0
-    # the peak rate (a link budget's max): seconds >= bytes / peak keeps the LP a relaxation; a
-    # link that never closes (peak 0) has no capacity, so its columns are 0 and take no seconds
-    rate = np.where(rate > 0, rate, np.inf)
-    # columns: (demand, aggregate, late) groups of fine pairs
+    agg_t, agg_kind = agg_keys // n_levels // 3 % n_t, agg_keys // n_levels % 3
+    first = np.zeros(n_a, dtype=int)
+    first[cand_agg[::-1]] = np.arange(len(cand_agg))[::-1]
+    agg_bytes = np.bincount(cand_agg, weights=cap.cand_bytes, minlength=n_a)
+    largest = np.zeros(n_a)
+    np.maximum.at(largest, cand_agg, p.cand_bytes)
+    # link columns x (new aggregates): fine, x = the link on; coarse, x = bytes / largest
+    new = np.flatnonzero(agg_kind < 2)
+    n_x = len(new)
+    x_of = np.full(n_a, -1)
+    x_of[new] = np.arange(n_x)
+    x_upper = np.where(largest[new] > 0, agg_bytes[new] / np.maximum(largest[new], 1e-300), 0.0)
+    # demand columns y: (demand, aggregate, late) groups of fine pairs
     position = np.searchsorted(demands, p.pair_demand[pairs])
     col_keys, q_col = np.unique(
         (position.astype(np.int64) * n_a + cand_agg[p.pair_cand[pairs]]) * 2 + p.pair_late[pairs],
         return_inverse=True,
     )
     n_y = len(col_keys)
-    col_cost = np.full(n_y, np.inf)
-    np.minimum.at(col_cost, q_col, pair_cost[pairs])
-    col_ub = np.bincount(q_col, weights=cap.cand_bytes[p.pair_cand[pairs]], minlength=n_y)
+    y_cost = np.full(n_y, np.inf)
+    np.minimum.at(y_cost, q_col, pair_cost[pairs])
+    y_upper = np.bincount(q_col, weights=cap.cand_bytes[p.pair_cand[pairs]], minlength=n_y)
     col_demand, col_agg = col_keys // 2 // n_a, col_keys // 2 % n_a
-    # rows: demand equality, aggregate bytes, node seconds, station seconds
-    first = np.zeros(n_a, dtype=int)
-    first[cand_agg[::-1]] = np.arange(len(cand_agg))[::-1]
-    agg_t = agg_keys % n_t
-    node_keys, node_row = np.unique(p.cand_node[first] * n_t + agg_t, return_inverse=True)
-    sta_keys, sta_row = np.unique(p.cand_station[first] * n_t + agg_t, return_inverse=True)
-    n_rows = n_d + n_a + len(node_keys) + len(sta_keys)
-    seconds_per_mb = UNIT_BYTES / rate[col_agg]
-    cols = np.arange(n_y)
-    rows = [col_demand, n_d + col_agg, n_d + n_a + node_row[col_agg]]
-    rows += [n_d + n_a + len(node_keys) + sta_row[col_agg], np.arange(n_d)]
-    columns = [cols, cols, cols, cols, n_y + np.arange(n_d)]
-    values = [np.ones(2 * n_y), seconds_per_mb, seconds_per_mb, np.ones(n_d)]
-    bal = _balance_terms(p, demands, col_demand, p.cand_station[first][col_agg])
+    x_col = n_y + n_d + np.arange(n_x)
+    # bytes rows (one per aggregate): y <= largest x on new ones, <= bytes left on the others;
+    # on the fine grid, minus setup at a contact start (z >= x - x_prev, z = x at a window's
+    # first slot) and plus the setup a link on gets back when x_prev opens the slot before
+    bytes_limit = np.where(agg_kind < 2, 0.0, agg_bytes)
+    entries = [(n_d + col_agg, np.arange(n_y), np.ones(n_y))]
+    entries.append((n_d + new, x_col, -largest[new] / UNIT_BYTES))
+    n_z, row = 0, n_d + n_a
+    if fine:
+        c = first  # the one candidate of each aggregate
+        setup, prev = cap.setup_bytes[c] / UNIT_BYTES, p.cand_prev[c]  # MB
+        prev_x = np.where(prev >= 0, x_of[cand_agg[np.maximum(prev, 0)]], -1)
+        opens = np.flatnonzero((agg_kind < 2) & (setup > 0) & (prev < 0))
+        entries.append((n_d + opens, x_col[x_of[opens]], setup[opens]))
+        starts = np.flatnonzero((agg_kind < 2) & (setup > 0) & (prev_x >= 0))
+        n_z = len(starts)
+        z_col = n_y + n_d + n_x + np.arange(n_z)
+        entries.append((n_d + starts, z_col, setup[starts]))
+        start_row = row + np.arange(n_z)  # x - x_prev - z <= 0
+        entries.append((start_row, x_col[x_of[starts]], np.ones(n_z)))
+        entries.append((start_row, x_col[prev_x[starts]], -np.ones(n_z)))
+        entries.append((start_row, z_col, -np.ones(n_z)))
+        row += n_z
+        paid = (agg_kind == 2) & (setup > 0)
+        bytes_limit[paid] = np.maximum(bytes_limit[paid] - setup[paid] * UNIT_BYTES, 0.0)
+        back = np.flatnonzero(paid & (prev_x >= 0))
+        entries.append((n_d + back, x_col[prev_x[back]], -setup[back]))
+    # radio and antenna rows over the link columns
+    ant = new[agg_kind[new] == 0]
+    radio_keys, radio_row = np.unique(
+        p.cand_radio[first[new]] * n_t + agg_t[new], return_inverse=True
+    )
+    sta_keys, sta_row = np.unique(
+        p.cand_station[first[ant]] * n_t + agg_t[ant], return_inverse=True
+    )
+    entries.append((row + radio_row, x_col, np.ones(n_x)))
+    entries.append((row + len(radio_keys) + sta_row, x_col[x_of[ant]], np.ones(len(ant))))
+    entries.append((col_demand, np.arange(n_y), np.ones(n_y)))
+    entries.append((np.arange(n_d), n_y + np.arange(n_d), np.ones(n_d)))
+    n_rows = row + len(radio_keys) + len(sta_keys)
     size_mb = p.demand_size[demands] / UNIT_BYTES
-    n_cols = n_y + n_d + len(bal)
-    col_cost = np.concatenate([col_cost, unmet_cost[demands], [b[0] for b in bal]])
-    col_upper = np.concatenate([col_ub / UNIT_BYTES, size_mb, [b[1] for b in bal]])
+    row_upper = [
+        size_mb,
+        bytes_limit / UNIT_BYTES,
+        np.zeros(n_z),
+        _coarse_sum(cap.radio_free, per)[radio_keys // n_t, radio_keys % n_t],
+        _coarse_sum(cap.station_free, per)[sta_keys // n_t, sta_keys % n_t],
+    ]
+    # the balance term: peak >= bytes via station / its capacity
+    n_cols = n_y + n_d + n_x + n_z
+    bal = _balance_terms(p, demands, col_demand, p.cand_station[first][col_agg])
     for k, (_, _, members, stations, inv_cap) in enumerate(bal):
-        extra = n_rows + stations
-        rows += [extra, n_rows + np.arange(int(stations.max()) + 1)]
-        columns += [members, np.full(int(stations.max()) + 1, n_y + n_d + k)]
-        values += [inv_cap, -np.ones(int(stations.max()) + 1)]
-        n_rows += int(stations.max()) + 1
-    col_upper = [col_upper]
+        n_st = int(stations.max()) + 1
+        entries.append((n_rows + stations, members, inv_cap))
+        entries.append((n_rows + np.arange(n_st), np.full(n_st, n_cols + k), -np.ones(n_st)))
+        row_upper.append(np.zeros(n_st))
+        n_rows += n_st
+    n_cols += len(bal)
+    chain_upper = []
     for y_row, y_col, made in _existence_chains(
-        p, demands, col_demand, agg_t[col_agg], col_ub / UNIT_BYTES, per, n_t
+        p, demands, col_demand, agg_t[col_agg], y_upper / UNIT_BYTES, per, n_t
     ):
         n_chain = len(made)  # s_T >= s_{T-1} + bytes sent in T, s_T <= bytes produced by then
-        rows += [n_rows + y_row, n_rows + np.arange(n_chain), n_rows + np.arange(1, n_chain)]
-        columns += [y_col, n_cols + np.arange(n_chain), n_cols + np.arange(n_chain - 1)]
-        values += [np.ones(len(y_col)), -np.ones(n_chain), np.ones(n_chain - 1)]
-        col_cost = np.r_[col_cost, np.zeros(n_chain)]
-        col_upper.append(made)
+        entries.append((n_rows + y_row, y_col, np.ones(len(y_col))))
+        entries.append(
+            (n_rows + np.arange(n_chain), n_cols + np.arange(n_chain), -np.ones(n_chain))
+        )
+        entries.append(
+            (n_rows + np.arange(1, n_chain), n_cols + np.arange(n_chain - 1), np.ones(n_chain - 1))
+        )
+        row_upper.append(np.zeros(n_chain))
+        chain_upper.append(made)
         n_rows += n_chain
         n_cols += n_chain
-    col_upper = np.concatenate(col_upper)
-    a = sp.csc_matrix(
-        (np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))),
-        shape=(n_rows, n_cols),
-    )
-    n_base = n_d + n_a + len(node_keys) + len(sta_keys)
+    n_chains = int(sum(len(m) for m in chain_upper))
+    rows, columns, values = (np.concatenate(e) for e in zip(*entries, strict=True))
+    a = sp.csc_matrix((values, (rows, columns)), shape=(n_rows, n_cols))
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = n_cols, n_rows
-    lp.col_cost_ = col_cost * np.r_[np.full(n_y + n_d, UNIT_BYTES), np.ones(n_cols - n_y - n_d)]
-    lp.col_lower_ = np.zeros(n_cols)
-    lp.col_upper_ = col_upper
-    lp.row_lower_ = np.concatenate([size_mb, np.full(n_rows - n_d, -highspy.kHighsInf)])
-    lp.row_upper_ = np.concatenate(
+    lp.col_cost_ = np.concatenate(
         [
-            size_mb,
-            agg_cap / UNIT_BYTES,
-            _coarse_sum(cap.node_s, per)[node_keys // n_t, node_keys % n_t],
-            _coarse_sum(cap.station_s, per)[sta_keys // n_t, sta_keys % n_t],
-            np.zeros(n_rows - n_base),
+            y_cost * UNIT_BYTES,
+            unmet_cost[demands] * UNIT_BYTES,
+            np.zeros(n_x + n_z),
+            [b[0] for b in bal],
+            np.zeros(n_chains),
         ]
     )
+    lp.col_lower_ = np.zeros(n_cols)
+    lp.col_upper_ = np.concatenate(
+        [y_upper / UNIT_BYTES, size_mb, x_upper, np.ones(n_z), [b[1] for b in bal], *chain_upper]
+    )
+    lp.row_lower_ = np.concatenate([size_mb, np.full(n_rows - n_d, -highspy.kHighsInf)])
+    lp.row_upper_ = np.concatenate(row_upper)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_ = a.indptr
     lp.a_matrix_.index_ = a.indices
@@ -406,9 +527,10 @@ def _coarse_sum(per_slot: np.ndarray, per: int) -> np.ndarray:
     return padded.reshape(rows, -1, per).sum(axis=2)
 
 
-def _slot_seconds(p: Problem) -> np.ndarray:
-    n = max(p.n_slots, 1)
-    return np.minimum(p.step_s, p.duration_s - np.arange(n) * p.step_s)
+def _capacity_level(cand_bytes: np.ndarray) -> np.ndarray:
+    """Per candidate, its capacity on a log scale (``LEVELS_PER_OCTAVE`` levels per factor 2,
+    0 from 1 byte down), so that coarse aggregates group candidates of similar rate."""
+    return np.floor(LEVELS_PER_OCTAVE * np.log2(np.maximum(cand_bytes, 1.0))).astype(np.int64)
 
 
 def _costs(p: Problem, demands: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

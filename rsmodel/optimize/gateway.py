@@ -26,8 +26,9 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import highspy
@@ -68,6 +69,16 @@ _STOPPED = (
     highspy.HighsModelStatus.kSolutionLimit,
     highspy.HighsModelStatus.kInterrupt,
 )
+
+
+@dataclass
+class Dive:
+    """The end of :meth:`HighsModel.dive`: every column's value (the binaries integral), its
+    objective, and the objective of the LP relaxation it started from (a bound of the MILP)."""
+
+    relaxation: float
+    objective: float
+    values: np.ndarray
 
 
 class HighsModel:
@@ -149,15 +160,58 @@ class HighsModel:
         o, h = self.options, self.highs
         t_run = time.perf_counter()
         build_s = t_run - self.t_start
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("threads", o.threads)
-        h.setOptionValue("time_limit", max(o.time_limit_s - build_s, MIN_RUN_S))
         h.setOptionValue("mip_rel_gap", float(o.mip_gap))
         if o.abs_gap is not None:
             h.setOptionValue("mip_abs_gap", float(o.abs_gap))
         if o.presolve is not None:
             h.setOptionValue("presolve", "on" if o.presolve else "off")
-        stop_at = max(self.t_start + o.time_limit_s, t_run + MIN_RUN_S)
+        self._run_until(max(self.t_start + o.time_limit_s, t_run + MIN_RUN_S))
+        solve_s = time.perf_counter() - t_run
+        return self._result(build_s, solve_s)
+
+    def dive(
+        self,
+        columns: np.ndarray,
+        choose: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    ) -> Dive | None:
+        """LP diving on the binary ``columns``: solve the LP relaxation, fix the columns
+        ``choose(values, fixed)`` names (positions in ``columns`` and their 0/1 values; both
+        arrays over ``columns``) and solve again, until it names none (they are integral then).
+        None if the budget ends first or an LP is not optimal; the model's integrality and
+        bounds are restored either way."""
+        h, n = self.highs, len(columns)
+        stop_at = self.t_start + self.options.time_limit_s
+        cols = columns.astype(np.int32)
+        lp = h.getLp()
+        lower, upper = np.asarray(lp.col_lower_)[cols], np.asarray(lp.col_upper_)[cols]
+        h.changeColsIntegrality(n, cols, np.full(n, highspy.HighsVarType.kContinuous))
+        fixed = np.zeros(n, dtype=bool)
+        relaxation = None
+        try:
+            while time.perf_counter() < stop_at:
+                self._run_until(stop_at)
+                if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+                    return None
+                values = np.asarray(h.getSolution().col_value)
+                objective = float(h.getInfo().objective_function_value)
+                relaxation = objective if relaxation is None else relaxation
+                positions, to = choose(values[cols], fixed)
+                if len(positions) == 0:
+                    return Dive(relaxation, objective, values)
+                fixed[positions] = True
+                to = np.asarray(to, dtype=float)
+                h.changeColsBounds(len(positions), cols[positions], to, to)
+            return None
+        finally:
+            h.changeColsIntegrality(n, cols, np.full(n, highspy.HighsVarType.kInteger))
+            h.changeColsBounds(n, cols, lower, upper)
+
+    def _run_until(self, stop_at: float) -> None:
+        """Run HiGHS (LP or MIP, silent, ``options.threads``) until ``stop_at`` at the latest."""
+        h = self.highs
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("threads", self.options.threads)
+        h.setOptionValue("time_limit", max(stop_at - time.perf_counter(), MIN_RUN_S))
         watchdog = _watchdog(stop_at)
         events = (h.cbSimplexInterrupt, h.cbIpmInterrupt, h.cbMipInterrupt)
         for event in events:
@@ -167,8 +221,6 @@ class HighsModel:
         finally:
             for event in events:
                 event.unsubscribe(watchdog)
-        solve_s = time.perf_counter() - t_run
-        return self._result(build_s, solve_s)
 
     def _result(self, build_s: float, solve_s: float) -> SolveResult:
         h = self.highs
@@ -204,8 +256,9 @@ class HighsModel:
         return np.where(columns >= 0, values[np.maximum(columns, 0)], 0.0)
 
     def row_duals(self) -> np.ndarray:
-        """Row duals of the solution (LPs)."""
-        return np.asarray(self.highs.getSolution().row_dual)
+        """Row duals of the solution (LPs); empty when HiGHS has no valid dual solution."""
+        solution = self.highs.getSolution()
+        return np.asarray(solution.row_dual if solution.dual_valid else [])
 
 
 class BuildTimeout(Exception):

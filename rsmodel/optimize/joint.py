@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from rsmodel.optimize.compute_model import add_compute
 from rsmodel.optimize.compute_problem import ComputeProblem, max_output_mb
@@ -103,7 +103,8 @@ class JointBlock:
 
     def __call__(self, m: pyo.ConcreteModel, p: Problem, idx) -> None:
         cp = self.cp
-        tx = tx_draws(m, p, idx) if p.onboard is not None else {}
+        computing = frozenset(n for n, name in enumerate(p.nodes) if name in cp.energy)
+        tx = tx_draws(m, p, idx, always=computing) if p.onboard is not None else {}
         shared = {p.nodes[n]: v for n, v in tx.items() if p.nodes[n] in cp.energy}
         m.compute = pyo.Block()
         value = add_compute(m.compute, cp, tx=shared)

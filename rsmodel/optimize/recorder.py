@@ -846,17 +846,19 @@ def _recorder_start(m, p: Problem, oi: OnboardIndex, idx, warm: LinkState):
 
 
 def tx_draws(
-    m: pyo.ConcreteModel, p: Problem, idx
+    m: pyo.ConcreteModel, p: Problem, idx, always: frozenset[int] = frozenset()
 ) -> dict[int, tuple[dict[int, pyo.Expression], np.ndarray]]:
     """Per node with transmitter power: (transmitter Wh per slot as linear expressions of this
     stage's links with their warm-ups, (K,) Wh of the links already on in earlier stages).
+    Nodes whose links can never take the SOC below the floor are left out, except ``always``
+    (node indices whose battery also carries draws the caller adds, e.g. compute steps).
     Adds the contact-start variables ``m.tx_start`` the warm-ups need."""
     state: LinkState = idx.state
     by_node = group_positions(p.cand_node[idx.links], len(p.nodes))
     fixed = {  # nodes whose stage links, all on, could take the SOC below the stage's floor
         n: wh
         for n, wh in tx_wh(p, state.on).items()
-        if not never_short(p, n, idx.links[by_node[n]], wh)
+        if n in always or not never_short(p, n, idx.links[by_node[n]], wh)
     }
     if not fixed:
         return {}

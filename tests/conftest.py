@@ -79,3 +79,26 @@ def assert_exact_timeline(plan: Mapping[str, Any], *, executed: bool = False) ->
         for item in items[1:]:
             assert item[0] >= busy[1] - 1e-6, f"{key}: {busy} overlaps {item}"
             busy = max(busy, item, key=lambda s: s[1])
+
+
+def recorder_passes_model(name: str) -> str:
+    """A recorder model file text: NOAA 20 over Svalbard for 6 h (passes w1 ~01:02:46-01:13:08,
+    w2 ~02:43:24-02:54:16, w3 ~04:23:50-04:34:40, all sunlit). A 1 GB initial fill (high) and a
+    6 GB burst (+70 .. +80 min at 10 MB/s) fit the 6.5 GB recorder only if part of the fill goes
+    down in w1 first; the battery (20 Wh, floor 30 %) pays 150 W to transmit."""
+    return f"""name: {name}
+horizon: {{start: 2026-05-30T00:00:00Z, hours: 6, step_s: 60}}
+ground_stations:
+  - {{name: svalbard, station: svalsat, bandwidth_bps: 1.0e8}}
+nodes:
+  - name: eo-01
+    tle: {{file: {DATA}/leo_snapshot.tle, norad: 43013}}
+    battery: {{capacity_wh: 20, initial_soc: 0.5, min_soc: 0.3}}
+    power: {{solar_charge_w: 20, idle_w: 5, compute_w: 0, tx_power_w: 150, tx_warmup_s: 30}}
+    recorder:
+      capacity_bytes: 6.5e9
+      initial_fill_bytes: 1.0e9
+      initial_priority: high
+      sources:
+        - {{name: burst, rate_bps: 8.0e7, active: {{intervals: [{{start: +70min, end: +80min}}]}}}}
+"""

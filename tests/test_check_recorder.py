@@ -16,27 +16,12 @@ from rsmodel.model.loader import load_model_text
 from rsmodel.plan.check import check_plan
 from rsmodel.plan.plan import build_plan
 from rsmodel.timeutil import iso
-from tests.conftest import DATA
+from tests.conftest import recorder_passes_model
 
 # NOAA 20 over Svalbard, 6 h: passes w1 ~01:02:46-01:13:08, w2 ~02:43:24-02:54:16,
 # w3 ~04:23:50-04:34:40, all sunlit. The recorder holds 6.5 GB: the 1 GB initial fill plus the
 # 6 GB burst (+70 .. +80 min at 10 MB/s) fit only if part of the fill goes down in w1 first.
-MODEL = f"""name: rec-check
-horizon: {{start: 2026-05-30T00:00:00Z, hours: 6, step_s: 60}}
-ground_stations:
-  - {{name: svalbard, station: svalsat, bandwidth_bps: 1.0e8}}
-nodes:
-  - name: eo-01
-    tle: {{file: {DATA}/leo_snapshot.tle, norad: 43013}}
-    battery: {{capacity_wh: 20, initial_soc: 0.5, min_soc: 0.3}}
-    power: {{solar_charge_w: 20, idle_w: 5, compute_w: 0, tx_power_w: 150, tx_warmup_s: 30}}
-    recorder:
-      capacity_bytes: 6.5e9
-      initial_fill_bytes: 1.0e9
-      initial_priority: high
-      sources:
-        - {{name: burst, rate_bps: 8.0e7, active: {{intervals: [{{start: +70min, end: +80min}}]}}}}
-"""
+MODEL = recorder_passes_model("rec-check")
 RATE_BYTES_S = 1.25e7  # 100 Mbit/s
 
 

@@ -20,28 +20,13 @@ from rsmodel.plan.check import check_plan
 from rsmodel.simulate.accounting import accounting, executed_plan
 from rsmodel.simulate.faults import parse_faults
 from rsmodel.simulate.run import simulate
-from tests.conftest import DATA, assert_one_event_schema, run_cli
+from tests.conftest import assert_one_event_schema, recorder_passes_model, run_cli
 
 # NOAA 20 over Svalbard, 6 h: passes w1 ~01:02:46-01:13:08, w2 ~02:43:24-02:54:16,
 # w3 ~04:23:50-04:34:40, all sunlit. A 1 GB initial fill (high) and a 6 GB burst (normal,
 # +70 .. +80 min at 10 MB/s) fill the 6.5 GB recorder only if part of it goes down in w1.
 # The battery (20 Wh, floor 30 %) pays 150 W to transmit: about 6 minutes of sending per pass.
-MODEL = f"""name: sim-recorder
-horizon: {{start: 2026-05-30T00:00:00Z, hours: 6, step_s: 60}}
-ground_stations:
-  - {{name: svalbard, station: svalsat, bandwidth_bps: 1.0e8}}
-nodes:
-  - name: eo-01
-    tle: {{file: {DATA}/leo_snapshot.tle, norad: 43013}}
-    battery: {{capacity_wh: 20, initial_soc: 0.5, min_soc: 0.3}}
-    power: {{solar_charge_w: 20, idle_w: 5, compute_w: 0, tx_power_w: 150, tx_warmup_s: 30}}
-    recorder:
-      capacity_bytes: 6.5e9
-      initial_fill_bytes: 1.0e9
-      initial_priority: high
-      sources:
-        - {{name: burst, rate_bps: 8.0e7, active: {{intervals: [{{start: +70min, end: +80min}}]}}}}
-"""
+MODEL = recorder_passes_model("sim-recorder")
 
 
 @pytest.fixture(scope="module")

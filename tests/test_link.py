@@ -272,11 +272,11 @@ BAD = {
     "unknown_band": (model("    bands: [{band: Q}]\n"), "ground_stations[0].bands[0].band"),
     "mask_unsorted": (
         model("    terrain_mask: [[0, 5], [200, 10], [100, 3]]\n"),
-        "ground_stations[0].terrain_mask",
+        "ground_stations[0].terrain_mask[2]",
     ),
     "mask_out_of_range": (
         model("    terrain_mask: [[0, 5], [360, 10]]\n"),
-        "ground_stations[0].terrain_mask",
+        "ground_stations[0].terrain_mask[1]",
     ),
     "modcod_not_increasing": (
         model(
@@ -284,7 +284,7 @@ BAD = {
             "{name: a, esn0_db: 1, efficiency_bits_per_symbol: 1.0}, "
             "{name: b, esn0_db: 3, efficiency_bits_per_symbol: 0.9}]}}\n"
         ),
-        "ground_stations[0].link.budget.modcods",
+        "ground_stations[0].link.budget.modcods[1]",
     ),
     "zero_frequency": (
         model("", "    transmitters: [{band: X, frequency_hz: 0}]\n"),

@@ -30,7 +30,13 @@ from rsmodel.model.recorder_schema import NodeRecorder, resolve_recorder
 from rsmodel.model.scenario import OrbitalNode, Scenario, Station, SyncRequest, ViewPeriod
 from rsmodel.model.schema import Horizon, Model, Node, NodeGroup, Outage, check_terrain_mask
 from rsmodel.model.view_periods import read_view_periods
-from rsmodel.model.vocabulary import SECTION_CHECKS, FieldError, FieldPath, check_unique
+from rsmodel.model.vocabulary import (
+    SECTION_CHECKS,
+    FieldError,
+    FieldPath,
+    ItemError,
+    check_unique,
+)
 from rsmodel.model.yamlsrc import Source, parse_yaml, read_yaml
 from rsmodel.timeutil import iso, parse_time
 
@@ -105,6 +111,9 @@ def validation_error(exc: ValidationError, src: Source) -> ModelError:
     errors.sort(key=lambda e: e["type"] != "extra_forbidden")
     err = errors[0]
     path = _actual_path(err["loc"], src.data)
+    cause = (err.get("ctx") or {}).get("error")
+    if isinstance(cause, ItemError):
+        path = _actual_path((*path, *cause.path), src.data)
     kind = err["type"]
     if kind == "extra_forbidden":
         field = str(path[-1]) if path else "?"

@@ -37,7 +37,7 @@ from rsmodel.model.study_schema import Study
 from rsmodel.model.sync_schema import Objectives, Solver, Sync
 from rsmodel.model.telescope_schema import Targets, Telescope, TelescopeNetwork
 from rsmodel.model.track_schema import Track
-from rsmodel.model.vocabulary import Strict
+from rsmodel.model.vocabulary import ItemError, Strict
 from rsmodel.timeutil import as_utc, iso
 
 
@@ -147,14 +147,15 @@ class LinkBudget(Strict):
     @field_validator("modcods")
     @classmethod
     def _ladder(cls, value: list[Modcod] | None) -> list[Modcod] | None:
-        for a, b in zip(value or [], (value or [])[1:], strict=False):
+        for i, (a, b) in enumerate(zip(value or [], (value or [])[1:], strict=False)):
             if not (
                 b.esn0_db > a.esn0_db
                 and b.efficiency_bits_per_symbol > a.efficiency_bits_per_symbol
             ):
-                raise ValueError(
+                raise ItemError(
+                    (i + 1,),
                     f"MODCOD {b.name!r} after {a.name!r}: expected Es/N0 and efficiency both "
-                    "increasing down the table (an ACM ladder)"
+                    "increasing down the table (an ACM ladder)",
                 )
         return value
 
@@ -179,9 +180,14 @@ class Link(Strict):
     def _one(self) -> Link:
         if (self.budget is None) == (self.rate_table is None):
             raise ValueError("give exactly one of `budget` or `rate_table`")
-        for a, b in zip(self.rate_table or [], (self.rate_table or [])[1:], strict=False):
+        table = self.rate_table or []
+        for i, (a, b) in enumerate(zip(table, table[1:], strict=False)):
             if b.elevation_deg <= a.elevation_deg:
-                raise ValueError("rate_table elevations must increase strictly")
+                raise ItemError(
+                    ("rate_table", i + 1),
+                    f"elevation {b.elevation_deg:g} deg does not follow {a.elevation_deg:g} deg; "
+                    "expected rate_table elevations increasing strictly",
+                )
         return self
 
 
@@ -277,19 +283,20 @@ class GroundStation(Strict):
 
 
 def check_terrain_mask(points: list[tuple[float, float]]) -> None:
-    """Raise ValueError unless azimuths are in [0, 360) and increase strictly, elevations in
-    [-5, 90]."""
+    """Raise ValueError (an ItemError naming the point) unless azimuths are in [0, 360) and
+    increase strictly, elevations in [-5, 90]."""
     if not points:
         raise ValueError("expected at least one [azimuth_deg, elevation_deg] point")
     for i, (az, el) in enumerate(points):
         if not 0.0 <= az < 360.0:
-            raise ValueError(f"point {i}: azimuth {az:g} deg is outside [0, 360)")
+            raise ItemError((i,), f"point {i}: azimuth {az:g} deg is outside [0, 360)")
         if not -5.0 <= el <= 90.0:
-            raise ValueError(f"point {i}: elevation {el:g} deg is outside [-5, 90]")
+            raise ItemError((i,), f"point {i}: elevation {el:g} deg is outside [-5, 90]")
         if i and az <= points[i - 1][0]:
-            raise ValueError(
+            raise ItemError(
+                (i,),
                 f"point {i}: azimuth {az:g} deg does not follow {points[i - 1][0]:g} deg; "
-                "expected azimuths increasing"
+                "expected azimuths increasing",
             )
 
 

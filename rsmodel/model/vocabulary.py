@@ -5,6 +5,7 @@ every layer above can import it without cycles:
 
 - :class:`Strict`, the base of every model-file section (unknown keys are errors);
 - :class:`FieldError` and :data:`FieldPath`, a problem at a field path of the model file;
+  :class:`ItemError`, a validator's problem at an item below the field it validates;
 - :func:`section_check` / :data:`SECTION_CHECKS`, cross-section checks that register themselves
   and that the loader runs on every resolved scenario;
 - :data:`Priority` / :data:`PRIORITIES` / :data:`PRIORITY_RANK`, the transfer classes;
@@ -40,6 +41,15 @@ class FieldError(Exception):
         super().__init__(message)
         self.path = tuple(path)
         self.message = message
+
+
+class ItemError(ValueError):
+    """A field validator's problem at ``path`` below the field it validates (e.g. a list index):
+    the loader reports it at that deeper path, so the line is the item's, not the field's."""
+
+    def __init__(self, path: FieldPath, message: str) -> None:
+        super().__init__(message)
+        self.path = tuple(path)
 
 
 def check_unique(names: list[str], path_of: Callable[[int], FieldPath], what: str) -> None:

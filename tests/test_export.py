@@ -10,6 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import icalendar
+import numpy as np
 import pandas as pd
 import pytest
 from skyfield.api import EarthSatellite, load, wgs84
@@ -54,6 +55,21 @@ def planned_contacts(plan: dict) -> dict[tuple[str, int], dict]:
         c["end"].append(parse_time(op["end"]))
         c["bytes"] += op["bytes"]
     return {k: {**c, "start": min(c["start"]), "end": max(c["end"])} for k, c in out.items()}
+
+
+def link_bits(window: dict, origin, a: float, b: float) -> float:
+    """Bits a window's link carries in [a, b] s after ``origin``: its rate profile integrated
+    (linear between samples) or its constant rate; 0 outside the window."""
+    w0 = (parse_time(window["start"]) - origin).total_seconds()
+    w1 = (parse_time(window["end"]) - origin).total_seconds()
+    a, b = max(a, w0), min(b, w1)
+    if b <= a:
+        return 0.0
+    if not window.get("profile_t_s"):
+        return window["bandwidth_bps"] * (b - a)
+    knots = w0 + np.asarray(window["profile_t_s"])
+    t = np.concatenate(([a], knots[(knots > a) & (knots < b)], [b]))
+    return float(np.trapezoid(np.interp(t, knots, window["profile_rate_bps"]), t))
 
 
 def test_ground_segment_plans_clean_on_real_bands_masks_and_maintenance(exported) -> None:
@@ -178,6 +194,12 @@ def test_ion_contact_plan_follows_the_ionrc_grammar(exported) -> None:
             for c in contacts.values()
         )
         pairs[(int(contact[4]), int(contact[5]))].append((s, e))
+        # RATE (bytes/s) x duration is what the pair's link carries from s to e: the integral
+        # of the windows' rate profiles (linear between samples), within the plan's per-slot
+        # smoothing; never the window's mean rate applied to a low-elevation part of a pass
+        link_bytes = sum(link_bits(w, origin, s, e) for w in plan["windows"]
+                         if (w["node"], w["station"]) == (node, station)) / 8  # fmt: skip
+        assert 0.97 * link_bytes <= int(contact[6]) * (e - s) <= 1.005 * link_bytes
         # one-way light time: skyfield's slant range at the ends, in whole seconds (rounded up)
         times = ts.from_datetimes([origin + pd.Timedelta(seconds=t) for t in (s, e)])
         range_km = max((sats[node] - sites[station]).at(times).distance().km)

@@ -47,24 +47,17 @@ def check_link_rates(plan: Mapping[str, Any], *, executed: bool = False) -> list
     """One line per operation on a profiled window whose bytes differ from the integral of the
     window's per-slot rate over the operation (``executed``: exceed it)."""
     t0 = parse_time(plan["horizon"]["start"])
-    horizon_s = (parse_time(plan["horizon"]["end"]) - t0).total_seconds()
-    step_s = float(plan["horizon"].get("step_s") or 60.0)
     windows = {w["id"]: w for w in plan["windows"] if has_profile(w)}
     out = []
     for i, op in enumerate(plan["operations"]):
         w = windows.get(op["window_id"])
         if w is None:
             continue
-        w0 = (parse_time(w["start"]) - t0).total_seconds()
-        w1 = (parse_time(w["end"]) - t0).total_seconds()
-        knots_s = w0 + np.asarray(w["profile_t_s"], dtype=float)
-        rates_bps = np.asarray(w["profile_rate_bps"], dtype=float)
         a = (parse_time(op["start"]) - t0).total_seconds()
         b = (parse_time(op["end"]) - t0).total_seconds()
-        span = (max(w0, 0.0), min(w1, horizon_s))
-        expected = _slot_rate_bits(knots_s, rates_bps, span, step_s, a, b) / 8.0
+        expected = carried_bits(plan, w, a, b) / 8.0
         # both ends of the operation and of the window are written to the microsecond
-        tol = BYTES_TOL + float(rates_bps.max()) / 8.0 * 2.0 * RESOLUTION_S
+        tol = BYTES_TOL + max(w["profile_rate_bps"]) / 8.0 * 2.0 * RESOLUTION_S
         got = float(op["bytes"])
         if got > expected + tol or (not executed and got < expected - tol):
             out.append(
@@ -73,6 +66,25 @@ def check_link_rates(plan: Mapping[str, Any], *, executed: bool = False) -> list
                 f"gives {expected:.0f}"
             )
     return out
+
+
+def carried_bits(
+    plan: Mapping[str, Any], window: Mapping[str, Any], a_s: float, b_s: float
+) -> float:
+    """Bits a plan.json window's link carries in [a_s, b_s] (s from the horizon start) at the
+    plan's rate: with a rate profile, its mean over each slot of the plan's grid; otherwise the
+    constant ``bandwidth_bps``. Nothing outside the window (or the horizon)."""
+    t0 = parse_time(plan["horizon"]["start"])
+    w0 = (parse_time(window["start"]) - t0).total_seconds()
+    w1 = (parse_time(window["end"]) - t0).total_seconds()
+    if not has_profile(window):
+        return float(window["bandwidth_bps"]) * max(0.0, min(b_s, w1) - max(a_s, w0))
+    horizon_s = (parse_time(plan["horizon"]["end"]) - t0).total_seconds()
+    step_s = float(plan["horizon"].get("step_s") or 60.0)
+    knots_s = w0 + np.asarray(window["profile_t_s"], dtype=float)
+    rates_bps = np.asarray(window["profile_rate_bps"], dtype=float)
+    span = (max(w0, 0.0), min(w1, horizon_s))
+    return _slot_rate_bits(knots_s, rates_bps, span, step_s, a_s, b_s)
 
 
 def _slot_rate_bits(

@@ -26,6 +26,7 @@ from sgp4.api import Satrec
 from rsmodel.errors import ModelError
 from rsmodel.geometry.frames import EARTH_RADIUS_KM, propagate_itrs, site_itrs, times_from
 from rsmodel.io import atomic_write, write_text
+from rsmodel.plan.check_link import carried_bits
 from rsmodel.plan.plan import Plan
 from rsmodel.timeutil import iso, parse_time
 
@@ -270,29 +271,33 @@ def ion_contact_plan(plan: Mapping[str, Any], occs: Sequence[Occupation]) -> str
     """The plan's contacts as ``ionadmin`` commands (ionrc(5)).
 
     ``@ <horizon start>`` sets the reference time; each contact (node -> station, downlink) is
-    ``a contact +S +E FROM TO RATE`` (whole seconds inside the contact, rate = the window's mean
-    rate in bytes/s) and ``a range +S +E STATION NODE OWLT`` (one-way light time of the contact's
+    ``a contact +S +E FROM TO RATE`` (whole seconds inside the contact; RATE in bytes/s, rounded
+    down, is what the link carries from S to E divided by E - S, so ION never counts on more
+    than the plan's link rates deliver) and ``a range +S +E STATION NODE OWLT`` (one-way light time of the contact's
     largest slant range, rounded up to whole seconds; the lower node number first, so ION applies
     it both ways). Overlapping contacts of one pair (two antennas) are merged: ION forbids
     overlapping contacts of a pair.
     """
     numbers = ion_node_numbers(plan)
     origin = parse_time(plan["horizon"]["start"])
-    contacts = _merged_contacts([o for o in occs if o.kind == "contact"])
+    merged = _merged_contacts([o for o in occs if o.kind == "contact"])
+    contacts = [occ for occ, _ in merged]
     owlt = _owlt_s(plan, contacts)
+    windows = {w["id"]: w for w in plan.get("windows", [])}
     lines = [
         f"# ION contact plan of {(plan.get('model') or {}).get('name', 'rsmodel')} (rsmodel export)",
         "# times: seconds after the reference time set by '@' (UTC); rates bytes/s; ranges light s",
         *(f"# node {number} = {key}" for key, number in numbers.items()),
         f"@ {origin:%Y/%m/%d-%H:%M:%S}",
     ]
-    for occ, light_s in zip(contacts, owlt, strict=True):
+    for (occ, window_ids), light_s in zip(merged, owlt, strict=True):
         start_s = math.ceil((occ.start - origin).total_seconds())
         end_s = math.floor((occ.end - origin).total_seconds())
         if end_s <= start_s:
             lines.append(f"# {occ.id}: shorter than one whole second, left out")
             continue
-        rate = int((occ.mean_rate_bps or 0.0) / 8.0)
+        bits = sum(carried_bits(plan, windows[i], start_s, end_s) for i in window_ids)
+        rate = math.floor(bits / 8.0 / (end_s - start_s) + 1e-6)
         src, dst = numbers[f"node:{occ.node}"], numbers[f"station:{occ.station}"]
         lines.append(f"a contact +{start_s} +{end_s} {src} {dst} {rate}")
         if light_s is None:
@@ -302,15 +307,16 @@ def ion_contact_plan(plan: Mapping[str, Any], occs: Sequence[Occupation]) -> str
     return "\n".join(lines) + "\n"
 
 
-def _merged_contacts(contacts: Sequence[Occupation]) -> list[Occupation]:
-    """Contacts of one node/station pair that overlap joined into one (sorted by start)."""
-    out: list[Occupation] = []
+def _merged_contacts(contacts: Sequence[Occupation]) -> list[tuple[Occupation, set[str]]]:
+    """Contacts of one node/station pair that overlap joined into one (sorted by start), each
+    with the ids of the windows it uses (two for a node sending on two bands at once)."""
+    out: list[tuple[Occupation, set[str]]] = []
     last: dict[tuple[str, str], int] = {}
     for occ in sorted(contacts, key=lambda o: (o.start, o.node, o.station)):
         i = last.get((occ.node, occ.station))
-        if i is not None and occ.start <= out[i].end:
-            prev = out[i]
-            out[i] = Occupation(
+        if i is not None and occ.start <= out[i][0].end:
+            prev, window_ids = out[i]
+            merged = Occupation(
                 **{
                     **asdict(prev),
                     "end": max(prev.end, occ.end),
@@ -319,9 +325,10 @@ def _merged_contacts(contacts: Sequence[Occupation]) -> list[Occupation]:
                     "requests": tuple(sorted({*prev.requests, *occ.requests})),
                 }
             )
+            out[i] = (merged, window_ids | {str(occ.window_id)})
             continue
         last[(occ.node, occ.station)] = len(out)
-        out.append(occ)
+        out.append((occ, {str(occ.window_id)}))
     return out
 
 

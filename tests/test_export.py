@@ -86,6 +86,13 @@ def test_ground_segment_plans_clean_on_real_bands_masks_and_maintenance(exported
         if w["station"] == "inuvik":  # maintenance +2 h .. +4 h
             hours = [(parse_time(w[k]) - start).total_seconds() / 3600 for k in ("start", "end")]
             assert hours[1] <= 2 + 1e-6 or hours[0] >= 4 - 1e-6, w
+    # the executable timeline lies inside the passes as plan.json states them, to the
+    # microsecond (w00001's LOS is at .979508799 s: stated and used rounded the same way)
+    windows = {w["id"]: w for w in plan["windows"]}
+    for op in plan["operations"]:
+        w = windows[op["window_id"]]
+        assert parse_time(w["start"]) <= parse_time(op["start"]), (op, w["start"])
+        assert parse_time(op["end"]) <= parse_time(w["end"]), (op, w["end"])
 
 
 def test_ics_has_one_event_per_contact_and_track_at_the_planned_times(exported) -> None:

@@ -91,8 +91,8 @@ class Schedule:
                     "id": str(w.id),
                     "node": w.node,
                     "station": w.station,
-                    "start": iso(w.start.to_pydatetime(warn=False)),
-                    "end": iso(w.end.to_pydatetime(warn=False)),
+                    "start": iso(w.start.round("us").to_pydatetime()),
+                    "end": iso(w.end.round("us").to_pydatetime()),
                     "bandwidth_bps": float(w.bandwidth_bps),
                     **{
                         name: float(getattr(w, name))

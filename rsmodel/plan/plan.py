@@ -318,8 +318,9 @@ def _records(frame: pd.DataFrame | None, columns: Sequence[str]) -> list[dict[st
 
 
 def _iso_column(times: pd.Series) -> pd.Series:
-    """Vectorised :func:`rsmodel.timeutil.iso`: whole seconds, milliseconds or microseconds."""
-    times = times.dt.tz_convert("UTC").dt.floor("us")
+    """Vectorised :func:`rsmodel.timeutil.iso`: whole seconds, milliseconds or microseconds
+    (rounded to the nearest, as instants computed in float seconds are)."""
+    times = times.dt.tz_convert("UTC").dt.round("us")
     us = times.dt.microsecond
     text = times.dt.strftime("%Y-%m-%dT%H:%M:%S")
     ms_text = text + "." + (us // 1000).astype(str).str.zfill(3) + "Z"

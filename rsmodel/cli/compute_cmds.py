@@ -8,6 +8,18 @@ import sys
 from pathlib import Path
 
 
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0 (a zero or negative time limit is a
+    usage error, exit 2, not a silent default or an empty plan)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "plan",
@@ -20,7 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-o", "--out", help="directory for response.json, events.jsonl, plan.json, report.html"
     )
     p.add_argument(
-        "--time-limit-s", type=float, default=None, help="HiGHS time limit (default 60 s)"
+        "--time-limit-s",
+        type=positive_seconds,
+        default=None,
+        help="solver time limit, s > 0 (default 60 s)",
     )
     p.set_defaults(func=cmd_plan)
 

@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from rsmodel.cli.compute_cmds import positive_seconds
+
 TOKEN_ENV = "RSMODEL_TOKEN"
 
 
@@ -43,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--time-limit-s",
-        type=float,
+        type=positive_seconds,
         default=60.0,
         help="solver time limit per request (default 60 s)",
     )

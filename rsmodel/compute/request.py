@@ -82,16 +82,9 @@ def parse_request(text: str, file: str | Path) -> tuple[PlanRequest, Scenario]:
     try:
         request = PlanRequest.model_validate(src.data)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        loc = tuple(
-            p for p in err["loc"] if isinstance(p, int) or p in _known_keys(src.data, err["loc"])
-        )
-        msg = (
-            "required field is missing"
-            if err["type"] == "missing"
-            else err["msg"].removeprefix("Value error, ")
-        )
-        raise src.error(loc or tuple(err["loc"]), msg) from None
+        from rsmodel.model.loader import validation_error  # only on bad input (cold start)
+
+        raise validation_error(exc, src, PlanRequest) from None
     orbit = _orbit(request, src)
 
     def error(field_path: tuple[str | int, ...], message: str) -> Exception:
@@ -119,21 +112,6 @@ def _parse_request(text: str, path: Path) -> Source:
             f"invalid JSON ({exc.msg}); expected a plan request object", file=path, line=exc.lineno
         ) from None
     return parse_yaml(text, path)
-
-
-def _known_keys(data: Any, loc: tuple[Any, ...]) -> set[str]:
-    keys: set[str] = set()
-    node = data
-    for part in loc:
-        if isinstance(node, dict):
-            keys.update(str(k) for k in node)
-            if part not in node:
-                keys.add(str(part))
-                break
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-    return keys
 
 
 def _orbit(request: PlanRequest, src: Source) -> Orbit:

@@ -104,8 +104,10 @@ def _actual_path(loc: tuple[Any, ...], data: Any) -> FieldPath:
     return tuple(out)
 
 
-def validation_error(exc: ValidationError, src: Source) -> ModelError:
-    """The first pydantic error of ``exc`` as one ModelError at its line in ``src``."""
+def validation_error(exc: ValidationError, src: Source, root: Any = None) -> ModelError:
+    """The first pydantic error of ``exc`` as one ModelError at its line in ``src``; ``root``
+    is the validated class (default: the model file's ``Model``), whose fields an unknown key's
+    message lists."""
     errors = exc.errors(include_url=False)
     # An unknown key usually explains a "missing" one next to it (a typo): report it first.
     errors.sort(key=lambda e: e["type"] != "extra_forbidden")
@@ -117,7 +119,7 @@ def validation_error(exc: ValidationError, src: Source) -> ModelError:
     kind = err["type"]
     if kind == "extra_forbidden":
         field = str(path[-1]) if path else "?"
-        allowed = _allowed_fields(path[:-1], src.data)
+        allowed = _allowed_fields(path[:-1], src.data, root or Model)
         hint = difflib.get_close_matches(field, allowed, n=1)
         message = f"unknown field {field!r}"
         message += f"; did you mean {hint[0]!r}?" if hint else ""
@@ -136,10 +138,10 @@ def validation_error(exc: ValidationError, src: Source) -> ModelError:
     return src.error(path, message)
 
 
-def _allowed_fields(parent: FieldPath, data: Any) -> list[str]:
+def _allowed_fields(parent: FieldPath, data: Any, root: Any) -> list[str]:
     from pydantic import BaseModel
 
-    cls: Any = Model
+    cls: Any = root
     node: Any = data
     for part in parent:
         node = node[part] if isinstance(node, dict | list) else None

@@ -110,6 +110,13 @@ def solve_compute(p: ComputeProblem, *, workers: int | None = None) -> ComputeSo
             failed = SolveResult(SolveStatus.ERROR, False)
             local = ViewSolution(np.zeros(0, dtype=int), set(), failed, "none", 0)
         r = local.result
+        if r.status == SolveStatus.NO_SOLUTION:  # the limit cut even the greedy start
+            for ref in view.active_steps:
+                p.reasons.setdefault(
+                    ref.index,
+                    f"solver time limit {limit_s:g} s reached before any plan (the greedy "
+                    "start included) was found",
+                )
         chosen.append(ids[local.chosen])
         last |= {int(ids[c]) for c in local.last}
         stages.append(

@@ -93,6 +93,7 @@ def test_ground_segment_plans_clean_on_real_bands_masks_and_maintenance(exported
         w = windows[op["window_id"]]
         assert parse_time(w["start"]) <= parse_time(op["start"]), (op, w["start"])
         assert parse_time(op["end"]) <= parse_time(w["end"]), (op, w["end"])
+        assert op["band"] == w["band"]  # each operation records its band
 
 
 def test_ics_has_one_event_per_contact_and_track_at_the_planned_times(exported) -> None:

@@ -177,7 +177,7 @@ def build_plan(
             getattr(geometry, "eclipses", None),
             ("node", "start", "end", "duration_s", "start_clipped", "end_clipped"),
         ),
-        operations=_records(ops, OPERATION_COLUMNS),
+        operations=_with_bands(_records(ops, OPERATION_COLUMNS), windows),
         syncs=outcomes,
         kpis=compute_kpis(outcomes, ops, windows, downlinks),
         solver=dict(solver),
@@ -224,6 +224,19 @@ def operations_frame(operations: pd.DataFrame | Iterable[Mapping[str, Any]]) -> 
     return frame.sort_values(["start", "node", "station", "sync_id"], kind="stable").reset_index(
         drop=True
     )
+
+
+def _with_bands(records: list[dict[str, Any]], windows: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each operation with ``band``, its window's (docs/links.md); no key where the window has
+    no band (stations and nodes without radios)."""
+    if "band" not in windows:
+        return records
+    bands = dict(zip(windows["id"], windows["band"], strict=True))
+    for record in records:
+        band = bands.get(record["window_id"])
+        if isinstance(band, str):
+            record["band"] = band
+    return records
 
 
 def _as_mapping(row: Any) -> Mapping[str, Any]:

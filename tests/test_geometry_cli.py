@@ -67,6 +67,22 @@ def test_windows_csv_filters_by_station(cli, seed_windows):
     assert {float(r["bandwidth"]) for r in rows} == {5.0e8}
 
 
+def test_windows_of_a_link_budget_model_show_band_and_rate_range(cli):
+    """Issue 15: a window reports its band, min/mean/max rate and the rate's integral."""
+    done = cli("windows", str(MODELS / "ground_segment.yaml"), "--hours", "3", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert {r["band"] for r in rows} == {"X", "Ka"}
+    assert any(r["min_rate_bps"] < 0.5 * r["bandwidth"] for r in rows)  # ACM within a pass
+    for r in rows:
+        low, mean, peak = r["min_rate_bps"], r["mean_rate_bps"], r["bandwidth"]
+        assert 0 <= low <= mean * (1 + 1e-12) and mean <= peak * (1 + 1e-12)  # float round-off
+        # capacity (the rate's integral; the model has no setup time) = mean rate x duration
+        assert r["capacity_mb"] == pytest.approx(
+            r["mean_rate_bps"] / 8 * r["duration_seconds"] / 1e6, rel=1e-3, abs=1e-3
+        )
+
+
 def test_windows_table_lists_every_window(capsys, seed_windows):
     assert main(["windows", SEED]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -18,6 +18,9 @@ FIELDS = [
     "max_elevation",
     "bandwidth",
     "capacity_mb",
+    "band",
+    "min_rate_bps",
+    "mean_rate_bps",
 ]
 
 
@@ -94,7 +97,8 @@ def _fail(message: str, model: str) -> None:
 
 
 def _row(w: Any) -> dict[str, Any]:
-    """One window with the seed 000 field names (bandwidth in bit/s, capacity in MB = 1e6 bytes)."""
+    """One window with the seed 000 field names (bandwidth in bit/s: the peak rate, capacity in
+    MB = 1e6 bytes: the rate's integral), then the band and the lowest and mean rate (bit/s)."""
     from rsmodel.timeutil import iso
 
     return {
@@ -107,6 +111,9 @@ def _row(w: Any) -> dict[str, Any]:
         "max_elevation": round(float(w.max_elevation_deg), 3),
         "bandwidth": float(w.bandwidth_bps),
         "capacity_mb": round(float(w.capacity_bytes) / 1e6, 3),
+        "band": w.band if isinstance(w.band, str) else None,
+        "min_rate_bps": float(w.min_rate_bps),
+        "mean_rate_bps": float(w.mean_rate_bps),
     }
 
 
@@ -130,7 +137,8 @@ def _table(rows: list[dict[str, Any]]) -> str:
         "start (UTC)",
         "duration s",
         "max el deg",
-        "Mbps",
+        "band",
+        "Mbps min/mean/max",
         "capacity MB",
     ]
     body = [
@@ -141,6 +149,8 @@ def _table(rows: list[dict[str, Any]]) -> str:
             r["start"],
             f"{r['duration_seconds']:.1f}",
             f"{r['max_elevation']:.1f}",
+            r["band"] or "-",
+            f"{r['min_rate_bps'] / 1e6:.0f}/{r['mean_rate_bps'] / 1e6:.0f}/"
             f"{r['bandwidth'] / 1e6:.0f}",
             f"{r['capacity_mb']:.0f}",
         ]

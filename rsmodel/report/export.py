@@ -273,10 +273,10 @@ def ion_contact_plan(plan: Mapping[str, Any], occs: Sequence[Occupation]) -> str
     ``@ <horizon start>`` sets the reference time; each contact (node -> station, downlink) is
     ``a contact +S +E FROM TO RATE`` (whole seconds inside the contact; RATE in bytes/s, rounded
     down, is what the link carries from S to E divided by E - S, so ION never counts on more
-    than the plan's link rates deliver) and ``a range +S +E STATION NODE OWLT`` (one-way light time of the contact's
-    largest slant range, rounded up to whole seconds; the lower node number first, so ION applies
-    it both ways). Overlapping contacts of one pair (two antennas) are merged: ION forbids
-    overlapping contacts of a pair.
+    than the plan's link rates deliver) and ``a range +S +E STATION NODE OWLT`` (one-way light
+    time of the contact's largest slant range, rounded up to whole seconds; the lower node
+    number first, so ION applies it both ways). Overlapping contacts of one pair (two antennas)
+    are merged: ION forbids overlapping contacts of a pair.
     """
     numbers = ion_node_numbers(plan)
     origin = parse_time(plan["horizon"]["start"])
@@ -296,7 +296,9 @@ def ion_contact_plan(plan: Mapping[str, Any], occs: Sequence[Occupation]) -> str
         if end_s <= start_s:
             lines.append(f"# {occ.id}: shorter than one whole second, left out")
             continue
-        bits = sum(carried_bits(plan, windows[i], start_s, end_s) for i in window_ids)
+        bits = sum(
+            carried_bits(plan, windows[i], start_s, end_s) for i in window_ids if i in windows
+        )
         rate = math.floor(bits / 8.0 / (end_s - start_s) + 1e-6)
         src, dst = numbers[f"node:{occ.node}"], numbers[f"station:{occ.station}"]
         lines.append(f"a contact +{start_s} +{end_s} {src} {dst} {rate}")

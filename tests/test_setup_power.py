@@ -44,10 +44,10 @@ solver: {{method: {method}}}
 PERIODS = "node,station,start,end\nsat,gs,2026-05-30T01:00:00Z,2026-05-30T01:20:00Z\n"
 
 
-def planned(tmp_path: Path, setup_s: float, method: str):
+def planned(tmp_path: Path, setup_s: float, method: str, floor: float = FLOOR):
     (tmp_path / "periods.csv").write_text(PERIODS)
-    path = tmp_path / f"model-{setup_s:g}-{method}.yaml"
-    figures = {"rate": RATE_BPS, "cap": CAPACITY_WH, "floor": FLOOR, "tx": TX_W, "size": SIZE}
+    path = tmp_path / f"model-{setup_s:g}-{method}-{floor:g}.yaml"
+    figures = {"rate": RATE_BPS, "cap": CAPACITY_WH, "floor": floor, "tx": TX_W, "size": SIZE}
     path.write_text(MODEL.format(setup=setup_s, method=method, **figures))
     scenario = load_model(path)
     return scenario, run(scenario)
@@ -85,3 +85,18 @@ def test_a_setup_the_battery_cannot_also_pay_cuts_the_transfer(tmp_path: Path, m
     assert check_plan(executed, executed=True, scenario=scenario) == []
     ran_wh, _ = reintegrated_soc(executed, scenario)["sat"]
     np.testing.assert_allclose(ran_wh, planned_wh, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["milp", "greedy"])
+def test_no_contact_opens_when_its_setup_alone_empties_the_battery(tmp_path: Path, method) -> None:
+    """At min_soc 0.875 the battery holds 5 Wh = 180 s of transmitter: every 60 s slot fits
+    on its own, but a contact needs its 300 s setup first, so nothing can be sent (the greedy
+    checks a slot together with the setup slots it opens); without the setup 180 s are sent."""
+    _, free = planned(tmp_path, 0.0, method, floor=0.875)
+    (sync,) = free.plan.to_dict()["syncs"]
+    assert sync["delivered_bytes"] == pytest.approx(180 * RATE_BPS / 8)
+
+    scenario, result = planned(tmp_path, 300.0, method, floor=0.875)
+    plan = result.plan.to_dict()
+    assert plan["operations"] == [] and plan["syncs"][0]["status"] == "unmet"
+    assert check_plan(plan, scenario=scenario) == []

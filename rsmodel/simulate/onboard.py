@@ -352,7 +352,7 @@ class OnboardRun:
                 if (soc - need).min() >= most_wh:  # the whole draw fits anywhere
                     b = op.end_s
                 else:
-                    b = self._longest_end(e, spans, (a, op.end_s), setup, need)
+                    b = self._longest_end(e, spans, op.station, (a, op.end_s), need)
                 if b < op.end_s:
                     full = self.tx_span(op.station, a, op.end_s)
                     lowest = node_soc_wh(e, [*spans, full], self.edges).min()
@@ -367,14 +367,14 @@ class OnboardRun:
         return kept, refused
 
     def _longest_end(
-        self, e: NodeEnergy, spans: list[Span], span: Span, setup_s: float, need: np.ndarray
+        self, e: NodeEnergy, spans: list[Span], station: str, span: Span, need: np.ndarray
     ) -> float:
-        """The latest end in ``span`` = [a, b] of a transfer from ``a`` (after a setup of
-        ``setup_s``) that keeps the SOC >= ``need``."""
+        """The latest end in ``span`` = [a, b] of a transfer to ``station`` from ``a`` that
+        keeps the SOC >= ``need``."""
         a, b = span
 
         def fits(end: float) -> bool:
-            drawn = [*spans, transmitting_s(a, end, setup_s)]
+            drawn = [*spans, self.tx_span(station, a, end)]
             return bool(np.all(node_soc_wh(e, drawn, self.edges) >= need))
 
         if b - a < MIN_OP_S or fits(b):

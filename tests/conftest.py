@@ -54,8 +54,8 @@ def cli():
 
 def assert_exact_timeline(plan: Mapping[str, Any], *, executed: bool = False) -> None:
     """The plan's operations are an executable timeline, computed here from the plan.json dict
-    alone: per link, per antenna and per node no two overlap (beyond the 1 us resolution of the
-    serialised instants) and, unless ``executed`` (simulated transfers may run slower), each
+    alone: each lasts at least the 1 us resolution of the serialised instants, per link, per
+    antenna and per node no two overlap (beyond that resolution) and, unless ``executed`` (simulated transfers may run slower), each
     carries its window's rate times its duration."""
     t0 = parse_time(plan["horizon"]["start"])
     rate = {w["id"]: float(w["bandwidth_bps"]) / 8 for w in plan["windows"]}
@@ -63,6 +63,7 @@ def assert_exact_timeline(plan: Mapping[str, Any], *, executed: bool = False) ->
     for o in plan["operations"]:
         a = (parse_time(o["start"]) - t0).total_seconds()
         b = (parse_time(o["end"]) - t0).total_seconds()
+        assert b > a, f"zero-length operation {o}"  # an operator cannot execute it
         full = rate[o["window_id"]] * (b - a)
         assert o["bytes"] <= full + 1 + rate[o["window_id"]] * 1e-6, o
         if not executed:

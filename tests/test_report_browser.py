@@ -352,6 +352,39 @@ def test_telescope_report_draws_every_assignment(
     report.shot("report_telescopes")
 
 
+def test_station_timeline_draws_turnarounds_around_a_track(tmp_path: Path, open_report) -> None:
+    """alpha's one antenna passes from sat-a's contact to sat-b's track and back: the station
+    row shows a track, its setup and teardown, and a 300 s turnaround bar on each side with
+    its hover text."""
+    from rsmodel.model.loader import load_model
+    from rsmodel.pipeline import run
+    from tests.test_tracks import HEADER, TURN_BODY, TURN_PERIODS
+
+    header = HEADER.replace(
+        "{name: alpha, lat_deg: 10, lon_deg: 10, bandwidth_bps: 1.0e6}",
+        "{name: alpha, lat_deg: 10, lon_deg: 10, bandwidth_bps: 1.0e6, turnaround_s: 300}",
+    )
+    (tmp_path / "periods.csv").write_text(TURN_PERIODS)
+    (tmp_path / "model.yaml").write_text(header + TURN_BODY + "solver: {method: greedy}\n")
+    plan = run(load_model(tmp_path / "model.yaml")).plan.to_dict()
+    report = open_report(write_report(tmp_path, "track_turnaround", render_plan(plan)))
+    report.assert_clean()
+    stations = "#gantt-stations"
+    assert report.count(f'{stations} rect[class="trk"]') == len(plan["tracks"]) == 1
+    assert (
+        report.count(f"{stations} rect.trk.setup")
+        == report.count(f"{stations} rect.trk.teardown")
+        == 1
+    )
+    turns = report.page.locator(f"{stations} rect.turn")
+    assert turns.count() == 2
+    titles = sorted(turns.nth(i).locator("title").text_content() for i in range(2))
+    assert titles[0].startswith("antenna 1 turnaround 300 s: sat-a → sat-b")
+    assert titles[1].startswith("antenna 1 turnaround 300 s: sat-b → sat-a")
+    assert all(turns.nth(i).bounding_box()["width"] > 0 for i in range(2))
+    report.shot("report_track_turnaround")
+
+
 @pytest.mark.parametrize("name", ["seed_sync", "eclipse_compute", "telescopes", "study_seed_sync"])
 def test_shipped_model_reports_regenerate_identically(
     seed_outputs: dict[str, Path], name: str

@@ -24,6 +24,8 @@ from rsmodel.optimize.strategy import Rolling
 from rsmodel.pipeline import run
 from rsmodel.plan import build_plan
 from rsmodel.plan.check import check_plan
+from rsmodel.report import render_plan
+from rsmodel.report.antenna_view import station_extras
 from rsmodel.timeutil import iso, parse_time
 
 HEADER = """\
@@ -504,3 +506,34 @@ def test_turnaround_between_tracks_and_contacts(tmp_path: Path, method: str) -> 
     longer = [dict(s, turnaround_s=900) if s["name"] == "alpha" else s for s in plan["stations"]]
     found = check_plan({**plan, "stations": longer})
     assert any(p.startswith("turnaround: alpha") and "ttc" in p for p in found), found
+
+
+def test_station_timeline_draws_the_turnaround_around_a_track(tmp_path: Path) -> None:
+    """The report's station timeline draws alpha's turnaround where its antenna passes from
+    sat-a's contact to sat-b's track (from the contact's end) and back (from the teardown's
+    end), 300 s each, as the checker measures them."""
+    header = HEADER.replace(
+        "{name: alpha, lat_deg: 10, lon_deg: 10, bandwidth_bps: 1.0e6}",
+        "{name: alpha, lat_deg: 10, lon_deg: 10, bandwidth_bps: 1.0e6, turnaround_s: 300,"
+        " setup_s: 30}",
+    )
+    (tmp_path / "periods.csv").write_text(TURN_PERIODS)
+    (tmp_path / "model.yaml").write_text(header + TURN_BODY + "solver: {method: greedy}\n")
+    plan = run(load_model(tmp_path / "model.yaml")).plan.to_dict()
+    assert check_plan(plan) == []
+    (track,) = plan["tracks"]
+    setup_start, teardown_end = parse_time(track["setup_start"]), parse_time(track["teardown_end"])
+    ends = [parse_time(o["end"]) for o in plan["operations"]]
+    before = max(t for t in ends if t <= setup_start)
+    html = render_plan(plan, None)
+    svg = html[html.index('id="gantt-stations"') :]
+    svg = svg[: svg.index("</svg>")]
+    assert svg.count('<rect class="turn"') == 2
+    assert "antenna 1 turnaround 300 s: sat-a → sat-b" in svg
+    assert "antenna 1 turnaround 300 s: sat-b → sat-a" in svg
+    turns = [b for b in station_extras(plan)["alpha"] if b.cls == "turn"]
+    turn = timedelta(seconds=300)
+    assert sorted((b.start, b.end) for b in turns) == [
+        (before, before + turn),
+        (teardown_end, teardown_end + turn),
+    ]

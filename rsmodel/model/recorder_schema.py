@@ -272,18 +272,19 @@ def peak_transmit_power_w(node: OrbitalNode) -> float:
     return max(transmit_power_w(node, b) for b in bands)
 
 
-def min_contact_wh(node: OrbitalNode, step_s: float) -> float:
+def min_contact_wh(node: OrbitalNode, step_s: float, setup_s: float = 0.0) -> float:
     """Battery energy of one minimum contact in eclipse, Wh: :func:`peak_transmit_power_w`
-    drawn for ``tx_warmup_s`` plus one grid slot (``step_s``, the shortest transfer the
-    planner decides)."""
-    return peak_transmit_power_w(node) * (node.power.tx_warmup_s + step_s) / 3600.0
+    drawn for ``tx_warmup_s``, the station's ``setup_s`` (the transmitter is on while the
+    station locks on) and one grid slot (``step_s``, the shortest transfer the planner
+    decides)."""
+    return peak_transmit_power_w(node) * (node.power.tx_warmup_s + setup_s + step_s) / 3600.0
 
 
 @section_check
 def check_recorders(scenario: Scenario) -> None:
     """Source ids must differ from sync ids (downlinks name either in ``sync_id``); a node
-    whose battery cannot supply one minimum contact (:func:`min_contact_wh`) above its
-    ``min_soc`` gets a warning naming it."""
+    whose battery cannot supply one minimum contact (:func:`min_contact_wh`, at the station
+    with the shortest setup) above its ``min_soc`` gets a warning naming it."""
     source_ids = {
         f"{node.name}/{name}"
         for node in scenario.nodes
@@ -311,13 +312,15 @@ def check_recorders(scenario: Scenario) -> None:
                 f"node {node.name!r} has no orbit, so no sub-satellite point; expected "
                 "`tle`, `elements` or `oem` for a box source",
             )
+    setup_s = min((float(s.setup_s) for s in scenario.stations), default=0.0)
     for node in scenario.nodes:
-        need_wh = min_contact_wh(node, scenario.step_s)
+        need_wh = min_contact_wh(node, scenario.step_s, setup_s)
         usable_wh = node.battery.capacity_wh * (1.0 - node.battery.min_soc)
         if need_wh > usable_wh:
             scenario.warnings.append(
                 f"node {node.name!r}: one minimum contact (tx_warmup_s "
-                f"{node.power.tx_warmup_s:g} s + one {scenario.step_s:g} s slot at the highest "
+                f"{node.power.tx_warmup_s:g} s + setup_s {setup_s:g} s + one "
+                f"{scenario.step_s:g} s slot at the highest "
                 f"tx_power_w) needs {need_wh:.3g} Wh, more than the {usable_wh:.3g} Wh its "
                 "battery holds above min_soc: it cannot downlink in eclipse "
                 "(check power.tx_power_w / transmitters[].tx_power_w, W)"

@@ -221,7 +221,10 @@ class GroundStation(Strict):
     elevation_min_deg: float = Field(10.0, ge=-5, lt=90, description="Elevation mask.")
     antennas: int = Field(1, ge=1, description="Nodes served at once.")
     setup_s: float = Field(
-        0.0, ge=0, description="Acquisition overhead at the start of each contact."
+        0.0,
+        ge=0,
+        description="Acquisition at the start of each contact, s: holds the antenna, carries "
+        "no data; the node's transmitter is on (`power.tx_power_w`) while the station locks on.",
     )
     terrain_mask: list[tuple[float, float]] | None = Field(
         None,
@@ -363,10 +366,17 @@ class Power(Strict):
     idle_w: float = Field(15.0, ge=0, description="Bus load at all times.")
     compute_w: float = Field(40.0, ge=0, description="Extra load while a compute step runs.")
     tx_power_w: float = Field(
-        0.0, ge=0, allow_inf_nan=False, description="Extra load while transmitting (any band)."
+        0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Extra load while the transmitter is on (any band): from the start of a "
+        "contact's station `setup_s` to its last byte.",
     )
     tx_warmup_s: float = Field(
-        0.0, ge=0, allow_inf_nan=False, description="Transmitter on before a contact, s."
+        0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Transmitter on before a contact (before its setup), s.",
     )
 
 

@@ -167,8 +167,9 @@ class _Room:
         if self.replay is not None:
             self.replay.finish()
 
-    def powered(self, c: int) -> bool:
-        return self.power is None or self.power.allows(c)
+    def powered(self, cands: list[int]) -> bool:
+        """Whether the battery allows switching on ``cands`` together."""
+        return self.power is None or self.power.allows(cands)
 
     def opened(self, c: int) -> None:
         if self.power is not None:
@@ -210,7 +211,7 @@ def _value(state: LinkState, c: int, residual: np.ndarray) -> float:
 def _openable(state: LinkState, c: int, room: _Room) -> bool:
     """``c`` and the setup slots before it (:meth:`LinkState.contact_to`) can be switched on."""
     need = state.contact_to(c)
-    return bool(need) and all(room.powered(k) for k in need if not state.on[k])
+    return bool(need) and room.powered(need)
 
 
 def _open(state: LinkState, c: int, residual: np.ndarray) -> list[int]:

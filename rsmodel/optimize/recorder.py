@@ -33,12 +33,15 @@ fill inside the cell is highest where a row ``fill_prev + peak - loss <= capacit
 the content nothing can drop must fit in it too; both rows are exact, so the cells describe
 the same plans as the slot rows with a fraction of the variables.
 
-**Transmitter energy.** A link on in slot k draws ``tx_power_w`` for its usable seconds, a
-contact start also ``tx_warmup_s`` before it (charged in the slot where the warm-up begins);
-with solar charge, idle load and fixed compute this is one SOC balance per node
-(:func:`rsmodel.optimize.energy.add_battery`) above ``min_soc``. The slot model charges whole
-link-on slots, so the SOC of the executed operations (:func:`soc_from_operations`) is never
-lower than the model's.
+**Transmitter energy.** The transmitter is on from the start of a contact's setup (the station
+locks on the carrier before the first byte) to its last byte, and ``tx_warmup_s`` before that.
+A link on in slot k draws ``tx_power_w`` for its usable seconds (a contact's setup slots are
+link-on, so its setup is drawn), a contact start also ``tx_warmup_s`` before it (charged in the
+slot where the warm-up begins); with solar charge, idle load and fixed compute this is one SOC
+balance per node (:func:`rsmodel.optimize.energy.add_battery`) above ``min_soc``. The slot
+model charges whole link-on slots, so the SOC of the executed operations
+(:func:`soc_from_operations`: each on from its station's ``setup_s`` before it,
+:func:`transmitting_s`) is never lower than the model's.
 """
 
 from __future__ import annotations
@@ -406,8 +409,9 @@ def never_short(p: Problem, n: int, cands: np.ndarray, fixed_wh: np.ndarray | No
 
 
 class PowerCheck:
-    """Per node, the transmitter energy of the links on and whether one more link fits above
-    the SOC floor (or, where the links already on put the SOC below it, lowers it no further).
+    """Per node, the transmitter energy of the links on and whether more links (one slot with
+    the setup slots of its contact) fit above the SOC floor (or, where the links already on put
+    the SOC below it, lower it no further).
 
     A link that draws at most what the SOC has above that floor at every later slot edge fits
     without integrating the SOC again (a draw lowers every later SOC by at most itself)."""
@@ -429,14 +433,17 @@ class PowerCheck:
         above = soc - np.minimum(e.floor_soc * e.capacity_wh, soc)
         self.spare[n] = np.minimum.accumulate(above[::-1])[::-1]
 
-    def allows(self, c: int) -> bool:
+    def allows(self, cands: Sequence[int]) -> bool:
+        """Whether switching on ``cands`` together (candidates of one node: a slot and the
+        setup slots its contact needs before it) keeps the node's SOC as above."""
         p = self.state.problem
-        n = int(p.cand_node[c])
-        if n not in self.drawn or self.state.on[c]:
+        c = np.array([k for k in cands if not self.state.on[k]], dtype=int)
+        if not len(c) or int(p.cand_node[c[0]]) not in self.drawn:
             return True
+        n = int(p.cand_node[c[0]])
         e = p.onboard.energy[p.nodes[n]]
-        most = e.tx_power_w * (p.cand_t1_s[c] - p.cand_t0_s[c] + e.tx_warmup_s) * WH_PER_WS
-        first = max(int(np.floor((p.cand_t0_s[c] - e.tx_warmup_s) / p.step_s)), 0)
+        most = e.tx_power_w * ((p.cand_t1_s[c] - p.cand_t0_s[c]).sum() + e.tx_warmup_s) * WH_PER_WS
+        first = max(int(np.floor((p.cand_t0_s[c].min() - e.tx_warmup_s) / p.step_s)), 0)
         if most <= self.spare[n][min(first + 1, len(self.spare[n]) - 1)] - 1e-9:
             return True
         on = self.state.on.copy()
@@ -949,15 +956,25 @@ def onboard_blocks(p: Problem) -> tuple:
 # --------------------------------------------------------------------------- outputs
 def soc_from_operations(p: Problem, operations: Sequence[Operation]) -> dict[str, np.ndarray]:
     """Per node with energy figures: SOC (K+1,) Wh of the executed plan (solar, idle, compute
-    planned before, transmitter; :func:`node_soc_wh`)."""
+    planned before, transmitter on over :func:`transmitting_s` of each operation;
+    :func:`node_soc_wh`)."""
     assert p.onboard is not None
     edges = slot_edges(p)
-    return {
-        name: node_soc_wh(
-            e, [(p.seconds(o.start), p.seconds(o.end)) for o in operations if o.node == name], edges
-        )
-        for name, e in p.onboard.energy.items()
-    }
+    setup = {s.name: s.setup_s for s in p.stations}
+    spans: dict[str, list[tuple[float, float]]] = {name: [] for name in p.onboard.energy}
+    for o in operations:
+        if o.node in spans:
+            spans[o.node].append(
+                transmitting_s(p.seconds(o.start), p.seconds(o.end), setup[o.station])
+            )
+    return {name: node_soc_wh(e, spans[name], edges) for name, e in p.onboard.energy.items()}
+
+
+def transmitting_s(start_s: float, end_s: float, setup_s: float) -> tuple[float, float]:
+    """The transmitter-on span (s) of a transfer over [start_s, end_s) at a station with
+    ``setup_s``: from the setup's start (the station locks on the carrier before the first
+    byte) to the last byte. The warm-up before it is :func:`transmitter_on_s`'s."""
+    return (start_s - setup_s, end_s)
 
 
 def slot_edges(p: Problem) -> np.ndarray:
@@ -968,8 +985,9 @@ def slot_edges(p: Problem) -> np.ndarray:
 def transmitter_on_s(
     spans: Sequence[tuple[float, float]], warmup_s: float, edges: np.ndarray
 ) -> np.ndarray:
-    """(K,) seconds per slot the transmitter is on for transfers ``spans`` ([a, b) s): during
-    every transfer and ``warmup_s`` before it, staying on across gaps no longer than the warm-up."""
+    """(K,) seconds per slot the transmitter is on for ``spans`` ([a, b) s, each
+    :func:`transmitting_s` of a transfer): during every span and ``warmup_s`` before it, staying
+    on across gaps no longer than the warm-up."""
     if not len(spans):
         return np.zeros(len(edges) - 1)
     a0, b0 = np.array(sorted(spans), dtype=float).T
@@ -988,7 +1006,8 @@ def transmitter_on_s(
 def node_soc_wh(
     e: NodeEnergy, spans: Sequence[tuple[float, float]], edges: np.ndarray
 ) -> np.ndarray:
-    """SOC (K+1,) Wh of a node that transmits over ``spans`` ([a, b) s from the horizon start):
+    """SOC (K+1,) Wh of a node whose transmitter is on over ``spans`` ([a, b) s from the
+    horizon start, :func:`transmitting_s` of its transfers):
     solar, idle, compute planned before and the transmitter (:func:`transmitter_on_s`)."""
     tx_s = transmitter_on_s(spans, e.tx_warmup_s, edges)
     net = e.charge_wh - e.idle_wh - e.tx_power_w * tx_s * WH_PER_WS

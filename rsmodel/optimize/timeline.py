@@ -15,7 +15,13 @@ start/end instants:
   of an operation are the integral of the rate over it); the demand that continued from the
   previous slot goes first, the one that continues into the next slot goes last, right-aligned to
   the slot end, the others by priority, deadline and id in between;
-- touching pieces of one demand on one link and antenna are merged into one operation.
+- touching pieces of one demand on one link and antenna are merged into one operation;
+- *dust* — a piece shorter than the timestamp resolution (1 us: a byte or two of round-off or
+  of a source's last fraction at a fast link), which would be a 0 s operation no operator can
+  execute — is folded into the nearest piece of the same demand in the contact, or, when the
+  demand has none, widened to 1 us; the time is made by moving neighbouring pieces by that
+  fraction of a microsecond (their bytes and durations unchanged), so byte totals stay exact
+  and every operation lasts at least 1 us (:func:`absorb_dust`).
 
 Per link, per antenna and per node no two operations overlap, and each operation's bytes are its
 duration times the rate (docs/plan-format.md, "operations[]").
@@ -32,6 +38,7 @@ import numpy as np
 from rsmodel.optimize.problem import Problem
 from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.turnaround import antenna_down_slots
+from rsmodel.timeutil import RESOLUTION_S
 
 EPS_BYTES = 0.5  # pair bytes below this are LP round-off, not a transfer
 _TOUCH_S = 1e-9
@@ -77,7 +84,8 @@ def timeline(state: LinkState) -> list[Operation]:
     for run, ant in zip(runs, antenna, strict=True):
         w = int(p.cand_window[run[0]])
         station = p.stations[int(p.cand_station[run[0]])]
-        for piece in _merge(_lay_out(state, run, by_cand, station.setup_s)):
+        ready = float(p.cand_t0_s[run[0]]) + station.setup_s
+        for piece in absorb_dust(_merge(_lay_out(state, run, by_cand, station.setup_s)), ready):
             demand = p.demands[piece.demand]
             ops.append(
                 Operation(
@@ -242,3 +250,67 @@ def _merge(pieces: Iterable[_Piece]) -> list[_Piece]:
         open_by_demand[piece.demand] = piece
         out.append(piece)
     return out
+
+
+def absorb_dust(pieces: list[_Piece], ready_s: float) -> list[_Piece]:
+    """A contact's pieces (time order) without dust (module docstring): a piece shorter than
+    ``RESOLUTION_S`` goes into the nearest longer piece of its demand, else is widened to
+    ``RESOLUTION_S``; pieces move (never before ``ready_s``, the setup's end) to make the time."""
+    out = list(pieces)
+    k = 0
+    while k < len(out):
+        dust = out[k]
+        short_s = dust.t1_s - dust.t0_s
+        if short_s >= RESOLUTION_S:
+            k += 1
+            continue
+        same = [
+            j
+            for j, q in enumerate(out)
+            if q.demand == dust.demand and q.t1_s - q.t0_s >= RESOLUTION_S
+        ]
+        if not same:  # the demand's only bytes here: one 1 us operation
+            _widen(out, k, RESOLUTION_S - short_s, ready_s, before_first=False)
+            k += 1
+            continue
+        j = min(same, key=lambda j: abs(j - k))
+        del out[k]
+        j -= int(j > k)
+        out[j].bytes += dust.bytes
+        _widen(out, j, short_s, ready_s, before_first=j >= k)  # into the freed time first
+    return out
+
+
+def _widen(out: list[_Piece], i: int, extra_s: float, ready_s: float, before_first: bool) -> None:
+    """Lengthen ``out[i]`` by ``extra_s``: earlier (pieces before it move earlier into the
+    gaps, not before ``ready_s``) when ``before_first`` and that fits, else later (pieces after
+    it move later)."""
+    if before_first and _push_before(out, i, extra_s, ready_s):
+        out[i].t0_s -= extra_s
+        return
+    end = out[i].t1_s + extra_s
+    for q in out[i + 1 :]:
+        if q.t0_s >= end - _TOUCH_S:
+            break
+        shift = end - q.t0_s
+        q.t0_s, q.t1_s = q.t0_s + shift, q.t1_s + shift
+        end = q.t1_s
+    out[i].t1_s += extra_s
+
+
+def _push_before(out: list[_Piece], i: int, extra_s: float, ready_s: float) -> bool:
+    """Move the pieces before ``out[i]`` earlier so that it can start ``extra_s`` earlier;
+    False (nothing moved) when that would reach before ``ready_s``."""
+    start = out[i].t0_s - extra_s
+    moves = []
+    for j in range(i - 1, -1, -1):
+        if out[j].t1_s <= start + _TOUCH_S:
+            break
+        shift = out[j].t1_s - start
+        moves.append((j, shift))
+        start = out[j].t0_s - shift
+    if start < ready_s - _TOUCH_S:
+        return False
+    for j, shift in moves:
+        out[j].t0_s, out[j].t1_s = out[j].t0_s - shift, out[j].t1_s - shift
+    return True

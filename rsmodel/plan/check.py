@@ -6,7 +6,7 @@ reads only ``horizon``, ``stations``, ``windows``, ``operations``, ``syncs`` and
 misses against ``kpis.job_downlinks``) (and ``kpis`` when present) and verifies:
 
 - operations: known sync/window, node and station as in the window, inside the window, after
-  the sync's release, positive bytes;
+  the sync's release, positive bytes and a positive duration (no zero-length operation);
 - the timeline is exact (operations are the executable timeline, docs/plan-format.md): each
   operation's bytes equal ``bandwidth_bps / 8 x (end - start)`` within one timestamp resolution
   (1 us) at the rate (``executed=True``: at most that, a simulated execution may run slower);
@@ -154,7 +154,10 @@ def _check_operations(ops: Sequence[_Op], windows: dict, syncs: dict, stations: 
         if op.start < w["t0"] - TIME_TOL_S or op.end > w["t1"] + TIME_TOL_S:
             out.append(f"{where}: outside window {op.window_id}")
         if op.end <= op.start:
-            out.append(f"{where}: end not after start")
+            out.append(
+                f"{where}: lasts {op.end - op.start:.6f} s; expected end after start (a zero-"
+                "length operation cannot be executed)"
+            )
         if op.bytes <= 0:
             out.append(f"{where}: non-positive bytes {op.bytes}")
         if op.start < s["rel"] - TIME_TOL_S:

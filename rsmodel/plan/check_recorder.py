@@ -15,9 +15,11 @@ the plan's eclipses), without the optimiser:
   stays within [0, capacity] fill, and adds up to the reported losses;
 - per node with a ``soc`` curve: the state of charge re-integrated (solar charge in slots whose
   start is sunlit, idle load, compute placements' ``energy_wh`` spread over their run,
-  the peak ``tx_power_w`` of its radios while the transmitter is on: every operation and ``tx_warmup_s`` before it,
-  kept on across shorter gaps; clipped at capacity) stays above
-  ``min(min_soc x capacity, the idle-only SOC)`` and agrees with the plan's curve.
+  the peak ``tx_power_w`` of its radios while the transmitter is on: from its station's
+  ``setup_s`` before every operation (the station locks on the carrier before the first byte)
+  to its end, and ``tx_warmup_s`` before that, kept on across shorter gaps; clipped at
+  capacity, :func:`reintegrated_soc`) stays above ``min(min_soc x capacity, the idle-only SOC)``
+  and agrees with the plan's curve.
 
 The optimiser's fill and SOC curves are read only to compare. The scenario (recorder
 sources, power figures) is ``scenario`` when given, else the plan's model text loaded again
@@ -79,7 +81,7 @@ def check_recorder(plan: Mapping[str, Any], scenario: Scenario | None = None) ->
     prod = source_production(scenario, _eclipses(plan))
     out = _check_sources(plan, prod, _downlinked(plan, t0, edges))
     out += _check_fill(plan, scenario, prod, t0, edges)
-    out += _check_soc(plan, scenario, t0, edges)
+    out += _check_soc(plan, scenario, edges)
     return out
 
 
@@ -272,17 +274,22 @@ def _entering(plan: Mapping[str, Any], t0: Any, edges: np.ndarray) -> dict[str, 
 
 
 # --------------------------------------------------------------------------- SOC
-def _check_soc(
-    plan: Mapping[str, Any], scenario: Scenario, t0: Any, edges: np.ndarray
-) -> list[str]:
-    out = []
+def reintegrated_soc(
+    plan: Mapping[str, Any], scenario: Scenario
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per node with a ``soc`` curve in ``plan``: (SOC, floor) in Wh at the slot edges,
+    re-integrated from the plan's operations, eclipses and compute placements and the model's
+    power figures (module docstring)."""
+    t0 = parse_time(plan["horizon"]["start"])
+    edges = slot_edges_s(scenario)
     dt = np.diff(edges)
     shadows = _eclipses(plan)
+    setup = {s["name"]: float(s.get("setup_s") or 0.0) for s in plan["stations"]}
     ops = defaultdict(list)
     for o in plan["operations"]:
         ops[o["node"]].append(
             (
-                (parse_time(o["start"]) - t0).total_seconds(),
+                (parse_time(o["start"]) - t0).total_seconds() - setup.get(o["station"], 0.0),
                 (parse_time(o["end"]) - t0).total_seconds(),
             )
         )
@@ -300,12 +307,8 @@ def _check_soc(
                 a = (parse_time(part["start"]) - t0).total_seconds()
                 b = (parse_time(part["end"]) - t0).total_seconds()
                 compute[d["node"]].append((a, b, float(part.get("energy_wh") or 0.0)))
-    curves = plan.get("soc") or {}
-    drawing = [
-        n.name for n in scenario.nodes if peak_transmit_power_w(n) > 0 and n.name not in curves
-    ]
-    out += [f"soc: {name} draws transmit power but the plan has no soc curve" for name in drawing]
-    for name, curve in curves.items():
+    out = {}
+    for name in plan.get("soc") or {}:
         node = scenario.node(name)
         bat, power = node.battery, node.power
         cap = float(bat.capacity_wh)
@@ -324,6 +327,19 @@ def _check_soc(
         load = tx + _spread(compute.get(name, []), edges)
         soc = _integrate(cap, bat.initial_soc * cap, charge - idle - load)
         floor = np.minimum(bat.min_soc * cap, _integrate(cap, bat.initial_soc * cap, charge - idle))
+        out[name] = (soc, floor)
+    return out
+
+
+def _check_soc(plan: Mapping[str, Any], scenario: Scenario, edges: np.ndarray) -> list[str]:
+    curves = plan.get("soc") or {}
+    drawing = [
+        n.name for n in scenario.nodes if peak_transmit_power_w(n) > 0 and n.name not in curves
+    ]
+    out = [f"soc: {name} draws transmit power but the plan has no soc curve" for name in drawing]
+    for name, (soc, floor) in reintegrated_soc(plan, scenario).items():
+        bat = scenario.node(name).battery
+        cap = float(bat.capacity_wh)
         tol = SOC_TOL * cap
         below = np.flatnonzero(soc < floor - tol)
         if len(below):
@@ -332,7 +348,7 @@ def _check_soc(
                 f"soc: {name} re-integrated state of charge {soc[k] / cap:.4f} at {edges[k]:.0f}s "
                 f"is below its floor {floor[k] / cap:.4f} (min_soc {bat.min_soc:g})"
             )
-        given = np.asarray(curve["soc"], dtype=float) * cap
+        given = np.asarray(curves[name]["soc"], dtype=float) * cap
         if len(given) != len(soc):
             out.append(f"soc: {name} has {len(given)} values, expected {len(soc)}")
             continue
@@ -347,8 +363,8 @@ def _check_soc(
 
 
 def _transmitter_on(spans: list[tuple[float, float]], warmup_s: float) -> list[tuple[float, float]]:
-    """Transmitter-on intervals: each operation and ``warmup_s`` before it, joined across
-    gaps no longer than the warm-up."""
+    """Transmitter-on intervals: each span (an operation from its setup's start) and
+    ``warmup_s`` before it, joined across gaps no longer than the warm-up."""
     on: list[list[float]] = []
     for a, b in spans:
         if on and a - on[-1][1] <= warmup_s:

@@ -160,7 +160,7 @@ def executed_plan(
     if sim.onboard is not None:
         spans: dict[str, list[tuple[float, float]]] = defaultdict(list)
         for o in ops:
-            spans[o[1]].append((o[4], o[5]))
+            spans[o[1]].append(sim.onboard.tx_span(o[2], o[4], o[5]))
         onboard = sim.onboard.sections(spans)
         onboard["soc"] = {**base.get("soc", {}), **onboard.get("soc", {})}
     return {

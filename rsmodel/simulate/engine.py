@@ -738,12 +738,18 @@ class Simulator:
         assert self.onboard is not None
         ops = [replace(op, sync_id=self.onboard.owner(op.sync_id)) for op in ops]
         fixed: dict[str, list[tuple[float, float]]] = {}
-        spans = [(seg.node, seg.start_s, seg.end_s) for seg in self.ledger]
-        spans += [(tr.op.node, tr.op.start_s, tr.op.end_s) for tr in self.transfers.active.values()]
+        spans = [(seg.node, seg.station, seg.start_s, seg.end_s) for seg in self.ledger]
+        spans += [
+            (tr.op.node, tr.op.station, tr.op.start_s, tr.op.end_s)
+            for tr in self.transfers.active.values()
+        ]
         if keep_planned:
-            spans += [(op.node, op.start_s, op.end_s) for op in self.transfers.planned.values()]
-        for node, a, b in spans:
-            fixed.setdefault(node, []).append((a, b))
+            spans += [
+                (op.node, op.station, op.start_s, op.end_s)
+                for op in self.transfers.planned.values()
+            ]
+        for node, station, a, b in spans:
+            fixed.setdefault(node, []).append(self.onboard.tx_span(station, a, b))
         kept, refused = self.onboard.guard(ops, self.clock_s, fixed)
         for r in refused:
             self._emit(

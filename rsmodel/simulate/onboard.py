@@ -14,7 +14,8 @@ source and its state of charge through the run:
 - a transfer never sends bytes of a source that are not onboard: bytes produced in slot k exist
   from its end, and lost bytes are gone (:meth:`OnboardRun.sendable`);
 - the **SOC** is one balance of solar charge, idle load, compute planned and the transmitter
-  (on during every executed transfer and ``tx_warmup_s`` before it), as the plan's.
+  (on from the station's ``setup_s`` before every executed transfer to its end,
+  :meth:`OnboardRun.tx_span`, and ``tx_warmup_s`` before that), as the plan's.
 
 Re-plans see the simulated contents: :meth:`OnboardRun.pending` gives each source's bytes as
 demands released when they exist, and :meth:`OnboardRun.guard` shortens or refuses re-planned
@@ -34,7 +35,7 @@ from rsmodel.model.vocabulary import PRIORITIES
 from rsmodel.optimize.energy import WH_PER_WS, NodeEnergy, simulate_soc_wh
 from rsmodel.optimize.onboard_plan import LOSS_REASON, sections_of
 from rsmodel.optimize.problem import Problem
-from rsmodel.optimize.recorder import node_soc_wh, slot_edges
+from rsmodel.optimize.recorder import node_soc_wh, slot_edges, transmitting_s
 from rsmodel.simulate.residual import MIN_OP_S, Link, PendingData, PlannedTransfer
 from rsmodel.simulate.state import Transfer
 from rsmodel.timeutil import iso
@@ -83,6 +84,7 @@ class OnboardRun:
             n: e for n, e in ob.energy.items() if e.tx_power_w > 0
         }
         self.node_of = {n: i for i, n in enumerate(problem.nodes)}
+        self.setup_s = {s.name: s.setup_s for s in problem.stations}
         self.src_node = np.array([self.node_of[s.node] for s in self.sources], dtype=int)
         self.capacity = np.array([ob.capacity_bytes.get(n, np.inf) for n in problem.nodes])
         shape = (len(self.sources), n_slots)
@@ -263,6 +265,11 @@ class OnboardRun:
             src.id, src.node, src.on_full, float(self.edges[int(first)]), last_s, amount
         )
 
+    def tx_span(self, station: str, start_s: float, end_s: float) -> Span:
+        """The transmitter-on span of a transfer to ``station`` over [start_s, end_s): from its
+        setup's start to its last byte (:func:`rsmodel.optimize.recorder.transmitting_s`)."""
+        return transmitting_s(start_s, end_s, self.setup_s.get(station, 0.0))
+
     # ------------------------------------------------------------------ re-planning
     def pending(
         self,
@@ -314,10 +321,12 @@ class OnboardRun:
         self, ops: list[PlannedTransfer], now_s: float, fixed: dict[str, list[Span]]
     ) -> tuple[list[PlannedTransfer], list[Refusal]]:
         """``ops`` (a re-plan) cut so that no node's SOC goes below its floor: in time order,
-        each transfer of a node with transmitter power is kept, shortened or refused given the
-        transfers ``fixed`` (node -> executed, running and kept spans) and those kept before it.
-        A warm-up cannot start in the past: a transfer that needs one starts ``tx_warmup_s``
-        after ``now_s`` at the earliest."""
+        each transfer of a node with transmitter power is kept, shortened or refused given
+        ``fixed`` (node -> :meth:`tx_span` of the executed, running and kept transfers) and those
+        kept before it. A warm-up cannot start in the past: a transfer that needs one (its
+        transmitter not on already) starts its warm-up at ``now_s`` at the earliest, then its
+        setup, then its first byte. (A setup that reaches before ``now_s`` is drawn where it
+        lies: when a re-planned transfer needs one is the residual's business.)"""
         kept: list[PlannedTransfer] = []
         refused: list[Refusal] = []
         by_node: dict[str, list[PlannedTransfer]] = {}
@@ -332,35 +341,41 @@ class OnboardRun:
             floor = self.floor_wh(e)
             soc = node_soc_wh(e, spans, self.edges)
             for op in sorted(mine, key=lambda o: (o.start_s, o.end_s)):
+                setup = self.setup_s.get(op.station, 0.0)
                 a = op.start_s
-                joined = any(b0 >= a - e.tx_warmup_s and a0 <= a for a0, b0 in spans)
-                if not joined and a - e.tx_warmup_s < now_s - 1e-6:
-                    a = now_s + e.tx_warmup_s
+                lead = a - setup  # the transmitter is on from here (tx_span)
+                joined = any(b0 >= lead - e.tx_warmup_s and a0 <= lead for a0, b0 in spans)
+                if not joined and e.tx_warmup_s > 0 and lead - e.tx_warmup_s < now_s - 1e-6:
+                    a = now_s + e.tx_warmup_s + setup
                 need = np.minimum(floor, soc) - _SOC_TOL_WH
-                most_wh = e.tx_power_w * (op.end_s - a + e.tx_warmup_s) * WH_PER_WS
+                most_wh = e.tx_power_w * (op.end_s - a + setup + e.tx_warmup_s) * WH_PER_WS
                 if (soc - need).min() >= most_wh:  # the whole draw fits anywhere
                     b = op.end_s
                 else:
-                    b = self._longest_end(e, spans, a, op.end_s, need)
+                    b = self._longest_end(e, spans, op.station, (a, op.end_s), need)
                 if b < op.end_s:
-                    lowest = node_soc_wh(e, [*spans, (a, op.end_s)], self.edges).min()
+                    full = self.tx_span(op.station, a, op.end_s)
+                    lowest = node_soc_wh(e, [*spans, full], self.edges).min()
                     share = max(b - a, 0.0) / op.duration_s
                     refused.append(Refusal(op, op.bytes * share, lowest / e.capacity_wh))
                 if b - a < 1.0:
                     continue
                 cut = replace(op, start_s=a, end_s=b, bytes=op.bytes * (b - a) / op.duration_s)
                 kept.append(cut)
-                spans.append((a, b))
+                spans.append(self.tx_span(op.station, a, b))
                 soc = node_soc_wh(e, spans, self.edges)
         return kept, refused
 
     def _longest_end(
-        self, e: NodeEnergy, spans: list[Span], a: float, b: float, need: np.ndarray
+        self, e: NodeEnergy, spans: list[Span], station: str, span: Span, need: np.ndarray
     ) -> float:
-        """The latest end in [a, b] of a transfer from ``a`` that keeps the SOC >= ``need``."""
+        """The latest end in ``span`` = [a, b] of a transfer to ``station`` from ``a`` that
+        keeps the SOC >= ``need``."""
+        a, b = span
 
         def fits(end: float) -> bool:
-            return bool(np.all(node_soc_wh(e, [*spans, (a, end)], self.edges) >= need))
+            drawn = [*spans, self.tx_span(station, a, end)]
+            return bool(np.all(node_soc_wh(e, drawn, self.edges) >= need))
 
         if b - a < MIN_OP_S or fits(b):
             return b
@@ -382,7 +397,8 @@ class OnboardRun:
     # ------------------------------------------------------------------ outputs
     def sections(self, spans: dict[str, list[Span]]) -> dict[str, Any]:
         """plan.json ``recorders``, ``sources``, ``losses`` and ``soc`` of the run (transmitter
-        on during ``spans``: node -> the executed operations), as the optimiser writes them."""
+        on during ``spans``: node -> :meth:`tx_span` of the executed operations), as the
+        optimiser writes them."""
         soc = {
             node: node_soc_wh(e, spans.get(node, []), self.edges) for node, e in self.energy.items()
         }

@@ -173,7 +173,7 @@ class _StationTimeline:
         self.name = name
         self.turns = turns
         self.turnaround_s = turns.longest_s(name) if turns else 0.0
-        self.holds: list[list[Hold]] = [[] for _ in range(max(antennas, 1))]
+        self.holds: list[list[Hold]] = [[] for _ in range(antennas)]
         self.longest = 0.0
         unknown = []
         for a, b, node, antenna in busy:

@@ -22,10 +22,11 @@ from __future__ import annotations
 import bisect
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from rsmodel.simulate.antennas import TOL_S, Turns
+from rsmodel.timeutil import RESOLUTION_S
 
 Interval = tuple[float, float]
 # Antenna time held at a station: [start, end) s, the node holding it ("" for maintenance) and
@@ -302,7 +303,8 @@ def realise(residual: Residual, proposed: list[PlannedTransfer]) -> list[Planned
     """Transfers another planner proposed (the optimiser's, from its slot grid) on the same
     timeline as :func:`dispatch`, in time order: each keeps the part of its interval where the
     node's radio, setup, turnaround and one antenna of its station allow it, at most its bytes
-    at the link rate (the rest is a shortfall the simulator re-plans)."""
+    at the link rate (the rest is a shortfall the simulator re-plans). One placed as proposed
+    keeps its bytes: its instants are rounded to the microsecond (``RESOLUTION_S``)."""
     links_by_window: dict[str, list[Link]] = defaultdict(list)
     for link in sorted(residual.links, key=lambda k: k.start_s):
         links_by_window[link.window_id].append(link)
@@ -310,5 +312,12 @@ def realise(residual: Residual, proposed: list[PlannedTransfer]) -> list[Planned
     ops: list[PlannedTransfer] = []
     for op in sorted(proposed, key=lambda o: (o.start_s, o.node, o.sync_id)):
         wanted = PendingData(op.sync_id, op.node, 0, op.bytes, op.start_s, op.end_s)
-        ops.extend(board.place(wanted, links_by_window[op.window_id], MIN_OP_S))
+        placed = board.place(wanted, links_by_window[op.window_id], MIN_OP_S)
+        if (
+            len(placed) == 1
+            and max(abs(placed[0].start_s - op.start_s), abs(placed[0].end_s - op.end_s))
+            <= RESOLUTION_S
+        ):
+            placed = [replace(placed[0], bytes=op.bytes)]
+        ops.extend(placed)
     return ops

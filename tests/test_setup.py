@@ -110,3 +110,68 @@ def test_simulated_replans_pay_long_setups() -> None:
     executed = executed_plan(result.simulator, result.run.plan.to_dict())
     assert len(executed["operations"]) > 5
     assert check_plan(executed, executed=True) == []
+
+
+# Two nearby polar stations, each setup 2.5 slots long: svalbard with 2 antennas (the first in
+# maintenance for 3 h) and a turnaround, tromso with one. Four polar nodes see both at once, so
+# the re-plans after lost passes, transfer failures, outages and arrivals move nodes between stations
+# in the middle of passes (a new contact: setup first) and between antennas.
+TWO_STATIONS = f"""\
+name: setup-two-stations
+horizon: {{start: 2026-05-30T00:00:00Z, hours: 12, step_s: {STEP_S:g}}}
+ground_stations:
+  - {{name: svalbard, lat_deg: 78.23, lon_deg: 15.41, bandwidth_bps: 1.0e8, setup_s: {SETUP_S:g},
+     antennas: 2, turnaround_s: 120, maintenance: [{{start: +2h, end: +5h, antenna: 1}}]}}
+  - {{name: tromso, lat_deg: 69.66, lon_deg: 18.94, bandwidth_bps: 1.0e8, setup_s: {SETUP_S:g}}}
+nodes:
+  - {{name: noaa20, tle: {{norad: 43013}}}}
+  - {{name: metop, tle: {{norad: 38771}}}}
+  - {{name: npp, tle: {{norad: 37849}}}}
+  - {{name: metopc, tle: {{norad: 43689}}}}
+syncs:
+  - {{node: noaa20, data_size: 1.0e12}}
+  - {{node: metop, data_size: 1.0e12, priority: high}}
+  - {{node: npp, data_size: 1.0e12}}
+  - {{node: metopc, data_size: 1.0e12, priority: low}}
+faults:
+  transfer_failure_rate: 0.3
+  pass_dropouts: [{{probability: 0.2}}]
+  station_outages: [{{station: tromso, start: +3h, end: +4h}}, {{station: svalbard, start: +6h, end: +7h}}]
+  arrivals:
+    - {{time: +90min, sync: {{id: late-1, node: npp, data_size: 2.0e11, priority: critical}}}}
+    - {{time: +8h, sync: {{id: late-2, node: metopc, data_size: 2.0e11, priority: high}}}}
+"""
+
+
+def switches(ops: list[dict]) -> int:
+    """Times a node's next operation is at another station than its previous one."""
+    by_node: dict[str, list[dict]] = {}
+    for o in sorted(ops, key=lambda o: o["start"]):
+        by_node.setdefault(o["node"], []).append(o)
+    return sum(
+        a["station"] != b["station"]
+        for items in by_node.values()
+        for a, b in zip(items, items[1:], strict=False)
+    )
+
+
+@pytest.mark.parametrize("replan", ["greedy", "auto"])
+def test_replans_between_two_stations_and_two_antennas_keep_every_rule(replan) -> None:
+    """Re-plans that move nodes between stations and antennas: the executed run has no checker
+    finding of any kind (setup, turnaround, maintenance, overlap, exclusivity, rates, bytes).
+    Before re-plans left setup_s at a node's new contact, the greedy re-plans here gave setup
+    findings (a node moved onto the other station's open pass right after its last transfer)."""
+    scenario = load_model_text(TWO_STATIONS)
+    result = simulate(scenario, replan=replan, budget_s=5.0, seed=4)
+    sim = result.simulator
+    assert len(sim.replans) >= 5
+    assert any(r["method"] == ("optimiser" if replan == "auto" else "greedy") for r in sim.replans)
+    executed = executed_plan(sim, result.run.plan.to_dict())
+    ops = executed["operations"]
+    assert {(o["station"], o["antenna"]) for o in ops} == {
+        ("svalbard", 0),
+        ("svalbard", 1),
+        ("tromso", 0),
+    }
+    assert switches(ops) >= 10
+    assert check_plan(executed, executed=True, scenario=scenario) == []

@@ -32,6 +32,7 @@ from rsmodel.report import render_plan
 from rsmodel.simulate import Simulator
 from rsmodel.simulate.accounting import executed_plan
 from rsmodel.simulate.recovery import RecoveryPlanner
+from rsmodel.simulate.residual import Link, PendingData, Residual, Use, dispatch
 from rsmodel.simulate.run import simulate
 
 START = pd.Timestamp("2026-05-30T00:00:00Z")
@@ -394,8 +395,8 @@ def test_optimiser_replan_turns_the_antenna_after_a_running_transfer(fixed) -> N
         and y.end_s > y.start_s + 60.0 + TURNAROUND_S + 120.0
     )
     held = (y.start_s, y.start_s + 60.0)
-    residual.node_busy = {x.node: [held]}
-    residual.station_busy = {x.station: [(*held, x.node)]}
+    residual.node_busy = {x.node: [Use(*held, x.station, x.window_id, 0)]}
+    residual.station_busy = {x.station: [(*held, x.node, 0)]}
     residual.cause = "station outage"
     planner = RecoveryPlanner(scenario, budget_s=5.0)
     transfers = planner(residual)
@@ -406,3 +407,23 @@ def test_optimiser_replan_turns_the_antenna_after_a_running_transfer(fixed) -> N
         assert (
             t.end_s <= held[0] - TURNAROUND_S + 1e-3 or t.start_s >= held[1] + TURNAROUND_S - 1e-3
         )
+
+
+def test_replan_books_one_antenna_per_transfer_around_staggered_maintenance() -> None:
+    """Two antennas in maintenance one after the other: at every instant one antenna is free,
+    yet no antenna is free for the whole pass. The re-plan sends on antenna 1 while antenna 0
+    is maintained, then moves to antenna 0 after the setup of that new contact (10 s), and
+    names the antenna of each transfer (by hand: 50 s + 40 s at 1 MB/s)."""
+    residual = Residual(
+        now_s=0.0,
+        demands=[PendingData("s1", "sat", 0, 1.0e9, 0.0)],
+        links=[Link("w1", "sat", "st", 0.0, 100.0, 1.0e6)],
+        antennas={"st": 2},
+        station_busy={"st": [(0.0, 50.0, "", 0), (50.0, 100.0, "", 1)]},
+        setup_s={"st": 10.0},
+    )
+    ops = dispatch(residual)
+    assert [(o.antenna, o.start_s, o.end_s, o.bytes) for o in ops] == [
+        (1, 0.0, 50.0, 50.0e6),
+        (0, 60.0, 100.0, 40.0e6),
+    ]

@@ -65,7 +65,7 @@ class Turns:
         the turnaround and setup on both sides, the node's own transfers and maintenance (holder
         "") as they are."""
         if self.longest_s(station) <= 0:
-            return [(a, b) for a, b, _ in holds]
+            return [(h[0], h[1]) for h in holds]
         return [
             (a, b)
             if who in ("", node)
@@ -73,7 +73,7 @@ class Turns:
                 a - self.before_s(station, node, who, a),
                 b + self.after_s(station, who, b, node),
             )
-            for a, b, who in holds
+            for a, b, who, _ in holds
         ]
 
     def _gap_s(self, station: str, prev: str, nxt: str, t_s: float, *, forward: bool) -> float:

@@ -104,8 +104,13 @@ class Simulator:
         self.simultaneous = frozenset(n.name for n in scenario.nodes if n.simultaneous_bands)
         self.maintenance = {  # per-antenna maintenance as antenna holds, s
             s.name: [
-                ((a - scenario.start).total_seconds(), (b - scenario.start).total_seconds(), "")
-                for _, a, b in s.antenna_maintenance
+                (
+                    (a - scenario.start).total_seconds(),
+                    (b - scenario.start).total_seconds(),
+                    "",
+                    int(antenna),
+                )
+                for antenna, a, b in s.antenna_maintenance
             ]
             for s in scenario.stations
         }
@@ -665,6 +670,7 @@ class Simulator:
             station_busy,
             turns=self.turns,
             simultaneous=self.simultaneous,
+            setup_s={s.name: float(s.setup_s) for s in self.scenario.stations},
         )
 
     def _pending(self, only: list[str] | None) -> list[PendingData]:

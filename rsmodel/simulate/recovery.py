@@ -28,6 +28,8 @@ from rsmodel.simulate.residual import (
     dispatch,
     held_for,
     radio,
+    radio_held,
+    realise,
     saturated,
     subtract,
 )
@@ -133,9 +135,10 @@ class RecoveryPlanner:
             for o in schedule.operations
         ]
         # Slot-based operations may begin before the fault time inside the first slot; slivers
-        # of a slot (under 1 ms) are left out: a shortfall re-plan picks their bytes up.
+        # of a slot (under 1 ms) are left out: a shortfall re-plan picks their bytes up. The
+        # rest is placed on the simulator's timeline (setup, turnaround, one antenna each).
         clipped = [replace(o, start_s=max(o.start_s, residual.now_s)) for o in ops]
-        return [o for o in clipped if o.end_s - o.start_s >= MIN_OP_S]
+        return realise(residual, [o for o in clipped if o.end_s - o.start_s >= MIN_OP_S])
 
 
 def replan_stations(scenario: Scenario) -> list[StationSpec]:
@@ -154,8 +157,9 @@ def replan_stations(scenario: Scenario) -> list[StationSpec]:
 
 
 def free_links(residual: Residual) -> list[Link]:
-    """Residual links minus the time their node's radio is busy and their station has no antenna free
-    for it (the turnaround to and from other nodes' running transfers and maintenance included)."""
+    """Residual links minus the time their node's radio is busy (with the setup of a contact
+    after its other contacts) and their station has no antenna free for it (the turnaround to and
+    from other nodes' running transfers and maintenance included)."""
     out: list[Link] = []
     full: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for link in residual.links:
@@ -166,8 +170,9 @@ def free_links(residual: Residual) -> list[Link]:
             holds = residual.station_busy.get(link.station, [])
             held = held_for(holds, link.station, link.node, residual.turns)
             full[key] = saturated(held, residual.antennas[link.station])
-        mine = radio(link.node, link.band, residual.simultaneous)
-        cuts = residual.node_busy.get(mine, []) + full[key]
+        uses = residual.node_busy.get(radio(link.node, link.band, residual.simultaneous), [])
+        held = radio_held(uses, link.window_id, None, link.station, residual.setup_s)
+        cuts = held + full[key]
         for a, b in subtract([(link.start_s, link.end_s)], cuts):
             if b - a >= 1.0:
                 out.append(replace(link, start_s=a, end_s=b))

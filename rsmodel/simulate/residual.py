@@ -6,7 +6,11 @@ request (released no earlier than ``now_s``), the parts of the access windows st
 taken by transfers that keep running (the fixed past and the locked present) and by per-antenna
 maintenance. An antenna switching between two nodes needs the station's turnaround and setup
 (``Residual.turns``: the fixed ``turnaround_s``, or for a slewing station the slew between the
-actual pointings, :mod:`rsmodel.simulate.antennas`; docs/links.md).
+actual pointings, :mod:`rsmodel.simulate.antennas`; docs/links.md); a node's radio starting a
+contact (another window, or another antenna) needs that station's ``setup_s`` after its previous
+contact (:func:`radio_held`). Re-plans book antennas one by one (each planned transfer names
+its antenna), so the simulator's :class:`~rsmodel.simulate.antennas.AntennaBook` finds the
+planned antenna free.
 
 Times are seconds from the horizon start; rates are bytes per second. The classes here are the
 simulator's, on its continuous clock: :class:`PlannedTransfer` and :class:`PendingData` are not
@@ -18,15 +22,29 @@ from __future__ import annotations
 import bisect
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
-from rsmodel.simulate.antennas import Turns
+from rsmodel.simulate.antennas import TOL_S, Turns
+from rsmodel.timeutil import RESOLUTION_S
 
 Interval = tuple[float, float]
-# Antenna time held at a station: [start, end) s and the node holding it ("" for maintenance).
-Hold = tuple[float, float, str]
+# Antenna time held at a station: [start, end) s, the node holding it ("" for maintenance) and
+# the antenna (0-based; None: not known yet, a planned transfer the simulator has not started).
+Hold = tuple[float, float, str, int | None]
 # Shortest operation planned (s): a last few bytes still get a measurable transfer time.
 MIN_OP_S = 1e-3
+
+
+class Use(NamedTuple):
+    """Link time a node's radio holds: [start_s, end_s) on ``window_id`` at ``station``, on
+    ``antenna`` (None: not known yet)."""
+
+    start_s: float
+    end_s: float
+    station: str
+    window_id: str
+    antenna: int | None
 
 
 @dataclass(frozen=True)
@@ -83,9 +101,10 @@ class Residual:
     demands: list[PendingData]
     links: list[Link]
     antennas: dict[str, int]
-    node_busy: dict[str, list[Interval]] = field(default_factory=dict)  # by radio()
+    node_busy: dict[str, list[Use]] = field(default_factory=dict)  # by radio()
     station_busy: dict[str, list[Hold]] = field(default_factory=dict)
     turns: Turns | None = None  # turnaround + setup between nodes; None: none
+    setup_s: dict[str, float] = field(default_factory=dict)  # station -> its setup_s, s
     simultaneous: frozenset[str] = frozenset()  # nodes with ``simultaneous_bands``
     cause: str = ""  # what triggered the re-plan ("station svalbard outage", "shortfall s1" ...)
 
@@ -116,7 +135,23 @@ def subtract(pieces: list[Interval], cuts: list[Interval]) -> list[Interval]:
 def held_for(holds: list[Hold], station: str, node: str, turns: Turns | None) -> list[Interval]:
     """The antenna time ``holds`` keep from ``node`` (:meth:`Turns.widen`; no turns: as they
     are)."""
-    return turns.widen(holds, station, node) if turns else [(a, b) for a, b, _ in holds]
+    return turns.widen(holds, station, node) if turns else [(h[0], h[1]) for h in holds]
+
+
+def radio_held(
+    uses: list[Use], window_id: str, antenna: int | None, station: str, setup_s: dict[str, float]
+) -> list[Interval]:
+    """The time a node radio's ``uses`` keep from a piece on ``window_id`` at ``station`` on
+    ``antenna`` (None: any): a use of the same contact (window and antenna) as it is; any other
+    widened by the setup of the contact that follows it: the piece's station's ``setup_s`` (s)
+    after the use, the use's station's before it."""
+    after = setup_s.get(station, 0.0)
+    return [
+        (u.start_s, u.end_s)
+        if u.window_id == window_id and (antenna is None or u.antenna in (None, antenna))
+        else (u.start_s - setup_s.get(u.station, 0.0), u.end_s + after)
+        for u in uses
+    ]
 
 
 def saturated(busy: list[Interval], antennas: int) -> list[Interval]:
@@ -130,97 +165,159 @@ def saturated(busy: list[Interval], antennas: int) -> list[Interval]:
 
 
 class _StationTimeline:
-    """Antenna use of one station: sorted holds, with a query for the free sub-intervals a node
-    may use (turnaround and setup to and from other nodes' transfers included)."""
+    """Use of one station's antennas, antenna by antenna: sorted holds, with a query for the
+    free sub-intervals a node may use on an antenna (turnaround and setup to and from other
+    nodes' transfers and that antenna's maintenance included). Holds whose antenna is not known
+    yet go on the first antenna free for them, in time order (as the simulator picks them)."""
 
     def __init__(self, name: str, antennas: int, busy: list[Hold], turns: Turns | None) -> None:
         self.name = name
-        self.antennas = antennas
         self.turns = turns
         self.turnaround_s = turns.longest_s(name) if turns else 0.0
-        self.holds: list[Hold] = []
+        self.holds: list[list[Hold]] = [[] for _ in range(antennas)]
         self.longest = 0.0
-        for hold in sorted(busy):
-            self.add(*hold)
+        unknown = []
+        for a, b, node, antenna in busy:
+            if antenna is not None and 0 <= antenna < len(self.holds):
+                self.add(a, b, node, antenna)
+            else:
+                unknown.append((a, b, node))
+        for a, b, node in sorted(unknown):
+            self.add(a, b, node, self.antenna_for(a, b, node))
 
-    def add(self, a: float, b: float, node: str) -> None:
-        bisect.insort(self.holds, (a, b, node))
+    def add(self, a: float, b: float, node: str, antenna: int) -> None:
+        bisect.insort(self.holds[antenna], (a, b, node, antenna))
         self.longest = max(self.longest, b - a + 2.0 * self.turnaround_s)
 
-    def free(self, a: float, b: float, node: str) -> list[Interval]:
-        """Sub-intervals of [a, b) in which fewer than ``antennas`` transfers hold the station
-        for ``node``."""
-        lo = bisect.bisect_left(self.holds, (a - self.longest - self.turnaround_s,))
-        hi = bisect.bisect_left(self.holds, (b + self.turnaround_s,))
-        overlapping = [
+    def free(self, a: float, b: float, node: str, antenna: int) -> list[Interval]:
+        """Sub-intervals of [a, b) in which ``antenna`` is free for ``node``."""
+        holds = self.holds[antenna]
+        lo = bisect.bisect_left(holds, (a - self.longest - self.turnaround_s,))
+        hi = bisect.bisect_left(holds, (b + self.turnaround_s,))
+        cuts = [
             (s, e)
-            for s, e in held_for(self.holds[lo:hi], self.name, node, self.turns)
+            for s, e in held_for(holds[lo:hi], self.name, node, self.turns)
             if e > a and s < b
         ]
-        if len(overlapping) < self.antennas:
-            return [(a, b)]
-        return subtract([(a, b)], saturated(overlapping, self.antennas))
+        return subtract([(a, b)], cuts) if cuts else [(a, b)]
+
+    def antenna_for(self, a: float, b: float, node: str) -> int:
+        """The first antenna free for ``node`` through [a, b), else the one free the longest."""
+        free = [sum(f1 - f0 for f0, f1 in self.free(a, b, node, k)) for k in range(len(self.holds))]
+        return next((k for k, f in enumerate(free) if f >= b - a - TOL_S), free.index(max(free)))
+
+
+class _Board:
+    """A re-plan's timeline: every station's antennas and every node radio's uses."""
+
+    def __init__(self, residual: Residual) -> None:
+        self.stations = {
+            name: _StationTimeline(name, n, residual.station_busy.get(name, []), residual.turns)
+            for name, n in residual.antennas.items()
+        }
+        self.uses = {k: list(v) for k, v in residual.node_busy.items()}
+        self.setup_s = residual.setup_s
+        self.pad_s = max(residual.setup_s.values(), default=0.0)
+        self.simultaneous = residual.simultaneous
+
+    def place(
+        self, demand: PendingData, links: list[Link], min_op_s: float
+    ) -> list[PlannedTransfer]:
+        """Transfers of ``demand`` on ``links`` (in time order), each on one antenna at the
+        earliest free time in [release, deadline), until its bytes are placed."""
+        left = demand.bytes
+        ops: list[PlannedTransfer] = []
+        for link in links:
+            if left <= 0 or link.start_s >= demand.deadline_s:
+                break
+            a, b = max(link.start_s, demand.release_s), min(link.end_s, demand.deadline_s)
+            if b - a < min_op_s or link.rate_Bps <= 0:
+                continue
+            uses = self.uses.setdefault(radio(demand.node, link.band, self.simultaneous), [])
+            while left > 0 and (found := self._earliest(demand.node, link, uses, a, b, min_op_s)):
+                f0, f1, antenna = found
+                length = min(f1 - f0, max(left / link.rate_Bps, MIN_OP_S))
+                moved = min(left, length * link.rate_Bps)
+                ops.append(
+                    PlannedTransfer(
+                        demand.sync_id,
+                        demand.node,
+                        link.station,
+                        link.window_id,
+                        f0,
+                        f0 + length,
+                        moved,
+                        antenna,
+                    )
+                )
+                left -= moved
+                uses.append(Use(f0, f0 + length, link.station, link.window_id, antenna))
+                self.stations[link.station].add(f0, f0 + length, demand.node, antenna)
+                a = f0 + length
+        return ops
+
+    def _earliest(
+        self, node: str, link: Link, uses: list[Use], a: float, b: float, min_op_s: float
+    ) -> tuple[float, float, int] | None:
+        """The earliest free piece [f0, f1) of ``link`` in [a, b), at least ``min_op_s`` long,
+        on one antenna, and that antenna (ties: the antenna of the node's contact on this
+        window, then the lowest)."""
+        near = [u for u in uses if u.end_s + self.pad_s > a and u.start_s - self.pad_s < b]
+        own = max(
+            (u for u in near if u.window_id == link.window_id), key=lambda u: u.end_s, default=None
+        )
+        station = self.stations[link.station]
+        best: tuple[tuple[float, bool, int], float] | None = None
+        for k in range(len(station.holds)):
+            cuts = radio_held(near, link.window_id, k, link.station, self.setup_s)
+            for f0, f1 in subtract(station.free(a, b, node, k), cuts):
+                if f1 - f0 >= min_op_s:
+                    key = (f0, own is None or own.antenna != k, k)
+                    if best is None or key < best[0]:
+                        best = (key, f1)
+                    break
+        return None if best is None else (best[0][0], best[1], best[0][2])
 
 
 def dispatch(residual: Residual, *, min_op_s: float = 1.0) -> list[PlannedTransfer]:
     """Greedy plan of the residual demands: by priority, then deadline, earliest capacity first.
 
     Each demand takes the earliest link time of its node in [release, deadline) where the node's
-    radio is idle and its station has a free antenna (after the turnaround from or to another node).
-    Pieces shorter than ``min_op_s`` are skipped.
+    radio is idle (with the setup of a new contact after its other contacts) and an antenna of
+    its station is free (after the turnaround and setup from or to another node, outside that
+    antenna's maintenance); each transfer names its antenna. Pieces shorter than ``min_op_s``
+    are skipped.
     """
     links_by_node: dict[str, list[Link]] = defaultdict(list)
     for link in sorted(residual.links, key=lambda k: (k.start_s, k.station)):
         links_by_node[link.node].append(link)
-    stations = {
-        name: _StationTimeline(name, n, residual.station_busy.get(name, []), residual.turns)
-        for name, n in residual.antennas.items()
-    }
-    node_busy = {k: list(v) for k, v in residual.node_busy.items()}
+    board = _Board(residual)
     ops: list[PlannedTransfer] = []
     order = sorted(residual.demands, key=lambda d: (d.rank, d.deadline_s, d.release_s, d.sync_id))
     for demand in order:
-        links = links_by_node[demand.node]
-        ops.extend(_place(demand, links, stations, node_busy, residual.simultaneous, min_op_s))
+        ops.extend(board.place(demand, links_by_node[demand.node], min_op_s))
     return ops
 
 
-def _place(
-    demand: PendingData,
-    links: list[Link],
-    stations: dict[str, _StationTimeline],
-    node_busy: dict[str, list[Interval]],
-    simultaneous: frozenset[str],
-    min_op_s: float,
-) -> list[PlannedTransfer]:
-    left = demand.bytes
+def realise(residual: Residual, proposed: list[PlannedTransfer]) -> list[PlannedTransfer]:
+    """Transfers another planner proposed (the optimiser's, from its slot grid) on the same
+    timeline as :func:`dispatch`, in time order: each keeps the part of its interval where the
+    node's radio, setup, turnaround and one antenna of its station allow it, at most its bytes
+    at the link rate (the rest is a shortfall the simulator re-plans). One placed as proposed
+    keeps its bytes: its instants are rounded to the microsecond (``RESOLUTION_S``)."""
+    links_by_window: dict[str, list[Link]] = defaultdict(list)
+    for link in sorted(residual.links, key=lambda k: k.start_s):
+        links_by_window[link.window_id].append(link)
+    board = _Board(residual)
     ops: list[PlannedTransfer] = []
-    for link in links:
-        if left <= 0 or link.start_s >= demand.deadline_s:
-            break
-        a, b = max(link.start_s, demand.release_s), min(link.end_s, demand.deadline_s)
-        if b - a < min_op_s or link.rate_Bps <= 0:
-            continue
-        busy = node_busy.setdefault(radio(demand.node, link.band, simultaneous), [])
-        for f0, f1 in subtract(stations[link.station].free(a, b, demand.node), busy):
-            if left <= 0:
-                break
-            if f1 - f0 < min_op_s:
-                continue
-            length = min(f1 - f0, max(left / link.rate_Bps, MIN_OP_S))
-            moved = min(left, length * link.rate_Bps)
-            ops.append(
-                PlannedTransfer(
-                    demand.sync_id,
-                    demand.node,
-                    link.station,
-                    link.window_id,
-                    f0,
-                    f0 + length,
-                    moved,
-                )
-            )
-            left -= moved
-            busy.append((f0, f0 + length))
-            stations[link.station].add(f0, f0 + length, demand.node)
+    for op in sorted(proposed, key=lambda o: (o.start_s, o.node, o.sync_id)):
+        wanted = PendingData(op.sync_id, op.node, 0, op.bytes, op.start_s, op.end_s)
+        placed = board.place(wanted, links_by_window[op.window_id], MIN_OP_S)
+        if (
+            len(placed) == 1
+            and max(abs(placed[0].start_s - op.start_s), abs(placed[0].end_s - op.end_s))
+            <= RESOLUTION_S
+        ):
+            placed = [replace(placed[0], bytes=op.bytes)]
+        ops.extend(placed)
     return ops

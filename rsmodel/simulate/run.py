@@ -31,7 +31,8 @@ class SimulationResult:
 
 
 def operations_in_seconds(operations: list[Any], scenario: Scenario) -> list[PlannedTransfer]:
-    """The optimiser's operations (aware datetimes) as simulator operations (seconds)."""
+    """The optimiser's operations (aware datetimes) as simulator operations (seconds), on
+    their planned antennas."""
     start = pd.Timestamp(scenario.start)
     return [
         PlannedTransfer(
@@ -42,6 +43,7 @@ def operations_in_seconds(operations: list[Any], scenario: Scenario) -> list[Pla
             (pd.Timestamp(o.start) - start).total_seconds(),
             (pd.Timestamp(o.end) - start).total_seconds(),
             float(o.bytes),
+            int(o.antenna),
         )
         for o in operations
     ]

@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Callable
 
 from rsmodel.simulate.known import KnownFaults, Windows
-from rsmodel.simulate.residual import Hold, Interval, PlannedTransfer, radio
+from rsmodel.simulate.residual import Hold, PlannedTransfer, Use, radio
 from rsmodel.simulate.state import BYTE_TOLERANCE, Segment, Transfer
 from rsmodel.timeutil import RESOLUTION_S
 
@@ -162,24 +162,22 @@ class TransferBook:
         with_planned: bool,
         lookback_s: float = 0.0,
         simultaneous: frozenset[str] = frozenset(),
-    ) -> tuple[dict[str, list[Interval]], dict[str, list[Hold]]]:
+    ) -> tuple[dict[str, list[Use]], dict[str, list[Hold]]]:
         """Link time held from ``t_s`` on by node radio (:func:`~rsmodel.simulate.residual.radio`)
-        and by station (with the node holding it): the
-        running transfers (and the planned operations with ``with_planned``); the stations also
-        keep the transfers that ended in the last ``lookback_s`` (their turnaround may reach
-        past ``t_s``)."""
-        node_busy: dict[str, list[Interval]] = {}
+        and by station (with the node holding it and its antenna): the running transfers (and
+        the planned operations with ``with_planned``), and the transfers that ended in the last
+        ``lookback_s`` (their turnaround and the setup of the contact after them may reach past
+        ``t_s``)."""
+        node_busy: dict[str, list[Use]] = {}
         station_busy: dict[str, list[Hold]] = {}
-        kept = [tr.op for tr in self.active.values()]
+        kept = [(tr.op, max(tr.op.start_s, t_s)) for tr in self.active.values()]
         if with_planned:
-            kept += list(self.planned.values())
-        for op in kept:
+            kept += [(op, max(op.start_s, t_s)) for op in self.planned.values()]
+        kept += [(seg, seg.start_s) for seg in self.ledger if t_s - lookback_s < seg.end_s <= t_s]
+        for op, start_s in kept:
             key = radio(op.node, self.windows.band[op.window_id], simultaneous)
-            node_busy.setdefault(key, []).append((max(op.start_s, t_s), op.end_s))
-            station_busy.setdefault(op.station, []).append(
-                (max(op.start_s, t_s), op.end_s, op.node)
+            node_busy.setdefault(key, []).append(
+                Use(start_s, op.end_s, op.station, op.window_id, op.antenna)
             )
-        for seg in self.ledger:
-            if t_s - lookback_s < seg.end_s <= t_s:
-                station_busy.setdefault(seg.station, []).append((seg.start_s, seg.end_s, seg.node))
+            station_busy.setdefault(op.station, []).append((start_s, op.end_s, op.node, op.antenna))
         return node_busy, station_busy

@@ -93,22 +93,27 @@ class Samples:
         ]
         heads = np.flatnonzero(new_run)
         length = np.diff(np.r_[heads, n])
-        run_first = np.repeat(heads, length)
-        run_last = run_first + np.repeat(length - 1, length)
+        lo = np.repeat(heads, length)
+        hi = lo + np.repeat(length - 1, length)
+        # per sample (cheaper than per instant): the first of the four samples used between it
+        # and the next one, and the last time its run can interpolate (-inf: run too short)
+        first_of = np.minimum(np.maximum(np.arange(n) - 1, lo), hi - (STENCIL - 1))
+        first_of = np.minimum(np.maximum(first_of, 0), n - STENCIL)
+        end_of = np.where(hi - lo >= STENCIL - 1, self.t_s[hi] + 1e-9, -np.inf)
         span = float(np.max(self.t_s)) + 1.0
         j = np.searchsorted(self.node * span + self.t_s, node * span + t_s, side="right") - 1
         j = np.clip(j, 0, n - 1)
-        lo, hi = run_first[j], run_last[j]
-        ok = (self.node[j] == node) & (hi - lo >= STENCIL - 1)
-        ok &= (t_s >= self.t_s[lo] - 1e-9) & (t_s <= self.t_s[hi] + 1e-9)
-        first = np.clip(np.clip(j - 1, lo, hi - (STENCIL - 1)), 0, n - STENCIL)
+        ok = (self.node[j] == node) & (t_s <= end_of[j]) & (t_s >= self.t_s[lo[j]] - 1e-9)
+        first = first_of[j]
         # Lagrange weights of the samples at u = -1, 0, 1, 2 steps from the second one
         u = (t_s - self.t_s[first]) / self.step_s - 1.0
         a, c, e = u + 1.0, u - 1.0, u - 2.0
         ce, au = c * e, a * u
-        weights = (-u * ce / 6.0, a * ce / 2.0, -au * e / 2.0, au * c / 6.0)
-        out = np.zeros((len(node), 3))
-        for m, weight in enumerate(weights):
-            out += weight[:, None] * np.take(self.xyz_km, first + m, axis=0)
+        w0, w1, w2, w3 = -u * ce / 6.0, a * ce / 2.0, -au * e / 2.0, au * c / 6.0
+        i1, i2, i3 = first + 1, first + 2, first + 3
+        out = np.empty((len(node), 3))
+        for axis in range(3):  # contiguous components gather faster than rows of xyz_km
+            x = np.ascontiguousarray(self.xyz_km[:, axis])
+            out[:, axis] = w0 * x[first] + w1 * x[i1] + w2 * x[i2] + w3 * x[i3]
         out[~ok] = np.nan
         return out, ok

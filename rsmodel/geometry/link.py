@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -294,10 +295,13 @@ def apply_link_models(
     profile_columns = (np.full(len(out), None, dtype=object), np.full(len(out), None, dtype=object))
     modelled = np.flatnonzero(np.array([s.link is not None for s in stations], dtype=bool)[si])
     if len(modelled):
+        group = rate_groups(ni[modelled], si[modelled], radios)
+        order = np.argsort(group, kind="stable")  # each group's windows together
+        modelled, group = modelled[order], group[order]
         t0 = (pd.to_datetime(out["start"].iloc[modelled], utc=True) - pd.Timestamp(start)).dt
         w0 = t0.total_seconds().to_numpy(dtype=float)
         profiles = _profiles(
-            w0, duration[modelled], ni[modelled], si[modelled], radios, nodes, stations,
+            w0, duration[modelled], ni[modelled], si[modelled], group, radios, nodes, stations,
             start, step_s, samples,
         )  # fmt: skip
         total = profiles.cumulative_bits[profiles.last]  # the knots span each whole window
@@ -339,11 +343,24 @@ def imported_rates(windows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def rate_groups(ni: np.ndarray, si: np.ndarray, radios: np.ndarray) -> np.ndarray:
+    """Group of the windows of node ``ni[i]`` at station ``si[i]``: one per (station,
+    transmitter, receiver), which share one rate computation (``radios [node, station]``)."""
+    groups: dict[tuple[int, int, int], int] = {}
+    pair_group = np.full(radios.shape, -1)
+    for pair in np.unique(ni * radios.shape[1] + si).tolist():
+        n, s = divmod(pair, radios.shape[1])
+        r = radios[n, s]
+        pair_group[n, s] = groups.setdefault((s, id(r.transmitter), id(r.receiver)), len(groups))
+    return pair_group[ni, si]
+
+
 def _profiles(
     w0: np.ndarray,
     duration_s: np.ndarray,
     ni: np.ndarray,
     si: np.ndarray,
+    group: np.ndarray,
     radios: np.ndarray,
     nodes: list[OrbitalNode],
     stations: list[Station],
@@ -352,7 +369,8 @@ def _profiles(
     samples: Samples | None,
 ) -> Profiles:
     """Rate profiles of windows starting ``w0`` s after ``start`` of node ``ni`` at station
-    ``si`` (a station with a link model; ``radios [node, station]``)."""
+    ``si`` (a station with a link model; ``radios [node, station]``), sorted by
+    :func:`rate_groups` ``group``."""
     h = step_s / math.ceil(step_s / PROFILE_STEP_S - 1e-9)
     w1 = w0 + duration_s
     k0 = np.floor(w0 / h + 1e-9).astype(int) + 1
@@ -360,28 +378,21 @@ def _profiles(
     count = np.maximum(k1 - k0 + 1, 0) + 2
     win = np.repeat(np.arange(len(w0)), count)
     ends = np.cumsum(count)
-    pos_in = np.arange(ends[-1]) - np.repeat(ends - count, count)
+    firsts = ends - count
+    pos_in = np.arange(ends[-1]) - np.repeat(firsts, count)
     t = np.where(pos_in == 0, w0[win], (k0[win] + pos_in - 1) * h)
     t[ends - 1] = w1
-    site = si[win]
-    el, range_km = look_angles(nodes, ni[win], stations, site, start, t, samples)
+    el, range_km = look_angles(nodes, ni[win], stations, si[win], start, t, samples)
     # AOS/LOS lie on the mask: keep interpolation noise from dropping them below it
-    edge = np.r_[0, ends[:-1]], ends - 1
-    minimum = np.array([s.elevation_min_deg for s in stations])
-    for knot in edge:
-        el[knot] = np.maximum(el[knot], minimum[si])
-    # one rate computation per (station, transmitter, receiver)
-    kinds: dict[tuple[int, int, int], int] = {}
-    kind_of = np.full(radios.shape, -1)
-    for pair in np.unique(ni * len(stations) + si).tolist():
-        n, s = divmod(pair, len(stations))
-        r = radios[n, s]
-        kind_of[n, s] = kinds.setdefault((s, id(r.transmitter), id(r.receiver)), len(kinds))
-    sample_kind = kind_of[ni, si][win]
+    minimum = np.array([s.elevation_min_deg for s in stations])[si]
+    for knot in (firsts, ends - 1):
+        el[knot] = np.maximum(el[knot], minimum)
     rate = np.empty(len(t))
-    for (s, _, _), k in kinds.items():
-        i = np.flatnonzero(sample_kind == k)
-        rate[i] = link_rate_bps(stations[s], radios[ni[win[i[0]]], s], el[i], range_km[i])
+    heads = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])  # first window of each group
+    for a, b in zip(heads.tolist(), [*heads[1:].tolist(), len(group)], strict=True):
+        knots = slice(firsts[a], ends[b - 1])
+        radio = radios[ni[a], si[a]]
+        rate[knots] = link_rate_bps(stations[si[a]], radio, el[knots], range_km[knots])
     return Profiles.concatenated(t - w0[win], rate, count)
 
 
@@ -429,7 +440,7 @@ class Profiles:
     shift: float  # window w's knots are searched at t + w * shift
 
     @classmethod
-    def of(cls, t_s: list[np.ndarray], rate_bps: list[np.ndarray]) -> Profiles:
+    def of(cls, t_s: Sequence[np.ndarray], rate_bps: Sequence[np.ndarray]) -> Profiles:
         """Profiles of windows with knots ``t_s[w]`` and rates ``rate_bps[w]``."""
         count = np.fromiter(map(len, t_s), dtype=int, count=len(t_s))
         return cls.concatenated(np.concatenate(t_s), np.concatenate(rate_bps), count)
@@ -483,11 +494,10 @@ def profiles_of(windows: pd.DataFrame) -> tuple[np.ndarray, Profiles | None]:
     if PROFILE_COLUMNS[0] not in windows.columns:
         return np.zeros(0, dtype=int), None
     t = windows[PROFILE_COLUMNS[0]].to_numpy()
-    rows = np.flatnonzero([v is not None and not (isinstance(v, float)) for v in t])
+    rows = np.flatnonzero(~pd.isna(t))  # None or NaN: no profile
     if not len(rows):
         return rows, None
-    r = windows[PROFILE_COLUMNS[1]].to_numpy()
-    return rows, Profiles.of([t[i] for i in rows], [r[i] for i in rows])
+    return rows, Profiles.of(t[rows], windows[PROFILE_COLUMNS[1]].to_numpy()[rows])
 
 
 def grid_rate_bps(

@@ -15,7 +15,9 @@ Prints the geometry wall and process CPU time of both (medians of ``--repeats`` 
 warm-up that also loads ``itur``'s maps, a one-off ~3-9 s per process, shown apart) and their
 ratio (target <= 1.5): each round times the two back to back, in alternating order, and the
 ratio is the median of the rounds' ratios, so a change of load on a shared machine hits both
-sides of a ratio alike and one noisy round does not decide it; then the load average, then
+sides of a ratio alike and one noisy round does not decide it (each run starts after a full
+garbage collection: a collection of the whole heap, ~20 ms, otherwise lands in whichever run
+tips it over); then the load average, then
 how much of the constant-rate capacity the link budget cannot deliver: per window, and for the
 constant-rate greedy plan, the bytes it puts in a window beyond the link budget's capacity; then,
 in a fresh process, the link-budget MILP solve with per-slot rates (the model's syncs, 1000 in
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import json
 import os
 import time
@@ -80,13 +83,14 @@ def variants(n_nodes: int, n_stations: int, hours: float) -> tuple[dict, dict]:
 
 def paired_times(scenarios: list, repeats: int) -> tuple[list[tuple[float, float]], list]:
     """Wall and process CPU seconds of the geometry of each scenario in each of ``repeats``
-    rounds (the scenarios back to back, in reverse order every other round), and the
-    geometries."""
+    rounds (the scenarios back to back, in reverse order every other round, each after a full
+    garbage collection), and the geometries."""
     times: list[tuple[float, float]] = [(0.0, 0.0)] * (len(scenarios) * repeats)
     geos: list = [None] * len(scenarios)
     for r in range(repeats):
         order = range(len(scenarios)) if r % 2 == 0 else reversed(range(len(scenarios)))
         for i in order:
+            gc.collect()  # no run pays for the garbage of the one before it
             t0, c0 = time.perf_counter(), time.process_time()
             geos[i] = compute_geometry(scenarios[i])
             times[r * len(scenarios) + i] = (time.perf_counter() - t0, time.process_time() - c0)

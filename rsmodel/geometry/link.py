@@ -295,7 +295,7 @@ def apply_link_models(
     profile_columns = (np.full(len(out), None, dtype=object), np.full(len(out), None, dtype=object))
     modelled = np.flatnonzero(np.array([s.link is not None for s in stations], dtype=bool)[si])
     if len(modelled):
-        group = rate_groups(ni[modelled], si[modelled], radios)
+        group = _rate_groups(ni[modelled], si[modelled], radios)
         order = np.argsort(group, kind="stable")  # each group's windows together
         modelled, group = modelled[order], group[order]
         t0 = (pd.to_datetime(out["start"].iloc[modelled], utc=True) - pd.Timestamp(start)).dt
@@ -343,7 +343,7 @@ def imported_rates(windows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def rate_groups(ni: np.ndarray, si: np.ndarray, radios: np.ndarray) -> np.ndarray:
+def _rate_groups(ni: np.ndarray, si: np.ndarray, radios: np.ndarray) -> np.ndarray:
     """Group of the windows of node ``ni[i]`` at station ``si[i]``: one per (station,
     transmitter, receiver), which share one rate computation (``radios [node, station]``)."""
     groups: dict[tuple[int, int, int], int] = {}
@@ -370,7 +370,7 @@ def _profiles(
 ) -> Profiles:
     """Rate profiles of windows starting ``w0`` s after ``start`` of node ``ni`` at station
     ``si`` (a station with a link model; ``radios [node, station]``), sorted by
-    :func:`rate_groups` ``group``."""
+    :func:`_rate_groups` ``group``."""
     h = step_s / math.ceil(step_s / PROFILE_STEP_S - 1e-9)
     w1 = w0 + duration_s
     k0 = np.floor(w0 / h + 1e-9).astype(int) + 1

@@ -11,9 +11,13 @@ shipped DVB-S2 ladder; every satellite transmits at 8.2 GHz, 7 dBW EIRP, 100 Msy
 station rate stays the cap. These radio figures are planning assumptions, not the real
 satellites'.
 
-Prints the geometry wall time of both (best of ``--repeats``, taken in turn, after a warm-up that also loads
-``itur``'s maps, a one-off ~3-9 s per process, shown apart) and their ratio (target <= 1.5), with
-the process CPU time beside it (steadier on a shared machine) and the load average, then
+Prints the geometry wall and process CPU time of both (medians of ``--repeats`` rounds, after a
+warm-up that also loads ``itur``'s maps, a one-off ~3-9 s per process, shown apart) and their
+ratio (target <= 1.5): each round times the two back to back, in alternating order, and the
+ratio is the median of the rounds' ratios, so a change of load on a shared machine hits both
+sides of a ratio alike and one noisy round does not decide it (each run starts after a full
+garbage collection: a collection of the whole heap, ~20 ms, otherwise lands in whichever run
+tips it over); then the load average, then
 how much of the constant-rate capacity the link budget cannot deliver: per window, and for the
 constant-rate greedy plan, the bytes it puts in a window beyond the link budget's capacity; then,
 in a fresh process, the link-budget MILP solve with per-slot rates (the model's syncs, 1000 in
@@ -24,11 +28,13 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import json
 import os
 import time
 from pathlib import Path
 
+import numpy as np
 import yaml
 from child import bench_parser, run_json
 
@@ -75,17 +81,20 @@ def variants(n_nodes: int, n_stations: int, hours: float) -> tuple[dict, dict]:
     return data, budget
 
 
-def best_times(scenarios: list, repeats: int) -> list[tuple[float, float, object]]:
-    """Best wall and best process CPU seconds of ``repeats`` geometries of each scenario (taken
-    in turn, so a change of load on a shared machine hits all alike), and the geometry."""
-    best = [[float("inf"), float("inf"), None] for _ in scenarios]
-    for _ in range(repeats):
-        for row, scenario in zip(best, scenarios, strict=True):
+def paired_times(scenarios: list, repeats: int) -> tuple[list[tuple[float, float]], list]:
+    """Wall and process CPU seconds of the geometry of each scenario in each of ``repeats``
+    rounds (the scenarios back to back, in reverse order every other round, each after a full
+    garbage collection), and the geometries."""
+    times: list[tuple[float, float]] = [(0.0, 0.0)] * (len(scenarios) * repeats)
+    geos: list = [None] * len(scenarios)
+    for r in range(repeats):
+        order = range(len(scenarios)) if r % 2 == 0 else reversed(range(len(scenarios)))
+        for i in order:
+            gc.collect()  # no run pays for the garbage of the one before it
             t0, c0 = time.perf_counter(), time.process_time()
-            row[2] = compute_geometry(scenario)
-            row[0] = min(row[0], time.perf_counter() - t0)
-            row[1] = min(row[1], time.process_time() - c0)
-    return [(wall, cpu, geo) for wall, cpu, geo in best]
+            geos[i] = compute_geometry(scenarios[i])
+            times[r * len(scenarios) + i] = (time.perf_counter() - t0, time.process_time() - c0)
+    return times, geos
 
 
 def sizes(quick: bool) -> tuple[int, int, float]:
@@ -117,7 +126,9 @@ def milp_child(quick: bool) -> dict:
 
 def main() -> None:
     parser = bench_parser(__doc__, "20 nodes x 4 stations x 6 h")
-    parser.add_argument("--repeats", type=int, default=2, help="timed runs of each (best kept)")
+    parser.add_argument(
+        "--repeats", type=int, default=7, help="timed rounds of both geometries (medians kept)"
+    )
     parser.add_argument(
         "--only", choices=["geometry"], help="geometry rows and capacities only (no plans)"
     )
@@ -135,16 +146,19 @@ def main() -> None:
     compute_geometry(small)  # warm-up: imports, itur's maps, attenuation tables
     warm_s = time.perf_counter() - t0
     load = os.getloadavg()
-    (t_const, cpu_const, geo_const), (t_budget, cpu_budget, geo_budget) = best_times(
-        [constant, budget], args.repeats
-    )
-    print(f"{n_nodes} nodes x {n_stations} stations x {hours:g} h, 60 s grid")
+    times, (geo_const, geo_budget) = paired_times([constant, budget], args.repeats)
+    const, budget_t = np.array(times[0::2]), np.array(times[1::2])  # [round, (wall, CPU)]
+    ratio = np.median(budget_t / const, axis=0)
+    spread = np.percentile(budget_t / const, [25, 75], axis=0)
+    print(f"{n_nodes} nodes x {n_stations} stations x {hours:g} h, 60 s grid, "
+          f"medians of {args.repeats} paired rounds")  # fmt: skip
     print(f"{'geometry':<28}{'wall s':>10}{'CPU s':>10}")
-    print(f"{'constant rate':<28}{t_const:>10.2f}{cpu_const:>10.2f}")
-    print(f"{'link budget':<28}{t_budget:>10.2f}{cpu_budget:>10.2f}")
-    print(
-        f"{'ratio (target <= 1.5)':<28}{t_budget / t_const:>10.2f}{cpu_budget / cpu_const:>10.2f}"
-    )
+    for name, rounds in (("constant rate", const), ("link budget", budget_t)):
+        wall, cpu = np.median(rounds, axis=0)
+        print(f"{name:<28}{wall:>10.3f}{cpu:>10.3f}")
+    print(f"{'ratio (target <= 1.5)':<28}{ratio[0]:>10.2f}{ratio[1]:>10.2f}")
+    print(f"{'  ratio, 25-75 % of rounds':<28}{f'{spread[0, 0]:.2f}-{spread[1, 0]:.2f}':>10}"
+          f"{f'{spread[0, 1]:.2f}-{spread[1, 1]:.2f}':>10}")  # fmt: skip
     print(f"{'one-off warm-up (itur load)':<28}{warm_s:>10.2f}")
     after = os.getloadavg()
     print(f"load average (1/5/15 min): before {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f}, "

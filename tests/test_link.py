@@ -22,10 +22,12 @@ from rsmodel.geometry.link import (
     dvbs2_ladder,
     free_space_loss_db,
     interpolated_attenuation_db,
+    link_rate_bps,
     look_angles,
 )
 from rsmodel.geometry.scan import scan
 from rsmodel.model.loader import load_model, load_model_text
+from rsmodel.model.radios import pair_radio
 from rsmodel.optimize import optimise
 from rsmodel.plan.check import check_plan
 
@@ -246,6 +248,59 @@ def test_incompatible_bands_give_no_windows_and_a_warning_naming_the_pair() -> N
     windows = compute_geometry(scenario).windows
     assert len(windows) and set(windows["node"]) == {"metop"}
     assert (windows["band"] == "X").all()
+
+
+def test_each_window_carries_the_integral_of_its_documented_rate_profile() -> None:
+    """The vectorised profiles of many windows (two link-budget stations, one with setup time,
+    and a constant-rate one; two nodes) equal a plain window-by-window computation of
+    docs/links.md: the rate at AOS, at every PROFILE_STEP_S-aligned instant and at LOS, linear
+    in between; capacity its integral after setup_s."""
+    budget = "    bands: [{band: X, gt_dbk: GT}]\n    link: {budget: {availability_pct: 99.0}}\n"
+    text = (
+        model(budget.replace("GT", "31.0"), "    transmitters: &tx [{band: X, frequency_hz: "
+              "8.2e9, eirp_dbw: 7.0, symbol_rate_baud: 5.0e7}]\n"
+              "  - name: metop\n    tle: {norad: 38771}\n    transmitters: *tx\n")
+        .replace("nodes:", "  - {name: kiruna, lat_deg: 67.86, lon_deg: 20.96, alt_m: 400, "
+                 "bandwidth_bps: 2.0e8, setup_s: 45,\n     bands: [{band: X, gt_dbk: 27.0}], "
+                 "link: {budget: {availability_pct: 99.0}}}\n"
+                 "  - {name: inuvik, lat_deg: 68.32, lon_deg: -133.6, alt_m: 90, "
+                 "bandwidth_bps: 5.0e7}\nnodes:")
+    )  # fmt: skip
+    scenario = load_model_text(text)
+    geo = compute_geometry(scenario)
+    args = (scenario.nodes, scenario.stations, scenario.start, scenario.end, scenario.step_s)
+    samples = scan(*args, dense=False).samples
+    nodes = [n.name for n in scenario.nodes]
+    stations = {s.name: s for s in scenario.stations}
+    seen = set()
+    for w in geo.windows.itertuples():
+        station = stations[w.station]
+        seen.add((w.node, w.station))
+        if station.link is None:
+            assert w.profile_t_s is None and w.min_rate_bps == w.max_rate_bps
+            assert w.capacity_bytes == pytest.approx(5.0e7 / 8 * w.duration_s, rel=1e-12)
+            continue
+        w0 = (w.start - scenario.start).total_seconds()
+        inner = np.arange(
+            math.floor(w0 / PROFILE_STEP_S) + 1, w0 / PROFILE_STEP_S + w.duration_s / PROFILE_STEP_S
+        )
+        t = np.r_[w0, inner * PROFILE_STEP_S, w0 + w.duration_s]
+        node = np.full(len(t), nodes.index(w.node))
+        site = np.full(len(t), list(stations).index(w.station))
+        el, range_km = look_angles(
+            scenario.nodes, node, scenario.stations, site, scenario.start, t, samples
+        )
+        el[[0, -1]] = np.maximum(el[[0, -1]], station.elevation_min_deg)
+        radio = pair_radio(scenario.nodes[node[0]], station)
+        rate = link_rate_bps(station, radio, el, range_km)
+        np.testing.assert_allclose(w.profile_t_s, t - w0, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(w.profile_rate_bps, rate, rtol=1e-12)
+        fine = np.linspace(station.setup_s, w.duration_s, 20001)
+        usable = np.trapezoid(np.interp(fine, t - w0, rate), fine)
+        assert w.capacity_bytes * 8 == pytest.approx(usable, rel=1e-6)
+        assert w.mean_rate_bps * w.duration_s == pytest.approx(np.trapezoid(rate, t - w0))
+        assert w.min_rate_bps == rate.min() and w.max_rate_bps == w.bandwidth_bps == rate.max()
+    assert len(seen) == 6  # every node at every station
 
 
 # --------------------------------------------------------------------------- optimiser

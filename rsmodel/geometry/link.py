@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -241,9 +242,14 @@ def constant_rate_bps(station: Station, radio: Radio) -> float:
 
 
 # --------------------------------------------------------------------------- windows
-def pair_radios(nodes: list[OrbitalNode], stations: list[Station]) -> list[list[Radio | None]]:
-    """``[node][station]`` radios of each pair (None: no shared band, no contact)."""
-    return [[pair_radio(n, s) for s in stations] for n in nodes]
+def pair_radios(nodes: list[OrbitalNode], stations: list[Station]) -> np.ndarray:
+    """``[node, station]`` object array of the radios of each pair (None: no shared band, no
+    contact)."""
+    radios = np.empty((len(nodes), len(stations)), dtype=object)
+    for i, node in enumerate(nodes):
+        for j, station in enumerate(stations):
+            radios[i, j] = pair_radio(node, station)
+    return radios
 
 
 def apply_link_models(
@@ -260,32 +266,68 @@ def apply_link_models(
     profile (``profile_t_s`` s from the window start, ``profile_rate_bps``);
     ``bandwidth_bps`` is then the window's highest rate. ``samples``: the scan's node positions
     around these windows (:func:`look_angles`)."""
-    node_index = {n.name: i for i, n in enumerate(nodes)}
-    station_index = {s.name: i for i, s in enumerate(stations)}
     radios = pair_radios(nodes, stations)
-    ni = windows["node"].map(node_index).to_numpy(dtype=int)
-    si = windows["station"].map(station_index).to_numpy(dtype=int)
-    keep = np.array([radios[n][s] is not None for n, s in zip(ni, si, strict=True)], dtype=bool)
+    ni = pd.Index([n.name for n in nodes]).get_indexer(windows["node"])
+    si = pd.Index([s.name for s in stations]).get_indexer(windows["station"])
+    keep = np.array([r is not None for r in radios.flat], dtype=bool).reshape(radios.shape)[ni, si]
     if not keep.all():
         windows = windows[keep].reset_index(drop=True)
         windows["id"] = [f"w{i + 1:05d}" for i in range(len(windows))]
         ni, si = ni[keep], si[keep]
     out = windows.copy()
-    radio = [radios[n][s] for n, s in zip(ni, si, strict=True)]
-    out["band"] = [r.band if r else None for r in radio]
-    rate = np.array(
-        [constant_rate_bps(stations[s], r) for s, r in zip(si, radio, strict=True) if r],
+    pair_rate = np.array(
+        [[constant_rate_bps(s, r) if r else 0.0 for s, r in zip(stations, row, strict=True)]
+         for row in radios],
         dtype=float,
-    ).reshape(-1)
-    out["bandwidth_bps"] = rate
+    ).reshape(radios.shape)  # fmt: skip
+    pair_band = np.array([r.band if r else None for r in radios.flat], dtype=object)
+    rate = pair_rate[ni, si]
+    out["band"] = pair_band.reshape(radios.shape)[ni, si]
     duration = out["duration_s"].to_numpy(dtype=float)
-    setup = np.array([stations[s].setup_s for s in si], dtype=float)
-    out["capacity_bytes"] = rate / 8.0 * np.maximum(0.0, duration - setup)
-    out["min_rate_bps"] = out["mean_rate_bps"] = out["max_rate_bps"] = rate
-    out["profile_t_s"] = out["profile_rate_bps"] = None
-    modelled = np.flatnonzero([stations[s].link is not None for s in si])
+    setup = np.array([s.setup_s for s in stations], dtype=float)[si]
+    stats = {
+        "bandwidth_bps": rate,
+        "capacity_bytes": rate / 8.0 * np.maximum(0.0, duration - setup),
+        "min_rate_bps": rate,
+        "mean_rate_bps": rate,
+        "max_rate_bps": rate,
+    }
+    profile_columns = (np.full(len(out), None, dtype=object), np.full(len(out), None, dtype=object))
+    modelled = np.flatnonzero(np.array([s.link is not None for s in stations], dtype=bool)[si])
     if len(modelled):
-        _profiles(out, modelled, ni, si, radio, nodes, stations, start, step_s, setup, samples)
+        group = _rate_groups(ni[modelled], si[modelled], radios)
+        order = np.argsort(group, kind="stable")  # each group's windows together
+        modelled, group = modelled[order], group[order]
+        t0 = (pd.to_datetime(out["start"].iloc[modelled], utc=True) - pd.Timestamp(start)).dt
+        w0 = t0.total_seconds().to_numpy(dtype=float)
+        profiles = _profiles(
+            w0, duration[modelled], ni[modelled], si[modelled], group, radios, nodes, stations,
+            start, step_s, samples,
+        )  # fmt: skip
+        total = profiles.cumulative_bits[profiles.last]  # the knots span each whole window
+        at_setup = np.flatnonzero(setup[modelled] > 0)
+        usable = total.copy()
+        usable[at_setup] -= profiles.integral_bits(
+            at_setup, np.zeros(len(at_setup)), setup[modelled][at_setup]
+        )
+        top = np.maximum.reduceat(profiles.rate_bps, profiles.first)
+        for name, values in (
+            ("bandwidth_bps", top),
+            ("capacity_bytes", usable / 8.0),
+            ("min_rate_bps", np.minimum.reduceat(profiles.rate_bps, profiles.first)),
+            ("mean_rate_bps", total / np.maximum(duration[modelled], 1e-9)),
+            ("max_rate_bps", top),
+        ):
+            stats[name] = stats[name].copy()
+            stats[name][modelled] = values
+        for column, knots in zip(profile_columns, (profiles.t_s, profiles.rate_bps), strict=True):
+            for row, a, b in zip(modelled.tolist(), profiles.first.tolist(),
+                                 (profiles.last + 1).tolist(), strict=True):  # fmt: skip
+                column[row] = knots[a:b]
+    for name, values in stats.items():
+        out[name] = values
+    for name, column in zip(PROFILE_COLUMNS, profile_columns, strict=True):
+        out[name] = column
     return out
 
 
@@ -301,81 +343,57 @@ def imported_rates(windows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _rate_groups(ni: np.ndarray, si: np.ndarray, radios: np.ndarray) -> np.ndarray:
+    """Group of the windows of node ``ni[i]`` at station ``si[i]``: one per (station,
+    transmitter, receiver), which share one rate computation (``radios [node, station]``)."""
+    groups: dict[tuple[int, int, int], int] = {}
+    pair_group = np.full(radios.shape, -1)
+    for pair in np.unique(ni * radios.shape[1] + si).tolist():
+        n, s = divmod(pair, radios.shape[1])
+        r = radios[n, s]
+        pair_group[n, s] = groups.setdefault((s, id(r.transmitter), id(r.receiver)), len(groups))
+    return pair_group[ni, si]
+
+
 def _profiles(
-    out: pd.DataFrame,
-    rows: np.ndarray,
+    w0: np.ndarray,
+    duration_s: np.ndarray,
     ni: np.ndarray,
     si: np.ndarray,
-    radio: list[Radio | None],
+    group: np.ndarray,
+    radios: np.ndarray,
     nodes: list[OrbitalNode],
     stations: list[Station],
     start: datetime,
     step_s: float,
-    setup_s: np.ndarray,
     samples: Samples | None,
-) -> None:
-    """Rate profiles and statistics of windows ``rows`` (stations with a link model)."""
+) -> Profiles:
+    """Rate profiles of windows starting ``w0`` s after ``start`` of node ``ni`` at station
+    ``si`` (a station with a link model; ``radios [node, station]``), sorted by
+    :func:`_rate_groups` ``group``."""
     h = step_s / math.ceil(step_s / PROFILE_STEP_S - 1e-9)
-    t0 = (pd.to_datetime(out["start"].iloc[rows], utc=True) - pd.Timestamp(start)).dt
-    w0 = t0.total_seconds().to_numpy(dtype=float)
-    w1 = w0 + out["duration_s"].to_numpy(dtype=float)[rows]
+    w1 = w0 + duration_s
     k0 = np.floor(w0 / h + 1e-9).astype(int) + 1
     k1 = np.ceil(w1 / h - 1e-9).astype(int) - 1
-    inner = np.maximum(k1 - k0 + 1, 0)
-    count = inner + 2
-    win = np.repeat(np.arange(len(rows)), count)
-    pos_in = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-    t = np.where(pos_in == 0, w0[win], (k0[win] + pos_in - 1) * h)
-    t = np.where(pos_in == count[win] - 1, w1[win], t)
-    site = si[rows][win]
-    el, range_km = look_angles(nodes, ni[rows][win], stations, site, start, t, samples)
-    # AOS/LOS lie on the mask: keep interpolation noise from dropping them below it
-    edge = (pos_in == 0) | (pos_in == count[win] - 1)
-    minimum = np.array([s.elevation_min_deg for s in stations])[site]
-    el = np.where(edge, np.maximum(el, minimum), el)
-    rate = np.empty(len(t))
-    # one rate computation per (station, transmitter, receiver): group the windows' pairs
-    pair = ni[rows] * len(stations) + si[rows]
-    _, first_row, pair_of_row = np.unique(pair, return_index=True, return_inverse=True)
-    first = rows[first_row]
-    keys = np.array(
-        [
-            si[first],
-            [id(radio[w].transmitter) for w in first],
-            [id(radio[w].receiver) for w in first],
-        ],
-        dtype=np.int64,
-    )
-    kinds, pair_kind = np.unique(keys, axis=1, return_inverse=True)
-    sample_kind = pair_kind.reshape(-1)[pair_of_row][win]
-    for k in range(kinds.shape[1]):
-        i = np.flatnonzero(sample_kind == k)
-        w = rows[win[i[0]]]
-        r = radio[w]
-        assert r is not None
-        rate[i] = link_rate_bps(stations[si[w]], r, el[i], range_km[i])
+    count = np.maximum(k1 - k0 + 1, 0) + 2
+    win = np.repeat(np.arange(len(w0)), count)
     ends = np.cumsum(count)
-    bounds = ends[:-1]
-    rel = t - w0[win]
-    starts, stops = (ends - count).tolist(), ends.tolist()
-    profile_t = [rel[a:b] for a, b in zip(starts, stops, strict=True)]
-    profile_rate = [rate[a:b] for a, b in zip(starts, stops, strict=True)]
-    profiles = Profiles.concatenated(rel, rate, count)
-    duration = w1 - w0
-    total = profiles.cumulative_bits[profiles.last]  # the knots span each whole window
-    setup = profiles.integral_bits(np.arange(len(rows)), np.zeros(len(rows)), setup_s[rows])
-    usable = total - setup
-    col = out.columns.get_loc
-    for name, values in zip(PROFILE_COLUMNS, (profile_t, profile_rate), strict=True):
-        column = np.empty(len(out), dtype=object)
-        for row, value in zip(rows, values, strict=True):
-            column[row] = value
-        out[name] = column
-    out.iloc[rows, col("min_rate_bps")] = np.minimum.reduceat(rate, np.r_[0, bounds])
-    out.iloc[rows, col("max_rate_bps")] = np.maximum.reduceat(rate, np.r_[0, bounds])
-    out.iloc[rows, col("bandwidth_bps")] = np.maximum.reduceat(rate, np.r_[0, bounds])
-    out.iloc[rows, col("mean_rate_bps")] = total / np.maximum(duration, 1e-9)
-    out.iloc[rows, col("capacity_bytes")] = usable / 8.0
+    firsts = ends - count
+    pos_in = np.arange(ends[-1]) - np.repeat(firsts, count)
+    t = np.where(pos_in == 0, w0[win], (k0[win] + pos_in - 1) * h)
+    t[ends - 1] = w1
+    el, range_km = look_angles(nodes, ni[win], stations, si[win], start, t, samples)
+    # AOS/LOS lie on the mask: keep interpolation noise from dropping them below it
+    minimum = np.array([s.elevation_min_deg for s in stations])[si]
+    for knot in (firsts, ends - 1):
+        el[knot] = np.maximum(el[knot], minimum)
+    rate = np.empty(len(t))
+    heads = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])  # first window of each group
+    for a, b in zip(heads.tolist(), [*heads[1:].tolist(), len(group)], strict=True):
+        knots = slice(firsts[a], ends[b - 1])
+        radio = radios[ni[a], si[a]]
+        rate[knots] = link_rate_bps(stations[si[a]], radio, el[knots], range_km[knots])
+    return Profiles.concatenated(t - w0[win], rate, count)
 
 
 def look_angles(
@@ -422,7 +440,7 @@ class Profiles:
     shift: float  # window w's knots are searched at t + w * shift
 
     @classmethod
-    def of(cls, t_s: list[np.ndarray], rate_bps: list[np.ndarray]) -> Profiles:
+    def of(cls, t_s: Sequence[np.ndarray], rate_bps: Sequence[np.ndarray]) -> Profiles:
         """Profiles of windows with knots ``t_s[w]`` and rates ``rate_bps[w]``."""
         count = np.fromiter(map(len, t_s), dtype=int, count=len(t_s))
         return cls.concatenated(np.concatenate(t_s), np.concatenate(rate_bps), count)
@@ -476,11 +494,10 @@ def profiles_of(windows: pd.DataFrame) -> tuple[np.ndarray, Profiles | None]:
     if PROFILE_COLUMNS[0] not in windows.columns:
         return np.zeros(0, dtype=int), None
     t = windows[PROFILE_COLUMNS[0]].to_numpy()
-    rows = np.flatnonzero([v is not None and not (isinstance(v, float)) for v in t])
+    rows = np.flatnonzero(~pd.isna(t))  # None or NaN: no profile
     if not len(rows):
         return rows, None
-    r = windows[PROFILE_COLUMNS[1]].to_numpy()
-    return rows, Profiles.of([t[i] for i in rows], [r[i] for i in rows])
+    return rows, Profiles.of(t[rows], windows[PROFILE_COLUMNS[1]].to_numpy()[rows])
 
 
 def grid_rate_bps(
@@ -510,9 +527,9 @@ def grid_rate_bps(
         index[rows] = np.arange(len(rows))
         on = index[win] >= 0
         rate[on] = profiles.rate_at(index[win[on]], t_s[k[on]] - w0[win[on]])
-    node = windows["node"].map({n: i for i, n in enumerate(node_names)}).to_numpy(dtype=int)
-    station = windows["station"].map({s: i for i, s in enumerate(station_names)})
-    out[node[win], station.to_numpy(dtype=int)[win], k] = rate
+    node = pd.Index(node_names).get_indexer(windows["node"])
+    station = pd.Index(station_names).get_indexer(windows["station"])
+    out[node[win], station[win], k] = rate
     return out
 
 

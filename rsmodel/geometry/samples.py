@@ -11,6 +11,7 @@ the scan's own ~6 m) instead of propagating the nodes again.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -85,30 +86,56 @@ class Samples:
         """Positions (km) of ``node[i]`` at ``t_s[i]`` interpolated from the samples, and whether
         each could be (four consecutive samples around it; NaN where not)."""
         node, t_s = np.asarray(node, dtype=np.int64), np.asarray(t_s, dtype=float)
-        n = len(self.node)
-        if n < STENCIL or not len(node):
+        if len(self.node) < STENCIL or not len(node):
             return np.full((len(node), 3), np.nan), np.zeros(len(node), dtype=bool)
+        look = self._lookup
+        j = np.searchsorted(look.keys, node * look.span + t_s, side="right") - 1
+        j = np.clip(j, 0, len(self.node) - 1)
+        ok = (self.node[j] == node) & (t_s >= look.start_s[j]) & (t_s <= look.end_s[j])
+        first = look.first[j]
+        # Lagrange weights of the samples at u = -1, 0, 1, 2 steps from the second one
+        u = (t_s - self.t_s[first]) / self.step_s - 1.0
+        a, c, e = u + 1.0, u - 1.0, u - 2.0
+        ce, au = c * e, a * u
+        w0, w1, w2, w3 = -u * ce / 6.0, a * ce / 2.0, -au * e / 2.0, au * c / 6.0
+        i1, i2, i3 = first + 1, first + 2, first + 3
+        out = np.empty((len(node), 3))
+        for axis, x in enumerate(look.xyz_km):
+            out[:, axis] = w0 * x[first] + w1 * x[i1] + w2 * x[i2] + w3 * x[i3]
+        out[~ok] = np.nan
+        return out, ok
+
+    @cached_property
+    def _lookup(self) -> _Lookup:
+        n = len(self.node)
         new_run = np.r_[
             True, (self.node[1:] != self.node[:-1]) | (np.diff(self.t_s) > GAP * self.step_s)
         ]
         heads = np.flatnonzero(new_run)
         length = np.diff(np.r_[heads, n])
-        run_first = np.repeat(heads, length)
-        run_last = run_first + np.repeat(length - 1, length)
+        lo = np.repeat(heads, length)
+        hi = lo + np.repeat(length - 1, length)
+        first = np.minimum(np.maximum(np.arange(n) - 1, lo), hi - (STENCIL - 1))
         span = float(np.max(self.t_s)) + 1.0
-        j = np.searchsorted(self.node * span + self.t_s, node * span + t_s, side="right") - 1
-        j = np.clip(j, 0, n - 1)
-        lo, hi = run_first[j], run_last[j]
-        ok = (self.node[j] == node) & (hi - lo >= STENCIL - 1)
-        ok &= (t_s >= self.t_s[lo] - 1e-9) & (t_s <= self.t_s[hi] + 1e-9)
-        first = np.clip(np.clip(j - 1, lo, hi - (STENCIL - 1)), 0, n - STENCIL)
-        # Lagrange weights of the samples at u = -1, 0, 1, 2 steps from the second one
-        u = (t_s - self.t_s[first]) / self.step_s - 1.0
-        a, c, e = u + 1.0, u - 1.0, u - 2.0
-        ce, au = c * e, a * u
-        weights = (-u * ce / 6.0, a * ce / 2.0, -au * e / 2.0, au * c / 6.0)
-        out = np.zeros((len(node), 3))
-        for m, weight in enumerate(weights):
-            out += weight[:, None] * np.take(self.xyz_km, first + m, axis=0)
-        out[~ok] = np.nan
-        return out, ok
+        return _Lookup(
+            self.node * span + self.t_s,
+            span,
+            np.minimum(np.maximum(first, 0), n - STENCIL),
+            self.t_s[lo] - 1e-9,
+            np.where(hi - lo >= STENCIL - 1, self.t_s[hi] + 1e-9, -np.inf),
+            tuple(np.ascontiguousarray(self.xyz_km[:, axis]) for axis in range(3)),
+        )
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    """What :meth:`Samples.at` needs per sample ``j`` of a query between it and the next one:
+    the sort key ``node * span + t_s``, the first of the four samples to interpolate from, and
+    the times its run covers (``end_s`` -inf: too short a run); positions per axis."""
+
+    keys: np.ndarray
+    span: float
+    first: np.ndarray
+    start_s: np.ndarray
+    end_s: np.ndarray
+    xyz_km: tuple[np.ndarray, ...]

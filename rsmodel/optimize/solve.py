@@ -277,7 +277,9 @@ def _dive(
     if t_cols is not None and len(t_cols):
         return None, 0.0
     t0 = time.perf_counter()
-    dive = solver.dive(x_cols, _dive_choice(idx, state))
+    dive = solver.dive(
+        x_cols, _dive_choice(idx, state, solver.t_start + solver.options.time_limit_s)
+    )
     if dive is None:
         return None, time.perf_counter() - t0
     pair_bytes = warm.pair_bytes.copy()
@@ -303,14 +305,20 @@ def _rins(solver: HighsModel, x_cols: np.ndarray, dive: Dive) -> Dive:
 
 
 def _dive_choice(
-    idx: StageIndex, state: LinkState
+    idx: StageIndex, state: LinkState, stop_at: float
 ) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """The rounding of the stage's LP dive: after each LP, fix the integral links, then the
     largest ``DIVE_SHARE`` of the fractional ones that still fit (radio, antennas, turnaround:
-    :meth:`LinkState.can_open`) to on, and those that no longer fit to off."""
+    :meth:`LinkState.can_open`) to on, and those that no longer fit to off. A larger share
+    when the LPs left at that share would not fit in half the time left before ``stop_at``
+    (the slowest re-solve so far per LP; all of them once one LP is all that fits): on a loaded
+    machine a dive cut by the time limit left its stage at greedy (normal class 0.0645 instead
+    of 0.0496 at load 9)."""
     opened = state.copy()
+    called: list[float] = []  # when: the intervals after the first call are the re-solves
 
     def choose(x: np.ndarray, fixed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        called.append(time.perf_counter())
         free = ~fixed
         ones = np.flatnonzero(free & (x >= 1.0 - _INTEGRAL))
         fractional = np.flatnonzero(free & (x > _INTEGRAL) & (x < 1.0 - _INTEGRAL))
@@ -318,7 +326,8 @@ def _dive_choice(
             return ones[:0], ones[:0]
         for i in ones:
             opened.open(int(idx.links[i]))
-        quota = int(np.ceil(DIVE_SHARE * len(fractional)))
+        share = _dive_share(len(fractional), np.diff(called), stop_at - called[-1])
+        quota = int(np.ceil(share * len(fractional)))
         on, off = [], []
         for i in fractional[np.argsort(-x[fractional], kind="stable")]:
             c = int(idx.links[i])
@@ -331,6 +340,21 @@ def _dive_choice(
         return positions, np.r_[np.ones(len(ones) + len(on)), np.zeros(len(off))]
 
     return choose
+
+
+def _dive_share(n_fractional: int, resolves: np.ndarray, left_s: float) -> float:
+    """The share of the ``n_fractional`` links to fix in this step of a dive: ``DIVE_SHARE``,
+    or more when the steps left at that share (one per factor ``1 - DIVE_SHARE``) would not fit in
+    half of ``left_s`` at the slowest re-solve so far (``resolves``, s); 1 when one is all that
+    fits."""
+    if len(resolves) == 0:
+        return DIVE_SHARE
+    steps = (
+        0.5 * left_s / max(float(resolves.max()), 1e-3) - 1.0
+    )  # LPs that fit, the final one apart
+    if steps < 1.0:
+        return 1.0
+    return max(DIVE_SHARE, 1.0 - n_fractional ** (-1.0 / steps))
 
 
 def _warm_start(

@@ -168,9 +168,11 @@ def stage_bound(
 ) -> tuple[float, list[dict[str, Any]]]:
     """Sum over classes of the class LP bound given ``plan``'s allocation of the classes above.
 
-    Each class in turn, highest first, gets its LP on the fine grid when it has at most
-    ``FINE_PAIRS`` pairs and on the coarse grids when that does not finish (:func:`_bound`),
-    within the time left shared by pair counts among the classes left (at least 2 s)."""
+    First every class gets its LP on the coarse grid (300 s; 1 h if that does not finish); the
+    first (highest) class, compared first, may use half of ``time_limit_s``, the others share
+    the rest by their pair counts. Then, while time is left, the classes are refined on the
+    fine grid, the one furthest above its coarse bound in ``plan`` first; a class keeps the
+    larger of its bounds."""
     p = problem
     ranks = p.demand_rank
     classes = [int(r) for r in np.unique(np.r_[ranks, p.tracks.request_rank])]
@@ -178,7 +180,9 @@ def stage_bound(
     n_pairs = {
         r: int(np.isin(p.pair_demand, np.flatnonzero(ranks == r)).sum()) + 1 for r in classes
     }
-    parts = []
+    score = dict(zip(classes, class_scores(p, plan), strict=True))
+    coarse = [g for g in COARSE_GRIDS_S if g > p.step_s] or [p.step_s]
+    parts, lps = [], {}
     for k, rank in enumerate(classes):
         demands = np.flatnonzero(ranks == rank)
         tracks = track_bound(p, rank)
@@ -192,10 +196,21 @@ def stage_bound(
             np.flatnonzero(np.isin(p.pair_demand, demands) & (plan.pair_bytes > _EPS_BYTES)),
         )
         cap = residual_capacity(higher, plan, rank)
-        share = n_pairs[rank] / sum(n_pairs[r] for r in classes[k:])
+        lps[k] = (pairs, demands, *_costs(p, demands), cap, tracks)
+        share = 0.5 if k == 0 else n_pairs[rank] / sum(n_pairs[r] for r in classes[k:])
         budget = max((stop - time.perf_counter()) * share, 2.0)
-        value, how = _bound(p, pairs, demands, *_costs(p, demands), cap, budget)
+        value, how = _bound(p, *lps[k][:5], budget, coarse)
         parts.append({"class": CLASS_NAMES[rank], "bound": value + tracks, "by": how})
+    if p.step_s not in coarse:
+        refine = [k for k in lps if len(lps[k][0]) <= FINE_PAIRS]
+        for k in sorted(refine, key=lambda k: parts[k]["bound"] - score[classes[k]]):
+            if stop - time.perf_counter() < 1.0:
+                break
+            lp = coarse_lp(p, *lps[k][:5], p.step_s)
+            value, status = _solve_lp(lp, p.settings.threads, stop - time.perf_counter())
+            if value is not None and value + lps[k][5] > parts[k]["bound"]:
+                how = f"LP on {p.step_s:g} s slots" + ("" if status == "optimal" else f", {status}")
+                parts[k].update(bound=value + lps[k][5], by=how)
     return float(sum(part["bound"] for part in parts)), parts
 
 

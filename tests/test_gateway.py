@@ -147,3 +147,42 @@ def test_a_dive_ends_integral_between_relaxation_and_optimum_and_restores_the_mo
     best = np.round(solver.values(cols))
     assert np.allclose(solver.values(cols), best, atol=1e-6)  # integral again
     assert dive.objective <= result.objective + 1e-6 <= dive.relaxation + 2e-6
+
+
+def test_a_milp_in_tiny_cost_units_reaches_the_same_optimum() -> None:
+    """The sync stages price a MB at ~1e-8: HiGHS's tolerances are absolute, so the same
+    knapsack in units of 1e-9 must still come back optimal with the same items (unscaled, HiGHS
+    stopped at 71 of the optimum 974)."""
+    optima = []
+    for unit in (1.0, 1e-9):
+        model, value, _, _ = knapsacks(n=30, m=3)
+        model.obj.deactivate()
+        model.priced = pyo.Objective(
+            expr=sum(unit * float(value[j]) * model.x[j] for j in model.x), sense=pyo.maximize
+        )
+        solver = HighsModel.from_pyomo(model, SolveOptions(time_limit_s=30, mip_gap=0.0))
+        result = solver.run()
+        x = np.round(solver.values(solver.columns_of([model.x[j] for j in model.x])))
+        assert result.status == SolveStatus.OPTIMAL
+        assert result.objective == pytest.approx(unit * float(value @ x))
+        optima.append(float(value @ x))
+    assert optima[1] == pytest.approx(optima[0])
+
+
+def test_a_neighbourhood_solve_keeps_its_fixed_columns_and_restores_the_model() -> None:
+    """Fixing half the items of a knapsack to an empty start: the neighbourhood's optimum keeps
+    them out, is at least the start's and at most the full optimum, which a solve afterwards
+    (bounds restored) reaches."""
+    model, value, w, cap = knapsacks(n=30, m=3)
+    solver = HighsModel.from_pyomo(model, SolveOptions(time_limit_s=30, mip_gap=0.0))
+    cols = solver.columns_of([model.x[j] for j in model.x])
+    start = np.zeros(solver.highs.getNumCol())
+    found = solver.solve_fixed(cols[:15], np.zeros(15), start)
+    assert found is not None
+    objective, values = found
+    x = np.round(values[cols])
+    assert np.all(x[:15] == 0) and np.all(w @ x <= cap)
+    assert objective == pytest.approx(float(value @ x)) and objective > 0
+    result = solver.run()
+    assert result.status == SolveStatus.OPTIMAL
+    assert result.objective >= objective + 1.0  # the free items alone are not the optimum

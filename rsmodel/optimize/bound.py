@@ -73,7 +73,7 @@ from rsmodel.optimize.tracks import track_bound
 
 COARSE_GRIDS_S = (300.0, 3600.0)  # tried in turn when the fine LP is too large or too slow
 FINE_PAIRS = 1_000_000  # classes with at most this many pairs get the LP on the fine slot grid
-BOUND_TIME_FRACTION = 0.25  # of the solver time limit at least, for all bound LPs together
+BOUND_TIME_FRACTION = 0.35  # of the solver time limit at least, for all bound LPs together
 MIN_LP_S = 0.5  # a bound LP is not started with less time left
 GRID_SHARE = 0.7  # of a class's bound time for its LP on a grid when coarser ones may follow
 _EPS_BYTES = 0.5
@@ -224,9 +224,9 @@ def attach_bound(problem: Problem, schedule: Any, budget_s: float | None = None)
         return
     t0 = time.perf_counter()
     budget = max(budget_s or BOUND_TIME_FRACTION * problem.settings.time_limit_s, 2.0)
-    bound, parts = stage_bound(problem, schedule.state, time_limit_s=0.8 * budget)
+    bound, parts = stage_bound(problem, schedule.state, time_limit_s=0.9 * budget)
     left = t0 + budget - time.perf_counter()
-    any_bound, how = any_plan_bound(problem, time_limit_s=max(left, 0.2 * budget))
+    any_bound, how = any_plan_bound(problem, time_limit_s=max(left, 0.1 * budget))
     score = class_scores(problem, schedule.state)
     objective = float(sum(score))
     stats.objective = objective
@@ -331,20 +331,27 @@ def coarse_lp(
     n_t = max(p.n_slots, 1) // per + 1
     # aggregates: (window, coarse slot, kind, capacity level) groups of fine candidates; kind 0
     # a new link, 1 a new link on an antenna its node holds already, 2 a link already on
-    kind = np.where(cap.on, 2, np.where(cap.held, 1, 0)).astype(np.int64)
-    level = np.zeros(len(kind), dtype=np.int64) if fine else _capacity_level(p.cand_bytes)
+    # only candidates up to the last one of their window with a pair of ``demands``: a link
+    # after it carries nothing and opens no slot that does, so the LP optimum is the same
+    last = np.full(len(p.windows), -1)
+    np.maximum.at(last, p.cand_window[p.pair_cand[pairs]], p.cand_slot[p.pair_cand[pairs]])
+    cands = np.flatnonzero(p.cand_slot <= last[p.cand_window])
+    kind = np.where(cap.on, 2, np.where(cap.held, 1, 0)).astype(np.int64)[cands]
+    level = np.zeros(len(kind), dtype=np.int64) if fine else _capacity_level(p.cand_bytes[cands])
     n_levels = int(level.max()) + 1 if len(level) else 1
-    agg_keys, cand_agg = np.unique(
-        ((p.cand_window.astype(np.int64) * n_t + p.cand_slot // per) * 3 + kind) * n_levels + level,
-        return_inverse=True,
+    window, slot = p.cand_window[cands].astype(np.int64), p.cand_slot[cands]
+    agg_keys, inverse = np.unique(
+        ((window * n_t + slot // per) * 3 + kind) * n_levels + level, return_inverse=True
     )
+    cand_agg = np.full(len(p.cand_window), -1)
+    cand_agg[cands] = inverse
     n_a, n_d = len(agg_keys), len(demands)
     agg_t, agg_kind = agg_keys // n_levels // 3 % n_t, agg_keys // n_levels % 3
     first = np.zeros(n_a, dtype=int)
-    first[cand_agg[::-1]] = np.arange(len(cand_agg))[::-1]
-    agg_bytes = np.bincount(cand_agg, weights=cap.cand_bytes, minlength=n_a)
+    first[inverse[::-1]] = cands[::-1]
+    agg_bytes = np.bincount(inverse, weights=cap.cand_bytes[cands], minlength=n_a)
     largest = np.zeros(n_a)
-    np.maximum.at(largest, cand_agg, p.cand_bytes)
+    np.maximum.at(largest, inverse, p.cand_bytes[cands])
     # link columns x (new aggregates): fine, x = the link on; coarse, x = bytes / largest
     new = np.flatnonzero(agg_kind < 2)
     n_x = len(new)

@@ -31,7 +31,7 @@ DEPENDENCIES = "import numpy, pandas, xarray, skyfield.api, pydantic, yaml, pyom
 PLAN_IMPORTS = (  # what `rsmodel plan` imports before its first solve (cmd_plan and plan_jobs)
     "from rsmodel.cli import main; from rsmodel.compute import plan_jobs; "
     "from rsmodel.compute.request import load_request; from rsmodel.geometry import compute_geometry; "
-    "from rsmodel.compute.report import jobs_report; from rsmodel.optimize.auto import solve_compute_auto"
+    "from rsmodel.compute.report import jobs_report; from rsmodel.optimize.compute_auto import solve_compute_auto"
 )
 RUN_MODEL = "models/compute_mixed.yaml"
 TARGETS_S = {"rsmodel --help": 1.0, "import what `rsmodel plan` needs": 1.0, "plan": 2.5}

@@ -42,7 +42,7 @@ from rsmodel.optimize.status import SolveOptions, SolveResult, SolveStatus
 
 # Pyomo finalises SciPy, however SciPy is imported after Pyomo, by importing scipy.stats
 # (0.5-1.5 s, never used here; its standard form needs scipy.sparse only): drop that step. It
-# only helps before SciPy's first import, so `rsmodel.optimize` imports this module first.
+# only helps before SciPy's first import, so a module importing SciPy imports this one first.
 if isinstance(pyomo_dependencies.scipy, pyomo_dependencies.DeferredImportModule):
     pyomo_dependencies.scipy._indicator_flag._callback = None
 

@@ -25,8 +25,8 @@ from rsmodel.optimize.compute_model import (
 )
 from rsmodel.optimize.compute_pool import Failed, pool_workers, run_all
 from rsmodel.optimize.compute_problem import ComputeProblem, Options
+from rsmodel.optimize.deadline import BuildTimeout, build_deadline, gc_paused
 from rsmodel.optimize.energy import WH_PER_WS, simulate_soc_wh
-from rsmodel.optimize.gateway import BuildTimeout, HighsModel, build_deadline, gc_paused
 from rsmodel.optimize.status import SolveOptions, SolveResult, SolveStatus, StageReport, worst
 
 KILL_GRACE_S = 30.0  # a node's worker process still running this long after its limit is killed
@@ -173,6 +173,11 @@ def solve_view(p: ComputeProblem, *, time_limit_s: float) -> ViewSolution:
                 status = SolveStatus.HEURISTIC if alone else SolveStatus.OPTIMAL
                 done = SolveResult(status, True, build_s=time.perf_counter() - t0)
                 return _mapped(keep, greedy, _stated(done, value, bound), "greedy", greedy.size)
+        # A MILP after all: the gateway (HiGHS, SciPy) comes in now, outside the alarm (an import
+        # cut short leaves modules half initialised); a greedy plan within the gap never loads it.
+        from rsmodel.optimize.gateway import HighsModel
+
+        with gc_paused(), build_deadline(stop_at):
             m = build_compute_model(q)
             b = m.compute
             options = SolveOptions(

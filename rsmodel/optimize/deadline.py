@@ -2,7 +2,7 @@
 
 :func:`build_deadline` stops a model build (Pyomo, option pruning, a greedy start) that alone
 outlasts the time limit; :func:`gc_paused` speeds Pyomo builds up. Both are used before any
-model reaches HiGHS, so this module imports neither Pyomo's modelling layer nor HiGHS nor SciPy
+model reaches HiGHS, so this module imports neither Pyomo nor HiGHS nor SciPy
 (:mod:`rsmodel.optimize.gateway` does): a compute request whose greedy plan is optimal never
 loads them.
 """
@@ -12,13 +12,12 @@ from __future__ import annotations
 import gc
 import logging
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-
-from pyomo.common import dependencies as pyomo_dependencies
 
 DEFER_ALARM_S = 0.02  # a build deadline that falls inside Pyomo's output capture retries this late
 
@@ -47,11 +46,13 @@ def build_deadline(stop_at: float) -> Iterator[None]:
         raise BuildTimeout
 
     def alarm(signum: int, frame: Any) -> None:
-        lock = pyomo_dependencies.capture_output_lock  # looked up: Pyomo replaces it
-        if not lock.acquire(False):  # inside Pyomo's output capture (see below): retry soon
-            signal.setitimer(signal.ITIMER_REAL, DEFER_ALARM_S)
-            return
-        lock.release()
+        pyomo = sys.modules.get("pyomo.common.dependencies")  # not loaded: no capture under way
+        lock = pyomo.capture_output_lock if pyomo else None  # looked up: Pyomo replaces it
+        if lock is not None:
+            if not lock.acquire(False):  # inside Pyomo's output capture (see below): retry soon
+                signal.setitimer(signal.ITIMER_REAL, DEFER_ALARM_S)
+                return
+            lock.release()
         raise BuildTimeout
 
     pyomo_log = logging.getLogger("pyomo")  # Pyomo logs the interrupted rule as an error
@@ -65,14 +66,6 @@ def build_deadline(stop_at: float) -> Iterator[None]:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         pyomo_log.setLevel(level)
-
-
-def own_output_capture_lock() -> None:
-    """Give this process its own Pyomo output-capture lock; call it first in a worker forked
-    from a process that imported ``multiprocessing``. Pyomo then uses one multiprocessing lock
-    shared by a process and every child it forks, so a worker killed while Pyomo held it (a
-    broken pool terminates its workers) would leave it held for the parent and every sibling."""
-    pyomo_dependencies.capture_output_lock = threading.Lock()
 
 
 @contextmanager

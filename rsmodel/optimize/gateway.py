@@ -21,6 +21,7 @@ HiGHS fixes its thread pool once per process: a different ``threads`` later rese
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -253,6 +254,14 @@ class HighsModel:
         """Row duals of the solution (LPs); empty when HiGHS has no valid dual solution."""
         solution = self.highs.getSolution()
         return np.asarray(solution.row_dual if solution.dual_valid else [])
+
+
+def own_output_capture_lock() -> None:
+    """Give this process its own Pyomo output-capture lock; call it first in a worker forked
+    from a process that imported ``multiprocessing``. Pyomo then uses one multiprocessing lock
+    shared by a process and every child it forks, so a worker killed while Pyomo held it (a
+    broken pool terminates its workers) would leave it held for the parent and every sibling."""
+    pyomo_dependencies.capture_output_lock = threading.Lock()
 
 
 def use_threads(threads: int) -> None:

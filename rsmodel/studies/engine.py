@@ -21,7 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from rsmodel.errors import ModelError
-from rsmodel.optimize.deadline import own_output_capture_lock
+from rsmodel.optimize.gateway import own_output_capture_lock
 
 CONNECT_TIMEOUT_S = 10
 # Imported once before workers start (Pyomo, HiGHS, skyfield): workers begin warm.

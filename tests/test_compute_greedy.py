@@ -150,14 +150,10 @@ def test_pruning_keeps_the_optimum_and_the_greedy_gap_is_against_a_valid_bound()
     from rsmodel.geometry import compute_geometry
     from rsmodel.model.loader import load_model_dict
     from rsmodel.optimize.compute_greedy import greedy_view
-    from rsmodel.optimize.compute_model import (
-        build_compute_model,
-        feasible_options,
-        objective_bound,
-        objective_value,
-    )
+    from rsmodel.optimize.compute_model import build_compute_model
     from rsmodel.optimize.compute_problem import build_compute_problem
     from rsmodel.optimize.compute_solve import node_view, option_subset
+    from rsmodel.optimize.compute_value import feasible_options, objective_bound, objective_value
     from rsmodel.optimize.gateway import HighsModel
     from rsmodel.optimize.status import SolveOptions
 

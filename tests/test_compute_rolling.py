@@ -22,7 +22,7 @@ from rsmodel.compute import plan_jobs
 from rsmodel.compute.report import jobs_report
 from rsmodel.geometry import compute_geometry
 from rsmodel.model.loader import load_model_dict
-from rsmodel.optimize.auto import compute_strategy
+from rsmodel.optimize.compute_auto import compute_strategy
 from rsmodel.optimize.compute_problem import build_compute_problem
 from rsmodel.optimize.compute_rolling import solve_compute_rolling
 from rsmodel.optimize.compute_solve import solve_compute

@@ -10,7 +10,8 @@ import pyomo.environ as pyo
 import pytest
 from pyomo.common import dependencies as pyomo_dependencies
 
-from rsmodel.optimize.gateway import BuildTimeout, HighsModel, build_deadline
+from rsmodel.optimize.deadline import BuildTimeout, build_deadline
+from rsmodel.optimize.gateway import HighsModel
 from rsmodel.optimize.status import SolveOptions, SolveStatus
 
 LIMIT_S = 3.0

@@ -2,7 +2,7 @@
 
 ``plan_jobs(scenario, geometry)`` builds the problem of :mod:`rsmodel.optimize.compute_problem`
 and solves it (whole horizon, or rolling blocks: :mod:`rsmodel.optimize.compute_rolling`,
-``solver.strategy``, :func:`rsmodel.optimize.auto.solve_compute_auto`)
+``solver.strategy``, :func:`rsmodel.optimize.compute_auto.solve_compute_auto`)
 and returns ``{"placement_decisions", "events", "jobs", "soc", "solver", "warnings"}``
 (docs/compute.md). ``rsmodel plan REQUEST.json`` does the same for a seed request body.
 """
@@ -41,7 +41,7 @@ def solve_jobs(
     :func:`plan_jobs` reports; ``solution.problem`` is the problem)."""
     from dataclasses import replace
 
-    from rsmodel.optimize.auto import solve_compute_auto
+    from rsmodel.optimize.compute_auto import solve_compute_auto
     from rsmodel.optimize.compute_problem import build_compute_problem
 
     problem = build_compute_problem(scenario, geometry, sync_slots=sync_slots)

@@ -1,13 +1,12 @@
-"""Entry points of both optimisers: pick the strategy with the one rule, then solve.
+"""Entry point of the sync optimiser: pick the strategy with the one rule, then solve.
 
-Syncs: ``optimise(scenario, geometry)`` builds the :class:`Problem` and calls :func:`solve_auto`, which
+``optimise(scenario, geometry)`` builds the :class:`Problem` and calls :func:`solve_auto`, which
 runs ``monolithic`` (:func:`rsmodel.optimize.solve.solve_problem`, class stages on the full
 horizon) or ``rolling`` (:func:`rsmodel.optimize.rolling.solve_rolling`) as
 :func:`rsmodel.optimize.strategy.choose_strategy` decides, then the bound LPs
-(:mod:`rsmodel.optimize.bound`). Compute jobs: :func:`solve_compute_auto` runs
-:func:`rsmodel.optimize.compute_solve.solve_compute` or
-:func:`rsmodel.optimize.compute_rolling.solve_compute_rolling` by the same rule
-(:func:`compute_strategy`). This module sits above those: nothing in ``optimize/`` imports it.
+(:mod:`rsmodel.optimize.bound`). Compute jobs have their own entry point,
+:mod:`rsmodel.optimize.compute_auto` (same rule, none of the sync modules). This module sits
+above those: nothing in ``optimize/`` imports it.
 """
 
 from __future__ import annotations
@@ -21,9 +20,6 @@ from typing import Any
 import numpy as np
 
 from rsmodel.optimize.bound import BOUND_TIME_FRACTION, attach_bound
-from rsmodel.optimize.compute_problem import ComputeProblem
-from rsmodel.optimize.compute_rolling import solve_compute_rolling
-from rsmodel.optimize.compute_solve import ComputeSolution, solve_compute
 from rsmodel.optimize.problem import Demand, Problem, problem_from_scenario
 from rsmodel.optimize.rolling import solve_rolling
 from rsmodel.optimize.schedule import Schedule
@@ -31,7 +27,6 @@ from rsmodel.optimize.solve import solve_problem
 from rsmodel.optimize.strategy import Choice, choose_strategy
 
 MONOLITHIC_PAIRS_PER_S = 10_000  # syncs, auto: monolithic while pairs <= this x time limit (s)
-ROLLING_MIN_OPTIONS = 20_000  # jobs, auto: rolling when a node has more options (docs/compute.md)
 
 
 def optimise(
@@ -93,36 +88,3 @@ def solve_auto(problem: Problem, *, interface: str = "standard_form") -> Schedul
     left = limit - (time.perf_counter() - t_start)
     attach_bound(problem, schedule, budget_s=max(left, BOUND_TIME_FRACTION * limit))
     return schedule
-
-
-def compute_strategy(p: ComputeProblem) -> Choice:
-    """The strategy for ``p.settings.strategy``: the shared rule with the size = options of the
-    largest node and the limit = ``ROLLING_MIN_OPTIONS``."""
-    counts = np.bincount(
-        p.of_options(lambda r: list(p.energy).index(r.node.name), int),
-        minlength=len(p.energy),
-    )
-    largest = int(counts.max()) if len(counts) else 0
-    return choose_strategy(
-        p.settings.strategy,
-        horizon_s=float(p.t_s[-1]),
-        size=largest,
-        size_limit=ROLLING_MIN_OPTIONS,
-        size_text=f"{largest} options on the largest node",
-        limit_text="ROLLING_MIN_OPTIONS",
-        rolling=p.settings.rolling,
-        monolithic_because=(
-            "method greedy: one full-horizon list schedule per node"
-            if p.settings.method == "greedy"
-            else None
-        ),
-    )
-
-
-def solve_compute_auto(p: ComputeProblem) -> ComputeSolution:
-    """Solve the jobs with the strategy :func:`compute_strategy` picks."""
-    choice = compute_strategy(p)
-    solve = solve_compute_rolling if choice.strategy == "rolling" else solve_compute
-    solution = solve(p)
-    solution.strategy, solution.strategy_reason = choice.strategy, choice.reason
-    return solution

@@ -57,9 +57,12 @@ from typing import Any
 
 import highspy
 import numpy as np
+
+# First: the gateway keeps Pyomo from importing scipy.stats, only before SciPy's first import.
+from rsmodel.optimize.gateway import HighsModel  # isort: split
+
 import scipy.sparse as sp
 
-from rsmodel.optimize.gateway import HighsModel
 from rsmodel.optimize.objective import (
     class_scores,
     coefficients,

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rsmodel.model.compute_schema import TIERS
-from rsmodel.optimize.compute_model import input_ready_slot, open_pass
 from rsmodel.optimize.compute_problem import ComputeProblem, StepRef
+from rsmodel.optimize.compute_value import input_ready_slot, open_pass
 from rsmodel.optimize.energy import WH_PER_WS, simulate_soc_wh
 
 _EPS = 1e-6

@@ -9,7 +9,10 @@ the model; :mod:`rsmodel.compute.report` turns a solution into placement decisio
 Built from the option arrays in O(rows + nonzeros): each row is one ``LinearExpression`` of an
 indexed constraint (:class:`Rows`; operator-built sums compile several times slower), the
 chains have a variable only where they change (the slots where a step's options end or start),
-and options no row could ever allow are dropped before the build (:func:`feasible_options`).
+and options no row could ever allow are dropped before the build
+(:func:`rsmodel.optimize.compute_value.feasible_options`). The objective's coefficients and the
+option rules as arrays live in :mod:`rsmodel.optimize.compute_value` (shared with the greedy
+plan, the bound and the pruning, none of which needs Pyomo).
 """
 
 from __future__ import annotations
@@ -21,20 +24,20 @@ import pyomo.core as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 
 from rsmodel.model.compute_schema import TIERS
-from rsmodel.optimize.compute_problem import ComputeProblem, StepRef, max_output_mb
-from rsmodel.optimize.energy import WH_PER_WS, add_battery, simulate_soc_wh
+from rsmodel.optimize.compute_problem import ComputeProblem, StepRef
+from rsmodel.optimize.compute_value import (
+    grouped,
+    higher_tier_slot,
+    input_ready_slot,
+    low_points,
+    nonzero_items,
+    objective_weights,
+    onboard_seconds,
+    open_pass,
+    options_by_step,
+)
+from rsmodel.optimize.energy import WH_PER_WS, add_battery
 
-PLACE_WEIGHT = 100.0
-TIER_WEIGHT = 0.02  # value of the preferred tier over min_tier (never worth deferring a window)
-POLICY_WEIGHTS: dict[str, dict[str, float]] = {
-    # late: finish early; energy: compute Wh (not window tiers); segments: more pass segments;
-    # reserve: the lowest state of charge of the node's trajectory.
-    "balanced": {"late": 1.0, "energy": 0.5, "segments": 0.5, "reserve": 0.5},
-    "max_reliability": {"late": 0.2, "energy": 0.5, "segments": 2.0, "reserve": 3.0},
-    "min_latency": {"late": 5.0, "energy": 0.1, "segments": 0.1, "reserve": 0.1},
-    "min_energy": {"late": 0.2, "energy": 5.0, "segments": 0.2, "reserve": 0.5},
-}
-_EPS = 1e-6
 Term = tuple[float, object]  # (coefficient, Pyomo variable)
 Value = tuple[float, object | None]  # constant + (a variable or None): a chain's value at a slot
 
@@ -88,7 +91,7 @@ def add_compute(
     m.O = pyo.RangeSet(0, len(o.step) - 1) if len(o.step) else pyo.Set(initialize=[])
     m.x = pyo.Var(m.O, domain=pyo.Binary)
     x = [m.x[c] for c in range(len(o.step))]
-    by_step = _by_step(p)
+    by_step = options_by_step(p)
     pass_steps = [r.index for r in p.active_steps if r.step.type == "pass"]
     m.P = pyo.Set(initialize=pass_steps)
     m.placed = pyo.Var(m.P, bounds=(0, 1))
@@ -116,43 +119,10 @@ def add_compute(
         )
     _eclipse_rows(m, p, by_step, seconds, x, rows)
     m.reserve = pyo.Var(list(p.energy), bounds=(0, None))
-    for name, k in _low_points(p):
+    for name, k in low_points(p):
         rows.add([(1.0, m.reserve[name]), (-1.0, m.battery[name].soc[k])], ub=0.0)
     rows.attach(m, "cons")
     return _objective(m, p, x)
-
-
-def open_pass(p: ComputeProblem) -> dict[int, tuple[int, int]]:
-    """Pass steps with segments committed by earlier rolling blocks: (segments, end slot of last)."""
-    return p.carry.open_pass if p.carry else {}
-
-
-def _by_step(p: ComputeProblem) -> dict[int, np.ndarray]:
-    """Option indices of each active step."""
-    all_options = np.arange(len(p.options.step))
-    groups = dict(zip(*_groups(all_options, p.options.step), strict=True))
-    empty = np.zeros(0, dtype=int)
-    return {r.index: groups.get(r.index, empty) for r in p.active_steps}
-
-
-def _groups(opts: np.ndarray, key: np.ndarray) -> tuple[list[int], list[np.ndarray]]:
-    """``opts`` grouped by ``key`` (ascending): the distinct keys and each one's options."""
-    if not len(opts):
-        return [], []
-    order = np.argsort(key, kind="stable")
-    keys, first = np.unique(key[order], return_index=True)
-    return keys.tolist(), np.split(opts[order], first[1:])
-
-
-def _low_points(p: ComputeProblem) -> list[tuple[str, int]]:
-    """(node, grid index) where the SOC has its lows: eclipse exits and the model's end."""
-    k0, k1 = p.window
-    ends = [
-        (iv.node, iv.b)
-        for iv in p.intervals
-        if iv.kind == "eclipse" and iv.node in p.energy and k0 < iv.b <= k1
-    ]
-    return sorted(set(ends) | {(name, k1) for name in p.energy})
 
 
 def _placement_rows(m: pyo.Block, p: ComputeProblem, by_step: dict[int, np.ndarray],
@@ -165,7 +135,7 @@ def _placement_rows(m: pyo.Block, p: ComputeProblem, by_step: dict[int, np.ndarr
                 rows.add([(1.0, x[c]) for c in opts.tolist()], ub=1.0)
             continue
         s = ref.index
-        _, per_pass = _groups(opts, o.interval[opts])
+        _, per_pass = grouped(opts, o.interval[opts])
         for same in per_pass:
             if len(same) > 1:
                 rows.add([(1.0, x[c]) for c in same.tolist()], ub=1.0)
@@ -224,7 +194,7 @@ def _done_by(m: pyo.Block, p: ComputeProblem, by_step: dict[int, np.ndarray],
         var = m.f if p.steps[s].step.type == "pass" else x
         committed_end = open_pass(p)[s][1] if s in open_pass(p) else -1
         e = max(committed_end, p.window[0]) if committed_end >= 0 else None
-        ends, groups = _groups(opts, o.end[opts])
+        ends, groups = grouped(opts, o.end[opts])
         step_terms = {
             k: [(1.0, var[c]) for c in g.tolist()] for k, g in zip(ends, groups, strict=True)
         }
@@ -277,7 +247,7 @@ def _started_rows(b: pyo.Block, x: list, p: ComputeProblem, ref: StepRef, opts: 
     is monotone in k; on integer points the same as one row per option, in the LP relaxation
     tighter (a fractional step cannot start more than its inputs have finished). A row is kept
     only where the next start slot reads another value of ``done`` (``S`` is nondecreasing)."""
-    starts, groups = _groups(opts, p.options.start[opts])
+    starts, groups = grouped(opts, p.options.start[opts])
     b.S = pyo.Var(range(len(starts)), bounds=(0, 1))
     rows = Rows()
     for j, group in enumerate(groups):
@@ -295,41 +265,14 @@ def _started_rows(b: pyo.Block, x: list, p: ComputeProblem, ref: StepRef, opts: 
     rows.attach(b, "rows")
 
 
-def input_ready_slot(p: ComputeProblem, ref: StepRef, d: int, start: int) -> int:
-    """Slot by which predecessor ``d`` must be done for ``ref`` to start at ``start``: a ground
-    step waits until the node's passes since then could downlink d's largest output."""
-    pred = p.steps[d]
-    if ref.onboard or not pred.onboard:
-        return start
-    cum = p.downlink_bytes[pred.node.name]
-    need = max_output_mb(p, pred) * 1e6
-    if need > cum[start]:
-        return 0  # never done by slot 0: this start is impossible
-    return min(int(np.searchsorted(cum, cum[start] - need + 1e-6, side="right")) - 1, start)
-
-
-def _higher_tier_slot(p: ComputeProblem, ref: StepRef, c: int) -> int | None:
-    """The window tier rule for option ``c``: the slot by which the step must be ready for the
-    next higher tier of its ladder to fit the window (None: no higher tier, or it never fits)."""
-    o, tiers = p.options, ref.step.quality_tiers or {}
-    ladder = [TIERS.index(t) for t in ref.ladder]
-    i = ladder.index(int(o.tier[c]))
-    if i + 1 == len(ladder):
-        return None
-    iv = p.intervals[int(o.interval[c])]
-    higher_s = tiers[TIERS[ladder[i + 1]]].compute_s  # type: ignore[index]
-    h = int(np.searchsorted(p.t_s, p.t_s[iv.b] - higher_s + 1e-6, side="right") - 1)
-    return None if h < iv.a else min(h, p.n_slots)
-
-
 def _tier_rule_rows(p: ComputeProblem, ref: StepRef, opts: np.ndarray, done: dict[int, _Done],
                     x: list, rows: Rows) -> None:  # fmt: skip
     """A tier is used only if the next higher tier of the ladder would not fit once ready: per
     window and tier, ``sum x + sum_d done[d][h] <= inputs`` (one option per step at most)."""
     o = p.options
     key = o.interval[opts] * len(TIERS) + o.tier[opts]
-    for _, group in zip(*_groups(opts, key), strict=True):
-        k = _higher_tier_slot(p, ref, int(group[0]))
+    for _, group in zip(*grouped(opts, key), strict=True):
+        k = higher_tier_slot(p, ref, int(group[0]))
         if k is None:
             continue
         ready = [done[d].at(k) for d in ref.preds]
@@ -343,30 +286,14 @@ def _tier_rule_rows(p: ComputeProblem, ref: StepRef, opts: np.ndarray, done: dic
         rows.add(terms, ub=bound)
 
 
-def _onboard_seconds(p: ComputeProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Flat (option, slot, seconds, node index into ``p.energy``) of every onboard option's
-    compute per slot it runs in."""
-    o = p.options
-    names = list(p.energy)
-    code = {n: i for i, n in enumerate(names)}
-    node_of = p.of_options(lambda r: code.get(r.node.name, -1), int)
-    onboard = p.of_options(lambda r: r.onboard, bool) & (node_of >= 0)
-    idx = np.flatnonzero(onboard)
-    count = o.end[idx] - o.start[idx]
-    opt = np.repeat(idx, count)
-    slot = o.start[opt] + (np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count))
-    secs = np.minimum(p.t_s[slot + 1], o.end_s[opt]) - p.t_s[slot]
-    return opt, slot, secs, node_of[opt]
-
-
 def _occupancy_rows(p: ComputeProblem, x: list, rows: Rows) -> tuple[dict, tuple]:
     """One step at a time per node; returns compute seconds per (node, slot) expressions and
-    the flat arrays of :func:`_onboard_seconds`."""
-    opt, slot, secs, node = seconds = _onboard_seconds(p)
+    the flat arrays of :func:`onboard_seconds`."""
+    opt, slot, secs, node = seconds = onboard_seconds(p)
     names = list(p.energy)
     draws: dict[str, dict[int, LinearExpression]] = {}
     key = node * (p.n_slots + 1) + slot
-    for k, idx in zip(*_groups(np.arange(len(key)), key), strict=True):
+    for k, idx in zip(*grouped(np.arange(len(key)), key), strict=True):
         cs = opt[idx].tolist()
         if len(cs) > 1:
             rows.add([(1.0, x[c]) for c in cs], ub=1.0)
@@ -391,7 +318,7 @@ def _eclipse_rows(m: pyo.Block, p: ComputeProblem, by_step: dict[int, np.ndarray
         energy = p.energy[name]
         soc = _soc_at(m, p, name)
         mine = node == names.index(name)
-        for iv_index, same in zip(*_groups(opts, o.interval[opts]), strict=True):
+        for iv_index, same in zip(*grouped(opts, o.interval[opts]), strict=True):
             iv = p.intervals[int(iv_index)]
             y = [(1.0, x[c]) for c in same.tolist()]
             cap, draw = energy.capacity_wh, energy.compute_w * WH_PER_WS
@@ -401,7 +328,7 @@ def _eclipse_rows(m: pyo.Block, p: ComputeProblem, by_step: dict[int, np.ndarray
             big = cap * 2 + draw * (p.t_s[iv.b] - p.t_s[iv.a])
             inside = mine & (slot >= iv.a) & (slot < iv.b)
             per_opt = np.bincount(opt[inside], weights=secs[inside], minlength=len(o.step))
-            used = [(draw * s, x[c]) for c, s in zip(*_nonzero(per_opt), strict=True)]
+            used = [(draw * s, x[c]) for c, s in zip(*nonzero_items(per_opt), strict=True)]
             share = ref.step.policy_share
             b_const, b_var = soc(iv.b)
             a_const, a_var = soc(iv.a)
@@ -417,11 +344,6 @@ def _eclipse_rows(m: pyo.Block, p: ComputeProblem, by_step: dict[int, np.ndarray
             )
 
 
-def _nonzero(values: np.ndarray) -> tuple[list[int], list[float]]:
-    idx = np.flatnonzero(values)
-    return idx.tolist(), values[idx].tolist()
-
-
 def _soc_at(m: pyo.Block, p: ComputeProblem, node: str):  # noqa: ANN202
     """SOC at grid point k: the model's variable, or the committed (physical) SOC before it."""
     soc = m.battery[node].soc
@@ -429,205 +351,10 @@ def _soc_at(m: pyo.Block, p: ComputeProblem, node: str):  # noqa: ANN202
     return lambda k: (0.0, soc[k]) if k >= k0 else (float(p.carry.soc_wh[k]), None)  # type: ignore[union-attr]
 
 
-@dataclass
-class ObjectiveWeights:
-    """The policy objective as arrays: ``value = option @ x + last @ f + placed . placed +
-    reserve . reserve`` (``last``, ``placed`` per pass option / step; ``reserve`` per node, per Wh)."""
-
-    option: np.ndarray
-    last: np.ndarray
-    placed: dict[int, float]
-    reserve: dict[str, float]
-
-
-def objective_weights(p: ComputeProblem) -> ObjectiveWeights:
-    """Coefficients of the policy objective (docs/compute.md, "Policy objectives")."""
-    o = p.options
-    option, last = np.zeros(len(o.step)), np.zeros(len(o.step))
-    placed: dict[int, float] = {}
-    reserve: dict[str, float] = {}
-    for ref, opts in _by_step(p).items():
-        ref = p.steps[ref]
-        w = POLICY_WEIGHTS[ref.job.policy.objective]
-        name = ref.node.name
-        cap = p.energy[name].capacity_wh
-        reserve[name] = max(reserve.get(name, 0.0), w["reserve"] / cap)
-        prio = _priority_boost(p, ref)
-        late = -w["late"] * prio * o.end[opts] / p.n_slots
-        if ref.step.type == "pass":
-            placed[ref.index] = PLACE_WEIGHT
-            option[opts] = w["segments"] / max(len(np.unique(o.interval[opts])), 1)
-            last[opts] = late
-        else:
-            option[opts] = PLACE_WEIGHT * prio + late
-        if ref.step.type == "window":
-            option[opts] += TIER_WEIGHT * (o.tier[opts] + 1.0) / len(TIERS)
-        else:
-            option[opts] -= w["energy"] * o.energy_wh[opts] / cap
-    return ObjectiveWeights(option, last, placed, reserve)
-
-
-def feasible_options(p: ComputeProblem) -> np.ndarray:
-    """Options some plan could use (bool per option); the others are dropped before the build:
-    a start before an input can be done (its earliest-ending usable option, transitively), a
-    tier the window rule forbids whatever the inputs do (the higher tier fits once they are
-    done for sure), an eclipse whose ``min_battery_soc`` or policy share the step alone breaks
-    on the SOC without further compute (an upper bound of the model's SOC). Pass-step options
-    are kept (few; their passes weight the segments term), their rows exclude them."""
-    o = p.options
-    keep = np.ones(len(o.step), dtype=bool)
-    by_step = _by_step(p)
-    earliest: dict[int, int] = dict(p.finished)  # step -> first slot it can be done by
-    for s, (_, end) in open_pass(p).items():
-        earliest[s] = end
-    for ref in _inputs_first(p):
-        opts = by_step[ref.index]
-        for d in ref.preds:
-            if d not in earliest:
-                keep[opts] = False
-                continue
-            ready = o.start[opts]
-            if not ref.onboard and p.steps[d].onboard:  # the downlink rule
-                ready = np.array([input_ready_slot(p, ref, d, k) for k in ready.tolist()])
-            keep[opts] &= ready >= earliest[d]
-        key = o.interval[opts] * len(TIERS) + o.tier[opts]
-        for _, group in zip(*_groups(opts, key), strict=True) if ref.step.type == "window" else []:
-            k = _higher_tier_slot(p, ref, int(group[0]))
-            if k is not None and all(p.finished.get(d, k + 1) <= k for d in ref.preds):
-                keep[group] = False
-        if ref.step.type == "eclipse":
-            keep[opts] &= _eclipse_affordable(p, ref, opts)
-        left = opts[keep[opts]]
-        if len(left):
-            earliest[ref.index] = min(
-                earliest.get(ref.index, p.n_slots + 1), int(o.end[left].min())
-            )
-    return keep | (p.of_options(lambda r: r.step.type, object) == "pass")
-
-
-def _inputs_first(p: ComputeProblem) -> list[StepRef]:
-    """Active steps ordered so that every step comes after its inputs."""
-    depth: dict[int, int] = {}
-
-    def level(s: int) -> int:
-        if s not in depth:
-            depth[s] = 1 + max((level(d) for d in p.steps[s].preds), default=0)
-        return depth[s]
-
-    return sorted(p.active_steps, key=lambda r: (level(r.index), r.index))
-
-
-def _eclipse_affordable(p: ComputeProblem, ref: StepRef, opts: np.ndarray) -> np.ndarray:
-    """Per option of an eclipse step: its own energy fits the policy share and keeps
-    ``min_battery_soc`` at the eclipse exit, on :func:`soc_without_compute`."""
-    o, e = p.options, p.energy[ref.node.name]
-    soc = soc_without_compute(p, ref.node.name)
-    fixed_s = p.carry.busy_s if p.carry else np.zeros(p.n_slots)
-    draw = e.compute_w * WH_PER_WS
-    keep_wh = ref.step.min_soc * e.capacity_wh
-    idle = np.concatenate([[0.0], np.cumsum(e.idle_wh)])
-    fixed = np.concatenate([[0.0], np.cumsum(fixed_s)]) * draw
-    a = np.array([iv.a for iv in p.intervals])[o.interval[opts]]
-    b = np.array([iv.b for iv in p.intervals])[o.interval[opts]]
-    own = o.energy_wh[opts]
-    room = soc[a] - keep_wh - (idle[b] - idle[a])
-    fits = fixed[b] - fixed[a] + own <= ref.step.policy_share * room + _EPS
-    return fits & (soc[b] - own >= keep_wh - _EPS)
-
-
-def soc_without_compute(
-    p: ComputeProblem, node: str, busy_s: np.ndarray | None = None
-) -> np.ndarray:
-    """Physical SOC (K+1,) Wh of ``node`` with the committed compute of a rolling block (before
-    its first point: the committed SOC) plus ``busy_s`` (K,) seconds of new compute. With none,
-    an upper bound of the model's SOC (spill and compute only lower it)."""
-    e = p.energy[node]
-    k0, k1 = p.window
-    carry = p.carry
-    busy = (carry.busy_s.copy() if carry else np.zeros(p.n_slots)) + (
-        0.0 if busy_s is None else busy_s
-    )
-    start = min(float(carry.soc_wh[k0]) if carry else e.initial_wh, e.capacity_wh)
-    net = e.charge_wh - e.idle_wh - e.compute_w * WH_PER_WS * busy
-    out = carry.soc_wh.astype(float) if carry else np.zeros(p.n_slots + 1)
-    out[k0 : k1 + 1] = simulate_soc_wh(e.capacity_wh, start, net[k0:k1])
-    return out
-
-
-def objective_bound(p: ComputeProblem) -> float:
-    """An upper bound of the model's optimum: each step at its best options as if alone (a pass
-    step: its best segment per pass, ``max_segments`` of them, and its best last segment), the
-    reserve at the lowest SOC without compute."""
-    o, w = p.options, objective_weights(p)
-    total = 0.0
-    for s, opts in _by_step(p).items():
-        ref = p.steps[s]
-        if ref.step.type != "pass":
-            total += max(0.0, float(w.option[opts].max())) if len(opts) else 0.0
-            continue
-        committed = open_pass(p).get(s)
-        if not len(opts):
-            total += PLACE_WEIGHT if committed else 0.0
-            continue
-        _, per_pass = _groups(opts, o.interval[opts])
-        best = sorted((float(w.option[g].max()) for g in per_pass), reverse=True)
-        left = len(best) if ref.step.max_segments is None else ref.step.max_segments
-        left -= committed[0] if committed else 0
-        segments = sum(v for v in best[: max(left, 0)] if v > 0)
-        last = float(w.last[opts].max())
-        if committed:
-            total += PLACE_WEIGHT + segments + max(last, 0.0)
-        else:
-            total += max(0.0, PLACE_WEIGHT + segments + last)
-    return total + _reserve_value(p, w, None)
-
-
-def objective_value(p: ComputeProblem, chosen: np.ndarray, last: set[int]) -> float:
-    """The model's objective at a plan (``chosen`` options, ``last`` pass segments), with the
-    physical SOC (a feasible SOC of the model) for the reserve."""
-    o, w = p.options, objective_weights(p)
-    chosen = np.asarray(chosen, dtype=int)
-    placed = {int(s) for s in o.step[chosen]} | set(open_pass(p))
-    value = float(w.option[chosen].sum()) + float(w.last[sorted(last)].sum())
-    value += sum(v for s, v in w.placed.items() if s in placed)
-    opt, slot, secs, node = _onboard_seconds(p)
-    mine = np.isin(opt, chosen)
-    busy = {
-        name: np.bincount(slot[mine & (node == i)], secs[mine & (node == i)], minlength=p.n_slots)
-        for i, name in enumerate(p.energy)
-    }
-    return value + _reserve_value(p, w, busy)
-
-
-def _reserve_value(p: ComputeProblem, w: ObjectiveWeights, busy: dict | None) -> float:
-    """The reserve term at the lowest SOC of each node's low points (``busy``: new compute)."""
-    lows: dict[str, list[int]] = {}
-    for name, k in _low_points(p):
-        lows.setdefault(name, []).append(k)
-    total = 0.0
-    for name, weight in w.reserve.items():
-        soc = soc_without_compute(p, name, None if busy is None else busy[name])
-        total += weight * max(0.0, float(soc[lows[name]].min()))
-    return total
-
-
 def _objective(m: pyo.Block, p: ComputeProblem, x: list) -> LinearExpression:
     w = objective_weights(p)
-    terms = [(float(v), x[c]) for c, v in zip(*_nonzero(w.option), strict=True)]
+    terms = [(float(v), x[c]) for c, v in zip(*nonzero_items(w.option), strict=True)]
     terms += [(float(w.last[c]), m.f[c]) for c in m.PO if w.last[c]]
     terms += [(v, m.placed[s]) for s, v in w.placed.items()]
     terms += [(v, m.reserve[name]) for name, v in w.reserve.items()]
     return linear(terms)
-
-
-def _priority_boost(p: ComputeProblem, ref: StepRef) -> float:
-    """1 .. 1.5 for eclipse steps by priority within their node (larger priority first); 1 otherwise."""
-    if ref.step.type != "eclipse":
-        return 1.0
-    prios = [
-        r.step.rank_priority
-        for r in p.active_steps
-        if r.step.type == "eclipse" and r.node.name == ref.node.name
-    ]
-    lo, hi = min(prios), max(prios)
-    return 1.0 + (0.5 * (ref.step.rank_priority - lo) / (hi - lo) if hi > lo else 0.0)

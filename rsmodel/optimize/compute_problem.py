@@ -19,7 +19,7 @@ import pandas as pd
 from rsmodel.model.compute_schema import TIERS, Job, Step, job_node
 from rsmodel.model.scenario import OrbitalNode, Scenario
 from rsmodel.optimize.energy import WH_PER_WS, NodeEnergy, node_energy
-from rsmodel.optimize.problem import SolverSettings, settings_from_model
+from rsmodel.optimize.strategy import SolverSettings, settings_from_model
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,7 @@ class ComputeProblem:
     reasons: dict[int, str]  # step -> why it has no option at all
     warnings: list[str]
     downlink_bytes: dict[str, np.ndarray] = field(default_factory=dict)  # node -> (K+1,) cumulative
+    # (only with ground steps: their inputs' downlink, compute_model.input_ready_slot)
     carry: Carry | None = None  # a rolling block: committed state (compute_rolling)
     settings: SolverSettings = field(default_factory=SolverSettings)  # the model's solver:
 
@@ -300,7 +301,9 @@ def build_compute_problem(
     steps = _step_refs(scenario, t_s)
     p = ComputeProblem(scenario.start, t_s, energy, intervals, steps, _empty_options(), {}, [])
     p.settings = settings_from_model(scenario.model.solver)
-    p.downlink_bytes = cumulative_downlink_bytes(scenario, geometry, len(t_s) - 1, sync_slots or {})
+    if not all(ref.onboard for ref in steps):  # a ground step waits for its inputs' downlink
+        n_slots = len(t_s) - 1
+        p.downlink_bytes = cumulative_downlink_bytes(scenario, geometry, n_slots, sync_slots or {})
     parts = []
     for ref in steps:
         for row in _step_options(p, ref, pass_len_s):

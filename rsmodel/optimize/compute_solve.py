@@ -17,16 +17,11 @@ from functools import partial
 import numpy as np
 
 from rsmodel.optimize.compute_greedy import GreedyPlan, greedy_view
-from rsmodel.optimize.compute_model import (
-    build_compute_model,
-    feasible_options,
-    objective_bound,
-    objective_value,
-)
 from rsmodel.optimize.compute_pool import Failed, pool_workers, run_all
 from rsmodel.optimize.compute_problem import ComputeProblem, Options
+from rsmodel.optimize.compute_value import feasible_options, objective_bound, objective_value
+from rsmodel.optimize.deadline import BuildTimeout, build_deadline, gc_paused
 from rsmodel.optimize.energy import WH_PER_WS, simulate_soc_wh
-from rsmodel.optimize.gateway import BuildTimeout, HighsModel, build_deadline, gc_paused
 from rsmodel.optimize.status import SolveOptions, SolveResult, SolveStatus, StageReport, worst
 
 KILL_GRACE_S = 30.0  # a node's worker process still running this long after its limit is killed
@@ -157,10 +152,10 @@ def solve_view(p: ComputeProblem, *, time_limit_s: float) -> ViewSolution:
     build and HiGHS all count; ``settings.mip_gap`` is the relative gap.
 
     Options no plan could use are dropped first
-    (:func:`~rsmodel.optimize.compute_model.feasible_options`). The greedy plan
+    (:func:`~rsmodel.optimize.compute_value.feasible_options`). The greedy plan
     (:func:`rsmodel.optimize.compute_greedy.greedy_view`) is the MIP start and the fallback,
     and its gap is stated against a valid bound
-    (:func:`~rsmodel.optimize.compute_model.objective_bound`: every step at its best options
+    (:func:`~rsmodel.optimize.compute_value.objective_bound`: every step at its best options
     as if alone): within ``mip_gap`` of it, the greedy plan is the result (status optimal, no
     MILP built); a build cut by the limit, a run without an incumbent or one placing fewer steps
     returns it (``source`` "greedy", with that gap). Presolve stays off: its probing takes a
@@ -180,6 +175,13 @@ def solve_view(p: ComputeProblem, *, time_limit_s: float) -> ViewSolution:
                 status = SolveStatus.HEURISTIC if alone else SolveStatus.OPTIMAL
                 done = SolveResult(status, True, build_s=time.perf_counter() - t0)
                 return _mapped(keep, greedy, _stated(done, value, bound), "greedy", greedy.size)
+        # A MILP after all: Pyomo's model and the gateway (HiGHS, SciPy) come in now, outside the
+        # alarm (an import cut short leaves modules half initialised); a greedy plan within the
+        # gap never loads them.
+        from rsmodel.optimize.compute_model import build_compute_model
+        from rsmodel.optimize.gateway import HighsModel
+
+        with gc_paused(), build_deadline(stop_at):
             m = build_compute_model(q)
             b = m.compute
             options = SolveOptions(

@@ -10,11 +10,14 @@ Charge beyond ``capacity_wh`` is spilled (clipped). Energies are Wh, powers W, t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyomo.core as pyo
 
 from rsmodel.model.scenario import OrbitalNode
+
+if TYPE_CHECKING:
+    import pyomo.core as pyo
 
 WH_PER_WS = 1.0 / 3600.0
 
@@ -106,6 +109,8 @@ def add_battery(
     ``fixed_tx_wh`` (K,) transmitter energy already committed (earlier class stages).
     The floor is ``min(floor_soc x capacity, SOC with no further compute or transmission)``.
     """
+    import pyomo.core as pyo  # only the MILPs need it: greedy plans use the arrays above
+
     k0, k1 = window or (0, len(energy.dt_s))
     start_wh = min(energy.initial_wh if initial_wh is None else initial_wh, energy.capacity_wh)
     fixed = np.zeros(len(energy.dt_s)) if fixed_compute_s is None else fixed_compute_s

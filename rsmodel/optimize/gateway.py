@@ -9,7 +9,7 @@ outcome one :class:`~rsmodel.optimize.status.SolveResult`.
 **Time limit.** ``time_limit_s`` is wall time from ``t_start`` (the caller's start, before it
 built the model): the Pyomo build and the hand-off are deducted and HiGHS gets what is left
 (at least ``MIN_RUN_S``). A build that alone outlasts the limit is stopped by
-:func:`build_deadline` (the caller then falls back). HiGHS does not check its clock everywhere
+:func:`rsmodel.optimize.deadline.build_deadline` (the caller then falls back). HiGHS does not check its clock everywhere
 (a long root LP without presolve); a watchdog on its interrupt callbacks stops it once the wall
 clock passes ``t_start + time_limit_s``. On a time-out the best incumbent is kept (a MIP start set with
 :meth:`HighsModel.set_start` counts). Pyomo models are compiled to matrices in one vectorised
@@ -21,13 +21,9 @@ HiGHS fixes its thread pool once per process: a different ``threads`` later rese
 
 from __future__ import annotations
 
-import gc
-import logging
-import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,18 +38,17 @@ from rsmodel.optimize.status import SolveOptions, SolveResult, SolveStatus
 
 # Pyomo finalises SciPy, however SciPy is imported after Pyomo, by importing scipy.stats
 # (0.5-1.5 s, never used here; its standard form needs scipy.sparse only): drop that step. It
-# only helps before SciPy's first import, so `rsmodel.optimize` imports this module first.
+# only helps before SciPy's first import, so a module importing SciPy imports this one first.
 if isinstance(pyomo_dependencies.scipy, pyomo_dependencies.DeferredImportModule):
     pyomo_dependencies.scipy._indicator_flag._callback = None
 
-# Imported here, never inside a build_deadline alarm (an import cut short leaves modules half
+# Imported here, never inside a build deadline's alarm (an import cut short leaves modules half
 # initialised): SciPy (Pyomo's standard form builds scipy.sparse matrices) and what Pyomo
 # imports at the first expression with a NumPy number.
 import pyomo.core.expr.ndarray  # noqa: E402, F401
 import scipy.sparse  # noqa: E402, F401
 
 INTERFACES = ("standard_form", "appsi")
-DEFER_ALARM_S = 0.02  # a build deadline that falls inside Pyomo's output capture retries this late
 MIN_RUN_S = 0.05  # HiGHS always gets this much, so a MIP start can come back as the incumbent
 _threads_in_use: list[int] = []
 _WITH_SOLUTION = (
@@ -286,69 +281,12 @@ class HighsModel:
         return np.asarray(solution.row_dual if solution.dual_valid else [])
 
 
-class BuildTimeout(Exception):
-    """The time limit passed while the model was still being built (see :func:`build_deadline`)."""
-
-
-@contextmanager
-def build_deadline(stop_at: float) -> Iterator[None]:
-    """Raise :class:`BuildTimeout` inside the block once ``time.perf_counter()`` passes
-    ``stop_at`` (a wall-clock alarm; in the main thread only, elsewhere a no-op), so a Pyomo
-    build or hand-off that alone exceeds the time limit stops there. The caller falls back
-    (greedy, or no solution) and the solve still ends within its limit. ``stop_at`` infinite:
-    no alarm.
-
-    The alarm is deferred (by ``DEFER_ALARM_S``) while Pyomo's process-wide output-capture lock
-    is held: raised between that lock's acquire and release it would leave the lock held for
-    good, so every later solve in the process, and every worker forked from it (studies), would
-    wait 200 s for it and fail."""
-    left = stop_at - time.perf_counter()
-    if threading.current_thread() is not threading.main_thread() or left == float("inf"):
-        yield
-        return
-    if left <= 0:
-        raise BuildTimeout
-
-    def alarm(signum: int, frame: Any) -> None:
-        lock = pyomo_dependencies.capture_output_lock  # looked up: Pyomo replaces it
-        if not lock.acquire(False):  # inside Pyomo's output capture (see below): retry soon
-            signal.setitimer(signal.ITIMER_REAL, DEFER_ALARM_S)
-            return
-        lock.release()
-        raise BuildTimeout
-
-    pyomo_log = logging.getLogger("pyomo")  # Pyomo logs the interrupted rule as an error
-    level = pyomo_log.level
-    pyomo_log.setLevel(logging.CRITICAL)
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, left)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        pyomo_log.setLevel(level)
-
-
 def own_output_capture_lock() -> None:
     """Give this process its own Pyomo output-capture lock; call it first in a worker forked
     from a process that imported ``multiprocessing``. Pyomo then uses one multiprocessing lock
     shared by a process and every child it forks, so a worker killed while Pyomo held it (a
     broken pool terminates its workers) would leave it held for the parent and every sibling."""
     pyomo_dependencies.capture_output_lock = threading.Lock()
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while Pyomo allocates many small objects (about 2-3x
-    faster model builds and hand-offs); cycles are collected as usual once it runs again."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def use_threads(threads: int) -> None:

@@ -25,7 +25,7 @@ from rsmodel.model.track_schema import resolve_tracks
 from rsmodel.model.vocabulary import DEFAULT_OBJECTIVE_WEIGHTS, PRIORITIES
 from rsmodel.optimize.onboard import Onboard, onboard_from_scenario
 from rsmodel.optimize.setup import carry_of, setup_from
-from rsmodel.optimize.strategy import Rolling
+from rsmodel.optimize.strategy import SolverSettings, settings_from_model
 from rsmodel.optimize.tracks import TrackSet, build_track_set
 from rsmodel.optimize.turnaround import (
     Pointing,
@@ -63,21 +63,6 @@ class StationSpec:
     slew: Slew | None = None  # or the turnaround from the slew (rsmodel.optimize.turnaround)
     # (antenna 0-based, start, end): that antenna takes no contacts
     antenna_maintenance: tuple[tuple[int, datetime, datetime], ...] = ()
-
-
-@dataclass(frozen=True)
-class SolverSettings:
-    """The model's ``solver:`` settings, read the same way by the sync and compute solves:
-    ``method`` milp|greedy; limits for the whole solve (all stages or blocks together)."""
-
-    method: str = "milp"
-    time_limit_s: float = 60.0
-    mip_gap: float = 1e-3
-    threads: int = 1
-    strategy: str = "auto"  # auto | monolithic | rolling (rsmodel.optimize.strategy)
-    rolling: Rolling = Rolling()  # block shape of a rolling solve
-    reach_factor: float | None = 4.0  # see model.stage_index; None: every pair after release
-    compute_downlink: str = "decomposed"  # or "joint" (rsmodel.optimize.joint, docs/compute.md)
 
 
 @dataclass
@@ -285,18 +270,6 @@ def build_problem(
         antennas_at=antennas_in_service(stations, start, float(step_s), n_slots),
         pointing=pointing,
         onboard=onboard,
-    )
-
-
-def settings_from_model(solver: Any, *, method: str | None = None) -> SolverSettings:
-    """The model's ``solver:`` section as :class:`SolverSettings` (``method`` overrides)."""
-    return SolverSettings(
-        method=method or solver.method,
-        time_limit_s=float(solver.time_limit_s),
-        mip_gap=float(solver.mip_gap),
-        threads=int(solver.threads),
-        strategy=str(solver.strategy),
-        compute_downlink=str(solver.compute_downlink),
     )
 
 

@@ -19,7 +19,8 @@ from datetime import datetime
 import numpy as np
 import pyomo.core as pyo
 
-from rsmodel.optimize.gateway import BuildTimeout, Dive, HighsModel, build_deadline, gc_paused
+from rsmodel.optimize.deadline import BuildTimeout, build_deadline, gc_paused
+from rsmodel.optimize.gateway import Dive, HighsModel
 from rsmodel.optimize.greedy import class_ranks, fill, follow, greedy
 from rsmodel.optimize.model import ConstraintBlock, StageIndex, build_stage_model
 from rsmodel.optimize.objective import (

@@ -5,7 +5,7 @@ Both optimisers solve either the whole horizon at once (``monolithic``) or in co
 look-ahead where the optimiser can use it). ``auto`` decides for both with one rule
 (:func:`choose_strategy`): a requested strategy wins; a single-block horizon or a model small
 enough for its time budget is solved monolithically; anything larger rolls. Settings come the
-same way on both sides: :class:`rsmodel.optimize.problem.SolverSettings` (the model's
+same way on both sides: :class:`SolverSettings` (the model's
 ``solver:`` section). :func:`keep_better` is the one "keep the plan that scores better" rule
 (the sync side compares its MILP or rolling plan with the full-horizon greedy plan).
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 BLOCK_S = 12 * 3600.0  # commit part of a rolling block, s
 LOOKAHEAD_S = 6 * 3600.0  # look-ahead seen (not committed) after it, s
@@ -33,6 +34,33 @@ class Rolling:
 
     def describe(self) -> str:
         return f"blocks of {self.block_s / 3600:g} h + {self.lookahead_s / 3600:g} h look-ahead"
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    """The model's ``solver:`` settings, read the same way by the sync and compute solves:
+    ``method`` milp|greedy; limits for the whole solve (all stages or blocks together)."""
+
+    method: str = "milp"
+    time_limit_s: float = 60.0
+    mip_gap: float = 1e-3
+    threads: int = 1
+    strategy: str = "auto"  # auto | monolithic | rolling (rsmodel.optimize.strategy)
+    rolling: Rolling = Rolling()  # block shape of a rolling solve
+    reach_factor: float | None = 4.0  # see model.stage_index; None: every pair after release
+    compute_downlink: str = "decomposed"  # or "joint" (rsmodel.optimize.joint, docs/compute.md)
+
+
+def settings_from_model(solver: Any, *, method: str | None = None) -> SolverSettings:
+    """The model's ``solver:`` section as :class:`SolverSettings` (``method`` overrides)."""
+    return SolverSettings(
+        method=method or solver.method,
+        time_limit_s=float(solver.time_limit_s),
+        mip_gap=float(solver.mip_gap),
+        threads=int(solver.threads),
+        strategy=str(solver.strategy),
+        compute_downlink=str(solver.compute_downlink),
+    )
 
 
 @dataclass(frozen=True)

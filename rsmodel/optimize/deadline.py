@@ -1,0 +1,81 @@
+"""Time limits and memory habits of model builds: the build deadline and the paused collector.
+
+:func:`build_deadline` stops a model build (Pyomo, option pruning, a greedy start) that alone
+outlasts the time limit; :func:`gc_paused` speeds Pyomo builds up. Both are used before any
+model reaches HiGHS, so this module imports neither Pyomo nor HiGHS nor SciPy
+(:mod:`rsmodel.optimize.gateway` does): a compute request whose greedy plan is optimal never
+loads them.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+DEFER_ALARM_S = 0.02  # a build deadline that falls inside Pyomo's output capture retries this late
+
+
+class BuildTimeout(Exception):
+    """The time limit passed while the model was still being built (see :func:`build_deadline`)."""
+
+
+@contextmanager
+def build_deadline(stop_at: float) -> Iterator[None]:
+    """Raise :class:`BuildTimeout` inside the block once ``time.perf_counter()`` passes
+    ``stop_at`` (a wall-clock alarm; in the main thread only, elsewhere a no-op), so a Pyomo
+    build or hand-off that alone exceeds the time limit stops there. The caller falls back
+    (greedy, or no solution) and the solve still ends within its limit. ``stop_at`` infinite:
+    no alarm.
+
+    The alarm is deferred (by ``DEFER_ALARM_S``) while Pyomo's process-wide output-capture lock
+    is held: raised between that lock's acquire and release it would leave the lock held for
+    good, so every later solve in the process, and every worker forked from it (studies), would
+    wait 200 s for it and fail."""
+    left = stop_at - time.perf_counter()
+    if threading.current_thread() is not threading.main_thread() or left == float("inf"):
+        yield
+        return
+    if left <= 0:
+        raise BuildTimeout
+
+    def alarm(signum: int, frame: Any) -> None:
+        pyomo = sys.modules.get("pyomo.common.dependencies")  # not loaded: no capture under way
+        lock = pyomo.capture_output_lock if pyomo else None  # looked up: Pyomo replaces it
+        if lock is not None:
+            if not lock.acquire(False):  # inside Pyomo's output capture (see below): retry soon
+                signal.setitimer(signal.ITIMER_REAL, DEFER_ALARM_S)
+                return
+            lock.release()
+        raise BuildTimeout
+
+    pyomo_log = logging.getLogger("pyomo")  # Pyomo logs the interrupted rule as an error
+    level = pyomo_log.level
+    pyomo_log.setLevel(logging.CRITICAL)
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, left)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        pyomo_log.setLevel(level)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while Pyomo allocates many small objects (about 2-3x
+    faster model builds and hand-offs); cycles are collected as usual once it runs again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

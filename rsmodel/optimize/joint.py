@@ -245,11 +245,10 @@ class JointBlock:
             total: pyo.Expression = 0.0
             for k in np.unique(slots):
                 at = slots == k
-                total = total + float(fixed[at].sum())
-                total = total + pyo.quicksum(
-                    [ys[position[int(q)]] for q in pairs[at] if int(q) in position]
-                )
-                m.JOUT.add(total <= most * self._done(s, int(k)))
+                own = [ys[position[int(q)]] for q in pairs[at] if int(q) in position]
+                total = total + float(fixed[at].sum()) + pyo.quicksum(own)
+                if own or not isinstance(total, float):  # earlier stages' bytes alone: held
+                    m.JOUT.add(total <= most * self._done(s, int(k)))
             m.JOUT.add(total <= self._produced(s))
 
     def _recorder_rows(self, m: pyo.ConcreteModel, p: Problem) -> None:

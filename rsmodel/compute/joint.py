@@ -55,8 +55,9 @@ def plan_jobs_and_downlinks(
     """Plan the jobs and all transfers of ``scenario`` (``mode`` overrides
     ``solver.compute_downlink``). ``joint`` plans both ways and keeps the joint plan unless the
     decomposed one scores strictly better (class objectives on the joint model's transfer
-    problem, critical first: :func:`rsmodel.optimize.strategy.keep_better`); a solver note
-    gives both."""
+    problem, critical first: :func:`rsmodel.optimize.strategy.keep_better`) or places more
+    steps (a rolling block may spend on downlinks the energy a later block's step needed); a
+    solver note gives both."""
     from rsmodel.compute import solve_jobs
     from rsmodel.optimize import optimise
 
@@ -84,12 +85,20 @@ def plan_jobs_and_downlinks(
         class_scores(yardstick, carry_over(p.schedule.state, yardstick))
         for p in (planned, decomposed)
     ]
-    kept = decomposed if keep_better(scores[0], scores[1]) else planned
+    placed = [steps_placed(p.response) for p in (planned, decomposed)]
+    fewer = placed[0] < placed[1]
+    kept = decomposed if fewer or keep_better(scores[0], scores[1]) else planned
     kept.schedule.solver.notes.append(
         f"joint compute + downlink model: F {sum(scores[0]):.6g} joint, {sum(scores[1]):.6g} "
-        f"decomposed (class objectives on the joint transfer problem); {kept.mode} plan kept"
+        f"decomposed (class objectives on the joint transfer problem); steps placed "
+        f"{placed[0]} joint, {placed[1]} decomposed; {kept.mode} plan kept"
     )
     return kept
+
+
+def steps_placed(response: dict[str, Any]) -> int:
+    """Steps a jobs response places."""
+    return sum(d["status"] == "placed" for d in response["placement_decisions"])
 
 
 def joint_problem(

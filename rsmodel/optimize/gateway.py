@@ -261,8 +261,10 @@ class HighsModel:
         return np.asarray(solution.row_dual if solution.dual_valid else [])
 
 
-class BuildTimeout(Exception):
-    """The time limit passed while the model was still being built (see :func:`build_deadline`)."""
+class BuildTimeout(BaseException):
+    """The time limit passed while the model was still being built (see :func:`build_deadline`).
+    A ``BaseException``, like ``KeyboardInterrupt``: the alarm may fire inside library code that
+    catches ``Exception`` (Pyomo's rule inspection turned it into a ``TypeError``)."""
 
 
 @contextmanager

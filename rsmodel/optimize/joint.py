@@ -164,6 +164,7 @@ class JointBlock:
             self._recorder_rows(m, p)
         m.partial_start = True  # HiGHS completes the battery and bookkeeping columns
         m.presolve = False  # as the compute MILP: HiGHS's probing outlasts the solve
+        m.dive = False  # the LP dive rounds links only: its compute columns stay fractional
         m.start_hooks.append(lambda warm: self._start())
         m.warm_hooks = [lambda warm: self.keep_outputs_after_their_step(p, idx, warm)]
         m.solved_hooks = [lambda solver: self._solved(solver)]

@@ -9,7 +9,8 @@ recorders and batteries as committed) and is committed by
 :class:`rsmodel.optimize.compute_rolling.NodeRoll` (options starting in the block for unfinished
 steps, committed compute a fixed draw, DAG order from the finished steps). A block solves its
 class stages with the :class:`rsmodel.optimize.joint.JointBlock` of those compute views, from the
-block's greedy compute plan (its MIP start; the stage places at least as many steps), and
+block's compute-only plan (each node's block MILP as the compute rolling solves it, with the SOC
+carried below: the MIP start; the stage places at least as many steps), and
 commits the links and the compute options that start in its first ``block_s``. Carried across
 a boundary, exactly:
 
@@ -38,11 +39,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rsmodel.optimize.compute_greedy import greedy_view
 from rsmodel.optimize.compute_model import feasible_options
 from rsmodel.optimize.compute_problem import ComputeProblem
-from rsmodel.optimize.compute_rolling import NodeRoll, last_segments
-from rsmodel.optimize.compute_solve import node_view, option_subset, steps_placed
+from rsmodel.optimize.compute_rolling import MIN_BLOCK_TIME_S, NodeRoll, last_segments
+from rsmodel.optimize.compute_solve import node_view, option_subset, solve_view, steps_placed
 from rsmodel.optimize.greedy import greedy
 from rsmodel.optimize.joint import (
     ComputePlan,
@@ -71,6 +71,7 @@ from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.status import SolveStatus, worst
 from rsmodel.optimize.strategy import Choice, Rolling, choose_strategy
 
+COMPUTE_SHARE = 0.25  # of a block's time: its compute-only MILPs (the MIP start)
 JOINT_MONOLITHIC_PER_S = 1_000  # auto: monolithic while pairs + options <= this x time limit
 _EPS = 1e-6
 
@@ -93,29 +94,31 @@ class _Compute:
         return np.concatenate(ids) if ids else np.zeros(0, dtype=int)
 
     def slices(
-        self, k0: int, k2: int, soc_wh: dict[str, np.ndarray]
+        self, k0: int, k2: int, soc_wh: dict[str, np.ndarray], budget_s: float
     ) -> tuple[list[tuple[ComputeProblem, np.ndarray]], ComputePlan]:
         """Per node the block's compute view over grid points ``k0 .. k2`` (options starting
         before ``k2`` of unfinished steps; SOC at ``k0`` from ``soc_wh``, the committed slot
-        model with links) and the greedy plan of the block (option ids of ``cp``)."""
+        model with links) and the compute-only plan of the block (option ids of ``cp``: each
+        node's block MILP from its greedy plan, as the compute rolling solves it, within
+        ``budget_s`` in all)."""
         t_s = self.cp.t_s
         slices, chosen, last = [], [], set()
         self.cands = []
-        for roll, ids in self.rolls:
+        stop = time.perf_counter() + budget_s
+        for n, (roll, ids) in enumerate(self.rolls):
             carry = roll.carry(k0)
             if roll.node in soc_wh:
                 carry.soc_wh = carry.soc_wh.copy()
                 carry.soc_wh[: k0 + 1] = soc_wh[roll.node][: k0 + 1]
             cand = roll.candidates(carry, float(t_s[k0]), float(t_s[min(k2, len(t_s) - 1)]))
             view = roll.block_view(carry, cand, until=k2)
+            left = (stop - time.perf_counter()) / (len(self.rolls) - n)
+            alone = solve_view(view, time_limit_s=max(left, MIN_BLOCK_TIME_S))
             keep = np.flatnonzero(feasible_options(view))
-            q = option_subset(view, keep)
-            plan = greedy_view(q)
-            cand = cand[keep]
-            self.cands.append(cand)
-            slices.append((q, ids[cand]))
-            chosen.append(ids[cand[plan.chosen]])
-            last |= {int(ids[cand[c]]) for c in plan.last}
+            self.cands.append(cand[keep])
+            slices.append((option_subset(view, keep), ids[cand[keep]]))
+            chosen.append(ids[cand[alone.chosen]])
+            last |= {int(ids[cand[c]]) for c in alone.last}
         start = np.concatenate(chosen) if chosen else np.zeros(0, dtype=int)
         return slices, ComputePlan(np.sort(start), last)
 
@@ -172,12 +175,13 @@ def solve_joint_rolling(
     stop, fallbacks = t0 + limit, 0
     for j, (b0, b1, b2) in enumerate(blocks):
         budget = max((stop - time.perf_counter()) / (len(blocks) - j), MIN_BLOCK_S)
+        block_stop = time.perf_counter() + budget
         fixed = compute.committed()
         use_compute_draw(problem, cp, fixed)  # the committed SOC includes the committed compute
         sub, parent, full_q = block_problem(problem, costs, committed, b0, b2, budget)
         sub.tracks, full_opt = block_tracks(problem, committed, b0, b2)
         soc = committed_soc_wh(problem, committed, b0) if problem.onboard is not None else {}
-        slices, plan = compute.slices(b0, b2, soc)
+        slices, plan = compute.slices(b0, b2, soc, COMPUTE_SHARE * budget)
         mine = [
             JobOutput(int(i), out.step)
             for out in outputs
@@ -190,9 +194,7 @@ def solve_joint_rolling(
         state = block_state(sub, committed, b0, b2)
         label = problem.time_at(b0 * problem.step_s).isoformat()
         if len(sub.pair_demand) or len(sub.tracks):
-            fallbacks += not solve_stages(
-                sub, state, block, time.perf_counter() + budget, stats, label
-            )
+            fallbacks += not solve_stages(sub, state, block, block_stop, stats, label)
             state.close_idle_and_trim()
         elif sub.onboard is not None:  # nothing goes down, but the recorders fill (and may lose)
             block.use_draw(sub)

@@ -208,6 +208,7 @@ def measure(
                 "margin_wh": min(margin) if margin else float("nan"),
                 "findings": len(check_plan(plan, scenario=scenario)),
                 "note": next((n for n in plan["solver"]["notes"] if n.endswith("plan kept")), ""),
+                "stages": plan["solver"]["stages"],
             }
         )
     return rows
@@ -233,6 +234,15 @@ def print_rows(rows: list[dict[str, Any]]) -> None:
             f"lost {(d['lost'] - j['lost']) / 1e9:+.3f} GB more decomposed, "
             f"time x{j['wall_s'] / max(d['wall_s'], 1e-9):.1f}; {j['note']}"
         )
+        for r in (d, j):
+            st = r["stages"]
+            print(
+                f"  {name} {r['mode']}: {len(st)} stages/blocks, build "
+                f"{sum(x.get('build_s') or 0 for x in st):.1f} s, HiGHS "
+                f"{sum(x.get('solve_s') or 0 for x in st):.1f} s, at their time limit "
+                f"{sum(x['status'] == 'time_limit' for x in st)}, greedy kept "
+                f"{sum(str(x.get('allocation', '')).startswith('greedy') for x in st)}"
+            )
 
 
 def main() -> None:

@@ -51,6 +51,7 @@ from rsmodel.optimize.joint import (
     JointBlock,
     JointResult,
     joint_solution,
+    near_start,
     solve_stages,
     use_compute_draw,
 )
@@ -119,8 +120,8 @@ class _Compute:
             slices.append((option_subset(view, keep), ids[cand[keep]]))
             chosen.append(ids[cand[alone.chosen]])
             last |= {int(ids[cand[c]]) for c in alone.last}
-        start = np.concatenate(chosen) if chosen else np.zeros(0, dtype=int)
-        return slices, ComputePlan(np.sort(start), last)
+        start = np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=int)
+        return near_start(slices, start), ComputePlan(start, last)
 
     def commit(self, plan: ComputePlan, until_s: float) -> None:
         """Commit the block's options of ``plan`` that start before ``until_s``."""

@@ -395,19 +395,23 @@ def solve_stages(
     label: str = "joint",
 ) -> bool:  # fmt: skip
     """The class stages of ``problem`` (critical first) with ``block`` in each, sharing the time
-    up to ``stop`` (perf_counter s); reports appended to ``stats``. False when a stage had no
-    MILP solution (it kept its greedy allocation of the current compute plan)."""
+    up to ``stop`` (perf_counter s) by their pairs (each also builds the compute block: one
+    share more); reports appended to ``stats``. False when a stage had no MILP solution (it kept
+    its greedy allocation of the current compute plan)."""
     recorder = (add_recorder,) if problem.onboard is not None else ()
     classes = class_ranks(problem)
+    pairs = np.bincount(problem.demand_rank[problem.pair_demand], minlength=len(CLASS_NAMES))
+    weight = {r: float(pairs[r]) + float(pairs.sum()) / len(classes) for r in classes}
     solved = True
     for k, rank in enumerate(classes):
         block.use_draw(problem)
         state.begin_stage(rank)
+        share = weight[rank] / sum(weight[r] for r in classes[k:])
         stage = solve_stage(
             problem,
             np.flatnonzero(problem.demand_rank == rank),
             state,
-            (stop - time.perf_counter()) / (len(classes) - k),
+            (stop - time.perf_counter()) * share,
             blocks=(*STAGE_BLOCKS, *recorder, block),
         )
         stage.name = f"{label} {CLASS_NAMES[rank]}"

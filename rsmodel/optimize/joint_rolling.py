@@ -39,6 +39,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rsmodel.optimize.compute_greedy import GreedyPlan, greedy_view
 from rsmodel.optimize.compute_model import feasible_options
 from rsmodel.optimize.compute_problem import ComputeProblem
 from rsmodel.optimize.compute_rolling import MIN_BLOCK_TIME_S, NodeRoll, last_segments
@@ -101,7 +102,8 @@ class _Compute:
         before ``k2`` of unfinished steps; SOC at ``k0`` from ``soc_wh``, the committed slot
         model with links) and the compute-only plan of the block (option ids of ``cp``: each
         node's block MILP from its greedy plan, as the compute rolling solves it, within
-        ``budget_s`` in all)."""
+        ``budget_s`` in all; the greedy plan alone for a node left less than
+        ``MIN_BLOCK_TIME_S``)."""
         t_s = self.cp.t_s
         slices, chosen, last = [], [], set()
         self.cands = []
@@ -114,8 +116,12 @@ class _Compute:
             cand = roll.candidates(carry, float(t_s[k0]), float(t_s[min(k2, len(t_s) - 1)]))
             view = roll.block_view(carry, cand, until=k2)
             left = (stop - time.perf_counter()) / (len(self.rolls) - n)
-            alone = solve_view(view, time_limit_s=max(left, MIN_BLOCK_TIME_S))
             keep = np.flatnonzero(feasible_options(view))
+            if left >= MIN_BLOCK_TIME_S:
+                alone = solve_view(view, time_limit_s=left)
+            else:  # no time for the MILP: the greedy list schedule
+                plan = greedy_view(option_subset(view, keep))
+                alone = GreedyPlan(keep[plan.chosen], {int(keep[c]) for c in plan.last})
             self.cands.append(cand[keep])
             slices.append((option_subset(view, keep), ids[cand[keep]]))
             chosen.append(ids[cand[alone.chosen]])

@@ -246,7 +246,9 @@ def print_rows(rows: list[dict[str, Any]]) -> None:
 
 
 def main() -> None:
-    parser = bench_parser(__doc__, "the battery and eclipse instances, ~20 s")
+    parser = bench_parser(
+        __doc__, "the battery and eclipse instances and a 1-satellite rolling fleet row, ~20 s"
+    )
     parser.add_argument("--time-limit-s", type=float, default=60.0, help="per plan (default 60)")
     parser.add_argument("--sats", type=int, default=3, help="medium: EO satellites (default 3)")
     parser.add_argument("--fleet", action="store_true",
@@ -260,7 +262,7 @@ def main() -> None:
     instances = [("battery", battery(), args.time_limit_s, "auto"),
                  ("eclipse", eclipse(), args.time_limit_s, "auto")]  # fmt: skip
     if args.quick:
-        instances += [("fleet 1 sat x 2 steps x 30 h", fleet_day(1, 2, 30.0), 10.0, "rolling")]
+        instances += [("fleet 1 sat x 2 steps x 30 h", fleet_day(1, 2, 30.0), 4.0, "rolling")]
     elif args.fleet:
         n = args.fleet_sats
         instances = [

@@ -1,6 +1,6 @@
 """Loss of the compute-then-downlink decomposition against the joint model, same run, same geometry.
 
-    python benchmarks/bench_joint.py [--time-limit-s 60] [--quick]
+    python benchmarks/bench_joint.py [--time-limit-s 60] [--quick] [--fleet [--fleet-sats 20]]
 
 Every instance is planned twice by ``rsmodel.pipeline.run`` on one geometry:
 ``solver.compute_downlink: decomposed`` (compute MILP first, then its energy a fixed draw and its
@@ -20,7 +20,12 @@ and an eclipse pass competing for the same battery), ``recorder`` (models/comput
 with transmitter power and a recorder filled by a sunlit source: the job's 400 MB output goes
 through it) and ``medium`` (``--sats`` EO satellites of models/recorder_power.yaml, 12 h,
 recorders, sources, transmitter power and a 5-step job each; ``--time-limit-s``).
-``--quick``: the two small instances only.
+``--quick``: the two small instances and a 1-satellite rolling fleet row (4 s limit).
+``--fleet``: only ``fleet_day`` (``--fleet-sats`` nodes of recorder_power.yaml x bench_compute's
+10-step mixed DAG x 24 h, ``--fleet-time-limit-s``, strategy auto) and ``fleet_week`` (the same
+nodes x 7 days, one 4-step job a day each, rolling, 120 s). Columns add the strategy and the
+stated gap (``solver.gap_global``); per mode a line sums the stages' build and HiGHS seconds
+and counts the stages at their time limit and those that kept their greedy allocation.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Loss of the compute-then-downlink decomposition against the joint model, same run, same geometry.
 
-    python benchmarks/bench_joint.py [--time-limit-s 60] [--quick]
+    python benchmarks/bench_joint.py [--time-limit-s 60] [--quick] [--fleet [--fleet-sats 20]]
 
 Every instance is planned twice by ``rsmodel.pipeline.run`` on one geometry:
 ``solver.compute_downlink: decomposed`` (compute MILP first, then its energy a fixed draw and its
@@ -20,7 +20,12 @@ and an eclipse pass competing for the same battery), ``recorder`` (models/comput
 with transmitter power and a recorder filled by a sunlit source: the job's 400 MB output goes
 through it) and ``medium`` (``--sats`` EO satellites of models/recorder_power.yaml, 12 h,
 recorders, sources, transmitter power and a 5-step job each; ``--time-limit-s``).
-``--quick``: the two small instances only.
+``--quick``: the two small instances and a 1-satellite rolling fleet row (4 s limit).
+``--fleet``: only ``fleet_day`` (``--fleet-sats`` nodes of recorder_power.yaml x bench_compute's
+10-step mixed DAG x 24 h, ``--fleet-time-limit-s``, strategy auto) and ``fleet_week`` (the same
+nodes x 7 days, one 4-step job a day each, rolling, 120 s). Columns add the strategy and the
+stated gap (``solver.gap_global``); per mode a line sums the stages' build and HiGHS seconds
+and counts the stages at their time limit and those that kept their greedy allocation.
 """
 
 from __future__ import annotations
@@ -118,7 +123,50 @@ def medium(sats: int) -> dict[str, Any]:
     return data
 
 
-def measure(name: str, data: dict[str, Any], time_limit_s: float) -> list[dict[str, Any]]:
+def fleet_day(sats: int, steps: int, hours: float = 24.0) -> dict[str, Any]:
+    """The first ``sats`` nodes of models/recorder_power.yaml over ``hours`` with 100 W of compute
+    and bench_compute's ``steps``-step mixed DAG each (pass, window, eclipse, standard, ground:
+    every 6th step a ground step, so outputs go down through the recorders)."""
+    from bench_compute import mixed_steps
+
+    data = yaml.safe_load((ROOT / "models" / "recorder_power.yaml").read_text())
+    data["horizon"]["hours"] = hours
+    data["nodes"] = data["nodes"][:sats]
+    data["jobs"] = []
+    for node in data["nodes"]:
+        node["power"]["compute_w"] = 100
+        data["jobs"].append({"name": f"{node['name']}-dag", "node": node["name"],
+                             "steps": mixed_steps(steps)})  # fmt: skip
+    return data
+
+
+def fleet_week(sats: int, days: int) -> dict[str, Any]:
+    """``fleet_day`` over ``days`` days with one job a day per satellite (capture pass -> process
+    window -> compress eclipse -> ground analysis, due at the end of its day)."""
+    from bench_compute import TIERS
+
+    data = fleet_day(sats, 1, 24.0 * days)
+    steps = [
+        {"id": "capture", "type": "pass", "min_pass_duration_s": 180, "max_segments": 2,
+         "compute_s": 60, "output_mb": 20},
+        {"id": "process", "type": "window", "quality_tiers": TIERS, "preferred_tier": "enhanced",
+         "depends_on": ["capture"]},
+        {"id": "compress", "type": "eclipse", "energy_budget_wh": 8, "compute_s": 120,
+         "output_mb": 40, "depends_on": ["process"]},
+        {"id": "analyse", "location": "ground", "compute_s": 300, "depends_on": ["compress"]},
+    ]  # fmt: skip
+    period_s = 5900.0  # ~98 min sun-synchronous orbits: deadlines in orbits at each day's end
+    data["jobs"] = [
+        {"name": f"{node['name']}-d{d}", "node": node["name"], "steps": steps,
+         "policy": {"deadline_orbits": round((d + 1) * 86400 / period_s, 3)}}
+        for node in data["nodes"] for d in range(days)
+    ]  # fmt: skip
+    return data
+
+
+def measure(
+    name: str, data: dict[str, Any], time_limit_s: float, strategy: str = "auto"
+) -> list[dict[str, Any]]:
     """Plan ``data`` in both modes on one geometry; one row per mode."""
     from rsmodel import pipeline
     from rsmodel.compute.joint import joint_problem
@@ -132,7 +180,8 @@ def measure(name: str, data: dict[str, Any], time_limit_s: float) -> list[dict[s
     rows, geometry, yardstick = [], None, None
     for mode in MODES:
         variant = copy.deepcopy(data)
-        variant["solver"] = {"time_limit_s": time_limit_s, "compute_downlink": mode}
+        variant["solver"] = {"time_limit_s": time_limit_s, "compute_downlink": mode,
+                             "strategy": strategy}  # fmt: skip
         scenario = load_model_dict(variant, base_dir=ROOT / "models")
         if geometry is None:
             geometry = compute_geometry(scenario)
@@ -152,6 +201,8 @@ def measure(name: str, data: dict[str, Any], time_limit_s: float) -> list[dict[s
                 "mode": mode,
                 "wall_s": wall,
                 "status": plan["solver"]["status"],
+                "strategy": plan["solver"]["strategy"],
+                "gap": plan["solver"].get("gap_global"),
                 "F": total_objective(yardstick, carry_over(result.schedule.state, yardstick)),
                 "delivered": sum(o["bytes"] for o in plan["operations"]),
                 "lost": sum(s["lost_bytes"] for s in plan.get("sources", [])),
@@ -162,18 +213,20 @@ def measure(name: str, data: dict[str, Any], time_limit_s: float) -> list[dict[s
                 "margin_wh": min(margin) if margin else float("nan"),
                 "findings": len(check_plan(plan, scenario=scenario)),
                 "note": next((n for n in plan["solver"]["notes"] if n.endswith("plan kept")), ""),
+                "stages": plan["solver"]["stages"],
             }
         )
     return rows
 
 
 def print_rows(rows: list[dict[str, Any]]) -> None:
-    head = "| instance | mode | wall s | status | F | delivered GB | lost GB | placed | min SOC margin Wh | checker |"
+    head = "| instance | mode | strategy | wall s | status | gap | F | delivered GB | lost GB | placed | min SOC margin Wh | checker |"
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for r in rows:
         print(
-            f"| {r['instance']} | {r['mode']} | {r['wall_s']:.1f} | {r['status']} | {r['F']:.6f} "
+            f"| {r['instance']} | {r['mode']} | {r['strategy']} | {r['wall_s']:.1f} | {r['status']} "
+            f"| {'-' if r['gap'] is None else format(r['gap'], '.2%')} | {r['F']:.6f} "
             f"| {r['delivered'] / 1e9:.3f} | {r['lost'] / 1e9:.3f} | {r['placed']}/{r['steps']} "
             f"| {r['margin_wh']:.2f} | {r['findings']} |"
         )
@@ -186,20 +239,52 @@ def print_rows(rows: list[dict[str, Any]]) -> None:
             f"lost {(d['lost'] - j['lost']) / 1e9:+.3f} GB more decomposed, "
             f"time x{j['wall_s'] / max(d['wall_s'], 1e-9):.1f}; {j['note']}"
         )
+        for r in (d, j):
+            st = r["stages"]
+            print(
+                f"  {name} {r['mode']}: {len(st)} stages/blocks, build "
+                f"{sum(x.get('build_s') or 0 for x in st):.1f} s, HiGHS "
+                f"{sum(x.get('solve_s') or 0 for x in st):.1f} s, at their time limit "
+                f"{sum(x['status'] == 'time_limit' for x in st)}, greedy kept "
+                f"{sum(str(x.get('allocation', '')).startswith('greedy') for x in st)}"
+            )
 
 
 def main() -> None:
-    parser = bench_parser(__doc__, "the battery and eclipse instances, ~20 s")
+    parser = bench_parser(
+        __doc__, "the battery and eclipse instances and a 1-satellite rolling fleet row, ~20 s"
+    )
     parser.add_argument("--time-limit-s", type=float, default=60.0, help="per plan (default 60)")
     parser.add_argument("--sats", type=int, default=3, help="medium: EO satellites (default 3)")
+    parser.add_argument("--fleet", action="store_true",
+                        help="only the fleet rows: --fleet-sats x 10 steps x 24 h and x 7 days "
+                        "(rolling), --fleet-time-limit-s and 120 s")  # fmt: skip
+    parser.add_argument("--fleet-sats", type=int, default=20, help="fleet rows: satellites (20)")
+    parser.add_argument("--fleet-time-limit-s", type=float, default=30.0,
+                        help="fleet day row: time limit (default 30, the issue's target)")  # fmt: skip
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    instances = [("battery", battery()), ("eclipse", eclipse())]
-    if not args.quick:
-        instances += [("recorder", recorder()), (f"medium {args.sats} sats", medium(args.sats))]
+    instances = [("battery", battery(), args.time_limit_s, "auto"),
+                 ("eclipse", eclipse(), args.time_limit_s, "auto")]  # fmt: skip
+    if args.quick:
+        instances += [("fleet 1 sat x 2 steps x 30 h", fleet_day(1, 2, 30.0), 4.0, "rolling")]
+    elif args.fleet:
+        n = args.fleet_sats
+        instances = [
+            (
+                f"fleet {n} sats x 10 steps x 24 h",
+                fleet_day(n, 10),
+                args.fleet_time_limit_s,
+                "auto",
+            ),
+            (f"fleet {n} sats x 7 days", fleet_week(n, 7), 120.0, "rolling"),
+        ]
+    else:
+        instances += [("recorder", recorder(), args.time_limit_s, "auto"),
+                      (f"medium {args.sats} sats", medium(args.sats), args.time_limit_s, "auto")]  # fmt: skip
     rows = []
-    for name, data in instances:
-        rows += measure(name, data, args.time_limit_s)
+    for name, data, limit, strategy in instances:
+        rows += measure(name, data, limit, strategy)
     print_rows(rows)
 
 

@@ -8,7 +8,7 @@ import io
 import json
 import warnings
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
@@ -163,6 +163,9 @@ def test_faults_section_in_model_is_checked_by_validate(tmp_path):
 
 
 # --------------------------------------------------------------------------- seed 000 monitoring
+SEED_START = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+
+
 def seed_scheduler():
     """The seed's 'Ground Station Configuration' and a critical sync (orbits bound explicitly)."""
     from rsmodel import GroundStation, SyncScheduler
@@ -177,12 +180,13 @@ def seed_scheduler():
         ground_stations=stations,
         orbital_nodes=["orbital-1", "orbital-2", "orbital-3"],
         orbits=SEED_ORBITS,
+        start=SEED_START,  # fixed: whether a pass falls in the next 2 h depends on the start
     )
     sync = scheduler.schedule_sync(
         node="orbital-1",
         data_size=50e6,
         priority="critical",
-        deadline=datetime.now() + timedelta(hours=2),
+        deadline=SEED_START + timedelta(hours=2),
         data_type="gradients",
     )
     return scheduler, sync.id

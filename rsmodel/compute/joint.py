@@ -10,7 +10,9 @@ better, keeps the decomposed plan.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+import time
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rsmodel.compute.downlink import MB, as_demands, ground_inputs, job_output_requests
@@ -18,12 +20,15 @@ from rsmodel.compute.energy import planned_compute_wh
 from rsmodel.compute.report import jobs_report
 from rsmodel.model.scenario import Scenario, SyncRequest
 from rsmodel.model.vocabulary import PRIORITY_RANK
+from rsmodel.optimize.bound import BOUND_TIME_FRACTION, attach_bound
 from rsmodel.optimize.compute_problem import ComputeProblem, max_output_mb
 from rsmodel.optimize.compute_solve import ComputeSolution
 from rsmodel.optimize.joint import JobOutput, carry_over, solve_joint
+from rsmodel.optimize.joint_rolling import joint_strategy, solve_joint_rolling
 from rsmodel.optimize.objective import class_scores, total_objective
 from rsmodel.optimize.problem import Demand, Problem, problem_from_scenario
-from rsmodel.optimize.schedule import Schedule, build_schedule
+from rsmodel.optimize.schedule import Schedule, SolverStats, build_schedule
+from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.strategy import keep_better
 from rsmodel.plan.plan import job_output_id
 
@@ -50,8 +55,9 @@ def plan_jobs_and_downlinks(
     """Plan the jobs and all transfers of ``scenario`` (``mode`` overrides
     ``solver.compute_downlink``). ``joint`` plans both ways and keeps the joint plan unless the
     decomposed one scores strictly better (class objectives on the joint model's transfer
-    problem, critical first: :func:`rsmodel.optimize.strategy.keep_better`); a solver note
-    gives both."""
+    problem, critical first: :func:`rsmodel.optimize.strategy.keep_better`) or places more
+    steps (a rolling block may spend on downlinks the energy a later block's step needed); a
+    solver note gives both."""
     from rsmodel.compute import solve_jobs
     from rsmodel.optimize import optimise
 
@@ -79,12 +85,20 @@ def plan_jobs_and_downlinks(
         class_scores(yardstick, carry_over(p.schedule.state, yardstick))
         for p in (planned, decomposed)
     ]
-    kept = decomposed if keep_better(scores[0], scores[1]) else planned
+    placed = [steps_placed(p.response) for p in (planned, decomposed)]
+    fewer = placed[0] < placed[1]
+    kept = decomposed if fewer or keep_better(scores[0], scores[1]) else planned
     kept.schedule.solver.notes.append(
         f"joint compute + downlink model: F {sum(scores[0]):.6g} joint, {sum(scores[1]):.6g} "
-        f"decomposed (class objectives on the joint transfer problem); {kept.mode} plan kept"
+        f"decomposed (class objectives on the joint transfer problem); steps placed "
+        f"{placed[0]} joint, {placed[1]} decomposed; {kept.mode} plan kept"
     )
     return kept
+
+
+def steps_placed(response: dict[str, Any]) -> int:
+    """Steps a jobs response places."""
+    return sum(d["status"] == "placed" for d in response["placement_decisions"])
 
 
 def joint_problem(
@@ -123,8 +137,16 @@ def plan_joint(
 ) -> tuple[PlannedJobs, Problem] | None:
     """The joint plan from the compute-only plan ``first`` and the joint transfer problem it was
     solved on (None: a stage had no solution)."""
+    t0 = time.perf_counter()
     problem, outputs = joint_problem(scenario, geometry, first.problem)
-    result = solve_joint(problem, first.problem, outputs, first)
+    limit = problem.settings.time_limit_s
+    choice = joint_strategy(problem, first.problem)
+    timed = copy.copy(problem)
+    timed.settings = replace(problem.settings, time_limit_s=limit * (1 - BOUND_TIME_FRACTION))
+    if choice.strategy == "rolling":
+        result = solve_joint_rolling(timed, first.problem, outputs)
+    else:
+        result = solve_joint(timed, first.problem, outputs, first)
     if result is None:
         return None
     response = jobs_report(result.compute)
@@ -135,6 +157,31 @@ def plan_joint(
     final = final.with_demands([*final.demands, *as_demands(requests)])
     state = carry_over(result.state, final)
     stats = result.stats
-    stats.objective = total_objective(final, state)
-    stats.strategy, stats.strategy_reason = "monolithic", JOINT_REASON
+    stats.time_limit_s = limit
+    stats.strategy, stats.strategy_reason = choice.strategy, f"{JOINT_REASON}; {choice.reason}"
+    left = limit - (time.perf_counter() - t0)
+    attach_bound(
+        problem, Bounded(result.state, stats), budget_s=max(left, BOUND_TIME_FRACTION * limit)
+    )
+    stats.notes.append(
+        "joint: objective, bound and gap_global on the joint transfer problem (job outputs "
+        f"released at their earliest end, sized by their largest output); as placed F = "
+        f"{total_objective(final, state):.6g}"
+    )
     return PlannedJobs(response, requests, build_schedule(state, stats), "joint"), problem
+
+
+@dataclass
+class Bounded:
+    """A joint allocation on the joint transfer problem and its solver figures, for
+    :func:`rsmodel.optimize.bound.attach_bound`.
+
+    Why that bound holds for the joint plan: the joint problem's job-output demands are
+    released at their step's earliest possible end and sized by its largest output, and the
+    bound LPs leave energy and recorder capacity out; the joint model only adds rows to that
+    (the battery with compute, bytes after the step's actual end and at most its actual
+    output), so every joint plan's allocation is a feasible point of each class LP (given the
+    classes above, as for syncs) and its class objective is at least the LP's."""
+
+    state: LinkState
+    solver: SolverStats

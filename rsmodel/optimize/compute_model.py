@@ -101,6 +101,7 @@ def add_compute(
     rows = Rows()
     _placement_rows(m, p, by_step, x, rows)
     done = _done_by(m, p, by_step, x)
+    m.done_at = {s: d.at for s, d in done.items()}  # step -> k -> (constant, variable or None)
     _precedence_rows(m, p, by_step, done, x, rows)
     draws, seconds = _occupancy_rows(p, x, rows)
     m.battery = pyo.Block(list(p.energy))

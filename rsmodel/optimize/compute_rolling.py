@@ -57,7 +57,7 @@ def solve_compute_rolling(p: ComputeProblem) -> ComputeSolution:
         view, ids = node_view(p, node)
         if not view.active_steps:
             continue
-        roll = _NodeRoll(view, node, shape.block_s, shape.lookahead_s)
+        roll = NodeRoll(view, node, shape.block_s, shape.lookahead_s)
         roll.run(time_limit_s=p.settings.time_limit_s)
         picked.append(ids[np.array(roll.committed, dtype=int)])
         stages += roll.stages
@@ -67,7 +67,7 @@ def solve_compute_rolling(p: ComputeProblem) -> ComputeSolution:
     return ComputeSolution(
         p,
         chosen,
-        _last_segments(p, chosen),
+        last_segments(p, chosen),
         soc_trajectories(p, chosen),
         worst([s.status for s in stages], SolveStatus.BLOCKS_OPTIMAL),
         objective,
@@ -82,7 +82,7 @@ def solve_compute_rolling(p: ComputeProblem) -> ComputeSolution:
     )
 
 
-def _last_segments(p: ComputeProblem, chosen: np.ndarray) -> set[int]:
+def last_segments(p: ComputeProblem, chosen: np.ndarray) -> set[int]:
     """The latest-ending chosen segment of every pass step."""
     o, last = p.options, {}
     for c in chosen.tolist():
@@ -92,7 +92,7 @@ def _last_segments(p: ComputeProblem, chosen: np.ndarray) -> set[int]:
     return set(last.values())
 
 
-class _NodeRoll:
+class NodeRoll:
     """The blocks of one node (``view`` from :func:`node_view`) and what they committed."""
 
     def __init__(self, view: ComputeProblem, node: str, block_s: float, lookahead_s: float):
@@ -184,23 +184,29 @@ class _NodeRoll:
             },
         )
 
-    def solve(self, k: int, b0: float, carry: Carry, cand: np.ndarray, budget_s: float) -> None:
-        """One MILP of block ``k`` over options ``cand``; commit those starting in the block."""
+    def block_view(self, carry: Carry, cand: np.ndarray, until: int = 0) -> ComputeProblem:
+        """The block's problem: options ``cand`` with ``carry`` (its window set to reach every
+        option's end, the eclipses they use and grid point ``until``)."""
         p, o = self.p, self.p.options
-        entry = self.entry(k, b0, carry, cand)
         eclipse_ends = [
             p.intervals[int(i)].b
             for i in np.unique(o.interval[cand])
             if i >= 0 and p.intervals[int(i)].kind == "eclipse"
         ]
         k0 = carry.window[0]
-        carry.window = (k0, int(max([k0 + 1, *o.end[cand].tolist(), *eclipse_ends])))
+        carry.window = (k0, int(max([k0 + 1, until, *o.end[cand].tolist(), *eclipse_ends])))
         carry.steps = frozenset(int(s) for s in o.step[cand])
         sub = Options(**{f: getattr(o, f)[cand] for f in Options.__dataclass_fields__})
-        view = ComputeProblem(
+        return ComputeProblem(
             p.start, p.t_s, p.energy, p.intervals, p.steps, sub, p.reasons, p.warnings,
             p.downlink_bytes, carry, p.settings,
         )  # fmt: skip
+
+    def solve(self, k: int, b0: float, carry: Carry, cand: np.ndarray, budget_s: float) -> None:
+        """One MILP of block ``k`` over options ``cand``; commit those starting in the block."""
+        o = self.p.options
+        entry = self.entry(k, b0, carry, cand)
+        view = self.block_view(carry, cand)
         local = solve_view(view, time_limit_s=budget_s)
         r = local.result
         entry.status, entry.objective, entry.bound, entry.mip_gap = (

@@ -22,8 +22,10 @@ from typing import Any
 DEFER_ALARM_S = 0.02  # a build deadline that falls inside Pyomo's output capture retries this late
 
 
-class BuildTimeout(Exception):
-    """The time limit passed while the model was still being built (see :func:`build_deadline`)."""
+class BuildTimeout(BaseException):
+    """The time limit passed while the model was still being built (see :func:`build_deadline`).
+    A ``BaseException``, like ``KeyboardInterrupt``: the alarm may fire inside library code that
+    catches ``Exception`` (Pyomo's rule inspection turned it into a ``TypeError``)."""
 
 
 @contextmanager

@@ -39,6 +39,8 @@ from rsmodel.optimize.compute_problem import ComputeProblem, max_output_mb
 from rsmodel.optimize.compute_solve import (
     ComputeSolution,
     compute_seconds_per_slot,
+    node_view,
+    option_subset,
     soc_trajectories,
     steps_placed,
 )
@@ -53,6 +55,8 @@ from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.status import SolveStatus, worst
 
 JOINT_WEIGHT = 1e-4  # x the compute policy value (~100 per step): a tie-breaker below the syncs
+NEAR_OPTIONS = 2_000  # a node's options above which a stage keeps those near its start plan
+NEAR_S = 3 * 3600.0  # ... starting within this of the start plan's option of the step, s
 
 
 @dataclass(frozen=True)
@@ -72,102 +76,207 @@ class ComputePlan:
     last: set[int] = field(default_factory=set)
 
 
+@dataclass(frozen=True)
+class Finished:
+    """A step an earlier rolling block committed: the grid point by which it is done and the MB
+    of its output not yet downlinked."""
+
+    end: int
+    left_mb: float
+
+
 @dataclass
 class JointResult:
     """The joint solve: the link state (on the job-output demands of the joint problem), the
-    compute solution and the solver figures (one stage report per class)."""
+    compute solution and the solver figures (one stage report per class, per block)."""
 
     state: LinkState
     compute: ComputeSolution
     stats: SolverStats
 
 
-def joint_view(cp: ComputeProblem) -> ComputeProblem:
-    """``cp`` with batteries only for the nodes that have steps (the others get the transmitter
-    balance of the recorder module, as in the decomposed model)."""
-    nodes = {r.node.name for r in cp.steps}
-    return replace(cp, energy={n: e for n, e in cp.energy.items() if n in nodes})
+Slice = tuple[ComputeProblem, np.ndarray]  # one node's compute problem, its options' ids in cp
+
+
+def node_slices(cp: ComputeProblem) -> list[Slice]:
+    """The nodes with steps, one view each (nodes share nothing in the compute model); the
+    other nodes get the transmitter balance of the recorder module, as in the decomposed model."""
+    views = [node_view(cp, node) for node in cp.energy]
+    return [(view, ids) for view, ids in views if view.active_steps]
+
+
+def near_start(slices: Sequence[Slice], chosen: np.ndarray) -> list[Slice]:
+    """``slices`` with, on a node of more than ``NEAR_OPTIONS`` options, only the options of the
+    steps the start plan ``chosen`` (option ids) places that start within ``NEAR_S`` of its
+    option (pass steps: all theirs). A neighbourhood of the start: it keeps that plan, so the
+    stage is never worse than it; a node of a fleet's day otherwise brings ~10^4 binaries to
+    every class stage."""
+    out = []
+    for view, ids in slices:
+        if len(ids) <= NEAR_OPTIONS:
+            out.append((view, ids))
+            continue
+        o = view.options
+        mine = np.flatnonzero(np.isin(ids, chosen))
+        passes = [r.index for r in view.steps if r.step.type == "pass"]
+        keep = np.isin(o.step, passes)
+        for c in mine:
+            keep |= (o.step == o.step[c]) & (np.abs(o.start_s - o.start_s[c]) <= NEAR_S)
+        keep[mine] = True
+        at = np.flatnonzero(keep)
+        out.append((option_subset(view, at), ids[at]))
+    return out
 
 
 class JointBlock:
     """The compute block of a joint class stage (a :data:`~rsmodel.optimize.model.ConstraintBlock`).
 
-    Adds ``m.compute`` (the jobs, their battery drawing the transmitter too), batteries for the
-    other nodes with transmitter power, the job-output existence rows and the recorder capacity
-    rows with the placed outputs; ``plan`` is the MIP start and receives the stage's solution."""
+    Adds one compute block per node slice (``m.compute[i]``: its jobs, its battery drawing the
+    transmitter too), batteries for the other nodes with transmitter power, the job-output
+    existence rows and the recorder capacity rows with the placed outputs; ``plan`` (option ids
+    of ``cp``) is the MIP start and receives the stage's solution. In a rolling block the stage
+    problem starts at grid slot ``offset``; ``finished`` are the steps earlier blocks committed
+    and ``fixed`` their options (a fixed draw of the greedy warm start)."""
 
     def __init__(
-        self, cp: ComputeProblem, outputs: Sequence[JobOutput], min_steps: int, plan: ComputePlan
+        self,
+        cp: ComputeProblem,
+        slices: Sequence[Slice],
+        outputs: Sequence[JobOutput],
+        min_steps: int,
+        plan: ComputePlan,
+        *,
+        offset: int = 0,
+        finished: dict[int, Finished] | None = None,
+        fixed: np.ndarray | None = None,
     ) -> None:
-        self.cp, self.outputs, self.min_steps, self.plan = cp, list(outputs), min_steps, plan
+        self.cp, self.slices, self.outputs = cp, list(slices), list(outputs)
+        self.min_steps, self.plan, self.offset = min_steps, plan, offset
+        self.finished = finished or {}
+        self.fixed = np.zeros(0, dtype=int) if fixed is None else fixed
+        self.nodes = {name for view, _ in self.slices for name in view.energy}
 
     def __call__(self, m: pyo.ConcreteModel, p: Problem, idx) -> None:
-        cp = self.cp
-        computing = frozenset(n for n, name in enumerate(p.nodes) if name in cp.energy)
+        computing = frozenset(n for n, name in enumerate(p.nodes) if name in self.nodes)
         tx = tx_draws(m, p, idx, always=computing) if p.onboard is not None else {}
-        shared = {p.nodes[n]: v for n, v in tx.items() if p.nodes[n] in cp.energy}
-        m.compute = pyo.Block()
-        value = add_compute(m.compute, cp, tx=shared)
-        others = [n for n in tx if p.nodes[n] not in cp.energy]
+        node_of = {name: n for n, name in enumerate(p.nodes)}
+        m.compute = pyo.Block(range(len(self.slices)))
+        self.x: dict[int, pyo.Var] = {}
+        self.f: dict[int, pyo.Var] = {}
+        self.placed: dict[int, pyo.Var] = {}
+        self.done_at: dict[int, object] = {}
+        value: pyo.Expression = 0.0
+        for i, (view, ids) in enumerate(self.slices):
+            (name,) = view.energy
+            draws = tx.get(node_of[name])
+            shared = {name: self._on_grid(*draws)} if draws is not None else None
+            b = m.compute[i]
+            value = value + add_compute(b, view, tx=shared)
+            self.x.update({int(ids[c]): b.x[c] for c in b.O})
+            self.f.update({int(ids[c]): b.f[c] for c in b.PO})
+            self.placed.update({int(s): b.placed[s] for s in b.P})
+            self.done_at.update(b.done_at)
+        others = [n for n in tx if p.nodes[n] not in self.nodes]
         m.battery = pyo.Block([p.nodes[n] for n in others])
         for n in others:
             draws, fixed = tx[n]
             e = replace(p.onboard.energy[p.nodes[n]], planned_wh=None)
             add_battery(m.battery[p.nodes[n]], e, {}, tx_wh_in_slot=draws, fixed_tx_wh=fixed)
         m.objective_terms.append((-JOINT_WEIGHT, value))
-        m.joint_steps = pyo.Constraint(expr=self._placed(m.compute) >= self.min_steps - 0.5)
+        if self.min_steps > 0:
+            m.joint_steps = pyo.Constraint(expr=self._placed() >= self.min_steps - 0.5)
         self._existence_rows(m, p, idx)
         if hasattr(m, "recorder_cap"):
             self._recorder_rows(m, p)
         m.partial_start = True  # HiGHS completes the battery and bookkeeping columns
         m.presolve = False  # as the compute MILP: HiGHS's probing outlasts the solve
-        m.start_hooks.append(lambda warm: self._start(m.compute))
+        m.dive = False  # the LP dive rounds links only: its compute columns stay fractional
+        m.start_hooks.append(lambda warm: self._start())
         m.warm_hooks = [lambda warm: self.keep_outputs_after_their_step(p, idx, warm)]
-        m.solved_hooks = [lambda solver: self._solved(m, solver)]
+        m.solved_hooks = [lambda solver: self._solved(solver)]
 
-    def _placed(self, c: pyo.Block) -> pyo.Expression:
+    def _on_grid(self, draws: dict[int, pyo.Expression], fixed: np.ndarray) -> tuple:
+        """A stage's transmitter draws (its slots) on the compute grid (slots from ``offset``)."""
+        on_grid = np.zeros(self.cp.n_slots)
+        n = min(len(fixed), self.cp.n_slots - self.offset)
+        on_grid[self.offset : self.offset + n] = fixed[:n]
+        return {k + self.offset: e for k, e in draws.items()}, on_grid
+
+    def _options(self, s: int) -> list[int]:
+        """Option ids of step ``s`` in this stage's slices."""
+        o = self.cp.options
+        return [g for g in self.x if int(o.step[g]) == s]
+
+    def _placed(self) -> pyo.Expression:
         """Steps placed: options chosen per non-pass step, ``placed`` per pass step."""
         o = self.cp.options
-        placed = [c.placed[s] for s in c.P]
-        passes = set(c.P)
-        placed += [c.x[int(i)] for i in np.flatnonzero(~np.isin(o.step, list(passes)))]
-        return pyo.quicksum(placed)
+        terms = list(self.placed.values())
+        terms += [v for g, v in self.x.items() if int(o.step[g]) not in self.placed]
+        return pyo.quicksum(terms)
 
-    def _produced(self, c: pyo.Block, s: int) -> pyo.Expression:
-        """MB step ``s`` outputs: its chosen option's (a concat pass: every segment's; reduce or
-        latest: one segment's)."""
+    def _produced(self, s: int) -> pyo.Expression | float:
+        """MB step ``s`` outputs in this stage: a finished step's output not yet downlinked,
+        else its chosen option's (a concat pass: every segment's; reduce or latest: one
+        segment's); 0 for a step this stage cannot place."""
+        if s in self.finished:
+            return self.finished[s].left_mb
         o, ref = self.cp.options, self.cp.steps[s]
-        opts = np.flatnonzero(o.step == s)
-        if ref.step.type == "pass" and ref.step.merge != "concat":
-            return float(o.output_mb[opts].max()) * c.placed[s]
-        return pyo.quicksum(float(o.output_mb[i]) * c.x[int(i)] for i in opts)
+        opts = self._options(s)
+        if not opts:
+            return 0.0
+        if ref.step.type == "pass" and ref.step.merge != "concat" and s in self.placed:
+            return float(o.output_mb[opts].max()) * self.placed[s]
+        return pyo.quicksum(float(o.output_mb[g]) * self.x[g] for g in opts)
+
+    def _done(self, s: int, k: int) -> pyo.Expression | float:
+        """1 once step ``s`` is done by the stage's grid point ``k`` (a finished step: a
+        constant; a step this stage cannot place: 0)."""
+        at = k + self.offset
+        if s in self.finished:
+            return 1.0 if at >= self.finished[s].end else 0.0
+        if s in self.done_at:
+            const, var = self.done_at[s](at)
+            return const if var is None else const + var
+        o = self.cp.options  # a step no other step of the block waits for: its options
+        return pyo.quicksum([self.x[g] for g in self._options(s) if int(o.end[g]) <= at])
+
+    def _by_step(self) -> dict[int, list[int]]:
+        steps: dict[int, list[int]] = {}
+        for out in self.outputs:
+            steps.setdefault(out.step, []).append(out.demand)
+        return steps
 
     def _existence_rows(self, m: pyo.ConcreteModel, p: Problem, idx) -> None:
-        """Per job output: bytes downlinked by the end of slot k <= its largest output x
-        ``done[step][k]`` (none before the step ends); in all <= what the step produced."""
+        """Per step with outputs to ground: bytes downlinked by the end of slot k <= its largest
+        output x ``done[step][k]`` (none before the step ends); in all <= what it produced."""
         ys = list(m.y.values())
         position = {int(q): i for i, q in enumerate(idx.pairs)}
         in_stage = set(idx.demands.tolist())
         m.JOUT = pyo.ConstraintList()
-        for out in self.outputs:
-            pairs = np.flatnonzero(p.pair_demand == out.demand)
-            if not len(pairs):
+        for s, demands in self._by_step().items():
+            pairs = np.flatnonzero(np.isin(p.pair_demand, demands))
+            mine = [q for q in pairs.tolist() if q in position]
+            if not mine:
                 continue
             slots = p.cand_slot[p.pair_cand[pairs]]
-            fixed = np.zeros(len(pairs))  # bytes of an earlier stage's output: constants
-            if out.demand not in in_stage:
-                fixed = idx.state.pair_bytes[pairs] / UNIT_BYTES
-            done = m.compute.done[out.step].d
-            most = max_output_mb(self.cp, self.cp.steps[out.step])
+            fixed = np.where(  # bytes of an earlier stage's output: constants
+                np.isin(p.pair_demand[pairs], list(in_stage)),
+                0.0,
+                idx.state.pair_bytes[pairs] / UNIT_BYTES,
+            )
+            most = (
+                self.finished[s].left_mb
+                if s in self.finished
+                else max_output_mb(self.cp, self.cp.steps[s])
+            )
             total: pyo.Expression = 0.0
             for k in np.unique(slots):
                 at = slots == k
-                total = total + float(fixed[at].sum())
-                total = total + pyo.quicksum(
-                    [ys[position[int(q)]] for q in pairs[at] if int(q) in position]
-                )
-                m.JOUT.add(total <= most * done[int(k)])
-            m.JOUT.add(total <= self._produced(m.compute, out.step))
+                own = [ys[position[int(q)]] for q in pairs[at] if int(q) in position]
+                total = total + float(fixed[at].sum()) + pyo.quicksum(own)
+                if own or not isinstance(total, float):  # earlier stages' bytes alone: held
+                    m.JOUT.add(total <= most * self._done(s, int(k)))
+            m.JOUT.add(total <= self._produced(s))
 
     def _recorder_rows(self, m: pyo.ConcreteModel, p: Problem) -> None:
         """The recorder capacity rows with each output entering in the slot its step (a pass
@@ -176,17 +285,23 @@ class JointBlock:
         node_of = {name: i for i, name in enumerate(p.nodes)}
         early = np.zeros((len(p.nodes), n_slots))  # MB the recorder block counted per slot
         inflow: dict[int, dict[int, list]] = {}
-        for out in self.outputs:
-            d = p.demands[out.demand]
-            n = node_of[d.node]
-            early[n, min(int(p.seconds(d.release) // p.step_s), n_slots - 1)] += (
-                d.size_bytes / UNIT_BYTES
-            )
-            for i in np.flatnonzero(o.step == out.step):
-                k = min(int(o.end_s[i] // p.step_s), n_slots - 1)
-                inflow.setdefault(n, {}).setdefault(k, []).append(
-                    float(o.output_mb[i]) * m.compute.x[int(i)]
+
+        def slot(end: int) -> int:
+            return min(max(end - self.offset, 0), n_slots - 1)
+
+        for s, demands in self._by_step().items():
+            n = node_of[self.cp.steps[s].node.name]
+            for j in demands:
+                d = p.demands[j]
+                early[n, slot(int(p.seconds(d.release) // p.step_s) + self.offset)] += (
+                    d.size_bytes / UNIT_BYTES
                 )
+            into = inflow.setdefault(n, {})
+            if s in self.finished:
+                into.setdefault(slot(self.finished[s].end), []).append(self.finished[s].left_mb)
+                continue
+            for g in self._options(s):
+                into.setdefault(slot(int(o.end[g])), []).append(float(o.output_mb[g]) * self.x[g])
         nodes = sorted(n for n in inflow if (n, 0) in m.recorder_cap)
         m.JREC = pyo.Set(initialize=[(n, k) for n in nodes for k in range(n_slots)], dimen=2)
         m.joint_in = pyo.Var(m.JREC, bounds=(0, None))
@@ -208,24 +323,31 @@ class JointBlock:
             ),
         )
 
+    def ready(self, s: int) -> tuple[int, float]:
+        """(stage slot from which step ``s``'s output exists, MB of it) in the current plan."""
+        if s in self.finished:
+            return self.finished[s].end - self.offset, self.finished[s].left_mb * UNIT_BYTES
+        o = self.cp.options
+        mine = self.plan.chosen[o.step[self.plan.chosen] == s]
+        if not len(mine):
+            return np.iinfo(np.int32).max, 0.0
+        step = self.cp.steps[s].step
+        merged = step.type == "pass" and step.merge != "concat"
+        produced = float(o.output_mb[mine].max() if merged else o.output_mb[mine].sum())
+        return int(o.end[mine].max()) - self.offset, produced * UNIT_BYTES
+
     def keep_outputs_after_their_step(self, p: Problem, idx, warm: LinkState) -> None:
         """Cut the stage's warm (greedy) allocation of each job output to what the current
         compute plan has produced by each slot (the greedy sees outputs from their earliest
         possible end), so that the MIP start satisfies the existence rows."""
-        o = self.cp.options
         in_stage = set(idx.demands.tolist())
-        for out in self.outputs:
-            if out.demand not in in_stage:
+        for s, demands in self._by_step().items():
+            demands = [j for j in demands if j in in_stage]
+            if not demands:
                 continue
-            mine = self.plan.chosen[o.step[self.plan.chosen] == out.step]
-            ready = int(o.end[mine].max()) if len(mine) else p.n_slots + 1
-            step = self.cp.steps[out.step].step
-            merged = step.type == "pass" and step.merge != "concat" and len(mine)
-            produced = float(o.output_mb[mine].max() if merged else o.output_mb[mine].sum())
-            produced *= UNIT_BYTES
-            pairs = np.flatnonzero((p.pair_demand == out.demand) & (warm.pair_bytes > 0))
+            ready, left = self.ready(s)
+            pairs = np.flatnonzero(np.isin(p.pair_demand, demands) & (warm.pair_bytes > 0))
             pairs = pairs[np.argsort(p.cand_slot[p.pair_cand[pairs]], kind="stable")]
-            left = produced
             for q in pairs:
                 keep = (
                     min(warm.pair_bytes[q], left) if p.cand_slot[p.pair_cand[q]] >= ready else 0.0
@@ -233,32 +355,71 @@ class JointBlock:
                 warm.pair_bytes[q] = keep
                 left -= keep
 
-    def _start(self, c: pyo.Block) -> tuple[list, np.ndarray]:
+    def use_draw(self, p: Problem) -> None:
+        """Give ``p``'s powered nodes the energy of the current plan (and ``fixed``) as a fixed
+        draw, for the stage's greedy warm start and fallback."""
+        use_compute_draw(p, self.cp, np.concatenate([self.fixed, self.plan.chosen]), self.offset)
+
+    def _start(self) -> tuple[list, np.ndarray]:
         """MIP-start values of the option and last-segment binaries: the current compute plan."""
-        chosen = set(self.plan.chosen.tolist())
-        x = [1.0 if i in chosen else 0.0 for i in c.O]
-        f = [1.0 if i in self.plan.last else 0.0 for i in c.PO]
-        return [*c.x.values(), *c.f.values()], np.array(x + f)
+        chosen, last = set(self.plan.chosen.tolist()), self.plan.last
+        x = [1.0 if g in chosen else 0.0 for g in self.x]
+        f = [1.0 if g in last else 0.0 for g in self.f]
+        return [*self.x.values(), *self.f.values()], np.array(x + f)
 
-    def _solved(self, m: pyo.ConcreteModel, solver) -> None:
-        c = m.compute
-        x = solver.values(solver.columns_of(list(c.x.values())))
-        f = solver.values(solver.columns_of(list(c.f.values())))
-        self.plan.chosen = np.array([i for i, v in zip(c.O, x, strict=True) if v > 0.5], dtype=int)
-        self.plan.last = {int(i) for i, v in zip(c.PO, f, strict=True) if v > 0.5}
+    def _solved(self, solver) -> None:
+        x = solver.values(solver.columns_of(list(self.x.values())))
+        f = solver.values(solver.columns_of(list(self.f.values())))
+        self.plan.chosen = np.array(
+            sorted(g for g, v in zip(self.x, x, strict=True) if v > 0.5), dtype=int
+        )
+        self.plan.last = {g for g, v in zip(self.f, f, strict=True) if v > 0.5}
 
 
-def use_compute_draw(p: Problem, cp: ComputeProblem, chosen: np.ndarray) -> None:
-    """Give the transmitter-powered nodes of ``p`` the energy of the compute options ``chosen`` as
-    a fixed draw (``planned_wh``), so that the greedy warm start and fallback of a stage respect
-    the battery with that compute plan."""
+def use_compute_draw(p: Problem, cp: ComputeProblem, chosen: np.ndarray, offset: int = 0) -> None:
+    """Give the transmitter-powered nodes of ``p`` (starting at grid slot ``offset``) the energy
+    of the compute options ``chosen`` as a fixed draw (``planned_wh``), so that the greedy warm
+    start and fallback of a stage respect the battery with that compute plan."""
     if p.onboard is None:
         return
     for name, e in p.onboard.energy.items():
         if name in cp.energy:
-            busy = compute_seconds_per_slot(cp, chosen, name)
-            wh = cp.energy[name].compute_w * WH_PER_WS * busy[: len(e.dt_s)]
+            busy = compute_seconds_per_slot(cp, chosen, name)[offset : offset + len(e.dt_s)]
+            wh = np.zeros(len(e.dt_s))
+            wh[: len(busy)] = cp.energy[name].compute_w * WH_PER_WS * busy
             p.onboard.energy[name] = replace(e, planned_wh=wh)
+
+
+def solve_stages(
+    problem: Problem, state: LinkState, block: JointBlock, stop: float, stats: SolverStats,
+    label: str = "joint",
+) -> bool:  # fmt: skip
+    """The class stages of ``problem`` (critical first) with ``block`` in each, sharing the time
+    up to ``stop`` (perf_counter s) by their pairs (each also builds the compute block: one
+    share more); reports appended to ``stats``. False when a stage had no MILP solution (it kept
+    its greedy allocation of the current compute plan)."""
+    recorder = (add_recorder,) if problem.onboard is not None else ()
+    classes = class_ranks(problem)
+    pairs = np.bincount(problem.demand_rank[problem.pair_demand], minlength=len(CLASS_NAMES))
+    weight = {r: float(pairs[r]) + float(pairs.sum()) / len(classes) for r in classes}
+    solved = True
+    for k, rank in enumerate(classes):
+        block.use_draw(problem)
+        state.begin_stage(rank)
+        share = weight[rank] / sum(weight[r] for r in classes[k:])
+        stage = solve_stage(
+            problem,
+            np.flatnonzero(problem.demand_rank == rank),
+            state,
+            (stop - time.perf_counter()) * share,
+            blocks=(*STAGE_BLOCKS, *recorder, block),
+        )
+        stage.name = f"{label} {CLASS_NAMES[rank]}"
+        stats.stages.append(stage)
+        stats.build_s += stage.build_s
+        stats.solve_s += stage.solve_s
+        solved &= stage.extra["allocation"] == "milp"
+    return solved
 
 
 def solve_joint(
@@ -269,39 +430,28 @@ def solve_joint(
     shared among the stages. None when a stage found no MILP solution in time (the caller keeps
     the decomposed plan)."""
     t0 = time.perf_counter()
-    view = joint_view(cp)
     plan = ComputePlan(start.chosen.copy(), set(start.last))
     min_steps = steps_placed(cp, start.chosen)
     state = LinkState.empty(problem)
     limit = problem.settings.time_limit_s
     stats = SolverStats("milp", "class-stages", SolveStatus.OPTIMAL, time_limit_s=limit)
-    recorder = (add_recorder,) if problem.onboard is not None else ()
-    classes = class_ranks(problem)
-    for k, rank in enumerate(classes):
-        use_compute_draw(problem, cp, plan.chosen)
-        state.begin_stage(rank)
-        budget = (t0 + limit - time.perf_counter()) / (len(classes) - k)
-        block = JointBlock(view, outputs, min_steps, plan)
-        stage = solve_stage(
-            problem,
-            np.flatnonzero(problem.demand_rank == rank),
-            state,
-            budget,
-            blocks=(*STAGE_BLOCKS, *recorder, block),
-        )
-        stage.name = f"joint {CLASS_NAMES[rank]}"
-        stats.stages.append(stage)
-        stats.build_s += stage.build_s
-        stats.solve_s += stage.solve_s
-        if stage.extra["allocation"] != "milp":
-            return None
+    block = JointBlock(cp, near_start(node_slices(cp), plan.chosen), outputs, min_steps, plan)
+    if not solve_stages(problem, state, block, t0 + limit, stats):
+        return None
     state.close_idle_and_trim()
     stats.status = worst([s.status for s in stats.stages])
     stats.notes.append(
         f"joint compute + downlink model: {steps_placed(cp, plan.chosen)} steps placed "
         f"(compute-only solve: {min_steps})"
     )
-    compute = ComputeSolution(
+    return JointResult(state, joint_solution(cp, plan, stats, start.stages), stats)
+
+
+def joint_solution(
+    cp: ComputeProblem, plan: ComputePlan, stats: SolverStats, stages: Sequence = ()
+) -> ComputeSolution:
+    """The compute solution of a joint solve (``stages``: the compute-only solve's reports)."""
+    return ComputeSolution(
         cp,
         plan.chosen,
         plan.last,
@@ -311,9 +461,8 @@ def solve_joint(
         stats.build_s,
         stats.solve_s,
         notes=["placements of the joint model (its stages: plan.json solver.stages)"],
-        stages=list(start.stages),  # the compute-only solve: the MIP start
+        stages=list(stages),
     )
-    return JointResult(state, compute, stats)
 
 
 def carry_over(old: LinkState, final: Problem) -> LinkState:

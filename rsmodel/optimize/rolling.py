@@ -250,8 +250,7 @@ def _solve_block(
         if sub.onboard is not None:  # nothing goes down, but the recorders fill (and may lose)
             commit_block(problem, committed, greedy(sub), full_q, b0, b1)
         return entry, None
-    fixed = LinkState.empty(sub)  # tracks committed by earlier blocks that reach into this one
-    fixed.track_busy[:] = _pad(committed.track_busy[:, b0:b2], fixed.track_busy.shape[1])
+    fixed = block_state(sub, committed, b0, b2)
     if budget_s <= MIN_BLOCK_S:  # the time limit is spent: the block's greedy plan, built once
         state = greedy(sub, fixed)
         tail = commit_block(problem, committed, state, full_q, b0, b1)
@@ -270,6 +269,14 @@ def _solve_block(
     entry.build_s += s.build_s
     entry.solve_s = time.perf_counter() - t0 - entry.build_s
     return entry, tail
+
+
+def block_state(sub: Problem, committed: LinkState, b0: int, b2: int) -> LinkState:
+    """The block's empty state with the antennas of tracks committed by earlier blocks that reach
+    into it."""
+    fixed = LinkState.empty(sub)
+    fixed.track_busy[:] = _pad(committed.track_busy[:, b0:b2], fixed.track_busy.shape[1])
+    return fixed
 
 
 def block_problem(

@@ -177,7 +177,9 @@ def solve_stage(
     :class:`HighsModel` when the stage has a solution: the block reads its own values) and
     ``hook(warm)`` to ``model.warm_hooks`` (called once the model is built: it may change the
     stage's warm allocation, the MIP start and the fallback, to satisfy its rows); it may set
-    ``model.presolve`` (HiGHS presolve on / off for the stage)."""
+    ``model.presolve`` (HiGHS presolve on / off for the stage) and ``model.dive = False`` (no LP
+    dive: it rounds the link binaries only, a block with binaries of its own would get a
+    fractional start)."""
     t0 = time.perf_counter()
     warm, start_from = _warm_start(problem, demands, state, hint)
     options = SolveOptions(
@@ -200,7 +202,9 @@ def solve_stage(
             x_cols = solver.columns_of(list(m.x.values()))
             t_cols = solver.columns_of(list(m.t.values())) if hasattr(m, "t") else None
         handoff_s = time.perf_counter() - t_built
-        dive, dive_s = _dive(solver, problem, idx, state, warm, x_cols, y_cols, t_cols)
+        dive, dive_s = None, 0.0
+        if getattr(m, "dive", True):
+            dive, dive_s = _dive(solver, problem, idx, state, warm, x_cols, y_cols, t_cols)
         if dive is None:
             _set_warm_start(solver, m, problem, idx, warm, y_cols, x_cols)
         else:

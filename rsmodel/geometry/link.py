@@ -437,6 +437,7 @@ class Profiles:
     first: np.ndarray  # first knot of each window
     last: np.ndarray  # last knot of each window
     cumulative_bits: np.ndarray  # integral from the window's first knot to each knot
+    keys: np.ndarray  # knot times shifted per window (t + w * shift), increasing overall
     shift: float  # window w's knots are searched at t + w * shift
 
     @classmethod
@@ -454,12 +455,52 @@ class Profiles:
         seg[last] = 0.0  # no segment from a window's last knot to the next window
         cumulative = np.r_[0.0, np.cumsum(seg)[:-1]]
         cumulative -= np.repeat(cumulative[first], count)
-        return cls(t, r, first, last, cumulative, float(t.max(initial=0.0)) + 1.0)
+        shift = float(t.max(initial=0.0)) + 1.0
+        keys = t + np.repeat(np.arange(len(count)) * shift, count)
+        return cls(t, r, first, last, cumulative, keys, shift)
 
     def integral_bits(self, window: np.ndarray, a_s: np.ndarray, b_s: np.ndarray) -> np.ndarray:
         """Integral of window ``window[i]``'s rate from ``a_s[i]`` to ``b_s[i]`` (s from its
         start, clipped to its knots), bits."""
         return self._antiderivative(window, b_s) - self._antiderivative(window, a_s)
+
+    def bits_until(self, window: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Integral of window ``window[i]``'s rate from its first knot to ``x[i]`` s from its
+        start (clipped to its knots), bits: non-decreasing in ``x``."""
+        return self._antiderivative(window, x)
+
+    def instant_of_bits(self, window: np.ndarray, a_s: np.ndarray, bits: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`integral_bits`: the instant (s from window ``window[i]``'s start)
+        ``x`` with ``integral(a_s, x) = bits`` (``bits >= 0``: the earliest ``x >= a_s``) or
+        ``integral(x, a_s) = -bits`` (``bits < 0``: the latest ``x <= a_s``); clipped to the
+        window's knots when it carries less. Exact for the piecewise-linear rate: the
+        quadratic of the segment holding the target is solved in closed form."""
+        window = np.asarray(window, dtype=int)
+        a_s, bits = np.broadcast_arrays(np.asarray(a_s, dtype=float), np.asarray(bits, float))
+        target = self._antiderivative(window, a_s) + bits
+        back = bits < 0
+        # knot k: forward the first with cumulative >= target, backward the last <= target
+        lo, hi = self.first[window].copy(), self.last[window] + 1  # search in [lo, hi)
+        while np.any(hi > lo):
+            mid = (lo + hi) // 2
+            c = self.cumulative_bits[np.minimum(mid, self.last[window])]
+            below = np.where(back, c <= target, c < target) & (hi > lo)
+            lo = np.where(below, mid + 1, lo)
+            hi = np.where(below | (hi <= lo), hi, mid)
+        k = np.where(back, lo - 1, lo)  # forward: segment k-1 ends at or after the target
+        j = np.clip(np.where(back, k, k - 1), self.first[window], self.last[window])
+        nxt = np.minimum(j + 1, self.last[window])
+        dt = self.t_s[nxt] - self.t_s[j]
+        slope = np.where(dt > 0, (self.rate_bps[nxt] - self.rate_bps[j]) / np.where(dt > 0, dt, 1), 0)
+        d = np.maximum(target - self.cumulative_bits[j], 0.0)
+        r = self.rate_bps[j]
+        root = np.sqrt(np.maximum(r * r + 2.0 * slope * d, 0.0))
+        denom = r + root
+        u = np.where(denom > 0, 2.0 * d / np.where(denom > 0, denom, 1.0), 0.0)
+        x = self.t_s[j] + np.minimum(u, dt)
+        x = np.where(k > self.last[window], self.t_s[self.last[window]], x)  # beyond: clip
+        x = np.where(k < self.first[window], self.t_s[self.first[window]], x)
+        return np.where(back, np.minimum(x, a_s), np.maximum(x, a_s))
 
     def rate_at(self, window: np.ndarray, x: np.ndarray) -> np.ndarray:
         """Rate (bits/s) of window ``window[i]`` at ``x[i]`` s from its start."""
@@ -477,10 +518,7 @@ class Profiles:
         (s) and the segment's slope (bits/s^2)."""
         window = np.asarray(window, dtype=int)
         x = np.clip(x, self.t_s[self.first[window]], self.t_s[self.last[window]])
-        keys = self.t_s + np.repeat(
-            np.arange(len(self.first)) * self.shift, self.last - self.first + 1
-        )
-        j = np.searchsorted(keys, x + window * self.shift, side="right") - 1
+        j = np.searchsorted(self.keys, x + window * self.shift, side="right") - 1
         j = np.clip(j, self.first[window], np.maximum(self.last[window] - 1, self.first[window]))
         nxt = np.minimum(j + 1, self.last[window])
         dt = self.t_s[nxt] - self.t_s[j]
@@ -533,17 +571,37 @@ def grid_rate_bps(
     return out
 
 
-def profile_bytes(
-    windows: pd.DataFrame, window: np.ndarray, a_s: np.ndarray, b_s: np.ndarray, bytes_: np.ndarray
-) -> np.ndarray:
-    """``bytes_`` with the entries of windows that have a rate profile replaced by the integral
-    of the rate of window row ``window[i]`` from ``a_s[i]`` to ``b_s[i]`` (s from its start)."""
-    rows, profiles = profiles_of(windows)
-    if profiles is None:
-        return bytes_
-    index = np.full(len(windows), -1)
-    index[rows] = np.arange(len(rows))
-    on = index[window] >= 0
-    out = bytes_.copy()
-    out[on] = profiles.integral_bits(index[window[on]], a_s[on], b_s[on]) / 8.0
-    return out
+class WindowCurves:
+    """The rate over time of each row of a windows table, seconds counted from ``start``: its
+    rate profile where it has one (docs/links.md), else its constant ``bandwidth_bps``."""
+
+    def __init__(self, windows: pd.DataFrame, start: datetime) -> None:
+        rows, self.profiles = profiles_of(windows)
+        self.index = np.full(len(windows), -1)
+        self.index[rows] = np.arange(len(rows))
+        w0 = pd.to_datetime(windows["start"], utc=True) - pd.Timestamp(start)
+        self.w0_s = w0.dt.total_seconds().to_numpy(dtype=float)
+
+    def profiled(self, window: np.ndarray) -> np.ndarray:
+        """Rows ``window[i]`` that have a rate profile (bool)."""
+        return self.index[np.asarray(window, dtype=int)] >= 0
+
+    def bytes_between(self, window: np.ndarray, a_s: np.ndarray, b_s: np.ndarray) -> np.ndarray:
+        """Bytes the profile of row ``window[i]`` (one with a profile) carries from ``a_s[i]``
+        to ``b_s[i]``: the integral of its rate."""
+        assert self.profiles is not None
+        window = np.asarray(window, dtype=int)
+        w0 = self.w0_s[window]
+        return self.profiles.integral_bits(self.index[window], a_s - w0, b_s - w0) / 8.0
+
+    def instant_of_bytes(
+        self, window: np.ndarray, a_s: np.ndarray, bytes_: np.ndarray
+    ) -> np.ndarray:
+        """The instant (s) at which row ``window[i]`` (one with a profile) has carried
+        ``bytes_[i]`` from ``a_s[i]`` (negative: backwards from ``a_s[i]``):
+        :meth:`Profiles.instant_of_bits`."""
+        assert self.profiles is not None
+        window = np.asarray(window, dtype=int)
+        w0 = self.w0_s[window]
+        x = self.profiles.instant_of_bits(self.index[window], a_s - w0, 8.0 * bytes_)
+        return x + w0

@@ -56,7 +56,7 @@ def setup_into(problem: Problem, idx, i: int) -> list[tuple[int, float]]:
     out = [(i, float(p.cand_setup_bytes[c]))] if p.cand_setup_bytes[c] > 0 else []
     j = int(idx.link_prev[i])
     while j >= 0 and (ends := float(p.cand_t0_s[links[j]] + p.cand_setup_s[links[j]])) > t0:
-        out.append((j, float(p.cand_bytes[c]) * (min(t1, ends) - t0) / (t1 - t0)))
+        out.append((j, float(p.curve_bytes(np.array([c]), t0, min(t1, ends))[0])))
         j = int(idx.link_prev[j])
     return out
 

@@ -3,7 +3,8 @@
 A *slot* is ``[start + k*step_s, start + (k+1)*step_s)``. A *candidate* is one (window, slot)
 pair where the access window overlaps the slot; its usable time is the overlap only (partial
 slots at AOS/LOS count their overlap) and its byte capacity is ``bandwidth_bps / 8 * usable_s``
-(for windows with a link model, the integral of their rate profile over the overlap).
+(for windows with a link model, the integral of their rate profile over the overlap, and any
+part of a slot — a contact's setup — counts the integral over that part: :meth:`Problem.curve_bytes`).
 A *demand* is data to bring down from a node (a sync, or a compute job's output); a *pair* is a
 (demand, candidate) combination the demand may use: same node, slot starting at or after the
 demand's release (a release inside a slot moves to the next slot boundary).
@@ -12,13 +13,14 @@ demand's release (a release inside a slot moves to the next slot boundary).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from rsmodel.geometry.link import profile_bytes
+from rsmodel.geometry.link import WindowCurves
 from rsmodel.geometry.pointing import pointing_deg
 from rsmodel.model.antenna_schema import Slew
 from rsmodel.model.track_schema import resolve_tracks
@@ -36,6 +38,7 @@ from rsmodel.optimize.turnaround import (
 from rsmodel.timeutil import as_utc
 
 CLASS_NAMES = PRIORITIES  # the transfer classes; a demand's rank indexes them
+_EPS_S = 1e-6  # shortest slot part, s
 UNIT_BYTES = 1e6  # Pyomo byte quantities are in megabytes (keeps HiGHS coefficients well scaled)
 
 
@@ -160,6 +163,27 @@ class Problem:
     @property
     def demand_has_deadline(self) -> np.ndarray:
         return np.array([d.deadline is not None for d in self.demands], dtype=bool)
+
+    @cached_property
+    def curves(self) -> WindowCurves:
+        """The rate over time of each window (rate profiles, docs/links.md)."""
+        return WindowCurves(self.windows, self.start)
+
+    def curve_bytes(self, c: np.ndarray, a_s: np.ndarray, b_s: np.ndarray) -> np.ndarray:
+        """Bytes candidate ``c[i]`` carries from ``a_s[i]`` to ``b_s[i]`` (s from the horizon
+        start, inside its slot, ``a_s <= b_s``): the integral of its window's rate profile,
+        else its share of ``cand_bytes`` (constant rate)."""
+        c = np.asarray(c, dtype=int)
+        a_s = np.broadcast_to(np.asarray(a_s, dtype=float), c.shape)
+        b_s = np.broadcast_to(np.asarray(b_s, dtype=float), c.shape)
+        t0, t1 = self.cand_t0_s[c], self.cand_t1_s[c]
+        out = self.cand_bytes[c] * ((b_s - a_s) / np.maximum(t1 - t0, _EPS_S))
+        on = self.curves.profiled(self.cand_window[c])
+        if on.any():
+            out = out.copy()
+            w = self.cand_window[c[on]]
+            out[on] = self.curves.bytes_between(w, a_s[on], b_s[on])
+        return out
 
     def time_at(self, seconds: float) -> datetime:
         """Aware UTC datetime ``seconds`` after the horizon start."""
@@ -408,13 +432,15 @@ def _candidates(
     station = windows["station"].map(station_index).to_numpy()[window].astype(int)
     bytes_per_s = windows["bandwidth_bps"].to_numpy(dtype=float)[window] / 8.0
     cand_bytes = bytes_per_s * (t1 - t0)
-    # Windows with a link model: the integral of their rate profile (docs/links.md); setup
-    # costs the slot's mean rate.
-    w_start = _seconds_since(windows["start"], start)[window]
-    profiled = profile_bytes(windows, window, t0 - w_start, t1 - w_start, cand_bytes)
-    bytes_per_s = np.where(profiled != cand_bytes, profiled / (t1 - t0), bytes_per_s)
-    cand_bytes = profiled
     setup_s = np.array([s.setup_s for s in stations], dtype=float)[station]
+    setup_bytes = bytes_per_s * np.minimum(setup_s, t1 - t0)  # its own slot's part
+    # Windows with a link model: integrals of their rate profile (docs/links.md)
+    curves = WindowCurves(windows, start)
+    on = curves.profiled(window)
+    if on.any():
+        w, a, b = window[on], t0[on], t1[on]
+        cand_bytes[on] = curves.bytes_between(w, a, b)
+        setup_bytes[on] = curves.bytes_between(w, a, a + np.minimum(setup_s[on], b - a))
     prev = np.full(len(window), -1, dtype=int)
     same = (window[1:] == window[:-1]) & (slot[1:] == slot[:-1] + 1)
     prev[1:][same] = np.arange(len(window) - 1)[same]
@@ -427,7 +453,7 @@ def _candidates(
         cand_t0_s=t0,
         cand_t1_s=t1,
         cand_bytes=cand_bytes,
-        cand_setup_bytes=bytes_per_s * np.minimum(setup_s, t1 - t0),  # its own slot's part
+        cand_setup_bytes=setup_bytes,
         cand_prev=prev,
         cand_setup_s=setup_s,
         cand_carry=carry,

@@ -407,7 +407,8 @@ def _continue_contacts(
     left = np.maximum(p.cand_t0_s[began] + p.cand_setup_s[began] - b0 * p.step_s, 0.0)
     length = sub.cand_t1_s[first] - sub.cand_t0_s[first]
     sub.cand_setup_s[first] = left
-    sub.cand_setup_bytes[first] = sub.cand_bytes[first] * np.minimum(left, length) / length
+    t0 = sub.cand_t0_s[first]
+    sub.cand_setup_bytes[first] = sub.curve_bytes(first, t0, t0 + np.minimum(left, length))
     sub.cand_carry = carry_of(sub.cand_t0_s, sub.cand_t1_s, sub.cand_prev, sub.cand_setup_s)
     sub.cand_setup_from = setup_from(sub.cand_carry)
 

@@ -22,13 +22,13 @@ _EPS_S = 1e-6
 
 def spill_bytes(p: Problem, start: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Bytes of candidate ``c`` the setup of a contact starting at candidate ``start`` (same
-    window, not later) takes: its own ``cand_setup_bytes`` when ``c`` is the start, else the
-    rate times the part of ``c``'s slot before the setup ends."""
+    window, not later) takes: its own ``cand_setup_bytes`` when ``c`` is the start, else what
+    ``c`` carries (:meth:`Problem.curve_bytes`) in the part of its slot before the setup ends."""
     start, c = np.asarray(start, dtype=int), np.asarray(c, dtype=int)
     t0, t1 = p.cand_t0_s[c], p.cand_t1_s[c]
     ends = p.cand_t0_s[start] + p.cand_setup_s[start]
-    part = np.clip(np.minimum(t1, ends) - t0, 0.0, None) / np.maximum(t1 - t0, _EPS_S)
-    return np.where(start == c, p.cand_setup_bytes[c], p.cand_bytes[c] * part)
+    part = p.curve_bytes(c, t0, np.clip(ends, t0, t1))
+    return np.where(start == c, p.cand_setup_bytes[c], part)
 
 
 def carry_of(t0: np.ndarray, t1: np.ndarray, prev: np.ndarray, setup: np.ndarray) -> np.ndarray:

@@ -220,18 +220,20 @@ def _lay_out(
         order += sorted((d for d in others if d != tail), key=lambda d: _rank_key(p, d))
         order += [tail] if tail is not None else []
         begin = min(max(t0, ready), t1)
-        edges = _edges(p, c, begin, [sent[d] for d in order], tail is not None)
-        for d, a, b in zip(order, edges[:-1], edges[1:], strict=True):
+        starts, ends = _spans(p, c, begin, [sent[d] for d in order], tail is not None)
+        for d, a, b in zip(order, starts, ends, strict=True):
             yield _Piece(d, a, b, sent[d])
-        previous = order[-1] if tail is not None or edges[-1] >= t1 - _TOUCH_S else -1
+        previous = order[-1] if tail is not None or ends[-1] >= t1 - _TOUCH_S else -1
 
 
-def _edges(p: Problem, c: int, begin: float, sizes: list[float], tail: bool) -> np.ndarray:
-    """Instants (s) bounding pieces of ``sizes`` bytes that follow one another in candidate
-    ``c`` from ``begin``, the last right-aligned to the slot end when ``tail``: each piece's
-    bytes are the integral of the rate over it (a constant rate: ``cand_bytes`` over the
-    slot's seconds; a rate profile: :meth:`WindowCurves.instant_of_bytes`). Solver round-off
-    that overfills the slot shrinks the pieces to fit."""
+def _spans(
+    p: Problem, c: int, begin: float, sizes: list[float], tail: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end instants (s) of pieces of ``sizes`` bytes that follow one another in
+    candidate ``c`` from ``begin``, the last right-aligned to the slot end when ``tail``: each
+    piece's bytes are the integral of the rate over it (a constant rate: ``cand_bytes`` over
+    the slot's seconds; a rate profile: :meth:`WindowCurves.instant_of_bytes`). Solver
+    round-off that overfills the slot shrinks the pieces to fit."""
     t0, t1 = float(p.cand_t0_s[c]), float(p.cand_t1_s[c])
     w = p.cand_window[c : c + 1]
     if not p.curves.profiled(w)[0]:
@@ -239,20 +241,22 @@ def _edges(p: Problem, c: int, begin: float, sizes: list[float], tail: bool) -> 
         durations = np.array(sizes) / rate
         durations *= min(1.0, (t1 - begin) / durations.sum())
         edges = np.cumsum(np.r_[begin, durations])
+        starts, ends = edges[:-1].copy(), edges[1:].copy()
         if tail:
-            edges[-2] = t1 - durations[-1]
-            edges[-1] = t1
-        return edges
+            starts[-1], ends[-1] = t1 - durations[-1], t1
+        return starts, ends
     room = float(p.curve_bytes(np.array([c]), begin, t1)[0])
     sizes_b = np.array(sizes) * min(1.0, room / sum(sizes))
     n = len(sizes_b)
-    edges = np.empty(n + 1)
-    edges[0] = begin
-    edges[1:] = p.curves.instant_of_bytes(np.repeat(w, n), np.full(n, begin), np.cumsum(sizes_b))
+    edges = np.r_[
+        begin,
+        p.curves.instant_of_bytes(np.repeat(w, n), np.full(n, begin), np.cumsum(sizes_b)),
+    ]
+    starts, ends = edges[:-1].copy(), edges[1:].copy()
     if tail:  # the last piece ends at the slot end: the latest start that carries its bytes
-        edges[-2] = p.curves.instant_of_bytes(w, np.array([t1]), -sizes_b[-1:])[0]
-        edges[-1] = t1
-    return edges
+        starts[-1] = p.curves.instant_of_bytes(w, np.array([t1]), -sizes_b[-1:])[0]
+        ends[-1] = t1
+    return starts, ends
 
 
 def _rank_key(p: Problem, d: int) -> tuple:

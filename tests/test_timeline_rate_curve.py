@@ -51,7 +51,10 @@ def hand_problem(profile: bool, rates_bps: np.ndarray = RATES_BPS):
         nodes=["sat"],
         stations=[StationSpec("gs", setup_s=SETUP_S)],
         windows=windows,
-        demands=[demand(s, "sat", 1e4, p) for s, p in zip("ABC", ("normal", "normal", "low"))],
+        demands=[
+            demand(s, "sat", 1e4, p)
+            for s, p in zip("ABC", ("normal", "normal", "low"), strict=True)
+        ],
         settings=SolverSettings(method="greedy"),
     )
 

@@ -489,9 +489,7 @@ class Profiles:
             hi = np.where(below | (hi <= lo), hi, mid)
         k = np.where(back, lo - 1, lo)  # forward: segment k-1 ends at or after the target
         j = np.clip(np.where(back, k, k - 1), self.first[window], self.last[window])
-        nxt = np.minimum(j + 1, self.last[window])
-        dt = self.t_s[nxt] - self.t_s[j]
-        slope = np.where(dt > 0, (self.rate_bps[nxt] - self.rate_bps[j]) / np.where(dt > 0, dt, 1), 0)
+        dt, slope = self._slope(window, j)
         d = np.maximum(target - self.cumulative_bits[j], 0.0)
         r = self.rate_bps[j]
         root = np.sqrt(np.maximum(r * r + 2.0 * slope * d, 0.0))
@@ -520,11 +518,15 @@ class Profiles:
         x = np.clip(x, self.t_s[self.first[window]], self.t_s[self.last[window]])
         j = np.searchsorted(self.keys, x + window * self.shift, side="right") - 1
         j = np.clip(j, self.first[window], np.maximum(self.last[window] - 1, self.first[window]))
+        return j, x - self.t_s[j], self._slope(window, j)[1]
+
+    def _slope(self, window: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Length (s) and slope (bits/s^2) of the segment from knot ``j`` of window ``window``
+        (0 and 0 at its last knot)."""
         nxt = np.minimum(j + 1, self.last[window])
         dt = self.t_s[nxt] - self.t_s[j]
         safe = np.where(dt > 0, dt, 1.0)
-        slope = np.where(dt > 0, (self.rate_bps[nxt] - self.rate_bps[j]) / safe, 0.0)
-        return j, x - self.t_s[j], slope
+        return dt, np.where(dt > 0, (self.rate_bps[nxt] - self.rate_bps[j]) / safe, 0.0)
 
 
 def profiles_of(windows: pd.DataFrame) -> tuple[np.ndarray, Profiles | None]:

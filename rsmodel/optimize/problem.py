@@ -13,8 +13,8 @@ demand's release (a release inside a slot moves to the next slot boundary).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import numpy as np

@@ -10,11 +10,12 @@ start/end instants:
   occupies (interval colouring of both together: the slot model never has more nodes
   holding an antenna + tracks than antennas in service in a slot, so they suffice;
   :func:`track_antennas`, rsmodel.optimize.turnaround);
-- inside a candidate the demands sharing it follow one another at the candidate's rate
-  (``cand_bytes / usable seconds``, so a rate that varies from slot to slot drops in: the bytes
-  of an operation are the integral of the rate over it); the demand that continued from the
-  previous slot goes first, the one that continues into the next slot goes last, right-aligned to
-  the slot end, the others by priority, deadline and id in between;
+- inside a candidate the demands sharing it follow one another at the link's rate: constant
+  (``cand_bytes / usable seconds``), or on a window with a rate profile along the curve, each
+  piece ending where the integral of the rate reaches its bytes (:func:`_spans`; docs/links.md);
+  either way the bytes of an operation are the integral of the rate over it; the demand that
+  continued from the previous slot goes first, the one that continues into the next slot goes
+  last, right-aligned to the slot end, the others by priority, deadline and id in between;
 - touching pieces of one demand on one link and antenna are merged into one operation;
 - *dust* — a piece shorter than the timestamp resolution (1 us: a byte or two of round-off or
   of a source's last fraction at a fast link), which would be a 0 s operation no operator can
@@ -23,8 +24,8 @@ start/end instants:
   fraction of a microsecond (their bytes and durations unchanged), so byte totals stay exact
   and every operation lasts at least 1 us (:func:`absorb_dust`).
 
-Per link, per antenna and per node no two operations overlap, and each operation's bytes are its
-duration times the rate (docs/plan-format.md, "operations[]").
+Per link, per antenna and per node no two operations overlap, and each operation's bytes are the
+integral of the rate over [start, end] (docs/plan-format.md, "operations[]").
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ _TOUCH_S = 1e-9
 @dataclass(frozen=True)
 class Operation:
     """``bytes`` of demand ``sync_id`` sent from ``node`` to ``station`` on antenna ``antenna``
-    (0-based) in [start, end] (aware UTC, exact instants: bytes = rate x (end - start))."""
+    (0-based) in [start, end] (aware UTC, exact instants: bytes = the integral of the rate)."""
 
     sync_id: str
     node: str

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import math
 
 import numpy as np
 import pandas as pd
@@ -39,52 +38,50 @@ class Windows:
         self.step_s = scenario.step_s
         self.horizon_s = scenario.duration_s
         rows, self._profiles = profiles_of(windows)
-        self._profile_of = dict(
-            zip(windows["id"].to_numpy()[rows].tolist(), range(len(rows)), strict=True)
-        )
-        self._slot_rate: dict[tuple[str, int], float] = {}
+        ids = windows["id"].to_numpy()[rows].tolist()
+        self._profile_of = dict(zip(ids, range(len(rows)), strict=True))
+        self._knots: dict[str, list[float]] = {}  # window id -> profile knots, s (horizon)
+        if self._profiles is not None:
+            p = self._profiles
+            for wid, a, b in zip(ids, p.first.tolist(), (p.last + 1).tolist(), strict=True):
+                self._knots[wid] = (self.bounds[wid][0] + p.t_s[a:b]).tolist()
 
     def __len__(self) -> int:
         return len(self.table)
 
-    def rate_at(self, window_id: str, t_s: float) -> float:
-        """Rate (bytes/s) of the window at ``t_s``: for a window with a rate profile, the
-        profile's mean over the grid slot holding ``t_s`` (the optimiser's per-slot capacity,
+    def rate_at(self, window_id: str, t_s: float, a_s: float, b_s: float) -> float:
+        """Rate (bytes/s) of the window at ``t_s`` for a transfer over [a_s, b_s]: for a window
+        with a rate profile, the profile's mean over the piece of [a_s, b_s] between two of its
+        knots that holds ``t_s`` (so whole pieces carry exactly the integral of the rate,
         docs/links.md); else its constant rate."""
-        if window_id not in self._profile_of:
+        knots = self._knots.get(window_id)
+        if knots is None:
             return self.rates[window_id]
-        k = math.floor(t_s / self.step_s + 1e-9)
-        rate = self._slot_rate.get((window_id, k))
-        if rate is None:
-            w0, w1 = self.bounds[window_id]
-            a = max(k * self.step_s, w0, 0.0)
-            b = min((k + 1) * self.step_s, w1, self.horizon_s)
-            rate = self.bytes_between(window_id, a, b) / (b - a) if b - a > 1e-6 else 0.0
-            self._slot_rate[(window_id, k)] = rate
-        return rate
+        k = bisect.bisect_right(knots, t_s)
+        lo = max(a_s, knots[k - 1]) if k > 0 else a_s
+        hi = min(b_s, knots[k]) if k < len(knots) else b_s
+        if hi - lo <= 1e-9:
+            return 0.0
+        return self.carried_bytes(window_id, lo, hi) / (hi - lo)
 
-    def bytes_between(self, window_id: str, a_s: float, b_s: float) -> float:
-        """Bytes the window's rate profile carries from ``a_s`` to ``b_s`` (linear profile)."""
+    def carried_bytes(self, window_id: str, a_s: float, b_s: float) -> float:
+        """Bytes the window carries from ``a_s`` to ``b_s``: the integral of its rate profile
+        (linear between knots), else its constant rate x the seconds."""
+        if window_id not in self._knots:
+            return self.rates[window_id] * (b_s - a_s)
         assert self._profiles is not None
         w0 = self.bounds[window_id][0]
         i = np.array([self._profile_of[window_id]])
-        return (
-            float(self._profiles.integral_bits(i, np.array([a_s - w0]), np.array([b_s - w0]))[0])
-            / 8.0
-        )
-
-    def slot_bytes(self, window_id: str, a_s: float, b_s: float) -> float:
-        """Bytes the window carries from ``a_s`` to ``b_s`` at :meth:`rate_at`."""
-        edges = [a_s, *self.rate_steps_s(window_id, a_s, b_s), b_s]
-        return sum(self.rate_at(window_id, x) * (y - x) for x, y in itertools.pairwise(edges))
+        bits = self._profiles.integral_bits(i, np.array([a_s - w0]), np.array([b_s - w0]))
+        return float(bits[0]) / 8.0
 
     def rate_steps_s(self, window_id: str, a_s: float, b_s: float) -> list[float]:
-        """Instants in (a_s, b_s) where :meth:`rate_at` may change (grid slot edges of a window
-        with a rate profile)."""
-        if window_id not in self._profile_of:
+        """Instants in (a_s, b_s) where :meth:`rate_at` may change (the knots of a window's
+        rate profile)."""
+        knots = self._knots.get(window_id)
+        if knots is None:
             return []
-        first = math.floor(a_s / self.step_s + 1e-9) + 1
-        return [k * self.step_s for k in range(first, math.ceil(b_s / self.step_s - 1e-9))]
+        return knots[bisect.bisect_right(knots, a_s) : bisect.bisect_left(knots, b_s)]
 
     def rows_ending_after(self, t_s: float) -> list[tuple]:
         """Rows (id, node, station, start_s, end_s, rate_Bps, setup_s) of windows not over at ``t_s``."""
@@ -120,7 +117,8 @@ class KnownFaults:
 
     def links(self, t_s: float) -> list[Link]:
         """Usable pieces of every window from ``t_s`` on, after the faults known now, cut where
-        the rate changes (degradations; grid slot edges of a window with a rate profile).
+        the rate changes (degradations; the knots of a window's rate profile, each piece at the
+        profile's mean over it).
 
         A piece that starts when an outage ends pays the station's setup time again.
         """
@@ -158,7 +156,7 @@ class KnownFaults:
                         station,
                         c0,
                         c1,
-                        self.windows.rate_at(wid, c0) * self.factor(station, c0),
+                        self.windows.rate_at(wid, c0, c0, c1) * self.factor(station, c0),
                         self.windows.band[wid],
                     )
                     for c0, c1 in itertools.pairwise(marks)

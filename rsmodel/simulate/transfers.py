@@ -69,7 +69,7 @@ class TransferBook:
     def start(self, key: int, op: PlannedTransfer, t_s: float) -> Transfer:
         """Start executing ``op`` at ``t_s``; the rates of its node's transfers are re-set."""
         tr = Transfer(key, op, last_s=t_s)
-        self._link_bytes[key] = self.windows.slot_bytes(op.window_id, op.start_s, op.end_s)
+        self._link_bytes[key] = self.windows.carried_bytes(op.window_id, op.start_s, op.end_s)
         self.rerate(t_s)
         self.active[key] = tr
         self.rerate(t_s)
@@ -81,10 +81,11 @@ class TransferBook:
         A transfer runs at its planned rate unless the node's link (after degradation) cannot
         carry all of its transfers: then higher priorities take their planned rate first and the
         rest share what is left (seed 000 preemption). The link rate is the window's rate now
-        (:meth:`Windows.rate_at`: per grid slot for a window with a rate profile, so the engine
-        re-rates at its slot edges), the planned rate the same share of it through the whole
-        operation (bytes / duration at a constant rate). A plan at the full link rate may state
-        a hair more: its instants are rounded to the microsecond.
+        (:meth:`Windows.rate_at`: for a window with a rate profile, its mean over the piece of
+        the operation between two profile knots, so the engine re-rates at the knots and a
+        whole operation carries the integral of the rate), the planned rate the same share of
+        it through the whole operation. A plan at the full link rate may state a hair more: its
+        instants are rounded to the microsecond.
         """
         by_node: dict[str, list[Transfer]] = {}
         for tr in self.active.values():
@@ -95,7 +96,7 @@ class TransferBook:
             used = 0.0
             for tr in transfers:
                 duration_s = max(tr.op.duration_s, 1e-9)
-                rate = self.windows.rate_at(tr.op.window_id, t_s)
+                rate = self.windows.rate_at(tr.op.window_id, t_s, tr.op.start_s, tr.op.end_s)
                 planned = tr.op.bytes * rate / max(self._link_bytes[tr.key], 1e-9)
                 link = rate * self.faults.factor(tr.op.station, t_s)
                 link *= 1.0 + RESOLUTION_S / duration_s

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from rsmodel.geometry import compute_geometry
+from rsmodel.geometry.link import Profiles
 from rsmodel.model.loader import load_model_text
 from rsmodel.optimize import StationSpec, build_problem, optimise
 from rsmodel.optimize.problem import SolverSettings
@@ -189,3 +190,18 @@ def test_plans_on_a_rate_table_link_follow_the_curve(rate_table, method) -> None
         assert all(a1 >= b0 for (_, b0), (a1, _) in zip(spans, spans[1:], strict=False))
     # the incomplete sync fills the passes it uses to what their curve carries
     assert sum(o["bytes"] for o in plan["operations"] if o["sync_id"] == "d") > 0
+
+
+def test_instant_of_bits_inverts_the_integral_forward_and_backward() -> None:
+    profiles = Profiles.of([KNOTS_S, KNOTS_S[:6]], [RATES_BPS, RATES_BPS[:6][::-1]])
+    window = np.array([0, 0, 0, 0, 1, 1])
+    a_s = np.array([0.0, 30.0, 170.0, 300.0, 10.0, 95.0])
+    bits = np.array([4e7, 1e8, 5e6, -3e8, 2e7, -6e7])  # 170 s + 5 Mbit: over the 0-rate stretch
+    x = profiles.instant_of_bits(window, a_s, bits)
+    for w, a, b, end in zip(window, a_s, bits, x, strict=True):
+        knots, rates = (KNOTS_S, RATES_BPS) if w == 0 else (KNOTS_S[:6], RATES_BPS[:6][::-1])
+        lo, hi = sorted((a, end))
+        assert 8 * integral_bytes(lo, hi, knots, rates) == pytest.approx(abs(b), abs=1e-3)
+    assert x[2] > 200.0  # the rate is 0 from 180 s to 200 s: the bits need the link back
+    # asked beyond the window: its edge
+    assert profiles.instant_of_bits(np.array([1]), np.array([0.0]), np.array([1e12]))[0] == 100.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 
 import numpy as np
 import pandas as pd
@@ -62,7 +63,7 @@ class Windows:
         hi = min(b_s, knots[k]) if k < len(knots) else b_s
         if hi - lo <= 1e-9:
             return 0.0
-        return self.carried_bytes(window_id, lo, hi) / (hi - lo)
+        return self.mean_rate(window_id, lo, hi)
 
     def carried_bytes(self, window_id: str, a_s: float, b_s: float) -> float:
         """Bytes the window carries from ``a_s`` to ``b_s``: the integral of its rate profile
@@ -75,6 +76,13 @@ class Windows:
         bits = self._profiles.integral_bits(i, np.array([a_s - w0]), np.array([b_s - w0]))
         return float(bits[0]) / 8.0
 
+    def mean_rate(self, window_id: str, a_s: float, b_s: float) -> float:
+        """Mean rate (bytes/s) of the window over [a_s, b_s]: its constant rate, or the
+        integral of its rate profile over the seconds."""
+        if window_id not in self._knots or b_s - a_s <= 1e-9:
+            return self.rates[window_id]
+        return self.carried_bytes(window_id, a_s, b_s) / (b_s - a_s)
+
     def rate_steps_s(self, window_id: str, a_s: float, b_s: float) -> list[float]:
         """Instants in (a_s, b_s) where :meth:`rate_at` may change (the knots of a window's
         rate profile)."""
@@ -82,6 +90,14 @@ class Windows:
         if knots is None:
             return []
         return knots[bisect.bisect_right(knots, a_s) : bisect.bisect_left(knots, b_s)]
+
+    def slot_edges_s(self, window_id: str, a_s: float, b_s: float) -> list[float]:
+        """Grid slot edges in (a_s, b_s) of a window with a rate profile (none for a constant
+        rate)."""
+        if window_id not in self._knots:
+            return []
+        first = math.floor(a_s / self.step_s + 1e-9) + 1
+        return [k * self.step_s for k in range(first, math.ceil(b_s / self.step_s - 1e-9))]
 
     def rows_ending_after(self, t_s: float) -> list[tuple]:
         """Rows (id, node, station, start_s, end_s, rate_Bps, setup_s) of windows not over at ``t_s``."""
@@ -117,8 +133,8 @@ class KnownFaults:
 
     def links(self, t_s: float) -> list[Link]:
         """Usable pieces of every window from ``t_s`` on, after the faults known now, cut where
-        the rate changes (degradations; the knots of a window's rate profile, each piece at the
-        profile's mean over it).
+        the rate changes (degradations; grid slot edges of a window with a rate profile, each
+        piece at the profile's mean over it: docs/links.md, known limits).
 
         A piece that starts when an outage ends pays the station's setup time again.
         """
@@ -130,7 +146,7 @@ class KnownFaults:
             cuts_node.setdefault(o.name, []).append((o.start_s, o.end_s))
         edges = sorted({x for d in self.degradations for x in (d.start_s, d.end_s)})
         links: list[Link] = []
-        for wid, node, station, w0, w1, rate, setup in self.windows.rows_ending_after(t_s):
+        for wid, node, station, w0, w1, _rate, setup in self.windows.rows_ending_after(t_s):
             if wid in self.dropped:
                 continue
             pieces = [(max(w0 + setup, t_s), w1)]
@@ -144,9 +160,10 @@ class KnownFaults:
             for a, b in pieces:
                 if b <= a:
                     continue
-                steps = self.windows.rate_steps_s(wid, a, b)
+                steps = self.windows.slot_edges_s(wid, a, b)
                 if not edges and not steps:
-                    links.append(Link(wid, node, station, a, b, rate, self.windows.band[wid]))
+                    mean = self.windows.mean_rate(wid, a, b)
+                    links.append(Link(wid, node, station, a, b, mean, self.windows.band[wid]))
                     continue
                 marks = sorted({a, b, *steps, *(e for e in edges if a < e < b)})
                 links += [
@@ -156,7 +173,7 @@ class KnownFaults:
                         station,
                         c0,
                         c1,
-                        self.windows.rate_at(wid, c0, c0, c1) * self.factor(station, c0),
+                        self.windows.mean_rate(wid, c0, c1) * self.factor(station, c0),
                         self.windows.band[wid],
                     )
                     for c0, c1 in itertools.pairwise(marks)

@@ -118,7 +118,7 @@ def test_each_operation_carries_the_integral_of_the_rate_over_its_interval() -> 
     for _, _, sync, sent in spans:
         totals[sync] += sent
     assert totals == pytest.approx(decided, abs=1e-6)
-    # the slot's mean rate would misplace bytes: B's piece in slot 0 at the mean rate of
+    # the slot's mean rate would misplace bytes: A's piece in slot 0 at the mean rate of
     # [30, 60] s would end elsewhere by more than a second of rate
     a_end = spans[0][1]
     mean = integral_bytes(SETUP_S, 60.0) / 30.0

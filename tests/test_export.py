@@ -49,7 +49,14 @@ def planned_contacts(plan: dict) -> dict[tuple[str, int], dict]:
     for op in plan["operations"]:
         c = out.setdefault(
             (op["window_id"], op["antenna"]),
-            {"station": op["station"], "node": op["node"], "start": [], "end": [], "bytes": 0.0},
+            {
+                "station": op["station"],
+                "node": op["node"],
+                "antenna": op["antenna"],
+                "start": [],
+                "end": [],
+                "bytes": 0.0,
+            },  # fmt: skip
         )
         c["start"].append(parse_time(op["start"]))
         c["end"].append(parse_time(op["end"]))
@@ -144,6 +151,11 @@ def test_ics_has_one_event_per_contact_and_track_at_the_planned_times(exported) 
             assert 0 <= (end - c["end"]).total_seconds() < 1  # whole seconds
             assert event["categories"].cats == [c["kind"]]
             assert c["node"] in str(event["summary"]) and str(event["uid"]) not in uids
+            # antennas numbered as in the model file's maintenance and the report: 1 ..
+            if c["kind"] == "contact":
+                label = f"antenna {c['antenna'] + 1}"
+                assert str(event["location"]) == f"{f.stem} {label}"
+                assert str(event["summary"]).endswith(label)
             uids.add(str(event["uid"]))
     again = out.parent / "again"
     export_plan(plan, again, ["ics"])  # UIDs are stable: the same plan gives the same files

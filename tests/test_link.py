@@ -185,7 +185,7 @@ def test_low_pass_gets_the_table_rate_high_pass_the_time_above_each_step() -> No
         assert w.capacity_bytes == pytest.approx(expected, abs=(1e7 - 1e6) / 8 * PROFILE_STEP_S)
         if w.max_elevation_deg < 60:
             assert w.capacity_bytes == pytest.approx(1e6 / 8 * w.duration_s, rel=1e-9)
-            assert w.min_rate_bps == w.max_rate_bps == 1e6
+            assert w.min_rate_bps == w.mean_rate_bps == w.max_rate_bps == 1e6  # exactly
         else:
             assert w.max_rate_bps == 1e7 and w.bandwidth_bps == 1e7
 

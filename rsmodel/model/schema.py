@@ -261,6 +261,12 @@ class GroundStation(Strict):
         None, description="Turnaround from the slew between pointings instead (docs/links.md)."
     )
 
+    @field_validator("bands")
+    @classmethod
+    def _one_per_band(cls, value: list[StationBand]) -> list[StationBand]:
+        check_one_per_band(value, "the station receives each band once (one G/T per band)")
+        return value
+
     @field_validator("terrain_mask")
     @classmethod
     def _mask(cls, value: list[tuple[float, float]] | None) -> list[tuple[float, float]] | None:
@@ -408,12 +414,32 @@ class Node(Strict):
         None, description="Onboard recorder and data sources (docs/recorder.md)."
     )
 
+    @field_validator("transmitters")
+    @classmethod
+    def _one_per_band(cls, value: list[Transmitter]) -> list[Transmitter]:
+        check_one_per_band(value, TRANSMITTER_PER_BAND)
+        return value
+
     @model_validator(mode="after")
     def _orbit(self) -> Node:
         if sum(x is not None for x in (self.tle, self.elements, self.oem)) > 1:
             raise ValueError("give at most one of `tle`, `elements` or `oem` (the node's orbit)")
         check_simultaneous_bands(self)
         return self
+
+
+TRANSMITTER_PER_BAND = "one transmitter per band (a contact uses the node's radio on a band)"
+
+
+def check_one_per_band(items: list[StationBand] | list[Transmitter], expected: str) -> None:
+    """Raise an ItemError at the ``band`` of the first item repeating an earlier one's band."""
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        if item.band in seen:
+            raise ItemError(
+                (i, "band"), f"band {item.band} repeats item {seen[item.band]}; expected {expected}"
+            )
+        seen[item.band] = i
 
 
 def check_simultaneous_bands(node: Node | NodeGroup) -> None:
@@ -433,6 +459,12 @@ class NodeGroup(Strict):
     blackouts: list[Outage] = Field(default_factory=list)
     recorder: RecorderSection | None = None
     simultaneous_bands: bool = False
+
+    @field_validator("transmitters")
+    @classmethod
+    def _one_per_band(cls, value: list[Transmitter]) -> list[Transmitter]:
+        check_one_per_band(value, TRANSMITTER_PER_BAND)
+        return value
 
     @model_validator(mode="after")
     def _bands(self) -> NodeGroup:

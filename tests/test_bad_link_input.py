@@ -52,6 +52,13 @@ CASES = {
         "nodes[0].transmitters[2].band",
         "one transmitter per band",
     ),
+    "budget_band_without_gt": (
+        "    link: {budget: {margin_db: 1}}\n"
+        "    bands:\n      - {band: X, gt_dbk: 30}\n      - {band: S}  # <-\n",
+        "",
+        "ground_stations[0].bands[1].gt_dbk",
+        "band S: a link budget needs",
+    ),
     "mask_unsorted": (
         "    terrain_mask:\n      - [0, 5]\n      - [200, 10]\n      - [100, 3]  # <-\n",
         "",

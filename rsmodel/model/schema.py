@@ -285,9 +285,12 @@ class GroundStation(Strict):
         if self.terrain_mask is not None and self.terrain_mask_file is not None:
             raise ValueError("give `terrain_mask` or `terrain_mask_file`, not both")
         if self.link is not None and self.link.budget is not None:
-            missing = [b.band for b in self.bands if b.gt_dbk is None]
-            if not self.bands or missing:
-                raise ValueError("a link budget needs `bands` with `gt_dbk` for every band")
+            need = "a link budget needs `bands` with `gt_dbk` (G/T, dB/K) for every band"
+            if not self.bands:
+                raise ItemError(("bands",), need)
+            for i, band in enumerate(self.bands):
+                if band.gt_dbk is None:
+                    raise ItemError(("bands", i, "gt_dbk"), f"band {band.band}: {need}")
         return self
 
 

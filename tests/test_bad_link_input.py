@@ -40,6 +40,25 @@ CASES = {
         "nodes[0].transmitters[0].band",
         "'Ka'",
     ),
+    "station_band_twice": (
+        "    bands:\n      - {band: X, gt_dbk: 32}\n      - {band: X, gt_dbk: 22}  # <-\n",
+        "",
+        "ground_stations[0].bands[1].band",
+        "band X repeats item 0",
+    ),
+    "transmitter_band_twice": (
+        "",
+        "    transmitters:\n      - band: S\n      - band: X\n      - band: S  # <-\n",
+        "nodes[0].transmitters[2].band",
+        "one transmitter per band",
+    ),
+    "budget_band_without_gt": (
+        "    link: {budget: {margin_db: 1}}\n"
+        "    bands:\n      - {band: X, gt_dbk: 30}\n      - {band: S}  # <-\n",
+        "",
+        "ground_stations[0].bands[1].gt_dbk",
+        "band S: a link budget needs",
+    ),
     "mask_unsorted": (
         "    terrain_mask:\n      - [0, 5]\n      - [200, 10]\n      - [100, 3]  # <-\n",
         "",

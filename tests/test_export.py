@@ -49,7 +49,14 @@ def planned_contacts(plan: dict) -> dict[tuple[str, int], dict]:
     for op in plan["operations"]:
         c = out.setdefault(
             (op["window_id"], op["antenna"]),
-            {"station": op["station"], "node": op["node"], "start": [], "end": [], "bytes": 0.0},
+            {
+                "station": op["station"],
+                "node": op["node"],
+                "antenna": op["antenna"],
+                "start": [],
+                "end": [],
+                "bytes": 0.0,
+            },  # fmt: skip
         )
         c["start"].append(parse_time(op["start"]))
         c["end"].append(parse_time(op["end"]))
@@ -96,6 +103,23 @@ def test_ground_segment_plans_clean_on_real_bands_masks_and_maintenance(exported
         assert op["band"] == w["band"]  # each operation records its band
 
 
+def test_ground_segment_station_timelines_show_its_turnarounds_and_maintenance(exported) -> None:
+    """The shipped model uses a slewing antenna (Svalbard), fixed turnarounds (Troll,
+    Fairbanks) and one antenna's maintenance (Svalbard antenna 3); the report's station
+    timeline draws each with its station, and the plan keeps them (checker above)."""
+    plan, out = exported
+    stations = {s["name"]: s for s in plan["stations"]}
+    assert stations["svalbard"]["slew"] and stations["troll"]["turnaround_s"] == 90
+    assert stations["svalbard"]["antenna_maintenance"][0]["antenna"] == 3
+    html = (out.parent / "out" / "report.html").read_text()
+    svg = html[html.index('id="gantt-stations"') :]
+    svg = svg[: svg.index("</svg>")]
+    assert svg.count('class="turn"') >= 3
+    assert re.search(r"antenna \d turnaround \d+ s: \S+ → \S+", svg)
+    assert "antenna 3 maintenance 08:00–10:00" in svg
+    assert "maintenance 02:00–04:00 (all antennas)" in svg  # Inuvik's whole-station window
+
+
 def test_ics_has_one_event_per_contact_and_track_at_the_planned_times(exported) -> None:
     plan, out = exported
     occupations = [{**c, "kind": "contact"} for c in planned_contacts(plan).values()]
@@ -127,6 +151,11 @@ def test_ics_has_one_event_per_contact_and_track_at_the_planned_times(exported) 
             assert 0 <= (end - c["end"]).total_seconds() < 1  # whole seconds
             assert event["categories"].cats == [c["kind"]]
             assert c["node"] in str(event["summary"]) and str(event["uid"]) not in uids
+            # antennas numbered as in the model file's maintenance and the report: 1 ..
+            if c["kind"] == "contact":
+                label = f"antenna {c['antenna'] + 1}"
+                assert str(event["location"]) == f"{f.stem} {label}"
+                assert str(event["summary"]).endswith(label)
             uids.add(str(event["uid"]))
     again = out.parent / "again"
     export_plan(plan, again, ["ics"])  # UIDs are stable: the same plan gives the same files
@@ -258,6 +287,24 @@ def test_bad_format_is_exit_2_with_the_allowed_formats(exported, tmp_path, args,
     result = run_cli("export", str(out.parent / "out"), str(tmp_path), *args)
     assert result.returncode == 2 and message in result.stderr
     assert "Traceback" not in result.stderr and not list(tmp_path.iterdir())
+
+
+def test_export_without_out_dir_writes_next_to_the_plan(exported, tmp_path: Path) -> None:
+    """Issue 15's own command, ``rsmodel export OUT/ --format ics``: the run directory (or the
+    plan.json's) is the default destination; only the asked format is written."""
+    plan, out = exported
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "plan.json").write_text(json.dumps(plan))
+    result = run_cli("export", f"{run}/", "--format", "ics")
+    assert result.returncode == 0, result.stderr
+    stations = {op["station"] for op in plan["operations"]}
+    assert {p.stem for p in (run / "ics").iterdir()} >= stations
+    assert sorted(p.name for p in run.iterdir()) == ["ics", "plan.json"]
+    result = run_cli("export", str(run / "plan.json"), "-f", "ion")
+    assert result.returncode == 0, result.stderr
+    ionrc = (run / "contact_plan.ionrc").read_text()
+    assert ionrc == (out / "contact_plan.ionrc").read_text()
 
 
 def test_missing_or_broken_plan_is_one_error_line(tmp_path: Path) -> None:

@@ -185,7 +185,7 @@ def test_low_pass_gets_the_table_rate_high_pass_the_time_above_each_step() -> No
         assert w.capacity_bytes == pytest.approx(expected, abs=(1e7 - 1e6) / 8 * PROFILE_STEP_S)
         if w.max_elevation_deg < 60:
             assert w.capacity_bytes == pytest.approx(1e6 / 8 * w.duration_s, rel=1e-9)
-            assert w.min_rate_bps == w.max_rate_bps == 1e6
+            assert w.min_rate_bps == w.mean_rate_bps == w.max_rate_bps == 1e6  # exactly
         else:
             assert w.max_rate_bps == 1e7 and w.bandwidth_bps == 1e7
 
@@ -372,15 +372,24 @@ def test_bad_link_input_is_one_line_with_file_line_field_exit_2(case, tmp_path: 
     assert f" {field}:" in lines[0]
 
 
-def test_bad_terrain_mask_file_names_its_own_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("rows", "line", "field", "says"),
+    [
+        ("0,5\n90,7\n45,9\n", 4, "azimuth_deg", "azimuths increasing"),
+        ("0,5\n90,high\n", 3, "elevation_deg", "expected a number in degrees (got 'high')"),
+        ("north,5\n", 2, "azimuth_deg", "(got 'north')"),
+        ("0,5\n90,7,3\n", 3, None, "expected two numbers azimuth_deg,elevation_deg (got 3"),
+    ],
+)
+def test_bad_terrain_mask_file_names_its_own_line(rows, line, field, says, tmp_path) -> None:
     mask = tmp_path / "mask.csv"
-    mask.write_text("azimuth_deg,elevation_deg\n0,5\n90,7\n45,9\n")
+    mask.write_text("azimuth_deg,elevation_deg\n" + rows)
     path = tmp_path / "m.yaml"
     path.write_text(model("    terrain_mask_file: mask.csv\n"))
     with pytest.raises(ModelError) as info:
         load_model(path)
-    assert info.value.file == str(mask) and info.value.line == 4
-    assert info.value.field == "azimuth_deg"
+    assert info.value.file == str(mask) and info.value.line == line
+    assert info.value.field == field and says in str(info.value)
 
 
 def test_interpolated_attenuation_table_matches_itur_between_its_points() -> None:

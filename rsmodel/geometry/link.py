@@ -311,11 +311,13 @@ def apply_link_models(
             at_setup, np.zeros(len(at_setup)), setup[modelled][at_setup]
         )
         top = np.maximum.reduceat(profiles.rate_bps, profiles.first)
+        low = np.minimum.reduceat(profiles.rate_bps, profiles.first)
+        mean = np.clip(total / np.maximum(duration[modelled], 1e-9), low, top)  # no rounding dust
         for name, values in (
             ("bandwidth_bps", top),
             ("capacity_bytes", usable / 8.0),
-            ("min_rate_bps", np.minimum.reduceat(profiles.rate_bps, profiles.first)),
-            ("mean_rate_bps", total / np.maximum(duration[modelled], 1e-9)),
+            ("min_rate_bps", low),
+            ("mean_rate_bps", mean),
             ("max_rate_bps", top),
         ):
             stats[name] = stats[name].copy()

@@ -347,17 +347,22 @@ def _terrain_mask(
     for number, text in enumerate(lines[1:], start=2):
         if not text.strip():
             continue
+        cells = [c.strip() for c in text.split(",")]
+        if len(cells) != 2:
+            message = f"expected two numbers azimuth_deg,elevation_deg (got {len(cells)} cells)"
+            raise ModelError(message, file=path, line=number)
+        for name, cell in zip(header, cells, strict=True):
+            try:
+                float(cell)
+            except ValueError:
+                message = f"expected a number in degrees (got {cell!r})"
+                raise ModelError(message, file=path, field=name, line=number) from None
+        az, el = float(cells[0]), float(cells[1])
         try:
-            az, el = (float(c) for c in text.split(","))
             check_terrain_mask([*points, (az, el)])
         except ValueError as exc:
             field = "elevation_deg" if "elevation" in str(exc) else "azimuth_deg"
-            message = (
-                str(exc)
-                if "point" in str(exc)
-                else "expected two numbers azimuth_deg,elevation_deg"
-            )
-            raise ModelError(message, file=path, field=field, line=number) from None
+            raise ModelError(str(exc), file=path, field=field, line=number) from None
         points.append((az, el))
     if not points:
         raise ModelError("expected at least one azimuth_deg,elevation_deg row", file=path, line=1)

@@ -261,6 +261,12 @@ class GroundStation(Strict):
         None, description="Turnaround from the slew between pointings instead (docs/links.md)."
     )
 
+    @field_validator("bands")
+    @classmethod
+    def _one_per_band(cls, value: list[StationBand]) -> list[StationBand]:
+        check_one_per_band(value, "the station receives each band once (one G/T per band)")
+        return value
+
     @field_validator("terrain_mask")
     @classmethod
     def _mask(cls, value: list[tuple[float, float]] | None) -> list[tuple[float, float]] | None:
@@ -279,9 +285,12 @@ class GroundStation(Strict):
         if self.terrain_mask is not None and self.terrain_mask_file is not None:
             raise ValueError("give `terrain_mask` or `terrain_mask_file`, not both")
         if self.link is not None and self.link.budget is not None:
-            missing = [b.band for b in self.bands if b.gt_dbk is None]
-            if not self.bands or missing:
-                raise ValueError("a link budget needs `bands` with `gt_dbk` for every band")
+            need = "a link budget needs `bands` with `gt_dbk` (G/T, dB/K) for every band"
+            if not self.bands:
+                raise ItemError(("bands",), need)
+            for i, band in enumerate(self.bands):
+                if band.gt_dbk is None:
+                    raise ItemError(("bands", i, "gt_dbk"), f"band {band.band}: {need}")
         return self
 
 
@@ -408,12 +417,32 @@ class Node(Strict):
         None, description="Onboard recorder and data sources (docs/recorder.md)."
     )
 
+    @field_validator("transmitters")
+    @classmethod
+    def _one_per_band(cls, value: list[Transmitter]) -> list[Transmitter]:
+        check_one_per_band(value, TRANSMITTER_PER_BAND)
+        return value
+
     @model_validator(mode="after")
     def _orbit(self) -> Node:
         if sum(x is not None for x in (self.tle, self.elements, self.oem)) > 1:
             raise ValueError("give at most one of `tle`, `elements` or `oem` (the node's orbit)")
         check_simultaneous_bands(self)
         return self
+
+
+TRANSMITTER_PER_BAND = "one transmitter per band (a contact uses the node's radio on a band)"
+
+
+def check_one_per_band(items: list[StationBand] | list[Transmitter], expected: str) -> None:
+    """Raise an ItemError at the ``band`` of the first item repeating an earlier one's band."""
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        if item.band in seen:
+            raise ItemError(
+                (i, "band"), f"band {item.band} repeats item {seen[item.band]}; expected {expected}"
+            )
+        seen[item.band] = i
 
 
 def check_simultaneous_bands(node: Node | NodeGroup) -> None:
@@ -433,6 +462,12 @@ class NodeGroup(Strict):
     blackouts: list[Outage] = Field(default_factory=list)
     recorder: RecorderSection | None = None
     simultaneous_bands: bool = False
+
+    @field_validator("transmitters")
+    @classmethod
+    def _one_per_band(cls, value: list[Transmitter]) -> list[Transmitter]:
+        check_one_per_band(value, TRANSMITTER_PER_BAND)
+        return value
 
     @model_validator(mode="after")
     def _bands(self) -> NodeGroup:

@@ -216,7 +216,7 @@ def station_calendar(station: str, occs: Iterable[Occupation], plan: Mapping[str
         event.add("summary", _summary(occ))
         event.add("description", _description(occ))
         event.add(
-            "location", station if occ.antenna is None else f"{station} antenna {occ.antenna}"
+            "location", station if occ.antenna is None else f"{station} antenna {occ.antenna + 1}"
         )
         event.add("categories", [occ.kind])
         cal.add_component(event)
@@ -229,7 +229,7 @@ def _ceil_s(t: datetime) -> datetime:
 
 def _summary(occ: Occupation) -> str:
     band = f" {occ.band}-band" if occ.band else ""
-    antenna = "" if occ.antenna is None else f" ant {occ.antenna}"
+    antenna = "" if occ.antenna is None else f" antenna {occ.antenna + 1}"
     return f"{occ.node}{band} {occ.kind}{antenna}"
 
 

@@ -54,6 +54,9 @@ def test_help_loads_no_third_party_package() -> None:
     assert not heavy & modules
 
 
+# What a compute request never needs: the geometry grid is read as NumPy arrays
+# (Geometry.arrays); xarray (Geometry.grid) and NetCDF are for plan.nc, reports and studies.
+PLAN_NEVER = {"xarray", "h5netcdf", "netCDF4", "rsmodel.cells"}
 # What only the sync optimiser needs: never loaded for a compute request.
 SYNC_ONLY = {"rsmodel.optimize.auto", "rsmodel.optimize.solve", "rsmodel.optimize.rolling",
              "rsmodel.optimize.bound", "rsmodel.optimize.problem", "rsmodel.plan.plan"}  # fmt: skip
@@ -66,13 +69,13 @@ def test_plan_request_loads_no_dask_report_or_telescope_code() -> None:
     modules = loaded("plan", str(REQUEST))
     assert "rsmodel.optimize.compute_solve" in modules  # it did plan (greedy within the gap)
     unwanted = NEVER | PYOMO_EXTRAS | SYNC_ONLY | MILP_ONLY | {"jinja2", "rsmodel.report"}
-    assert not (unwanted | {"h5netcdf"}) & modules
+    assert not (unwanted | PLAN_NEVER) & modules
 
 
 def test_plan_request_that_needs_a_milp_loads_only_the_compute_milp() -> None:
     out = loaded("plan", str(ROOT / "models" / "requests" / "multi_pass_collection.json"))
     assert out >= MILP_ONLY  # the node's MILP went to HiGHS (Pyomo's standard form)
-    assert not (NEVER | PYOMO_EXTRAS | SYNC_ONLY | {"jinja2", "rsmodel.report"}) & out
+    assert not (NEVER | PYOMO_EXTRAS | SYNC_ONLY | PLAN_NEVER | {"jinja2", "rsmodel.report"}) & out
 
 
 @pytest.mark.slow

@@ -65,7 +65,7 @@ def run_one(instance: dict, method: str, strategy: str, time_limit_s: float) -> 
     t0 = time.perf_counter()
     scenario = constellation(**instance, time_limit_s=time_limit_s, strategy=strategy)
     geometry = compute_geometry(scenario)
-    geometry.grid = None  # the optimiser needs the windows only
+    geometry = replace(geometry, arrays=None)  # the optimiser needs the windows only
     problem = problem_from_scenario(scenario, geometry, method=method)
     problem.settings = replace(problem.settings, time_limit_s=time_limit_s)
     schedule = solve_auto(problem)

@@ -10,12 +10,14 @@ cells not listed are 0.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 
 import rsmodel.geometry as geometry
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 CELL_DIM = "cell"
 GRID_DIMS = ("node", "station", "time")
@@ -59,6 +61,8 @@ def station_time_sum(dataset: xr.Dataset, name: str) -> xr.DataArray:
     n_time = dataset.sizes["time"]
     flat = dataset["station_index"].values.astype(np.int64) * n_time + dataset["time_index"].values
     size = dataset.sizes["station"] * n_time
+    import xarray as xr  # loaded already (dataset is one); `rsmodel plan -o` reports need none
+
     values = np.bincount(flat, weights=variable.values.astype(float), minlength=size)
     return xr.DataArray(
         values.reshape(dataset.sizes["station"], n_time),

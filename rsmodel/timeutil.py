@@ -7,7 +7,7 @@ import warnings
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
-from skyfield.api import load
+from skyfield.iokit import Loader
 from skyfield.timelib import Timescale
 
 RESOLUTION_S = 1e-6  # a datetime's resolution: plan instants are rounded to the microsecond
@@ -62,4 +62,4 @@ def load_timescale() -> Timescale:
     """Skyfield's built-in timescale (offline; no finals2000A download)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return load.timescale(builtin=True)
+        return Loader(".").timescale(builtin=True)

@@ -54,6 +54,9 @@ def test_help_loads_no_third_party_package() -> None:
     assert not heavy & modules
 
 
+# What a compute request never needs: the geometry grid is read as NumPy arrays
+# (Geometry.arrays); xarray (Geometry.grid) and NetCDF are for plan.nc, reports and studies.
+PLAN_NEVER = {"xarray", "h5netcdf", "netCDF4"}
 # What only the sync optimiser needs: never loaded for a compute request.
 SYNC_ONLY = {"rsmodel.optimize.auto", "rsmodel.optimize.solve", "rsmodel.optimize.rolling",
              "rsmodel.optimize.bound", "rsmodel.optimize.problem", "rsmodel.plan.plan"}  # fmt: skip
@@ -66,13 +69,25 @@ def test_plan_request_loads_no_dask_report_or_telescope_code() -> None:
     modules = loaded("plan", str(REQUEST))
     assert "rsmodel.optimize.compute_solve" in modules  # it did plan (greedy within the gap)
     unwanted = NEVER | PYOMO_EXTRAS | SYNC_ONLY | MILP_ONLY | {"jinja2", "rsmodel.report"}
-    assert not (unwanted | {"h5netcdf"}) & modules
+    assert not (unwanted | PLAN_NEVER) & modules
+
+
+def test_plan_request_written_with_its_report_loads_no_sync_optimiser_or_xarray(
+    tmp_path: Path,
+) -> None:
+    """``rsmodel plan -o OUT``: plan.json and report.html of a plan in memory, built without the
+    sync optimiser (Pyomo) or xarray (plan.nc is not written)."""
+    modules = loaded("plan", str(REQUEST), "-o", str(tmp_path))
+    assert (tmp_path / "plan.json").exists() and (tmp_path / "report.html").exists()
+    assert "jinja2" in modules  # it did render the report
+    sync_only = SYNC_ONLY - {"rsmodel.plan.plan"}  # plan.json's builder, the sync plan's too
+    assert not (NEVER | PYOMO_EXTRAS | sync_only | MILP_ONLY | PLAN_NEVER) & modules
 
 
 def test_plan_request_that_needs_a_milp_loads_only_the_compute_milp() -> None:
     out = loaded("plan", str(ROOT / "models" / "requests" / "multi_pass_collection.json"))
     assert out >= MILP_ONLY  # the node's MILP went to HiGHS (Pyomo's standard form)
-    assert not (NEVER | PYOMO_EXTRAS | SYNC_ONLY | {"jinja2", "rsmodel.report"}) & out
+    assert not (NEVER | PYOMO_EXTRAS | SYNC_ONLY | PLAN_NEVER | {"jinja2", "rsmodel.report"}) & out
 
 
 @pytest.mark.slow

@@ -288,6 +288,9 @@ def test_grid_layout_units_and_values_match_skyfield(seed):
     assert np.abs(got - expected).max() < 0.01
     sunlit = sat.at(times_from(scenario.start, t_s)).is_sunlit(load_ephemeris())
     assert (grid["sunlit"].sel(node=node.name).values == sunlit).all()
+    # what the optimiser and compute jobs read: the same arrays, without xarray
+    assert (geo.arrays.sunlit_of(node.name) == sunlit).all()
+    assert (geo.arrays.time == grid["time"].values).all()
 
 
 def test_grid_round_trips_through_netcdf(seed, tmp_path):

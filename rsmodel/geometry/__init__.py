@@ -12,12 +12,13 @@ view periods only) are not propagated: no eclipses, ``sunlit`` true, elevation N
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from rsmodel.geometry.blocks import DEFAULT_BLOCK_S, scan_by_block
 from rsmodel.geometry.eclipses import eclipses_frame
@@ -35,20 +36,87 @@ from rsmodel.model.scenario import OrbitalNode, Scenario, Station, ViewPeriod
 from rsmodel.progress import bar
 from rsmodel.timeutil import as_utc
 
-__all__ = ["DENSE_GRID_MAX_CELLS", "Geometry", "compute_geometry", "compute_geometry_for"]
+if TYPE_CHECKING:
+    import xarray as xr
+
+__all__ = [
+    "DENSE_GRID_MAX_CELLS",
+    "Geometry",
+    "GridArrays",
+    "compute_geometry",
+    "compute_geometry_for",
+]
 
 # Largest dense grid compute_geometry keeps: 2**24 cells = 64 MiB of float32 elevation plus
 # 16 MiB of visibility (e.g. 500 nodes x 20 stations x 24 h at 60 s; not 7 days).
 DENSE_GRID_MAX_CELLS = 2**24
 
 
+@dataclass(frozen=True)
+class GridArrays:
+    """The (node, station, time) grid of the geometry contract as NumPy arrays (``Geometry.grid``
+    is the same as an ``xarray.Dataset``). ``elevation_deg`` (deg, float32), ``visible`` and
+    ``rate_bps`` (bit/s, 0 outside windows) are ``[node, station, time]`` and dense grids only."""
+
+    node: list[str]
+    station: list[str]
+    time: np.ndarray  # datetime64[ns], UTC
+    sunlit: np.ndarray  # [node, time] bool
+    start: datetime
+    step_s: float  # between the first two grid times (0 with one time)
+    elevation_deg: np.ndarray | None = None
+    visible: np.ndarray | None = None
+    rate_bps: np.ndarray | None = None
+
+    def sunlit_of(self, node: str) -> np.ndarray:
+        """``sunlit`` of ``node`` at every grid time."""
+        return self.sunlit[self.node.index(node)]
+
+    def dataset(self) -> xr.Dataset:
+        """The grid as the ``xarray.Dataset`` of the geometry contract (arrays shared, not copied)."""
+        import xarray as xr  # here: `rsmodel plan` reads the arrays and never imports xarray
+
+        cube = ("node", "station", "time")
+        attrs = {
+            "elevation_deg": {"units": "deg", "long_name": "elevation above the station horizon"},
+            "visible": {
+                "units": "1",
+                "long_name": "elevation >= station mask (minimum and terrain)",
+            },
+            "sunlit": {
+                "units": "1",
+                "long_name": "outside the Earth's umbra (point Sun, spherical Earth)",
+            },
+            "rate_bps": {
+                "units": "bit/s",
+                "long_name": "achievable downlink rate (0 outside contact windows)",
+            },
+        }
+        variables = {
+            name: xr.Variable(("node", "time") if name == "sunlit" else cube, values, attrs[name])
+            for name in attrs
+            if (values := getattr(self, name)) is not None
+        }
+        time = xr.Variable("time", self.time, {"long_name": "time (UTC)"})
+        return xr.Dataset(
+            variables,
+            coords={"node": self.node, "station": self.station, "time": time},
+            attrs={"start": self.start.isoformat(), "step_s": self.step_s},
+        )
+
+
 @dataclass
 class Geometry:
     """Grid, windows and eclipses of a scenario (see docs/ARCHITECTURE.md, geometry contract)."""
 
-    grid: xr.Dataset
+    arrays: GridArrays
     windows: pd.DataFrame
     eclipses: pd.DataFrame
+
+    @cached_property
+    def grid(self) -> xr.Dataset:
+        """``arrays`` as an ``xarray.Dataset``, built on first use."""
+        return self.arrays.dataset()
 
 
 def compute_geometry(scenario: Scenario, *, dense: bool | None = None) -> Geometry:
@@ -111,16 +179,11 @@ def compute_geometry_for(
         apply_link_models(computed, scanned, stations, start, step_s, found.samples),
         imported_rates(cut_outages(from_file, nodes, stations)),
     )
-    grid = _grid(names, stations, start, found, orbiting, imported, from_file)
+    arrays = _grid(names, stations, start, found, orbiting, imported, from_file)
     if found.elevation_deg is not None:
-        grid["rate_bps"] = (
-            ("node", "station", "time"),
-            grid_rate_bps(windows, names, [s.name for s in stations], start, found.t_s),
-        )
-        grid["rate_bps"].attrs.update(
-            units="bit/s", long_name="achievable downlink rate (0 outside contact windows)"
-        )
-    return Geometry(grid, windows, eclipses_frame(found.shadows, scanned_names, start))
+        rate_bps = grid_rate_bps(windows, names, arrays.station, start, found.t_s)
+        arrays = replace(arrays, rate_bps=rate_bps)
+    return Geometry(arrays, windows, eclipses_frame(found.shadows, scanned_names, start))
 
 
 def _grid(
@@ -131,8 +194,8 @@ def _grid(
     orbiting: list[int],
     imported: np.ndarray,
     from_file: pd.DataFrame,
-) -> xr.Dataset:
-    """The (node, station, time) dataset of the geometry contract (``elevation_deg`` and
+) -> GridArrays:
+    """The (node, station, time) arrays of the geometry contract (``elevation_deg`` and
     ``visible`` only when ``found`` has the dense elevation grid). ``found`` covers the nodes
     ``orbiting``; the others are sunlit with NaN elevation. Pairs ``imported [node, station]``
     have NaN elevation and are visible inside their windows ``from_file``."""
@@ -140,7 +203,8 @@ def _grid(
     time = (pd.Timestamp(start).tz_convert(None) + pd.to_timedelta(t_s, unit="s")).values.astype(
         "datetime64[ns]"
     )
-    variables = {}
+    station_names = [s.name for s in stations]
+    elevation = visible = None
     if found.elevation_deg is not None:
         elevation = np.full((len(names), len(stations), len(t_s)), np.nan, dtype=np.float32)
         elevation[orbiting] = found.elevation_deg
@@ -149,28 +213,16 @@ def _grid(
         visible[orbiting] = found.visible
         visible[imported] = False
         if imported.any():
-            station_names = [s.name for s in stations]
             visible |= imported_visible(from_file, names, station_names, time)
-        variables["elevation_deg"] = (("node", "station", "time"), elevation)
-        variables["visible"] = (("node", "station", "time"), visible)
     sunlit = np.ones((len(names), len(t_s)), dtype=bool)
     sunlit[orbiting] = found.sunlit
-    variables["sunlit"] = (("node", "time"), sunlit)
-    grid = xr.Dataset(
-        variables, coords={"node": names, "station": [s.name for s in stations], "time": time}
+    return GridArrays(
+        node=names,
+        station=station_names,
+        time=time,
+        sunlit=sunlit,
+        start=start,
+        step_s=float(t_s[1] - t_s[0]) if len(t_s) > 1 else 0.0,
+        elevation_deg=elevation,
+        visible=visible,
     )
-    if found.elevation_deg is not None:
-        grid["elevation_deg"].attrs.update(
-            units="deg", long_name="elevation above the station horizon"
-        )
-        grid["visible"].attrs.update(
-            units="1", long_name="elevation >= station mask (minimum and terrain)"
-        )
-    grid["sunlit"].attrs.update(
-        units="1", long_name="outside the Earth's umbra (point Sun, spherical Earth)"
-    )
-    grid["time"].attrs.update(long_name="time (UTC)")
-    grid.attrs.update(
-        start=start.isoformat(), step_s=float(t_s[1] - t_s[0]) if len(t_s) > 1 else 0.0
-    )
-    return grid

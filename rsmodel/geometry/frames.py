@@ -20,8 +20,8 @@ from functools import cache
 import numpy as np
 import pandas as pd
 from sgp4.api import SatrecArray
-from skyfield.api import Loader
 from skyfield.constants import DAY_S, ERAD
+from skyfield.iokit import Loader
 from skyfield.jpllib import SpiceKernel
 from skyfield.sgp4lib import TEME, theta_GMST1982
 from skyfield.timelib import Time

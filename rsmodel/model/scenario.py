@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rsmodel.model.orbits import Orbit
 from rsmodel.model.vocabulary import PRIORITY_RANK
+from rsmodel.timeutil import iso
 
 if TYPE_CHECKING:
     from rsmodel.model.antenna_schema import Slew
@@ -42,6 +43,24 @@ class Station:
     antenna_maintenance: tuple[tuple[int, datetime, datetime], ...] = ()
     turnaround_s: float = 0.0  # fixed antenna turnaround between nodes (docs/links.md)
     slew: Slew | None = None  # or the turnaround derived from the slew
+
+
+def station_entry(s: Any) -> dict[str, Any]:
+    """A station's antenna fields as plan.json and the checker give them (``s`` a
+    scenario :class:`Station` or the optimiser's
+    :class:`~rsmodel.optimize.problem.StationSpec`): antennas, setup, turnaround, per-antenna
+    maintenance (1-based ``antenna``)."""
+    return {
+        "name": s.name,
+        "antennas": s.antennas,
+        "setup_s": s.setup_s,
+        "turnaround_s": s.turnaround_s,
+        "slew": None if s.slew is None else s.slew.model_dump(),
+        "antenna_maintenance": [
+            {"antenna": a + 1, "start": iso(t0), "end": iso(t1)}
+            for a, t0, t1 in s.antenna_maintenance
+        ],
+    }
 
 
 @dataclass(frozen=True)

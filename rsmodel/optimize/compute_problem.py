@@ -284,11 +284,11 @@ def build_compute_problem(
 
     ``sync_slots[node]`` (bool per slot): slots the sync schedule already uses; job outputs
     are not sent in them."""
-    grid = geometry.grid  # type: ignore[attr-defined]
-    t_s = slot_times(grid["time"].values)
+    grid = geometry.arrays  # type: ignore[attr-defined]
+    t_s = slot_times(grid.time)
     energy, intervals = {}, []
     for node in scenario.nodes:
-        point_sunlit = grid["sunlit"].sel(node=node.name).values.astype(bool)
+        point_sunlit = grid.sunlit_of(node.name).astype(bool)
         energy[node.name] = node_energy(node, point_sunlit[:-1], np.diff(t_s))
         intervals += node_intervals(node.name, point_sunlit)
     windows = geometry.windows  # type: ignore[attr-defined]

@@ -105,7 +105,7 @@ def onboard_from_scenario(
     for node in scenario.nodes:
         if powered[node.name] <= 0:
             continue
-        sunlit = geometry.grid["sunlit"].sel(node=node.name).values.astype(bool)[: len(dt_s)]
+        sunlit = geometry.arrays.sunlit_of(node.name).astype(bool)[: len(dt_s)]
         e = node_energy(node, sunlit, dt_s)
         planned = (planned_wh or {}).get(node.name)
         energy[node.name] = replace(e, tx_power_w=powered[node.name], planned_wh=planned)

@@ -12,8 +12,9 @@ import xarray as xr
 
 from rsmodel.cells import CELL_DIM, cell_coords, dense_fits
 from rsmodel.geometry.link import PROFILE_COLUMNS
+from rsmodel.model.scenario import station_entry
 from rsmodel.optimize.onboard_plan import onboard_grid, onboard_sections
-from rsmodel.optimize.problem import CLASS_NAMES, Demand, Problem, StationSpec
+from rsmodel.optimize.problem import CLASS_NAMES, Demand, Problem
 from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.status import SolveStatus, StageReport
 from rsmodel.optimize.timeline import EPS_BYTES, Operation, timeline
@@ -113,23 +114,6 @@ class Schedule:
             "syncs": [_sync_entry(d, self.outcomes[d.id]) for d in p.demands],
             **self.tracks,
         }
-
-
-def station_entry(s: StationSpec) -> dict[str, Any]:
-    """A station's antenna fields as plan.json and the checker give them (``s`` a
-    :class:`StationSpec` or a scenario station): antennas, setup, turnaround, per-antenna
-    maintenance (1-based ``antenna``)."""
-    return {
-        "name": s.name,
-        "antennas": s.antennas,
-        "setup_s": s.setup_s,
-        "turnaround_s": s.turnaround_s,
-        "slew": None if s.slew is None else s.slew.model_dump(),
-        "antenna_maintenance": [
-            {"antenna": a + 1, "start": iso(t0), "end": iso(t1)}
-            for a, t0, t1 in s.antenna_maintenance
-        ],
-    }
 
 
 def _sync_entry(demand: Demand, outcome: DemandOutcome) -> dict[str, Any]:

@@ -26,9 +26,8 @@ from rsmodel.io import write_json
 from rsmodel.model.oem import Ephemeris
 from rsmodel.model.orbits import Orbit
 from rsmodel.model.recorder_schema import source_ranks
-from rsmodel.model.scenario import OrbitalNode, Scenario, SyncRequest
+from rsmodel.model.scenario import OrbitalNode, Scenario, SyncRequest, station_entry
 from rsmodel.model.vocabulary import PRIORITIES
-from rsmodel.optimize.schedule import station_entry
 from rsmodel.timeutil import iso, parse_time
 from rsmodel.version import __version__
 

@@ -11,10 +11,9 @@ import json
 import re
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
-import xarray as xr
 
 from rsmodel.errors import ModelError, RsmodelError
 from rsmodel.plan.events import upgrade_event
@@ -30,6 +29,9 @@ from rsmodel.report import (
 from rsmodel.report.plan_view import Summary
 from rsmodel.report.svg import to_datetime
 from rsmodel.version import __version__
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 _KIND_META = re.compile(r'<meta name="rsmodel-report" content="([a-z+]+)">')
 _ENV = jinja2.Environment(
@@ -258,6 +260,8 @@ def report_kind(html_path: str | Path) -> str | None:
 def _load_dataset(path: Path) -> xr.Dataset | None:
     if not path.exists():
         return None
+    import xarray as xr  # here: a report of a plan in memory (`rsmodel plan -o`) needs no xarray
+
     with xr.open_dataset(path, engine="h5netcdf") as ds:
         return ds.load()
 

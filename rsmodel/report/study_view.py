@@ -6,10 +6,9 @@ which variant is best; without it every numeric KPI is charted.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 
 from rsmodel.report.svg import (
     Heatmap,
@@ -20,6 +19,9 @@ from rsmodel.report.svg import (
     fmt_number,
 )
 from rsmodel.report.tables import Card, Cell, Row, Table, fmt_value
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 RUN_METADATA_SUFFIXES = ("_s", "_share")  # timings: listed in the table, not charted
 

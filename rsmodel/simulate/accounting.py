@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from rsmodel.optimize.schedule import station_entry
+from rsmodel.model.scenario import station_entry
 from rsmodel.simulate.state import COMPLETED, FAILED, Segment
 from rsmodel.timeutil import iso
 

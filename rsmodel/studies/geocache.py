@@ -13,6 +13,7 @@ import copy
 import hashlib
 import json
 import pickle
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,7 @@ def rebind(geometry: Geometry, scenario: Scenario) -> Geometry:
     windows["capacity_bytes"] = np.where(
         rebound, windows["bandwidth_bps"] / 8.0 * usable_s, windows["capacity_bytes"]
     )
-    return Geometry(geometry.grid, windows, geometry.eclipses)
+    return replace(geometry, windows=windows)
 
 
 class GeometryCache:

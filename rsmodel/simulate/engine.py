@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -32,7 +32,7 @@ from rsmodel.model.scenario import Scenario, SyncRequest
 from rsmodel.model.vocabulary import PRIORITIES, PRIORITY_RANK
 from rsmodel.plan.events import make_event
 from rsmodel.simulate import clock
-from rsmodel.simulate.antennas import AntennaBook, Turns
+from rsmodel.simulate.antennas import AntennaBook, Turns, reserved_holds
 from rsmodel.simulate.clock import EventQueue
 from rsmodel.simulate.faults import Degradation, FaultPlan, Outage
 from rsmodel.simulate.jobs import JobSteps
@@ -69,6 +69,9 @@ class Simulator:
     requests are re-queued automatically; the others wait for :meth:`reschedule`. ``onboard``
     (a model with recorders or transmitter power) carries recorder contents and SOC through
     the run (:mod:`rsmodel.simulate.onboard`); its sources' downlinks are requests too.
+    ``tracks``: the plan's tracks (plan.json ``tracks``, docs/tracks.md); they keep their
+    antennas, so no transfer runs or is re-planned on an antenna during a track or its
+    turnaround.
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class Simulator:
         job_events: Iterable[dict[str, Any]] = (),
         job_nodes: dict[str, str] | None = None,
         onboard: OnboardRun | None = None,
+        tracks: Iterable[Mapping[str, Any]] = (),
     ) -> None:
         self.scenario = scenario
         self.horizon_s = scenario.duration_s
@@ -100,20 +104,10 @@ class Simulator:
         self.on_failed: list[FailCallback] = []
         self.antennas = {s.name: s.antennas for s in scenario.stations}
         self.turns = Turns(scenario)
-        self.antenna_use = AntennaBook(scenario, self.turns)
+        # per-antenna maintenance and the plan's tracks as antenna holds, s
+        self.reserved = reserved_holds(scenario, tracks)
+        self.antenna_use = AntennaBook(scenario, self.turns, self.reserved)
         self.simultaneous = frozenset(n.name for n in scenario.nodes if n.simultaneous_bands)
-        self.maintenance = {  # per-antenna maintenance as antenna holds, s
-            s.name: [
-                (
-                    (a - scenario.start).total_seconds(),
-                    (b - scenario.start).total_seconds(),
-                    "",
-                    int(antenna),
-                )
-                for antenna, a, b in s.antenna_maintenance
-            ]
-            for s in scenario.stations
-        }
         self.queue = EventQueue(scenario.start)
         self.windows = Windows(windows, scenario)
         self.known = KnownFaults(self.windows)
@@ -658,7 +652,7 @@ class Simulator:
             lookback_s=max(map(self.turns.longest_s, self.antennas), default=0.0),
             simultaneous=self.simultaneous,
         )
-        for name, holds in self.maintenance.items():
+        for name, holds in self.reserved.items():
             station_busy.setdefault(name, []).extend(h for h in holds if h[1] > t)
         links = self.known.links(t)
         return Residual(

@@ -41,8 +41,12 @@ TOL_S = 1e-6
 class Turns:
     """Turnaround plus setup between transfers of different nodes at the scenario's stations."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, reserved: dict[str, list[Hold]] | None = None) -> None:
         self.scenario = scenario
+        # antenna time reserved before the run (:func:`reserved_holds`); a hold with a holder
+        # there is a track, whose setup is inside the hold
+        self.reserved: dict[str, list[Hold]] = reserved or {}
+        self.tracks = {(st, *h) for st, holds in self.reserved.items() for h in holds if h[2]}
         self.station_index = {s.name: i for i, s in enumerate(scenario.stations)}
         self.node_index = {n.name: i for i, n in enumerate(scenario.nodes)}
         self.reach_s = {
@@ -65,20 +69,24 @@ class Turns:
         return self._gap_s(station, prev, nxt, start_s, forward=False)
 
     def widen(self, holds: list[Hold], station: str, node: str) -> list[Interval]:
-        """The antenna time ``holds`` keep from ``node``: another node's transfer widened by
-        the turnaround and setup on both sides, the node's own transfers and maintenance (holder
-        "") as they are."""
+        """The antenna time ``holds`` keep from ``node``: another node's transfer or track
+        widened by the turnaround and setup on both sides (before a track only the turnaround:
+        its setup is inside the hold), the node's own transfers and tracks and maintenance
+        (holder "") as they are."""
         if self.longest_s(station) <= 0:
             return [(h[0], h[1]) for h in holds]
-        return [
-            (a, b)
-            if who in ("", node)
-            else (
-                a - self.before_s(station, node, who, a),
-                b + self.after_s(station, who, b, node),
-            )
-            for a, b, who, _ in holds
-        ]
+        setup = float(self.scenario.stations[self.station_index[station]].setup_s)
+        out = []
+        for a, b, who, k in holds:
+            if who in ("", node):
+                out.append((a, b))
+                continue
+            if (station, a, b, who, k) in self.tracks:  # the track's own setup starts at a
+                lead = self.before_s(station, node, who, a + setup) - setup
+            else:
+                lead = self.before_s(station, node, who, a)
+            out.append((a - lead, b + self.after_s(station, who, b, node)))
+        return out
 
     def _gap_s(self, station: str, prev: str, nxt: str, t_s: float, *, forward: bool) -> float:
         key = (station, prev, nxt, round(t_s, 6), forward)
@@ -147,14 +155,14 @@ def reserved_holds(
 
 
 class AntennaBook:
-    """The antenna of each transfer the simulator runs (module docstring); ``reserved``:
-    :func:`reserved_holds`."""
+    """The antenna of each transfer the simulator runs (module docstring); the antenna time
+    reserved before the run is ``turns.reserved``."""
 
-    def __init__(self, scenario: Scenario, turns: Turns, reserved: dict[str, list[Hold]]) -> None:
+    def __init__(self, scenario: Scenario, turns: Turns) -> None:
         self.turns = turns
         self.count = {s.name: int(s.antennas) for s in scenario.stations}
         self.reserved: dict[tuple[str, int], list[Hold]] = defaultdict(list)
-        for station, holds in reserved.items():
+        for station, holds in turns.reserved.items():
             for h in holds:
                 self.reserved[(station, int(h[3]))].append(h)
         self.last: dict[tuple[str, int], tuple[str, float]] = {}  # node, end of its transfer

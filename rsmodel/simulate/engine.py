@@ -103,10 +103,9 @@ class Simulator:
         self.on_complete: list[SyncCallback] = []
         self.on_failed: list[FailCallback] = []
         self.antennas = {s.name: s.antennas for s in scenario.stations}
-        self.turns = Turns(scenario)
         # per-antenna maintenance and the plan's tracks as antenna holds, s
-        self.reserved = reserved_holds(scenario, tracks)
-        self.antenna_use = AntennaBook(scenario, self.turns, self.reserved)
+        self.turns = Turns(scenario, reserved_holds(scenario, tracks))
+        self.antenna_use = AntennaBook(scenario, self.turns)
         self.simultaneous = frozenset(n.name for n in scenario.nodes if n.simultaneous_bands)
         self.queue = EventQueue(scenario.start)
         self.windows = Windows(windows, scenario)
@@ -652,7 +651,7 @@ class Simulator:
             lookback_s=max(map(self.turns.longest_s, self.antennas), default=0.0),
             simultaneous=self.simultaneous,
         )
-        for name, holds in self.reserved.items():
+        for name, holds in self.turns.reserved.items():
             station_busy.setdefault(name, []).extend(h for h in holds if h[1] > t)
         links = self.known.links(t)
         return Residual(

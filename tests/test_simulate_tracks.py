@@ -106,3 +106,32 @@ def test_a_transfer_started_next_to_a_track_takes_the_other_antenna(tmp_path: Pa
     assert book.take(1, late, 6000.0) == 1
     early = PlannedTransfer("dump-2", "sat-a", "alpha", "w00001", 6000.0, 6240.0, 1.0, 0)
     assert book.take(2, early, 6000.0) == 0
+
+
+@pytest.mark.parametrize("replan", ["greedy", "auto"])
+def test_a_replan_just_after_a_track_keeps_its_turnaround(tmp_path: Path, replan: str) -> None:
+    """A critical dump of sat-a arrives at 01:32, a minute after the track of sat-b on alpha's
+    one antenna tears down (01:31): the re-plan starts it after the 300 s turnaround and its
+    30 s setup (01:36:30), not at once."""
+    (tmp_path / "periods.csv").write_text(
+        "node,station,start,end\n"
+        "sat-a,alpha,2026-05-30T01:00:00Z,2026-05-30T02:00:00Z\n"
+        "sat-b,alpha,2026-05-30T01:00:00Z,2026-05-30T02:00:00Z\n"
+    )
+    head = MODEL.split("syncs:")[0]
+    (tmp_path / "model.yaml").write_text(
+        head
+        + "syncs: []\n"
+        + "tracks:\n  - {id: ttc, node: sat-b, duration_s: 600, alternatives: [alpha],"
+        " setup_s: 60, teardown_s: 60, release: +80min, due: +90min}\n"
+        "faults:\n  arrivals: [{time: +92min, sync: {id: urgent, node: sat-a,"
+        " data_size: 1.0e8, priority: critical}}]\n"
+    )
+    result = simulate(load_model(tmp_path / "model.yaml"), replan=replan)
+    base = result.run.plan.to_dict()
+    executed = executed_plan(result.simulator, base)
+    (track,) = executed["tracks"]
+    assert track["teardown_end"] == "2026-05-30T01:31:00Z"
+    starts = [seconds(o["start"]) for o in executed["operations"] if o["sync_id"] == "urgent"]
+    assert starts and min(starts) >= seconds("2026-05-30T01:36:30Z") - 1e-3
+    assert check_plan(executed, executed=True) == []

@@ -645,14 +645,12 @@ class Simulator:
     def residual(self, *, only: list[str] | None = None) -> Residual:
         """The problem left at the current time (see :class:`~rsmodel.simulate.residual.Residual`)."""
         t = self.clock_s
+        lookback_s = max(map(self.turns.longest_s, self.antennas), default=0.0)
         node_busy, station_busy = self.transfers.busy(
-            t,
-            with_planned=only is not None,
-            lookback_s=max(map(self.turns.longest_s, self.antennas), default=0.0),
-            simultaneous=self.simultaneous,
+            t, with_planned=only is not None, lookback_s=lookback_s, simultaneous=self.simultaneous
         )
-        for name, holds in self.turns.reserved.items():
-            station_busy.setdefault(name, []).extend(h for h in holds if h[1] > t)
+        for name, holds in self.turns.reserved.items():  # a track's turnaround may reach past t
+            station_busy.setdefault(name, []).extend(h for h in holds if h[1] + lookback_s > t)
         links = self.known.links(t)
         return Residual(
             t,

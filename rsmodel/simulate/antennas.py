@@ -11,19 +11,23 @@ by it (:meth:`Turns.widen`).
 :class:`AntennaBook`: the antenna each executed transfer runs on: the planned one (the
 optimiser's timeline) when it is free, else one the same node used last, else the lowest free
 one; free means no other node's transfer running on it, the turnaround since its last transfer
-of another node elapsed, and no maintenance of that antenna during the transfer.
+of another node elapsed, and none of the antenna time reserved before the run
+(:func:`reserved_holds`: that antenna's maintenance, and the plan's tracks with the turnaround
+and setup to and from another node's transfer) during the transfer.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rsmodel.geometry.pointing import pointing_deg
 from rsmodel.optimize.turnaround import longest_turnaround_s, slew_time_s
+from rsmodel.timeutil import parse_time
 
 if TYPE_CHECKING:
     from rsmodel.model.scenario import Scenario
@@ -37,8 +41,12 @@ TOL_S = 1e-6
 class Turns:
     """Turnaround plus setup between transfers of different nodes at the scenario's stations."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, reserved: dict[str, list[Hold]] | None = None) -> None:
         self.scenario = scenario
+        # antenna time reserved before the run (:func:`reserved_holds`); a hold with a holder
+        # there is a track, whose setup is inside the hold
+        self.reserved: dict[str, list[Hold]] = reserved or {}
+        self.tracks = {(st, *h) for st, holds in self.reserved.items() for h in holds if h[2]}
         self.station_index = {s.name: i for i, s in enumerate(scenario.stations)}
         self.node_index = {n.name: i for i, n in enumerate(scenario.nodes)}
         self.reach_s = {
@@ -61,20 +69,24 @@ class Turns:
         return self._gap_s(station, prev, nxt, start_s, forward=False)
 
     def widen(self, holds: list[Hold], station: str, node: str) -> list[Interval]:
-        """The antenna time ``holds`` keep from ``node``: another node's transfer widened by
-        the turnaround and setup on both sides, the node's own transfers and maintenance (holder
-        "") as they are."""
+        """The antenna time ``holds`` keep from ``node``: another node's transfer or track
+        widened by the turnaround and setup on both sides (before a track only the turnaround:
+        its setup is inside the hold), the node's own transfers and tracks and maintenance
+        (holder "") as they are."""
         if self.longest_s(station) <= 0:
             return [(h[0], h[1]) for h in holds]
-        return [
-            (a, b)
-            if who in ("", node)
-            else (
-                a - self.before_s(station, node, who, a),
-                b + self.after_s(station, who, b, node),
-            )
-            for a, b, who, _ in holds
-        ]
+        setup = float(self.scenario.stations[self.station_index[station]].setup_s)
+        out = []
+        for a, b, who, k in holds:
+            if who in ("", node):
+                out.append((a, b))
+                continue
+            if (station, a, b, who, k) in self.tracks:  # the track's own setup starts at a
+                lead = self.before_s(station, node, who, a + setup) - setup
+            else:
+                lead = self.before_s(station, node, who, a)
+            out.append((a - lead, b + self.after_s(station, who, b, node)))
+        return out
 
     def _gap_s(self, station: str, prev: str, nxt: str, t_s: float, *, forward: bool) -> float:
         key = (station, prev, nxt, round(t_s, 6), forward)
@@ -118,18 +130,41 @@ class Turns:
         return float(u[ok][first]) + setup
 
 
+def reserved_holds(
+    scenario: Scenario, tracks: Iterable[Mapping[str, Any]] = ()
+) -> dict[str, list[Hold]]:
+    """Antenna time reserved before the run, per station, as antenna holds (s from the horizon
+    start): each antenna's maintenance (holder ""), and each of the plan's ``tracks`` (plan.json
+    ``tracks`` entries, docs/tracks.md) on every station and antenna it uses over
+    ``[setup_start, teardown_end)``, held by its node (so other nodes' transfers keep the
+    turnaround and setup from it, :meth:`Turns.widen`)."""
+
+    def sec(value: Any) -> float:
+        return (parse_time(value) - scenario.start).total_seconds()
+
+    out: dict[str, list[Hold]] = {s.name: [] for s in scenario.stations}
+    for s in scenario.stations:
+        for antenna, a, b in s.antenna_maintenance:
+            a_s = (a - scenario.start).total_seconds()
+            out[s.name].append((a_s, (b - scenario.start).total_seconds(), "", int(antenna)))
+    for tr in tracks:
+        a, b = sec(tr["setup_start"]), sec(tr["teardown_end"])
+        for station, antenna in zip(tr["stations"], tr["antennas"], strict=True):
+            out.setdefault(station, []).append((a, b, tr["node"], int(antenna)))
+    return out
+
+
 class AntennaBook:
-    """The antenna of each transfer the simulator runs (module docstring)."""
+    """The antenna of each transfer the simulator runs (module docstring); the antenna time
+    reserved before the run is ``turns.reserved``."""
 
     def __init__(self, scenario: Scenario, turns: Turns) -> None:
         self.turns = turns
         self.count = {s.name: int(s.antennas) for s in scenario.stations}
-        self.down: dict[tuple[str, int], list[tuple[float, float]]] = defaultdict(list)
-        for s in scenario.stations:
-            for antenna, a, b in s.antenna_maintenance:
-                self.down[(s.name, int(antenna))].append(
-                    ((a - scenario.start).total_seconds(), (b - scenario.start).total_seconds())
-                )
+        self.reserved: dict[tuple[str, int], list[Hold]] = defaultdict(list)
+        for station, holds in turns.reserved.items():
+            for h in holds:
+                self.reserved[(station, int(h[3]))].append(h)
         self.last: dict[tuple[str, int], tuple[str, float]] = {}  # node, end of its transfer
         self.running: dict[tuple[str, int], dict[int, str]] = defaultdict(dict)  # key -> node
 
@@ -154,7 +189,10 @@ class AntennaBook:
         users = set(self.running[where].values())
         if users - {op.node}:
             return False
-        if any(a < op.end_s - TOL_S and b > t_s + TOL_S for a, b in self.down[where]):
+        reach = self.turns.longest_s(op.station)
+        near = [h for h in self.reserved[where] if h[0] < op.end_s + reach and h[1] > t_s - reach]
+        held = self.turns.widen(near, op.station, op.node)
+        if any(a < op.end_s - TOL_S and b > t_s + TOL_S for a, b in held):
             return False
         last = self.last.get(where)
         if users or last is None or last[0] == op.node:

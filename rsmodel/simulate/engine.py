@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -32,7 +32,7 @@ from rsmodel.model.scenario import Scenario, SyncRequest
 from rsmodel.model.vocabulary import PRIORITIES, PRIORITY_RANK
 from rsmodel.plan.events import make_event
 from rsmodel.simulate import clock
-from rsmodel.simulate.antennas import AntennaBook, Turns
+from rsmodel.simulate.antennas import AntennaBook, Turns, reserved_holds
 from rsmodel.simulate.clock import EventQueue
 from rsmodel.simulate.faults import Degradation, FaultPlan, Outage
 from rsmodel.simulate.jobs import JobSteps
@@ -69,6 +69,9 @@ class Simulator:
     requests are re-queued automatically; the others wait for :meth:`reschedule`. ``onboard``
     (a model with recorders or transmitter power) carries recorder contents and SOC through
     the run (:mod:`rsmodel.simulate.onboard`); its sources' downlinks are requests too.
+    ``tracks``: the plan's tracks (plan.json ``tracks``, docs/tracks.md); they keep their
+    antennas, so no transfer runs or is re-planned on an antenna during a track or its
+    turnaround.
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class Simulator:
         job_events: Iterable[dict[str, Any]] = (),
         job_nodes: dict[str, str] | None = None,
         onboard: OnboardRun | None = None,
+        tracks: Iterable[Mapping[str, Any]] = (),
     ) -> None:
         self.scenario = scenario
         self.horizon_s = scenario.duration_s
@@ -99,21 +103,10 @@ class Simulator:
         self.on_complete: list[SyncCallback] = []
         self.on_failed: list[FailCallback] = []
         self.antennas = {s.name: s.antennas for s in scenario.stations}
-        self.turns = Turns(scenario)
+        # per-antenna maintenance and the plan's tracks as antenna holds, s
+        self.turns = Turns(scenario, reserved_holds(scenario, tracks))
         self.antenna_use = AntennaBook(scenario, self.turns)
         self.simultaneous = frozenset(n.name for n in scenario.nodes if n.simultaneous_bands)
-        self.maintenance = {  # per-antenna maintenance as antenna holds, s
-            s.name: [
-                (
-                    (a - scenario.start).total_seconds(),
-                    (b - scenario.start).total_seconds(),
-                    "",
-                    int(antenna),
-                )
-                for antenna, a, b in s.antenna_maintenance
-            ]
-            for s in scenario.stations
-        }
         self.queue = EventQueue(scenario.start)
         self.windows = Windows(windows, scenario)
         self.known = KnownFaults(self.windows)
@@ -652,14 +645,12 @@ class Simulator:
     def residual(self, *, only: list[str] | None = None) -> Residual:
         """The problem left at the current time (see :class:`~rsmodel.simulate.residual.Residual`)."""
         t = self.clock_s
+        lookback_s = max(map(self.turns.longest_s, self.antennas), default=0.0)
         node_busy, station_busy = self.transfers.busy(
-            t,
-            with_planned=only is not None,
-            lookback_s=max(map(self.turns.longest_s, self.antennas), default=0.0),
-            simultaneous=self.simultaneous,
+            t, with_planned=only is not None, lookback_s=lookback_s, simultaneous=self.simultaneous
         )
-        for name, holds in self.maintenance.items():
-            station_busy.setdefault(name, []).extend(h for h in holds if h[1] > t)
+        for name, holds in self.turns.reserved.items():  # a track's turnaround may reach past t
+            station_busy.setdefault(name, []).extend(h for h in holds if h[1] + lookback_s > t)
         links = self.known.links(t)
         return Residual(
             t,

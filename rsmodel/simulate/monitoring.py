@@ -97,6 +97,7 @@ class Monitor:
             faults=resolve_faults(given, scenario, result.geometry.windows),
             seed=seed,
             planner=RecoveryPlanner(scenario, budget_s),
+            tracks=result.plan.extra.get("tracks", []),
         )
         sim.on_complete = self.on_complete
         sim.on_failed = self.on_failed

@@ -83,6 +83,7 @@ def simulate(
         job_events=extra.get("job_events", []),
         job_nodes={j["name"]: j["node"] for j in extra.get("jobs", [])},
         onboard=onboard,
+        tracks=extra.get("tracks", []),
     )
     sim.run()
     return SimulationResult(result, sim)

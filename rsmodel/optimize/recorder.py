@@ -54,6 +54,7 @@ import pyomo.core as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 
 from rsmodel.optimize.energy import WH_PER_WS, NodeEnergy, add_battery, simulate_soc_wh
+from rsmodel.optimize.gateway import ArrayRows, add_rows
 from rsmodel.optimize.objective import coefficients
 from rsmodel.optimize.onboard import Onboard
 from rsmodel.optimize.problem import UNIT_BYTES, Problem, group_positions
@@ -681,7 +682,6 @@ def add_recorder(m: pyo.ConcreteModel, p: Problem, idx) -> None:
     c0 = l0 + n_loss
     over_of = np.full(n_fill + 1, -1)
     over_of[over] = o0 + np.arange(len(over))
-    rows = _Rows()
     # fill balance: fill_j - fill_prev + downlinks + losses = what enters (+ the start)
     j = np.arange(n_fill)
     has_prev = rc.prev >= 0
@@ -689,7 +689,9 @@ def add_recorder(m: pyo.ConcreteModel, p: Problem, idx) -> None:
     pair_slot = p.cand_slot[p.pair_cand[idx.pairs]]
     pair_cell = _cell_of(rc.node, rc.first, pair_node, pair_slot, n_slots)
     sent = np.flatnonzero(pair_cell >= 0)
-    rows.add(
+    _add(
+        m,
+        columns,
         "recorder_fill",
         [j, j[has_prev], pair_cell[sent], rc.loss_cell],
         [f0 + j, f0 + rc.prev[has_prev], y0 + sent, l0 + np.arange(n_loss)],
@@ -697,13 +699,15 @@ def add_recorder(m: pyo.ConcreteModel, p: Problem, idx) -> None:
         rc.const + rc.start,
         rc.const + rc.start,
     )
-    rows.add("recorder_cap", [np.arange(len(over))] * 2, [f0 + over, o0 + np.arange(len(over))],
+    _add(m, columns, "recorder_cap", [np.arange(len(over))] * 2, [f0 + over, o0 + np.arange(len(over))],
              [np.ones(len(over)), -np.ones(len(over))], None, rc.cap[over])  # fmt: skip
     # a long cell's highest content, its loss taken as early as possible
     cell, loss = rc.peak_rows[:, 0], rc.peak_rows[:, 1]
     r = np.arange(len(cell))
     has_loss, prev_over = loss >= 0, over_of[cell - 1]
-    rows.add(
+    _add(
+        m,
+        columns,
         "recorder_peak",
         [r, r[has_loss], r[prev_over >= 0]],
         [f0 + cell - 1, l0 + loss[has_loss], prev_over[prev_over >= 0]],
@@ -716,7 +720,9 @@ def add_recorder(m: pyo.ConcreteModel, p: Problem, idx) -> None:
     chain = _cell_of(rc.chain_src, rc.chain_first, src, rc.first[cell], n_slots)
     r = np.arange(len(cell))
     prev_over = over_of[cell]
-    rows.add(
+    _add(
+        m,
+        columns,
         "recorder_room",
         [r, r, r[prev_over >= 0]],
         [f0 + cell, c0 + chain, prev_over[prev_over >= 0]],
@@ -730,7 +736,9 @@ def add_recorder(m: pyo.ConcreteModel, p: Problem, idx) -> None:
     own_sent = np.flatnonzero((pair_src >= 0) & (pair_chain >= 0))
     q = np.arange(n_chain)
     chained, lossy = rc.chain_prev >= 0, rc.chain_loss >= 0
-    rows.add(
+    _add(
+        m,
+        columns,
         "source_total",
         [q, q[chained], pair_chain[own_sent], q[lossy]],
         [c0 + q, c0 + rc.chain_prev[chained], y0 + own_sent, l0 + rc.chain_loss[lossy]],
@@ -740,9 +748,8 @@ def add_recorder(m: pyo.ConcreteModel, p: Problem, idx) -> None:
     )
     exists = np.flatnonzero(np.isfinite(rc.chain_exists))
     r = np.arange(len(exists))
-    rows.add("source_exists", [r, r], [c0 + exists, l0 + rc.chain_loss[exists]],
+    _add(m, columns, "source_exists", [r, r], [c0 + exists, l0 + rc.chain_loss[exists]],
              [np.ones(len(r)), -np.ones(len(r))], None, rc.chain_exists[exists])  # fmt: skip
-    rows.build(m, columns)
     # a lost byte costs its class's unmet price once more; bytes above capacity much more
     _, unmet_cost, _, position = coefficients(
         p, idx.demands, np.flatnonzero(np.isin(p.pair_demand, idx.demands)), p.weights
@@ -771,40 +778,12 @@ def _cell_of(
     return np.where((key >= 0) & (owner[at] == key), at, -1)
 
 
-class _Rows:
-    """Linear rows given as sparse triplets, added to a model as Pyomo constraints built
-    directly as :class:`LinearExpression` (no operator overloading)."""
-
-    def __init__(self) -> None:
-        self.parts: list[tuple] = []
-
-    def add(self, name, rows, cols, coefs, lower, upper) -> None:
-        """Component ``name``: row r is lower[r] <= sum of coefs x columns in it <= upper[r]
-        (``None``: no bound); ``rows``/``cols``/``coefs`` are lists of aligned arrays."""
-        self.parts.append((name, rows, cols, coefs, lower, upper))
-
-    def build(self, m: pyo.ConcreteModel, columns: list) -> None:
-        for name, rows, cols, coefs, lower, upper in self.parts:
-            row, col = np.concatenate(rows).astype(int), np.concatenate(cols).astype(int)
-            coef = np.concatenate(coefs).astype(float)
-            n = len(upper if upper is not None else lower)
-            order = np.argsort(row, kind="stable")
-            bounds = np.searchsorted(row[order], np.arange(n + 1)).tolist()
-            terms = [
-                MonomialTermExpression((c, columns[i]))
-                for c, i in zip(coef[order].tolist(), col[order].tolist(), strict=True)
-            ]
-            lo = [None] * n if lower is None else np.asarray(lower, dtype=float).tolist()
-            hi = [None] * n if upper is None else np.asarray(upper, dtype=float).tolist()
-            setattr(m, name, _constraint(lo, hi, terms, bounds))
-
-
-def _constraint(lo: list, hi: list, terms: list, bounds: list) -> pyo.Constraint:
-    """Row r: lo[r] <= the sum of terms[bounds[r]:bounds[r + 1]] <= hi[r]."""
-    return pyo.Constraint(
-        range(len(lo)),
-        rule=lambda m, r: (lo[r], LinearExpression(terms[bounds[r] : bounds[r + 1]]), hi[r]),
-    )
+def _add(m: pyo.ConcreteModel, columns: list, name: str, rows, cols, coefs, lower, upper) -> None:
+    """Row family ``name`` of the stage as :class:`ArrayRows`: row r is lower[r] <= the sum of
+    coefs x columns in it <= upper[r] (``None``: no bound); ``rows``/``cols``/``coefs`` are
+    lists of aligned arrays."""
+    triplets = (np.concatenate(rows), np.concatenate(cols), np.concatenate(coefs))
+    add_rows(m, name, ArrayRows.from_triplets(columns, *triplets, lower, upper))
 
 
 def _linear(coefs: np.ndarray, variables: list) -> LinearExpression:

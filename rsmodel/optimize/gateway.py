@@ -99,7 +99,10 @@ class ArrayRows:
         of the bounds."""
         n = len(upper if upper is not None else lower)
         a = scipy.sparse.csr_array(
-            (np.asarray(value, dtype=float), (np.asarray(row), np.asarray(col))),
+            (
+                np.asarray(value, dtype=float),
+                (np.asarray(row, dtype=np.int64), np.asarray(col, dtype=np.int64)),
+            ),
             shape=(n, len(variables)),
         )
         a.sum_duplicates()

@@ -434,15 +434,19 @@ def _add_array_rows(highs: highspy.Highs, column: dict[int, int], rows: ArrayRow
             highs.changeColsIntegrality(
                 len(integer), integer, np.full(len(integer), highspy.HighsVarType.kInteger)
             )
-    if len(rows):
+    if len(rows):  # two variables of ``rows`` may be one column: one entry per column
+        a = scipy.sparse.csr_array(
+            (rows.value, cols[rows.index], rows.start), shape=(len(rows), int(highs.getNumCol()))
+        )
+        a.sum_duplicates()
         highs.addRows(
             len(rows),
             rows.lower,
             rows.upper,
-            len(rows.index),
-            rows.start[:-1].astype(np.int32),
-            cols[rows.index].astype(np.int32),
-            rows.value,
+            a.nnz,
+            a.indptr[:-1].astype(np.int32),
+            a.indices.astype(np.int32),
+            a.data,
         )
 
 

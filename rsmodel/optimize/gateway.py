@@ -40,6 +40,7 @@ from pyomo.common import dependencies as pyomo_dependencies
 from pyomo.common.tee import capture_output
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
+from rsmodel.optimize.deadline import alarm_deferred
 from rsmodel.optimize.status import SolveOptions, SolveResult, SolveStatus
 
 # Pyomo finalises SciPy, however SciPy is imported after Pyomo, by importing scipy.stats
@@ -201,9 +202,7 @@ class HighsModel:
     ) -> HighsModel:
         """Load an array model (``highspy.HighsLp``)."""
         use_threads(options.threads)
-        with capture_output(capture_fd=True):  # the constructor prints a banner
-            h = highspy.Highs()
-        h.silent()
+        h = new_highs()
         h.passModel(lp)
         return cls(h, {}, options, time.perf_counter() if t_start is None else t_start)
 
@@ -362,6 +361,21 @@ def own_output_capture_lock() -> None:
     pyomo_dependencies.capture_output_lock = threading.Lock()
 
 
+def new_highs() -> highspy.Highs:
+    """A new, silent ``Highs`` (the banner its constructor prints is captured); no build
+    deadline fires meanwhile (:func:`rsmodel.optimize.deadline.alarm_deferred`: Pyomo's output
+    capture cannot be interrupted cleanly)."""
+    with alarm_deferred():
+        h = _captured_highs()  # the capture object is gone (its __del__ run) on return
+    h.silent()
+    return h
+
+
+def _captured_highs() -> highspy.Highs:
+    with capture_output(capture_fd=True):  # the constructor prints a banner
+        return highspy.Highs()
+
+
 def use_threads(threads: int) -> None:
     """HiGHS keeps one thread pool per process: reset it when ``threads`` changes."""
     if _threads_in_use and _threads_in_use[-1] != threads:
@@ -480,8 +494,6 @@ def _pass_standard_form(model: pyo.ConcreteModel) -> tuple[highspy.Highs, list[A
         highspy.HighsVarType.kInteger if v.is_integer() else highspy.HighsVarType.kContinuous
         for v in columns
     ]
-    with capture_output(capture_fd=True):  # the constructor prints a banner
-        h = highspy.Highs()
-    h.silent()
+    h = new_highs()
     h.passModel(lp)
     return h, columns

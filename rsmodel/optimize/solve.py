@@ -334,19 +334,13 @@ def _dive_choice(
         share = _dive_share(len(fractional), np.diff(called), stop_at - called[-1])
         quota = int(np.ceil(share * len(fractional)))
         on, off = [], []
-        order = fractional[np.argsort(-x[fractional], kind="stable")]
-        rest = 0
-        while rest < len(order) and len(on) < quota:  # opening one can close another
-            i = order[rest]
-            rest += 1
+        for i in fractional[np.argsort(-x[fractional], kind="stable")]:
             c = int(idx.links[i])
-            if not opened.can_open(np.array([c]))[0]:
+            if not opened.can_open(c):
                 off.append(i)
-            else:
+            elif len(on) < quota:
                 opened.open(c)
                 on.append(i)
-        tail = order[rest:]  # past the quota: nothing opens, one check for them all
-        off += tail[~opened.can_open(idx.links[tail])].tolist()
         positions = np.r_[ones, on, off].astype(int)
         return positions, np.r_[np.ones(len(ones) + len(on)), np.zeros(len(off))]
 

@@ -102,27 +102,19 @@ class LinkState:
             self.problem.pair_demand, weights=self.pair_bytes, minlength=len(self.problem.demands)
         )
 
-    def can_open(self, cands: np.ndarray) -> np.ndarray:
-        """Per candidate of ``cands``: its radio has no link in that slot and its station an
-        antenna the stage may use in every slot the link would keep it (turnaround)."""
+    def can_open(self, c: int) -> bool:
+        """The candidate's radio has no link in that slot and its station an antenna the stage may
+        use in every slot the link would keep it (turnaround)."""
         p = self.problem
-        cands = np.asarray(cands, dtype=int)
-        first, last = p.cand_slot[cands], p.cand_cover_last[cands]
-        count = last - first + 1
-        which = np.repeat(np.arange(len(cands)), count)
-        slot = first[which] + np.arange(len(which)) - np.repeat(np.cumsum(count) - count, count)
-        s = p.cand_station[cands][which]
-        taken = self.station_links[s, slot] + self.reserve[s, slot] + self.track_busy[s, slot]
-        full = np.flatnonzero(taken >= p.antennas_at[s, slot])
-        if len(full) and self.holding:  # the node keeps an antenna there already
-            n = p.cand_node[cands][which[full]]
-            held = [
-                key in self.holding
-                for key in zip(s[full].tolist(), n.tolist(), slot[full].tolist(), strict=True)
-            ]
-            full = full[~np.array(held, dtype=bool)]
-        blocked = np.bincount(which[full], minlength=len(cands)) > 0
-        return (self.radio_link[p.cand_radio[cands], first] < 0) & ~blocked
+        t, n, s = p.cand_slot[c], p.cand_node[c], p.cand_station[c]
+        if self.radio_link[p.cand_radio[c], t] >= 0:
+            return False
+        return all(
+            (s, n, k) in self.holding
+            or self.station_links[s, k] + self.reserve[s, k] + self.track_busy[s, k]
+            < p.antennas_at[s, k]
+            for k in range(t, p.cand_cover_last[c] + 1)
+        )
 
     # ------------------------------------------------------------------ tracks
     def track_free(self) -> np.ndarray:
@@ -272,22 +264,16 @@ class LinkState:
         if self.on[c]:
             return [c]
         if prev >= 0 and self.on[prev]:
-            return [c] if self.can_open(np.array([c]))[0] else []
+            return [c] if self.can_open(c) else []
         j = int(p.cand_setup_from[c])
         starts = []
         while j >= 0 and p.cand_carry[j] == c:
             starts.append(j)
             j = int(p.cand_prev[j])
-        if not starts:
-            return []
-        # the earliest start after the last slot that can be neither on nor opened
-        span = np.arange(starts[-1], c + 1)
-        off = np.flatnonzero(~self.on[span])
-        bad = off[~self.can_open(span[off])]
-        after = span[bad[-1]] if len(bad) else -1
         for j in reversed(starts):
-            if j > after:
-                return list(range(j, c + 1))
+            need = list(range(j, c + 1))
+            if all(self.on[k] or self.can_open(k) for k in need):
+                return need
         return []
 
     def open(self, c: int) -> None:

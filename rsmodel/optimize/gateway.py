@@ -38,6 +38,7 @@ import numpy as np
 import pyomo.core as pyo
 from pyomo.common import dependencies as pyomo_dependencies
 from pyomo.common.tee import capture_output
+from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression, SumExpression
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from rsmodel.optimize.deadline import alarm_deferred
@@ -127,6 +128,24 @@ def add_rows(block: pyo.Block, name: str, rows: ArrayRows) -> None:
     if not hasattr(block, "array_rows"):
         block.array_rows = {}
     block.array_rows[name] = rows
+
+
+def linear_terms(expr: Any, scale: float) -> list[tuple[float, Any]]:
+    """``scale`` x a linear Pyomo expression of variables with no constant (a variable, a
+    monomial, a ``LinearExpression`` or a sum of them; 0 for none) as (coefficient, variable)
+    terms, for :class:`ArrayRows`."""
+    if isinstance(expr, (int, float)):
+        if expr != 0:
+            raise ValueError(f"a constant in a linear expression of variables: {expr}")
+        return []
+    if isinstance(expr, MonomialTermExpression):
+        coef, var = expr.args
+        return [(scale * float(coef), var)]
+    if isinstance(expr, (LinearExpression, SumExpression)):
+        return [t for arg in expr.args for t in linear_terms(arg, scale)]
+    if expr.is_variable_type():
+        return [(scale, expr)]
+    raise TypeError(f"not a linear expression of variables: {type(expr).__name__}")
 
 
 def array_rows(model: pyo.Block) -> list[ArrayRows]:

@@ -182,6 +182,25 @@ def test_joint_loses_no_more_recorder_data_than_the_decomposition(through_record
     assert joint["job_downlinks"][0]["status"] == "complete"
 
 
+def test_joint_recorder_rows_count_the_output_from_when_its_step_ends(through_recorder) -> None:
+    """The recorder binds (the camera overfills it) with the 400 MB package output in it: the
+    joint model counts that output from the end of its step as placed, not from its earliest
+    end, so it moves the package after the overflow and loses 400 MB less camera data than the
+    decomposition; the checker's re-integrated fill (output entering at the step's end) stays
+    within capacity. (With the recorder block's earliest-end count left in place, the joint
+    model kept the early package and the decomposed plan was kept.)"""
+    (dec, _), (joint, scenario) = through_recorder["decomposed"], through_recorder["joint"]
+    assert any(n.endswith("joint plan kept") for n in joint["solver"]["notes"])
+    assert check_plan(joint, scenario=scenario) == []
+    (recorder,) = joint["recorders"]
+    assert max(recorder["fill_bytes"]) == pytest.approx(2.0e9, abs=1e6)  # it binds
+    lost = [sum(s["lost_bytes"] for s in p["sources"]) for p in (dec, joint)]
+    assert lost[1] <= lost[0] - 3.0e8
+    package = [next(d for d in p["jobs"][0]["placement_decisions"] if d["step_id"] == "package")
+               for p in (dec, joint)]  # fmt: skip
+    assert parse_time(package[1]["end"]) > parse_time(package[0]["end"])
+
+
 @pytest.fixture(scope="module")
 def rolling() -> dict[str, tuple[dict[str, Any], Any]]:
     """The standard step over 26 h on 2 min slots (three rolling blocks of 12 h + 6 h

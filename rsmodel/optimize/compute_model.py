@@ -6,8 +6,8 @@ cumulative "done by" / "started by" chains, the battery balance of :mod:`rsmodel
 eclipse policy shares and ``min_battery_soc``, the window tier rule. docs/compute.md describes
 the model; :mod:`rsmodel.compute.report` turns a solution into placement decisions and events.
 
-Built from the option arrays in O(rows + nonzeros): each row is one ``LinearExpression`` of an
-indexed constraint (:class:`Rows`; operator-built sums compile several times slower), the
+Built from the option arrays in O(rows + nonzeros): the rows are gathered as (coefficient,
+variable) lists and handed to HiGHS as arrays (:class:`Rows`, no Pyomo constraint), the
 chains have a variable only where they change (the slots where a step's options end or start),
 and options no row could ever allow are dropped before the build
 (:func:`rsmodel.optimize.compute_value.feasible_options`). The objective's coefficients and the
@@ -37,14 +37,16 @@ from rsmodel.optimize.compute_value import (
     options_by_step,
 )
 from rsmodel.optimize.energy import WH_PER_WS, add_battery
+from rsmodel.optimize.gateway import ArrayRows, add_rows
 
 Term = tuple[float, object]  # (coefficient, Pyomo variable)
 Value = tuple[float, object | None]  # constant + (a variable or None): a chain's value at a slot
 
 
 class Rows:
-    """Linear rows ``lb <= sum(coef * var) <= ub`` gathered in lists and added to a block as one
-    indexed constraint, one ``LinearExpression`` per row."""
+    """Linear rows ``lb <= sum(coef * var) <= ub`` gathered in lists and given to a block as one
+    family of :class:`~rsmodel.optimize.gateway.ArrayRows` (no Pyomo constraint: HiGHS gets
+    the arrays)."""
 
     def __init__(self) -> None:
         self.lb: list[float | None] = []
@@ -57,10 +59,22 @@ class Rows:
         self.ub.append(ub)
 
     def attach(self, block: pyo.Block, name: str) -> None:
-        lb, terms, ub = self.lb, self.terms, self.ub
-        block.add_component(
-            name, pyo.Constraint(range(len(lb)), rule=lambda b, i: (lb[i], linear(terms[i]), ub[i]))
-        )
+        variables: list = []
+        position: dict[int, int] = {}
+        col: list[int] = []
+        coef: list[float] = []
+        for terms in self.terms:
+            for c, v in terms:
+                i = position.get(id(v))
+                if i is None:
+                    i = position[id(v)] = len(variables)
+                    variables.append(v)
+                col.append(i)
+                coef.append(c)
+        row = np.repeat(np.arange(len(self.terms)), [len(t) for t in self.terms])
+        lower = np.array([-np.inf if b is None else b for b in self.lb], dtype=float)
+        upper = np.array([np.inf if b is None else b for b in self.ub], dtype=float)
+        add_rows(block, name, ArrayRows.from_triplets(variables, row, col, coef, lower, upper))
 
 
 def linear(terms: list[Term]) -> LinearExpression:

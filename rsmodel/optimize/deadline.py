@@ -1,7 +1,8 @@
 """Time limits and memory habits of model builds: the build deadline and the paused collector.
 
 :func:`build_deadline` stops a model build (Pyomo, option pruning, a greedy start) that alone
-outlasts the time limit; :func:`gc_paused` speeds Pyomo builds up. Both are used before any
+outlasts the time limit (never inside an :func:`alarm_deferred` block); :func:`gc_paused` speeds
+Pyomo builds up. Both are used before any
 model reaches HiGHS, so this module imports neither Pyomo nor HiGHS nor SciPy
 (:mod:`rsmodel.optimize.gateway` does): a compute request whose greedy plan is optimal never
 loads them.
@@ -20,6 +21,7 @@ from contextlib import contextmanager
 from typing import Any
 
 DEFER_ALARM_S = 0.02  # a build deadline that falls inside Pyomo's output capture retries this late
+_deferring = [0]  # alarm_deferred blocks the current thread is in
 
 
 class BuildTimeout(BaseException):
@@ -48,6 +50,9 @@ def build_deadline(stop_at: float) -> Iterator[None]:
         raise BuildTimeout
 
     def alarm(signum: int, frame: Any) -> None:
+        if _deferring[0]:  # inside alarm_deferred: retry soon
+            signal.setitimer(signal.ITIMER_REAL, DEFER_ALARM_S)
+            return
         pyomo = sys.modules.get("pyomo.common.dependencies")  # not loaded: no capture under way
         lock = pyomo.capture_output_lock if pyomo else None  # looked up: Pyomo replaces it
         if lock is not None:
@@ -68,6 +73,21 @@ def build_deadline(stop_at: float) -> Iterator[None]:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         pyomo_log.setLevel(level)
+
+
+@contextmanager
+def alarm_deferred() -> Iterator[None]:
+    """Hold a :func:`build_deadline` alarm back while the block runs (it fires at the earliest
+    ``DEFER_ALARM_S`` after): for code an exception would leave half done where Python cannot
+    report it, such as an object's ``__init__`` and ``__del__``. Raised inside Pyomo's
+    ``capture_output`` constructor, a :class:`BuildTimeout` left the object without its ``tee``
+    attribute (its ``__del__`` printed an ``AttributeError`` traceback); raised inside that
+    ``__del__``, it was swallowed and the build ran on past its deadline."""
+    _deferring[0] += 1
+    try:
+        yield
+    finally:
+        _deferring[0] -= 1
 
 
 @contextmanager

@@ -111,6 +111,8 @@ def add_battery(
     """
     import pyomo.core as pyo  # only the MILPs need it: greedy plans use the arrays above
 
+    from rsmodel.optimize.gateway import ArrayRows, add_rows, linear_terms
+
     k0, k1 = window or (0, len(energy.dt_s))
     start_wh = min(energy.initial_wh if initial_wh is None else initial_wh, energy.capacity_wh)
     fixed = np.zeros(len(energy.dt_s)) if fixed_compute_s is None else fixed_compute_s
@@ -128,11 +130,17 @@ def add_battery(
     block.spill = pyo.Var(block.slot, bounds=lambda b, k: (0.0, float(charge[k])))
     block.soc[k0].fix(start_wh)
 
-    def balance(b: pyo.Block, k: int) -> pyo.Expression:
-        used = compute_s_in_slot.get(k, 0.0)
-        return (
-            b.soc[k + 1]
-            == b.soc[k] + float(net[k - k0]) - draw_wh * used - tx.get(k, 0.0) - b.spill[k]
-        )
-
-    block.balance = pyo.Constraint(block.slot, rule=balance)
+    # soc[k + 1] - soc[k] + draw x compute s + tx Wh + spill[k] = net[k], one array row per slot
+    variables, row, coef = [], [], []
+    for r, k in enumerate(range(k0, k1)):
+        terms = [(1.0, block.soc[k + 1]), (-1.0, block.soc[k]), (1.0, block.spill[k])]
+        terms += linear_terms(compute_s_in_slot.get(k, 0.0), draw_wh)
+        terms += linear_terms(tx.get(k, 0.0), 1.0)
+        variables += [v for _, v in terms]
+        coef += [c for c, _ in terms]
+        row += [r] * len(terms)
+    add_rows(
+        block,
+        "balance",
+        ArrayRows.from_triplets(variables, row, np.arange(len(variables)), coef, net, net),
+    )

@@ -64,16 +64,16 @@ def fill(state: LinkState, demand_ids: np.ndarray) -> LinkState:
     for a, b in zip(starts, ends, strict=True):
         d = dem_of[a]
         while remaining[d] > _EPS_BYTES:  # a node with simultaneous bands may use more links
-            q = _choose_pair(state, order[a:b], residual, room)
+            q, need = _choose_pair(state, order[a:b], residual, room)
             if q < 0:
                 break
             c = p.pair_cand[q]
-            free = residual[c] if state.on[c] else _value(state, int(c), residual)
+            free = residual[c] if state.on[c] else _value(state, int(c), residual, need)
             amount = min(remaining[d], free, room.existing(d, slot_of[a], remaining[d]))
             if amount <= _EPS_BYTES:
                 break
             if not state.on[c]:
-                for k in _open(state, int(c), residual):
+                for k in _open(state, int(c), residual, need):
                     room.opened(k)
                 amount = min(amount, residual[c])
             if amount <= _EPS_BYTES:
@@ -97,15 +97,16 @@ def follow(state: LinkState, demand_ids: np.ndarray, hint: np.ndarray) -> LinkSt
     room = _Room(state, demand_ids)
     for q in pairs:
         c, d = p.pair_cand[q], p.pair_demand[q]
-        free = residual[c] if state.on[c] else _value(state, int(c), residual)
+        need = [] if state.on[c] else state.contact_to(int(c))
+        free = residual[c] if state.on[c] else _value(state, int(c), residual, need)
         amount = min(hint[q], free, remaining[d])
         amount = min(amount, room.existing(d, p.cand_slot[c], remaining[d]))
         if amount <= _EPS_BYTES:
             continue
         if not state.on[c]:
-            if not _openable(state, int(c), room):
+            if not (need and room.powered(need)):
                 continue
-            for k in _open(state, int(c), residual):
+            for k in _open(state, int(c), residual, need):
                 room.opened(k)
         if amount > _EPS_BYTES:
             state.pair_bytes[q] += amount
@@ -176,50 +177,48 @@ class _Room:
             self.power.opened(c)
 
 
-def _choose_pair(state: LinkState, group: np.ndarray, residual: np.ndarray, room: _Room) -> int:
+def _choose_pair(
+    state: LinkState, group: np.ndarray, residual: np.ndarray, room: _Room
+) -> tuple[int, list[int]]:
     """The pair to use in this slot: a link of the node already on with bytes free, else the
     best link free to open (one per radio: a node with one radio and a link on opens none; the
-    battery must allow it, ``room``)."""
+    battery must allow it, ``room``); -1 if none. With it the candidates to switch on for it
+    (:meth:`LinkState.contact_to`; [] for a link already on)."""
     p = state.problem
     cands = p.pair_cand[group]
     current = [q for q, c in zip(group, cands, strict=True) if state.on[c]]
     free = [q for q in current if residual[p.pair_cand[q]] > _EPS_BYTES]
     if free or (current and p.n_radios == len(p.nodes)):
-        return int((free or current)[0])
-    best, best_key = -1, None
+        return int((free or current)[0]), []
+    best, best_key, best_need = -1, None, []
     for q, c in zip(group, cands, strict=True):
-        value = _value(state, int(c), residual)
-        if value <= _EPS_BYTES or not _openable(state, int(c), room):
+        need = state.contact_to(int(c))
+        value = _value(state, int(c), residual, need)
+        if value <= _EPS_BYTES or not (need and room.powered(need)):
             continue
         prev = p.cand_prev[c]
         key = (bool(prev >= 0 and state.on[prev]), value)
         if best_key is None or key > best_key:
-            best, best_key = int(q), key
-    return best
+            best, best_key, best_need = int(q), key, need
+    return best, best_need
 
 
-def _value(state: LinkState, c: int, residual: np.ndarray) -> float:
+def _value(state: LinkState, c: int, residual: np.ndarray, need: list[int]) -> float:
     """Bytes ``c`` (off) could carry once opened: its residual, or when its contact's setup
-    must begin in earlier slots, what that setup leaves of it."""
-    need = state.contact_to(c)
+    must begin in earlier slots (``need``, :meth:`LinkState.contact_to`), what that setup
+    leaves of it."""
     if len(need) <= 1:
         return float(residual[c]) if need else 0.0
     p = state.problem
     return float(p.cand_bytes[c] - spill_bytes(p, np.array([need[0]]), np.array([c]))[0])
 
 
-def _openable(state: LinkState, c: int, room: _Room) -> bool:
-    """``c`` and the setup slots before it (:meth:`LinkState.contact_to`) can be switched on."""
-    need = state.contact_to(c)
-    return bool(need) and room.powered(need)
-
-
-def _open(state: LinkState, c: int, residual: np.ndarray) -> list[int]:
-    """Open candidate ``c`` and the setup slots before it (:meth:`LinkState.contact_to`); their
-    residuals and the next slot's (no longer a contact start) follow from the contact's start.
-    Returns the candidates opened."""
+def _open(state: LinkState, c: int, residual: np.ndarray, need: list[int]) -> list[int]:
+    """Open candidate ``c`` and the setup slots before it (``need``,
+    :meth:`LinkState.contact_to`); their residuals and the next slot's (no longer a contact
+    start) follow from the contact's start. Returns the candidates opened."""
     p = state.problem
-    opened = [k for k in state.contact_to(c) if not state.on[k]]
+    opened = [k for k in need if not state.on[k]]
     for k in opened:
         state.open(k)
     start = opened[0]

@@ -21,8 +21,9 @@ Stages run critical first as in :mod:`rsmodel.optimize.solve`; a stage keeps the
 bytes and links fixed (their transmitter energy a constant of the balance, their job-output bytes
 constants of the existence rows), so the compute plan it chooses keeps every earlier stage
 feasible. A job-output demand is built released at its step's earliest possible end with its
-largest possible size; the recorder block counts it so, and :class:`JointBlock` replaces that
-count by the placed outputs in the capacity rows.
+largest possible size; :class:`JointBlock` adds the recorder block with the placed outputs
+instead (:class:`rsmodel.optimize.recorder.Entering`: each enters the fill rows in the slot its
+step ends, a cell of its own).
 """
 
 from __future__ import annotations
@@ -44,11 +45,12 @@ from rsmodel.optimize.compute_solve import (
     soc_trajectories,
     steps_placed,
 )
+from rsmodel.optimize.compute_value import open_pass
 from rsmodel.optimize.energy import WH_PER_WS, add_battery
 from rsmodel.optimize.greedy import class_ranks
 from rsmodel.optimize.model import STAGE_BLOCKS
 from rsmodel.optimize.problem import CLASS_NAMES, UNIT_BYTES, Problem
-from rsmodel.optimize.recorder import add_recorder, tx_draws
+from rsmodel.optimize.recorder import Entering, add_recorder, tx_draws
 from rsmodel.optimize.schedule import SolverStats
 from rsmodel.optimize.solve import solve_stage
 from rsmodel.optimize.state import LinkState
@@ -186,8 +188,8 @@ class JointBlock:
         if self.min_steps > 0:
             m.joint_steps = pyo.Constraint(expr=self._placed() >= self.min_steps - 0.5)
         self._existence_rows(m, p, idx)
-        if hasattr(m, "recorder_cap"):
-            self._recorder_rows(m, p)
+        if p.onboard is not None:
+            add_recorder(m, p, idx, self._entering(p))
         m.partial_start = True  # HiGHS completes the battery and bookkeeping columns
         m.presolve = False  # as the compute MILP: HiGHS's probing outlasts the solve
         m.dive = False  # the LP dive rounds links only: its compute columns stay fractional
@@ -278,49 +280,48 @@ class JointBlock:
                     m.JOUT.add(total <= most * self._done(s, int(k)))
             m.JOUT.add(total <= self._produced(s))
 
-    def _recorder_rows(self, m: pyo.ConcreteModel, p: Problem) -> None:
-        """The recorder capacity rows with each output entering in the slot its step (a pass
-        segment) ends, instead of the demand's earliest release at its largest size."""
+    def _entering(self, p: Problem) -> Entering:
+        """The job outputs entering the recorders as this stage places them (the recorder block
+        counts each job-output demand at its earliest end with its largest output instead):
+        an option's output in the slot it ends (a reduce / latest pass: its largest output at
+        the end of the last segment, and at a committed segment's end if that one may be the
+        last); a step finished in an earlier block, what it left in the slot it ended."""
         o, n_slots = self.cp.options, max(p.n_slots, 1)
         node_of = {name: i for i, name in enumerate(p.nodes)}
-        early = np.zeros((len(p.nodes), n_slots))  # MB the recorder block counted per slot
-        inflow: dict[int, dict[int, list]] = {}
+        chosen, last = set(self.plan.chosen.tolist()), self.plan.last
+        entries: list[tuple[int, int, float, object, float]] = []
+        demands: list[int] = []
 
         def slot(end: int) -> int:
             return min(max(end - self.offset, 0), n_slots - 1)
 
-        for s, demands in self._by_step().items():
-            n = node_of[self.cp.steps[s].node.name]
-            for j in demands:
-                d = p.demands[j]
-                early[n, slot(int(p.seconds(d.release) // p.step_s) + self.offset)] += (
-                    d.size_bytes / UNIT_BYTES
-                )
-            into = inflow.setdefault(n, {})
+        for s, outputs in self._by_step().items():
+            n, step = node_of[self.cp.steps[s].node.name], self.cp.steps[s].step
+            demands += outputs
             if s in self.finished:
-                into.setdefault(slot(self.finished[s].end), []).append(self.finished[s].left_mb)
+                entries.append((n, slot(self.finished[s].end), self.finished[s].left_mb, None, 1.0))
                 continue
-            for g in self._options(s):
-                into.setdefault(slot(int(o.end[g])), []).append(float(o.output_mb[g]) * self.x[g])
-        nodes = sorted(n for n in inflow if (n, 0) in m.recorder_cap)
-        m.JREC = pyo.Set(initialize=[(n, k) for n in nodes for k in range(n_slots)], dimen=2)
-        m.joint_in = pyo.Var(m.JREC, bounds=(0, None))
-        m.joint_in_sum = pyo.Constraint(
-            m.JREC,
-            rule=lambda m, n, k: (
-                m.joint_in[n, k]
-                == (m.joint_in[n, k - 1] if k else 0.0) + pyo.quicksum(inflow[n].get(k, []))
-            ),
-        )
-        counted = np.cumsum(early, axis=1)
-        capacity = {n: float(p.onboard.capacity_bytes[p.nodes[n]]) / UNIT_BYTES for n in nodes}
-        for n, k in m.JREC:
-            m.recorder_cap[n, k].deactivate()
-        m.joint_cap = pyo.Constraint(
-            m.JREC,
-            rule=lambda m, n, k: (
-                m.fill[n, k] - float(counted[n, k]) + m.joint_in[n, k] - m.over[n, k] <= capacity[n]
-            ),
+            opts = self._options(s)
+            if step.type == "pass" and step.merge != "concat" and opts:
+                most = float(o.output_mb[opts].max())
+                entries += [
+                    (n, slot(int(o.end[g])), most, self.f[g], float(g in last)) for g in opts
+                ]
+                if s in open_pass(self.cp):
+                    entries.append((n, slot(open_pass(self.cp)[s][1]), most, None, 1.0))
+                continue
+            entries += [
+                (n, slot(int(o.end[g])), float(o.output_mb[g]), self.x[g], float(g in chosen))
+                for g in opts
+            ]
+        node, at, mb, variables, start = zip(*entries, strict=True) if entries else ([],) * 5
+        return Entering(
+            np.array(node, dtype=int),
+            np.array(at, dtype=int),
+            np.array(mb, dtype=float),
+            list(variables),
+            np.array(start, dtype=float),
+            demands,
         )
 
     def ready(self, s: int) -> tuple[int, float]:
@@ -398,7 +399,6 @@ def solve_stages(
     up to ``stop`` (perf_counter s) by their pairs (each also builds the compute block: one
     share more); reports appended to ``stats``. False when a stage had no MILP solution (it kept
     its greedy allocation of the current compute plan)."""
-    recorder = (add_recorder,) if problem.onboard is not None else ()
     classes = class_ranks(problem)
     pairs = np.bincount(problem.demand_rank[problem.pair_demand], minlength=len(CLASS_NAMES))
     weight = {r: float(pairs[r]) + float(pairs.sum()) / len(classes) for r in classes}
@@ -412,7 +412,7 @@ def solve_stages(
             np.flatnonzero(problem.demand_rank == rank),
             state,
             (stop - time.perf_counter()) * share,
-            blocks=(*STAGE_BLOCKS, *recorder, block),
+            blocks=(*STAGE_BLOCKS, block),
         )
         stage.name = f"{label} {CLASS_NAMES[rank]}"
         stats.stages.append(stage)

@@ -54,6 +54,7 @@ import pyomo.core as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 
 from rsmodel.optimize.energy import WH_PER_WS, NodeEnergy, add_battery, simulate_soc_wh
+from rsmodel.optimize.gateway import ArrayRows, add_rows
 from rsmodel.optimize.objective import coefficients
 from rsmodel.optimize.onboard import Onboard
 from rsmodel.optimize.problem import UNIT_BYTES, Problem, group_positions
@@ -506,8 +507,11 @@ class RecorderCells:
     room_rhs: np.ndarray
 
 
-def recorder_cells(p: Problem, oi: OnboardIndex, idx) -> RecorderCells:
-    """The cells, bounds and constants of the stage ``idx`` (MB)."""
+def recorder_cells(
+    p: Problem, oi: OnboardIndex, idx, breaks: dict[int, np.ndarray] | None = None
+) -> RecorderCells:
+    """The cells, bounds and constants of the stage ``idx`` (MB); ``breaks[node]``: slots that
+    are cells of their own too (where the stage itself puts bytes into the recorder)."""
     state: LinkState = idx.state
     rank = state.stage_rank
     rank_of = p.onboard.source_rank
@@ -539,7 +543,8 @@ def recorder_cells(p: Problem, oi: OnboardIndex, idx) -> RecorderCells:
         if start + cum.max(initial=0.0) <= cap + eps:
             continue  # cannot overflow in this stage: no fill rows, no losses
         losing = mine[np.where(drop_new[mine], made[mine, -1], through[mine, -1]) > 0]
-        events = np.unique(pair_slot[pair_node == n])
+        own_breaks = (breaks or {}).get(n, np.zeros(0, dtype=int))
+        events = np.unique(np.r_[pair_slot[pair_node == n], own_breaks]).astype(int)
         if len(losing) <= 1:
             a = np.unique(np.r_[0, events, events + 1])
             a = a[a < n_slots]
@@ -655,15 +660,56 @@ def _pair_sources(p: Problem, oi: OnboardIndex, pairs: np.ndarray, own: np.ndarr
     return np.where(np.r_[own, False][src], src, -1)
 
 
-def add_recorder(m: pyo.ConcreteModel, p: Problem, idx) -> None:
+@dataclass
+class Entering:
+    """Bytes the stage model itself puts into recorders (the joint model's job outputs): entry
+    i adds ``mb[i]`` x ``variables[i]`` MB (a variable of another block; None: a constant) to
+    node ``node[i]``'s recorder in slot ``slot[i]``, ``start[i]`` that variable's MIP-start
+    value. ``demands`` are the demands :func:`onboard_index` counts for them instead (released
+    at their earliest end with their largest size): the recorder rows take the entries."""
+
+    node: np.ndarray
+    slot: np.ndarray
+    mb: np.ndarray
+    variables: list
+    start: np.ndarray
+    demands: list[int]
+
+    def per_slot(self, p: Problem, oi: OnboardIndex, values: np.ndarray) -> np.ndarray:
+        """(N, K) MB entering per slot with the variables at ``values``, minus what
+        :func:`onboard_index` counts for ``demands`` (those released before the horizon in
+        slot 0)."""
+        n_slots = oi.produced.shape[1]
+        out = np.zeros((len(p.nodes), n_slots))
+        np.add.at(out, (self.node, self.slot), self.mb * values)
+        node_of = {name: i for i, name in enumerate(p.nodes)}
+        for j in self.demands:
+            d = p.demands[j]
+            t, n = p.seconds(d.release), node_of[d.node]
+            if t < p.duration_s:
+                out[n, min(int(max(t, 0.0) // p.step_s), n_slots - 1)] -= d.size_bytes / UNIT_BYTES
+        out[~np.isfinite(oi.capacity)] = 0.0
+        return out
+
+
+def add_recorder(m: pyo.ConcreteModel, p: Problem, idx, entering: Entering | None = None) -> None:
     """Recorder fill, existence and loss rows of the stage (module docstring) on the cells of
-    :func:`recorder_cells`."""
+    :func:`recorder_cells`; with ``entering``, its entries instead of the demands it counts
+    (each slot where one enters a cell of its own, so the peaks inside longer cells hold)."""
     oi = onboard_index(p)
     if not len(oi.recorder_nodes):
         return
-    rc = recorder_cells(p, oi, idx)
-    m.recorder_cells = rc
     n_slots = oi.produced.shape[1]
+    correction = np.zeros((len(p.nodes), n_slots))
+    breaks: dict[int, np.ndarray] = {}
+    if entering is not None:
+        variable = np.array([v is not None for v in entering.variables], dtype=bool)
+        correction = entering.per_slot(p, oi, np.where(variable, 0.0, 1.0))
+        moved = correction != 0.0
+        moved[entering.node, entering.slot] = True
+        breaks = {int(n): np.flatnonzero(moved[n]) for n in np.flatnonzero(moved.any(axis=1))}
+    rc = recorder_cells(p, oi, idx, breaks)
+    m.recorder_cells = rc
     n_fill, n_loss, n_chain = len(rc.node), len(rc.loss_src), len(rc.chain_src)
     over = np.flatnonzero(rc.over)
     fill_ub = [None if not np.isfinite(u) else float(u) for u in rc.fill_ub]
@@ -679,9 +725,19 @@ def add_recorder(m: pyo.ConcreteModel, p: Problem, idx) -> None:
     y0, f0, o0 = 0, len(ys), len(ys) + n_fill
     l0 = o0 + len(over)
     c0 = l0 + n_loss
+    e0 = len(columns)
+    in_cell, in_mb = np.zeros(0, dtype=int), np.zeros(0)
+    if entering is not None:  # the variable entries, each in the fill row of its cell
+        live = np.flatnonzero(variable)
+        in_cell = _cell_of(rc.node, rc.first, entering.node[live], entering.slot[live], n_slots)
+        live, in_cell = live[in_cell >= 0], in_cell[in_cell >= 0]  # a recorder with rows
+        columns += [entering.variables[i] for i in live]
+        in_mb = entering.mb[live]
+    cum = np.cumsum(correction, axis=1)
+    before = np.where(rc.first > 0, cum[rc.node, np.maximum(rc.first - 1, 0)], 0.0)
+    moved = cum[rc.node, rc.last] - before  # MB the fill rows take instead of the counted
     over_of = np.full(n_fill + 1, -1)
     over_of[over] = o0 + np.arange(len(over))
-    rows = _Rows()
     # fill balance: fill_j - fill_prev + downlinks + losses = what enters (+ the start)
     j = np.arange(n_fill)
     has_prev = rc.prev >= 0
@@ -689,21 +745,31 @@ def add_recorder(m: pyo.ConcreteModel, p: Problem, idx) -> None:
     pair_slot = p.cand_slot[p.pair_cand[idx.pairs]]
     pair_cell = _cell_of(rc.node, rc.first, pair_node, pair_slot, n_slots)
     sent = np.flatnonzero(pair_cell >= 0)
-    rows.add(
+    _add(
+        m,
+        columns,
         "recorder_fill",
-        [j, j[has_prev], pair_cell[sent], rc.loss_cell],
-        [f0 + j, f0 + rc.prev[has_prev], y0 + sent, l0 + np.arange(n_loss)],
-        [np.ones(n_fill), -np.ones(has_prev.sum()), np.ones(len(sent)), np.ones(n_loss)],
-        rc.const + rc.start,
-        rc.const + rc.start,
+        [j, j[has_prev], pair_cell[sent], rc.loss_cell, in_cell],
+        [
+            f0 + j,
+            f0 + rc.prev[has_prev],
+            y0 + sent,
+            l0 + np.arange(n_loss),
+            e0 + np.arange(len(in_cell)),
+        ],
+        [np.ones(n_fill), -np.ones(has_prev.sum()), np.ones(len(sent)), np.ones(n_loss), -in_mb],
+        rc.const + rc.start + moved,
+        rc.const + rc.start + moved,
     )
-    rows.add("recorder_cap", [np.arange(len(over))] * 2, [f0 + over, o0 + np.arange(len(over))],
+    _add(m, columns, "recorder_cap", [np.arange(len(over))] * 2, [f0 + over, o0 + np.arange(len(over))],
              [np.ones(len(over)), -np.ones(len(over))], None, rc.cap[over])  # fmt: skip
     # a long cell's highest content, its loss taken as early as possible
     cell, loss = rc.peak_rows[:, 0], rc.peak_rows[:, 1]
     r = np.arange(len(cell))
     has_loss, prev_over = loss >= 0, over_of[cell - 1]
-    rows.add(
+    _add(
+        m,
+        columns,
         "recorder_peak",
         [r, r[has_loss], r[prev_over >= 0]],
         [f0 + cell - 1, l0 + loss[has_loss], prev_over[prev_over >= 0]],
@@ -716,7 +782,9 @@ def add_recorder(m: pyo.ConcreteModel, p: Problem, idx) -> None:
     chain = _cell_of(rc.chain_src, rc.chain_first, src, rc.first[cell], n_slots)
     r = np.arange(len(cell))
     prev_over = over_of[cell]
-    rows.add(
+    _add(
+        m,
+        columns,
         "recorder_room",
         [r, r, r[prev_over >= 0]],
         [f0 + cell, c0 + chain, prev_over[prev_over >= 0]],
@@ -730,7 +798,9 @@ def add_recorder(m: pyo.ConcreteModel, p: Problem, idx) -> None:
     own_sent = np.flatnonzero((pair_src >= 0) & (pair_chain >= 0))
     q = np.arange(n_chain)
     chained, lossy = rc.chain_prev >= 0, rc.chain_loss >= 0
-    rows.add(
+    _add(
+        m,
+        columns,
         "source_total",
         [q, q[chained], pair_chain[own_sent], q[lossy]],
         [c0 + q, c0 + rc.chain_prev[chained], y0 + own_sent, l0 + rc.chain_loss[lossy]],
@@ -740,9 +810,8 @@ def add_recorder(m: pyo.ConcreteModel, p: Problem, idx) -> None:
     )
     exists = np.flatnonzero(np.isfinite(rc.chain_exists))
     r = np.arange(len(exists))
-    rows.add("source_exists", [r, r], [c0 + exists, l0 + rc.chain_loss[exists]],
+    _add(m, columns, "source_exists", [r, r], [c0 + exists, l0 + rc.chain_loss[exists]],
              [np.ones(len(r)), -np.ones(len(r))], None, rc.chain_exists[exists])  # fmt: skip
-    rows.build(m, columns)
     # a lost byte costs its class's unmet price once more; bytes above capacity much more
     _, unmet_cost, _, position = coefficients(
         p, idx.demands, np.flatnonzero(np.isin(p.pair_demand, idx.demands)), p.weights
@@ -755,7 +824,9 @@ def add_recorder(m: pyo.ConcreteModel, p: Problem, idx) -> None:
     m.objective_terms.append(
         (OVERFLOW_COST * price, _linear(np.ones(len(over)), list(m.over.values())))
     )
-    m.start_hooks.append(lambda warm: _recorder_start(m, p, oi, idx, warm))
+    if entering is not None:
+        correction = entering.per_slot(p, oi, np.where(variable, entering.start, 1.0))
+    m.start_hooks.append(lambda warm: _recorder_start(m, p, oi, idx, warm, correction))
 
 
 def _cell_of(
@@ -771,40 +842,12 @@ def _cell_of(
     return np.where((key >= 0) & (owner[at] == key), at, -1)
 
 
-class _Rows:
-    """Linear rows given as sparse triplets, added to a model as Pyomo constraints built
-    directly as :class:`LinearExpression` (no operator overloading)."""
-
-    def __init__(self) -> None:
-        self.parts: list[tuple] = []
-
-    def add(self, name, rows, cols, coefs, lower, upper) -> None:
-        """Component ``name``: row r is lower[r] <= sum of coefs x columns in it <= upper[r]
-        (``None``: no bound); ``rows``/``cols``/``coefs`` are lists of aligned arrays."""
-        self.parts.append((name, rows, cols, coefs, lower, upper))
-
-    def build(self, m: pyo.ConcreteModel, columns: list) -> None:
-        for name, rows, cols, coefs, lower, upper in self.parts:
-            row, col = np.concatenate(rows).astype(int), np.concatenate(cols).astype(int)
-            coef = np.concatenate(coefs).astype(float)
-            n = len(upper if upper is not None else lower)
-            order = np.argsort(row, kind="stable")
-            bounds = np.searchsorted(row[order], np.arange(n + 1)).tolist()
-            terms = [
-                MonomialTermExpression((c, columns[i]))
-                for c, i in zip(coef[order].tolist(), col[order].tolist(), strict=True)
-            ]
-            lo = [None] * n if lower is None else np.asarray(lower, dtype=float).tolist()
-            hi = [None] * n if upper is None else np.asarray(upper, dtype=float).tolist()
-            setattr(m, name, _constraint(lo, hi, terms, bounds))
-
-
-def _constraint(lo: list, hi: list, terms: list, bounds: list) -> pyo.Constraint:
-    """Row r: lo[r] <= the sum of terms[bounds[r]:bounds[r + 1]] <= hi[r]."""
-    return pyo.Constraint(
-        range(len(lo)),
-        rule=lambda m, r: (lo[r], LinearExpression(terms[bounds[r] : bounds[r + 1]]), hi[r]),
-    )
+def _add(m: pyo.ConcreteModel, columns: list, name: str, rows, cols, coefs, lower, upper) -> None:
+    """Row family ``name`` of the stage as :class:`ArrayRows`: row r is lower[r] <= the sum of
+    coefs x columns in it <= upper[r] (``None``: no bound); ``rows``/``cols``/``coefs`` are
+    lists of aligned arrays."""
+    triplets = (np.concatenate(rows), np.concatenate(cols), np.concatenate(coefs))
+    add_rows(m, name, ArrayRows.from_triplets(columns, *triplets, lower, upper))
 
 
 def _linear(coefs: np.ndarray, variables: list) -> LinearExpression:
@@ -817,9 +860,10 @@ def _linear(coefs: np.ndarray, variables: list) -> LinearExpression:
     )
 
 
-def _recorder_start(m, p: Problem, oi: OnboardIndex, idx, warm: LinkState):
+def _recorder_start(m, p: Problem, oi: OnboardIndex, idx, warm: LinkState, correction: np.ndarray):
     """MIP-start values of the recorder variables for the warm allocation: the stage's losses
-    replayed (:class:`RecorderReplay`), the fill, overflow and running totals they imply."""
+    replayed (:class:`RecorderReplay`), the fill, overflow and running totals they imply, the
+    fill changed by ``correction`` (N, K) MB (:meth:`Entering.per_slot` at the MIP start)."""
     rc: RecorderCells = m.recorder_cells
     rank = idx.state.stage_rank
     down = downlinked(p, warm.pair_bytes, oi.src_demand)
@@ -836,6 +880,7 @@ def _recorder_start(m, p: Problem, oi: OnboardIndex, idx, warm: LinkState):
     np.add.at(change, oi.src_node, np.where(own[:, None], oi.produced - lost, 0.0))
     change -= node_downlinked(p, np.where(in_stage[p.pair_demand], warm.pair_bytes, 0.0))
     level = (start[:, None] + np.cumsum(change, axis=1)) / UNIT_BYTES
+    level += np.cumsum(correction, axis=1)
     fill = level[rc.node, rc.last]
     over = np.flatnonzero(rc.over)
     cum_lost = np.cumsum(lost, axis=1) / UNIT_BYTES

@@ -43,10 +43,11 @@ def compute_strategy(p: ComputeProblem) -> Choice:
     )
 
 
-def solve_compute_auto(p: ComputeProblem) -> ComputeSolution:
-    """Solve the jobs with the strategy :func:`compute_strategy` picks."""
+def solve_compute_auto(p: ComputeProblem, *, stop_at: float | None = None) -> ComputeSolution:
+    """Solve the jobs with the strategy :func:`compute_strategy` picks, by the deadline
+    ``stop_at`` (``time.perf_counter()`` s; default ``settings.time_limit_s`` from now)."""
     choice = compute_strategy(p)
     solve = solve_compute_rolling if choice.strategy == "rolling" else solve_compute
-    solution = solve(p)
+    solution = solve(p, stop_at=stop_at)
     solution.strategy, solution.strategy_reason = choice.strategy, choice.reason
     return solution

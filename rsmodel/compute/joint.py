@@ -70,10 +70,11 @@ def plan_jobs_and_downlinks(
     stop = t0 + limit  # the plan's one deadline (docs/compute.md, "Time limit")
     mode = mode or scenario.model.solver.compute_downlink
     first = solve_jobs(scenario, geometry, stop_at=t0 + COMPUTE_SHARE * limit)
+    shared = first.strategy != "rolling"  # rolling nodes take a limit each: so does each part
     joint = None
     if mode == "joint" and scenario.model.solver.method == "milp":
-        left = budget_s(limit, stop)
-        joint = plan_joint(scenario, geometry, first, time_limit_s=JOINT_SHARE * left)
+        left = JOINT_SHARE * budget_s(limit, stop) if shared else None
+        joint = plan_joint(scenario, geometry, first, time_limit_s=left)
     response = jobs_report(first)
     outputs = job_output_requests(scenario, response)
     schedule = optimise(
@@ -81,7 +82,7 @@ def plan_jobs_and_downlinks(
         geometry,
         extra_demands=as_demands(outputs),
         planned_wh=planned_compute_wh(scenario, response),
-        time_limit_s=budget_s(limit, stop),
+        time_limit_s=budget_s(limit, stop) if shared else None,
     )
     state_compute_limit(schedule.solver, first)
     decomposed = PlannedJobs(response, outputs, schedule, "decomposed")

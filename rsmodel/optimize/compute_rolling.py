@@ -38,7 +38,6 @@ from rsmodel.optimize.compute_solve import (
     soc_trajectories,
     solve_view,
 )
-from rsmodel.optimize.deadline import budget_s
 from rsmodel.optimize.energy import WH_PER_WS
 from rsmodel.optimize.status import SolveStatus, StageReport, worst
 from rsmodel.optimize.strategy import Rolling
@@ -48,14 +47,10 @@ MIN_BLOCK_TIME_S = 1.0
 _EPS = 1e-6
 
 
-def solve_compute_rolling(p: ComputeProblem, *, stop_at: float | None = None) -> ComputeSolution:
-    """Rolling-horizon solve of every node (blocks ``settings.rolling``); same output as
-    :func:`rsmodel.optimize.compute_solve.solve_compute`, SOC re-integrated over the whole
-    horizon. Each node gets ``settings.time_limit_s``, but no more than is left of the plan's
-    deadline ``stop_at`` (``time.perf_counter()`` s; default ``settings.time_limit_s`` from now)
-    when it starts: not a fixed share, which starved the blocks of the week (docs/compute.md,
-    "Time limit")."""
-    stop_at = time.perf_counter() + p.settings.time_limit_s if stop_at is None else stop_at
+def solve_compute_rolling(p: ComputeProblem) -> ComputeSolution:
+    """Rolling-horizon solve of every node (``settings.time_limit_s`` per node, blocks
+    ``settings.rolling``); same output as :func:`rsmodel.optimize.compute_solve.solve_compute`,
+    SOC re-integrated over the whole horizon."""
     shape: Rolling = p.settings.rolling
     picked, stages, objective = [], [], 0.0
     for node in p.energy:
@@ -63,7 +58,7 @@ def solve_compute_rolling(p: ComputeProblem, *, stop_at: float | None = None) ->
         if not view.active_steps:
             continue
         roll = NodeRoll(view, node, shape.block_s, shape.lookahead_s)
-        roll.run(time_limit_s=budget_s(p.settings.time_limit_s, stop_at))
+        roll.run(time_limit_s=p.settings.time_limit_s)
         picked.append(ids[np.array(roll.committed, dtype=int)])
         stages += roll.stages
         objective += roll.objective

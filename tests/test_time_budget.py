@@ -88,9 +88,11 @@ def test_a_tiny_time_limit_returns_a_stated_plan_no_worse_than_greedy(run, mode:
     assert check_plan(plan, scenario=scenario) == []
     assert placed(plan) >= placed(greedy) > 0
     assert solver["time_limit_s"] == LIMIT_S  # the plan's one limit, not a part's
-    assert solver["status"] == "time_limit"  # the compute solve was cut: said so ...
-    assert any("stopped by the plan's time limit" in n for n in solver["notes"])
-    assert 0.0 <= solver["gap_global"] < 1.0  # ... with its gap
-    cut = [s for s in solver["jobs"]["stages"] if s["status"] == "time_limit"]
-    assert cut and all(s["mip_gap"] is not None for s in cut)  # each cut node's gap too
+    assert 0.0 <= solver["gap_global"] < 1.0  # the plan's gap, always stated
+    nodes = solver["jobs"]["stages"]
+    assert {s["status"] for s in nodes} <= {"optimal", "time_limit"}
+    assert all(s["mip_gap"] is not None for s in nodes)  # each node's gap, cut or not
+    if any(s["status"] == "time_limit" for s in nodes):  # (1 s per node: usually cut)
+        assert solver["status"] == "time_limit"  # a cut compute solve is said so in the plan
+        assert any("stopped by the plan's time limit" in n for n in solver["notes"])
     assert wall < SLACK * LIMIT_S

@@ -90,7 +90,6 @@ def test_a_tiny_time_limit_returns_a_stated_plan_no_worse_than_greedy(run, mode:
     assert solver["time_limit_s"] == LIMIT_S  # the plan's one limit, not a part's
     assert 0.0 <= solver["gap_global"] < 1.0  # the plan's gap, always stated
     nodes = solver["jobs"]["stages"]
-    assert {s["status"] for s in nodes} <= {"optimal", "time_limit"}
     assert all(s["mip_gap"] is not None for s in nodes)  # each node's gap, cut or not
     if any(s["status"] == "time_limit" for s in nodes):  # (1 s per node: usually cut)
         assert solver["status"] == "time_limit"  # a cut compute solve is said so in the plan

@@ -36,9 +36,11 @@ def solve_jobs(
     time_limit_s: float | None = None,
     *,
     sync_slots: dict[str, Any] | None = None,
+    stop_at: float | None = None,
 ) -> Any:
     """The compute problem of ``scenario`` solved alone (the ``ComputeSolution`` that
-    :func:`plan_jobs` reports; ``solution.problem`` is the problem)."""
+    :func:`plan_jobs` reports; ``solution.problem`` is the problem), by the deadline
+    ``stop_at`` (``time.perf_counter()`` s; default the time limit from now)."""
     from dataclasses import replace
 
     from rsmodel.optimize.compute_auto import solve_compute_auto
@@ -48,7 +50,7 @@ def solve_jobs(
     if time_limit_s:
         problem.settings = replace(problem.settings, time_limit_s=float(time_limit_s))
     problem.warnings.extend(w for job in scenario.model.jobs for w in job_warnings(job))
-    return solve_compute_auto(problem)
+    return solve_compute_auto(problem, stop_at=stop_at)
 
 
 def add_jobs_to_plan(scenario: Scenario, response: dict[str, Any], plan: Any, grid: Any) -> Any:

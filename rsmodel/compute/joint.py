@@ -23,16 +23,20 @@ from rsmodel.model.vocabulary import PRIORITY_RANK
 from rsmodel.optimize.bound import BOUND_TIME_FRACTION, attach_bound
 from rsmodel.optimize.compute_problem import ComputeProblem, max_output_mb
 from rsmodel.optimize.compute_solve import ComputeSolution
+from rsmodel.optimize.deadline import budget_s
 from rsmodel.optimize.joint import JobOutput, carry_over, solve_joint
 from rsmodel.optimize.joint_rolling import joint_strategy, solve_joint_rolling
 from rsmodel.optimize.objective import class_scores, total_objective
 from rsmodel.optimize.problem import Demand, Problem, problem_from_scenario
 from rsmodel.optimize.schedule import Schedule, SolverStats, build_schedule
 from rsmodel.optimize.state import LinkState
+from rsmodel.optimize.status import SolveStatus
 from rsmodel.optimize.strategy import keep_better
 from rsmodel.plan.plan import job_output_id
 
 JOINT_REASON = "solver.compute_downlink joint: compute, downlinks, recorder and battery in one model per class stage"
+COMPUTE_SHARE = 0.5  # of a plan's time limit: the compute solve's deadline (docs/compute.md)
+JOINT_SHARE = 0.6  # joint: of the time left after it, the joint stages'; the decomposed the rest
 FALLBACK_NOTE = (
     "joint compute + downlink model: a stage found no solution in time; decomposed plan kept"
 )
@@ -61,11 +65,16 @@ def plan_jobs_and_downlinks(
     from rsmodel.compute import solve_jobs
     from rsmodel.optimize import optimise
 
+    t0 = time.perf_counter()
+    limit = float(scenario.model.solver.time_limit_s)
+    stop = t0 + limit  # the plan's one deadline (docs/compute.md, "Time limit")
     mode = mode or scenario.model.solver.compute_downlink
-    first = solve_jobs(scenario, geometry)
+    first = solve_jobs(scenario, geometry, stop_at=t0 + COMPUTE_SHARE * limit)
+    shared = first.strategy != "rolling"  # rolling nodes take a limit each: so does each part
     joint = None
     if mode == "joint" and scenario.model.solver.method == "milp":
-        joint = plan_joint(scenario, geometry, first)
+        left = JOINT_SHARE * budget_s(limit, stop) if shared else None
+        joint = plan_joint(scenario, geometry, first, time_limit_s=left)
     response = jobs_report(first)
     outputs = job_output_requests(scenario, response)
     schedule = optimise(
@@ -73,8 +82,11 @@ def plan_jobs_and_downlinks(
         geometry,
         extra_demands=as_demands(outputs),
         planned_wh=planned_compute_wh(scenario, response),
+        time_limit_s=budget_s(limit, stop) if shared else None,
     )
+    state_compute_limit(schedule.solver, first)
     decomposed = PlannedJobs(response, outputs, schedule, "decomposed")
+    schedule.solver.time_limit_s = limit
     if mode != "joint" or scenario.model.solver.method != "milp":
         return decomposed
     if joint is None:
@@ -88,12 +100,29 @@ def plan_jobs_and_downlinks(
     placed = [steps_placed(p.response) for p in (planned, decomposed)]
     fewer = placed[0] < placed[1]
     kept = decomposed if fewer or keep_better(scores[0], scores[1]) else planned
+    state_compute_limit(planned.schedule.solver, first)
+    planned.schedule.solver.time_limit_s = limit
     kept.schedule.solver.notes.append(
         f"joint compute + downlink model: F {sum(scores[0]):.6g} joint, {sum(scores[1]):.6g} "
         f"decomposed (class objectives on the joint transfer problem); steps placed "
         f"{placed[0]} joint, {placed[1]} decomposed; {kept.mode} plan kept"
     )
     return kept
+
+
+def state_compute_limit(stats: SolverStats, first: ComputeSolution) -> None:
+    """A plan whose compute solve the deadline cut says so: status ``time_limit`` (the nodes'
+    greedy or incumbent plans kept, each with its gap in ``solver.jobs.stages``)."""
+    if first.status != SolveStatus.TIME_LIMIT:
+        return
+    cut = [s for s in first.stages if s.status == SolveStatus.TIME_LIMIT]
+    gaps = [s.mip_gap for s in cut if s.mip_gap is not None]
+    stats.status = SolveStatus.TIME_LIMIT
+    stats.notes.append(
+        f"compute solve stopped by the plan's time limit on {len(cut)} of {len(first.stages)} "
+        "nodes/blocks (their greedy or incumbent plans kept"
+        + (f", largest stated gap {max(gaps):.2%})" if gaps else ")")
+    )
 
 
 def steps_placed(response: dict[str, Any]) -> int:
@@ -133,14 +162,16 @@ def joint_problem(
 
 
 def plan_joint(
-    scenario: Scenario, geometry: Any, first: ComputeSolution
+    scenario: Scenario, geometry: Any, first: ComputeSolution, *, time_limit_s: float | None = None
 ) -> tuple[PlannedJobs, Problem] | None:
     """The joint plan from the compute-only plan ``first`` and the joint transfer problem it was
-    solved on (None: a stage had no solution)."""
+    solved on (None: a stage had no solution), in ``time_limit_s`` (default
+    ``solver.time_limit_s``; the joint stages, then the bound LPs)."""
     t0 = time.perf_counter()
     problem, outputs = joint_problem(scenario, geometry, first.problem)
-    limit = problem.settings.time_limit_s
-    choice = joint_strategy(problem, first.problem)
+    choice = joint_strategy(problem, first.problem)  # by the model's limit, as the decomposed
+    limit = problem.settings.time_limit_s if time_limit_s is None else time_limit_s
+    problem.settings = replace(problem.settings, time_limit_s=limit)
     timed = copy.copy(problem)
     timed.settings = replace(problem.settings, time_limit_s=limit * (1 - BOUND_TIME_FRACTION))
     if choice.strategy == "rolling":

@@ -36,16 +36,18 @@ def optimise(
     method: str | None = None,
     extra_demands: Sequence[Demand] = (),
     planned_wh: dict[str, np.ndarray] | None = None,
+    time_limit_s: float | None = None,
 ) -> Schedule:
     """Schedule the scenario's syncs over its geometry's windows (``method`` overrides the model's).
 
     ``extra_demands`` (e.g. compute-job outputs that go to ground) join the syncs in the same
     class stages, so they compete with them by priority on the same links; ``planned_wh``
-    (node -> (K,) Wh) is their compute energy, a fixed draw next to the transmitter's."""
+    (node -> (K,) Wh) is their compute energy, a fixed draw next to the transmitter's;
+    ``time_limit_s`` replaces ``solver.time_limit_s`` (the part of a plan's limit left)."""
     problem = problem_from_scenario(scenario, geometry, method=method, planned_wh=planned_wh)
     if extra_demands:
         problem = problem.with_demands([*problem.demands, *extra_demands])
-    return solve_auto(problem)
+    return solve_auto(problem, time_limit_s=time_limit_s)
 
 
 def sync_strategy(problem: Problem) -> Choice:
@@ -68,14 +70,17 @@ def sync_strategy(problem: Problem) -> Choice:
     )
 
 
-def solve_auto(problem: Problem, *, interface: str = "standard_form") -> Schedule:
+def solve_auto(
+    problem: Problem, *, interface: str = "standard_form", time_limit_s: float | None = None
+) -> Schedule:
     """Solve with the strategy :func:`sync_strategy` picks, then attach the global bound.
 
-    The whole takes about ``settings.time_limit_s``: the solve gets ``1 - BOUND_TIME_FRACTION``
-    of it, the bound LPs what is left (at least ``BOUND_TIME_FRACTION``)."""
+    The whole takes about ``time_limit_s`` (default ``settings.time_limit_s``, which alone
+    picks the strategy): the solve gets ``1 - BOUND_TIME_FRACTION`` of it, the bound LPs what
+    is left (at least ``BOUND_TIME_FRACTION``)."""
     t_start = time.perf_counter()
     choice = sync_strategy(problem)
-    limit = problem.settings.time_limit_s
+    limit = problem.settings.time_limit_s if time_limit_s is None else time_limit_s
     timed = copy.copy(problem)
     timed.settings = replace(problem.settings, time_limit_s=limit * (1 - BOUND_TIME_FRACTION))
     if choice.strategy == "rolling":

@@ -64,6 +64,7 @@ from rsmodel.optimize.gateway import HighsModel  # isort: split
 import scipy.sparse as sp
 
 from rsmodel.optimize.objective import (
+    LINK_COST,
     class_scores,
     coefficients,
     normalised_weights,
@@ -167,9 +168,15 @@ def any_plan_bound(problem: Problem, *, time_limit_s: float = 60.0) -> tuple[flo
 
 
 def stage_bound(
-    problem: Problem, plan: LinkState, *, time_limit_s: float = 60.0
+    problem: Problem,
+    plan: LinkState,
+    *,
+    time_limit_s: float = 60.0,
+    known: dict[str, float] | None = None,
 ) -> tuple[float, list[dict[str, Any]]]:
-    """Sum over classes of the class LP bound given ``plan``'s allocation of the classes above.
+    """Sum over classes of the class LP bound given ``plan``'s allocation of the classes above
+    (or of ``known[class name]``, a valid bound from elsewhere: :func:`whole_class_bound`, if
+    larger).
 
     First every class gets its LP on the coarse grid (300 s; 1 h if that does not finish); the
     first (highest) class, compared first, may use half of ``time_limit_s``, the others share
@@ -204,6 +211,8 @@ def stage_bound(
         budget = max((stop - time.perf_counter()) * share, 2.0)
         value, how = _bound(p, *lps[k][:5], budget, coarse)
         parts.append({"class": CLASS_NAMES[rank], "bound": value + tracks, "by": how})
+        if (known or {}).get(CLASS_NAMES[rank], -np.inf) > parts[-1]["bound"]:
+            parts[-1].update(bound=known[CLASS_NAMES[rank]], by="its stage MILP's dual bound")
     if p.step_s not in coarse:
         refine = [k for k in lps if len(lps[k][0]) <= FINE_PAIRS]
         for k in sorted(refine, key=lambda k: parts[k]["bound"] - score[classes[k]]):
@@ -227,7 +236,8 @@ def attach_bound(problem: Problem, schedule: Any, budget_s: float | None = None)
         return
     t0 = time.perf_counter()
     budget = max(budget_s or BOUND_TIME_FRACTION * problem.settings.time_limit_s, 2.0)
-    bound, parts = stage_bound(problem, schedule.state, time_limit_s=0.9 * budget)
+    known = whole_class_bound(stats)
+    bound, parts = stage_bound(problem, schedule.state, time_limit_s=0.9 * budget, known=known)
     left = t0 + budget - time.perf_counter()
     any_bound, how = any_plan_bound(problem, time_limit_s=max(left, 0.1 * budget))
     score = class_scores(problem, schedule.state)
@@ -244,6 +254,30 @@ def attach_bound(problem: Problem, schedule: Any, budget_s: float | None = None)
         f"the best it can reach given the classes above it ({per_class}); any plan, ignoring "
         f"priorities: F >= {any_bound:.6g} ({how}); docs/optimisation-scale.md"
     )
+
+
+def whole_class_bound(stats: Any) -> dict[str, float]:
+    """{top class name: its stage MILP's dual bound - ``LINK_COST``} where that bounds the top
+    class's objective ``J_r`` over every plan (docs/optimisation-scale.md, "The top class's own
+    bound"); else {}.
+
+    Why it is valid. The top class (critical first) is solved with nothing above it, so its
+    stage MILP, when it is the class's whole problem, has every plan's class-r allocation as a
+    feasible point, and HiGHS's dual bound is <= the MILP optimum <= its objective at that
+    point = ``J_r + LINK_COST * links / |L| + recorder loss terms``. The link term is at most
+    ``LINK_COST``; the loss terms are 0 when the stage has no loss or overflow columns (no
+    recorder can overflow in the stage). Hence bound - ``LINK_COST`` <= ``J_r(plan)``. The
+    stage is the whole problem (``extra["exact_model"]``, set by
+    :func:`rsmodel.optimize.solve.solve_stage`) only in a monolithic staged solve, with the
+    default blocks (not the joint model's ``min_steps`` row and compute block), no LP dive
+    (it fixes links), no pair left out by the reach rule, no track requests, nothing above it;
+    a rolling block is a part of the horizon: never."""
+    if stats.method != "milp" or stats.strategy != "monolithic" or not stats.stages:
+        return {}
+    top = stats.stages[0]
+    if not top.extra.get("exact_model") or top.bound is None or not np.isfinite(top.bound):
+        return {}
+    return {top.name: float(top.bound) - LINK_COST}
 
 
 # --------------------------------------------------------------------------- the LP

@@ -43,10 +43,15 @@ def compute_strategy(p: ComputeProblem) -> Choice:
     )
 
 
-def solve_compute_auto(p: ComputeProblem) -> ComputeSolution:
-    """Solve the jobs with the strategy :func:`compute_strategy` picks."""
+def solve_compute_auto(p: ComputeProblem, *, stop_at: float | None = None) -> ComputeSolution:
+    """Solve the jobs with the strategy :func:`compute_strategy` picks: monolithic by the
+    deadline ``stop_at`` (``time.perf_counter()`` s; default ``settings.time_limit_s`` from
+    now), rolling with ``settings.time_limit_s`` per node (a shared deadline starved the fleet
+    week's blocks: docs/compute.md, "Time limit")."""
     choice = compute_strategy(p)
-    solve = solve_compute_rolling if choice.strategy == "rolling" else solve_compute
-    solution = solve(p)
+    if choice.strategy == "rolling":
+        solution = solve_compute_rolling(p)
+    else:
+        solution = solve_compute(p, stop_at=stop_at)
     solution.strategy, solution.strategy_reason = choice.strategy, choice.reason
     return solution

@@ -2,7 +2,8 @@
 
 Nodes share nothing in the model (:func:`node_view`), so each node's MILP
 (:func:`rsmodel.optimize.compute_model.build_compute_model`) is solved on its own with
-``settings.time_limit_s`` (build included, :mod:`rsmodel.optimize.gateway`), several at a time
+one time budget for all of them (``settings.time_limit_s`` from the call, or the plan's deadline:
+build included, :mod:`rsmodel.optimize.gateway`), several at a time
 in worker processes when ``settings.threads`` allows (:mod:`rsmodel.optimize.compute_pool`:
 :func:`solve_view` is a pure function of its view); the SOC is then re-integrated physically
 (:func:`soc_trajectories`).
@@ -20,7 +21,7 @@ from rsmodel.optimize.compute_greedy import GreedyPlan, greedy_view
 from rsmodel.optimize.compute_pool import Failed, pool_workers, run_all
 from rsmodel.optimize.compute_problem import ComputeProblem, Options
 from rsmodel.optimize.compute_value import feasible_options, objective_bound, objective_value
-from rsmodel.optimize.deadline import BuildTimeout, build_deadline, gc_paused
+from rsmodel.optimize.deadline import BuildTimeout, budget_s, build_deadline, gc_paused
 from rsmodel.optimize.energy import WH_PER_WS, simulate_soc_wh
 from rsmodel.optimize.status import SolveOptions, SolveResult, SolveStatus, StageReport, worst
 
@@ -82,18 +83,23 @@ def node_view(p: ComputeProblem, node: str) -> tuple[ComputeProblem, np.ndarray]
     return view, ids
 
 
-def solve_compute(p: ComputeProblem, *, workers: int | None = None) -> ComputeSolution:
-    """Solve each node's MILP with HiGHS (``p.settings.time_limit_s`` per node, build
-    included), ``workers`` nodes at a time in worker processes (default
-    :func:`~rsmodel.optimize.compute_pool.pool_workers`: up to ``settings.threads``, the
-    ``threads`` shared among them); SOC re-integrated physically."""
+def solve_compute(
+    p: ComputeProblem, *, workers: int | None = None, stop_at: float | None = None
+) -> ComputeSolution:
+    """Solve each node's MILP with HiGHS, ``workers`` nodes at a time in worker processes
+    (default :func:`~rsmodel.optimize.compute_pool.pool_workers`: up to ``settings.threads``,
+    the ``threads`` shared among them); SOC re-integrated physically. One deadline for all
+    nodes: ``stop_at`` (``time.perf_counter()`` s; default ``p.settings.time_limit_s`` from
+    now); a node starts with what is left of it (build included; at least
+    :data:`~rsmodel.optimize.deadline.MIN_SOLVE_S`, its greedy plan)."""
     limit_s = p.settings.time_limit_s
+    stop_at = time.perf_counter() + limit_s if stop_at is None else stop_at
     chosen, last, stages = [], set(), []
     views = [(node, *node_view(p, node)) for node in p.energy]
     views = [(node, view, ids) for node, view, ids in views if view.active_steps]
     workers = pool_workers(p.settings.threads, len(views)) if workers is None else workers
-    solved = run_all(
-        partial(solve_view, time_limit_s=limit_s),
+    solved = run_all(  # the deadline as wall-clock time: a worker process reads its own clock
+        partial(_solve_by, limit_s=limit_s, until=time.time() + stop_at - time.perf_counter()),
         [_with_threads(view, max(1, p.settings.threads // workers)) for _, view, _ in views],
         workers=workers,
         kill_after_s=limit_s + KILL_GRACE_S,
@@ -137,6 +143,14 @@ def solve_compute(p: ComputeProblem, *, workers: int | None = None) -> ComputeSo
         sum(s.build_s for s in stages),
         sum(s.solve_s for s in stages),
         stages=stages,
+    )
+
+
+def _solve_by(view: ComputeProblem, *, limit_s: float, until: float) -> ViewSolution:
+    """:func:`solve_view` with what is left before ``until`` (``time.time()`` s), at most
+    ``limit_s``: the node's share of the plan's deadline, read when its process starts."""
+    return solve_view(
+        view, time_limit_s=budget_s(limit_s, time.perf_counter() + until - time.time())
     )
 
 

@@ -1,8 +1,10 @@
-"""Time limits and memory habits of model builds: the build deadline and the paused collector.
+"""Time limits and memory habits of model builds: the plan's deadline, the build deadline and
+the paused collector.
 
-:func:`build_deadline` stops a model build (Pyomo, option pruning, a greedy start) that alone
-outlasts the time limit (never inside an :func:`alarm_deferred` block); :func:`gc_paused` speeds
-Pyomo builds up. Both are used before any
+:func:`budget_s` gives a solve its share of one deadline per plan (docs/compute.md, "Time
+limit"); :func:`build_deadline` stops a model build (Pyomo, option pruning, a greedy start) that
+alone outlasts the time limit (never inside an :func:`alarm_deferred` block); :func:`gc_paused`
+speeds Pyomo builds up. Both are used before any
 model reaches HiGHS, so this module imports neither Pyomo nor HiGHS nor SciPy
 (:mod:`rsmodel.optimize.gateway` does): a compute request whose greedy plan is optimal never
 loads them.
@@ -22,12 +24,20 @@ from typing import Any
 
 DEFER_ALARM_S = 0.02  # a build deadline that falls inside Pyomo's output capture retries this late
 _deferring = [0]  # alarm_deferred blocks the current thread is in
+MIN_SOLVE_S = 1.0  # a solve the plan's deadline cuts still gets this long: its greedy plan fits
 
 
 class BuildTimeout(BaseException):
     """The time limit passed while the model was still being built (see :func:`build_deadline`).
     A ``BaseException``, like ``KeyboardInterrupt``: the alarm may fire inside library code that
     catches ``Exception`` (Pyomo's rule inspection turned it into a ``TypeError``)."""
+
+
+def budget_s(limit_s: float, stop_at: float) -> float:
+    """Seconds a solve of at most ``limit_s`` gets before the plan's deadline ``stop_at``
+    (``time.perf_counter()`` s): what is left, never less than ``MIN_SOLVE_S`` (the greedy
+    start and fallback still run, so a plan past its deadline is never worse than greedy)."""
+    return max(min(limit_s, stop_at - time.perf_counter()), MIN_SOLVE_S)
 
 
 @contextmanager

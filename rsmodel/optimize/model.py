@@ -68,6 +68,7 @@ class StageIndex:
     track_options: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     track_free: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=int))
     state: LinkState | None = None  # the allocation the stage starts from (earlier classes)
+    reach_pruned: int = 0  # pairs left out beyond their demand's reach (0: none)
 
     @property
     def n_pairs(self) -> int:
@@ -113,6 +114,7 @@ def stage_index(
     cap = np.where(state.on[c], residual[c], p.cand_bytes[c] - p.cand_setup_bytes[c])
     early = _within_capacity_reach(p, pairs, cap, stage_demands, p.settings.reach_factor)
     keep = early if warm is None else early | (warm.pair_bytes[pairs] > 0)
+    reach_pruned = int((~keep).sum())
     pairs, c = pairs[keep], c[keep]
     links = np.unique(c[~state.on[c]])
     fixed = np.unique(c[state.on[c]])
@@ -137,6 +139,7 @@ def stage_index(
         track_options=state.stage_track_options(),
         track_free=state.track_free(),
         state=state,
+        reach_pruned=reach_pruned,
         **cover,
     )
 

@@ -181,6 +181,7 @@ def solve_stage(
     dive: it rounds the link binaries only, a block with binaries of its own would get a
     fractional start)."""
     t0 = time.perf_counter()
+    above = bool(state.on.any() or state.pair_bytes.any() or state.track_on.any())
     warm, start_from = _warm_start(problem, demands, state, hint)
     options = SolveOptions(
         time_limit_s=max(budget_s, _MIN_STAGE_S),
@@ -223,6 +224,16 @@ def solve_stage(
     except BuildTimeout:
         result = SolveResult(SolveStatus.NO_SOLUTION, False, build_s=time.perf_counter() - t0)
         handoff_s, dive_s = 0.0, 0.0
+        dive = None
+    exact = (  # the stage MILP is class r's whole problem: its dual bound bounds every plan
+        blocks is None
+        and not above
+        and idx is not None
+        and dive is None
+        and idx.reach_pruned == 0
+        and len(problem.tracks.requests) == 0
+        and len(getattr(m, "lost", ())) + len(getattr(m, "over", ())) == 0
+    )
     if result.has_solution:
         _apply_solution(
             problem, idx, state, solver.values(y_cols) * UNIT_BYTES, solver.values(x_cols)
@@ -263,6 +274,7 @@ def solve_stage(
             "rins_s": rins_s,
             "warm_objective": evaluate(problem, demands, warm.pair_bytes, problem.weights),
             "warm_start": start_from,
+            "exact_model": exact,
         },
     )
 

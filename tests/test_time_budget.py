@@ -1,0 +1,97 @@
+"""One time budget per plan (docs/compute.md, "Time limit"): a plan whose limit is far too short
+still comes back, valid, never worse than the greedy plan, with its status and gap stated, in
+about its limit. Two EO satellites of models/recorder_power.yaml over 12 h (recorders, sources,
+transmitter power) with a 5-step job each; real HiGHS, real skyfield. The wall-clock bound is a
+loose sanity check (load from other processes); the speed goals are in benchmarks/bench_joint.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from rsmodel import pipeline
+from rsmodel.geometry import compute_geometry
+from rsmodel.model.loader import load_model_dict
+from rsmodel.plan.check import check_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+LIMIT_S = 2.0
+SLACK = 10.0  # wall <= SLACK x the limit: the plan and report building, imports, a loaded machine
+
+
+def eo_fleet() -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "models" / "recorder_power.yaml").read_text())
+    data["horizon"]["hours"] = 12
+    data["nodes"] = data["nodes"][:2]
+    data["jobs"] = []
+    for node in data["nodes"]:
+        node["power"]["compute_w"] = 400
+        data["jobs"].append(
+            {
+                "name": f"{node['name']}-job",
+                "node": node["name"],
+                "priority": "high",
+                "steps": [
+                    {"id": "capture", "type": "pass", "max_segments": 2, "compute_s": 120,
+                     "output_mb": 2000},
+                    {"id": "process", "type": "window", "depends_on": ["capture"],
+                     "quality_tiers": {"standard": {"compute_s": 600, "output_mb": 8000},
+                                       "enhanced": {"compute_s": 1200, "output_mb": 16000}},
+                     "preferred_tier": "enhanced"},
+                    {"id": "compress", "type": "eclipse", "depends_on": ["process"],
+                     "compute_s": 900, "min_battery_soc": 0.5, "output_mb": 30000},
+                    {"id": "package", "depends_on": ["compress"], "compute_s": 300,
+                     "output_mb": 30000},
+                    {"id": "analyse", "location": "ground", "depends_on": ["package"],
+                     "compute_s": 600},
+                ],
+            }
+        )  # fmt: skip
+    return data
+
+
+@pytest.fixture(scope="module")
+def run():
+    geometry: list[Any] = []
+
+    def plan(**solver: Any) -> tuple[dict[str, Any], Any, float]:
+        data = eo_fleet()
+        data["solver"] = solver
+        scenario = load_model_dict(copy.deepcopy(data), base_dir=ROOT / "models")
+        if not geometry:
+            geometry.append(compute_geometry(scenario))
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = pipeline.run(scenario, geometry=geometry[0])
+        return result.plan.to_dict(), scenario, time.perf_counter() - t0
+
+    return plan
+
+
+def placed(plan: dict[str, Any]) -> int:
+    return sum(d["status"] == "placed" for j in plan["jobs"] for d in j["placement_decisions"])
+
+
+@pytest.mark.parametrize("mode", ["decomposed", "joint"])
+def test_a_tiny_time_limit_returns_a_stated_plan_no_worse_than_greedy(run, mode: str) -> None:
+    greedy, _, _ = run(method="greedy", time_limit_s=LIMIT_S)
+    plan, scenario, wall = run(time_limit_s=LIMIT_S, compute_downlink=mode)
+    solver = plan["solver"]
+    assert check_plan(plan, scenario=scenario) == []
+    assert placed(plan) >= placed(greedy) > 0
+    assert solver["time_limit_s"] == LIMIT_S  # the plan's one limit, not a part's
+    assert 0.0 <= solver["gap_global"] < 1.0  # the plan's gap, always stated
+    nodes = solver["jobs"]["stages"]
+    assert all(s["mip_gap"] is not None for s in nodes)  # each node's gap, cut or not
+    if any(s["status"] == "time_limit" for s in nodes):  # (1 s per node: usually cut)
+        assert solver["status"] == "time_limit"  # a cut compute solve is said so in the plan
+        assert any("stopped by the plan's time limit" in n for n in solver["notes"])
+    assert wall < SLACK * LIMIT_S

@@ -36,8 +36,9 @@ class BuildTimeout(BaseException):
 def budget_s(limit_s: float, stop_at: float) -> float:
     """Seconds a solve of at most ``limit_s`` gets before the plan's deadline ``stop_at``
     (``time.perf_counter()`` s): what is left, never less than ``MIN_SOLVE_S`` (the greedy
-    start and fallback still run, so a plan past its deadline is never worse than greedy)."""
-    return max(min(limit_s, stop_at - time.perf_counter()), MIN_SOLVE_S)
+    start and fallback still run, so a plan past its deadline is never worse than greedy) nor
+    more than ``limit_s`` (a user's limit shorter than that is honoured)."""
+    return max(min(limit_s, stop_at - time.perf_counter()), min(MIN_SOLVE_S, limit_s))
 
 
 @contextmanager

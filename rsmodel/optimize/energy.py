@@ -107,7 +107,7 @@ def idle_floor_warning(energy: NodeEnergy, times: Sequence[str]) -> str | None:
         f"{energy.floor_soc:g} from {times[below[0]]}, lowest {base[low] / cap:.3f} "
         f"({base[low] - floor_wh:+.1f} Wh) at {times[low]}, with nothing scheduled: unavoidable "
         "with the model's power figures; the plan draws nothing beyond the idle bus that would "
-        "take it lower (docs/compute.md, \"Energy model\")"
+        'take it lower (docs/compute.md, "Energy model")'
     )
 
 

@@ -59,6 +59,7 @@ def battery_warnings(plan: dict) -> list[str]:
     [
         (15.0, 1.0, "2026-05-30T01:21:00Z", 0.25, "2026-05-30T02:00:00Z"),
         (0.0, 0.45, "2026-05-30T00:00:00Z", 0.45, "2026-05-30T00:00:00Z"),
+        (25.0, 1.0, "2026-05-30T00:49:00Z", -0.25, "2026-05-30T02:00:00Z"),
     ],
 )
 def test_an_unavoidable_dip_below_the_floor_is_named_and_nothing_deepens_it(
@@ -72,6 +73,8 @@ def test_an_unavoidable_dip_below_the_floor_is_named_and_nothing_deepens_it(
     assert warning.startswith("battery: sat's idle load alone")
     assert f"below min_soc 0.5 from {first}" in warning
     assert f"lowest {lowest:.3f}" in warning and f"at {when}" in warning
+    # 40 Wh / 25 W = 96 min: empty at 01:36, below zero from 01:37
+    assert ("battery empty from 2026-05-30T01:37:00Z" in warning) == (lowest < 0)
     assert plan["operations"] == []
     soc_wh, floor_wh = reintegrated_soc(plan, scenario)["sat"]
     idle_only = soc0 * CAPACITY_WH - idle_w * np.arange(121) / 60.0

@@ -101,11 +101,13 @@ def idle_floor_warning(energy: NodeEnergy, times: Sequence[str]) -> str | None:
     if not len(below):
         return None
     low = int(np.argmin(base))
+    empty = np.flatnonzero(base < -FLOOR_TOL * cap)
+    flat = f" (battery empty from {times[empty[0]]})" if len(empty) else ""
     return (
         f"battery: {energy.name}'s idle load alone ({energy.idle_w:g} W, solar "
         f"{energy.solar_w:g} W while sunlit) takes its state of charge below min_soc "
         f"{energy.floor_soc:g} from {times[below[0]]}, lowest {base[low] / cap:.3f} "
-        f"({base[low] - floor_wh:+.1f} Wh) at {times[low]}, with nothing scheduled: unavoidable "
+        f"({base[low] - floor_wh:+.1f} Wh) at {times[low]}{flat}, with nothing scheduled: unavoidable "
         "with the model's power figures; the plan draws nothing beyond the idle bus that would "
         'take it lower (docs/compute.md, "Energy model")'
     )

@@ -9,7 +9,10 @@ one battery with the transmitter, outputs through the recorder; docs/compute.md)
 wall s, solver status (worst stage), F (the sum of the class objectives, lower is better, both
 plans scored on the joint model's transfer problem so that job outputs count the same), bytes
 delivered (syncs, sources and job outputs), bytes lost (recorder overflow), steps placed,
-lowest SOC margin above the floor (Wh, from the plan's SOC curve) and the independent checker's
+lowest SOC margin above the floor (Wh, from the plan's SOC curve; negative where the idle bus
+alone goes below ``min_soc``), the lowest margin above the checker's floor ``min(min_soc, idle-only
+SOC)`` (Wh: what the plan's own draws leave), the nodes whose idle bus alone dips below ``min_soc``
+(the plan's ``battery:`` warnings; docs/compute.md, "Energy model") and the independent checker's
 findings (``check_plan``; 0 = valid). ``joint`` plans both ways and keeps the joint plan unless
 the decomposed one scores strictly better: the closing lines give its note (the joint model's
 own F, the decomposed F, the plan kept).
@@ -36,6 +39,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from child import bench_parser
 
@@ -176,6 +180,7 @@ def measure(
     from rsmodel.optimize.joint import carry_over
     from rsmodel.optimize.objective import total_objective
     from rsmodel.plan.check import check_plan
+    from rsmodel.plan.check_recorder import reintegrated_soc
 
     rows, geometry, yardstick = [], None, None
     for mode in MODES:
@@ -195,6 +200,11 @@ def measure(
             min(s - c["min_soc"] for s in c["soc"]) * c["capacity_wh"]
             for c in plan.get("soc", {}).values()
         ]
+        floors = reintegrated_soc(plan, scenario)
+        above = [
+            min(np.asarray(c["soc"]) * c["capacity_wh"] - floors[n][1])
+            for n, c in plan.get("soc", {}).items()
+        ]
         rows.append(
             {
                 "instance": name,
@@ -211,6 +221,8 @@ def measure(
                 ),
                 "steps": sum(len(j["placement_decisions"]) for j in plan["jobs"]),
                 "margin_wh": min(margin) if margin else float("nan"),
+                "above_wh": min(above) if above else float("nan"),
+                "dips": sum(w.startswith("battery:") for w in plan["warnings"]),
                 "findings": len(check_plan(plan, scenario=scenario)),
                 "note": next((n for n in plan["solver"]["notes"] if n.endswith("plan kept")), ""),
                 "stages": plan["solver"]["stages"],
@@ -220,7 +232,7 @@ def measure(
 
 
 def print_rows(rows: list[dict[str, Any]]) -> None:
-    head = "| instance | mode | strategy | wall s | status | gap | F | delivered GB | lost GB | placed | min SOC margin Wh | checker |"
+    head = "| instance | mode | strategy | wall s | status | gap | F | delivered GB | lost GB | placed | min SOC margin Wh | above idle floor Wh | idle dips | checker |"
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for r in rows:
@@ -228,7 +240,7 @@ def print_rows(rows: list[dict[str, Any]]) -> None:
             f"| {r['instance']} | {r['mode']} | {r['strategy']} | {r['wall_s']:.1f} | {r['status']} "
             f"| {'-' if r['gap'] is None else format(r['gap'], '.2%')} | {r['F']:.6f} "
             f"| {r['delivered'] / 1e9:.3f} | {r['lost'] / 1e9:.3f} | {r['placed']}/{r['steps']} "
-            f"| {r['margin_wh']:.2f} | {r['findings']} |"
+            f"| {r['margin_wh']:.2f} | {r['above_wh']:.2f} | {r['dips']} | {r['findings']} |"
         )
     for name in dict.fromkeys(r["instance"] for r in rows):
         d, j = (next(r for r in rows if r["instance"] == name and r["mode"] == m) for m in MODES)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
 from rsmodel.geometry import Geometry, compute_geometry
@@ -18,6 +19,7 @@ from rsmodel.model.scenario import Scenario
 from rsmodel.plan.dataset import plan_dataset
 from rsmodel.plan.events import track_events, write_events
 from rsmodel.plan.plan import Plan, build_plan
+from rsmodel.timeutil import parse_time
 
 
 @dataclass
@@ -63,12 +65,26 @@ def run(scenario: Scenario, *, geometry: Geometry | None = None) -> RunResult:
     if "soc" in schedule.onboard:  # one SOC curve per node: with transmitting where modelled
         plan.extra["soc"] = {**plan.extra.get("soc", {}), **schedule.onboard["soc"]}
         grid["soc"] = schedule.grid["soc"].combine_first(grid["soc"])
+    plan.warnings += battery_floor_warnings(scenario, plan.extra.get("soc") or {})
     # telescope network (docs/telescopes.md): plan.telescopes
     if scenario.model.telescopes:
         from rsmodel.telescopes.api import plan_network
 
         plan.extra["telescopes"] = plan_network(scenario).plan
     return RunResult(scenario, geometry, plan, plan_dataset(plan, grid), schedule)
+
+
+def battery_floor_warnings(scenario: Scenario, curves: dict[str, dict[str, Any]]) -> list[str]:
+    """One warning per node whose idle bus alone takes the battery below ``min_soc``
+    (:func:`~rsmodel.optimize.energy.idle_floor_warning`), on the grid of its plan SOC curve."""
+    from rsmodel.optimize.energy import idle_floor_warning, node_energy
+
+    out = []
+    for name, curve in curves.items():
+        edges_s = [parse_time(t).timestamp() for t in curve["times"]]
+        energy = node_energy(scenario.node(name), np.asarray(curve["sunlit"]), np.diff(edges_s))
+        out += [w for w in [idle_floor_warning(energy, curve["times"])] if w]
+    return out
 
 
 def write_outputs(result: RunResult, out_dir: str | Path) -> dict[str, Path]:

@@ -9,7 +9,8 @@ Charge beyond ``capacity_wh`` is spilled (clipped). Energies are Wh, powers W, t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     import pyomo.core as pyo
 
 WH_PER_WS = 1.0 / 3600.0
+FLOOR_TOL = 1e-6  # fraction of capacity: an idle-only SOC this close to the floor is not below it
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,30 @@ def simulate_soc_wh(capacity_wh: float, initial_wh: float, net_wh: np.ndarray) -
     cum = np.concatenate([[0.0], np.cumsum(np.asarray(net_wh, dtype=float))])
     heads = np.concatenate([[min(initial_wh, capacity_wh)], capacity_wh - cum[1:]])
     return cum + np.minimum.accumulate(heads)
+
+
+def idle_floor_warning(energy: NodeEnergy, times: Sequence[str]) -> str | None:
+    """One line if the idle bus alone (nothing scheduled, no compute planned before) takes the
+    battery of ``energy`` below ``floor_soc``, else None: the first slot edge below, the lowest
+    SOC and when (``times``, the K+1 slot edges). Plans cannot avoid such a dip; their floor
+    there is the idle-only SOC (:meth:`NodeEnergy.floor_wh`)."""
+    cap = energy.capacity_wh
+    floor_wh = energy.floor_soc * cap
+    base = replace(energy, planned_wh=None).baseline_wh()
+    below = np.flatnonzero(base < floor_wh - FLOOR_TOL * cap)
+    if not len(below):
+        return None
+    low = int(np.argmin(base))
+    empty = np.flatnonzero(base < -FLOOR_TOL * cap)
+    flat = f" (battery empty from {times[empty[0]]})" if len(empty) else ""
+    return (
+        f"battery: {energy.name}'s idle load alone ({energy.idle_w:g} W, solar "
+        f"{energy.solar_w:g} W while sunlit) takes its state of charge below min_soc "
+        f"{energy.floor_soc:g} from {times[below[0]]}, lowest {base[low] / cap:.3f} "
+        f"({base[low] - floor_wh:+.1f} Wh) at {times[low]}{flat}, with nothing scheduled: unavoidable "
+        "with the model's power figures; the plan draws nothing beyond the idle bus that would "
+        'take it lower (docs/compute.md, "Energy model")'
+    )
 
 
 def add_battery(

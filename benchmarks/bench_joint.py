@@ -281,7 +281,9 @@ def main() -> None:
             ),
             (f"fleet {n} sats x 7 days", fleet_week(n, 7), 120.0, "rolling"),
         ]
-        instances = [r for r, k in zip(instances, ("day", "week")) if args.only in (None, k)]
+        instances = [
+            r for r, k in zip(instances, ("day", "week"), strict=True) if args.only in (None, k)
+        ]
     else:
         instances += [("recorder", recorder(), args.time_limit_s, "auto"),
                       (f"medium {args.sats} sats", medium(args.sats), args.time_limit_s, "auto")]  # fmt: skip

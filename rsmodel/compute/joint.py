@@ -176,8 +176,7 @@ def plan_joint(
     """The joint plan from the compute-only plan ``first`` and the joint transfer problem it was
     solved on (None: a stage had no solution), in ``time_limit_s`` (default
     ``solver.time_limit_s``; the joint stages, then the bound LPs). ``start``: the decomposed
-    plan's allocation (on ``first``), each stage's MIP start when it beats greedy (class-stage
-    joint model; the rolling one starts from greedy)."""
+    plan's allocation (on ``first``), each stage's MIP start when it beats greedy."""
     t0 = time.perf_counter()
     problem, outputs = joint_problem(scenario, geometry, first.problem)
     hint = None if start is None else carry_over(start, problem).pair_bytes
@@ -187,7 +186,7 @@ def plan_joint(
     timed = copy.copy(problem)
     timed.settings = replace(problem.settings, time_limit_s=limit * (1 - BOUND_TIME_FRACTION))
     if choice.strategy == "rolling":
-        result = solve_joint_rolling(timed, first.problem, outputs)
+        result = solve_joint_rolling(timed, first.problem, outputs, hint)
     else:
         result = solve_joint(timed, first.problem, outputs, first, hint)
     if result is None:

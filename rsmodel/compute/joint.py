@@ -36,7 +36,7 @@ from rsmodel.plan.plan import job_output_id
 
 JOINT_REASON = "solver.compute_downlink joint: compute, downlinks, recorder and battery in one model per class stage"
 COMPUTE_SHARE = 0.5  # of a plan's time limit: the compute solve's deadline (docs/compute.md)
-JOINT_SHARE = 0.6  # joint: of the time left after it, at most 1 - this to the decomposed plan
+JOINT_SHARE = 0.4  # joint: of the time left after it, at most 1 - this to the decomposed plan
 # (solved first: it is the joint stages' MIP start), all the rest to the joint stages
 FALLBACK_NOTE = (
     "joint compute + downlink model: a stage found no solution in time; decomposed plan kept"

@@ -201,10 +201,14 @@ def plan_joint(
     stats = result.stats
     stats.time_limit_s = limit
     stats.strategy, stats.strategy_reason = choice.strategy, f"{JOINT_REASON}; {choice.reason}"
-    left = limit - (time.perf_counter() - t0)
-    attach_bound(
-        problem, Bounded(result.state, stats), budget_s=max(left, BOUND_TIME_FRACTION * limit)
-    )
+    scores = [class_scores(problem, carry_over(s, problem)) for s in (state, start) if s]
+    if len(scores) == 2 and keep_better(*scores):  # the decomposed plan will be kept: no bound
+        stats.notes.append("joint: no bound (the decomposed plan scores better)")
+    else:
+        left = limit - (time.perf_counter() - t0)
+        attach_bound(
+            problem, Bounded(result.state, stats), budget_s=max(left, BOUND_TIME_FRACTION * limit)
+        )
     stats.notes.append(
         "joint: objective, bound and gap_global on the joint transfer problem (job outputs "
         f"released at their earliest end, sized by their largest output); as placed F = "

@@ -1,6 +1,6 @@
 """Loss of the compute-then-downlink decomposition against the joint model, same run, same geometry.
 
-    python benchmarks/bench_joint.py [--time-limit-s 60] [--quick] [--fleet [--fleet-sats 20]]
+    python benchmarks/bench_joint.py [--time-limit-s 60] [--quick] [--fleet [--fleet-sats 20] [--only day]]
 
 Every instance is planned twice by ``rsmodel.pipeline.run`` on one geometry:
 ``solver.compute_downlink: decomposed`` (compute MILP first, then its energy a fixed draw and its
@@ -274,6 +274,8 @@ def main() -> None:
     parser.add_argument("--fleet-sats", type=int, default=20, help="fleet rows: satellites (20)")
     parser.add_argument("--fleet-time-limit-s", type=float, default=30.0,
                         help="fleet day row: time limit (default 30, the issue's target)")  # fmt: skip
+    parser.add_argument("--only", choices=("day", "week"),
+                        help="with --fleet: only that fleet row")  # fmt: skip
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     instances = [("battery", battery(), args.time_limit_s, "auto"),
@@ -290,6 +292,9 @@ def main() -> None:
                 "auto",
             ),
             (f"fleet {n} sats x 7 days", fleet_week(n, 7), 120.0, "rolling"),
+        ]
+        instances = [
+            r for r, k in zip(instances, ("day", "week"), strict=True) if args.only in (None, k)
         ]
     else:
         instances += [("recorder", recorder(), args.time_limit_s, "auto"),

@@ -234,3 +234,15 @@ def test_compute_downlink_is_validated() -> None:
     bad = {**standard_step(), "solver": {"compute_downlink": "together"}}
     with pytest.raises(ModelError, match=r"solver\.compute_downlink: .*'decomposed'.*'joint'"):
         load_model_dict(bad, base_dir=ROOT / "models")
+
+
+def test_joint_stages_start_from_the_decomposed_plan(through_recorder) -> None:
+    """The decomposed plan is solved first and is each joint stage's MIP start when it scores
+    better than greedy once the joint rows cut both: the greedy sends the package output from its
+    step's earliest end, so the cut leaves it mostly unsent, the decomposed plan from its end.
+    HiGHS returns a plan from that start, and the joint plan kept is no worse."""
+    (dec, _), (joint, _) = through_recorder["decomposed"], through_recorder["joint"]
+    stage = next(s for s in joint["solver"]["stages"] if s["name"] == "joint normal")
+    assert stage["warm_start"] == "hint + greedy"
+    assert stage["allocation"] == "milp"
+    assert joint["solver"]["objective"] <= dec["solver"]["objective"] + 1e-9

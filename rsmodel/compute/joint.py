@@ -36,7 +36,8 @@ from rsmodel.plan.plan import job_output_id
 
 JOINT_REASON = "solver.compute_downlink joint: compute, downlinks, recorder and battery in one model per class stage"
 COMPUTE_SHARE = 0.5  # of a plan's time limit: the compute solve's deadline (docs/compute.md)
-JOINT_SHARE = 0.6  # joint: of the time left after it, the joint stages'; the decomposed the rest
+JOINT_SHARE = 0.4  # joint: of the time left after it, at most 1 - this to the decomposed plan
+# (solved first: it is the joint stages' MIP start), all the rest to the joint stages
 FALLBACK_NOTE = (
     "joint compute + downlink model: a stage found no solution in time; decomposed plan kept"
 )
@@ -71,24 +72,27 @@ def plan_jobs_and_downlinks(
     mode = mode or scenario.model.solver.compute_downlink
     first = solve_jobs(scenario, geometry, stop_at=t0 + COMPUTE_SHARE * limit)
     shared = first.strategy != "rolling"  # rolling nodes take a limit each: so does each part
-    joint = None
-    if mode == "joint" and scenario.model.solver.method == "milp":
-        left = JOINT_SHARE * budget_s(limit, stop) if shared else None
-        joint = plan_joint(scenario, geometry, first, time_limit_s=left)
+    both = mode == "joint" and scenario.model.solver.method == "milp"
     response = jobs_report(first)
     outputs = job_output_requests(scenario, response)
+    left = budget_s(limit, stop)
     schedule = optimise(
         scenario,
         geometry,
         extra_demands=as_demands(outputs),
         planned_wh=planned_compute_wh(scenario, response),
-        time_limit_s=budget_s(limit, stop) if shared else None,
+        time_limit_s=((1 - JOINT_SHARE) * left if both else left) if shared else None,
     )
     state_compute_limit(schedule.solver, first)
     decomposed = PlannedJobs(response, outputs, schedule, "decomposed")
-    schedule.solver.time_limit_s = limit
-    if mode != "joint" or scenario.model.solver.method != "milp":
+    if not both:
+        schedule.solver.time_limit_s = limit
         return decomposed
+    joint = plan_joint(
+        scenario, geometry, first, time_limit_s=budget_s(limit, stop) if shared else None,
+        start=schedule.state,
+    )  # fmt: skip
+    schedule.solver.time_limit_s = limit
     if joint is None:
         schedule.solver.notes.append(FALLBACK_NOTE)
         return decomposed
@@ -162,22 +166,29 @@ def joint_problem(
 
 
 def plan_joint(
-    scenario: Scenario, geometry: Any, first: ComputeSolution, *, time_limit_s: float | None = None
+    scenario: Scenario,
+    geometry: Any,
+    first: ComputeSolution,
+    *,
+    time_limit_s: float | None = None,
+    start: LinkState | None = None,
 ) -> tuple[PlannedJobs, Problem] | None:
     """The joint plan from the compute-only plan ``first`` and the joint transfer problem it was
     solved on (None: a stage had no solution), in ``time_limit_s`` (default
-    ``solver.time_limit_s``; the joint stages, then the bound LPs)."""
+    ``solver.time_limit_s``; the joint stages, then the bound LPs). ``start``: the decomposed
+    plan's allocation (on ``first``), each stage's MIP start when it beats greedy."""
     t0 = time.perf_counter()
     problem, outputs = joint_problem(scenario, geometry, first.problem)
+    hint = None if start is None else carry_over(start, problem).pair_bytes
     choice = joint_strategy(problem, first.problem)  # by the model's limit, as the decomposed
     limit = problem.settings.time_limit_s if time_limit_s is None else time_limit_s
     problem.settings = replace(problem.settings, time_limit_s=limit)
     timed = copy.copy(problem)
     timed.settings = replace(problem.settings, time_limit_s=limit * (1 - BOUND_TIME_FRACTION))
     if choice.strategy == "rolling":
-        result = solve_joint_rolling(timed, first.problem, outputs)
+        result = solve_joint_rolling(timed, first.problem, outputs, hint)
     else:
-        result = solve_joint(timed, first.problem, outputs, first)
+        result = solve_joint(timed, first.problem, outputs, first, hint)
     if result is None:
         return None
     response = jobs_report(result.compute)
@@ -190,10 +201,14 @@ def plan_joint(
     stats = result.stats
     stats.time_limit_s = limit
     stats.strategy, stats.strategy_reason = choice.strategy, f"{JOINT_REASON}; {choice.reason}"
-    left = limit - (time.perf_counter() - t0)
-    attach_bound(
-        problem, Bounded(result.state, stats), budget_s=max(left, BOUND_TIME_FRACTION * limit)
-    )
+    scores = [class_scores(problem, carry_over(s, problem)) for s in (state, start) if s]
+    if len(scores) == 2 and keep_better(*scores):  # the decomposed plan will be kept: no bound
+        stats.notes.append("joint: no bound (the decomposed plan scores better)")
+    else:
+        left = limit - (time.perf_counter() - t0)
+        attach_bound(
+            problem, Bounded(result.state, stats), budget_s=max(left, BOUND_TIME_FRACTION * limit)
+        )
     stats.notes.append(
         "joint: objective, bound and gap_global on the joint transfer problem (job outputs "
         f"released at their earliest end, sized by their largest output); as placed F = "

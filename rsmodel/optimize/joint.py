@@ -393,12 +393,13 @@ def use_compute_draw(p: Problem, cp: ComputeProblem, chosen: np.ndarray, offset:
 
 def solve_stages(
     problem: Problem, state: LinkState, block: JointBlock, stop: float, stats: SolverStats,
-    label: str = "joint",
+    label: str = "joint", hint: np.ndarray | None = None,
 ) -> bool:  # fmt: skip
     """The class stages of ``problem`` (critical first) with ``block`` in each, sharing the time
     up to ``stop`` (perf_counter s) by their pairs (each also builds the compute block: one
-    share more); reports appended to ``stats``. False when a stage had no MILP solution (it kept
-    its greedy allocation of the current compute plan)."""
+    share more); reports appended to ``stats``. ``hint``: bytes per pair of a known plan (the
+    decomposed one), each stage's MIP start when it scores better than greedy. False when a
+    stage had no MILP solution (it kept its warm allocation of the current compute plan)."""
     classes = class_ranks(problem)
     pairs = np.bincount(problem.demand_rank[problem.pair_demand], minlength=len(CLASS_NAMES))
     weight = {r: float(pairs[r]) + float(pairs.sum()) / len(classes) for r in classes}
@@ -412,6 +413,7 @@ def solve_stages(
             np.flatnonzero(problem.demand_rank == rank),
             state,
             (stop - time.perf_counter()) * share,
+            hint=hint,
             blocks=(*STAGE_BLOCKS, block),
         )
         stage.name = f"{label} {CLASS_NAMES[rank]}"
@@ -423,12 +425,17 @@ def solve_stages(
 
 
 def solve_joint(
-    problem: Problem, cp: ComputeProblem, outputs: Sequence[JobOutput], start: ComputeSolution
+    problem: Problem,
+    cp: ComputeProblem,
+    outputs: Sequence[JobOutput],
+    start: ComputeSolution,
+    hint: np.ndarray | None = None,
 ) -> JointResult | None:
     """Solve the class stages of ``problem`` with the compute block (:class:`JointBlock`) of
-    ``cp`` in each, from the compute-only plan ``start``; ``problem.settings.time_limit_s``
-    shared among the stages. None when a stage found no MILP solution in time (the caller keeps
-    the decomposed plan)."""
+    ``cp`` in each, from the compute-only plan ``start`` and the downlinks ``hint`` (bytes per
+    pair of ``problem``: the decomposed plan, which that compute plan makes feasible here);
+    ``problem.settings.time_limit_s`` shared among the stages. None when a stage found no MILP
+    solution in time (the caller keeps the decomposed plan)."""
     t0 = time.perf_counter()
     plan = ComputePlan(start.chosen.copy(), set(start.last))
     min_steps = steps_placed(cp, start.chosen)
@@ -436,7 +443,7 @@ def solve_joint(
     limit = problem.settings.time_limit_s
     stats = SolverStats("milp", "class-stages", SolveStatus.OPTIMAL, time_limit_s=limit)
     block = JointBlock(cp, near_start(node_slices(cp), plan.chosen), outputs, min_steps, plan)
-    if not solve_stages(problem, state, block, t0 + limit, stats):
+    if not solve_stages(problem, state, block, t0 + limit, stats, hint=hint):
         return None
     state.close_idle_and_trim()
     stats.status = worst([s.status for s in stats.stages])

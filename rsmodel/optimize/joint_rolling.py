@@ -165,10 +165,15 @@ class _Compute:
 
 
 def solve_joint_rolling(
-    problem: Problem, cp: ComputeProblem, outputs: Sequence[JobOutput]
+    problem: Problem,
+    cp: ComputeProblem,
+    outputs: Sequence[JobOutput],
+    hint: np.ndarray | None = None,
 ) -> JointResult:
     """The joint model in the rolling blocks of ``problem.settings.rolling`` within
-    ``settings.time_limit_s`` (each block what is left over the blocks still to solve)."""
+    ``settings.time_limit_s`` (each block what is left over the blocks still to solve).
+    ``hint``: bytes per pair of ``problem`` of a known plan (the decomposed one), each block
+    stage's MIP start when it scores better than greedy."""
     t0 = time.perf_counter()
     shape: Rolling = problem.settings.rolling
     limit = problem.settings.time_limit_s
@@ -201,7 +206,10 @@ def solve_joint_rolling(
         state = block_state(sub, committed, b0, b2)
         label = problem.time_at(b0 * problem.step_s).isoformat()
         if len(sub.pair_demand) or len(sub.tracks):
-            fallbacks += not solve_stages(sub, state, block, block_stop, stats, label)
+            fallbacks += not solve_stages(
+                sub, state, block, block_stop, stats, label,
+                hint=None if hint is None else hint[full_q],
+            )  # fmt: skip
             state.close_idle_and_trim()
         elif sub.onboard is not None:  # nothing goes down, but the recorders fill (and may lose)
             block.use_draw(sub)

@@ -182,7 +182,8 @@ def solve_stage(
     fractional start)."""
     t0 = time.perf_counter()
     above = bool(state.on.any() or state.pair_bytes.any() or state.track_on.any())
-    warm, start_from = _warm_start(problem, demands, state, hint)
+    starts = _warm_starts(problem, demands, state, hint)
+    warm, start_from = _best_start(problem, demands, starts)
     options = SolveOptions(
         time_limit_s=max(budget_s, _MIN_STAGE_S),
         mip_gap=problem.settings.mip_gap,
@@ -192,10 +193,14 @@ def solve_stage(
     rins_s = 0.0
     try:
         with gc_paused(), build_deadline(t0 + options.time_limit_s):
-            m = build_stage_model(problem, demands, state, warm=warm, blocks=blocks)
+            kept = warm.copy()  # the pairs of every candidate start stay in the model
+            kept.pair_bytes = np.maximum.reduce([w.pair_bytes for w, _ in starts])
+            m = build_stage_model(problem, demands, state, warm=kept, blocks=blocks)
             idx = m.stage
             for adjust in getattr(m, "warm_hooks", ()):
-                adjust(warm)
+                for candidate, _ in starts:
+                    adjust(candidate)
+            warm, start_from = _best_start(problem, demands, starts)  # as the block's rows allow
             options = replace(options, presolve=getattr(m, "presolve", options.presolve))
             t_built = time.perf_counter()
             solver = HighsModel.from_pyomo(m, options, t_start=t0, interface=interface)
@@ -374,18 +379,25 @@ def _dive_share(n_fractional: int, resolves: np.ndarray, left_s: float) -> float
     return max(DIVE_SHARE, 1.0 - n_fractional ** (-1.0 / steps))
 
 
-def _warm_start(
+def _warm_starts(
     problem: Problem, demands: np.ndarray, state: LinkState, hint: np.ndarray | None
+) -> list[tuple[LinkState, str]]:
+    """The stage's MIP-start candidates and their names: greedy, and ``hint`` completed
+    greedily (when it has bytes for the stage)."""
+    starts = [(fill(state.copy(), demands), "greedy")]
+    if hint is not None and np.any(hint[np.isin(problem.pair_demand, demands)] > 0):
+        starts.append((follow(state.copy(), demands, hint), "hint + greedy"))
+    return starts
+
+
+def _best_start(
+    problem: Problem, demands: np.ndarray, starts: list[tuple[LinkState, str]]
 ) -> tuple[LinkState, str]:
-    """The stage's MIP start: greedy, or ``hint`` completed greedily when that scores better."""
-    warm = fill(state.copy(), demands)
-    if hint is None or not np.any(hint[np.isin(problem.pair_demand, demands)] > 0):
-        return warm, "greedy"
-    followed = follow(state.copy(), demands, hint)
-    value = evaluate(problem, demands, followed.pair_bytes, problem.weights)
-    if value < evaluate(problem, demands, warm.pair_bytes, problem.weights):
-        return followed, "hint + greedy"
-    return warm, "greedy"
+    """The candidate start scoring best on the stage's objective (the first on a tie). Chosen
+    again once the blocks' warm hooks cut the candidates (the joint model's job outputs: the
+    greedy sends them from their earliest possible end, the decomposed plan from their end)."""
+    values = [evaluate(problem, demands, w.pair_bytes, problem.weights) for w, _ in starts]
+    return starts[int(np.argmin(values))]
 
 
 def _set_warm_start(

@@ -95,3 +95,18 @@ def test_a_tiny_time_limit_returns_a_stated_plan_no_worse_than_greedy(run, mode:
         assert solver["status"] == "time_limit"  # a cut compute solve is said so in the plan
         assert any("stopped by the plan's time limit" in n for n in solver["notes"])
     assert wall < SLACK * LIMIT_S
+
+
+@pytest.mark.parametrize("strategy", ["auto", "rolling"])
+def test_a_kept_plan_states_its_own_status_not_that_of_a_failed_stage(run, strategy: str) -> None:
+    """Joint stages that find no MILP solution in time keep their greedy allocation (rolling) or
+    give way to the decomposed plan: the plan returned is a plan, so it is not ``no_solution``,
+    and a note says which plan was kept."""
+    plan, scenario, _ = run(time_limit_s=LIMIT_S, compute_downlink="joint", strategy=strategy)
+    solver = plan["solver"]
+    assert check_plan(plan, scenario=scenario) == []
+    assert placed(plan) > 0 and plan["operations"]
+    assert solver["status"] in ("optimal", "time_limit", "blocks-optimal", "greedy-better")
+    assert any(n.endswith(("joint plan kept", "decomposed plan kept")) for n in solver["notes"])
+    if any(s["status"] == "no_solution" for s in solver["stages"]):  # (2 s: usually so, rolling)
+        assert solver["status"] == "time_limit"

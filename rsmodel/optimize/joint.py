@@ -54,7 +54,7 @@ from rsmodel.optimize.recorder import Entering, add_recorder, tx_draws
 from rsmodel.optimize.schedule import SolverStats
 from rsmodel.optimize.solve import solve_stage
 from rsmodel.optimize.state import LinkState
-from rsmodel.optimize.status import SolveStatus, worst
+from rsmodel.optimize.status import SolveStatus, kept_status
 
 JOINT_WEIGHT = 1e-4  # x the compute policy value (~100 per step): a tie-breaker below the syncs
 NEAR_OPTIONS = 2_000  # a node's options above which a stage keeps those near its start plan
@@ -446,7 +446,7 @@ def solve_joint(
     if not solve_stages(problem, state, block, t0 + limit, stats, hint=hint):
         return None
     state.close_idle_and_trim()
-    stats.status = worst([s.status for s in stats.stages])
+    stats.status = kept_status([s.status for s in stats.stages])
     stats.notes.append(
         f"joint compute + downlink model: {steps_placed(cp, plan.chosen)} steps placed "
         f"(compute-only solve: {min_steps})"

@@ -70,7 +70,7 @@ from rsmodel.optimize.rolling import (
 )
 from rsmodel.optimize.schedule import SolverStats
 from rsmodel.optimize.state import LinkState
-from rsmodel.optimize.status import SolveStatus, worst
+from rsmodel.optimize.status import SolveStatus, kept_status
 from rsmodel.optimize.strategy import Choice, Rolling, choose_strategy
 
 COMPUTE_SHARE = 0.25  # of a block's time: its compute-only MILPs (the MIP start)
@@ -220,7 +220,7 @@ def solve_joint_rolling(
     committed.close_idle_and_trim()
     chosen = compute.committed()
     use_compute_draw(problem, cp, chosen)
-    stats.status = worst([s.status for s in stats.stages], SolveStatus.BLOCKS_OPTIMAL)
+    stats.status = kept_status([s.status for s in stats.stages], SolveStatus.BLOCKS_OPTIMAL)
     if stats.status == SolveStatus.EMPTY:
         stats.status = SolveStatus.BLOCKS_OPTIMAL
     stats.notes.append(

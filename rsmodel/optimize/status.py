@@ -44,6 +44,17 @@ def worst(statuses: list[SolveStatus], proven: SolveStatus = SolveStatus.OPTIMAL
     return next((s for s in real if s != SolveStatus.OPTIMAL), proven)
 
 
+def kept_status(
+    statuses: list[SolveStatus], proven: SolveStatus = SolveStatus.OPTIMAL
+) -> SolveStatus:
+    """The status of a plan assembled from class stages (or blocks) that each keep their warm
+    (greedy) allocation when they find no MILP solution: :func:`worst`, with such a stage's
+    ``no_solution`` read as ``time_limit`` (its plan is returned, so the plan is not
+    ``no_solution``)."""
+    cut = [SolveStatus.TIME_LIMIT if s == SolveStatus.NO_SOLUTION else s for s in statuses]
+    return worst(cut, proven)
+
+
 @dataclass(frozen=True)
 class SolveOptions:
     """What a solve may use: ``time_limit_s`` wall seconds from ``t_start`` (build and hand-off

@@ -47,6 +47,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from rsmodel.model.loader import scenario_from_source
     from rsmodel.model.yamlsrc import read_yaml
     from rsmodel.simulate.faults import is_faults_data
+    from rsmodel.studies.spec import study_plan
     from rsmodel.timeutil import iso
 
     src = read_yaml(args.model)
@@ -58,11 +59,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
             file=args.model,
         )
     sc = scenario_from_source(src, base_dir=Path(args.model).resolve().parent)
+    plan = study_plan(src, sc.model.study) if sc.model.study is not None else None
     print(
         f"{args.model}: ok — model {sc.name!r}, {iso(sc.start)} .. {iso(sc.end)} "
         f"(step {sc.step_s:g} s), {len(sc.stations)} stations, {len(sc.nodes)} nodes, "
         f"{len(sc.syncs)} syncs, {len(sc.model.jobs)} jobs"
     )
+    if plan is not None:
+        invalid = sum(v.problem is not None for v in plan.variants)
+        print(
+            f"study: {len(plan.variants)} variants ({plan.study.mode} over "
+            f"{', '.join(a.dim for a in plan.study.vary)})"
+            + (f", {invalid} of them invalid" if invalid else "")
+            + f"; run them with `rsmodel study {args.model} -o OUT/`"
+        )
     for line in sc.warnings:
         print(f"warning: {line}", file=sys.stderr)
     return 0

@@ -126,9 +126,8 @@ def test_relative_tle_path_resolves_against_model_file(tmp_path: Path) -> None:
 
 
 def test_shipped_models_validate(cli) -> None:
+    """Every shipped YAML file validates: models, the study model and the faults file."""
     for model in sorted(MODELS.glob("*.yaml")):
-        if "faults" in model.name:
-            continue
         result = cli("validate", str(model))
         assert result.returncode == 0, (model, result.stderr)
         assert ": ok" in result.stdout
@@ -332,3 +331,76 @@ def test_loading_alone_checks_every_section(tmp_path: Path) -> None:
     assert [e.split(": ")[1] for e in errors] == list(cases)
     foundation_and_model = {"errors", "timeutil", "io", "progress", "version", "model"}
     assert set(json.loads(packages)) <= foundation_and_model
+
+
+def test_validate_recognises_a_faults_file_and_checks_it_against_model(cli) -> None:
+    faults = str(MODELS / "seed_faults.yaml")
+    alone = cli("validate", faults)
+    assert alone.returncode == 0, alone.stderr
+    assert "faults file for `rsmodel simulate MODEL --faults" in alone.stdout
+    assert "3 arrivals" in alone.stdout and "add --model MODEL" in alone.stdout
+    assert "unknown field" not in alone.stderr
+    checked = cli("validate", faults, "--model", str(MODELS / "seed_sync.yaml"))
+    assert checked.returncode == 0, checked.stderr
+    assert "checked against" in checked.stdout and "seed_sync.yaml" in checked.stdout
+
+
+def _one_error_line(result: subprocess.CompletedProcess[str], path: Path) -> str:
+    """The single stderr line of a failed validate, which names ``path`` and a line number."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and ": ok" not in result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].split(f"{path}:")[1].split(":")[0].isdigit(), lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "with_model", "expected"),
+    [
+        (
+            "node_faults:",
+            "node_fault:",
+            False,
+            "faults.node_fault: unknown field 'node_fault'; did you mean 'node_faults'?",
+        ),
+        (
+            "transfer_failure_rate: 0.05",
+            "transfer_failure_rate: 1.5",
+            False,
+            "faults.transfer_failure_rate: Input should be less than or equal to 1",
+        ),
+        (
+            "{station: svalbard, start",
+            "{station: svalbart, start",
+            True,
+            "faults.station_outages[0].station: unknown station 'svalbart'",
+        ),
+    ],
+)
+def test_broken_faults_file_gives_one_message_with_file_line_field(
+    tmp_path: Path, cli, old: str, new: str, with_model: bool, expected: str
+) -> None:
+    text = (MODELS / "seed_faults.yaml").read_text()
+    assert old in text
+    path = write(tmp_path, text.replace(old, new), "faults.yaml")
+    model = ["--model", str(MODELS / "seed_sync.yaml")] if with_model else []
+    assert expected in _one_error_line(cli("validate", str(path), *model), path)
+
+
+def test_validate_model_option_is_only_for_faults_files(cli) -> None:
+    model = str(MODELS / "seed_sync.yaml")
+    result = cli("validate", model, "--model", model)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--model is for a faults file" in result.stderr and "seed_sync.yaml" in result.stderr
+
+
+def test_validate_checks_the_study_section_and_counts_variants(tmp_path: Path, cli) -> None:
+    spec = MODELS / "study_seed_sync.yaml"
+    ok = cli("validate", str(spec))
+    assert ok.returncode == 0, ok.stderr
+    assert "study: 6 variants (grid over svalbard_bandwidth_bps, stations)" in ok.stdout
+    text = spec.read_text().replace("../data/", f"{DATA}/")
+    path = write(tmp_path, text.replace(".svalbard.bandwidth_bps", ".svalbart.bandwidth_bps"))
+    line = _one_error_line(cli("validate", str(path)), path)
+    assert "study.vary[0].path: no item 'svalbart' in ground_stations" in line

@@ -16,6 +16,7 @@ from rsmodel.errors import ModelError
 from rsmodel.model.faults_schema import Arrival, Faults, absolute_time, check_faults
 from rsmodel.model.loader import validation_error
 from rsmodel.model.scenario import Scenario, SyncRequest
+from rsmodel.model.schema import Model
 from rsmodel.model.vocabulary import FieldError, Strict
 from rsmodel.model.yamlsrc import Source, read_yaml
 
@@ -82,8 +83,19 @@ def load_faults_file(path: str | Path, scenario: Scenario) -> FaultsInput:
     return parse_faults(read_yaml(path), scenario)
 
 
-def parse_faults(src: Source, scenario: Scenario) -> FaultsInput:
-    """Validate faults data (a faults section, optionally under a ``faults:`` key) for ``scenario``."""
+def is_faults_data(data: object) -> bool:
+    """Whether parsed YAML is a faults file rather than a model: a lone ``faults:`` key, or
+    top-level keys of which some are faults fields and none is another model section."""
+    if not isinstance(data, dict) or not data:
+        return False
+    keys = set(data)
+    sections = set(Model.model_fields) - {"faults"}
+    return keys == {"faults"} or (bool(keys & set(Faults.model_fields)) and not keys & sections)
+
+
+def parse_faults(src: Source, scenario: Scenario | None) -> FaultsInput:
+    """Validate faults data (a faults section, optionally under a ``faults:`` key) for
+    ``scenario``; with no scenario only the shape is checked (not names or times)."""
     data = src.data if src.data is not None else {}
     if not (isinstance(data, dict) and set(data) == {"faults"}):
         src = Source({"faults": data}, {("faults", *k): v for k, v in src.lines.items()}, src.file)
@@ -91,6 +103,8 @@ def parse_faults(src: Source, scenario: Scenario) -> FaultsInput:
         faults = _FaultsFile.model_validate(src.data).faults
     except ValidationError as exc:
         raise validation_error(exc, src) from None
+    if scenario is None:
+        return FaultsInput(faults, src)
     try:
         check_faults(scenario, faults)
     except FieldError as exc:

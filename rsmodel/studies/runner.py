@@ -36,13 +36,10 @@ from rsmodel.studies.engine import DaskEngine, LocalEngine
 from rsmodel.studies.geocache import GeometryCache, geometry_key, geometry_model
 from rsmodel.studies.results import build_dataset, study_meta
 from rsmodel.studies.spec import (
-    StudyOrigin,
     StudyPlan,
     Variant,
-    check_study,
-    expand,
     load_base,
-    study_from_flags,
+    study_plan,
 )
 from rsmodel.studies.tasks import VariantTask, compute_geometry_task, run_variant_task, variant_file
 from rsmodel.timeutil import iso
@@ -63,17 +60,7 @@ class StudyRun:
 def prepare(model: Path, overrides: dict[str, Any] | None = None) -> tuple[StudyPlan, Path]:
     """Read the model, merge command-line overrides into its study and expand the variants."""
     source, study = load_base(model)
-    origin = StudyOrigin(source)
-    if overrides:
-        merged = {**(study.model_dump(exclude_unset=True) if study else {}), **overrides}
-        origin = StudyOrigin(source, flag="command line")
-        study = study_from_flags(merged, origin)
-    if study is None:
-        raise ModelError(
-            "no `study:` section and no --vary flags; expected the fields to vary", file=model
-        )
-    check_study(study, source.data, origin)
-    return expand(study, source.data), model.resolve().parent
+    return study_plan(source, study, overrides), model.resolve().parent
 
 
 def run_study(

@@ -142,6 +142,25 @@ def study_from_flags(spec: dict[str, Any], origin: StudyOrigin) -> Study:
         raise origin.error(tuple(err["loc"]), err["msg"].removeprefix("Value error, ")) from None
 
 
+def study_plan(
+    source: Source, study: Study | None, overrides: dict[str, Any] | None = None
+) -> StudyPlan:
+    """Merge command-line ``overrides`` into the model's ``study``, check it against the model
+    data of ``source`` and expand the variants (ModelError naming file, line, field)."""
+    origin = StudyOrigin(source)
+    if overrides:
+        merged = {**(study.model_dump(exclude_unset=True) if study else {}), **overrides}
+        origin = StudyOrigin(source, flag="command line")
+        study = study_from_flags(merged, origin)
+    if study is None:
+        raise ModelError(
+            "no `study:` section and no --vary flags; expected the fields to vary",
+            file=source.file,
+        )
+    check_study(study, source.data, origin)
+    return expand(study, source.data)
+
+
 # --------------------------------------------------------------------------- variants
 def expand(study: Study, base: dict[str, Any]) -> StudyPlan:
     """All variants of ``study`` applied to the model data ``base``."""

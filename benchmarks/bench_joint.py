@@ -34,6 +34,7 @@ and counts the stages at their time limit and those that kept their greedy alloc
 from __future__ import annotations
 
 import copy
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -96,35 +97,11 @@ def recorder() -> dict[str, Any]:
 
 def medium(sats: int) -> dict[str, Any]:
     """The first ``sats`` nodes of models/recorder_power.yaml over 12 h with 400 W of compute and
-    a pass -> window -> eclipse -> package (30 GB) -> ground job each."""
-    data = yaml.safe_load((ROOT / "models" / "recorder_power.yaml").read_text())
-    data["horizon"]["hours"] = 12
-    data["nodes"] = data["nodes"][:sats]
-    data["jobs"] = []
-    for node in data["nodes"]:
-        node["power"]["compute_w"] = 400
-        data["jobs"].append(
-            {
-                "name": f"{node['name']}-job",
-                "node": node["name"],
-                "priority": "high",
-                "steps": [
-                    {"id": "capture", "type": "pass", "max_segments": 2, "compute_s": 120,
-                     "output_mb": 2000},
-                    {"id": "process", "type": "window", "depends_on": ["capture"],
-                     "quality_tiers": {"standard": {"compute_s": 600, "output_mb": 8000},
-                                       "enhanced": {"compute_s": 1200, "output_mb": 16000}},
-                     "preferred_tier": "enhanced"},
-                    {"id": "compress", "type": "eclipse", "depends_on": ["process"],
-                     "compute_s": 900, "min_battery_soc": 0.5, "output_mb": 30000},
-                    {"id": "package", "depends_on": ["compress"], "compute_s": 300,
-                     "output_mb": 30000},
-                    {"id": "analyse", "location": "ground", "depends_on": ["package"],
-                     "compute_s": 600},
-                ],
-            }
-        )  # fmt: skip
-    return data
+    a pass -> window -> eclipse -> package (30 GB) -> ground job each (tests/fixtures/eo_fleet.py)."""
+    sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+    from eo_fleet import eo_fleet
+
+    return eo_fleet(sats)
 
 
 def fleet_day(sats: int, steps: int, hours: float = 24.0) -> dict[str, Any]:

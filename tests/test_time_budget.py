@@ -8,13 +8,13 @@ loose sanity check (load from other processes); the speed goals are in benchmark
 from __future__ import annotations
 
 import copy
+import sys
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from rsmodel import pipeline
 from rsmodel.geometry import compute_geometry
@@ -22,39 +22,11 @@ from rsmodel.model.loader import load_model_dict
 from rsmodel.plan.check import check_plan
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+from eo_fleet import eo_fleet  # noqa: E402
+
 LIMIT_S = 2.0
 SLACK = 10.0  # wall <= SLACK x the limit: the plan and report building, imports, a loaded machine
-
-
-def eo_fleet() -> dict[str, Any]:
-    data = yaml.safe_load((ROOT / "models" / "recorder_power.yaml").read_text())
-    data["horizon"]["hours"] = 12
-    data["nodes"] = data["nodes"][:2]
-    data["jobs"] = []
-    for node in data["nodes"]:
-        node["power"]["compute_w"] = 400
-        data["jobs"].append(
-            {
-                "name": f"{node['name']}-job",
-                "node": node["name"],
-                "priority": "high",
-                "steps": [
-                    {"id": "capture", "type": "pass", "max_segments": 2, "compute_s": 120,
-                     "output_mb": 2000},
-                    {"id": "process", "type": "window", "depends_on": ["capture"],
-                     "quality_tiers": {"standard": {"compute_s": 600, "output_mb": 8000},
-                                       "enhanced": {"compute_s": 1200, "output_mb": 16000}},
-                     "preferred_tier": "enhanced"},
-                    {"id": "compress", "type": "eclipse", "depends_on": ["process"],
-                     "compute_s": 900, "min_battery_soc": 0.5, "output_mb": 30000},
-                    {"id": "package", "depends_on": ["compress"], "compute_s": 300,
-                     "output_mb": 30000},
-                    {"id": "analyse", "location": "ground", "depends_on": ["package"],
-                     "compute_s": 600},
-                ],
-            }
-        )  # fmt: skip
-    return data
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +34,7 @@ def run():
     geometry: list[Any] = []
 
     def plan(**solver: Any) -> tuple[dict[str, Any], Any, float]:
-        data = eo_fleet()
+        data = eo_fleet(2)
         data["solver"] = solver
         scenario = load_model_dict(copy.deepcopy(data), base_dir=ROOT / "models")
         if not geometry:

@@ -466,11 +466,6 @@ class Profiles:
         start, clipped to its knots), bits."""
         return self._antiderivative(window, b_s) - self._antiderivative(window, a_s)
 
-    def bits_until(self, window: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """Integral of window ``window[i]``'s rate from its first knot to ``x[i]`` s from its
-        start (clipped to its knots), bits: non-decreasing in ``x``."""
-        return self._antiderivative(window, x)
-
     def instant_of_bits(self, window: np.ndarray, a_s: np.ndarray, bits: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`integral_bits`: the instant (s from window ``window[i]``'s start)
         ``x`` with ``integral(a_s, x) = bits`` (``bits >= 0``: the earliest ``x >= a_s``) or

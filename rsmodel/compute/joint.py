@@ -207,7 +207,10 @@ def plan_joint(
     else:
         left = limit - (time.perf_counter() - t0)
         attach_bound(
-            problem, Bounded(result.state, stats), budget_s=max(left, BOUND_TIME_FRACTION * limit)
+            problem,
+            Bounded(result.state, stats),
+            budget_s=max(left, BOUND_TIME_FRACTION * limit),
+            stage_lp=False,
         )
     stats.notes.append(
         "joint: objective, bound and gap_global on the joint transfer problem (job outputs "

@@ -78,6 +78,7 @@ from rsmodel.optimize.tracks import track_bound
 COARSE_GRIDS_S = (300.0, 3600.0)  # tried in turn when the fine LP is too large or too slow
 FINE_PAIRS = 1_000_000  # classes with at most this many pairs get the LP on the fine slot grid
 BOUND_TIME_FRACTION = 0.35  # of the solver time limit at least, for all bound LPs together
+BY_STAGE_LP = "the LP relaxation of its stage model"
 MIN_LP_S = 0.5  # a bound LP is not started with less time left
 GRID_SHARE = 0.7  # of a class's bound time for its LP on a grid when coarser ones may follow
 _EPS_BYTES = 0.5
@@ -173,16 +174,18 @@ def stage_bound(
     *,
     time_limit_s: float = 60.0,
     known: dict[str, float] | None = None,
+    stage_lp: dict[str, int] | None = None,
 ) -> tuple[float, list[dict[str, Any]]]:
     """Sum over classes of the class LP bound given ``plan``'s allocation of the classes above
     (or of ``known[class name]``, a valid bound from elsewhere: :func:`whole_class_bound`, if
-    larger).
+    larger). ``stage_lp``: {class name: its stage model's columns} to tighten by their stage
+    model's LP relaxation (:func:`_tighten_by_stage_lp`), None: not.
 
     First every class gets its LP on the coarse grid (300 s; 1 h if that does not finish); the
     first (highest) class, compared first, may use half of ``time_limit_s``, the others share
-    the rest by their pair counts. Then, while time is left, the classes are refined on the
-    fine grid, the one furthest above its coarse bound in ``plan`` first; a class keeps the
-    larger of its bounds."""
+    the rest by their pair counts. Then, while time is left, the classes of ``stage_lp`` by
+    their stage model's LP relaxation, and the others on the fine grid, the one furthest above
+    its coarse bound in ``plan`` first; a class keeps the larger of its bounds."""
     p = problem
     ranks = p.demand_rank
     classes = [int(r) for r in np.unique(np.r_[ranks, p.tracks.request_rank])]
@@ -213,8 +216,10 @@ def stage_bound(
         parts.append({"class": CLASS_NAMES[rank], "bound": value + tracks, "by": how})
         if (known or {}).get(CLASS_NAMES[rank], -np.inf) > parts[-1]["bound"]:
             parts[-1].update(bound=known[CLASS_NAMES[rank]], by="its stage MILP's dual bound")
+    if stage_lp is not None:
+        _tighten_by_stage_lp(p, plan, classes, lps, parts, score, stop, stage_lp)
     if p.step_s not in coarse:
-        refine = [k for k in lps if len(lps[k][0]) <= FINE_PAIRS]
+        refine = [k for k in lps if len(lps[k][0]) <= FINE_PAIRS and parts[k]["by"] != BY_STAGE_LP]
         for k in sorted(refine, key=lambda k: parts[k]["bound"] - score[classes[k]]):
             if stop - time.perf_counter() < 1.0:
                 break
@@ -226,10 +231,60 @@ def stage_bound(
     return float(sum(part["bound"] for part in parts)), parts
 
 
-def attach_bound(problem: Problem, schedule: Any, budget_s: float | None = None) -> None:
+def _tighten_by_stage_lp(
+    p: Problem,
+    plan: LinkState,
+    classes: list[int],
+    lps: dict[int, tuple],
+    parts: list[dict[str, Any]],
+    score: dict[int, float],
+    stop: float,
+    columns: dict[str, int],
+) -> None:
+    """While time is left before ``stop``, raise class bounds to their stage model's LP
+    relaxation (:func:`rsmodel.optimize.stage_lp.stage_lp_bound`), the class with the largest
+    open gap per column of its stage model (``columns``, else its pairs) first: a small
+    class's LP is cheap; classes with track requests and those already within ``solver.mip_gap`` are
+    left as they are. A value above the plan's own score is not a bound of it: not used."""
+    from rsmodel.optimize.stage_lp import SCORE_TOL, stage_lp_bound
+
+    ranks = p.demand_rank
+    open_gap = {
+        k: score[classes[k]] - parts[k]["bound"]
+        for k in lps
+        if lps[k][5] == 0.0
+        and not np.isin(p.tracks.request_rank, classes[k]).any()
+        and score[classes[k]] - parts[k]["bound"]
+        > p.settings.mip_gap * max(1.0, abs(score[classes[k]]))
+    }
+    size = {k: (columns.get(CLASS_NAMES[classes[k]]) or len(lps[k][0])) + 1 for k in open_gap}
+    for k in sorted(open_gap, key=lambda k: -open_gap[k] / size[k]):
+        left = stop - time.perf_counter()
+        if left < MIN_LP_S:
+            break
+        rank = classes[k]
+        higher = _higher_classes_state(p, plan, rank)
+        higher.begin_stage(rank)
+        value = stage_lp_bound(p, higher, np.flatnonzero(ranks == rank), left)
+        if value is None or value <= parts[k]["bound"]:
+            continue
+        if value > score[rank] + SCORE_TOL * max(1.0, abs(score[rank])):
+            parts[k]["by"] += (
+                f" (its stage model's LP relaxation, {value:.6g}, is above the plan: not used)"
+            )
+            continue
+        parts[k].update(bound=value, by=BY_STAGE_LP)
+
+
+def attach_bound(
+    problem: Problem, schedule: Any, budget_s: float | None = None, *, stage_lp: bool = True
+) -> None:
     """Set ``solver.objective`` (F of the returned plan), ``bound`` (:func:`stage_bound`) and
     ``gap_global``; note the any-plan bound too. ``budget_s``: seconds for all bound LPs
-    (default ``BOUND_TIME_FRACTION`` of the time limit)."""
+    (default ``BOUND_TIME_FRACTION`` of the time limit). ``stage_lp``: tighten classes by
+    their stage model's LP relaxation where the LPs leave out what binds (a monolithic
+    staged MILP plan of a problem with recorders or batteries; not the joint model, whose
+    stages carry the compute block)."""
     stats = schedule.solver
     if len(problem.demands) == 0 and len(problem.tracks.requests) == 0:  # the empty plan: optimal
         stats.objective, stats.bound, stats.gap_global = 0.0, 0.0, 0.0
@@ -237,7 +292,20 @@ def attach_bound(problem: Problem, schedule: Any, budget_s: float | None = None)
     t0 = time.perf_counter()
     budget = max(budget_s or BOUND_TIME_FRACTION * problem.settings.time_limit_s, 2.0)
     known = whole_class_bound(stats)
-    bound, parts = stage_bound(problem, schedule.state, time_limit_s=0.9 * budget, known=known)
+    exact_stages = (
+        stage_lp
+        and problem.onboard is not None
+        and stats.method == "milp"
+        and stats.strategy == "monolithic"
+    )
+    columns = {st.name: int(st.sizes.get("columns", 0)) for st in stats.stages}
+    bound, parts = stage_bound(
+        problem,
+        schedule.state,
+        time_limit_s=0.85 * budget,
+        known=known,
+        stage_lp=columns if exact_stages else None,
+    )
     left = t0 + budget - time.perf_counter()
     any_bound, how = any_plan_bound(problem, time_limit_s=max(left, 0.1 * budget))
     score = class_scores(problem, schedule.state)
@@ -592,10 +660,13 @@ def _costs(p: Problem, demands: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _higher_classes_state(p: Problem, plan: LinkState, rank: int) -> LinkState:
-    """``plan`` with only the bytes and links of classes above ``rank``."""
+    """``plan`` with only the bytes, links and recorder losses of classes above ``rank``."""
     state = LinkState.empty(p)
     keep = p.demand_rank[p.pair_demand] < rank
     state.pair_bytes = np.where(keep, plan.pair_bytes, 0.0)
+    if p.onboard is not None and p.onboard.sources:
+        above = p.onboard.source_rank < rank
+        state.lost[above] = plan.lost[above]
     for c in np.flatnonzero(state.used_bytes() > _EPS_BYTES):
         state.open(int(c))
     return state

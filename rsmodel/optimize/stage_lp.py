@@ -32,10 +32,13 @@ from dataclasses import replace
 
 import highspy
 import numpy as np
+
+# First: the gateway keeps Pyomo from importing scipy.stats, only before SciPy's first import.
+from rsmodel.optimize.gateway import HighsModel  # isort: split
+
 import scipy.sparse as sp
 
 from rsmodel.optimize.deadline import BuildTimeout, build_deadline, gc_paused
-from rsmodel.optimize.gateway import HighsModel
 from rsmodel.optimize.model import build_stage_model
 from rsmodel.optimize.objective import LINK_COST
 from rsmodel.optimize.problem import Problem

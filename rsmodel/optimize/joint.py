@@ -52,7 +52,7 @@ from rsmodel.optimize.model import STAGE_BLOCKS
 from rsmodel.optimize.problem import CLASS_NAMES, UNIT_BYTES, Problem
 from rsmodel.optimize.recorder import Entering, add_recorder, tx_draws
 from rsmodel.optimize.schedule import SolverStats
-from rsmodel.optimize.solve import MIN_STAGE_S, solve_stage, stage_needs, stage_share
+from rsmodel.optimize.solve import solve_stage, stage_needs, stage_share
 from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.status import SolveStatus, kept_status
 
@@ -408,12 +408,14 @@ def solve_stages(
         block.use_draw(problem)
         state.begin_stage(rank)
         needs = stage_needs(problem, state, classes[k:])
+        share, keep = stage_share(needs + needs.sum() / len(needs), stop - time.perf_counter())
         stage = solve_stage(
             problem,
             np.flatnonzero(problem.demand_rank == rank),
             state,
-            stop - MIN_STAGE_S * (len(classes) - k - 1),
-            stage_share(needs + needs.sum() / len(needs)),
+            stop,
+            share,
+            keep,
             hint=hint,
             blocks=(*STAGE_BLOCKS, block),
         )

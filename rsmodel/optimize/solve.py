@@ -42,6 +42,9 @@ from rsmodel.optimize.strategy import keep_better
 from rsmodel.optimize.tracks import start_values
 
 MIN_STAGE_S = 0.2  # s: a stage's least solve time, and what each later stage is left at least
+LATER_KEEP = 0.5  # of their share of the time left: what a stage's build and solve leave the later
+# ones in any case (at load 7.5 the fleet day's critical build + dive took 8 s and, unbounded, left
+# the later stages none)
 _SNAP_BYTES = 16.0
 _FINISH_MARGIN_S = 1.0  # left for writing the schedule after the last stage
 DIVE_SHARE = 0.3  # of the fractional links fixed on after each LP of a stage's dive
@@ -133,15 +136,14 @@ def _staged_milp(
     for k, rank in enumerate(classes):
         demands = np.flatnonzero(ranks == rank)
         state.begin_stage(rank)
-        later = len(classes) - k - 1
-        stop_at = stop - MIN_STAGE_S * later  # each later stage keeps a minimum
-        if stop_at - time.perf_counter() < MIN_STAGE_S:
+        left = stop - time.perf_counter()
+        if left - MIN_STAGE_S * (len(classes) - k - 1) < MIN_STAGE_S:
             fill(state, demands)
             stats.status = SolveStatus.TIME_LIMIT
             stats.notes.append(f"{CLASS_NAMES[rank]}: no time left, greedy allocation")
             continue
-        share = stage_share(stage_needs(problem, state, classes[k:]), first=k == 0)
-        stage = solve_stage(problem, demands, state, stop_at, share, interface, hint)
+        share, keep = stage_share(stage_needs(problem, state, classes[k:]), left, first=k == 0)
+        stage = solve_stage(problem, demands, state, stop, share, keep, interface, hint)
         stage.name = CLASS_NAMES[rank]
         stats.stages.append(stage)
         stats.build_s += stage.build_s
@@ -171,15 +173,20 @@ def stage_needs(problem: Problem, state: LinkState, ranks: Sequence[int]) -> np.
     return need[np.asarray(ranks, dtype=int)].astype(float)
 
 
-def stage_share(needs: np.ndarray, *, first: bool = False) -> float:
-    """The share of the time left (once it is built) that the first of the stages with
-    ``needs`` (:func:`stage_needs`, this stage and the later ones) solves for: its part of the
-    needs, and when it is the ``first`` class (compared first: the plan is lexicographic) at
-    least an equal part (the 20-satellite fleet day's critical stage, 5 k link binaries but
-    16 % of the pairs, got 0.1 s of HiGHS by pairs). Time a stage leaves unused goes to the
-    next ones, which share again from what is then left."""
+def stage_share(needs: np.ndarray, left_s: float, *, first: bool = False) -> tuple[float, float]:
+    """(share, keep_s) of the first of the stages with ``needs`` (:func:`stage_needs`, this
+    stage and the later ones) when ``left_s`` seconds are left for them all: it solves for
+    ``share`` of the time left once it is built, its part of the needs, and when it is the
+    ``first`` class (compared first: the plan is lexicographic) at least an equal part (the
+    20-satellite fleet day's critical stage, 5 k link binaries but 16 % of the pairs, got 0.1
+    s of HiGHS by pairs); its build and solve end ``keep_s`` before the deadline, which the
+    later stages keep in any case (``LATER_KEEP`` of their share, at least ``MIN_STAGE_S``
+    each). Time a stage leaves unused goes to the next ones, which share again."""
     share = float(needs[0] / max(needs.sum(), 1.0))
-    return max(share, 1.0 / len(needs)) if first else share
+    if first:
+        share = max(share, 1.0 / len(needs))
+    keep = max(MIN_STAGE_S * (len(needs) - 1), LATER_KEEP * (1.0 - share) * left_s)
+    return share, keep
 
 
 def solve_stage(
@@ -188,16 +195,18 @@ def solve_stage(
     state: LinkState,
     stop_at: float,
     share: float = 1.0,
+    keep_s: float = 0.0,
     interface: str = "standard_form",
     hint: np.ndarray | None = None,
     blocks: Sequence[ConstraintBlock] | None = None,
 ) -> StageReport:
     """Build, warm-start and solve one class stage; write its allocation into ``state``.
 
-    Time: the build and hand-off may run until ``stop_at`` (``time.perf_counter()`` s); HiGHS
-    (the LP dive, RINS, branch and bound) then gets ``share`` of what is left until then (at
-    least ``MIN_STAGE_S``; extra ``solve_budget_s`` of the report), so a stage whose build is
-    slow still gets its solve time.
+    Time (:func:`stage_share`): the build and hand-off may run until ``keep_s`` before
+    ``stop_at`` (``time.perf_counter()`` s, the stages' deadline); HiGHS (the LP dive, RINS,
+    branch and bound) then gets ``share`` of what is left until ``stop_at``, ending ``keep_s``
+    before it at the latest (at least ``MIN_STAGE_S``; extra ``solve_budget_s`` of the
+    report), so a stage whose build is slow still gets its solve time.
 
     ``blocks``: the stage model's constraint blocks (default: :func:`build_stage_model`'s). A
     block may set ``model.partial_start`` (its variables are left to HiGHS to complete in the
@@ -213,7 +222,7 @@ def solve_stage(
     starts = _warm_starts(problem, demands, state, hint)
     warm, start_from = _best_start(problem, demands, starts)
     options = SolveOptions(
-        time_limit_s=max(stop_at - t0, MIN_STAGE_S),
+        time_limit_s=max(stop_at - keep_s - t0, MIN_STAGE_S),
         mip_gap=problem.settings.mip_gap,
         threads=problem.settings.threads,
     )
@@ -237,7 +246,9 @@ def solve_stage(
             t_cols = solver.columns_of(list(m.t.values())) if hasattr(m, "t") else None
         t_ready = time.perf_counter()
         handoff_s = t_ready - t_built
-        solve_budget = max(share * (stop_at - t_ready), MIN_STAGE_S)
+        solve_budget = max(
+            min(share * (stop_at - t_ready), stop_at - keep_s - t_ready), MIN_STAGE_S
+        )
         options = replace(options, time_limit_s=t_ready - t0 + solve_budget)
         solver.options = options
         dive, dive_s = None, 0.0

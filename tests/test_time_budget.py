@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from rsmodel import pipeline
 from rsmodel.geometry import compute_geometry
@@ -82,3 +83,29 @@ def test_a_kept_plan_states_its_own_status_not_that_of_a_failed_stage(run, strat
     assert any(n.endswith(("joint plan kept", "decomposed plan kept")) for n in solver["notes"])
     if any(s["status"] == "no_solution" for s in solver["stages"]):  # (2 s: usually so, rolling)
         assert solver["status"] == "time_limit"
+
+
+def test_a_small_but_hard_first_class_gets_its_solve_time() -> None:
+    """The critical class is one satellite's housekeeping (7 % of the pairs, ~200 link
+    binaries and a battery): shared by pairs, its stage got less than its own build (it was
+    skipped, "no time left", or ended ``no_solution`` on greedy). Its build is not its solve
+    time and the first class gets at least an equal part: it comes back with a MILP solution
+    and the time it solved for stated in ``solver.stages``."""
+    data = yaml.safe_load((ROOT / "models" / "recorder_power.yaml").read_text())
+    data["horizon"]["hours"] = 12
+    data["nodes"] = data["nodes"][:4]
+    for node in data["nodes"][1:]:  # housekeeping (critical) from the first satellite only
+        node["recorder"]["sources"] = [
+            s for s in node["recorder"]["sources"] if s["priority"] != "critical"
+        ]
+    data["solver"] = {"time_limit_s": 4.0}
+    scenario = load_model_dict(data, base_dir=ROOT / "models")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plan = pipeline.run(scenario).plan.to_dict()
+    assert check_plan(plan, scenario=scenario) == []
+    critical = plan["solver"]["stages"][0]
+    assert critical["name"] == "critical"
+    assert critical["status"] in ("optimal", "time_limit")
+    assert critical["allocation"] == "milp" and critical["objective"] is not None
+    assert critical["solve_budget_s"] >= 0.2

@@ -52,7 +52,7 @@ from rsmodel.optimize.model import STAGE_BLOCKS
 from rsmodel.optimize.problem import CLASS_NAMES, UNIT_BYTES, Problem
 from rsmodel.optimize.recorder import Entering, add_recorder, tx_draws
 from rsmodel.optimize.schedule import SolverStats
-from rsmodel.optimize.solve import solve_stage
+from rsmodel.optimize.solve import solve_stage, stage_needs, stage_share
 from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.status import SolveStatus, kept_status
 
@@ -396,23 +396,26 @@ def solve_stages(
     label: str = "joint", hint: np.ndarray | None = None,
 ) -> bool:  # fmt: skip
     """The class stages of ``problem`` (critical first) with ``block`` in each, sharing the time
-    up to ``stop`` (perf_counter s) by their pairs (each also builds the compute block: one
-    share more); reports appended to ``stats``. ``hint``: bytes per pair of a known plan (the
-    decomposed one), each stage's MIP start when it scores better than greedy. False when a
-    stage had no MILP solution (it kept its warm allocation of the current compute plan)."""
+    up to ``stop`` (perf_counter s) as the sync stages do (:func:`stage_share`: a stage's build
+    is not its solve time; each also builds the compute block: one mean share more, and no
+    minimum for the first class, as every stage needs a solution); reports appended to
+    ``stats``. ``hint``: bytes per pair of a known plan (the decomposed one), each stage's MIP
+    start when it scores better than greedy. False when a stage had no MILP solution (it kept
+    its warm allocation of the current compute plan)."""
     classes = class_ranks(problem)
-    pairs = np.bincount(problem.demand_rank[problem.pair_demand], minlength=len(CLASS_NAMES))
-    weight = {r: float(pairs[r]) + float(pairs.sum()) / len(classes) for r in classes}
     solved = True
     for k, rank in enumerate(classes):
         block.use_draw(problem)
         state.begin_stage(rank)
-        share = weight[rank] / sum(weight[r] for r in classes[k:])
+        needs = stage_needs(problem, state, classes[k:])
+        share, keep = stage_share(needs + needs.sum() / len(needs), stop - time.perf_counter())
         stage = solve_stage(
             problem,
             np.flatnonzero(problem.demand_rank == rank),
             state,
-            (stop - time.perf_counter()) * share,
+            stop,
+            share,
+            keep,
             hint=hint,
             blocks=(*STAGE_BLOCKS, block),
         )

@@ -378,7 +378,7 @@ def node_tx_wh(p: Problem, on: np.ndarray, n: int, cands: np.ndarray) -> np.ndar
         p.cand_slot[c],
         weights=e.tx_power_w * (p.cand_t1_s[c] - p.cand_t0_s[c]) * WH_PER_WS,
         minlength=n_slots,
-    )
+    ).astype(float)  # bincount of nothing is int: a MIP start's SOC drawn on it would truncate
     prev = p.cand_prev[c]
     starts = c[(prev < 0) | ~on[np.maximum(prev, 0)]]
     if e.tx_warmup_s > 0 and len(starts):

@@ -5,8 +5,10 @@ bytes fixed; then high on what is left (links already on keep their residual byt
 then low. Each stage is a MILP (rsmodel/optimize/model.py) solved by HiGHS through the solver
 gateway (rsmodel/optimize/gateway.py) and warm-started from the greedy dispatcher. Before each stage,
 ``LinkState.begin_stage`` blocks the capacity a waiting higher-class demand could use, so lower
-classes only get what nothing above them wants. The time limit covers all stages; a stage
-without a solution in time keeps its greedy allocation.
+classes only get what nothing above them wants. The time limit covers all stages
+(:func:`stage_share`: a stage's build is not its solve time, its share follows its pairs and the
+links it could switch on, the first class gets at least an equal part, time a stage leaves goes
+to the next); a stage without a solution in time keeps its greedy allocation.
 """
 
 from __future__ import annotations
@@ -39,7 +41,10 @@ from rsmodel.optimize.status import SolveOptions, SolveResult, SolveStatus, Stag
 from rsmodel.optimize.strategy import keep_better
 from rsmodel.optimize.tracks import start_values
 
-_MIN_STAGE_S = 0.2
+MIN_STAGE_S = 0.2  # s: a stage's least solve time, and what each later stage is left at least
+LATER_KEEP = 0.5  # of their share of the time left: what a stage's build and solve leave the later
+# ones in any case (at load 7.5 the fleet day's critical build + dive took 8 s and, unbounded, left
+# the later stages none)
 _SNAP_BYTES = 16.0
 _FINISH_MARGIN_S = 1.0  # left for writing the schedule after the last stage
 DIVE_SHARE = 0.3  # of the fractional links fixed on after each LP of a stage's dive
@@ -127,28 +132,18 @@ def _staged_milp(
     )
     ranks = problem.demand_rank
     classes = class_ranks(problem)
-    options = problem.tracks.request_rank[problem.tracks.opt_request]
-    weight = {
-        r: max(
-            int(np.isin(problem.pair_demand, np.flatnonzero(ranks == r)).sum())
-            + int((options == r).sum()),
-            1,
-        )
-        for r in classes
-    }
-    deadline = t_start + settings.time_limit_s - min(_FINISH_MARGIN_S, 0.05 * settings.time_limit_s)
+    stop = t_start + settings.time_limit_s - min(_FINISH_MARGIN_S, 0.05 * settings.time_limit_s)
     for k, rank in enumerate(classes):
         demands = np.flatnonzero(ranks == rank)
         state.begin_stage(rank)
-        remaining = deadline - time.perf_counter()
-        share = weight[rank] / sum(weight[r] for r in classes[k:])
-        budget = remaining * share
-        if budget < _MIN_STAGE_S:
+        left = stop - time.perf_counter()
+        if left - MIN_STAGE_S * (len(classes) - k - 1) < MIN_STAGE_S:
             fill(state, demands)
             stats.status = SolveStatus.TIME_LIMIT
             stats.notes.append(f"{CLASS_NAMES[rank]}: no time left, greedy allocation")
             continue
-        stage = solve_stage(problem, demands, state, budget, interface, hint)
+        share, keep = stage_share(stage_needs(problem, state, classes[k:]), left, first=k == 0)
+        stage = solve_stage(problem, demands, state, stop, share, keep, interface, hint)
         stage.name = CLASS_NAMES[rank]
         stats.stages.append(stage)
         stats.build_s += stage.build_s
@@ -160,16 +155,58 @@ def _staged_milp(
     return state, stats
 
 
+def stage_needs(problem: Problem, state: LinkState, ranks: Sequence[int]) -> np.ndarray:
+    """What the stage of each class in ``ranks`` needs, in columns and binaries: its pairs and
+    track options (the build, the LP) plus the links its pairs could still switch on (not on in
+    ``state``: the stages above are fixed) and its track options again (branch and bound)."""
+    p = problem
+    rank = p.demand_rank[p.pair_demand]
+    cand = p.pair_cand
+    free = ~state.on[cand]
+    links = np.unique(rank[free] * len(p.cand_window) + cand[free]) // len(p.cand_window)
+    options = np.bincount(p.tracks.request_rank[p.tracks.opt_request], minlength=len(CLASS_NAMES))
+    need = (
+        np.bincount(rank, minlength=len(CLASS_NAMES))
+        + np.bincount(links, minlength=len(CLASS_NAMES))
+        + 2 * options
+    )
+    return need[np.asarray(ranks, dtype=int)].astype(float)
+
+
+def stage_share(needs: np.ndarray, left_s: float, *, first: bool = False) -> tuple[float, float]:
+    """(share, keep_s) of the first of the stages with ``needs`` (:func:`stage_needs`, this
+    stage and the later ones) when ``left_s`` seconds are left for them all: it solves for
+    ``share`` of the time left once it is built, its part of the needs, and when it is the
+    ``first`` class (compared first: the plan is lexicographic) at least an equal part (the
+    20-satellite fleet day's critical stage, 5 k link binaries but 16 % of the pairs, got 0.1
+    s of HiGHS by pairs); its build and solve end ``keep_s`` before the deadline, which the
+    later stages keep in any case (``LATER_KEEP`` of their share, at least ``MIN_STAGE_S``
+    each). Time a stage leaves unused goes to the next ones, which share again."""
+    share = float(needs[0] / max(needs.sum(), 1.0))
+    if first:
+        share = max(share, 1.0 / len(needs))
+    keep = max(MIN_STAGE_S * (len(needs) - 1), LATER_KEEP * (1.0 - share) * left_s)
+    return share, keep
+
+
 def solve_stage(
     problem: Problem,
     demands: np.ndarray,
     state: LinkState,
-    budget_s: float,
+    stop_at: float,
+    share: float = 1.0,
+    keep_s: float = 0.0,
     interface: str = "standard_form",
     hint: np.ndarray | None = None,
     blocks: Sequence[ConstraintBlock] | None = None,
 ) -> StageReport:
     """Build, warm-start and solve one class stage; write its allocation into ``state``.
+
+    Time (:func:`stage_share`): the build and hand-off may run until ``keep_s`` before
+    ``stop_at`` (``time.perf_counter()`` s, the stages' deadline); HiGHS (the LP dive, RINS,
+    branch and bound) then gets ``share`` of what is left until ``stop_at``, ending ``keep_s``
+    before it at the latest (at least ``MIN_STAGE_S``; extra ``solve_budget_s`` of the
+    report), so a stage whose build is slow still gets its solve time.
 
     ``blocks``: the stage model's constraint blocks (default: :func:`build_stage_model`'s). A
     block may set ``model.partial_start`` (its variables are left to HiGHS to complete in the
@@ -185,12 +222,12 @@ def solve_stage(
     starts = _warm_starts(problem, demands, state, hint)
     warm, start_from = _best_start(problem, demands, starts)
     options = SolveOptions(
-        time_limit_s=max(budget_s, _MIN_STAGE_S),
+        time_limit_s=max(stop_at - keep_s - t0, MIN_STAGE_S),
         mip_gap=problem.settings.mip_gap,
         threads=problem.settings.threads,
     )
     idx: StageIndex | None = None
-    rins_s = 0.0
+    rins_s, solve_budget = 0.0, 0.0
     try:
         with gc_paused(), build_deadline(t0 + options.time_limit_s):
             kept = warm.copy()  # the pairs of every candidate start stay in the model
@@ -207,7 +244,13 @@ def solve_stage(
             y_cols = solver.columns_of(list(m.y.values()))
             x_cols = solver.columns_of(list(m.x.values()))
             t_cols = solver.columns_of(list(m.t.values())) if hasattr(m, "t") else None
-        handoff_s = time.perf_counter() - t_built
+        t_ready = time.perf_counter()
+        handoff_s = t_ready - t_built
+        solve_budget = max(
+            min(share * (stop_at - t_ready), stop_at - keep_s - t_ready), MIN_STAGE_S
+        )
+        options = replace(options, time_limit_s=t_ready - t0 + solve_budget)
+        solver.options = options
         dive, dive_s = None, 0.0
         if getattr(m, "dive", True):
             dive, dive_s = _dive(solver, problem, idx, state, warm, x_cols, y_cols, t_cols)
@@ -275,6 +318,7 @@ def solve_stage(
         extra={
             "allocation": used,
             "handoff_s": handoff_s,
+            "solve_budget_s": solve_budget,
             "dive_s": dive_s,
             "rins_s": rins_s,
             "warm_objective": evaluate(problem, demands, warm.pair_bytes, problem.weights),

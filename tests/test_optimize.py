@@ -10,9 +10,17 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pyomo.environ as pyo
 import pytest
 
-from rsmodel.optimize import Demand, SolverSettings, StationSpec, build_problem, solve_problem
+from rsmodel.optimize import (
+    Demand,
+    SolverSettings,
+    StationSpec,
+    build_problem,
+    model,
+    solve_problem,
+)
 from rsmodel.optimize.greedy import greedy
 from rsmodel.optimize.objective import evaluate
 from rsmodel.plan.check import check_plan
@@ -458,3 +466,23 @@ def test_plan_json_keeps_the_timeline_exact():
     assert [o["bytes"] for o in plan["operations"]] == [o.bytes for o in s.operations]
     assert any(len(o["end"]) == len("2026-05-30T00:00:00.123456Z") for o in plan["operations"])
     assert check_plan(plan) == []
+
+
+def test_a_class_stage_proven_infeasible_makes_the_plan_say_so_and_keeps_greedy(monkeypatch):
+    """A stage MILP HiGHS proves infeasible (a constraint block that contradicts itself, appended
+    to STAGE_BLOCKS as a new block would be) keeps its greedy allocation: the plan is returned,
+    checker-clean, and its status says ``infeasible``, not ``optimal`` (before: optimal)."""
+
+    def contradiction(m, problem, idx) -> None:
+        m.contradiction = pyo.Var(bounds=(0, 1))
+        m.contradiction_row = pyo.Constraint(expr=m.contradiction >= 2)
+
+    rows = [(n, f"gs{k % 2}", 600 * k, 600 * k + 400) for n in "ab" for k in range(3)]
+    demands = [demand("a0", "a", 150, "high"), demand("b0", "b", 150, "normal")]
+    monkeypatch.setattr(model, "STAGE_BLOCKS", (*model.STAGE_BLOCKS, contradiction))
+    s = solve_checked(problem(rows, demands))
+    assert [st.status for st in s.solver.stages] == ["infeasible", "infeasible"]
+    assert s.solver.status == "infeasible"
+    assert "high: infeasible, greedy allocation kept" in s.solver.notes
+    assert s.warnings and "infeasible" in s.warnings[0]
+    assert bytes_of(s, "a0") == bytes_of(s, "b0") == 150 * MB  # the greedy plan serves both

@@ -71,7 +71,8 @@ def plan_jobs_and_downlinks(
     stop = t0 + limit  # the plan's one deadline (docs/compute.md, "Time limit")
     mode = mode or scenario.model.solver.compute_downlink
     first = solve_jobs(scenario, geometry, stop_at=t0 + COMPUTE_SHARE * limit)
-    shared = first.strategy != "rolling"  # rolling nodes take a limit each: so does each part
+    if first.strategy == "rolling":  # its nodes take a limit each: the transfer solves share one
+        stop = time.perf_counter() + limit
     both = mode == "joint" and scenario.model.solver.method == "milp"
     response = jobs_report(first)
     outputs = job_output_requests(scenario, response)
@@ -81,7 +82,7 @@ def plan_jobs_and_downlinks(
         geometry,
         extra_demands=as_demands(outputs),
         planned_wh=planned_compute_wh(scenario, response),
-        time_limit_s=((1 - JOINT_SHARE) * left if both else left) if shared else None,
+        time_limit_s=(1 - JOINT_SHARE) * left if both else left,
     )
     state_compute_limit(schedule.solver, first)
     decomposed = PlannedJobs(response, outputs, schedule, "decomposed")
@@ -89,9 +90,8 @@ def plan_jobs_and_downlinks(
         schedule.solver.time_limit_s = limit
         return decomposed
     joint = plan_joint(
-        scenario, geometry, first, time_limit_s=budget_s(limit, stop) if shared else None,
-        start=schedule.state,
-    )  # fmt: skip
+        scenario, geometry, first, time_limit_s=budget_s(limit, stop), start=schedule.state
+    )
     schedule.solver.time_limit_s = limit
     if joint is None:
         schedule.solver.notes.append(FALLBACK_NOTE)

@@ -47,14 +47,14 @@ from rsmodel.optimize.compute_solve import (
 )
 from rsmodel.optimize.compute_value import open_pass
 from rsmodel.optimize.energy import WH_PER_WS, add_battery
-from rsmodel.optimize.greedy import class_ranks
+from rsmodel.optimize.greedy import class_ranks, fill
 from rsmodel.optimize.model import STAGE_BLOCKS
 from rsmodel.optimize.problem import CLASS_NAMES, UNIT_BYTES, Problem
 from rsmodel.optimize.recorder import Entering, add_recorder, tx_draws
 from rsmodel.optimize.schedule import SolverStats
 from rsmodel.optimize.solve import solve_stage, stage_needs, stage_share
 from rsmodel.optimize.state import LinkState
-from rsmodel.optimize.status import SolveStatus, kept_status
+from rsmodel.optimize.status import SolveStatus, StageReport, kept_status
 
 JOINT_WEIGHT = 1e-4  # x the compute policy value (~100 per step): a tie-breaker below the syncs
 NEAR_OPTIONS = 2_000  # a node's options above which a stage keeps those near its start plan
@@ -401,17 +401,26 @@ def solve_stages(
     minimum for the first class, as every stage needs a solution); reports appended to
     ``stats``. ``hint``: bytes per pair of a known plan (the decomposed one), each stage's MIP
     start when it scores better than greedy. False when a stage had no MILP solution (it kept
-    its warm allocation of the current compute plan)."""
+    its warm allocation of the current compute plan) or started past ``stop`` (no stage model:
+    the greedy fill with that plan's draw)."""
     classes = class_ranks(problem)
     solved = True
     for k, rank in enumerate(classes):
         block.use_draw(problem)
         state.begin_stage(rank)
+        demands = np.flatnonzero(problem.demand_rank == rank)
+        if time.perf_counter() >= stop:  # the time is spent: no stage model, the greedy fill
+            fill(state, demands)
+            spent = {"allocation": "greedy (time limit spent)"}
+            name = f"{label} {CLASS_NAMES[rank]}"
+            stats.stages.append(StageReport(name, SolveStatus.TIME_LIMIT, extra=spent))
+            solved = False
+            continue
         needs = stage_needs(problem, state, classes[k:])
         share, keep = stage_share(needs + needs.sum() / len(needs), stop - time.perf_counter())
         stage = solve_stage(
             problem,
-            np.flatnonzero(problem.demand_rank == rank),
+            demands,
             state,
             stop,
             share,

@@ -29,7 +29,9 @@ a boundary, exactly:
   committed segments stays open.
 
 A block with a stage without a MILP solution keeps that stage's greedy allocation of the
-block's compute plan (battery and recorder rows hold for it); the status says so.
+block's compute plan (battery and recorder rows hold for it); a block left ``MIN_BLOCK_S`` or less
+of the time limit builds no stage model: the greedy plan of its compute plan (the compute-only
+plan is then each node's greedy list schedule). The status says so (``time_limit``).
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ from rsmodel.optimize.rolling import (
 )
 from rsmodel.optimize.schedule import SolverStats
 from rsmodel.optimize.state import LinkState
-from rsmodel.optimize.status import SolveStatus, kept_status
+from rsmodel.optimize.status import SolveStatus, StageReport, kept_status
 from rsmodel.optimize.strategy import Choice, Rolling, choose_strategy
 
 COMPUTE_SHARE = 0.25  # of a block's time: its compute-only MILPs (the MIP start)
@@ -205,12 +207,18 @@ def solve_joint_rolling(
         )  # fmt: skip
         state = block_state(sub, committed, b0, b2)
         label = problem.time_at(b0 * problem.step_s).isoformat()
-        if len(sub.pair_demand) or len(sub.tracks):
+        if (len(sub.pair_demand) or len(sub.tracks)) and budget > MIN_BLOCK_S:
             fallbacks += not solve_stages(
                 sub, state, block, block_stop, stats, label,
                 hint=None if hint is None else hint[full_q],
             )  # fmt: skip
             state.close_idle_and_trim()
+        elif len(sub.pair_demand) or len(sub.tracks):  # the limit is spent: the greedy plan
+            block.use_draw(sub)  # of the block's compute plan, built once (no stage models)
+            state = greedy(sub, state)
+            spent = {"allocation": "greedy (time limit spent)"}
+            stats.stages.append(StageReport(label, SolveStatus.TIME_LIMIT, extra=spent))
+            fallbacks += 1
         elif sub.onboard is not None:  # nothing goes down, but the recorders fill (and may lose)
             block.use_draw(sub)
             state = greedy(sub, state)

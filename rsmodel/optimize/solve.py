@@ -37,7 +37,13 @@ from rsmodel.optimize.recorder import keep_stage_losses
 from rsmodel.optimize.schedule import Operation, Schedule, SolverStats, build_schedule
 from rsmodel.optimize.setup import contact_starts, spill_bytes
 from rsmodel.optimize.state import LinkState
-from rsmodel.optimize.status import SolveOptions, SolveResult, SolveStatus, StageReport
+from rsmodel.optimize.status import (
+    SolveOptions,
+    SolveResult,
+    SolveStatus,
+    StageReport,
+    kept_status,
+)
 from rsmodel.optimize.strategy import keep_better
 from rsmodel.optimize.tracks import start_values
 
@@ -97,6 +103,8 @@ def solve_problem(
             f"solver time limit {problem.settings.time_limit_s:g} s reached; proven gap "
             + ("unknown" if stats.mip_gap is None else f"{stats.mip_gap:.2%}")
         )
+    elif not stats.status.is_ok:
+        warnings.append(f"a class stage MILP ended {stats.status}: its greedy allocation is kept")
     stats.notes.append(
         f"greedy baseline objective {total_objective(problem, baseline):.6g} in {greedy_s:.3f} s"
     )
@@ -148,8 +156,9 @@ def _staged_milp(
         stats.stages.append(stage)
         stats.build_s += stage.build_s
         stats.solve_s += stage.solve_s
-        if stage.status in (SolveStatus.TIME_LIMIT, SolveStatus.NO_SOLUTION):
-            stats.status = SolveStatus.TIME_LIMIT  # the stage kept its incumbent or greedy
+        stats.status = kept_status([stats.status, stage.status])  # its incumbent or greedy kept
+        if not stage.status.is_ok:
+            stats.notes.append(f"{stage.name}: {stage.status}, greedy allocation kept")
     state.close_idle_and_trim()
     _summarise(stats)
     return state, stats
@@ -300,7 +309,8 @@ def solve_stage(
         for o in np.flatnonzero(warm.track_on & ~state.track_on):
             state.place_track(int(o))
         keep_stage_losses(None, state, warm)
-        used = "greedy (no MILP solution in time)"
+        stopped = result.status in (SolveStatus.TIME_LIMIT, SolveStatus.NO_SOLUTION)
+        used = "greedy (no MILP solution in time)" if stopped else f"greedy (MILP {result.status})"
     return StageReport(
         name="",
         status=result.status,

@@ -245,3 +245,22 @@ def test_strategy_choice_recorded_in_response_and_plan() -> None:
 def with_strategy(problem: Any, strategy: str) -> Any:
     """A copy of ``problem`` with the model's ``solver.strategy`` set to ``strategy``."""
     return replace(problem, settings=replace(problem.settings, strategy=strategy))
+
+
+def test_battery_emptied_by_idle_bus_plans_without_infeasible_blocks(skyfield_refs) -> None:
+    """A node whose idle bus alone empties its battery (SOC below zero without compute): no
+    block MILP is infeasible (before: the reserve row asked SOC >= 0), no step draws below the
+    idle floor, and the blocks after the battery is at that floor are settled without a MILP
+    (their options are dropped before the greedy plan and the bound)."""
+    node = {
+        "battery": {"capacity_wh": 100, "initial_soc": 0.5, "min_soc": 0.3},
+        "power": {"compute_w": 100, "idle_w": 80, "solar_charge_w": 20},
+    }
+    data = model(chain_steps(), hours=30, policy={"objective": "balanced"}, node=node)
+    scenario, solution, response = solve(data)
+    assert all(s.status.value != "infeasible" for s in solution.stages)
+    assert solution.status.value != "infeasible"
+    assert_soc_ok(scenario, response, skyfield_refs)
+    later = [s for s in solution.stages[1:] if s.sizes["options"]]
+    assert later and all(s.extra["plan"] == "greedy" for s in later)
+    assert all(s.status.value == "optimal" for s in later)

@@ -134,8 +134,13 @@ def add_compute(
         )
     _eclipse_rows(m, p, by_step, seconds, x, rows)
     m.reserve = pyo.Var(list(p.energy), bounds=(0, None))
-    for name, k in low_points(p):
-        rows.add([(1.0, m.reserve[name]), (-1.0, m.battery[name].soc[k])], ub=0.0)
+    lows = low_points(p)
+    for name, k in lows:  # below zero without compute: every plan's reserve is 0 (the value's)
+        if m.battery[name].soc[k].lb < 0:
+            m.reserve[name].fix(0)
+    for name, k in lows:
+        if not m.reserve[name].fixed:
+            rows.add([(1.0, m.reserve[name]), (-1.0, m.battery[name].soc[k])], ub=0.0)
     rows.attach(m, "cons")
     return _objective(m, p, x)
 

@@ -187,7 +187,34 @@ def feasible_options(p: ComputeProblem) -> np.ndarray:
             earliest[ref.index] = min(
                 earliest.get(ref.index, p.n_slots + 1), int(o.end[left].min())
             )
-    return keep | (p.of_options(lambda r: r.step.type, object) == "pass")
+    keep |= p.of_options(lambda r: r.step.type, object) == "pass"
+    return keep & _above_floor(p)
+
+
+def _above_floor(p: ComputeProblem) -> np.ndarray:
+    """Per option: False where it draws compute energy in a slot ``k`` whose SOC without
+    further compute (:func:`soc_without_compute`, an upper bound of the model's) ends at or
+    below ``floor_soc`` and below capacity. The model's floor there is that SOC itself
+    (:func:`rsmodel.optimize.energy.add_battery`: ``min(floor_soc x capacity, SOC with no
+    further compute)``) and the draw, not clipped, takes the SOC below it: no plan can use the
+    option. A node whose idle bus keeps it under ``floor_soc`` (an energy-starved satellite)
+    thus loses its options there before the greedy plan, bound and MILP (docs/compute.md)."""
+    o = p.options
+    keep = np.ones(len(o.step), dtype=bool)
+    onboard = p.of_options(lambda r: r.onboard, bool)
+    names = p.of_options(lambda r: r.node.name, object)
+    for name, e in p.energy.items():
+        mine = np.flatnonzero(onboard & (names == name) & (o.end_s > p.t_s[o.start] + _EPS))
+        if not len(mine) or e.compute_w <= 0:
+            continue
+        soc = soc_without_compute(p, name)
+        k0, k1 = p.window
+        bad = np.zeros(p.n_slots, dtype=bool)
+        after = soc[k0 + 1 : k1 + 1]
+        bad[k0:k1] = (after <= e.floor_soc * e.capacity_wh) & (after < e.capacity_wh - _EPS)
+        count = np.concatenate([[0], np.cumsum(bad)])
+        keep[mine] = count[o.end[mine]] == count[o.start[mine]]
+    return keep
 
 
 def _inputs_first(p: ComputeProblem) -> list[StepRef]:

@@ -46,8 +46,10 @@ from rsmodel.optimize.compute_solve import (
     steps_placed,
 )
 from rsmodel.optimize.compute_value import open_pass
-from rsmodel.optimize.energy import WH_PER_WS, add_battery
-from rsmodel.optimize.greedy import class_ranks
+from rsmodel.optimize.deadline import BuildTimeout, build_deadline, gc_paused
+from rsmodel.optimize.energy import WH_PER_WS, add_battery, balance_with_tx
+from rsmodel.optimize.gateway import ArrayRows, add_rows, array_rows, stack_rows
+from rsmodel.optimize.greedy import class_ranks, fill
 from rsmodel.optimize.model import STAGE_BLOCKS
 from rsmodel.optimize.problem import CLASS_NAMES, UNIT_BYTES, Problem
 from rsmodel.optimize.recorder import Entering, add_recorder, tx_draws
@@ -158,35 +160,69 @@ class JointBlock:
         self.fixed = np.zeros(0, dtype=int) if fixed is None else fixed
         self.nodes = {name for view, _ in self.slices for name in view.energy}
 
-    def __call__(self, m: pyo.ConcreteModel, p: Problem, idx) -> None:
-        computing = frozenset(n for n, name in enumerate(p.nodes) if name in self.nodes)
-        tx = tx_draws(m, p, idx, always=computing) if p.onboard is not None else {}
-        node_of = {name: n for n, name in enumerate(p.nodes)}
-        m.compute = pyo.Block(range(len(self.slices)))
+    def build(self) -> None:
+        """Build the compute blocks once, for every class stage (``self.home``): their rows
+        but the batteries' balances as one frozen array family (:meth:`ArrayRows.frozen`: a
+        stage reads no bound of its ~10^5 variables again), the balances without the
+        transmitter (each stage adds its links: :func:`balance_with_tx`)."""
+        self.home = home = pyo.ConcreteModel("joint-compute")
+        home.compute = pyo.Block(range(len(self.slices)))
         self.x: dict[int, pyo.Var] = {}
         self.f: dict[int, pyo.Var] = {}
         self.placed: dict[int, pyo.Var] = {}
         self.done_at: dict[int, object] = {}
-        value: pyo.Expression = 0.0
+        self.value: pyo.Expression = 0.0
+        self.balances: list[ArrayRows] = []
         for i, (view, ids) in enumerate(self.slices):
-            (name,) = view.energy
-            draws = tx.get(node_of[name])
-            shared = {name: self._on_grid(*draws)} if draws is not None else None
-            b = m.compute[i]
-            value = value + add_compute(b, view, tx=shared)
+            b = home.compute[i]
+            self.value = self.value + add_compute(b, view)
             self.x.update({int(ids[c]): b.x[c] for c in b.O})
             self.f.update({int(ids[c]): b.f[c] for c in b.PO})
             self.placed.update({int(s): b.placed[s] for s in b.P})
             self.done_at.update(b.done_at)
+            (name,) = view.energy
+            self.balances.append(b.battery[name].array_rows.pop("balance"))
+        families = array_rows(home)
+        if self.min_steps > 0:  # no step lost: at least as many placed as the start plan
+            terms = self._placed()
+            families.append(
+                ArrayRows.from_triplets(terms, np.zeros(len(terms)), np.arange(len(terms)),
+                                        np.ones(len(terms)), [self.min_steps - 0.5], None)
+            )  # fmt: skip
+        self.rows = stack_rows(families).frozen()
+        position = {id(v): j for j, v in enumerate(self.rows.variables)}
+        self.soc = [
+            np.array([position.get(id(v), -1) for v in self._battery(i).soc.values()])
+            for i in range(len(self.slices))
+        ]
+
+    def _battery(self, i: int) -> pyo.Block:
+        (name,) = self.slices[i][0].energy
+        return self.home.compute[i].battery[name]
+
+    def __call__(self, m: pyo.ConcreteModel, p: Problem, idx) -> None:
+        computing = frozenset(n for n, name in enumerate(p.nodes) if name in self.nodes)
+        tx = tx_draws(m, p, idx, always=computing) if p.onboard is not None else {}
+        node_of = {name: n for n, name in enumerate(p.nodes)}
+        add_rows(m, "compute", self.rows)  # before the balances: the SOC columns' bounds
+        for i, (view, _) in enumerate(self.slices):
+            (name,) = view.energy
+            draws = tx.get(node_of[name])
+            on_grid = self._on_grid(*draws) if draws is not None else ({}, np.zeros(view.n_slots))
+            battery = self._battery(i)
+            k0 = view.window[0]
+            rows, floor = balance_with_tx(
+                self.balances[i], view.energy[name], k0, float(battery.soc[k0].value), *on_grid
+            )
+            self._set_floor(i, floor)
+            add_rows(m, f"compute_balance_{i}", rows)
         others = [n for n in tx if p.nodes[n] not in self.nodes]
         m.battery = pyo.Block([p.nodes[n] for n in others])
         for n in others:
             draws, fixed = tx[n]
             e = replace(p.onboard.energy[p.nodes[n]], planned_wh=None)
             add_battery(m.battery[p.nodes[n]], e, {}, tx_wh_in_slot=draws, fixed_tx_wh=fixed)
-        m.objective_terms.append((-JOINT_WEIGHT, value))
-        if self.min_steps > 0:
-            m.joint_steps = pyo.Constraint(expr=self._placed() >= self.min_steps - 0.5)
+        m.objective_terms.append((-JOINT_WEIGHT, self.value))
         self._existence_rows(m, p, idx)
         if p.onboard is not None:
             add_recorder(m, p, idx, self._entering(p))
@@ -196,6 +232,15 @@ class JointBlock:
         m.start_hooks.append(lambda warm: self._start())
         m.warm_hooks = [lambda warm: self.keep_outputs_after_their_step(p, idx, warm)]
         m.solved_hooks = [lambda solver: self._solved(solver)]
+
+    def _set_floor(self, i: int, floor: np.ndarray) -> None:
+        """SOC floor (Wh per grid point of the window) of slice ``i``'s battery in this stage:
+        on its variables (the first grid point stays fixed) and in the frozen bounds."""
+        soc = self._battery(i).soc
+        for v, lb in zip(list(soc.values())[1:], floor[1:].tolist(), strict=True):
+            v.setlb(lb)
+        at = self.soc[i][1:]
+        self.rows.bounds[0][at[at >= 0]] = floor[1:][at >= 0]
 
     def _on_grid(self, draws: dict[int, pyo.Expression], fixed: np.ndarray) -> tuple:
         """A stage's transmitter draws (its slots) on the compute grid (slots from ``offset``)."""
@@ -209,12 +254,12 @@ class JointBlock:
         o = self.cp.options
         return [g for g in self.x if int(o.step[g]) == s]
 
-    def _placed(self) -> pyo.Expression:
-        """Steps placed: options chosen per non-pass step, ``placed`` per pass step."""
+    def _placed(self) -> list[pyo.Var]:
+        """The variables whose sum is the steps placed: options chosen per non-pass step,
+        ``placed`` per pass step."""
         o = self.cp.options
         terms = list(self.placed.values())
-        terms += [v for g, v in self.x.items() if int(o.step[g]) not in self.placed]
-        return pyo.quicksum(terms)
+        return terms + [v for g, v in self.x.items() if int(o.step[g]) not in self.placed]
 
     def _produced(self, s: int) -> pyo.Expression | float:
         """MB step ``s`` outputs in this stage: a finished step's output not yet downlinked,
@@ -395,12 +440,30 @@ def solve_stages(
     problem: Problem, state: LinkState, block: JointBlock, stop: float, stats: SolverStats,
     label: str = "joint", hint: np.ndarray | None = None,
 ) -> bool:  # fmt: skip
-    """The class stages of ``problem`` (critical first) with ``block`` in each, sharing the time
-    up to ``stop`` (perf_counter s) by their pairs (each also builds the compute block: one
-    share more); reports appended to ``stats``. ``hint``: bytes per pair of a known plan (the
-    decomposed one), each stage's MIP start when it scores better than greedy. False when a
-    stage had no MILP solution (it kept its warm allocation of the current compute plan)."""
+    """The class stages of ``problem`` (critical first) with ``block`` (built once, here) in
+    each, sharing the time up to ``stop`` (perf_counter s) by their pairs (each also hands the
+    compute block to HiGHS: one share more); reports appended to ``stats``. ``hint``: bytes per
+    pair of a known plan (the decomposed one), each stage's MIP start when it scores better than
+    greedy. False when a stage had no MILP solution (it kept its warm allocation of the current
+    compute plan; every stage's greedy allocation when the compute block did not fit in time)."""
+    t0 = time.perf_counter()
     classes = class_ranks(problem)
+    try:
+        with gc_paused(), build_deadline(stop):
+            block.build()
+    except BuildTimeout:
+        stats.notes.append(f"{label}: compute block not built in time: greedy class stages")
+        block.use_draw(problem)
+        for rank in classes:
+            state.begin_stage(rank)
+            fill(state, np.flatnonzero(problem.demand_rank == rank))
+        return False
+    built_s = time.perf_counter() - t0
+    stats.build_s += built_s
+    stats.notes.append(
+        f"{label}: compute block built once for its class stages in {built_s:.2f} s "
+        f"({len(block.rows.variables)} columns, {len(block.rows)} rows)"
+    )
     pairs = np.bincount(problem.demand_rank[problem.pair_demand], minlength=len(CLASS_NAMES))
     weight = {r: float(pairs[r]) + float(pairs.sum()) / len(classes) for r in classes}
     solved = True

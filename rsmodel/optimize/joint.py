@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pyomo.core as pyo
 
-from rsmodel.optimize.compute_model import add_compute
+from rsmodel.optimize.compute_model import add_compute, start_values
 from rsmodel.optimize.compute_problem import ComputeProblem, max_output_mb
 from rsmodel.optimize.compute_solve import (
     ComputeSolution,
@@ -52,7 +52,7 @@ from rsmodel.optimize.gateway import ArrayRows, add_rows, array_rows, stack_rows
 from rsmodel.optimize.greedy import class_ranks, fill
 from rsmodel.optimize.model import STAGE_BLOCKS
 from rsmodel.optimize.problem import CLASS_NAMES, UNIT_BYTES, Problem
-from rsmodel.optimize.recorder import Entering, add_recorder, tx_draws
+from rsmodel.optimize.recorder import Entering, add_recorder, energy_start, stage_tx_wh, tx_draws
 from rsmodel.optimize.schedule import SolverStats
 from rsmodel.optimize.solve import solve_stage
 from rsmodel.optimize.state import LinkState
@@ -226,10 +226,9 @@ class JointBlock:
         self._existence_rows(m, p, idx)
         if p.onboard is not None:
             add_recorder(m, p, idx, self._entering(p))
-        m.partial_start = True  # HiGHS completes the battery and bookkeeping columns
         m.presolve = False  # as the compute MILP: HiGHS's probing outlasts the solve
         m.dive = False  # the LP dive rounds links only: its compute columns stay fractional
-        m.start_hooks.append(lambda warm: self._start())
+        m.start_hooks.append(lambda warm: self._start(m, p, idx, tx, warm))
         m.warm_hooks = [lambda warm: self.keep_outputs_after_their_step(p, idx, warm)]
         m.solved_hooks = [lambda solver: self._solved(solver)]
 
@@ -244,10 +243,14 @@ class JointBlock:
 
     def _on_grid(self, draws: dict[int, pyo.Expression], fixed: np.ndarray) -> tuple:
         """A stage's transmitter draws (its slots) on the compute grid (slots from ``offset``)."""
+        return {k + self.offset: e for k, e in draws.items()}, self._wh_on_grid(fixed)
+
+    def _wh_on_grid(self, wh: np.ndarray) -> np.ndarray:
+        """Wh per slot of the stage (from grid slot ``offset``) on the compute grid."""
         on_grid = np.zeros(self.cp.n_slots)
-        n = min(len(fixed), self.cp.n_slots - self.offset)
-        on_grid[self.offset : self.offset + n] = fixed[:n]
-        return {k + self.offset: e for k, e in draws.items()}, on_grid
+        n = min(len(wh), self.cp.n_slots - self.offset)
+        on_grid[self.offset : self.offset + n] = wh[:n]
+        return on_grid
 
     def _options(self, s: int) -> list[int]:
         """Option ids of step ``s`` in this stage's slices."""
@@ -406,12 +409,29 @@ class JointBlock:
         draw, for the stage's greedy warm start and fallback."""
         use_compute_draw(p, self.cp, np.concatenate([self.fixed, self.plan.chosen]), self.offset)
 
-    def _start(self) -> tuple[list, np.ndarray]:
-        """MIP-start values of the option and last-segment binaries: the current compute plan."""
-        chosen, last = set(self.plan.chosen.tolist()), self.plan.last
-        x = [1.0 if g in chosen else 0.0 for g in self.x]
-        f = [1.0 if g in last else 0.0 for g in self.f]
-        return [*self.x.values(), *self.f.values()], np.array(x + f)
+    def _start(self, m: pyo.ConcreteModel, p: Problem, idx, tx: dict, warm: LinkState) -> tuple:
+        """A complete MIP start (every column of the block; HiGHS has an incumbent at once):
+        the current compute plan with its chains, SOC and reserve (:func:`start_values`, the
+        battery drawing the warm links too), the contact starts and the other nodes'
+        batteries for the warm links (:func:`energy_start`)."""
+        others = {n: fixed for n, (_, fixed) in tx.items() if p.nodes[n] not in self.nodes}
+        variables, values = energy_start(m, p, idx, others, warm) if tx else ([], [])
+        values = [np.asarray(values, dtype=float)]
+        node_of = {name: n for n, name in enumerate(p.nodes)}
+        chosen, last = self.plan.chosen, np.array(sorted(self.plan.last), dtype=int)
+        for i, (view, ids) in enumerate(self.slices):
+            (name,) = view.energy
+            n = node_of[name]
+            tx_wh = {}
+            if n in tx:
+                tx_wh[name] = self._wh_on_grid(stage_tx_wh(p, idx, warm, n, tx[n][1]))
+            mine, theirs = np.isin(ids, chosen), np.isin(ids, last)
+            block_vars, block_values = start_values(
+                self.home.compute[i], view, np.flatnonzero(mine), np.flatnonzero(theirs), tx_wh
+            )
+            variables += block_vars
+            values.append(block_values)
+        return variables, np.concatenate(values)
 
     def _solved(self, solver) -> None:
         x = solver.values(solver.columns_of(list(self.x.values())))

@@ -135,10 +135,11 @@ def near_start(slices: Sequence[Slice], chosen: np.ndarray) -> list[Slice]:
 class JointBlock:
     """The compute block of a joint class stage (a :data:`~rsmodel.optimize.model.ConstraintBlock`).
 
-    Adds one compute block per node slice (``m.compute[i]``: its jobs, its battery drawing the
-    transmitter too), batteries for the other nodes with transmitter power, the job-output
-    existence rows and the recorder capacity rows with the placed outputs; ``plan`` (option ids
-    of ``cp``) is the MIP start and receives the stage's solution. In a rolling block the stage
+    Adds the compute blocks of the node slices (built once by :meth:`build`, shared by the
+    stages: their jobs, their batteries drawing the stage's transmitter too), batteries for the
+    other nodes with transmitter power, the job-output existence rows and the recorder capacity
+    rows with the placed outputs; ``plan`` (option ids of ``cp``) is the compute part of the
+    stage's complete MIP start and receives the stage's solution. In a rolling block the stage
     problem starts at grid slot ``offset``; ``finished`` are the steps earlier blocks committed
     and ``fixed`` their options (a fixed draw of the greedy warm start)."""
 

@@ -15,13 +15,22 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
 from rsmodel import pipeline
+from rsmodel.compute import solve_jobs
+from rsmodel.compute.joint import joint_problem
 from rsmodel.errors import ModelError
 from rsmodel.geometry import compute_geometry
 from rsmodel.model.loader import load_model_dict
+from rsmodel.optimize.compute_solve import steps_placed
+from rsmodel.optimize.greedy import class_ranks, fill
+from rsmodel.optimize.joint import ComputePlan, JointBlock, near_start, node_slices
+from rsmodel.optimize.model import STAGE_BLOCKS, build_stage_model
+from rsmodel.optimize.solve import solve_stage
+from rsmodel.optimize.state import LinkState
 from rsmodel.plan.check import check_plan
 from rsmodel.timeutil import parse_time
 
@@ -246,3 +255,42 @@ def test_joint_stages_start_from_the_decomposed_plan(through_recorder) -> None:
     assert stage["warm_start"] == "hint + greedy"
     assert stage["allocation"] == "milp"
     assert joint["solver"]["objective"] <= dec["solver"]["objective"] + 1e-9
+
+
+def test_joint_stage_starts_from_a_complete_feasible_plan() -> None:
+    """Each class stage of the joint model starts from the current compute plan with every
+    column of the compute block set (chains, SOC, spill, reserve computed from the placements)
+    and satisfying the block's rows, so HiGHS has an incumbent at once: with the smallest time
+    budget every stage still returns a MILP solution."""
+    data = yaml.safe_load((ROOT / "models" / "compute_mixed.yaml").read_text())
+    data["horizon"]["hours"] = 4.5
+    data["nodes"][0]["power"].update(tx_power_w=30, tx_warmup_s=60)
+    data["solver"] = {"compute_downlink": "joint"}
+    scenario = load_model_dict(data, base_dir=ROOT / "models")
+    geometry = compute_geometry(scenario)
+    first = solve_jobs(scenario, geometry)
+    cp = first.problem
+    problem, outputs = joint_problem(scenario, geometry, cp)
+    plan = ComputePlan(first.chosen.copy(), set(first.last))
+    slices = near_start(node_slices(cp), plan.chosen)
+    block = JointBlock(cp, slices, outputs, steps_placed(cp, plan.chosen), plan)
+    block.build()
+    rows = block.rows
+    state = LinkState.empty(problem)
+    for rank in class_ranks(problem):
+        demands = np.flatnonzero(problem.demand_rank == rank)
+        block.use_draw(problem)
+        state.begin_stage(rank)
+        warm = fill(state.copy(), demands)
+        m = build_stage_model(problem, demands, state, warm=warm, blocks=(*STAGE_BLOCKS, block))
+        variables, values = m.start_hooks[-1](warm)  # the compute block's start
+        value = {id(v): float(x) for v, x in zip(variables, values, strict=True)}
+        assert all(id(v) in value for v in rows.variables)  # complete
+        x = np.array([value[id(v)] for v in rows.variables])
+        lower, upper, _ = rows.bounds
+        assert np.all(x >= lower - 1e-6) and np.all(x <= upper + 1e-6)
+        a = np.add.reduceat(rows.value * x[rows.index], rows.start[:-1])
+        a[np.diff(rows.start) == 0] = 0.0
+        assert np.all(a >= rows.lower - 1e-6) and np.all(a <= rows.upper + 1e-6)
+        stage = solve_stage(problem, demands, state, 1e-6, blocks=(*STAGE_BLOCKS, block))
+        assert stage.extra["allocation"] == "milp"

@@ -36,7 +36,7 @@ from rsmodel.optimize.compute_value import (
     open_pass,
     options_by_step,
 )
-from rsmodel.optimize.energy import WH_PER_WS, add_battery
+from rsmodel.optimize.energy import WH_PER_WS, add_battery, simulate_soc_wh
 from rsmodel.optimize.gateway import ArrayRows, add_rows
 
 Term = tuple[float, object]  # (coefficient, Pyomo variable)
@@ -116,6 +116,7 @@ def add_compute(
     _placement_rows(m, p, by_step, x, rows)
     done = _done_by(m, p, by_step, x)
     m.done_at = {s: d.at for s, d in done.items()}  # step -> k -> (constant, variable or None)
+    m.chains = done
     _precedence_rows(m, p, by_step, done, x, rows)
     draws, seconds = _occupancy_rows(p, x, rows)
     m.battery = pyo.Block(list(p.energy))
@@ -378,3 +379,68 @@ def _objective(m: pyo.Block, p: ComputeProblem, x: list) -> LinearExpression:
     terms += [(v, m.placed[s]) for s, v in w.placed.items()]
     terms += [(v, m.reserve[name]) for name, v in w.reserve.items()]
     return linear(terms)
+
+
+def start_values(
+    m: pyo.Block, p: ComputeProblem, chosen: np.ndarray, last: np.ndarray,
+    tx_wh: dict[str, np.ndarray] | None = None,
+) -> tuple[list, np.ndarray]:  # fmt: skip
+    """A complete MIP start of block ``m`` (:func:`add_compute` of ``p``): the options
+    ``chosen`` and pass steps' last segments ``last`` (indices of ``p.options``), and every other
+    variable as its rows then make it: the ``done`` and ``started`` chains, ``placed`` and ``z``,
+    the SOC and spilled charge (``tx_wh[node]``: (K,) Wh per slot the transmitter draws from the
+    same battery), the reserve at the SOC's lows. HiGHS has an incumbent at once."""
+    o = p.options
+    x = np.zeros(len(o.step))
+    x[chosen] = 1.0
+    f = np.zeros(len(o.step))
+    f[last] = 1.0
+    variables: list = [m.x[c] for c in range(len(o.step))] + [m.f[c] for c in m.PO]
+    values = [x, f[list(m.PO)]]
+    by_step = options_by_step(p)
+    for s in m.P:
+        variables.append(m.placed[s])
+        values.append(np.array([1.0 if s in open_pass(p) else f[by_step[s]].sum()]))
+    for s in m.z:
+        variables.append(m.z[s])
+        values.append(np.array([1.0 - f[by_step[s]].sum()]))
+    for s, chain in m.chains.items():
+        if chain.slots is None:
+            continue
+        opts = by_step.get(s, np.zeros(0, dtype=int))
+        value = f if p.steps[s].step.type == "pass" else x
+        d = np.array([value[opts[o.end[opts] <= k]].sum() for k in chain.slots.tolist()])
+        if s in open_pass(p):  # the committed segment, the last one unless another is
+            d += (1.0 - f[opts].sum()) * (chain.slots >= max(open_pass(p)[s][1], p.window[0]))
+        variables += chain.var
+        values.append(d)
+    for s in m.started:
+        opts = by_step[s]
+        starts, _ = grouped(opts, o.start[opts])
+        block = m.started[s]
+        variables += [block.S[j] for j in range(len(starts))]
+        values.append(np.array([x[opts[o.start[opts] <= k]].sum() for k in starts]))
+    opt, slot, secs, node = onboard_seconds(p)
+    names = list(p.energy)
+    soc_at: dict[str, np.ndarray] = {}
+    for i, name in enumerate(names):
+        e, b = p.energy[name], m.battery[name]
+        k0, k1 = p.window
+        mine = (node == i) & (x[opt] > 0.5)
+        busy = np.bincount(slot[mine], weights=secs[mine], minlength=p.n_slots)[: p.n_slots]
+        if p.carry is not None:
+            busy = busy + p.carry.busy_s
+        tx = np.zeros(p.n_slots) if tx_wh is None or name not in tx_wh else tx_wh[name]
+        net = (e.charge_wh - e.idle_wh - e.compute_w * WH_PER_WS * busy - tx)[k0:k1]
+        soc = simulate_soc_wh(e.capacity_wh, float(b.soc[k0].value), net)
+        soc_at[name] = soc
+        variables += [b.soc[k] for k in range(k0, k1 + 1)] + [b.spill[k] for k in range(k0, k1)]
+        values += [soc, np.maximum(soc[:-1] + net - soc[1:], 0.0)]
+    lows: dict[str, float] = {}
+    for name, k in low_points(p):
+        at = float(soc_at[name][k - p.window[0]])
+        lows[name] = min(lows.get(name, at), at)
+    for name in m.reserve:
+        variables.append(m.reserve[name])
+        values.append(np.array([max(lows.get(name, 0.0), 0.0)]))
+    return variables, np.concatenate(values)

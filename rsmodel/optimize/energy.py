@@ -20,6 +20,8 @@ from rsmodel.model.scenario import OrbitalNode
 if TYPE_CHECKING:
     import pyomo.core as pyo
 
+    from rsmodel.optimize.gateway import ArrayRows
+
 WH_PER_WS = 1.0 / 3600.0
 FLOOR_TOL = 1e-6  # fraction of capacity: an idle-only SOC this close to the floor is not below it
 
@@ -146,9 +148,7 @@ def add_battery(
     fixed_tx = np.zeros(len(energy.dt_s)) if fixed_tx_wh is None else fixed_tx_wh
     tx = tx_wh_in_slot or {}
     net = (energy.charge_wh - energy.idle_wh - draw_wh * fixed - fixed_tx)[k0:k1]
-    floor = np.minimum(
-        energy.floor_soc * energy.capacity_wh, simulate_soc_wh(energy.capacity_wh, start_wh, net)
-    )
+    floor = soc_floor_wh(energy, start_wh, net)
     charge = energy.charge_wh
     block.k = pyo.RangeSet(k0, k1)
     block.slot = pyo.RangeSet(k0, k1 - 1)
@@ -169,4 +169,44 @@ def add_battery(
         block,
         "balance",
         ArrayRows.from_triplets(variables, row, np.arange(len(variables)), coef, net, net),
+    )
+
+
+def soc_floor_wh(energy: NodeEnergy, start_wh: float, net_wh: np.ndarray) -> np.ndarray:
+    """The SOC floor (len(net_wh) + 1,) Wh of a battery starting at ``start_wh`` with the fixed
+    net energy ``net_wh`` per slot: ``floor_soc`` x capacity, or lower where the fixed draws
+    alone go lower."""
+    soc = simulate_soc_wh(energy.capacity_wh, start_wh, net_wh)
+    return np.minimum(energy.floor_soc * energy.capacity_wh, soc)
+
+
+def balance_with_tx(
+    balance: ArrayRows,
+    energy: NodeEnergy,
+    k0: int,
+    start_wh: float,
+    tx_wh_in_slot: dict[int, pyo.Expression],
+    fixed_tx_wh: np.ndarray,
+) -> tuple[ArrayRows, np.ndarray]:
+    """The balance rows of a battery :func:`add_battery` built without transmitter (window
+    from grid point ``k0``, SOC ``start_wh`` there) with the transmitter drawn too:
+    ``tx_wh_in_slot`` (linear expressions, Wh per grid slot) and ``fixed_tx_wh`` (K,) Wh. Returns
+    the rows and the SOC floor (one per SOC variable, Wh) that goes with them."""
+    from rsmodel.optimize.gateway import ArrayRows, linear_terms
+
+    k1 = k0 + len(balance)
+    row = np.repeat(np.arange(len(balance)), np.diff(balance.start))
+    variables, rows, cols, coefs = list(balance.variables), [row], [balance.index], [balance.value]
+    for k, expr in tx_wh_in_slot.items():
+        if not k0 <= k < k1:
+            continue
+        terms = linear_terms(expr, 1.0)
+        rows.append(np.full(len(terms), k - k0))
+        cols.append(np.arange(len(variables), len(variables) + len(terms)))
+        coefs.append(np.array([c for c, _ in terms], dtype=float))
+        variables += [v for _, v in terms]
+    net = balance.lower - fixed_tx_wh[k0:k1]
+    triplets = (np.concatenate(rows), np.concatenate(cols), np.concatenate(coefs))
+    return ArrayRows.from_triplets(variables, *triplets, net, net), soc_floor_wh(
+        energy, start_wh, net
     )

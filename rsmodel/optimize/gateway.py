@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import highspy
@@ -85,6 +85,9 @@ class ArrayRows:
     value: np.ndarray  # (nnz,)
     lower: np.ndarray  # (R,)
     upper: np.ndarray  # (R,)
+    # per variable (lower, upper, integer), read once by :meth:`frozen` for rows handed to many
+    # models; None: the hand-off reads each variable that gets a column from these rows
+    bounds: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def from_triplets(
@@ -119,6 +122,40 @@ class ArrayRows:
 
     def __len__(self) -> int:
         return len(self.lower)
+
+    def frozen(self) -> ArrayRows:
+        """These rows with their variables' bounds and integrality read now (a fixed variable
+        at its value), so that handing them to several models (the joint class stages) reads
+        no Pyomo variable again; change a bound later in ``bounds``, not on the variable."""
+        bounds = _bounds(self.variables)
+        return replace(self, bounds=bounds)
+
+
+def stack_rows(families: Sequence[ArrayRows]) -> ArrayRows:
+    """One family of the rows of ``families`` (their variables merged: one position per
+    variable, bounds dropped)."""
+    variables: list[Any] = []
+    position: dict[int, int] = {}
+    for rows in families:
+        for v in rows.variables:
+            if id(v) not in position:
+                position[id(v)] = len(variables)
+                variables.append(v)
+    index, start, nnz = [], [np.zeros(1, dtype=np.int64)], 0
+    for rows in families:
+        where = np.array([position[id(v)] for v in rows.variables], dtype=np.int64)
+        index.append(where[rows.index] if len(rows.index) else np.zeros(0, dtype=np.int64))
+        start.append(np.asarray(rows.start[1:], dtype=np.int64) + nnz)
+        nnz += len(rows.index)
+    cat = np.concatenate
+    return ArrayRows(
+        variables,
+        cat(start),
+        cat(index),
+        cat([np.zeros(0), *(r.value for r in families)]),
+        cat([np.zeros(0), *(r.lower for r in families)]),
+        cat([np.zeros(0), *(r.upper for r in families)]),
+    )
 
 
 def add_rows(block: pyo.Block, name: str, rows: ArrayRows) -> None:
@@ -436,40 +473,49 @@ def _status(model_status: Any, has_solution: bool) -> SolveStatus:
     return SolveStatus.ERROR
 
 
+def _bounds(variables: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lower, upper, integer) of Pyomo ``variables`` (a fixed variable at its value)."""
+    fixed = [v.value if v.fixed else None for v in variables]
+    lower = [f if f is not None else -np.inf if v.lb is None else v.lb
+             for v, f in zip(variables, fixed, strict=True)]  # fmt: skip
+    upper = [f if f is not None else np.inf if v.ub is None else v.ub
+             for v, f in zip(variables, fixed, strict=True)]  # fmt: skip
+    integer = [v.is_integer() for v in variables]
+    return (np.array(lower, dtype=float), np.array(upper, dtype=float),
+            np.array(integer, dtype=bool))  # fmt: skip
+
+
 def _add_array_rows(highs: highspy.Highs, column: dict[int, int], rows: ArrayRows) -> None:
     """Append ``rows`` to ``highs``; their variables missing from ``column`` (id -> column)
     become new columns (bounds, integrality; a fixed variable fixed at its value)."""
     used = np.zeros(len(rows.variables), dtype=bool)
     used[rows.index] = True
     cols = np.full(len(rows.variables), -1, dtype=np.int64)
-    new = []
+    new, new_at = [], []
     for i in np.flatnonzero(used).tolist():
         v = rows.variables[i]
         j = column.get(id(v))
         if j is None:
             j = column[id(v)] = int(highs.getNumCol()) + len(new)
             new.append(v)
+            new_at.append(i)
         cols[i] = j
     if new:
-        fixed = [v.value if v.fixed else None for v in new]
-        lower = [
-            f if f is not None else -np.inf if v.lb is None else v.lb
-            for v, f in zip(new, fixed, strict=True)
-        ]
-        upper = [
-            f if f is not None else np.inf if v.ub is None else v.ub
-            for v, f in zip(new, fixed, strict=True)
-        ]
+        at = np.array(new_at, dtype=np.int64)
+        lower, upper, integer = (
+            _bounds(new) if rows.bounds is None else tuple(b[at] for b in rows.bounds)
+        )
         first = int(highs.getNumCol())
-        highs.addVars(len(new), np.array(lower, dtype=float), np.array(upper, dtype=float))
-        integer = np.flatnonzero([v.is_integer() for v in new]).astype(np.int32) + first
+        highs.addVars(len(new), lower, upper)
+        integer = np.flatnonzero(integer).astype(np.int32) + first
         if len(integer):
             highs.changeColsIntegrality(
                 len(integer), integer, np.full(len(integer), highspy.HighsVarType.kInteger)
             )
     if len(rows):  # two variables of ``rows`` may be one column: one entry per column
         a = scipy.sparse.csr_array(
-            (rows.value, cols[rows.index], rows.start), shape=(len(rows), int(highs.getNumCol()))
+            (rows.value.copy(), cols[rows.index], rows.start.copy()),  # sorted in place below
+            shape=(len(rows), int(highs.getNumCol())),
         )
         a.sum_duplicates()
         highs.addRows(

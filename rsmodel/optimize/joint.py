@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pyomo.core as pyo
 
-from rsmodel.optimize.compute_model import add_compute
+from rsmodel.optimize.compute_model import add_compute, start_values
 from rsmodel.optimize.compute_problem import ComputeProblem, max_output_mb
 from rsmodel.optimize.compute_solve import (
     ComputeSolution,
@@ -46,11 +46,13 @@ from rsmodel.optimize.compute_solve import (
     steps_placed,
 )
 from rsmodel.optimize.compute_value import open_pass
-from rsmodel.optimize.energy import WH_PER_WS, add_battery
+from rsmodel.optimize.deadline import BuildTimeout, build_deadline, gc_paused
+from rsmodel.optimize.energy import WH_PER_WS, add_battery, balance_with_tx
+from rsmodel.optimize.gateway import ArrayRows, add_rows, array_rows, stack_rows
 from rsmodel.optimize.greedy import class_ranks, fill
 from rsmodel.optimize.model import STAGE_BLOCKS
 from rsmodel.optimize.problem import CLASS_NAMES, UNIT_BYTES, Problem
-from rsmodel.optimize.recorder import Entering, add_recorder, tx_draws
+from rsmodel.optimize.recorder import Entering, add_recorder, energy_start, stage_tx_wh, tx_draws
 from rsmodel.optimize.schedule import SolverStats
 from rsmodel.optimize.solve import solve_stage, stage_needs, stage_share
 from rsmodel.optimize.state import LinkState
@@ -133,10 +135,11 @@ def near_start(slices: Sequence[Slice], chosen: np.ndarray) -> list[Slice]:
 class JointBlock:
     """The compute block of a joint class stage (a :data:`~rsmodel.optimize.model.ConstraintBlock`).
 
-    Adds one compute block per node slice (``m.compute[i]``: its jobs, its battery drawing the
-    transmitter too), batteries for the other nodes with transmitter power, the job-output
-    existence rows and the recorder capacity rows with the placed outputs; ``plan`` (option ids
-    of ``cp``) is the MIP start and receives the stage's solution. In a rolling block the stage
+    Adds the compute blocks of the node slices (built once by :meth:`build`, shared by the
+    stages: their jobs, their batteries drawing the stage's transmitter too), batteries for the
+    other nodes with transmitter power, the job-output existence rows and the recorder capacity
+    rows with the placed outputs; ``plan`` (option ids of ``cp``) is the compute part of the
+    stage's complete MIP start and receives the stage's solution. In a rolling block the stage
     problem starts at grid slot ``offset``; ``finished`` are the steps earlier blocks committed
     and ``fixed`` their options (a fixed draw of the greedy warm start)."""
 
@@ -158,63 +161,109 @@ class JointBlock:
         self.fixed = np.zeros(0, dtype=int) if fixed is None else fixed
         self.nodes = {name for view, _ in self.slices for name in view.energy}
 
-    def __call__(self, m: pyo.ConcreteModel, p: Problem, idx) -> None:
-        computing = frozenset(n for n, name in enumerate(p.nodes) if name in self.nodes)
-        tx = tx_draws(m, p, idx, always=computing) if p.onboard is not None else {}
-        node_of = {name: n for n, name in enumerate(p.nodes)}
-        m.compute = pyo.Block(range(len(self.slices)))
+    def build(self) -> None:
+        """Build the compute blocks once, for every class stage (``self.home``): their rows
+        but the batteries' balances as one frozen array family (:meth:`ArrayRows.frozen`: a
+        stage reads no bound of its ~10^5 variables again), the balances without the
+        transmitter (each stage adds its links: :func:`balance_with_tx`)."""
+        self.home = home = pyo.ConcreteModel("joint-compute")
+        home.compute = pyo.Block(range(len(self.slices)))
         self.x: dict[int, pyo.Var] = {}
         self.f: dict[int, pyo.Var] = {}
         self.placed: dict[int, pyo.Var] = {}
         self.done_at: dict[int, object] = {}
-        value: pyo.Expression = 0.0
+        self.value: pyo.Expression = 0.0
+        self.balances: list[ArrayRows] = []
         for i, (view, ids) in enumerate(self.slices):
-            (name,) = view.energy
-            draws = tx.get(node_of[name])
-            shared = {name: self._on_grid(*draws)} if draws is not None else None
-            b = m.compute[i]
-            value = value + add_compute(b, view, tx=shared)
+            b = home.compute[i]
+            self.value = self.value + add_compute(b, view)
             self.x.update({int(ids[c]): b.x[c] for c in b.O})
             self.f.update({int(ids[c]): b.f[c] for c in b.PO})
             self.placed.update({int(s): b.placed[s] for s in b.P})
             self.done_at.update(b.done_at)
+            (name,) = view.energy
+            self.balances.append(b.battery[name].array_rows.pop("balance"))
+        families = array_rows(home)
+        if self.min_steps > 0:  # no step lost: at least as many placed as the start plan
+            terms = self._placed()
+            families.append(
+                ArrayRows.from_triplets(terms, np.zeros(len(terms)), np.arange(len(terms)),
+                                        np.ones(len(terms)), [self.min_steps - 0.5], None)
+            )  # fmt: skip
+        self.rows = stack_rows(families).frozen()
+        position = {id(v): j for j, v in enumerate(self.rows.variables)}
+        self.soc = [
+            np.array([position.get(id(v), -1) for v in self._battery(i).soc.values()])
+            for i in range(len(self.slices))
+        ]
+
+    def _battery(self, i: int) -> pyo.Block:
+        (name,) = self.slices[i][0].energy
+        return self.home.compute[i].battery[name]
+
+    def __call__(self, m: pyo.ConcreteModel, p: Problem, idx) -> None:
+        computing = frozenset(n for n, name in enumerate(p.nodes) if name in self.nodes)
+        tx = tx_draws(m, p, idx, always=computing) if p.onboard is not None else {}
+        node_of = {name: n for n, name in enumerate(p.nodes)}
+        add_rows(m, "compute", self.rows)  # before the balances: the SOC columns' bounds
+        for i, (view, _) in enumerate(self.slices):
+            (name,) = view.energy
+            draws = tx.get(node_of[name])
+            on_grid = self._on_grid(*draws) if draws is not None else ({}, np.zeros(view.n_slots))
+            battery = self._battery(i)
+            k0 = view.window[0]
+            rows, floor = balance_with_tx(
+                self.balances[i], view.energy[name], k0, float(battery.soc[k0].value), *on_grid
+            )
+            self._set_floor(i, floor)
+            add_rows(m, f"compute_balance_{i}", rows)
         others = [n for n in tx if p.nodes[n] not in self.nodes]
         m.battery = pyo.Block([p.nodes[n] for n in others])
         for n in others:
             draws, fixed = tx[n]
             e = replace(p.onboard.energy[p.nodes[n]], planned_wh=None)
             add_battery(m.battery[p.nodes[n]], e, {}, tx_wh_in_slot=draws, fixed_tx_wh=fixed)
-        m.objective_terms.append((-JOINT_WEIGHT, value))
-        if self.min_steps > 0:
-            m.joint_steps = pyo.Constraint(expr=self._placed() >= self.min_steps - 0.5)
+        m.objective_terms.append((-JOINT_WEIGHT, self.value))
         self._existence_rows(m, p, idx)
         if p.onboard is not None:
             add_recorder(m, p, idx, self._entering(p))
-        m.partial_start = True  # HiGHS completes the battery and bookkeeping columns
         m.presolve = False  # as the compute MILP: HiGHS's probing outlasts the solve
         m.dive = False  # the LP dive rounds links only: its compute columns stay fractional
-        m.start_hooks.append(lambda warm: self._start())
+        m.start_hooks.append(lambda warm: self._start(m, p, idx, tx, warm))
         m.warm_hooks = [lambda warm: self.keep_outputs_after_their_step(p, idx, warm)]
         m.solved_hooks = [lambda solver: self._solved(solver)]
 
+    def _set_floor(self, i: int, floor: np.ndarray) -> None:
+        """SOC floor (Wh per grid point of the window) of slice ``i``'s battery in this stage:
+        on its variables (the first grid point stays fixed) and in the frozen bounds."""
+        soc = self._battery(i).soc
+        for v, lb in zip(list(soc.values())[1:], floor[1:].tolist(), strict=True):
+            v.setlb(lb)
+        at = self.soc[i][1:]
+        self.rows.bounds[0][at[at >= 0]] = floor[1:][at >= 0]
+
     def _on_grid(self, draws: dict[int, pyo.Expression], fixed: np.ndarray) -> tuple:
         """A stage's transmitter draws (its slots) on the compute grid (slots from ``offset``)."""
+        return {k + self.offset: e for k, e in draws.items()}, self._wh_on_grid(fixed)
+
+    def _wh_on_grid(self, wh: np.ndarray) -> np.ndarray:
+        """Wh per slot of the stage (from grid slot ``offset``) on the compute grid."""
         on_grid = np.zeros(self.cp.n_slots)
-        n = min(len(fixed), self.cp.n_slots - self.offset)
-        on_grid[self.offset : self.offset + n] = fixed[:n]
-        return {k + self.offset: e for k, e in draws.items()}, on_grid
+        n = min(len(wh), self.cp.n_slots - self.offset)
+        on_grid[self.offset : self.offset + n] = wh[:n]
+        return on_grid
 
     def _options(self, s: int) -> list[int]:
         """Option ids of step ``s`` in this stage's slices."""
         o = self.cp.options
         return [g for g in self.x if int(o.step[g]) == s]
 
-    def _placed(self) -> pyo.Expression:
-        """Steps placed: options chosen per non-pass step, ``placed`` per pass step."""
+    def _placed(self) -> list[pyo.Var]:
+        """The variables whose sum is the steps placed: options chosen per non-pass step,
+        ``placed`` per pass step."""
         o = self.cp.options
         terms = list(self.placed.values())
-        terms += [v for g, v in self.x.items() if int(o.step[g]) not in self.placed]
-        return pyo.quicksum(terms)
+        return terms + [v for g, v in self.x.items() if int(o.step[g]) not in self.placed]
 
     def _produced(self, s: int) -> pyo.Expression | float:
         """MB step ``s`` outputs in this stage: a finished step's output not yet downlinked,
@@ -361,12 +410,29 @@ class JointBlock:
         draw, for the stage's greedy warm start and fallback."""
         use_compute_draw(p, self.cp, np.concatenate([self.fixed, self.plan.chosen]), self.offset)
 
-    def _start(self) -> tuple[list, np.ndarray]:
-        """MIP-start values of the option and last-segment binaries: the current compute plan."""
-        chosen, last = set(self.plan.chosen.tolist()), self.plan.last
-        x = [1.0 if g in chosen else 0.0 for g in self.x]
-        f = [1.0 if g in last else 0.0 for g in self.f]
-        return [*self.x.values(), *self.f.values()], np.array(x + f)
+    def _start(self, m: pyo.ConcreteModel, p: Problem, idx, tx: dict, warm: LinkState) -> tuple:
+        """A complete MIP start (every column of the block; HiGHS has an incumbent at once):
+        the current compute plan with its chains, SOC and reserve (:func:`start_values`, the
+        battery drawing the warm links too), the contact starts and the other nodes'
+        batteries for the warm links (:func:`energy_start`)."""
+        others = {n: fixed for n, (_, fixed) in tx.items() if p.nodes[n] not in self.nodes}
+        variables, values = energy_start(m, p, idx, others, warm) if tx else ([], [])
+        values = [np.asarray(values, dtype=float)]
+        node_of = {name: n for n, name in enumerate(p.nodes)}
+        chosen, last = self.plan.chosen, np.array(sorted(self.plan.last), dtype=int)
+        for i, (view, ids) in enumerate(self.slices):
+            (name,) = view.energy
+            n = node_of[name]
+            tx_wh = {}
+            if n in tx:
+                tx_wh[name] = self._wh_on_grid(stage_tx_wh(p, idx, warm, n, tx[n][1]))
+            mine, theirs = np.isin(ids, chosen), np.isin(ids, last)
+            block_vars, block_values = start_values(
+                self.home.compute[i], view, np.flatnonzero(mine), np.flatnonzero(theirs), tx_wh
+            )
+            variables += block_vars
+            values.append(block_values)
+        return variables, np.concatenate(values)
 
     def _solved(self, solver) -> None:
         x = solver.values(solver.columns_of(list(self.x.values())))
@@ -395,15 +461,31 @@ def solve_stages(
     problem: Problem, state: LinkState, block: JointBlock, stop: float, stats: SolverStats,
     label: str = "joint", hint: np.ndarray | None = None,
 ) -> bool:  # fmt: skip
-    """The class stages of ``problem`` (critical first) with ``block`` in each, sharing the time
-    up to ``stop`` (perf_counter s) as the sync stages do (:func:`stage_share`: a stage's build
-    is not its solve time; each also builds the compute block: one mean share more, and no
-    minimum for the first class, as every stage needs a solution); reports appended to
-    ``stats``. ``hint``: bytes per pair of a known plan (the decomposed one), each stage's MIP
-    start when it scores better than greedy. False when a stage had no MILP solution (it kept
-    its warm allocation of the current compute plan) or started past ``stop`` (no stage model:
-    the greedy fill with that plan's draw)."""
+    """The class stages of ``problem`` (critical first) with ``block`` (built once, here) in
+    each, sharing the time up to ``stop`` (perf_counter s) by their pairs (each also hands the
+    compute block to HiGHS: one mean share more, as in :func:`stage_share`, with no minimum for
+    the first class, as every stage needs a solution); reports appended to ``stats``. ``hint``: bytes per
+    pair of a known plan (the decomposed one), each stage's MIP start when it scores better than
+    greedy. False when a stage had no MILP solution (it kept its warm allocation of the current
+    compute plan; every stage's greedy allocation when the compute block did not fit in time)."""
+    t0 = time.perf_counter()
     classes = class_ranks(problem)
+    try:
+        with gc_paused(), build_deadline(stop):
+            block.build()
+    except BuildTimeout:
+        stats.notes.append(f"{label}: compute block not built in time: greedy class stages")
+        block.use_draw(problem)
+        for rank in classes:
+            state.begin_stage(rank)
+            fill(state, np.flatnonzero(problem.demand_rank == rank))
+        return False
+    built_s = time.perf_counter() - t0
+    stats.build_s += built_s
+    stats.notes.append(
+        f"{label}: compute block built once for its class stages in {built_s:.2f} s "
+        f"({len(block.rows.variables)} columns, {len(block.rows)} rows)"
+    )
     solved = True
     for k, rank in enumerate(classes):
         block.use_draw(problem)

@@ -954,13 +954,13 @@ def add_tx_energy(m: pyo.ConcreteModel, p: Problem, idx) -> None:
         e = p.onboard.energy[p.nodes[n]]
         add_battery(m.battery[p.nodes[n]], e, {}, tx_wh_in_slot=tx, fixed_tx_wh=fixed_wh)
     fixed = {n: fixed_wh for n, (_, fixed_wh) in draws.items()}
-    m.start_hooks.append(lambda warm: _energy_start(m, p, idx, fixed, warm))
+    m.start_hooks.append(lambda warm: energy_start(m, p, idx, fixed, warm))
 
 
-def _energy_start(m, p: Problem, idx, fixed: dict[int, np.ndarray], warm: LinkState):
-    """MIP-start values of the contact-start and battery variables for the warm allocation,
-    drawn as :func:`add_tx_energy` counts them."""
-    state: LinkState = idx.state
+def energy_start(m, p: Problem, idx, fixed: dict[int, np.ndarray], warm: LinkState):
+    """MIP-start values of the contact-start and battery variables (``m.battery[node]``, nodes
+    ``fixed``: their Wh of earlier stages) for the warm allocation, drawn as :func:`tx_draws`
+    counts them."""
     x = warm.on[idx.links].astype(float)
     prev = idx.link_prev
     starts = list(m.TXSTART)
@@ -970,25 +970,35 @@ def _energy_start(m, p: Problem, idx, fixed: dict[int, np.ndarray], warm: LinkSt
     )
     for n, fixed_wh in fixed.items():
         e = p.onboard.energy[p.nodes[n]]
-        draw = fixed_wh.copy()
-        mine = np.flatnonzero((p.cand_node[idx.links] == n) & (x > 0.5))
-        for i in mine:
-            c = int(idx.links[i])
-            draw[p.cand_slot[c]] += e.tx_power_w * (p.cand_t1_s[c] - p.cand_t0_s[c]) * WH_PER_WS
-            prev_c = p.cand_prev[c]
-            if e.tx_warmup_s <= 0 or (prev_c >= 0 and state.on[prev_c]):
-                continue
-            if prev[i] >= 0 and x[prev[i]] > 0.5:
-                continue
-            w = max(int(np.floor((p.cand_t0_s[c] - e.tx_warmup_s) / p.step_s)), 0)
-            draw[w] += e.tx_power_w * e.tx_warmup_s * WH_PER_WS
-        net = e.charge_wh - e.idle_wh - draw
+        net = e.charge_wh - e.idle_wh - stage_tx_wh(p, idx, warm, n, fixed_wh)
         soc = simulate_soc_wh(e.capacity_wh, e.initial_wh, net)
         spill = soc[:-1] + net - soc[1:]
         b = m.battery[p.nodes[n]]
         variables += [b.soc[k] for k in range(len(soc))] + [b.spill[k] for k in range(len(net))]
         values += soc.tolist() + np.maximum(spill, 0.0).tolist()
     return variables, np.array(values)
+
+
+def stage_tx_wh(p: Problem, idx, warm: LinkState, n: int, fixed_wh: np.ndarray) -> np.ndarray:
+    """(K,) Wh node ``n``'s transmitter draws per slot with the stage's links as in ``warm``
+    (and their warm-ups) on top of ``fixed_wh`` (earlier stages), as :func:`tx_draws` counts
+    them."""
+    state: LinkState = idx.state
+    e = p.onboard.energy[p.nodes[n]]
+    x = warm.on[idx.links]
+    prev = idx.link_prev
+    draw = np.array(fixed_wh, dtype=float)  # a copy (no earlier link: maybe integer zeros)
+    for i in np.flatnonzero((p.cand_node[idx.links] == n) & x):
+        c = int(idx.links[i])
+        draw[p.cand_slot[c]] += e.tx_power_w * (p.cand_t1_s[c] - p.cand_t0_s[c]) * WH_PER_WS
+        prev_c = p.cand_prev[c]
+        if e.tx_warmup_s <= 0 or (prev_c >= 0 and state.on[prev_c]):
+            continue
+        if prev[i] >= 0 and x[prev[i]]:
+            continue
+        w = max(int(np.floor((p.cand_t0_s[c] - e.tx_warmup_s) / p.step_s)), 0)
+        draw[w] += e.tx_power_w * e.tx_warmup_s * WH_PER_WS
+    return draw
 
 
 def onboard_blocks(p: Problem) -> tuple:

@@ -183,9 +183,10 @@ def stage_bound(
 
     First every class gets its LP on the coarse grid (300 s; 1 h if that does not finish); the
     first (highest) class, compared first, may use half of ``time_limit_s``, the others share
-    the rest by their pair counts. Then, while time is left, the classes of ``stage_lp`` by
-    their stage model's LP relaxation, and the others on the fine grid, the one furthest above
-    its coarse bound in ``plan`` first; a class keeps the larger of its bounds."""
+    the rest by their pair counts. Then, while time is left, the classes are refined on the
+    fine grid, the one furthest above its coarse bound in ``plan`` first, and then (the classes
+    of ``stage_lp``) by their stage model's LP relaxation; a class keeps the larger of its
+    bounds."""
     p = problem
     ranks = p.demand_rank
     classes = [int(r) for r in np.unique(np.r_[ranks, p.tracks.request_rank])]
@@ -216,10 +217,8 @@ def stage_bound(
         parts.append({"class": CLASS_NAMES[rank], "bound": value + tracks, "by": how})
         if (known or {}).get(CLASS_NAMES[rank], -np.inf) > parts[-1]["bound"]:
             parts[-1].update(bound=known[CLASS_NAMES[rank]], by="its stage MILP's dual bound")
-    if stage_lp is not None:
-        _tighten_by_stage_lp(p, plan, classes, lps, parts, score, stop, stage_lp)
     if p.step_s not in coarse:
-        refine = [k for k in lps if len(lps[k][0]) <= FINE_PAIRS and parts[k]["by"] != BY_STAGE_LP]
+        refine = [k for k in lps if len(lps[k][0]) <= FINE_PAIRS]
         for k in sorted(refine, key=lambda k: parts[k]["bound"] - score[classes[k]]):
             if stop - time.perf_counter() < 1.0:
                 break
@@ -228,6 +227,8 @@ def stage_bound(
             if value is not None and value + lps[k][5] > parts[k]["bound"]:
                 how = f"LP on {p.step_s:g} s slots" + ("" if status == "optimal" else f", {status}")
                 parts[k].update(bound=value + lps[k][5], by=how)
+    if stage_lp is not None:
+        _tighten_by_stage_lp(p, plan, classes, lps, parts, score, stop, stage_lp)
     return float(sum(part["bound"] for part in parts)), parts
 
 

@@ -7,8 +7,7 @@ gateway (rsmodel/optimize/gateway.py) and warm-started from the greedy dispatche
 ``LinkState.begin_stage`` blocks the capacity a waiting higher-class demand could use, so lower
 classes only get what nothing above them wants. The time limit covers all stages
 (:func:`stage_share`: a stage's build is not its solve time, its share follows its pairs and the
-links it could switch on, the first class gets at least an equal part, time a stage leaves goes
-to the next); a stage without a solution in time keeps its greedy allocation.
+links it could switch on, time a stage leaves goes to the next); a stage without a solution in time keeps its greedy allocation.
 """
 
 from __future__ import annotations
@@ -153,7 +152,7 @@ def _staged_milp(
             stats.status = SolveStatus.TIME_LIMIT
             stats.notes.append(f"{CLASS_NAMES[rank]}: no time left, greedy allocation")
             continue
-        share, keep = stage_share(stage_needs(problem, state, classes[k:]), left, first=k == 0)
+        share, keep = stage_share(stage_needs(problem, state, classes[k:]), left)
         stage = solve_stage(problem, demands, state, stop, share, keep, interface, hint)
         stage.name = CLASS_NAMES[rank]
         stats.stages.append(stage)
@@ -185,18 +184,16 @@ def stage_needs(problem: Problem, state: LinkState, ranks: Sequence[int]) -> np.
     return need[np.asarray(ranks, dtype=int)].astype(float)
 
 
-def stage_share(needs: np.ndarray, left_s: float, *, first: bool = False) -> tuple[float, float]:
+def stage_share(needs: np.ndarray, left_s: float) -> tuple[float, float]:
     """(share, keep_s) of the first of the stages with ``needs`` (:func:`stage_needs`, this
     stage and the later ones) when ``left_s`` seconds are left for them all: it solves for
-    ``share`` of the time left once it is built, its part of the needs, and when it is the
-    ``first`` class (compared first: the plan is lexicographic) at least an equal part (the
-    20-satellite fleet day's critical stage, 5 k link binaries but 16 % of the pairs, got 0.1
-    s of HiGHS by pairs); its build and solve end ``keep_s`` before the deadline, which the
+    ``share`` of the time left once it is built, its part of the needs (links it can still
+    switch on count: the 20-satellite fleet day's critical stage, 5 k link binaries but 16 % of
+    the pairs, got 0.1 s of HiGHS by pairs); its build and solve end ``keep_s`` before the
+    deadline, which the
     later stages keep in any case (``LATER_KEEP`` of their share, at least ``MIN_STAGE_S``
     each). Time a stage leaves unused goes to the next ones, which share again."""
     share = float(needs[0] / max(needs.sum(), 1.0))
-    if first:
-        share = max(share, 1.0 / len(needs))
     keep = max(MIN_STAGE_S * (len(needs) - 1), LATER_KEEP * (1.0 - share) * left_s)
     return share, keep
 

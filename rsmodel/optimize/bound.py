@@ -71,6 +71,7 @@ from rsmodel.optimize.objective import (
     station_capacity,
 )
 from rsmodel.optimize.problem import CLASS_NAMES, UNIT_BYTES, Problem
+from rsmodel.optimize.stage_lp import SCORE_TOL, stage_lp_bound
 from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.status import SolveOptions, SolveStatus
 from rsmodel.optimize.tracks import track_bound
@@ -245,10 +246,9 @@ def _tighten_by_stage_lp(
     """While time is left before ``stop``, raise class bounds to their stage model's LP
     relaxation (:func:`rsmodel.optimize.stage_lp.stage_lp_bound`), the class with the largest
     open gap per column of its stage model (``columns``, else its pairs) first: a small
-    class's LP is cheap; classes with track requests and those already within ``solver.mip_gap`` are
-    left as they are. A value above the plan's own score is not a bound of it: not used."""
-    from rsmodel.optimize.stage_lp import SCORE_TOL, stage_lp_bound
-
+    class's LP is cheap. Classes with track requests and those already within
+    ``solver.mip_gap`` are left as they are. A value above the plan's own score is not a bound
+    of it: not used."""
     ranks = p.demand_rank
     open_gap = {
         k: score[classes[k]] - parts[k]["bound"]

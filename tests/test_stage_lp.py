@@ -6,7 +6,10 @@ skyfield; the LP optimum from scipy's own HiGHS interior point as the reference.
 from __future__ import annotations
 
 import copy
+import multiprocessing
 import re
+import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,15 +20,17 @@ import scipy.sparse as sp
 import yaml
 from scipy.optimize import linprog
 
+from rsmodel import pipeline
 from rsmodel.geometry import compute_geometry
 from rsmodel.model.loader import load_model_dict
+from rsmodel.optimize import bound as bound_module
 from rsmodel.optimize.auto import solve_auto
-from rsmodel.optimize.bound import attach_bound
+from rsmodel.optimize.bound import attach_bound, start_first_class_lp
 from rsmodel.optimize.gateway import HighsModel
 from rsmodel.optimize.objective import class_scores
 from rsmodel.optimize.problem import problem_from_scenario
 from rsmodel.optimize.solve import solve_problem
-from rsmodel.optimize.stage_lp import lagrangian_bound
+from rsmodel.optimize.stage_lp import first_class_bound, lagrangian_bound
 from rsmodel.optimize.status import SolveOptions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,3 +116,48 @@ def test_recorder_bound_uses_the_stage_model_and_stays_below_every_plan(recorder
     without = copy.deepcopy(schedule)
     attach_bound(problem, without, stage_lp=False)
     assert schedule.solver.gap_global < 0.01 < without.solver.gap_global
+
+
+def test_first_class_lp_in_a_worker_process_is_the_one_solved_inline(recorder_node) -> None:
+    """The first class's stage LP, solved in a worker process next to the stage MILPs, gives
+    the value the same LP gives in this process, and its worker is gone once collected."""
+    problem = copy.copy(recorder_node)
+    problem.settings = replace(recorder_node.settings, threads=2)
+    rank = int(problem.demand_rank.min())
+    early = start_first_class_lp(problem, 30.0, min_pairs=0)
+    assert early is not None and early.rank == rank
+    inline = first_class_bound((problem, rank, time.time() + 30.0))
+    assert inline is not None
+    assert early.call.result(30.0) == pytest.approx(inline, rel=1e-9, abs=1e-12)
+    assert not multiprocessing.active_children()
+
+
+def test_a_plan_on_two_threads_takes_the_first_class_bound_from_its_worker(monkeypatch) -> None:
+    """threads 2: the first class's stage LP runs in a worker process while the stages solve on
+    one thread. On four satellites of the fleet day it is what bounds the critical class, and
+    it is the value the same plan states on one thread (nothing is above the first class, so
+    its bound does not depend on the plan); no worker is left behind."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_joint import fleet_day
+
+    monkeypatch.setattr(bound_module, "FIRST_LP_MIN_PAIRS", 0)  # 4 satellites: a small class
+    stated = {}
+    for threads in (1, 2):
+        data = fleet_day(4, 10, 24.0)
+        data["solver"] = {"time_limit_s": 60, "threads": threads}
+        plan = pipeline.run(load_model_dict(data, base_dir=ROOT / "models")).plan.to_dict()
+        note = next(n for n in plan["solver"]["notes"] if n.startswith("global bound"))
+        stated[threads] = class_bounds(note)["critical"]
+        assert stated[threads][1] <= stated[threads][0] + 1e-9
+    assert stated[1][2] == "the LP relaxation of its stage model"
+    assert stated[2][2] == (
+        "the LP relaxation of its stage model (solved in a worker process beside the stages"
+    )
+    assert stated[2][1] == pytest.approx(stated[1][1], rel=1e-6)
+    assert not multiprocessing.active_children()
+
+
+def test_one_thread_starts_no_worker(recorder_node) -> None:
+    """solver.threads 1 (the default) is a promise: nothing runs beside the solve."""
+    assert recorder_node.settings.threads == 1
+    assert start_first_class_lp(recorder_node, 30.0, min_pairs=0) is None

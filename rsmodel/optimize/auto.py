@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from rsmodel.optimize.bound import BOUND_TIME_FRACTION, attach_bound
+from rsmodel.optimize.bound import BOUND_TIME_FRACTION, attach_bound, start_first_class_lp
 from rsmodel.optimize.problem import Demand, Problem, problem_from_scenario
 from rsmodel.optimize.rolling import solve_rolling
 from rsmodel.optimize.schedule import Schedule
@@ -85,11 +85,20 @@ def solve_auto(
     timed.settings = replace(problem.settings, time_limit_s=limit * (1 - BOUND_TIME_FRACTION))
     if choice.strategy == "rolling":
         schedule = solve_rolling(timed)
+        early = None
     else:
-        schedule = solve_problem(timed, interface=interface)
+        early = start_first_class_lp(problem, limit)
+        if early is not None:  # it has a core: the stage MILPs take one thread less
+            timed.settings = replace(timed.settings, threads=timed.settings.threads - 1)
+        try:
+            schedule = solve_problem(timed, interface=interface)
+        except BaseException:
+            if early is not None:
+                early.close()
+            raise
         schedule.solver.strategy = "monolithic"
     schedule.solver.time_limit_s = limit
     schedule.solver.strategy_reason = choice.reason
     left = limit - (time.perf_counter() - t_start)
-    attach_bound(problem, schedule, budget_s=max(left, BOUND_TIME_FRACTION * limit))
+    attach_bound(problem, schedule, budget_s=max(left, BOUND_TIME_FRACTION * limit), early=early)
     return schedule

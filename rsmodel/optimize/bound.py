@@ -50,9 +50,10 @@ schedule, contention ignored) per class.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import highspy
@@ -63,6 +64,7 @@ from rsmodel.optimize.gateway import HighsModel  # isort: split
 
 import scipy.sparse as sp
 
+from rsmodel.optimize.compute_pool import Background, Failed, pool_workers
 from rsmodel.optimize.objective import (
     LINK_COST,
     class_scores,
@@ -71,7 +73,7 @@ from rsmodel.optimize.objective import (
     station_capacity,
 )
 from rsmodel.optimize.problem import CLASS_NAMES, UNIT_BYTES, Problem
-from rsmodel.optimize.stage_lp import SCORE_TOL, stage_lp_bound
+from rsmodel.optimize.stage_lp import SCORE_TOL, first_class_bound, stage_lp_bound
 from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.status import SolveOptions, SolveStatus
 from rsmodel.optimize.tracks import track_bound
@@ -80,7 +82,11 @@ COARSE_GRIDS_S = (300.0, 3600.0)  # tried in turn when the fine LP is too large 
 FINE_PAIRS = 1_000_000  # classes with at most this many pairs get the LP on the fine slot grid
 BOUND_TIME_FRACTION = 0.35  # of the solver time limit at least, for all bound LPs together
 BY_STAGE_LP = "the LP relaxation of its stage model"
+BY_WORKER = f"{BY_STAGE_LP} (solved in a worker process beside the stages)"
 MIN_LP_S = 0.5  # a bound LP is not started with less time left
+FIRST_LP_MARGIN_S = 1.0  # the first class's worker LP stops this long before the plan's limit
+FIRST_LP_MIN_PAIRS = 5_000  # a smaller first class's stage LP solves inline in less time than
+# a worker process takes to start (forkserver ~0.5 s once, then Pyomo and HiGHS imported ~1 s)
 GRID_SHARE = 0.7  # of a class's bound time for its LP on a grid when coarser ones may follow
 _EPS_BYTES = 0.5
 LEVELS_PER_OCTAVE = (
@@ -106,6 +112,51 @@ class Capacity:
     held: np.ndarray  # per candidate, bool
     radio_free: np.ndarray  # (radio, slot) new links, 0 or 1
     station_free: np.ndarray  # (station, slot) new links
+
+
+@dataclass
+class FirstClassLP:
+    """The first class's stage-model LP (:func:`rsmodel.optimize.stage_lp.first_class_bound`)
+    running in a worker process since the solve began (:func:`start_first_class_lp`)."""
+
+    rank: int
+    call: Background
+
+    def close(self) -> None:
+        """Kill the worker if its result was not collected."""
+        if self.call.done is None:
+            self.call.cancel()
+
+
+def start_first_class_lp(
+    problem: Problem, time_limit_s: float, *, min_pairs: int | None = None
+) -> FirstClassLP | None:
+    """Start the first class's stage-model LP bound in a worker process, to run next to the
+    stage MILPs on a core of its own, or None where it would not be used or has no core:
+    only for a ``milp`` problem with recorders or batteries (where the coarse LPs leave out
+    what binds), a first class of at least ``min_pairs`` (default ``FIRST_LP_MIN_PAIRS``)
+    pairs and no track requests, and
+    ``solver.threads`` >= 2 on a machine with 2 cores or more (the caller then gives the solve
+    one thread less). Its
+    simplex stops ``FIRST_LP_MARGIN_S`` before ``time_limit_s`` from now, so a stopped one still
+    returns its Lagrangian."""
+    s = problem.settings
+    min_pairs = FIRST_LP_MIN_PAIRS if min_pairs is None else min_pairs
+    classes = [int(r) for r in np.unique(np.r_[problem.demand_rank, problem.tracks.request_rank])]
+    if (
+        problem.onboard is None
+        or s.method != "milp"
+        or not classes
+        or np.isin(problem.tracks.request_rank, classes[0]).any()
+        or np.isin(problem.pair_demand, np.flatnonzero(problem.demand_rank == classes[0])).sum()
+        < min_pairs
+        or pool_workers(s.threads, 2) < 2
+    ):
+        return None
+    alone = copy.copy(problem)
+    alone.settings = replace(s, threads=1)
+    job = (alone, classes[0], time.time() + time_limit_s - FIRST_LP_MARGIN_S)
+    return FirstClassLP(classes[0], Background(first_class_bound, job))
 
 
 def full_capacity(problem: Problem) -> Capacity:
@@ -176,11 +227,13 @@ def stage_bound(
     time_limit_s: float = 60.0,
     known: dict[str, float] | None = None,
     stage_lp: dict[str, int] | None = None,
+    early: FirstClassLP | None = None,
 ) -> tuple[float, list[dict[str, Any]]]:
     """Sum over classes of the class LP bound given ``plan``'s allocation of the classes above
     (or of ``known[class name]``, a valid bound from elsewhere: :func:`whole_class_bound`, if
     larger). ``stage_lp``: {class name: its stage model's columns} to tighten by their stage
-    model's LP relaxation (:func:`_tighten_by_stage_lp`), None: not.
+    model's LP relaxation (:func:`_tighten_by_stage_lp`), None: not; ``early``: the first
+    class's, started before the solve (:func:`start_first_class_lp`).
 
     First every class gets its LP on the coarse grid (300 s; 1 h if that does not finish); the
     first (highest) class, compared first, may use half of ``time_limit_s``, the others share
@@ -229,7 +282,7 @@ def stage_bound(
                 how = f"LP on {p.step_s:g} s slots" + ("" if status == "optimal" else f", {status}")
                 parts[k].update(bound=value + lps[k][5], by=how)
     if stage_lp is not None:
-        _tighten_by_stage_lp(p, plan, classes, lps, parts, score, stop, stage_lp)
+        _tighten_by_stage_lp(p, plan, classes, lps, parts, score, stop, stage_lp, early)
     return float(sum(part["bound"] for part in parts)), parts
 
 
@@ -242,13 +295,15 @@ def _tighten_by_stage_lp(
     score: dict[int, float],
     stop: float,
     columns: dict[str, int],
+    early: FirstClassLP | None = None,
 ) -> None:
     """While time is left before ``stop``, raise class bounds to their stage model's LP
     relaxation (:func:`rsmodel.optimize.stage_lp.stage_lp_bound`), the class with the largest
     open gap per column of its stage model (``columns``, else its pairs) first: a small
     class's LP is cheap. Classes with track requests and those already within
     ``solver.mip_gap`` are left as they are. A value above the plan's own score is not a bound
-    of it: not used."""
+    of it: not used. The class of ``early`` takes its worker's value instead, collected last
+    (by ``stop`` at the latest: the worker is killed then)."""
     ranks = p.demand_rank
     open_gap = {
         k: score[classes[k]] - parts[k]["bound"]
@@ -259,33 +314,54 @@ def _tighten_by_stage_lp(
         > p.settings.mip_gap * max(1.0, abs(score[classes[k]]))
     }
     size = {k: (columns.get(CLASS_NAMES[classes[k]]) or len(lps[k][0])) + 1 for k in open_gap}
+    ahead = None if early is None else classes.index(early.rank)
     for k in sorted(open_gap, key=lambda k: -open_gap[k] / size[k]):
         left = stop - time.perf_counter()
-        if left < MIN_LP_S:
-            break
+        if k == ahead or left < MIN_LP_S:
+            continue
         rank = classes[k]
         higher = _higher_classes_state(p, plan, rank)
         higher.begin_stage(rank)
         value = stage_lp_bound(p, higher, np.flatnonzero(ranks == rank), left)
-        if value is None or value <= parts[k]["bound"]:
-            continue
-        if value > score[rank] + SCORE_TOL * max(1.0, abs(score[rank])):
-            parts[k]["by"] += (
-                f" (its stage model's LP relaxation, {value:.6g}, is above the plan: not used)"
-            )
-            continue
-        parts[k].update(bound=value, by=BY_STAGE_LP)
+        _raise_to_stage_lp(parts[k], value, score[rank])
+    if ahead is not None and ahead in open_gap:
+        value = early.call.result(max(stop - time.perf_counter(), FIRST_LP_MARGIN_S))
+        if isinstance(value, Failed):
+            parts[ahead]["by"] += f" (its stage model's LP relaxation: worker {value.reason})"
+        else:
+            _raise_to_stage_lp(parts[ahead], value, score[early.rank], BY_WORKER)
+
+
+def _raise_to_stage_lp(
+    part: dict[str, Any], value: float | None, score: float, by: str = BY_STAGE_LP
+) -> None:
+    """Raise the class ``part``'s bound to its stage-model LP ``value`` (None: not solved) when
+    larger and not above the plan's own ``score`` (then it is not a bound of it: noted)."""
+    if value is None or value <= part["bound"]:
+        return
+    if value > score + SCORE_TOL * max(1.0, abs(score)):
+        part["by"] += (
+            f" (its stage model's LP relaxation, {value:.6g}, is above the plan: not used)"
+        )
+        return
+    part.update(bound=value, by=by)
 
 
 def attach_bound(
-    problem: Problem, schedule: Any, budget_s: float | None = None, *, stage_lp: bool = True
+    problem: Problem,
+    schedule: Any,
+    budget_s: float | None = None,
+    *,
+    stage_lp: bool = True,
+    early: FirstClassLP | None = None,
 ) -> None:
     """Set ``solver.objective`` (F of the returned plan), ``bound`` (:func:`stage_bound`) and
     ``gap_global``; note the any-plan bound too. ``budget_s``: seconds for all bound LPs
     (default ``BOUND_TIME_FRACTION`` of the time limit). ``stage_lp``: tighten classes by
     their stage model's LP relaxation where the LPs leave out what binds (a monolithic
     staged MILP plan of a problem with recorders or batteries; not the joint model, whose
-    stages carry the compute block)."""
+    stages carry the compute block); ``early``: the first class's, running since the solve
+    began (:func:`start_first_class_lp`; killed if not used)."""
     stats = schedule.solver
     if len(problem.demands) == 0 and len(problem.tracks.requests) == 0:  # the empty plan: optimal
         stats.objective, stats.bound, stats.gap_global = 0.0, 0.0, 0.0
@@ -306,7 +382,10 @@ def attach_bound(
         time_limit_s=0.85 * budget,
         known=known,
         stage_lp=columns if exact_stages else None,
+        early=early if exact_stages else None,
     )
+    if early is not None:
+        early.close()
     left = t0 + budget - time.perf_counter()
     any_bound, how = any_plan_bound(problem, time_limit_s=max(left, 0.1 * budget))
     score = class_scores(problem, schedule.state)

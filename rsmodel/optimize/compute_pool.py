@@ -2,7 +2,8 @@
 forkserver that has the solver imported, at most ``workers`` at a time.
 
 The compute solve (:mod:`rsmodel.optimize.compute_solve`) runs the MILPs of nodes that share
-nothing this way. A process per call, not a long-lived pool: a call whose process dies
+nothing this way (:func:`run_all`); the sync solve runs the top class's bound LP next to its
+stage MILPs (:class:`Background`). A process per call, not a long-lived pool: a call whose process dies
 (segfault, out of memory, killed) fails alone, as a :class:`Failed` naming its exit code, and the
 others go on; a call still running ``kill_after_s`` after it started is killed and fails the same
 way, so the caller never hangs. An exception raised by a call is raised again in the caller, as
@@ -49,8 +50,7 @@ def run_all(
     function or a ``functools.partial`` of one); results come back in the order of ``items``."""
     if workers <= 1 or len(items) <= 1:
         return [fn(item) for item in items]
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(WARM_MODULES)
+    ctx = _context()
     results: list[T | Failed | None] = [None] * len(items)
     queue = list(enumerate(items))
     running: dict[Connection, tuple[int, Any, float]] = {}  # pipe -> (index, process, kill at)
@@ -83,6 +83,58 @@ def run_all(
             process.join()
             pipe.close()
     return results  # type: ignore[return-value]
+
+
+class Background:
+    """``fn(item)`` running in a worker process while the caller goes on (``fn`` and ``item``
+    pickled, as for :func:`run_all`); :meth:`result` collects it. Use it as a context manager:
+    a call still running when the block ends is killed."""
+
+    def __init__(self, fn: Callable[[Any], T], item: Any) -> None:
+        ctx = _context()
+        self.pipe, send = ctx.Pipe(duplex=False)
+        self.process = ctx.Process(target=_call, args=(send, fn, item), daemon=True)
+        self.process.start()
+        send.close()
+        self.started = time.monotonic()
+        self.done: Any = None
+
+    def ready(self) -> bool:
+        """Whether the call has returned (or its process died)."""
+        return self.done is not None or self.pipe.poll(0.0)
+
+    def result(self, timeout_s: float) -> Any:
+        """The call's result, waiting at most ``timeout_s``; a :class:`Failed` when it is still
+        running then (the process is killed) or its process died. Its exception is raised here."""
+        if self.done is None:
+            if self.pipe.poll(max(0.0, timeout_s)):
+                self.done = ("value", _receive(self.pipe, self.process))
+            else:
+                self.cancel()
+                ran = time.monotonic() - self.started
+                self.done = ("value", Failed(f"still running {ran:.1f} s after it started: killed"))
+        return self.done[1]
+
+    def cancel(self) -> None:
+        """Kill the call if it is still running."""
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+        self.pipe.close()
+
+    def __enter__(self) -> Background:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.done is None:
+            self.cancel()
+
+
+def _context() -> Any:
+    """The forkserver context, its server preloaded with the solver."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(WARM_MODULES)
+    return ctx
 
 
 def _receive(pipe: Connection, process: Any) -> Any:

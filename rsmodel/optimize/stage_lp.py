@@ -83,6 +83,18 @@ def stage_lp_bound(
     return None if not np.isfinite(value) else value - LINK_COST
 
 
+def first_class_bound(job: tuple[Problem, int, float]) -> float | None:
+    """:func:`stage_lp_bound` of class ``rank`` (``job``: problem, rank, deadline as
+    ``time.time()`` s), the most urgent one: nothing is above it, so its stage model does not
+    depend on the plan and can be solved in a worker process while the stage MILPs run
+    (:func:`rsmodel.optimize.bound.start_first_class_lp`)."""
+    problem, rank, until = job
+    higher = LinkState.empty(problem)
+    higher.begin_stage(rank)
+    demands = np.flatnonzero(problem.demand_rank == rank)
+    return stage_lp_bound(problem, higher, demands, max(until - time.time(), 0.0))
+
+
 def lagrangian_bound(lp: highspy.HighsLp, pi: np.ndarray) -> float:
     """``min over the column box of c x + offset - pi (A x - r)``, with ``r`` the row bound
     ``pi`` presses on (lower where pi > 0, upper where pi < 0; a pi pressing on an infinite

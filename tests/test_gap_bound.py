@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from test_joint import standard_step
 
@@ -18,9 +19,12 @@ from rsmodel import pipeline
 from rsmodel.geometry import compute_geometry
 from rsmodel.model.loader import load_model_dict
 from rsmodel.optimize.auto import solve_auto
+from rsmodel.optimize.bound import stage_bound
 from rsmodel.optimize.objective import class_scores
 from rsmodel.optimize.problem import problem_from_scenario
 from rsmodel.optimize.solve import solve_problem
+from rsmodel.optimize.stage_lp import stage_lp_bound
+from rsmodel.optimize.state import LinkState
 
 ROOT = Path(__file__).resolve().parents[1]
 STATIONS = ("dongara", "santiago", "singapore", "hartebeesthoek")
@@ -91,3 +95,23 @@ def test_stated_bound_is_below_the_optimum_and_tight(problem_of, battery: bool) 
     best = optimum(problem)
     assert schedule.solver.bound <= best * (1 + 1e-9)
     assert schedule.solver.gap_global < 0.005
+
+
+def test_stage_model_lp_is_not_used_for_a_plan_breaking_the_battery(problem_of) -> None:
+    """A plan made without the battery sends more than the 100 Wh battery allows (even with a
+    tenth of its bytes left out): it is no point of the stage model, whose LP relaxation is
+    then above the plan's own score. The stated bound stays at or below the score, says why,
+    and keeps the coarse LP's value."""
+    problem = problem_of(syncs_only(20e9, battery=True))
+    free = problem_of(syncs_only(20e9, battery=False))
+    plan = solve_problem(free).state
+    plan.problem = problem
+    plan.pair_bytes *= 0.9
+    (score,) = class_scores(problem, plan)
+    higher = LinkState.empty(problem)
+    higher.begin_stage(int(problem.demand_rank[0]))
+    assert stage_lp_bound(problem, higher, np.arange(len(problem.demands)), 60.0) > 2 * score
+    _, parts = stage_bound(problem, plan, time_limit_s=60, stage_lp={})
+    assert parts[0]["bound"] <= score * (1 + 1e-9)
+    assert "is above the plan: not used" in parts[0]["by"]
+    assert not parts[0]["by"].startswith("the LP relaxation of its stage model")

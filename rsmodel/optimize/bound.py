@@ -257,7 +257,7 @@ def stage_bound(
         if len(demands) == 0:
             parts.append({"class": CLASS_NAMES[rank], "bound": tracks, "by": "tracks only"})
             continue
-        higher = _higher_classes_state(p, plan, rank)
+        higher = plan.higher_classes(rank)
         higher.begin_stage(rank)
         pairs = np.union1d(
             higher.stage_pairs(demands),
@@ -320,7 +320,7 @@ def _tighten_by_stage_lp(
         if k == ahead or left < MIN_LP_S:
             continue
         rank = classes[k]
-        higher = _higher_classes_state(p, plan, rank)
+        higher = plan.higher_classes(rank)
         higher.begin_stage(rank)
         value = stage_lp_bound(p, higher, np.flatnonzero(ranks == rank), left)
         _raise_to_stage_lp(parts[k], value, score[rank])
@@ -737,16 +737,3 @@ def _costs(p: Problem, demands: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pair_cost[pairs] = pc
         unmet_cost[members] = uc
     return pair_cost, unmet_cost
-
-
-def _higher_classes_state(p: Problem, plan: LinkState, rank: int) -> LinkState:
-    """``plan`` with only the bytes, links and recorder losses of classes above ``rank``."""
-    state = LinkState.empty(p)
-    keep = p.demand_rank[p.pair_demand] < rank
-    state.pair_bytes = np.where(keep, plan.pair_bytes, 0.0)
-    if p.onboard is not None and p.onboard.sources:
-        above = p.onboard.source_rank < rank
-        state.lost[above] = plan.lost[above]
-    for c in np.flatnonzero(state.used_bytes() > _EPS_BYTES):
-        state.open(int(c))
-    return state

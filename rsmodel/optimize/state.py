@@ -81,6 +81,28 @@ class LinkState:
         )
 
     # ------------------------------------------------------------------ queries
+    def higher_classes(self, rank: int) -> LinkState:
+        """This allocation with only the classes above ``rank``: their bytes, their sources'
+        recorder losses and the links they need, each contact that carries their bytes on from
+        its start (its setup slots) to the last slot where it carries them (the bound LPs'
+        "plan given the classes above": rsmodel/optimize/bound.py)."""
+        p = self.problem
+        state = LinkState.empty(p)
+        keep = p.demand_rank[p.pair_demand] < rank
+        state.pair_bytes = np.where(keep, self.pair_bytes, 0.0)
+        if p.onboard is not None and p.onboard.sources:
+            above = p.onboard.source_rank < rank
+            state.lost[above] = self.lost[above]
+        carrying = np.flatnonzero(state.used_bytes() > 0.5)  # bytes
+        start = np.where(self.on[carrying], contact_starts(p, self.on)[carrying], carrying)
+        last: dict[int, int] = {}
+        for s, c in zip(start.tolist(), carrying.tolist(), strict=True):
+            last[s] = max(last.get(s, c), c)
+        for s, c in last.items():  # candidates of a window are consecutive indices
+            for k in range(s, c + 1):
+                state.open(k)
+        return state
+
     def used_bytes(self) -> np.ndarray:
         """Bytes carried per candidate."""
         return np.bincount(self.problem.pair_cand, weights=self.pair_bytes, minlength=len(self.on))

@@ -81,24 +81,25 @@ def solve_auto(
     t_start = time.perf_counter()
     choice = sync_strategy(problem)
     limit = problem.settings.time_limit_s if time_limit_s is None else time_limit_s
+    early = start_first_class_lp(problem, limit) if choice.strategy == "monolithic" else None
+    if early is not None:  # it has a core of its own: the stages and bound LPs here one less
+        problem = copy.copy(problem)
+        problem.settings = replace(problem.settings, threads=problem.settings.threads - 1)
     timed = copy.copy(problem)
     timed.settings = replace(problem.settings, time_limit_s=limit * (1 - BOUND_TIME_FRACTION))
-    if choice.strategy == "rolling":
-        schedule = solve_rolling(timed)
-        early = None
-    else:
-        early = start_first_class_lp(problem, limit)
-        if early is not None:  # it has a core: the stage MILPs take one thread less
-            timed.settings = replace(timed.settings, threads=timed.settings.threads - 1)
-        try:
+    try:
+        if choice.strategy == "rolling":
+            schedule = solve_rolling(timed)
+        else:
             schedule = solve_problem(timed, interface=interface)
-        except BaseException:
-            if early is not None:
-                early.close()
-            raise
-        schedule.solver.strategy = "monolithic"
-    schedule.solver.time_limit_s = limit
-    schedule.solver.strategy_reason = choice.reason
-    left = limit - (time.perf_counter() - t_start)
-    attach_bound(problem, schedule, budget_s=max(left, BOUND_TIME_FRACTION * limit), early=early)
+            schedule.solver.strategy = "monolithic"
+        schedule.solver.time_limit_s = limit
+        schedule.solver.strategy_reason = choice.reason
+        left = limit - (time.perf_counter() - t_start)
+        attach_bound(
+            problem, schedule, budget_s=max(left, BOUND_TIME_FRACTION * limit), early=early
+        )
+    finally:
+        if early is not None:
+            early.close()
     return schedule

@@ -65,6 +65,7 @@ from rsmodel.optimize.gateway import HighsModel  # isort: split
 import scipy.sparse as sp
 
 from rsmodel.optimize.compute_pool import Background, Failed, pool_workers
+from rsmodel.optimize.greedy import class_ranks
 from rsmodel.optimize.objective import (
     LINK_COST,
     class_scores,
@@ -132,17 +133,15 @@ def start_first_class_lp(
     problem: Problem, time_limit_s: float, *, min_pairs: int | None = None
 ) -> FirstClassLP | None:
     """Start the first class's stage-model LP bound in a worker process, to run next to the
-    stage MILPs on a core of its own, or None where it would not be used or has no core:
-    only for a ``milp`` problem with recorders or batteries (where the coarse LPs leave out
-    what binds), a first class of at least ``min_pairs`` (default ``FIRST_LP_MIN_PAIRS``)
-    pairs and no track requests, and
-    ``solver.threads`` >= 2 on a machine with 2 cores or more (the caller then gives the solve
-    one thread less). Its
-    simplex stops ``FIRST_LP_MARGIN_S`` before ``time_limit_s`` from now, so a stopped one still
-    returns its Lagrangian."""
+    stage MILPs on a core of its own, or None where it would not be used or has no core. Only
+    for a ``milp`` problem with recorders or batteries (where the coarse LPs leave out what
+    binds), a first class of at least ``min_pairs`` (default ``FIRST_LP_MIN_PAIRS``) pairs and
+    no track requests, and ``solver.threads`` >= 2 on a machine with 2 cores or more (the
+    caller then gives the solve one thread less). Its simplex stops ``FIRST_LP_MARGIN_S``
+    before ``time_limit_s`` from now, so a stopped one still returns its Lagrangian."""
     s = problem.settings
     min_pairs = FIRST_LP_MIN_PAIRS if min_pairs is None else min_pairs
-    classes = [int(r) for r in np.unique(np.r_[problem.demand_rank, problem.tracks.request_rank])]
+    classes = class_ranks(problem)
     if (
         problem.onboard is None
         or s.method != "milp"
@@ -361,7 +360,7 @@ def attach_bound(
     their stage model's LP relaxation where the LPs leave out what binds (a monolithic
     staged MILP plan of a problem with recorders or batteries; not the joint model, whose
     stages carry the compute block); ``early``: the first class's, running since the solve
-    began (:func:`start_first_class_lp`; killed if not used)."""
+    began (:func:`start_first_class_lp`; the caller closes it)."""
     stats = schedule.solver
     if len(problem.demands) == 0 and len(problem.tracks.requests) == 0:  # the empty plan: optimal
         stats.objective, stats.bound, stats.gap_global = 0.0, 0.0, 0.0
@@ -384,8 +383,6 @@ def attach_bound(
         stage_lp=columns if exact_stages else None,
         early=early if exact_stages else None,
     )
-    if early is not None:
-        early.close()
     left = t0 + budget - time.perf_counter()
     any_bound, how = any_plan_bound(problem, time_limit_s=max(left, 0.1 * budget))
     score = class_scores(problem, schedule.state)

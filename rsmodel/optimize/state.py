@@ -80,6 +80,10 @@ class LinkState:
             self.lost.copy(),
         )
 
+    def restore(self, saved: LinkState) -> None:
+        """Go back (in place) to ``saved``, an earlier :meth:`copy` of this state."""
+        self.__dict__.update(saved.copy().__dict__)
+
     # ------------------------------------------------------------------ queries
     def used_bytes(self) -> np.ndarray:
         """Bytes carried per candidate."""

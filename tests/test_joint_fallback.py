@@ -24,7 +24,7 @@ import pytest
 
 from rsmodel import pipeline
 from rsmodel.compute import solve_jobs
-from rsmodel.compute.joint import plan_joint, plan_jobs_and_downlinks
+from rsmodel.compute.joint import plan_jobs_and_downlinks, plan_joint
 from rsmodel.geometry import compute_geometry
 from rsmodel.model.loader import load_model_dict
 from rsmodel.plan.check import check_plan

@@ -504,7 +504,7 @@ def use_compute_draw(p: Problem, cp: ComputeProblem, chosen: np.ndarray, offset:
 
 def solve_stages(
     problem: Problem, state: LinkState, block: JointBlock, stop: float, stats: SolverStats,
-    label: str = "joint", hint: np.ndarray | None = None,
+    label: str = "joint", hint: np.ndarray | None = None, fallback: bool = True,
 ) -> bool:  # fmt: skip
     """The class stages of ``problem`` (critical first) with ``block`` (built once, here) in
     each, sharing the time up to ``stop`` (perf_counter s) by their pairs (each also hands the
@@ -514,7 +514,8 @@ def solve_stages(
     greedy. False when a stage had no MILP solution: it keeps its warm allocation where the
     job outputs as placed allow it, then the greedy fill (:func:`follow`); every stage the
     greedy fill when the compute block did not fit in time. A fallback sees the job outputs as
-    the current compute plan places them (:meth:`JointBlock.outputs_as_placed`)."""
+    the current compute plan places them (:meth:`JointBlock.outputs_as_placed`). Without
+    ``fallback`` (the caller keeps another plan then) False at the first such stage."""
     t0 = time.perf_counter()
     classes = class_ranks(problem)
     try:
@@ -522,6 +523,8 @@ def solve_stages(
             block.build()
     except BuildTimeout:
         stats.notes.append(f"{label}: compute block not built in time: greedy class stages")
+        if not fallback:
+            return False
         block.use_draw(problem)
         with block.outputs_as_placed(state):
             for rank in classes:
@@ -540,6 +543,8 @@ def solve_stages(
         demands = np.flatnonzero(problem.demand_rank == rank)
         name = f"{label} {CLASS_NAMES[rank]}"
         if time.perf_counter() >= stop:  # the time is spent: no stage model, the greedy fill
+            if not fallback:
+                return False
             with block.outputs_as_placed(state):
                 state.begin_stage(rank)
                 fill(state, demands)
@@ -566,6 +571,8 @@ def solve_stages(
         stats.build_s += stage.build_s
         stats.solve_s += stage.solve_s
         if stage.extra["allocation"] != "milp":  # its warm allocation, as the outputs are placed
+            if not fallback:
+                return False
             warm = state.pair_bytes.copy()
             state.restore(before)
             with block.outputs_as_placed(state) as kept:
@@ -594,7 +601,7 @@ def solve_joint(
     limit = problem.settings.time_limit_s
     stats = SolverStats("milp", "class-stages", SolveStatus.OPTIMAL, time_limit_s=limit)
     block = JointBlock(cp, near_start(node_slices(cp), plan.chosen), outputs, min_steps, plan)
-    if not solve_stages(problem, state, block, t0 + limit, stats, hint=hint):
+    if not solve_stages(problem, state, block, t0 + limit, stats, hint=hint, fallback=False):
         return None
     state.close_idle_and_trim()
     stats.status = kept_status([s.status for s in stats.stages])

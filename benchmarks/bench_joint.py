@@ -17,8 +17,9 @@ findings (``check_plan``; 0 = valid). ``joint`` plans both ways and keeps the jo
 the decomposed one scores strictly better, class by class from critical (so a plan better on a
 higher class is kept with a larger F): the closing lines give its note (the joint model's own F,
 the decomposed F, the plan kept) and each mode's class objectives. F is one yardstick for both
-rows; an undelivered job output (a small demand wholly unmet) adds ~10 to its class, which is
-why a rolling joint row whose blocks kept greedy allocations can show F ~50 against ~4.
+rows; an undelivered job output (a small demand wholly unmet) adds ~10 to its class (a rolling
+joint row whose blocks kept greedy allocations showed F ~50 against ~4 until those greedy
+allocations saw the outputs as placed: docs/compute.md, "Gaps").
 
 Instances: ``battery`` (ISS, one eclipse pass, a 20 min standard step with policy
 min_latency: the decomposition runs it first and starves the pass), ``eclipse`` (an eclipse step

@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
@@ -20,6 +21,9 @@ from rsmodel.plan.dataset import plan_dataset
 from rsmodel.plan.events import track_events, write_events
 from rsmodel.plan.plan import Plan, build_plan
 from rsmodel.timeutil import parse_time
+
+if TYPE_CHECKING:
+    from rsmodel.compute.joint import PlannedJobs
 
 
 @dataclass
@@ -40,16 +44,34 @@ def run(scenario: Scenario, *, geometry: Geometry | None = None) -> RunResult:
     geometry = geometry if geometry is not None else compute_geometry(scenario)
     # onboard compute (docs/compute.md): decomposed (compute first, its outputs that go to ground
     # join the syncs as demands, its draw a fixed input of the battery) or joint
-    # (solver.compute_downlink); plan.jobs / soc / job_events / job_downlinks, soc in plan.nc
-    jobs, job_outputs = None, []
+    # (solver.compute_downlink, a joint plan kept only if the checker accepts it);
+    # plan.jobs / soc / job_events / job_downlinks, soc in plan.nc
+    planned = None
     if scenario.model.jobs:
-        from rsmodel.compute import add_jobs_to_plan
         from rsmodel.compute.joint import plan_jobs_and_downlinks
 
-        planned = plan_jobs_and_downlinks(scenario, geometry)
-        jobs, job_outputs, schedule = planned.response, planned.outputs, planned.schedule
+        planned = plan_jobs_and_downlinks(
+            scenario, geometry, check=lambda jobs: findings(scenario, geometry, jobs)
+        )
+        schedule = planned.schedule
     else:
         schedule = optimise(scenario, geometry)
+    plan, grid = assemble(scenario, geometry, schedule, planned)
+    # telescope network (docs/telescopes.md): plan.telescopes
+    if scenario.model.telescopes:
+        from rsmodel.telescopes.api import plan_network
+
+        plan.extra["telescopes"] = plan_network(scenario).plan
+    return RunResult(scenario, geometry, plan, plan_dataset(plan, grid), schedule)
+
+
+def assemble(
+    scenario: Scenario, geometry: Geometry, schedule: Any, planned: PlannedJobs | None = None
+) -> tuple[Plan, xr.Dataset]:
+    """The plan of ``schedule`` (the optimiser's; with ``planned``, the jobs and transfers of
+    :func:`rsmodel.compute.joint.plan_jobs_and_downlinks`, whose response it re-times: the
+    ground steps from the plan's job downlinks) and its per-slot grid."""
+    jobs, job_outputs = (None, []) if planned is None else (planned.response, planned.outputs)
     solver = dict(schedule.solver)
     warnings = [*scenario.warnings, *schedule.warnings]
     plan = build_plan(
@@ -61,17 +83,25 @@ def run(scenario: Scenario, *, geometry: Geometry | None = None) -> RunResult:
     plan.extra.update(schedule.onboard)  # recorders, sources, losses, soc (docs/recorder.md)
     grid = schedule.grid
     if jobs is not None:
+        from rsmodel.compute import add_jobs_to_plan
+
         grid = add_jobs_to_plan(scenario, jobs, plan, grid)
     if "soc" in schedule.onboard:  # one SOC curve per node: with transmitting where modelled
         plan.extra["soc"] = {**plan.extra.get("soc", {}), **schedule.onboard["soc"]}
         grid["soc"] = schedule.grid["soc"].combine_first(grid["soc"])
     plan.warnings += battery_floor_warnings(scenario, plan.extra.get("soc") or {})
-    # telescope network (docs/telescopes.md): plan.telescopes
-    if scenario.model.telescopes:
-        from rsmodel.telescopes.api import plan_network
+    return plan, grid
 
-        plan.extra["telescopes"] = plan_network(scenario).plan
-    return RunResult(scenario, geometry, plan, plan_dataset(plan, grid), schedule)
+
+def findings(scenario: Scenario, geometry: Geometry, planned: PlannedJobs) -> list[str]:
+    """The independent checker's findings on the plan ``planned`` makes (``[]``: valid;
+    :func:`rsmodel.plan.check.check_plan` with the scenario), assembled on a copy of its
+    response."""
+    from rsmodel.plan.check import check_plan
+
+    copied = replace(planned, response=copy.deepcopy(planned.response))
+    plan, _ = assemble(scenario, geometry, planned.schedule, copied)
+    return check_plan(plan.to_dict(), scenario=scenario)
 
 
 def battery_floor_warnings(scenario: Scenario, curves: dict[str, dict[str, Any]]) -> list[str]:

@@ -4,14 +4,15 @@
 demands and its energy a fixed draw of the sync stages (docs/compute.md, "Ground steps and
 downlink"). ``joint``: the same compute-only plan is the MIP start of the class stages with the
 compute block in each (:mod:`rsmodel.optimize.joint`); the plan is then rebuilt on the job-output
-demands as placed. A joint stage without a MILP solution in time, or a decomposed plan that scores strictly
-better, keeps the decomposed plan.
+demands as placed. A joint stage without a MILP solution in time, a decomposed plan that scores
+strictly better, or a joint plan the plan checker rejects keeps the decomposed plan.
 """
 
 from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -55,14 +56,19 @@ class PlannedJobs:
 
 
 def plan_jobs_and_downlinks(
-    scenario: Scenario, geometry: Any, *, mode: str | None = None
+    scenario: Scenario,
+    geometry: Any,
+    *,
+    mode: str | None = None,
+    check: Callable[[PlannedJobs], list[str]] | None = None,
 ) -> PlannedJobs:
     """Plan the jobs and all transfers of ``scenario`` (``mode`` overrides
     ``solver.compute_downlink``). ``joint`` plans both ways and keeps the joint plan unless the
     decomposed one scores strictly better (class objectives on the joint model's transfer
-    problem, critical first: :func:`rsmodel.optimize.strategy.keep_better`) or places more
-    steps (a rolling block may spend on downlinks the energy a later block's step needed); a
-    solver note gives both."""
+    problem, critical first: :func:`rsmodel.optimize.strategy.keep_better`), places more
+    steps (a rolling block may spend on downlinks the energy a later block's step needed) or
+    ``check`` finds faults in the joint plan (the plan checker's findings on the plan it makes,
+    :func:`rsmodel.pipeline.findings`); a solver note gives both and why."""
     from rsmodel.compute import solve_jobs
     from rsmodel.optimize import optimise
 
@@ -106,10 +112,19 @@ def plan_jobs_and_downlinks(
     kept = decomposed if fewer or keep_better(scores[0], scores[1]) else planned
     state_compute_limit(planned.schedule.solver, first)
     planned.schedule.solver.time_limit_s = limit
+    faults = check(planned) if kept is planned and check is not None else []
+    if faults:
+        kept = decomposed
     kept.schedule.solver.notes.append(
         f"joint compute + downlink model: F {sum(scores[0]):.6g} joint, {sum(scores[1]):.6g} "
         f"decomposed (class objectives on the joint transfer problem); steps placed "
-        f"{placed[0]} joint, {placed[1]} decomposed; {kept.mode} plan kept"
+        f"{placed[0]} joint, {placed[1]} decomposed; "
+        + (
+            f"the joint plan fails the plan checker ({len(faults)}: {faults[0]}); "
+            if faults
+            else ""
+        )
+        + f"{kept.mode} plan kept"
     )
     return kept
 

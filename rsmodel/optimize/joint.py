@@ -28,8 +28,10 @@ step ends, a cell of its own).
 
 from __future__ import annotations
 
+import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -49,7 +51,7 @@ from rsmodel.optimize.compute_value import open_pass
 from rsmodel.optimize.deadline import BuildTimeout, build_deadline, gc_paused
 from rsmodel.optimize.energy import WH_PER_WS, add_battery, balance_with_tx
 from rsmodel.optimize.gateway import ArrayRows, add_rows, array_rows, stack_rows
-from rsmodel.optimize.greedy import class_ranks, fill
+from rsmodel.optimize.greedy import class_ranks, fill, follow
 from rsmodel.optimize.model import STAGE_BLOCKS
 from rsmodel.optimize.problem import CLASS_NAMES, UNIT_BYTES, Problem
 from rsmodel.optimize.recorder import Entering, add_recorder, energy_start, stage_tx_wh, tx_draws
@@ -61,6 +63,7 @@ from rsmodel.optimize.status import SolveStatus, StageReport, kept_status
 JOINT_WEIGHT = 1e-4  # x the compute policy value (~100 per step): a tie-breaker below the syncs
 NEAR_OPTIONS = 2_000  # a node's options above which a stage keeps those near its start plan
 NEAR_S = 3 * 3600.0  # ... starting within this of the start plan's option of the step, s
+_EPS_S = 1e-6  # a pair's slot starts at its demand's release, s (as the problem's pairs)
 
 
 @dataclass(frozen=True)
@@ -386,6 +389,48 @@ class JointBlock:
         produced = float(o.output_mb[mine].max() if merged else o.output_mb[mine].sum())
         return int(o.end[mine].max()) - self.offset, produced * UNIT_BYTES
 
+    def problem_as_placed(self, p: Problem) -> tuple[Problem, np.ndarray]:
+        """``p`` with its job-output demands as the current plan places them: each released
+        where its step's output exists (:meth:`ready`; never for a step the plan leaves out) and
+        sized by what the step produced (a step an earlier block finished: what it left), split
+        demands (``#due``) in order; their pairs before that release dropped, the other demands
+        and every candidate as in ``p``. Returns it with the pairs of ``p`` it keeps (its pair
+        ``i`` is ``p``'s ``keep[i]``)."""
+        demands, release_s = list(p.demands), np.full(len(p.demands), -np.inf)
+        for s, mine in self._by_step().items():
+            at, left = self.ready(s)
+            when = p.time_at(min(max(at, 0), p.n_slots) * p.step_s)
+            for j in sorted(mine):
+                d = demands[j]
+                size = min(d.size_bytes, left)
+                left -= size
+                demands[j] = replace(d, size_bytes=size, release=max(d.release, when))
+                release_s[j] = p.seconds(demands[j].release)
+        keep = np.flatnonzero(p.cand_t0_s[p.pair_cand] >= release_s[p.pair_demand] - _EPS_S)
+        view = copy.copy(p)
+        view.demands = demands
+        for name in ("pair_demand", "pair_cand", "pair_late", "pair_tau"):
+            setattr(view, name, getattr(p, name)[keep])
+        if p.costs is not None:
+            view.costs = replace(p.costs, pair_cost=p.costs.pair_cost[keep])
+        return view, keep
+
+    @contextmanager
+    def outputs_as_placed(self, state: LinkState) -> Iterator[np.ndarray]:
+        """``state`` on :meth:`problem_as_placed` of its problem inside the ``with`` block, for a
+        greedy fallback: it sends each job output from its step's end as placed and replays the
+        recorders with the output entering there (the recorder the plan reports is the one the
+        checker re-integrates; docs/compute.md, "Gaps"). Yields the pairs kept; after the
+        block ``state`` is on its own problem again with the view's bytes."""
+        p, full = state.problem, state.pair_bytes
+        view, keep = self.problem_as_placed(p)
+        state.problem, state.pair_bytes = view, full[keep]
+        try:
+            yield keep
+        finally:
+            full[keep] = state.pair_bytes
+            state.problem, state.pair_bytes = p, full
+
     def keep_outputs_after_their_step(self, p: Problem, idx, warm: LinkState) -> None:
         """Cut the stage's warm (greedy) allocation of each job output to what the current
         compute plan has produced by each slot (the greedy sees outputs from their earliest
@@ -459,15 +504,18 @@ def use_compute_draw(p: Problem, cp: ComputeProblem, chosen: np.ndarray, offset:
 
 def solve_stages(
     problem: Problem, state: LinkState, block: JointBlock, stop: float, stats: SolverStats,
-    label: str = "joint", hint: np.ndarray | None = None,
+    label: str = "joint", hint: np.ndarray | None = None, fallback: bool = True,
 ) -> bool:  # fmt: skip
     """The class stages of ``problem`` (critical first) with ``block`` (built once, here) in
     each, sharing the time up to ``stop`` (perf_counter s) by their pairs (each also hands the
     compute block to HiGHS: one mean share more, as in :func:`stage_share`, with no minimum for
     the first class, as every stage needs a solution); reports appended to ``stats``. ``hint``: bytes per
     pair of a known plan (the decomposed one), each stage's MIP start when it scores better than
-    greedy. False when a stage had no MILP solution (it kept its warm allocation of the current
-    compute plan; every stage's greedy allocation when the compute block did not fit in time)."""
+    greedy. False when a stage had no MILP solution: it keeps its warm allocation where the
+    job outputs as placed allow it, then the greedy fill (:func:`follow`); every stage the
+    greedy fill when the compute block did not fit in time. A fallback sees the job outputs as
+    the current compute plan places them (:meth:`JointBlock.outputs_as_placed`). Without
+    ``fallback`` (the caller keeps another plan then) False at the first such stage."""
     t0 = time.perf_counter()
     classes = class_ranks(problem)
     try:
@@ -475,10 +523,13 @@ def solve_stages(
             block.build()
     except BuildTimeout:
         stats.notes.append(f"{label}: compute block not built in time: greedy class stages")
+        if not fallback:
+            return False
         block.use_draw(problem)
-        for rank in classes:
-            state.begin_stage(rank)
-            fill(state, np.flatnonzero(problem.demand_rank == rank))
+        with block.outputs_as_placed(state):
+            for rank in classes:
+                state.begin_stage(rank)
+                fill(state, np.flatnonzero(problem.demand_rank == rank))
         return False
     built_s = time.perf_counter() - t0
     stats.build_s += built_s
@@ -489,15 +540,20 @@ def solve_stages(
     solved = True
     for k, rank in enumerate(classes):
         block.use_draw(problem)
-        state.begin_stage(rank)
         demands = np.flatnonzero(problem.demand_rank == rank)
+        name = f"{label} {CLASS_NAMES[rank]}"
         if time.perf_counter() >= stop:  # the time is spent: no stage model, the greedy fill
-            fill(state, demands)
+            if not fallback:
+                return False
+            with block.outputs_as_placed(state):
+                state.begin_stage(rank)
+                fill(state, demands)
             spent = {"allocation": "greedy (time limit spent)"}
-            name = f"{label} {CLASS_NAMES[rank]}"
             stats.stages.append(StageReport(name, SolveStatus.TIME_LIMIT, extra=spent))
             solved = False
             continue
+        state.begin_stage(rank)
+        before = state.copy()
         needs = stage_needs(problem, state, classes[k:])
         share, keep = stage_share(needs + needs.sum() / len(needs), stop - time.perf_counter())
         stage = solve_stage(
@@ -510,11 +566,19 @@ def solve_stages(
             hint=hint,
             blocks=(*STAGE_BLOCKS, block),
         )
-        stage.name = f"{label} {CLASS_NAMES[rank]}"
+        stage.name = name
         stats.stages.append(stage)
         stats.build_s += stage.build_s
         stats.solve_s += stage.solve_s
-        solved &= stage.extra["allocation"] == "milp"
+        if stage.extra["allocation"] != "milp":  # its warm allocation, as the outputs are placed
+            if not fallback:
+                return False
+            warm = state.pair_bytes.copy()
+            state.restore(before)
+            with block.outputs_as_placed(state) as kept:
+                state.begin_stage(rank)
+                follow(state, demands, warm[kept])
+            solved = False
     return solved
 
 
@@ -537,7 +601,7 @@ def solve_joint(
     limit = problem.settings.time_limit_s
     stats = SolverStats("milp", "class-stages", SolveStatus.OPTIMAL, time_limit_s=limit)
     block = JointBlock(cp, near_start(node_slices(cp), plan.chosen), outputs, min_steps, plan)
-    if not solve_stages(problem, state, block, t0 + limit, stats, hint=hint):
+    if not solve_stages(problem, state, block, t0 + limit, stats, hint=hint, fallback=False):
         return None
     state.close_idle_and_trim()
     stats.status = kept_status([s.status for s in stats.stages])

@@ -28,10 +28,14 @@ a boundary, exactly:
   them, a step spanning the boundary is one committed option (its draw fixed), a pass step with
   committed segments stays open.
 
-A block with a stage without a MILP solution keeps that stage's greedy allocation of the
-block's compute plan (battery and recorder rows hold for it); a block left ``MIN_BLOCK_S`` or less
-of the time limit builds no stage model: the greedy plan of its compute plan (the compute-only
-plan is then each node's greedy list schedule). The status says so (``time_limit``).
+A block with a stage without a MILP solution keeps that stage's warm allocation where the
+block's compute plan allows it, then the greedy fill; a block left ``MIN_BLOCK_S`` or less of the
+time limit builds no stage model: the greedy plan of its compute plan (the compute-only plan is
+then each node's greedy list schedule). The status says so (``time_limit``). Each such greedy
+sees the job outputs as that compute plan places them
+(:meth:`~rsmodel.optimize.joint.JointBlock.outputs_as_placed`: sent from the step's end, at most
+its output, entering the recorder there), so the plan rebuilt on the outputs as placed keeps
+every byte and its recorder balance is the one the checker re-integrates.
 """
 
 from __future__ import annotations
@@ -213,15 +217,14 @@ def solve_joint_rolling(
                 hint=None if hint is None else hint[full_q],
             )  # fmt: skip
             state.close_idle_and_trim()
-        elif len(sub.pair_demand) or len(sub.tracks):  # the limit is spent: the greedy plan
-            block.use_draw(sub)  # of the block's compute plan, built once (no stage models)
-            state = greedy(sub, state)
-            spent = {"allocation": "greedy (time limit spent)"}
-            stats.stages.append(StageReport(label, SolveStatus.TIME_LIMIT, extra=spent))
-            fallbacks += 1
-        elif sub.onboard is not None:  # nothing goes down, but the recorders fill (and may lose)
-            block.use_draw(sub)
-            state = greedy(sub, state)
+        elif len(sub.pair_demand) or len(sub.tracks) or sub.onboard is not None:
+            block.use_draw(sub)  # the greedy plan of the block's compute plan (no stage models;
+            with block.outputs_as_placed(state):  # no links: the recorders still fill, may lose)
+                greedy(state.problem, state)
+            if len(sub.pair_demand) or len(sub.tracks):  # the limit is spent
+                spent = {"allocation": "greedy (time limit spent)"}
+                stats.stages.append(StageReport(label, SolveStatus.TIME_LIMIT, extra=spent))
+                fallbacks += 1
         commit_block(problem, committed, state, full_q, b0, b1)
         commit_tracks(committed, state, full_opt, b0, b1)
         compute.commit(block.plan, b1 * problem.step_s)

@@ -80,6 +80,10 @@ class LinkState:
             self.lost.copy(),
         )
 
+    def restore(self, saved: LinkState) -> None:
+        """Go back (in place) to ``saved``, an earlier :meth:`copy` of this state."""
+        self.__dict__.update(saved.copy().__dict__)
+
     # ------------------------------------------------------------------ queries
     def higher_classes(self, rank: int) -> LinkState:
         """This allocation with only the classes above ``rank``: their bytes, their sources'

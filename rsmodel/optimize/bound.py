@@ -325,8 +325,9 @@ def _tighten_by_stage_lp(
         _raise_to_stage_lp(parts[k], value, score[rank])
     if ahead is not None and ahead in open_gap:
         value = early.call.result(max(stop - time.perf_counter(), FIRST_LP_MARGIN_S))
-        if isinstance(value, Failed):
-            parts[ahead]["by"] += f" (its stage model's LP relaxation: worker {value.reason})"
+        if isinstance(value, Failed) or value is None:
+            why = "no dual solution in time" if value is None else f"worker {value.reason}"
+            parts[ahead]["by"] += f" (its stage model's LP relaxation: {why})"
         else:
             _raise_to_stage_lp(parts[ahead], value, score[early.rank], BY_WORKER)
 

@@ -23,7 +23,11 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-WARM_MODULES = ["rsmodel.optimize.compute_solve"]  # imported once, in the forkserver
+WARM_MODULES = [  # imported once, in the forkserver: every call forked from it has them
+    "rsmodel.optimize.compute_solve",
+    "rsmodel.optimize.compute_model",  # Pyomo, with the gateway (HiGHS, SciPy): a node MILP
+    "rsmodel.optimize.stage_lp",  # the stage model: the first class's bound LP (bound.py)
+]
 
 
 @dataclass(frozen=True)

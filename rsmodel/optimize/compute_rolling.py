@@ -27,16 +27,21 @@ still to solve, at least ``MIN_BLOCK_TIME_S``.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
+from rsmodel.optimize.compute_pool import Failed, pool_workers, run_all
 from rsmodel.optimize.compute_problem import Carry, ComputeProblem, Options
 from rsmodel.optimize.compute_solve import (
+    KILL_GRACE_S,
     ComputeSolution,
     compute_seconds_per_slot,
     node_view,
     soc_trajectories,
     solve_view,
+    with_threads,
 )
 from rsmodel.optimize.energy import WH_PER_WS
 from rsmodel.optimize.status import SolveStatus, StageReport, worst
@@ -47,19 +52,43 @@ MIN_BLOCK_TIME_S = 1.0
 _EPS = 1e-6
 
 
-def solve_compute_rolling(p: ComputeProblem) -> ComputeSolution:
-    """Rolling-horizon solve of every node (``settings.time_limit_s`` per node, blocks
-    ``settings.rolling``); same output as :func:`rsmodel.optimize.compute_solve.solve_compute`,
-    SOC re-integrated over the whole horizon."""
+def solve_compute_rolling(
+    p: ComputeProblem, *, workers: int | None = None, stop_at: float | None = None
+) -> ComputeSolution:
+    """Rolling-horizon solve of every node (blocks ``settings.rolling``), ``workers`` nodes at
+    a time in worker processes (default :func:`~rsmodel.optimize.compute_pool.pool_workers`: up
+    to ``settings.threads``, the threads shared among them; nodes share nothing, so the plan is
+    the sequential one). Time: ``stop_at`` (``time.perf_counter()`` s) is the deadline of all
+    nodes, each taking its share of what is left when it starts (:func:`roll_node`); None:
+    ``settings.time_limit_s`` per node. Same output as
+    :func:`rsmodel.optimize.compute_solve.solve_compute`, SOC re-integrated over the whole
+    horizon."""
     shape: Rolling = p.settings.rolling
+    limit_s = p.settings.time_limit_s
+    views = [(node, *node_view(p, node)) for node in p.energy]
+    views = [(node, view, ids) for node, view, ids in views if view.active_steps]
+    workers = pool_workers(p.settings.threads, len(views)) if workers is None else workers
+    until = float("inf") if stop_at is None else time.time() + stop_at - time.perf_counter()
+    rolled = run_all(  # the deadline as wall-clock time: a worker process reads its own clock
+        partial(roll_node, shape=shape, limit_s=limit_s, until=until, nodes=len(views),
+                workers=workers),
+        [(i, node, with_threads(view, max(1, p.settings.threads // workers)))
+         for i, (node, view, _) in enumerate(views)],
+        workers=workers,
+        kill_after_s=limit_s + KILL_GRACE_S,
+    )  # fmt: skip
     picked, stages, objective = [], [], 0.0
-    for node in p.energy:
-        view, ids = node_view(p, node)
-        if not view.active_steps:
-            continue
-        roll = NodeRoll(view, node, shape.block_s, shape.lookahead_s)
-        roll.run(time_limit_s=p.settings.time_limit_s)
-        picked.append(ids[np.array(roll.committed, dtype=int)])
+    for (node, view, ids), roll in zip(views, rolled, strict=True):
+        if isinstance(roll, Failed):
+            roll = RolledNode(
+                np.zeros(0, dtype=int),
+                [StageReport(node, SolveStatus.ERROR, extra={"node": node})],
+                0.0,
+                {r.index: f"node solve failed: {roll.reason}" for r in view.active_steps},
+            )
+        for step, why in roll.reasons.items():
+            p.reasons.setdefault(step, why)
+        picked.append(ids[roll.committed])
         stages += roll.stages
         objective += roll.objective
     chosen = np.concatenate(picked) if picked else np.zeros(0, dtype=int)
@@ -76,10 +105,44 @@ def solve_compute_rolling(p: ComputeProblem) -> ComputeSolution:
         strategy="rolling",
         notes=[
             f"{n_blocks} {shape.describe()} per node ({len(stages)} block MILPs, every job at "
-            "once, greedy warm start); objective = their sum"
+            f"once, greedy warm start; {workers} node(s) at a time); objective = their sum"
         ],
         stages=stages,
     )
+
+
+@dataclass
+class RolledNode:
+    """One node's rolling solve: the options it committed (view indices), its blocks' reports,
+    the sum of their objectives and why it left steps unplaced."""
+
+    committed: np.ndarray
+    stages: list[StageReport]
+    objective: float
+    reasons: dict[int, str]
+
+
+def roll_node(
+    item: tuple[int, str, ComputeProblem],
+    *,
+    shape: Rolling,
+    limit_s: float,
+    until: float,
+    nodes: int,
+    workers: int,
+) -> RolledNode:
+    """Roll the blocks of one node (``item``: its place in the queue of ``nodes``, its name and
+    :func:`node_view`) within its share of the deadline ``until`` (``time.time()`` s, read when
+    it starts: a worker process reads its own clock): what is left over the nodes each of the
+    ``workers`` still has to roll, this one included, at most ``limit_s`` (``until`` infinite:
+    ``limit_s``). A pure function of its arguments, so it runs in a worker process."""
+    position, node, view = item
+    share = (until - time.time()) / np.ceil((nodes - position) / workers)
+    roll = NodeRoll(view, node, shape.block_s, shape.lookahead_s)
+    roll.run(time_limit_s=min(limit_s, share))
+    mine = {ref.index for ref in view.active_steps}
+    reasons = {s: why for s, why in view.reasons.items() if s in mine}
+    return RolledNode(np.array(roll.committed, dtype=int), roll.stages, roll.objective, reasons)
 
 
 def last_segments(p: ComputeProblem, chosen: np.ndarray) -> set[int]:

@@ -154,6 +154,38 @@ def test_a_killed_worker_is_a_failed_node_and_the_others_are_solved(three_nodes)
     assert placed == {"sat0", "sat1", "sat2"} - {failed[0].name}
 
 
+def test_a_killed_rolling_worker_is_a_failed_node_and_the_others_roll(three_nodes) -> None:
+    """The rolling solve in worker processes (2 h blocks + 1 h look-ahead): a node whose process
+    dies is one ``error`` stage with its steps missed and the reason; the others roll."""
+    scenario, geometry = three_nodes
+    problem = build_compute_problem(scenario, geometry)
+    problem.settings = replace(problem.settings, rolling=Rolling(2 * 3600.0, 3600.0))
+    killed: list[int] = []
+
+    def kill_first_worker() -> None:
+        deadline = time.monotonic() + 60
+        while not killed and time.monotonic() < deadline:
+            for child in multiprocessing.active_children():
+                os.kill(child.pid, signal.SIGKILL)
+                killed.append(child.pid)
+                return
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=kill_first_worker)
+    watcher.start()
+    solution = solve_compute_rolling(problem, workers=2)
+    watcher.join()
+    assert len(killed) == 1
+    failed = [s for s in solution.stages if s.status == SolveStatus.ERROR]
+    assert len(failed) == 1 and solution.status == SolveStatus.ERROR
+    others = {s.name.split("/")[0] for s in solution.stages if s not in failed}
+    assert others == {"sat0", "sat1", "sat2"} - {failed[0].name}
+    reason = f"node solve failed: worker process died (exit code {-signal.SIGKILL})"
+    assert all(problem.reasons[i] == reason for i in _step_indices(problem, failed[0].name))
+    decisions = jobs_report(solution)["placement_decisions"]
+    assert {d["node"] for d in decisions if d["status"] == "placed"} == others
+
+
 def _step_indices(problem: Any, node: str) -> list[int]:
     return [r.index for r in problem.steps if r.node.name == node and r.onboard]
 

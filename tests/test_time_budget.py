@@ -144,11 +144,13 @@ def test_a_rolling_plan_shares_its_limit_with_its_rolling_compute_solve(run) -> 
     """Decomposed rolling plan of four EO satellites over 30 h (rolling compute and transfer
     solves, three blocks each) on an 8 s limit. The rolling compute solve's nodes take what is
     left of ``COMPUTE_SHARE`` of the limit and the transfer solve the rest of it (before, each
-    node took the whole limit and the transfer solve a new limit after them: 10.8 s of build
-    and HiGHS on this plan, 15.6 s wall), so the compute blocks' and the transfer blocks' build
-    and HiGHS seconds together stay within the limit; the plan is checker-clean and places at
-    least the greedy plan's steps. The overhead outside the solves (the problems, the plan, its
-    timeline) comes on top (docs/compute.md, "Time limit")."""
+    node took the whole limit and the transfer solve a new limit after them: 7.6 and 10.8 s of
+    build and HiGHS on this plan in two runs, 9.2 and 15.6 s wall; the first was within the
+    limit, so this catches the old rule only when the compute blocks need their time), so the
+    compute blocks' and the transfer blocks' build and HiGHS seconds together stay within the
+    limit; the plan is checker-clean and places at least the greedy plan's steps. The overhead
+    outside the solves (the problems, the plan, its timeline) comes on top (docs/compute.md,
+    "Time limit")."""
     limit = 8.0
     greedy, _, _ = run(method="greedy", time_limit_s=limit, hours=30, sats=4)
     plan, scenario, wall = run(time_limit_s=limit, strategy="rolling", hours=30, sats=4)

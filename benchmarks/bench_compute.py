@@ -16,10 +16,11 @@ kept: its figures are printed from the issue text, marked "old main (issue #18),
 
 ``week``: 20 LEO satellites x 7 days, ``--jobs-per-day`` jobs per satellite and day (capture
 pass -> process window -> compress eclipse, due at the end of their day), solved greedily,
-monolithically (``--time-limit-s`` per node) and rolling (12 h blocks + 6 h look-ahead,
-``--time-limit-s`` per node in all), each in its own forked process on the same geometry and
-options: wall s, steps placed, peak RSS (MB, the process's ``ru_maxrss``, including the parent's
-pages it shares; address space capped at ``MEMORY_CAP_GB``). Ratio: vs monolithic.
+monolithically and rolling (12 h blocks + 6 h look-ahead), each with one ``--time-limit-s``
+for all its nodes (docs/compute.md, "Time limit"), each in its own forked process on the same
+geometry and options: wall s, steps placed, peak RSS (MB, the process's ``ru_maxrss``,
+including the parent's pages it shares; address space capped at ``MEMORY_CAP_GB``). Ratio: vs
+monolithic.
 """
 
 from __future__ import annotations
@@ -328,7 +329,7 @@ def print_day(rows: list[dict[str, Any]]) -> None:
 
 def main() -> None:
     parser = bench_parser(__doc__, ", ".join(f"{k}={v:g}" for k, v in QUICK.items()))
-    parser.add_argument("--time-limit-s", type=float, help="per node MILP (default 120)")
+    parser.add_argument("--time-limit-s", type=float, help="per solve, all nodes (default 120)")
     parser.add_argument(
         "--mip-gap", type=float, help="relative MIP gap (default: the models' solver.mip_gap, 1e-3)"
     )

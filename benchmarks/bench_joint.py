@@ -30,9 +30,12 @@ recorders, sources, transmitter power and a 5-step job each; ``--time-limit-s``)
 ``--quick``: the two small instances and a 1-satellite rolling fleet row (4 s limit).
 ``--fleet``: only ``fleet_day`` (``--fleet-sats`` nodes of recorder_power.yaml x bench_compute's
 10-step mixed DAG x 24 h, ``--fleet-time-limit-s``, strategy auto) and ``fleet_week`` (the same
-nodes x 7 days, one 4-step job a day each, rolling, 120 s). Columns add the strategy and the
-stated gap (``solver.gap_global``); per mode a line sums the stages' build and HiGHS seconds
-and counts the stages at their time limit and those that kept their greedy allocation.
+nodes x 7 days, one 4-step job a day each, rolling, 120 s), both with ``solver.threads: 2``
+(the benchmark machine's 2 cores: the compute nodes are solved two at a time in worker
+processes, docs/compute.md "Parallel nodes"; the other rows keep the default 1). Columns add
+the strategy and the stated gap (``solver.gap_global``); per mode a line sums the stages' build
+and HiGHS seconds and counts the stages at their time limit and those that kept their greedy
+allocation.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from child import bench_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ("decomposed", "joint")
+FLEET_THREADS = 2  # solver.threads of the fleet rows: the machine's 2 cores (nodes in parallel)
 
 
 def iss_battery(step: dict[str, Any], *, start: str, hours: float, soc0: float, floor: float,
@@ -150,9 +154,10 @@ def fleet_week(sats: int, days: int) -> dict[str, Any]:
 
 
 def measure(
-    name: str, data: dict[str, Any], time_limit_s: float, strategy: str = "auto"
+    name: str, data: dict[str, Any], time_limit_s: float, strategy: str = "auto", threads: int = 1
 ) -> list[dict[str, Any]]:
-    """Plan ``data`` in both modes on one geometry; one row per mode."""
+    """Plan ``data`` in both modes on one geometry (``solver.threads``: ``threads``); one row
+    per mode."""
     from rsmodel import pipeline
     from rsmodel.compute.joint import joint_problem
     from rsmodel.geometry import compute_geometry
@@ -167,7 +172,7 @@ def measure(
     for mode in MODES:
         variant = copy.deepcopy(data)
         variant["solver"] = {"time_limit_s": time_limit_s, "compute_downlink": mode,
-                             "strategy": strategy}  # fmt: skip
+                             "strategy": strategy, "threads": threads}  # fmt: skip
         scenario = load_model_dict(variant, base_dir=ROOT / "models")
         if geometry is None:
             geometry = compute_geometry(scenario)
@@ -265,10 +270,10 @@ def main() -> None:
                         help="with --fleet: only that fleet row")  # fmt: skip
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    instances = [("battery", battery(), args.time_limit_s, "auto"),
-                 ("eclipse", eclipse(), args.time_limit_s, "auto")]  # fmt: skip
+    instances = [("battery", battery(), args.time_limit_s, "auto", 1),
+                 ("eclipse", eclipse(), args.time_limit_s, "auto", 1)]  # fmt: skip
     if args.quick:
-        instances += [("fleet 1 sat x 2 steps x 30 h", fleet_day(1, 2, 30.0), 4.0, "rolling")]
+        instances += [("fleet 1 sat x 2 steps x 30 h", fleet_day(1, 2, 30.0), 4.0, "rolling", 1)]
     elif args.fleet:
         n = args.fleet_sats
         instances = [
@@ -277,18 +282,20 @@ def main() -> None:
                 fleet_day(n, 10),
                 args.fleet_time_limit_s,
                 "auto",
+                FLEET_THREADS,
             ),
-            (f"fleet {n} sats x 7 days", fleet_week(n, 7), 120.0, "rolling"),
+            (f"fleet {n} sats x 7 days", fleet_week(n, 7), 120.0, "rolling", FLEET_THREADS),
         ]
         instances = [
             r for r, k in zip(instances, ("day", "week"), strict=True) if args.only in (None, k)
         ]
     else:
-        instances += [("recorder", recorder(), args.time_limit_s, "auto"),
-                      (f"medium {args.sats} sats", medium(args.sats), args.time_limit_s, "auto")]  # fmt: skip
+        instances += [("recorder", recorder(), args.time_limit_s, "auto", 1),
+                      (f"medium {args.sats} sats", medium(args.sats), args.time_limit_s, "auto",
+                       1)]  # fmt: skip
     rows = []
-    for name, data, limit, strategy in instances:
-        rows += measure(name, data, limit, strategy)
+    for name, data, limit, strategy, threads in instances:
+        rows += measure(name, data, limit, strategy, threads)
     print_rows(rows)
 
 

@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,10 @@ from rsmodel.geometry import compute_geometry
 from rsmodel.model.loader import load_model_dict
 from rsmodel.optimize.compute_pool import Failed, pool_workers, run_all
 from rsmodel.optimize.compute_problem import build_compute_problem
+from rsmodel.optimize.compute_rolling import solve_compute_rolling
 from rsmodel.optimize.compute_solve import solve_compute
 from rsmodel.optimize.status import SolveStatus
+from rsmodel.optimize.strategy import Rolling
 
 ROOT = Path(__file__).resolve().parents[1]
 NORAD = [28054, 29522, 25544]  # two DMSP satellites of data/leo_snapshot.tle, and the ISS
@@ -83,6 +86,43 @@ def test_parallel_node_solves_give_the_sequential_plan(three_nodes) -> None:
     assert {d["node"] for d in decisions if d["status"] == "placed"} == {"sat0", "sat1", "sat2"}
 
 
+def test_parallel_rolling_nodes_give_the_sequential_plan() -> None:
+    """Two nodes over 12 h on small batteries, each with fleet()'s job plus a chain of six
+    10-min eclipse steps (one eclipse each: the chain spans ~9 h) and four window steps, in
+    rolling blocks of 4 h + 2 h look-ahead (some block needs its MILP): rolled two at a time in
+    worker processes, the committed options, blocks and reasons are those of the sequential
+    roll with the same per-node limit."""
+    data = fleet(2, hours=12.0)
+    chain = [{"id": f"e{i}", "type": "eclipse", "compute_s": 600, "energy_budget_wh": 20,
+              **({"depends_on": [f"e{i - 1}"]} if i else {})} for i in range(6)]  # fmt: skip
+    windows = [{"id": f"w{i}", "type": "window", "quality_tiers": TIERS,
+                "preferred_tier": "standard"} for i in range(4)]  # fmt: skip
+    for job, node in zip(data["jobs"], data["nodes"], strict=True):
+        job["steps"] = job["steps"] + chain + windows
+        node["battery"] = {"capacity_wh": 60, "initial_soc": 0.6, "min_soc": 0.3}
+        node["power"] = {"compute_w": 100, "idle_w": 10, "solar_charge_w": 30}
+    scenario = load_model_dict(data, base_dir=ROOT)
+    geometry = compute_geometry(scenario)
+    solutions, reasons = {}, {}
+    for workers in (1, 2):
+        problem = build_compute_problem(scenario, geometry)
+        problem.settings = replace(problem.settings, rolling=Rolling(4 * 3600.0, 2 * 3600.0))
+        solutions[workers] = solve_compute_rolling(problem, workers=workers)
+        reasons[workers] = dict(problem.reasons)
+    one, two = solutions[1], solutions[2]
+    assert [s.name for s in two.stages] == [f"sat{i}/{k}" for i in (0, 1) for k in range(3)]
+    assert [s.status for s in two.stages] == [s.status for s in one.stages]
+    assert sum(s.extra["committed"] > 0 for s in two.stages) >= 4, "the plan does not roll"
+    assert any(s.extra["plan"] == "milp" for s in two.stages), "no block MILP in a worker"
+    assert sorted(two.chosen.tolist()) == sorted(one.chosen.tolist())
+    assert two.last == one.last
+    assert two.objective == pytest.approx(one.objective, rel=1e-9)
+    assert reasons[2] == reasons[1]
+    decisions = jobs_report(two)["placement_decisions"]
+    assert decisions == jobs_report(one)["placement_decisions"]
+    assert {d["node"] for d in decisions if d["status"] == "placed"} == {"sat0", "sat1"}
+
+
 def test_a_killed_worker_is_a_failed_node_and_the_others_are_solved(three_nodes) -> None:
     scenario, geometry = three_nodes
     problem = build_compute_problem(scenario, geometry)
@@ -112,6 +152,38 @@ def test_a_killed_worker_is_a_failed_node_and_the_others_are_solved(three_nodes)
     assert all(problem.reasons[i] == reason for i in _step_indices(problem, failed[0].name))
     placed = {d["node"] for d in report["placement_decisions"] if d["status"] == "placed"}
     assert placed == {"sat0", "sat1", "sat2"} - {failed[0].name}
+
+
+def test_a_killed_rolling_worker_is_a_failed_node_and_the_others_roll(three_nodes) -> None:
+    """The rolling solve in worker processes (2 h blocks + 1 h look-ahead): a node whose process
+    dies is one ``error`` stage with its steps missed and the reason; the others roll."""
+    scenario, geometry = three_nodes
+    problem = build_compute_problem(scenario, geometry)
+    problem.settings = replace(problem.settings, rolling=Rolling(2 * 3600.0, 3600.0))
+    killed: list[int] = []
+
+    def kill_first_worker() -> None:
+        deadline = time.monotonic() + 60
+        while not killed and time.monotonic() < deadline:
+            for child in multiprocessing.active_children():
+                os.kill(child.pid, signal.SIGKILL)
+                killed.append(child.pid)
+                return
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=kill_first_worker)
+    watcher.start()
+    solution = solve_compute_rolling(problem, workers=2)
+    watcher.join()
+    assert len(killed) == 1
+    failed = [s for s in solution.stages if s.status == SolveStatus.ERROR]
+    assert len(failed) == 1 and solution.status == SolveStatus.ERROR
+    others = {s.name.split("/")[0] for s in solution.stages if s not in failed}
+    assert others == {"sat0", "sat1", "sat2"} - {failed[0].name}
+    reason = f"node solve failed: worker process died (exit code {-signal.SIGKILL})"
+    assert all(problem.reasons[i] == reason for i in _step_indices(problem, failed[0].name))
+    decisions = jobs_report(solution)["placement_decisions"]
+    assert {d["node"] for d in decisions if d["status"] == "placed"} == others
 
 
 def _step_indices(problem: Any, node: str) -> list[int]:

@@ -77,8 +77,6 @@ def plan_jobs_and_downlinks(
     stop = t0 + limit  # the plan's one deadline (docs/compute.md, "Time limit")
     mode = mode or scenario.model.solver.compute_downlink
     first = solve_jobs(scenario, geometry, stop_at=t0 + COMPUTE_SHARE * limit)
-    if first.strategy == "rolling":  # its nodes take a limit each: the transfer solves share one
-        stop = time.perf_counter() + limit
     both = mode == "joint" and scenario.model.solver.method == "milp"
     response = jobs_report(first)
     outputs = job_output_requests(scenario, response)

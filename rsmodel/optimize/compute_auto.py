@@ -44,13 +44,12 @@ def compute_strategy(p: ComputeProblem) -> Choice:
 
 
 def solve_compute_auto(p: ComputeProblem, *, stop_at: float | None = None) -> ComputeSolution:
-    """Solve the jobs with the strategy :func:`compute_strategy` picks: monolithic by the
-    deadline ``stop_at`` (``time.perf_counter()`` s; default ``settings.time_limit_s`` from
-    now), rolling with ``settings.time_limit_s`` per node (a shared deadline starved the fleet
-    week's blocks: docs/compute.md, "Time limit")."""
+    """Solve the jobs with the strategy :func:`compute_strategy` picks, monolithic or rolling,
+    by the deadline ``stop_at`` (``time.perf_counter()`` s; default ``settings.time_limit_s``
+    from now; docs/compute.md, "Time limit")."""
     choice = compute_strategy(p)
     if choice.strategy == "rolling":
-        solution = solve_compute_rolling(p)
+        solution = solve_compute_rolling(p, stop_at=stop_at)
     else:
         solution = solve_compute(p, stop_at=stop_at)
     solution.strategy, solution.strategy_reason = choice.strategy, choice.reason

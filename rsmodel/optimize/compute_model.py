@@ -243,8 +243,9 @@ def _precedence_rows(m: pyo.Block, p: ComputeProblem, by_step: dict[int, np.ndar
             if done[d].slots is not None and ref.step.type != "pass" and len(opts):
                 cumulative.setdefault(ref.index, []).append(d)
                 continue
-            for c in opts.tolist():
-                const, var = done[d].at(input_ready_slot(p, ref, d, int(o.start[c])))
+            ready = input_ready_slot(p, ref, d, o.start[opts]).tolist()
+            for c, k in zip(opts.tolist(), ready, strict=True):
+                const, var = done[d].at(k)
                 if var is not None:
                     rows.add([(1.0, x[c]), (-1.0, var)], ub=const)
                 elif const < 0.5:  # d finished in an earlier rolling block, too late for c
@@ -275,7 +276,7 @@ def _started_rows(b: pyo.Block, x: list, p: ComputeProblem, ref: StepRef, opts: 
         prev = [(-1.0, b.S[j - 1])] if j else []
         rows.add([(1.0, b.S[j]), *prev, *((-1.0, x[c]) for c in group.tolist())], lb=0.0, ub=0.0)
     for d in preds:
-        ready = [done[d].at(input_ready_slot(p, ref, d, k)) for k in starts]
+        ready = [done[d].at(int(k)) for k in input_ready_slot(p, ref, d, starts)]
         for j, (const, var) in enumerate(ready):
             if j + 1 < len(ready) and ready[j + 1][0] == const and ready[j + 1][1] is var:
                 continue  # S[j] <= S[j + 1] <= the same value

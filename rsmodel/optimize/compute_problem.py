@@ -205,43 +205,46 @@ def _starts_in(t_s: np.ndarray, a: int, b: int, duration_s: float, deadline_s: f
     return starts[t_s[starts] + duration_s <= limit + 1e-6]
 
 
-def _rows(p: ComputeProblem, ref: StepRef, starts: np.ndarray, duration_s: float, interval: int,
-          tier: int, output_mb: float) -> dict[str, np.ndarray]:  # fmt: skip
-    """Option arrays for ``starts`` of one (step, interval, tier)."""
+def _rows(p: ComputeProblem, ref: StepRef, starts: np.ndarray, duration_s: float,
+          interval: int | np.ndarray, tier: int, output_mb: float) -> dict[str, np.ndarray]:  # fmt: skip
+    """Option arrays for ``starts`` of one (step, tier), in ``interval`` (one, or one per
+    start)."""
     n = len(starts)
     draw_w = p.energy[ref.node.name].compute_w if ref.onboard else 0.0
     return {
         "start": starts,
         "start_s": p.t_s[starts],
         "end_s": p.t_s[starts] + duration_s,
-        "interval": np.full(n, interval),
+        "interval": np.zeros(n, dtype=int) + interval,
         "tier": np.full(n, tier),
         "energy_wh": np.full(n, draw_w * duration_s * WH_PER_WS),
         "output_mb": np.full(n, output_mb),
     }
 
 
-def _in_intervals(p: ComputeProblem, ref: StepRef, kind: str, duration_s: float, tier: int,
-                  output_mb: float, keep: Callable[[Interval], bool] = lambda iv: True) -> list[dict]:  # fmt: skip
-    """Rows for every ``kind`` interval of the step's node (filtered by ``keep``)."""
-    return [
-        _rows(
-            p,
-            ref,
-            _starts_in(p.t_s, iv.a, iv.b, duration_s, ref.deadline_s),
-            duration_s,
-            i,
-            tier,
-            output_mb,
-        )
-        for i, iv in enumerate(p.intervals)
-        if iv.kind == kind and iv.node == ref.node.name and keep(iv)
-    ]
+def _in_intervals(p: ComputeProblem, ref: StepRef, ids: list[int], duration_s: float, tier: int,
+                  output_mb: float) -> list[dict]:  # fmt: skip
+    """Rows of the starts in intervals ``ids`` (in order) whose run of ``duration_s`` ends by
+    the interval's end and the step's deadline, all intervals at once."""
+    if not ids:
+        return []
+    a = np.array([p.intervals[i].a for i in ids], dtype=int)
+    b = np.array([p.intervals[i].b for i in ids], dtype=int)
+    count = np.maximum(b - a, 0)
+    first = np.repeat(a, count)
+    starts = first + np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    limit = np.minimum(p.t_s[np.repeat(b, count)], ref.deadline_s)
+    ok = p.t_s[starts] + duration_s <= limit + 1e-6
+    interval = np.repeat(np.asarray(ids, dtype=int), count)[ok]
+    return [_rows(p, ref, starts[ok], duration_s, interval, tier, output_mb)]
 
 
-def _step_options(p: ComputeProblem, ref: StepRef, pass_len_s: dict[str, float]) -> list[dict]:
-    """Option rows of one step (dicts of equal-length arrays); ``p.reasons`` says why none."""
+def _step_options(p: ComputeProblem, ref: StepRef, pass_len_s: dict[str, float],
+                  kinds: dict[tuple[str, str], list[int]]) -> list[dict]:  # fmt: skip
+    """Option rows of one step (dicts of equal-length arrays); ``p.reasons`` says why none.
+    ``kinds``: the intervals of each (node, kind), in order."""
     step = ref.step
+    mine = {k: kinds.get((ref.node.name, k), []) for k in ("eclipse", "sunlit", "pass")}
     if step.type == "standard":
         starts = _starts_in(p.t_s, 0, p.n_slots, step.duration_s, ref.deadline_s)
         rows = [_rows(p, ref, starts, step.duration_s, -1, -1, step.output_size_mb)]
@@ -254,19 +257,19 @@ def _step_options(p: ComputeProblem, ref: StepRef, pass_len_s: dict[str, float])
                 f"{step.duration_s:g} s) > energy_budget_wh {step.energy_budget_wh:g}"
             )
             return []
-        rows = _in_intervals(p, ref, "eclipse", step.duration_s, -1, step.output_size_mb)
+        rows = _in_intervals(p, ref, mine["eclipse"], step.duration_s, -1, step.output_size_mb)
         why = f"no eclipse before the deadline is {step.duration_s:g} s long"
     elif step.type == "window":
         rows = []
         for t in ref.ladder:
             q = step.quality_tiers[t]  # type: ignore[index]
-            rows += _in_intervals(p, ref, "sunlit", q.compute_s, TIERS.index(t), q.output_mb)
+            rows += _in_intervals(p, ref, mine["sunlit"], q.compute_s, TIERS.index(t), q.output_mb)
         why = "no sunlit window before the deadline is long enough for min_tier"
         if not ref.ladder:
             why = f"no tier from min_tier to preferred_tier fits memory_mb {ref.node.memory_mb:g}"
     else:
-        rows = _in_intervals(p, ref, "pass", step.duration_s, -1, step.output_size_mb,
-                             lambda iv: pass_len_s[iv.id] >= step.min_pass_s)  # fmt: skip
+        long = [i for i in mine["pass"] if pass_len_s[p.intervals[i].id] >= step.min_pass_s]
+        rows = _in_intervals(p, ref, long, step.duration_s, -1, step.output_size_mb)
         why = (
             f"no pass >= min_pass_duration_s {step.min_pass_s:g} s before the deadline "
             f"holds a {step.duration_s:g} s segment"
@@ -304,9 +307,12 @@ def build_compute_problem(
     if not all(ref.onboard for ref in steps):  # a ground step waits for its inputs' downlink
         n_slots = len(t_s) - 1
         p.downlink_bytes = cumulative_downlink_bytes(scenario, geometry, n_slots, sync_slots or {})
+    kinds: dict[tuple[str, str], list[int]] = {}
+    for i, iv in enumerate(intervals):
+        kinds.setdefault((iv.node, iv.kind), []).append(i)
     parts = []
     for ref in steps:
-        for row in _step_options(p, ref, pass_len_s):
+        for row in _step_options(p, ref, pass_len_s, kinds):
             row["step"] = np.full(len(row["start"]), ref.index)
             parts.append(row)
     if parts:

@@ -19,25 +19,35 @@ exactly across a boundary (:class:`rsmodel.optimize.compute_problem.Carry`):
 
 A block is one MILP of every job's options in it, warm-started from the greedy plan of the
 block (:mod:`rsmodel.optimize.compute_greedy`, also its fallback; the greedy plan alone when it
-is within ``solver.mip_gap`` of the bound). Each node gets ``time_limit_s`` in all (pruning,
-greedy plans, Pyomo builds and HiGHS of its blocks); a block what is left over the blocks
-still to solve, at least ``MIN_BLOCK_TIME_S``.
+is within ``solver.mip_gap`` of the bound). Time: one deadline for all nodes (the plan's
+compute share, docs/compute.md "Time limit"); a node starts with what is left of it (pruning,
+greedy plans, Pyomo builds and HiGHS of its blocks), a block with what is left of its node's,
+at least ``MIN_BLOCK_TIME_S`` (its greedy plan fits): HiGHS stops at ``solver.mip_gap``, so
+the blocks a greedy plan settles (most of a fleet week's) leave their time to the others.
+Nodes share nothing: ``solver.threads`` >= 2 rolls several at a time in worker processes
+(:mod:`rsmodel.optimize.compute_pool`), with the same plan.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
+from rsmodel.optimize.compute_pool import Failed, pool_workers, run_all
 from rsmodel.optimize.compute_problem import Carry, ComputeProblem, Options
 from rsmodel.optimize.compute_solve import (
+    KILL_GRACE_S,
     ComputeSolution,
     compute_seconds_per_slot,
     node_view,
     soc_trajectories,
     solve_view,
+    with_threads,
 )
+from rsmodel.optimize.deadline import budget_s
 from rsmodel.optimize.energy import WH_PER_WS
 from rsmodel.optimize.status import SolveStatus, StageReport, worst
 from rsmodel.optimize.strategy import Rolling
@@ -47,19 +57,43 @@ MIN_BLOCK_TIME_S = 1.0
 _EPS = 1e-6
 
 
-def solve_compute_rolling(p: ComputeProblem) -> ComputeSolution:
-    """Rolling-horizon solve of every node (``settings.time_limit_s`` per node, blocks
-    ``settings.rolling``); same output as :func:`rsmodel.optimize.compute_solve.solve_compute`,
-    SOC re-integrated over the whole horizon."""
+def solve_compute_rolling(
+    p: ComputeProblem, *, workers: int | None = None, stop_at: float | None = None
+) -> ComputeSolution:
+    """Rolling-horizon solve of every node (blocks ``settings.rolling``), ``workers`` nodes at
+    a time in worker processes (default :func:`~rsmodel.optimize.compute_pool.pool_workers`: up
+    to ``settings.threads``, the threads shared among them; nodes share nothing, so the plan is
+    the sequential one). One deadline for all nodes: ``stop_at`` (``time.perf_counter()`` s;
+    default ``settings.time_limit_s`` from now), each node starting with what is left of it
+    (:func:`roll_node`). Same output as
+    :func:`rsmodel.optimize.compute_solve.solve_compute`, SOC re-integrated over the whole
+    horizon."""
     shape: Rolling = p.settings.rolling
+    limit_s = p.settings.time_limit_s
+    views = [(node, *node_view(p, node)) for node in p.energy]
+    views = [(node, view, ids) for node, view, ids in views if view.active_steps]
+    workers = pool_workers(p.settings.threads, len(views)) if workers is None else workers
+    stop_at = time.perf_counter() + limit_s if stop_at is None else stop_at
+    until = time.time() + stop_at - time.perf_counter()
+    rolled = run_all(  # the deadline as wall-clock time: a worker process reads its own clock
+        partial(roll_node, shape=shape, limit_s=limit_s, until=until),
+        [(node, with_threads(view, max(1, p.settings.threads // workers)))
+         for node, view, _ in views],
+        workers=workers,
+        kill_after_s=limit_s + KILL_GRACE_S,
+    )  # fmt: skip
     picked, stages, objective = [], [], 0.0
-    for node in p.energy:
-        view, ids = node_view(p, node)
-        if not view.active_steps:
-            continue
-        roll = NodeRoll(view, node, shape.block_s, shape.lookahead_s)
-        roll.run(time_limit_s=p.settings.time_limit_s)
-        picked.append(ids[np.array(roll.committed, dtype=int)])
+    for (node, view, ids), roll in zip(views, rolled, strict=True):
+        if isinstance(roll, Failed):
+            roll = RolledNode(
+                np.zeros(0, dtype=int),
+                [StageReport(node, SolveStatus.ERROR, extra={"node": node})],
+                0.0,
+                {r.index: f"node solve failed: {roll.reason}" for r in view.active_steps},
+            )
+        for step, why in roll.reasons.items():
+            p.reasons.setdefault(step, why)
+        picked.append(ids[roll.committed])
         stages += roll.stages
         objective += roll.objective
     chosen = np.concatenate(picked) if picked else np.zeros(0, dtype=int)
@@ -76,10 +110,36 @@ def solve_compute_rolling(p: ComputeProblem) -> ComputeSolution:
         strategy="rolling",
         notes=[
             f"{n_blocks} {shape.describe()} per node ({len(stages)} block MILPs, every job at "
-            "once, greedy warm start); objective = their sum"
+            f"once, greedy warm start; {workers} node(s) at a time); objective = their sum"
         ],
         stages=stages,
     )
+
+
+@dataclass
+class RolledNode:
+    """One node's rolling solve: the options it committed (view indices), its blocks' reports,
+    the sum of their objectives and why it left steps unplaced."""
+
+    committed: np.ndarray
+    stages: list[StageReport]
+    objective: float
+    reasons: dict[int, str]
+
+
+def roll_node(
+    item: tuple[str, ComputeProblem], *, shape: Rolling, limit_s: float, until: float
+) -> RolledNode:
+    """Roll the blocks of one node (``item``: its name and :func:`node_view`) with what is left
+    before ``until`` (``time.time()`` s, read when it starts: a worker process reads its own
+    clock), at most ``limit_s`` (:func:`~rsmodel.optimize.deadline.budget_s`). A pure function
+    of its arguments, so it runs in a worker process."""
+    node, view = item
+    roll = NodeRoll(view, node, shape.block_s, shape.lookahead_s)
+    roll.run(time_limit_s=budget_s(limit_s, time.perf_counter() + until - time.time()))
+    mine = {ref.index for ref in view.active_steps}
+    reasons = {s: why for s, why in view.reasons.items() if s in mine}
+    return RolledNode(np.array(roll.committed, dtype=int), roll.stages, roll.objective, reasons)
 
 
 def last_segments(p: ComputeProblem, chosen: np.ndarray) -> set[int]:
@@ -109,7 +169,7 @@ class NodeRoll:
         starts = np.arange(0.0, float(self.p.t_s[-1]) - _EPS, self.block_s)
         stop = time.perf_counter() + time_limit_s
         for k, b0 in enumerate(starts):
-            self.block(k, float(b0), stop, len(starts) - k)
+            self.block(k, float(b0), stop)
         if any(
             s.extra.get("plan") == "greedy" and s.status != SolveStatus.OPTIMAL for s in self.stages
         ):
@@ -154,17 +214,17 @@ class NodeRoll:
                     keep &= ~((o.step == ref.index) & (o.start < self.finished[d]))
         return np.flatnonzero(keep)
 
-    def block(self, k: int, b0: float, stop: float, blocks_left: int) -> None:
+    def block(self, k: int, b0: float, stop: float) -> None:
         """Solve block ``k`` starting at ``b0`` s (every job at once, warm-started from the
-        greedy plan) and commit the first ``block_s`` of it."""
+        greedy plan) with what is left until ``stop`` (``time.perf_counter()`` s; at least
+        ``MIN_BLOCK_TIME_S``) and commit the first ``block_s`` of it."""
         k0 = int(np.searchsorted(self.p.t_s, b0 - _EPS))
         carry = self.carry(k0)
         cand = self.candidates(carry, b0, b0 + self.block_s + self.lookahead_s)
         if not len(cand):
             self.stages.append(self.entry(k, b0, carry, cand))
             return
-        budget = (stop - time.perf_counter()) / blocks_left
-        self.solve(k, b0, carry, cand, max(budget, MIN_BLOCK_TIME_S))
+        self.solve(k, b0, carry, cand, max(stop - time.perf_counter(), MIN_BLOCK_TIME_S))
 
     def entry(self, k: int, b0: float, carry: Carry, cand: np.ndarray) -> StageReport:
         k0 = carry.window[0]

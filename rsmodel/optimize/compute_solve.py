@@ -100,7 +100,7 @@ def solve_compute(
     workers = pool_workers(p.settings.threads, len(views)) if workers is None else workers
     solved = run_all(  # the deadline as wall-clock time: a worker process reads its own clock
         partial(_solve_by, limit_s=limit_s, until=time.time() + stop_at - time.perf_counter()),
-        [_with_threads(view, max(1, p.settings.threads // workers)) for _, view, _ in views],
+        [with_threads(view, max(1, p.settings.threads // workers)) for _, view, _ in views],
         workers=workers,
         kill_after_s=limit_s + KILL_GRACE_S,
     )
@@ -154,7 +154,7 @@ def _solve_by(view: ComputeProblem, *, limit_s: float, until: float) -> ViewSolu
     )
 
 
-def _with_threads(view: ComputeProblem, threads: int) -> ComputeProblem:
+def with_threads(view: ComputeProblem, threads: int) -> ComputeProblem:
     """``view`` solved with ``threads`` HiGHS threads."""
     view.settings = replace(view.settings, threads=threads)
     return view

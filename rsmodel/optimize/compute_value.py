@@ -12,12 +12,15 @@ of the bound is found and proven without loading Pyomo.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from rsmodel.model.compute_schema import TIERS
 from rsmodel.optimize.compute_problem import ComputeProblem, StepRef, max_output_mb
 from rsmodel.optimize.energy import WH_PER_WS, simulate_soc_wh
+
+T = TypeVar("T", int, np.ndarray)  # a slot or an array of slots
 
 PLACE_WEIGHT = 100.0
 TIER_WEIGHT = 0.02  # value of the preferred tier over min_tier (never worth deferring a window)
@@ -65,17 +68,19 @@ def low_points(p: ComputeProblem) -> list[tuple[str, int]]:
     return sorted(set(ends) | {(name, k1) for name in p.energy})
 
 
-def input_ready_slot(p: ComputeProblem, ref: StepRef, d: int, start: int) -> int:
-    """Slot by which predecessor ``d`` must be done for ``ref`` to start at ``start``: a ground
-    step waits until the node's passes since then could downlink d's largest output."""
+def input_ready_slot(p: ComputeProblem, ref: StepRef, d: int, start: T) -> T:
+    """Slot by which predecessor ``d`` must be done for ``ref`` to start at ``start`` (a slot,
+    or an array of them: one lookup of d's output for all): a ground step waits until the
+    node's passes since then could downlink d's largest output."""
     pred = p.steps[d]
     if ref.onboard or not pred.onboard:
         return start
     cum = p.downlink_bytes[pred.node.name]
     need = max_output_mb(p, pred) * 1e6
-    if need > cum[start]:
-        return 0  # never done by slot 0: this start is impossible
-    return min(int(np.searchsorted(cum, cum[start] - need + 1e-6, side="right")) - 1, start)
+    k = np.asarray(start)
+    ready = np.minimum(np.searchsorted(cum, cum[k] - need + 1e-6, side="right") - 1, k)
+    ready = np.where(need > cum[k], 0, ready)  # never done by slot 0: this start is impossible
+    return ready if ready.ndim else int(ready)  # type: ignore[return-value]
 
 
 def higher_tier_slot(p: ComputeProblem, ref: StepRef, c: int) -> int | None:
@@ -173,7 +178,7 @@ def feasible_options(p: ComputeProblem) -> np.ndarray:
                 continue
             ready = o.start[opts]
             if not ref.onboard and p.steps[d].onboard:  # the downlink rule
-                ready = np.array([input_ready_slot(p, ref, d, k) for k in ready.tolist()])
+                ready = input_ready_slot(p, ref, d, ready)
             keep[opts] &= ready >= earliest[d]
         key = o.interval[opts] * len(TIERS) + o.tier[opts]
         for _, group in zip(*grouped(opts, key), strict=True) if ref.step.type == "window" else []:

@@ -37,6 +37,8 @@ from rsmodel.plan.plan import job_output_id
 
 JOINT_REASON = "solver.compute_downlink joint: compute, downlinks, recorder and battery in one model per class stage"
 COMPUTE_SHARE = 0.5  # of a plan's time limit: the compute solve's deadline (docs/compute.md)
+ASSEMBLY_SHARE = 0.06  # of a rolling plan's limit, kept for building it after the solves (its
+# timeline, events and checks: 7.4 s of the fleet week's 120 s, bench_joint.py --fleet)
 JOINT_SHARE = 0.4  # joint: of the time left after it, at most 1 - this to the decomposed plan
 # (solved first: it is the joint stages' MIP start), all the rest to the joint stages
 FALLBACK_NOTE = (
@@ -77,6 +79,8 @@ def plan_jobs_and_downlinks(
     stop = t0 + limit  # the plan's one deadline (docs/compute.md, "Time limit")
     mode = mode or scenario.model.solver.compute_downlink
     first = solve_jobs(scenario, geometry, stop_at=t0 + COMPUTE_SHARE * limit)
+    if first.strategy == "rolling":  # a long horizon: building the plan takes seconds too
+        stop -= ASSEMBLY_SHARE * limit
     both = mode == "joint" and scenario.model.solver.method == "milp"
     response = jobs_report(first)
     outputs = job_output_requests(scenario, response)

@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -123,9 +124,9 @@ def test_parallel_rolling_nodes_give_the_sequential_plan() -> None:
     assert {d["node"] for d in decisions if d["status"] == "placed"} == {"sat0", "sat1"}
 
 
-def test_a_killed_worker_is_a_failed_node_and_the_others_are_solved(three_nodes) -> None:
-    scenario, geometry = three_nodes
-    problem = build_compute_problem(scenario, geometry)
+def killing_first_worker(solve: Callable[[], Any]) -> tuple[Any, list[int]]:
+    """``solve()`` while a watcher SIGKILLs the first worker process it starts; its result and
+    the pids killed."""
     killed: list[int] = []
 
     def kill_first_worker() -> None:
@@ -139,8 +140,15 @@ def test_a_killed_worker_is_a_failed_node_and_the_others_are_solved(three_nodes)
 
     watcher = threading.Thread(target=kill_first_worker)
     watcher.start()
-    solution = solve_compute(problem, workers=2)
+    result = solve()
     watcher.join()
+    return result, killed
+
+
+def test_a_killed_worker_is_a_failed_node_and_the_others_are_solved(three_nodes) -> None:
+    scenario, geometry = three_nodes
+    problem = build_compute_problem(scenario, geometry)
+    solution, killed = killing_first_worker(lambda: solve_compute(problem, workers=2))
     assert len(killed) == 1
     failed = [s for s in solution.stages if s.status == SolveStatus.ERROR]
     assert len(failed) == 1 and solution.status == SolveStatus.ERROR
@@ -160,21 +168,7 @@ def test_a_killed_rolling_worker_is_a_failed_node_and_the_others_roll(three_node
     scenario, geometry = three_nodes
     problem = build_compute_problem(scenario, geometry)
     problem.settings = replace(problem.settings, rolling=Rolling(2 * 3600.0, 3600.0))
-    killed: list[int] = []
-
-    def kill_first_worker() -> None:
-        deadline = time.monotonic() + 60
-        while not killed and time.monotonic() < deadline:
-            for child in multiprocessing.active_children():
-                os.kill(child.pid, signal.SIGKILL)
-                killed.append(child.pid)
-                return
-            time.sleep(0.005)
-
-    watcher = threading.Thread(target=kill_first_worker)
-    watcher.start()
-    solution = solve_compute_rolling(problem, workers=2)
-    watcher.join()
+    solution, killed = killing_first_worker(lambda: solve_compute_rolling(problem, workers=2))
     assert len(killed) == 1
     failed = [s for s in solution.stages if s.status == SolveStatus.ERROR]
     assert len(failed) == 1 and solution.status == SolveStatus.ERROR

@@ -198,11 +198,16 @@ def _end_slots(t_s: np.ndarray, end_s: np.ndarray) -> np.ndarray:
     return np.searchsorted(t_s, end_s - 1e-6, side="left")
 
 
-def _starts_in(t_s: np.ndarray, a: int, b: int, duration_s: float, deadline_s: float) -> np.ndarray:
-    """Start slots in ``[a, b)`` whose run of ``duration_s`` ends by ``t_b`` and the deadline."""
-    starts = np.arange(a, b)
-    limit = min(t_s[b], deadline_s)
-    return starts[t_s[starts] + duration_s <= limit + 1e-6]
+def _starts_in(
+    t_s: np.ndarray, a: np.ndarray, b: np.ndarray, duration_s: float, deadline_s: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Start slots in each range ``[a_i, b_i)`` whose run of ``duration_s`` ends by ``t_{b_i}``
+    and the deadline, all ranges at once; with the position ``i`` of each start's range."""
+    count = np.maximum(b - a, 0)
+    which = np.repeat(np.arange(len(a)), count)
+    starts = a[which] + np.arange(int(count.sum())) - (np.cumsum(count) - count)[which]
+    ok = t_s[starts] + duration_s <= np.minimum(t_s[b[which]], deadline_s) + 1e-6
+    return starts[ok], which[ok]
 
 
 def _rows(p: ComputeProblem, ref: StepRef, starts: np.ndarray, duration_s: float,
@@ -230,13 +235,9 @@ def _in_intervals(p: ComputeProblem, ref: StepRef, ids: list[int], duration_s: f
         return []
     a = np.array([p.intervals[i].a for i in ids], dtype=int)
     b = np.array([p.intervals[i].b for i in ids], dtype=int)
-    count = np.maximum(b - a, 0)
-    first = np.repeat(a, count)
-    starts = first + np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
-    limit = np.minimum(p.t_s[np.repeat(b, count)], ref.deadline_s)
-    ok = p.t_s[starts] + duration_s <= limit + 1e-6
-    interval = np.repeat(np.asarray(ids, dtype=int), count)[ok]
-    return [_rows(p, ref, starts[ok], duration_s, interval, tier, output_mb)]
+    starts, which = _starts_in(p.t_s, a, b, duration_s, ref.deadline_s)
+    interval = np.asarray(ids, dtype=int)[which]
+    return [_rows(p, ref, starts, duration_s, interval, tier, output_mb)]
 
 
 def _step_options(p: ComputeProblem, ref: StepRef, pass_len_s: dict[str, float],
@@ -246,7 +247,8 @@ def _step_options(p: ComputeProblem, ref: StepRef, pass_len_s: dict[str, float],
     step = ref.step
     mine = {k: kinds.get((ref.node.name, k), []) for k in ("eclipse", "sunlit", "pass")}
     if step.type == "standard":
-        starts = _starts_in(p.t_s, 0, p.n_slots, step.duration_s, ref.deadline_s)
+        whole = np.array([0]), np.array([p.n_slots])
+        starts, _ = _starts_in(p.t_s, *whole, step.duration_s, ref.deadline_s)
         rows = [_rows(p, ref, starts, step.duration_s, -1, -1, step.output_size_mb)]
         why = f"compute_s {step.duration_s:g} s does not fit before the deadline"
     elif step.type == "eclipse":

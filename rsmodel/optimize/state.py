@@ -99,11 +99,10 @@ class LinkState:
             state.lost[above] = self.lost[above]
         carrying = np.flatnonzero(state.used_bytes() > 0.5)  # bytes
         start = np.where(self.on[carrying], contact_starts(p, self.on)[carrying], carrying)
-        last: dict[int, int] = {}
-        for s, c in zip(start.tolist(), carrying.tolist(), strict=True):
-            last[s] = max(last.get(s, c), c)
-        for s, c in last.items():  # candidates of a window are consecutive indices
-            for k in range(s, c + 1):
+        last = np.full(len(self.on), -1)
+        np.maximum.at(last, start, carrying)
+        for s in np.flatnonzero(last >= 0).tolist():  # a window's candidates: consecutive
+            for k in range(s, int(last[s]) + 1):
                 state.open(k)
         return state
 

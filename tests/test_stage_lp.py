@@ -20,7 +20,7 @@ import scipy.sparse as sp
 import yaml
 from scipy.optimize import linprog
 
-from rsmodel import pipeline
+from rsmodel.compute.joint import plan_jobs_and_downlinks
 from rsmodel.geometry import compute_geometry
 from rsmodel.model.loader import load_model_dict
 from rsmodel.optimize import bound as bound_module
@@ -136,25 +136,33 @@ def test_a_plan_on_two_threads_takes_the_first_class_bound_from_its_worker(monke
     """threads 2: the first class's stage LP runs in a worker process while the stages solve on
     one thread. On four satellites of the fleet day it is what bounds the critical class, and
     it is the value the same plan states on one thread (nothing is above the first class, so
-    its bound does not depend on the plan); no worker is left behind."""
+    its bound does not depend on the plan); no worker is left behind. In joint mode the worker
+    runs on through the joint stages: a decomposed plan kept (here: the joint plan is rejected)
+    states the same bound."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from bench_joint import fleet_day
 
     monkeypatch.setattr(bound_module, "FIRST_LP_MIN_PAIRS", 0)  # 4 satellites: a small class
+    data = fleet_day(4, 10, 24.0)
+    geometry = compute_geometry(load_model_dict(data, base_dir=ROOT / "models"))
     stated = {}
-    for threads in (1, 2):
-        data = fleet_day(4, 10, 24.0)
-        data["solver"] = {"time_limit_s": 60, "threads": threads}
-        plan = pipeline.run(load_model_dict(data, base_dir=ROOT / "models")).plan.to_dict()
-        note = next(n for n in plan["solver"]["notes"] if n.startswith("global bound"))
-        stated[threads] = class_bounds(note)["critical"]
-        assert stated[threads][1] <= stated[threads][0] + 1e-9
-    assert stated[1][2] == "the LP relaxation of its stage model"
-    assert stated[2][2] == (
-        "the LP relaxation of its stage model (solved in a worker process beside the stages"
-    )
-    assert stated[2][1] == pytest.approx(stated[1][1], rel=1e-6)
-    assert not multiprocessing.active_children()
+    for threads, mode in ((1, "decomposed"), (2, "decomposed"), (2, "joint")):
+        data["solver"] = {"time_limit_s": 60, "threads": threads, "compute_downlink": mode}
+        scenario = load_model_dict(data, base_dir=ROOT / "models")
+        planned = plan_jobs_and_downlinks(scenario, geometry, check=lambda p: ["rejected"])
+        assert planned.mode == "decomposed"
+        notes = planned.schedule.solver.notes
+        note = next(n for n in notes if n.startswith("global bound"))
+        stated[threads, mode] = class_bounds(note)["critical"]
+        assert stated[threads, mode][1] <= stated[threads, mode][0] + 1e-9
+        assert not multiprocessing.active_children()
+    assert notes[-1].endswith("decomposed plan kept")  # the joint plan was made, then rejected
+    assert stated[1, "decomposed"][2] == "the LP relaxation of its stage model"
+    for run in ((2, "decomposed"), (2, "joint")):
+        assert stated[run][2] == (
+            "the LP relaxation of its stage model (solved in a worker process beside the stages"
+        )
+        assert stated[run][1] == pytest.approx(stated[1, "decomposed"][1], rel=1e-6)
 
 
 def test_one_thread_starts_no_worker(recorder_node) -> None:

@@ -5,7 +5,8 @@ demands and its energy a fixed draw of the sync stages (docs/compute.md, "Ground
 downlink"). ``joint``: the same compute-only plan is the MIP start of the class stages with the
 compute block in each (:mod:`rsmodel.optimize.joint`); the plan is then rebuilt on the job-output
 demands as placed. A joint stage without a MILP solution in time, a decomposed plan that scores
-strictly better, or a joint plan the plan checker rejects keeps the decomposed plan.
+strictly better, or a joint plan the plan checker rejects keeps the decomposed plan. Only the
+plan kept gets its bound LPs, after the joint stages (docs/compute.md, "Time limit").
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rsmodel.compute.energy import planned_compute_wh
 from rsmodel.compute.report import jobs_report
 from rsmodel.model.scenario import Scenario, SyncRequest
 from rsmodel.model.vocabulary import PRIORITY_RANK
+from rsmodel.optimize.auto import Pending, solve_auto, solve_unbounded, sync_problem
 from rsmodel.optimize.bound import BOUND_TIME_FRACTION, attach_bound
 from rsmodel.optimize.compute_problem import ComputeProblem, max_output_mb
 from rsmodel.optimize.compute_solve import ComputeSolution
@@ -72,7 +74,6 @@ def plan_jobs_and_downlinks(
     ``check`` finds faults in the joint plan (the plan checker's findings on the plan it makes,
     :func:`rsmodel.pipeline.findings`); a solver note gives both and why."""
     from rsmodel.compute import solve_jobs
-    from rsmodel.optimize import optimise
 
     t0 = time.perf_counter()
     limit = float(scenario.model.solver.time_limit_s)
@@ -81,29 +82,71 @@ def plan_jobs_and_downlinks(
     first = solve_jobs(scenario, geometry, stop_at=t0 + COMPUTE_SHARE * limit)
     if first.strategy == "rolling":  # a long horizon: building the plan takes seconds too
         stop -= ASSEMBLY_SHARE * limit
-    both = mode == "joint" and scenario.model.solver.method == "milp"
     response = jobs_report(first)
     outputs = job_output_requests(scenario, response)
-    left = budget_s(limit, stop)
-    schedule = optimise(
+    problem = sync_problem(
         scenario,
         geometry,
         extra_demands=as_demands(outputs),
         planned_wh=planned_compute_wh(scenario, response),
-        time_limit_s=(1 - JOINT_SHARE) * left if both else left,
     )
+    if mode != "joint" or scenario.model.solver.method != "milp":
+        schedule = solve_auto(problem, time_limit_s=budget_s(limit, stop))
+        return decomposed_plan(response, outputs, schedule, first, limit)
+    left = budget_s(limit, stop)
+    pending = solve_unbounded(problem, solve_s=(1 - JOINT_SHARE) * left, worker_s=left)
+    try:
+        decomposed = decomposed_plan(response, outputs, pending.schedule, first, limit)
+        kept, why = keep_joint_or_decomposed(
+            scenario, geometry, first, decomposed, pending, stop=stop, check=check
+        )
+        if kept is decomposed:  # the bound LPs of the decomposed plan in the time left
+            pending.attach_bound(budget_s(limit, stop))
+    finally:
+        pending.close()
+    kept.schedule.solver.notes.append(why)
+    return kept
+
+
+def decomposed_plan(
+    response: dict[str, Any],
+    outputs: list[SyncRequest],
+    schedule: Schedule,
+    first: ComputeSolution,
+    limit_s: float,
+) -> PlannedJobs:
+    """The decomposed plan of ``schedule``, its stats stating the compute solve's limit."""
     state_compute_limit(schedule.solver, first)
-    decomposed = PlannedJobs(response, outputs, schedule, "decomposed")
-    if not both:
-        schedule.solver.time_limit_s = limit
-        return decomposed
+    schedule.solver.time_limit_s = limit_s
+    return PlannedJobs(response, outputs, schedule, "decomposed")
+
+
+def keep_joint_or_decomposed(
+    scenario: Scenario,
+    geometry: Any,
+    first: ComputeSolution,
+    decomposed: PlannedJobs,
+    pending: Pending,
+    *,
+    stop: float,
+    check: Callable[[PlannedJobs], list[str]] | None,
+) -> tuple[PlannedJobs, str]:
+    """The joint plan from ``decomposed`` (its MIP start) until ``stop``, or ``decomposed``
+    when the joint plan has no solution, scores worse, places fewer steps or fails ``check``
+    (:func:`plan_jobs_and_downlinks`), and a note saying which and why. While the decomposed plan's
+    first-class LP runs in a worker (``pending.early``), the joint stages use one thread less."""
+    limit = float(scenario.model.solver.time_limit_s)
+    threads = pending.problem.settings.threads
     joint = plan_joint(
-        scenario, geometry, first, time_limit_s=budget_s(limit, stop), start=schedule.state
+        scenario,
+        geometry,
+        first,
+        time_limit_s=budget_s(limit, stop),
+        start=decomposed.schedule.state,
+        threads=threads,
     )
-    schedule.solver.time_limit_s = limit
     if joint is None:
-        schedule.solver.notes.append(FALLBACK_NOTE)
-        return decomposed
+        return decomposed, FALLBACK_NOTE
     planned, yardstick = joint
     scores = [
         class_scores(yardstick, carry_over(p.schedule.state, yardstick))
@@ -117,7 +160,7 @@ def plan_jobs_and_downlinks(
     faults = check(planned) if kept is planned and check is not None else []
     if faults:
         kept = decomposed
-    kept.schedule.solver.notes.append(
+    return kept, (
         f"joint compute + downlink model: F {sum(scores[0]):.6g} joint, {sum(scores[1]):.6g} "
         f"decomposed (class objectives on the joint transfer problem); steps placed "
         f"{placed[0]} joint, {placed[1]} decomposed; "
@@ -128,7 +171,6 @@ def plan_jobs_and_downlinks(
         )
         + f"{kept.mode} plan kept"
     )
-    return kept
 
 
 def state_compute_limit(stats: SolverStats, first: ComputeSolution) -> None:
@@ -189,17 +231,20 @@ def plan_joint(
     *,
     time_limit_s: float | None = None,
     start: LinkState | None = None,
+    threads: int | None = None,
 ) -> tuple[PlannedJobs, Problem] | None:
     """The joint plan from the compute-only plan ``first`` and the joint transfer problem it was
     solved on (None: a stage had no solution), in ``time_limit_s`` (default
     ``solver.time_limit_s``; the joint stages, then the bound LPs). ``start``: the decomposed
-    plan's allocation (on ``first``), each stage's MIP start when it beats greedy."""
+    plan's allocation (on ``first``), each stage's MIP start when it beats greedy;
+    ``threads``: HiGHS threads (default ``solver.threads``)."""
     t0 = time.perf_counter()
     problem, outputs = joint_problem(scenario, geometry, first.problem)
     hint = None if start is None else carry_over(start, problem).pair_bytes
     choice = joint_strategy(problem, first.problem)  # by the model's limit, as the decomposed
     limit = problem.settings.time_limit_s if time_limit_s is None else time_limit_s
-    problem.settings = replace(problem.settings, time_limit_s=limit)
+    threads = problem.settings.threads if threads is None else threads
+    problem.settings = replace(problem.settings, time_limit_s=limit, threads=threads)
     timed = copy.copy(problem)
     timed.settings = replace(problem.settings, time_limit_s=limit * (1 - BOUND_TIME_FRACTION))
     if choice.strategy == "rolling":

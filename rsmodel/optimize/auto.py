@@ -14,12 +14,17 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from rsmodel.optimize.bound import BOUND_TIME_FRACTION, attach_bound, start_first_class_lp
+from rsmodel.optimize.bound import (
+    BOUND_TIME_FRACTION,
+    FirstClassLP,
+    attach_bound,
+    start_first_class_lp,
+)
 from rsmodel.optimize.problem import Demand, Problem, problem_from_scenario
 from rsmodel.optimize.rolling import solve_rolling
 from rsmodel.optimize.schedule import Schedule
@@ -44,10 +49,25 @@ def optimise(
     class stages, so they compete with them by priority on the same links; ``planned_wh``
     (node -> (K,) Wh) is their compute energy, a fixed draw next to the transmitter's;
     ``time_limit_s`` replaces ``solver.time_limit_s`` (the part of a plan's limit left)."""
+    problem = sync_problem(
+        scenario, geometry, method=method, extra_demands=extra_demands, planned_wh=planned_wh
+    )
+    return solve_auto(problem, time_limit_s=time_limit_s)
+
+
+def sync_problem(
+    scenario: Any,
+    geometry: Any,
+    *,
+    method: str | None = None,
+    extra_demands: Sequence[Demand] = (),
+    planned_wh: dict[str, np.ndarray] | None = None,
+) -> Problem:
+    """The transfer problem :func:`optimise` solves (arguments as there)."""
     problem = problem_from_scenario(scenario, geometry, method=method, planned_wh=planned_wh)
     if extra_demands:
         problem = problem.with_demands([*problem.demands, *extra_demands])
-    return solve_auto(problem, time_limit_s=time_limit_s)
+    return problem
 
 
 def sync_strategy(problem: Problem) -> Choice:
@@ -79,27 +99,62 @@ def solve_auto(
     picks the strategy): the solve gets ``1 - BOUND_TIME_FRACTION`` of it, the bound LPs what
     is left (at least ``BOUND_TIME_FRACTION``)."""
     t_start = time.perf_counter()
-    choice = sync_strategy(problem)
     limit = problem.settings.time_limit_s if time_limit_s is None else time_limit_s
-    early = start_first_class_lp(problem, limit) if choice.strategy == "monolithic" else None
+    pending = solve_unbounded(
+        problem, solve_s=limit * (1 - BOUND_TIME_FRACTION), worker_s=limit, interface=interface
+    )
+    pending.schedule.solver.time_limit_s = limit
+    left = limit - (time.perf_counter() - t_start)
+    return pending.attach_bound(max(left, BOUND_TIME_FRACTION * limit))
+
+
+@dataclass
+class Pending:
+    """A solved schedule whose global bound is still to attach (:meth:`attach_bound`), and the
+    first class's stage-model LP running beside it in a worker process, if any (``early``:
+    :func:`rsmodel.optimize.bound.start_first_class_lp`; ``problem`` then has one thread less
+    for what runs here meanwhile). Close it (:meth:`attach_bound` or :meth:`close`)."""
+
+    problem: Problem
+    schedule: Schedule
+    early: FirstClassLP | None
+
+    def attach_bound(self, budget_s: float) -> Schedule:
+        """Attach the global bound in ``budget_s`` (the worker's value collected last), close."""
+        try:
+            attach_bound(self.problem, self.schedule, budget_s=budget_s, early=self.early)
+        finally:
+            self.close()
+        return self.schedule
+
+    def close(self) -> None:
+        """Stop the worker if it still runs."""
+        if self.early is not None:
+            self.early.close()
+
+
+def solve_unbounded(
+    problem: Problem, *, solve_s: float, worker_s: float, interface: str = "standard_form"
+) -> Pending:
+    """Solve with the strategy :func:`sync_strategy` picks in ``solve_s``; a monolithic solve
+    first starts its first class's stage-model LP in a worker process whose simplex stops
+    ``FIRST_LP_MARGIN_S`` before ``worker_s`` from now (the bound is attached later)."""
+    choice = sync_strategy(problem)
+    early = start_first_class_lp(problem, worker_s) if choice.strategy == "monolithic" else None
     if early is not None:  # it has a core of its own: the stages and bound LPs here one less
         problem = copy.copy(problem)
         problem.settings = replace(problem.settings, threads=problem.settings.threads - 1)
     timed = copy.copy(problem)
-    timed.settings = replace(problem.settings, time_limit_s=limit * (1 - BOUND_TIME_FRACTION))
+    timed.settings = replace(problem.settings, time_limit_s=solve_s)
     try:
         if choice.strategy == "rolling":
             schedule = solve_rolling(timed)
         else:
             schedule = solve_problem(timed, interface=interface)
             schedule.solver.strategy = "monolithic"
-        schedule.solver.time_limit_s = limit
-        schedule.solver.strategy_reason = choice.reason
-        left = limit - (time.perf_counter() - t_start)
-        attach_bound(
-            problem, schedule, budget_s=max(left, BOUND_TIME_FRACTION * limit), early=early
-        )
-    finally:
+    except BaseException:
         if early is not None:
             early.close()
-    return schedule
+        raise
+    schedule.solver.strategy_reason = choice.reason
+    return Pending(problem, schedule, early)

@@ -54,7 +54,9 @@ def imported_windows(
     lo = np.array([utc_ns(p.tx_start or p.start) for p in kept], dtype=np.int64)
     hi = np.array([utc_ns(p.tx_end or p.end) for p in kept], dtype=np.int64)
     w0, w1 = np.maximum(lo, t0), np.minimum(hi, t1)
-    middle = np.array([utc_ns(p.start) + (utc_ns(p.end) - utc_ns(p.start)) // 2 for p in kept])
+    middle = np.array(
+        [utc_ns(p.start) + (utc_ns(p.end) - utc_ns(p.start)) // 2 for p in kept], dtype=np.int64
+    )
     duration = ns_seconds(w1 - w0)
     rate = np.array(
         [p.rate_bps if p.rate_bps is not None else by_name[p.station].bandwidth_bps for p in kept],
@@ -68,7 +70,7 @@ def imported_windows(
         "station": np.array([p.station for p in kept], dtype=object),
         "start": w0.view("datetime64[ns]"),
         "end": w1.view("datetime64[ns]"),
-        "tca": np.clip(middle.astype(np.int64), w0, w1).view("datetime64[ns]"),
+        "tca": np.clip(middle, w0, w1).view("datetime64[ns]"),
         "max_elevation_deg": np.array(elevation, dtype=float),
         "duration_s": duration,
         "bandwidth_bps": rate,

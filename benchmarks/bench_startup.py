@@ -5,8 +5,9 @@
 Every row is a fresh Python process (wall time seen by the caller, interpreter start included),
 the median of ``--repeat`` runs. Baseline rows measured in the same run: the interpreter alone
 (``python -c pass``: the ``/ pass`` column divides by it) and importing the third-party packages
-``rsmodel plan`` cannot do without (numpy, pandas, skyfield, pydantic, yaml, Pyomo's core,
-HiGHS; not SciPy's sparse matrices, which plain Pyomo would follow with scipy.stats): the
+``rsmodel plan`` cannot do without (numpy, skyfield, pydantic, yaml, Pyomo's core, HiGHS; not
+pandas, which the geometry's DataFrames need only for plan.json, reports and the sync
+optimiser, nor SciPy's sparse matrices, which plain Pyomo would follow with scipy.stats): the
 ``/ deps`` column divides by the latter. Targets (issue 18): ``--help`` and the plan imports <= 1.0 s, ``rsmodel plan`` end to
 end <= 2.5 s. Then the ``python -X importtime`` top 10 cumulative entries of ``rsmodel plan``
 on the first request, and the load average (the machine may be shared). ``--quick``: one run of
@@ -27,7 +28,7 @@ from pathlib import Path
 from child import ROOT, bench_parser
 
 REQUESTS = sorted((ROOT / "models" / "requests").glob("*.json"))
-DEPENDENCIES = "import numpy, pandas, skyfield.api, pydantic, yaml, pyomo.core, highspy"
+DEPENDENCIES = "import numpy, skyfield.api, pydantic, yaml, pyomo.core, highspy"
 # What `rsmodel plan` imports before its first solve (cmd_plan, load_request, plan_jobs; the
 # command modules `main` registers are the --help row's). A node whose greedy plan is not within
 # the gap of its bound then imports Pyomo's model and the gateway (HiGHS, SciPy) in its solve
@@ -122,6 +123,8 @@ def main() -> None:
         f"{load_before[2]:.2f}, after {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f} "
         f"on {os.cpu_count()} cores; {repeat} run(s) per row, median"
     )
+    if sys.dont_write_bytecode:  # inherited by the runs: an installed package has its .pyc
+        print("PYTHONDONTWRITEBYTECODE is set: every run compiles rsmodel's sources")
 
 
 if __name__ == "__main__":

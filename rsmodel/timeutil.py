@@ -7,12 +7,15 @@ import warnings
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
+import numpy as np
 from skyfield.iokit import Loader
 from skyfield.timelib import Timescale
 
 RESOLUTION_S = 1e-6  # a datetime's resolution: plan instants are rounded to the microsecond
 _RELATIVE = re.compile(r"^\s*\+\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)\s*$")
 _UNIT_S = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NS_PER_S = 1_000_000_000
 
 
 def as_utc(value: datetime) -> datetime:
@@ -55,6 +58,31 @@ def iso(value: datetime) -> str:
     if us == 0:
         return f"{text}Z"
     return f"{text}.{us // 1000:03d}Z" if us % 1000 == 0 else f"{text}.{us:06d}Z"
+
+
+def utc_ns(value: datetime) -> int:
+    """``value`` in nanoseconds since 1970-01-01T00:00:00Z (exact: a datetime has microseconds)."""
+    return (as_utc(value) - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def datetime64_ns(start: datetime, offsets_s: np.ndarray) -> np.ndarray:
+    """The instants ``start + offsets_s`` (s, rounded to the nanosecond) as ``datetime64[ns]``
+    (UTC, no time zone): how rsmodel keeps arrays of instants without pandas."""
+    offsets_ns = np.round(np.asarray(offsets_s, dtype=float) * 1e9).astype(np.int64)
+    return (utc_ns(start) + offsets_ns).view("datetime64[ns]")
+
+
+def seconds_since(times: np.ndarray, start: datetime) -> np.ndarray:
+    """Seconds (float) from ``start`` to each of ``times`` (``datetime64``, UTC): whole seconds
+    plus the remainder, as pandas' ``total_seconds`` (bit for bit, so either way agrees)."""
+    return ns_seconds(np.asarray(times, dtype="datetime64[ns]").view(np.int64) - utc_ns(start))
+
+
+def ns_seconds(delta_ns: np.ndarray) -> np.ndarray:
+    """Durations in nanoseconds (int) as seconds (float): whole seconds plus the remainder, as
+    pandas' ``total_seconds`` (bit for bit)."""
+    whole, rest = np.divmod(np.asarray(delta_ns, dtype=np.int64), _NS_PER_S)
+    return whole + rest / _NS_PER_S
 
 
 @cache

@@ -54,9 +54,10 @@ def test_help_loads_no_third_party_package() -> None:
     assert not heavy & modules
 
 
-# What a compute request never needs: the geometry grid is read as NumPy arrays
-# (Geometry.arrays); xarray (Geometry.grid) and NetCDF are for plan.nc, reports and studies.
-PLAN_NEVER = {"xarray", "h5netcdf", "netCDF4"}
+# What a compute request never needs: the geometry is read as NumPy arrays and columns
+# (Geometry.arrays, .window_table, .eclipse_table); xarray (Geometry.grid), NetCDF and pandas
+# (Geometry.windows, .eclipses) are for plan.json, plan.nc, reports, the sync optimiser, studies.
+PLAN_NEVER = {"xarray", "h5netcdf", "netCDF4", "pandas"}
 # What only the sync optimiser needs: never loaded for a compute request.
 SYNC_ONLY = {"rsmodel.optimize.auto", "rsmodel.optimize.solve", "rsmodel.optimize.rolling",
              "rsmodel.optimize.bound", "rsmodel.optimize.problem", "rsmodel.plan.plan"}  # fmt: skip
@@ -81,7 +82,8 @@ def test_plan_request_written_with_its_report_loads_no_sync_optimiser_or_xarray(
     assert (tmp_path / "plan.json").exists() and (tmp_path / "report.html").exists()
     assert "jinja2" in modules  # it did render the report
     sync_only = SYNC_ONLY - {"rsmodel.plan.plan"}  # plan.json's builder, the sync plan's too
-    assert not (NEVER | PYOMO_EXTRAS | sync_only | MILP_ONLY | PLAN_NEVER) & modules
+    tables = PLAN_NEVER - {"pandas"}  # plan.json's windows and eclipses: Geometry's DataFrames
+    assert not (NEVER | PYOMO_EXTRAS | sync_only | MILP_ONLY | tables) & modules
 
 
 def test_plan_request_that_needs_a_milp_loads_only_the_compute_milp() -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from rsmodel.geometry import compute_geometry, compute_geometry_for
 from rsmodel.geometry.blocks import windows_by_block
+from rsmodel.geometry.windows import frame
 from rsmodel.model.loader import load_model, load_model_text
 from rsmodel.pipeline import run, write_outputs
 from rsmodel.plan.check import check_plan
@@ -115,7 +116,7 @@ def test_block_grid_keeps_time_and_sunlit_without_the_dense_elevation(one_shot, 
 
 def test_windows_by_block_is_the_window_table_of_the_block_scan(horizon, by_block) -> None:
     block_s, blocked = by_block
-    pd.testing.assert_frame_equal(windows_by_block(*horizon, block_s), blocked.windows)
+    pd.testing.assert_frame_equal(frame(windows_by_block(*horizon, block_s)), blocked.windows)
 
 
 MULTI_DAY = f"""\

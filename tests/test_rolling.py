@@ -15,6 +15,7 @@ import pytest
 
 from rsmodel.geometry import compute_geometry
 from rsmodel.geometry.blocks import windows_by_block
+from rsmodel.geometry.windows import frame
 from rsmodel.model.loader import load_model_dict
 from rsmodel.optimize import bound as bound_module
 from rsmodel.optimize import problem_from_scenario, solve_problem
@@ -282,7 +283,9 @@ def test_geometry_by_block_matches_the_whole_horizon():
     """Windows computed 12 h at a time and joined at the block edges are the whole-horizon ones."""
     scn = scenario(6, 40, [])
     whole = compute_geometry(scn).windows
-    blocks = windows_by_block(scn.nodes, scn.stations, scn.start, scn.end, scn.step_s, 12 * 3600)
+    blocks = frame(
+        windows_by_block(scn.nodes, scn.stations, scn.start, scn.end, scn.step_s, 12 * 3600)
+    )
     assert len(blocks) == len(whole)
     assert list(blocks["node"]) == list(whole["node"])
     assert list(blocks["station"]) == list(whole["station"])

@@ -18,10 +18,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from rsmodel.geometry.blocks import DEFAULT_BLOCK_S, scan_by_block
-from rsmodel.geometry.eclipses import eclipses_frame
+from rsmodel.geometry.eclipses import eclipse_table
 from rsmodel.geometry.imported import (
     imported_pairs,
     imported_visible,
@@ -31,12 +30,13 @@ from rsmodel.geometry.imported import (
 from rsmodel.geometry.link import apply_link_models, grid_rate_bps, imported_rates
 from rsmodel.geometry.outages import cut_outages
 from rsmodel.geometry.scan import Scan, detection_times, scan
-from rsmodel.geometry.windows import windows_frame
+from rsmodel.geometry.windows import Table, frame, window_table
 from rsmodel.model.scenario import OrbitalNode, Scenario, Station, ViewPeriod
 from rsmodel.progress import bar
-from rsmodel.timeutil import as_utc
+from rsmodel.timeutil import as_utc, datetime64_ns
 
 if TYPE_CHECKING:
+    import pandas as pd
     import xarray as xr
 
 __all__ = [
@@ -107,16 +107,28 @@ class GridArrays:
 
 @dataclass
 class Geometry:
-    """Grid, windows and eclipses of a scenario (see docs/ARCHITECTURE.md, geometry contract)."""
+    """Grid, windows and eclipses of a scenario (see docs/ARCHITECTURE.md, geometry contract):
+    NumPy arrays and columns (what a compute request reads: it never imports pandas or xarray),
+    with DataFrame and ``xarray.Dataset`` views built on first use."""
 
     arrays: GridArrays
-    windows: pd.DataFrame
-    eclipses: pd.DataFrame
+    window_table: Table
+    eclipse_table: Table
 
     @cached_property
     def grid(self) -> xr.Dataset:
         """``arrays`` as an ``xarray.Dataset``, built on first use."""
         return self.arrays.dataset()
+
+    @cached_property
+    def windows(self) -> pd.DataFrame:
+        """``window_table`` as a DataFrame, built on first use."""
+        return frame(self.window_table)
+
+    @cached_property
+    def eclipses(self) -> pd.DataFrame:
+        """``eclipse_table`` as a DataFrame, built on first use."""
+        return frame(self.eclipse_table)
 
 
 def compute_geometry(scenario: Scenario, *, dense: bool | None = None) -> Geometry:
@@ -173,7 +185,7 @@ def compute_geometry_for(
             )
     scanned_names = [n.name for n in scanned]
     from_file = imported_windows(list(view_periods), stations, start, end, names)
-    computed = windows_frame(found.contacts, scanned_names, stations, start)
+    computed = window_table(found.contacts, scanned_names, stations, start)
     computed = cut_outages(computed, scanned, stations)
     windows = merged_windows(
         apply_link_models(computed, scanned, stations, start, step_s, found.samples),
@@ -183,7 +195,7 @@ def compute_geometry_for(
     if found.elevation_deg is not None:
         rate_bps = grid_rate_bps(windows, names, arrays.station, start, found.t_s)
         arrays = replace(arrays, rate_bps=rate_bps)
-    return Geometry(arrays, windows, eclipses_frame(found.shadows, scanned_names, start))
+    return Geometry(arrays, windows, eclipse_table(found.shadows, scanned_names, start))
 
 
 def _grid(
@@ -193,16 +205,14 @@ def _grid(
     found: Scan,
     orbiting: list[int],
     imported: np.ndarray,
-    from_file: pd.DataFrame,
+    from_file: Table,
 ) -> GridArrays:
     """The (node, station, time) arrays of the geometry contract (``elevation_deg`` and
     ``visible`` only when ``found`` has the dense elevation grid). ``found`` covers the nodes
     ``orbiting``; the others are sunlit with NaN elevation. Pairs ``imported [node, station]``
     have NaN elevation and are visible inside their windows ``from_file``."""
     t_s = found.t_s
-    time = (pd.Timestamp(start).tz_convert(None) + pd.to_timedelta(t_s, unit="s")).values.astype(
-        "datetime64[ns]"
-    )
+    time = datetime64_ns(start, t_s)
     station_names = [s.name for s in stations]
     elevation = visible = None
     if found.elevation_deg is not None:

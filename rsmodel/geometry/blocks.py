@@ -17,14 +17,13 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import numpy as np
-import pandas as pd
 
 from rsmodel.geometry.events import Intervals
 from rsmodel.geometry.link import apply_link_models
 from rsmodel.geometry.outages import cut_outages
 from rsmodel.geometry.samples import Samples
 from rsmodel.geometry.scan import Scan, scan
-from rsmodel.geometry.windows import windows_frame
+from rsmodel.geometry.windows import Table, window_table
 from rsmodel.model.scenario import OrbitalNode, Station
 from rsmodel.progress import bar
 from rsmodel.timeutil import as_utc
@@ -94,11 +93,11 @@ def windows_by_block(
     end: datetime,
     step_s: float,
     block_s: float = DEFAULT_BLOCK_S,
-) -> pd.DataFrame:
+) -> Table:
     """The geometry contract's windows table, computed one time block at a time."""
     found = scan_by_block(nodes, stations, start, end, step_s, block_s)
     start = as_utc(start)
-    windows = windows_frame(found.contacts, [n.name for n in nodes], stations, start)
+    windows = window_table(found.contacts, [n.name for n in nodes], stations, start)
     return apply_link_models(
         cut_outages(windows, nodes, stations), nodes, stations, start, step_s, found.samples
     )

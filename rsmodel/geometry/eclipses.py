@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import numpy as np
-import pandas as pd
 
 from rsmodel.geometry.events import Intervals, find_intervals
 from rsmodel.geometry.frames import (
@@ -13,16 +12,14 @@ from rsmodel.geometry.frames import (
     shadow_margin_km,
     shadow_margin_rate_km_s,
     times_from,
-    utc_timestamps,
 )
 from rsmodel.geometry.propagate import Source, pairs_teme
-from rsmodel.geometry.windows import name_rank
+from rsmodel.geometry.windows import Table, name_rank
+from rsmodel.timeutil import datetime64_ns
 
 # Depth (km) below which a grid maximum of the shadow depth is checked for a short eclipse
 # hidden between two samples of a <= 60 s grid (the depth curves by < 4 km in 30 s).
 GRAZE_THRESHOLD_KM = 50.0
-
-ECLIPSE_COLUMNS = ["node", "start", "end", "duration_s", "start_clipped", "end_clipped"]
 
 
 def eclipse_intervals(
@@ -55,18 +52,16 @@ def eclipse_intervals(
     )
 
 
-def eclipses_frame(found: Intervals, node_names: list[str], start: datetime) -> pd.DataFrame:
-    """The eclipses table of the geometry contract, sorted by (start, node)."""
+def eclipse_table(found: Intervals, node_names: list[str], start: datetime) -> Table:
+    """The eclipses table of the geometry contract (``node``, ``start``, ``end``, ``duration_s``,
+    ``start_clipped``, ``end_clipped``), sorted by (start, node)."""
     order = np.lexsort((name_rank(node_names)[found.row], found.start_s))
     start_s, end_s = found.start_s[order], found.end_s[order]
-    return pd.DataFrame(
-        {
-            "node": np.asarray(node_names, dtype=object)[found.row[order]],
-            "start": utc_timestamps(start, start_s),
-            "end": utc_timestamps(start, end_s),
-            "duration_s": end_s - start_s,
-            "start_clipped": found.start_clipped[order],
-            "end_clipped": found.end_clipped[order],
-        },
-        columns=ECLIPSE_COLUMNS,
-    )
+    return {
+        "node": np.asarray(node_names, dtype=object)[found.row[order]],
+        "start": datetime64_ns(start, start_s),
+        "end": datetime64_ns(start, end_s),
+        "duration_s": end_s - start_s,
+        "start_clipped": found.start_clipped[order],
+        "end_clipped": found.end_clipped[order],
+    }

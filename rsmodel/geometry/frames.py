@@ -18,7 +18,6 @@ from datetime import datetime
 from functools import cache
 
 import numpy as np
-import pandas as pd
 from sgp4.api import SatrecArray
 from skyfield.constants import DAY_S, ERAD
 from skyfield.iokit import Loader
@@ -50,13 +49,6 @@ def times_from(start: datetime, offsets_s: np.ndarray | float) -> Time:
     return load_timescale().utc(
         start.year, start.month, start.day, start.hour, start.minute, seconds
     )
-
-
-def utc_timestamps(start: datetime, offsets_s: np.ndarray) -> pd.DatetimeIndex:
-    """Aware UTC pandas timestamps ``start + offsets_s`` (nanosecond resolution)."""
-    origin = pd.Timestamp(as_utc(start)).value
-    ns = origin + np.round(np.asarray(offsets_s, dtype=float) * 1e9).astype(np.int64)
-    return pd.DatetimeIndex(ns.view("datetime64[ns]")).tz_localize("UTC")
 
 
 def teme_to_itrs(vec: np.ndarray, t: Time) -> np.ndarray:

@@ -13,11 +13,10 @@ from __future__ import annotations
 from datetime import datetime
 
 import numpy as np
-import pandas as pd
 
-from rsmodel.geometry.windows import WINDOW_COLUMNS
+from rsmodel.geometry.windows import Table, sorted_by_start
 from rsmodel.model.scenario import Station, ViewPeriod
-from rsmodel.timeutil import as_utc
+from rsmodel.timeutil import ns_seconds, utc_ns
 
 
 def imported_pairs(
@@ -40,65 +39,66 @@ def imported_windows(
     start: datetime,
     end: datetime,
     nodes: list[str] | None = None,
-) -> pd.DataFrame:
+) -> Table:
     """Windows (columns of the geometry contract, ``id`` empty) of the periods inside the horizon
     (of ``stations`` and of ``nodes`` when given)."""
-    start, end = pd.Timestamp(as_utc(start)), pd.Timestamp(as_utc(end))
+    t0, t1 = utc_ns(start), utc_ns(end)
     by_name = {s.name: s for s in stations}
-    rows = []
-    for p in periods:
-        lo = pd.Timestamp(p.tx_start or p.start)
-        hi = pd.Timestamp(p.tx_end or p.end)
-        w0, w1 = max(lo, start), min(hi, end)
-        if w1 <= w0 or p.station not in by_name or (nodes is not None and p.node not in nodes):
-            continue
-        station = by_name[p.station]
-        middle = pd.Timestamp(p.start) + (pd.Timestamp(p.end) - pd.Timestamp(p.start)) / 2
-        duration = (w1 - w0).total_seconds()
-        rate = p.rate_bps if p.rate_bps is not None else station.bandwidth_bps
-        rows.append(
-            {
-                "id": "",
-                "node": p.node,
-                "station": p.station,
-                "start": w0,
-                "end": w1,
-                "tca": min(max(middle, w0), w1),
-                "max_elevation_deg": np.nan if p.max_elevation_deg is None else p.max_elevation_deg,
-                "duration_s": duration,
-                "bandwidth_bps": float(rate),
-                "capacity_bytes": rate / 8.0 * max(0.0, duration - station.setup_s),
-                "start_clipped": lo < start,
-                "end_clipped": hi > end,
-            }
-        )
-    frame = pd.DataFrame(rows, columns=WINDOW_COLUMNS)
-    for column in ("start", "end", "tca"):
-        frame[column] = pd.to_datetime(frame[column], utc=True).astype("datetime64[ns, UTC]")
-    return frame
-
-
-def merged_windows(computed: pd.DataFrame, imported: pd.DataFrame) -> pd.DataFrame:
-    """Both tables as one, sorted by (start, node, station), ids w00001... again."""
-    if len(imported) == 0:
-        return computed
-    frames = [f for f in (computed, imported) if len(f)]
-    out = pd.concat(frames, ignore_index=True).sort_values(
-        ["start", "node", "station"], kind="stable", ignore_index=True
+    kept = [
+        p
+        for p in periods
+        if p.station in by_name
+        and (nodes is None or p.node in nodes)
+        and min(utc_ns(p.tx_end or p.end), t1) > max(utc_ns(p.tx_start or p.start), t0)
+    ]
+    lo = np.array([utc_ns(p.tx_start or p.start) for p in kept], dtype=np.int64)
+    hi = np.array([utc_ns(p.tx_end or p.end) for p in kept], dtype=np.int64)
+    w0, w1 = np.maximum(lo, t0), np.minimum(hi, t1)
+    middle = np.array(
+        [utc_ns(p.start) + (utc_ns(p.end) - utc_ns(p.start)) // 2 for p in kept], dtype=np.int64
     )
-    out["id"] = [f"w{i + 1:05d}" for i in range(len(out))]
-    return out
+    duration = ns_seconds(w1 - w0)
+    rate = np.array(
+        [p.rate_bps if p.rate_bps is not None else by_name[p.station].bandwidth_bps for p in kept],
+        dtype=float,
+    )
+    setup = np.array([by_name[p.station].setup_s for p in kept], dtype=float)
+    elevation = [np.nan if p.max_elevation_deg is None else p.max_elevation_deg for p in kept]
+    return {
+        "id": np.full(len(kept), "", dtype=object),
+        "node": np.array([p.node for p in kept], dtype=object),
+        "station": np.array([p.station for p in kept], dtype=object),
+        "start": w0.view("datetime64[ns]"),
+        "end": w1.view("datetime64[ns]"),
+        "tca": np.clip(middle, w0, w1).view("datetime64[ns]"),
+        "max_elevation_deg": np.array(elevation, dtype=float),
+        "duration_s": duration,
+        "bandwidth_bps": rate,
+        "capacity_bytes": rate / 8.0 * np.maximum(0.0, duration - setup),
+        "start_clipped": lo < t0,
+        "end_clipped": hi > t1,
+    }
+
+
+def merged_windows(computed: Table, imported: Table) -> Table:
+    """Both tables as one, sorted by (start, node, station), ids w00001... again."""
+    if len(imported["id"]) == 0:
+        return computed
+    return sorted_by_start(
+        {name: np.concatenate([computed[name], imported[name]]) for name in computed}
+    )
 
 
 def imported_visible(
-    windows: pd.DataFrame, node_names: list[str], station_names: list[str], time: np.ndarray
+    windows: Table, node_names: list[str], station_names: list[str], time: np.ndarray
 ) -> np.ndarray:
-    """``[node, station, time]`` bool: grid times inside an imported window of the pair."""
+    """``[node, station, time]`` bool: grid times (``datetime64[ns]``, UTC) inside an imported
+    window of the pair."""
     out = np.zeros((len(node_names), len(station_names), len(time)), dtype=bool)
     node_index = {n: i for i, n in enumerate(node_names)}
     station_index = {s: j for j, s in enumerate(station_names)}
-    t = pd.DatetimeIndex(time).tz_localize("UTC") if pd.DatetimeIndex(time).tz is None else time
-    for w in windows.itertuples():
-        inside = (t >= w.start) & (t <= w.end)
-        out[node_index[w.node], station_index[w.station]] |= np.asarray(inside)
+    for node, station, a, b in zip(
+        windows["node"], windows["station"], windows["start"], windows["end"], strict=True
+    ):
+        out[node_index[node], station_index[station]] |= (time >= a) & (time <= b)
     return out

@@ -25,16 +25,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from rsmodel.geometry.frames import site_itrs, times_from
 from rsmodel.geometry.propagate import orbit_source, pairs_itrs
 from rsmodel.geometry.samples import Samples
+from rsmodel.geometry.windows import Table, take, window_ids
 from rsmodel.model.catalogs import data_dir
 from rsmodel.model.radios import Radio, pair_radio
 from rsmodel.model.scenario import OrbitalNode, Station
+from rsmodel.timeutil import seconds_since
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SPEED_OF_LIGHT_M_S = 299_792_458.0
 BOLTZMANN_DBW_HZ_K = 10.0 * math.log10(1.380649e-23)  # -228.6 dBW/(Hz K)
@@ -253,13 +258,13 @@ def pair_radios(nodes: list[OrbitalNode], stations: list[Station]) -> np.ndarray
 
 
 def apply_link_models(
-    windows: pd.DataFrame,
+    windows: Table,
     nodes: list[OrbitalNode],
     stations: list[Station],
     start: datetime,
     step_s: float,
     samples: Samples | None = None,
-) -> pd.DataFrame:
+) -> Table:
     """``windows`` (geometry contract) without pairs that share no band, with each window's
     ``band``, ``min_rate_bps`` / ``mean_rate_bps`` / ``max_rate_bps``, ``capacity_bytes`` (the
     integral of the rate after ``setup_s``) and, for stations with a link model, the rate
@@ -267,14 +272,14 @@ def apply_link_models(
     ``bandwidth_bps`` is then the window's highest rate. ``samples``: the scan's node positions
     around these windows (:func:`look_angles`)."""
     radios = pair_radios(nodes, stations)
-    ni = pd.Index([n.name for n in nodes]).get_indexer(windows["node"])
-    si = pd.Index([s.name for s in stations]).get_indexer(windows["station"])
+    ni = indexer([n.name for n in nodes], windows["node"])
+    si = indexer([s.name for s in stations], windows["station"])
     keep = np.array([r is not None for r in radios.flat], dtype=bool).reshape(radios.shape)[ni, si]
+    out = dict(windows)
     if not keep.all():
-        windows = windows[keep].reset_index(drop=True)
-        windows["id"] = [f"w{i + 1:05d}" for i in range(len(windows))]
+        out = take(windows, keep)
+        out["id"] = window_ids(len(out["id"]))
         ni, si = ni[keep], si[keep]
-    out = windows.copy()
     pair_rate = np.array(
         [[constant_rate_bps(s, r) if r else 0.0 for s, r in zip(stations, row, strict=True)]
          for row in radios],
@@ -283,23 +288,21 @@ def apply_link_models(
     pair_band = np.array([r.band if r else None for r in radios.flat], dtype=object)
     rate = pair_rate[ni, si]
     out["band"] = pair_band.reshape(radios.shape)[ni, si]
-    duration = out["duration_s"].to_numpy(dtype=float)
+    duration = out["duration_s"].astype(float)
     setup = np.array([s.setup_s for s in stations], dtype=float)[si]
     stats = {
         "bandwidth_bps": rate,
         "capacity_bytes": rate / 8.0 * np.maximum(0.0, duration - setup),
-        "min_rate_bps": rate,
-        "mean_rate_bps": rate,
-        "max_rate_bps": rate,
+        **{name: rate.copy() for name in ("min_rate_bps", "mean_rate_bps", "max_rate_bps")},
     }
-    profile_columns = (np.full(len(out), None, dtype=object), np.full(len(out), None, dtype=object))
+    n = len(duration)
+    profile_columns = (np.full(n, None, dtype=object), np.full(n, None, dtype=object))
     modelled = np.flatnonzero(np.array([s.link is not None for s in stations], dtype=bool)[si])
     if len(modelled):
         group = _rate_groups(ni[modelled], si[modelled], radios)
         order = np.argsort(group, kind="stable")  # each group's windows together
         modelled, group = modelled[order], group[order]
-        t0 = (pd.to_datetime(out["start"].iloc[modelled], utc=True) - pd.Timestamp(start)).dt
-        w0 = t0.total_seconds().to_numpy(dtype=float)
+        w0 = seconds_since(out["start"][modelled], start)
         profiles = _profiles(
             w0, duration[modelled], ni[modelled], si[modelled], group, radios, nodes, stations,
             start, step_s, samples,
@@ -326,23 +329,28 @@ def apply_link_models(
             for row, a, b in zip(modelled.tolist(), profiles.first.tolist(),
                                  (profiles.last + 1).tolist(), strict=True):  # fmt: skip
                 column[row] = knots[a:b]
-    for name, values in stats.items():
-        out[name] = values
-    for name, column in zip(PROFILE_COLUMNS, profile_columns, strict=True):
-        out[name] = column
+    out.update(stats)
+    out.update(zip(PROFILE_COLUMNS, profile_columns, strict=True))
     return out
 
 
-def imported_rates(windows: pd.DataFrame) -> pd.DataFrame:
+def imported_rates(windows: Table) -> Table:
     """Imported view periods (constant rate, no band) with the columns of
     :func:`apply_link_models`."""
-    out = windows.copy()
-    out["band"] = None
-    for name in ("min_rate_bps", "mean_rate_bps", "max_rate_bps"):
-        out[name] = out["bandwidth_bps"].astype(float)
-    for name in PROFILE_COLUMNS:
-        out[name] = None
-    return out
+    n = len(windows["id"])
+    rate = windows["bandwidth_bps"].astype(float)
+    return {
+        **windows,
+        "band": np.full(n, None, dtype=object),
+        **{name: rate.copy() for name in ("min_rate_bps", "mean_rate_bps", "max_rate_bps")},
+        **{name: np.full(n, None, dtype=object) for name in PROFILE_COLUMNS},
+    }
+
+
+def indexer(names: list[str], values: Sequence[str] | np.ndarray) -> np.ndarray:
+    """Position of each of ``values`` in ``names`` (every value is one of them)."""
+    index = {name: i for i, name in enumerate(names)}
+    return np.array([index[v] for v in values], dtype=np.intp)
 
 
 def _rate_groups(ni: np.ndarray, si: np.ndarray, radios: np.ndarray) -> np.ndarray:
@@ -526,19 +534,25 @@ class Profiles:
         return dt, np.where(dt > 0, (self.rate_bps[nxt] - self.rate_bps[j]) / safe, 0.0)
 
 
-def profiles_of(windows: pd.DataFrame) -> tuple[np.ndarray, Profiles | None]:
-    """Rows of ``windows`` with a rate profile and their :class:`Profiles` (None if none)."""
-    if PROFILE_COLUMNS[0] not in windows.columns:
+def profiles_of(windows: Table | pd.DataFrame) -> tuple[np.ndarray, Profiles | None]:
+    """Rows of ``windows`` (a table or its DataFrame) with a rate profile and their
+    :class:`Profiles` (None if none)."""
+    if PROFILE_COLUMNS[0] not in windows:
         return np.zeros(0, dtype=int), None
-    t = windows[PROFILE_COLUMNS[0]].to_numpy()
-    rows = np.flatnonzero(~pd.isna(t))  # None or NaN: no profile
+    t = np.asarray(windows[PROFILE_COLUMNS[0]], dtype=object)
+    rows = np.flatnonzero([not _missing(knots) for knots in t])  # None or NaN: no profile
     if not len(rows):
         return rows, None
-    return rows, Profiles.of(t[rows], windows[PROFILE_COLUMNS[1]].to_numpy()[rows])
+    return rows, Profiles.of(t[rows], np.asarray(windows[PROFILE_COLUMNS[1]], dtype=object)[rows])
+
+
+def _missing(value: object) -> bool:
+    """None or NaN (a window without a rate profile)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def grid_rate_bps(
-    windows: pd.DataFrame,
+    windows: Table,
     node_names: list[str],
     station_names: list[str],
     start: datetime,
@@ -547,25 +561,25 @@ def grid_rate_bps(
     """Rate (bits/s) at grid times ``t_s`` (s from ``start``), ``[node, station, time]``
     float32: the window's rate inside a window, 0 outside."""
     out = np.zeros((len(node_names), len(station_names), len(t_s)), dtype=np.float32)
-    if not len(windows) or not len(t_s):
+    n = len(windows["id"])
+    if not n or not len(t_s):
         return out
-    w0 = (pd.to_datetime(windows["start"], utc=True) - pd.Timestamp(start)).dt.total_seconds()
-    w0 = w0.to_numpy(dtype=float)
-    w1 = w0 + windows["duration_s"].to_numpy(dtype=float)
+    w0 = seconds_since(windows["start"], start)
+    w1 = w0 + windows["duration_s"].astype(float)
     lo = np.searchsorted(t_s, w0 - 1e-6, side="left")
     hi = np.searchsorted(t_s, w1 + 1e-6, side="right")
     count = np.maximum(hi - lo, 0)
-    win = np.repeat(np.arange(len(windows)), count)
+    win = np.repeat(np.arange(n), count)
     k = lo[win] + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-    rate = windows["bandwidth_bps"].to_numpy(dtype=float)[win]
+    rate = windows["bandwidth_bps"].astype(float)[win]
     rows, profiles = profiles_of(windows)
     if profiles is not None:
-        index = np.full(len(windows), -1)
+        index = np.full(n, -1)
         index[rows] = np.arange(len(rows))
         on = index[win] >= 0
         rate[on] = profiles.rate_at(index[win[on]], t_s[k[on]] - w0[win[on]])
-    node = pd.Index(node_names).get_indexer(windows["node"])
-    station = pd.Index(station_names).get_indexer(windows["station"])
+    node = indexer(node_names, windows["node"])
+    station = indexer(station_names, windows["station"])
     out[node[win], station[win], k] = rate
     return out
 
@@ -575,6 +589,8 @@ class WindowCurves:
     rate profile where it has one (docs/links.md), else its constant ``bandwidth_bps``."""
 
     def __init__(self, windows: pd.DataFrame, start: datetime) -> None:
+        import pandas as pd  # the sync optimiser's windows are a DataFrame: pandas is loaded
+
         rows, self.profiles = profiles_of(windows)
         self.index = np.full(len(windows), -1)
         self.index[rows] = np.arange(len(rows))

@@ -8,54 +8,49 @@ keep meaning "cut by the horizon" (False at an outage's edge).
 
 from __future__ import annotations
 
-import pandas as pd
+import numpy as np
 
+from rsmodel.geometry.windows import Table, sorted_by_start, take
 from rsmodel.model.scenario import OrbitalNode, Station
+from rsmodel.timeutil import ns_seconds, utc_ns
 
 MIN_PIECE_S = 1.0
 
 
-def cut_outages(
-    windows: pd.DataFrame, nodes: list[OrbitalNode], stations: list[Station]
-) -> pd.DataFrame:
+def cut_outages(windows: Table, nodes: list[OrbitalNode], stations: list[Station]) -> Table:
     """``windows`` (geometry contract) minus the outages of their node and station, sorted by
     (start, node, station) and numbered again when anything was cut."""
-    down: dict[tuple[str, str], list[tuple[pd.Timestamp, pd.Timestamp]]] = {}
+    down: dict[tuple[str, str], list[tuple[int, int]]] = {}
     for kind, items in (("node", nodes), ("station", stations)):
         for item in items:
             spans = item.blackouts if kind == "node" else item.maintenance  # type: ignore[union-attr]
             if spans:
-                down[(kind, item.name)] = [(pd.Timestamp(a), pd.Timestamp(b)) for a, b in spans]
-    if not down or not len(windows):
+                down[(kind, item.name)] = [(utc_ns(a), utc_ns(b)) for a, b in spans]
+    if not down or not len(windows["id"]):
         return windows
-    rows = []
-    for row in windows.to_dict("records"):
-        cuts = down.get(("node", row["node"]), []) + down.get(("station", row["station"]), [])
-        for a, b in _subtract(row["start"], row["end"], cuts):
-            if (b - a).total_seconds() < MIN_PIECE_S:
-                continue
-            rows.append(
-                {
-                    **row,
-                    "start": a,
-                    "end": b,
-                    "tca": min(max(row["tca"], a), b),
-                    "duration_s": (b - a).total_seconds(),
-                    "start_clipped": row["start_clipped"] and a == row["start"],
-                    "end_clipped": row["end_clipped"] and b == row["end"],
-                }
-            )
-    out = pd.DataFrame(rows, columns=windows.columns)
-    if not len(out):
-        return out
-    out = out.sort_values(["start", "node", "station"], kind="stable").reset_index(drop=True)
-    out["id"] = [f"w{i + 1:05d}" for i in range(len(out))]
-    return out.astype({c: windows[c].dtype for c in windows.columns if c != "id"})
+    start_ns, end_ns = windows["start"].view(np.int64), windows["end"].view(np.int64)
+    rows: list[int] = []  # each piece's window
+    lo: list[int] = []  # and its ends (ns since 1970)
+    hi: list[int] = []
+    for row, (node, station) in enumerate(zip(windows["node"], windows["station"], strict=True)):
+        cuts = down.get(("node", node), []) + down.get(("station", station), [])
+        for a, b in _subtract(int(start_ns[row]), int(end_ns[row]), cuts):
+            rows.append(row)
+            lo.append(a)
+            hi.append(b)
+    a, b = np.array(lo, dtype=np.int64), np.array(hi, dtype=np.int64)
+    kept = ns_seconds(b - a) >= MIN_PIECE_S
+    row, a, b = np.array(rows, dtype=int)[kept], a[kept], b[kept]
+    out = take(windows, row)
+    out["start"], out["end"] = a.view("datetime64[ns]"), b.view("datetime64[ns]")
+    out["tca"] = np.clip(out["tca"].view(np.int64), a, b).view("datetime64[ns]")
+    out["duration_s"] = ns_seconds(b - a)
+    out["start_clipped"] = out["start_clipped"] & (a == start_ns[row])
+    out["end_clipped"] = out["end_clipped"] & (b == end_ns[row])
+    return sorted_by_start(out)
 
 
-def _subtract(
-    start: pd.Timestamp, end: pd.Timestamp, cuts: list[tuple[pd.Timestamp, pd.Timestamp]]
-) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+def _subtract(start: int, end: int, cuts: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """The parts of ``[start, end]`` outside every cut."""
     pieces = [(start, end)]
     for a, b in sorted(cuts):

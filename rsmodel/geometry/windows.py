@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from rsmodel.geometry.events import Intervals, find_intervals
-from rsmodel.geometry.frames import Sites, times_from, utc_timestamps
+from rsmodel.geometry.frames import Sites, times_from
 from rsmodel.geometry.masks import Masks
 from rsmodel.geometry.propagate import Source, pairs_itrs
 from rsmodel.model.scenario import Station
+from rsmodel.timeutil import datetime64_ns
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# A table as NumPy columns of one length (instants ``datetime64[ns]``, UTC): how the geometry
+# builds its windows and eclipses; ``Geometry.windows`` / ``.eclipses`` are them as DataFrames.
+Table = dict[str, np.ndarray]
 
 # A pass that fits between two samples of a <= 60 s grid peaks within ~0.2 deg of the nearest
 # sample; grid maxima up to this far below the mask are checked for a hidden pass.
@@ -64,9 +72,9 @@ def contact_intervals(
     return found
 
 
-def windows_frame(
+def window_table(
     found: Intervals, node_names: list[str], stations: list[Station], start: datetime
-) -> pd.DataFrame:
+) -> Table:
     """The windows table of the geometry contract, sorted by (start, node, station), ids w00001..."""
     nsite = len(stations)
     node, site = found.row // nsite, found.row % nsite
@@ -78,23 +86,59 @@ def windows_frame(
     bandwidth = np.array([s.bandwidth_bps for s in stations], dtype=float)[site]
     setup = np.array([s.setup_s for s in stations], dtype=float)[site]
     duration = end_s - start_s
+    return {
+        "id": window_ids(len(order)),
+        "node": np.asarray(node_names, dtype=object)[node],
+        "station": np.asarray([s.name for s in stations], dtype=object)[site],
+        "start": datetime64_ns(start, start_s),
+        "end": datetime64_ns(start, end_s),
+        "tca": datetime64_ns(start, found.peak_s[order]),
+        "max_elevation_deg": found.peak_value[order],
+        "duration_s": duration,
+        "bandwidth_bps": bandwidth,
+        "capacity_bytes": bandwidth / 8.0 * np.maximum(0.0, duration - setup),
+        "start_clipped": found.start_clipped[order],
+        "end_clipped": found.end_clipped[order],
+    }
+
+
+def window_ids(n: int) -> np.ndarray:
+    """Window ids ``w00001`` ... of ``n`` rows in table order."""
+    return np.array([f"w{i + 1:05d}" for i in range(n)], dtype=object)
+
+
+def take(table: Table, rows: np.ndarray) -> Table:
+    """Rows ``rows`` (indices or a mask) of ``table``."""
+    return {name: values[rows] for name, values in table.items()}
+
+
+def sorted_by_start(table: Table) -> Table:
+    """``table`` sorted by (start, node, station) (stable), ids w00001... again."""
+    order = np.lexsort((dense_rank(table["station"]), dense_rank(table["node"]), table["start"]))
+    out = take(table, order)
+    out["id"] = window_ids(len(order))
+    return out
+
+
+def frame(table: Table) -> pd.DataFrame:
+    """``table`` as a pandas DataFrame (instants as aware UTC timestamps)."""
+    import pandas as pd  # here: `rsmodel plan` reads the columns and never imports pandas
+
     return pd.DataFrame(
         {
-            "id": [f"w{i + 1:05d}" for i in range(len(order))],
-            "node": np.asarray(node_names, dtype=object)[node],
-            "station": np.asarray([s.name for s in stations], dtype=object)[site],
-            "start": utc_timestamps(start, start_s),
-            "end": utc_timestamps(start, end_s),
-            "tca": utc_timestamps(start, found.peak_s[order]),
-            "max_elevation_deg": found.peak_value[order],
-            "duration_s": duration,
-            "bandwidth_bps": bandwidth,
-            "capacity_bytes": bandwidth / 8.0 * np.maximum(0.0, duration - setup),
-            "start_clipped": found.start_clipped[order],
-            "end_clipped": found.end_clipped[order],
+            name: pd.DatetimeIndex(values).tz_localize("UTC")
+            if values.dtype.kind == "M"
+            else values
+            for name, values in table.items()
         },
-        columns=WINDOW_COLUMNS,
+        columns=list(table),
     )
+
+
+def dense_rank(names: np.ndarray) -> np.ndarray:
+    """Position of each row's name among the distinct names in sorted order (equal names, equal
+    ranks: to sort rows by name with ``np.lexsort``)."""
+    return np.unique(np.asarray(names, dtype=object), return_inverse=True)[1].reshape(-1)
 
 
 def name_rank(names: list[str]) -> np.ndarray:

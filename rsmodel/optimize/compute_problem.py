@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
-import pandas as pd
 
+from rsmodel.geometry.windows import Table
 from rsmodel.model.compute_schema import TIERS, Job, Step, job_node
 from rsmodel.model.scenario import OrbitalNode, Scenario
 from rsmodel.optimize.energy import WH_PER_WS, NodeEnergy, node_energy
 from rsmodel.optimize.strategy import SolverSettings, settings_from_model
+from rsmodel.timeutil import ns_seconds, seconds_since
 
 
 @dataclass(frozen=True)
@@ -145,8 +146,8 @@ class ComputeProblem:
 # --------------------------------------------------------------------------- intervals
 def slot_times(grid_time: np.ndarray) -> np.ndarray:
     """Seconds of each grid time from the first one."""
-    t = pd.to_datetime(grid_time)
-    return np.asarray((t - t[0]).total_seconds(), dtype=float)
+    ns = np.asarray(grid_time, dtype="datetime64[ns]").view(np.int64)
+    return ns_seconds(ns - ns[0])
 
 
 def runs(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -169,20 +170,13 @@ def node_intervals(node: str, point_sunlit: np.ndarray) -> list[Interval]:
     return out
 
 
-def pass_intervals(windows: pd.DataFrame, start: datetime, t_s: np.ndarray) -> list[Interval]:
-    """Access windows as the grid slots lying fully inside them (``duration_s`` kept in the id table)."""
-    if len(windows) == 0:
+def pass_intervals(windows: Table, start: datetime, t_s: np.ndarray) -> list[Interval]:
+    """Access windows (the geometry's ``window_table``) as the grid slots lying fully inside
+    them (``duration_s`` kept in the id table)."""
+    if len(windows["id"]) == 0:
         return []
-    w0 = (
-        (pd.to_datetime(windows["start"], utc=True) - pd.Timestamp(start))
-        .dt.total_seconds()
-        .to_numpy()
-    )
-    w1 = (
-        (pd.to_datetime(windows["end"], utc=True) - pd.Timestamp(start))
-        .dt.total_seconds()
-        .to_numpy()
-    )
+    w0 = seconds_since(windows["start"], start)
+    w1 = seconds_since(windows["end"], start)
     a = np.searchsorted(t_s, w0 - 1e-6, side="left")
     b = np.searchsorted(t_s, w1 + 1e-6, side="right") - 1
     return [
@@ -296,12 +290,10 @@ def build_compute_problem(
         point_sunlit = grid.sunlit_of(node.name).astype(bool)
         energy[node.name] = node_energy(node, point_sunlit[:-1], np.diff(t_s))
         intervals += node_intervals(node.name, point_sunlit)
-    windows = geometry.windows  # type: ignore[attr-defined]
+    windows = geometry.window_table  # type: ignore[attr-defined]
     intervals += pass_intervals(windows, scenario.start, t_s)
-    pass_len_s = (
-        dict(zip(windows["id"].astype(str), windows["duration_s"].astype(float), strict=True))
-        if len(windows)
-        else {}
+    pass_len_s = dict(
+        zip(map(str, windows["id"]), windows["duration_s"].astype(float).tolist(), strict=True)
     )
     steps = _step_refs(scenario, t_s)
     p = ComputeProblem(scenario.start, t_s, energy, intervals, steps, _empty_options(), {}, [])

@@ -21,6 +21,7 @@ import numpy as np
 
 from rsmodel.geometry import Geometry
 from rsmodel.geometry.imported import imported_windows
+from rsmodel.geometry.windows import Table
 from rsmodel.io import atomic_write
 from rsmodel.model.oem import Ephemeris
 from rsmodel.model.orbits import Orbit
@@ -29,12 +30,16 @@ from rsmodel.timeutil import iso
 from rsmodel.version import __version__
 
 GEOMETRY_SECTIONS = ("name", "horizon", "ground_stations", "nodes", "view_periods")
+# The pickled Geometry's shape (2: windows and eclipses as NumPy tables): older entries are
+# not read.
+GEOMETRY_FORMAT = 2
 
 
 def geometry_key(scenario: Scenario) -> str:
     """Content hash of the geometry inputs of ``scenario``."""
     content = {
         "rsmodel": __version__,
+        "format": GEOMETRY_FORMAT,
         "nodes": [
             (n.name, *_orbit_key(n.orbit), _dumped(n.transmitters), _times(n.blackouts))
             for n in scenario.nodes
@@ -99,23 +104,36 @@ def rebind(geometry: Geometry, scenario: Scenario) -> Geometry:
     constant = {s.name for s in scenario.stations if s.link is None}
     bandwidth = {s.name: s.bandwidth_bps for s in scenario.stations}
     setup = {s.name: s.setup_s for s in scenario.stations}
-    windows = geometry.windows.copy()
-    rebound = windows["station"].isin(constant).to_numpy()
-    windows["bandwidth_bps"] = np.where(
-        rebound, windows["station"].map(bandwidth).astype(float), windows["bandwidth_bps"]
-    )
+    windows = dict(geometry.window_table)
+    station = windows["station"]
+    rebound = np.array([s in constant for s in station], dtype=bool)
+    rate = np.where(
+        rebound, [bandwidth.get(s, np.nan) for s in station], windows["bandwidth_bps"]
+    ).astype(float)
     if scenario.view_periods:
-        keys = ["node", "station", "start"]
         imported = imported_windows(
             scenario.view_periods, scenario.stations, scenario.start, scenario.end
         )
-        rate = windows[keys].merge(imported[[*keys, "bandwidth_bps"]], on=keys, how="left")
-        windows["bandwidth_bps"] = rate["bandwidth_bps"].fillna(windows["bandwidth_bps"]).to_numpy()
-    usable_s = np.maximum(0.0, windows["duration_s"] - windows["station"].map(setup).astype(float))
-    windows["capacity_bytes"] = np.where(
-        rebound, windows["bandwidth_bps"] / 8.0 * usable_s, windows["capacity_bytes"]
+        own = dict(zip(_window_keys(imported), imported["bandwidth_bps"].tolist(), strict=True))
+        rate = np.array(
+            [own.get(key, r) for key, r in zip(_window_keys(windows), rate.tolist(), strict=True)]
+        )
+    usable_s = np.maximum(0.0, windows["duration_s"] - [setup.get(s, np.nan) for s in station])
+    windows["bandwidth_bps"] = rate
+    windows["capacity_bytes"] = np.where(rebound, rate / 8.0 * usable_s, windows["capacity_bytes"])
+    return replace(geometry, window_table=windows)
+
+
+def _window_keys(windows: Table) -> list[tuple[str, str, int]]:
+    """(node, station, start in ns) of each window."""
+    return list(
+        zip(
+            windows["node"],
+            windows["station"],
+            windows["start"].view(np.int64).tolist(),
+            strict=True,
+        )
     )
-    return replace(geometry, windows=windows)
 
 
 class GeometryCache:

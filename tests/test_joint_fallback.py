@@ -54,7 +54,7 @@ def joint_plan(week) -> dict[str, Any]:
     scenario, geometry = week
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        planned, _ = plan_joint(scenario, geometry, solve_jobs(scenario, geometry))
+        planned = plan_joint(scenario, geometry, solve_jobs(scenario, geometry)).planned
     plan, _ = pipeline.assemble(scenario, geometry, planned.schedule, planned)
     return plan.to_dict()
 

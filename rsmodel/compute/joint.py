@@ -11,7 +11,6 @@ plan kept gets its bound LPs, after the joint stages (docs/compute.md, "Time lim
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -22,7 +21,7 @@ from rsmodel.compute.energy import planned_compute_wh
 from rsmodel.compute.report import jobs_report
 from rsmodel.model.scenario import Scenario, SyncRequest
 from rsmodel.model.vocabulary import PRIORITY_RANK
-from rsmodel.optimize.auto import Pending, solve_auto, solve_unbounded, sync_problem
+from rsmodel.optimize.auto import solve_auto, solve_unbounded, sync_problem
 from rsmodel.optimize.bound import BOUND_TIME_FRACTION, attach_bound
 from rsmodel.optimize.compute_problem import ComputeProblem, max_output_mb
 from rsmodel.optimize.compute_solve import ComputeSolution
@@ -94,14 +93,25 @@ def plan_jobs_and_downlinks(
         schedule = solve_auto(problem, time_limit_s=budget_s(limit, stop))
         return decomposed_plan(response, outputs, schedule, first, limit)
     left = budget_s(limit, stop)
-    pending = solve_unbounded(problem, solve_s=(1 - JOINT_SHARE) * left, worker_s=left)
+    bound_from = stop - BOUND_TIME_FRACTION * left  # the bound LPs of the plan kept, from here
+    solve_s = (1 - JOINT_SHARE) * (1 - BOUND_TIME_FRACTION) * left
+    pending = solve_unbounded(problem, solve_s=solve_s, worker_s=left)
     try:
         decomposed = decomposed_plan(response, outputs, pending.schedule, first, limit)
-        kept, why = keep_joint_or_decomposed(
-            scenario, geometry, first, decomposed, pending, stop=stop, check=check
+        joint = plan_joint(
+            scenario,
+            geometry,
+            first,
+            time_limit_s=budget_s(limit, bound_from),
+            start=decomposed.schedule.state,
+            threads=pending.problem.settings.threads,
         )
-        if kept is decomposed:  # the bound LPs of the decomposed plan in the time left
+        kept, why = keep_joint_or_decomposed(first, decomposed, joint, limit, check)
+        if kept is decomposed:
             pending.attach_bound(budget_s(limit, stop))
+        else:
+            pending.close()
+            attach_bound(joint.yardstick, joint.bounded, budget_s(limit, stop), stage_lp=False)
     finally:
         pending.close()
     kept.schedule.solver.notes.append(why)
@@ -122,32 +132,18 @@ def decomposed_plan(
 
 
 def keep_joint_or_decomposed(
-    scenario: Scenario,
-    geometry: Any,
     first: ComputeSolution,
     decomposed: PlannedJobs,
-    pending: Pending,
-    *,
-    stop: float,
+    joint: JointPlan | None,
+    limit_s: float,
     check: Callable[[PlannedJobs], list[str]] | None,
 ) -> tuple[PlannedJobs, str]:
-    """The joint plan from ``decomposed`` (its MIP start) until ``stop``, or ``decomposed``
-    when the joint plan has no solution, scores worse, places fewer steps or fails ``check``
-    (:func:`plan_jobs_and_downlinks`), and a note saying which and why. While the decomposed plan's
-    first-class LP runs in a worker (``pending.early``), the joint stages use one thread less."""
-    limit = float(scenario.model.solver.time_limit_s)
-    threads = pending.problem.settings.threads
-    joint = plan_joint(
-        scenario,
-        geometry,
-        first,
-        time_limit_s=budget_s(limit, stop),
-        start=decomposed.schedule.state,
-        threads=threads,
-    )
+    """``joint``'s plan, or ``decomposed`` (its MIP start) when the joint plan has no solution,
+    scores worse, places fewer steps or fails ``check`` (:func:`plan_jobs_and_downlinks`), and
+    a note saying which and why."""
     if joint is None:
         return decomposed, FALLBACK_NOTE
-    planned, yardstick = joint
+    planned, yardstick = joint.planned, joint.yardstick
     scores = [
         class_scores(yardstick, carry_over(p.schedule.state, yardstick))
         for p in (planned, decomposed)
@@ -156,7 +152,7 @@ def keep_joint_or_decomposed(
     fewer = placed[0] < placed[1]
     kept = decomposed if fewer or keep_better(scores[0], scores[1]) else planned
     state_compute_limit(planned.schedule.solver, first)
-    planned.schedule.solver.time_limit_s = limit
+    planned.schedule.solver.time_limit_s = limit_s
     faults = check(planned) if kept is planned and check is not None else []
     if faults:
         kept = decomposed
@@ -232,25 +228,22 @@ def plan_joint(
     time_limit_s: float | None = None,
     start: LinkState | None = None,
     threads: int | None = None,
-) -> tuple[PlannedJobs, Problem] | None:
-    """The joint plan from the compute-only plan ``first`` and the joint transfer problem it was
-    solved on (None: a stage had no solution), in ``time_limit_s`` (default
-    ``solver.time_limit_s``; the joint stages, then the bound LPs). ``start``: the decomposed
-    plan's allocation (on ``first``), each stage's MIP start when it beats greedy;
-    ``threads``: HiGHS threads (default ``solver.threads``)."""
-    t0 = time.perf_counter()
+) -> JointPlan | None:
+    """The joint plan from the compute-only plan ``first`` (None: a stage had no solution), its
+    stages solved in ``time_limit_s`` (default ``solver.time_limit_s``; no bound LPs: the
+    caller attaches them to the plan it keeps). ``start``: the decomposed plan's allocation (on
+    ``first``), each stage's MIP start when it beats greedy; ``threads``: HiGHS threads
+    (default ``solver.threads``)."""
     problem, outputs = joint_problem(scenario, geometry, first.problem)
     hint = None if start is None else carry_over(start, problem).pair_bytes
     choice = joint_strategy(problem, first.problem)  # by the model's limit, as the decomposed
     limit = problem.settings.time_limit_s if time_limit_s is None else time_limit_s
     threads = problem.settings.threads if threads is None else threads
     problem.settings = replace(problem.settings, time_limit_s=limit, threads=threads)
-    timed = copy.copy(problem)
-    timed.settings = replace(problem.settings, time_limit_s=limit * (1 - BOUND_TIME_FRACTION))
     if choice.strategy == "rolling":
-        result = solve_joint_rolling(timed, first.problem, outputs, hint)
+        result = solve_joint_rolling(problem, first.problem, outputs, hint)
     else:
-        result = solve_joint(timed, first.problem, outputs, first, hint)
+        result = solve_joint(problem, first.problem, outputs, first, hint)
     if result is None:
         return None
     response = jobs_report(result.compute)
@@ -263,23 +256,24 @@ def plan_joint(
     stats = result.stats
     stats.time_limit_s = limit
     stats.strategy, stats.strategy_reason = choice.strategy, f"{JOINT_REASON}; {choice.reason}"
-    scores = [class_scores(problem, carry_over(s, problem)) for s in (state, start) if s]
-    if len(scores) == 2 and keep_better(*scores):  # the decomposed plan will be kept: no bound
-        stats.notes.append("joint: no bound (the decomposed plan scores better)")
-    else:
-        left = limit - (time.perf_counter() - t0)
-        attach_bound(
-            problem,
-            Bounded(result.state, stats),
-            budget_s=max(left, BOUND_TIME_FRACTION * limit),
-            stage_lp=False,
-        )
     stats.notes.append(
         "joint: objective, bound and gap_global on the joint transfer problem (job outputs "
         f"released at their earliest end, sized by their largest output); as placed F = "
         f"{total_objective(final, state):.6g}"
     )
-    return PlannedJobs(response, requests, build_schedule(state, stats), "joint"), problem
+    planned = PlannedJobs(response, requests, build_schedule(state, stats), "joint")
+    return JointPlan(planned, problem, Bounded(result.state, stats))
+
+
+@dataclass
+class JointPlan:
+    """The joint plan (``planned``, on the job outputs as placed), the joint transfer problem
+    it was solved on (``yardstick``: the plans are compared there) and its allocation there
+    (``bounded``: what the bound LPs bound, :class:`Bounded`)."""
+
+    planned: PlannedJobs
+    yardstick: Problem
+    bounded: Bounded
 
 
 @dataclass

@@ -40,8 +40,9 @@ JOINT_REASON = "solver.compute_downlink joint: compute, downlinks, recorder and 
 COMPUTE_SHARE = 0.5  # of a plan's time limit: the compute solve's deadline (docs/compute.md)
 ASSEMBLY_SHARE = 0.06  # of a rolling plan's limit, kept for building it after the solves (its
 # timeline, events and checks: 7.4 s of the fleet week's 120 s, bench_joint.py --fleet)
-JOINT_SHARE = 0.4  # joint: of the time left after it, at most 1 - this to the decomposed plan
-# (solved first: it is the joint stages' MIP start), all the rest to the joint stages
+JOINT_SHARE = 0.4  # joint: of the stages' time (what is left after the compute solve, less the
+# bound LPs' BOUND_TIME_FRACTION), 1 - this to the decomposed stages (solved first: the joint
+# stages' MIP start), the rest to the joint stages
 FALLBACK_NOTE = (
     "joint compute + downlink model: a stage found no solution in time; decomposed plan kept"
 )

@@ -24,6 +24,7 @@ from rsmodel.model.vocabulary import PRIORITY_RANK
 from rsmodel.optimize.bound import BOUND_TIME_FRACTION, attach_bound
 from rsmodel.optimize.compute_problem import ComputeProblem, max_output_mb
 from rsmodel.optimize.compute_solve import ComputeSolution
+from rsmodel.optimize.compute_solve import steps_placed as steps_chosen
 from rsmodel.optimize.deadline import budget_s
 from rsmodel.optimize.joint import JobOutput, carry_over, solve_joint
 from rsmodel.optimize.joint_rolling import joint_strategy, solve_joint_rolling
@@ -42,7 +43,8 @@ ASSEMBLY_SHARE = 0.06  # of a rolling plan's limit, kept for building it after t
 JOINT_SHARE = 0.4  # joint: of the time left after it, at most 1 - this to the decomposed plan
 # (solved first: it is the joint stages' MIP start), all the rest to the joint stages
 FALLBACK_NOTE = (
-    "joint compute + downlink model: a stage found no solution in time; decomposed plan kept"
+    "joint compute + downlink model: a stage found no solution in time, or the rolling blocks "
+    "left could not end within the limit; decomposed plan kept"
 )
 
 
@@ -219,8 +221,12 @@ def plan_joint(
     stats.time_limit_s = limit
     stats.strategy, stats.strategy_reason = choice.strategy, f"{JOINT_REASON}; {choice.reason}"
     scores = [class_scores(problem, carry_over(s, problem)) for s in (state, start) if s]
-    if len(scores) == 2 and keep_better(*scores):  # the decomposed plan will be kept: no bound
-        stats.notes.append("joint: no bound (the decomposed plan scores better)")
+    fewer = steps_chosen(first.problem, result.compute.chosen) < steps_chosen(
+        first.problem, first.chosen
+    )
+    if len(scores) == 2 and (fewer or keep_better(*scores)):  # the decomposed plan is kept
+        why = "places more steps" if fewer else "scores better"
+        stats.notes.append(f"joint: no bound (the decomposed plan {why})")
     else:
         left = limit - (time.perf_counter() - t0)
         attach_bound(

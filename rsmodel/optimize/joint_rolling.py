@@ -190,16 +190,22 @@ def solve_joint_rolling(
     committed = LinkState.empty(problem)
     compute = _Compute(cp, shape)
     stats = SolverStats("milp", "rolling", SolveStatus.BLOCKS_OPTIMAL, time_limit_s=limit)
-    stop, fallbacks = t0 + limit, 0
+    stop, fallbacks, floor_s = t0 + limit, 0, np.inf
     for j, (b0, b1, b2) in enumerate(blocks):
-        budget = max((stop - time.perf_counter()) / (len(blocks) - j), MIN_BLOCK_S)
+        began, solver_s = time.perf_counter(), stats.build_s + stats.solve_s
+        left = len(blocks) - j
+        if hint is not None and j and stop - began < left * floor_s:
+            return None  # the blocks left cannot end in time even greedy: the caller's plan
+        budget = max((stop - began) / left - (0.0 if j == 0 else floor_s), MIN_BLOCK_S)
         block_stop = time.perf_counter() + budget
         fixed = compute.committed()
         use_compute_draw(problem, cp, fixed)  # the committed SOC includes the committed compute
         sub, parent, full_q = block_problem(problem, costs, committed, b0, b2, budget)
         sub.tracks, full_opt = block_tracks(problem, committed, b0, b2)
         soc = committed_soc_wh(problem, committed, b0) if problem.onboard is not None else {}
+        sliced = time.perf_counter()
         slices, plan = compute.slices(b0, b2, soc, COMPUTE_SHARE * budget)
+        sliced = min(time.perf_counter() - sliced, COMPUTE_SHARE * budget)  # its MILPs at most
         mine = [
             JobOutput(int(i), out.step)
             for out in outputs
@@ -228,6 +234,10 @@ def solve_joint_rolling(
         commit_block(problem, committed, state, full_q, b0, b1)
         commit_tracks(committed, state, full_opt, b0, b1)
         compute.commit(block.plan, b1 * problem.step_s)
+        # what a block costs beyond its MILPs (its problem, compute views, greedy, commit): the
+        # least seen so far
+        spent = time.perf_counter() - began - sliced - (stats.build_s + stats.solve_s - solver_s)
+        floor_s = min(floor_s, spent)
     committed.close_idle_and_trim()
     chosen = compute.committed()
     use_compute_draw(problem, cp, chosen)

@@ -31,7 +31,12 @@ a boundary, exactly:
 A block with a stage without a MILP solution keeps that stage's warm allocation where the
 block's compute plan allows it, then the greedy fill; a block left ``MIN_BLOCK_S`` or less of the
 time limit builds no stage model: the greedy plan of its compute plan (the compute-only plan is
-then each node's greedy list schedule). The status says so (``time_limit``). Each such greedy
+then each node's greedy list schedule). The status says so (``time_limit``). A block's time is
+what is left over the blocks left, less the least a block has cost beyond its MILPs so far (its
+problem, compute views, greedy fill and commit: ~1 s a block on the 20-satellite week, paid
+even when the time is spent); with a plan to fall back on (``hint``, the decomposed one) the
+solve stops once the blocks left cannot end in time even at that cost (docs/compute.md, "Time
+limit"). Each such greedy
 sees the job outputs as that compute plan places them
 (:meth:`~rsmodel.optimize.joint.JointBlock.outputs_as_placed`: sent from the step's end, at most
 its output, entering the recorder there), so the plan rebuilt on the outputs as placed keeps
@@ -175,11 +180,12 @@ def solve_joint_rolling(
     cp: ComputeProblem,
     outputs: Sequence[JobOutput],
     hint: np.ndarray | None = None,
-) -> JointResult:
+) -> JointResult | None:
     """The joint model in the rolling blocks of ``problem.settings.rolling`` within
-    ``settings.time_limit_s`` (each block what is left over the blocks still to solve).
-    ``hint``: bytes per pair of ``problem`` of a known plan (the decomposed one), each block
-    stage's MIP start when it scores better than greedy."""
+    ``settings.time_limit_s`` (each block what is left over the blocks still to solve, less
+    their cost beyond the MILPs). ``hint``: bytes per pair of ``problem`` of a known plan (the
+    decomposed one), each block stage's MIP start when it scores better than greedy; with it,
+    None when the blocks left cannot end within the limit (the caller keeps that plan)."""
     t0 = time.perf_counter()
     shape: Rolling = problem.settings.rolling
     limit = problem.settings.time_limit_s

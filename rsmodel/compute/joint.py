@@ -193,8 +193,8 @@ def plan_joint(
     start: LinkState | None = None,
 ) -> tuple[PlannedJobs, Problem] | None:
     """The joint plan from the compute-only plan ``first`` and the joint transfer problem it was
-    solved on (None: a stage had no solution, or rolling blocks could not end in time), in ``time_limit_s`` (default
-    ``solver.time_limit_s``; the joint stages, then the bound LPs). ``start``: the decomposed
+    solved on (None: a stage had no solution, or rolling blocks could not end in time), in
+    ``time_limit_s`` (default ``solver.time_limit_s``; the joint stages, then the bound LPs). ``start``: the decomposed
     plan's allocation (on ``first``), each stage's MIP start when it beats greedy."""
     t0 = time.perf_counter()
     problem, outputs = joint_problem(scenario, geometry, first.problem)

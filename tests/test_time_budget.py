@@ -28,6 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 from eo_fleet import eo_fleet  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_joint import fleet_week  # noqa: E402
+
 LIMIT_S = 2.0
 SLACK = 10.0  # wall <= SLACK x the limit: the plan and report building, imports, a loaded machine
 
@@ -164,3 +167,55 @@ def test_a_rolling_plan_shares_its_limit_with_its_rolling_compute_solve(run) -> 
     assert compute_s + transfer_s <= limit
     assert solver["time_limit_s"] == limit
     assert wall < SLACK * limit
+
+
+def test_rolling_joint_blocks_that_cannot_end_in_time_stop_and_keep_the_decomposed_plan() -> None:
+    """One EO satellite of benchmarks/bench_joint.py's fleet week (recorder, sources,
+    transmitter power, a capture -> process -> compress -> ground job a day) over 7 days: 14
+    rolling blocks. Each joint block costs ~0.1-0.35 s beyond its MILPs (block problem, compute
+    views, greedy fill, commit; more under load), so 1 s cannot hold them. Before, every block
+    still ran, then the joint bound LPs (at least 2 s) and the plan on the outputs as placed:
+    ``plan_joint`` took 4.0-4.4 s of its 1 s here (load 1.8) and the 20-satellite week 134.5 s
+    of its 120 s (docs/compute.md, "Time limit"). Now, given the decomposed plan to fall back
+    on, the joint solve stops once the blocks left cannot end in time (None: the caller keeps
+    that plan), within twice its limit (0.4-0.5 s at load 1.5); a whole plan on a 4 s limit says so, checker-clean, placing at least
+    the greedy plan's steps. (Wall bounds are loose: the machine's load.)"""
+    from rsmodel.compute import solve_jobs
+    from rsmodel.compute.downlink import as_demands, job_output_requests
+    from rsmodel.compute.energy import planned_compute_wh
+    from rsmodel.compute.joint import plan_joint
+    from rsmodel.compute.report import jobs_report
+    from rsmodel.optimize import optimise
+
+    data = fleet_week(1, 7)
+    plans, geometry = {}, None
+    for method in ("greedy", "milp"):
+        data["solver"] = {"time_limit_s": 4.0, "compute_downlink": "joint",
+                          "strategy": "rolling", "method": method}  # fmt: skip
+        scenario = load_model_dict(copy.deepcopy(data), base_dir=ROOT / "models")
+        geometry = geometry or compute_geometry(scenario)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t0 = time.perf_counter()
+            plans[method] = pipeline.run(scenario, geometry=geometry).plan.to_dict()
+            wall = time.perf_counter() - t0
+    plan = plans["milp"]
+    assert check_plan(plan, scenario=scenario) == []
+    assert placed(plan) >= placed(plans["greedy"]) > 0 and plan["operations"]
+    assert any("rolling blocks left could not end" in n for n in plan["solver"]["notes"])
+    assert wall < SLACK * 4.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = solve_jobs(scenario, geometry)
+        response = jobs_report(first)
+        decomposed = optimise(
+            scenario,
+            geometry,
+            extra_demands=as_demands(job_output_requests(scenario, response)),
+            planned_wh=planned_compute_wh(scenario, response),
+        )
+        t0 = time.perf_counter()
+        joint = plan_joint(scenario, geometry, first, time_limit_s=1.0, start=decomposed.state)
+        wall = time.perf_counter() - t0
+    assert joint is None
+    assert wall <= 2 * 1.0

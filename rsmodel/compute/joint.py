@@ -44,7 +44,8 @@ JOINT_SHARE = 0.4  # joint: of the stages' time (what is left after the compute 
 # bound LPs' BOUND_TIME_FRACTION), 1 - this to the decomposed stages (solved first: the joint
 # stages' MIP start), the rest to the joint stages
 FALLBACK_NOTE = (
-    "joint compute + downlink model: a stage found no solution in time; decomposed plan kept"
+    "joint compute + downlink model: a stage found no solution in time, or the rolling blocks "
+    "left could not end within the limit; decomposed plan kept"
 )
 
 
@@ -230,9 +231,9 @@ def plan_joint(
     start: LinkState | None = None,
     threads: int | None = None,
 ) -> JointPlan | None:
-    """The joint plan from the compute-only plan ``first`` (None: a stage had no solution), its
-    stages solved in ``time_limit_s`` (default ``solver.time_limit_s``; no bound LPs: the
-    caller attaches them to the plan it keeps). ``start``: the decomposed plan's allocation (on
+    """The joint plan from the compute-only plan ``first`` (None: a stage had no solution, or
+    rolling blocks could not end in time), its stages solved in ``time_limit_s`` (default
+    ``solver.time_limit_s``; no bound LPs: the caller attaches them to the plan it keeps). ``start``: the decomposed plan's allocation (on
     ``first``), each stage's MIP start when it beats greedy; ``threads``: HiGHS threads
     (default ``solver.threads``)."""
     problem, outputs = joint_problem(scenario, geometry, first.problem)

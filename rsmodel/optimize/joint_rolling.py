@@ -31,7 +31,12 @@ a boundary, exactly:
 A block with a stage without a MILP solution keeps that stage's warm allocation where the
 block's compute plan allows it, then the greedy fill; a block left ``MIN_BLOCK_S`` or less of the
 time limit builds no stage model: the greedy plan of its compute plan (the compute-only plan is
-then each node's greedy list schedule). The status says so (``time_limit``). Each such greedy
+then each node's greedy list schedule). The status says so (``time_limit``). A block's time is
+what is left over the blocks left, less the least a block has cost beyond its MILPs so far (its
+problem, compute views, greedy fill and commit: ~1 s a block on the 20-satellite week, paid
+even when the time is spent); with a plan to fall back on (``hint``, the decomposed one) the
+solve stops once the blocks left cannot end in time even at that cost (docs/compute.md, "Time
+limit"). Each such greedy
 sees the job outputs as that compute plan places them
 (:meth:`~rsmodel.optimize.joint.JointBlock.outputs_as_placed`: sent from the step's end, at most
 its output, entering the recorder there), so the plan rebuilt on the outputs as placed keeps
@@ -175,11 +180,12 @@ def solve_joint_rolling(
     cp: ComputeProblem,
     outputs: Sequence[JobOutput],
     hint: np.ndarray | None = None,
-) -> JointResult:
+) -> JointResult | None:
     """The joint model in the rolling blocks of ``problem.settings.rolling`` within
-    ``settings.time_limit_s`` (each block what is left over the blocks still to solve).
-    ``hint``: bytes per pair of ``problem`` of a known plan (the decomposed one), each block
-    stage's MIP start when it scores better than greedy."""
+    ``settings.time_limit_s`` (each block what is left over the blocks still to solve, less
+    their cost beyond the MILPs). ``hint``: bytes per pair of ``problem`` of a known plan (the
+    decomposed one), each block stage's MIP start when it scores better than greedy; with it,
+    None when the blocks left cannot end within the limit (the caller keeps that plan)."""
     t0 = time.perf_counter()
     shape: Rolling = problem.settings.rolling
     limit = problem.settings.time_limit_s
@@ -190,16 +196,22 @@ def solve_joint_rolling(
     committed = LinkState.empty(problem)
     compute = _Compute(cp, shape)
     stats = SolverStats("milp", "rolling", SolveStatus.BLOCKS_OPTIMAL, time_limit_s=limit)
-    stop, fallbacks = t0 + limit, 0
+    stop, fallbacks, floor_s = t0 + limit, 0, np.inf
     for j, (b0, b1, b2) in enumerate(blocks):
-        budget = max((stop - time.perf_counter()) / (len(blocks) - j), MIN_BLOCK_S)
+        began, solver_s = time.perf_counter(), stats.build_s + stats.solve_s
+        left = len(blocks) - j
+        if hint is not None and j > 1 and stop - began < left * floor_s:  # (not block 0's
+            return None  # alone: it costs ~3x a later one) the blocks left cannot end in time
+        budget = max((stop - began) / left - (0.0 if j == 0 else floor_s), MIN_BLOCK_S)
         block_stop = time.perf_counter() + budget
         fixed = compute.committed()
         use_compute_draw(problem, cp, fixed)  # the committed SOC includes the committed compute
         sub, parent, full_q = block_problem(problem, costs, committed, b0, b2, budget)
         sub.tracks, full_opt = block_tracks(problem, committed, b0, b2)
         soc = committed_soc_wh(problem, committed, b0) if problem.onboard is not None else {}
+        sliced = time.perf_counter()
         slices, plan = compute.slices(b0, b2, soc, COMPUTE_SHARE * budget)
+        sliced = min(time.perf_counter() - sliced, COMPUTE_SHARE * budget)  # its MILPs at most
         mine = [
             JobOutput(int(i), out.step)
             for out in outputs
@@ -228,6 +240,10 @@ def solve_joint_rolling(
         commit_block(problem, committed, state, full_q, b0, b1)
         commit_tracks(committed, state, full_opt, b0, b1)
         compute.commit(block.plan, b1 * problem.step_s)
+        # what a block costs beyond its MILPs (its problem, compute views, greedy, commit): the
+        # least seen so far
+        spent = time.perf_counter() - began - sliced - (stats.build_s + stats.solve_s - solver_s)
+        floor_s = min(floor_s, spent)
     committed.close_idle_and_trim()
     chosen = compute.committed()
     use_compute_draw(problem, cp, chosen)

@@ -38,8 +38,9 @@ from rsmodel.plan.plan import job_output_id
 
 JOINT_REASON = "solver.compute_downlink joint: compute, downlinks, recorder and battery in one model per class stage"
 COMPUTE_SHARE = 0.5  # of a plan's time limit: the compute solve's deadline (docs/compute.md)
-ASSEMBLY_SHARE = 0.06  # of a rolling plan's limit, kept for building it after the solves (its
-# timeline, events and checks: 7.4 s of the fleet week's 120 s, bench_joint.py --fleet)
+ASSEMBLY_SHARE = {"monolithic": 0.03, "rolling": 0.06}  # of a plan's limit by its compute
+# strategy, kept for building it after the solves (timeline, events, checks): 0.6 s of the
+# fleet day's 30 s, 7.4 s of the fleet week's 120 s (bench_joint.py --fleet)
 JOINT_SHARE = 0.4  # joint: of the stages' time (what is left after the compute solve, less the
 # bound LPs' BOUND_TIME_FRACTION), 1 - this to the decomposed stages (solved first: the joint
 # stages' MIP start), the rest to the joint stages
@@ -81,8 +82,7 @@ def plan_jobs_and_downlinks(
     stop = t0 + limit  # the plan's one deadline (docs/compute.md, "Time limit")
     mode = mode or scenario.model.solver.compute_downlink
     first = solve_jobs(scenario, geometry, stop_at=t0 + COMPUTE_SHARE * limit)
-    if first.strategy == "rolling":  # a long horizon: building the plan takes seconds too
-        stop -= ASSEMBLY_SHARE * limit
+    stop -= ASSEMBLY_SHARE[first.strategy] * limit  # building the plan takes time too
     response = jobs_report(first)
     outputs = job_output_requests(scenario, response)
     problem = sync_problem(

@@ -41,7 +41,7 @@ COMPUTE_SHARE = 0.5  # of a plan's time limit: the compute solve's deadline (doc
 ASSEMBLY_SHARE = {"monolithic": 0.03, "rolling": 0.06}  # of a plan's limit by its compute
 # strategy, kept for building it after the solves (timeline, events, checks): 0.6 s of the
 # fleet day's 30 s, 7.4 s of the fleet week's 120 s (bench_joint.py --fleet)
-JOINT_SHARE = 0.4  # joint: of the stages' time (what is left after the compute solve, less the
+JOINT_SHARE = 0.25  # joint: of the stages' time (what is left after the compute solve, less the
 # bound LPs' BOUND_TIME_FRACTION), 1 - this to the decomposed stages (solved first: the joint
 # stages' MIP start), the rest to the joint stages
 FALLBACK_NOTE = (

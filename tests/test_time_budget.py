@@ -185,7 +185,7 @@ def test_rolling_joint_blocks_that_cannot_end_in_time_stop_and_keep_the_decompos
     from rsmodel.compute.energy import planned_compute_wh
     from rsmodel.compute.joint import plan_joint
     from rsmodel.compute.report import jobs_report
-    from rsmodel.optimize import optimise
+    from rsmodel.optimize.auto import solve_auto, sync_problem
 
     data = fleet_week(1, 7)
     plans, geometry = {}, None
@@ -208,11 +208,13 @@ def test_rolling_joint_blocks_that_cannot_end_in_time_stop_and_keep_the_decompos
         warnings.simplefilter("ignore")
         first = solve_jobs(scenario, geometry)
         response = jobs_report(first)
-        decomposed = optimise(
-            scenario,
-            geometry,
-            extra_demands=as_demands(job_output_requests(scenario, response)),
-            planned_wh=planned_compute_wh(scenario, response),
+        decomposed = solve_auto(
+            sync_problem(
+                scenario,
+                geometry,
+                extra_demands=as_demands(job_output_requests(scenario, response)),
+                planned_wh=planned_compute_wh(scenario, response),
+            )
         )
         t0 = time.perf_counter()
         joint = plan_joint(scenario, geometry, first, time_limit_s=1.0, start=decomposed.state)

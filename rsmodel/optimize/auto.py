@@ -34,25 +34,10 @@ from rsmodel.optimize.strategy import Choice, choose_strategy
 MONOLITHIC_PAIRS_PER_S = 10_000  # syncs, auto: monolithic while pairs <= this x time limit (s)
 
 
-def optimise(
-    scenario: Any,
-    geometry: Any,
-    *,
-    method: str | None = None,
-    extra_demands: Sequence[Demand] = (),
-    planned_wh: dict[str, np.ndarray] | None = None,
-    time_limit_s: float | None = None,
-) -> Schedule:
-    """Schedule the scenario's syncs over its geometry's windows (``method`` overrides the model's).
-
-    ``extra_demands`` (e.g. compute-job outputs that go to ground) join the syncs in the same
-    class stages, so they compete with them by priority on the same links; ``planned_wh``
-    (node -> (K,) Wh) is their compute energy, a fixed draw next to the transmitter's;
-    ``time_limit_s`` replaces ``solver.time_limit_s`` (the part of a plan's limit left)."""
-    problem = sync_problem(
-        scenario, geometry, method=method, extra_demands=extra_demands, planned_wh=planned_wh
-    )
-    return solve_auto(problem, time_limit_s=time_limit_s)
+def optimise(scenario: Any, geometry: Any, *, method: str | None = None) -> Schedule:
+    """Schedule the scenario's syncs over its geometry's windows (``method`` overrides the
+    model's) in ``solver.time_limit_s``."""
+    return solve_auto(sync_problem(scenario, geometry, method=method))
 
 
 def sync_problem(
@@ -63,7 +48,11 @@ def sync_problem(
     extra_demands: Sequence[Demand] = (),
     planned_wh: dict[str, np.ndarray] | None = None,
 ) -> Problem:
-    """The transfer problem :func:`optimise` solves (arguments as there)."""
+    """The transfer problem of the scenario's syncs (``method`` overrides the model's).
+
+    ``extra_demands`` (e.g. compute-job outputs that go to ground) join the syncs in the same
+    class stages, so they compete with them by priority on the same links; ``planned_wh``
+    (node -> (K,) Wh) is their compute energy, a fixed draw next to the transmitter's."""
     problem = problem_from_scenario(scenario, geometry, method=method, planned_wh=planned_wh)
     if extra_demands:
         problem = problem.with_demands([*problem.demands, *extra_demands])

@@ -28,8 +28,10 @@ from rsmodel.optimize.compute_solve import ComputeSolution
 from rsmodel.optimize.deadline import budget_s
 from rsmodel.optimize.joint import JobOutput, carry_over, solve_joint
 from rsmodel.optimize.joint_rolling import joint_strategy, solve_joint_rolling
+from rsmodel.optimize.model import STAGE_BLOCKS
 from rsmodel.optimize.objective import class_scores, total_objective
 from rsmodel.optimize.problem import Demand, Problem, problem_from_scenario
+from rsmodel.optimize.recorder import onboard_blocks
 from rsmodel.optimize.schedule import Schedule, SolverStats, build_schedule
 from rsmodel.optimize.state import LinkState
 from rsmodel.optimize.status import SolveStatus
@@ -113,7 +115,12 @@ def plan_jobs_and_downlinks(
             pending.attach_bound(budget_s(limit, stop))
         else:
             pending.close()
-            attach_bound(joint.yardstick, joint.bounded, budget_s(limit, stop), stage_lp=False)
+            attach_bound(
+                joint.yardstick,
+                joint.bounded,
+                budget_s(limit, stop),
+                stage_blocks=relaxed_stage_blocks(joint.yardstick),
+            )
     finally:
         pending.close()
     kept.schedule.solver.notes.append(why)
@@ -267,6 +274,15 @@ def plan_joint(
     return JointPlan(planned, problem, Bounded(result.state, stats))
 
 
+def relaxed_stage_blocks(problem: Problem) -> tuple:
+    """The stage-model blocks whose LP relaxation bounds the joint plan's classes on the joint
+    transfer problem (:class:`Bounded`): the sync stage's and the transmitter's on the battery
+    without compute (``problem`` has no compute draw), and the recorders without the job
+    outputs (each enters its recorder when its step ends in the joint model)."""
+    outputs = [i for i, d in enumerate(problem.demands) if d.kind == "job_output"]
+    return (*STAGE_BLOCKS, *onboard_blocks(problem, leaving_out=outputs))
+
+
 @dataclass
 class JointPlan:
     """The joint plan (``planned``, on the job outputs as placed), the joint transfer problem
@@ -285,10 +301,13 @@ class Bounded:
 
     Why that bound holds for the joint plan: the joint problem's job-output demands are
     released at their step's earliest possible end and sized by its largest output, and the
-    bound LPs leave energy and recorder capacity out; the joint model only adds rows to that
-    (the battery with compute, bytes after the step's actual end and at most its actual
-    output), so every joint plan's allocation is a feasible point of each class LP (given the
-    classes above, as for syncs) and its class objective is at least the LP's."""
+    coarse bound LPs leave energy and recorder capacity out; the stage-model LPs
+    (:func:`relaxed_stage_blocks`) keep the battery without compute draw and the recorders
+    without job outputs. The joint model only adds to that (the compute draw, which only
+    lowers the SOC; each output entering its recorder when its step ends, which only raises
+    the fill; bytes after the step's actual end and at most its actual output), so every joint
+    plan's allocation is a feasible point of each class LP (given the classes above, as for
+    syncs) and its class objective is at least the LP's."""
 
     state: LinkState
     solver: SolverStats

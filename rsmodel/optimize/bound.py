@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -227,12 +227,14 @@ def stage_bound(
     known: dict[str, float] | None = None,
     stage_lp: dict[str, int] | None = None,
     early: FirstClassLP | None = None,
+    stage_blocks: Sequence | None = None,
 ) -> tuple[float, list[dict[str, Any]]]:
     """Sum over classes of the class LP bound given ``plan``'s allocation of the classes above
     (or of ``known[class name]``, a valid bound from elsewhere: :func:`whole_class_bound`, if
     larger). ``stage_lp``: {class name: its stage model's columns} to tighten by their stage
     model's LP relaxation (:func:`_tighten_by_stage_lp`), None: not; ``early``: the first
-    class's, started before the solve (:func:`start_first_class_lp`).
+    class's, started before the solve (:func:`start_first_class_lp`); ``stage_blocks``: those
+    stage models' blocks (default the problem's own).
 
     First every class gets its LP on the coarse grid (300 s; 1 h if that does not finish); the
     first (highest) class, compared first, may use half of ``time_limit_s``, the others share
@@ -281,7 +283,9 @@ def stage_bound(
                 how = f"LP on {p.step_s:g} s slots" + ("" if status == "optimal" else f", {status}")
                 parts[k].update(bound=value + lps[k][5], by=how)
     if stage_lp is not None:
-        _tighten_by_stage_lp(p, plan, classes, lps, parts, score, stop, stage_lp, early)
+        _tighten_by_stage_lp(
+            p, plan, classes, lps, parts, score, stop, stage_lp, early, stage_blocks
+        )
     return float(sum(part["bound"] for part in parts)), parts
 
 
@@ -295,6 +299,7 @@ def _tighten_by_stage_lp(
     stop: float,
     columns: dict[str, int],
     early: FirstClassLP | None = None,
+    blocks: Sequence | None = None,
 ) -> None:
     """While time is left before ``stop``, raise class bounds to their stage model's LP
     relaxation (:func:`rsmodel.optimize.stage_lp.stage_lp_bound`), the class with the largest
@@ -321,7 +326,7 @@ def _tighten_by_stage_lp(
         rank = classes[k]
         higher = plan.higher_classes(rank)
         higher.begin_stage(rank)
-        value = stage_lp_bound(p, higher, np.flatnonzero(ranks == rank), left)
+        value = stage_lp_bound(p, higher, np.flatnonzero(ranks == rank), left, blocks)
         _raise_to_stage_lp(parts[k], value, score[rank])
     if ahead is not None and ahead in open_gap:
         value = early.call.result(max(stop - time.perf_counter(), FIRST_LP_MARGIN_S))
@@ -354,14 +359,17 @@ def attach_bound(
     *,
     stage_lp: bool = True,
     early: FirstClassLP | None = None,
+    stage_blocks: Sequence | None = None,
 ) -> None:
     """Set ``solver.objective`` (F of the returned plan), ``bound`` (:func:`stage_bound`) and
     ``gap_global``; note the any-plan bound too. ``budget_s``: seconds for all bound LPs
     (default ``BOUND_TIME_FRACTION`` of the time limit). ``stage_lp``: tighten classes by
     their stage model's LP relaxation where the LPs leave out what binds (a monolithic
-    staged MILP plan of a problem with recorders or batteries; not the joint model, whose
-    stages carry the compute block); ``early``: the first class's, running since the solve
-    began (:func:`start_first_class_lp`; the caller closes it)."""
+    staged MILP plan of a problem with recorders or batteries); ``early``: the first class's,
+    running since the solve began (:func:`start_first_class_lp`; the caller closes it);
+    ``stage_blocks``: the blocks of those stage models, a relaxation of the plan's own (default
+    the problem's; the joint model's: :func:`rsmodel.optimize.recorder.onboard_blocks` with
+    its job outputs left out of the recorders, the compute block and its energy left out)."""
     stats = schedule.solver
     if len(problem.demands) == 0 and len(problem.tracks.requests) == 0:  # the empty plan: optimal
         stats.objective, stats.bound, stats.gap_global = 0.0, 0.0, 0.0
@@ -383,6 +391,7 @@ def attach_bound(
         known=known,
         stage_lp=columns if exact_stages else None,
         early=early if exact_stages else None,
+        stage_blocks=stage_blocks,
     )
     left = t0 + budget - time.perf_counter()
     any_bound, how = any_plan_bound(problem, time_limit_s=max(left, 0.1 * budget))

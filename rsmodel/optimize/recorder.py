@@ -48,6 +48,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pyomo.core as pyo
@@ -1001,11 +1002,17 @@ def stage_tx_wh(p: Problem, idx, warm: LinkState, n: int, fixed_wh: np.ndarray) 
     return draw
 
 
-def onboard_blocks(p: Problem) -> tuple:
-    """The blocks ``p.onboard`` needs (none without it: the model is exactly the sync model)."""
+def onboard_blocks(p: Problem, *, leaving_out: Sequence[int] = ()) -> tuple:
+    """The blocks ``p.onboard`` needs (none without it: the model is exactly the sync model).
+    The bytes of the demands ``leaving_out`` (indices) enter no recorder: a relaxation, for the
+    joint model's bound (its job outputs enter when their step ends, not at their release)."""
     if p.onboard is None:
         return ()
-    return (add_recorder, add_tx_energy)
+    if not len(leaving_out):
+        return (add_recorder, add_tx_energy)
+    none = np.zeros(0, dtype=int)
+    entering = Entering(none, none, np.zeros(0), [], np.zeros(0), list(leaving_out))
+    return (partial(add_recorder, entering=entering), add_tx_energy)
 
 
 # --------------------------------------------------------------------------- outputs

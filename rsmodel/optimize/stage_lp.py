@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 
 import highspy
@@ -50,16 +51,22 @@ _DUAL_TOL = 1e-9  # a reduced cost this small on an unbounded column counts as 0
 
 
 def stage_lp_bound(
-    problem: Problem, higher: LinkState, demands: np.ndarray, time_limit_s: float
+    problem: Problem,
+    higher: LinkState,
+    demands: np.ndarray,
+    time_limit_s: float,
+    blocks: Sequence | None = None,
 ) -> float | None:
     """Lower bound of ``J_r`` of class ``demands`` given ``higher`` (the classes above, after
-    ``begin_stage``), or None when the model is not built or its LP not solved in time."""
+    ``begin_stage``), or None when the model is not built or its LP not solved in time.
+    ``blocks``: the stage model's blocks (:func:`rsmodel.optimize.model.build_stage_model`;
+    default the problem's own), a relaxation of every plan's stage rules."""
     stop = time.perf_counter() + time_limit_s
     relaxed = copy.copy(problem)
     relaxed.settings = replace(problem.settings, reach_factor=None)
     try:
         with gc_paused(), build_deadline(stop):
-            m = build_stage_model(relaxed, demands, higher)
+            m = build_stage_model(relaxed, demands, higher, blocks=blocks)
             options = SolveOptions(
                 time_limit_s=time_limit_s, threads=problem.settings.threads, presolve=False
             )

@@ -423,16 +423,32 @@ class PowerCheck:
         self.by_node = group_positions(p.cand_node, len(p.nodes))
         drawn = tx_wh(p, state.on) if p.onboard is not None else {}
         self.drawn = {n: wh for n, wh in drawn.items() if not never_short(p, n, self.by_node[n])}
+        self.net: dict[int, np.ndarray] = {}  # (K,) Wh solar minus idle, transmitter aside
         self.soc: dict[int, np.ndarray] = {}
         self.spare: dict[int, np.ndarray] = {}  # (K+1,) least SOC above the floor from edge k on
+        self.stale: set[int] = set()  # nodes with links opened since their SOC was integrated
         for n, wh in self.drawn.items():
+            e = p.onboard.energy[p.nodes[n]]
+            self.net[n] = e.charge_wh - e.idle_wh
             self._integrate(n, wh)
+
+    def _soc(self, n: int, wh: np.ndarray) -> np.ndarray:
+        e = self.state.problem.onboard.energy[self.state.problem.nodes[n]]
+        return simulate_soc_wh(e.capacity_wh, e.initial_wh, self.net[n] - wh)
 
     def _integrate(self, n: int, wh: np.ndarray) -> None:
         e = self.state.problem.onboard.energy[self.state.problem.nodes[n]]
-        self.soc[n] = soc = _soc(e, wh)
+        self.soc[n] = soc = self._soc(n, wh)
         above = soc - np.minimum(e.floor_soc * e.capacity_wh, soc)
         self.spare[n] = np.minimum.accumulate(above[::-1])[::-1]
+
+    def _refresh(self, n: int) -> None:
+        """Integrate node ``n``'s SOC again if links were opened since (:meth:`opened`)."""
+        if n in self.stale:
+            self.stale.discard(n)
+            p = self.state.problem
+            self.drawn[n] = node_tx_wh(p, self.state.on, n, self.by_node[n])
+            self._integrate(n, self.drawn[n])
 
     def allows(self, cands: Sequence[int]) -> bool:
         """Whether switching on ``cands`` together (candidates of one node: a slot and the
@@ -442,6 +458,7 @@ class PowerCheck:
         if not len(c) or int(p.cand_node[c[0]]) not in self.drawn:
             return True
         n = int(p.cand_node[c[0]])
+        self._refresh(n)
         e = p.onboard.energy[p.nodes[n]]
         most = e.tx_power_w * ((p.cand_t1_s[c] - p.cand_t0_s[c]).sum() + e.tx_warmup_s) * WH_PER_WS
         first = max(int(np.floor((p.cand_t0_s[c].min() - e.tx_warmup_s) / p.step_s)), 0)
@@ -449,15 +466,15 @@ class PowerCheck:
             return True
         on = self.state.on.copy()
         on[c] = True
-        after = _soc(e, node_tx_wh(p, on, n, self.by_node[n]))
+        after = self._soc(n, node_tx_wh(p, on, n, self.by_node[n]))
         return bool(np.all(after >= np.minimum(e.floor_soc * e.capacity_wh, self.soc[n]) - 1e-9))
 
     def opened(self, c: int) -> None:
-        p = self.state.problem
-        n = int(p.cand_node[c])
+        """Note that candidate ``c`` was switched on: its node's SOC is integrated again when
+        next asked (:meth:`allows`)."""
+        n = int(self.state.problem.cand_node[c])
         if n in self.drawn:
-            self.drawn[n] = node_tx_wh(p, self.state.on, n, self.by_node[n])
-            self._integrate(n, self.drawn[n])
+            self.stale.add(n)
 
 
 def _soc(e: NodeEnergy, tx: np.ndarray) -> np.ndarray:

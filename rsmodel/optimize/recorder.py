@@ -427,6 +427,7 @@ class PowerCheck:
         self.soc: dict[int, np.ndarray] = {}
         self.spare: dict[int, np.ndarray] = {}  # (K+1,) least SOC above the floor from edge k on
         self.stale: set[int] = set()  # nodes with links opened since their SOC was integrated
+        self.known: dict[int, dict[tuple[int, ...], bool]] = {}  # verdicts since then, per node
         for n, wh in self.drawn.items():
             e = p.onboard.energy[p.nodes[n]]
             self.net[n] = e.charge_wh - e.idle_wh
@@ -458,6 +459,15 @@ class PowerCheck:
         if not len(c) or int(p.cand_node[c[0]]) not in self.drawn:
             return True
         n = int(p.cand_node[c[0]])
+        known = self.known.setdefault(n, {})
+        key = tuple(c.tolist())
+        if key not in known:
+            known[key] = self._fits(n, c)
+        return known[key]
+
+    def _fits(self, n: int, c: np.ndarray) -> bool:
+        """:meth:`allows` for candidates ``c`` (off) of node ``n``."""
+        p = self.state.problem
         self._refresh(n)
         e = p.onboard.energy[p.nodes[n]]
         most = e.tx_power_w * ((p.cand_t1_s[c] - p.cand_t0_s[c]).sum() + e.tx_warmup_s) * WH_PER_WS
@@ -475,6 +485,7 @@ class PowerCheck:
         n = int(self.state.problem.cand_node[c])
         if n in self.drawn:
             self.stale.add(n)
+            self.known.pop(n, None)
 
 
 def _soc(e: NodeEnergy, tx: np.ndarray) -> np.ndarray:

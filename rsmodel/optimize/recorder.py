@@ -53,7 +53,7 @@ import numpy as np
 import pyomo.core as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 
-from rsmodel.optimize.energy import WH_PER_WS, NodeEnergy, add_battery, simulate_soc_wh
+from rsmodel.optimize.energy import WH_PER_WS, NodeEnergy, add_battery, simulate_soc_wh, soc_parts
 from rsmodel.optimize.gateway import ArrayRows, add_rows
 from rsmodel.optimize.objective import coefficients
 from rsmodel.optimize.onboard import Onboard
@@ -425,6 +425,7 @@ class PowerCheck:
         self.drawn = {n: wh for n, wh in drawn.items() if not never_short(p, n, self.by_node[n])}
         self.net: dict[int, np.ndarray] = {}  # (K,) Wh solar minus idle, transmitter aside
         self.soc: dict[int, np.ndarray] = {}
+        self.parts: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # soc's terms (soc_parts)
         self.spare: dict[int, np.ndarray] = {}  # (K+1,) least SOC above the floor from edge k on
         self.stale: set[int] = set()  # nodes with links opened since their SOC was integrated
         self.known: dict[int, dict[tuple[int, ...], bool]] = {}  # verdicts since then, per node
@@ -433,13 +434,11 @@ class PowerCheck:
             self.net[n] = e.charge_wh - e.idle_wh
             self._integrate(n, wh)
 
-    def _soc(self, n: int, wh: np.ndarray) -> np.ndarray:
-        e = self.state.problem.onboard.energy[self.state.problem.nodes[n]]
-        return simulate_soc_wh(e.capacity_wh, e.initial_wh, self.net[n] - wh)
-
     def _integrate(self, n: int, wh: np.ndarray) -> None:
         e = self.state.problem.onboard.energy[self.state.problem.nodes[n]]
-        self.soc[n] = soc = self._soc(n, wh)
+        low = min(e.initial_wh, e.capacity_wh)
+        self.parts[n] = cum, low = soc_parts(e.capacity_wh, low, 0.0, self.net[n] - wh)
+        self.soc[n] = soc = cum + low
         above = soc - np.minimum(e.floor_soc * e.capacity_wh, soc)
         self.spare[n] = np.minimum.accumulate(above[::-1])[::-1]
 
@@ -476,8 +475,14 @@ class PowerCheck:
             return True
         on = self.state.on.copy()
         on[c] = True
-        after = self._soc(n, node_tx_wh(p, on, n, self.by_node[n]))
-        return bool(np.all(after >= np.minimum(e.floor_soc * e.capacity_wh, self.soc[n]) - 1e-9))
+        # the draw changes from slot k on: the SOC up to edge k is the one integrated already
+        k = min(first, int(p.cand_slot[c].min()))
+        cum, low = self.parts[n]
+        net = self.net[n][k:] - node_tx_wh(p, on, n, self.by_node[n])[k:]
+        cum, low = soc_parts(e.capacity_wh, low[k], cum[k], net)
+        after = cum + low
+        floor = np.minimum(e.floor_soc * e.capacity_wh, self.soc[n][k:])
+        return bool(np.all(after >= floor - 1e-9))
 
     def opened(self, c: int) -> None:
         """Note that candidate ``c`` was switched on: its node's SOC is integrated again when

@@ -251,6 +251,8 @@ class RecorderReplay:
         self.inflow = oi.sync_in.copy()  # (N, K) bytes entering in a slot, downlinks aside
         np.add.at(self.inflow, oi.src_node, counted)
         self.own_new = np.flatnonzero(self.own & self.drop_new)
+        self.own_sets = (self.own & self.drop_new, self.own & ~self.drop_new)  # (new, old) masks
+        self.fixed_idx = np.flatnonzero(self.fixed)
         self.by_node = np.argsort(oi.src_node, kind="stable")
         node_sorted = oi.src_node[self.by_node]
         self.first = np.r_[True, node_sorted[1:] != node_sorted[:-1]] if len(node_sorted) else []
@@ -284,20 +286,21 @@ class RecorderReplay:
         ).reshape(n_src, width)
         produced = oi.produced[:, window]
         inflow = self.inflow[:, window] - nodes
-        own_new, own_old = self.own & self.drop_new, self.own & ~self.drop_new
-        new = self.own_new
+        own_new, own_old = self.own_sets
+        new, fixed = self.own_new, self.fixed_idx
         for j in range(width):
             k = self.k + j
             self.made += produced[:, j]
             self.cum_down += sources[:, j]
-            self.cum_lost[self.fixed] += self.lost[self.fixed, k]
+            if len(fixed):
+                self.cum_lost[fixed] += self.lost[fixed, k]
             self.level += inflow[:, j]
             if len(new):
                 held = self.made[new] - self.cum_down[new] - self.cum_lost[new]
                 need = np.bincount(oi.src_node[new], weights=held, minlength=len(self.level))
                 self._drop(need - self.headroom[:, k], k, own_new, produced[:, j])
             excess = self.level - oi.capacity
-            if np.any(excess > _EPS):
+            if (excess > _EPS).any():
                 self._drop(excess, k, own_old, None)
                 self._drop(self.level - oi.capacity, k, own_new, produced[:, j])
         self.k = to_slot
@@ -305,7 +308,7 @@ class RecorderReplay:
     def _drop(self, need: np.ndarray, k: int, sources: np.ndarray, produced) -> None:
         """Lose up to ``need`` (N,) bytes per node in slot ``k`` from ``sources`` in their
         order: onboard bytes, or with ``produced`` only what each produces in the slot."""
-        if not np.any(need > _EPS):
+        if not (need > _EPS).any():
             return
         room = self.made - self.cum_down - self.cum_lost
         if produced is not None:

@@ -260,9 +260,13 @@ class RecorderReplay:
         pair_slot = p.cand_slot[p.pair_cand]
         self.pairs_by_slot = np.argsort(pair_slot, kind="stable")
         self.pair_slot_sorted = pair_slot[self.pairs_by_slot]
-        self.source_of_demand = np.full(len(p.demands), -1, dtype=int)
+        source_of_demand = np.full(len(p.demands), -1, dtype=int)
         has = oi.src_demand >= 0
-        self.source_of_demand[oi.src_demand[has]] = np.flatnonzero(has)
+        source_of_demand[oi.src_demand[has]] = np.flatnonzero(has)
+        sorted_cand = p.pair_cand[self.pairs_by_slot]  # the pairs' node and source in that order
+        self.pair_node_sorted = p.cand_node[sorted_cand]
+        self.pair_src_sorted = source_of_demand[p.pair_demand[self.pairs_by_slot]]
+        self.new_node = oi.src_node[self.own_new]
 
     def advance(self, to_slot: int) -> None:
         """Replay slots ``[self.k, to_slot)`` with the downlinks placed so far."""
@@ -271,14 +275,15 @@ class RecorderReplay:
         p, oi = self.state.problem, self.oi
         window = slice(self.k, to_slot)
         lo, hi = np.searchsorted(self.pair_slot_sorted, [self.k, to_slot])
-        q = self.pairs_by_slot[lo:hi]
         width = to_slot - self.k
-        slot = p.cand_slot[p.pair_cand[q]] - self.k
-        sent = self.state.pair_bytes[q]
+        slot = self.pair_slot_sorted[lo:hi] - self.k
+        sent = self.state.pair_bytes[self.pairs_by_slot[lo:hi]]
         nodes = np.bincount(
-            p.cand_node[p.pair_cand[q]] * width + slot, weights=sent, minlength=len(p.nodes) * width
+            self.pair_node_sorted[lo:hi] * width + slot,
+            weights=sent,
+            minlength=len(p.nodes) * width,
         ).reshape(len(p.nodes), width)
-        src = self.source_of_demand[p.pair_demand[q]]
+        src = self.pair_src_sorted[lo:hi]
         has = src >= 0
         n_src = len(oi.src_node)
         sources = np.bincount(
@@ -297,7 +302,7 @@ class RecorderReplay:
             self.level += inflow[:, j]
             if len(new):
                 held = self.made[new] - self.cum_down[new] - self.cum_lost[new]
-                need = np.bincount(oi.src_node[new], weights=held, minlength=len(self.level))
+                need = np.bincount(self.new_node, weights=held, minlength=len(self.level))
                 self._drop(need - self.headroom[:, k], k, own_new, produced[:, j])
             excess = self.level - oi.capacity
             if (excess > _EPS).any():

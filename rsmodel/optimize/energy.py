@@ -86,9 +86,22 @@ def simulate_soc_wh(capacity_wh: float, initial_wh: float, net_wh: np.ndarray) -
 
     Closed form of ``soc[k+1] = min(capacity, soc[k] + net[k])``: with ``S`` the cumulative
     net energy, ``soc[k] = S[k] + min(soc[0], min over 1 <= j <= k of capacity - S[j])``."""
-    cum = np.concatenate([[0.0], np.cumsum(np.asarray(net_wh, dtype=float))])
-    heads = np.concatenate([[min(initial_wh, capacity_wh)], capacity_wh - cum[1:]])
-    return cum + np.minimum.accumulate(heads)
+    cum, low = soc_parts(capacity_wh, min(initial_wh, capacity_wh), 0.0, net_wh)
+    return cum + low
+
+
+def soc_parts(
+    capacity_wh: float, low_wh: float, cum_wh: float, net_wh: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The two terms of :func:`simulate_soc_wh` (SOC = their sum, Wh) at a slot edge and the
+    edges after it, from their values there (``cum_wh``, ``low_wh``; at the horizon start 0 and
+    the initial SOC) and the net energy (Wh) of the slots from it on: with the values of an
+    earlier integration at edge k and the net of slots k.. the SOC from edge k on is computed
+    bit for bit as from the start."""
+    cum = np.asarray(net_wh, dtype=float)
+    cum = np.cumsum(np.concatenate([[cum_wh], cum])) if cum_wh else np.r_[0.0, np.cumsum(cum)]
+    heads = np.concatenate([[low_wh], capacity_wh - cum[1:]])
+    return cum, np.minimum.accumulate(heads)
 
 
 def idle_floor_warning(energy: NodeEnergy, times: Sequence[str]) -> str | None:

@@ -194,11 +194,11 @@ def _choose_pair(
     for q, c in zip(group, cands, strict=True):
         need = state.contact_to(int(c))
         value = _value(state, int(c), residual, need)
-        if value <= _EPS_BYTES or not (need and room.powered(need)):
+        if value <= _EPS_BYTES or not need:
             continue
         prev = p.cand_prev[c]
         key = (bool(prev >= 0 and state.on[prev]), value)
-        if best_key is None or key > best_key:
+        if (best_key is None or key > best_key) and room.powered(need):  # the battery last
             best, best_key, best_need = int(q), key, need
     return best, best_need
 

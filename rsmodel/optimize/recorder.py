@@ -54,7 +54,7 @@ import numpy as np
 import pyomo.core as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 
-from rsmodel.optimize.energy import WH_PER_WS, NodeEnergy, add_battery, simulate_soc_wh
+from rsmodel.optimize.energy import WH_PER_WS, NodeEnergy, add_battery, simulate_soc_wh, soc_parts
 from rsmodel.optimize.gateway import ArrayRows, add_rows
 from rsmodel.optimize.objective import coefficients
 from rsmodel.optimize.onboard import Onboard
@@ -252,6 +252,8 @@ class RecorderReplay:
         self.inflow = oi.sync_in.copy()  # (N, K) bytes entering in a slot, downlinks aside
         np.add.at(self.inflow, oi.src_node, counted)
         self.own_new = np.flatnonzero(self.own & self.drop_new)
+        self.own_sets = (self.own & self.drop_new, self.own & ~self.drop_new)  # (new, old) masks
+        self.fixed_idx = np.flatnonzero(self.fixed)
         self.by_node = np.argsort(oi.src_node, kind="stable")
         node_sorted = oi.src_node[self.by_node]
         self.first = np.r_[True, node_sorted[1:] != node_sorted[:-1]] if len(node_sorted) else []
@@ -259,9 +261,13 @@ class RecorderReplay:
         pair_slot = p.cand_slot[p.pair_cand]
         self.pairs_by_slot = np.argsort(pair_slot, kind="stable")
         self.pair_slot_sorted = pair_slot[self.pairs_by_slot]
-        self.source_of_demand = np.full(len(p.demands), -1, dtype=int)
+        source_of_demand = np.full(len(p.demands), -1, dtype=int)
         has = oi.src_demand >= 0
-        self.source_of_demand[oi.src_demand[has]] = np.flatnonzero(has)
+        source_of_demand[oi.src_demand[has]] = np.flatnonzero(has)
+        sorted_cand = p.pair_cand[self.pairs_by_slot]  # the pairs' node and source in that order
+        self.pair_node_sorted = p.cand_node[sorted_cand]
+        self.pair_src_sorted = source_of_demand[p.pair_demand[self.pairs_by_slot]]
+        self.new_node = oi.src_node[self.own_new]
 
     def advance(self, to_slot: int) -> None:
         """Replay slots ``[self.k, to_slot)`` with the downlinks placed so far."""
@@ -270,14 +276,15 @@ class RecorderReplay:
         p, oi = self.state.problem, self.oi
         window = slice(self.k, to_slot)
         lo, hi = np.searchsorted(self.pair_slot_sorted, [self.k, to_slot])
-        q = self.pairs_by_slot[lo:hi]
         width = to_slot - self.k
-        slot = p.cand_slot[p.pair_cand[q]] - self.k
-        sent = self.state.pair_bytes[q]
+        slot = self.pair_slot_sorted[lo:hi] - self.k
+        sent = self.state.pair_bytes[self.pairs_by_slot[lo:hi]]
         nodes = np.bincount(
-            p.cand_node[p.pair_cand[q]] * width + slot, weights=sent, minlength=len(p.nodes) * width
+            self.pair_node_sorted[lo:hi] * width + slot,
+            weights=sent,
+            minlength=len(p.nodes) * width,
         ).reshape(len(p.nodes), width)
-        src = self.source_of_demand[p.pair_demand[q]]
+        src = self.pair_src_sorted[lo:hi]
         has = src >= 0
         n_src = len(oi.src_node)
         sources = np.bincount(
@@ -285,20 +292,21 @@ class RecorderReplay:
         ).reshape(n_src, width)
         produced = oi.produced[:, window]
         inflow = self.inflow[:, window] - nodes
-        own_new, own_old = self.own & self.drop_new, self.own & ~self.drop_new
-        new = self.own_new
+        own_new, own_old = self.own_sets
+        new, fixed = self.own_new, self.fixed_idx
         for j in range(width):
             k = self.k + j
             self.made += produced[:, j]
             self.cum_down += sources[:, j]
-            self.cum_lost[self.fixed] += self.lost[self.fixed, k]
+            if len(fixed):
+                self.cum_lost[fixed] += self.lost[fixed, k]
             self.level += inflow[:, j]
             if len(new):
                 held = self.made[new] - self.cum_down[new] - self.cum_lost[new]
-                need = np.bincount(oi.src_node[new], weights=held, minlength=len(self.level))
+                need = np.bincount(self.new_node, weights=held, minlength=len(self.level))
                 self._drop(need - self.headroom[:, k], k, own_new, produced[:, j])
             excess = self.level - oi.capacity
-            if np.any(excess > _EPS):
+            if (excess > _EPS).any():
                 self._drop(excess, k, own_old, None)
                 self._drop(self.level - oi.capacity, k, own_new, produced[:, j])
         self.k = to_slot
@@ -306,7 +314,7 @@ class RecorderReplay:
     def _drop(self, need: np.ndarray, k: int, sources: np.ndarray, produced) -> None:
         """Lose up to ``need`` (N,) bytes per node in slot ``k`` from ``sources`` in their
         order: onboard bytes, or with ``produced`` only what each produces in the slot."""
-        if not np.any(need > _EPS):
+        if not (need > _EPS).any():
             return
         room = self.made - self.cum_down - self.cum_lost
         if produced is not None:
@@ -424,16 +432,32 @@ class PowerCheck:
         self.by_node = group_positions(p.cand_node, len(p.nodes))
         drawn = tx_wh(p, state.on) if p.onboard is not None else {}
         self.drawn = {n: wh for n, wh in drawn.items() if not never_short(p, n, self.by_node[n])}
+        self.net: dict[int, np.ndarray] = {}  # (K,) Wh solar minus idle, transmitter aside
         self.soc: dict[int, np.ndarray] = {}
+        self.parts: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # soc's terms (soc_parts)
         self.spare: dict[int, np.ndarray] = {}  # (K+1,) least SOC above the floor from edge k on
+        self.stale: set[int] = set()  # nodes with links opened since their SOC was integrated
+        self.known: dict[int, dict[tuple[int, ...], bool]] = {}  # verdicts since then, per node
         for n, wh in self.drawn.items():
+            e = p.onboard.energy[p.nodes[n]]
+            self.net[n] = e.charge_wh - e.idle_wh
             self._integrate(n, wh)
 
     def _integrate(self, n: int, wh: np.ndarray) -> None:
         e = self.state.problem.onboard.energy[self.state.problem.nodes[n]]
-        self.soc[n] = soc = _soc(e, wh)
+        low = min(e.initial_wh, e.capacity_wh)
+        self.parts[n] = cum, low = soc_parts(e.capacity_wh, low, 0.0, self.net[n] - wh)
+        self.soc[n] = soc = cum + low
         above = soc - np.minimum(e.floor_soc * e.capacity_wh, soc)
         self.spare[n] = np.minimum.accumulate(above[::-1])[::-1]
+
+    def _refresh(self, n: int) -> None:
+        """Integrate node ``n``'s SOC again if links were opened since (:meth:`opened`)."""
+        if n in self.stale:
+            self.stale.discard(n)
+            p = self.state.problem
+            self.drawn[n] = node_tx_wh(p, self.state.on, n, self.by_node[n])
+            self._integrate(n, self.drawn[n])
 
     def allows(self, cands: Sequence[int]) -> bool:
         """Whether switching on ``cands`` together (candidates of one node: a slot and the
@@ -443,6 +467,16 @@ class PowerCheck:
         if not len(c) or int(p.cand_node[c[0]]) not in self.drawn:
             return True
         n = int(p.cand_node[c[0]])
+        known = self.known.setdefault(n, {})
+        key = tuple(c.tolist())
+        if key not in known:
+            known[key] = self._fits(n, c)
+        return known[key]
+
+    def _fits(self, n: int, c: np.ndarray) -> bool:
+        """:meth:`allows` for candidates ``c`` (off) of node ``n``."""
+        p = self.state.problem
+        self._refresh(n)
         e = p.onboard.energy[p.nodes[n]]
         most = e.tx_power_w * ((p.cand_t1_s[c] - p.cand_t0_s[c]).sum() + e.tx_warmup_s) * WH_PER_WS
         first = max(int(np.floor((p.cand_t0_s[c].min() - e.tx_warmup_s) / p.step_s)), 0)
@@ -450,15 +484,22 @@ class PowerCheck:
             return True
         on = self.state.on.copy()
         on[c] = True
-        after = _soc(e, node_tx_wh(p, on, n, self.by_node[n]))
-        return bool(np.all(after >= np.minimum(e.floor_soc * e.capacity_wh, self.soc[n]) - 1e-9))
+        # the draw changes from slot k on: the SOC up to edge k is the one integrated already
+        k = min(first, int(p.cand_slot[c].min()))
+        cum, low = self.parts[n]
+        net = self.net[n][k:] - node_tx_wh(p, on, n, self.by_node[n])[k:]
+        cum, low = soc_parts(e.capacity_wh, low[k], cum[k], net)
+        after = cum + low
+        floor = np.minimum(e.floor_soc * e.capacity_wh, self.soc[n][k:])
+        return bool(np.all(after >= floor - 1e-9))
 
     def opened(self, c: int) -> None:
-        p = self.state.problem
-        n = int(p.cand_node[c])
+        """Note that candidate ``c`` was switched on: its node's SOC is integrated again when
+        next asked (:meth:`allows`)."""
+        n = int(self.state.problem.cand_node[c])
         if n in self.drawn:
-            self.drawn[n] = node_tx_wh(p, self.state.on, n, self.by_node[n])
-            self._integrate(n, self.drawn[n])
+            self.stale.add(n)
+            self.known.pop(n, None)
 
 
 def _soc(e: NodeEnergy, tx: np.ndarray) -> np.ndarray:

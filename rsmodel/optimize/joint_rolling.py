@@ -31,16 +31,17 @@ a boundary, exactly:
 A block with a stage without a MILP solution keeps that stage's warm allocation where the
 block's compute plan allows it, then the greedy fill; a block left ``MIN_BLOCK_S`` or less of the
 time limit builds no stage model: the greedy plan of its compute plan (the compute-only plan is
-then each node's greedy list schedule). The status says so (``time_limit``). A block's time is
-what is left over the blocks left, less the least a block has cost beyond its MILPs so far (its
-problem, compute views, greedy fill and commit: ~1 s a block on the 20-satellite week, paid
-even when the time is spent); with a plan to fall back on (``hint``, the decomposed one) the
-solve stops once the blocks left cannot end in time even at that cost (docs/compute.md, "Time
-limit"). Each such greedy
+then each node's greedy list schedule). The status says so (``time_limit``). Each such greedy
 sees the job outputs as that compute plan places them
 (:meth:`~rsmodel.optimize.joint.JointBlock.outputs_as_placed`: sent from the step's end, at most
 its output, entering the recorder there), so the plan rebuilt on the outputs as placed keeps
 every byte and its recorder balance is the one the checker re-integrates.
+
+A block's time is what is left over the blocks left, less the least a block has cost beyond its
+MILPs so far (its problem, compute views, greedy fill and commit: ~1 s a block on the
+20-satellite week, paid even when the time is spent); with a plan to fall back on (``hint``, the
+decomposed one) the solve stops once the blocks left cannot end in time even at that cost
+(docs/compute.md, "Time limit").
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ from rsmodel.optimize.compute_solve import (
     solve_view,
     with_threads,
 )
-from rsmodel.optimize.deadline import budget_s
+from rsmodel.optimize.deadline import budget_s, from_wall_clock, wall_clock
 from rsmodel.optimize.energy import WH_PER_WS
 from rsmodel.optimize.status import SolveStatus, StageReport, worst
 from rsmodel.optimize.strategy import Rolling
@@ -74,7 +74,7 @@ def solve_compute_rolling(
     views = [(node, view, ids) for node, view, ids in views if view.active_steps]
     workers = pool_workers(p.settings.threads, len(views)) if workers is None else workers
     stop_at = time.perf_counter() + limit_s if stop_at is None else stop_at
-    until = time.time() + stop_at - time.perf_counter()
+    until = wall_clock(stop_at)
     rolled = run_all(  # the deadline as wall-clock time: a worker process reads its own clock
         partial(roll_node, shape=shape, limit_s=limit_s, until=until),
         [(node, with_threads(view, max(1, p.settings.threads // workers)))
@@ -136,7 +136,7 @@ def roll_node(
     of its arguments, so it runs in a worker process."""
     node, view = item
     roll = NodeRoll(view, node, shape.block_s, shape.lookahead_s)
-    roll.run(time_limit_s=budget_s(limit_s, time.perf_counter() + until - time.time()))
+    roll.run(time_limit_s=budget_s(limit_s, from_wall_clock(until)))
     mine = {ref.index for ref in view.active_steps}
     reasons = {s: why for s, why in view.reasons.items() if s in mine}
     return RolledNode(np.array(roll.committed, dtype=int), roll.stages, roll.objective, reasons)

@@ -21,7 +21,14 @@ from rsmodel.optimize.compute_greedy import GreedyPlan, greedy_view
 from rsmodel.optimize.compute_pool import Failed, pool_workers, run_all
 from rsmodel.optimize.compute_problem import ComputeProblem, Options
 from rsmodel.optimize.compute_value import feasible_options, objective_bound, objective_value
-from rsmodel.optimize.deadline import BuildTimeout, budget_s, build_deadline, gc_paused
+from rsmodel.optimize.deadline import (
+    BuildTimeout,
+    budget_s,
+    build_deadline,
+    from_wall_clock,
+    gc_paused,
+    wall_clock,
+)
 from rsmodel.optimize.energy import WH_PER_WS, simulate_soc_wh
 from rsmodel.optimize.status import SolveOptions, SolveResult, SolveStatus, StageReport, worst
 
@@ -99,7 +106,7 @@ def solve_compute(
     views = [(node, view, ids) for node, view, ids in views if view.active_steps]
     workers = pool_workers(p.settings.threads, len(views)) if workers is None else workers
     solved = run_all(  # the deadline as wall-clock time: a worker process reads its own clock
-        partial(_solve_by, limit_s=limit_s, until=time.time() + stop_at - time.perf_counter()),
+        partial(_solve_by, limit_s=limit_s, until=wall_clock(stop_at)),
         [with_threads(view, max(1, p.settings.threads // workers)) for _, view, _ in views],
         workers=workers,
         kill_after_s=limit_s + KILL_GRACE_S,
@@ -149,9 +156,7 @@ def solve_compute(
 def _solve_by(view: ComputeProblem, *, limit_s: float, until: float) -> ViewSolution:
     """:func:`solve_view` with what is left before ``until`` (``time.time()`` s), at most
     ``limit_s``: the node's share of the plan's deadline, read when its process starts."""
-    return solve_view(
-        view, time_limit_s=budget_s(limit_s, time.perf_counter() + until - time.time())
-    )
+    return solve_view(view, time_limit_s=budget_s(limit_s, from_wall_clock(until)))
 
 
 def with_threads(view: ComputeProblem, threads: int) -> ComputeProblem:

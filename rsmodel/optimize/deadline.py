@@ -41,6 +41,18 @@ def budget_s(limit_s: float, stop_at: float) -> float:
     return max(min(limit_s, stop_at - time.perf_counter()), min(MIN_SOLVE_S, limit_s))
 
 
+def wall_clock(stop_at: float) -> float:
+    """The deadline ``stop_at`` (``time.perf_counter()`` s) as ``time.time()`` s: what a worker
+    process can read (each process counts ``perf_counter`` from its own origin)."""
+    return time.time() + stop_at - time.perf_counter()
+
+
+def from_wall_clock(until: float) -> float:
+    """The deadline ``until`` (``time.time()`` s, :func:`wall_clock`) as ``time.perf_counter()``
+    s of this process."""
+    return time.perf_counter() + until - time.time()
+
+
 @contextmanager
 def build_deadline(stop_at: float) -> Iterator[None]:
     """Raise :class:`BuildTimeout` inside the block once ``time.perf_counter()`` passes
